@@ -1,0 +1,116 @@
+// Durable, idempotent JetStream consumers. Each message is handled inside a
+// database transaction that also records (consumer, event id) in
+// processed_events, so a redelivery after a crash is recognised and skipped,
+// and the effects and the record commit or roll back together.
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { runWithContext } from './context.js';
+import type { Database, Tx } from './db.js';
+import type { Logger } from './logger.js';
+import { CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, type Nats } from './nats.js';
+import { errSummary } from './outbox.js';
+
+export interface IncomingEvent {
+  eventId: string;
+  type: string;
+  subject: string;
+  payload: Record<string, unknown>;
+  correlationId?: string;
+  /** JetStream stream sequence. */
+  sequence: number;
+}
+
+export interface ConsumerOptions {
+  nats: Nats;
+  db: Database;
+  logger: Logger;
+  /** The producing context whose stream is read, e.g. `identity`. */
+  context: string;
+  /** Durable consumer name; also the idempotency key namespace. */
+  durable: string;
+  /** Subject filter relative to the prefix, e.g. `identity.v1.device.>`. */
+  filter: string;
+  handle: (tx: Tx, event: IncomingEvent) => Promise<void>;
+  maxDeliver?: number;
+  ackWaitMs?: number;
+}
+
+export class DurableConsumer {
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+
+  constructor(private readonly opts: ConsumerOptions) {}
+
+  async start(): Promise<void> {
+    const { nats, durable } = this.opts;
+    const stream = await ensureStream(nats, this.opts.context);
+    const name = `${nats.prefix.replace(/\./g, '_')}${durable}`;
+    const config = {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: `${nats.prefix}${this.opts.filter}`,
+      max_deliver: this.opts.maxDeliver ?? 20,
+      ack_wait: nanos(this.opts.ackWaitMs ?? 30_000),
+    };
+    try {
+      await nats.jsm.consumers.info(stream, name);
+      await nats.jsm.consumers.update(stream, name, { filter_subject: config.filter_subject, max_deliver: config.max_deliver, ack_wait: config.ack_wait });
+    } catch {
+      await nats.jsm.consumers.add(stream, config);
+    }
+    const consumer = await nats.js.consumers.get(stream, name);
+    this.messages = await consumer.consume({ max_messages: 256 });
+    this.loop = this.run(this.messages);
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close();
+    await this.loop;
+  }
+
+  private async run(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      await this.process(msg);
+    }
+  }
+
+  private async process(msg: JsMsg): Promise<void> {
+    const { db, logger, durable } = this.opts;
+    const eventId = msg.headers?.get(EVENT_ID_HEADER) ?? '';
+    let payload: Record<string, unknown>;
+    try {
+      payload = msg.json<Record<string, unknown>>();
+    } catch {
+      logger.error({ subject: msg.subject, seq: msg.seq }, 'undecodable event; terminated');
+      msg.term();
+      return;
+    }
+    const event: IncomingEvent = {
+      eventId,
+      type: msg.headers?.get(EVENT_TYPE_HEADER) ?? '',
+      subject: msg.subject,
+      payload,
+      correlationId: msg.headers?.get(CORRELATION_ID_HEADER) || undefined,
+      sequence: msg.seq,
+    };
+    await runWithContext({ correlationId: event.correlationId, causationId: eventId }, async () => {
+      try {
+        await db.tx(async (tx) => {
+          const fresh = await tx.query(
+            `INSERT INTO "${db.schema}".processed_events (consumer, event_id) VALUES (?, ?)
+             ON CONFLICT DO NOTHING RETURNING event_id`,
+            [durable, eventId],
+          );
+          if (fresh.length === 0) return; // already applied: a redelivery
+          await this.opts.handle(tx, event);
+        });
+        msg.ack();
+      } catch (err) {
+        const attempt = msg.info.deliveryCount;
+        logger.error({ err: errSummary(err), subject: msg.subject, eventId, attempt }, 'event handler failed; will retry');
+        msg.nak(Math.min(30_000, 200 * 2 ** attempt));
+      }
+    });
+  }
+}

@@ -1,0 +1,110 @@
+// PostgreSQL through MikroORM: connection pool, migrations (explicit list, so
+// they run the same from tsc output, tsx and vitest) and a small transaction
+// wrapper that hands out raw SQL on the transaction's connection. Hot paths
+// use set-based SQL, never a unit of work per row.
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
+import { Migrator, type Migration } from '@mikro-orm/migrations';
+import type { EntitySchema, Constructor } from '@mikro-orm/core';
+import type { Logger } from './logger.js';
+
+export interface MigrationEntry {
+  name: string;
+  class: Constructor<Migration>;
+}
+
+export interface DatabaseOptions {
+  url: string;
+  /** The service's own schema; its tables and its migration table live there. */
+  schema: string;
+  migrations: MigrationEntry[];
+  entities?: EntitySchema[];
+  poolMax?: number;
+  logger?: Logger;
+}
+
+export interface Sql {
+  /** Runs one statement with `?` placeholders and returns the rows. */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+export interface Tx extends Sql {
+  readonly em: EntityManager;
+  /** Runs after the transaction commits (not on rollback). */
+  afterCommit(fn: () => void): void;
+}
+
+export class Database implements Sql {
+  private constructor(
+    readonly orm: MikroORM,
+    readonly schema: string,
+  ) {}
+
+  static async connect(opts: DatabaseOptions): Promise<Database> {
+    const orm = await MikroORM.init({
+      clientUrl: opts.url,
+      schema: opts.schema,
+      entities: opts.entities ?? [],
+      discovery: { warnWhenNoEntities: false },
+      extensions: [Migrator],
+      pool: { min: 0, max: opts.poolMax ?? 10 },
+      migrations: {
+        migrationsList: opts.migrations,
+        tableName: `${opts.schema}.mikro_orm_migrations`,
+        transactional: true,
+        allOrNothing: true,
+        snapshot: false,
+        silent: true,
+      },
+      allowGlobalContext: false,
+      debug: false,
+      ensureDatabase: false,
+      logger: (msg) => opts.logger?.debug({ orm: msg }, 'mikro-orm'),
+    });
+    return new Database(orm, opts.schema);
+  }
+
+  /** A fresh entity manager for a read. */
+  em(): EntityManager {
+    return this.orm.em.fork();
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    return (await this.orm.em.fork().execute(sql, params as unknown[], 'all')) as T[];
+  }
+
+  async tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const hooks: Array<() => void> = [];
+    const result = await this.orm.em.fork().transactional(async (em) => {
+      const tx: Tx = {
+        em,
+        query: async <R>(sql: string, params: readonly unknown[] = []) =>
+          (await em.execute(sql, params as unknown[], 'all')) as R[],
+        afterCommit: (hook) => hooks.push(hook),
+      };
+      return fn(tx);
+    });
+    for (const hook of hooks) hook();
+    return result;
+  }
+
+  /** Applies pending migrations; returns the names applied. */
+  async migrate(): Promise<string[]> {
+    await this.orm.em.fork().execute(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    const applied = await this.orm.getMigrator().up();
+    return applied.map((m) => m.name);
+  }
+
+  async ping(): Promise<void> {
+    await this.orm.em.fork().execute('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true);
+  }
+}
+
+/** True for a PostgreSQL unique violation, optionally on one constraint. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

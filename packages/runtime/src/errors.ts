@@ -1,0 +1,138 @@
+// One error type for the whole system. A service throws an AppError with a
+// stable, documented `code` (snake_case, part of the public API) and a kind
+// that fixes both the gRPC status and the HTTP status at the edge.
+import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+
+export type ErrorKind =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'not_found'
+  | 'already_exists'
+  | 'conflict'
+  | 'failed_precondition'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'deadline_exceeded'
+  | 'internal';
+
+const grpcByKind: Record<ErrorKind, GrpcStatus> = {
+  invalid_argument: GrpcStatus.INVALID_ARGUMENT,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
+  not_found: GrpcStatus.NOT_FOUND,
+  already_exists: GrpcStatus.ALREADY_EXISTS,
+  conflict: GrpcStatus.ABORTED,
+  failed_precondition: GrpcStatus.FAILED_PRECONDITION,
+  rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
+  unavailable: GrpcStatus.UNAVAILABLE,
+  deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  internal: GrpcStatus.INTERNAL,
+};
+
+const httpByKind: Record<ErrorKind, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  conflict: 409,
+  failed_precondition: 409,
+  rate_limited: 429,
+  unavailable: 503,
+  deadline_exceeded: 504,
+  internal: 500,
+};
+
+const kindByGrpc = new Map<number, ErrorKind>(
+  Object.entries(grpcByKind).map(([k, v]) => [v, k as ErrorKind]),
+);
+
+export type ErrorDetails = Record<string, unknown>;
+
+export class AppError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    /** Stable machine-readable code, e.g. `username_taken`. */
+    readonly code: string,
+    message: string,
+    readonly details: ErrorDetails = {},
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+
+  get httpStatus(): number {
+    return httpByKind[this.kind];
+  }
+
+  get grpcStatus(): GrpcStatus {
+    return grpcByKind[this.kind];
+  }
+}
+
+export const invalidArgument = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('invalid_argument', code, message, details);
+export const notFound = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('not_found', code, message, details);
+export const alreadyExists = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('already_exists', code, message, details);
+export const permissionDenied = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('permission_denied', code, message, details);
+export const unauthenticated = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('unauthenticated', code, message, details);
+export const failedPrecondition = (code: string, message: string, details?: ErrorDetails) =>
+  new AppError('failed_precondition', code, message, details);
+
+/** Optimistic concurrency: the stream moved on since it was read. */
+export class ConcurrencyError extends AppError {
+  constructor(streamId: string, expected: number) {
+    super('conflict', 'concurrent_modification', `stream ${streamId} is not at version ${expected}`, {});
+    this.name = 'ConcurrencyError';
+  }
+}
+
+const CODE_KEY = 'bil-error-code';
+const DETAILS_KEY = 'bil-error-details';
+
+/** Turns any thrown value into a gRPC ServiceError; internals never leak. */
+export function toServiceError(err: unknown): Partial<ServiceError> {
+  const app = err instanceof AppError ? err : new AppError('internal', 'internal', 'internal error');
+  const metadata = new Metadata();
+  metadata.set(CODE_KEY, app.code);
+  if (Object.keys(app.details).length > 0) metadata.set(DETAILS_KEY, JSON.stringify(app.details));
+  return { code: app.grpcStatus, details: app.message, metadata };
+}
+
+/** Turns a gRPC client error back into the AppError the server threw. */
+export function fromServiceError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as Partial<ServiceError>;
+  if (typeof e?.code !== 'number') return new AppError('internal', 'internal', 'internal error');
+  const kind = kindByGrpc.get(e.code) ?? 'internal';
+  const code = String(e.metadata?.get(CODE_KEY)[0] ?? defaultCode(kind));
+  let details: ErrorDetails = {};
+  const raw = e.metadata?.get(DETAILS_KEY)[0];
+  if (typeof raw === 'string') {
+    try {
+      details = JSON.parse(raw) as ErrorDetails;
+    } catch {
+      details = {};
+    }
+  }
+  const message =
+    kind === 'unavailable' && !e.metadata?.get(CODE_KEY).length
+      ? 'a backend service is unavailable, try again'
+      : kind === 'deadline_exceeded' && !e.metadata?.get(CODE_KEY).length
+        ? 'a backend service did not answer in time'
+        : kind === 'internal'
+          ? 'internal error'
+          : (e.details ?? kind);
+  return new AppError(kind, code, message, details);
+}
+
+function defaultCode(kind: ErrorKind): string {
+  if (kind === 'unavailable') return 'service_unavailable';
+  if (kind === 'deadline_exceeded') return 'timeout';
+  return kind;
+}

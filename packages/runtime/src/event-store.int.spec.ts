@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Migration } from '@mikro-orm/migrations';
+import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
+import {
+  ConcurrencyError,
+  Database,
+  DurableConsumer,
+  EventStore,
+  OutboxRelay,
+  connectNats,
+  createLogger,
+  ensureStream,
+  eventStoreSchemaSql,
+  eventSubject,
+  type Decider,
+  type Nats,
+  type Projection,
+} from './index.js';
+
+class Init extends Migration {
+  override async up(): Promise<void> {
+    for (const sql of eventStoreSchemaSql('rt')) this.addSql(sql);
+    this.addSql('CREATE TABLE rt.counters (id text PRIMARY KEY, total integer NOT NULL)');
+    this.addSql('CREATE TABLE rt.applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
+  }
+}
+
+type Cmd = { type: 'Add'; amount: number };
+type Ev = { type: 'Added'; data: { amount: number } };
+type State = { total: number };
+const counter: Decider<Cmd, Ev, State> = {
+  initialState: () => ({ total: 0 }),
+  decide: (c) => [{ type: 'Added', data: { amount: c.amount } }],
+  evolve: (s, e) => ({ total: s.total + e.data.amount }),
+};
+const counters: Projection = {
+  name: 'counters',
+  tables: ['counters'],
+  async apply(tx, events) {
+    for (const e of events) {
+      await tx.query(
+        `INSERT INTO rt.counters (id, total) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET total = rt.counters.total + excluded.total`,
+        [e.streamId, (e.data as { amount: number }).amount],
+      );
+    }
+  },
+};
+
+const logger = createLogger('runtime-test', 'silent');
+let env: TestEnv;
+let db: Database;
+let store: EventStore;
+let nats: Nats;
+
+beforeAll(async () => {
+  env = await createTestEnv('runtime');
+  db = await Database.connect({ url: env.databaseUrl, schema: 'rt', migrations: [{ name: 'Init', class: Init }] });
+  await db.migrate();
+  store = new EventStore(db, [counters]);
+  nats = await connectNats(env.natsUrl, env.natsPrefix, 'runtime-test');
+  await ensureStream(nats, 'rt');
+});
+
+afterAll(async () => {
+  await nats?.nc.close();
+  await db?.close();
+  await env?.cleanup();
+});
+
+const toMessage = (e: { type: string; data: Record<string, unknown>; streamId: string }) => ({
+  subject: eventSubject(nats.prefix, 'rt', 'counter', e.type),
+  payload: { ...e.data, counterId: e.streamId },
+});
+
+async function streamMessages(): Promise<Array<{ eventId: string; seq: number }>> {
+  const name = `${env.natsPrefix.replace(/\./g, '_')}RT`.toUpperCase();
+  const info = await nats.jsm.streams.info(name);
+  const out: Array<{ eventId: string; seq: number }> = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    const m = await nats.jsm.streams.getMessage(name, { seq });
+    if (m) out.push({ eventId: m.header.get('Bil-Event-Id'), seq });
+  }
+  return out;
+}
+
+describe('event store', () => {
+  it('appends and reads a stream, projecting in the same transaction', async () => {
+    await store.handle(counter, 'c-1', { type: 'Add', amount: 2 });
+    const r = await store.handle(counter, 'c-1', { type: 'Add', amount: 3 });
+    expect(r.state.total).toBe(5);
+    expect(r.version).toBe(2);
+    const events = await store.readStream(db, 'c-1');
+    expect(events.map((e) => e.streamVersion)).toEqual([1, 2]);
+    expect(Number(events[1]!.position)).toBeGreaterThan(Number(events[0]!.position));
+    const [row] = await db.query<{ total: number }>(`SELECT total FROM rt.counters WHERE id = 'c-1'`);
+    expect(row?.total).toBe(5);
+  });
+
+  it('lets exactly one of two concurrent appends at the same version win', async () => {
+    await store.handle(counter, 'c-race', { type: 'Add', amount: 1 });
+    const loaded = await store.load(db, counter, 'c-race');
+    const attempt = () =>
+      db.tx(async (tx) => {
+        const s = { ...loaded };
+        await store.append(tx, s, [{ type: 'Added', data: { amount: 1 } }], { total: 2 });
+        await tx.query('SELECT pg_sleep(0.05)');
+      });
+    const results = await Promise.allSettled([attempt(), attempt()]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(failed.reason).toBeInstanceOf(ConcurrencyError);
+    expect((await store.readStream(db, 'c-race')).map((e) => e.streamVersion)).toEqual([1, 2]);
+  });
+
+  it('retries a command on conflict so concurrent commands all land', async () => {
+    await Promise.all(Array.from({ length: 8 }, () => store.handle(counter, 'c-many', { type: 'Add', amount: 1 }, { retries: 10 })));
+    const loaded = await store.load(db, counter, 'c-many');
+    expect(loaded).toMatchObject({ version: 8, state: { total: 8 } });
+  });
+
+  it('rebuilds projections to exactly the live read model', async () => {
+    for (let i = 0; i < 20; i++) await store.handle(counter, `c-rb-${i % 4}`, { type: 'Add', amount: i });
+    const live = await db.query(`SELECT id, total FROM rt.counters ORDER BY id`);
+    await db.query(`UPDATE rt.counters SET total = -1`);
+    await store.rebuildProjections(7);
+    const rebuilt = await db.query(`SELECT id, total FROM rt.counters ORDER BY id`);
+    expect(rebuilt).toEqual(live);
+  });
+});
+
+describe('outbox relay', () => {
+  it('never skips an event whose transaction commits after a later position', async () => {
+    const relay = new OutboxRelay({ db, nats, logger, name: 'ooo', toMessage });
+    await relay.drain();
+    // T1 takes a position first but commits last.
+    let releaseT1!: () => void;
+    const t1Inserted = new Promise<void>((resolve) => {
+      void db.tx(async (tx) => {
+        await store.append(tx, { streamId: 'late', version: 0, state: { total: 0 } }, [{ type: 'Added', data: { amount: 1 } }], { total: 1 });
+        resolve();
+        await new Promise<void>((r) => (releaseT1 = r));
+      });
+    });
+    await t1Inserted;
+    await store.handle(counter, 'early', { type: 'Add', amount: 1 });
+    const [late] = await store.readStream(db, 'late');
+    expect(late).toBeUndefined(); // not committed yet
+    await relay.drain(); // must not move the checkpoint past T1's row
+    releaseT1();
+    await eventually(async () => (await store.readStream(db, 'late')).length === 1);
+    await relay.drain();
+    const published = (await streamMessages()).map((m) => m.eventId);
+    const lateEvent = (await store.readStream(db, 'late'))[0]!;
+    const earlyEvent = (await store.readStream(db, 'early'))[0]!;
+    expect(published).toContain(lateEvent.eventId);
+    expect(published).toContain(earlyEvent.eventId);
+    expect(Number(lateEvent.position)).toBeLessThan(Number(earlyEvent.position));
+  });
+
+  it('publishes every event exactly once when killed mid-batch and restarted', async () => {
+    const relayName = 'crashy';
+    // Everything already in the store counts as published for this relay.
+    await new OutboxRelay({ db, nats, logger, name: relayName, toMessage }).drain();
+    const before = (await streamMessages()).length;
+    for (let i = 0; i < 30; i++) await store.handle(counter, `crash-${i}`, { type: 'Add', amount: 1 });
+    let published = 0;
+    const crashing = new OutboxRelay({
+      db,
+      nats,
+      logger,
+      name: relayName,
+      toMessage,
+      batchSize: 50,
+      afterPublish: () => {
+        if (++published === 17) throw new Error('killed');
+      },
+    });
+    await expect(crashing.drain()).rejects.toThrow('killed');
+    await new OutboxRelay({ db, nats, logger, name: relayName, toMessage }).drain();
+    const ids = (await streamMessages()).slice(before).map((m) => m.eventId);
+    const expected = (await db.query<{ event_id: string }>(`SELECT event_id FROM rt.events WHERE stream_id LIKE 'crash-%'`)).map((r) => r.event_id);
+    expect(ids).toHaveLength(30);
+    expect(new Set(ids)).toEqual(new Set(expected));
+  });
+});
+
+describe('durable consumer', () => {
+  it('applies each event once, even when JetStream redelivers it', async () => {
+    await new OutboxRelay({ db, nats, logger, name: 'consumer-test', toMessage }).drain();
+    const seen: string[] = [];
+    const consumer = new DurableConsumer({
+      nats,
+      db,
+      logger,
+      context: 'rt',
+      durable: 'applier',
+      filter: 'rt.v1.counter.>',
+      handle: async (tx, event) => {
+        seen.push(event.eventId);
+        await tx.query(`INSERT INTO rt.applied (event_id, amount) VALUES (?, ?)`, [event.eventId, event.payload.amount]);
+      },
+    });
+    await consumer.start();
+    const total = (await streamMessages()).length;
+    await eventually(async () => (await db.query(`SELECT 1 FROM rt.applied`)).length === total, 10_000);
+    await consumer.stop();
+
+    // Replay the whole stream into the same durable name: nothing is applied twice.
+    const stream = `${env.natsPrefix.replace(/\./g, '_')}RT`.toUpperCase();
+    const name = `${env.natsPrefix.replace(/\./g, '_')}applier`;
+    await nats.jsm.consumers.delete(stream, name);
+    await nats.jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `${env.natsPrefix}rt.v1.counter.>` });
+    const again = new DurableConsumer({ nats, db, logger, context: 'rt', durable: 'applier', filter: 'rt.v1.counter.>', handle: async () => { throw new Error('must not be called'); } });
+    await again.start();
+    await eventually(async () => (await nats.jsm.consumers.info(stream, name)).num_ack_pending === 0 && (await nats.jsm.consumers.info(stream, name)).num_pending === 0, 10_000);
+    await again.stop();
+    expect((await db.query(`SELECT 1 FROM rt.applied`)).length).toBe(total);
+    expect(new Set(seen).size).toBe(total);
+  });
+});

@@ -1,0 +1,273 @@
+// Append-only event store in the service's schema, with a compact state row
+// per stream so that loading an aggregate never replays its history, and
+// projections that run inside the append transaction.
+import { randomUUID } from 'node:crypto';
+import { ConcurrencyError } from './errors.js';
+import { currentContext } from './context.js';
+import type { Database, Sql, Tx } from './db.js';
+
+export interface DomainEvent<T extends string = string, D = Record<string, unknown>> {
+  type: T;
+  data: D;
+}
+
+export interface EventMetadata {
+  correlationId?: string;
+  causationId?: string;
+  actorUserId?: string;
+  actorDeviceId?: string;
+}
+
+export interface StoredEvent<E extends DomainEvent = DomainEvent> {
+  /** Global position (bigserial; as a string, it can exceed 2^53). */
+  position: string;
+  /** The writing transaction's id (xid8, as a string). */
+  txId: string;
+  eventId: string;
+  streamId: string;
+  streamVersion: number;
+  type: E['type'];
+  data: E['data'];
+  metadata: EventMetadata;
+  occurredAt: string;
+}
+
+/**
+ * A pure aggregate: `decide` turns a command into events (or throws an
+ * AppError), `evolve` folds an event into state. No I/O.
+ */
+export interface Decider<C, E extends DomainEvent, S> {
+  initialState(): S;
+  decide(command: C, state: S): E[];
+  evolve(state: S, event: E): S;
+}
+
+export interface Projection {
+  name: string;
+  /** Tables the projection owns; emptied on rebuild. */
+  tables: string[];
+  apply(tx: Sql, events: StoredEvent[]): Promise<void>;
+}
+
+export interface LoadedStream<S> {
+  streamId: string;
+  version: number;
+  state: S;
+}
+
+interface EventRow {
+  position: string;
+  tx_id: string;
+  event_id: string;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+  occurred_at: Date | string;
+}
+
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    position: String(row.position),
+    txId: String(row.tx_id),
+    eventId: row.event_id,
+    streamId: row.stream_id,
+    streamVersion: Number(row.stream_version),
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata ?? {},
+    occurredAt: new Date(row.occurred_at).toISOString(),
+  };
+}
+
+const EVENT_COLUMNS = 'position, tx_id::text AS tx_id, event_id, stream_id, stream_version, type, data, metadata, occurred_at';
+
+/** SQL of the event store's tables; a service's first migration runs it. */
+export function eventStoreSchemaSql(schema: string): string[] {
+  const s = `"${schema}"`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    `CREATE TABLE ${s}.events (
+      position bigserial PRIMARY KEY,
+      tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      event_id uuid NOT NULL UNIQUE,
+      stream_id text NOT NULL,
+      stream_version integer NOT NULL CHECK (stream_version > 0),
+      type text NOT NULL,
+      data jsonb NOT NULL,
+      metadata jsonb NOT NULL DEFAULT '{}'::jsonb,
+      occurred_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version)
+    )`,
+    `CREATE INDEX events_tx_position_idx ON ${s}.events (tx_id, position)`,
+    `CREATE TABLE ${s}.streams (
+      stream_id text PRIMARY KEY,
+      version integer NOT NULL,
+      state jsonb NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE TABLE ${s}.outbox_checkpoints (
+      relay text PRIMARY KEY,
+      tx_id xid8 NOT NULL,
+      position bigint NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE TABLE ${s}.processed_events (
+      consumer text NOT NULL,
+      event_id uuid NOT NULL,
+      processed_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (consumer, event_id)
+    )`,
+  ];
+}
+
+export class EventStore {
+  private readonly t: (name: string) => string;
+  private readonly committedListeners: Array<() => void> = [];
+
+  constructor(
+    readonly db: Database,
+    readonly projections: Projection[] = [],
+  ) {
+    this.t = (name) => `"${db.schema}".${name}`;
+  }
+
+  /** Called after every commit that appended events (the outbox relay listens). */
+  onCommitted(fn: () => void): void {
+    this.committedListeners.push(fn);
+  }
+
+  /** Loads a stream's compact state: one row, whatever the history length. */
+  async load<C, E extends DomainEvent, S>(q: Sql, decider: Decider<C, E, S>, streamId: string): Promise<LoadedStream<S>> {
+    const rows = await q.query<{ version: number; state: S }>(
+      `SELECT version, state FROM ${this.t('streams')} WHERE stream_id = ?`,
+      [streamId],
+    );
+    const row = rows[0];
+    return row
+      ? { streamId, version: Number(row.version), state: row.state }
+      : { streamId, version: 0, state: decider.initialState() };
+  }
+
+  /**
+   * Appends events to a stream that must be at `expectedVersion` (0: must not
+   * exist), stores the new state and runs the projections, all in `tx`.
+   * Throws ConcurrencyError if another writer got there first.
+   */
+  async append<E extends DomainEvent, S>(
+    tx: Tx,
+    stream: LoadedStream<S>,
+    events: E[],
+    newState: S,
+    metadata: EventMetadata = {},
+  ): Promise<StoredEvent<E>[]> {
+    if (events.length === 0) return [];
+    const nextVersion = stream.version + events.length;
+    const state = JSON.stringify(newState);
+    const claimed =
+      stream.version === 0
+        ? await tx.query(
+            `INSERT INTO ${this.t('streams')} (stream_id, version, state) VALUES (?, ?, ?::jsonb)
+             ON CONFLICT (stream_id) DO NOTHING RETURNING version`,
+            [stream.streamId, nextVersion, state],
+          )
+        : await tx.query(
+            `UPDATE ${this.t('streams')} SET version = ?, state = ?::jsonb, updated_at = now()
+             WHERE stream_id = ? AND version = ? RETURNING version`,
+            [nextVersion, state, stream.streamId, stream.version],
+          );
+    if (claimed.length === 0) throw new ConcurrencyError(stream.streamId, stream.version);
+
+    const ctx = currentContext();
+    const meta: EventMetadata = { correlationId: ctx?.correlationId, causationId: ctx?.causationId, ...metadata };
+    // One statement for the whole batch; knex would expand a JS array
+    // parameter into a list, so the rows travel as one JSON document.
+    const batch = events.map((e, i) => ({
+      event_id: randomUUID(),
+      stream_id: stream.streamId,
+      stream_version: stream.version + i + 1,
+      type: e.type,
+      data: e.data,
+      metadata: meta,
+    }));
+    const rows = await tx.query<EventRow>(
+      `INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)
+       SELECT x.event_id, x.stream_id, x.stream_version, x.type, x.data, x.metadata
+       FROM jsonb_to_recordset(?::jsonb) AS x(event_id uuid, stream_id text, stream_version integer, type text, data jsonb, metadata jsonb)
+       ORDER BY x.stream_version
+       RETURNING ${EVENT_COLUMNS}`,
+      [JSON.stringify(batch)],
+    );
+    const stored = rows.map(toStoredEvent).sort((a, b) => a.streamVersion - b.streamVersion) as StoredEvent<E>[];
+    for (const p of this.projections) await p.apply(tx, stored);
+    stream.version = nextVersion;
+    stream.state = newState;
+    tx.afterCommit(() => this.committedListeners.forEach((fn) => fn()));
+    return stored;
+  }
+
+  /**
+   * Load → decide → append for one stream in its own transaction, retried on
+   * a concurrency conflict (decide is pure, so a retry is safe).
+   */
+  async handle<C, E extends DomainEvent, S>(
+    decider: Decider<C, E, S>,
+    streamId: string,
+    command: C,
+    opts: { metadata?: EventMetadata; retries?: number } = {},
+  ): Promise<{ events: StoredEvent<E>[]; state: S; version: number }> {
+    const retries = opts.retries ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.tx(async (tx) => {
+          const stream = await this.load(tx, decider, streamId);
+          const events = decider.decide(command, stream.state);
+          const state = events.reduce(decider.evolve, stream.state);
+          const stored = await this.append(tx, stream, events, state, opts.metadata);
+          return { events: stored, state, version: stream.version };
+        });
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || attempt >= retries) throw err;
+      }
+    }
+  }
+
+  async readStream(q: Sql, streamId: string, fromVersion = 1): Promise<StoredEvent[]> {
+    const rows = await q.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.t('events')} WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version`,
+      [streamId, fromVersion],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /** Events in global position order, after `afterPosition`. */
+  async readAll(q: Sql, afterPosition = '0', limit = 1000): Promise<StoredEvent[]> {
+    const rows = await q.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${this.t('events')} WHERE position > ?::bigint ORDER BY position LIMIT ?`,
+      [afterPosition, limit],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  /**
+   * Rebuilds every projection from the events, in one transaction: readers
+   * see the old read models until it commits.
+   */
+  async rebuildProjections(batchSize = 1000): Promise<number> {
+    return this.db.tx(async (tx) => {
+      const tables = this.projections.flatMap((p) => p.tables.map((name) => this.t(name)));
+      if (tables.length > 0) await tx.query(`TRUNCATE ${tables.join(', ')}`);
+      let after = '0';
+      let count = 0;
+      for (;;) {
+        const batch = await this.readAll(tx, after, batchSize);
+        if (batch.length === 0) break;
+        for (const p of this.projections) await p.apply(tx, batch);
+        after = batch[batch.length - 1]!.position;
+        count += batch.length;
+      }
+      return count;
+    });
+  }
+}

@@ -1,0 +1,163 @@
+// gRPC server and client set-up shared by every service: each unary handler
+// runs inside the caller's correlation context, is timed, logged and has its
+// errors mapped to status + stable reason; clients always set a deadline and
+// forward the correlation id. The standard grpc.health.v1 service is served.
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  Metadata,
+  type ServiceDefinition,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type Client,
+  type ServiceError,
+  type CallOptions,
+} from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { AppError, fromServiceError, toServiceError } from './errors.js';
+import { CORRELATION_HEADER, correlationId, runWithContext, sanitizeCorrelationId } from './context.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/** An async unary handler: request in, response out, AppError on failure. */
+export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+/** Maps each RPC name of a service to its async handler. */
+export type AsyncHandlers<H> = {
+  [K in keyof H]: H[K] extends (call: ServerUnaryCall<infer Req, infer Res>, cb: sendUnaryData<infer _R>) => void
+    ? UnaryHandler<Req, Res>
+    : never;
+};
+
+export interface GrpcServerOptions {
+  logger: Logger;
+  metrics?: Metrics;
+  /** Largest accepted request in bytes. */
+  maxReceiveBytes?: number;
+}
+
+export class GrpcServer {
+  readonly server: Server;
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly names: string[] = [];
+
+  constructor(private readonly opts: GrpcServerOptions) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': opts.maxReceiveBytes ?? 4 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+    });
+    this.health.addToServer(this.server);
+  }
+
+  /** Registers a service; `name` is its full proto name for health checks. */
+  add<H>(name: string, definition: ServiceDefinition, handlers: AsyncHandlers<H>): void {
+    const wrapped: Record<string, unknown> = {};
+    for (const [method, fn] of Object.entries(handlers as Record<string, UnaryHandler<unknown, unknown>>)) {
+      wrapped[method] = this.wrap(`${name}/${method}`, fn);
+    }
+    this.server.addService(definition, wrapped as never);
+    this.names.push(name);
+  }
+
+  private wrap(method: string, fn: UnaryHandler<unknown, unknown>) {
+    const { logger, metrics } = this.opts;
+    return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const cid = sanitizeCorrelationId(call.metadata.get(CORRELATION_HEADER)[0]);
+      const started = process.hrtime.bigint();
+      void runWithContext({ correlationId: cid }, async () => {
+        let code = 'OK';
+        try {
+          const res = await fn(call.request, call);
+          callback(null, res);
+        } catch (err) {
+          const app = err instanceof AppError ? err : undefined;
+          code = app?.code ?? 'internal';
+          if (!app || app.kind === 'internal') {
+            logger.error({ err, method }, 'rpc failed');
+          } else {
+            logger.info({ method, code: app.code }, 'rpc refused');
+          }
+          callback(toServiceError(err) as ServiceError);
+        } finally {
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          metrics?.rpcDuration.observe({ method, code }, seconds);
+          logger.debug({ method, code, ms: Math.round(seconds * 1000) }, 'rpc');
+        }
+      });
+    };
+  }
+
+  /** Binds and starts serving; returns the bound port. */
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(err) : resolve(p),
+      ),
+    );
+    this.health.setStatus('', 'SERVING');
+    for (const n of this.names) this.health.setStatus(n, 'SERVING');
+    return bound;
+  }
+
+  /** Stops taking calls, lets in-flight calls finish for up to `graceMs`. */
+  async shutdown(graceMs = 10_000): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    for (const n of this.names) this.health.setStatus(n, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: CallOptions,
+  callback: (err: ServiceError | null, res?: Res) => void,
+) => unknown;
+
+export interface CallSettings {
+  /** Deadline in milliseconds from now. */
+  timeoutMs?: number;
+}
+
+/**
+ * Calls a unary RPC with a deadline and the current correlation id, and
+ * returns the response or throws the AppError the server sent.
+ */
+export function callUnary<Req, Res>(
+  client: Client,
+  method: UnaryMethod<Req, Res>,
+  request: Req,
+  settings: CallSettings = {},
+): Promise<Res> {
+  const metadata = new Metadata();
+  const cid = correlationId();
+  if (cid) metadata.set(CORRELATION_HEADER, cid);
+  const deadline = new Date(Date.now() + (settings.timeoutMs ?? 5000));
+  return new Promise<Res>((resolve, reject) => {
+    method.call(client, request, metadata, { deadline }, (err, res) => {
+      if (err) reject(fromServiceError(err));
+      else resolve(res as Res);
+    });
+  });
+}
+
+export function insecureChannel() {
+  return credentials.createInsecure();
+}
+
+/** Client options every internal client uses. */
+export const clientOptions = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.max_receive_message_length': 8 * 1024 * 1024,
+  'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+};

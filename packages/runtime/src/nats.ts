@@ -1,0 +1,93 @@
+// NATS JetStream set-up and the one place subjects and stream names are built.
+import { connect, headers as natsHeaders, nanos, type NatsConnection, type MsgHdrs } from '@nats-io/transport-node';
+import {
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+
+export interface Nats {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Prefix applied to every subject and stream name (tests use their own). */
+  prefix: string;
+}
+
+export async function connectNats(url: string, prefix: string, name: string): Promise<Nats> {
+  const u = new URL(url);
+  const nc = await connect({
+    servers: `${u.hostname}:${u.port || 4222}`,
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    timeout: 5000,
+  });
+  const js = jetstream(nc, { timeout: 10_000 });
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  return { nc, js, jsm, prefix };
+}
+
+/** `identity.v1.device.revoked` style subject: `<context>.v1.<aggregate>.<event_snake>`. */
+export function eventSubject(prefix: string, context: string, aggregate: string, eventType: string): string {
+  return `${prefix}${context}.v1.${aggregate}.${snake(eventType)}`;
+}
+
+/** Subject filter for every event of a context, e.g. `identity.v1.>`. */
+export function contextSubjects(prefix: string, context: string): string {
+  return `${prefix}${context}.v1.>`;
+}
+
+/** JetStream stream name of a context (stream names allow no dots). */
+export function contextStream(prefix: string, context: string): string {
+  return `${prefix.replace(/\./g, '_')}${context}`.toUpperCase();
+}
+
+/** `DeviceRevoked` → `device_revoked`; used to build subjects from event types. */
+export function snake(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** Creates the context's stream, or updates its subjects if it exists. */
+export async function ensureStream(nats: Nats, context: string): Promise<string> {
+  const name = contextStream(nats.prefix, context);
+  const subjects = [contextSubjects(nats.prefix, context)];
+  try {
+    const info = await nats.jsm.streams.info(name);
+    if (info.config.subjects?.join() !== subjects.join()) {
+      await nats.jsm.streams.update(name, { ...info.config, subjects });
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await nats.jsm.streams.add({
+      name,
+      subjects,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      // Dedup window for Nats-Msg-Id: a relay restarted within it never duplicates.
+      duplicate_window: nanos(10 * 60 * 1000),
+      max_age: nanos(7 * 24 * 3600 * 1000),
+    });
+  }
+  return name;
+}
+
+export function isNotFound(err: unknown): boolean {
+  const e = err as { message?: string; code?: number | string; api_error?: { err_code?: number } };
+  return e?.api_error?.err_code === 10059 || /not found/i.test(e?.message ?? '');
+}
+
+export function newHeaders(values: Record<string, string | undefined>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== '') h.set(k, v);
+  return h;
+}
+
+export const EVENT_TYPE_HEADER = 'Bil-Event-Type';
+export const CORRELATION_ID_HEADER = 'Bil-Correlation-Id';
+export const EVENT_ID_HEADER = 'Bil-Event-Id';
+export const STREAM_ID_HEADER = 'Bil-Stream-Id';
+export const STREAM_VERSION_HEADER = 'Bil-Stream-Version';

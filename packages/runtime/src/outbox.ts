@@ -1,0 +1,175 @@
+// Transactional outbox relay: publishes committed events to JetStream in
+// commit order, with Nats-Msg-Id = event id so JetStream drops the duplicates
+// a crash between publish and checkpoint can cause.
+//
+// A bigserial position is taken at insert time but transactions commit in
+// another order, so "position > checkpoint" would skip a row that commits
+// late. Each event row stores its transaction id (pg_current_xact_id()); the
+// relay reads only rows whose transaction is older than every transaction
+// still running (pg_snapshot_xmin of its snapshot), ordered by (tx id,
+// position). A transaction below xmin has committed or aborted, so nothing
+// can later appear behind the checkpoint.
+import type { Database } from './db.js';
+import { toStoredEvent, type StoredEvent } from './event-store.js';
+import type { Logger } from './logger.js';
+import {
+  CORRELATION_ID_HEADER,
+  EVENT_ID_HEADER,
+  EVENT_TYPE_HEADER,
+  STREAM_ID_HEADER,
+  STREAM_VERSION_HEADER,
+  newHeaders,
+  type Nats,
+} from './nats.js';
+import type { Metrics } from './metrics.js';
+
+export interface OutboundMessage {
+  subject: string;
+  /** The integration event payload (secrets already stripped). */
+  payload: Record<string, unknown>;
+}
+
+export interface OutboxRelayOptions {
+  db: Database;
+  nats: Nats;
+  logger: Logger;
+  /** Checkpoint name; one relay per service. */
+  name?: string;
+  /** Maps a stored event to what is published, or null to keep it private. */
+  toMessage: (event: StoredEvent) => OutboundMessage | null;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  metrics?: Metrics;
+  /** Test hook: called after each publish (to simulate a crash mid-batch). */
+  afterPublish?: (event: StoredEvent) => void | Promise<void>;
+}
+
+export class OutboxRelay {
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private kicked = false;
+  private readonly name: string;
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+
+  constructor(private readonly opts: OutboxRelayOptions) {
+    this.name = opts.name ?? 'outbox';
+    this.batchSize = opts.batchSize ?? 500;
+    this.pollMs = opts.pollIntervalMs ?? 200;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Wakes the relay now (called after a local commit). */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Publishes everything committed so far; returns how many were published. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.publishBatch();
+      total += n.published;
+      if (n.read === 0) return total;
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.running) {
+      try {
+        this.kicked = false;
+        const { read } = await this.publishBatch();
+        failures = 0;
+        if (read === this.batchSize) continue;
+      } catch (err) {
+        failures++;
+        this.opts.logger.error({ err: errSummary(err), failures }, 'outbox relay batch failed; retrying');
+      }
+      if (!this.running) break;
+      if (this.kicked) {
+        // A commit happened while we were reading; its xid may still have
+        // been running, so look again shortly.
+        await this.sleep(5);
+        continue;
+      }
+      await this.sleep(failures > 0 ? Math.min(5000, 100 * 2 ** failures) : this.pollMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async publishBatch(): Promise<{ read: number; published: number }> {
+    const { db, nats } = this.opts;
+    const s = `"${db.schema}"`;
+    const rows = await db.query<Parameters<typeof toStoredEvent>[0]>(
+      `WITH cp AS (
+         SELECT tx_id, position FROM ${s}.outbox_checkpoints WHERE relay = ?
+         UNION ALL SELECT '0'::xid8, 0 LIMIT 1
+       )
+       SELECT e.position, e.tx_id::text AS tx_id, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
+       FROM ${s}.events e, cp
+       WHERE (e.tx_id, e.position) > (cp.tx_id, cp.position)
+         AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY e.tx_id, e.position
+       LIMIT ?`,
+      [this.name, this.batchSize],
+    );
+    if (rows.length === 0) return { read: 0, published: 0 };
+    const events = rows.map(toStoredEvent);
+    let published = 0;
+    for (const event of events) {
+      const msg = this.opts.toMessage(event);
+      if (msg) {
+        await nats.js.publish(msg.subject, JSON.stringify(msg.payload), {
+          msgID: event.eventId,
+          headers: newHeaders({
+            [EVENT_ID_HEADER]: event.eventId,
+            [EVENT_TYPE_HEADER]: event.type,
+            [STREAM_ID_HEADER]: event.streamId,
+            [STREAM_VERSION_HEADER]: String(event.streamVersion),
+            [CORRELATION_ID_HEADER]: event.metadata.correlationId,
+          }),
+        });
+        published++;
+        this.opts.metrics?.eventsPublished.inc({ type: event.type });
+      }
+      await this.opts.afterPublish?.(event);
+    }
+    const last = events[events.length - 1]!;
+    await db.query(
+      `INSERT INTO ${s}.outbox_checkpoints (relay, tx_id, position) VALUES (?, ?::xid8, ?)
+       ON CONFLICT (relay) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()`,
+      [this.name, last.txId, last.position],
+    );
+    this.opts.metrics?.outboxLagSeconds.set((Date.now() - Date.parse(last.occurredAt)) / 1000);
+    return { read: events.length, published };
+  }
+}
+
+export function errSummary(err: unknown): { message: string; code?: unknown } {
+  const e = err as { message?: string; code?: unknown };
+  return { message: e?.message ?? String(err), code: e?.code };
+}

@@ -1,0 +1,32 @@
+// Loads the contracts at run time with the same options the types in gen/
+// were generated with (scripts/generate.mjs): camelCase fields, 64-bit
+// integers as strings, enums as strings, defaults filled in, virtual oneofs.
+import { loadPackageDefinition } from '@grpc/grpc-js';
+import { loadSync, type Options } from '@grpc/proto-loader';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { ProtoGrpcType as IdentityProto } from '../gen/identity_service.js';
+
+/** Directory holding `bil/<context>/v1/*.proto`. */
+export const protoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const loaderOptions: Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [protoRoot],
+};
+
+function load<T>(file: string): T {
+  return loadPackageDefinition(loadSync(file, loaderOptions)) as unknown as T;
+}
+
+/** The identity service's gRPC package (`bil.identity.v1`). */
+export function loadIdentityProto(): IdentityProto {
+  return load<IdentityProto>('bil/identity/v1/identity_service.proto');
+}
+
+export type { IdentityProto };
