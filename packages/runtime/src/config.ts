@@ -9,6 +9,8 @@ type Spec<T> = {
   parse: (raw: string) => T;
   /** Treated as a secret: never echoed back in errors. */
   secret?: boolean;
+  /** May be absent (the value is then undefined). */
+  optional?: boolean;
 };
 
 export type ConfigSchema = Record<string, Spec<unknown>>;
@@ -27,7 +29,7 @@ export function loadConfig<S extends ConfigSchema>(schema: S, env: NodeJS.Proces
   for (const [key, spec] of Object.entries(schema)) {
     const raw = env[key];
     if (raw === undefined || raw === '') {
-      if (spec.default === undefined) problems.push(`${key} is required (${spec.doc})`);
+      if (spec.default === undefined && !spec.optional) problems.push(`${key} is required (${spec.doc})`);
       else out[key] = spec.default;
       continue;
     }
@@ -54,7 +56,7 @@ export const str = (doc: string, def?: string, opts: { secret?: boolean; pattern
 
 export const optionalStr = (doc: string, opts: { secret?: boolean } = {}): Spec<string | undefined> => ({
   doc,
-  default: undefined as unknown as string,
+  optional: true,
   secret: opts.secret,
   parse: (raw) => raw,
 });

@@ -6,7 +6,7 @@ import { ConcurrencyError } from './errors.js';
 import { currentContext } from './context.js';
 import type { Database, Sql, Tx } from './db.js';
 
-export interface DomainEvent<T extends string = string, D = Record<string, unknown>> {
+export interface DomainEvent<T extends string = string, D extends object = object> {
   type: T;
   data: D;
 }

@@ -25,7 +25,7 @@ export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, R
 
 /** Maps each RPC name of a service to its async handler. */
 export type AsyncHandlers<H> = {
-  [K in keyof H]: H[K] extends (call: ServerUnaryCall<infer Req, infer Res>, cb: sendUnaryData<infer _R>) => void
+  [K in keyof H as string extends K ? never : K]: H[K] extends (call: ServerUnaryCall<infer Req, infer Res>, cb: sendUnaryData<infer _R>) => void
     ? UnaryHandler<Req, Res>
     : never;
 };

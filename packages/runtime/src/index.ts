@@ -10,3 +10,5 @@ export * from './metrics.js';
 export * from './nats.js';
 export * from './outbox.js';
 export * from './service.js';
+export * from './redis.js';
+export * from './tokens.js';

@@ -1,0 +1,476 @@
+// Command and query handlers of the identity context: load → decide → append
+// (projections run in the same transaction; the outbox publishes after
+// commit). Password checks happen here, before the pure deciders run.
+import { randomUUID } from 'node:crypto';
+import {
+  AppError,
+  failedPrecondition,
+  isUniqueViolation,
+  notFound,
+  permissionDenied,
+  unauthenticated,
+  type Database,
+  type DomainEvent,
+  type EventStore,
+  type Logger,
+  type RevocationList,
+  type Tx,
+} from '@bil/runtime';
+import { userDecider, userStream, type ActiveUser, type UserState } from '../domain/user/user.js';
+import { deviceDecider, deviceStream, type DeviceKeys, type RevocationReason } from '../domain/device/device.js';
+import { sessionDecider, sessionStream, type SessionEndReason } from '../domain/session/session.js';
+import {
+  normalizePassword,
+  usernameKey,
+  validateEd25519Key,
+  validateEncryptionKey,
+  validateIssuedAt,
+  validateName,
+  validateUsername,
+  validateUuid,
+  verifyCertificate,
+} from '../domain/validation.js';
+import { burnPasswordCheck, hashPassword, verifyPassword, type ScryptParams } from './password.js';
+import { hashMatches, newRefreshToken, parseRefreshToken, type TokenSigner } from './tokens.js';
+
+export interface Actor {
+  userId: string;
+  deviceId: string;
+  sessionId: string;
+}
+
+export interface PublicUser {
+  userId: string;
+  username: string;
+  displayName: string;
+  identityKey: string | null;
+  identityKeyChangedAt: string | null;
+  createdAt: string;
+}
+
+export interface DeviceRecord extends DeviceKeys {
+  deviceId: string;
+  userId: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface Tokens {
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  refreshToken: string;
+  refreshTokenExpiresAt: string;
+  sessionId: string;
+}
+
+export interface IdentitySettings {
+  refreshTtlSeconds: number;
+  maxDevicesPerUser: number;
+  scrypt: ScryptParams;
+}
+
+const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');
+
+export class IdentityApp {
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly signer: TokenSigner,
+    private readonly revocations: RevocationList,
+    private readonly settings: IdentitySettings,
+    private readonly logger: Logger,
+  ) {}
+
+  async registerUser(input: { username: unknown; password: unknown; displayName?: unknown }): Promise<PublicUser> {
+    const username = validateUsername(input.username);
+    const password = normalizePassword(input.password);
+    const displayName = validateName(input.displayName ?? '', 'display_name', 0, 64);
+    const existing = await this.findUserRow(username);
+    if (existing) throw usernameTaken();
+    const userId = randomUUID();
+    const passwordHash = await hashPassword(password, this.settings.scrypt);
+    try {
+      const { state } = await this.store.handle(userDecider, userStream(userId), {
+        type: 'RegisterUser',
+        userId,
+        username,
+        displayName,
+        passwordHash,
+        now: new Date().toISOString(),
+      });
+      return toPublicUser(state as ActiveUser);
+    } catch (err) {
+      if (isUniqueViolation(err, 'users_username_key_key')) throw usernameTaken();
+      throw err;
+    }
+  }
+
+  async registerDevice(input: {
+    username: unknown;
+    password: unknown;
+    deviceName: unknown;
+    encryptionKey: unknown;
+    signingKey: unknown;
+    identityKey: unknown;
+    certificate: unknown;
+    certificateIssuedAt: unknown;
+    resetIdentity: boolean;
+  }): Promise<{ device: DeviceRecord; tokens: Tokens }> {
+    const now = new Date();
+    const name = validateName(input.deviceName, 'device_name', 1, 64);
+    const encryptionKey = validateEncryptionKey(input.encryptionKey);
+    const signingKey = validateEd25519Key(input.signingKey, 'signing_key');
+    const identityKey = validateEd25519Key(input.identityKey, 'identity_key');
+    const issuedAt = validateIssuedAt(input.certificateIssuedAt, now.getTime());
+    const user = await this.checkPassword(input.username, input.password);
+    const certificate = verifyCertificate(
+      { userId: user.userId, identityKey, encryptionKey, signingKey, issuedAt },
+      input.certificate,
+    );
+    if (user.identityKey !== null && user.identityKey !== identityKey && !input.resetIdentity) {
+      throw failedPrecondition(
+        'identity_key_mismatch',
+        'the certificate is not from the account identity key: link this device from an existing one, or reset the identity',
+      );
+    }
+    const deviceId = randomUUID();
+    const sessionId = randomUUID();
+    const refresh = newRefreshToken(sessionId, 1);
+    const refreshExpiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
+    const iso = now.toISOString();
+
+    const revokedDevices = await this.db.tx(async (tx) => {
+      const userStreamState = await this.store.load(tx, userDecider, userStream(user.userId));
+      const events = userDecider.decide({ type: 'SetIdentityKey', identityKey, reset: input.resetIdentity, now: iso }, userStreamState.state);
+      const reset = events.some((e) => e.type === 'IdentityKeySet' && e.data.reset);
+      await this.store.append(tx, userStreamState, events, events.reduce(userDecider.evolve, userStreamState.state), { actorUserId: user.userId });
+
+      let revoked: string[] = [];
+      if (reset) {
+        revoked = await this.revokeAllDevices(tx, user.userId, 'identity_reset', iso);
+      } else {
+        const [{ n }] = (await tx.query<{ n: string }>(
+          `SELECT count(*) AS n FROM identity.devices WHERE user_id = ? AND status = 'active'`,
+          [user.userId],
+        )) as [{ n: string }];
+        if (Number(n) >= this.settings.maxDevicesPerUser) {
+          throw failedPrecondition('too_many_devices', `an account can have at most ${this.settings.maxDevicesPerUser} devices; revoke one first`);
+        }
+      }
+      await this.execute(tx, deviceDecider, deviceStream(deviceId), {
+        type: 'RegisterDevice',
+        deviceId,
+        userId: user.userId,
+        name,
+        encryptionKey,
+        signingKey,
+        certificate,
+        certificateIssuedAt: issuedAt,
+        now: iso,
+      });
+      await this.execute(tx, sessionDecider, sessionStream(sessionId), {
+        type: 'StartSession',
+        sessionId,
+        userId: user.userId,
+        deviceId,
+        tokenHash: refresh.hash,
+        expiresAt: refreshExpiresAt.toISOString(),
+        now: iso,
+      });
+      return revoked;
+    });
+    await this.revocations.revoke('device', revokedDevices);
+    const access = await this.signer.issue({ userId: user.userId, deviceId, sessionId }, now);
+    return {
+      device: { deviceId, userId: user.userId, name, encryptionKey, signingKey, certificate, certificateIssuedAt: issuedAt, createdAt: iso },
+      tokens: {
+        accessToken: access.token,
+        accessTokenExpiresAt: access.expiresAt.toISOString(),
+        refreshToken: refresh.token,
+        refreshTokenExpiresAt: refreshExpiresAt.toISOString(),
+        sessionId,
+      },
+    };
+  }
+
+  async login(input: { username: unknown; password: unknown; deviceId: unknown }): Promise<{ userId: string; tokens: Tokens }> {
+    const deviceId = validateUuid(input.deviceId, 'device_id');
+    const user = await this.checkPassword(input.username, input.password);
+    const device = await this.store.load(this.db, deviceDecider, deviceStream(deviceId));
+    if (device.state.status === 'none' || device.state.userId !== user.userId) {
+      throw notFound('device_not_found', 'this account has no such device');
+    }
+    if (device.state.status === 'revoked') throw permissionDenied('device_revoked', 'this device was revoked; register it again');
+    return { userId: user.userId, tokens: await this.startSession(user.userId, deviceId) };
+  }
+
+  async refresh(input: { refreshToken: unknown }): Promise<Tokens> {
+    const parsed = parseRefreshToken(input.refreshToken);
+    if (!parsed) throw unauthenticated('invalid_refresh_token', 'the refresh token is not valid; sign in again');
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
+    const next = newRefreshToken(parsed.sessionId, parsed.generation + 1);
+    const { events, state } = await this.store.handle(sessionDecider, sessionStream(parsed.sessionId), {
+      type: 'RefreshSession',
+      generation: parsed.generation,
+      secretMatches: (stored) => hashMatches(parsed.secret, stored),
+      newTokenHash: next.hash,
+      expiresAt: expiresAt.toISOString(),
+      now: now.toISOString(),
+    });
+    const ended = events.find((e) => e.type === 'SessionEnded');
+    if (ended && (ended.data as { reason: SessionEndReason }).reason === 'refresh_token_reused') {
+      await this.revocations.revoke('session', [parsed.sessionId]);
+      this.logger.warn({ sessionId: parsed.sessionId }, 'refresh token reused; session ended');
+      throw unauthenticated('refresh_token_reused', 'this refresh token was already used; the session was ended for safety');
+    }
+    if (ended) throw unauthenticated('session_expired', 'the session has expired; sign in again');
+    if (state.status !== 'active') throw unauthenticated('invalid_refresh_token', 'the refresh token is not valid; sign in again');
+    const access = await this.signer.issue({ userId: state.userId, deviceId: state.deviceId, sessionId: state.sessionId }, now);
+    return {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt.toISOString(),
+      refreshToken: next.token,
+      refreshTokenExpiresAt: expiresAt.toISOString(),
+      sessionId: state.sessionId,
+    };
+  }
+
+  async logout(actor: Actor): Promise<void> {
+    await this.db.tx(async (tx) => {
+      const s = await this.store.load(tx, sessionDecider, sessionStream(actor.sessionId));
+      if (s.state.status === 'none' || s.state.userId !== actor.userId) throw notFound('session_not_found', 'no such session');
+      await this.execute(tx, sessionDecider, sessionStream(actor.sessionId), { type: 'EndSession', reason: 'logout', now: new Date().toISOString() }, s);
+    });
+    await this.revocations.revoke('session', [actor.sessionId]);
+  }
+
+  async revokeDevice(actor: Actor, rawDeviceId: unknown): Promise<string> {
+    const deviceId = validateUuid(rawDeviceId, 'device_id');
+    const now = new Date().toISOString();
+    await this.db.tx(async (tx) => {
+      await this.execute(tx, deviceDecider, deviceStream(deviceId), { type: 'RevokeDevice', byUserId: actor.userId, reason: 'user', now });
+      await this.endSessions(tx, `device_id = ?`, [deviceId], 'device_revoked', now);
+    });
+    await this.revocations.revoke('device', [deviceId]);
+    return deviceId;
+  }
+
+  async getAccount(actor: Actor): Promise<{ user: PublicUser; devices: DeviceRecord[] }> {
+    const user = await this.getUser(actor.userId);
+    return { user, devices: await this.listActiveDevices(actor.userId) };
+  }
+
+  async updateProfile(actor: Actor, rawDisplayName: unknown): Promise<PublicUser> {
+    const displayName = validateName(rawDisplayName ?? '', 'display_name', 0, 64);
+    const { state } = await this.store.handle(
+      userDecider,
+      userStream(actor.userId),
+      { type: 'UpdateProfile', displayName, now: new Date().toISOString() },
+      { metadata: { actorUserId: actor.userId, actorDeviceId: actor.deviceId } },
+    );
+    if (state.status !== 'active') throw notFound('user_not_found', 'no such user');
+    return toPublicUser(state);
+  }
+
+  async changePassword(actor: Actor, input: { oldPassword: unknown; newPassword: unknown }): Promise<void> {
+    const newPassword = normalizePassword(input.newPassword, 'new_password');
+    const oldPassword = typeof input.oldPassword === 'string' ? input.oldPassword.normalize('NFKC') : '';
+    const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
+    const user = requireActiveUser(loaded.state);
+    if (!(await verifyPassword(oldPassword, user.passwordHash))) throw invalidCredentials();
+    const passwordHash = await hashPassword(newPassword, this.settings.scrypt);
+    const now = new Date().toISOString();
+    const ended = await this.db.tx(async (tx) => {
+      await this.execute(tx, userDecider, userStream(actor.userId), { type: 'ChangePassword', passwordHash, now });
+      return this.endSessions(tx, `user_id = ? AND session_id <> ?`, [actor.userId, actor.sessionId], 'password_changed', now);
+    });
+    await this.revocations.revoke('session', ended);
+  }
+
+  async deleteAccount(actor: Actor, rawPassword: unknown): Promise<void> {
+    const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
+    const user = requireActiveUser(loaded.state);
+    const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
+    if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+    const now = new Date().toISOString();
+    await this.db.tx(async (tx) => {
+      await this.execute(tx, userDecider, userStream(actor.userId), { type: 'DeleteUser', now });
+      await this.revokeAllDevices(tx, actor.userId, 'account_deleted', now);
+    });
+    await this.revocations.revoke('user', [actor.userId]);
+  }
+
+  async findUser(rawUsername: unknown): Promise<PublicUser> {
+    const username = typeof rawUsername === 'string' ? rawUsername : '';
+    const row = username.length <= 64 ? await this.findUserRow(username) : undefined;
+    if (!row || row.status !== 'active') throw notFound('user_not_found', 'no such user');
+    return rowToPublicUser(row);
+  }
+
+  async getUser(rawUserId: unknown): Promise<PublicUser> {
+    const userId = validateUuid(rawUserId, 'user_id');
+    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE user_id = ?`, [userId]);
+    if (!row || row.status !== 'active') throw notFound('user_not_found', 'no such user');
+    return rowToPublicUser(row);
+  }
+
+  async listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[] }> {
+    const user = await this.getUser(rawUserId);
+    return { identityKey: user.identityKey, devices: await this.listActiveDevices(user.userId) };
+  }
+
+  jwks(): string {
+    return this.signer.jwksJson();
+  }
+
+  // --- helpers -------------------------------------------------------------
+
+  private async checkPassword(rawUsername: unknown, rawPassword: unknown): Promise<ActiveUser> {
+    const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
+    const username = typeof rawUsername === 'string' && rawUsername.length <= 64 ? rawUsername : '';
+    const row = username ? await this.findUserRow(username) : undefined;
+    if (!row || row.status !== 'active' || password.length === 0 || password.length > 1024) {
+      await burnPasswordCheck(password.slice(0, 1024));
+      throw invalidCredentials();
+    }
+    const loaded = await this.store.load(this.db, userDecider, userStream(row.user_id));
+    if (loaded.state.status !== 'active' || !(await verifyPassword(password, loaded.state.passwordHash))) throw invalidCredentials();
+    return loaded.state;
+  }
+
+  private async startSession(userId: string, deviceId: string): Promise<Tokens> {
+    const now = new Date();
+    const sessionId = randomUUID();
+    const refresh = newRefreshToken(sessionId, 1);
+    const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
+    await this.store.handle(sessionDecider, sessionStream(sessionId), {
+      type: 'StartSession',
+      sessionId,
+      userId,
+      deviceId,
+      tokenHash: refresh.hash,
+      expiresAt: expiresAt.toISOString(),
+      now: now.toISOString(),
+    });
+    const access = await this.signer.issue({ userId, deviceId, sessionId }, now);
+    return {
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt.toISOString(),
+      refreshToken: refresh.token,
+      refreshTokenExpiresAt: expiresAt.toISOString(),
+      sessionId,
+    };
+  }
+
+  /** Load → decide → append for one stream inside an open transaction. */
+  private async execute<C, E extends DomainEvent, S>(
+    tx: Tx,
+    decider: { initialState(): S; decide(c: C, s: S): E[]; evolve(s: S, e: E): S },
+    streamId: string,
+    command: C,
+    preloaded?: { streamId: string; version: number; state: S },
+  ): Promise<E[]> {
+    const stream = preloaded ?? (await this.store.load(tx, decider, streamId));
+    const events = decider.decide(command, stream.state);
+    await this.store.append(tx, stream, events, events.reduce(decider.evolve, stream.state));
+    return events;
+  }
+
+  private async endSessions(tx: Tx, where: string, params: unknown[], reason: SessionEndReason, now: string): Promise<string[]> {
+    const rows = await tx.query<{ session_id: string }>(
+      `SELECT session_id FROM identity.sessions WHERE status = 'active' AND ${where}`,
+      params,
+    );
+    for (const r of rows) {
+      await this.execute(tx, sessionDecider, sessionStream(r.session_id), { type: 'EndSession', reason, now });
+    }
+    return rows.map((r) => r.session_id);
+  }
+
+  private async revokeAllDevices(tx: Tx, userId: string, reason: RevocationReason, now: string): Promise<string[]> {
+    const rows = await tx.query<{ device_id: string }>(
+      `SELECT device_id FROM identity.devices WHERE user_id = ? AND status = 'active'`,
+      [userId],
+    );
+    for (const r of rows) {
+      await this.execute(tx, deviceDecider, deviceStream(r.device_id), { type: 'RevokeDevice', byUserId: userId, reason, now });
+    }
+    await this.endSessions(tx, `user_id = ?`, [userId], reason === 'account_deleted' ? 'account_deleted' : 'device_revoked', now);
+    return rows.map((r) => r.device_id);
+  }
+
+  private async findUserRow(username: string): Promise<UserRow | undefined> {
+    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE username_key = ?`, [usernameKey(username)]);
+    return row;
+  }
+
+  private async listActiveDevices(userId: string): Promise<DeviceRecord[]> {
+    const rows = await this.db.query<DeviceRow>(
+      `SELECT * FROM identity.devices WHERE user_id = ? AND status = 'active' ORDER BY created_at, device_id`,
+      [userId],
+    );
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      userId: r.user_id,
+      name: r.name,
+      encryptionKey: r.encryption_key,
+      signingKey: r.signing_key,
+      certificate: r.certificate,
+      certificateIssuedAt: Number(r.certificate_issued_at),
+      createdAt: new Date(r.created_at).toISOString(),
+    }));
+  }
+}
+
+interface UserRow {
+  user_id: string;
+  username: string;
+  display_name: string;
+  identity_key: string | null;
+  identity_key_changed_at: Date | null;
+  status: 'active' | 'deleted';
+  created_at: Date;
+}
+
+interface DeviceRow {
+  device_id: string;
+  user_id: string;
+  name: string;
+  encryption_key: string;
+  signing_key: string;
+  certificate: string;
+  certificate_issued_at: string;
+  created_at: Date;
+}
+
+function usernameTaken(): AppError {
+  return new AppError('already_exists', 'username_taken', 'this username is taken');
+}
+
+function requireActiveUser(state: UserState): ActiveUser {
+  if (state.status !== 'active') throw unauthenticated('account_deleted', 'this account no longer exists');
+  return state;
+}
+
+function toPublicUser(u: ActiveUser): PublicUser {
+  return {
+    userId: u.userId,
+    username: u.username,
+    displayName: u.displayName,
+    identityKey: u.identityKey,
+    identityKeyChangedAt: u.identityKeyChangedAt,
+    createdAt: u.createdAt,
+  };
+}
+
+function rowToPublicUser(r: UserRow): PublicUser {
+  return {
+    userId: r.user_id,
+    username: r.username,
+    displayName: r.display_name,
+    identityKey: r.identity_key,
+    identityKeyChangedAt: r.identity_key_changed_at ? new Date(r.identity_key_changed_at).toISOString() : null,
+    createdAt: new Date(r.created_at).toISOString(),
+  };
+}

@@ -1,0 +1,26 @@
+import { ConfigError, bool, commonConfig, int, loadConfig, optionalStr, port, str, url } from '@bil/runtime';
+
+export const identityConfigSchema = {
+  ...commonConfig,
+  DATABASE_URL: url('PostgreSQL URL, postgres://user@host:port/db', 'postgres://postgres@127.0.0.1:5432/bil', ['postgres:', 'postgresql:']),
+  IDENTITY_GRPC_HOST: str('address the gRPC server binds', '0.0.0.0'),
+  IDENTITY_GRPC_PORT: port('gRPC port', 50051),
+  IDENTITY_METRICS_PORT: port('port of /metrics, /healthz and /readyz', 9101),
+  IDENTITY_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
+  IDENTITY_JWT_PRIVATE_KEY: optionalStr('PKCS8 PEM of the Ed25519 key that signs access tokens; required in production', { secret: true }),
+  IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS: str('PEM public keys still accepted during a key rotation, concatenated', ''),
+  ACCESS_TOKEN_TTL_SECONDS: int('access token lifetime in seconds', 900, 30, 86_400),
+  REFRESH_TOKEN_TTL_SECONDS: int('refresh token (session) lifetime in seconds, renewed on each refresh', 30 * 86_400, 60, 365 * 86_400),
+  IDENTITY_MAX_DEVICES_PER_USER: int('how many active devices an account may have', 16, 1, 1000),
+  IDENTITY_SCRYPT_LOG2N: int('scrypt cost: log2 of N (15 = 32 MiB per hash with r = 8)', 15, 14, 20),
+};
+
+export type IdentityConfig = ReturnType<typeof loadIdentityConfig>;
+
+export function loadIdentityConfig(env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(identityConfigSchema, env);
+  if (config.NODE_ENV === 'production' && !config.IDENTITY_JWT_PRIVATE_KEY) {
+    throw new ConfigError(['IDENTITY_JWT_PRIVATE_KEY is required when NODE_ENV=production (an Ed25519 PKCS8 PEM)']);
+  }
+  return config;
+}
