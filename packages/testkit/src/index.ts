@@ -193,7 +193,11 @@ async function deleteStreams(url: string, prefix: string): Promise<void> {
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5000, intervalMs = 25): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 5000,
+  intervalMs = 25,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -207,3 +211,4 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 500
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+export * from './decider.js';
