@@ -3,13 +3,16 @@
 // integers as strings, enums as strings, defaults filled in, virtual oneofs.
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { ProtoGrpcType as IdentityProto } from '../gen/identity_service.js';
 
-/** Directory holding `bil/<context>/v1/*.proto`. */
-export const protoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Directory holding `bil/<context>/v1/*.proto` (from src/ or from dist/src/). */
+export const protoRoot = existsSync(join(here, '..', 'bil')) ? join(here, '..') : join(here, '..', '..');
 
 export const loaderOptions: Options = {
   keepCase: false,

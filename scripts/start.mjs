@@ -1,0 +1,151 @@
+// `npm start`: runs the whole system in the foreground on the local servers.
+// Checks PostgreSQL, Redis and NATS first (and says how to start a missing
+// one), creates the database, applies migrations (each service applies its
+// own at start), starts every service, prints where the gateway listens, and
+// stops everything cleanly on Ctrl-C.
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+
+const root = new URL('..', import.meta.url).pathname;
+const env = process.env;
+const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/bil';
+const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const GATEWAY_PORT = env.BIL_GATEWAY_PORT ?? '8080';
+const IDENTITY_GRPC_PORT = env.IDENTITY_GRPC_PORT ?? '50051';
+
+const servers = [
+  { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
+  { name: 'Redis', url: REDIS_URL, port: 6379, start: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' },
+  { name: 'NATS', url: NATS_URL, port: 4222, start: 'nats-server -js -a 127.0.0.1 -p 4222 -sd /var/lib/nats-server &' },
+];
+
+function reachable(url, defaultPort) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const s = new Socket();
+    s.setTimeout(1500);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+    s.once('error', () => resolve(false));
+    s.connect(Number(u.port || defaultPort), u.hostname);
+  });
+}
+
+const missing = [];
+for (const s of servers) if (!(await reachable(s.url, s.port))) missing.push(s);
+if (missing.length) {
+  for (const s of missing) {
+    console.error(`bil: ${s.name} is not reachable at ${s.url}`);
+    console.error(`     start it with: ${s.start}`);
+  }
+  console.error('     (or run: bash scripts/local-servers.sh, which installs and starts all three)');
+  process.exit(1);
+}
+
+// The database itself.
+const dbName = decodeURIComponent(new URL(DATABASE_URL).pathname.slice(1)) || 'bil';
+const adminUrl = new URL(DATABASE_URL);
+adminUrl.pathname = '/postgres';
+const admin = new pg.Client({ connectionString: adminUrl.toString() });
+await admin.connect();
+const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);
+if (!rowCount) {
+  await admin.query(`CREATE DATABASE "${dbName.replace(/"/g, '""')}"`);
+  console.log(`bil: created database ${dbName}`);
+}
+await admin.end();
+
+// A development JWT signing key that survives restarts (production passes its own).
+let jwtKey = env.IDENTITY_JWT_PRIVATE_KEY;
+if (!jwtKey) {
+  const dir = join(root, '.bil');
+  const file = join(dir, 'jwt-ed25519.pem');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  }
+  jwtKey = readFileSync(file, 'utf8');
+}
+
+const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info' };
+const services = [
+  {
+    name: 'identity',
+    entry: 'services/identity/dist/main.js',
+    env: { IDENTITY_GRPC_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
+    ready: /identity listening/,
+  },
+  {
+    name: 'gateway',
+    entry: 'services/gateway/dist/main.js',
+    env: { BIL_GATEWAY_PORT: GATEWAY_PORT, IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}` },
+    ready: /gateway listening/,
+  },
+];
+
+const children = [];
+let stopping = false;
+
+function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  console.log('bil: stopping…');
+  for (const c of children.reverse()) if (c.exitCode === null) c.kill('SIGTERM');
+  const force = setTimeout(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  }, 15_000);
+  force.unref();
+  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => {
+    console.log('bil: stopped');
+    process.exit(code);
+  });
+}
+process.on('SIGINT', () => stopAll(0));
+process.on('SIGTERM', () => stopAll(0));
+
+function start(svc) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, svc.entry)], {
+      env: { ...common, ...svc.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let ready = false;
+    const onLine = (stream) => (chunk) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        stream.write(`[${svc.name}] ${line}\n`);
+        if (!ready && svc.ready.test(line)) {
+          ready = true;
+          resolve();
+        }
+      }
+    };
+    child.stdout.on('data', onLine(process.stdout));
+    child.stderr.on('data', onLine(process.stderr));
+    child.once('exit', (code, signal) => {
+      if (!ready) reject(new Error(`${svc.name} exited before it was ready (${signal ?? code})`));
+      else if (!stopping) {
+        console.error(`bil: ${svc.name} stopped unexpectedly (${signal ?? code}); stopping the rest`);
+        stopAll(1);
+      }
+    });
+  });
+}
+
+try {
+  for (const svc of services) await start(svc);
+} catch (err) {
+  console.error(`bil: ${err.message}`);
+  stopAll(1);
+}
+if (!stopping) {
+  console.log('');
+  console.log(`bil: bil-message is up. Gateway: http://localhost:${GATEWAY_PORT}  (API docs: http://localhost:${GATEWAY_PORT}/v1/openapi.json)`);
+  console.log('bil: press Ctrl-C to stop.');
+}
