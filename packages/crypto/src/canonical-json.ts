@@ -53,7 +53,11 @@ function write(value: unknown, depth: number): string {
   }
 }
 
-/** UTF-8 bytes of {@link canonicalize}: what is signed, hashed, or used as a label. */
+/**
+ * UTF-8 bytes of {@link canonicalize}: what is signed, hashed, or used as a label.
+ * @example
+ * const signed = canonicalBytes({ type: 'bil.device-certificate.v1', user_id: userId });
+ */
 export function canonicalBytes(value: CanonicalValue): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(canonicalize(value));
 }

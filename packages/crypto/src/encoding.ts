@@ -71,17 +71,29 @@ export function fromBase64Url(text: string, length?: number): Bytes {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** UTF-8 encodes a string. */
+/**
+ * UTF-8 encodes a string.
+ * @example
+ * utf8('hé'); // Uint8Array [0x68, 0xc3, 0xa9]
+ */
 export function utf8(text: string): Bytes {
   return encoder.encode(text);
 }
 
-/** Decodes UTF-8, refusing malformed input. */
+/**
+ * Decodes UTF-8, refusing malformed input.
+ * @example
+ * fromUtf8(opened.plaintext); // 'hello'
+ */
 export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
-/** True for a lowercase hyphenated UUID (the only id form on the wire). */
+/**
+ * True for a lowercase hyphenated UUID (the only id form on the wire).
+ * @example
+ * isUuid('0193c2a0-0000-7000-8000-00000000a11c'); // true
+ */
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
 }

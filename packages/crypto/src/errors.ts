@@ -6,6 +6,8 @@
  * an attacker watching a caller) must not be able to tell which check failed,
  * or the failure becomes an oracle (Manger 2001 against RSA-OAEP, Vaudenay 2002
  * against padding).
+ * @example
+ * try { await decryptDirectMessage(params); } catch (e) { if (e instanceof CannotDecryptError) showUndecryptable(); }
  */
 export class CannotDecryptError extends Error {
   readonly code = 'cannot_decrypt' as const;

@@ -1,0 +1,16 @@
+// Writes the protocol test vectors to docs/testvectors/ (run: npm run vectors -w @bil/crypto).
+// Keys come from docs/testvectors/keys.json, created once if missing; all other
+// randomness is a seeded stream, so re-running reproduces the same files.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildVectors, generateVectorKeys, type VectorKeys } from '../src/testing/vectors.js';
+
+const dir = fileURLToPath(new URL('../../../docs/testvectors/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+const keysFile = `${dir}keys.json`;
+if (!existsSync(keysFile)) writeFileSync(keysFile, JSON.stringify(await generateVectorKeys(), null, 2) + '\n');
+const keys = JSON.parse(readFileSync(keysFile, 'utf8')) as VectorKeys;
+for (const [name, content] of Object.entries(await buildVectors(keys))) {
+  writeFileSync(`${dir}${name}`, JSON.stringify(content, null, 2) + '\n');
+  console.log(`wrote ${dir}${name}`);
+}

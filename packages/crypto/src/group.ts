@@ -1,0 +1,546 @@
+import { canonicalBytes, canonicalize } from './canonical-json.js';
+import { deviceMaterial, verifyDevice, type VerifiedDevice } from './certificate.js';
+import { assertUint, assertUuid, equalBytes, equalStrings, fromBase64Url, isUuid, toBase64Url, wipe, type Bytes } from './encoding.js';
+import {
+  checkSendParams,
+  decryptWithKey,
+  encryptWithKey,
+  ENVELOPE_VERSION,
+  readEnvelopeHeader,
+  signEnvelope,
+  verifyEnvelope,
+  type Envelope,
+  type HeaderFields,
+  type LocalDevice,
+  type OpenedMessage,
+  type WrappedKey,
+} from './envelope.js';
+import { fail, failClosed } from './errors.js';
+import { HASH_LENGTH, hkdfSha256, hmacSha256, sha256 } from './kdf.js';
+import type { Suite } from './aead.js';
+import { systemEntropy, type EntropySource } from './random.js';
+import type { ReplayGuard } from './replay.js';
+import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
+import { oaepLabel, unwrapSecret, wrapSecret } from './wrap.js';
+
+/** The `type` of a group epoch record payload. */
+export const GROUP_EPOCH_TYPE = 'bil.group-epoch.v1' as const;
+
+export const GROUP_PURPOSE = {
+  epochKey: 'bil.epoch-key.v1',
+  epochKeyCommitment: 'bil.epoch-key-commitment.v1',
+  groupMessageKey: 'bil.group-message-key.v1',
+} as const;
+
+export type GroupRole = 'admin' | 'member';
+
+/** A member device as listed in an epoch record: its certificate fields and id. */
+export interface EpochDevice {
+  readonly device_id: string;
+  readonly encryption_key: string;
+  readonly signing_key: string;
+  readonly issued_at: number;
+  readonly certificate: string;
+}
+
+/** A member as listed in an epoch record. */
+export interface EpochMember {
+  readonly user_id: string;
+  readonly role: GroupRole;
+  readonly identity_key: string;
+  /** Sorted by device_id. */
+  readonly devices: readonly EpochDevice[];
+}
+
+/** The signed part of an epoch record (docs/protocol.md, "Group epochs"). */
+export interface EpochRecordPayload {
+  readonly type: typeof GROUP_EPOCH_TYPE;
+  readonly chat_id: string;
+  /** 1 for the genesis record, then +1 per record. */
+  readonly epoch: number;
+  /** base64url SHA-256 of the previous signed record; "" for genesis. */
+  readonly prev_hash: string;
+  /** Sorted by user_id. */
+  readonly members: readonly EpochMember[];
+  /** HMAC-SHA256 commitment to the epoch key, base64url. */
+  readonly key_commitment: string;
+  readonly signer_user_id: string;
+  readonly signer_device_id: string;
+  readonly created_at: number;
+}
+
+/** An epoch record as stored by the chat service (`group_keys` epochs). */
+export interface SignedEpochRecord {
+  readonly payload: EpochRecordPayload;
+  /** Ed25519 signature of the signer device over canonical JSON of `payload`, base64url. */
+  readonly signature: string;
+}
+
+/** A member and their devices, for creating or rotating an epoch. */
+export interface GroupMemberInput {
+  readonly role: GroupRole;
+  /** The member's devices, each verified under the identity key pinned for them. */
+  readonly devices: readonly VerifiedDevice[];
+}
+
+/** A verified member of one epoch. */
+export interface GroupMember {
+  readonly userId: string;
+  readonly role: GroupRole;
+  readonly identityKey: string;
+  readonly devices: ReadonlyMap<string, VerifiedDevice>;
+}
+
+/** One verified epoch of a chain. */
+export interface GroupEpoch {
+  readonly epoch: number;
+  /** base64url SHA-256 of the canonical signed record. */
+  readonly hash: string;
+  readonly record: SignedEpochRecord;
+  readonly members: ReadonlyMap<string, GroupMember>;
+}
+
+/** A chain of epoch records that verified from genesis (or from a trusted head). */
+export interface GroupChain {
+  readonly chatId: string;
+  readonly epochs: readonly GroupEpoch[];
+  readonly head: GroupEpoch;
+}
+
+/** An epoch key this device holds. Secret: store it like a private key. */
+export interface EpochKey {
+  readonly chatId: string;
+  readonly epoch: number;
+  readonly recordHash: string;
+  readonly key: Uint8Array;
+}
+
+/** The output of creating or rotating an epoch: publish `record` and `wrappedKeys`. */
+export interface EpochUpdate {
+  readonly record: SignedEpochRecord;
+  /** One per device listed in the record (`group_keys` rows). */
+  readonly wrappedKeys: readonly WrappedKey[];
+  readonly epochKey: EpochKey;
+  /** The caller's chain extended by the new record. */
+  readonly chain: GroupChain;
+}
+
+const chains = new WeakSet<GroupChain>();
+
+function assertChain(chain: GroupChain): void {
+  if (typeof chain !== 'object' || chain === null || !chains.has(chain)) throw new TypeError('chain: not a verified GroupChain');
+}
+
+function exactKeys(value: unknown, keys: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail();
+  if (Object.keys(value).sort().join() !== keys) fail();
+  return value as Record<string, unknown>;
+}
+
+const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
+const MEMBER_KEYS = 'devices,identity_key,role,user_id';
+const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
+
+/**
+ * base64url SHA-256 of the canonical signed record: what `prev_hash` names.
+ * @example
+ * const head = { epoch: record.payload.epoch, hash: await epochRecordHash(record) };
+ */
+export async function epochRecordHash(record: SignedEpochRecord): Promise<string> {
+  return toBase64Url(await sha256(canonicalBytes({ payload: record.payload as never, signature: record.signature })));
+}
+
+async function epochKeyCommitment(key: Uint8Array, chatId: string, epoch: number): Promise<Bytes> {
+  return hmacSha256(key, canonicalBytes({ purpose: GROUP_PURPOSE.epochKeyCommitment, chat_id: chatId, epoch }));
+}
+
+function epochKeyLabel(chatId: string, epoch: number, recordHash: string, deviceId: string): Bytes {
+  return oaepLabel({ purpose: GROUP_PURPOSE.epochKey, chat_id: chatId, epoch, record_hash: recordHash, device_id: deviceId });
+}
+
+function sortedStrictly(ids: string[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (!(ids[i - 1]! < ids[i]!)) return false;
+  return true;
+}
+
+/** Canonical text of a member's membership (role, identity, device list), for comparing epochs. */
+function memberText(m: EpochMember): string {
+  return canonicalize(m as never);
+}
+
+/**
+ * Is `signer` allowed to sign `next` after `prev`? An admin of `prev` may make
+ * any change. A non-admin may only drop some of their own devices (revoking a
+ * lost phone), changing nothing else. Either way the signing device stays a
+ * member: it generated the new key, so it must be entitled to it.
+ */
+function authorised(prev: GroupEpoch | undefined, next: EpochRecordPayload, signerRole: GroupRole): boolean {
+  const signerInNext = next.members.find((m) => m.user_id === next.signer_user_id);
+  if (!signerInNext?.devices.some((d) => d.device_id === next.signer_device_id)) return false;
+  if (prev === undefined) return signerInNext.role === 'admin';
+  if (signerRole === 'admin') return true;
+  const before = prev.record.payload.members;
+  if (before.length !== next.members.length) return false;
+  return before.every((b, i) => {
+    const a = next.members[i]!;
+    if (b.user_id !== next.signer_user_id) return memberText(a) === memberText(b);
+    if (a.user_id !== b.user_id || a.role !== b.role || a.identity_key !== b.identity_key) return false;
+    const kept = new Set(a.devices.map((d) => canonicalize(d as never)));
+    return a.devices.length > 0 && [...kept].every((d) => b.devices.some((x) => canonicalize(x as never) === d));
+  });
+}
+
+/**
+ * Verifies one record against the previous verified epoch (or as genesis).
+ * `cache` maps a device's canonical listing to the VerifiedDevice already made
+ * for it, so a long chain doesn't re-import the same RSA keys.
+ */
+async function verifyRecord(
+  chatId: string,
+  prev: GroupEpoch | undefined,
+  record: SignedEpochRecord,
+  cache: Map<string, VerifiedDevice>,
+): Promise<GroupEpoch> {
+  const r = exactKeys(record, 'payload,signature');
+  const p = exactKeys(r.payload, PAYLOAD_KEYS) as unknown as EpochRecordPayload;
+  if (p.type !== GROUP_EPOCH_TYPE || p.chat_id !== chatId) fail();
+  if (p.epoch !== (prev ? prev.epoch + 1 : 1)) fail();
+  if (typeof p.prev_hash !== 'string' || !equalStrings(p.prev_hash, prev ? prev.hash : '')) fail();
+  if (!Number.isSafeInteger(p.created_at) || p.created_at < 0) fail();
+  fromBase64Url(p.key_commitment, HASH_LENGTH);
+  if (!isUuid(p.signer_user_id) || !isUuid(p.signer_device_id)) fail();
+  const signature = fromBase64Url(r.signature as string, ED25519_SIGNATURE_LENGTH);
+  if (!Array.isArray(p.members) || p.members.length === 0) fail();
+
+  const members = new Map<string, GroupMember>();
+  const deviceIds = new Set<string>();
+  for (const raw of p.members) {
+    const m = exactKeys(raw, MEMBER_KEYS) as unknown as EpochMember;
+    if (!isUuid(m.user_id) || (m.role !== 'admin' && m.role !== 'member') || typeof m.identity_key !== 'string') fail();
+    if (!Array.isArray(m.devices) || m.devices.length === 0) fail();
+    if (!sortedStrictly(m.devices.map((d: EpochDevice) => d?.device_id))) fail();
+    const devices = new Map<string, VerifiedDevice>();
+    for (const rawDevice of m.devices) {
+      const d = exactKeys(rawDevice, DEVICE_KEYS) as unknown as EpochDevice;
+      if (deviceIds.has(d.device_id)) fail();
+      deviceIds.add(d.device_id);
+      const listing = { ...d, user_id: m.user_id, identity_key: m.identity_key };
+      const cacheKey = canonicalize(listing as never);
+      let device = cache.get(cacheKey);
+      if (!device) {
+        device = await verifyDevice(listing, m.identity_key);
+        cache.set(cacheKey, device);
+      }
+      devices.set(d.device_id, device);
+    }
+    members.set(m.user_id, { userId: m.user_id, role: m.role, identityKey: m.identity_key, devices });
+  }
+  if (!sortedStrictly(p.members.map((m) => m.user_id))) fail();
+  if (![...members.values()].some((m) => m.role === 'admin')) fail();
+
+  // Who may sign: the signer must be a member device of the previous epoch
+  // (for genesis, of the record itself), with the key listed there.
+  const authority = prev ? prev.members : members;
+  const signerMember = authority.get(p.signer_user_id);
+  const signerDevice = signerMember?.devices.get(p.signer_device_id);
+  if (!signerMember || !signerDevice) fail();
+  if (!ed25519Verify(deviceMaterial(signerDevice).signingKey, canonicalBytes(p as never), signature)) fail();
+  if (!authorised(prev, p, signerMember.role)) fail();
+
+  const frozen: SignedEpochRecord = JSON.parse(JSON.stringify({ payload: p, signature: r.signature })) as SignedEpochRecord;
+  return { epoch: p.epoch, hash: await epochRecordHash(frozen), record: frozen, members };
+}
+
+function makeChain(chatId: string, epochs: GroupEpoch[]): GroupChain {
+  const chain: GroupChain = Object.freeze({ chatId, epochs: Object.freeze(epochs), head: epochs[epochs.length - 1]! });
+  chains.add(chain);
+  return chain;
+}
+
+/**
+ * Verifies a chat's epoch records from genesis: each record is for this chat,
+ * numbered one past the previous, names the previous record's hash, lists only
+ * devices whose certificates verify under the listed identity keys, and is
+ * signed by a device that the previous record (for genesis, the record itself)
+ * lists, with a role that allows the change. `trustedHead`, a record hash this
+ * client verified before, must appear in the chain: a server can't swap in a
+ * different history. Compare the identity keys in the result with your pins.
+ * Any failure is {@link CannotDecryptError}.
+ * @example
+ * const chain = await verifyGroupChain(records, { chatId, trustedHead: stored.head });
+ */
+export async function verifyGroupChain(
+  records: readonly SignedEpochRecord[],
+  options: { chatId: string; trustedHead?: { epoch: number; hash: string } },
+): Promise<GroupChain> {
+  return failClosed(async () => {
+    if (!isUuid(options.chatId) || !Array.isArray(records) || records.length === 0) fail();
+    const cache = new Map<string, VerifiedDevice>();
+    const epochs: GroupEpoch[] = [];
+    for (const record of records) epochs.push(await verifyRecord(options.chatId, epochs[epochs.length - 1], record, cache));
+    const t = options.trustedHead;
+    if (t !== undefined) {
+      const at = epochs[t.epoch - 1];
+      if (!at || typeof t.hash !== 'string' || !equalStrings(at.hash, t.hash)) fail();
+    }
+    return makeChain(options.chatId, epochs);
+  });
+}
+
+/**
+ * Appends records to an already verified chain, with the same checks as
+ * {@link verifyGroupChain}.
+ * @example
+ * chain = await extendGroupChain(chain, [newRecord]);
+ */
+export async function extendGroupChain(chain: GroupChain, records: readonly SignedEpochRecord[]): Promise<GroupChain> {
+  return failClosed(async () => {
+    assertChain(chain);
+    if (!Array.isArray(records)) fail();
+    const cache = new Map<string, VerifiedDevice>();
+    for (const m of chain.head.members.values()) for (const d of m.devices.values()) {
+      cache.set(canonicalize({ device_id: d.deviceId, encryption_key: d.encryptionKey, signing_key: d.signingKey, issued_at: d.issuedAt, certificate: d.certificate, user_id: d.userId, identity_key: d.identityKey }), d);
+    }
+    const epochs = [...chain.epochs];
+    for (const record of records) epochs.push(await verifyRecord(chain.chatId, epochs[epochs.length - 1], record, cache));
+    return makeChain(chain.chatId, epochs);
+  });
+}
+
+function memberListing(members: readonly GroupMemberInput[]): EpochMember[] {
+  if (!Array.isArray(members) || members.length === 0) throw new TypeError('members: expected at least one');
+  const out = members.map((m) => {
+    if (m.role !== 'admin' && m.role !== 'member') throw new TypeError('members: bad role');
+    if (!Array.isArray(m.devices) || m.devices.length === 0) throw new TypeError('members: each needs a device');
+    const first = m.devices[0]!;
+    for (const d of m.devices) {
+      deviceMaterial(d);
+      if (d.userId !== first.userId || d.identityKey !== first.identityKey) throw new TypeError('members: devices of one member differ');
+    }
+    const devices = [...m.devices]
+      .sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1))
+      .map((d) => ({ device_id: d.deviceId, encryption_key: d.encryptionKey, signing_key: d.signingKey, issued_at: d.issuedAt, certificate: d.certificate }));
+    return { user_id: first.userId, role: m.role, identity_key: first.identityKey, devices };
+  });
+  out.sort((a, b) => (a.user_id < b.user_id ? -1 : 1));
+  for (let i = 1; i < out.length; i++) if (out[i - 1]!.user_id === out[i]!.user_id) throw new TypeError('members: duplicate user');
+  return out;
+}
+
+async function issueEpoch(
+  chatId: string,
+  prev: GroupChain | undefined,
+  signer: LocalDevice,
+  members: readonly GroupMemberInput[],
+  createdAt: number,
+  entropy: EntropySource,
+): Promise<EpochUpdate> {
+  assertUuid(chatId, 'chatId');
+  assertUuid(signer?.userId, 'signer.userId');
+  assertUuid(signer.deviceId, 'signer.deviceId');
+  assertUint(createdAt, 'createdAt');
+  const listing = memberListing(members);
+  const me = listing.find((m) => m.user_id === signer.userId)?.devices.find((d) => d.device_id === signer.deviceId);
+  if (!me || !equalBytes(fromBase64Url(me.signing_key), signer.keys.signing.publicKey)) {
+    throw new TypeError('signer: its device must be listed as a member');
+  }
+  const epoch = prev ? prev.head.epoch + 1 : 1;
+  const key = entropy.randomBytes(32);
+  const payload: EpochRecordPayload = {
+    type: GROUP_EPOCH_TYPE,
+    chat_id: chatId,
+    epoch,
+    prev_hash: prev ? prev.head.hash : '',
+    members: listing,
+    key_commitment: toBase64Url(await epochKeyCommitment(key, chatId, epoch)),
+    signer_user_id: signer.userId,
+    signer_device_id: signer.deviceId,
+    created_at: createdAt,
+  };
+  const record: SignedEpochRecord = { payload, signature: toBase64Url(ed25519Sign(signer.keys.signing.secretKey, canonicalBytes(payload as never))) };
+  let chain: GroupChain;
+  try {
+    chain = prev ? await extendGroupChain(prev, [record]) : await verifyGroupChain([record], { chatId });
+  } catch {
+    throw new TypeError('epoch: the signer may not make this change');
+  }
+  const recordHash = chain.head.hash;
+  const wrappedKeys: WrappedKey[] = [];
+  for (const m of chain.head.members.values()) {
+    for (const d of m.devices.values()) {
+      const wrapped = await wrapSecret(deviceMaterial(d).encryptionKey, key, epochKeyLabel(chatId, epoch, recordHash, d.deviceId), entropy);
+      wrappedKeys.push({ device_id: d.deviceId, wrapped_key: toBase64Url(wrapped) });
+    }
+  }
+  return { record, wrappedKeys, chain, epochKey: { chatId, epoch, recordHash, key } };
+}
+
+/**
+ * Creates a group chat's genesis epoch (epoch 1), signed by `admin`, whose
+ * device must be among `members` with role admin. Returns the record, the new
+ * epoch key wrapped for every listed device, and the verified one-record chain.
+ * @example
+ * const { record, wrappedKeys, epochKey, chain } = await createGroup({
+ *   chatId, admin: me, createdAt: Date.now(),
+ *   members: [{ role: 'admin', devices: myDevices }, { role: 'member', devices: bobDevices }],
+ * });
+ */
+export async function createGroup(
+  params: { chatId: string; admin: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number },
+  entropy: EntropySource = systemEntropy,
+): Promise<EpochUpdate> {
+  return issueEpoch(params.chatId, undefined, params.admin, params.members, params.createdAt, entropy);
+}
+
+/**
+ * Starts the next epoch with a fresh key and the given member list: after a
+ * member is removed or a device revoked, or to add members. Removed devices
+ * get no wrapped key, so they can't read anything sent in the new epoch.
+ * @example
+ * const next = await rotateEpoch({ chain, signer: me, createdAt: Date.now(), members: withoutCarol });
+ */
+export async function rotateEpoch(
+  params: { chain: GroupChain; signer: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number },
+  entropy: EntropySource = systemEntropy,
+): Promise<EpochUpdate> {
+  assertChain(params.chain);
+  return issueEpoch(params.chain.chatId, params.chain, params.signer, params.members, params.createdAt, entropy);
+}
+
+/**
+ * Unwraps this device's copy of an epoch key and checks it against the key
+ * commitment in the signed record, so every member holds the key the signer
+ * committed to. The device must be listed in that epoch.
+ * @example
+ * const epochKey = await unwrapEpochKey({ chain, epoch: 3, wrappedKey: row.wrapped_key, recipient: me });
+ */
+export async function unwrapEpochKey(params: { chain: GroupChain; epoch: number; wrappedKey: WrappedKey | string; recipient: LocalDevice }): Promise<EpochKey> {
+  return failClosed(async () => {
+    const { chain, epoch, recipient } = params;
+    assertChain(chain);
+    const e = chain.epochs[epoch - 1];
+    if (!e || e.epoch !== epoch) fail();
+    const listed = e.members.get(recipient.userId)?.devices.get(recipient.deviceId);
+    if (!listed || !equalBytes(fromBase64Url(listed.signingKey), recipient.keys.signing.publicKey)) fail();
+    const wk = params.wrappedKey;
+    if (typeof wk !== 'string' && wk?.device_id !== recipient.deviceId) fail();
+    const wrapped = fromBase64Url(typeof wk === 'string' ? wk : wk.wrapped_key);
+    const key = await unwrapSecret(recipient.keys.encryption.privateKey, wrapped, epochKeyLabel(chain.chatId, epoch, e.hash, recipient.deviceId));
+    const commitment = await epochKeyCommitment(key, chain.chatId, epoch);
+    if (!equalBytes(commitment, fromBase64Url(e.record.payload.key_commitment, HASH_LENGTH))) {
+      wipe(key);
+      fail();
+    }
+    return { chatId: chain.chatId, epoch, recordHash: e.hash, key };
+  });
+}
+
+/** Per-message key from the epoch key (RFC 5869 HKDF-SHA256, empty salt). */
+async function groupMessageKey(epochKey: EpochKey, messageId: string, senderDeviceId: string): Promise<Bytes> {
+  const info = canonicalBytes({
+    purpose: GROUP_PURPOSE.groupMessageKey,
+    chat_id: epochKey.chatId,
+    epoch: epochKey.epoch,
+    message_id: messageId,
+    sender_device_id: senderDeviceId,
+  });
+  return hkdfSha256(epochKey.key, new Uint8Array(), info, 32);
+}
+
+function checkEpochKey(chain: GroupChain, k: EpochKey): GroupEpoch {
+  if (typeof k !== 'object' || k === null || !(k.key instanceof Uint8Array) || k.key.length !== 32) fail();
+  const e = chain.epochs[k.epoch - 1];
+  if (!e || k.chatId !== chain.chatId || !equalStrings(e.hash, k.recordHash)) fail();
+  return e;
+}
+
+/**
+ * Encrypts a group message under the chain's current epoch: one AEAD
+ * encryption with a key derived per message (HKDF, info binding chat, epoch,
+ * message id and sender device); no per-member RSA. The sender device must be
+ * a member of the current epoch.
+ * @example
+ * const envelope = await encryptGroupMessage({
+ *   sender: me, chain, epochKey, messageId: uuidv7(), counter: 7, timestamp: Date.now(), plaintext: utf8('hi all'),
+ * });
+ */
+export async function encryptGroupMessage(
+  params: {
+    sender: LocalDevice;
+    chain: GroupChain;
+    epochKey: EpochKey;
+    messageId: string;
+    counter: number;
+    timestamp: number;
+    plaintext: Uint8Array;
+    suite?: Suite;
+  },
+  entropy: EntropySource = systemEntropy,
+): Promise<Envelope> {
+  const { chain, epochKey, sender } = params;
+  assertChain(chain);
+  const suite = checkSendParams({ ...params, chatId: chain.chatId });
+  if (epochKey?.epoch !== chain.head.epoch) throw new TypeError('epochKey: not the current epoch');
+  try {
+    checkEpochKey(chain, epochKey);
+  } catch {
+    throw new TypeError('epochKey: does not belong to this chain');
+  }
+  if (!chain.head.members.get(sender.userId)?.devices.has(sender.deviceId)) throw new TypeError('sender: not a member of the current epoch');
+  const fields: HeaderFields = {
+    v: ENVELOPE_VERSION,
+    suite,
+    chat_id: chain.chatId,
+    message_id: params.messageId,
+    sender_user_id: sender.userId,
+    sender_device_id: sender.deviceId,
+    scheme: 'group',
+    epoch: epochKey.epoch,
+    counter: params.counter,
+    timestamp: params.timestamp,
+  };
+  const key = await groupMessageKey(epochKey, params.messageId, sender.deviceId);
+  try {
+    const { header, ciphertext } = await encryptWithKey(suite, key, params.messageId, fields, params.plaintext, entropy);
+    return await signEnvelope(sender, header, ciphertext);
+  } finally {
+    wipe(key);
+  }
+}
+
+/**
+ * Decrypts a group message: the sender device must be listed in the verified
+ * record of the envelope's epoch (so a device the server slipped in, or a
+ * member removed earlier, is refused), its signature must verify, and the
+ * matching epoch key must be among `epochKeys`. Then key commitment, tag and
+ * padding. Any failure is {@link CannotDecryptError}.
+ * @example
+ * const { plaintext, header } = await decryptGroupMessage({ envelope, chain, epochKeys: myKeys, replay });
+ */
+export async function decryptGroupMessage(params: {
+  envelope: unknown;
+  chain: GroupChain;
+  epochKeys: readonly EpochKey[];
+  replay?: ReplayGuard;
+}): Promise<OpenedMessage> {
+  return failClosed(async () => {
+    const { chain, replay } = params;
+    assertChain(chain);
+    const claimed = readEnvelopeHeader(params.envelope);
+    const e = chain.epochs[claimed.epoch - 1];
+    const sender = e?.members.get(claimed.sender_user_id)?.devices.get(claimed.sender_device_id);
+    if (!e || !sender) fail();
+    const { header, ciphertext } = await verifyEnvelope(params.envelope, { chatId: chain.chatId, scheme: 'group', sender });
+    if (replay?.isReplay(header)) fail();
+    const epochKey = params.epochKeys.find((k) => k?.epoch === header.epoch);
+    if (!epochKey || checkEpochKey(chain, epochKey) !== e) fail();
+    const key = await groupMessageKey(epochKey, header.message_id, header.sender_device_id);
+    try {
+      const plaintext = await decryptWithKey(header.suite, key, header.message_id, header, ciphertext);
+      replay?.accept(header);
+      return { header, plaintext };
+    } finally {
+      wipe(key);
+    }
+  });
+}

@@ -1,0 +1,92 @@
+export { CannotDecryptError } from './errors.js';
+export { toBase64Url, fromBase64Url, utf8, fromUtf8, equalBytes, isUuid, type Bytes } from './encoding.js';
+export { canonicalize, canonicalBytes, type CanonicalValue, type CanonicalObject } from './canonical-json.js';
+export { SUITES, isSuite, type Suite } from './aead.js';
+export { randomBytes } from './random.js';
+export { paddedLength, MAX_PLAINTEXT_LENGTH } from './padding.js';
+export { ed25519Verify, type Ed25519KeyPair } from './signature.js';
+export {
+  RSA_MODULUS_BITS,
+  generateDeviceKeys,
+  exportDevicePublicKeys,
+  exportDevicePrivateKeys,
+  importDevicePrivateKeys,
+  importEncryptionPublicKey,
+  importEncryptionPrivateKey,
+  parseSigningKey,
+  generateIdentityKey,
+  identityKeyFromSeed,
+  disposeDeviceKeys,
+  type RsaModulusBits,
+  type DeviceKeyPair,
+  type DevicePublicKeys,
+  type ExportedDeviceKeys,
+} from './keys.js';
+export {
+  DEVICE_CERTIFICATE_TYPE,
+  deviceCertificatePayload,
+  certifyDevice,
+  createAccountIdentity,
+  linkDevice,
+  verifyDeviceCertificate,
+  verifyDevice,
+  isVerifiedDevice,
+  selectCertifiedDevices,
+  deviceRecordOf,
+  type DeviceCertificate,
+  type DeviceRecord,
+  type VerifiedDevice,
+} from './certificate.js';
+export {
+  ENVELOPE_VERSION,
+  encryptDirectMessage,
+  decryptDirectMessage,
+  readEnvelopeHeader,
+  type Scheme,
+  type EnvelopeHeader,
+  type Envelope,
+  type WrappedKey,
+  type DirectMessage,
+  type LocalDevice,
+  type OpenedMessage,
+} from './envelope.js';
+export {
+  GROUP_EPOCH_TYPE,
+  createGroup,
+  rotateEpoch,
+  verifyGroupChain,
+  extendGroupChain,
+  epochRecordHash,
+  unwrapEpochKey,
+  encryptGroupMessage,
+  decryptGroupMessage,
+  type GroupRole,
+  type EpochDevice,
+  type EpochMember,
+  type EpochRecordPayload,
+  type SignedEpochRecord,
+  type GroupMemberInput,
+  type GroupMember,
+  type GroupEpoch,
+  type GroupChain,
+  type EpochKey,
+  type EpochUpdate,
+} from './group.js';
+export {
+  SERVICE_KEY_TYPE,
+  SEALED_TYPE,
+  sealKeyId,
+  signServiceKey,
+  verifyServiceKey,
+  sealRecipientForDevice,
+  sealPayload,
+  openSealedPayload,
+  type ServiceKeyPayload,
+  type SignedServiceKey,
+  type SealRecipient,
+  type SealedHeader,
+  type SealedBox,
+} from './seal.js';
+export { ReplayGuard, type ReplayKey, type CounterGap, type SeqGap, type ReplayGuardSnapshot } from './replay.js';
+export { fingerprint, safetyNumber, formatSafetyNumber, safetyNumbersMatch } from './safety-number.js';
+export { IdentityPins, type PinCheck, type SafetyNumberChanged, type IdentityPinsSnapshot } from './pins.js';

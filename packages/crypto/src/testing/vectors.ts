@@ -1,0 +1,263 @@
+// Test support (excluded from the build): builds the test vectors published in
+// docs/testvectors/ from fixed keys and seeded randomness. scripts/vectors.ts
+// writes them; vectors.unit.spec.ts rebuilds and compares them byte for byte.
+import { sha256 } from '@noble/hashes/sha2.js';
+import { canonicalize } from '../canonical-json.js';
+import { certifyDevice, verifyDevice, type DeviceRecord } from '../certificate.js';
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../encoding.js';
+import { contentSubkeys, encryptDirectMessage, envelopeSignatureInput, type LocalDevice } from '../envelope.js';
+import { createGroup, encryptGroupMessage, GROUP_PURPOSE } from '../group.js';
+import { hkdfSha256 } from '../kdf.js';
+import { exportDevicePublicKeys, generateDeviceKeys, importDevicePrivateKeys, type DeviceKeyPair } from '../keys.js';
+import { paddedLength } from '../padding.js';
+import type { EntropySource } from '../random.js';
+import { safetyNumber, fingerprint } from '../safety-number.js';
+import { sealKeyId, sealPayload, signServiceKey, verifyServiceKey } from '../seal.js';
+import { generateEd25519KeyPair } from '../signature.js';
+import { seededEntropy } from './deterministic.js';
+import type { Suite } from '../aead.js';
+
+export const NOW = 1764100000000;
+
+/** docs/testvectors/keys.json: TEST-ONLY keys every other vector file uses. */
+export interface VectorKeys {
+  readonly description: string;
+  readonly users: Record<
+    string,
+    {
+      user_id: string;
+      identity_seed: string;
+      identity_key: string;
+      devices: { device_id: string; rsa_pkcs8: string; signing_seed: string; encryption_key: string; signing_key: string }[];
+    }
+  >;
+  readonly digest_service: { identity_seed: string; identity_key: string; rsa_pkcs8: string; encryption_key: string };
+}
+
+const seedOf = (label: string) => toBase64Url(sha256(utf8(`bil test vector: ${label}`)));
+
+const LAYOUT = {
+  alice: { user_id: '0193c2a0-0000-7000-8000-00000000a11c', devices: ['0193c2a0-0001-7000-8000-00000000a11c', '0193c2a0-0002-7000-8000-00000000a11c'] },
+  bob: { user_id: '0193c2a0-0000-7000-8000-000000000b0b', devices: ['0193c2a0-0001-7000-8000-000000000b0b'] },
+};
+export const DIRECT_CHAT_ID = '0193c2a1-0000-7000-8000-0000000000d1';
+export const GROUP_CHAT_ID = '0193c2a1-0000-7000-8000-0000000000e1';
+
+async function pkcs8Of(k: DeviceKeyPair): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.exportKey('pkcs8', k.encryption.privateKey)));
+}
+
+/** Generates a fresh keys.json (only when none exists: vectors must stay stable). */
+export async function generateVectorKeys(): Promise<VectorKeys> {
+  const users: VectorKeys['users'] = {};
+  for (const [name, l] of Object.entries(LAYOUT)) {
+    const identity_seed = seedOf(`${name} identity`);
+    const devices = [];
+    for (const [i, device_id] of l.devices.entries()) {
+      const k = await generateDeviceKeys();
+      const signing_seed = seedOf(`${name} device ${i + 1} signing`);
+      const pub = exportDevicePublicKeys({ ...k, signing: generateEd25519KeyPair(fromBase64Url(signing_seed)) });
+      devices.push({ device_id, rsa_pkcs8: await pkcs8Of(k), signing_seed, ...pub });
+    }
+    users[name] = { user_id: l.user_id, identity_seed, identity_key: toBase64Url(generateEd25519KeyPair(fromBase64Url(identity_seed)).publicKey), devices };
+  }
+  const svc = await generateDeviceKeys();
+  const identity_seed = seedOf('digest service identity');
+  return {
+    description: 'TEST-ONLY keys for the bil-message test vectors. Never use them for anything else. Seeds are Ed25519 32-byte seeds (RFC 8032 §5.1.5); RSA keys are PKCS #8 DER; all base64url.',
+    users,
+    digest_service: {
+      identity_seed,
+      identity_key: toBase64Url(generateEd25519KeyPair(fromBase64Url(identity_seed)).publicKey),
+      rsa_pkcs8: await pkcs8Of(svc),
+      encryption_key: toBase64Url(svc.encryption.spki),
+    },
+  };
+}
+
+export interface VectorDevice {
+  local: LocalDevice;
+  record: DeviceRecord;
+}
+
+/** Loads the vector keys into local devices with certificates. */
+export async function loadVectorKeys(keys: VectorKeys): Promise<Record<string, { identity: ReturnType<typeof generateEd25519KeyPair>; devices: VectorDevice[] }>> {
+  const out: Record<string, { identity: ReturnType<typeof generateEd25519KeyPair>; devices: VectorDevice[] }> = {};
+  for (const [name, u] of Object.entries(keys.users)) {
+    const identity = generateEd25519KeyPair(fromBase64Url(u.identity_seed));
+    const devices: VectorDevice[] = [];
+    for (const d of u.devices) {
+      const k = await importDevicePrivateKeys({ version: 1, encryption_key_pkcs8: d.rsa_pkcs8, signing_key_seed: d.signing_seed });
+      const cert = certifyDevice({ identity, userId: u.user_id, device: exportDevicePublicKeys(k), issuedAt: NOW });
+      devices.push({ local: { userId: u.user_id, deviceId: d.device_id, keys: k }, record: { ...cert, device_id: d.device_id } });
+    }
+    out[name] = { identity, devices };
+  }
+  return out;
+}
+
+/** Wraps a seeded source and records every random output, in order. */
+function recording(label: string): EntropySource & { outputs: Uint8Array[]; oaepSeeds: Uint8Array[] } {
+  const inner = seededEntropy(label);
+  const outputs: Uint8Array[] = [];
+  return {
+    outputs,
+    oaepSeeds: inner.log.oaepSeeds,
+    randomBytes(n) {
+      const b = inner.randomBytes(n);
+      outputs.push(Uint8Array.from(b));
+      return b;
+    },
+    rsaOaepEncrypt: (k, p, l) => inner.rsaOaepEncrypt(k, p, l),
+  };
+}
+
+/** Builds every vector file's content (keyed by file name). */
+export async function buildVectors(keys: VectorKeys): Promise<Record<string, unknown>> {
+  const people = await loadVectorKeys(keys);
+  const alice = people.alice!;
+  const bob = people.bob!;
+  const pin = (name: string) => keys.users[name]!.identity_key;
+  const verified = async (d: VectorDevice, owner: string) => verifyDevice(d.record, pin(owner));
+
+  const certificates = {
+    description: 'Device certificates (docs/protocol.md, "Account identity key and device certificates"). payload is the exact UTF-8 text signed.',
+    vectors: [...alice.devices.map((d) => ['alice', d] as const), ...bob.devices.map((d) => ['bob', d] as const)].map(([owner, d]) => ({
+      owner,
+      payload: canonicalize({ type: 'bil.device-certificate.v1', user_id: d.record.user_id, identity_key: d.record.identity_key, encryption_key: d.record.encryption_key, signing_key: d.record.signing_key, issued_at: d.record.issued_at }),
+      record: d.record,
+    })),
+  };
+
+  const direct = [];
+  for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as Suite[]) {
+    const entropy = recording(`direct ${suite}`);
+    const plaintext = `Hi Bob, lunch at 1? (${suite})`;
+    const params = {
+      sender: alice.devices[0]!.local,
+      chatId: DIRECT_CHAT_ID,
+      messageId: suite === 'aes-256-gcm' ? '0193c2a2-0000-7000-8000-000000000001' : '0193c2a2-0000-7000-8000-000000000002',
+      counter: suite === 'aes-256-gcm' ? 1 : 2,
+      timestamp: NOW + 1000,
+      plaintext: utf8(plaintext),
+      suite,
+      recipients: [await verified(bob.devices[0]!, 'bob'), await verified(alice.devices[1]!, 'alice')],
+    };
+    const msg = await encryptDirectMessage(params, entropy);
+    const contentKey = entropy.outputs[0]!;
+    const { aeadKey, commitment } = await contentSubkeys(contentKey, params.messageId);
+    direct.push({
+      suite,
+      inputs: { plaintext_utf8: plaintext, sender_device_id: params.sender.deviceId, recipients: params.recipients.map((r) => r.deviceId) },
+      intermediate: {
+        content_key: toBase64Url(contentKey),
+        aead_key: toBase64Url(aeadKey),
+        commitment: toBase64Url(commitment),
+        nonce: msg.envelope.header.nonce,
+        padded_length: paddedLength(plaintext.length),
+        associated_data: canonicalize(msg.envelope.header as never),
+        signature_input: fromUtf8(await envelopeSignatureInput(msg.envelope.header, fromBase64Url(msg.envelope.ciphertext))),
+        oaep: msg.wrapped_keys.map((w, i) => ({
+          device_id: w.device_id,
+          label: canonicalize({ purpose: 'bil.message-key.v1', chat_id: DIRECT_CHAT_ID, message_id: params.messageId, sender_device_id: params.sender.deviceId, device_id: w.device_id }),
+          seed: toBase64Url(entropy.oaepSeeds[i]!),
+        })),
+      },
+      envelope: msg.envelope,
+      wrapped_keys: msg.wrapped_keys,
+    });
+  }
+
+  const gEntropy = recording('group');
+  const members = [
+    { role: 'admin' as const, devices: await Promise.all(alice.devices.map((d) => verified(d, 'alice'))) },
+    { role: 'member' as const, devices: [await verified(bob.devices[0]!, 'bob')] },
+  ];
+  const genesis = await createGroup({ chatId: GROUP_CHAT_ID, admin: alice.devices[0]!.local, members, createdAt: NOW + 2000 }, gEntropy);
+  const groupMessages = [];
+  for (const [i, suite] of (['aes-256-gcm', 'chacha20-poly1305'] as Suite[]).entries()) {
+    const mEntropy = recording(`group message ${suite}`);
+    const messageId = `0193c2a3-0000-7000-8000-00000000000${i + 1}`;
+    const plaintext = `Welcome to the group (${suite})`;
+    const env = await encryptGroupMessage(
+      { sender: bob.devices[0]!.local, chain: genesis.chain, epochKey: genesis.epochKey, messageId, counter: i + 1, timestamp: NOW + 3000, plaintext: utf8(plaintext), suite },
+      mEntropy,
+    );
+    const info = canonicalize({ purpose: GROUP_PURPOSE.groupMessageKey, chat_id: GROUP_CHAT_ID, epoch: 1, message_id: messageId, sender_device_id: bob.devices[0]!.local.deviceId });
+    const messageKey = await hkdfSha256(genesis.epochKey.key, new Uint8Array(), utf8(info), 32);
+    const { aeadKey, commitment } = await contentSubkeys(messageKey, messageId);
+    groupMessages.push({
+      suite,
+      inputs: { plaintext_utf8: plaintext },
+      intermediate: {
+        hkdf_info: info,
+        message_key: toBase64Url(messageKey),
+        aead_key: toBase64Url(aeadKey),
+        commitment: toBase64Url(commitment),
+        associated_data: canonicalize(env.header as never),
+        signature_input: fromUtf8(await envelopeSignatureInput(env.header, fromBase64Url(env.ciphertext))),
+      },
+      envelope: env,
+    });
+  }
+  const group = {
+    description: 'Group chat: genesis epoch record signed by alice device 1 (admin), epoch key wrapped per device, messages from bob.',
+    chat_id: GROUP_CHAT_ID,
+    records: [genesis.record],
+    intermediate: {
+      epoch_key: toBase64Url(genesis.epochKey.key),
+      record_signature_input: canonicalize(genesis.record.payload as never),
+      record_hash: genesis.chain.head.hash,
+      key_commitment_label: canonicalize({ purpose: GROUP_PURPOSE.epochKeyCommitment, chat_id: GROUP_CHAT_ID, epoch: 1 }),
+      oaep: genesis.wrappedKeys.map((w, i) => ({
+        device_id: w.device_id,
+        label: canonicalize({ purpose: GROUP_PURPOSE.epochKey, chat_id: GROUP_CHAT_ID, epoch: 1, record_hash: genesis.chain.head.hash, device_id: w.device_id }),
+        seed: toBase64Url(gEntropy.oaepSeeds[i]!),
+      })),
+    },
+    wrapped_keys: genesis.wrappedKeys,
+    messages: groupMessages,
+  };
+
+  const svc = keys.digest_service;
+  const svcIdentity = generateEd25519KeyPair(fromBase64Url(svc.identity_seed));
+  const serviceKey = await signServiceKey({ identity: svcIdentity, service: 'digest', encryptionKey: fromBase64Url(svc.encryption_key), issuedAt: NOW, expiresAt: NOW + 30 * 86400000 });
+  const sEntropy = recording('sealed');
+  const to = await verifyServiceKey(serviceKey, { identityKey: svcIdentity.publicKey, service: 'digest', now: NOW + 1 });
+  const sealedText = 'alice: lunch at 1?\nbob: yes, see you there';
+  const box = await sealPayload(
+    { to, kind: 'digest-request', context: '0193c2a4-0000-7000-8000-000000000001', createdAt: NOW + 4000, plaintext: utf8(sealedText), signer: alice.devices[0]!.local.keys.signing },
+    sEntropy,
+  );
+  const sealKey = sEntropy.outputs[0]!;
+  const sealed = {
+    description: 'A digest request sealed to the digest service key, signed by alice device 1.',
+    service_key: serviceKey,
+    service_key_id: await sealKeyId(fromBase64Url(svc.encryption_key)),
+    inputs: { plaintext_utf8: sealedText },
+    intermediate: {
+      content_key: toBase64Url(sealKey),
+      oaep_label: canonicalize({ purpose: 'bil.sealed-key.v1', key_id: box.header.key_id, kind: box.header.kind, context: box.header.context }),
+      oaep_seed: toBase64Url(sEntropy.oaepSeeds[0]!),
+      associated_data: canonicalize(box.header as never),
+    },
+    box,
+  };
+
+  const a = { userId: keys.users.alice!.user_id, identityKey: pin('alice') };
+  const b = { userId: keys.users.bob!.user_id, identityKey: pin('bob') };
+  const safety = {
+    description: 'Fingerprints (30 digits each) and the 60-digit safety number of alice and bob.',
+    alice: { ...a, fingerprint: await fingerprint(a) },
+    bob: { ...b, fingerprint: await fingerprint(b) },
+    safety_number: await safetyNumber(a, b),
+  };
+
+  return {
+    'certificates.json': certificates,
+    'direct.json': { description: 'Direct messages from alice device 1 to bob device 1 and alice device 2, one per suite.', chat_id: DIRECT_CHAT_ID, vectors: direct },
+    'group.json': group,
+    'sealed.json': sealed,
+    'safety-number.json': safety,
+  };
+}

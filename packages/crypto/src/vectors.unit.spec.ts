@@ -1,0 +1,90 @@
+// The published vectors in docs/testvectors/ (written by scripts/vectors.ts):
+// rebuilt byte for byte from the fixed keys and seeded randomness, and opened
+// through the public decryption paths with nothing but the files' contents.
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { canonicalize } from './canonical-json.js';
+import { verifyDevice, verifyDeviceCertificate, type DeviceRecord } from './certificate.js';
+import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from './encoding.js';
+import { contentSubkeys, decryptDirectMessage, type Envelope, type WrappedKey } from './envelope.js';
+import { decryptGroupMessage, unwrapEpochKey, verifyGroupChain, type SignedEpochRecord } from './group.js';
+import { importEncryptionPrivateKey } from './keys.js';
+import { safetyNumber } from './safety-number.js';
+import { openSealedPayload, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
+import { ed25519Verify } from './signature.js';
+import { buildVectors, loadVectorKeys, NOW, type VectorKeys } from './testing/vectors.js';
+import { rsaOaepDecrypt } from './wrap.js';
+
+const dir = new URL('../../../docs/testvectors/', import.meta.url);
+const read = <T>(name: string): T => JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as T;
+const keys = read<VectorKeys>('keys.json');
+
+let people: Awaited<ReturnType<typeof loadVectorKeys>>;
+beforeAll(async () => {
+  people = await loadVectorKeys(keys);
+});
+
+describe('docs/testvectors', () => {
+  it('scripts/vectors.ts output is reproduced byte for byte', async () => {
+    const built = await buildVectors(keys);
+    for (const [name, content] of Object.entries(built)) {
+      expect(JSON.stringify(content, null, 2) + '\n', name).toBe(readFileSync(new URL(name, dir), 'utf8'));
+    }
+  });
+
+  it('certificates.json: payload text is what the identity key signed', () => {
+    const { vectors } = read<{ vectors: { owner: string; payload: string; record: DeviceRecord }[] }>('certificates.json');
+    for (const v of vectors) {
+      const { device_id: _d, certificate, ...fields } = v.record;
+      expect(canonicalize({ type: 'bil.device-certificate.v1', ...fields })).toBe(v.payload);
+      expect(ed25519Verify(fromBase64Url(keys.users[v.owner]!.identity_key), utf8(v.payload), fromBase64Url(certificate))).toBe(true);
+      verifyDeviceCertificate(v.record);
+    }
+  });
+
+  it('direct.json: each recipient decrypts, and the intermediates check out', async () => {
+    const file = read<{ vectors: { suite: string; inputs: { plaintext_utf8: string }; intermediate: Record<string, unknown> & { oaep: { device_id: string; label: string }[] }; envelope: Envelope; wrapped_keys: WrappedKey[] }[] }>('direct.json');
+    const alice = people.alice!;
+    const bob = people.bob!;
+    const sender = await verifyDevice(alice.devices[0]!.record, keys.users.alice!.identity_key);
+    for (const v of file.vectors) {
+      const contentKey = fromBase64Url(v.intermediate.content_key as string);
+      const sub = await contentSubkeys(contentKey, v.envelope.header.message_id);
+      expect(toBase64Url(sub.aeadKey)).toBe(v.intermediate.aead_key);
+      expect(toBase64Url(sub.commitment)).toBe(v.envelope.header.commitment);
+      expect(canonicalize(v.envelope.header as never)).toBe(v.intermediate.associated_data);
+      for (const d of [bob.devices[0]!, alice.devices[1]!]) {
+        const wk = v.wrapped_keys.find((w) => w.device_id === d.local.deviceId)!;
+        const label = v.intermediate.oaep.find((o) => o.device_id === d.local.deviceId)!.label;
+        expect(await rsaOaepDecrypt(d.local.keys.encryption.privateKey, fromBase64Url(wk.wrapped_key), utf8(label))).toEqual(contentKey);
+        const { plaintext } = await decryptDirectMessage({ envelope: v.envelope, wrappedKey: wk, recipient: d.local, chatId: v.envelope.header.chat_id, sender });
+        expect(fromUtf8(plaintext)).toBe(v.inputs.plaintext_utf8);
+      }
+    }
+  });
+
+  it('group.json: the chain verifies, every device unwraps the epoch key, messages decrypt', async () => {
+    const g = read<{ chat_id: string; records: SignedEpochRecord[]; intermediate: { epoch_key: string; record_hash: string }; wrapped_keys: WrappedKey[]; messages: { inputs: { plaintext_utf8: string }; envelope: Envelope }[] }>('group.json');
+    const chain = await verifyGroupChain(g.records, { chatId: g.chat_id });
+    expect(chain.head.hash).toBe(g.intermediate.record_hash);
+    for (const d of [...people.alice!.devices, ...people.bob!.devices]) {
+      const k = await unwrapEpochKey({ chain, epoch: 1, wrappedKey: g.wrapped_keys.find((w) => w.device_id === d.local.deviceId)!, recipient: d.local });
+      expect(toBase64Url(k.key)).toBe(g.intermediate.epoch_key);
+      for (const m of g.messages) expect(fromUtf8((await decryptGroupMessage({ envelope: m.envelope, chain, epochKeys: [k] })).plaintext)).toBe(m.inputs.plaintext_utf8);
+    }
+  });
+
+  it('sealed.json: the digest service opens the request', async () => {
+    const s = read<{ service_key: SignedServiceKey; service_key_id: string; inputs: { plaintext_utf8: string }; box: SealedBox }>('sealed.json');
+    const to = await verifyServiceKey(s.service_key, { identityKey: keys.digest_service.identity_key, service: 'digest', now: NOW });
+    expect(to.keyId).toBe(s.service_key_id);
+    const privateKey = await importEncryptionPrivateKey(fromBase64Url(keys.digest_service.rsa_pkcs8));
+    const opened = await openSealedPayload(s.box, { privateKey, keyId: s.service_key_id, kind: 'digest-request', context: s.box.header.context, signerKey: keys.users.alice!.devices[0]!.signing_key });
+    expect(fromUtf8(opened.plaintext)).toBe(s.inputs.plaintext_utf8);
+  });
+
+  it('safety-number.json', async () => {
+    const s = read<{ alice: { userId: string; identityKey: string }; bob: { userId: string; identityKey: string }; safety_number: string }>('safety-number.json');
+    expect(await safetyNumber(s.bob, s.alice)).toBe(s.safety_number);
+  });
+});
