@@ -1,0 +1,163 @@
+// The gateway's HTTP application: Fastify with JSON-only bodies, strict schema
+// validation, one error shape, correlation ids, bearer auth, rate limits and
+// the generated OpenAPI document. buildApp takes every dependency, so tests
+// can start it on port 0 against real or stubbed backends.
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import { Histogram } from 'prom-client';
+import { AppError, CORRELATION_HEADER, sanitizeCorrelationId, type Logger, type Metrics } from '@bil/runtime';
+import { bearerToken, type AccessTokenVerifier } from './auth.js';
+import { errorBody, toHttpError } from './errors.js';
+import type { IdentityApi } from './identity-client.js';
+import type { AuthLimits, RateLimiter } from './rate-limit.js';
+import { sharedSchemas } from './schemas.js';
+import { inContext, type RouteContext } from './routes/context.js';
+import { authRoutes } from './routes/auth.js';
+import { deviceRoutes } from './routes/devices.js';
+import { meRoutes } from './routes/me.js';
+import { opsRoutes } from './routes/ops.js';
+import { userRoutes } from './routes/users.js';
+
+export interface AppDeps {
+  logger: Logger;
+  identity: IdentityApi;
+  verifier: Pick<AccessTokenVerifier, 'verify'>;
+  limiter: Pick<RateLimiter, 'hit'>;
+  limits: AuthLimits;
+  /** Per dependency: 'ok' or 'down'. */
+  ready: () => Promise<Record<string, 'ok' | 'down'>>;
+  bodyLimitBytes: number;
+  /**
+   * How many proxies in front of the gateway append to X-Forwarded-For; 0
+   * ignores the header. The client address is the entry that many hops from
+   * the right, so a client can't pick its own address by sending the header.
+   */
+  trustProxyHops: number;
+  metrics?: Metrics;
+  /** The public base URL shown in the OpenAPI document. */
+  publicUrl?: string;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // One access line per request (onResponse below) instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
+    bodyLimit: deps.bodyLimitBytes,
+    trustProxy: deps.trustProxyHops > 0 ? (_address: string, hop: number) => hop < deps.trustProxyHops : false,
+    requestIdHeader: false,
+    genReqId: (req) => sanitizeCorrelationId(req.headers[CORRELATION_HEADER]) ?? randomUUID(),
+    return503OnClosing: true,
+    // Strict validation: no type coercion and no silent removal of unknown
+    // fields, so a wrong type or an extra field is an error, not a guess.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('actor', null);
+
+  // JSON is the only request body type; anything else is 415. An empty body
+  // counts as no body (some clients send Content-Type on a bodiless POST).
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
+  for (const s of sharedSchemas) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'bil-message API',
+        version: '1.0.0',
+        description:
+          'Public REST API of bil-message. Every error is `{"error":{"code","message","details"}}`; see docs/api.md.',
+      },
+      servers: deps.publicUrl ? [{ url: deps.publicUrl }] : [],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+      tags: [
+        { name: 'auth', description: 'Accounts, devices and sessions' },
+        { name: 'devices', description: "The caller's devices" },
+        { name: 'users', description: 'Other users and the key directory' },
+        { name: 'me', description: "The caller's account" },
+        { name: 'ops', description: 'Health and documentation' },
+      ],
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+  });
+
+  const requestDuration = deps.metrics
+    ? new Histogram({
+        name: 'bil_http_request_duration_seconds',
+        help: 'Gateway HTTP request duration by method, route and status',
+        labelNames: ['method', 'route', 'status'],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers: [deps.metrics.registry],
+      })
+    : undefined;
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(CORRELATION_HEADER, request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unknown';
+    const seconds = reply.elapsedTime / 1000;
+    requestDuration?.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
+    // Method, route template and status only: no bodies, no query strings, no headers.
+    request.log.info(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const h = toHttpError(err);
+    if (h.unexpected) {
+      const route = request.routeOptions.url;
+      // An outage is expected to happen and is not a bug: no stack trace for it.
+      if (err instanceof AppError && err.kind !== 'internal') request.log.warn({ route, code: err.code }, 'backend unavailable');
+      else request.log.error({ err, route }, 'request failed');
+    }
+    void reply.code(h.status).headers(h.headers).send(h.body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = (request.url.split('?')[0] ?? '').slice(0, 200);
+    void reply.code(404).send(errorBody('not_found', `no route ${request.method} ${path}`));
+  });
+
+  const authenticate = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const token = bearerToken(request.headers.authorization);
+    request.actor = await inContext(request, () => deps.verifier.verify(token));
+  };
+
+  const ctx: RouteContext = {
+    identity: deps.identity,
+    authenticate,
+    limiter: deps.limiter,
+    limits: deps.limits,
+    ready: deps.ready,
+  };
+  authRoutes(app, ctx);
+  deviceRoutes(app, ctx);
+  userRoutes(app, ctx);
+  meRoutes(app, ctx);
+  opsRoutes(app, ctx);
+
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,40 @@
+// The gateway's settings, read from the environment once at start. A bad value
+// stops the process with one line per problem (runtime loadConfig).
+import { bool, commonConfig, int, loadConfig, port, str, type ConfigOf } from '@bil/runtime';
+
+export const gatewayConfigSchema = {
+  NODE_ENV: commonConfig.NODE_ENV,
+  LOG_LEVEL: commonConfig.LOG_LEVEL,
+  REDIS_URL: commonConfig.REDIS_URL,
+  REDIS_PREFIX: commonConfig.REDIS_PREFIX,
+  BIL_GATEWAY_PORT: port('the TCP port the public REST API listens on', 8080),
+  GATEWAY_HOST: str('the address the public REST API binds to', '0.0.0.0'),
+  GATEWAY_METRICS_PORT: port('the port of the internal /metrics, /healthz, /readyz server; 0 turns it off', 9100),
+  GATEWAY_TRUST_PROXY: bool('whether to take the client address from X-Forwarded-For (only behind a trusted proxy)', false),
+  GATEWAY_TRUST_PROXY_HOPS: int(
+    'with GATEWAY_TRUST_PROXY, how many proxies in front of the gateway append to X-Forwarded-For',
+    1,
+    1,
+    10,
+  ),
+  GATEWAY_BODY_LIMIT_BYTES: int('the largest accepted request body in bytes', 64 * 1024, 1024, 16 * 1024 * 1024),
+  IDENTITY_GRPC_URL: str('the identity service gRPC address, host:port', '127.0.0.1:50051', {
+    pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
+  }),
+  IDENTITY_TIMEOUT_MS: int('the deadline of each call to the identity service in milliseconds', 5000, 100, 60_000),
+  JWKS_REFRESH_MIN_INTERVAL_MS: int(
+    'the shortest time between two JWKS fetches triggered by an unknown key id, in milliseconds',
+    5000,
+    0,
+    3_600_000,
+  ),
+  RATE_LIMIT_AUTH_PER_IP: int('sign-in and registration attempts allowed per client address per window', 30, 1),
+  RATE_LIMIT_AUTH_PER_USERNAME: int('sign-in and registration attempts allowed per username per window', 10, 1),
+  RATE_LIMIT_WINDOW_SECONDS: int('the rate-limit window in seconds', 60, 1, 86_400),
+};
+
+export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return loadConfig(gatewayConfigSchema, env);
+}

@@ -1,0 +1,69 @@
+// Starts the gateway: config, logger, Redis, the identity client, the REST API
+// and the internal metrics server; closes them in reverse order on SIGTERM.
+import {
+  Metrics,
+  RevocationList,
+  connectRedis,
+  createLogger,
+  runService,
+  startOpsServer,
+} from '@bil/runtime';
+import { buildApp } from './app.js';
+import { AccessTokenVerifier, JwksCache } from './auth.js';
+import { loadGatewayConfig } from './config.js';
+import { createIdentityClient } from './identity-client.js';
+import { RateLimiter } from './rate-limit.js';
+import { readiness } from './readiness.js';
+
+await runService('gateway', async (life) => {
+  const config = loadGatewayConfig();
+  const logger = createLogger('gateway', config.LOG_LEVEL);
+  const metrics = new Metrics('gateway');
+
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  life.onShutdown('redis', async () => {
+    await redis.quit().catch(() => redis.disconnect());
+  });
+  const identity = createIdentityClient(config.IDENTITY_GRPC_URL, config.IDENTITY_TIMEOUT_MS);
+  life.onShutdown('identity client', () => identity.close());
+
+  const jwks = new JwksCache({
+    fetch: () => identity.getJwks(),
+    minRefreshIntervalMs: config.JWKS_REFRESH_MIN_INTERVAL_MS,
+  });
+  // The revocation TTL only matters to writers (identity); the gateway reads.
+  const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
+  const ready = readiness(identity, redis);
+
+  const app = await buildApp({
+    logger,
+    identity,
+    verifier,
+    limiter: new RateLimiter(redis, config.RATE_LIMIT_WINDOW_SECONDS),
+    limits: { perIp: config.RATE_LIMIT_AUTH_PER_IP, perUsername: config.RATE_LIMIT_AUTH_PER_USERNAME },
+    ready,
+    bodyLimitBytes: config.GATEWAY_BODY_LIMIT_BYTES,
+    trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0,
+    metrics,
+  });
+  await app.listen({ host: config.GATEWAY_HOST, port: config.BIL_GATEWAY_PORT });
+  life.onShutdown('http', () => app.close());
+
+  if (config.GATEWAY_METRICS_PORT !== 0) {
+    const ops = await startOpsServer({
+      port: config.GATEWAY_METRICS_PORT,
+      metrics,
+      ready: async () => {
+        const down = Object.entries(await ready()).filter(([, v]) => v !== 'ok');
+        if (down.length > 0) throw new Error(`${down.map(([k]) => k).join(', ')} unreachable`);
+      },
+    });
+    life.onShutdown('ops server', () => new Promise<void>((resolve) => ops.close(() => resolve())));
+  }
+
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.BIL_GATEWAY_PORT;
+  const host = config.GATEWAY_HOST === '0.0.0.0' || config.GATEWAY_HOST === '::' ? '127.0.0.1' : config.GATEWAY_HOST;
+  logger.info({ url: `http://${host}:${port}`, metricsPort: config.GATEWAY_METRICS_PORT }, `gateway listening on http://${host}:${port}`);
+  return logger;
+});

@@ -1,0 +1,80 @@
+// Maps identity's gRPC messages (camelCase, 64-bit integers as strings) to the
+// public JSON shapes (snake_case, integers as numbers) and back.
+import type { Device, PublicUser, TokenPair } from './identity-client.js';
+
+export interface UserJson {
+  user_id: string;
+  username: string;
+  display_name: string;
+  identity_key: string;
+  identity_key_changed_at: string;
+  created_at: string;
+}
+
+export interface DeviceJson {
+  device_id: string;
+  user_id: string;
+  name: string;
+  encryption_key: string;
+  signing_key: string;
+  certificate: string;
+  certificate_issued_at: number;
+  created_at: string;
+}
+
+export interface TokensJson {
+  access_token: string;
+  access_token_expires_at: string;
+  refresh_token: string;
+  refresh_token_expires_at: string;
+  token_type: string;
+  session_id: string;
+}
+
+export function userJson(u: PublicUser | null | undefined): UserJson {
+  return {
+    user_id: u?.userId ?? '',
+    username: u?.username ?? '',
+    display_name: u?.displayName ?? '',
+    identity_key: u?.identityKey ?? '',
+    identity_key_changed_at: u?.identityKeyChangedAt ?? '',
+    created_at: u?.createdAt ?? '',
+  };
+}
+
+/**
+ * A 64-bit integer from proto-loader (a decimal string) as a JSON number. Every
+ * value the gateway serves here (milliseconds since the epoch) is far below
+ * 2^53, so nothing is lost.
+ */
+export function int64ToNumber(v: string | number | null | undefined): number {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string' || v === '') return 0;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new RangeError('64-bit value outside the safe integer range');
+  return n;
+}
+
+export function deviceJson(d: Device): DeviceJson {
+  return {
+    device_id: d.deviceId,
+    user_id: d.userId,
+    name: d.name,
+    encryption_key: d.encryptionKey,
+    signing_key: d.signingKey,
+    certificate: d.certificate,
+    certificate_issued_at: int64ToNumber(d.certificateIssuedAt),
+    created_at: d.createdAt,
+  };
+}
+
+export function tokensJson(t: TokenPair | null | undefined): TokensJson {
+  return {
+    access_token: t?.accessToken ?? '',
+    access_token_expires_at: t?.accessTokenExpiresAt ?? '',
+    refresh_token: t?.refreshToken ?? '',
+    refresh_token_expires_at: t?.refreshTokenExpiresAt ?? '',
+    token_type: t?.tokenType || 'Bearer',
+    session_id: t?.sessionId ?? '',
+  };
+}

@@ -1,0 +1,41 @@
+// What route modules need from the app: the identity client, the auth hook
+// and the sign-in rate limits.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { runWithContext } from '@bil/runtime';
+import type { IdentityApi } from '../identity-client.js';
+import type { VerifiedActor } from '../auth.js';
+import { enforceAuthLimit, type AuthLimits, type RateLimiter } from '../rate-limit.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on routes that require a bearer token. */
+    actor: VerifiedActor | null;
+  }
+}
+
+export interface RouteContext {
+  identity: IdentityApi;
+  /** onRequest hook: verifies the bearer token and sets request.actor. */
+  authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  limiter: Pick<RateLimiter, 'hit'>;
+  limits: AuthLimits;
+  /** Readiness of the gateway's dependencies; throws naming what is down. */
+  ready: () => Promise<Record<string, 'ok' | 'down'>>;
+}
+
+/** Runs `fn` in the request's correlation context, so gRPC calls carry its id. */
+export function inContext<T>(request: FastifyRequest, fn: () => Promise<T>): Promise<T> {
+  return runWithContext({ correlationId: request.id }, fn);
+}
+
+/** The verified actor of an authenticated route, as identity's Actor message. */
+export function actorOf(request: FastifyRequest): { userId: string; deviceId: string; sessionId: string } {
+  const a = request.actor;
+  if (!a) throw new Error('route requires authentication but no actor is set');
+  return { userId: a.userId, deviceId: a.deviceId, sessionId: a.sessionId };
+}
+
+/** Counts a sign-in or registration attempt; throws 429 over the limit. */
+export function limitAuthAttempt(ctx: RouteContext, request: FastifyRequest, username: string): Promise<void> {
+  return enforceAuthLimit(ctx.limiter, ctx.limits, request.ip, username);
+}

@@ -1,0 +1,22 @@
+// Liveness, readiness and the OpenAPI document.
+import type { FastifyInstance } from 'fastify';
+import { errorBody } from '../errors.js';
+import { healthSchema, openapiSchema, readySchema } from '../schemas.js';
+import type { RouteContext } from './context.js';
+
+export function opsRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: readySchema }, async (_request, reply) => {
+    const checks = await ctx.ready();
+    const down = Object.entries(checks).filter(([, v]) => v !== 'ok');
+    if (down.length > 0) {
+      return reply
+        .code(503)
+        .send(errorBody('not_ready', `not ready: ${down.map(([k]) => k).join(', ')} unreachable`, checks));
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/v1/openapi.json', { schema: openapiSchema }, async () => app.swagger());
+}

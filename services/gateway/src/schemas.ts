@@ -1,0 +1,416 @@
+// JSON schemas of every request and response. They validate input (types,
+// required fields, no unknown fields, size bounds), shape output (nothing the
+// schema doesn't name is ever serialised) and generate the OpenAPI document.
+//
+// The gateway checks structure and size; content rules (username characters,
+// password strength, key validity, certificate signatures) belong to the
+// identity service, which answers with its own specific error codes.
+
+export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+
+const str = (maxLength: number, description: string, minLength = 1) => ({
+  type: 'string',
+  minLength,
+  maxLength,
+  description,
+});
+const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
+
+export const sharedSchemas = [
+  {
+    $id: 'Error',
+    type: 'object',
+    description: 'The one error shape of the API.',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message', 'details'],
+        properties: {
+          code: { type: 'string', description: 'Stable machine-readable code, e.g. `username_taken`.' },
+          message: { type: 'string', description: 'Human-readable explanation; do not parse.' },
+          details: { type: 'object', additionalProperties: true, description: 'Code-specific fields.' },
+        },
+      },
+    },
+  },
+  {
+    $id: 'User',
+    type: 'object',
+    description: 'A user as any signed-in user may see it.',
+    required: ['user_id', 'username', 'display_name', 'identity_key', 'identity_key_changed_at', 'created_at'],
+    properties: {
+      user_id: { type: 'string', description: 'User id (UUID).' },
+      username: { type: 'string', description: 'Username as registered (case preserved).' },
+      display_name: { type: 'string', description: 'Display name; empty when none is set.' },
+      identity_key: { type: 'string', description: 'Account identity key (Ed25519, 32 bytes, base64url); empty before the first device.' },
+      identity_key_changed_at: { type: 'string', description: 'When the identity key was last set, RFC 3339; empty if never.' },
+      created_at: { type: 'string', description: 'When the account was created, RFC 3339.' },
+    },
+  },
+  {
+    $id: 'Device',
+    type: 'object',
+    description: "A device's public record in the key directory.",
+    required: [
+      'device_id',
+      'user_id',
+      'name',
+      'encryption_key',
+      'signing_key',
+      'certificate',
+      'certificate_issued_at',
+      'created_at',
+    ],
+    properties: {
+      device_id: { type: 'string', description: 'Device id (UUID).' },
+      user_id: { type: 'string', description: 'The owning user.' },
+      name: { type: 'string', description: 'Name the user gave the device.' },
+      encryption_key: { type: 'string', description: 'RSA-OAEP public key, SPKI DER, base64url.' },
+      signing_key: { type: 'string', description: 'Ed25519 public key, 32 bytes, base64url.' },
+      certificate: { type: 'string', description: 'Ed25519 signature by the account identity key (docs/protocol.md), base64url.' },
+      certificate_issued_at: { type: 'integer', description: 'Milliseconds since the epoch, as signed in the certificate.' },
+      created_at: { type: 'string', description: 'When the device was registered, RFC 3339.' },
+    },
+  },
+  {
+    $id: 'Tokens',
+    type: 'object',
+    description: 'A token pair of one session.',
+    required: [
+      'access_token',
+      'access_token_expires_at',
+      'refresh_token',
+      'refresh_token_expires_at',
+      'token_type',
+      'session_id',
+    ],
+    properties: {
+      access_token: { type: 'string', description: 'Short-lived JWT (EdDSA); send as `Authorization: Bearer <token>`.' },
+      access_token_expires_at: { type: 'string', description: 'RFC 3339.' },
+      refresh_token: { type: 'string', description: 'Opaque, single use; rotated by every refresh.' },
+      refresh_token_expires_at: { type: 'string', description: 'RFC 3339; the session ends then.' },
+      token_type: { type: 'string', description: 'Always `Bearer`.' },
+      session_id: { type: 'string', description: 'The session the tokens belong to.' },
+    },
+  },
+] as const;
+
+const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens') => ({ $ref: `${id}#` });
+
+const errorResponses: Record<number, string> = {
+  400: 'Invalid input (`invalid_request`, `invalid_json`, or a specific code from the identity service).',
+  401: 'Missing, invalid, expired or revoked credentials.',
+  403: 'Not allowed.',
+  404: 'Not found.',
+  409: 'Conflict with the current state.',
+  413: 'Body larger than the limit (`payload_too_large`).',
+  415: 'Body is not `application/json` (`unsupported_media_type`).',
+  429: 'Too many attempts (`rate_limited`); see the `Retry-After` header.',
+  500: 'Internal error (`internal`).',
+  503: 'A backend service is unavailable (`service_unavailable`).',
+  504: 'A backend service did not answer in time.',
+};
+
+/** Error responses for a route; `codes` picks the statuses it can answer. */
+export function errors(...codes: number[]): Record<number, unknown> {
+  const out: Record<number, unknown> = {};
+  for (const c of [...codes, 500, 503, 504]) out[c] = { ...ref('Error'), description: errorResponses[c] };
+  return out;
+}
+
+export const BEARER = [{ bearerAuth: [] }];
+const bodyErrors = [400, 413, 415];
+
+export interface RegisterBody {
+  username: string;
+  password: string;
+  display_name?: string;
+}
+export const registerSchema = {
+  tags: ['auth'],
+  summary: 'Create an account (no device yet).',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username', 'password'],
+    properties: {
+      username: str(64, "3 to 32 of a-z A-Z 0-9 _ . -, starting with a letter or digit; unique ignoring case."),
+      password: str(1024, '10 to 256 characters.'),
+      display_name: str(256, 'Optional, at most 64 characters.', 0),
+    },
+  },
+  response: {
+    201: { type: 'object', required: ['user'], properties: { user: ref('User') } },
+    ...errors(...bodyErrors, 409, 429),
+  },
+};
+
+export interface RegisterDeviceBody {
+  username: string;
+  password: string;
+  device_name: string;
+  encryption_key: string;
+  signing_key: string;
+  identity_key: string;
+  certificate: string;
+  certificate_issued_at: number;
+  reset_identity?: boolean;
+}
+export const registerDeviceSchema = {
+  tags: ['auth'],
+  summary: "Add a device with its public keys to an account (authorised by the account's password) and sign it in.",
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: [
+      'username',
+      'password',
+      'device_name',
+      'encryption_key',
+      'signing_key',
+      'identity_key',
+      'certificate',
+      'certificate_issued_at',
+    ],
+    properties: {
+      username: str(64, "The account's username."),
+      password: str(1024, "The account's password."),
+      device_name: str(256, 'A name for the device, 1 to 64 characters.'),
+      encryption_key: str(4096, 'RSA-OAEP public key: SPKI DER, base64url; at least 3072 bits, e = 65537.'),
+      signing_key: str(128, 'Ed25519 public key: 32 bytes, base64url.'),
+      identity_key: str(128, 'Account identity key (Ed25519, base64url): new for the first device or a reset, else the current one.'),
+      certificate: str(256, 'Ed25519 signature by the identity key over the certificate payload (docs/protocol.md), base64url.'),
+      certificate_issued_at: {
+        type: 'integer',
+        minimum: 0,
+        maximum: MAX_SAFE_INTEGER,
+        description: 'Milliseconds since the epoch, as signed in the certificate.',
+      },
+      reset_identity: {
+        type: 'boolean',
+        description: 'Replace the account identity key with identity_key and revoke every other device.',
+      },
+    },
+  },
+  response: {
+    201: {
+      type: 'object',
+      required: ['device', 'tokens'],
+      properties: { device: ref('Device'), tokens: ref('Tokens') },
+    },
+    ...errors(...bodyErrors, 401, 409, 429),
+  },
+};
+
+export interface LoginBody {
+  username: string;
+  password: string;
+  device_id: string;
+}
+export const loginSchema = {
+  tags: ['auth'],
+  summary: 'Start a new session for an existing, active device.',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username', 'password', 'device_id'],
+    properties: {
+      username: str(64, "The account's username (any case)."),
+      password: str(1024, "The account's password."),
+      device_id: uuid('The device to sign in; it must belong to the account and be active.'),
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['user_id', 'tokens'],
+      properties: { user_id: { type: 'string' }, tokens: ref('Tokens') },
+    },
+    ...errors(...bodyErrors, 401, 429),
+  },
+};
+
+export interface RefreshBody {
+  refresh_token: string;
+}
+export const refreshSchema = {
+  tags: ['auth'],
+  summary: 'Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the whole session.',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['refresh_token'],
+    properties: { refresh_token: str(1024, 'The refresh token from the last sign-in or refresh.') },
+  },
+  response: {
+    200: { type: 'object', required: ['tokens'], properties: { tokens: ref('Tokens') } },
+    ...errors(...bodyErrors, 401),
+  },
+};
+
+const noContent = { 204: { type: 'null', description: 'Done; no body.' } };
+
+export const logoutSchema = {
+  tags: ['auth'],
+  summary: "End the caller's session; its tokens stop working at once.",
+  security: BEARER,
+  response: { ...noContent, ...errors(401) },
+};
+
+export interface DeviceParams {
+  device_id: string;
+}
+export const revokeDeviceSchema = {
+  tags: ['devices'],
+  summary: "Revoke one of the caller's devices (possibly its own); its tokens stop working at once.",
+  security: BEARER,
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['device_id'],
+    properties: { device_id: uuid('The device to revoke.') },
+  },
+  response: {
+    200: { type: 'object', required: ['device_id'], properties: { device_id: { type: 'string' } } },
+    ...errors(400, 401, 403, 404),
+  },
+};
+
+export interface FindUserQuery {
+  username: string;
+}
+export const findUserSchema = {
+  tags: ['users'],
+  summary: 'Look a user up by username (case-insensitive).',
+  security: BEARER,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username'],
+    properties: { username: str(64, 'The username, any case.') },
+  },
+  response: {
+    200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
+    ...errors(400, 401, 404),
+  },
+};
+
+export interface UserParams {
+  user_id: string;
+}
+export const listDevicesSchema = {
+  tags: ['users'],
+  summary: "A user's key directory entry: the account identity key and every active device with its certificate.",
+  security: BEARER,
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['user_id'],
+    properties: { user_id: uuid('The user whose devices are listed.') },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['user_id', 'identity_key', 'devices'],
+      properties: {
+        user_id: { type: 'string' },
+        identity_key: { type: 'string', description: 'The key every device certificate must verify under.' },
+        devices: { type: 'array', items: ref('Device') },
+      },
+    },
+    ...errors(400, 401, 404),
+  },
+};
+
+export const getMeSchema = {
+  tags: ['me'],
+  summary: "The caller's account and its active devices.",
+  security: BEARER,
+  response: {
+    200: {
+      type: 'object',
+      required: ['user', 'devices'],
+      properties: { user: ref('User'), devices: { type: 'array', items: ref('Device') } },
+    },
+    ...errors(401, 404),
+  },
+};
+
+export interface UpdateMeBody {
+  display_name: string;
+}
+export const updateMeSchema = {
+  tags: ['me'],
+  summary: "Change the caller's display name (empty clears it).",
+  security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['display_name'],
+    properties: { display_name: str(256, 'At most 64 characters; empty clears it.', 0) },
+  },
+  response: {
+    200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
+    ...errors(...bodyErrors, 401, 404),
+  },
+};
+
+export interface DeleteMeBody {
+  password: string;
+}
+export const deleteMeSchema = {
+  tags: ['me'],
+  summary: "Delete the caller's account (password confirms), revoking every device.",
+  security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['password'],
+    properties: { password: str(1024, 'The current password.') },
+  },
+  response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
+};
+
+export interface ChangePasswordBody {
+  old_password: string;
+  new_password: string;
+}
+export const changePasswordSchema = {
+  tags: ['me'],
+  summary: 'Replace the password; every other session of the account ends.',
+  security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['old_password', 'new_password'],
+    properties: {
+      old_password: str(1024, 'The current password.'),
+      new_password: str(1024, 'The new password, 10 to 256 characters.'),
+    },
+  },
+  response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
+};
+
+export const healthSchema = {
+  tags: ['ops'],
+  summary: 'Liveness: the process is up.',
+  response: {
+    200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } },
+  },
+};
+
+export const readySchema = {
+  tags: ['ops'],
+  summary: 'Readiness: the identity service (gRPC health) and Redis answer.',
+  response: {
+    200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } },
+    503: { ...ref('Error'), description: 'Not ready (`not_ready`); details name the failing dependency.' },
+  },
+};
+
+export const openapiSchema = {
+  tags: ['ops'],
+  summary: 'This API as an OpenAPI 3 document.',
+  response: { 200: { type: 'object', additionalProperties: true } },
+};

@@ -1,0 +1,215 @@
+// Test helpers for the gateway e2e tests: device keys and certificates built
+// exactly as docs/protocol.md describes (with node:crypto only, so the test
+// does not depend on the crypto package it is meant to cross-check), the
+// identity service as a child process, and a small HTTP client.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const b64url = (b: Buffer) => b.toString('base64url');
+
+/** An RSA-OAEP encryption key as registered: SPKI DER, base64url. */
+export function rsaPublicKey(bits = 3072): string {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 });
+  return b64url(publicKey.export({ type: 'spki', format: 'der' }));
+}
+
+export interface Ed25519Pair {
+  privateKey: KeyObject;
+  /** Raw 32-byte public key, base64url (the last 32 bytes of its SPKI DER). */
+  publicKey: string;
+}
+
+export function ed25519(): Ed25519Pair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  return { privateKey, publicKey: b64url(spki.subarray(spki.length - 32)) };
+}
+
+/** Canonical JSON (RFC 8785) of a flat object of strings and safe integers: sorted keys, no spaces. */
+export function canonicalJson(value: Record<string, string | number>): string {
+  return `{${Object.keys(value)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(value[k])}`)
+    .join(',')}}`;
+}
+
+/** Signs a device certificate with the account identity key (docs/protocol.md). */
+export function certify(p: {
+  identity: Ed25519Pair;
+  userId: string;
+  encryptionKey: string;
+  signingKey: string;
+  issuedAt: number;
+}): string {
+  const payload = canonicalJson({
+    type: 'bil.device-certificate.v1',
+    user_id: p.userId,
+    identity_key: p.identity.publicKey,
+    encryption_key: p.encryptionKey,
+    signing_key: p.signingKey,
+    issued_at: p.issuedAt,
+  });
+  return b64url(sign(null, Buffer.from(payload, 'utf8'), p.identity.privateKey));
+}
+
+// RSA key generation is slow; a few pre-made keys serve every device of a run.
+const rsaPool: string[] = [];
+export function pooledRsaKey(): string {
+  if (rsaPool.length < 4) {
+    const k = rsaPublicKey();
+    rsaPool.push(k);
+    return k;
+  }
+  return rsaPool[Math.floor(Math.random() * rsaPool.length)]!;
+}
+
+export interface DeviceRegistration {
+  username: string;
+  password: string;
+  device_name: string;
+  encryption_key: string;
+  signing_key: string;
+  identity_key: string;
+  certificate: string;
+  certificate_issued_at: number;
+  reset_identity?: boolean;
+}
+
+/** A valid POST /v1/auth/devices body for `userId`, certified by `identity`. */
+export function deviceRegistration(p: {
+  username: string;
+  password: string;
+  userId: string;
+  identity: Ed25519Pair;
+  deviceName?: string;
+  encryptionKey?: string;
+}): DeviceRegistration {
+  const encryptionKey = p.encryptionKey ?? pooledRsaKey();
+  const signingKey = ed25519().publicKey;
+  const issuedAt = Date.now();
+  return {
+    username: p.username,
+    password: p.password,
+    device_name: p.deviceName ?? 'laptop',
+    encryption_key: encryptionKey,
+    signing_key: signingKey,
+    identity_key: p.identity.publicKey,
+    certificate: certify({ identity: p.identity, userId: p.userId, encryptionKey, signingKey, issuedAt }),
+    certificate_issued_at: issuedAt,
+  };
+}
+
+export function randomUsername(prefix = 'u'): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
+
+export interface IdentityProcess {
+  grpcUrl: string;
+  /** Everything identity wrote to stdout and stderr so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the built identity service and resolves once it logs "identity listening". */
+export async function startIdentity(env: Record<string, string>, timeoutMs = 60_000): Promise<IdentityProcess> {
+  const grpcPort = await freePort();
+  const metricsPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [identityMain], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      IDENTITY_GRPC_HOST: '127.0.0.1',
+      IDENTITY_GRPC_PORT: String(grpcPort),
+      IDENTITY_METRICS_PORT: String(metricsPort),
+      IDENTITY_MIGRATE_ON_START: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`identity did not start in ${timeoutMs} ms (it must log "identity listening" at LOG_LEVEL=info):\n${out}`));
+    }, timeoutMs);
+    const check = () => {
+      if (out.includes('identity listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`identity exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    grpcUrl: `127.0.0.1:${grpcPort}`,
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+  text: string;
+}
+
+/** A tiny JSON client for the gateway under test. */
+export function httpClient(baseUrl: string) {
+  return async function http(
+    method: string,
+    path: string,
+    opts: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {},
+  ): Promise<HttpResult> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined;
+    if (opts.raw !== undefined) body = opts.raw;
+    else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+}
