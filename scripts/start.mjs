@@ -17,6 +17,7 @@ const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const GATEWAY_PORT = env.BIL_GATEWAY_PORT ?? '8080';
 const IDENTITY_GRPC_PORT = env.IDENTITY_GRPC_PORT ?? '50051';
+const IDENTITY_METRICS_PORT = env.IDENTITY_METRICS_PORT ?? '9101';
 
 const servers = [
   { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
@@ -77,65 +78,80 @@ const services = [
   {
     name: 'identity',
     entry: 'services/identity/dist/main.js',
-    env: { IDENTITY_GRPC_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
-    ready: /identity listening/,
+    env: { IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
+    ready: `http://127.0.0.1:${IDENTITY_METRICS_PORT}/readyz`,
   },
   {
     name: 'gateway',
     entry: 'services/gateway/dist/main.js',
     env: { BIL_GATEWAY_PORT: GATEWAY_PORT, IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}` },
-    ready: /gateway listening/,
+    ready: `http://127.0.0.1:${GATEWAY_PORT}/readyz`,
   },
 ];
 
 const children = [];
 let stopping = false;
 
+// Stops the services in reverse start order (the gateway before what it calls),
+// each allowed to finish its in-flight work.
 function stopAll(code) {
   if (stopping) return;
   stopping = true;
   console.log('bil: stopping…');
-  for (const c of children.reverse()) if (c.exitCode === null) c.kill('SIGTERM');
   const force = setTimeout(() => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  }, 15_000);
+  }, 20_000);
   force.unref();
-  Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => {
+  (async () => {
+    for (const c of [...children].reverse()) {
+      if (c.exitCode !== null) continue;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await exited;
+    }
     console.log('bil: stopped');
     process.exit(code);
-  });
+  })();
 }
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
-function start(svc) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, svc.entry)], {
-      env: { ...common, ...svc.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let ready = false;
-    const onLine = (stream) => (chunk) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        stream.write(`[${svc.name}] ${line}\n`);
-        if (!ready && svc.ready.test(line)) {
-          ready = true;
-          resolve();
-        }
-      }
-    };
-    child.stdout.on('data', onLine(process.stdout));
-    child.stderr.on('data', onLine(process.stderr));
-    child.once('exit', (code, signal) => {
-      if (!ready) reject(new Error(`${svc.name} exited before it was ready (${signal ?? code})`));
-      else if (!stopping) {
-        console.error(`bil: ${svc.name} stopped unexpectedly (${signal ?? code}); stopping the rest`);
-        stopAll(1);
-      }
-    });
+// Ready means the service's /readyz answers 200 (independent of LOG_LEVEL).
+async function waitReady(svc, child) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${svc.name} exited before it was ready (code ${child.exitCode})`);
+    try {
+      const res = await fetch(svc.ready, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${svc.name} was not ready within 60 s (${svc.ready})`);
+}
+
+async function start(svc) {
+  const child = spawn(process.execPath, [join(root, svc.entry)], {
+    env: { ...common, ...svc.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.push(child);
+  const prefix = (stream) => (chunk) => {
+    for (const line of chunk.toString().split('\n')) if (line) stream.write(`[${svc.name}] ${line}\n`);
+  };
+  child.stdout.on('data', prefix(process.stdout));
+  child.stderr.on('data', prefix(process.stderr));
+  let ready = false;
+  child.once('exit', (code, signal) => {
+    if (ready && !stopping) {
+      console.error(`bil: ${svc.name} stopped unexpectedly (${signal ?? code}); stopping the rest`);
+      stopAll(1);
+    }
+  });
+  await waitReady(svc, child);
+  ready = true;
 }
 
 try {
