@@ -68,7 +68,7 @@ afterAll(async () => {
   await env?.cleanup();
 });
 
-const toMessage = (e: { type: string; data: Record<string, unknown>; streamId: string }) => ({
+const toMessage = (e: { type: string; data: object; streamId: string }) => ({
   subject: eventSubject(nats.prefix, 'rt', 'counter', e.type),
   payload: { ...e.data, counterId: e.streamId },
 });
