@@ -26,12 +26,23 @@ const run = spawnSync('npx', args, { stdio: 'inherit', cwd: root, env: { TURBO_T
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const file of reports()) {
-  if (!existsSync(file)) continue;
+let missing = 0;
+const filtered = process.argv.slice(2).some((a) => a.startsWith('--filter'));
+for (const dir of packageDirs()) {
+  const file = join(dir, '.test-results', 'vitest.json');
+  const pkg = existsSync(join(dir, 'package.json')) ? JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) : {};
+  if (!existsSync(file)) {
+    // A package with tests that left no report crashed before reporting (or lacks the shared vitest config).
+    if (pkg.scripts?.test && !filtered) {
+      console.error(`run-tests: ${pkg.name} wrote no test report`);
+      missing++;
+    }
+    continue;
+  }
   const r = JSON.parse(readFileSync(file, 'utf8'));
   passed += r.numPassedTests ?? 0;
   failed += r.numFailedTests ?? 0;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(run.status !== 0 || failed > 0 ? 1 : 0);
+process.exit(run.status !== 0 || failed > 0 || missing > 0 ? 1 : 0);
