@@ -100,6 +100,8 @@ describe('identity application', () => {
       ['Racer', 'racer', 'RACER'].map((username) => app.registerUser({ username, password: PASSWORD })),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(refused.map((r) => (r.reason as { code?: string }).code)).toEqual(['username_taken', 'username_taken']);
   });
 
   it('registers a first device, sets the identity key and lists it in the directory', async () => {
