@@ -1,0 +1,24 @@
+// Entry "@bil/sdk": the client for the public API. Runs in browsers and Node
+// (fetch, WebCrypto and @bil/crypto only); the file key store is in "@bil/sdk/node".
+export {
+  BilClient,
+  type BilClientOptions,
+  type BilClientEvents,
+  type SafetyNumberChangedEvent,
+  type SessionEndedEvent,
+  type TokensRefreshedEvent,
+  type LocalAccount,
+  type OwnDevice,
+  type PinStatus,
+  type ContactDevices,
+  type DevicesApi,
+  type ContactsApi,
+} from './client.js';
+export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode } from './errors.js';
+export { TypedEmitter, type Listener } from './events.js';
+export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
+export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
+export { SESSION_ENDED_CODES } from './session.js';
+export type { FetchLike } from './transport.js';
+export type { User, Device } from './wire.js';
+export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';

@@ -1,0 +1,121 @@
+// Where a device keeps what makes it this device: ids, private keys, tokens and
+// the identity keys it pinned for contacts. The SDK reads the profile once and
+// writes it back after every change (new tokens, a new pin), whole.
+import type { ExportedDeviceKeys, IdentityPinsSnapshot } from '@bil/crypto';
+import { KeyStoreFormatError } from './errors.js';
+
+/** The session tokens as the SDK keeps them. Secret. */
+export interface StoredTokens {
+  readonly accessToken: string;
+  /** ms since the epoch, from `access_token_expires_at`. */
+  readonly accessTokenExpiresAt: number;
+  readonly refreshToken: string;
+  /** ms since the epoch, from `refresh_token_expires_at`. */
+  readonly refreshTokenExpiresAt: number;
+  readonly sessionId: string;
+  /** Local clock when the pair arrived; with the expiry it gives the token's lifetime. */
+  readonly receivedAt: number;
+}
+
+/** Everything one device keeps between runs. Treat the whole record as a secret. */
+export interface StoredProfile {
+  readonly version: 1;
+  readonly userId: string;
+  readonly username: string;
+  readonly deviceId: string;
+  readonly deviceName: string;
+  /** The account identity public key this device was certified under (Ed25519, base64url). */
+  readonly identityKey: string;
+  /** The account identity private key (32-byte Ed25519 seed, base64url) if this device holds it, else null. */
+  readonly identitySeed: string | null;
+  /** This device's private keys, from `exportDevicePrivateKeys` (@bil/crypto). */
+  readonly deviceKeys: ExportedDeviceKeys;
+  /** The current session, or null when signed out. */
+  readonly tokens: StoredTokens | null;
+  /** Contacts' pinned identity keys, from `IdentityPins.snapshot()` (@bil/crypto). */
+  readonly pins: IdentityPinsSnapshot;
+}
+
+/**
+ * Persistence for one device profile. `save` replaces the whole record and must
+ * be atomic (a crash leaves the old or the new record, never a mix). The SDK
+ * never calls two methods at once on one store.
+ */
+export interface KeyStore {
+  load(): Promise<StoredProfile | null>;
+  save(profile: StoredProfile): Promise<void>;
+  /** Forgets the profile (after account deletion or revoking this device). */
+  clear(): Promise<void>;
+}
+
+/**
+ * Keeps the profile in memory only (tests, or a browser tab that must forget
+ * everything when closed). Stores a copy, so later changes to the object
+ * passed to `save` don't leak in.
+ * @example
+ * const client = new BilClient({ baseUrl, keyStore: new MemoryKeyStore() });
+ */
+export class MemoryKeyStore implements KeyStore {
+  #json: string | null = null;
+
+  async load(): Promise<StoredProfile | null> {
+    return this.#json === null ? null : parseProfile(JSON.parse(this.#json));
+  }
+
+  async save(profile: StoredProfile): Promise<void> {
+    this.#json = JSON.stringify(parseProfile(profile));
+  }
+
+  async clear(): Promise<void> {
+    this.#json = null;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function need(ok: boolean, what: string): asserts ok {
+  if (!ok) throw new KeyStoreFormatError(`bad or missing ${what}`);
+}
+
+const isB64 = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && B64URL.test(v);
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Checks that `value` has the shape of a {@link StoredProfile} and returns it,
+ * or throws {@link KeyStoreFormatError}. Key stores call it on what they load.
+ */
+export function parseProfile(value: unknown): StoredProfile {
+  need(isObject(value), 'profile');
+  need(value.version === 1, 'version (expected 1)');
+  need(typeof value.userId === 'string' && UUID.test(value.userId), 'userId');
+  need(typeof value.deviceId === 'string' && UUID.test(value.deviceId), 'deviceId');
+  need(typeof value.username === 'string' && value.username.length > 0, 'username');
+  need(typeof value.deviceName === 'string', 'deviceName');
+  need(isB64(value.identityKey), 'identityKey');
+  need(value.identitySeed === null || isB64(value.identitySeed), 'identitySeed');
+  const k = value.deviceKeys;
+  need(isObject(k) && k.version === 1 && isB64(k.encryption_key_pkcs8) && isB64(k.signing_key_seed), 'deviceKeys');
+  const t = value.tokens;
+  need(
+    t === null ||
+      (isObject(t) &&
+        typeof t.accessToken === 'string' &&
+        typeof t.refreshToken === 'string' &&
+        typeof t.sessionId === 'string' &&
+        isTime(t.accessTokenExpiresAt) &&
+        isTime(t.refreshTokenExpiresAt) &&
+        isTime(t.receivedAt)),
+    'tokens',
+  );
+  const p = value.pins;
+  need(isObject(p) && p.version === 1 && isObject(p.pins), 'pins');
+  for (const [userId, pin] of Object.entries(p.pins as Record<string, unknown>)) {
+    need(UUID.test(userId) && isObject(pin) && isB64(pin.identity_key) && typeof pin.verified === 'boolean', `pin for ${userId}`);
+  }
+  return value as unknown as StoredProfile;
+}

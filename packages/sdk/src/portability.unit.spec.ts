@@ -1,0 +1,20 @@
+// The main entry must run in browsers: no Node built-ins, Buffer or process
+// outside the "@bil/sdk/node" entry (node.ts, file-key-store.ts).
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const srcDir = new URL('./', import.meta.url);
+const nodeOnly = new Set(['node.ts', 'file-key-store.ts']);
+const core = readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts') && !nodeOnly.has(f));
+
+describe('browser compatibility of the main entry', () => {
+  it.each(core)('%s uses no Node-only APIs', (file) => {
+    const code = readFileSync(new URL(file, srcDir), 'utf8').replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, '');
+    expect(code).not.toMatch(/from ['"]node:|(?<![\w#.])require\(|\bBuffer\b|\bprocess\.|from ['"](crypto|fs|path|buffer|events)['"]/);
+    for (const m of code.matchAll(/from ['"]([^'"]+)['"]/g)) expect(m[1]).toMatch(/^(\.\/|@bil\/crypto$)/);
+  });
+
+  it('index.ts does not reach the node entry', () => {
+    expect(readFileSync(new URL('index.ts', srcDir), 'utf8')).not.toMatch(/file-key-store|\.\/node\.js/);
+  });
+});

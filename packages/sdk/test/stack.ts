@@ -1,0 +1,138 @@
+// The real stack for the SDK's end-to-end tests: the built identity service
+// and gateway as child processes (node dist/main.js) on a private database,
+// Redis prefix and NATS prefix from @bil/testkit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestEnv, type TestEnv } from '@bil/testkit';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
+export const gatewayMain = join(repoRoot, 'services', 'gateway', 'dist', 'main.js');
+export const stackBuilt = existsSync(identityMain) && existsSync(gatewayMain);
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+interface Service {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node main` and resolves once its output contains `ready`. */
+async function startService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs = 60_000): Promise<Service> {
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not log "${ready}" in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${out}`));
+    };
+    child.once('exit', onExit);
+    const check = () => {
+      if (!out.includes(ready)) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.stdout?.off('data', check);
+      resolve();
+    };
+    child.stdout?.on('data', check);
+  });
+  return {
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface Stack {
+  baseUrl: string;
+  env: TestEnv;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Identity + gateway on a private test environment. `identityEnv` overrides identity settings (e.g. token lifetimes). */
+export async function startStack(identityEnv: Record<string, string> = {}): Promise<Stack> {
+  const env = await createTestEnv('sdk');
+  const [grpcPort, identityMetricsPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
+  let identity: Service | undefined;
+  let gateway: Service | undefined;
+  try {
+    identity = await startService(
+      'identity',
+      identityMain,
+      {
+        ...env.serviceEnv,
+        LOG_LEVEL: 'info',
+        IDENTITY_GRPC_HOST: '127.0.0.1',
+        IDENTITY_GRPC_PORT: String(grpcPort),
+        IDENTITY_METRICS_PORT: String(identityMetricsPort),
+        IDENTITY_MIGRATE_ON_START: 'true',
+        IDENTITY_SCRYPT_LOG2N: '14',
+        ...identityEnv,
+      },
+      'identity listening',
+    );
+    gateway = await startService(
+      'gateway',
+      gatewayMain,
+      {
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        REDIS_URL: env.redisUrl,
+        REDIS_PREFIX: env.redisPrefix,
+        BIL_GATEWAY_PORT: String(gatewayPort),
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_METRICS_PORT: '0',
+        IDENTITY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+        RATE_LIMIT_AUTH_PER_IP: '1000',
+        RATE_LIMIT_AUTH_PER_USERNAME: '100',
+      },
+      'gateway listening',
+    );
+  } catch (err) {
+    await gateway?.stop();
+    await identity?.stop();
+    await env.cleanup();
+    throw err;
+  }
+  const services = [gateway, identity];
+  return {
+    baseUrl: `http://127.0.0.1:${gatewayPort}`,
+    env,
+    output: () => services.map((s) => s.output()).join('\n'),
+    stop: async () => {
+      for (const s of services) await s.stop();
+      await env.cleanup();
+    },
+  };
+}
