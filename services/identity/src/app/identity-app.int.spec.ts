@@ -125,6 +125,10 @@ describe('identity application', () => {
     expect(
       await codeOf(app.registerDevice({ username: 'erin', password: PASSWORD, deviceName: 'evil', ...third, ...certify(rogue, user.userId, third), resetIdentity: false })),
     ).toBe('identity_key_mismatch');
+    const wrongUser = await app
+      .registerDevice({ username: 'erin', password: PASSWORD, deviceName: 'x', ...third, ...certify(identity, '0193b2c4-0000-7000-8000-00000000dead', third), resetIdentity: false })
+      .catch((err: { code: string; details: Record<string, unknown> }) => err);
+    expect(wrongUser).toMatchObject({ code: 'invalid_certificate', details: { user_id: user.userId } });
     expect(
       await codeOf(app.registerDevice({ username: 'erin', password: 'wrong password!', deviceName: 'x', ...third, ...certify(identity, user.userId, third), resetIdentity: false })),
     ).toBe('invalid_credentials');

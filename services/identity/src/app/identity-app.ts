@@ -123,10 +123,15 @@ export class IdentityApp {
     const identityKey = validateEd25519Key(input.identityKey, 'identity_key');
     const issuedAt = validateIssuedAt(input.certificateIssuedAt, now.getTime());
     const user = await this.checkPassword(input.username, input.password);
-    const certificate = verifyCertificate(
-      { userId: user.userId, identityKey, encryptionKey, signingKey, issuedAt },
-      input.certificate,
-    );
+    let certificate: string;
+    try {
+      certificate = verifyCertificate({ userId: user.userId, identityKey, encryptionKey, signingKey, issuedAt }, input.certificate);
+    } catch (err) {
+      // The password checked out, so the caller owns the account: tell it the
+      // user id the certificate must sign (a fresh install may not know it).
+      if (err instanceof AppError) throw new AppError(err.kind, err.code, err.message, { ...err.details, user_id: user.userId });
+      throw err;
+    }
     if (user.identityKey !== null && user.identityKey !== identityKey && !input.resetIdentity) {
       throw failedPrecondition(
         'identity_key_mismatch',
