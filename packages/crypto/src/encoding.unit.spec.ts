@@ -25,6 +25,33 @@ describe('base64url (RFC 4648 §5, no padding)', () => {
     );
   });
 
+  it('agrees with Node on large inputs (the table-driven loops and every tail length)', () => {
+    const big = new Uint8Array(200_003).map((_, i) => (i * 7919 + (i >>> 8)) & 0xff);
+    for (const n of [65_536, 65_537, 65_538, 200_003]) {
+      const b = big.subarray(0, n);
+      const s = toBase64Url(b);
+      expect(s).toBe(Buffer.from(b).toString('base64url'));
+      expect(equalBytes(fromBase64Url(s, n), b)).toBe(true);
+    }
+  });
+
+  it('accepts exactly the canonical encodings of some bytes (fast-check against Node)', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const chars = fc.oneof(
+      { weight: 20, arbitrary: fc.constantFrom(...alphabet) },
+      { weight: 1, arbitrary: fc.constantFrom('=', '+', '/', ' ', '\n', '\0', 'é', '\u0100', '\ud800', '😀', '\u00ad') },
+    );
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 40 }), (parts) => {
+        const s = parts.join('');
+        const canonical = s.length % 4 !== 1 && /^[A-Za-z0-9_-]*$/.test(s) && Buffer.from(s, 'base64url').toString('base64url') === s;
+        if (canonical) expect(fromBase64Url(s)).toEqual(new Uint8Array(Buffer.from(s, 'base64url')));
+        else expect(() => fromBase64Url(s)).toThrow(TypeError);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('refuses padding, other alphabets, bad lengths, and non-zero trailing bits', () => {
     for (const bad of ['Zg==', 'Zm9v+', 'Zm9v/', 'Z', 'Zm9 v', 'Zh', 'Zm9', 'Zm8\n']) {
       expect(() => fromBase64Url(bad)).toThrow(TypeError);

@@ -174,8 +174,15 @@ export async function envelopeSignatureInput(header: EnvelopeHeader, ciphertext:
   return canonicalBytes({ type: PURPOSE.envelopeSignature, header: { ...header }, ciphertext_sha256: toBase64Url(await sha256(ciphertext)) });
 }
 
-/** Checks the common header and envelope shape; throws on anything unexpected. */
-function parseEnvelope(value: unknown): { envelope: Envelope; ciphertext: Bytes; signature: Bytes } {
+/** An envelope whose shape checked out, with its byte fields decoded once. @internal */
+export interface ParsedEnvelope {
+  readonly envelope: Envelope;
+  readonly ciphertext: Bytes;
+  readonly signature: Bytes;
+}
+
+/** Checks the common header and envelope shape; throws on anything unexpected. @internal */
+export function parseEnvelope(value: unknown): ParsedEnvelope {
   if (typeof value !== 'object' || value === null) fail();
   const e = value as Record<string, unknown>;
   if (Object.keys(e).sort().join() !== 'ciphertext,header,signature') fail();
@@ -213,15 +220,17 @@ export function readEnvelopeHeader(envelope: unknown): EnvelopeHeader {
 }
 
 /**
- * Parses an envelope, checks it names the expected chat and sender, and
- * verifies the sender device's signature. Returns the parsed parts.
+ * Checks that a parsed envelope names the expected chat and sender, and
+ * verifies the sender device's signature. Takes the {@link parseEnvelope}
+ * result so a large ciphertext is decoded once even when the caller first
+ * routes on the header.
  * @internal
  */
 export async function verifyEnvelope(
-  value: unknown,
+  parsed: ParsedEnvelope,
   expected: { chatId: string; scheme: Scheme; sender: VerifiedDevice },
 ): Promise<{ header: EnvelopeHeader; ciphertext: Bytes }> {
-  const { envelope, ciphertext, signature } = parseEnvelope(value);
+  const { envelope, ciphertext, signature } = parsed;
   const h = envelope.header;
   if (h.scheme !== expected.scheme || h.chat_id !== expected.chatId) fail();
   if (h.sender_user_id !== expected.sender.userId || h.sender_device_id !== expected.sender.deviceId) fail();
@@ -350,7 +359,11 @@ export async function decryptDirectMessage(params: {
 }): Promise<OpenedMessage> {
   return failClosed(async () => {
     const { recipient, replay } = params;
-    const { header, ciphertext } = await verifyEnvelope(params.envelope, { chatId: params.chatId, scheme: 'direct', sender: params.sender });
+    const { header, ciphertext } = await verifyEnvelope(parseEnvelope(params.envelope), {
+      chatId: params.chatId,
+      scheme: 'direct',
+      sender: params.sender,
+    });
     if (replay?.isReplay(header)) fail();
     const wk = params.wrappedKey;
     if (typeof wk !== 'string' && (typeof wk !== 'object' || wk === null || wk.device_id !== recipient.deviceId)) fail();

@@ -6,7 +6,7 @@ import {
   decryptWithKey,
   encryptWithKey,
   ENVELOPE_VERSION,
-  readEnvelopeHeader,
+  parseEnvelope,
   signEnvelope,
   verifyEnvelope,
   type Envelope,
@@ -297,14 +297,33 @@ export async function extendGroupChain(chain: GroupChain, records: readonly Sign
   return failClosed(async () => {
     assertChain(chain);
     if (!Array.isArray(records)) fail();
-    const cache = new Map<string, VerifiedDevice>();
-    for (const m of chain.head.members.values()) for (const d of m.devices.values()) {
-      cache.set(canonicalize({ device_id: d.deviceId, encryption_key: d.encryptionKey, signing_key: d.signingKey, issued_at: d.issuedAt, certificate: d.certificate, user_id: d.userId, identity_key: d.identityKey }), d);
-    }
-    const epochs = [...chain.epochs];
-    for (const record of records) epochs.push(await verifyRecord(chain.chatId, epochs[epochs.length - 1], record, cache));
-    return makeChain(chain.chatId, epochs);
+    return appendRecords(chain.chatId, chain.epochs, records, headDevices(chain));
   });
+}
+
+function headDevices(chain: GroupChain): VerifiedDevice[] {
+  return [...chain.head.members.values()].flatMap((m) => [...m.devices.values()]);
+}
+
+/**
+ * Verifies `records` on top of the verified `epochs` (none for genesis).
+ * `known` devices came from {@link verifyDevice} already; a record listing one
+ * with exactly the same fields (the same canonical listing, identity key
+ * included) reuses it instead of verifying the certificate again.
+ */
+async function appendRecords(
+  chatId: string,
+  epochs: readonly GroupEpoch[],
+  records: readonly SignedEpochRecord[],
+  known: readonly VerifiedDevice[],
+): Promise<GroupChain> {
+  const cache = new Map<string, VerifiedDevice>();
+  for (const d of known) {
+    cache.set(canonicalize({ device_id: d.deviceId, encryption_key: d.encryptionKey, signing_key: d.signingKey, issued_at: d.issuedAt, certificate: d.certificate, user_id: d.userId, identity_key: d.identityKey }), d);
+  }
+  const out = [...epochs];
+  for (const record of records) out.push(await verifyRecord(chatId, out[out.length - 1], record, cache));
+  return makeChain(chatId, out);
 }
 
 function memberListing(members: readonly GroupMemberInput[]): EpochMember[] {
@@ -360,7 +379,10 @@ async function issueEpoch(
   const record: SignedEpochRecord = { payload, signature: toBase64Url(ed25519Sign(signer.keys.signing.secretKey, canonicalBytes(payload as never))) };
   let chain: GroupChain;
   try {
-    chain = prev ? await extendGroupChain(prev, [record]) : await verifyGroupChain([record], { chatId });
+    // The same checks a member runs, minus re-verifying the certificates of
+    // the VerifiedDevices the caller passed in (memberListing checked them).
+    const known = [...(prev ? headDevices(prev) : []), ...members.flatMap((m) => m.devices)];
+    chain = await appendRecords(chatId, prev ? prev.epochs : [], [record], known);
   } catch {
     throw new TypeError('epoch: the signer may not make this change');
   }
@@ -526,11 +548,13 @@ export async function decryptGroupMessage(params: {
   return failClosed(async () => {
     const { chain, replay } = params;
     assertChain(chain);
-    const claimed = readEnvelopeHeader(params.envelope);
+    // Route on the unauthenticated header (parsed once), then verify it.
+    const parsed = parseEnvelope(params.envelope);
+    const claimed = parsed.envelope.header;
     const e = chain.epochs[claimed.epoch - 1];
     const sender = e?.members.get(claimed.sender_user_id)?.devices.get(claimed.sender_device_id);
     if (!e || !sender) fail();
-    const { header, ciphertext } = await verifyEnvelope(params.envelope, { chatId: chain.chatId, scheme: 'group', sender });
+    const { header, ciphertext } = await verifyEnvelope(parsed, { chatId: chain.chatId, scheme: 'group', sender });
     if (replay?.isReplay(header)) fail();
     const epochKey = params.epochKeys.find((k) => k?.epoch === header.epoch);
     if (!epochKey || checkEpochKey(chain, epochKey) !== e) fail();
