@@ -23,6 +23,9 @@ import {
 } from './nats.js';
 import type { Metrics } from './metrics.js';
 
+/** How many publishes are in flight at once. */
+const PUBLISH_WINDOW = 128;
+
 export interface OutboundMessage {
   subject: string;
   /** The integration event payload (secrets already stripped). */
@@ -140,10 +143,15 @@ export class OutboxRelay {
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;
-    for (const event of events) {
-      const msg = this.opts.toMessage(event);
-      if (msg) {
-        await nats.js.publish(msg.subject, JSON.stringify(msg.payload), {
+    // Publishes are pipelined in windows (one connection keeps their order);
+    // acks are awaited in order. If one fails, the checkpoint stays put and the
+    // batch is sent again: JetStream drops the copies by Nats-Msg-Id.
+    for (let start = 0; start < events.length; start += PUBLISH_WINDOW) {
+      const window = events.slice(start, start + PUBLISH_WINDOW);
+      const acks = window.map((event) => {
+        const msg = this.opts.toMessage(event);
+        if (!msg) return null;
+        return nats.js.publish(msg.subject, JSON.stringify(msg.payload), {
           msgID: event.eventId,
           headers: newHeaders({
             [EVENT_ID_HEADER]: event.eventId,
@@ -153,10 +161,19 @@ export class OutboxRelay {
             [CORRELATION_ID_HEADER]: event.metadata.correlationId,
           }),
         });
-        published++;
-        this.opts.metrics?.eventsPublished.inc({ type: event.type });
+      });
+      // Every ack is observed, so a failure never leaves an unhandled rejection.
+      const settled = acks.map((a) => a?.then(() => null, (err: unknown) => err));
+      for (let i = 0; i < window.length; i++) {
+        const event = window[i]!;
+        const outcome = await settled[i];
+        if (outcome) throw outcome;
+        if (acks[i]) {
+          published++;
+          this.opts.metrics?.eventsPublished.inc({ type: event.type });
+        }
+        await this.opts.afterPublish?.(event);
       }
-      await this.opts.afterPublish?.(event);
     }
     const last = events[events.length - 1]!;
     await db.query(
