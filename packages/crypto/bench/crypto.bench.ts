@@ -5,21 +5,27 @@
 // Rows per message size and suite:
 //   raw node:crypto        one native AEAD call on the message bytes (the baseline)
 //   raw node:crypto padded the same on the padded length the wire format carries
-//   library AEAD           src/aead.ts on the message bytes (WebCrypto AES-GCM, noble ChaCha)
+//   library AEAD           src/aead.ts (aeadEncrypt/aeadDecrypt) on the message bytes
 //   direct envelope        encryptDirectMessage / decryptDirectMessage, one recipient
 //                          (includes RSA-OAEP-3072 wrap/unwrap and Ed25519 sign/verify)
 //   group envelope         encryptGroupMessage / decryptGroupMessage (HKDF, no RSA)
+// Each library row runs once per backend: "portable" (the default and the
+// browser path: WebCrypto AES-GCM/SHA-256/HMAC/HKDF, noble ChaCha) and "node"
+// (src/node.ts, useNodeCrypto(): node:crypto for the same primitives).
 // MB/s is message bytes (not padded bytes) per second; "x raw" is throughput
 // relative to the raw row (1.00 = as fast as raw node:crypto).
 import { createCipheriv, createDecipheriv, randomBytes as nodeRandomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { aeadDecrypt, aeadEncrypt, type Suite } from '../src/aead.js';
+import { portableBackend, setCryptoBackend, type CryptoBackend } from '../src/backend.js';
 import { decryptDirectMessage, encryptDirectMessage } from '../src/envelope.js';
 import { createGroup, decryptGroupMessage, encryptGroupMessage, unwrapEpochKey, type GroupMemberInput } from '../src/group.js';
+import { nodeCryptoBackend } from '../src/node.js';
 import { paddedLength } from '../src/padding.js';
 import { keyPool, makeUser, uuid, type TestUser } from '../src/testing/fixtures.js';
 
 const SIZES = [1024, 64 * 1024];
+const BACKENDS: CryptoBackend[] = [portableBackend, nodeCryptoBackend];
 const SUITES: Suite[] = ['aes-256-gcm', 'chacha20-poly1305'];
 const MEMBER_COUNTS = [10, 100, 1000];
 /**
@@ -52,6 +58,18 @@ interface Path {
   path: string;
   seal: () => unknown;
   open: () => unknown;
+}
+
+/**
+ * The same path with `backend` installed for each call. Calls are awaited one
+ * at a time, so the backend stays installed for the whole call.
+ */
+function onBackend(backend: CryptoBackend, p: Path): Path {
+  return {
+    path: `${p.path}, ${backend.name}`,
+    seal: () => (setCryptoBackend(backend), p.seal()),
+    open: () => (setCryptoBackend(backend), p.open()),
+  };
 }
 
 /** Best-of-ROUNDS ops/s for every path, measured round-robin. */
@@ -148,14 +166,8 @@ async function main(): Promise<void> {
           counter: ++counter, timestamp: 1, plaintext, suite,
         });
       const gm = await groupSeal();
-      const paths: Path[] = [
-        { path: 'raw node:crypto', seal: () => rawSeal(suite, key, nonce, aad, plaintext), open: () => rawOpen(suite, key, nonce, aad, rawCt) },
-        {
-          path: `raw node:crypto, ${fmtSize(padded.length)} padded`,
-          seal: () => rawSeal(suite, key, nonce, aad, padded),
-          open: () => rawOpen(suite, key, nonce, aad, rawPadCt),
-        },
-        { path: 'library AEAD (src/aead.ts)', seal: () => aeadEncrypt(suite, k, n, plaintext, a), open: () => aeadDecrypt(suite, k, n, libCt, a) },
+      const library: Path[] = [
+        { path: 'library AEAD', seal: () => aeadEncrypt(suite, k, n, plaintext, a), open: () => aeadDecrypt(suite, k, n, libCt, a) },
         {
           path: 'direct envelope, 1 recipient',
           seal: direct,
@@ -163,7 +175,17 @@ async function main(): Promise<void> {
         },
         { path: 'group envelope', seal: groupSeal, open: () => decryptGroupMessage({ envelope: gm, chain: group.chain, epochKeys: [bobEpochKey] }) },
       ];
+      const paths: Path[] = [
+        { path: 'raw node:crypto', seal: () => rawSeal(suite, key, nonce, aad, plaintext), open: () => rawOpen(suite, key, nonce, aad, rawCt) },
+        {
+          path: `raw node:crypto, ${fmtSize(padded.length)} padded`,
+          seal: () => rawSeal(suite, key, nonce, aad, padded),
+          open: () => rawOpen(suite, key, nonce, aad, rawPadCt),
+        },
+        ...library.flatMap((p) => BACKENDS.map((b) => onBackend(b, p))),
+      ];
       for (const r of await measurePaths(paths)) rows.push({ size, suite, ...r });
+      setCryptoBackend(portableBackend);
     }
   }
 
@@ -184,7 +206,7 @@ async function main(): Promise<void> {
   // Group cost by member count: one device per member, RSA-3072 keys from the
   // fixture pool reused across members (the wrap cost is the same per device).
   out();
-  out('Group cost by member count (1 KB message, aes-256-gcm; epoch creation = createGroup: sign, verify own record, one RSA-OAEP wrap per device)');
+  out('Group cost by member count (1 KB message, aes-256-gcm; epoch creation = createGroup on the portable backend: sign, verify own record, one RSA-OAEP wrap per device)');
   out();
   const gTable: string[][] = [];
   const users: TestUser[] = [alice];
@@ -197,11 +219,23 @@ async function main(): Promise<void> {
     const plaintext = new Uint8Array(1024);
     const send = (): Promise<unknown> =>
       encryptGroupMessage({ sender: aliceDev.local, chain: g.chain, epochKey: g.epochKey, messageId: uuid(++msgNo), counter: ++counter, timestamp: 1, plaintext });
-    let msgOps = 0;
-    for (let r = 0; r < ROUNDS; r++) msgOps = Math.max(msgOps, await measure(send, 100, MAX_ITERS, r === 0 ? 5 : 0));
-    gTable.push([fmtNum(count), `${(1000 / msgOps).toFixed(3)} ms`, fmtNum(msgOps), `${fmtNum(1000 / epochOps, 1)} ms`, `${((1000 / epochOps / count) * 1000).toFixed(0)} µs`]);
+    const msgOps = BACKENDS.map(() => 0);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const [i, b] of BACKENDS.entries()) {
+        setCryptoBackend(b);
+        msgOps[i] = Math.max(msgOps[i]!, await measure(send, 100, MAX_ITERS, r === 0 ? 5 : 0));
+      }
+    }
+    setCryptoBackend(portableBackend);
+    gTable.push([
+      fmtNum(count),
+      ...msgOps.flatMap((ops) => [`${(1000 / ops).toFixed(3)} ms`, fmtNum(ops)]),
+      `${fmtNum(1000 / epochOps, 1)} ms`,
+      `${((1000 / epochOps / count) * 1000).toFixed(0)} µs`,
+    ]);
   }
-  printTable(['members', 'encryptGroupMessage', 'ops/s', 'epoch creation', 'per member'], gTable, []);
+  const msgHead = BACKENDS.flatMap((b) => [`encryptGroupMessage, ${b.name}`, 'ops/s']);
+  printTable(['members', ...msgHead, 'epoch creation', 'per member'], gTable, []);
   out();
   out(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -2,6 +2,7 @@ export { CannotDecryptError } from './errors.js';
 export { toBase64Url, fromBase64Url, utf8, fromUtf8, equalBytes, isUuid, type Bytes } from './encoding.js';
 export { canonicalize, canonicalBytes, type CanonicalValue, type CanonicalObject } from './canonical-json.js';
 export { SUITES, isSuite, type Suite } from './aead.js';
+export { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
 export { randomBytes } from './random.js';
 export { paddedLength, MAX_PLAINTEXT_LENGTH } from './padding.js';
 export { ed25519Verify, type Ed25519KeyPair } from './signature.js';

@@ -3,6 +3,7 @@
 // wires them: our AEAD, HKDF, HMAC, Ed25519 and RSA-OAEP entry points, not the
 // underlying libraries directly. Parameter sets the protocol doesn't use
 // (AES-128/192, IVs other than 96 bits, truncated MACs) must be refused.
+// What runs on the CryptoBackend (AEAD, HKDF, HMAC) runs once per backend.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { aeadDecrypt, aeadEncrypt, type Suite } from './aead.js';
@@ -11,6 +12,7 @@ import { hkdfSha256, hmacSha256, hmacSha256Verify } from './kdf.js';
 import { importEncryptionPrivateKey } from './keys.js';
 import { ed25519Verify } from './signature.js';
 import { rsaOaepDecrypt } from './wrap.js';
+import { BACKENDS, useBackend } from './testing/backends.js';
 
 interface Test {
   tcId: number;
@@ -51,22 +53,12 @@ function aeadSuite(file: string, suite: Suite) {
   };
 }
 
-describe('Wycheproof', () => {
+describe.each(BACKENDS)('Wycheproof on the $name backend', ({ backend }) => {
+  useBackend(backend);
+
   it('AES-256-GCM (aes_gcm_test.json): 96-bit IV, 128-bit tag only', aeadSuite('aes_gcm_test.json', 'aes-256-gcm'));
 
   it('ChaCha20-Poly1305 (chacha20_poly1305_test.json)', aeadSuite('chacha20_poly1305_test.json', 'chacha20-poly1305'));
-
-  it('Ed25519 (ed25519_test.json), strict RFC 8032 verification', () => {
-    let n = 0;
-    for (const g of load('ed25519_test.json')) {
-      const pk = hex((g.publicKey as { pk: string }).pk);
-      for (const t of g.tests) {
-        expect(ed25519Verify(pk, hex(t.msg), hex(t.sig)), `tcId ${t.tcId}`).toBe(t.result === 'valid');
-        n++;
-      }
-    }
-    expect(n).toBe(151);
-  });
 
   it('HKDF-SHA256 (hkdf_sha256_test.json)', async () => {
     for (const g of load('hkdf_sha256_test.json')) {
@@ -91,6 +83,20 @@ describe('Wycheproof', () => {
         }
       }
     }
+  });
+});
+
+describe('Wycheproof', () => {
+  it('Ed25519 (ed25519_test.json), strict RFC 8032 verification', () => {
+    let n = 0;
+    for (const g of load('ed25519_test.json')) {
+      const pk = hex((g.publicKey as { pk: string }).pk);
+      for (const t of g.tests) {
+        expect(ed25519Verify(pk, hex(t.msg), hex(t.sig)), `tcId ${t.tcId}`).toBe(t.result === 'valid');
+        n++;
+      }
+    }
+    expect(n).toBe(151);
   });
 
   it.each(['rsa_oaep_3072_sha256_mgf1sha256_test.json', 'rsa_oaep_4096_sha256_mgf1sha256_test.json'])(

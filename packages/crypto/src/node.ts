@@ -1,0 +1,119 @@
+// Entry "@bil/crypto/node": the native (OpenSSL, via node:crypto) backend for
+// Node processes. The only shipped file allowed to use Node built-ins (see
+// portability.unit.spec.ts); nothing in the main entry imports it, so browser
+// bundles never see node:crypto. Everything in the main entry is re-exported so
+// a Node app needs one import.
+import { createCipheriv, createDecipheriv, createHash, createHmac, getCiphers, hkdfSync } from 'node:crypto';
+import type { Suite } from './aead.js';
+import { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
+import type { Bytes } from './encoding.js';
+
+export * from './index.js';
+
+const TAG_LENGTH = 16;
+/** node:crypto's hkdfSync refuses longer `info` (the protocol's are < 300 bytes). */
+const NODE_HKDF_MAX_INFO = 1024;
+
+// A FIPS-restricted OpenSSL may lack ChaCha20-Poly1305; such a suite stays on
+// the portable implementation instead of failing every message.
+const available = new Set(getCiphers());
+const native = (suite: Suite): boolean => available.has(suite);
+
+/**
+ * `buf`'s bytes as a plain Uint8Array the caller owns: the same memory when
+ * `buf` spans its whole ArrayBuffer (what node:crypto returns for cipher and
+ * digest output), a copy otherwise (e.g. a view into Buffer's shared pool,
+ * which must never be handed out or wiped).
+ */
+function owned(buf: Uint8Array): Bytes {
+  const ab = buf.buffer;
+  if (ab instanceof ArrayBuffer && buf.byteOffset === 0 && buf.byteLength === ab.byteLength) return new Uint8Array(ab);
+  return new Uint8Array(buf);
+}
+
+function seal(suite: Suite, key: Bytes, nonce: Bytes, plaintext: Bytes, aad: Bytes): Bytes {
+  // The two overloads differ only in the algorithm literal type.
+  const cipher = createCipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: TAG_LENGTH });
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  const rest = cipher.final(); // empty for GCM and ChaCha20-Poly1305 (stream modes)
+  const tag = cipher.getAuthTag();
+  const n = plaintext.length;
+  if (body.length + rest.length !== n || tag.length !== TAG_LENGTH) throw new Error('aead: unexpected cipher output');
+  // One copy, as raw `Buffer.concat([update, final, tag])` makes; not from
+  // Buffer's pool (a pooled view would share memory with unrelated buffers),
+  // and not zero-filled because every byte is written below.
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(n + TAG_LENGTH).buffer, 0, n + TAG_LENGTH);
+  out.set(body, 0);
+  out.set(rest, body.length);
+  out.set(tag, n);
+  return out;
+}
+
+function open(suite: Suite, key: Bytes, nonce: Bytes, ciphertext: Bytes, aad: Bytes): Bytes {
+  // aeadDecrypt already refuses input shorter than a tag; checked again here
+  // because setAuthTag would otherwise accept a truncated tag (GCM allows 4..16
+  // bytes unless authTagLength pins it, which it also does below).
+  const n = ciphertext.length - TAG_LENGTH;
+  if (n < 0) throw new Error('aead: short input');
+  const tag = ciphertext.subarray(n);
+  if (tag.length !== TAG_LENGTH) throw new Error('aead: bad tag length');
+  const decipher = createDecipheriv(suite as 'aes-256-gcm', key, nonce, { authTagLength: TAG_LENGTH });
+  decipher.setAAD(aad);
+  decipher.setAuthTag(tag);
+  const body = decipher.update(ciphertext.subarray(0, n));
+  let rest: Uint8Array;
+  try {
+    rest = decipher.final(); // throws unless the whole tag verifies
+  } catch (e) {
+    body.fill(0); // never keep unauthenticated plaintext around
+    throw e;
+  }
+  if (body.length + rest.length !== n) throw new Error('aead: unexpected cipher output');
+  if (rest.length === 0) return owned(body); // always, for these modes: no copy
+  const out = new Uint8Array(n);
+  out.set(body, 0);
+  out.set(rest, body.length);
+  body.fill(0);
+  return out;
+}
+
+/**
+ * The node:crypto backend: OpenSSL AES-256-GCM and ChaCha20-Poly1305 (tags
+ * pinned to 16 bytes on both sides), SHA-256, HMAC-SHA256 and HKDF-SHA256.
+ * Synchronous and per-call (no key objects are kept). Produces exactly the
+ * bytes the portable backend produces; decryption failures surface as the
+ * same uniform CannotDecryptError because aeadDecrypt maps any throw to it.
+ */
+export const nodeCryptoBackend: CryptoBackend = Object.freeze({
+  name: 'node',
+  aeadSeal(suite: Suite, key: Bytes, nonce: Bytes, plaintext: Bytes, aad: Bytes): Bytes | Promise<Bytes> {
+    return native(suite) ? seal(suite, key, nonce, plaintext, aad) : portableBackend.aeadSeal(suite, key, nonce, plaintext, aad);
+  },
+  aeadOpen(suite: Suite, key: Bytes, nonce: Bytes, ciphertext: Bytes, aad: Bytes): Bytes | Promise<Bytes> {
+    return native(suite) ? open(suite, key, nonce, ciphertext, aad) : portableBackend.aeadOpen(suite, key, nonce, ciphertext, aad);
+  },
+  sha256(data: Bytes): Bytes {
+    return owned(createHash('sha256').update(data).digest());
+  },
+  hmacSha256(key: Bytes, data: Bytes): Bytes {
+    return owned(createHmac('sha256', key).update(data).digest());
+  },
+  hkdfSha256(ikm: Bytes, salt: Bytes, info: Bytes, length: number): Bytes | Promise<Bytes> {
+    if (info.length > NODE_HKDF_MAX_INFO) return portableBackend.hkdfSha256(ikm, salt, info, length);
+    return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+  },
+});
+
+/**
+ * Runs the library's per-message primitives (AEAD, SHA-256, HMAC, HKDF) on
+ * node:crypto for the whole process. Call once at startup in Node services
+ * and Node apps; the wire format is unchanged, so peers on the portable
+ * backend (browsers) interoperate. Returns the previously installed backend.
+ * @example
+ * import { useNodeCrypto } from '@bil/crypto/node';
+ * useNodeCrypto();
+ */
+export function useNodeCrypto(): CryptoBackend {
+  return setCryptoBackend(nodeCryptoBackend);
+}
