@@ -18,6 +18,8 @@ const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const GATEWAY_PORT = env.BIL_GATEWAY_PORT ?? '8080';
 const IDENTITY_GRPC_PORT = env.IDENTITY_GRPC_PORT ?? '50051';
 const IDENTITY_METRICS_PORT = env.IDENTITY_METRICS_PORT ?? '9101';
+const CHAT_GRPC_PORT = env.CHAT_GRPC_PORT ?? '50052';
+const CHAT_METRICS_PORT = env.CHAT_METRICS_PORT ?? '9102';
 
 const servers = [
   { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
@@ -82,9 +84,16 @@ const services = [
     ready: `http://127.0.0.1:${IDENTITY_METRICS_PORT}/readyz`,
   },
   {
+    // After identity (it consumes identity.v1.* into its device directory), before the gateway.
+    name: 'chat',
+    entry: 'services/chat/dist/main.js',
+    env: { CHAT_GRPC_PORT, CHAT_METRICS_PORT },
+    ready: `http://127.0.0.1:${CHAT_METRICS_PORT}/readyz`,
+  },
+  {
     name: 'gateway',
     entry: 'services/gateway/dist/main.js',
-    env: { BIL_GATEWAY_PORT: GATEWAY_PORT, IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}` },
+    env: { BIL_GATEWAY_PORT: GATEWAY_PORT, IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`, CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}` },
     ready: `http://127.0.0.1:${GATEWAY_PORT}/readyz`,
   },
 ];

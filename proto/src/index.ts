@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { ProtoGrpcType as IdentityProto } from '../gen/identity_service.js';
+import type { ProtoGrpcType as IdentityProto } from '../gen/identity/identity_service.js';
+import type { ProtoGrpcType as ChatProto } from '../gen/chat/chat_service.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -32,4 +33,9 @@ export function loadIdentityProto(): IdentityProto {
   return load<IdentityProto>('bil/identity/v1/identity_service.proto');
 }
 
-export type { IdentityProto };
+/** The chat service's gRPC package (`bil.chat.v1`). */
+export function loadChatProto(): ChatProto {
+  return load<ChatProto>('bil/chat/v1/chat_service.proto');
+}
+
+export type { IdentityProto, ChatProto };

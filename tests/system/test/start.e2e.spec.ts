@@ -38,7 +38,7 @@ function run(args: string[], extraEnv: Record<string, string>): Run {
 
 async function startSystem(): Promise<Run> {
   const r = run(['scripts/start.mjs'], { ...systemEnv(), LOG_LEVEL: 'warn' });
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   while (!r.output().includes('bil-message is up')) {
     if (r.child.exitCode !== null || Date.now() > deadline) throw new Error(`start failed:\n${r.output()}`);
     await new Promise((res) => setTimeout(res, 100));
@@ -64,6 +64,10 @@ beforeAll(async () => {
     GATEWAY_METRICS_PORT: String(await freePort()),
     IDENTITY_GRPC_PORT: String(await freePort()),
     IDENTITY_METRICS_PORT: String(await freePort()),
+    CHAT_GRPC_PORT: String(await freePort()),
+    CHAT_METRICS_PORT: String(await freePort()),
+    DELIVERY_WS_PORT: String(await freePort()),
+    DELIVERY_METRICS_PORT: String(await freePort()),
   };
 });
 
@@ -101,7 +105,7 @@ describe('npm start', () => {
       system.child.kill('SIGINT');
       await system.exited;
     }
-  });
+  }, 180_000);
 
   it('names a missing server and how to start it', async () => {
     const dead = await freePort();
@@ -110,5 +114,5 @@ describe('npm start', () => {
     expect(r.output()).toContain(`Redis is not reachable at redis://127.0.0.1:${dead}/0`);
     expect(r.output()).toContain('start it with: redis-server');
     expect(r.output()).not.toContain('PostgreSQL is not reachable');
-  });
+  }, 60_000);
 });

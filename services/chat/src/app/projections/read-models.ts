@@ -1,0 +1,161 @@
+// Read models of the chat context, updated in the append transaction and
+// rebuilt from the events: `chats`, `chat_members` (membership intervals),
+// `group_epochs`, `group_keys`, `messages`, `message_keys`, `message_reads`.
+//
+// Message and epoch rows are copied from the event rows inside PostgreSQL
+// (INSERT … SELECT from chat.events by position), set-based for the whole
+// batch: the envelope and wrapped keys cross the wire once, in the event
+// insert, and a rebuild of a million messages runs the same statements
+// 1,000 events at a time.
+import type { Projection, Sql, StoredEvent } from '@bil/runtime';
+import type { ChatEvent } from '../../domain/chat/chat.js';
+import type { ReadsEvent } from '../../domain/reads/reads.js';
+
+type Event = ChatEvent | ReadsEvent;
+
+async function applyMessages(q: Sql, positions: string[]): Promise<void> {
+  // One statement: messages, their wrapped keys, the sender's implicit read
+  // marker (posting means having read the chat up to there), and the chat's
+  // last_seq for a rebuild (live, the send already set it under the row lock).
+  await q.query(
+    `WITH ev AS (
+       SELECT e.data FROM chat.events e
+       WHERE e.position IN (SELECT (jsonb_array_elements_text(?::jsonb))::bigint)
+     ), m AS (
+       INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, envelope, created_at)
+       SELECT (data->>'chatId')::uuid, (data->>'seq')::bigint, (data->>'messageId')::uuid, (data->>'senderUserId')::uuid,
+              (data->>'senderDeviceId')::uuid, (data->>'epoch')::integer, data->'envelope', (data->>'occurredAt')::timestamptz
+       FROM ev
+       RETURNING chat_id, seq, sender_user_id, created_at
+     ), k AS (
+       INSERT INTO chat.message_keys (chat_id, seq, device_id, wrapped_key)
+       SELECT (ev.data->>'chatId')::uuid, (ev.data->>'seq')::bigint, w."deviceId", w."wrappedKey"
+       FROM ev, jsonb_to_recordset(ev.data->'wrappedKeys') AS w("deviceId" uuid, "wrappedKey" text)
+     ), r AS (
+       INSERT INTO chat.message_reads AS mr (chat_id, user_id, last_read_seq, updated_at)
+       SELECT DISTINCT ON (chat_id, sender_user_id) chat_id, sender_user_id, seq, created_at FROM m ORDER BY chat_id, sender_user_id, seq DESC
+       ON CONFLICT (chat_id, user_id) DO UPDATE SET last_read_seq = excluded.last_read_seq, updated_at = excluded.updated_at
+       WHERE (mr.last_read_seq, mr.updated_at) < (excluded.last_read_seq, excluded.updated_at)
+     )
+     UPDATE chat.chats c SET last_seq = x.seq, last_activity_at = x.at
+     FROM (SELECT DISTINCT ON (chat_id) chat_id, seq, created_at AS at FROM m ORDER BY chat_id, seq DESC) x
+     WHERE c.chat_id = x.chat_id AND c.last_seq < x.seq`,
+    [JSON.stringify(positions)],
+  );
+}
+
+async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
+  const ev = { type: stored.type, data: stored.data } as Event;
+  switch (ev.type) {
+    case 'ChatCreated': {
+      const d = ev.data;
+      const pairKey = d.chatType === 'personal' ? d.members.map((m) => m.userId).sort().join(':') : null;
+      await q.query(
+        `INSERT INTO chat.chats (chat_id, type, title, created_by, created_at, status, last_seq, last_activity_at, member_count, pair_key)
+         VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, ?)`,
+        [d.chatId, d.chatType, d.title, d.createdBy, d.occurredAt, d.occurredAt, d.members.length, pairKey],
+      );
+      await q.query(
+        `INSERT INTO chat.chat_members (chat_id, user_id, joined_version, role, joined_seq, joined_at)
+         SELECT ?::uuid, m."userId", ?, m.role, 0, ?::timestamptz FROM jsonb_to_recordset(?::jsonb) AS m("userId" uuid, role text)`,
+        [d.chatId, stored.streamVersion, d.occurredAt, JSON.stringify(d.members)],
+      );
+      return;
+    }
+    case 'MemberAdded': {
+      const d = ev.data;
+      await q.query(
+        `INSERT INTO chat.chat_members (chat_id, user_id, joined_version, role, joined_seq, joined_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        [d.chatId, d.userId, stored.streamVersion, d.role, d.joinedSeq, d.occurredAt],
+      );
+      await q.query(`UPDATE chat.chats SET member_count = member_count + 1 WHERE chat_id = ?`, [d.chatId]);
+      return;
+    }
+    case 'MemberRemoved': {
+      const d = ev.data;
+      await q.query(`UPDATE chat.chat_members SET left_seq = ?, left_at = ? WHERE chat_id = ? AND user_id = ? AND left_seq IS NULL`, [
+        d.leftSeq,
+        d.occurredAt,
+        d.chatId,
+        d.userId,
+      ]);
+      await q.query(`UPDATE chat.chats SET member_count = member_count - 1 WHERE chat_id = ?`, [d.chatId]);
+      return;
+    }
+    case 'RoleChanged':
+      await q.query(`UPDATE chat.chat_members SET role = ? WHERE chat_id = ? AND user_id = ? AND left_seq IS NULL`, [
+        ev.data.role,
+        ev.data.chatId,
+        ev.data.userId,
+      ]);
+      return;
+    case 'ChatDeleted':
+      await q.query(`UPDATE chat.chats SET status = 'deleted', member_count = 0 WHERE chat_id = ?`, [ev.data.chatId]);
+      await q.query(
+        `UPDATE chat.chat_members m SET left_seq = c.last_seq, left_at = ? FROM chat.chats c
+         WHERE m.chat_id = ? AND m.left_seq IS NULL AND c.chat_id = m.chat_id`,
+        [ev.data.occurredAt, ev.data.chatId],
+      );
+      return;
+    case 'GroupEpochPublished':
+      await q.query(
+        `INSERT INTO chat.group_epochs (chat_id, epoch, record_hash, record, signer_user_id, signer_device_id, created_at)
+         SELECT (e.data->>'chatId')::uuid, (e.data->>'epoch')::integer, e.data->>'recordHash', e.data->'record',
+                (e.data->>'signerUserId')::uuid, (e.data->>'signerDeviceId')::uuid, (e.data->>'occurredAt')::timestamptz
+         FROM chat.events e WHERE e.position = ?::bigint`,
+        [stored.position],
+      );
+      await insertEpochKeys(q, stored.position);
+      await q.query(`UPDATE chat.chats SET epoch = ?, epoch_rotation_required = false WHERE chat_id = ?`, [ev.data.epoch, ev.data.chatId]);
+      return;
+    case 'EpochKeysAdded':
+      await insertEpochKeys(q, stored.position);
+      return;
+    case 'EpochRotationRequired':
+      await q.query(`UPDATE chat.chats SET epoch_rotation_required = true WHERE chat_id = ?`, [ev.data.chatId]);
+      return;
+    case 'MessagePosted':
+      return; // set-based, per batch (applyMessages)
+    case 'MessagesRead':
+      await q.query(
+        `INSERT INTO chat.message_reads AS mr (chat_id, user_id, last_read_seq, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET last_read_seq = excluded.last_read_seq, updated_at = excluded.updated_at
+         WHERE (mr.last_read_seq, mr.updated_at) < (excluded.last_read_seq, excluded.updated_at)`,
+        [ev.data.chatId, ev.data.userId, ev.data.lastReadSeq, ev.data.occurredAt],
+      );
+      return;
+    default: {
+      const unknown: never = ev;
+      return unknown;
+    }
+  }
+}
+
+function insertEpochKeys(q: Sql, position: string) {
+  return q.query(
+    `INSERT INTO chat.group_keys (chat_id, epoch, device_id, user_id, wrapped_key)
+     SELECT (e.data->>'chatId')::uuid, (e.data->>'epoch')::integer, k."deviceId", k."userId", k."wrappedKey"
+     FROM chat.events e, jsonb_to_recordset(e.data->'keys') AS k("deviceId" uuid, "userId" uuid, "wrappedKey" text)
+     WHERE e.position = ?::bigint`,
+    [position],
+  );
+}
+
+export const chatReadModels: Projection = {
+  name: 'chat-read-models',
+  tables: ['message_reads', 'message_keys', 'messages', 'group_keys', 'group_epochs', 'chat_members', 'chats'],
+  async apply(q, events) {
+    // Keep event order: runs of messages go set-based, everything else one by one.
+    let run: string[] = [];
+    for (const e of events) {
+      if (e.type === 'MessagePosted') {
+        run.push(e.position);
+        continue;
+      }
+      if (run.length) await applyMessages(q, run);
+      run = [];
+      await applyOne(q, e);
+    }
+    if (run.length) await applyMessages(q, run);
+  },
+};

@@ -1,0 +1,364 @@
+// Input rules of the chat context. Pure functions: each returns the
+// normalised value or throws an AppError naming the field and the reason.
+// The shapes of envelopes and epoch records are fixed by docs/protocol.md;
+// the server checks them strictly (exact members, types, lengths) because a
+// document a client can't verify is worthless to store, but it never tries
+// to decrypt anything.
+import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
+import { invalidArgument } from '@bil/runtime';
+
+// --- limits (documented in docs/chat.md) --------------------------------------
+
+/** Largest envelope ciphertext, in base64url characters (192 KiB of bytes). */
+export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
+/** Most wrapped keys on one message. */
+export const MAX_WRAPPED_KEYS = 1024;
+/** Most wrapped epoch keys in one request (1,024 members with up to 16 devices each). */
+export const MAX_EPOCH_KEYS = 16 * 1024;
+/** Largest epoch record, as JSON text (a 1,024-member group with a few devices each fits). */
+export const MAX_EPOCH_RECORD_CHARS = 6 * 1024 * 1024;
+/** Group titles: 1 to 128 characters. */
+export const TITLE_MAX = 128;
+
+export const HEADER_KEYS = 'chat_id,commitment,counter,epoch,message_id,nonce,scheme,sender_device_id,sender_user_id,suite,timestamp,v';
+const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
+const MEMBER_KEYS = 'devices,identity_key,role,user_id';
+const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const B64URL = /^[A-Za-z0-9_-]*$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
+
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
+/** Ids are lowercase hyphenated UUIDs, the only form on the wire (protocol.md). */
+export function validateUuid(raw: unknown, field: string): string {
+  if (!isUuid(raw)) throw invalidArgument('invalid_id', `${field} must be a lowercase UUID`, { field });
+  return raw;
+}
+
+export function validateTitle(raw: unknown): string {
+  if (typeof raw !== 'string') throw invalidArgument('invalid_title', 'title must be a string', { field: 'title' });
+  const title = raw.normalize('NFC').trim();
+  const length = [...title].length;
+  if (length < 1 || length > TITLE_MAX || CONTROL.test(title)) {
+    throw invalidArgument('invalid_title', `title must be 1 to ${TITLE_MAX} characters without control characters`, { field: 'title' });
+  }
+  return title;
+}
+
+/** A non-negative safe integer from a proto int64 (a string) or a number. */
+export function validateSeq(raw: unknown, field: string): number {
+  const n = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
+    throw invalidArgument('invalid_argument', `${field} must be a non-negative integer`, { field });
+  }
+  return n;
+}
+
+export function validateLimit(raw: unknown, def: number, max: number): number {
+  const n = typeof raw === 'number' ? raw : 0;
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) {
+    throw invalidArgument('invalid_limit', `limit must be between 1 and ${max}`, { field: 'limit' });
+  }
+  return n === 0 ? def : n;
+}
+
+/**
+ * Strict base64url (RFC 4648 §5) without padding: the alphabet only, and the
+ * unused low bits of the last character zero, so each value has exactly one
+ * encoding. Returns the decoded length.
+ */
+export function base64urlLength(raw: unknown, field: string, opts: { exact?: number[]; min?: number; maxChars: number }): number {
+  const bad = () => invalidArgument('invalid_encoding', `${field} must be base64url without padding`, { field });
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > opts.maxChars || !B64URL.test(raw) || raw.length % 4 === 1) throw bad();
+  const bytes = Buffer.from(raw, 'base64url');
+  if (bytes.toString('base64url') !== raw) throw bad();
+  if (opts.exact && !opts.exact.includes(bytes.length)) {
+    throw invalidArgument('invalid_length', `${field} must be ${opts.exact.join(' or ')} bytes`, { field });
+  }
+  if (opts.min !== undefined && bytes.length < opts.min) {
+    throw invalidArgument('invalid_length', `${field} must be at least ${opts.min} bytes`, { field });
+  }
+  return bytes.length;
+}
+
+function safeInt(v: unknown, field: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw invalidArgument('invalid_envelope', `${field} must be an integer ≥ ${min}`, { field });
+  }
+  return v;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function exactKeys(v: Record<string, unknown>, keys: string, code: string, field: string): void {
+  if (Object.keys(v).sort().join() !== keys) {
+    throw invalidArgument(code, `${field} must have exactly the members ${keys.replace(/,/g, ', ')}`, { field });
+  }
+}
+
+function parseJson(raw: unknown, field: string, maxChars: number, code: string): unknown {
+  if (typeof raw !== 'string' || raw.length === 0) throw invalidArgument(code, `${field} must be JSON text`, { field });
+  if (raw.length > maxChars) {
+    throw invalidArgument(`${field}_too_large`, `${field} is larger than ${maxChars} characters`, { field, limit: maxChars });
+  }
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw invalidArgument(code, `${field} is not valid JSON`, { field });
+  }
+}
+
+// --- wrapped keys -----------------------------------------------------------
+
+export interface WrappedKeyInput {
+  deviceId: string;
+  wrappedKey: string;
+}
+
+/** RSA-OAEP ciphertexts of a 3072- or 4096-bit key, one per device, no device twice. */
+export function validateWrappedKeys(raw: unknown, field: string, max = MAX_WRAPPED_KEYS): WrappedKeyInput[] {
+  if (!Array.isArray(raw)) throw invalidArgument('invalid_wrapped_keys', `${field} must be a list`, { field });
+  if (raw.length > max) {
+    throw invalidArgument('too_many_wrapped_keys', `${field}: at most ${max} wrapped keys`, { field, limit: max });
+  }
+  const seen = new Set<string>();
+  return raw.map((k: unknown, i) => {
+    const item = (k ?? {}) as { deviceId?: unknown; wrappedKey?: unknown };
+    const deviceId = validateUuid(item.deviceId, `${field}[${i}].device_id`);
+    base64urlLength(item.wrappedKey, `${field}[${i}].wrapped_key`, { exact: [384, 512], maxChars: 700 });
+    if (seen.has(deviceId)) throw invalidArgument('duplicate_device', `${field} names device ${deviceId} twice`, { field, device_id: deviceId });
+    seen.add(deviceId);
+    return { deviceId, wrappedKey: item.wrappedKey as string };
+  });
+}
+
+// --- envelopes --------------------------------------------------------------
+
+export interface EnvelopeHeader {
+  v: 1;
+  suite: 'aes-256-gcm' | 'chacha20-poly1305';
+  chat_id: string;
+  message_id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  scheme: 'direct' | 'group';
+  epoch: number;
+  counter: number;
+  timestamp: number;
+  nonce: string;
+  commitment: string;
+}
+
+export interface Envelope {
+  header: EnvelopeHeader;
+  ciphertext: string;
+  signature: string;
+}
+
+/**
+ * Parses an envelope's JSON text and checks its structure (protocol.md,
+ * "Envelopes"): exactly {header, ciphertext, signature}, the twelve header
+ * members with their types and lengths, epoch 0 exactly for `direct`, a
+ * ciphertext of 272 bytes to MAX_CIPHERTEXT_CHARS characters, a 64-byte
+ * signature. Returns the envelope with only those members.
+ */
+export function parseEnvelope(raw: unknown): Envelope {
+  const value = parseJson(raw, 'envelope', MAX_CIPHERTEXT_CHARS + 4096, 'invalid_envelope');
+  if (!isPlainObject(value)) throw invalidArgument('invalid_envelope', 'envelope must be a JSON object', { field: 'envelope' });
+  exactKeys(value, 'ciphertext,header,signature', 'invalid_envelope', 'envelope');
+  const h = value.header;
+  if (!isPlainObject(h)) throw invalidArgument('invalid_envelope', 'envelope.header must be an object', { field: 'envelope.header' });
+  exactKeys(h, HEADER_KEYS, 'invalid_envelope', 'envelope.header');
+  if (h.v !== 1) throw invalidArgument('invalid_envelope', 'envelope.header.v must be 1', { field: 'envelope.header.v' });
+  if (h.suite !== 'aes-256-gcm' && h.suite !== 'chacha20-poly1305') {
+    throw invalidArgument('invalid_envelope', 'envelope.header.suite must be "aes-256-gcm" or "chacha20-poly1305"', { field: 'envelope.header.suite' });
+  }
+  for (const f of ['chat_id', 'message_id', 'sender_user_id', 'sender_device_id'] as const) {
+    if (!isUuid(h[f])) throw invalidArgument('invalid_envelope', `envelope.header.${f} must be a lowercase UUID`, { field: `envelope.header.${f}` });
+  }
+  if (h.scheme !== 'direct' && h.scheme !== 'group') {
+    throw invalidArgument('invalid_envelope', 'envelope.header.scheme must be "direct" or "group"', { field: 'envelope.header.scheme' });
+  }
+  const epoch = safeInt(h.epoch, 'envelope.header.epoch', 0);
+  if ((h.scheme === 'direct') !== (epoch === 0)) {
+    throw invalidArgument('invalid_envelope', 'envelope.header.epoch must be 0 for "direct" and at least 1 for "group"', { field: 'envelope.header.epoch' });
+  }
+  safeInt(h.counter, 'envelope.header.counter', 1);
+  safeInt(h.timestamp, 'envelope.header.timestamp', 0);
+  base64urlLength(h.nonce, 'envelope.header.nonce', { exact: [12], maxChars: 16 });
+  base64urlLength(h.commitment, 'envelope.header.commitment', { exact: [32], maxChars: 43 });
+  if (typeof value.ciphertext === 'string' && value.ciphertext.length > MAX_CIPHERTEXT_CHARS) {
+    throw invalidArgument('envelope_too_large', `envelope.ciphertext is larger than ${MAX_CIPHERTEXT_CHARS} characters`, {
+      field: 'envelope.ciphertext',
+      limit: MAX_CIPHERTEXT_CHARS,
+    });
+  }
+  base64urlLength(value.ciphertext, 'envelope.ciphertext', { min: 256 + 16, maxChars: MAX_CIPHERTEXT_CHARS });
+  base64urlLength(value.signature, 'envelope.signature', { exact: [64], maxChars: 86 });
+  return { header: h as unknown as EnvelopeHeader, ciphertext: value.ciphertext as string, signature: value.signature as string };
+}
+
+// --- canonical JSON and epoch records ----------------------------------------
+
+/**
+ * Canonical JSON (RFC 8785) of the subset the protocol signs: strings,
+ * booleans, safe integers, arrays, objects; keys sorted by UTF-16 code units.
+ */
+export function canonicalize(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw new TypeError('canonical json: only safe integers');
+      return Object.is(value, -0) ? '0' : String(value);
+    case 'object': {
+      if (value === null) throw new TypeError('canonical json: null not allowed');
+      if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
+      const o = value as Record<string, unknown>;
+      return `{${Object.keys(o)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${canonicalize(o[k])}`)
+        .join(',')}}`;
+    }
+    default:
+      throw new TypeError(`canonical json: ${typeof value} not allowed`);
+  }
+}
+
+export type RecordRole = 'admin' | 'member';
+
+export interface RecordDevice {
+  deviceId: string;
+  signingKey: string;
+}
+
+export interface RecordMember {
+  userId: string;
+  role: RecordRole;
+  devices: RecordDevice[];
+}
+
+/** A structurally valid, signed epoch record (its signature is checked separately). */
+export interface EpochRecord {
+  chatId: string;
+  epoch: number;
+  prevHash: string;
+  signerUserId: string;
+  signerDeviceId: string;
+  members: RecordMember[];
+  /** base64url(SHA-256(canonical JSON of {payload, signature})): what the next record's prev_hash names. */
+  hash: string;
+  /** The canonical bytes of the payload: what the signature covers. */
+  signedBytes: string;
+  signature: string;
+  /** The record as received ({payload, signature}), stored as is. */
+  document: Record<string, unknown>;
+}
+
+const recordError = (field: string, message: string) => invalidArgument('invalid_epoch_record', `epoch_record: ${message}`, { field });
+
+/** Parses an epoch record (protocol.md, "Epoch record") and computes its hash. */
+export function parseEpochRecord(raw: unknown): EpochRecord {
+  const doc = parseJson(raw, 'epoch_record', MAX_EPOCH_RECORD_CHARS, 'invalid_epoch_record');
+  if (!isPlainObject(doc)) throw recordError('epoch_record', 'must be a JSON object');
+  exactKeys(doc, 'payload,signature', 'invalid_epoch_record', 'epoch_record');
+  const p = doc.payload;
+  if (!isPlainObject(p)) throw recordError('payload', 'payload must be an object');
+  exactKeys(p, PAYLOAD_KEYS, 'invalid_epoch_record', 'epoch_record.payload');
+  if (p.type !== 'bil.group-epoch.v1') throw recordError('payload.type', 'type must be "bil.group-epoch.v1"');
+  for (const f of ['chat_id', 'signer_user_id', 'signer_device_id'] as const) {
+    if (!isUuid(p[f])) throw recordError(`payload.${f}`, `${f} must be a lowercase UUID`);
+  }
+  if (typeof p.epoch !== 'number' || !Number.isSafeInteger(p.epoch) || p.epoch < 1) throw recordError('payload.epoch', 'epoch must be an integer ≥ 1');
+  if (typeof p.created_at !== 'number' || !Number.isSafeInteger(p.created_at) || p.created_at < 0) {
+    throw recordError('payload.created_at', 'created_at must be a non-negative integer');
+  }
+  if (p.epoch === 1 ? p.prev_hash !== '' : typeof p.prev_hash !== 'string') throw recordError('payload.prev_hash', 'prev_hash must be "" for epoch 1');
+  if (p.epoch > 1) base64urlLength(p.prev_hash, 'epoch_record.payload.prev_hash', { exact: [32], maxChars: 43 });
+  base64urlLength(p.key_commitment, 'epoch_record.payload.key_commitment', { exact: [32], maxChars: 43 });
+  base64urlLength(doc.signature, 'epoch_record.signature', { exact: [64], maxChars: 86 });
+  if (!Array.isArray(p.members) || p.members.length === 0) throw recordError('payload.members', 'members must be a non-empty list');
+
+  const deviceIds = new Set<string>();
+  let previousUser = '';
+  const members: RecordMember[] = p.members.map((m: unknown, i: number) => {
+    const at = `payload.members[${i}]`;
+    if (!isPlainObject(m)) throw recordError(at, 'each member must be an object');
+    exactKeys(m, MEMBER_KEYS, 'invalid_epoch_record', `epoch_record.${at}`);
+    if (!isUuid(m.user_id)) throw recordError(`${at}.user_id`, 'user_id must be a lowercase UUID');
+    if (m.user_id <= previousUser) throw recordError(`${at}.user_id`, 'members must be sorted by user_id without duplicates');
+    previousUser = m.user_id;
+    if (m.role !== 'admin' && m.role !== 'member') throw recordError(`${at}.role`, 'role must be "admin" or "member"');
+    base64urlLength(m.identity_key, `epoch_record.${at}.identity_key`, { exact: [32], maxChars: 43 });
+    if (!Array.isArray(m.devices) || m.devices.length === 0) throw recordError(`${at}.devices`, 'each member lists at least one device');
+    let previousDevice = '';
+    const devices = m.devices.map((d: unknown, j: number) => {
+      const dat = `${at}.devices[${j}]`;
+      if (!isPlainObject(d)) throw recordError(dat, 'each device must be an object');
+      exactKeys(d, DEVICE_KEYS, 'invalid_epoch_record', `epoch_record.${dat}`);
+      if (!isUuid(d.device_id)) throw recordError(`${dat}.device_id`, 'device_id must be a lowercase UUID');
+      if (d.device_id <= previousDevice) throw recordError(`${dat}.device_id`, 'devices must be sorted by device_id');
+      if (deviceIds.has(d.device_id)) throw recordError(`${dat}.device_id`, 'a device appears twice in the record');
+      previousDevice = d.device_id;
+      deviceIds.add(d.device_id);
+      base64urlLength(d.encryption_key, `epoch_record.${dat}.encryption_key`, { min: 1, maxChars: 1200 });
+      base64urlLength(d.signing_key, `epoch_record.${dat}.signing_key`, { exact: [32], maxChars: 43 });
+      base64urlLength(d.certificate, `epoch_record.${dat}.certificate`, { exact: [64], maxChars: 86 });
+      if (typeof d.issued_at !== 'number' || !Number.isSafeInteger(d.issued_at) || d.issued_at < 0) {
+        throw recordError(`${dat}.issued_at`, 'issued_at must be a non-negative integer');
+      }
+      return { deviceId: d.device_id, signingKey: d.signing_key as string };
+    });
+    return { userId: m.user_id, role: m.role, devices };
+  });
+  if (!members.some((m) => m.role === 'admin')) throw recordError('payload.members', 'at least one member must be an admin');
+
+  const hash = createHash('sha256').update(canonicalize({ payload: p, signature: doc.signature }), 'utf8').digest('base64url');
+  return {
+    chatId: p.chat_id as string,
+    epoch: p.epoch,
+    prevHash: p.prev_hash as string,
+    signerUserId: p.signer_user_id as string,
+    signerDeviceId: p.signer_device_id as string,
+    members,
+    hash,
+    signedBytes: canonicalize(p),
+    signature: doc.signature as string,
+    document: { payload: p, signature: doc.signature },
+  };
+}
+
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Ed25519 (RFC 8032) verification of the record signature with the signer device's key. */
+export function epochSignatureValid(record: EpochRecord, signingKey: string): boolean {
+  try {
+    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(signingKey, 'base64url')]), format: 'der', type: 'spki' });
+    return verifySignature(null, Buffer.from(record.signedBytes, 'utf8'), key, Buffer.from(record.signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one personal chat of two users has an id derived from both user ids,
+ * so creating it twice, from either side, names the same chat: a UUIDv8
+ * (RFC 9562 §5.8) made of SHA-256("bil.personal-chat.v1:" ‖ smaller id ‖ ":" ‖ larger id).
+ */
+export function personalChatId(a: string, b: string): string {
+  const [x, y] = [a, b].sort();
+  const h = createHash('sha256').update(`bil.personal-chat.v1:${x}:${y}`, 'utf8').digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

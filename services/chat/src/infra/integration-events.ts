@@ -1,0 +1,108 @@
+// What chat publishes: the public contract in proto/bil/chat/v1/events.proto
+// (proto3 JSON mapping: lowerCamelCase, enums by name, 64-bit integers as
+// strings). Message events carry the envelope (ciphertext) and the wrapped
+// keys so that delivery pushes them without calling back; epoch events carry
+// no records or keys (a 1,000-member record is megabytes; clients fetch it).
+import { eventSubject, type OutboundMessage, type StoredEvent } from '@bil/runtime';
+import type { ChatEvent, ChatType, RemovalReason, Role, RotationReason } from '../domain/chat/chat.js';
+import type { ReadsEvent } from '../domain/reads/reads.js';
+
+export const CHAT_TYPES: Record<ChatType, string> = { personal: 'CHAT_TYPE_PERSONAL', group: 'CHAT_TYPE_GROUP' };
+export const ROLES: Record<Role, string> = { owner: 'MEMBER_ROLE_OWNER', admin: 'MEMBER_ROLE_ADMIN', member: 'MEMBER_ROLE_MEMBER' };
+const REMOVALS: Record<RemovalReason, string> = {
+  removed: 'MEMBER_REMOVAL_REASON_REMOVED',
+  left: 'MEMBER_REMOVAL_REASON_LEFT',
+  account_deleted: 'MEMBER_REMOVAL_REASON_ACCOUNT_DELETED',
+};
+const ROTATIONS: Record<RotationReason, string> = {
+  member_removed: 'EPOCH_ROTATION_REASON_MEMBER_REMOVED',
+  device_revoked: 'EPOCH_ROTATION_REASON_DEVICE_REVOKED',
+  account_deleted: 'EPOCH_ROTATION_REASON_ACCOUNT_DELETED',
+};
+
+export function chatIntegrationEvent(prefix: string, stored: StoredEvent): OutboundMessage | null {
+  const e = { type: stored.type, data: stored.data } as ChatEvent | ReadsEvent;
+  const chat = (name: string) => eventSubject(prefix, 'chat', 'chat', name);
+  const message = (name: string) => eventSubject(prefix, 'chat', 'message', name);
+  switch (e.type) {
+    case 'ChatCreated': {
+      const d = e.data;
+      return {
+        subject: chat('created'),
+        payload: {
+          chatId: d.chatId,
+          type: CHAT_TYPES[d.chatType],
+          title: d.title,
+          createdBy: d.createdBy,
+          members: d.members.map((m) => ({ userId: m.userId, role: ROLES[m.role] })),
+          epoch: d.chatType === 'group' ? '1' : '0',
+          occurredAt: d.occurredAt,
+        },
+      };
+    }
+    case 'MemberAdded': {
+      const d = e.data;
+      return { subject: chat('member_added'), payload: { ...d, role: ROLES[d.role], joinedSeq: String(d.joinedSeq) } };
+    }
+    case 'MemberRemoved': {
+      const d = e.data;
+      return { subject: chat('member_removed'), payload: { ...d, reason: REMOVALS[d.reason], leftSeq: String(d.leftSeq) } };
+    }
+    case 'RoleChanged':
+      return { subject: chat('role_changed'), payload: { ...e.data, role: ROLES[e.data.role] } };
+    case 'ChatDeleted':
+      return { subject: chat('deleted'), payload: { ...e.data } };
+    case 'GroupEpochPublished': {
+      const d = e.data;
+      return {
+        subject: chat('epoch_published'),
+        payload: {
+          chatId: d.chatId,
+          epoch: String(d.epoch),
+          recordHash: d.recordHash,
+          signerUserId: d.signerUserId,
+          signerDeviceId: d.signerDeviceId,
+          deviceIds: d.keys.map((k) => k.deviceId),
+          occurredAt: d.occurredAt,
+        },
+      };
+    }
+    case 'EpochKeysAdded': {
+      const d = e.data;
+      return {
+        subject: chat('epoch_keys_added'),
+        payload: { chatId: d.chatId, epoch: String(d.epoch), deviceIds: d.keys.map((k) => k.deviceId), addedBy: d.addedBy, occurredAt: d.occurredAt },
+      };
+    }
+    case 'EpochRotationRequired': {
+      const d = e.data;
+      return { subject: chat('epoch_rotation_required'), payload: { ...d, epoch: String(d.epoch), reason: ROTATIONS[d.reason] } };
+    }
+    case 'MessagePosted': {
+      const d = e.data;
+      return {
+        subject: message('posted'),
+        payload: {
+          chatId: d.chatId,
+          chatType: CHAT_TYPES[d.chatType],
+          seq: String(d.seq),
+          messageId: d.messageId,
+          senderUserId: d.senderUserId,
+          senderDeviceId: d.senderDeviceId,
+          epoch: String(d.epoch),
+          envelope: JSON.stringify(d.envelope),
+          wrappedKeys: d.wrappedKeys.map((k) => ({ deviceId: k.deviceId, wrappedKey: k.wrappedKey })),
+          occurredAt: d.occurredAt,
+        },
+      };
+    }
+    case 'MessagesRead': {
+      const d = e.data;
+      return { subject: message('read'), payload: { ...d, lastReadSeq: String(d.lastReadSeq) } };
+    }
+    default: {
+      const unknown: never = e;
+      return unknown;
+    }
+  }
+}

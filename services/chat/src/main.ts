@@ -1,0 +1,85 @@
+// Chat service entry point.
+//   node dist/main.js                      serve gRPC (and /metrics) until SIGINT/SIGTERM
+//   node dist/main.js migrate              apply pending migrations and exit
+//   node dist/main.js rebuild-projections  rebuild the read models from the events and exit
+import {
+  Database,
+  EventStore,
+  GrpcServer,
+  Metrics,
+  OutboxRelay,
+  connectNats,
+  createLogger,
+  ensureStream,
+  runService,
+  startOpsServer,
+} from '@bil/runtime';
+import { loadChatProto } from '@bil/proto';
+import { loadChatConfig } from './config.js';
+import { migrations } from './infra/migrations/Migration20261126000001.js';
+import { chatReadModels } from './app/projections/read-models.js';
+import { ChatApp } from './app/chat-app.js';
+import { chatIntegrationEvent } from './infra/integration-events.js';
+import { identityDirectoryConsumer } from './infra/identity-directory.js';
+import { chatHandlers } from './grpc/handlers.js';
+
+const command = process.argv[2] ?? 'serve';
+
+void runService('chat', async (life) => {
+  const config = loadChatConfig();
+  const logger = createLogger('chat', config.LOG_LEVEL);
+  const db = await Database.connect({ url: config.DATABASE_URL, schema: 'chat', migrations, logger, poolMax: config.CHAT_DB_POOL_MAX });
+  life.onShutdown('database', () => db.close());
+
+  if (command === 'migrate' || config.CHAT_MIGRATE_ON_START) {
+    const applied = await db.migrate();
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+    if (command === 'migrate') {
+      await db.close();
+      process.exit(0);
+    }
+  }
+  const store = new EventStore(db, [chatReadModels]);
+  if (command === 'rebuild-projections') {
+    const n = await store.rebuildProjections();
+    logger.info({ events: n }, 'projections rebuilt');
+    await db.close();
+    process.exit(0);
+  }
+  if (command !== 'serve') throw new Error(`unknown command "${command}" (serve, migrate, rebuild-projections)`);
+
+  const metrics = new Metrics('chat');
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'chat');
+  life.onShutdown('nats', () => nats.nc.drain());
+  await ensureStream(nats, 'chat');
+
+  const relay = new OutboxRelay({ db, nats, logger, metrics, toMessage: (e) => chatIntegrationEvent(nats.prefix, e) });
+  store.onCommitted(() => relay.kick());
+  relay.start();
+  life.onShutdown('outbox relay', () => relay.stop());
+
+  const app = new ChatApp(db, store, { maxGroupMembers: config.CHAT_MAX_GROUP_MEMBERS }, logger);
+
+  const directory = identityDirectoryConsumer({ nats, db, logger, app });
+  await directory.start();
+  life.onShutdown('identity consumer', () => directory.stop());
+
+  // A 1,024-member epoch record with its wrapped keys is a few MiB.
+  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 16 * 1024 * 1024 });
+  const proto = loadChatProto();
+  grpc.add('bil.chat.v1.ChatService', proto.bil.chat.v1.ChatService.service, chatHandlers(app));
+  const grpcPort = await grpc.listen(config.CHAT_GRPC_HOST, config.CHAT_GRPC_PORT);
+  life.onShutdown('grpc', () => grpc.shutdown());
+
+  const ops = await startOpsServer({
+    port: config.CHAT_METRICS_PORT,
+    metrics,
+    ready: async () => {
+      await db.ping();
+      if (nats.nc.isClosed()) throw new Error('NATS connection closed');
+    },
+  });
+  life.onShutdown('ops server', () => new Promise<void>((r) => ops.close(() => r())));
+  logger.info({ grpcPort, metricsPort: config.CHAT_METRICS_PORT }, `chat listening on gRPC :${grpcPort}`);
+  return logger;
+});

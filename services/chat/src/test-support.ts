@@ -1,0 +1,142 @@
+// Test-only helpers: identity events published exactly as identity publishes
+// them (its own mapping), and structurally valid envelopes and signed epoch
+// records as protocol.md specifies (random bytes where the server can't tell).
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
+import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
+import { canonicalize } from './domain/validation.js';
+
+export interface TestDevice {
+  userId: string;
+  deviceId: string;
+  signingKey: string;
+  privateKey: KeyObject;
+}
+
+export interface TestUser {
+  userId: string;
+  identityKey: string;
+  devices: TestDevice[];
+}
+
+export const b64 = (n: number) => randomBytes(n).toString('base64url');
+
+/** Publishes one identity event the way identity's outbox relay does. */
+export async function publishIdentity(nats: Nats, type: string, data: Record<string, unknown>): Promise<void> {
+  await ensureStream(nats, 'identity');
+  const eventId = randomUUID();
+  const stored = { position: '1', txId: '1', eventId, streamId: 'x', streamVersion: 1, type, data, metadata: {}, occurredAt: new Date().toISOString() } as StoredEvent;
+  const msg = identityIntegrationEvent(nats.prefix, stored);
+  if (!msg) throw new Error(`identity does not publish ${type}`);
+  await nats.js.publish(msg.subject, JSON.stringify(msg.payload), {
+    msgID: eventId,
+    headers: newHeaders({ [EVENT_ID_HEADER]: eventId, [EVENT_TYPE_HEADER]: type }),
+  });
+}
+
+export function newDevice(userId: string): TestDevice {
+  const kp = generateKeyPairSync('ed25519');
+  return { userId, deviceId: randomUUID(), signingKey: kp.publicKey.export({ format: 'der', type: 'spki' }).subarray(12).toString('base64url'), privateKey: kp.privateKey };
+}
+
+export async function registerDevice(nats: Nats, user: TestUser): Promise<TestDevice> {
+  const d = newDevice(user.userId);
+  user.devices.push(d);
+  await publishIdentity(nats, 'DeviceRegistered', {
+    deviceId: d.deviceId,
+    userId: user.userId,
+    name: 'test',
+    encryptionKey: b64(400),
+    signingKey: d.signingKey,
+    certificate: b64(64),
+    certificateIssuedAt: 1,
+    occurredAt: new Date().toISOString(),
+  });
+  return d;
+}
+
+/** A user with `devices` devices, as identity would announce them. */
+export async function registerUser(nats: Nats, devices = 1): Promise<TestUser> {
+  const user: TestUser = { userId: randomUUID(), identityKey: b64(32), devices: [] };
+  await publishIdentity(nats, 'UserRegistered', {
+    userId: user.userId,
+    username: `u${user.userId.slice(0, 8)}`,
+    displayName: '',
+    passwordHash: 'x',
+    occurredAt: new Date().toISOString(),
+  });
+  for (let i = 0; i < devices; i++) await registerDevice(nats, user);
+  return user;
+}
+
+export async function revokeDevice(nats: Nats, user: TestUser, device: TestDevice): Promise<void> {
+  user.devices = user.devices.filter((d) => d.deviceId !== device.deviceId);
+  await publishIdentity(nats, 'DeviceRevoked', { deviceId: device.deviceId, userId: user.userId, reason: 'user', occurredAt: new Date().toISOString() });
+}
+
+/** A signed epoch record listing these members' current devices, and one wrapped key per device. */
+export function epochRecord(
+  chatId: string,
+  epoch: number,
+  prevHash: string,
+  members: Array<{ user: TestUser; admin: boolean }>,
+  signer: TestDevice,
+): { record: string; hash: string; keys: Array<{ deviceId: string; wrappedKey: string }> } {
+  const payload = {
+    type: 'bil.group-epoch.v1',
+    chat_id: chatId,
+    epoch,
+    prev_hash: prevHash,
+    members: [...members]
+      .sort((a, b) => (a.user.userId < b.user.userId ? -1 : 1))
+      .map(({ user, admin }) => ({
+        user_id: user.userId,
+        role: admin ? 'admin' : 'member',
+        identity_key: user.identityKey,
+        devices: [...user.devices]
+          .sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1))
+          .map((d) => ({ device_id: d.deviceId, encryption_key: b64(400), signing_key: d.signingKey, issued_at: 1, certificate: b64(64) })),
+      })),
+    key_commitment: b64(32),
+    signer_user_id: signer.userId,
+    signer_device_id: signer.deviceId,
+    created_at: Date.now(),
+  };
+  const signature = sign(null, Buffer.from(canonicalize(payload), 'utf8'), signer.privateKey).toString('base64url');
+  const hash = createHash('sha256').update(canonicalize({ payload, signature }), 'utf8').digest('base64url');
+  const keys = members.flatMap(({ user }) => user.devices.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })));
+  return { record: JSON.stringify({ payload, signature }), hash, keys };
+}
+
+/** A structurally valid envelope (the server never decrypts). */
+export function envelope(opts: { chatId: string; messageId: string; sender: TestDevice; scheme: 'direct' | 'group'; epoch: number; ciphertextBytes?: number }): string {
+  return JSON.stringify({
+    header: {
+      v: 1,
+      suite: 'aes-256-gcm',
+      chat_id: opts.chatId,
+      message_id: opts.messageId,
+      sender_user_id: opts.sender.userId,
+      sender_device_id: opts.sender.deviceId,
+      scheme: opts.scheme,
+      epoch: opts.epoch,
+      counter: 1,
+      timestamp: Date.now(),
+      nonce: b64(12),
+      commitment: b64(32),
+    },
+    ciphertext: b64(opts.ciphertextBytes ?? 272),
+    signature: b64(64),
+  });
+}
+
+/** UUIDv7 (RFC 9562 §5.7), as clients choose message ids. */
+export function uuidv7(): string {
+  const b = randomBytes(16);
+  const ms = BigInt(Date.now());
+  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
