@@ -164,25 +164,10 @@ export class EventStore {
   ): Promise<StoredEvent<E>[]> {
     if (events.length === 0) return [];
     const nextVersion = stream.version + events.length;
-    const state = JSON.stringify(newState);
-    const claimed =
-      stream.version === 0
-        ? await tx.query(
-            `INSERT INTO ${this.t('streams')} (stream_id, version, state) VALUES (?, ?, ?::jsonb)
-             ON CONFLICT (stream_id) DO NOTHING RETURNING version`,
-            [stream.streamId, nextVersion, state],
-          )
-        : await tx.query(
-            `UPDATE ${this.t('streams')} SET version = ?, state = ?::jsonb, updated_at = now()
-             WHERE stream_id = ? AND version = ? RETURNING version`,
-            [nextVersion, state, stream.streamId, stream.version],
-          );
-    if (claimed.length === 0) throw new ConcurrencyError(stream.streamId, stream.version);
-
     const ctx = currentContext();
     const meta: EventMetadata = { correlationId: ctx?.correlationId, causationId: ctx?.causationId, ...metadata };
-    // One statement for the whole batch; knex would expand a JS array
-    // parameter into a list, so the rows travel as one JSON document.
+    // The batch travels as one JSON document (knex would expand a JS array
+    // parameter into a list).
     const batch = events.map((e, i) => ({
       event_id: randomUUID(),
       stream_id: stream.streamId,
@@ -191,14 +176,30 @@ export class EventStore {
       data: e.data,
       metadata: meta,
     }));
+    // One round trip: claim the stream row at the expected version (insert
+    // for a new stream, guarded update otherwise) and insert the events only
+    // if the claim succeeded. No rows back means another writer won.
+    const claim =
+      stream.version === 0
+        ? `INSERT INTO ${this.t('streams')} (stream_id, version, state) VALUES (?, ?, ?::jsonb)
+           ON CONFLICT (stream_id) DO NOTHING RETURNING version`
+        : `UPDATE ${this.t('streams')} SET version = ?, state = ?::jsonb, updated_at = now()
+           WHERE stream_id = ? AND version = ? RETURNING version`;
+    const claimParams =
+      stream.version === 0
+        ? [stream.streamId, nextVersion, JSON.stringify(newState)]
+        : [nextVersion, JSON.stringify(newState), stream.streamId, stream.version];
     const rows = await tx.query<EventRow>(
-      `INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)
+      `WITH claimed AS (${claim})
+       INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)
        SELECT x.event_id, x.stream_id, x.stream_version, x.type, x.data, x.metadata
        FROM jsonb_to_recordset(?::jsonb) AS x(event_id uuid, stream_id text, stream_version integer, type text, data jsonb, metadata jsonb)
+       WHERE EXISTS (SELECT 1 FROM claimed)
        ORDER BY x.stream_version
        RETURNING ${EVENT_COLUMNS}`,
-      [JSON.stringify(batch)],
+      [...claimParams, JSON.stringify(batch)],
     );
+    if (rows.length === 0) throw new ConcurrencyError(stream.streamId, stream.version);
     const stored = rows.map(toStoredEvent).sort((a, b) => a.streamVersion - b.streamVersion) as StoredEvent<E>[];
     for (const p of this.projections) await p.apply(tx, stored);
     stream.version = nextVersion;
