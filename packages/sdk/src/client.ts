@@ -18,13 +18,24 @@ import {
   type DeviceRecord,
   type VerifiedDevice,
 } from '@bil/crypto';
+import { ChatEngine, type ChatsApi, type MessagesApi } from './chats.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
 import { Session, storedTokens } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
-import { toDevice, toUser, type Device, type DeviceJson, type DirectoryJson, type TokensJson, type User, type UserJson } from './wire.js';
+import {
+  toDevice,
+  toUser,
+  type Device,
+  type DeviceJson,
+  type DirectoryJson,
+  type TokensJson,
+  type UnreadSummary,
+  type User,
+  type UserJson,
+} from './wire.js';
 
 export interface BilClientOptions {
   /** The gateway, e.g. "https://api.example.com" (paths /v1/... are appended). */
@@ -154,6 +165,10 @@ interface PendingLink {
 export class BilClient {
   readonly devices: DevicesApi;
   readonly contacts: ContactsApi;
+  /** Personal chats and groups, membership and group epochs. */
+  readonly chats: ChatsApi;
+  /** Sending, history (decrypted and verified) and read markers. */
+  readonly messages: MessagesApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -167,6 +182,7 @@ export class BilClient {
   #pendingLink: PendingLink | null = null;
   /** An account created by `register` whose first device did not register yet (retry resumes it). */
   #pendingAccount: { username: string; userId: string } | null = null;
+  readonly #chatEngine: ChatEngine;
 
   constructor(options: BilClientOptions) {
     if (!options || typeof options.keyStore?.load !== 'function') throw new TypeError('keyStore: expected a KeyStore');
@@ -204,6 +220,22 @@ export class BilClient {
         return p ? { identityKey: p.identity_key, verified: p.verified } : null;
       },
     };
+    this.#chatEngine = new ChatEngine({
+      call: (method, path, body) => this.#authed(method, path, body),
+      profile: () => this.#requireProfile(),
+      devices: (userId) => this.#contactDevices(userId),
+      save: async (chats) => {
+        if (this.#profile) await this.#commit({ ...this.#profile, chats });
+      },
+      now: this.#now,
+    });
+    this.chats = this.#chatEngine.chats;
+    this.messages = this.#chatEngine.messages;
+  }
+
+  /** Unread messages over all chats (`GET /v1/unread`): the total and each chat with unread messages. */
+  unread(options?: { limit?: number }): Promise<UnreadSummary> {
+    return this.#chatEngine.unread(options);
   }
 
   // ---- events -------------------------------------------------------------

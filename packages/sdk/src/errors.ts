@@ -67,6 +67,7 @@ export type BilStateCode =
   | 'username_mismatch'
   | 'no_pinned_identity'
   | 'identity_changed'
+  | 'not_in_epoch'
   | 'user_id_required';
 
 /**

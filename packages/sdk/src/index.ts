@@ -16,9 +16,20 @@ export {
 } from './client.js';
 export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode } from './errors.js';
 export { TypedEmitter, type Listener } from './events.js';
-export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
+export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState } from './key-store.js';
 export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
 export { SESSION_ENDED_CODES } from './session.js';
 export type { FetchLike } from './transport.js';
-export type { User, Device } from './wire.js';
+export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson } from './wire.js';
+export {
+  uuidv7,
+  MAX_SEND_ATTEMPTS,
+  type ChatsApi,
+  type MessagesApi,
+  type HistoryMessage,
+  type DecryptedMessage,
+  type UndecryptableMessage,
+  type HistoryPage,
+  type SendResult,
+} from './chats.js';
 export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';

@@ -1,7 +1,7 @@
 // Where a device keeps what makes it this device: ids, private keys, tokens and
 // the identity keys it pinned for contacts. The SDK reads the profile once and
 // writes it back after every change (new tokens, a new pin), whole.
-import type { ExportedDeviceKeys, IdentityPinsSnapshot } from '@bil/crypto';
+import type { ExportedDeviceKeys, IdentityPinsSnapshot, ReplayGuardSnapshot } from '@bil/crypto';
 import { KeyStoreFormatError } from './errors.js';
 
 /** The session tokens as the SDK keeps them. Secret. */
@@ -34,6 +34,24 @@ export interface StoredProfile {
   readonly tokens: StoredTokens | null;
   /** Contacts' pinned identity keys, from `IdentityPins.snapshot()` (@bil/crypto). */
   readonly pins: IdentityPinsSnapshot;
+  /** Messaging state (optional: profiles written before messaging have none). */
+  readonly chats?: StoredChatState;
+}
+
+/**
+ * What a device remembers about its chats between runs, so that a restart
+ * (or a malicious server) can't make it reuse a counter, accept a replayed
+ * envelope, or accept a different group history than the one it verified.
+ */
+export interface StoredChatState {
+  /** The last envelope counter this device used, per chat (the next message uses +1). */
+  readonly counters: Record<string, number>;
+  /** `ReplayGuard.snapshot()` (@bil/crypto): accepted message ids and per-sender counters. */
+  readonly replay: ReplayGuardSnapshot;
+  /** Per chat, the seq each accepted message id was read at: re-reading history is not a replay, a second seq is. */
+  readonly seen: Record<string, Record<string, number>>;
+  /** Per group, the head of the epoch chain verified last: any later chain must contain it. */
+  readonly heads: Record<string, { readonly epoch: number; readonly hash: string }>;
 }
 
 /**
@@ -117,5 +135,23 @@ export function parseProfile(value: unknown): StoredProfile {
   for (const [userId, pin] of Object.entries(p.pins as Record<string, unknown>)) {
     need(UUID.test(userId) && isObject(pin) && isB64(pin.identity_key) && typeof pin.verified === 'boolean', `pin for ${userId}`);
   }
+  if (value.chats !== undefined) parseChatState(value.chats);
   return value as unknown as StoredProfile;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function parseChatState(c: unknown): void {
+  need(isObject(c), 'chats');
+  need(isObject(c.counters) && Object.entries(c.counters).every(([k, v]) => UUID.test(k) && isCount(v)), 'chats.counters');
+  need(isObject(c.replay) && c.replay.version === 1 && isObject(c.replay.chats), 'chats.replay');
+  need(
+    isObject(c.seen) && Object.entries(c.seen).every(([k, v]) => UUID.test(k) && isObject(v) && Object.values(v).every(isCount)),
+    'chats.seen',
+  );
+  need(
+    isObject(c.heads) &&
+      Object.entries(c.heads).every(([k, v]) => UUID.test(k) && isObject(v) && isCount(v.epoch) && v.epoch >= 1 && isB64(v.hash)),
+    'chats.heads',
+  );
 }

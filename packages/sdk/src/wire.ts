@@ -84,3 +84,146 @@ export function toDevice(d: DeviceJson): Device {
     createdAt: d.created_at,
   };
 }
+
+// ---- chats (docs/api.md "Chats") -----------------------------------------------
+
+export type ChatType = 'personal' | 'group';
+export type ChatRole = 'owner' | 'admin' | 'member';
+
+export interface MemberJson {
+  user_id: string;
+  role: ChatRole;
+  joined_at: string;
+  joined_seq: number;
+}
+
+export interface ChatJson {
+  chat_id: string;
+  type: ChatType;
+  title: string;
+  created_by: string;
+  created_at: string;
+  last_seq: number;
+  last_activity_at: string;
+  epoch: number;
+  epoch_rotation_required: boolean;
+  my_role: ChatRole;
+  member_count: number;
+  last_read_seq: number;
+  unread_count: number;
+  peer_user_id: string;
+  members: MemberJson[];
+}
+
+export interface WrappedKeyJson {
+  device_id: string;
+  wrapped_key: string;
+}
+
+export interface MessageJson {
+  chat_id: string;
+  seq: number;
+  message_id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  envelope: unknown;
+  wrapped_key: string;
+  epoch: number;
+  created_at: string;
+}
+
+export interface MessagesPageJson {
+  messages: MessageJson[];
+  has_more: boolean;
+  last_seq: number;
+}
+
+export interface EpochJson {
+  epoch: number;
+  record_hash: string;
+  record: unknown;
+  wrapped_key: string;
+  signer_user_id: string;
+  signer_device_id: string;
+  created_at: string;
+}
+
+export interface EpochsPageJson {
+  epochs: EpochJson[];
+  current_epoch: number;
+  has_more: boolean;
+}
+
+export interface UnreadJson {
+  total_unread: number;
+  chats: { chat_id: string; type: ChatType; unread_count: number; first_unread_seq: number; last_seq: number; last_activity_at: string }[];
+}
+
+/** A member of a chat. */
+export interface ChatMember {
+  readonly userId: string;
+  readonly role: ChatRole;
+  /** RFC 3339. */
+  readonly joinedAt: string;
+  /** The chat's last seq when they joined; they see later messages only. */
+  readonly joinedSeq: number;
+}
+
+/** A chat as the caller sees it (from the server; membership of groups is also in the verified epoch chain). */
+export interface Chat {
+  readonly chatId: string;
+  readonly type: ChatType;
+  /** Empty for personal chats. */
+  readonly title: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly lastSeq: number;
+  readonly lastActivityAt: string;
+  /** Current group epoch; 0 for personal chats. */
+  readonly epoch: number;
+  readonly epochRotationRequired: boolean;
+  readonly myRole: ChatRole;
+  readonly memberCount: number;
+  readonly lastReadSeq: number;
+  readonly unreadCount: number;
+  /** The other user of a personal chat; empty for groups. */
+  readonly peerUserId: string;
+  /** Filled by `get` and membership calls; empty in `list`. */
+  readonly members: ChatMember[];
+}
+
+export interface UnreadSummary {
+  readonly total: number;
+  readonly chats: {
+    readonly chatId: string;
+    readonly type: ChatType;
+    readonly unreadCount: number;
+    readonly firstUnreadSeq: number;
+    readonly lastSeq: number;
+    readonly lastActivityAt: string;
+  }[];
+}
+
+export function toChat(c: ChatJson): Chat {
+  return {
+    chatId: c.chat_id,
+    type: c.type,
+    title: c.title,
+    createdBy: c.created_by,
+    createdAt: c.created_at,
+    lastSeq: c.last_seq,
+    lastActivityAt: c.last_activity_at,
+    epoch: c.epoch,
+    epochRotationRequired: c.epoch_rotation_required,
+    myRole: c.my_role,
+    memberCount: c.member_count,
+    lastReadSeq: c.last_read_seq,
+    unreadCount: c.unread_count,
+    peerUserId: c.peer_user_id,
+    members: c.members.map(toMember),
+  };
+}
+
+export function toMember(m: MemberJson): ChatMember {
+  return { userId: m.user_id, role: m.role, joinedAt: m.joined_at, joinedSeq: m.joined_seq };
+}

@@ -11,7 +11,10 @@ import { createTestEnv, type TestEnv } from '@bil/testkit';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
 export const gatewayMain = join(repoRoot, 'services', 'gateway', 'dist', 'main.js');
+export const chatMain = join(repoRoot, 'services', 'chat', 'dist', 'main.js');
 export const stackBuilt = existsSync(identityMain) && existsSync(gatewayMain);
+/** The stack with the chat service (services/chat built). */
+export const chatStackBuilt = stackBuilt && existsSync(chatMain);
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -80,11 +83,16 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** Identity + gateway on a private test environment. `identityEnv` overrides identity settings (e.g. token lifetimes). */
-export async function startStack(identityEnv: Record<string, string> = {}): Promise<Stack> {
+/**
+ * Identity + gateway (+ chat with `{chat: true}`) on a private test
+ * environment. `identityEnv` overrides identity settings (e.g. token lifetimes).
+ */
+export async function startStack(identityEnv: Record<string, string> = {}, options: { chat?: boolean } = {}): Promise<Stack> {
   const env = await createTestEnv('sdk');
   const [grpcPort, identityMetricsPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
+  const [chatPort, chatMetricsPort] = [await freePort(), await freePort()];
   let identity: Service | undefined;
+  let chat: Service | undefined;
   let gateway: Service | undefined;
   try {
     identity = await startService(
@@ -102,6 +110,21 @@ export async function startStack(identityEnv: Record<string, string> = {}): Prom
       },
       'identity listening',
     );
+    if (options.chat) {
+      chat = await startService(
+        'chat',
+        chatMain,
+        {
+          ...env.serviceEnv,
+          LOG_LEVEL: 'info',
+          CHAT_GRPC_HOST: '127.0.0.1',
+          CHAT_GRPC_PORT: String(chatPort),
+          CHAT_METRICS_PORT: String(chatMetricsPort),
+          CHAT_MIGRATE_ON_START: 'true',
+        },
+        'chat listening',
+      );
+    }
     gateway = await startService(
       'gateway',
       gatewayMain,
@@ -114,6 +137,8 @@ export async function startStack(identityEnv: Record<string, string> = {}): Prom
         GATEWAY_HOST: '127.0.0.1',
         GATEWAY_METRICS_PORT: '0',
         IDENTITY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+        // Without chat: a port nothing listens on, so chat routes answer 503.
+        CHAT_GRPC_URL: `127.0.0.1:${chatPort}`,
         RATE_LIMIT_AUTH_PER_IP: '1000',
         RATE_LIMIT_AUTH_PER_USERNAME: '100',
       },
@@ -121,11 +146,12 @@ export async function startStack(identityEnv: Record<string, string> = {}): Prom
     );
   } catch (err) {
     await gateway?.stop();
+    await chat?.stop();
     await identity?.stop();
     await env.cleanup();
     throw err;
   }
-  const services = [gateway, identity];
+  const services = chat ? [gateway, chat, identity] : [gateway, identity];
   return {
     baseUrl: `http://127.0.0.1:${gatewayPort}`,
     env,

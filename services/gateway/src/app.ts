@@ -9,11 +9,14 @@ import { Histogram } from 'prom-client';
 import { AppError, CORRELATION_HEADER, sanitizeCorrelationId, type Logger, type Metrics } from '@bil/runtime';
 import { bearerToken, type AccessTokenVerifier } from './auth.js';
 import { errorBody, toHttpError } from './errors.js';
+import type { ChatApi } from './chat-client.js';
+import { chatSharedSchemas } from './chat-schemas.js';
 import type { IdentityApi } from './identity-client.js';
 import type { AuthLimits, RateLimiter } from './rate-limit.js';
 import { sharedSchemas } from './schemas.js';
-import { inContext, type RouteContext } from './routes/context.js';
+import { inContext, type BodyLimits, type RouteContext } from './routes/context.js';
 import { authRoutes } from './routes/auth.js';
+import { chatRoutes } from './routes/chats.js';
 import { deviceRoutes } from './routes/devices.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
@@ -22,12 +25,16 @@ import { userRoutes } from './routes/users.js';
 export interface AppDeps {
   logger: Logger;
   identity: IdentityApi;
+  chat: ChatApi;
   verifier: Pick<AccessTokenVerifier, 'verify'>;
   limiter: Pick<RateLimiter, 'hit'>;
   limits: AuthLimits;
   /** Per dependency: 'ok' or 'down'. */
   ready: () => Promise<Record<string, 'ok' | 'down'>>;
+  /** Largest request body of every route but those in `bodyLimits`. */
   bodyLimitBytes: number;
+  /** Larger limits of the send-message route and of routes carrying epoch records (default: both `bodyLimitBytes`). */
+  bodyLimits?: Partial<BodyLimits>;
   /**
    * How many proxies in front of the gateway append to X-Forwarded-For; 0
    * ignores the header. The client address is the entry that many hops from
@@ -51,7 +58,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Strict validation: no type coercion and no silent removal of unknown
     // fields, so a wrong type or an extra field is an error, not a guess.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // `discriminator` lets POST /v1/chats validate the personal or group shape
+    // its `type` names, with errors about that shape only.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, discriminator: true } },
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('actor', null);
@@ -69,7 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     parseJson(request, text, done);
   });
 
-  for (const s of sharedSchemas) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
+  for (const s of [...sharedSchemas, ...chatSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
 
   await app.register(swagger, {
     openapi: {
@@ -91,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'devices', description: "The caller's devices" },
         { name: 'users', description: 'Other users and the key directory' },
         { name: 'me', description: "The caller's account" },
+        { name: 'chats', description: 'Chats, members, group epochs, encrypted messages and read state' },
         { name: 'ops', description: 'Health and documentation' },
       ],
     },
@@ -147,6 +157,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const ctx: RouteContext = {
     identity: deps.identity,
+    chat: deps.chat,
+    bodyLimits: {
+      message: deps.bodyLimits?.message ?? deps.bodyLimitBytes,
+      epoch: deps.bodyLimits?.epoch ?? deps.bodyLimitBytes,
+    },
     authenticate,
     limiter: deps.limiter,
     limits: deps.limits,
@@ -156,6 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   deviceRoutes(app, ctx);
   userRoutes(app, ctx);
   meRoutes(app, ctx);
+  chatRoutes(app, ctx);
   opsRoutes(app, ctx);
 
   await app.ready();

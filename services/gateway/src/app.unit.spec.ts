@@ -4,6 +4,7 @@ import { AppError, createLogger, correlationId } from '@bil/runtime';
 import { buildApp } from './app.js';
 import type { IdentityApi } from './identity-client.js';
 import type { VerifiedActor } from './auth.js';
+import { unavailableChat } from '../test/fixtures.js';
 
 const USER = {
   userId: '0193a0c4-1111-7000-8000-000000000001',
@@ -69,6 +70,7 @@ describe('gateway app (stubbed backends)', () => {
     app = await buildApp({
       logger: createLogger('gateway-test', 'silent'),
       identity,
+      chat: unavailableChat(),
       verifier: {
         verify: async (token) => {
           if (token === 'good') return ACTOR;

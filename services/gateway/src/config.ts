@@ -18,10 +18,29 @@ export const gatewayConfigSchema = {
     10,
   ),
   GATEWAY_BODY_LIMIT_BYTES: int('the largest accepted request body in bytes', 64 * 1024, 1024, 16 * 1024 * 1024),
+  GATEWAY_MESSAGE_BODY_LIMIT_BYTES: int(
+    'the largest body of POST /v1/chats/{chat_id}/messages in bytes (an envelope is up to 256 KiB of base64url)',
+    512 * 1024,
+    1024,
+    16 * 1024 * 1024,
+  ),
+  GATEWAY_EPOCH_BODY_LIMIT_BYTES: int(
+    'the largest body of the routes carrying a group epoch record and its wrapped keys, in bytes (they grow with the group)',
+    8 * 1024 * 1024,
+    1024,
+    64 * 1024 * 1024,
+  ),
   IDENTITY_GRPC_URL: str('the identity service gRPC address, host:port', '127.0.0.1:50051', {
     pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
   }),
   IDENTITY_TIMEOUT_MS: int('the deadline of each call to the identity service in milliseconds', 5000, 100, 60_000),
+  CHAT_GRPC_URL: str('the chat service gRPC address, host:port', '127.0.0.1:50052', {
+    pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
+  }),
+  CHAT_TIMEOUT_MS: int('the deadline of each call to the chat service in milliseconds', 5000, 100, 60_000),
+  DELIVERY_WS_URL: str('the delivery node(s) the /v1/ws upgrade is proxied to, ws://host:port, comma-separated', 'ws://127.0.0.1:8090', {
+    pattern: /^ws:\/\/[A-Za-z0-9.-]+:\d{1,5}(,ws:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/,
+  }),
   JWKS_REFRESH_MIN_INTERVAL_MS: int(
     'the shortest time between two JWKS fetches triggered by an unknown key id, in milliseconds',
     5000,

@@ -76,6 +76,10 @@ export function validationDetails(issue: ValidationIssue | undefined, location: 
   } else if (issue.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
     path.push(params.additionalProperty);
     reason = 'is not allowed';
+  } else if (issue.keyword === 'discriminator' && typeof params.tag === 'string') {
+    // A body whose `type` (the discriminator) is missing or names no known shape.
+    path.push(params.tag);
+    reason = params.error === 'tag' ? 'is required and must be a string' : 'must be one of the documented values';
   }
   const field = path.join('.');
   const message = field ? `${field}: ${reason}` : `${location} ${reason}`;

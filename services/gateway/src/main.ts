@@ -1,4 +1,4 @@
-// Starts the gateway: config, logger, Redis, the identity client, the REST API
+// Starts the gateway: config, logger, Redis, the identity and chat clients, the REST API
 // and the internal metrics server; closes them in reverse order on SIGTERM.
 import {
   Metrics,
@@ -11,9 +11,11 @@ import {
 import { buildApp } from './app.js';
 import { AccessTokenVerifier, JwksCache } from './auth.js';
 import { loadGatewayConfig } from './config.js';
+import { createChatClient } from './chat-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
 import { readiness } from './readiness.js';
+import { attachWsProxy } from './ws-proxy.js';
 
 await runService('gateway', async (life) => {
   const config = loadGatewayConfig();
@@ -26,6 +28,8 @@ await runService('gateway', async (life) => {
   });
   const identity = createIdentityClient(config.IDENTITY_GRPC_URL, config.IDENTITY_TIMEOUT_MS);
   life.onShutdown('identity client', () => identity.close());
+  const chat = createChatClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
+  life.onShutdown('chat client', () => chat.close());
 
   const jwks = new JwksCache({
     fetch: () => identity.getJwks(),
@@ -33,21 +37,24 @@ await runService('gateway', async (life) => {
   });
   // The revocation TTL only matters to writers (identity); the gateway reads.
   const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
-  const ready = readiness(identity, redis);
+  const ready = readiness({ identity, chat }, redis);
 
   const app = await buildApp({
     logger,
     identity,
+    chat,
     verifier,
     limiter: new RateLimiter(redis, config.RATE_LIMIT_WINDOW_SECONDS),
     limits: { perIp: config.RATE_LIMIT_AUTH_PER_IP, perUsername: config.RATE_LIMIT_AUTH_PER_USERNAME },
     ready,
     bodyLimitBytes: config.GATEWAY_BODY_LIMIT_BYTES,
+    bodyLimits: { message: config.GATEWAY_MESSAGE_BODY_LIMIT_BYTES, epoch: config.GATEWAY_EPOCH_BODY_LIMIT_BYTES },
     trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0,
     metrics,
   });
   await app.listen({ host: config.GATEWAY_HOST, port: config.BIL_GATEWAY_PORT });
   life.onShutdown('http', () => app.close());
+  life.onShutdown('ws proxy', attachWsProxy(app.server, { targets: config.DELIVERY_WS_URL, logger, trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0 }));
 
   if (config.GATEWAY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({

@@ -7,6 +7,8 @@ import { createServer } from 'node:net';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '@bil/runtime';
+import type { ChatApi } from '../src/chat-client.js';
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
@@ -86,9 +88,11 @@ export function deviceRegistration(p: {
   identity: Ed25519Pair;
   deviceName?: string;
   encryptionKey?: string;
+  /** The device's Ed25519 key pair, when the test signs with it (e.g. epoch records). */
+  signing?: Ed25519Pair;
 }): DeviceRegistration {
   const encryptionKey = p.encryptionKey ?? pooledRsaKey();
-  const signingKey = ed25519().publicKey;
+  const signingKey = (p.signing ?? ed25519()).publicKey;
   const issuedAt = Date.now();
   return {
     username: p.username,
@@ -211,5 +215,92 @@ export function httpClient(baseUrl: string) {
       parsed = undefined;
     }
     return { status: res.status, headers: res.headers, body: parsed, text };
+  };
+}
+
+/**
+ * A chat client for suites that don't exercise chat: healthy, and every RPC
+ * answers 503 `service_unavailable`.
+ */
+export function unavailableChat(): ChatApi {
+  const down = () => Promise.reject(new AppError('unavailable', 'service_unavailable', 'chat is not part of this test'));
+  return {
+    createPersonalChat: down,
+    createGroup: down,
+    getChat: down,
+    listChats: down,
+    addMembers: down,
+    removeMember: down,
+    changeRole: down,
+    deleteChat: down,
+    publishEpoch: down,
+    addEpochKeys: down,
+    listEpochs: down,
+    sendMessage: down,
+    listMessages: down,
+    markRead: down,
+    getUnread: down,
+    checkHealth: async () => undefined,
+    close: () => undefined,
+  };
+}
+
+export const chatMain = join(repoRoot, 'services', 'chat', 'dist', 'main.js');
+
+export interface ChatProcess {
+  grpcUrl: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the built chat service and resolves once it logs "chat listening". */
+export async function startChat(env: Record<string, string>, timeoutMs = 60_000): Promise<ChatProcess> {
+  const grpcPort = await freePort();
+  const metricsPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [chatMain], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      LOG_LEVEL: 'info',
+      CHAT_GRPC_HOST: '127.0.0.1',
+      CHAT_GRPC_PORT: String(grpcPort),
+      CHAT_METRICS_PORT: String(metricsPort),
+      CHAT_MIGRATE_ON_START: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chat did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
+    const check = () => {
+      if (out.includes('chat listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`chat exited with ${code} before listening:\n${out}`));
+    });
+  });
+  return {
+    grpcUrl: `127.0.0.1:${grpcPort}`,
+    output: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
   };
 }

@@ -1,7 +1,8 @@
-// What route modules need from the app: the identity client, the auth hook
-// and the sign-in rate limits.
+// What route modules need from the app: the identity and chat clients, the
+// auth hook, the sign-in rate limits and the larger body limits of chat routes.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { runWithContext } from '@bil/runtime';
+import type { ChatApi } from '../chat-client.js';
 import type { IdentityApi } from '../identity-client.js';
 import type { VerifiedActor } from '../auth.js';
 import { enforceAuthLimit, type AuthLimits, type RateLimiter } from '../rate-limit.js';
@@ -15,12 +16,22 @@ declare module 'fastify' {
 
 export interface RouteContext {
   identity: IdentityApi;
+  chat: ChatApi;
+  /** Per-route body limits above the default: sending a message, and routes carrying epoch records. */
+  bodyLimits: BodyLimits;
   /** onRequest hook: verifies the bearer token and sets request.actor. */
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   limiter: Pick<RateLimiter, 'hit'>;
   limits: AuthLimits;
   /** Readiness of the gateway's dependencies; throws naming what is down. */
   ready: () => Promise<Record<string, 'ok' | 'down'>>;
+}
+
+export interface BodyLimits {
+  /** POST /v1/chats/{chat_id}/messages: an envelope of up to 256 Ki base64url characters plus wrapped keys. */
+  message: number;
+  /** Routes carrying an epoch record and its wrapped keys (group creation, membership, epochs): they grow with the group. */
+  epoch: number;
 }
 
 /** Runs `fn` in the request's correlation context, so gRPC calls carry its id. */

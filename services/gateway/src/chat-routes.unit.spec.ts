@@ -1,0 +1,383 @@
+// The chat routes against a stubbed chat service: request mapping (actor,
+// snake_case to camelCase, JSON objects to JSON text, enums, int64 strings),
+// answers, validation before any RPC, per-route body limits and error pass-through.
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { AppError, createLogger } from '@bil/runtime';
+import { buildApp } from './app.js';
+import type { Chat, ChatApi } from './chat-client.js';
+import type { VerifiedActor } from './auth.js';
+import { unavailableChat } from '../test/fixtures.js';
+import type { IdentityApi } from './identity-client.js';
+
+const ACTOR: VerifiedActor = {
+  userId: '0193a0c4-1111-7000-8000-000000000001',
+  deviceId: '0193a0c4-2222-7000-8000-000000000002',
+  sessionId: 's1',
+};
+const CHAT_ID = '0193a0c4-3333-7000-8000-000000000003';
+const PEER = '0193a0c4-4444-7000-8000-000000000004';
+const MSG_ID = '0193a0c4-5555-7000-8000-000000000005';
+const B64_43 = 'A'.repeat(43);
+
+const CHAT: Chat = {
+  chatId: CHAT_ID,
+  type: 'CHAT_TYPE_GROUP',
+  title: 'Friends',
+  createdBy: ACTOR.userId,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  lastSeq: '7',
+  lastActivityAt: '2026-01-01T00:01:00.000Z',
+  epoch: '2',
+  epochRotationRequired: false,
+  myRole: 'MEMBER_ROLE_OWNER',
+  memberCount: 2,
+  lastReadSeq: '5',
+  unreadCount: '2',
+  peerUserId: '',
+  members: [{ userId: ACTOR.userId, role: 'MEMBER_ROLE_OWNER', joinedAt: '2026-01-01T00:00:00.000Z', joinedSeq: '0' }],
+};
+
+const envelope = (over: Record<string, unknown> = {}) => ({
+  header: {
+    v: 1,
+    suite: 'aes-256-gcm',
+    chat_id: CHAT_ID,
+    message_id: MSG_ID,
+    sender_user_id: ACTOR.userId,
+    sender_device_id: ACTOR.deviceId,
+    scheme: 'group',
+    epoch: 2,
+    counter: 1,
+    timestamp: 1764100000000,
+    nonce: 'AAAAAAAAAAAAAAAA',
+    commitment: B64_43,
+    ...over,
+  },
+  ciphertext: 'A'.repeat(400),
+  signature: 'A'.repeat(86),
+});
+
+const record = () => ({
+  payload: {
+    type: 'bil.group-epoch.v1',
+    chat_id: CHAT_ID,
+    epoch: 1,
+    prev_hash: '',
+    members: [
+      {
+        user_id: ACTOR.userId,
+        role: 'admin',
+        identity_key: B64_43,
+        devices: [{ device_id: ACTOR.deviceId, encryption_key: 'MIIB', signing_key: B64_43, issued_at: 1, certificate: 'A'.repeat(86) }],
+      },
+    ],
+    key_commitment: B64_43,
+    signer_user_id: ACTOR.userId,
+    signer_device_id: ACTOR.deviceId,
+    created_at: 1764100000000,
+  },
+  signature: 'A'.repeat(86),
+});
+
+function stubChat(): ChatApi {
+  const base = unavailableChat();
+  return {
+    ...base,
+    createPersonalChat: vi.fn(async () => ({ chat: { ...CHAT, type: 'CHAT_TYPE_PERSONAL' as const, peerUserId: PEER, title: '' }, created: true })),
+    createGroup: vi.fn(async () => ({ chat: CHAT })),
+    getChat: vi.fn(async () => ({ chat: CHAT })),
+    listChats: vi.fn(async () => ({ chats: [{ ...CHAT, members: [] }], nextPageToken: 'next' })),
+    sendMessage: vi.fn(async () => ({ seq: '8', createdAt: '2026-01-01T00:02:00.000Z', duplicate: false })),
+    listMessages: vi.fn(async () => ({
+      messages: [
+        {
+          chatId: CHAT_ID,
+          seq: '8',
+          messageId: MSG_ID,
+          senderUserId: ACTOR.userId,
+          senderDeviceId: ACTOR.deviceId,
+          envelope: JSON.stringify(envelope()),
+          wrappedKey: '',
+          epoch: '2',
+          createdAt: '2026-01-01T00:02:00.000Z',
+        },
+      ],
+      hasMore: false,
+      lastSeq: '8',
+    })),
+    listEpochs: vi.fn(async () => ({
+      epochs: [
+        {
+          epoch: '1',
+          recordHash: B64_43,
+          record: JSON.stringify(record()),
+          wrappedKey: 'wk',
+          signerUserId: ACTOR.userId,
+          signerDeviceId: ACTOR.deviceId,
+          createdAt: '2026-01-01T00:00:00.000Z',
+        },
+      ],
+      currentEpoch: '1',
+      hasMore: false,
+    })),
+    removeMember: vi.fn(async () => ({ chatId: CHAT_ID, epoch: '2', epochRotationRequired: true })),
+    markRead: vi.fn(async () => ({ lastReadSeq: '8', unreadCount: '0' })),
+    getUnread: vi.fn(async () => ({
+      totalUnread: '3',
+      chats: [{ chatId: CHAT_ID, type: 'CHAT_TYPE_GROUP' as const, unreadCount: '3', firstUnreadSeq: '6', lastSeq: '8', lastActivityAt: 'x' }],
+    })),
+    addEpochKeys: vi.fn(async () => ({ added: 1 })),
+  };
+}
+
+describe('chat routes (stubbed chat service)', () => {
+  let app: FastifyInstance;
+  let chat: ChatApi;
+  const headers = { authorization: 'Bearer good' };
+
+  beforeAll(async () => {
+    chat = stubChat();
+    app = await buildApp({
+      logger: createLogger('gateway-test', 'silent'),
+      identity: {} as IdentityApi,
+      chat,
+      verifier: {
+        verify: async (token) => {
+          if (token === 'good') return ACTOR;
+          throw new AppError('unauthenticated', 'invalid_token', 'the access token is invalid');
+        },
+      },
+      limiter: { hit: async () => ({ allowed: true, retryAfterSeconds: 0 }) },
+      limits: { perIp: 1, perUsername: 1 },
+      ready: async () => ({ identity: 'ok', chat: 'ok', redis: 'ok' }),
+      bodyLimitBytes: 4 * 1024,
+      bodyLimits: { message: 64 * 1024, epoch: 32 * 1024 },
+      trustProxyHops: 0,
+    });
+  });
+  afterAll(() => app.close());
+  beforeEach(() => vi.clearAllMocks());
+
+  it('opens a personal chat with the verified actor: 201 when created, 200 when it existed', async () => {
+    let res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload: { type: 'personal', peer_user_id: PEER } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(chat.createPersonalChat).toHaveBeenCalledWith({ actor: ACTOR, peerUserId: PEER });
+    expect(res.json().chat).toMatchObject({ chat_id: CHAT_ID, type: 'personal', peer_user_id: PEER, last_seq: 7, unread_count: 2, my_role: 'owner' });
+    vi.mocked(chat.createPersonalChat).mockResolvedValueOnce({ chat: CHAT, created: false });
+    res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload: { type: 'personal', peer_user_id: PEER } });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('creates a group, passing the record as JSON text and roles as proto enums', async () => {
+    const payload = {
+      type: 'group',
+      chat_id: CHAT_ID,
+      title: 'Friends',
+      members: [{ user_id: PEER, role: 'admin' }],
+      epoch_record: record(),
+      epoch_keys: [{ device_id: ACTOR.deviceId, wrapped_key: 'A'.repeat(512) }],
+    };
+    const res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload });
+    expect(res.statusCode, res.body).toBe(201);
+    const call = vi.mocked(chat.createGroup).mock.calls[0]![0];
+    expect(call).toMatchObject({ actor: ACTOR, chatId: CHAT_ID, title: 'Friends', members: [{ userId: PEER, role: 'MEMBER_ROLE_ADMIN' }] });
+    expect(JSON.parse(call.epochRecord!)).toEqual(record());
+    expect(call.epochKeys).toEqual([{ deviceId: ACTOR.deviceId, wrappedKey: 'A'.repeat(512) }]);
+    expect(res.json().chat.members).toEqual([{ user_id: ACTOR.userId, role: 'owner', joined_at: '2026-01-01T00:00:00.000Z', joined_seq: 0 }]);
+  });
+
+  it('validates the shape the `type` names, naming the field, before any RPC', async () => {
+    const cases: [unknown, string][] = [
+      [{ type: 'personal' }, 'peer_user_id'],
+      [{ type: 'personal', peer_user_id: PEER, title: 'x' }, 'title'],
+      [{ type: 'personal', peer_user_id: 'nope' }, 'peer_user_id'],
+      [{ type: 'group', chat_id: CHAT_ID, title: 'x', members: [], epoch_record: record(), epoch_keys: 'x' }, 'epoch_keys'],
+      [{ type: 'group', chat_id: CHAT_ID, title: 'x', members: [], epoch_record: { ...record(), extra: 1 }, epoch_keys: [] }, 'epoch_record.extra'],
+      [{ type: 'channel' }, 'type'],
+      [{}, 'type'],
+    ];
+    for (const [payload, field] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload: payload as object });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(res.json().error, JSON.stringify(payload)).toMatchObject({ code: 'invalid_request', details: { field } });
+    }
+    expect(chat.createPersonalChat).not.toHaveBeenCalled();
+    expect(chat.createGroup).not.toHaveBeenCalled();
+  });
+
+  it('lists chats with filter, limit and cursor; integers in the query are checked as integers', async () => {
+    const res = await app.inject({ method: 'GET', url: '/v1/chats?type=group&limit=10&cursor=abc', headers });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(chat.listChats).toHaveBeenCalledWith({ actor: ACTOR, type: 'CHAT_TYPE_GROUP', limit: 10, pageToken: 'abc' });
+    expect(res.json()).toMatchObject({ next_cursor: 'next', chats: [{ chat_id: CHAT_ID, type: 'group', members: [] }] });
+    for (const q of ['limit=ten', 'limit=0', 'limit=101', 'limit=1.5', 'type=channel', 'page=2']) {
+      const bad = await app.inject({ method: 'GET', url: `/v1/chats?${q}`, headers });
+      expect(bad.statusCode, q).toBe(400);
+      expect(bad.json().error.details.location, q).toBe('querystring');
+    }
+  });
+
+  it('sends a message: envelope as JSON text, 201 new, 200 duplicate', async () => {
+    const payload = { message_id: MSG_ID, envelope: envelope() };
+    let res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toEqual({ seq: 8, created_at: '2026-01-01T00:02:00.000Z', duplicate: false });
+    const call = vi.mocked(chat.sendMessage).mock.calls[0]![0];
+    expect(call).toMatchObject({ actor: ACTOR, chatId: CHAT_ID, messageId: MSG_ID, wrappedKeys: [] });
+    expect(JSON.parse(call.envelope!)).toEqual(envelope());
+    vi.mocked(chat.sendMessage).mockResolvedValueOnce({ seq: '8', createdAt: 'x', duplicate: true });
+    res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().duplicate).toBe(true);
+  });
+
+  it('the send route alone takes bodies above the default limit', async () => {
+    const big = { message_id: MSG_ID, envelope: { ...envelope(), ciphertext: 'A'.repeat(20_000) } };
+    expect((await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: big })).statusCode).toBe(201);
+    const tooBig = { message_id: MSG_ID, envelope: { ...envelope(), ciphertext: 'A'.repeat(70_000) } };
+    const res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: tooBig });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error.code).toBe('payload_too_large');
+    const read = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/read`, headers, payload: { seq: 1, pad: 'x'.repeat(5000) } });
+    expect(read.statusCode).toBe(413);
+  });
+
+  it('refuses a malformed envelope before any RPC', async () => {
+    const cases: [unknown, string][] = [
+      [{ message_id: MSG_ID, envelope: envelope({ epoch: '2' }) }, 'envelope.header.epoch'],
+      [{ message_id: MSG_ID, envelope: envelope({ extra: true }) }, 'envelope.header.extra'],
+      [{ message_id: MSG_ID, envelope: envelope({ counter: 0 }) }, 'envelope.header.counter'],
+      [{ message_id: MSG_ID, envelope: { ...envelope(), signature: 5 } }, 'envelope.signature'],
+      [{ message_id: MSG_ID }, 'envelope'],
+      [{ message_id: MSG_ID, envelope: envelope(), wrapped_keys: [{ device_id: 'x', wrapped_key: 'y' }] }, 'wrapped_keys.0.device_id'],
+    ];
+    for (const [payload, field] of cases) {
+      const res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: payload as object });
+      expect(res.statusCode, field).toBe(400);
+      expect(res.json().error.details.field, field).toBe(field);
+    }
+    expect(chat.sendMessage).not.toHaveBeenCalled();
+  });
+
+  it('passes mismatched_devices through as 409 with its details', async () => {
+    const details = {
+      missing_devices: [{ user_id: PEER, device_id: MSG_ID }],
+      extra_devices: [],
+    };
+    vi.mocked(chat.sendMessage).mockRejectedValueOnce(
+      new AppError('failed_precondition', 'mismatched_devices', 'the wrapped keys do not match the current devices', details),
+    );
+    const res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: { message_id: MSG_ID, envelope: envelope() } });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error).toMatchObject({ code: 'mismatched_devices', details });
+  });
+
+  it('pages history with after or before, returning envelopes as objects', async () => {
+    let res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=7&limit=20`, headers });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(chat.listMessages).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, limit: 20, afterSeq: 7 });
+    expect(res.json()).toEqual({
+      messages: [
+        {
+          chat_id: CHAT_ID,
+          seq: 8,
+          message_id: MSG_ID,
+          sender_user_id: ACTOR.userId,
+          sender_device_id: ACTOR.deviceId,
+          envelope: envelope(),
+          wrapped_key: '',
+          epoch: 2,
+          created_at: '2026-01-01T00:02:00.000Z',
+        },
+      ],
+      has_more: false,
+      last_seq: 8,
+    });
+    res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?before=8`, headers });
+    expect(chat.listMessages).toHaveBeenLastCalledWith({ actor: ACTOR, chatId: CHAT_ID, limit: 0, beforeSeq: 8 });
+    res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=1&before=5`, headers });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.details).toMatchObject({ location: 'querystring', field: 'before' });
+    res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=-1`, headers });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'GET', url: `/v1/chats/not-a-uuid/messages`, headers });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.details).toMatchObject({ location: 'params', field: 'chat_id' });
+  });
+
+  it('lists epochs with records as objects; removes a member with or without an epoch', async () => {
+    const res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/keys?after_epoch=0`, headers });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ current_epoch: 1, has_more: false, epochs: [{ epoch: 1, record: record(), wrapped_key: 'wk' }] });
+
+    let del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers });
+    expect(del.statusCode, del.body).toBe(200);
+    expect(del.json()).toEqual({ chat_id: CHAT_ID, epoch: 2, epoch_rotation_required: true });
+    expect(chat.removeMember).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, userId: PEER, epochRecord: '', epochKeys: [] });
+    del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers, payload: { epoch_record: record() } });
+    expect(del.statusCode).toBe(400);
+    expect(del.json().error.details.field).toBe('epoch_keys');
+  });
+
+  it('adds epoch keys for a device at a numbered epoch; read markers and unread counts', async () => {
+    const keys = { epoch_keys: [{ device_id: PEER, wrapped_key: 'A'.repeat(512) }] };
+    let res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/keys/2/devices`, headers, payload: keys });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(chat.addEpochKeys).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, epoch: 2, epochKeys: [{ deviceId: PEER, wrappedKey: 'A'.repeat(512) }] });
+    res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/keys/two/devices`, headers, payload: keys });
+    expect(res.statusCode).toBe(400);
+
+    res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/read`, headers, payload: { seq: 8 } });
+    expect(res.json()).toEqual({ last_read_seq: 8, unread_count: 0 });
+    res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/read`, headers, payload: { seq: '8' } });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'GET', url: '/v1/unread', headers });
+    expect(res.json()).toEqual({
+      total_unread: 3,
+      chats: [{ chat_id: CHAT_ID, type: 'group', unread_count: 3, first_unread_seq: 6, last_seq: 8, last_activity_at: 'x' }],
+    });
+  });
+
+  it('needs a token on every chat route', async () => {
+    for (const [method, url] of [
+      ['POST', '/v1/chats'],
+      ['GET', '/v1/chats'],
+      ['GET', `/v1/chats/${CHAT_ID}`],
+      ['GET', `/v1/chats/${CHAT_ID}/messages`],
+      ['GET', '/v1/unread'],
+    ] as const) {
+      const res = await app.inject({ method, url });
+      expect(res.statusCode, url).toBe(401);
+    }
+  });
+
+  it('documents every chat route in the OpenAPI document', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
+    const ops = Object.entries(doc.paths as Record<string, object>)
+      .filter(([p]) => p.startsWith('/v1/chats') || p === '/v1/unread')
+      .flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
+    expect(ops).toEqual(
+      [
+        'POST /v1/chats',
+        'GET /v1/chats',
+        'GET /v1/chats/{chat_id}',
+        'DELETE /v1/chats/{chat_id}',
+        'POST /v1/chats/{chat_id}/members',
+        'DELETE /v1/chats/{chat_id}/members/{user_id}',
+        'PATCH /v1/chats/{chat_id}/members/{user_id}',
+        'GET /v1/chats/{chat_id}/keys',
+        'POST /v1/chats/{chat_id}/keys',
+        'POST /v1/chats/{chat_id}/keys/{epoch}/devices',
+        'POST /v1/chats/{chat_id}/messages',
+        'GET /v1/chats/{chat_id}/messages',
+        'POST /v1/chats/{chat_id}/read',
+        'GET /v1/unread',
+      ].sort(),
+    );
+    expect(doc.components.schemas.Envelope).toBeDefined();
+    expect(doc.components.schemas.EpochRecord).toBeDefined();
+    expect(doc.paths['/v1/chats/{chat_id}/messages'].post.security).toEqual([{ bearerAuth: [] }]);
+  });
+});

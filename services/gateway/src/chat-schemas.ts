@@ -1,0 +1,646 @@
+// JSON schemas of the chat routes (/v1/chats, /v1/unread). Like schemas.ts
+// they check structure and size only: types, required and unknown members,
+// lengths, UUID shape. What an envelope or epoch record means (signatures,
+// chains, the devices a message must be wrapped for, who may do what) is the
+// chat service's to decide, and it answers with its own codes (docs/chat.md).
+// Envelopes and epoch records are JSON objects here; the gateway passes them
+// to chat as JSON text, and parses chat's JSON text back into objects.
+import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
+
+/** Largest envelope ciphertext in base64url characters (chat's limit: 192 KiB of bytes). */
+export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
+/** Most wrapped content keys on one message (one per recipient device). */
+export const MAX_WRAPPED_KEYS = 1024;
+/** Most wrapped epoch keys in one request (one per device listed in the record). */
+export const MAX_EPOCH_KEYS = 16 * 1024;
+/** Most members an epoch record or a membership request may list. */
+export const MAX_RECORD_MEMBERS = 10_000;
+/** Most devices one member may list in an epoch record. */
+export const MAX_MEMBER_DEVICES = 1000;
+
+const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
+const b64 = (maxLength: number, description: string, minLength = 1) => ({ type: 'string', minLength, maxLength, description });
+const int = (minimum: number, description: string, maximum = MAX_SAFE_INTEGER) => ({ type: 'integer', minimum, maximum, description });
+const ref = (id: string) => ({ $ref: `${id}#` });
+
+const ROLES = ['owner', 'admin', 'member'];
+const CHAT_TYPES = ['personal', 'group'];
+
+export type ChatTypeJson = 'personal' | 'group';
+export type RoleJson = 'owner' | 'admin' | 'member';
+
+export interface WrappedKeyJson {
+  device_id: string;
+  wrapped_key: string;
+}
+export type EnvelopeJson = Record<string, unknown>;
+export type EpochRecordJson = Record<string, unknown>;
+
+export const chatSharedSchemas = [
+  {
+    $id: 'WrappedKey',
+    type: 'object',
+    description: 'A symmetric key wrapped with RSA-OAEP for one device (docs/protocol.md).',
+    additionalProperties: false,
+    required: ['device_id', 'wrapped_key'],
+    properties: {
+      device_id: uuid('The recipient device.'),
+      wrapped_key: b64(700, 'RSA-OAEP ciphertext (384 or 512 bytes), base64url.'),
+    },
+  },
+  {
+    $id: 'Envelope',
+    type: 'object',
+    description: 'An end-to-end encrypted message (docs/protocol.md, "Envelopes"); the server checks its structure and binding, never its contents.',
+    additionalProperties: false,
+    required: ['header', 'ciphertext', 'signature'],
+    properties: {
+      header: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['v', 'suite', 'chat_id', 'message_id', 'sender_user_id', 'sender_device_id', 'scheme', 'epoch', 'counter', 'timestamp', 'nonce', 'commitment'],
+        properties: {
+          v: { type: 'integer', enum: [1], description: 'Envelope version: 1.' },
+          suite: { type: 'string', enum: ['aes-256-gcm', 'chacha20-poly1305'], description: 'Content cipher.' },
+          chat_id: uuid('The chat; must be the chat of the route.'),
+          message_id: uuid('Client-chosen message id (UUIDv7); must equal `message_id` of the request.'),
+          sender_user_id: uuid('The sending user: the caller.'),
+          sender_device_id: uuid('The sending device: the caller\'s device.'),
+          scheme: { type: 'string', enum: ['direct', 'group'], description: '`direct` in personal chats, `group` in groups.' },
+          epoch: int(0, 'Group epoch (the current one) for `group`; 0 for `direct`.'),
+          counter: int(1, 'Per (chat, sender device) counter, +1 per message.'),
+          timestamp: int(0, "Sender's clock, ms since the epoch."),
+          nonce: b64(16, 'AEAD nonce, 12 bytes, base64url.'),
+          commitment: b64(43, 'Key commitment, 32 bytes, base64url.'),
+        },
+      },
+      ciphertext: b64(MAX_CIPHERTEXT_CHARS, `AEAD output (padded plaintext and tag), base64url; at most ${MAX_CIPHERTEXT_CHARS} characters.`),
+      signature: b64(86, "Ed25519 signature of the sender device, 64 bytes, base64url."),
+    },
+  },
+  {
+    $id: 'EpochRecord',
+    type: 'object',
+    description: 'A signed group epoch record (docs/protocol.md, "Epoch record"); members verify the chain themselves.',
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'epoch', 'prev_hash', 'members', 'key_commitment', 'signer_user_id', 'signer_device_id', 'created_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.group-epoch.v1'] },
+          chat_id: uuid('The group.'),
+          epoch: int(1, '1 for genesis, then previous + 1.'),
+          prev_hash: b64(43, 'Record hash of the previous record; "" for genesis.', 0),
+          members: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MAX_RECORD_MEMBERS,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['user_id', 'role', 'identity_key', 'devices'],
+              properties: {
+                user_id: uuid('The member.'),
+                role: { type: 'string', enum: ['admin', 'member'], description: 'The owner and admins are `admin`.' },
+                identity_key: b64(43, 'The member\'s account identity key.'),
+                devices: {
+                  type: 'array',
+                  minItems: 1,
+                  maxItems: MAX_MEMBER_DEVICES,
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['device_id', 'encryption_key', 'signing_key', 'issued_at', 'certificate'],
+                    properties: {
+                      device_id: uuid('The device.'),
+                      encryption_key: b64(1200, 'RSA SPKI DER, base64url.'),
+                      signing_key: b64(43, 'Ed25519 public key, base64url.'),
+                      issued_at: int(0, 'Certificate time, ms since the epoch.'),
+                      certificate: b64(86, 'Device certificate, base64url.'),
+                    },
+                  },
+                },
+              },
+            },
+          },
+          key_commitment: b64(43, 'Commitment to the epoch key, 32 bytes, base64url.'),
+          signer_user_id: uuid('The signing user.'),
+          signer_device_id: uuid('The signing device: the caller\'s device.'),
+          created_at: int(0, 'ms since the epoch.'),
+        },
+      },
+      signature: b64(86, 'Ed25519 signature of the signer device over the canonical payload, base64url.'),
+    },
+  },
+  {
+    $id: 'Member',
+    type: 'object',
+    description: 'A current member of a chat.',
+    required: ['user_id', 'role', 'joined_at', 'joined_seq'],
+    properties: {
+      user_id: { type: 'string' },
+      role: { type: 'string', enum: ROLES, description: '`owner` (groups only), `admin` or `member`.' },
+      joined_at: { type: 'string', description: 'When the member (last) joined, RFC 3339.' },
+      joined_seq: { type: 'integer', description: "The chat's last seq when they joined; they see later messages only." },
+    },
+  },
+  {
+    $id: 'Chat',
+    type: 'object',
+    description: 'A chat as the caller sees it.',
+    required: [
+      'chat_id', 'type', 'title', 'created_by', 'created_at', 'last_seq', 'last_activity_at', 'epoch',
+      'epoch_rotation_required', 'my_role', 'member_count', 'last_read_seq', 'unread_count', 'peer_user_id', 'members',
+    ],
+    properties: {
+      chat_id: { type: 'string' },
+      type: { type: 'string', enum: CHAT_TYPES },
+      title: { type: 'string', description: 'Group title; empty for personal chats.' },
+      created_by: { type: 'string' },
+      created_at: { type: 'string', description: 'RFC 3339.' },
+      last_seq: { type: 'integer', description: 'Sequence number of the newest message; 0 before the first.' },
+      last_activity_at: { type: 'string', description: 'Newest message (or creation), RFC 3339; lists sort by it.' },
+      epoch: { type: 'integer', description: 'Current group epoch; 0 for personal chats.' },
+      epoch_rotation_required: { type: 'boolean', description: 'A member or device left and no new epoch was published: sends are refused until one is.' },
+      my_role: { type: 'string', enum: ROLES },
+      member_count: { type: 'integer' },
+      last_read_seq: { type: 'integer', description: "The caller's read marker." },
+      unread_count: { type: 'integer' },
+      peer_user_id: { type: 'string', description: 'The other user of a personal chat; empty for groups.' },
+      members: { type: 'array', items: ref('Member'), description: 'Filled by single-chat answers; empty in lists.' },
+    },
+  },
+  {
+    $id: 'Message',
+    type: 'object',
+    description: 'A stored message as the calling device receives it.',
+    required: ['chat_id', 'seq', 'message_id', 'sender_user_id', 'sender_device_id', 'envelope', 'wrapped_key', 'epoch', 'created_at'],
+    properties: {
+      chat_id: { type: 'string' },
+      seq: { type: 'integer', description: 'Gap-free sequence number in the chat.' },
+      message_id: { type: 'string' },
+      sender_user_id: { type: 'string' },
+      sender_device_id: { type: 'string' },
+      envelope: ref('Envelope'),
+      wrapped_key: { type: 'string', description: "Personal chats: the content key wrapped for the caller's device; empty for groups." },
+      epoch: { type: 'integer', description: 'Group epoch of the message; 0 in personal chats.' },
+      created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
+    },
+  },
+] as const;
+
+const bodyErrors = [400, 413, 415];
+const chatIdParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['chat_id'],
+  properties: { chat_id: uuid('The chat.') },
+};
+const memberParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['chat_id', 'user_id'],
+  properties: { chat_id: uuid('The group.'), user_id: uuid('The member.') },
+};
+const epochKeys = {
+  type: 'array',
+  maxItems: MAX_EPOCH_KEYS,
+  items: ref('WrappedKey'),
+  description: 'The new epoch key wrapped once for every device the record lists, exactly.',
+};
+const memberSpec = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['user_id'],
+  properties: {
+    user_id: uuid('The user to add.'),
+    role: { type: 'string', enum: ['admin', 'member'], description: 'Default `member`; only the owner may add admins.' },
+  },
+};
+const chatAnswer = { type: 'object', required: ['chat'], properties: { chat: ref('Chat') } };
+
+export interface ChatParams {
+  chat_id: string;
+}
+export interface MemberParams {
+  chat_id: string;
+  user_id: string;
+}
+export interface EpochParams {
+  chat_id: string;
+  epoch: number;
+}
+
+export type CreateChatBody =
+  | { type: 'personal'; peer_user_id: string }
+  | {
+      type: 'group';
+      chat_id: string;
+      title: string;
+      members: { user_id: string; role?: 'admin' | 'member' }[];
+      epoch_record: EpochRecordJson;
+      epoch_keys: WrappedKeyJson[];
+    };
+export const createChatSchema = {
+  tags: ['chats'],
+  summary: 'Open the personal chat with a user (the same one every time), or create a group with its genesis epoch.',
+  description:
+    'Personal: `{"type":"personal","peer_user_id":…}`; answers 201 when it was created, 200 when it existed. ' +
+    'Group: `{"type":"group","chat_id":<client-chosen UUID>,"title":…,"members":[…],"epoch_record":<genesis>,"epoch_keys":[…]}`; the caller becomes the owner.',
+  security: BEARER,
+  body: {
+    type: 'object',
+    required: ['type'],
+    discriminator: { propertyName: 'type' },
+    oneOf: [
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'peer_user_id'],
+        properties: {
+          type: { type: 'string', enum: ['personal'] },
+          peer_user_id: uuid('The other user; not the caller.'),
+        },
+      },
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'title', 'members', 'epoch_record', 'epoch_keys'],
+        properties: {
+          type: { type: 'string', enum: ['group'] },
+          chat_id: uuid('Client-chosen id (lowercase UUID); the genesis record names it.'),
+          title: { type: 'string', minLength: 1, maxLength: 512, description: '1 to 128 characters, no control characters.' },
+          members: {
+            type: 'array',
+            maxItems: MAX_RECORD_MEMBERS,
+            items: memberSpec,
+            description: 'The other initial members (not the caller).',
+          },
+          epoch_record: ref('EpochRecord'),
+          epoch_keys: epochKeys,
+        },
+      },
+    ],
+  },
+  response: {
+    200: { ...chatAnswer, description: 'The personal chat already existed.' },
+    201: { ...chatAnswer, description: 'Created.' },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface ListChatsQuery {
+  type?: ChatTypeJson;
+  limit?: number;
+  cursor?: string;
+}
+export const listChatsSchema = {
+  tags: ['chats'],
+  summary: "The caller's chats, newest activity first, with unread counts.",
+  security: BEARER,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      type: { type: 'string', enum: CHAT_TYPES, description: 'Only chats of this type.' },
+      limit: { type: 'integer', minimum: 1, maximum: 100, description: 'Page size, default 50.' },
+      cursor: { type: 'string', minLength: 1, maxLength: 1024, description: '`next_cursor` of the previous page.' },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['chats', 'next_cursor'],
+      properties: {
+        chats: { type: 'array', items: ref('Chat') },
+        next_cursor: { type: 'string', description: 'Pass as `cursor` for the next page; empty on the last page.' },
+      },
+    },
+    ...errors(400, 401),
+  },
+};
+
+export const getChatSchema = {
+  tags: ['chats'],
+  summary: 'One chat the caller belongs to, with its members.',
+  security: BEARER,
+  params: chatIdParams,
+  response: { 200: chatAnswer, ...errors(400, 401, 404) },
+};
+
+export const deleteChatSchema = {
+  tags: ['chats'],
+  summary: 'Delete a group (owner only); it disappears for every member.',
+  security: BEARER,
+  params: chatIdParams,
+  response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 403, 404, 409) },
+};
+
+export interface AddMembersBody {
+  members: { user_id: string; role?: 'admin' | 'member' }[];
+  epoch_record: EpochRecordJson;
+  epoch_keys: WrappedKeyJson[];
+}
+export const addMembersSchema = {
+  tags: ['chats'],
+  summary: 'Add users to a group with the next epoch record, which lists them (admins and the owner).',
+  security: BEARER,
+  params: chatIdParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['members', 'epoch_record', 'epoch_keys'],
+    properties: {
+      members: { type: 'array', minItems: 1, maxItems: MAX_RECORD_MEMBERS, items: memberSpec },
+      epoch_record: ref('EpochRecord'),
+      epoch_keys: epochKeys,
+    },
+  },
+  response: { 200: chatAnswer, ...errors(...bodyErrors, 401, 403, 404, 409) },
+};
+
+export interface RemoveMemberBody {
+  epoch_record?: EpochRecordJson;
+  epoch_keys?: WrappedKeyJson[];
+}
+export const removeMemberSchema = {
+  tags: ['chats'],
+  summary: 'Remove a member from a group, or leave it (the caller\'s own user id); optionally with the next epoch.',
+  description:
+    'Without a body (or without `epoch_record`) the group needs a new epoch before anyone can send (`epoch_rotation_required`); ' +
+    'with `epoch_record` and `epoch_keys` the rotation happens in the same step.',
+  security: BEARER,
+  params: memberParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { epoch_record: ref('EpochRecord'), epoch_keys: epochKeys },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['chat_id', 'epoch', 'epoch_rotation_required'],
+      properties: {
+        chat_id: { type: 'string' },
+        epoch: { type: 'integer', description: 'The current epoch after the change.' },
+        epoch_rotation_required: { type: 'boolean', description: 'True when no epoch came with the removal.' },
+      },
+    },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface ChangeRoleBody {
+  role: RoleJson;
+}
+export const changeRoleSchema = {
+  tags: ['chats'],
+  summary: "Change a member's role (owner only); `owner` transfers ownership and makes the caller an admin.",
+  security: BEARER,
+  params: memberParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['role'],
+    properties: { role: { type: 'string', enum: ROLES } },
+  },
+  response: {
+    200: { type: 'object', required: ['member'], properties: { member: ref('Member') } },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface ListEpochsQuery {
+  after_epoch?: number;
+  limit?: number;
+}
+export const listEpochsSchema = {
+  tags: ['chats'],
+  summary: "A group's epoch records in order, each with the calling device's wrapped epoch key.",
+  security: BEARER,
+  params: chatIdParams,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      after_epoch: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'Only epochs after this one; default 0 (from genesis).' },
+      limit: { type: 'integer', minimum: 1, maximum: 100, description: 'Default 100.' },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['epochs', 'current_epoch', 'has_more'],
+      properties: {
+        epochs: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['epoch', 'record_hash', 'record', 'wrapped_key', 'signer_user_id', 'signer_device_id', 'created_at'],
+            properties: {
+              epoch: { type: 'integer' },
+              record_hash: { type: 'string', description: 'base64url SHA-256 of the canonical record.' },
+              record: ref('EpochRecord'),
+              wrapped_key: { type: 'string', description: "The calling device's wrapped epoch key; empty when it has none." },
+              signer_user_id: { type: 'string' },
+              signer_device_id: { type: 'string' },
+              created_at: { type: 'string', description: 'RFC 3339.' },
+            },
+          },
+        },
+        current_epoch: { type: 'integer' },
+        has_more: { type: 'boolean' },
+      },
+    },
+    ...errors(400, 401, 404),
+  },
+};
+
+export interface PublishEpochBody {
+  epoch_record: EpochRecordJson;
+  epoch_keys: WrappedKeyJson[];
+}
+export const publishEpochSchema = {
+  tags: ['chats'],
+  summary: 'Publish the next epoch of a group (admins and the owner; the caller\'s device signs the record).',
+  security: BEARER,
+  params: chatIdParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['epoch_record', 'epoch_keys'],
+    properties: { epoch_record: ref('EpochRecord'), epoch_keys: epochKeys },
+  },
+  response: {
+    201: {
+      type: 'object',
+      required: ['epoch', 'record_hash'],
+      properties: { epoch: { type: 'integer' }, record_hash: { type: 'string' } },
+    },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface AddEpochKeysBody {
+  epoch_keys: WrappedKeyJson[];
+}
+export const addEpochKeysSchema = {
+  tags: ['chats'],
+  summary: 'Hand the current epoch key to members\' devices that have none (e.g. a newly linked device); any member.',
+  security: BEARER,
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['chat_id', 'epoch'],
+    properties: { chat_id: uuid('The group.'), epoch: { type: 'integer', minimum: 1, maximum: MAX_SAFE_INTEGER, description: 'The current epoch.' } },
+  },
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['epoch_keys'],
+    properties: { epoch_keys: { ...epochKeys, minItems: 1, description: 'One wrapped key per device without one.' } },
+  },
+  response: {
+    200: { type: 'object', required: ['added'], properties: { added: { type: 'integer' } } },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface SendMessageBody {
+  message_id: string;
+  envelope: EnvelopeJson;
+  wrapped_keys?: WrappedKeyJson[];
+}
+const sendAnswer = {
+  type: 'object',
+  required: ['seq', 'created_at', 'duplicate'],
+  properties: {
+    seq: { type: 'integer', description: 'The message\'s sequence number in the chat.' },
+    created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
+    duplicate: { type: 'boolean', description: 'True when this resent a stored message (same device and message id).' },
+  },
+};
+export const sendMessageSchema = {
+  tags: ['chats'],
+  summary: 'Post an encrypted message; resending the same message id from the same device is idempotent.',
+  description:
+    'Personal chats: `wrapped_keys` holds one wrapped content key per current device of both users except the sending device, exactly; ' +
+    'otherwise 409 `mismatched_devices` with `details.missing_devices` and `details.extra_devices`. Groups: no `wrapped_keys`, ' +
+    'the envelope is at the current epoch. Larger body limit than other routes (GATEWAY_MESSAGE_BODY_LIMIT_BYTES).',
+  security: BEARER,
+  params: chatIdParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['message_id', 'envelope'],
+    properties: {
+      message_id: uuid('Client-chosen (UUIDv7, lowercase); equals envelope.header.message_id.'),
+      envelope: ref('Envelope'),
+      wrapped_keys: { type: 'array', maxItems: MAX_WRAPPED_KEYS, items: ref('WrappedKey') },
+    },
+  },
+  response: {
+    200: { ...sendAnswer, description: 'A resend: the message was already stored (`duplicate: true`).' },
+    201: { ...sendAnswer, description: 'Stored.' },
+    ...errors(...bodyErrors, 401, 403, 404, 409),
+  },
+};
+
+export interface ListMessagesQuery {
+  after?: number;
+  before?: number;
+  limit?: number;
+}
+export const listMessagesSchema = {
+  tags: ['chats'],
+  summary: 'One page of history by sequence number: `after` pages forwards, `before` backwards, neither gives the newest.',
+  security: BEARER,
+  params: chatIdParams,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      after: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'Messages with seq greater than this, oldest first.' },
+      before: { type: 'integer', minimum: 1, maximum: MAX_SAFE_INTEGER, description: 'The newest messages with seq less than this.' },
+      limit: { type: 'integer', minimum: 1, maximum: 200, description: 'Default 50.' },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['messages', 'has_more', 'last_seq'],
+      properties: {
+        messages: { type: 'array', items: ref('Message'), description: 'Always in ascending seq order.' },
+        has_more: { type: 'boolean', description: 'More messages exist in the paging direction.' },
+        last_seq: { type: 'integer', description: "The chat's newest sequence number." },
+      },
+    },
+    ...errors(400, 401, 404),
+  },
+};
+
+export interface MarkReadBody {
+  seq: number;
+}
+export const markReadSchema = {
+  tags: ['chats'],
+  summary: "Move the caller's read marker forward to `seq` (never backwards).",
+  security: BEARER,
+  params: chatIdParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['seq'],
+    properties: { seq: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'Everything up to this seq is read.' } },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['last_read_seq', 'unread_count'],
+      properties: { last_read_seq: { type: 'integer' }, unread_count: { type: 'integer' } },
+    },
+    ...errors(...bodyErrors, 401, 404),
+  },
+};
+
+export interface UnreadQuery {
+  limit?: number;
+}
+export const unreadSchema = {
+  tags: ['chats'],
+  summary: "The caller's total unread count and the chats with unread messages, newest activity first.",
+  security: BEARER,
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { limit: { type: 'integer', minimum: 1, maximum: 500, description: 'Most chats listed (default 100); the total counts all.' } },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['total_unread', 'chats'],
+      properties: {
+        total_unread: { type: 'integer' },
+        chats: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['chat_id', 'type', 'unread_count', 'first_unread_seq', 'last_seq', 'last_activity_at'],
+            properties: {
+              chat_id: { type: 'string' },
+              type: { type: 'string', enum: CHAT_TYPES },
+              unread_count: { type: 'integer' },
+              first_unread_seq: { type: 'integer', description: 'Fetch from here with `after = first_unread_seq - 1`.' },
+              last_seq: { type: 'integer' },
+              last_activity_at: { type: 'string', description: 'RFC 3339.' },
+            },
+          },
+        },
+      },
+    },
+    ...errors(400, 401),
+  },
+};
