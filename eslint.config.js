@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/scripts/**', '**/*.mjs', 'apps/**'],
+    files: ['**/scripts/**', '**/bench/**', '**/*.mjs', 'apps/**'],
     rules: { 'no-console': 'off' },
   },
 );

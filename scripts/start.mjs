@@ -18,6 +18,8 @@ const NATS_URL = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const GATEWAY_PORT = env.BIL_GATEWAY_PORT ?? '8080';
 const IDENTITY_GRPC_PORT = env.IDENTITY_GRPC_PORT ?? '50051';
 const IDENTITY_METRICS_PORT = env.IDENTITY_METRICS_PORT ?? '9101';
+const DELIVERY_WS_PORT = env.DELIVERY_WS_PORT ?? '8090';
+const DELIVERY_METRICS_PORT = env.DELIVERY_METRICS_PORT ?? '9103';
 const CHAT_GRPC_PORT = env.CHAT_GRPC_PORT ?? '50052';
 const CHAT_METRICS_PORT = env.CHAT_METRICS_PORT ?? '9102';
 
@@ -91,9 +93,26 @@ const services = [
     ready: `http://127.0.0.1:${CHAT_METRICS_PORT}/readyz`,
   },
   {
+    // After chat (catch-up reads it), before the gateway (which proxies /v1/ws to it).
+    name: 'delivery',
+    entry: 'services/delivery/dist/main.js',
+    env: {
+      DELIVERY_WS_PORT,
+      DELIVERY_METRICS_PORT,
+      IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,
+      CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}`,
+    },
+    ready: `http://127.0.0.1:${DELIVERY_METRICS_PORT}/readyz`,
+  },
+  {
     name: 'gateway',
     entry: 'services/gateway/dist/main.js',
-    env: { BIL_GATEWAY_PORT: GATEWAY_PORT, IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`, CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}` },
+    env: {
+      BIL_GATEWAY_PORT: GATEWAY_PORT,
+      IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,
+      CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}`,
+      DELIVERY_WS_URL: `ws://127.0.0.1:${DELIVERY_WS_PORT}`,
+    },
     ready: `http://127.0.0.1:${GATEWAY_PORT}/readyz`,
   },
 ];

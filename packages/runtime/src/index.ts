@@ -12,3 +12,4 @@ export * from './outbox.js';
 export * from './service.js';
 export * from './redis.js';
 export * from './tokens.js';
+export * from './access-token.js';

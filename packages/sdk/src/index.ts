@@ -33,3 +33,4 @@ export {
   type SendResult,
 } from './chats.js';
 export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';
+export { LiveConnection, MemoryCursorStore, type LiveConnectionOptions, type LiveEvents, type LiveEnvelope, type CursorStore, type WebSocketLike, type WebSocketFactory } from './live.js';

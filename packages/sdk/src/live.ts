@@ -1,0 +1,318 @@
+// The live connection (docs/ws-protocol.md): one WebSocket to `/v1/ws` that
+// authenticates with the access token as a subprotocol (works in browsers and
+// Node), resumes from the device's cursors, hands each envelope to a decrypt
+// function (BilClient plugs in decryption, signature checks and its replay
+// guard), detects gaps and duplicates by seq, acks what it processed, renews
+// the token in-band before it expires, and reconnects with exponential
+// backoff and jitter. It depends on nothing but a WebSocket implementation:
+// the global one where there is one, else the `ws` package, loaded lazily.
+import { TypedEmitter } from './events.js';
+
+/** Where the device's position per chat is kept (the key store, a file, memory). */
+export interface CursorStore {
+  load(): Promise<Record<string, number>>;
+  save(chatId: string, seq: number): Promise<void>;
+}
+
+/** A message as delivered, before decryption. */
+export interface LiveEnvelope {
+  chatId: string;
+  seq: number;
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  epoch: number;
+  /** The envelope's JSON text. */
+  envelope: string;
+  /** This device's wrapped content key (personal chats); absent for groups and for the sender's own device. */
+  wrappedKey?: string;
+  createdAt: string;
+}
+
+export interface LiveEvents<M> {
+  /** A message that decrypted and verified, in seq order per chat. */
+  message: LiveEnvelope & { value: M };
+  /** A message the decrypt function refused (tampered, replayed, not for this device…); the cursor still moves on. */
+  undecryptable: LiveEnvelope & { error: unknown };
+  /** Seqs that never arrived (reported, then skipped). */
+  gap: { chatId: string; from: number; to: number };
+  /** Every message missed while away has been handed over; live ones follow. */
+  synced: { cursors: Record<string, number> };
+  receipt: { chatId: string; userId: string; deviceId?: string; seq: number; durable: boolean };
+  typing: { chatId: string; userId: string; deviceId: string; active: boolean };
+  presence: { userId: string; online: boolean };
+  /** Membership changes and chat lifecycle (`chat_created`, `member_added`, `member_removed`, `chat_deleted`, `role_changed`). */
+  chat: { event: string; chatId: string; data: Record<string, unknown> };
+  /** Group key changes (`epoch_published`, `epoch_keys_added`, `epoch_rotation_required`): refetch the epochs. */
+  keys: { event: string; chatId: string; data: Record<string, unknown> };
+  state: { state: 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed'; attempt?: number; delayMs?: number };
+  /** The server ended the connection for good (revoked device or session, token of another device). */
+  ended: { code: number; reason: string };
+  error: { code: string; message: string };
+}
+
+/** The subset of the WHATWG WebSocket this module uses (browsers, Node 22+, `ws`). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+export type WebSocketFactory = (url: string, protocols: string[]) => WebSocketLike;
+
+export interface LiveConnectionOptions<M> {
+  /** The API's base URL, e.g. `https://chat.example.com` (`/v1/ws` is appended, http→ws). */
+  baseUrl: string;
+  /** A valid access token for this device (called on every connect and before expiry). */
+  accessToken: () => Promise<string>;
+  cursors: CursorStore;
+  decrypt: (message: LiveEnvelope) => Promise<M>;
+  /** Defaults to the global WebSocket, else the `ws` package. */
+  webSocket?: WebSocketFactory;
+  /** First reconnect delay (doubled per failed attempt, with jitter). */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Send a fresh token this long before the current one expires. */
+  refreshBeforeMs?: number;
+  /** Acks are batched for this long. */
+  ackDelayMs?: number;
+  random?: () => number;
+}
+
+/** Close codes after which reconnecting can't help. */
+const FINAL_CLOSE_CODES = new Set([4003, 4004]);
+
+export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
+  #ws?: WebSocketLike;
+  #cursors: Record<string, number> = {};
+  #queue: Promise<void> = Promise.resolve();
+  #attempt = 0;
+  #stopped = true;
+  #retryTimer?: ReturnType<typeof setTimeout>;
+  #refreshTimer?: ReturnType<typeof setTimeout>;
+  #ackTimer?: ReturnType<typeof setTimeout>;
+  #acks = new Map<string, number>();
+  readonly #opts: Required<Omit<LiveConnectionOptions<M>, 'webSocket'>> & { webSocket?: WebSocketFactory };
+
+  constructor(opts: LiveConnectionOptions<M>) {
+    super();
+    this.#opts = {
+      initialBackoffMs: 500,
+      maxBackoffMs: 30_000,
+      refreshBeforeMs: 60_000,
+      ackDelayMs: 100,
+      random: Math.random,
+      ...opts,
+    };
+  }
+
+  /** The WebSocket URL for a base URL. */
+  static url(baseUrl: string): string {
+    const u = new URL('/v1/ws', baseUrl);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : u.protocol === 'http:' ? 'ws:' : u.protocol;
+    return u.toString();
+  }
+
+  /** Connects (and keeps reconnecting until close()). */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    void this.#connect();
+  }
+
+  close(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#flushAcks();
+    this.#ws?.close(1000, 'bye');
+    this.#ws = undefined;
+    this.emit('state', { state: 'closed' });
+  }
+
+  typing(chatId: string, active: boolean): void {
+    this.#send({ type: 'typing', chat_id: chatId, active });
+  }
+
+  /** A live read receipt to the other members (not stored: mark read through the API for that). */
+  read(chatId: string, seq: number): void {
+    this.#send({ type: 'read', chat_id: chatId, seq });
+  }
+
+  subscribePresence(userIds: string[]): void {
+    this.#send({ type: 'presence_subscribe', user_ids: userIds });
+  }
+
+  #send(frame: unknown): void {
+    if (this.#ws && this.#ws.readyState === 1) this.#ws.send(JSON.stringify(frame));
+  }
+
+  async #factory(): Promise<WebSocketFactory> {
+    if (this.#opts.webSocket) return this.#opts.webSocket;
+    const Native = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => WebSocketLike }).WebSocket;
+    if (Native) return (url, protocols) => new Native(url, protocols);
+    const name = 'ws';
+    const mod = (await import(/* @vite-ignore */ name)) as { default: new (url: string, protocols: string[]) => WebSocketLike };
+    return (url, protocols) => new mod.default(url, protocols);
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    this.emit('state', { state: 'connecting', attempt: this.#attempt });
+    let ws: WebSocketLike;
+    try {
+      const [factory, token, cursors] = await Promise.all([this.#factory(), this.#opts.accessToken(), this.#opts.cursors.load()]);
+      this.#cursors = { ...cursors };
+      if (this.#stopped) return;
+      ws = factory(LiveConnection.url(this.#opts.baseUrl), ['bil.v1', `bil.token.${token}`]);
+    } catch {
+      this.#retry();
+      return;
+    }
+    this.#ws = ws;
+    ws.onmessage = (ev) => {
+      const text = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as ArrayBuffer);
+      let frame: Record<string, unknown>;
+      try {
+        frame = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      this.#queue = this.#queue.then(() => this.#onFrame(ws, frame)).catch(() => undefined);
+    };
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      clearTimeout(this.#refreshTimer);
+      this.#flushAcks();
+      if (this.#stopped) return;
+      if (FINAL_CLOSE_CODES.has(ev.code)) {
+        this.#stopped = true;
+        this.emit('ended', { code: ev.code, reason: ev.reason });
+        this.emit('state', { state: 'closed' });
+        return;
+      }
+      this.#retry();
+    };
+    ws.onerror = () => undefined;
+  }
+
+  #retry(): void {
+    if (this.#stopped) return;
+    const base = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** this.#attempt);
+    // "Equal jitter": half fixed, half random, so a reconnect storm spreads out.
+    const delayMs = Math.round(base / 2 + (this.#opts.random() * base) / 2);
+    this.#attempt += 1;
+    this.emit('state', { state: 'waiting', attempt: this.#attempt, delayMs });
+    this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
+  }
+
+  async #onFrame(ws: WebSocketLike, f: Record<string, unknown>): Promise<void> {
+    if (this.#ws !== ws) return;
+    switch (f.type) {
+      case 'hello':
+        this.emit('state', { state: 'syncing' });
+        this.#scheduleRefresh(ws, Number(f.expires_at));
+        ws.send(JSON.stringify({ type: 'sync', cursors: this.#cursors }));
+        return;
+      case 'auth_ok':
+        this.#scheduleRefresh(ws, Number(f.expires_at));
+        return;
+      case 'message':
+        return this.#onMessage(f);
+      case 'synced':
+        this.#attempt = 0;
+        this.emit('synced', { cursors: { ...this.#cursors } });
+        this.emit('state', { state: 'live' });
+        return;
+      case 'receipt':
+        this.emit('receipt', {
+          chatId: String(f.chat_id),
+          userId: String(f.user_id),
+          deviceId: typeof f.device_id === 'string' ? f.device_id : undefined,
+          seq: Number(f.seq),
+          durable: f.durable === true,
+        });
+        return;
+      case 'typing':
+        this.emit('typing', { chatId: String(f.chat_id), userId: String(f.user_id), deviceId: String(f.device_id), active: f.active === true });
+        return;
+      case 'presence':
+        this.emit('presence', { userId: String(f.user_id), online: f.online === true });
+        return;
+      case 'chat_event': {
+        const event = String(f.event);
+        const payload = { event, chatId: String(f.chat_id), data: (f.data ?? {}) as Record<string, unknown> };
+        this.emit(event.startsWith('epoch_') ? 'keys' : 'chat', payload);
+        return;
+      }
+      case 'error':
+        this.emit('error', { code: String(f.code), message: String(f.message) });
+        return;
+      default:
+        return; // newer servers may add frame types
+    }
+  }
+
+  async #onMessage(f: Record<string, unknown>): Promise<void> {
+    const m: LiveEnvelope = {
+      chatId: String(f.chat_id),
+      seq: Number(f.seq),
+      messageId: String(f.message_id),
+      senderUserId: String(f.sender_user_id),
+      senderDeviceId: String(f.sender_device_id),
+      epoch: Number(f.epoch ?? 0),
+      envelope: String(f.envelope),
+      wrappedKey: typeof f.wrapped_key === 'string' ? f.wrapped_key : undefined,
+      createdAt: String(f.created_at),
+    };
+    if (!Number.isSafeInteger(m.seq) || m.seq < 1) return;
+    const cursor = this.#cursors[m.chatId];
+    if (cursor !== undefined && m.seq <= cursor) return; // seen before
+    if (cursor !== undefined && m.seq > cursor + 1) this.emit('gap', { chatId: m.chatId, from: cursor + 1, to: m.seq - 1 });
+    try {
+      const value = await this.#opts.decrypt(m);
+      this.emit('message', { ...m, value });
+    } catch (error) {
+      this.emit('undecryptable', { ...m, error });
+    }
+    this.#cursors[m.chatId] = m.seq;
+    await this.#opts.cursors.save(m.chatId, m.seq);
+    this.#acks.set(m.chatId, m.seq);
+    this.#ackTimer ??= setTimeout(() => this.#flushAcks(), this.#opts.ackDelayMs);
+  }
+
+  #flushAcks(): void {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    for (const [chatId, seq] of this.#acks) this.#send({ type: 'ack', chat_id: chatId, seq });
+    this.#acks.clear();
+  }
+
+  #scheduleRefresh(ws: WebSocketLike, expiresAt: number): void {
+    clearTimeout(this.#refreshTimer);
+    if (!Number.isFinite(expiresAt) || expiresAt <= 0) return;
+    const lifetime = expiresAt - Date.now();
+    const ms = Math.max(1000, lifetime - Math.min(this.#opts.refreshBeforeMs, lifetime / 2));
+    this.#refreshTimer = setTimeout(() => {
+      void this.#opts
+        .accessToken()
+        .then((token) => this.#ws === ws && ws.send(JSON.stringify({ type: 'auth', token })))
+        .catch(() => undefined);
+    }, Math.min(ms, 2 ** 31 - 1));
+  }
+}
+
+/** Cursors in memory (tests, short-lived tools). */
+export class MemoryCursorStore implements CursorStore {
+  readonly cursors: Record<string, number> = {};
+  async load(): Promise<Record<string, number>> {
+    return { ...this.cursors };
+  }
+  async save(chatId: string, seq: number): Promise<void> {
+    this.cursors[chatId] = Math.max(this.cursors[chatId] ?? 0, seq);
+  }
+}

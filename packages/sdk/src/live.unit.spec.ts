@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { LiveConnection, MemoryCursorStore, type WebSocketLike } from './live.js';
+
+class FakeSocket implements WebSocketLike {
+  readyState = 0;
+  sent: Array<Record<string, unknown>> = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {
+    queueMicrotask(() => {
+      this.readyState = 1;
+      this.push({ type: 'hello', protocol: 1, expires_at: Date.now() + 600_000 });
+    });
+  }
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(code = 1000, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  push(frame: Record<string, unknown>): void {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+}
+
+const chat = '0190a0b0-0000-7000-8000-000000000001';
+const msg = (seq: number) => ({ type: 'message', chat_id: chat, seq, message_id: `m${seq}`, sender_user_id: 'u', sender_device_id: 'd', epoch: 0, envelope: `e${seq}`, created_at: 'now' });
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+
+function setup(opts: { failDecrypt?: (seq: number) => boolean } = {}) {
+  const sockets: FakeSocket[] = [];
+  const cursors = new MemoryCursorStore();
+  const live = new LiveConnection<string>({
+    baseUrl: 'https://api.example.com',
+    accessToken: async () => `token${sockets.length}`,
+    cursors,
+    decrypt: async (m) => {
+      if (opts.failDecrypt?.(m.seq)) throw new Error('cannot decrypt');
+      return `plain:${m.envelope}`;
+    },
+    webSocket: (url, protocols) => {
+      const s = new FakeSocket(url, protocols);
+      sockets.push(s);
+      return s;
+    },
+    initialBackoffMs: 10,
+    maxBackoffMs: 40,
+    ackDelayMs: 1,
+    random: () => 0.5,
+  });
+  const events: Array<[string, unknown]> = [];
+  for (const t of ['message', 'undecryptable', 'gap', 'synced', 'ended', 'typing', 'keys', 'chat'] as const) live.on(t, (e) => events.push([t, e]));
+  return { live, sockets, cursors, events };
+}
+
+describe('LiveConnection', () => {
+  it('connects to /v1/ws with the token as a subprotocol and syncs from its cursors', async () => {
+    const { live, sockets, cursors } = setup();
+    await cursors.save(chat, 7);
+    live.start();
+    await tick();
+    expect(sockets[0]!.url).toBe('wss://api.example.com/v1/ws');
+    expect(sockets[0]!.protocols).toEqual(['bil.v1', 'bil.token.token0']);
+    expect(sockets[0]!.sent[0]).toEqual({ type: 'sync', cursors: { [chat]: 7 } });
+    live.close();
+  });
+
+  it('decrypts in order, skips duplicates, reports gaps and undecryptable messages, acks and saves cursors', async () => {
+    const { live, sockets, cursors, events } = setup({ failDecrypt: (s) => s === 2 });
+    live.start();
+    await tick();
+    const s = sockets[0]!;
+    for (const f of [msg(1), msg(2), msg(1), { type: 'synced', cursors: {} }, msg(5)]) s.push(f);
+    await tick(20);
+    expect(events.map(([t]) => t)).toEqual(['message', 'undecryptable', 'synced', 'gap', 'message']);
+    expect(events[0]![1]).toMatchObject({ seq: 1, value: 'plain:e1' });
+    expect(events[3]![1]).toEqual({ chatId: chat, from: 3, to: 4 });
+    expect(cursors.cursors[chat]).toBe(5);
+    expect(s.sent.filter((f) => f.type === 'ack').at(-1)).toEqual({ type: 'ack', chat_id: chat, seq: 5 });
+    live.close();
+  });
+
+  it('reconnects with backoff after a drop and resumes from the last processed seq', async () => {
+    const { live, sockets } = setup();
+    const states: unknown[] = [];
+    live.on('state', (e) => states.push(e));
+    live.start();
+    await tick();
+    sockets[0]!.push(msg(1));
+    await tick();
+    sockets[0]!.close(1006, '');
+    await tick(40);
+    expect(sockets).toHaveLength(2);
+    expect(sockets[1]!.sent[0]).toEqual({ type: 'sync', cursors: { [chat]: 1 } });
+    expect(states).toContainEqual({ state: 'waiting', attempt: 1, delayMs: 8 });
+    live.close();
+  });
+
+  it('stops for good when the device is revoked', async () => {
+    const { live, sockets, events } = setup();
+    live.start();
+    await tick();
+    sockets[0]!.close(4003, 'revoked');
+    await tick(40);
+    expect(sockets).toHaveLength(1);
+    expect(events).toContainEqual(['ended', { code: 4003, reason: 'revoked' }]);
+  });
+
+  it('emits typing, key changes and membership events', async () => {
+    const { live, sockets, events } = setup();
+    live.start();
+    await tick();
+    sockets[0]!.push({ type: 'typing', chat_id: chat, user_id: 'u', device_id: 'd', active: true });
+    sockets[0]!.push({ type: 'chat_event', event: 'epoch_published', chat_id: chat, data: { epoch: '2' } });
+    sockets[0]!.push({ type: 'chat_event', event: 'member_removed', chat_id: chat, data: { user_id: 'x' } });
+    await tick();
+    expect(events.map(([t]) => t)).toEqual(['typing', 'keys', 'chat']);
+    live.close();
+  });
+});

@@ -1,0 +1,32 @@
+// Delivery's Prometheus metrics, on top of the runtime's per-service registry.
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Metrics } from '@bil/runtime';
+
+export interface DeliveryMetrics {
+  connections: Gauge;
+  nodeMessages: Counter;
+  fanoutSeconds: Histogram<'event'>;
+  counters: Record<'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', Counter>;
+}
+
+export function deliveryMetrics(m: Metrics): DeliveryMetrics {
+  const registers = [m.registry];
+  const counter = (name: string, help: string) => new Counter({ name, help, registers });
+  return {
+    connections: new Gauge({ name: 'bil_delivery_connections', help: 'Authenticated WebSockets on this node', registers }),
+    nodeMessages: counter('bil_delivery_node_messages_total', 'Node-to-node fan-out messages sent'),
+    fanoutSeconds: new Histogram({
+      name: 'bil_delivery_fanout_seconds',
+      help: 'Time to route one chat event to every target node',
+      labelNames: ['event'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
+    counters: {
+      slow_consumer: counter('bil_delivery_slow_consumers_total', 'Sockets closed because their send queue passed the limit'),
+      frames_out: counter('bil_delivery_frames_sent_total', 'Frames written to sockets'),
+      bad_frames: counter('bil_delivery_bad_frames_total', 'Client frames refused as malformed or unknown'),
+      gap_fills: counter('bil_delivery_gap_fills_total', 'Live gaps repaired from the chat service'),
+    },
+  };
+}

@@ -1,0 +1,101 @@
+// The fan-out work queue: one durable pull consumer of chat's stream, shared by
+// every delivery node, so each event is handled by exactly one node at a time
+// (JetStream redelivers it to another node if that one dies before acking).
+// NATS 2.9 allows one filter per consumer: `chat.v1.>` covers messages,
+// membership, keys and read markers.
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { ensureStream, runWithContext, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
+
+export interface FanoutConsumerOptions {
+  nats: Nats;
+  logger: Logger;
+  /** Durable name (prefixed); every node uses the same one. */
+  durable: string;
+  handle: (subject: string, payload: Record<string, unknown>) => Promise<void>;
+  ackWaitMs?: number;
+  /** Events handled at once by this node. */
+  concurrency?: number;
+}
+
+export class FanoutConsumer {
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+
+  constructor(private readonly opts: FanoutConsumerOptions) {}
+
+  async start(): Promise<void> {
+    const { nats } = this.opts;
+    const stream = await ensureStream(nats, 'chat');
+    const name = `${nats.prefix.replace(/\./g, '_')}${this.opts.durable}`;
+    const filter = `${nats.prefix}chat.v1.>`;
+    const ackWait = nanos(this.opts.ackWaitMs ?? 10_000);
+    try {
+      await nats.jsm.consumers.info(stream, name);
+    } catch {
+      try {
+        await nats.jsm.consumers.add(stream, {
+          durable_name: name,
+          ack_policy: AckPolicy.Explicit,
+          // Missed history is served by catch-up from chat, never replayed here.
+          deliver_policy: DeliverPolicy.New,
+          filter_subject: filter,
+          max_deliver: 5,
+          ack_wait: ackWait,
+          max_ack_pending: 10_000,
+        });
+      } catch (err) {
+        // Another node created it at the same moment.
+        await nats.jsm.consumers.info(stream, name).catch(() => {
+          throw err;
+        });
+      }
+    }
+    const consumer = await nats.js.consumers.get(stream, name);
+    this.messages = await consumer.consume({ max_messages: 512 });
+    this.loop = this.run(this.messages);
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close();
+    await this.loop;
+  }
+
+  /**
+   * Handles up to `concurrency` events at once: each mostly waits on Redis,
+   * and per-socket ordering is restored by the connection (seq order per chat).
+   */
+  private async run(messages: ConsumerMessages): Promise<void> {
+    const limit = this.opts.concurrency ?? 64;
+    const inflight = new Set<Promise<void>>();
+    for await (const msg of messages) {
+      const p = this.process(msg).finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= limit) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+  }
+
+  private async process(msg: JsMsg): Promise<void> {
+    let payload: Record<string, unknown>;
+    try {
+      payload = msg.json<Record<string, unknown>>();
+    } catch {
+      this.opts.logger.error({ subject: msg.subject, seq: msg.seq }, 'undecodable event; terminated');
+      msg.term();
+      return;
+    }
+    const correlationId = msg.headers?.get(CORRELATION_ID_HEADER) || undefined;
+    const eventId = msg.headers?.get(EVENT_ID_HEADER) || undefined;
+    await runWithContext({ correlationId, causationId: eventId }, async () => {
+      try {
+        await this.opts.handle(msg.subject, payload);
+        msg.ack();
+      } catch (err) {
+        const attempt = msg.info.deliveryCount;
+        this.opts.logger.warn({ err: (err as Error).message, subject: msg.subject, attempt }, 'fan-out failed; will retry');
+        msg.nak(Math.min(5000, 100 * 2 ** attempt));
+      }
+    });
+  }
+}

@@ -1,0 +1,103 @@
+// The WebSocket endpoint `/v1/ws`. Authentication happens at the upgrade,
+// before the socket opens: the access token comes in `Authorization: Bearer`
+// (Node and native clients) or, for browsers that can't set headers, as a
+// second offered subprotocol `bil.token.<jwt>` beside `bil.v1` (the server
+// selects `bil.v1`, so the token is never echoed). A missing or bad token is
+// answered `401` with the API's error body; tokens in the query string are
+// refused so they never reach access logs.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AppError, bearerToken, type Logger, type VerifiedActor } from '@bil/runtime';
+import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../domain/frames.js';
+
+export interface WsServerOptions {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  verify: (token: string) => Promise<VerifiedActor>;
+  accept: (ws: WebSocket, actor: VerifiedActor) => Promise<void>;
+  logger: Logger;
+}
+
+export const WS_PATH = '/v1/ws';
+
+/** The access token of an upgrade request (header first, then subprotocol). */
+export function upgradeToken(req: IncomingMessage): string {
+  if (req.headers.authorization !== undefined) return bearerToken(req.headers.authorization);
+  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+  const carried = offered.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
+  if (carried && offered.includes(SUBPROTOCOL)) {
+    const token = carried.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+    if (token.length > 0 && token.length <= 4096) return token;
+    throw new AppError('unauthenticated', 'invalid_token', 'the access token is malformed');
+  }
+  throw new AppError('unauthenticated', 'missing_token', 'an access token is required (Authorization: Bearer <token>, or subprotocols bil.v1 + bil.token.<token>)');
+}
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message, details: {} } });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+export async function startWsServer(opts: WsServerOptions): Promise<{ server: Server; wss: WebSocketServer; port: number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.maxFrameBytes,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === WS_PATH ? 426 : 404;
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ error: { code: req.url === WS_PATH ? 'upgrade_required' : 'not_found', message: 'WebSocket endpoint: GET /v1/ws with Upgrade: websocket', details: {} } }));
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    void (async () => {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== WS_PATH) return refuse(socket, 404, 'not_found', `no WebSocket endpoint ${path?.slice(0, 100)}`);
+      if ((req.url ?? '').includes('?')) return refuse(socket, 400, 'invalid_argument', 'no query parameters: send the token in a header or subprotocol');
+      let actor: VerifiedActor;
+      try {
+        actor = await opts.verify(upgradeToken(req));
+      } catch (err) {
+        const app = err instanceof AppError ? err : new AppError('internal', 'internal', 'internal error');
+        if (app.kind === 'unauthenticated') return refuse(socket, 401, app.code, app.message);
+        opts.logger.warn({ code: app.code }, 'upgrade refused: token check unavailable');
+        return refuse(socket, 503, 'service_unavailable', 'a backend service is unavailable, try again');
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        opts.accept(ws, actor).catch((err: unknown) => {
+          opts.logger.error({ err }, 'accepting a socket failed');
+          ws.terminate();
+        });
+      });
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  return {
+    server,
+    wss,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        wss.close();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,107 @@
+// Delivery node entry point: `node dist/main.js` serves /v1/ws (and /metrics)
+// until SIGINT/SIGTERM, then closes its sockets with 1001 so clients reconnect
+// to another node and catch up.
+import {
+  AccessTokenVerifier,
+  JwksCache,
+  Metrics,
+  RevocationList,
+  connectNats,
+  connectRedis,
+  createLogger,
+  runService,
+  startOpsServer,
+} from '@bil/runtime';
+import { loadDeliveryConfig } from './config.js';
+import { createChatBackend, createJwksSource } from './infra/backends.js';
+import { FanoutConsumer } from './infra/fanout-consumer.js';
+import { AckStore, MembershipCache } from './infra/membership.js';
+import { Presence } from './infra/presence.js';
+import { startWsServer } from './infra/ws-server.js';
+import { Fanout } from './app/fanout.js';
+import { Hub } from './app/hub.js';
+import { deliveryMetrics } from './app/metrics.js';
+
+await runService('delivery', async (life) => {
+  const config = loadDeliveryConfig();
+  const logger = createLogger('delivery', config.LOG_LEVEL).child({ node: config.nodeId });
+  const metrics = new Metrics('delivery');
+  const dm = deliveryMetrics(metrics);
+
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  life.onShutdown('redis', async () => {
+    await redis.quit().catch(() => redis.disconnect());
+  });
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, `delivery-${config.nodeId}`);
+  life.onShutdown('nats', () => nats.nc.drain());
+  const chat = createChatBackend(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
+  life.onShutdown('chat client', () => chat.close());
+  const jwksSource = createJwksSource(config.IDENTITY_GRPC_URL);
+  life.onShutdown('identity client', () => jwksSource.close());
+
+  const jwks = new JwksCache({ fetch: jwksSource.fetch, minRefreshIntervalMs: config.JWKS_REFRESH_MIN_INTERVAL_MS });
+  // The revocation TTL only matters to writers (identity); delivery reads.
+  const revocations = new RevocationList(redis, 1);
+  const verifier = new AccessTokenVerifier({ jwks, revocations });
+
+  const presence = new Presence(redis, config.nodeId, config.DELIVERY_PRESENCE_TTL_SECONDS * 1000);
+  const membership = new MembershipCache(redis, chat, config.DELIVERY_MEMBERSHIP_TTL_SECONDS * 1000);
+  const acks = new AckStore(redis, config.DELIVERY_ACK_TTL_SECONDS);
+  const hub = new Hub({
+    nodeId: config.nodeId,
+    nc: nats.nc,
+    prefix: nats.prefix,
+    presence,
+    membership,
+    acks,
+    chat,
+    revocations,
+    verify: (t) => verifier.verify(t),
+    settings: {
+      nodeId: config.nodeId,
+      maxBufferedBytes: config.DELIVERY_MAX_BUFFERED_BYTES,
+      maxPendingFrames: config.DELIVERY_MAX_PENDING_FRAMES,
+      maxFrameBytes: config.DELIVERY_MAX_FRAME_BYTES,
+      syncTimeoutMs: config.DELIVERY_SYNC_TIMEOUT_MS,
+      reorderWaitMs: config.DELIVERY_REORDER_WAIT_MS,
+      pingIntervalMs: config.DELIVERY_PING_INTERVAL_MS,
+      heartbeatMs: config.DELIVERY_HEARTBEAT_MS,
+      revocationCheckMs: config.DELIVERY_REVOCATION_CHECK_MS,
+    },
+    metrics: dm,
+    logger,
+  });
+  hub.start();
+
+  const fanout = new Fanout(nats.prefix, hub, membership, dm, logger);
+  const consumer = new FanoutConsumer({ nats, logger, durable: 'delivery-fanout', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => fanout.handle(s, p) });
+  await consumer.start();
+  life.onShutdown('fan-out consumer', () => consumer.stop());
+
+  const ws = await startWsServer({
+    host: config.DELIVERY_HOST,
+    port: config.DELIVERY_WS_PORT,
+    maxFrameBytes: config.DELIVERY_MAX_FRAME_BYTES,
+    verify: (t) => verifier.verify(t),
+    accept: (socket, actor) => hub.accept(socket, actor),
+    logger,
+  });
+  life.onShutdown('websocket server', async () => {
+    await hub.stop();
+    await ws.close();
+  });
+
+  if (config.DELIVERY_METRICS_PORT !== 0) {
+    const ops = await startOpsServer({
+      port: config.DELIVERY_METRICS_PORT,
+      metrics,
+      ready: async () => {
+        await redis.ping();
+        if (nats.nc.isClosed()) throw new Error('NATS connection closed');
+      },
+    });
+    life.onShutdown('ops server', () => new Promise<void>((r) => ops.close(() => r())));
+  }
+  logger.info({ port: ws.port, node: config.nodeId, metricsPort: config.DELIVERY_METRICS_PORT }, `delivery listening on ws://${config.DELIVERY_HOST}:${ws.port}/v1/ws`);
+  return logger;
+});

@@ -1,0 +1,194 @@
+// Catch-up against the real chat service (services/chat/dist/main.js): users
+// and devices announced the way identity publishes them, messages sent over
+// chat's gRPC API with structurally valid envelopes; two delivery nodes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { callUnary, ensureStream, newHeaders, type Nats } from '@bil/runtime';
+import { loadChatProto } from '@bil/proto';
+import { TestClient, TokenIssuer, deliveryBuilt, deliveryMain, freePort, range, startNode, testNats, type DeliveryNode, type Device } from './support.js';
+
+const chatMain = join(deliveryMain, '..', '..', '..', 'chat', 'dist', 'main.js');
+const b64 = (n: number) => randomBytes(n).toString('base64url');
+
+function uuidv7(): string {
+  const b = randomBytes(16);
+  const ms = BigInt(Date.now());
+  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real chat service', () => {
+  let env: TestEnv;
+  let nats: Nats;
+  let issuer: TokenIssuer;
+  let chatProcess: ChildProcess;
+  let chatClient: InstanceType<ReturnType<typeof loadChatProto>['bil']['chat']['v1']['ChatService']>;
+  let a: DeliveryNode;
+  let b: DeliveryNode;
+  const clients: TestClient[] = [];
+
+  async function publishIdentity(event: string, payload: Record<string, unknown>) {
+    const id = randomUUID();
+    await nats.js.publish(`${env.natsPrefix}identity.v1.${event}`, JSON.stringify(payload), {
+      msgID: id,
+      headers: newHeaders({ 'Bil-Event-Id': id, 'Bil-Event-Type': event }),
+    });
+  }
+
+  async function user(devices: number): Promise<Device[]> {
+    const userId = randomUUID();
+    const occurredAt = new Date().toISOString();
+    await publishIdentity('user.registered', { userId, username: `u${userId.slice(0, 8)}`, displayName: '', occurredAt });
+    const out: Device[] = [];
+    for (let i = 0; i < devices; i++) {
+      const deviceId = randomUUID();
+      await publishIdentity('device.registered', {
+        deviceId,
+        userId,
+        name: 'test',
+        encryptionKey: b64(400),
+        signingKey: b64(32),
+        certificate: b64(64),
+        certificateIssuedAt: '1',
+        occurredAt,
+      });
+      out.push({ userId, deviceId, sessionId: randomUUID() });
+    }
+    return out;
+  }
+
+  const actor = (d: Device) => ({ userId: d.userId, deviceId: d.deviceId, sessionId: d.sessionId });
+
+  async function send(chatId: string, sender: Device, recipients: Device[]): Promise<number> {
+    const messageId = uuidv7();
+    const envelope = JSON.stringify({
+      header: {
+        v: 1,
+        suite: 'aes-256-gcm',
+        chat_id: chatId,
+        message_id: messageId,
+        sender_user_id: sender.userId,
+        sender_device_id: sender.deviceId,
+        scheme: 'direct',
+        epoch: 0,
+        counter: 1,
+        timestamp: Date.now(),
+        nonce: b64(12),
+        commitment: b64(32),
+      },
+      ciphertext: b64(272),
+      signature: b64(64),
+    });
+    const res = await callUnary<unknown, { seq: string }>(chatClient, chatClient.sendMessage as never, {
+      actor: actor(sender),
+      chatId,
+      messageId,
+      envelope,
+      wrappedKeys: recipients.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
+    });
+    return Number(res.seq);
+  }
+
+  beforeAll(async () => {
+    env = await createTestEnv('deliverychat');
+    nats = await testNats(env);
+    await ensureStream(nats, 'identity');
+    await ensureStream(nats, 'chat');
+    issuer = new TokenIssuer();
+    const identity = await issuer.start();
+    const [grpcPort, metricsPort] = [await freePort(), await freePort()];
+    chatProcess = spawn(process.execPath, [chatMain], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env.serviceEnv,
+        LOG_LEVEL: 'info',
+        CHAT_GRPC_HOST: '127.0.0.1',
+        CHAT_GRPC_PORT: String(grpcPort),
+        CHAT_METRICS_PORT: String(metricsPort),
+        CHAT_MIGRATE_ON_START: 'true',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    chatProcess.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    chatProcess.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(() => out.includes('chat listening'), 30_000, 100).catch(() => {
+      throw new Error(`chat did not start:\n${out}`);
+    });
+    const proto = loadChatProto();
+    chatClient = new proto.bil.chat.v1.ChatService(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    const backends = { identity, chat: `127.0.0.1:${grpcPort}` };
+    [a, b] = await Promise.all([startNode(env, 'node-a', backends), startNode(env, 'node-b', backends)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await Promise.allSettled([a?.stop(), b?.stop()]);
+    chatProcess?.kill('SIGTERM');
+    await new Promise((r) => (chatProcess && chatProcess.exitCode === null ? chatProcess.once('exit', r) : r(null)));
+    chatClient?.close();
+    issuer?.stop();
+    await nats?.nc.close();
+    await env?.cleanup();
+  });
+
+  it('live across nodes, then an offline device catches up 100 messages from chat, synced, then live; a killed node loses nothing', async () => {
+    const [alice] = await user(1);
+    const [bob1, bob2] = await user(2);
+    const created = await eventually(
+      () =>
+        callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, {
+          actor: actor(alice!),
+          peerUserId: bob1!.userId,
+        }),
+      15_000,
+      200,
+    );
+    const chatId = created.chat.chatId;
+    const toBob = [bob1!, bob2!];
+
+    const cAlice = await TestClient.connect(a.url, await issuer.token(alice!));
+    const cBob1 = await TestClient.connect(b.url, await issuer.token(bob1!));
+    clients.push(cAlice, cBob1);
+    await Promise.all([cAlice, cBob1].map((c) => c.waitFor((f) => f.type === 'synced')));
+    await send(chatId, alice!, toBob);
+    const live = await cBob1.waitFor((f) => f.type === 'message' && f.seq === 1);
+    expect(live.wrapped_key).toEqual(expect.any(String));
+    await send(chatId, bob1!, [alice!, bob2!]);
+    await cAlice.waitFor((f) => f.type === 'message' && f.seq === 2);
+
+    // Bob's second device was offline for 100 messages.
+    for (let i = 0; i < 100; i++) await send(chatId, alice!, toBob);
+    const cBob2 = await TestClient.connect(a.url, await issuer.token(bob2!), { sync: { [chatId]: 2 } });
+    clients.push(cBob2);
+    const synced = await cBob2.waitFor((f) => f.type === 'synced', 20_000);
+    expect(cBob2.seqs(chatId)).toEqual(range(3, 102));
+    expect(synced.cursors).toMatchObject({ [chatId]: 102 });
+    expect(cBob2.frames.filter((f) => f.type === 'message').every((f) => typeof f.wrapped_key === 'string')).toBe(true);
+    await send(chatId, alice!, toBob);
+    expect(await cBob2.waitSeqs(chatId, 101)).toEqual(range(3, 103));
+
+    // Kill node A (holding Bob's second device) while Alice keeps sending.
+    const sending = (async () => {
+      for (let i = 0; i < 60; i++) await send(chatId, alice!, toBob);
+    })();
+    await cBob2.waitSeqs(chatId, 115);
+    a.kill();
+    await cBob2.closed;
+    const got = cBob2.seqs(chatId);
+    const resumed = await TestClient.connect(b.url, await issuer.token(bob2!), { sync: { [chatId]: got.at(-1)! } });
+    clients.push(resumed);
+    await sending;
+    const all = [...got, ...(await resumed.waitSeqs(chatId, 163 - got.at(-1)!, 20_000))];
+    expect(all).toEqual(range(3, 163));
+    expect(await cBob1.waitSeqs(chatId, 163, 20_000)).toEqual(range(1, 163));
+  }, 90_000);
+});
