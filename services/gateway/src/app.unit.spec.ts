@@ -32,7 +32,9 @@ const TOKENS = {
   tokenType: 'Bearer',
   sessionId: 's1',
 };
-const ACTOR: VerifiedActor = { userId: USER.userId, deviceId: DEVICE.deviceId, sessionId: 's1' };
+const ACTOR: VerifiedActor = { userId: USER.userId, deviceId: DEVICE.deviceId, sessionId: 's1', expiresAt: Date.now() + 3_600_000 };
+/** The actor as the gateway passes it to the services (the token's expiry stays at the edge). */
+const ACTOR_MSG = { userId: ACTOR.userId, deviceId: ACTOR.deviceId, sessionId: ACTOR.sessionId };
 
 function stubIdentity(): IdentityApi {
   const notImplemented = () => Promise.reject(new AppError('internal', 'internal', 'stub'));
@@ -242,7 +244,7 @@ describe('gateway app (stubbed backends)', () => {
     const res = await app.inject({ method: 'DELETE', url: `/v1/devices/${DEVICE.deviceId}`, headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ device_id: DEVICE.deviceId });
-    expect(identity.revokeDevice).toHaveBeenCalledWith({ actor: ACTOR, deviceId: DEVICE.deviceId });
+    expect(identity.revokeDevice).toHaveBeenCalledWith({ actor: ACTOR_MSG, deviceId: DEVICE.deviceId });
     const me = await app.inject({ method: 'GET', url: '/v1/me', headers: auth });
     expect(me.json().devices).toHaveLength(1);
     const out = await app.inject({ method: 'POST', url: '/v1/auth/logout', headers: auth });

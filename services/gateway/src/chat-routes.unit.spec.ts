@@ -14,7 +14,10 @@ const ACTOR: VerifiedActor = {
   userId: '0193a0c4-1111-7000-8000-000000000001',
   deviceId: '0193a0c4-2222-7000-8000-000000000002',
   sessionId: 's1',
+  expiresAt: Date.now() + 3_600_000,
 };
+/** The actor as the gateway passes it to the services (the token's expiry stays at the edge). */
+const ACTOR_MSG = { userId: ACTOR.userId, deviceId: ACTOR.deviceId, sessionId: ACTOR.sessionId };
 const CHAT_ID = '0193a0c4-3333-7000-8000-000000000003';
 const PEER = '0193a0c4-4444-7000-8000-000000000004';
 const MSG_ID = '0193a0c4-5555-7000-8000-000000000005';
@@ -162,7 +165,7 @@ describe('chat routes (stubbed chat service)', () => {
   it('opens a personal chat with the verified actor: 201 when created, 200 when it existed', async () => {
     let res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload: { type: 'personal', peer_user_id: PEER } });
     expect(res.statusCode, res.body).toBe(201);
-    expect(chat.createPersonalChat).toHaveBeenCalledWith({ actor: ACTOR, peerUserId: PEER });
+    expect(chat.createPersonalChat).toHaveBeenCalledWith({ actor: ACTOR_MSG, peerUserId: PEER });
     expect(res.json().chat).toMatchObject({ chat_id: CHAT_ID, type: 'personal', peer_user_id: PEER, last_seq: 7, unread_count: 2, my_role: 'owner' });
     vi.mocked(chat.createPersonalChat).mockResolvedValueOnce({ chat: CHAT, created: false });
     res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload: { type: 'personal', peer_user_id: PEER } });
@@ -181,7 +184,7 @@ describe('chat routes (stubbed chat service)', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload });
     expect(res.statusCode, res.body).toBe(201);
     const call = vi.mocked(chat.createGroup).mock.calls[0]![0];
-    expect(call).toMatchObject({ actor: ACTOR, chatId: CHAT_ID, title: 'Friends', members: [{ userId: PEER, role: 'MEMBER_ROLE_ADMIN' }] });
+    expect(call).toMatchObject({ actor: ACTOR_MSG, chatId: CHAT_ID, title: 'Friends', members: [{ userId: PEER, role: 'MEMBER_ROLE_ADMIN' }] });
     expect(JSON.parse(call.epochRecord!)).toEqual(record());
     expect(call.epochKeys).toEqual([{ deviceId: ACTOR.deviceId, wrappedKey: 'A'.repeat(512) }]);
     expect(res.json().chat.members).toEqual([{ user_id: ACTOR.userId, role: 'owner', joined_at: '2026-01-01T00:00:00.000Z', joined_seq: 0 }]);
@@ -209,7 +212,7 @@ describe('chat routes (stubbed chat service)', () => {
   it('lists chats with filter, limit and cursor; integers in the query are checked as integers', async () => {
     const res = await app.inject({ method: 'GET', url: '/v1/chats?type=group&limit=10&cursor=abc', headers });
     expect(res.statusCode, res.body).toBe(200);
-    expect(chat.listChats).toHaveBeenCalledWith({ actor: ACTOR, type: 'CHAT_TYPE_GROUP', limit: 10, pageToken: 'abc' });
+    expect(chat.listChats).toHaveBeenCalledWith({ actor: ACTOR_MSG, type: 'CHAT_TYPE_GROUP', limit: 10, pageToken: 'abc' });
     expect(res.json()).toMatchObject({ next_cursor: 'next', chats: [{ chat_id: CHAT_ID, type: 'group', members: [] }] });
     for (const q of ['limit=ten', 'limit=0', 'limit=101', 'limit=1.5', 'type=channel', 'page=2']) {
       const bad = await app.inject({ method: 'GET', url: `/v1/chats?${q}`, headers });
@@ -224,7 +227,7 @@ describe('chat routes (stubbed chat service)', () => {
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toEqual({ seq: 8, created_at: '2026-01-01T00:02:00.000Z', duplicate: false });
     const call = vi.mocked(chat.sendMessage).mock.calls[0]![0];
-    expect(call).toMatchObject({ actor: ACTOR, chatId: CHAT_ID, messageId: MSG_ID, wrappedKeys: [] });
+    expect(call).toMatchObject({ actor: ACTOR_MSG, chatId: CHAT_ID, messageId: MSG_ID, wrappedKeys: [] });
     expect(JSON.parse(call.envelope!)).toEqual(envelope());
     vi.mocked(chat.sendMessage).mockResolvedValueOnce({ seq: '8', createdAt: 'x', duplicate: true });
     res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload });
@@ -276,7 +279,7 @@ describe('chat routes (stubbed chat service)', () => {
   it('pages history with after or before, returning envelopes as objects', async () => {
     let res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=7&limit=20`, headers });
     expect(res.statusCode, res.body).toBe(200);
-    expect(chat.listMessages).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, limit: 20, afterSeq: 7 });
+    expect(chat.listMessages).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, limit: 20, afterSeq: 7 });
     expect(res.json()).toEqual({
       messages: [
         {
@@ -295,7 +298,7 @@ describe('chat routes (stubbed chat service)', () => {
       last_seq: 8,
     });
     res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?before=8`, headers });
-    expect(chat.listMessages).toHaveBeenLastCalledWith({ actor: ACTOR, chatId: CHAT_ID, limit: 0, beforeSeq: 8 });
+    expect(chat.listMessages).toHaveBeenLastCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, limit: 0, beforeSeq: 8 });
     res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=1&before=5`, headers });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.details).toMatchObject({ location: 'querystring', field: 'before' });
@@ -314,7 +317,7 @@ describe('chat routes (stubbed chat service)', () => {
     let del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers });
     expect(del.statusCode, del.body).toBe(200);
     expect(del.json()).toEqual({ chat_id: CHAT_ID, epoch: 2, epoch_rotation_required: true });
-    expect(chat.removeMember).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, userId: PEER, epochRecord: '', epochKeys: [] });
+    expect(chat.removeMember).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, userId: PEER, epochRecord: '', epochKeys: [] });
     del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers, payload: { epoch_record: record() } });
     expect(del.statusCode).toBe(400);
     expect(del.json().error.details.field).toBe('epoch_keys');
@@ -324,7 +327,7 @@ describe('chat routes (stubbed chat service)', () => {
     const keys = { epoch_keys: [{ device_id: PEER, wrapped_key: 'A'.repeat(512) }] };
     let res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/keys/2/devices`, headers, payload: keys });
     expect(res.statusCode, res.body).toBe(200);
-    expect(chat.addEpochKeys).toHaveBeenCalledWith({ actor: ACTOR, chatId: CHAT_ID, epoch: 2, epochKeys: [{ deviceId: PEER, wrappedKey: 'A'.repeat(512) }] });
+    expect(chat.addEpochKeys).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, epoch: 2, epochKeys: [{ deviceId: PEER, wrappedKey: 'A'.repeat(512) }] });
     res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/keys/two/devices`, headers, payload: keys });
     expect(res.statusCode).toBe(400);
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair, exportJWK, SignJWT, calculateJwkThumbprint, type JWK, type CryptoKey } from 'jose';
-import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, AppError } from '@bil/runtime';
-import { AccessTokenVerifier, JwksCache, bearerToken, parseJwks } from './auth.js';
+import { AppError } from './errors.js';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER } from './tokens.js';
+import { AccessTokenVerifier, JwksCache, bearerToken, parseJwks } from './access-token.js';
 
 interface Signer {
   privateKey: CryptoKey;
@@ -85,7 +86,9 @@ describe('AccessTokenVerifier', () => {
   it('accepts a valid token and returns the actor', async () => {
     const s = await signer();
     const { verifier } = setup([s.jwk]);
-    await expect(verifier.verify(await token(s))).resolves.toEqual({ userId: 'user-1', deviceId: 'device-1', sessionId: 'session-1' });
+    const actor = await verifier.verify(await token(s));
+    expect(actor).toEqual({ userId: 'user-1', deviceId: 'device-1', sessionId: 'session-1', expiresAt: expect.any(Number) });
+    expect(actor.expiresAt).toBeGreaterThan(Date.now());
   });
 
   it('classifies bad tokens', async () => {
