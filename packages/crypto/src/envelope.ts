@@ -284,12 +284,16 @@ function messageKeyLabel(h: { chat_id: string; message_id: string; sender_device
 /**
  * Encrypts a direct-chat message: a fresh random content key, the padded
  * plaintext under it, the header signed by the sender device, and the key
- * wrapped with RSA-OAEP to each recipient device (include the sender's own
- * other devices). Recipients must be {@link VerifiedDevice}s.
+ * wrapped with RSA-OAEP to each recipient device. The protocol wraps K to
+ * every certified device of both users, the sending device included (so it
+ * can read its own message later): pass the sender's own
+ * {@link VerifiedDevice} among `recipients`, with its other devices. A
+ * recipient with the sender's device id must carry the sender's own signing
+ * key. Recipients must be {@link VerifiedDevice}s.
  * @example
  * const msg = await encryptDirectMessage({
  *   sender: me, chatId, messageId: uuidv7(), counter: 1, timestamp: Date.now(),
- *   plaintext: utf8('hello'), recipients: [bobPhone, bobLaptop, myLaptop],
+ *   plaintext: utf8('hello'), recipients: [bobPhone, bobLaptop, myLaptop, thisDevice],
  * });
  * // store msg.envelope; one message_keys row per msg.wrapped_keys entry
  */
@@ -311,6 +315,11 @@ export async function encryptDirectMessage(
   if (!Array.isArray(recipients) || recipients.length === 0) throw new TypeError('recipients: expected at least one device');
   const materials = recipients.map((r) => deviceMaterial(r));
   if (new Set(recipients.map((r) => r.deviceId)).size !== recipients.length) throw new TypeError('recipients: duplicate device');
+  for (const [i, r] of recipients.entries()) {
+    if (r.deviceId === sender.deviceId && (r.userId !== sender.userId || !equalBytes(materials[i]!.signingKey, sender.keys.signing.publicKey))) {
+      throw new TypeError('recipients: the entry for the sending device does not carry its keys');
+    }
+  }
   const fields: HeaderFields = {
     v: ENVELOPE_VERSION,
     suite,
@@ -344,6 +353,8 @@ export async function encryptDirectMessage(
  * device's signature; unwraps the key with the label for this device; key
  * commitment; AEAD tag; padding. Any failure is {@link CannotDecryptError}.
  * With `replay`, the message is recorded as accepted only after it decrypts.
+ * The sending device opens its own messages the same way: `sender` is then
+ * its own {@link VerifiedDevice} (whose signing key must be this device's).
  * @example
  * const { plaintext, header } = await decryptDirectMessage({
  *   envelope, wrappedKey, recipient: me, chatId, sender: await verifyDevice(record, pinnedKey), replay,
@@ -364,6 +375,10 @@ export async function decryptDirectMessage(params: {
       scheme: 'direct',
       sender: params.sender,
     });
+    // Its own message: the signature verified under this device's own key.
+    if (header.sender_device_id === recipient.deviceId) {
+      if (header.sender_user_id !== recipient.userId || !equalBytes(deviceMaterial(params.sender).signingKey, recipient.keys.signing.publicKey)) fail();
+    }
     if (replay?.isReplay(header)) fail();
     const wk = params.wrappedKey;
     if (typeof wk !== 'string' && (typeof wk !== 'object' || wk === null || wk.device_id !== recipient.deviceId)) fail();

@@ -36,7 +36,8 @@ beforeAll(async () => {
 });
 
 const sender = () => alice.devices[0]!;
-const recipients = (): VerifiedDevice[] => [...bob.devices, alice.devices[1]!].map((d) => d.verified);
+// Every device of both users, the sending device included.
+const recipients = (): VerifiedDevice[] => [...bob.devices, alice.devices[1]!, sender()].map((d) => d.verified);
 
 async function send(plaintext = utf8('hello bob'), suite: Suite = 'aes-256-gcm', counter = 1, messageId = uuid(5000 + counter)): Promise<DirectMessage> {
   return encryptDirectMessage({ sender: sender().local, chatId, messageId, counter, timestamp: 1764100000123, plaintext, recipients: recipients(), suite });
@@ -72,8 +73,8 @@ describe.each(BACKENDS)('$name backend', ({ backend }) => {
     it.each(SUITES)('%s: every recipient device of both users decrypts', async (suite) => {
       const msg = await send(utf8('hello bob'), suite);
       expect(msg.envelope.header.suite).toBe(suite);
-      expect(msg.wrapped_keys.map((w) => w.device_id)).toEqual([...bob.devices, alice.devices[1]!].map((d) => d.local.deviceId));
-      for (const d of [...bob.devices, alice.devices[1]!]) {
+      expect(msg.wrapped_keys.map((w) => w.device_id)).toEqual([...bob.devices, alice.devices[1]!, sender()].map((d) => d.local.deviceId));
+      for (const d of [...bob.devices, alice.devices[1]!, sender()]) {
         const { plaintext, header } = await open(msg, d);
         expect(new TextDecoder().decode(plaintext)).toBe('hello bob');
         expect(header).toEqual(msg.envelope.header);
@@ -95,6 +96,42 @@ describe.each(BACKENDS)('$name backend', ({ backend }) => {
       expect(Object.keys(msg.envelope).sort()).toEqual(['ciphertext', 'header', 'signature']);
       const stored = JSON.parse(JSON.stringify(msg)) as DirectMessage;
       expect((await open(stored)).plaintext).toEqual(utf8('hello bob'));
+    });
+  });
+
+  describe('the sending device reads its own direct messages', () => {
+    it('opens its own message from storage alone (as after a restart), with its own key and signature', async () => {
+      const msg = JSON.parse(JSON.stringify(await send(utf8('note to self and bob')))) as DirectMessage;
+      const replay = new ReplayGuard();
+      const { plaintext, header } = await open(msg, sender(), { replay });
+      expect(new TextDecoder().decode(plaintext)).toBe('note to self and bob');
+      expect(header.sender_device_id).toBe(sender().local.deviceId);
+      await rejects(open(msg, sender(), { replay }));
+    });
+
+    it('its own wrapped key opens nothing for another device, and another device\'s key nothing for it', async () => {
+      const msg = await send();
+      const own = msg.wrapped_keys.find((w) => w.device_id === sender().local.deviceId)!;
+      await rejects(open({ envelope: msg.envelope, wrapped_keys: [{ ...own, device_id: alice.devices[1]!.local.deviceId }] }, alice.devices[1]!));
+      const bobs = msg.wrapped_keys.find((w) => w.device_id === bob.devices[0]!.local.deviceId)!;
+      await rejects(open({ envelope: msg.envelope, wrapped_keys: [{ ...bobs, device_id: sender().local.deviceId }] }, sender()));
+    });
+
+    it('is refused when the claimed sender is another device, or the local keys are not the sender\'s', async () => {
+      const msg = await send();
+      await rejects(open(msg, sender(), { sender: alice.devices[1]!.verified }));
+      // A local device with the sender's ids but other keys: the signature no longer binds it.
+      const impostor = { ...mallory.devices[0]!, local: { ...sender().local, keys: mallory.devices[0]!.local.keys } };
+      await rejects(open(msg, impostor));
+    });
+
+    it('refuses a recipient entry for the sending device that carries other keys', async () => {
+      // A sender whose keys are alice's second device's, under the first device's id: the
+      // (genuine) entry for that id does not carry the keys it signs with.
+      const local = { ...alice.devices[1]!.local, deviceId: sender().local.deviceId };
+      await expect(
+        encryptDirectMessage({ sender: local, chatId, messageId: uuid(2), counter: 1, timestamp: 1, plaintext: utf8('x'), recipients: [sender().verified] }),
+      ).rejects.toThrow(TypeError);
     });
   });
 

@@ -1,5 +1,5 @@
 import { canonicalBytes, canonicalize } from './canonical-json.js';
-import { deviceMaterial, verifyDevice, type VerifiedDevice } from './certificate.js';
+import { deviceMaterial, verifyDevice, type DeviceRecord, type VerifiedDevice } from './certificate.js';
 import { assertUint, assertUuid, equalBytes, equalStrings, fromBase64Url, isUuid, toBase64Url, wipe, type Bytes } from './encoding.js';
 import {
   checkSendParams,
@@ -432,18 +432,48 @@ export async function rotateEpoch(
 /**
  * Unwraps this device's copy of an epoch key and checks it against the key
  * commitment in the signed record, so every member holds the key the signer
- * committed to. The device must be listed in that epoch.
+ * committed to.
+ *
+ * A device listed in that epoch needs nothing else. A device that is not
+ * listed (a member's device linked after the record was signed, handed the
+ * key with {@link shareEpochKey}) passes its own `deviceRecord`: it is
+ * accepted only if the record's user is a member of that epoch and the
+ * record verifies under the identity key the epoch record lists for that
+ * member, with this device's own keys. Such a device can read the epoch but
+ * can't send in it: recipients accept only senders the record lists.
+ * Any failure is {@link CannotDecryptError}.
  * @example
  * const epochKey = await unwrapEpochKey({ chain, epoch: 3, wrappedKey: row.wrapped_key, recipient: me });
+ * // a device the record does not list yet:
+ * const readOnly = await unwrapEpochKey({ chain, epoch: 3, wrappedKey, recipient: me, deviceRecord: myRecord });
  */
-export async function unwrapEpochKey(params: { chain: GroupChain; epoch: number; wrappedKey: WrappedKey | string; recipient: LocalDevice }): Promise<EpochKey> {
+export async function unwrapEpochKey(params: {
+  chain: GroupChain;
+  epoch: number;
+  wrappedKey: WrappedKey | string;
+  recipient: LocalDevice;
+  /** This device's own directory record; needed only when the epoch record does not list this device. */
+  deviceRecord?: DeviceRecord;
+}): Promise<EpochKey> {
   return failClosed(async () => {
     const { chain, epoch, recipient } = params;
     assertChain(chain);
     const e = chain.epochs[epoch - 1];
     if (!e || e.epoch !== epoch) fail();
-    const listed = e.members.get(recipient.userId)?.devices.get(recipient.deviceId);
-    if (!listed || !equalBytes(fromBase64Url(listed.signingKey), recipient.keys.signing.publicKey)) fail();
+    const member = e.members.get(recipient.userId);
+    const listed = member?.devices.get(recipient.deviceId);
+    if (listed) {
+      if (!equalBytes(fromBase64Url(listed.signingKey), recipient.keys.signing.publicKey)) fail();
+    } else {
+      // Not listed: a certified device of a listed member, certified by the
+      // identity key this record lists for that member.
+      const r = params.deviceRecord;
+      if (!member || typeof r !== 'object' || r === null) fail();
+      if (r.user_id !== recipient.userId || r.device_id !== recipient.deviceId) fail();
+      const own = await verifyDevice(r, member.identityKey);
+      if (!equalBytes(deviceMaterial(own).signingKey, recipient.keys.signing.publicKey)) fail();
+      if (!equalBytes(fromBase64Url(own.encryptionKey), recipient.keys.encryption.spki)) fail();
+    }
     const wk = params.wrappedKey;
     if (typeof wk !== 'string' && wk?.device_id !== recipient.deviceId) fail();
     const wrapped = fromBase64Url(typeof wk === 'string' ? wk : wk.wrapped_key);
@@ -455,6 +485,43 @@ export async function unwrapEpochKey(params: { chain: GroupChain; epoch: number;
     }
     return { chatId: chain.chatId, epoch, recordHash: e.hash, key };
   });
+}
+
+/**
+ * Wraps an epoch key this device holds for another certified device of a
+ * member of that epoch that the record does not list (typically one the
+ * member linked after the record was signed), with the same OAEP label as
+ * the signer's copies. The device reads that epoch with
+ * {@link unwrapEpochKey} and its own `deviceRecord`; it can send only once a
+ * later epoch lists it. Refuses (TypeError) a device whose user is not a
+ * member of that epoch, or whose identity key is not the one the record
+ * lists for that member, and a key that doesn't belong to the chain.
+ * Publish the result with the chat service's AddEpochKeys.
+ * @example
+ * const row = await shareEpochKey({ chain, epochKey, device: await verifyDevice(newPhone, myIdentityKey) });
+ */
+export async function shareEpochKey(
+  params: { chain: GroupChain; epochKey: EpochKey; device: VerifiedDevice },
+  entropy: EntropySource = systemEntropy,
+): Promise<WrappedKey> {
+  const { chain, epochKey, device } = params;
+  assertChain(chain);
+  const { encryptionKey } = deviceMaterial(device);
+  let e: GroupEpoch;
+  try {
+    e = checkEpochKey(chain, epochKey);
+    const commitment = await epochKeyCommitment(epochKey.key, chain.chatId, epochKey.epoch);
+    if (!equalBytes(commitment, fromBase64Url(e.record.payload.key_commitment, HASH_LENGTH))) fail();
+  } catch {
+    throw new TypeError('epochKey: does not belong to this chain');
+  }
+  const member = e.members.get(device.userId);
+  if (!member) throw new TypeError('device: its user is not a member of that epoch');
+  if (!equalBytes(fromBase64Url(member.identityKey), fromBase64Url(device.identityKey))) {
+    throw new TypeError('device: not certified by the identity key the epoch lists for its user');
+  }
+  const wrapped = await wrapSecret(encryptionKey, epochKey.key, epochKeyLabel(chain.chatId, e.epoch, e.hash, device.deviceId), entropy);
+  return { device_id: device.deviceId, wrapped_key: toBase64Url(wrapped) };
 }
 
 /** Per-message key from the epoch key (RFC 5869 HKDF-SHA256, empty salt). */

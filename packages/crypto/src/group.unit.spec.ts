@@ -11,6 +11,7 @@ import {
   encryptGroupMessage,
   extendGroupChain,
   rotateEpoch,
+  shareEpochKey,
   unwrapEpochKey,
   verifyGroupChain,
   type EpochKey,
@@ -21,6 +22,8 @@ import {
 } from './group.js';
 import { ReplayGuard } from './replay.js';
 import { deviceMaterial } from './certificate.js';
+import { encryptWithKey, signEnvelope } from './envelope.js';
+import { hkdfSha256 } from './kdf.js';
 import { systemEntropy } from './random.js';
 import { oaepLabel, wrapSecret } from './wrap.js';
 import { ed25519Sign } from './signature.js';
@@ -231,6 +234,103 @@ describe('group chain verification', () => {
     const forgedBody = await post(g3, dave.devices[0]!.local, 'forged by dave');
     const k3 = await keysFor(g3, bob.devices[0]!.local, chain);
     await rejects(decryptGroupMessage({ envelope: { ...env, ciphertext: forgedBody.ciphertext }, chain, epochKeys: [k3] }));
+  });
+});
+
+describe("a member's device the epoch record does not list (linked later)", () => {
+  // bob's second device is certified by bob's identity key but not listed in epoch 1.
+  let g: EpochUpdate;
+  let chain: GroupChain;
+  const newDevice = () => bob.devices[1]!;
+
+  beforeAll(async () => {
+    g = await createGroup({ chatId, admin: admin.devices[0]!.local, createdAt: 1, members: [member(admin, 'admin'), member(bob, 'member', bob.devices.slice(0, 1)), member(carol)] });
+    chain = await verifyGroupChain([g.record], { chatId });
+  });
+
+  /** A key wrapped under the epoch-key label for `deviceId`, to `encryptTo`. */
+  async function wrapRaw(key: Uint8Array, deviceId: string, encryptTo = newDevice().verified): Promise<string> {
+    const label = oaepLabel({ purpose: 'bil.epoch-key.v1', chat_id: chatId, epoch: 1, record_hash: chain.head.hash, device_id: deviceId });
+    return toBase64Url(await wrapSecret(deviceMaterial(encryptTo).encryptionKey, key, label, systemEntropy));
+  }
+
+  it('a listed device of the member shares the key; the new device unwraps it with its own record and reads', async () => {
+    expect(g.wrappedKeys.some((w) => w.device_id === newDevice().local.deviceId)).toBe(false);
+    const bobKey = await keysFor(g, bob.devices[0]!.local, chain);
+    const row = await shareEpochKey({ chain, epochKey: bobKey, device: newDevice().verified });
+    expect(row.device_id).toBe(newDevice().local.deviceId);
+    const k = await unwrapEpochKey({ chain, epoch: 1, wrappedKey: row, recipient: newDevice().local, deviceRecord: newDevice().record });
+    expect(k.key).toEqual(g.epochKey.key);
+    const env = await post(g, admin.devices[0]!.local, 'before the new phone was listed');
+    expect((await decryptGroupMessage({ envelope: env, chain, epochKeys: [k] })).plaintext).toEqual(utf8('before the new phone was listed'));
+    // Any member may share, not only the device's own user.
+    const fromCarol = await shareEpochKey({ chain, epochKey: await keysFor(g, carol.devices[0]!.local, chain), device: newDevice().verified });
+    expect((await unwrapEpochKey({ chain, epoch: 1, wrappedKey: fromCarol.wrapped_key, recipient: newDevice().local, deviceRecord: newDevice().record })).key).toEqual(g.epochKey.key);
+  });
+
+  it('refuses, with the uniform error: no record, a record of another identity key, a non-member, another device, a key off the commitment', async () => {
+    const good = await wrapRaw(g.epochKey.key, newDevice().local.deviceId);
+    const errors: unknown[] = [];
+    const attempt = async (p: Promise<unknown>) => errors.push(await p.then(() => 'accepted', (e: unknown) => e));
+    // Control: the right key, label and record are accepted.
+    expect((await unwrapEpochKey({ chain, epoch: 1, wrappedKey: good, recipient: newDevice().local, deviceRecord: newDevice().record })).key).toEqual(g.epochKey.key);
+    // Missing certificate / record.
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: good, recipient: newDevice().local }));
+    // The same keys under bob's user id, certified by another identity key (e.g. one the server made up).
+    const rogue = await makeUser(11, [newDevice().local.keys], { identity: (await makeUser(68, [])).identity });
+    const rogueRecord = { ...rogue.devices[0]!.record, device_id: newDevice().local.deviceId };
+    expect(rogueRecord.identity_key).not.toBe(newDevice().record.identity_key);
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: good, recipient: newDevice().local, deviceRecord: rogueRecord }));
+    // A record whose certificate doesn't verify (issued_at changed).
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: good, recipient: newDevice().local, deviceRecord: { ...newDevice().record, issued_at: 5 } }));
+    // A device of a non-member (dave), certified by his own key.
+    const dave0 = dave.devices[0]!;
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: await wrapRaw(g.epochKey.key, dave0.local.deviceId, dave0.verified), recipient: dave0.local, deviceRecord: dave0.record }));
+    // Another device's record (bob's listed device) presented by the new device.
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: good, recipient: newDevice().local, deviceRecord: bob.devices[0]!.record }));
+    // A key that does not match the record's key commitment.
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: await wrapRaw(new Uint8Array(32).fill(4), newDevice().local.deviceId), recipient: newDevice().local, deviceRecord: newDevice().record }));
+    // A wrapped key for another device id (label binds the device).
+    await attempt(unwrapEpochKey({ chain, epoch: 1, wrappedKey: await wrapRaw(g.epochKey.key, bob.devices[0]!.local.deviceId), recipient: newDevice().local, deviceRecord: newDevice().record }));
+    expect(errors).toHaveLength(7);
+    for (const e of errors) {
+      expect(e).toBeInstanceOf(CannotDecryptError);
+      expect((e as Error).message).toBe('cannot decrypt');
+      expect((e as Error).cause).toBeUndefined();
+    }
+  });
+
+  it('shareEpochKey refuses a non-member, another identity key, an unverified object and a key off the chain', async () => {
+    const bobKey = await keysFor(g, bob.devices[0]!.local, chain);
+    await expect(shareEpochKey({ chain, epochKey: bobKey, device: dave.devices[0]!.verified })).rejects.toThrow(TypeError);
+    const rogue = await makeUser(11, [newDevice().local.keys], { identity: (await makeUser(69, [])).identity });
+    expect(rogue.userId).toBe(bob.userId);
+    await expect(shareEpochKey({ chain, epochKey: bobKey, device: rogue.devices[0]!.verified })).rejects.toThrow(TypeError);
+    await expect(shareEpochKey({ chain, epochKey: bobKey, device: { ...newDevice().verified } })).rejects.toThrow(TypeError);
+    await expect(shareEpochKey({ chain, epochKey: { ...bobKey, key: new Uint8Array(32).fill(1) }, device: newDevice().verified })).rejects.toThrow(TypeError);
+    await expect(shareEpochKey({ chain, epochKey: { ...bobKey, recordHash: flipBit(bobKey.recordHash, 3) }, device: newDevice().verified })).rejects.toThrow(TypeError);
+  });
+
+  it('reads but cannot send: it is refused as a sender until an epoch lists it', async () => {
+    const k = await unwrapEpochKey({ chain, epoch: 1, wrappedKey: await wrapRaw(g.epochKey.key, newDevice().local.deviceId), recipient: newDevice().local, deviceRecord: newDevice().record });
+    await expect(encryptGroupMessage({ sender: newDevice().local, chain, epochKey: k, messageId: uuid(3), counter: 1, timestamp: 1, plaintext: utf8('x') })).rejects.toThrow(TypeError);
+    // Built by hand with the correct derived key and signed by the new device: refused as an unlisted sender.
+    const build = async (from: LocalDevice, messageId: string) => {
+      const info = canonicalBytes({ purpose: 'bil.group-message-key.v1', chat_id: chatId, epoch: 1, message_id: messageId, sender_device_id: from.deviceId });
+      const key = await hkdfSha256(k.key, new Uint8Array(), info, 32);
+      const fields = { v: 1 as const, suite: 'aes-256-gcm' as const, chat_id: chatId, message_id: messageId, sender_user_id: from.userId, sender_device_id: from.deviceId, scheme: 'group' as const, epoch: 1, counter: 1, timestamp: 1 };
+      const { header, ciphertext } = await encryptWithKey('aes-256-gcm', key, messageId, fields, utf8('from the new phone'), systemEntropy);
+      return signEnvelope(from, header, ciphertext);
+    };
+    const carolKey = await keysFor(g, carol.devices[0]!.local, chain);
+    await rejects(decryptGroupMessage({ envelope: await build(newDevice().local, uuid(4)), chain, epochKeys: [carolKey] }));
+    // Control: the same construction from a listed device is accepted.
+    expect((await decryptGroupMessage({ envelope: await build(bob.devices[0]!.local, uuid(5)), chain, epochKeys: [carolKey] })).plaintext).toEqual(utf8('from the new phone'));
+    // Once the next epoch lists it, it sends like any member.
+    const next = await rotateEpoch({ chain: g.chain, signer: admin.devices[0]!.local, createdAt: 2, members: [member(admin, 'admin'), member(bob), member(carol)] });
+    const k2 = await keysFor(next, newDevice().local);
+    const env = await post({ chain: next.chain, epochKey: k2 }, newDevice().local, 'listed now');
+    expect((await decryptGroupMessage({ envelope: env, chain: next.chain, epochKeys: [await keysFor(next, carol.devices[0]!.local)] })).plaintext).toEqual(utf8('listed now'));
   });
 });
 

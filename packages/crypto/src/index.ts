@@ -59,6 +59,7 @@ export {
   extendGroupChain,
   epochRecordHash,
   unwrapEpochKey,
+  shareEpochKey,
   encryptGroupMessage,
   decryptGroupMessage,
   type GroupRole,

@@ -42,7 +42,7 @@ describe('docs/testvectors', () => {
     }
   });
 
-  it('direct.json: each recipient decrypts, and the intermediates check out', async () => {
+  it('direct.json: each recipient, the sending device included, decrypts, and the intermediates check out', async () => {
     const file = read<{ vectors: { suite: string; inputs: { plaintext_utf8: string }; intermediate: Record<string, unknown> & { oaep: { device_id: string; label: string }[] }; envelope: Envelope; wrapped_keys: WrappedKey[] }[] }>('direct.json');
     const alice = people.alice!;
     const bob = people.bob!;
@@ -53,7 +53,8 @@ describe('docs/testvectors', () => {
       expect(toBase64Url(sub.aeadKey)).toBe(v.intermediate.aead_key);
       expect(toBase64Url(sub.commitment)).toBe(v.envelope.header.commitment);
       expect(canonicalize(v.envelope.header as never)).toBe(v.intermediate.associated_data);
-      for (const d of [bob.devices[0]!, alice.devices[1]!]) {
+      expect(v.wrapped_keys.map((w) => w.device_id)).toEqual([bob.devices[0]!, alice.devices[1]!, alice.devices[0]!].map((d) => d.local.deviceId));
+      for (const d of [bob.devices[0]!, alice.devices[1]!, alice.devices[0]!]) {
         const wk = v.wrapped_keys.find((w) => w.device_id === d.local.deviceId)!;
         const label = v.intermediate.oaep.find((o) => o.device_id === d.local.deviceId)!.label;
         expect(await rsaOaepDecrypt(d.local.keys.encryption.privateKey, fromBase64Url(wk.wrapped_key), utf8(label))).toEqual(contentKey);

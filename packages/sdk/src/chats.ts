@@ -9,6 +9,7 @@ import {
   createGroup,
   decryptDirectMessage,
   decryptGroupMessage,
+  deviceRecordOf,
   encryptDirectMessage,
   encryptGroupMessage,
   extendGroupChain,
@@ -16,6 +17,7 @@ import {
   importDevicePrivateKeys,
   ReplayGuard,
   rotateEpoch,
+  shareEpochKey,
   unwrapEpochKey,
   utf8,
   verifyGroupChain,
@@ -50,8 +52,10 @@ import {
 export const MAX_SEND_ATTEMPTS = 5;
 /** Pause before retry n (ms × 2^(n-1)): the chat service learns of new devices from identity's events, a moment later. */
 const RETRY_BASE_MS = 150;
-/** Messages this client sent in personal chats and remembers the text of (its own device gets no wrapped key). */
-const SENT_CACHE = 1000;
+/** How long this account's own device list is trusted before a group use looks for newly linked devices again (ms). */
+const OWN_DEVICES_TTL_MS = 60_000;
+/** Attempts at handing an epoch key to a new device while the chat service may not know the device yet. */
+const SHARE_ATTEMPTS = 3;
 
 /** A message from history, decrypted and verified. */
 export interface DecryptedMessage {
@@ -76,9 +80,9 @@ export interface DecryptedMessage {
 /**
  * A message that could not be decrypted or verified: tampered, replayed,
  * from an unverified device, at an epoch this device holds no key for, or
- * sent by this device in a personal chat before this client started (the
- * sending device gets no copy of the key). One marker for every cause
- * (docs/protocol.md "Errors"); the server's unsigned claims are kept for display.
+ * (personal chats) sent before this device was linked. One marker for every
+ * cause (docs/protocol.md "Errors"); the server's unsigned claims are kept
+ * for display.
  */
 export interface UndecryptableMessage {
   readonly ok: false;
@@ -232,8 +236,12 @@ export class ChatEngine {
   readonly #groups = new Map<string, Promise<GroupState>>();
   /** message id → counter of messages this client sent, so a resend reuses its counter. */
   readonly #counterOf = new Map<string, number>();
-  /** message id → text of personal-chat messages this client sent. */
-  readonly #sent = new Map<string, string>();
+  /** When this account's own device list was last fetched (0: fetch it on the next group use). */
+  #ownDevicesAt = 0;
+  /** `chat:epoch:device` of epoch keys this client handed to this account's new devices (or found there already). */
+  readonly #shared = new Set<string>();
+  /** `chat:epoch` heads this client already tried to replace to list new devices. */
+  readonly #listing = new Set<string>();
 
   constructor(deps: ChatDeps) {
     this.#deps = deps;
@@ -269,6 +277,14 @@ export class ChatEngine {
     };
   }
 
+  /**
+   * This account's device list may have changed (a device was linked): the
+   * next group use refetches it and hands new devices the current epoch key.
+   */
+  ownDevicesChanged(): void {
+    this.#ownDevicesAt = 0;
+  }
+
   /** Unread counts over all chats (`GET /v1/unread`). */
   async unread(options: { limit?: number } = {}): Promise<UnreadSummary> {
     const q = options.limit !== undefined ? `?limit=${options.limit}` : '';
@@ -301,7 +317,9 @@ export class ChatEngine {
       this.#devices.clear();
       this.#groups.clear();
       this.#counterOf.clear();
-      this.#sent.clear();
+      this.#ownDevicesAt = 0;
+      this.#shared.clear();
+      this.#listing.clear();
     }
     return this.#local;
   }
@@ -357,6 +375,25 @@ export class ChatEngine {
     if (known) return known;
     await this.#get(chatId);
     return this.#info.get(chatId)!;
+  }
+
+  /** This device as its own account's directory lists it, verified under its own identity key. */
+  async #ownDevice(): Promise<VerifiedDevice> {
+    const me = await this.#me();
+    let own = (await this.#verifiedDevices(me.userId)).find((d) => d.deviceId === me.deviceId);
+    own ??= (await this.#verifiedDevices(me.userId, true)).find((d) => d.deviceId === me.deviceId);
+    if (!own) throw new BilStateError('no_pinned_identity', 'this device is not among the devices its identity key certifies');
+    return own;
+  }
+
+  /** This account's verified devices, refetched when older than OWN_DEVICES_TTL_MS or after ownDevicesChanged(). */
+  async #ownDevices(): Promise<VerifiedDevice[]> {
+    const me = await this.#me();
+    const now = this.#deps.now();
+    const stale = now - this.#ownDevicesAt > OWN_DEVICES_TTL_MS;
+    const devices = await this.#verifiedDevices(me.userId, stale);
+    if (stale) this.#ownDevicesAt = now;
+    return devices;
   }
 
   async #createPersonal(userId: string): Promise<Chat> {
@@ -483,7 +520,10 @@ export class ChatEngine {
 
   async #loadGroup(chatId: string, prev: GroupState | undefined): Promise<GroupState> {
     await this.#me();
-    const after = prev ? prev.chain.head.epoch : 0;
+    // Fetch the head again when this device has no key for it yet: a member
+    // may have handed it one since (AddEpochKeys).
+    const head = prev ? prev.chain.head.epoch : 0;
+    const after = prev && !prev.wrapped.has(head) ? head - 1 : head;
     const epochs: EpochJson[] = [];
     for (;;) {
       const from = epochs.length ? epochs[epochs.length - 1]!.epoch : after;
@@ -491,7 +531,7 @@ export class ChatEngine {
       epochs.push(...page.epochs);
       if (!page.has_more || page.epochs.length === 0) break;
     }
-    const records = epochs.map((e) => e.record as SignedEpochRecord);
+    const records = epochs.filter((e) => e.epoch > head).map((e) => e.record as SignedEpochRecord);
     let chain: GroupChain;
     if (prev) {
       chain = records.length ? await extendGroupChain(prev.chain, records) : prev.chain;
@@ -527,11 +567,70 @@ export class ChatEngine {
     const wrapped = state.wrapped.get(epoch);
     if (!wrapped) return undefined;
     try {
-      const key = await unwrapEpochKey({ chain: state.chain, epoch, wrappedKey: wrapped, recipient: await this.#me() });
+      const me = await this.#me();
+      // A device the record doesn't list (linked since) proves it is a certified device of a listed member.
+      const listed = state.chain.epochs[epoch - 1]?.members.get(me.userId)?.devices.has(me.deviceId);
+      const deviceRecord = listed ? undefined : deviceRecordOf(await this.#ownDevice());
+      const key = await unwrapEpochKey({ chain: state.chain, epoch, wrappedKey: wrapped, recipient: me, ...(deviceRecord ? { deviceRecord } : {}) });
       state.keys.set(epoch, key);
       return key;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * Looks for this account's devices that the group's current epoch doesn't
+   * list (linked since) and hands each the current epoch key (AddEpochKeys,
+   * `POST /v1/chats/{id}/keys/{epoch}/devices`), so it can read at once; if
+   * this user is an admin, then publishes the next epoch listing them, so
+   * they can send. Only a device listed in the head does this (it holds the
+   * key and may sign). Best effort: failures are retried on a later use.
+   * Returns true when it published a new epoch.
+   */
+  async #shareWithNewDevices(chatId: string, group: GroupState): Promise<boolean> {
+    try {
+      const me = await this.#me();
+      const head = group.chain.head;
+      const mine = head.members.get(me.userId);
+      if (!mine?.devices.has(me.deviceId)) return false;
+      const unlisted = (await this.#ownDevices()).filter((d) => !mine.devices.has(d.deviceId));
+      if (unlisted.length === 0) return false;
+      const key = await this.#epochKey(chatId, group, head.epoch);
+      if (!key) return false;
+      for (const device of unlisted) {
+        const tag = `${chatId}:${head.epoch}:${device.deviceId}`;
+        if (this.#shared.has(tag)) continue;
+        const row = await shareEpochKey({ chain: group.chain, epochKey: key, device });
+        for (let attempt = 1; attempt <= SHARE_ATTEMPTS; attempt++) {
+          try {
+            await this.#deps.call('POST', `/v1/chats/${enc(chatId)}/keys/${head.epoch}/devices`, { epoch_keys: [row] });
+            this.#shared.add(tag);
+            break;
+          } catch (err) {
+            const code = apiCode(err);
+            if (code === 'epoch_key_exists') {
+              this.#shared.add(tag);
+              break;
+            }
+            // The chat service learns of a new device from identity's events, a moment later.
+            if ((code !== 'mismatched_devices' && code !== 'unknown_device') || attempt === SHARE_ATTEMPTS) break;
+            await sleep(RETRY_BASE_MS * 2 ** (attempt - 1));
+          }
+        }
+      }
+      const listing = `${chatId}:${head.epoch}`;
+      if (mine.role !== 'admin' || this.#listing.has(listing)) return false;
+      this.#listing.add(listing);
+      try {
+        await this.#publishNext(chatId, {}, 'publish');
+      } catch {
+        this.#listing.delete(listing); // e.g. another admin published first: the next use looks again
+        return false;
+      }
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -593,18 +692,28 @@ export class ChatEngine {
     const info = await this.#chatInfo(chatId);
     const counter = await this.#nextCounter(chatId, messageId);
     const plaintext = utf8(text);
+    let synced = false;
     for (let attempt = 1; ; attempt++) {
       let body: { message_id: string; envelope: unknown; wrapped_keys?: WrappedKeyJson[] };
       if (info.type === 'personal') {
+        // Every certified device of both users, this one included (it reads its own messages back).
+        await this.#ownDevice();
         const [mine, theirs] = await Promise.all([this.#verifiedDevices(me.userId), this.#verifiedDevices(info.peerUserId)]);
-        const recipients = [...mine.filter((d) => d.deviceId !== me.deviceId), ...theirs];
+        const recipients = [...mine, ...theirs];
         if (theirs.length === 0) throw new BilStateError('no_pinned_identity', `${info.peerUserId} has no device certified by the pinned identity key`);
         const msg = await encryptDirectMessage({ sender: me, chatId, messageId, counter, timestamp: this.#deps.now(), plaintext, recipients });
         body = { message_id: messageId, envelope: msg.envelope, wrapped_keys: [...msg.wrapped_keys] };
       } else {
-        const group = await this.#group(chatId);
+        let group = await this.#group(chatId);
+        if (attempt === 1 && (await this.#shareWithNewDevices(chatId, group))) group = await this.#group(chatId);
+        const usable = (g: GroupState) => g.chain.head.members.get(me.userId)?.devices.has(me.deviceId) ?? false;
+        if (!usable(group) && !synced) {
+          // Maybe listed since this client loaded the chain (another device of an admin published an epoch).
+          synced = true;
+          group = await this.#group(chatId, true);
+        }
         const key = await this.#epochKey(chatId, group, group.chain.head.epoch);
-        if (!key || !group.chain.head.members.get(me.userId)?.devices.has(me.deviceId)) {
+        if (!key || !usable(group)) {
           // This device is not in the current epoch (e.g. linked later): an admin rotates.
           await this.#rotateIfAdmin(chatId, attempt, new BilStateError('not_in_epoch', 'this device is not in the current epoch of the group; an admin must rotate it (chats.rotate)'));
           continue;
@@ -614,7 +723,6 @@ export class ChatEngine {
       }
       try {
         const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
-        if (info.type === 'personal') this.#rememberSent(messageId, text);
         return { chatId, messageId, seq: res.seq, createdAt: res.created_at, duplicate: res.duplicate };
       } catch (err) {
         const code = apiCode(err);
@@ -640,10 +748,14 @@ export class ChatEngine {
     const chat = await this.#get(chatId);
     if (chat.myRole === 'member') throw reason;
     const group = await this.#group(chatId, true);
+    const me = await this.#me();
+    const listed = group.chain.head.members.get(me.userId)?.devices.has(me.deviceId) ?? false;
     if (chat.epoch === group.chain.head.epoch && !chat.epochRotationRequired) {
-      const me = await this.#me();
-      if (group.chain.head.members.get(me.userId)?.devices.has(me.deviceId) && group.wrapped.has(chat.epoch)) return; // someone rotated already
+      if (listed && group.wrapped.has(chat.epoch)) return; // someone rotated already
     }
+    // Only a device the head lists may sign the next record: a device linked
+    // since waits for another device of an admin to list it.
+    if (!listed) throw reason;
     try {
       await this.#publishNext(chatId, {}, 'publish');
     } catch (err) {
@@ -652,20 +764,18 @@ export class ChatEngine {
     }
   }
 
-  #rememberSent(messageId: string, text: string): void {
-    this.#sent.set(messageId, text);
-    if (this.#sent.size > SENT_CACHE) this.#sent.delete(this.#sent.keys().next().value!);
-  }
-
   // ---- reading ------------------------------------------------------------------------
 
   async #history(chatId: string, o: { after?: number; before?: number; limit?: number }): Promise<HistoryPage> {
+    // Load this profile's state (seen message ids, replay guard) before copying from it.
+    await this.#me();
     const q = new URLSearchParams();
     if (o.after !== undefined) q.set('after', String(o.after));
     if (o.before !== undefined) q.set('before', String(o.before));
     if (o.limit !== undefined) q.set('limit', String(o.limit));
     const qs = q.toString();
     const page = await this.#deps.call<MessagesPageJson>('GET', `/v1/chats/${enc(chatId)}/messages${qs ? `?${qs}` : ''}`);
+    if ((await this.#chatInfo(chatId)).type === 'group') await this.#prepareGroupPage(chatId, page);
     const messages: HistoryMessage[] = [];
     const seen = { ...(this.#state.seen[chatId] ?? {}) };
     for (const m of page.messages) messages.push(await this.#open(chatId, m, seen));
@@ -673,7 +783,24 @@ export class ChatEngine {
     return { messages, hasMore: page.has_more, lastSeq: page.last_seq };
   }
 
+  /**
+   * Before opening a page of a group: hands this account's new devices the
+   * current key (see #shareWithNewDevices), and syncs the chain once when the
+   * page has messages of the head epoch this device holds no key for yet.
+   */
+  async #prepareGroupPage(chatId: string, page: MessagesPageJson): Promise<void> {
+    try {
+      let group = await this.#group(chatId);
+      if (await this.#shareWithNewDevices(chatId, group)) group = await this.#group(chatId);
+      const head = group.chain.head.epoch;
+      if (page.messages.some((m) => m.epoch >= head) && !group.wrapped.has(head) && !group.keys.has(head)) await this.#group(chatId, true);
+    } catch {
+      // Opening marks what it can't read.
+    }
+  }
+
   async #decryptOne(m: MessageJson): Promise<HistoryMessage> {
+    await this.#me();
     const seen = { ...(this.#state.seen[m.chat_id] ?? {}) };
     const out = await this.#open(m.chat_id, m, seen);
     await this.#save({ seen: { ...this.#state.seen, [m.chat_id]: { ...this.#state.seen[m.chat_id], ...seen } } });
@@ -705,13 +832,7 @@ export class ChatEngine {
       let opened: { header: { message_id: string; sender_user_id: string; sender_device_id: string; epoch: number; timestamp: number }; plaintext: Uint8Array };
       if (info.type === 'personal') {
         if (m.sender_user_id !== me.userId && m.sender_user_id !== info.peerUserId) return failed;
-        if (m.sender_device_id === me.deviceId && m.wrapped_key === '') {
-          // The sending device gets no copy of the key: only what this client remembers.
-          const text = this.#sent.get(m.message_id);
-          if (text === undefined || m.sender_user_id !== me.userId) return failed;
-          seen[m.message_id] = m.seq;
-          return this.#decrypted(chatId, m, { sender_user_id: me.userId, sender_device_id: me.deviceId, epoch: 0, timestamp: Date.parse(m.created_at) || 0, message_id: m.message_id }, text, true);
-        }
+        // This device's own messages carry a key wrapped to it as well, and open the same way.
         const sender = await this.#senderDevice(m.sender_user_id, m.sender_device_id);
         if (!sender) return failed;
         opened = await decryptDirectMessage({ envelope: m.envelope, wrappedKey: m.wrapped_key, recipient: me, chatId, sender, ...(replay ? { replay } : {}) });

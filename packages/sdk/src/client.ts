@@ -204,7 +204,12 @@ export class BilClient {
       list: () => this.#listDevices(),
       revoke: (deviceId) => this.#revokeDevice(deviceId),
       linkRequest: (o) => this.#linkRequest(o?.deviceName),
-      approveLink: (request, o) => this.#approveLink(request, o?.shareIdentityKey ?? true),
+      approveLink: async (request, o) => {
+        const approval = await this.#approveLink(request, o?.shareIdentityKey ?? true);
+        // The new device registers next: let group chats look for it and hand it their keys.
+        this.#chatEngine.ownDevicesChanged();
+        return approval;
+      },
       completeLink: (p) => this.#completeLink(p.approval, p.password),
       resetIdentity: (p) => this.#resetIdentity(p),
     };

@@ -144,6 +144,21 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
     expect(await alice.client.messages.decrypt(m)).toMatchObject({ ok: true, text: 'hi Alice, from my phone' });
   });
 
+  it('the sending device reads its own messages after a restart: each carries a key wrapped to it too', async () => {
+    const sent = await alice.client.messages.send(personalId, 'note to self, and to Bob');
+    const own = (await raw(alice, 'GET', `/v1/chats/${personalId}/messages?after=${sent.seq - 1}`)).body.messages[0] as MessageJson;
+    expect(own).toMatchObject({ seq: sent.seq, sender_device_id: alice.account.deviceId });
+    expect(own.wrapped_key).not.toBe('');
+    // A restart: a new client on the same key store, which remembers no text it sent.
+    const restarted = newClient(alice.store).client;
+    const page = await restarted.messages.history(personalId, { after: 0, limit: 200 });
+    const mine = page.messages.filter((m) => m.senderDeviceId === alice.account.deviceId);
+    expect(texts(mine)).toEqual(['hello Bob 👋', 'three devices now', 'note to self, and to Bob']);
+    expect(mine.every((m) => m.ok && m.outgoing)).toBe(true);
+    // The other devices read it as before.
+    expect(texts((await bobPhone.client.messages.history(personalId, { after: sent.seq - 1 })).messages)).toEqual(['note to self, and to Bob']);
+  });
+
   it('group of five: members decrypt; a removed member can neither fetch nor decrypt what follows', async () => {
     const group = await alice.client.chats.createGroup({
       title: 'Five',
@@ -197,6 +212,37 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
     expect(texts((await carol.client.messages.history(gid, { after: bobSays.seq - 1 })).messages)).toEqual(['Dave left, new epoch']);
     expect(texts((await alicePhone.client.messages.history(gid, { after: bobSays.seq - 1 })).messages)).toEqual(['Dave left, new epoch']);
     await expect(dave.client.messages.history(gid)).rejects.toMatchObject({ status: 404 });
+  }, 60_000);
+
+  it("a device linked later reads a group at once (its account's listed device hands it the epoch key); it sends once an admin's device lists it", async () => {
+    const group = await alice.client.chats.createGroup({ title: 'Linked later', members: [bob.account.userId, carol.account.userId] });
+    const gid = group.chatId;
+    await alice.client.messages.send(gid, 'before the new devices');
+
+    // Bob, a plain member, links another laptop; his first device's next use of the group hands it the current key (AddEpochKeys).
+    const bobLaptop = await link(bob, 'second laptop');
+    expect(texts((await bob.client.messages.history(gid)).messages)).toEqual(['before the new devices']);
+    const epochs = await raw(bobLaptop, 'GET', `/v1/chats/${gid}/keys`);
+    expect(epochs.body.current_epoch).toBe(1);
+    const listed = epochs.body.epochs[0].record.payload.members.flatMap((m: { devices: { device_id: string }[] }) => m.devices.map((d) => d.device_id));
+    expect(listed).not.toContain(bobLaptop.account.deviceId);
+    expect(epochs.body.epochs[0].wrapped_key).not.toBe('');
+    // Not listed, it still reads the epoch: it proves it is a certified device of a listed member.
+    expect(texts((await bobLaptop.client.messages.history(gid)).messages)).toEqual(['before the new devices']);
+    // ...but can't send in it, and Bob's client can't list it (he is not an admin).
+    await expect(bobLaptop.client.messages.send(gid, 'too early')).rejects.toMatchObject({ code: 'not_in_epoch' });
+
+    // Alice, the owner, links a tablet: her laptop hands it the key and publishes the next epoch, which lists it (and Bob's new laptop).
+    const aliceTablet = await link(alice, 'tablet');
+    await alice.client.messages.send(gid, 'the next epoch lists you both');
+    expect((await alice.client.chats.get(gid)).epoch).toBe(2);
+    expect(texts((await aliceTablet.client.messages.history(gid)).messages)).toEqual(['before the new devices', 'the next epoch lists you both']);
+    await aliceTablet.client.messages.send(gid, 'hello from the tablet');
+    await bobLaptop.client.messages.send(gid, 'and from the second laptop');
+    const all = ['before the new devices', 'the next epoch lists you both', 'hello from the tablet', 'and from the second laptop'];
+    for (const d of [carol, bob, bobLaptop, aliceTablet, alicePhone]) {
+      expect(texts((await d.client.messages.history(gid)).messages), d.account.deviceName).toEqual(all);
+    }
   }, 60_000);
 
   it('20 concurrent senders into one chat: a gap-free sequence without duplicates', async () => {

@@ -2,7 +2,7 @@
 // Benchmark of the send path: persisted sends per second and p50/p99 latency
 // through ChatApp.sendMessage (validation, seq under the chat row lock, the
 // decider, the event append with the message log's state row, the set-based
-// projection, commit), for a 1:1 chat with 4 wrapped keys and for a
+// projection, commit), for a 1:1 chat with 5 wrapped keys and for a
 // 1,000-member group (one envelope, no per-message keys), beside raw `pg`
 // transactions writing the same rows (counter, event, message, keys) in the
 // same run. All sends of a scenario go to ONE chat, the worst case: its
@@ -117,7 +117,7 @@ try {
     CREATE TABLE bench_raw.messages (LIKE chat.messages INCLUDING ALL);`);
   await raw.query(`CREATE TABLE bench_raw.message_keys (LIKE chat.message_keys INCLUDING ALL)`);
 
-  // 1:1: alice (2 devices) and bob (3 devices); a sender wraps for the 4 others.
+  // 1:1: alice (2 devices) and bob (3 devices); a sender wraps for all 5, its own device included.
   const alice = user(2);
   const bob = user(3);
   const group = Array.from({ length: GROUP_MEMBERS }, () => user(1));
@@ -131,7 +131,7 @@ try {
       chatId: personal,
       messageId,
       envelope: envelope({ chatId: personal, messageId, sender, scheme: 'direct', epoch: 0, ciphertextBytes: CIPHERTEXT }),
-      wrappedKeys: everyone.filter((d) => d !== sender).map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
+      wrappedKeys: everyone.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
     });
   };
 
@@ -165,10 +165,10 @@ try {
   // Warm up connections and plans.
   for (let i = 0; i < 50; i++) await directSend(i);
   const results = [
-    await run('1:1, 4 wrapped keys: chat service', directSend),
-    await run('1:1, 4 wrapped keys: raw pg', (i) => {
+    await run('1:1, 5 wrapped keys: chat service', directSend),
+    await run('1:1, 5 wrapped keys: raw pg', (i) => {
       const sender = everyone[i % everyone.length]!;
-      return rawSend(rawPersonal, sender, everyone.filter((d) => d !== sender).map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })), 'direct', 0);
+      return rawSend(rawPersonal, sender, everyone.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })), 'direct', 0);
     }),
     await run(`group of ${GROUP_MEMBERS}: chat service`, groupSend),
     await run(`group of ${GROUP_MEMBERS}: raw pg`, (i) => rawSend(rawGroup, group[i % group.length]!.devices[0]!, [], 'group', 1)),

@@ -527,7 +527,7 @@ export const sendMessageSchema = {
   tags: ['chats'],
   summary: 'Post an encrypted message; resending the same message id from the same device is idempotent.',
   description:
-    'Personal chats: `wrapped_keys` holds one wrapped content key per current device of both users except the sending device, exactly; ' +
+    'Personal chats: `wrapped_keys` holds one wrapped content key per current device of both users including the sending device, exactly; ' +
     'otherwise 409 `mismatched_devices` with `details.missing_devices` and `details.extra_devices`. Groups: no `wrapped_keys`, ' +
     'the envelope is at the current epoch. Larger body limit than other routes (GATEWAY_MESSAGE_BODY_LIMIT_BYTES).',
   security: BEARER,

@@ -228,7 +228,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   });
 
   it('stores a personal message wrapped to exactly the current devices; a resend is a duplicate', async () => {
-    const body = { ...envelope(alice, personalId), wrapped_keys: keysFor(...bob.devices) };
+    // Every current device of both users, the sending device included (protocol.md, direct chats).
+    const body = { ...envelope(alice, personalId), wrapped_keys: keysFor(...alice.devices, ...bob.devices) };
     const sent = await untilDirectoryKnows(() => http('POST', `/v1/chats/${personalId}/messages`, { token: alice.token, body }));
     expect(sent.status, sent.text).toBe(201);
     expect(sent.body).toMatchObject({ seq: 1, duplicate: false });
@@ -240,13 +241,14 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     const page = await http('GET', `/v1/chats/${personalId}/messages?after=0&limit=10`, { token: bob.token });
     expect(page.status, page.text).toBe(200);
     expect(page.body.messages).toHaveLength(1);
-    expect(page.body.messages[0]).toMatchObject({ seq: 1, envelope: body.envelope, wrapped_key: body.wrapped_keys[0]!.wrapped_key, epoch: 0 });
+    const bobKey = body.wrapped_keys.find((k) => k.device_id === bob.devices[0]!.deviceId)!.wrapped_key;
+    expect(page.body.messages[0]).toMatchObject({ seq: 1, envelope: body.envelope, wrapped_key: bobKey, epoch: 0 });
   });
 
   it('missing or extra device keys: 409 mismatched_devices naming the devices', async () => {
     const missing = await http('POST', `/v1/chats/${personalId}/messages`, {
       token: alice.token,
-      body: { ...envelope(alice, personalId), wrapped_keys: keysFor(bob.devices[0]!) },
+      body: { ...envelope(alice, personalId), wrapped_keys: keysFor(...alice.devices, bob.devices[0]!) },
     });
     expectError(missing, 409, 'mismatched_devices');
     expect(missing.body.error.details).toEqual({
@@ -256,7 +258,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     const strange = randomUUID();
     const extra = await http('POST', `/v1/chats/${personalId}/messages`, {
       token: alice.token,
-      body: { ...envelope(alice, personalId), wrapped_keys: [...keysFor(...bob.devices), { device_id: strange, wrapped_key: b64(384) }] },
+      body: { ...envelope(alice, personalId), wrapped_keys: [...keysFor(...alice.devices, ...bob.devices), { device_id: strange, wrapped_key: b64(384) }] },
     });
     expectError(extra, 409, 'mismatched_devices');
     expect(extra.body.error.details.missing_devices).toEqual([]);
@@ -289,7 +291,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   it('oversized envelopes: 400 above the ciphertext limit, 413 above the body limit', async () => {
     const big = envelope(alice, personalId);
     big.envelope.ciphertext = 'A'.repeat(256 * 1024 + 4);
-    const res = await http('POST', `/v1/chats/${personalId}/messages`, { token: alice.token, body: { ...big, wrapped_keys: keysFor(...bob.devices) } });
+    const res = await http('POST', `/v1/chats/${personalId}/messages`, { token: alice.token, body: { ...big, wrapped_keys: keysFor(...alice.devices, ...bob.devices) } });
     expectError(res, 400, 'invalid_request');
     expect(res.body.error.details.field).toBe('envelope.ciphertext');
     const huge = envelope(alice, personalId);

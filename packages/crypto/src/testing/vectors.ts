@@ -141,7 +141,8 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
       timestamp: NOW + 1000,
       plaintext: utf8(plaintext),
       suite,
-      recipients: [await verified(bob.devices[0]!, 'bob'), await verified(alice.devices[1]!, 'alice')],
+      // Every device of both users, the sending device included (it reads its own message back).
+      recipients: [await verified(bob.devices[0]!, 'bob'), await verified(alice.devices[1]!, 'alice'), await verified(alice.devices[0]!, 'alice')],
     };
     const msg = await encryptDirectMessage(params, entropy);
     const contentKey = entropy.outputs[0]!;
@@ -255,7 +256,7 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
 
   return {
     'certificates.json': certificates,
-    'direct.json': { description: 'Direct messages from alice device 1 to bob device 1 and alice device 2, one per suite.', chat_id: DIRECT_CHAT_ID, vectors: direct },
+    'direct.json': { description: 'Direct messages from alice device 1, wrapped to bob device 1, alice device 2 and the sending device itself, one per suite.', chat_id: DIRECT_CHAT_ID, vectors: direct },
     'group.json': group,
     'sealed.json': sealed,
     'safety-number.json': safety,

@@ -151,24 +151,23 @@ describe('personal chats', () => {
     expect(await refusal(rpc('CreatePersonalChat', alice.devices[0]!, { peerUserId: randomUUID() }))).toMatchObject({ code: 'user_not_found' });
   });
 
-  it('stores a message wrapped for every other device, and each device gets only its own key', async () => {
+  it('stores a message wrapped for every device, the sending one included, and each device gets only its own key', async () => {
     const [a1, a2] = alice.devices as [TestDevice, TestDevice];
-    const sent = await sendDirect(chatId, a1, [a2, ...bob.devices]);
+    const sent = await sendDirect(chatId, a1, [a1, a2, ...bob.devices]);
     expect(sent).toMatchObject({ seq: '1', duplicate: false });
     const keys = await db.query<{ device_id: string; wrapped_key: string }>(`SELECT device_id, wrapped_key FROM chat.message_keys WHERE chat_id = ? AND seq = 1`, [chatId]);
-    for (const d of [a2, ...bob.devices]) {
+    expect(keys).toHaveLength(4);
+    for (const d of [a1, a2, ...bob.devices]) {
       const page = await rpc<{ messages: Array<{ seq: string; wrappedKey: string; envelope: string }> }>('ListMessages', d, { chatId });
       expect(page.messages).toHaveLength(1);
       expect(page.messages[0]!.wrappedKey).toBe(keys.find((k) => k.device_id === d.deviceId)!.wrapped_key);
       expect(JSON.parse(page.messages[0]!.envelope).header.sender_device_id).toBe(a1.deviceId);
     }
-    const own = await rpc<{ messages: Array<{ wrappedKey: string }> }>('ListMessages', a1, { chatId });
-    expect(own.messages[0]!.wrappedKey).toBe('');
   });
 
   it('answers a resend with the first result: same seq, no second message, no second event', async () => {
     const messageId = uuidv7();
-    const to = [alice.devices[0]!, ...bob.devices];
+    const to = [...alice.devices, ...bob.devices];
     const first = await sendDirect(chatId, alice.devices[1]!, to, messageId);
     const again = await sendDirect(chatId, alice.devices[1]!, to, messageId);
     expect(again).toEqual({ ...first, duplicate: true });
@@ -177,7 +176,7 @@ describe('personal chats', () => {
   });
 
   it('refuses wrapped keys that miss or add devices, listing both', async () => {
-    const r = await refusal(sendDirect(chatId, alice.devices[0]!, [bob.devices[0]!, { ...bob.devices[0]!, deviceId: randomUUID() }]));
+    const r = await refusal(sendDirect(chatId, alice.devices[0]!, [alice.devices[0]!, bob.devices[0]!, { ...bob.devices[0]!, deviceId: randomUUID() }]));
     expect(r.kind).toBe('failed_precondition');
     expect(r.code).toBe('mismatched_devices');
     const missing = (r.details.missing_devices as Array<{ device_id: string }>).map((d) => d.device_id).sort();
@@ -185,19 +184,24 @@ describe('personal chats', () => {
     expect(r.details.extra_devices).toHaveLength(1);
   });
 
+  it('refuses a send without a wrapped key for the sending device', async () => {
+    const r = await refusal(sendDirect(chatId, alice.devices[0]!, [alice.devices[1]!, ...bob.devices]));
+    expect(r).toMatchObject({ kind: 'failed_precondition', code: 'mismatched_devices', details: { missing_devices: [{ user_id: alice.userId, device_id: alice.devices[0]!.deviceId }], extra_devices: [] } });
+  });
+
   it('follows new and revoked devices from identity events', async () => {
     const b3 = await registerDevice(nats, bob);
     await known(bob);
-    expect((await refusal(sendDirect(chatId, alice.devices[0]!, [alice.devices[1]!, ...bob.devices.slice(0, 2)]))).code).toBe('mismatched_devices');
-    await sendDirect(chatId, alice.devices[0]!, [alice.devices[1]!, ...bob.devices]);
+    expect((await refusal(sendDirect(chatId, alice.devices[0]!, [...alice.devices, ...bob.devices.slice(0, 2)]))).code).toBe('mismatched_devices');
+    await sendDirect(chatId, alice.devices[0]!, [...alice.devices, ...bob.devices]);
     await revokeDevice(nats, bob, b3);
     await known(bob);
     expect(await refusal(rpc('ListMessages', b3, { chatId }))).toMatchObject({ kind: 'permission_denied', code: 'device_revoked' });
-    await sendDirect(chatId, alice.devices[0]!, [alice.devices[1]!, ...bob.devices]);
+    await sendDirect(chatId, alice.devices[0]!, [...alice.devices, ...bob.devices]);
   });
 
   it('pages history forwards and backwards', async () => {
-    for (let i = 0; i < 5; i++) await sendDirect(chatId, bob.devices[0]!, [bob.devices[1]!, ...alice.devices]);
+    for (let i = 0; i < 5; i++) await sendDirect(chatId, bob.devices[0]!, [...bob.devices, ...alice.devices]);
     const all = await rpc<{ lastSeq: string; messages: Array<{ seq: string }> }>('ListMessages', alice.devices[0]!, { chatId, limit: 200 });
     const last = Number(all.lastSeq);
     expect(all.messages.map((m) => Number(m.seq))).toEqual(Array.from({ length: last }, (_, i) => i + 1));

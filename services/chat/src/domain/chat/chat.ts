@@ -498,9 +498,12 @@ function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatSt
   }
   if (chat.chatType === 'personal') {
     if (chat.pair.some((u) => !chat.members[u])) throw failedPrecondition('peer_left', 'the other account was deleted; nothing can be sent here');
-    // Signal-style: exactly the current devices of both users except the sending one.
+    // Exactly the current devices of both users, the sending one included (it
+    // reads its own message back from history). The sender is an active device
+    // of the caller even if the directory hasn't heard of it yet.
     const expected = new Map<string, string>();
-    for (const u of chat.pair) for (const d of c.directory?.[u] ?? []) if (d.deviceId !== c.senderDeviceId) expected.set(d.deviceId, u);
+    for (const u of chat.pair) for (const d of c.directory?.[u] ?? []) expected.set(d.deviceId, u);
+    expected.set(c.senderDeviceId, c.senderUserId);
     const given = new Map(c.wrappedKeys.map((k) => [k.deviceId, expected.get(k.deviceId) ?? '']));
     const diff = deviceDiff(expected, given);
     if (diff.missing.length || diff.extra.length) throw mismatchedDevices(diff.missing, diff.extra, 'the wrapped keys');

@@ -116,9 +116,24 @@ describe('chat decider: personal chats', () => {
     spec.given(personalCreated).when({ type: 'DeleteChat', actorUserId: O, now }).thenThrows('not_a_group');
   });
 
-  it('posts with exactly one wrapped key per current device of both users except the sending one', () => {
-    const events = chatDecider.decide(directPost([dev(O, 2), dev(M, 1)]), [personalCreated].reduce(chatDecider.evolve, chatDecider.initialState()));
+  it('posts with exactly one wrapped key per current device of both users, the sending one included', () => {
+    const state = [personalCreated].reduce(chatDecider.evolve, chatDecider.initialState());
+    const events = chatDecider.decide(directPost([dev(O, 1), dev(O, 2), dev(M, 1)]), state);
     expect(events).toMatchObject([{ type: 'MessagePosted', data: { chatId: P, seq: 7, chatType: 'personal', epoch: 0 } }]);
+    expect((events[0]!.data as { wrappedKeys: { deviceId: string }[] }).wrappedKeys.map((k) => k.deviceId)).toEqual([dev(O, 1), dev(O, 2), dev(M, 1)]);
+    // The sending device counts as current even before the directory has heard of it.
+    const lagging: Directory = { ...directory, [O]: directory[O]!.filter((d) => d.deviceId !== dev(O, 1)) };
+    expect(chatDecider.decide(directPost([dev(O, 1), dev(O, 2), dev(M, 1)], { directory: lagging }), state)).toHaveLength(1);
+  });
+
+  it('refuses a send without a wrapped key for the sending device', () => {
+    const state = [personalCreated].reduce(chatDecider.evolve, chatDecider.initialState());
+    try {
+      chatDecider.decide(directPost([dev(O, 2), dev(M, 1)]), state);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'mismatched_devices', details: { missing_devices: [{ user_id: O, device_id: dev(O, 1) }], extra_devices: [] } });
+    }
   });
 
   it('answers missing and extra devices so the client can refetch and retry', () => {
@@ -130,10 +145,16 @@ describe('chat decider: personal chats', () => {
       expect(err).toMatchObject({
         code: 'mismatched_devices',
         kind: 'failed_precondition',
-        details: { missing_devices: [{ user_id: O, device_id: dev(O, 2) }], extra_devices: [{ user_id: '', device_id: dev(A, 1) }] },
+        details: {
+          missing_devices: [
+            { user_id: O, device_id: dev(O, 1) },
+            { user_id: O, device_id: dev(O, 2) },
+          ],
+          extra_devices: [{ user_id: '', device_id: dev(A, 1) }],
+        },
       });
     }
-    spec.given(personalCreated).when(directPost([dev(O, 1), dev(O, 2), dev(M, 1)])).thenThrows('mismatched_devices');
+    spec.given(personalCreated).when(directPost([dev(O, 1), dev(O, 2), dev(M, 1), dev(A, 1)])).thenThrows('mismatched_devices');
   });
 
   it('refuses the group scheme, and a chat whose peer account is gone', () => {
