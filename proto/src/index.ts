@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { ProtoGrpcType as IdentityProto } from '../gen/identity/identity_service.js';
 import type { ProtoGrpcType as ChatProto } from '../gen/chat/chat_service.js';
+import type { ProtoGrpcType as DigestProto } from '../gen/digest/digest_service.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -38,4 +39,9 @@ export function loadChatProto(): ChatProto {
   return load<ChatProto>('bil/chat/v1/chat_service.proto');
 }
 
-export type { IdentityProto, ChatProto };
+/** The digest service's gRPC package (`bil.digest.v1`). */
+export function loadDigestProto(): DigestProto {
+  return load<DigestProto>('bil/digest/v1/digest_service.proto');
+}
+
+export type { IdentityProto, ChatProto, DigestProto };

@@ -1,0 +1,238 @@
+// The digest worker: runs one job (one request) at a time per slot. It opens
+// each sealed transcript in memory only, summarises it, seals the summary to
+// the requesting device (checked against the key directory: its certificate
+// must verify under the account identity key), and stores the sealed results
+// with DigestCompleted in one transaction, keyed by the request id.
+//
+// Processed once: BullMQ's lock gives a job to one worker at a time and hands
+// a dead worker's job to another after the lock expires; whatever the second
+// run does, the decider accepts only the first completion (or failure), and
+// the results insert is idempotent. A crash after the commit but before
+// BullMQ hears of it makes the next run find the request already done.
+//
+// What it never does: write a transcript or a summary anywhere (database,
+// Redis, logs, errors); job failure reasons are fixed strings.
+import { createHash } from 'node:crypto';
+import { CannotDecryptError, openSealedPayload, sealPayload, sealRecipientForDevice, verifyDevice, type Ed25519KeyPair, type SealRecipient } from '@bil/crypto';
+import { ConcurrencyError, runWithContext, type Database, type EventStore, type Logger } from '@bil/runtime';
+import { digestDecider, digestStream, type FailureReason, type ResultRef, type SummaryMethod } from '../domain/digest/digest.js';
+import {
+  InvalidTranscriptError,
+  REQUEST_KIND,
+  RESULT_KIND,
+  parseTranscript,
+  requestContext,
+  resultContext,
+  summaryPlaintext,
+  type Summary,
+} from '../domain/transcript.js';
+import type { DigestJob } from '../infra/queue.js';
+import { SummarizerError, type Summarizer } from '../summarizer/summarizer.js';
+import { chatsWithDigestsOff } from './digest-app.js';
+import type { KeyRing } from './key-ring.js';
+
+export interface WorkerSettings {
+  resultTtlMs: number;
+  jobTimeoutMs: number;
+}
+
+/** A failure that ends the request now, whatever attempts remain. */
+class PermanentFailure extends Error {
+  constructor(readonly reason: FailureReason) {
+    super(`digest failed: ${reason}`);
+    this.name = 'PermanentFailure';
+  }
+}
+
+/** Thrown to BullMQ so it retries the job with backoff; the message is fixed. */
+export class RetryableJobError extends Error {
+  constructor(readonly reason: FailureReason) {
+    super(`digest attempt failed (${reason}); will retry`);
+    this.name = 'RetryableJobError';
+  }
+}
+
+export type JobOutcome = 'ready' | 'failed' | 'already_done';
+
+export class DigestWorker {
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    private readonly keys: KeyRing,
+    private readonly identity: Ed25519KeyPair,
+    private readonly summarizer: Summarizer,
+    private readonly settings: WorkerSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Runs one attempt of a job. Resolves when the request is settled (ready or
+   * failed for good); throws RetryableJobError when BullMQ should try again.
+   */
+  async process(job: DigestJob, attempt: { made: number; max: number }): Promise<JobOutcome> {
+    return runWithContext({ correlationId: job.correlationId, causationId: job.requestId }, async () => {
+      const loaded = await this.store.load(this.db, digestDecider, digestStream(job.requestId));
+      if (loaded.state.status !== 'pending') return 'already_done';
+      const started = Date.now();
+      const controller = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          controller.abort();
+          reject(new SummarizerError('timeout', true));
+        }, this.settings.jobTimeoutMs);
+      });
+      try {
+        const { results, method } = await Promise.race([this.summarizeAll(job, controller.signal), deadline]);
+        const stored = await this.complete(job.requestId, results, method);
+        this.logger.info({ requestId: job.requestId, chats: results.length, method, ms: Date.now() - started, stored }, 'digest ready');
+        return 'ready';
+      } catch (err) {
+        const { reason, retryable } = classify(err);
+        const last = attempt.made + 1 >= attempt.max;
+        if (retryable && !last) {
+          this.logger.warn({ requestId: job.requestId, reason, attempt: attempt.made + 1, of: attempt.max }, 'digest attempt failed; retrying');
+          throw new RetryableJobError(reason);
+        }
+        if (reason === 'internal') this.logger.error({ requestId: job.requestId, err: { name: (err as Error)?.name } }, 'digest failed unexpectedly');
+        await this.fail(job.requestId, reason);
+        this.logger.warn({ requestId: job.requestId, reason, attempt: attempt.made + 1 }, 'digest failed');
+        return 'failed';
+      } finally {
+        clearTimeout(timer);
+        controller.abort();
+      }
+    });
+  }
+
+  private async summarizeAll(job: DigestJob, signal: AbortSignal): Promise<{ results: Array<{ chatId: string; sealed: string }>; method: SummaryMethod }> {
+    const off = await chatsWithDigestsOff(this.db, job.transcripts.map((t) => t.chatId));
+    if (off.length) throw new PermanentFailure('digests_disabled');
+    const { recipient, signingKey } = await this.requestingDevice(job.userId, job.deviceId);
+    const results: Array<{ chatId: string; sealed: string }> = [];
+    let method: SummaryMethod = this.summarizer.method;
+    for (const t of job.transcripts) {
+      if (signal.aborted) throw new SummarizerError('timeout', true);
+      const summary = await this.summarizeOne(job, t.chatId, t.sealed, signingKey, signal);
+      if (summary.summary.method === 'extractive') method = 'extractive';
+      const sealed = await sealPayload({
+        to: recipient,
+        kind: RESULT_KIND,
+        context: resultContext(job.requestId, t.chatId),
+        createdAt: Date.now(),
+        plaintext: summary.plaintext,
+        signer: this.identity,
+      });
+      summary.plaintext.fill(0);
+      results.push({ chatId: t.chatId, sealed: JSON.stringify(sealed) });
+    }
+    return { results, method };
+  }
+
+  private async summarizeOne(job: DigestJob, chatId: string, sealedJson: string, signingKey: string, signal: AbortSignal): Promise<{ summary: Summary; plaintext: Uint8Array }> {
+    let box: unknown;
+    try {
+      box = JSON.parse(sealedJson);
+    } catch {
+      throw new PermanentFailure('undecryptable');
+    }
+    const keyId = (box as { header?: { key_id?: unknown } })?.header?.key_id;
+    const privateKey = typeof keyId === 'string' ? await this.keys.privateKey(keyId) : undefined;
+    if (!privateKey) throw new PermanentFailure('undecryptable');
+    let opened: Uint8Array;
+    try {
+      ({ plaintext: opened } = await openSealedPayload(box, {
+        privateKey,
+        keyId: keyId as string,
+        kind: REQUEST_KIND,
+        context: requestContext(chatId, job.deviceId),
+        signerKey: signingKey,
+      }));
+    } catch (err) {
+      if (err instanceof CannotDecryptError) throw new PermanentFailure('undecryptable');
+      throw err;
+    }
+    try {
+      const transcript = parseTranscript(opened, chatId);
+      const summary = await this.summarizer.summarize(transcript, signal);
+      return { summary, plaintext: summaryPlaintext(job.requestId, transcript, summary) };
+    } finally {
+      opened.fill(0);
+    }
+  }
+
+  /** The requesting device as the directory lists it, verified under its account's identity key. */
+  private async requestingDevice(userId: string, deviceId: string): Promise<{ recipient: SealRecipient; signingKey: string }> {
+    const rows = await this.db.query<{
+      encryption_key: string;
+      signing_key: string;
+      certificate: string;
+      certificate_issued_at: string;
+      identity_key: string;
+    }>(
+      `SELECT d.encryption_key, d.signing_key, d.certificate, d.certificate_issued_at, u.identity_key
+       FROM digest.directory_devices d JOIN digest.directory_users u ON u.user_id = d.user_id AND u.status = 'active'
+       WHERE d.device_id = ? AND d.user_id = ? AND d.status = 'active'`,
+      [deviceId, userId],
+    );
+    const r = rows[0];
+    if (!r || !r.identity_key) throw new PermanentFailure('device_unavailable');
+    try {
+      const device = await verifyDevice(
+        {
+          user_id: userId,
+          device_id: deviceId,
+          identity_key: r.identity_key,
+          encryption_key: r.encryption_key,
+          signing_key: r.signing_key,
+          issued_at: Number(r.certificate_issued_at),
+          certificate: r.certificate,
+        },
+        r.identity_key,
+      );
+      return { recipient: await sealRecipientForDevice(device), signingKey: r.signing_key };
+    } catch {
+      throw new PermanentFailure('device_unavailable');
+    }
+  }
+
+  /** Stores the sealed results and DigestCompleted in one transaction, once per request. */
+  private async complete(requestId: string, results: Array<{ chatId: string; sealed: string }>, method: SummaryMethod): Promise<boolean> {
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.settings.resultTtlMs).toISOString();
+    const refs: ResultRef[] = results.map((r) => ({ chatId: r.chatId, sealedSha256: createHash('sha256').update(r.sealed).digest('base64url') }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.tx(async (tx) => {
+          const stream = await this.store.load(tx, digestDecider, digestStream(requestId));
+          const events = digestDecider.decide({ type: 'CompleteDigest', results: refs, method, expiresAt, now: now.toISOString() }, stream.state);
+          if (events.length === 0) return false;
+          for (const r of results) {
+            await tx.query(`INSERT INTO digest.results (request_id, chat_id, sealed, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, [
+              requestId,
+              r.chatId,
+              r.sealed,
+              expiresAt,
+            ]);
+          }
+          await this.store.append(tx, stream, events, events.reduce(digestDecider.evolve, stream.state));
+          return true;
+        });
+      } catch (err) {
+        if (!(err instanceof ConcurrencyError) || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private async fail(requestId: string, reason: FailureReason): Promise<void> {
+    await this.store.handle(digestDecider, digestStream(requestId), { type: 'FailDigest', reason, now: new Date().toISOString() });
+  }
+}
+
+function classify(err: unknown): { reason: FailureReason; retryable: boolean } {
+  if (err instanceof PermanentFailure) return { reason: err.reason, retryable: false };
+  if (err instanceof SummarizerError) return { reason: err.reason, retryable: err.retryable };
+  if (err instanceof InvalidTranscriptError) return { reason: 'invalid_transcript', retryable: false };
+  // Database or Redis trouble, or a bug: worth another attempt, then "internal".
+  return { reason: 'internal', retryable: true };
+}

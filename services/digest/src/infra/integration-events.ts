@@ -1,0 +1,61 @@
+// What digest publishes: the public contract in proto/bil/digest/v1/events.proto
+// (proto3 JSON mapping). Requests and expiries stay private; no event carries
+// a transcript or a summary, not even sealed.
+import { eventSubject, type OutboundMessage, type StoredEvent } from '@bil/runtime';
+import type { DigestEvent, FailureReason } from '../domain/digest/digest.js';
+import type { PolicyEvent } from '../domain/policy/policy.js';
+import type { KeysEvent } from '../domain/keys/keys.js';
+
+export const FAILURE_REASON_ENUM: Record<FailureReason, string> = {
+  summarizer_unavailable: 'DIGEST_FAILURE_REASON_SUMMARIZER_UNAVAILABLE',
+  timeout: 'DIGEST_FAILURE_REASON_TIMEOUT',
+  summarizer_rejected: 'DIGEST_FAILURE_REASON_SUMMARIZER_REJECTED',
+  undecryptable: 'DIGEST_FAILURE_REASON_UNDECRYPTABLE',
+  invalid_transcript: 'DIGEST_FAILURE_REASON_INVALID_TRANSCRIPT',
+  device_unavailable: 'DIGEST_FAILURE_REASON_DEVICE_UNAVAILABLE',
+  abandoned: 'DIGEST_FAILURE_REASON_ABANDONED',
+  digests_disabled: 'DIGEST_FAILURE_REASON_DIGESTS_DISABLED',
+  internal: 'DIGEST_FAILURE_REASON_INTERNAL',
+};
+
+export function digestIntegrationEvent(prefix: string, stored: StoredEvent): OutboundMessage | null {
+  const e = { type: stored.type, data: stored.data } as DigestEvent | PolicyEvent | KeysEvent;
+  switch (e.type) {
+    case 'DigestCompleted': {
+      const d = e.data;
+      return {
+        subject: eventSubject(prefix, 'digest', 'digest', 'ready'),
+        payload: { requestId: d.requestId, userId: d.userId, deviceId: d.deviceId, chatIds: d.chatIds, method: d.method, expiresAt: d.expiresAt, occurredAt: d.occurredAt },
+      };
+    }
+    case 'DigestFailed': {
+      const d = e.data;
+      return {
+        subject: eventSubject(prefix, 'digest', 'digest', 'failed'),
+        payload: { requestId: d.requestId, userId: d.userId, deviceId: d.deviceId, reason: FAILURE_REASON_ENUM[d.reason], occurredAt: d.occurredAt },
+      };
+    }
+    case 'DigestsSwitchedOff':
+    case 'DigestsSwitchedOn': {
+      const d = e.data;
+      return {
+        subject: eventSubject(prefix, 'digest', 'policy', 'changed'),
+        payload: { chatId: d.chatId, userId: d.userId, enabled: d.disabledByCount === 0, disabledByCount: d.disabledByCount, occurredAt: d.occurredAt },
+      };
+    }
+    case 'DigestKeyIssued': {
+      const d = e.data;
+      return {
+        subject: eventSubject(prefix, 'digest', 'key', 'rotated'),
+        payload: { keyId: d.keyId, previousKeyId: d.previousKeyId, expiresAt: String(d.expiresAt), occurredAt: d.occurredAt },
+      };
+    }
+    case 'DigestRequested':
+    case 'DigestExpired':
+      return null;
+    default: {
+      const unknown: never = e;
+      return unknown;
+    }
+  }
+}
