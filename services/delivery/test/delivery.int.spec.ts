@@ -256,7 +256,10 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     expect(a.output()).toContain('slow consumer cut off');
     expect(await cf.waitSeqs(chatId, n)).toEqual(range(1, n));
     lat.sort((x, y) => x - y);
-    expect(lat[Math.floor(lat.length * 0.99)]).toBeLessThan(1000);
+    // Were the fast client held up by the slow one, its messages would wait for
+    // the cut-off (seconds of kernel buffering). The bound leaves room for a
+    // loaded 2-core CI machine; the benchmark measures the real figures.
+    expect(lat[Math.floor(lat.length * 0.99)]).toBeLessThan(3000);
     // Cut off: reading again, the client finds its socket closed.
     cs.resume();
     await cs.closed;

@@ -92,7 +92,8 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
       chatId,
       messageId,
       envelope,
-      wrappedKeys: recipients.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
+      // Direct chats wrap to every device of both users, the sending device included (protocol.md).
+      wrappedKeys: [sender, ...recipients].map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
     });
     return Number(res.seq);
   }
