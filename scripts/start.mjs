@@ -22,6 +22,9 @@ const DELIVERY_WS_PORT = env.DELIVERY_WS_PORT ?? '8090';
 const DELIVERY_METRICS_PORT = env.DELIVERY_METRICS_PORT ?? '9103';
 const CHAT_GRPC_PORT = env.CHAT_GRPC_PORT ?? '50052';
 const CHAT_METRICS_PORT = env.CHAT_METRICS_PORT ?? '9102';
+const DIGEST_GRPC_PORT = env.DIGEST_GRPC_PORT ?? '50054';
+const DIGEST_METRICS_PORT = env.DIGEST_METRICS_PORT ?? '9104';
+const DIGEST_WORKER_METRICS_PORT = env.DIGEST_WORKER_METRICS_PORT ?? '9105';
 
 const servers = [
   { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
@@ -93,6 +96,22 @@ const services = [
     ready: `http://127.0.0.1:${CHAT_METRICS_PORT}/readyz`,
   },
   {
+    // After chat (its local views follow identity.v1.* and chat.v1.*), before the gateway; migrates and issues the first digest key.
+    name: 'digest',
+    entry: 'services/digest/dist/main.js',
+    args: [],
+    env: { DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
+    ready: `http://127.0.0.1:${DIGEST_METRICS_PORT}/readyz`,
+  },
+  {
+    // After the digest API (workers never migrate): summarises queued digest requests (built-in summariser unless OPENAI_API_KEY is set).
+    name: 'digest-worker',
+    entry: 'services/digest/dist/main.js',
+    args: ['worker'],
+    env: { DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
+    ready: `http://127.0.0.1:${DIGEST_WORKER_METRICS_PORT}/readyz`,
+  },
+  {
     // After chat (catch-up reads it), before the gateway (which proxies /v1/ws to it).
     name: 'delivery',
     entry: 'services/delivery/dist/main.js',
@@ -111,6 +130,7 @@ const services = [
       BIL_GATEWAY_PORT: GATEWAY_PORT,
       IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,
       CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}`,
+      DIGEST_GRPC_URL: `127.0.0.1:${DIGEST_GRPC_PORT}`,
       DELIVERY_WS_URL: `ws://127.0.0.1:${DELIVERY_WS_PORT}`,
     },
     ready: `http://127.0.0.1:${GATEWAY_PORT}/readyz`,
@@ -161,7 +181,7 @@ async function waitReady(svc, child) {
 }
 
 async function start(svc) {
-  const child = spawn(process.execPath, [join(root, svc.entry)], {
+  const child = spawn(process.execPath, [join(root, svc.entry), ...(svc.args ?? [])], {
     env: { ...common, ...svc.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -44,7 +44,6 @@ import {
   type MessageJson,
   type MessagesPageJson,
   type UnreadJson,
-  type UnreadSummary,
   type WrappedKeyJson,
 } from './wire.js';
 
@@ -97,6 +96,30 @@ export interface UndecryptableMessage {
 }
 
 export type HistoryMessage = DecryptedMessage | UndecryptableMessage;
+
+/** One chat with unread messages (`unread()`). */
+export interface UnreadChatOverview {
+  readonly chatId: string;
+  readonly type: ChatType;
+  /** Empty for personal chats. */
+  readonly title: string;
+  readonly unreadCount: number;
+  readonly firstUnreadSeq: number;
+  readonly lastSeq: number;
+  readonly lastActivityAt: string;
+  /** The newest unread messages, ascending by seq, decrypted and verified (empty unless asked for). */
+  readonly messages: HistoryMessage[];
+}
+
+/** The caller's unread messages on login (`unread()`). */
+export interface UnreadOverview {
+  readonly total: number;
+  /** Chats with unread messages, over all pages. */
+  readonly unreadChats: number;
+  /** Pass as `pageToken` for more chats; empty on the last page. */
+  readonly nextPageToken: string;
+  readonly chats: UnreadChatOverview[];
+}
 
 export interface HistoryPage {
   /** Ascending by seq. */
@@ -285,21 +308,34 @@ export class ChatEngine {
     this.#ownDevicesAt = 0;
   }
 
-  /** Unread counts over all chats (`GET /v1/unread`). */
-  async unread(options: { limit?: number } = {}): Promise<UnreadSummary> {
-    const q = options.limit !== undefined ? `?limit=${options.limit}` : '';
-    const res = await this.#deps.call<UnreadJson>('GET', `/v1/unread${q}`);
-    return {
-      total: res.total_unread,
-      chats: res.chats.map((c) => ({
+  /**
+   * Unread messages over all chats (`GET /v1/unread`), one page of chats: the
+   * total, and per chat the count and (with `messagesPerChat`, at most 50) its
+   * newest unread messages, decrypted and verified like history.
+   */
+  async unread(options: { limit?: number; messagesPerChat?: number; pageToken?: string } = {}): Promise<UnreadOverview> {
+    const q = new URLSearchParams();
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    if (options.messagesPerChat) q.set('max_envelopes_per_chat', String(options.messagesPerChat));
+    if (options.pageToken) q.set('page_token', options.pageToken);
+    const qs = q.toString();
+    const res = await this.#deps.call<UnreadJson>('GET', `/v1/unread${qs ? `?${qs}` : ''}`);
+    const chats: UnreadChatOverview[] = [];
+    for (const c of res.chats) {
+      const messages: HistoryMessage[] = [];
+      for (const m of c.newest_unread ?? []) messages.push(await this.#decryptOne(m));
+      chats.push({
         chatId: c.chat_id,
         type: c.type,
+        title: c.title ?? '',
         unreadCount: c.unread_count,
         firstUnreadSeq: c.first_unread_seq,
         lastSeq: c.last_seq,
         lastActivityAt: c.last_activity_at,
-      })),
-    };
+        messages,
+      });
+    }
+    return { total: res.total_unread, unreadChats: res.unread_chats ?? chats.length, nextPageToken: res.next_page_token ?? '', chats };
   }
 
   // ---- this device ----------------------------------------------------------

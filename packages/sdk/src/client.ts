@@ -9,6 +9,7 @@ import {
   fromBase64Url,
   generateDeviceKeys,
   IdentityPins,
+  importDevicePrivateKeys,
   identityKeyFromSeed,
   safetyNumber,
   safetyNumbersMatch,
@@ -18,10 +19,12 @@ import {
   type DeviceRecord,
   type VerifiedDevice,
 } from '@bil/crypto';
-import { ChatEngine, type ChatsApi, type MessagesApi } from './chats.js';
+import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
+import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
+import { LiveClient, type LiveClientOptions } from './live-client.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
 import { Session, storedTokens } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
@@ -32,7 +35,6 @@ import {
   type DeviceJson,
   type DirectoryJson,
   type TokensJson,
-  type UnreadSummary,
   type User,
   type UserJson,
 } from './wire.js';
@@ -183,6 +185,7 @@ export class BilClient {
   /** An account created by `register` whose first device did not register yet (retry resumes it). */
   #pendingAccount: { username: string; userId: string } | null = null;
   readonly #chatEngine: ChatEngine;
+  readonly #digestEngine: DigestEngine;
 
   constructor(options: BilClientOptions) {
     if (!options || typeof options.keyStore?.load !== 'function') throw new TypeError('keyStore: expected a KeyStore');
@@ -236,11 +239,36 @@ export class BilClient {
     });
     this.chats = this.#chatEngine.chats;
     this.messages = this.#chatEngine.messages;
+    this.#digestEngine = new DigestEngine({
+      call: (method, path, body) => this.#authed(method, path, body),
+      me: async () => {
+        const p = await this.#requireProfile();
+        return { local: { userId: p.userId, deviceId: p.deviceId, keys: await importDevicePrivateKeys(p.deviceKeys) }, username: p.username };
+      },
+      pinnedService: async (service) => (await this.#requireProfile()).servicePins?.[service] ?? null,
+      pinService: async (service, key) => {
+        const p = await this.#requireProfile();
+        await this.#commit({ ...p, servicePins: { ...p.servicePins, [service]: key } });
+      },
+      unread: (o) => this.#chatEngine.unread(o),
+      history: (chatId, o) => this.#chatEngine.messages.history(chatId, o),
+      now: this.#now,
+    });
   }
 
-  /** Unread messages over all chats (`GET /v1/unread`): the total and each chat with unread messages. */
-  unread(options?: { limit?: number }): Promise<UnreadSummary> {
+  /** Unread messages over all chats (`GET /v1/unread`): the total and each chat with unread messages (with `messagesPerChat`, its newest ones decrypted). */
+  unread(options?: { limit?: number; messagesPerChat?: number; pageToken?: string }): Promise<UnreadOverview> {
     return this.#chatEngine.unread(options);
+  }
+
+  /** Digests of unread chats (src/digest.ts): summaries, or the messages below the threshold, or `disabled`. */
+  digest(chatIds: readonly string[], options?: DigestOptions): Promise<DigestOutcome[]> {
+    return this.#digestEngine.digest(chatIds, options);
+  }
+
+  /** Digest policy of a chat, offering, and switching digests off (src/digest.ts). */
+  get digests(): Pick<DigestEngine, 'policy' | 'setPolicy' | 'offered'> {
+    return this.#digestEngine;
   }
 
   // ---- events -------------------------------------------------------------
@@ -647,6 +675,37 @@ export class BilClient {
     this.#session.adopt(null);
     this.#pins = new IdentityPins();
     await this.#commit(null);
+  }
+
+  // ---- live (the logic is in live-client.ts) --------------------------------
+
+  /** The live connection through the gateway's `/v1/ws`: decrypted messages, receipts, typing, key and membership changes (docs/sdk.md "Live"). */
+  live(options?: LiveClientOptions): LiveClient {
+    return new LiveClient(
+      {
+        baseUrl: this.#transport.baseUrl,
+        accessToken: async () => {
+          await this.#ready();
+          return this.#session.accessToken();
+        },
+        refreshToken: async () => {
+          await this.#ready();
+          return (await this.#session.refresh()).accessToken;
+        },
+        profile: () => this.#requireProfile(),
+        saveCursors: async (cursors) => {
+          const p = this.#profile;
+          if (!p) return;
+          const merged = { ...p.cursors };
+          for (const [chatId, seq] of Object.entries(cursors)) merged[chatId] = Math.max(merged[chatId] ?? 0, seq);
+          await this.#commit({ ...p, cursors: merged });
+        },
+        messages: this.messages,
+        checkContact: (userId) => this.#contactDevices(userId),
+        onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
+      },
+      options,
+    );
   }
 }
 

@@ -68,7 +68,9 @@ export type BilStateCode =
   | 'no_pinned_identity'
   | 'identity_changed'
   | 'not_in_epoch'
-  | 'user_id_required';
+  | 'user_id_required'
+  | 'digest_key_untrusted'
+  | 'digest_result_untrusted';
 
 /**
  * The call does not fit the client's state (no profile yet, signed out, this

@@ -21,6 +21,8 @@ export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkReq
 export { SESSION_ENDED_CODES } from './session.js';
 export type { FetchLike } from './transport.js';
 export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson } from './wire.js';
+export type { UnreadOverview, UnreadChatOverview } from './chats.js';
+export { DigestFailedError, type DigestOutcome, type DigestSummary, type DigestMessages, type DigestDisabled, type DigestOptions } from './digest.js';
 export {
   uuidv7,
   MAX_SEND_ATTEMPTS,
@@ -34,3 +36,12 @@ export {
 } from './chats.js';
 export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';
 export { LiveConnection, MemoryCursorStore, type LiveConnectionOptions, type LiveEvents, type LiveEnvelope, type CursorStore, type WebSocketLike, type WebSocketFactory } from './live.js';
+export {
+  LiveClient,
+  type LiveClientOptions,
+  type LiveClientEvents,
+  type LiveReceiptEvent,
+  type LiveTypingEvent,
+  type LiveEpochEvent,
+  type LiveMembershipEvent,
+} from './live-client.js';

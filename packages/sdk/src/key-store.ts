@@ -36,6 +36,10 @@ export interface StoredProfile {
   readonly pins: IdentityPinsSnapshot;
   /** Messaging state (optional: profiles written before messaging have none). */
   readonly chats?: StoredChatState;
+  /** The live connection's cursors: per chat, the last seq this device processed (optional). */
+  readonly cursors?: Record<string, number>;
+  /** Service identity keys pinned on first use, by service name (e.g. "digest"), Ed25519 base64url (optional). */
+  readonly servicePins?: Record<string, string>;
 }
 
 /**
@@ -136,6 +140,9 @@ export function parseProfile(value: unknown): StoredProfile {
     need(UUID.test(userId) && isObject(pin) && isB64(pin.identity_key) && typeof pin.verified === 'boolean', `pin for ${userId}`);
   }
   if (value.chats !== undefined) parseChatState(value.chats);
+  if (value.cursors !== undefined) {
+    need(isObject(value.cursors) && Object.entries(value.cursors).every(([k, v]) => UUID.test(k) && isCount(v)), 'cursors');
+  }
   return value as unknown as StoredProfile;
 }
 

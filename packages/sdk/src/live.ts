@@ -48,6 +48,8 @@ export interface LiveEvents<M> {
   state: { state: 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed'; attempt?: number; delayMs?: number };
   /** The server ended the connection for good (revoked device or session, token of another device). */
   ended: { code: number; reason: string };
+  /** The socket closed (or could not open); `reconnect` tells whether a reconnect follows. */
+  disconnected: { code: number; reason: string; reconnect: boolean };
   error: { code: string; message: string };
 }
 
@@ -79,6 +81,10 @@ export interface LiveConnectionOptions<M> {
   refreshBeforeMs?: number;
   /** Acks are batched for this long. */
   ackDelayMs?: number;
+  /** Ack each message once handled (default true); otherwise call ack(). */
+  autoAck?: boolean;
+  /** Names an error of `accessToken` after which reconnecting can't help (e.g. the session ended): the connection ends with code 4003 and this reason. */
+  fatalError?: (error: unknown) => string | undefined;
   random?: () => number;
 }
 
@@ -95,7 +101,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
   #refreshTimer?: ReturnType<typeof setTimeout>;
   #ackTimer?: ReturnType<typeof setTimeout>;
   #acks = new Map<string, number>();
-  readonly #opts: Required<Omit<LiveConnectionOptions<M>, 'webSocket'>> & { webSocket?: WebSocketFactory };
+  readonly #opts: Required<Omit<LiveConnectionOptions<M>, 'webSocket' | 'fatalError'>> & Pick<LiveConnectionOptions<M>, 'webSocket' | 'fatalError'>;
 
   constructor(opts: LiveConnectionOptions<M>) {
     super();
@@ -104,6 +110,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
       maxBackoffMs: 30_000,
       refreshBeforeMs: 60_000,
       ackDelayMs: 100,
+      autoAck: true,
       random: Math.random,
       ...opts,
     };
@@ -142,6 +149,13 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
     this.#send({ type: 'read', chat_id: chatId, seq });
   }
 
+  /** Tells the server this device processed the chat up to `seq` (batched with the automatic acks). */
+  ack(chatId: string, seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq <= (this.#acks.get(chatId) ?? 0)) return;
+    this.#acks.set(chatId, seq);
+    this.#ackTimer ??= setTimeout(() => this.#flushAcks(), this.#opts.ackDelayMs);
+  }
+
   subscribePresence(userIds: string[]): void {
     this.#send({ type: 'presence_subscribe', user_ids: userIds });
   }
@@ -168,7 +182,16 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
       this.#cursors = { ...cursors };
       if (this.#stopped) return;
       ws = factory(LiveConnection.url(this.#opts.baseUrl), ['bil.v1', `bil.token.${token}`]);
-    } catch {
+    } catch (error) {
+      const fatal = this.#opts.fatalError?.(error);
+      if (fatal !== undefined && !this.#stopped) {
+        this.#stopped = true;
+        this.emit('disconnected', { code: 4003, reason: fatal, reconnect: false });
+        this.emit('ended', { code: 4003, reason: fatal });
+        this.emit('state', { state: 'closed' });
+        return;
+      }
+      this.emit('disconnected', { code: 1006, reason: 'connect_failed', reconnect: !this.#stopped });
       this.#retry();
       return;
     }
@@ -189,7 +212,9 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
       clearTimeout(this.#refreshTimer);
       this.#flushAcks();
       if (this.#stopped) return;
-      if (FINAL_CLOSE_CODES.has(ev.code)) {
+      const final = FINAL_CLOSE_CODES.has(ev.code);
+      this.emit('disconnected', { code: ev.code, reason: ev.reason, reconnect: !final });
+      if (final) {
         this.#stopped = true;
         this.emit('ended', { code: ev.code, reason: ev.reason });
         this.emit('state', { state: 'closed' });
@@ -281,8 +306,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
     }
     this.#cursors[m.chatId] = m.seq;
     await this.#opts.cursors.save(m.chatId, m.seq);
-    this.#acks.set(m.chatId, m.seq);
-    this.#ackTimer ??= setTimeout(() => this.#flushAcks(), this.#opts.ackDelayMs);
+    if (this.#opts.autoAck) this.ack(m.chatId, m.seq);
   }
 
   #flushAcks(): void {

@@ -33,12 +33,17 @@ const chat = '0190a0b0-0000-7000-8000-000000000001';
 const msg = (seq: number) => ({ type: 'message', chat_id: chat, seq, message_id: `m${seq}`, sender_user_id: 'u', sender_device_id: 'd', epoch: 0, envelope: `e${seq}`, created_at: 'now' });
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
-function setup(opts: { failDecrypt?: (seq: number) => boolean } = {}) {
+function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean; tokenError?: unknown } = {}) {
   const sockets: FakeSocket[] = [];
   const cursors = new MemoryCursorStore();
   const live = new LiveConnection<string>({
     baseUrl: 'https://api.example.com',
-    accessToken: async () => `token${sockets.length}`,
+    accessToken: async () => {
+      if (opts.tokenError) throw opts.tokenError;
+      return `token${sockets.length}`;
+    },
+    fatalError: (err) => (err instanceof Error && err.message === 'session ended' ? 'session_ended' : undefined),
+    ...(opts.autoAck !== undefined ? { autoAck: opts.autoAck } : {}),
     cursors,
     decrypt: async (m) => {
       if (opts.failDecrypt?.(m.seq)) throw new Error('cannot decrypt');
@@ -56,7 +61,9 @@ function setup(opts: { failDecrypt?: (seq: number) => boolean } = {}) {
   });
   const events: Array<[string, unknown]> = [];
   for (const t of ['message', 'undecryptable', 'gap', 'synced', 'ended', 'typing', 'keys', 'chat'] as const) live.on(t, (e) => events.push([t, e]));
-  return { live, sockets, cursors, events };
+  const closes: unknown[] = [];
+  live.on('disconnected', (e) => closes.push(e));
+  return { live, sockets, cursors, events, closes };
 }
 
 describe('LiveConnection', () => {
@@ -122,5 +129,43 @@ describe('LiveConnection', () => {
     await tick();
     expect(events.map(([t]) => t)).toEqual(['typing', 'keys', 'chat']);
     live.close();
+  });
+
+  it('with autoAck off, acks only what ack() names', async () => {
+    const { live, sockets } = setup({ autoAck: false });
+    live.start();
+    await tick();
+    sockets[0]!.push(msg(1));
+    sockets[0]!.push(msg(2));
+    await tick(20);
+    expect(sockets[0]!.sent.filter((f) => f.type === 'ack')).toEqual([]);
+    live.ack(chat, 1);
+    await tick(20);
+    expect(sockets[0]!.sent.filter((f) => f.type === 'ack')).toEqual([{ type: 'ack', chat_id: chat, seq: 1 }]);
+    live.close();
+  });
+
+  it('reports every close with whether it reconnects', async () => {
+    const { live, sockets, closes } = setup();
+    live.start();
+    await tick();
+    sockets[0]!.close(4008, 'slow_consumer');
+    await tick(40);
+    sockets[1]!.close(4003, 'revoked');
+    await tick(40);
+    expect(closes).toEqual([
+      { code: 4008, reason: 'slow_consumer', reconnect: true },
+      { code: 4003, reason: 'revoked', reconnect: false },
+    ]);
+    expect(sockets).toHaveLength(2);
+  });
+
+  it('ends without retrying when the token provider fails for good', async () => {
+    const { live, sockets, events, closes } = setup({ tokenError: new Error('session ended') });
+    live.start();
+    await tick(40);
+    expect(sockets).toHaveLength(0);
+    expect(closes).toEqual([{ code: 4003, reason: 'session_ended', reconnect: false }]);
+    expect(events).toContainEqual(['ended', { code: 4003, reason: 'session_ended' }]);
   });
 });

@@ -79,6 +79,11 @@ export class Session {
     }
   }
 
+  /** A valid access token (refreshed first when due), e.g. for the live connection. */
+  async accessToken(): Promise<string> {
+    return (await this.#fresh()).accessToken;
+  }
+
   /** Forces a refresh now (e.g. after the app wakes from sleep). */
   async refresh(): Promise<StoredTokens> {
     return this.#refresh(this.#require());

@@ -15,6 +15,11 @@ export class Transport {
   readonly #fetch: FetchLike;
   readonly #timeoutMs: number;
 
+  /** The API's base URL, without a trailing slash. */
+  get baseUrl(): string {
+    return this.#baseUrl;
+  }
+
   constructor(options: { baseUrl: string; fetch?: FetchLike; timeoutMs?: number }) {
     if (typeof options.baseUrl !== 'string' || !/^https?:\/\//.test(options.baseUrl)) {
       throw new TypeError('baseUrl: expected an http(s) URL such as "https://api.example.com"');

@@ -156,7 +156,19 @@ export interface EpochsPageJson {
 
 export interface UnreadJson {
   total_unread: number;
-  chats: { chat_id: string; type: ChatType; unread_count: number; first_unread_seq: number; last_seq: number; last_activity_at: string }[];
+  /** How many chats have unread messages (all pages); older gateways leave it out. */
+  unread_chats?: number;
+  next_page_token?: string;
+  chats: {
+    chat_id: string;
+    type: ChatType;
+    title?: string;
+    unread_count: number;
+    first_unread_seq: number;
+    last_seq: number;
+    last_activity_at: string;
+    newest_unread?: MessageJson[];
+  }[];
 }
 
 /** A member of a chat. */

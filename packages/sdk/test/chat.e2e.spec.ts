@@ -95,6 +95,8 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
     // Unread counts and read markers (sending moves the sender's own marker).
     expect(await alice.client.unread()).toEqual({
       total: 1,
+      unreadChats: 1,
+      nextPageToken: '',
       chats: [expect.objectContaining({ chatId: personalId, type: 'personal', unreadCount: 1, firstUnreadSeq: 2, lastSeq: 2 })],
     });
     expect(await alice.client.messages.markRead(personalId, 2)).toEqual({ lastReadSeq: 2, unreadCount: 0 });

@@ -12,9 +12,13 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
 export const gatewayMain = join(repoRoot, 'services', 'gateway', 'dist', 'main.js');
 export const chatMain = join(repoRoot, 'services', 'chat', 'dist', 'main.js');
+export const deliveryMain = join(repoRoot, 'services', 'delivery', 'dist', 'main.js');
+export const digestMain = join(repoRoot, 'services', 'digest', 'dist', 'main.js');
 export const stackBuilt = existsSync(identityMain) && existsSync(gatewayMain);
 /** The stack with the chat service (services/chat built). */
 export const chatStackBuilt = stackBuilt && existsSync(chatMain);
+/** The stack with chat and delivery (services/delivery built). */
+export const deliveryStackBuilt = chatStackBuilt && existsSync(deliveryMain);
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -34,8 +38,8 @@ interface Service {
 }
 
 /** Spawns `node main` and resolves once its output contains `ready`. */
-async function startService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs = 60_000): Promise<Service> {
-  const child: ChildProcess = spawn(process.execPath, [main], {
+async function startService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs = 60_000, args: string[] = []): Promise<Service> {
+  const child: ChildProcess = spawn(process.execPath, [main, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,16 +87,35 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+export interface StackOptions {
+  /** Start the chat service. */
+  chat?: boolean;
+  /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
+  delivery?: boolean;
+  /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
+  deliveryEnv?: Record<string, string>;
+  /** Start the digest API and one digest worker too (implies chat; built-in summariser unless `digestEnv` sets a model). */
+  digest?: boolean;
+  /** Overrides of digest settings (API and worker), e.g. DIGEST_MIN_UNREAD. */
+  digestEnv?: Record<string, string>;
+}
+
 /**
- * Identity + gateway (+ chat with `{chat: true}`) on a private test
- * environment. `identityEnv` overrides identity settings (e.g. token lifetimes).
+ * Identity + gateway (+ chat with `{chat: true}`, + chat and delivery with
+ * `{delivery: true}`) on a private test environment. `identityEnv` overrides
+ * identity settings (e.g. token lifetimes).
  */
-export async function startStack(identityEnv: Record<string, string> = {}, options: { chat?: boolean } = {}): Promise<Stack> {
+export async function startStack(identityEnv: Record<string, string> = {}, options: StackOptions = {}): Promise<Stack> {
+  const withChat = options.chat === true || options.delivery === true || options.digest === true;
   const env = await createTestEnv('sdk');
   const [grpcPort, identityMetricsPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
   const [chatPort, chatMetricsPort] = [await freePort(), await freePort()];
+  const deliveryPort = options.delivery ? await freePort() : 0;
+  const digestPort = options.digest ? await freePort() : 0;
+  const digests: Service[] = [];
   let identity: Service | undefined;
   let chat: Service | undefined;
+  let delivery: Service | undefined;
   let gateway: Service | undefined;
   try {
     identity = await startService(
@@ -110,7 +133,7 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
       },
       'identity listening',
     );
-    if (options.chat) {
+    if (withChat) {
       chat = await startService(
         'chat',
         chatMain,
@@ -123,6 +146,29 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
           CHAT_MIGRATE_ON_START: 'true',
         },
         'chat listening',
+      );
+    }
+    if (options.digest) {
+      const digestEnv = { ...env.serviceEnv, LOG_LEVEL: 'info', DIGEST_GRPC_HOST: '127.0.0.1', DIGEST_GRPC_PORT: String(digestPort), DIGEST_METRICS_PORT: String(await freePort()), DIGEST_WORKER_METRICS_PORT: String(await freePort()), ...options.digestEnv };
+      digests.push(await startService('digest', digestMain, digestEnv, 'digest listening'));
+      digests.push(await startService('digest-worker', digestMain, digestEnv, 'digest worker started', 60_000, ['worker']));
+    }
+    if (options.delivery) {
+      delivery = await startService(
+        'delivery',
+        deliveryMain,
+        {
+          ...env.serviceEnv,
+          LOG_LEVEL: 'info',
+          DELIVERY_HOST: '127.0.0.1',
+          DELIVERY_WS_PORT: String(deliveryPort),
+          DELIVERY_METRICS_PORT: '0',
+          DELIVERY_NODE_ID: `sdk-${deliveryPort}`,
+          IDENTITY_GRPC_URL: `127.0.0.1:${grpcPort}`,
+          CHAT_GRPC_URL: `127.0.0.1:${chatPort}`,
+          ...options.deliveryEnv,
+        },
+        'delivery listening',
       );
     }
     gateway = await startService(
@@ -141,17 +187,21 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
         CHAT_GRPC_URL: `127.0.0.1:${chatPort}`,
         RATE_LIMIT_AUTH_PER_IP: '1000',
         RATE_LIMIT_AUTH_PER_USERNAME: '100',
+        ...(options.digest ? { DIGEST_GRPC_URL: `127.0.0.1:${digestPort}` } : {}),
+        ...(options.delivery ? { DELIVERY_WS_URL: `ws://127.0.0.1:${deliveryPort}` } : {}),
       },
       'gateway listening',
     );
   } catch (err) {
     await gateway?.stop();
+    await delivery?.stop();
+    for (const d of digests.reverse()) await d.stop();
     await chat?.stop();
     await identity?.stop();
     await env.cleanup();
     throw err;
   }
-  const services = chat ? [gateway, chat, identity] : [gateway, identity];
+  const services = [gateway, delivery, ...[...digests].reverse(), chat, identity].filter((s): s is Service => s !== undefined);
   return {
     baseUrl: `http://127.0.0.1:${gatewayPort}`,
     env,

@@ -10,6 +10,8 @@ import { AppError, CORRELATION_HEADER, sanitizeCorrelationId, type Logger, type 
 import { bearerToken, type AccessTokenVerifier } from './auth.js';
 import { errorBody, toHttpError } from './errors.js';
 import type { ChatApi } from './chat-client.js';
+import type { DigestApi } from './digest-client.js';
+import { digestSharedSchemas } from './digest-schemas.js';
 import { chatSharedSchemas } from './chat-schemas.js';
 import type { IdentityApi } from './identity-client.js';
 import type { AuthLimits, RateLimiter } from './rate-limit.js';
@@ -17,6 +19,7 @@ import { sharedSchemas } from './schemas.js';
 import { inContext, type BodyLimits, type RouteContext } from './routes/context.js';
 import { authRoutes } from './routes/auth.js';
 import { chatRoutes } from './routes/chats.js';
+import { digestRoutes } from './routes/digests.js';
 import { deviceRoutes } from './routes/devices.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
@@ -26,6 +29,8 @@ export interface AppDeps {
   logger: Logger;
   identity: IdentityApi;
   chat: ChatApi;
+  /** The digest service (the digest routes answer 503 without it). */
+  digest?: DigestApi;
   verifier: Pick<AccessTokenVerifier, 'verify'>;
   limiter: Pick<RateLimiter, 'hit'>;
   limits: AuthLimits;
@@ -78,7 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     parseJson(request, text, done);
   });
 
-  for (const s of [...sharedSchemas, ...chatSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
+  for (const s of [...sharedSchemas, ...chatSharedSchemas, ...digestSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
 
   await app.register(swagger, {
     openapi: {
@@ -101,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'users', description: 'Other users and the key directory' },
         { name: 'me', description: "The caller's account" },
         { name: 'chats', description: 'Chats, members, group epochs, encrypted messages and read state' },
+        { name: 'digests', description: 'Unread digests: the digest key, sealed digest requests and their sealed results, per-chat policy' },
         { name: 'ops', description: 'Health and documentation' },
       ],
     },
@@ -158,9 +164,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const ctx: RouteContext = {
     identity: deps.identity,
     chat: deps.chat,
+    ...(deps.digest ? { digest: deps.digest } : {}),
     bodyLimits: {
       message: deps.bodyLimits?.message ?? deps.bodyLimitBytes,
       epoch: deps.bodyLimits?.epoch ?? deps.bodyLimitBytes,
+      digest: deps.bodyLimits?.digest ?? deps.bodyLimits?.epoch ?? deps.bodyLimitBytes,
     },
     authenticate,
     limiter: deps.limiter,
@@ -172,6 +180,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   userRoutes(app, ctx);
   meRoutes(app, ctx);
   chatRoutes(app, ctx);
+  digestRoutes(app, ctx);
   opsRoutes(app, ctx);
 
   await app.ready();

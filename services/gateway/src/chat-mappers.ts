@@ -116,8 +116,10 @@ export function unreadChatJson(u: UnreadChat) {
     chat_id: u.chatId,
     type: chatTypeJson(u.type),
     unread_count: int64ToNumber(u.unreadCount),
+    title: u.title ?? '',
     first_unread_seq: int64ToNumber(u.firstUnreadSeq),
     last_seq: int64ToNumber(u.lastSeq),
     last_activity_at: u.lastActivityAt,
+    newest_unread: (u.newestUnread ?? []).map(messageJson),
   };
 }

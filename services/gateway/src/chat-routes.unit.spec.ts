@@ -128,7 +128,9 @@ function stubChat(): ChatApi {
     markRead: vi.fn(async () => ({ lastReadSeq: '8', unreadCount: '0' })),
     getUnread: vi.fn(async () => ({
       totalUnread: '3',
-      chats: [{ chatId: CHAT_ID, type: 'CHAT_TYPE_GROUP' as const, unreadCount: '3', firstUnreadSeq: '6', lastSeq: '8', lastActivityAt: 'x' }],
+      unreadChats: 0,
+      nextPageToken: '',
+      chats: [{ chatId: CHAT_ID, type: 'CHAT_TYPE_GROUP' as const, title: '', unreadCount: '3', firstUnreadSeq: '6', lastSeq: '8', lastActivityAt: 'x', newestUnread: [] }],
     })),
     addEpochKeys: vi.fn(async () => ({ added: 1 })),
   };
@@ -338,7 +340,9 @@ describe('chat routes (stubbed chat service)', () => {
     res = await app.inject({ method: 'GET', url: '/v1/unread', headers });
     expect(res.json()).toEqual({
       total_unread: 3,
-      chats: [{ chat_id: CHAT_ID, type: 'group', unread_count: 3, first_unread_seq: 6, last_seq: 8, last_activity_at: 'x' }],
+      chats: [{ chat_id: CHAT_ID, type: 'group', title: '', unread_count: 3, first_unread_seq: 6, last_seq: 8, last_activity_at: 'x', newest_unread: [] }],
+      unread_chats: 0,
+      next_page_token: '',
     });
   });
 
@@ -377,6 +381,8 @@ describe('chat routes (stubbed chat service)', () => {
         'GET /v1/chats/{chat_id}/messages',
         'POST /v1/chats/{chat_id}/read',
         'GET /v1/unread',
+        'GET /v1/chats/{chat_id}/digest-policy',
+        'PUT /v1/chats/{chat_id}/digest-policy',
       ].sort(),
     );
     expect(doc.components.schemas.Envelope).toBeDefined();

@@ -608,34 +608,47 @@ export const markReadSchema = {
 
 export interface UnreadQuery {
   limit?: number;
+  max_envelopes_per_chat?: number;
+  page_token?: string;
 }
 export const unreadSchema = {
   tags: ['chats'],
-  summary: "The caller's total unread count and the chats with unread messages, newest activity first.",
+  summary: "The caller's total unread count and the chats with unread messages, newest activity first, each with its newest unread envelopes.",
+  description:
+    'One call on login: per chat with unread messages, the count, the first unread seq and (with `max_envelopes_per_chat`) the newest unread messages, ' +
+    "each with the calling device's own wrapped key; `next_page_token` pages through the rest of the chats. `total_unread` and `unread_chats` count every chat.",
   security: BEARER,
   querystring: {
     type: 'object',
     additionalProperties: false,
-    properties: { limit: { type: 'integer', minimum: 1, maximum: 500, description: 'Most chats listed (default 100); the total counts all.' } },
+    properties: {
+      limit: { type: 'integer', minimum: 1, maximum: 500, description: 'Most chats listed (default 100); the total counts all.' },
+      max_envelopes_per_chat: { type: 'integer', minimum: 0, maximum: 50, description: 'Newest unread messages per chat in `newest_unread` (default 0: none).' },
+      page_token: { type: 'string', minLength: 1, maxLength: 512, description: 'The `next_page_token` of the previous page.' },
+    },
   },
   response: {
     200: {
       type: 'object',
-      required: ['total_unread', 'chats'],
+      required: ['total_unread', 'chats', 'unread_chats', 'next_page_token'],
       properties: {
         total_unread: { type: 'integer' },
+        unread_chats: { type: 'integer', description: 'How many chats have unread messages, over all pages.' },
+        next_page_token: { type: 'string', description: 'Pass as `page_token` for more chats; empty on the last page.' },
         chats: {
           type: 'array',
           items: {
             type: 'object',
-            required: ['chat_id', 'type', 'unread_count', 'first_unread_seq', 'last_seq', 'last_activity_at'],
+            required: ['chat_id', 'type', 'title', 'unread_count', 'first_unread_seq', 'last_seq', 'last_activity_at', 'newest_unread'],
             properties: {
               chat_id: { type: 'string' },
               type: { type: 'string', enum: CHAT_TYPES },
+              title: { type: 'string', description: 'Empty for personal chats.' },
               unread_count: { type: 'integer' },
               first_unread_seq: { type: 'integer', description: 'Fetch from here with `after = first_unread_seq - 1`.' },
               last_seq: { type: 'integer' },
               last_activity_at: { type: 'string', description: 'RFC 3339.' },
+              newest_unread: { type: 'array', items: ref('Message'), description: 'The newest unread messages, oldest first (at most `max_envelopes_per_chat`).' },
             },
           },
         },

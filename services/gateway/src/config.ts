@@ -37,6 +37,16 @@ export const gatewayConfigSchema = {
   CHAT_GRPC_URL: str('the chat service gRPC address, host:port', '127.0.0.1:50052', {
     pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
   }),
+  DIGEST_GRPC_URL: str('the digest service gRPC address, host:port', '127.0.0.1:50054', {
+    pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
+  }),
+  DIGEST_TIMEOUT_MS: int('the deadline of each call to the digest service in milliseconds', 5000, 100, 60_000),
+  GATEWAY_DIGEST_BODY_LIMIT_BYTES: int(
+    'the largest body of POST /v1/digests in bytes (sealed transcripts of up to 256 KiB each)',
+    8 * 1024 * 1024,
+    1024,
+    64 * 1024 * 1024,
+  ),
   CHAT_TIMEOUT_MS: int('the deadline of each call to the chat service in milliseconds', 5000, 100, 60_000),
   DELIVERY_WS_URL: str('the delivery node(s) the /v1/ws upgrade is proxied to, ws://host:port, comma-separated', 'ws://127.0.0.1:8090', {
     pattern: /^ws:\/\/[A-Za-z0-9.-]+:\d{1,5}(,ws:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/,

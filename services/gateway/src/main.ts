@@ -1,4 +1,4 @@
-// Starts the gateway: config, logger, Redis, the identity and chat clients, the REST API
+// Starts the gateway: config, logger, Redis, the identity, chat and digest clients, the REST API
 // and the internal metrics server; closes them in reverse order on SIGTERM.
 import {
   Metrics,
@@ -12,6 +12,7 @@ import { buildApp } from './app.js';
 import { AccessTokenVerifier, JwksCache } from './auth.js';
 import { loadGatewayConfig } from './config.js';
 import { createChatClient } from './chat-client.js';
+import { createDigestClient } from './digest-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
 import { readiness } from './readiness.js';
@@ -30,6 +31,8 @@ await runService('gateway', async (life) => {
   life.onShutdown('identity client', () => identity.close());
   const chat = createChatClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
   life.onShutdown('chat client', () => chat.close());
+  const digest = createDigestClient(config.DIGEST_GRPC_URL, config.DIGEST_TIMEOUT_MS);
+  life.onShutdown('digest client', () => digest.close());
 
   const jwks = new JwksCache({
     fetch: () => identity.getJwks(),
@@ -37,18 +40,19 @@ await runService('gateway', async (life) => {
   });
   // The revocation TTL only matters to writers (identity); the gateway reads.
   const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
-  const ready = readiness({ identity, chat }, redis);
+  const ready = readiness({ identity, chat, digest }, redis);
 
   const app = await buildApp({
     logger,
     identity,
     chat,
+    digest,
     verifier,
     limiter: new RateLimiter(redis, config.RATE_LIMIT_WINDOW_SECONDS),
     limits: { perIp: config.RATE_LIMIT_AUTH_PER_IP, perUsername: config.RATE_LIMIT_AUTH_PER_USERNAME },
     ready,
     bodyLimitBytes: config.GATEWAY_BODY_LIMIT_BYTES,
-    bodyLimits: { message: config.GATEWAY_MESSAGE_BODY_LIMIT_BYTES, epoch: config.GATEWAY_EPOCH_BODY_LIMIT_BYTES },
+    bodyLimits: { message: config.GATEWAY_MESSAGE_BODY_LIMIT_BYTES, epoch: config.GATEWAY_EPOCH_BODY_LIMIT_BYTES, digest: config.GATEWAY_DIGEST_BODY_LIMIT_BYTES },
     trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0,
     metrics,
   });

@@ -369,7 +369,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     const listed = await http('GET', '/v1/chats', { token: mallory.token });
     expect(listed.body).toEqual({ chats: [], next_cursor: '' });
     const unread = await http('GET', '/v1/unread', { token: mallory.token });
-    expect(unread.body).toEqual({ total_unread: 0, chats: [] });
+    expect(unread.body).toEqual({ total_unread: 0, unread_chats: 0, next_page_token: '', chats: [] });
     // Without a token: 401 before anything else.
     expectError(await http('GET', `/v1/chats/${personalId}`), 401, 'missing_token');
   });

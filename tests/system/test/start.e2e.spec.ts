@@ -66,6 +66,9 @@ beforeAll(async () => {
     IDENTITY_METRICS_PORT: String(await freePort()),
     CHAT_GRPC_PORT: String(await freePort()),
     CHAT_METRICS_PORT: String(await freePort()),
+    DIGEST_GRPC_PORT: String(await freePort()),
+    DIGEST_METRICS_PORT: String(await freePort()),
+    DIGEST_WORKER_METRICS_PORT: String(await freePort()),
     DELIVERY_WS_PORT: String(await freePort()),
     DELIVERY_METRICS_PORT: String(await freePort()),
   };
@@ -105,7 +108,7 @@ describe('npm start', () => {
       system.child.kill('SIGINT');
       await system.exited;
     }
-  }, 180_000);
+  }, 300_000);
 
   it('names a missing server and how to start it', async () => {
     const dead = await freePort();

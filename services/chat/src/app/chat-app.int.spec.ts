@@ -1,6 +1,6 @@
 // The chat service on real PostgreSQL and NATS, through its gRPC API: identity
 // events feed its directory, every RPC maps to the right status and reason.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
@@ -224,10 +224,101 @@ describe('personal chats', () => {
     expect(await rpc('MarkRead', alice.devices[0]!, { chatId, seq: last - 1 })).toEqual({ lastReadSeq: String(last - 1), unreadCount: '1' });
     expect(await rpc('MarkRead', alice.devices[0]!, { chatId, seq: 2 })).toEqual({ lastReadSeq: String(last - 1), unreadCount: '1' });
     expect(await rpc('MarkRead', alice.devices[0]!, { chatId, seq: 10_000 })).toEqual({ lastReadSeq: String(last), unreadCount: '0' });
-    expect(await rpc('GetUnread', alice.devices[0]!, {})).toEqual({ totalUnread: '0', chats: [] });
+    expect(await rpc('GetUnread', alice.devices[0]!, {})).toMatchObject({ totalUnread: '0', chats: [], nextPageToken: '' });
     const list = await rpc<{ chats: Array<{ chatId: string; unreadCount: string }> }>('ListChats', bob.devices[0]!, { type: 'CHAT_TYPE_PERSONAL' });
     expect(list.chats).toEqual([expect.objectContaining({ chatId, unreadCount: '0' })]);
     expect((await rpc<{ chats: unknown[] }>('ListChats', bob.devices[0]!, { type: 'CHAT_TYPE_GROUP' })).chats).toEqual([]);
+  });
+});
+
+describe('unread on login', () => {
+  interface UnreadMsg { seq: string; wrappedKey: string; envelope: string; senderDeviceId: string }
+  interface UnreadChatMsg { chatId: string; title: string; unreadCount: string; firstUnreadSeq: string; lastSeq: string; newestUnread: UnreadMsg[] }
+  interface UnreadRes { totalUnread: string; unreadChats: number; nextPageToken: string; chats: UnreadChatMsg[] }
+  const CHATS = 300;
+  let carol: TestUser;
+  let dave: TestUser;
+  let personal: string;
+  const expected = new Map<string, number>();
+
+  async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+    const queue = [...items];
+    await Promise.all(Array.from({ length: n }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+    }));
+  }
+
+  beforeAll(async () => {
+    carol = await registerUser(nats, 1);
+    dave = await registerUser(nats, 2);
+    await known(carol, dave);
+    personal = (await rpc<{ chat: { chatId: string } }>('CreatePersonalChat', carol.devices[0]!, { peerUserId: dave.userId })).chat.chatId;
+    for (let i = 0; i < 4; i++) await sendDirect(personal, carol.devices[0]!, [...carol.devices, ...dave.devices]);
+    expected.set(personal, 4);
+    await pool(Array.from({ length: CHATS }, (_, i) => i), 8, async (i) => {
+      const { chatId } = await newGroup(carol, [dave]);
+      const n = 1 + (i % 3);
+      for (let k = 0; k < n; k++) await sendGroup(chatId, carol.devices[0]!, 1);
+      expected.set(chatId, n);
+    });
+  }, 240_000);
+
+  it('pages every chat with its count, first unread seq and newest envelopes, in a bounded number of queries', async () => {
+    const spy = vi.spyOn(db, 'query');
+    const mine = () => spy.mock.calls.filter(([, params]) => (params ?? []).some((p) => p === dave.userId || p === dave.devices[0]!.deviceId)).length;
+    try {
+      const seen = new Map<string, UnreadChatMsg>();
+      let token = '';
+      let pages = 0;
+      let total = '';
+      do {
+        const before = mine();
+        const page = await rpc<UnreadRes>('GetUnread', dave.devices[0]!, { limit: 100, maxEnvelopesPerChat: 3, pageToken: token });
+        // The device check and the one set-based statement, whatever the number of chats.
+        expect(mine() - before).toBeLessThanOrEqual(2);
+        expect(page.unreadChats).toBe(CHATS + 1);
+        total = page.totalUnread;
+        for (const c of page.chats) seen.set(c.chatId, c);
+        token = page.nextPageToken;
+        pages++;
+      } while (token && pages < 10);
+      expect(pages).toBe(4);
+      expect(seen.size).toBe(CHATS + 1);
+      expect(Number(total)).toBe([...expected.values()].reduce((a, b) => a + b, 0));
+      for (const [chatId, n] of expected) {
+        const c = seen.get(chatId)!;
+        expect(Number(c.unreadCount)).toBe(n);
+        expect(Number(c.firstUnreadSeq)).toBe(Number(c.lastSeq) - n + 1);
+        const want = Array.from({ length: Math.min(3, n) }, (_, k) => String(Number(c.lastSeq) - Math.min(3, n) + 1 + k));
+        expect(c.newestUnread.map((m) => m.seq)).toEqual(want);
+        for (const m of c.newestUnread) expect(JSON.parse(m.envelope)).toHaveProperty('header');
+      }
+      // Personal chats: each envelope comes with the calling device's own wrapped key.
+      const p = seen.get(personal)!;
+      expect(p.newestUnread).toHaveLength(3);
+      for (const m of p.newestUnread) expect(m.wrappedKey).not.toBe('');
+      expect(seen.get([...expected.keys()][1]!)!.title).toBe('Five');
+    } finally {
+      spy.mockRestore();
+    }
+  }, 60_000);
+
+  it('gives no envelopes by default, refuses more than 50, and follows reads from another device', async () => {
+    const first = await rpc<UnreadRes>('GetUnread', dave.devices[1]!, { limit: 5 });
+    expect(first.chats).toHaveLength(5);
+    for (const c of first.chats) expect(c.newestUnread).toEqual([]);
+    expect((await refusal(rpc('GetUnread', dave.devices[1]!, { maxEnvelopesPerChat: 51 }))).code).toBe('invalid_max_envelopes_per_chat');
+    const top = first.chats[0]!;
+    await rpc('MarkRead', dave.devices[0]!, { chatId: top.chatId, seq: Number(top.lastSeq) - 1 });
+    const after = await rpc<UnreadRes>('GetUnread', dave.devices[1]!, { limit: 5, maxEnvelopesPerChat: 50 });
+    expect(Number(after.totalUnread)).toBe(Number(first.totalUnread) - Number(top.unreadCount) + 1);
+    const same = after.chats.find((c) => c.chatId === top.chatId)!;
+    expect(same).toMatchObject({ unreadCount: '1', firstUnreadSeq: top.lastSeq });
+    expect(same.newestUnread.map((m) => m.seq)).toEqual([top.lastSeq]);
+    await rpc('MarkRead', dave.devices[1]!, { chatId: top.chatId, seq: Number(top.lastSeq) });
+    const done = await rpc<UnreadRes>('GetUnread', dave.devices[0]!, { limit: 500 });
+    expect(done.chats.find((c) => c.chatId === top.chatId)).toBeUndefined();
+    expect(done.unreadChats).toBe(CHATS);
   });
 });
 
@@ -384,7 +475,7 @@ describe('refusals', () => {
       }
     }
     expect((await rpc<{ chats: unknown[] }>('ListChats', o, {})).chats).toEqual([]);
-    expect(await rpc('GetUnread', o, {})).toEqual({ totalUnread: '0', chats: [] });
+    expect(await rpc('GetUnread', o, {})).toEqual({ totalUnread: '0', unreadChats: 0, chats: [], nextPageToken: '' });
   });
 
   it('answers bad input with invalid_argument or failed_precondition and a stable code', async () => {

@@ -96,10 +96,27 @@ export interface EpochView {
 export interface UnreadView {
   chatId: string;
   type: ChatType;
+  title: string;
   unreadCount: number;
   firstUnreadSeq: number;
   lastSeq: number;
   lastActivityAt: string;
+  /** The newest unread messages, oldest first. */
+  newestUnread: MessageView[];
+}
+
+/** Upper bound of GetUnread's max_envelopes_per_chat. */
+export const MAX_UNREAD_ENVELOPES = 50;
+
+interface UnreadMessageRow {
+  seq: number;
+  message_id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  epoch: number;
+  envelope: unknown;
+  created_at: string;
+  wrapped_key: string | null;
 }
 
 export interface SendResult {
@@ -512,30 +529,95 @@ export class ChatApp {
     return { lastReadSeq: after.lastReadSeq, unreadCount: unreadOf(after.lastSeq, after.lastReadSeq, after.joinedSeq) };
   }
 
-  async getUnread(actor: Actor, rawLimit: unknown): Promise<{ totalUnread: number; chats: UnreadView[] }> {
-    const limit = validateLimit(rawLimit, 100, 500);
+  /**
+   * One statement whatever the number of chats: the caller's memberships with
+   * unread messages (window totals over all of them), one page of those
+   * chats, and per chat a LATERAL index scan of its newest unread messages
+   * (each with the calling device's own wrapped key).
+   */
+  async getUnread(
+    actor: Actor,
+    input: { limit: unknown; maxEnvelopesPerChat?: unknown; pageToken?: unknown },
+  ): Promise<{ totalUnread: number; unreadChats: number; chats: UnreadView[]; nextPageToken: string }> {
+    const limit = validateLimit(input.limit, 100, 500);
+    const rawMax = input.maxEnvelopesPerChat ?? 0;
+    if (!Number.isInteger(rawMax) || (rawMax as number) < 0 || (rawMax as number) > MAX_UNREAD_ENVELOPES) {
+      throw invalidArgument('invalid_max_envelopes_per_chat', `max_envelopes_per_chat must be 0 to ${MAX_UNREAD_ENVELOPES}`, { field: 'max_envelopes_per_chat' });
+    }
+    const maxEnvelopes = rawMax as number;
+    const cursor = parsePageToken(input.pageToken);
     await this.requireUsableDevice(this.db, actor);
-    const rows = await this.db.query<{ chat_id: string; type: ChatType; last_seq: string; last_activity_at: Date; read_to: string; total: string }>(
-      `SELECT chat_id, type, last_seq, last_activity_at, read_to, sum(last_seq - read_to) OVER () AS total FROM (
-         SELECT c.chat_id, c.type, c.last_seq, c.last_activity_at, GREATEST(COALESCE(r.last_read_seq, 0), m.joined_seq) AS read_to
+    const rows = await this.db.query<{
+      chat_id: string | null;
+      type: ChatType;
+      title: string;
+      last_seq: string;
+      last_activity_at: Date;
+      read_to: string;
+      total: string | null;
+      n: string;
+      msgs: UnreadMessageRow[] | null;
+    }>(
+      `WITH u AS (
+         SELECT c.chat_id, c.type, c.title, c.last_seq, c.last_activity_at, GREATEST(COALESCE(r.last_read_seq, 0), m.joined_seq) AS read_to
          FROM chat.chat_members m
          JOIN chat.chats c ON c.chat_id = m.chat_id AND c.status = 'active'
          LEFT JOIN chat.message_reads r ON r.chat_id = m.chat_id AND r.user_id = m.user_id
          WHERE m.user_id = ? AND m.left_seq IS NULL
-       ) x WHERE last_seq > read_to
-       ORDER BY last_activity_at DESC, chat_id DESC LIMIT ?`,
-      [actor.userId, limit],
+       ), t AS (SELECT * FROM u WHERE last_seq > read_to),
+       tot AS (SELECT COALESCE(sum(last_seq - read_to), 0) AS total, count(*) AS n FROM t),
+       page AS (
+         SELECT * FROM t ${cursor ? 'WHERE (last_activity_at, chat_id) < (?::timestamptz, ?::uuid)' : ''}
+         ORDER BY last_activity_at DESC, chat_id DESC LIMIT ?
+       )
+       SELECT p.chat_id, p.type, p.title, p.last_seq, p.last_activity_at, p.read_to, tot.total, tot.n, e.msgs
+       FROM tot
+       LEFT JOIN page p ON true
+       LEFT JOIN LATERAL (
+         SELECT jsonb_agg(jsonb_build_object(
+                  'seq', x.seq, 'message_id', x.message_id, 'sender_user_id', x.sender_user_id, 'sender_device_id', x.sender_device_id,
+                  'epoch', x.epoch, 'envelope', x.envelope, 'created_at', x.created_at, 'wrapped_key', x.wrapped_key) ORDER BY x.seq) AS msgs
+         FROM (
+           SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, mm.envelope, mm.created_at, k.wrapped_key
+           FROM chat.messages mm
+           LEFT JOIN chat.message_keys k ON k.chat_id = mm.chat_id AND k.seq = mm.seq AND k.device_id = ?
+           WHERE mm.chat_id = p.chat_id AND mm.seq > p.read_to
+           ORDER BY mm.seq DESC LIMIT ?
+         ) x
+       ) e ON true
+       ORDER BY p.last_activity_at DESC, p.chat_id DESC LIMIT ?`,
+      [actor.userId, ...(cursor ?? []), limit + 1, actor.deviceId, maxEnvelopes, limit + 1],
     );
+    const first = rows[0];
+    const found = rows.filter((r) => r.chat_id !== null);
+    const page = found.slice(0, limit);
     return {
-      totalUnread: rows[0] ? Number(rows[0].total) : 0,
-      chats: rows.map((r) => ({
-        chatId: r.chat_id,
-        type: r.type,
-        unreadCount: Number(r.last_seq) - Number(r.read_to),
-        firstUnreadSeq: Number(r.read_to) + 1,
-        lastSeq: Number(r.last_seq),
-        lastActivityAt: iso(r.last_activity_at),
-      })),
+      totalUnread: first ? Number(first.total) : 0,
+      unreadChats: first ? Number(first.n) : 0,
+      chats: page.map((r) => {
+        const chatId = r.chat_id!;
+        return {
+          chatId,
+          type: r.type,
+          title: r.title,
+          unreadCount: Number(r.last_seq) - Number(r.read_to),
+          firstUnreadSeq: Number(r.read_to) + 1,
+          lastSeq: Number(r.last_seq),
+          lastActivityAt: iso(r.last_activity_at),
+          newestUnread: (r.msgs ?? []).map((m) => ({
+            chatId,
+            seq: Number(m.seq),
+            messageId: m.message_id,
+            senderUserId: m.sender_user_id,
+            senderDeviceId: m.sender_device_id,
+            envelope: JSON.stringify(m.envelope),
+            wrappedKey: m.wrapped_key ?? '',
+            epoch: Number(m.epoch),
+            createdAt: iso(m.created_at),
+          })),
+        };
+      }),
+      nextPageToken: found.length > limit ? pageToken({ last_activity_at: page[page.length - 1]!.last_activity_at, chat_id: page[page.length - 1]!.chat_id! }) : '',
     };
   }
 

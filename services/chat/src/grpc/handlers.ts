@@ -150,16 +150,20 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
       return { lastReadSeq: String(r.lastReadSeq), unreadCount: String(r.unreadCount) };
     },
     GetUnread: async (req) => {
-      const r = await app.getUnread(actorOf(req.actor), req.limit);
+      const r = await app.getUnread(actorOf(req.actor), { limit: req.limit, maxEnvelopesPerChat: req.maxEnvelopesPerChat, pageToken: req.pageToken });
       return {
         totalUnread: String(r.totalUnread),
+        unreadChats: r.unreadChats,
+        nextPageToken: r.nextPageToken,
         chats: r.chats.map((c) => ({
           chatId: c.chatId,
           type: CHAT_TYPES[c.type] as Chat['type'],
+          title: c.title,
           unreadCount: String(c.unreadCount),
           firstUnreadSeq: String(c.firstUnreadSeq),
           lastSeq: String(c.lastSeq),
           lastActivityAt: c.lastActivityAt,
+          newestUnread: c.newestUnread.map((m) => ({ ...m, seq: String(m.seq), epoch: String(m.epoch) })),
         })),
       };
     },

@@ -268,10 +268,18 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get<{ Querystring: UnreadQuery }>(
     '/v1/unread',
-    { schema: unreadSchema, ...auth, preValidation: integers('query', ['limit']) },
+    { schema: unreadSchema, ...auth, preValidation: integers('query', ['limit', 'max_envelopes_per_chat']) },
     async (request) => {
-      const res = await inContext(request, () => chat.getUnread({ actor: actorOf(request), limit: request.query.limit ?? 0 }));
-      return { total_unread: int64ToNumber(res.totalUnread), chats: res.chats.map(unreadChatJson) };
+      const q = request.query;
+      const res = await inContext(request, () =>
+        chat.getUnread({ actor: actorOf(request), limit: q.limit ?? 0, maxEnvelopesPerChat: q.max_envelopes_per_chat ?? 0, pageToken: q.page_token ?? '' }),
+      );
+      return {
+        total_unread: int64ToNumber(res.totalUnread),
+        unread_chats: res.unreadChats ?? 0,
+        next_page_token: res.nextPageToken ?? '',
+        chats: res.chats.map(unreadChatJson),
+      };
     },
   );
 }

@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { runWithContext } from '@bil/runtime';
 import type { ChatApi } from '../chat-client.js';
+import type { DigestApi } from '../digest-client.js';
 import type { IdentityApi } from '../identity-client.js';
 import type { VerifiedActor } from '../auth.js';
 import { enforceAuthLimit, type AuthLimits, type RateLimiter } from '../rate-limit.js';
@@ -17,6 +18,8 @@ declare module 'fastify' {
 export interface RouteContext {
   identity: IdentityApi;
   chat: ChatApi;
+  /** The digest service; without it the digest routes answer 503. */
+  digest?: DigestApi;
   /** Per-route body limits above the default: sending a message, and routes carrying epoch records. */
   bodyLimits: BodyLimits;
   /** onRequest hook: verifies the bearer token and sets request.actor. */
@@ -32,6 +35,8 @@ export interface BodyLimits {
   message: number;
   /** Routes carrying an epoch record and its wrapped keys (group creation, membership, epochs): they grow with the group. */
   epoch: number;
+  /** POST /v1/digests: sealed transcripts, up to DIGEST_MAX_TRANSCRIPT_BYTES each. */
+  digest: number;
 }
 
 /** Runs `fn` in the request's correlation context, so gRPC calls carry its id. */

@@ -1,0 +1,338 @@
+// client.live(): the live connection of one BilClient (docs/sdk.md "Live").
+// A LiveConnection (live.ts) to the gateway's `/v1/ws` with this device's
+// session tokens and its cursors kept in the key store; every envelope it
+// receives goes through the same code path as `messages.history` (verify,
+// decrypt, replay guard, group epoch chain fetched when an envelope names a
+// newer epoch), a hole in the seqs is filled from history, and the results
+// come out as typed events.
+import type { DecryptedMessage, HistoryMessage, MessagesApi, UndecryptableMessage } from './chats.js';
+import { SessionEndedError } from './errors.js';
+import { TypedEmitter, type Listener } from './events.js';
+import { LiveConnection, type CursorStore, type LiveEnvelope, type WebSocketFactory } from './live.js';
+import type { MessageJson } from './wire.js';
+
+export interface LiveClientOptions {
+  /** Ack each message to the server once it has been handled (default true); otherwise call `ack()`. */
+  autoAck?: boolean;
+  /** Connect at once (default true); otherwise call `start()`. */
+  start?: boolean;
+  /** Defaults to the global WebSocket, else the `ws` package. */
+  webSocket?: WebSocketFactory;
+  /** First reconnect delay in ms (doubled per failed attempt, with jitter; default 500). */
+  initialBackoffMs?: number;
+  /** Longest reconnect delay in ms (default 30 000). */
+  maxBackoffMs?: number;
+  /** Send a fresh token in-band this long before the current one expires (default 60 000 ms). */
+  refreshBeforeMs?: number;
+  /** Acks are batched for this long (default 100 ms). */
+  ackDelayMs?: number;
+}
+
+export interface LiveReceiptEvent {
+  readonly chatId: string;
+  readonly userId: string;
+  /** Live receipts only. */
+  readonly deviceId?: string;
+  readonly seq: number;
+  /** True: the stored read marker moved (`messages.markRead`); false: a live `read()`, not stored. */
+  readonly durable: boolean;
+}
+
+export interface LiveTypingEvent {
+  readonly chatId: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly active: boolean;
+}
+
+/** A group key change: `epoch_published`, `epoch_keys_added`, `epoch_rotation_required`. */
+export interface LiveEpochEvent {
+  readonly chatId: string;
+  readonly event: string;
+  /** The epoch the event names, if any. */
+  readonly epoch?: number;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** `chat_created`, `member_added`, `member_removed`, `role_changed`, `chat_deleted`. */
+export interface LiveMembershipEvent {
+  readonly chatId: string;
+  readonly event: string;
+  /** The member the event is about, if any. */
+  readonly userId?: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface LiveClientEvents {
+  /** A message that decrypted and verified (also this account's own), in seq order per chat. */
+  message: DecryptedMessage;
+  /** One marker for every failure (tampered, replayed, unverified sender, no key); the cursor moves on. */
+  undecryptable: UndecryptableMessage;
+  /** Seqs that did not arrive live; they are fetched from history and emitted before the message after them. */
+  gap: { readonly chatId: string; readonly from: number; readonly to: number };
+  /** Everything missed while away has been emitted; live messages follow. */
+  synced: { readonly cursors: Readonly<Record<string, number>> };
+  receipt: LiveReceiptEvent;
+  typing: LiveTypingEvent;
+  presence: { readonly userId: string; readonly online: boolean };
+  epoch: LiveEpochEvent;
+  membership: LiveMembershipEvent;
+  /** A sender's identity key differs from the pin: its devices are not trusted until accepted. */
+  'safety-number-changed': { readonly userId: string; readonly previousIdentityKey: string; readonly currentIdentityKey: string };
+  /** The socket closed; `reconnect: false` means for good (4003 revoked, 4004, or the session ended). */
+  disconnected: { readonly code: number; readonly reason: string; readonly reconnect: boolean };
+  /** A reconnect is scheduled. */
+  reconnecting: { readonly attempt: number; readonly delayMs: number };
+  /** The server answered a frame with an error. */
+  error: { readonly code: string; readonly message: string };
+}
+
+/** What the live client needs from BilClient (wired in `BilClient.live`). */
+export interface LiveClientDeps {
+  readonly baseUrl: string;
+  /** A valid access token of the session (refreshed when due). */
+  accessToken(): Promise<string>;
+  /** Refreshes the session now and returns the new access token. */
+  refreshToken(): Promise<string>;
+  /** This device and its stored cursors. */
+  profile(): Promise<{ userId: string; deviceId: string; cursors?: Record<string, number> }>;
+  /** Persists cursors (merged with the stored ones, only forwards). */
+  saveCursors(cursors: Record<string, number>): Promise<void>;
+  readonly messages: MessagesApi;
+  /** Re-reads a user's devices against the pin (emits the client's `safety-number-changed` when it differs). */
+  checkContact(userId: string): Promise<unknown>;
+  onSafetyNumberChanged(listener: Listener<LiveClientEvents['safety-number-changed']>): () => void;
+}
+
+/** The live connection of one device: see `BilClient.live()`. */
+export class LiveClient {
+  readonly #deps: LiveClientDeps;
+  readonly #conn: LiveConnection<HistoryMessage>;
+  readonly #events = new TypedEmitter<LiveClientEvents>();
+  #cursors: Record<string, number> = {};
+  /** The token last handed to the connection, and whether the socket is open (a call then is a renewal). */
+  #lastToken = '';
+  #open = false;
+  #detach: () => void;
+  /** `userId:identityKey` already reported, and senders being checked. */
+  readonly #reported = new Set<string>();
+  readonly #checking = new Set<string>();
+
+  constructor(deps: LiveClientDeps, options: LiveClientOptions = {}) {
+    this.#deps = deps;
+    const cursors: CursorStore = {
+      load: async () => {
+        const stored = (await deps.profile()).cursors ?? {};
+        for (const [chatId, seq] of Object.entries(stored)) this.#cursors[chatId] = Math.max(this.#cursors[chatId] ?? 0, seq);
+        return { ...this.#cursors };
+      },
+      save: (chatId, seq) => this.#saveCursor(chatId, seq),
+    };
+    this.#conn = new LiveConnection<HistoryMessage>({
+      baseUrl: deps.baseUrl,
+      accessToken: () => this.#token(),
+      cursors,
+      decrypt: (m) => this.#receive(m),
+      fatalError: (err) => (err instanceof SessionEndedError ? err.code : undefined),
+      ...(options.webSocket ? { webSocket: options.webSocket } : {}),
+      ...(options.initialBackoffMs !== undefined ? { initialBackoffMs: options.initialBackoffMs } : {}),
+      ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
+      ...(options.refreshBeforeMs !== undefined ? { refreshBeforeMs: options.refreshBeforeMs } : {}),
+      ...(options.ackDelayMs !== undefined ? { ackDelayMs: options.ackDelayMs } : {}),
+      autoAck: options.autoAck ?? true,
+    });
+    const c = this.#conn;
+    c.on('message', (m) => this.#emitResult(m.value));
+    // decrypt never throws (failures are markers); this covers a bug or a lost key store.
+    c.on('undecryptable', (m) => this.#events.emit('undecryptable', failed(m)));
+    c.on('gap', (g) => this.#events.emit('gap', g));
+    c.on('synced', (s) => this.#events.emit('synced', s));
+    c.on('receipt', (r) => this.#events.emit('receipt', r));
+    c.on('typing', (t) => this.#events.emit('typing', t));
+    c.on('presence', (p) => this.#events.emit('presence', p));
+    c.on('error', (e) => this.#events.emit('error', e));
+    c.on('keys', (k) => {
+      const epoch = Number(k.data.epoch);
+      this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });
+    });
+    c.on('chat', (e) => {
+      const userId = typeof e.data.user_id === 'string' ? e.data.user_id : undefined;
+      this.#events.emit('membership', { chatId: e.chatId, event: e.event, ...(userId ? { userId } : {}), data: e.data });
+    });
+    c.on('disconnected', (d) => {
+      this.#open = false;
+      this.#events.emit('disconnected', d);
+    });
+    c.on('state', (s) => {
+      if (s.state === 'syncing' || s.state === 'live') this.#open = true;
+      else this.#open = false;
+      if (s.state === 'waiting') this.#events.emit('reconnecting', { attempt: s.attempt ?? 0, delayMs: s.delayMs ?? 0 });
+    });
+    this.#detach = deps.onSafetyNumberChanged((e) => this.#reportIdentityChange(e));
+    if (options.start ?? true) this.start();
+  }
+
+  on<K extends keyof LiveClientEvents>(type: K, listener: Listener<LiveClientEvents[K]>): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  once<K extends keyof LiveClientEvents>(type: K, listener: Listener<LiveClientEvents[K]>): () => void {
+    return this.#events.once(type, listener);
+  }
+
+  off<K extends keyof LiveClientEvents>(type: K, listener: Listener<LiveClientEvents[K]>): void {
+    this.#events.off(type, listener);
+  }
+
+  /** Connects (again after close()); keeps reconnecting with backoff until close() or a final close. */
+  start(): void {
+    this.#detach();
+    this.#detach = this.#deps.onSafetyNumberChanged((e) => this.#reportIdentityChange(e));
+    this.#conn.start();
+  }
+
+  /** Closes the socket (code 1000) and stops reconnecting; pending acks are sent first. */
+  close(): void {
+    this.#detach();
+    this.#detach = () => undefined;
+    this.#conn.close();
+  }
+
+  /** Shows "typing…" to the chat's other members (`active: false` to stop). */
+  typing(chatId: string, active = true): void {
+    this.#conn.typing(chatId, active);
+  }
+
+  /** A live read receipt to the other members (not stored: `messages.markRead` moves the read marker). */
+  read(chatId: string, seq: number): void {
+    this.#conn.read(chatId, seq);
+  }
+
+  /** Tells the server this device processed the chat up to `seq` (automatic unless `autoAck: false`). */
+  ack(chatId: string, seq: number): void {
+    this.#conn.ack(chatId, seq);
+  }
+
+  /** Opt in to online/offline of users sharing a chat with this account. */
+  subscribePresence(userIds: string[]): void {
+    this.#conn.subscribePresence(userIds);
+  }
+
+  /** The last seq handled per chat. */
+  cursors(): Readonly<Record<string, number>> {
+    return { ...this.#cursors };
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  /** On connect: the session's valid token; on a renewal while open: a new one. */
+  async #token(): Promise<string> {
+    let token = await this.#deps.accessToken();
+    if (this.#open && token === this.#lastToken) token = await this.#deps.refreshToken();
+    this.#lastToken = token;
+    return token;
+  }
+
+  async #saveCursor(chatId: string, seq: number): Promise<void> {
+    if (seq <= (this.#cursors[chatId] ?? 0)) return;
+    this.#cursors[chatId] = seq;
+    await this.#deps.saveCursors({ [chatId]: seq });
+  }
+
+  /** One delivered envelope: first the seqs it skipped (from history), then itself. */
+  async #receive(m: LiveEnvelope): Promise<HistoryMessage> {
+    const cursor = this.#cursors[m.chatId];
+    if (cursor !== undefined && m.seq > cursor + 1) await this.#fillGap(m.chatId, cursor, m.seq - 1);
+    return this.#open1(m);
+  }
+
+  async #open1(m: LiveEnvelope): Promise<HistoryMessage> {
+    const me = await this.#deps.profile();
+    if (m.epoch === 0 && m.wrappedKey === undefined && m.senderDeviceId === me.deviceId) {
+      // This device's own message: delivery leaves out the sender's key copy, history has it.
+      try {
+        const page = await this.#deps.messages.history(m.chatId, { after: m.seq - 1, limit: 1 });
+        const found = page.messages.find((h) => h.seq === m.seq);
+        if (found) return found;
+      } catch {
+        // fall through: marked undecryptable below
+      }
+    }
+    let envelope: unknown = m.envelope;
+    try {
+      envelope = JSON.parse(m.envelope);
+    } catch {
+      // left as text: fails verification uniformly
+    }
+    const json: MessageJson = {
+      chat_id: m.chatId,
+      seq: m.seq,
+      message_id: m.messageId,
+      sender_user_id: m.senderUserId,
+      sender_device_id: m.senderDeviceId,
+      envelope,
+      wrapped_key: m.wrappedKey ?? '',
+      epoch: m.epoch,
+      created_at: m.createdAt,
+    };
+    return this.#deps.messages.decrypt(json);
+  }
+
+  /** Emits seqs `after+1 … to` of a chat from history, in order. */
+  async #fillGap(chatId: string, after: number, to: number): Promise<void> {
+    let next = after;
+    try {
+      while (next < to) {
+        const page = await this.#deps.messages.history(chatId, { after: next, limit: Math.min(100, to - next) });
+        const batch = page.messages.filter((h) => h.seq > next && h.seq <= to);
+        if (batch.length === 0) break;
+        for (const h of batch) {
+          this.#emitResult(h);
+          next = h.seq;
+          await this.#saveCursor(chatId, h.seq);
+        }
+        if (!page.hasMore) break;
+      }
+    } catch {
+      // History unreachable: the rest of the gap stays reported (gap event); the cursor moves on with the next message.
+    }
+  }
+
+  #emitResult(h: HistoryMessage): void {
+    if (h.ok) {
+      this.#events.emit('message', h);
+      return;
+    }
+    this.#events.emit('undecryptable', h);
+    // A personal message that fails may come from a contact whose identity key changed.
+    if (h.epoch === 0 && !this.#checking.has(h.senderUserId)) {
+      const userId = h.senderUserId;
+      this.#checking.add(userId);
+      void this.#deps
+        .checkContact(userId)
+        .catch(() => undefined)
+        .finally(() => this.#checking.delete(userId));
+    }
+  }
+
+  #reportIdentityChange(e: LiveClientEvents['safety-number-changed']): void {
+    const tag = `${e.userId}:${e.currentIdentityKey}`;
+    if (this.#reported.has(tag)) return;
+    this.#reported.add(tag);
+    this.#events.emit('safety-number-changed', e);
+  }
+}
+
+function failed(m: LiveEnvelope): UndecryptableMessage {
+  return {
+    ok: false,
+    error: 'cannot_decrypt',
+    chatId: m.chatId,
+    seq: m.seq,
+    messageId: m.messageId,
+    senderUserId: m.senderUserId,
+    senderDeviceId: m.senderDeviceId,
+    epoch: m.epoch,
+    createdAt: m.createdAt,
+  };
+}

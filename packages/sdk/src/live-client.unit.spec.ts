@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import type { HistoryMessage, MessagesApi } from './chats.js';
+import { LiveClient, type LiveClientDeps, type LiveClientEvents } from './live-client.js';
+import type { WebSocketLike } from './live.js';
+import type { MessageJson } from './wire.js';
+
+class FakeSocket implements WebSocketLike {
+  readyState = 1;
+  sent: Array<Record<string, unknown>> = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor() {
+    queueMicrotask(() => this.push({ type: 'hello', protocol: 1, expires_at: Date.now() + 600_000 }));
+  }
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+  close(code = 1000, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  push(frame: Record<string, unknown>): void {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+}
+
+const chat = '0190a0b0-0000-7000-8000-000000000001';
+const me = { userId: '0190a0b0-0000-7000-8000-0000000000aa', deviceId: '0190a0b0-0000-7000-8000-0000000000ab' };
+const frame = (seq: number) => ({ type: 'message', chat_id: chat, seq, message_id: `m${seq}`, sender_user_id: 'u', sender_device_id: 'd', epoch: 0, envelope: JSON.stringify({ n: seq }), wrapped_key: 'k', created_at: 'now' });
+const opened = (m: { chat_id: string; seq: number; message_id: string }, bad = false): HistoryMessage =>
+  bad
+    ? { ok: false, error: 'cannot_decrypt', chatId: m.chat_id, seq: m.seq, messageId: m.message_id, senderUserId: 'u', senderDeviceId: 'd', epoch: 0, createdAt: 'now' }
+    : { ok: true, chatId: m.chat_id, seq: m.seq, messageId: m.message_id, senderUserId: 'u', senderDeviceId: 'd', epoch: 0, timestamp: 0, createdAt: 'now', text: `t${m.seq}`, outgoing: false };
+const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
+
+function setup() {
+  const sockets: FakeSocket[] = [];
+  const saved: Record<string, number> = {};
+  const decrypted: MessageJson[] = [];
+  const checked: string[] = [];
+  const messages = {
+    decrypt: async (m: MessageJson) => {
+      decrypted.push(m);
+      return opened(m, m.seq === 3);
+    },
+    history: async (_chatId: string, o?: { after?: number; limit?: number }) => {
+      const from = (o?.after ?? 0) + 1;
+      const seqs = Array.from({ length: o?.limit ?? 1 }, (_, i) => from + i);
+      return { messages: seqs.map((seq) => opened({ chat_id: chat, seq, message_id: `m${seq}` })), hasMore: false, lastSeq: 99 };
+    },
+  } as unknown as MessagesApi;
+  const deps: LiveClientDeps = {
+    baseUrl: 'http://api.test',
+    accessToken: async () => 'token',
+    refreshToken: async () => 'token2',
+    profile: async () => ({ ...me, cursors: { [chat]: 1 } }),
+    saveCursors: async (c) => void Object.assign(saved, c),
+    messages,
+    checkContact: async (userId) => void checked.push(userId),
+    onSafetyNumberChanged: () => () => undefined,
+  };
+  const live = new LiveClient(deps, {
+    webSocket: () => {
+      const s = new FakeSocket();
+      sockets.push(s);
+      return s;
+    },
+    ackDelayMs: 1,
+  });
+  const log: Array<[string, unknown]> = [];
+  for (const t of ['message', 'undecryptable', 'gap', 'synced', 'epoch', 'membership'] as const) live.on(t, (e: LiveClientEvents[typeof t]) => log.push([t, e]));
+  return { live, sockets, saved, decrypted, checked, log };
+}
+
+describe('LiveClient', () => {
+  it('decrypts through messages.decrypt, fills a gap from history in order, and keeps cursors', async () => {
+    const { live, sockets, saved, decrypted, checked, log } = setup();
+    await tick();
+    expect(sockets[0]!.sent[0]).toEqual({ type: 'sync', cursors: { [chat]: 1 } });
+    sockets[0]!.push(frame(2));
+    sockets[0]!.push(frame(3));
+    sockets[0]!.push({ type: 'synced', cursors: {} });
+    sockets[0]!.push(frame(6));
+    for (let i = 0; i < 200 && (log.length < 7 || checked.length < 1 || !sockets[0]!.sent.some((f) => f.type === 'ack' && f.seq === 6)); i++) await tick(5);
+    expect(decrypted[0]).toMatchObject({ chat_id: chat, seq: 2, envelope: { n: 2 }, wrapped_key: 'k' });
+    expect(log.map(([t, e]) => `${t}:${(e as { seq?: number }).seq ?? ''}`)).toEqual(['message:2', 'undecryptable:3', 'synced:', 'gap:', 'message:4', 'message:5', 'message:6']);
+    expect(saved[chat]).toBe(6);
+    expect(live.cursors()).toEqual({ [chat]: 6 });
+    expect(checked).toEqual(['u']); // an undecryptable personal message: the sender's pin is checked
+    expect(sockets[0]!.sent.filter((f) => f.type === 'ack').at(-1)).toEqual({ type: 'ack', chat_id: chat, seq: 6 });
+    live.close();
+  });
+
+  it('maps key and membership events', async () => {
+    const { live, sockets, log } = setup();
+    await tick();
+    sockets[0]!.push({ type: 'chat_event', event: 'epoch_published', chat_id: chat, data: { epoch: 2 } });
+    sockets[0]!.push({ type: 'chat_event', event: 'member_removed', chat_id: chat, data: { user_id: 'x' } });
+    await tick();
+    expect(log).toEqual([
+      ['epoch', { chatId: chat, event: 'epoch_published', epoch: 2, data: { epoch: 2 } }],
+      ['membership', { chatId: chat, event: 'member_removed', userId: 'x', data: { user_id: 'x' } }],
+    ]);
+    live.close();
+  });
+});

@@ -1,0 +1,204 @@
+// JSON schemas of the digest routes (/v1/digest/key, /v1/digests,
+// /v1/chats/{chat_id}/digest-policy). Structure and size only: the digest
+// service checks the sealed boxes' headers (kind, context, key id), the
+// caller's membership and the policy, and answers with its own codes
+// (docs/digest.md). Sealed boxes are JSON objects here and JSON text to the
+// digest service.
+import { BEARER, errors } from './schemas.js';
+
+/** Most chats in one digest request (the digest service's own limit may be lower). */
+export const MAX_DIGEST_CHATS = 200;
+/** Largest sealed transcript ciphertext in base64url characters (a 4 MiB transcript, sealed). */
+export const MAX_SEALED_CIPHERTEXT_CHARS = 6 * 1024 * 1024;
+
+const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
+const ref = (id: string) => ({ $ref: `${id}#` });
+
+export interface SealedBoxJson {
+  header: Record<string, unknown>;
+  wrapped_key: string;
+  ciphertext: string;
+  signature: string;
+}
+
+export const digestSharedSchemas = [
+  {
+    $id: 'SealedBox',
+    type: 'object',
+    description: 'A payload sealed to one recipient key and signed by its sender (docs/protocol.md, "Sealed payloads").',
+    additionalProperties: false,
+    required: ['header', 'wrapped_key', 'ciphertext', 'signature'],
+    properties: {
+      header: {
+        type: 'object',
+        description: 'The signed header: v, type, suite, key_id, kind, context, created_at, nonce, commitment, signer_key.',
+        maxProperties: 16,
+        additionalProperties: { oneOf: [{ type: 'string', maxLength: 512 }, { type: 'integer' }] },
+      },
+      wrapped_key: { type: 'string', minLength: 1, maxLength: 1024, description: 'The content key wrapped with RSA-OAEP, base64url.' },
+      ciphertext: { type: 'string', minLength: 1, maxLength: MAX_SEALED_CIPHERTEXT_CHARS, description: 'base64url.' },
+      signature: { type: 'string', maxLength: 256, description: 'Ed25519 signature by header.signer_key, base64url.' },
+    },
+  },
+  {
+    $id: 'Digest',
+    type: 'object',
+    description: 'A digest request and what became of it.',
+    required: ['request_id', 'status', 'failure_reason', 'device_id', 'chat_ids', 'results', 'requested_at', 'completed_at', 'expires_at', 'method'],
+    properties: {
+      request_id: { type: 'string' },
+      status: { type: 'string', enum: ['pending', 'ready', 'failed', 'expired'] },
+      failure_reason: {
+        type: 'string',
+        description: 'Why it failed (status failed only), e.g. summarizer_unavailable, timeout, undecryptable, digests_disabled; empty otherwise.',
+      },
+      device_id: { type: 'string', description: 'The device the results are sealed to.' },
+      chat_ids: { type: 'array', items: { type: 'string' } },
+      results: {
+        type: 'array',
+        description: 'One sealed summary per chat (status ready only): kind "digest-result", context "<request_id>:<chat_id>", signed by the service identity key.',
+        items: { type: 'object', required: ['chat_id', 'sealed'], properties: { chat_id: { type: 'string' }, sealed: ref('SealedBox') } },
+      },
+      requested_at: { type: 'string', description: 'RFC 3339.' },
+      completed_at: { type: 'string', description: 'RFC 3339; empty while pending.' },
+      expires_at: { type: 'string', description: 'When the results are (or were) deleted, RFC 3339.' },
+      method: { type: 'string', description: '"llm" or "extractive" once ready.' },
+    },
+  },
+  {
+    $id: 'DigestPolicy',
+    type: 'object',
+    description: "A chat's digest policy as the caller sees it.",
+    required: ['chat_id', 'enabled', 'disabled_by_me', 'disabled_by_count'],
+    properties: {
+      chat_id: { type: 'string' },
+      enabled: { type: 'boolean', description: 'True when no current member has switched digests off.' },
+      disabled_by_me: { type: 'boolean' },
+      disabled_by_count: { type: 'integer' },
+    },
+  },
+] as const;
+
+const bodyErrors = [400, 413, 415];
+
+export const digestKeySchema = {
+  tags: ['digests'],
+  summary: "The digest service's current signed encryption key and the client-side limits.",
+  description: 'Verify `key.signed_key` with the service identity key pinned in the client; never trust `service_identity_key` from here.',
+  security: BEARER,
+  response: {
+    200: {
+      type: 'object',
+      required: ['key', 'service_identity_key', 'min_unread_messages', 'max_chats_per_request', 'max_transcript_bytes', 'model_configured'],
+      properties: {
+        key: {
+          type: 'object',
+          required: ['key_id', 'signed_key', 'issued_at', 'expires_at'],
+          properties: {
+            key_id: { type: 'string' },
+            signed_key: { type: 'object', additionalProperties: true, description: 'SignedServiceKey {payload, signature} (docs/protocol.md).' },
+            issued_at: { type: 'integer', description: 'ms since the Unix epoch.' },
+            expires_at: { type: 'integer', description: 'ms since the Unix epoch.' },
+          },
+        },
+        service_identity_key: { type: 'string', description: 'For operators only.' },
+        min_unread_messages: { type: 'integer', description: 'Below this many unread messages, show the messages instead of offering a digest.' },
+        max_chats_per_request: { type: 'integer' },
+        max_transcript_bytes: { type: 'integer' },
+        model_configured: { type: 'boolean' },
+      },
+    },
+    ...errors(401),
+  },
+};
+
+export interface RequestDigestBody {
+  request_id: string;
+  transcripts: Array<{ chat_id: string; sealed: SealedBoxJson; message_count: number }>;
+}
+export const requestDigestSchema = {
+  tags: ['digests'],
+  summary: 'Asks for summaries of chats: one transcript per chat, decrypted on the client and sealed to the digest key.',
+  description: 'Answers 201 when queued, 200 for a repeat of a known `request_id` (idempotent). Poll `GET /v1/digests/{request_id}`.',
+  security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['request_id', 'transcripts'],
+    properties: {
+      request_id: uuid('A UUID the client chooses; the same id again returns the same request.'),
+      transcripts: {
+        type: 'array',
+        minItems: 1,
+        maxItems: MAX_DIGEST_CHATS,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['chat_id', 'sealed'],
+          properties: {
+            chat_id: uuid('The chat.'),
+            sealed: ref('SealedBox'),
+            message_count: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Informational.' },
+          },
+        },
+      },
+    },
+  },
+  response: {
+    200: { type: 'object', required: ['digest', 'created'], properties: { digest: ref('Digest'), created: { type: 'boolean' } } },
+    201: { type: 'object', required: ['digest', 'created'], properties: { digest: ref('Digest'), created: { type: 'boolean' } } },
+    ...errors(...bodyErrors, 401, 403, 404, 409, 429),
+  },
+};
+
+export interface DigestParams {
+  request_id: string;
+}
+export const getDigestSchema = {
+  tags: ['digests'],
+  summary: "One of the caller's digest requests; once ready, its summaries sealed to the requesting device.",
+  security: BEARER,
+  params: { type: 'object', additionalProperties: false, required: ['request_id'], properties: { request_id: uuid('The request id.') } },
+  response: {
+    200: { type: 'object', required: ['digest'], properties: { digest: ref('Digest') } },
+    ...errors(400, 401, 404),
+  },
+};
+
+export interface PolicyParams {
+  chat_id: string;
+}
+export interface PolicyBody {
+  enabled: boolean;
+}
+const policyParams = { type: 'object', additionalProperties: false, required: ['chat_id'], properties: { chat_id: uuid('The chat.') } };
+const policyResponse = {
+  type: 'object',
+  required: ['policy', 'min_unread_messages'],
+  properties: { policy: ref('DigestPolicy'), min_unread_messages: { type: 'integer' } },
+};
+
+export const getDigestPolicySchema = {
+  tags: ['digests'],
+  summary: "A chat's digest policy and the unread threshold.",
+  security: BEARER,
+  params: policyParams,
+  response: { 200: policyResponse, ...errors(400, 401, 404) },
+};
+
+export const setDigestPolicySchema = {
+  tags: ['digests'],
+  summary: 'Switches digests off for a chat (for every member), or withdraws the caller’s own switch-off.',
+  security: BEARER,
+  params: policyParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['enabled'],
+    properties: { enabled: { type: 'boolean', description: 'false switches digests off; true withdraws your own switch-off (others remain).' } },
+  },
+  response: {
+    200: { type: 'object', required: ['policy'], properties: { policy: ref('DigestPolicy') } },
+    ...errors(...bodyErrors, 401, 404),
+  },
+};
