@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilApiError, BilClient, MemoryKeyStore, type HistoryMessage, type LocalAccount, type MessageJson } from '../src/index.js';
+import pg from 'pg';
 import { chatStackBuilt, startStack, type Stack } from './stack.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -19,6 +20,21 @@ const texts = (messages: HistoryMessage[]) => messages.map((m) => (m.ok ? m.text
 
 describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity + chat + gateway (e2e)', () => {
   let stack: Stack;
+  /** Polls the chat service's device directory (its own schema) until it lists the device. */
+  const waitForChatDirectory = async (deviceId: string) => {
+    const db = new pg.Client({ connectionString: stack.env.databaseUrl });
+    await db.connect();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const { rowCount } = await db.query('SELECT 1 FROM chat.directory_devices WHERE device_id = $1', [deviceId]);
+        if (rowCount) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('the chat service never learned of the device');
+    } finally {
+      await db.end();
+    }
+  };
   const newClient = (store = new MemoryKeyStore()) => ({ store, client: new BilClient({ baseUrl: stack.baseUrl, keyStore: store }) });
 
   async function register(prefix: string): Promise<Device> {
@@ -109,6 +125,11 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
   it('a device linked later: the mismatched_devices answer makes the sender refresh (verified) and retry', async () => {
     // Alice's client has Bob's two devices cached; Bob links a third.
     const bobTablet = await link(bob, 'tablet');
+    // The chat service learns of new devices from identity's events, a moment
+    // after the registration answered; until then it accepts keys for the
+    // devices it knows. Wait for its directory, as that race is not what this
+    // test is about.
+    await waitForChatDirectory(bobTablet.account.deviceId);
     const sent = await alice.client.messages.send(personalId, 'three devices now');
     expect(sent.duplicate).toBe(false);
     for (const d of [bob, bobPhone, bobTablet, alicePhone]) {
