@@ -270,6 +270,8 @@ export async function testNats(env: TestEnv): Promise<Nats> {
 
 export interface DeliveryNode {
   id: string;
+  /** The node's process id (the benchmark reads its memory). */
+  pid: number;
   port: number;
   url: string;
   output(): string;
@@ -277,9 +279,15 @@ export interface DeliveryNode {
   stop(): Promise<void>;
 }
 
-export async function startNode(env: TestEnv, id: string, backends: { identity: string; chat: string }, extra: Record<string, string> = {}): Promise<DeliveryNode> {
+export async function startNode(
+  env: TestEnv,
+  id: string,
+  backends: { identity: string; chat: string },
+  extra: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<DeliveryNode> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [deliveryMain], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, deliveryMain], {
     env: {
       PATH: process.env.PATH ?? '',
       ...env.serviceEnv,
@@ -320,6 +328,7 @@ export async function startNode(env: TestEnv, id: string, backends: { identity: 
   child.removeAllListeners('exit');
   return {
     id,
+    pid: child.pid ?? 0,
     port,
     url: `ws://127.0.0.1:${port}/v1/ws`,
     output: () => out,

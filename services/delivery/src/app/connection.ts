@@ -23,9 +23,13 @@ import {
 } from '../domain/frames.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
 
-/** A frame on its way to this socket; message frames carry their chat and seq. */
+/**
+ * A frame on its way to this socket; message frames carry their chat and seq.
+ * A fan-out hands every socket of the node the same Buffer (UTF-8 encoded
+ * once, written as a text frame without a copy per socket).
+ */
 export interface LiveFrame {
-  data: string;
+  data: string | Buffer;
   chatId?: string;
   seq?: number;
 }
@@ -50,12 +54,17 @@ export interface ConnectionHost {
   read(conn: Connection, chatId: string, seq: number): Promise<void>;
   subscribePresence(conn: Connection, userIds: string[]): Promise<void>;
   closed(conn: Connection): void;
+  /** Runs a gap fill when the node has a free slot (a bounded number of fills at once per node). */
+  gapFillSlot(fill: () => Promise<void>): Promise<void>;
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n?: number): void;
 }
 
 type Phase = 'awaiting_sync' | 'syncing' | 'live' | 'closed';
 
 const PAGE = 200;
+const TEXT = { binary: false };
+/** A gap fill gives up on a socket that drained nothing for this long. */
+const FILL_STALL_MS = 500;
 const MAX_BAD_FRAMES = 20;
 let nextId = 0;
 
@@ -66,9 +75,11 @@ export class Connection {
   /** Highest seq sent per chat. */
   private readonly delivered = new Map<string, number>();
   /** Frames that arrived ahead of a missing seq, per chat. */
-  private readonly ahead = new Map<string, Map<number, string>>();
+  private readonly ahead = new Map<string, Map<number, string | Buffer>>();
   private readonly gapTimers = new Map<string, NodeJS.Timeout>();
   private readonly filling = new Set<string>();
+  /** Chats whose gap fill waits for a slot of the node. */
+  private readonly fillQueued = new Set<string>();
   private expiryTimer?: NodeJS.Timeout;
   private syncTimer?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
@@ -170,24 +181,35 @@ export class Connection {
     this.close('slowConsumer');
   }
 
-  /** Writes a frame unless the socket's queue is past the limit (then it is cut off). */
-  private send(data: string): boolean {
+  /** Writes a text frame unless the socket's queue is past the limit (then it is cut off). */
+  private send(data: string | Buffer): boolean {
     if (this.phase === 'closed') return false;
     if (this.ws.bufferedAmount + data.length > this.settings.maxBufferedBytes) {
       this.slow();
       return false;
     }
-    this.ws.send(data);
+    this.ws.send(data, TEXT);
     this.host.count('frames_out');
     return true;
   }
 
-  /** For history: waits for the socket to drain instead of cutting it off. */
-  private async sendPaced(data: string): Promise<boolean> {
+  /**
+   * Waits for the socket to drain instead of cutting it off: history (up to
+   * 30 s) and gap fills, which give up once the socket has not drained at all
+   * for `stallMs` (a stalled peer is cut off at once, a reading one is paced).
+   */
+  private async sendPaced(data: string | Buffer, stallMs = 30_000): Promise<boolean> {
     const limit = this.settings.maxBufferedBytes / 2;
     const started = Date.now();
+    let lowest = this.ws.bufferedAmount;
+    let progressAt = started;
     while (this.phase !== 'closed' && this.ws.bufferedAmount > limit) {
-      if (Date.now() - started > 30_000) {
+      const now = Date.now();
+      if (this.ws.bufferedAmount < lowest) {
+        lowest = this.ws.bufferedAmount;
+        progressAt = now;
+      }
+      if (now - started > 30_000 || now - progressAt > stallMs) {
         this.slow();
         return false;
       }
@@ -319,7 +341,7 @@ export class Connection {
     }
   }
 
-  private ordered(chatId: string, seq: number, data: string): void {
+  private ordered(chatId: string, seq: number, data: string | Buffer): void {
     this.chats.add(chatId);
     const d = this.delivered.get(chatId);
     if (d !== undefined && seq <= d) return; // already sent (history, redelivery or a second route)
@@ -337,7 +359,7 @@ export class Connection {
     }
     // A chat this socket has never seen (joined or created after sync): fetch at once.
     if (d === undefined) void this.fillGap(chatId);
-    else if (!this.gapTimers.has(chatId) && !this.filling.has(chatId)) {
+    else if (!this.gapTimers.has(chatId) && !this.filling.has(chatId) && !this.fillQueued.has(chatId)) {
       this.gapTimers.set(chatId, setTimeout(() => void this.fillGap(chatId), this.settings.reorderWaitMs));
     }
   }
@@ -360,10 +382,24 @@ export class Connection {
     }
   }
 
-  /** Fetches what is missing between the last seq sent and the frames held ahead. */
+  /**
+   * Fetches what is missing between the last seq sent and the frames held
+   * ahead. Fills wait for one of the node's slots, so a burst of reordered
+   * frames (a group on a busy node) never becomes hundreds of concurrent
+   * calls to chat; a gap that closed meanwhile (the late frame came) is skipped.
+   */
   private async fillGap(chatId: string): Promise<void> {
     this.gapTimers.delete(chatId);
-    if (this.filling.has(chatId) || this.isClosed) return;
+    if (this.filling.has(chatId) || this.fillQueued.has(chatId) || this.isClosed) return;
+    this.fillQueued.add(chatId);
+    await this.host.gapFillSlot(async () => {
+      this.fillQueued.delete(chatId);
+      if (this.filling.has(chatId) || this.isClosed || !this.ahead.get(chatId)?.size) return;
+      await this.runFill(chatId);
+    });
+  }
+
+  private async runFill(chatId: string): Promise<void> {
     this.filling.add(chatId);
     this.host.count('gap_fills');
     try {
@@ -376,7 +412,8 @@ export class Connection {
           if (seq <= last) continue;
           // A frame held ahead is the same message, with this device's key already in it.
           const data = this.ahead.get(chatId)?.get(seq) ?? storedFrame(m);
-          if (!(await this.sendPaced(data))) return;
+          // A stalled socket is cut off within FILL_STALL_MS, so it never holds a fill slot long.
+          if (!(await this.sendPaced(data, FILL_STALL_MS))) return;
           last = seq;
           this.delivered.set(chatId, seq);
         }

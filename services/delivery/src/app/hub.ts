@@ -51,7 +51,12 @@ export interface HubDeps {
   logger: Logger;
 }
 
+/** Gap fills (calls to chat on behalf of sockets) one node runs at once. */
+const GAP_FILLS_AT_ONCE = 16;
+
 export class Hub implements ConnectionHost {
+  private readonly fillQueue: Array<() => void> = [];
+  private fillsRunning = 0;
   private readonly byDevice = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly presenceWatchers = new Map<string, Set<Connection>>();
@@ -224,10 +229,12 @@ export class Hub implements ConnectionHost {
       return;
     }
     if (msg.kind !== 'frames' || !Array.isArray(msg.devices)) return;
+    // Without per-device keys every socket gets the same bytes: encoded once here.
+    const shared = msg.keys ? undefined : Buffer.from(msg.frame);
     for (const deviceId of msg.devices) {
       const c = this.byDevice.get(deviceId);
       if (!c) continue;
-      const data = msg.keys ? withWrappedKey(msg.frame, msg.keys[deviceId]) : msg.frame;
+      const data = shared ?? withWrappedKey(msg.frame, msg.keys?.[deviceId]);
       c.deliver({ data, chatId: msg.chat_id, seq: msg.seq });
     }
   }
@@ -304,6 +311,17 @@ export class Hub implements ConnectionHost {
     const refused = userIds.filter((u) => !allowed.includes(u));
     if (refused.length > 0) {
       conn.deliver({ data: JSON.stringify({ type: 'error', code: 'presence_not_allowed', message: 'presence is shared only between members of a common chat', details: { user_ids: refused } }) });
+    }
+  }
+
+  async gapFillSlot(fill: () => Promise<void>): Promise<void> {
+    if (this.fillsRunning >= GAP_FILLS_AT_ONCE) await new Promise<void>((resolve) => this.fillQueue.push(resolve));
+    this.fillsRunning++;
+    try {
+      await fill();
+    } finally {
+      this.fillsRunning--;
+      this.fillQueue.shift()?.();
     }
   }
 

@@ -42,7 +42,19 @@ if old and string.sub(old, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then re
 return 0
 `;
 
+// Every hash of KEYS in one reply (one command instead of one HGETALL each:
+// a 1,000-member fan-out is one script call, not 1,000 pipelined commands).
+const LOCATE = `
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HGETALL', k) end
+return out
+`;
+
+/** Users per locate script call (a pipeline of several calls beyond that). */
+const LOCATE_BATCH = 1000;
+
 type ScriptRedis = Redis & {
+  presenceLocate(numKeys: number, ...keys: string[]): Promise<string[][]>;
   presenceRegister(key: string, ...args: (string | number)[]): Promise<string>;
   presenceHeartbeat(key: string, ...args: (string | number)[]): Promise<number>;
   presenceUnregister(key: string, ...args: (string | number)[]): Promise<number>;
@@ -60,6 +72,7 @@ export class Presence {
     redis.defineCommand('presenceRegister', { numberOfKeys: 1, lua: REGISTER });
     redis.defineCommand('presenceHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
     redis.defineCommand('presenceUnregister', { numberOfKeys: 1, lua: UNREGISTER });
+    redis.defineCommand('presenceLocate', { lua: LOCATE });
     this.redis = redis as ScriptRedis;
   }
 
@@ -89,21 +102,25 @@ export class Presence {
     await this.redis.presenceUnregister(this.key(userId), deviceId, this.nodeId);
   }
 
-  /** Every live device of these users with its node: one pipelined round trip. */
+  /** Every live device of these users with its node: one round trip (one script call per 1,000 users). */
   async locate(userIds: string[]): Promise<Map<string, DeviceLocation[]>> {
     const out = new Map<string, DeviceLocation[]>();
     if (userIds.length === 0) return out;
-    const p = this.redis.pipeline();
-    for (const u of userIds) p.hgetall(this.key(u));
-    const results = (await p.exec()) ?? [];
+    const batches: Array<Promise<string[][]>> = [];
+    for (let i = 0; i < userIds.length; i += LOCATE_BATCH) {
+      const keys = userIds.slice(i, i + LOCATE_BATCH).map((u) => this.key(u));
+      batches.push(this.redis.presenceLocate(keys.length, ...keys));
+    }
+    const results = (await Promise.all(batches)).flat();
     const now = this.now();
     userIds.forEach((userId, i) => {
-      const [err, hash] = results[i] ?? [];
-      if (err || !hash) return;
+      const flat = results[i];
+      if (!flat || flat.length === 0) return;
       const live: DeviceLocation[] = [];
-      for (const [deviceId, value] of Object.entries(hash as Record<string, string>)) {
+      for (let j = 0; j + 1 < flat.length; j += 2) {
+        const value = flat[j + 1]!;
         const sep = value.lastIndexOf('|');
-        if (Number(value.slice(sep + 1)) > now) live.push({ deviceId, nodeId: value.slice(0, sep) });
+        if (Number(value.slice(sep + 1)) > now) live.push({ deviceId: flat[j]!, nodeId: value.slice(0, sep) });
       }
       if (live.length > 0) out.set(userId, live);
     });
