@@ -185,6 +185,10 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
         IDENTITY_GRPC_URL: `127.0.0.1:${grpcPort}`,
         // Without chat: a port nothing listens on, so chat routes answer 503.
         CHAT_GRPC_URL: `127.0.0.1:${chatPort}`,
+        // Generous deadlines: a loaded 2-core CI machine can take seconds per scrypt-heavy call.
+        IDENTITY_TIMEOUT_MS: '30000',
+        CHAT_TIMEOUT_MS: '30000',
+        DIGEST_TIMEOUT_MS: '30000',
         RATE_LIMIT_AUTH_PER_IP: '1000',
         RATE_LIMIT_AUTH_PER_USERNAME: '100',
         ...(options.digest ? { DIGEST_GRPC_URL: `127.0.0.1:${digestPort}` } : {}),

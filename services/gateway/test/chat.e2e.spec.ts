@@ -29,6 +29,7 @@ import {
   type Ed25519Pair,
   type HttpResult,
   type IdentityProcess,
+  RPC_DEADLINE_MS,
 } from './fixtures.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -172,8 +173,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     env = await createTestEnv('gwchat');
     identity = await startIdentity({ ...env.serviceEnv, LOG_LEVEL: 'info', IDENTITY_SCRYPT_LOG2N: '14' });
     chatProc = await startChat(env.serviceEnv);
-    idClient = createIdentityClient(identity.grpcUrl, 5000);
-    chat = createChatClient(chatProc.grpcUrl, 5000);
+    idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
+    chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS);
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     app = await buildApp({
       logger: createLogger('gateway-chat-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),

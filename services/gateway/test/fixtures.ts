@@ -304,3 +304,10 @@ export async function startChat(env: Record<string, string>, timeoutMs = 60_000)
       }),
   };
 }
+
+/**
+ * Deadline of the gateway's calls in the e2e tests: generous, because a
+ * 2-core CI machine running several suites can take seconds for a scrypt-heavy
+ * registration; production keeps its 5 s default.
+ */
+export const RPC_DEADLINE_MS = 30_000;

@@ -24,6 +24,7 @@ import {
   unavailableChat,
   type Ed25519Pair,
   type IdentityProcess,
+  RPC_DEADLINE_MS,
 } from './fixtures.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -53,7 +54,7 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
       IDENTITY_SCRYPT_LOG2N: '14',
       IDENTITY_JWT_PRIVATE_KEY: jwtPrivatePem,
     });
-    client = createIdentityClient(identity.grpcUrl, 5000);
+    client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     const logger = createLogger('gateway-e2e', process.env.TEST_LOG_LEVEL ?? 'silent');
     const verifier = new AccessTokenVerifier({
