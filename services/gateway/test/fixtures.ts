@@ -133,54 +133,8 @@ export interface IdentityProcess {
 }
 
 /** Starts the built identity service and resolves once it logs "identity listening". */
-export async function startIdentity(env: Record<string, string>, timeoutMs = 60_000): Promise<IdentityProcess> {
-  const grpcPort = await freePort();
-  const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [identityMain], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...env,
-      IDENTITY_GRPC_HOST: '127.0.0.1',
-      IDENTITY_GRPC_PORT: String(grpcPort),
-      IDENTITY_METRICS_PORT: String(metricsPort),
-      IDENTITY_MIGRATE_ON_START: 'true',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`identity did not start in ${timeoutMs} ms (it must log "identity listening" at LOG_LEVEL=info):\n${out}`));
-    }, timeoutMs);
-    const check = () => {
-      if (out.includes('identity listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`identity exited with ${code} before listening:\n${out}`));
-    });
-  });
-  return {
-    grpcUrl: `127.0.0.1:${grpcPort}`,
-    output: () => out,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+export function startIdentity(env: Record<string, string>, timeoutMs = 60_000): Promise<IdentityProcess> {
+  return startServiceProcess('identity', identityMain, 'IDENTITY', env, timeoutMs);
 }
 
 export interface HttpResult {
@@ -254,18 +208,33 @@ export interface ChatProcess {
 }
 
 /** Starts the built chat service and resolves once it logs "chat listening". */
-export async function startChat(env: Record<string, string>, timeoutMs = 60_000): Promise<ChatProcess> {
+export function startChat(env: Record<string, string>, timeoutMs = 60_000): Promise<ChatProcess> {
+  return startServiceProcess('chat', chatMain, 'CHAT', env, timeoutMs);
+}
+
+/**
+ * Spawns a built service (`<PREFIX>_GRPC_PORT` and `<PREFIX>_METRICS_PORT` on
+ * free ports, migrations applied at start, logs at info) and resolves once it
+ * logs "<name> listening".
+ */
+async function startServiceProcess(
+  name: string,
+  main: string,
+  prefix: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ grpcUrl: string; output(): string; stop(): Promise<void> }> {
   const grpcPort = await freePort();
   const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [chatMain], {
+  const child: ChildProcess = spawn(process.execPath, [main], {
     env: {
       PATH: process.env.PATH ?? '',
       ...env,
       LOG_LEVEL: 'info',
-      CHAT_GRPC_HOST: '127.0.0.1',
-      CHAT_GRPC_PORT: String(grpcPort),
-      CHAT_METRICS_PORT: String(metricsPort),
-      CHAT_MIGRATE_ON_START: 'true',
+      [`${prefix}_GRPC_HOST`]: '127.0.0.1',
+      [`${prefix}_GRPC_PORT`]: String(grpcPort),
+      [`${prefix}_METRICS_PORT`]: String(metricsPort),
+      [`${prefix}_MIGRATE_ON_START`]: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -275,10 +244,10 @@ export async function startChat(env: Record<string, string>, timeoutMs = 60_000)
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`chat did not start in ${timeoutMs} ms:\n${out}`));
+      reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const check = () => {
-      if (out.includes('chat listening')) {
+      if (out.includes(`${name} listening`)) {
         clearTimeout(timer);
         resolve();
       }
@@ -286,7 +255,7 @@ export async function startChat(env: Record<string, string>, timeoutMs = 60_000)
     child.stdout?.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`chat exited with ${code} before listening:\n${out}`));
+      reject(new Error(`${name} exited with ${code} before listening:\n${out}`));
     });
   });
   return {
