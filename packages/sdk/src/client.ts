@@ -703,6 +703,7 @@ export class BilClient {
         messages: this.messages,
         checkContact: (userId) => this.#contactDevices(userId),
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
+        digestSettled: (requestId) => this.#digestEngine.settled(requestId),
       },
       options,
     );

@@ -45,7 +45,7 @@ export interface DigestOptions {
   serviceIdentityKey?: string;
   /** Give up waiting after this many ms (default 60 000). */
   timeoutMs?: number;
-  /** Poll interval in ms (default 250). */
+  /** First poll interval in ms (default 250, then slower, up to 2 s); a live connection (`client.live()`) wakes the wait at once when the digest is settled. */
   pollMs?: number;
 }
 
@@ -87,10 +87,36 @@ export class DigestFailedError extends Error {
 }
 
 const enc = encodeURIComponent;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class DigestEngine {
+  /** Requests waiting for their outcome, woken by a live `digest` frame. */
+  readonly #waiters = new Map<string, () => void>();
+  /** Outcomes pushed before anyone waited (bounded). */
+  readonly #early = new Set<string>();
+
   constructor(private readonly deps: DigestDeps) {}
+
+  /** A live connection reported that a request of this device is settled (ready or failed). */
+  settled(requestId: string): void {
+    const wake = this.#waiters.get(requestId);
+    if (wake) return wake();
+    this.#early.add(requestId);
+    if (this.#early.size > 64) this.#early.delete(this.#early.values().next().value!);
+  }
+
+  /** Resolves when the request is reported settled, or after `ms`. */
+  #settledOrAfter(requestId: string, ms: number): Promise<void> {
+    if (this.#early.delete(requestId)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(requestId);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.set(requestId, done);
+    });
+  }
 
   /** Whether digests are on for a chat, and the threshold. */
   async policy(chatId: string): Promise<{ enabled: boolean; minUnread: number }> {
@@ -161,9 +187,13 @@ export class DigestEngine {
       const requestId = crypto.randomUUID();
       let d = (await this.deps.call<{ digest: DigestJson }>('POST', '/v1/digests', { request_id: requestId, transcripts })).digest;
       const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+      // A live connection (client.live()) is told the moment the digest is
+      // settled and wakes this loop; polling, slowing down, covers the rest.
+      let pollMs = options.pollMs ?? 250;
       while (d.status === 'pending') {
         if (Date.now() > deadline) throw new DigestFailedError('client_timeout');
-        await sleep(options.pollMs ?? 250);
+        await this.#settledOrAfter(requestId, Math.min(pollMs, Math.max(0, deadline - Date.now())));
+        pollMs = Math.min(pollMs * 1.5, Math.max(options.pollMs ?? 0, 2000));
         d = (await this.deps.call<{ digest: DigestJson }>('GET', `/v1/digests/${enc(requestId)}`)).digest;
       }
       if (d.status !== 'ready') throw new DigestFailedError(d.failure_reason || d.status);

@@ -85,6 +85,10 @@ export interface LiveClientEvents {
   reconnecting: { readonly attempt: number; readonly delayMs: number };
   /** The server answered a frame with an error. */
   error: { readonly code: string; readonly message: string };
+  /** A digest this device asked for is `ready` (`client.digest()` picks it up at once) or `failed` (with the reason, as in `DigestFailedError`). */
+  digest: { readonly requestId: string; readonly status: 'ready' | 'failed'; readonly chatIds: readonly string[]; readonly reason?: string };
+  /** A member switched digests off for a chat (`enabled: false`), or the last switch-off was withdrawn. */
+  'digest-policy': { readonly chatId: string; readonly userId: string; readonly enabled: boolean; readonly disabledByCount: number };
 }
 
 /** What the live client needs from BilClient (wired in `BilClient.live`). */
@@ -102,6 +106,8 @@ export interface LiveClientDeps {
   /** Re-reads a user's devices against the pin (emits the client's `safety-number-changed` when it differs). */
   checkContact(userId: string): Promise<unknown>;
   onSafetyNumberChanged(listener: Listener<LiveClientEvents['safety-number-changed']>): () => void;
+  /** Wakes a `client.digest()` waiting for this request. */
+  digestSettled(requestId: string): void;
 }
 
 /** The live connection of one device: see `BilClient.live()`. */
@@ -151,6 +157,11 @@ export class LiveClient {
     c.on('typing', (t) => this.#events.emit('typing', t));
     c.on('presence', (p) => this.#events.emit('presence', p));
     c.on('error', (e) => this.#events.emit('error', e));
+    c.on('digest', (d) => {
+      deps.digestSettled(d.requestId);
+      this.#events.emit('digest', d);
+    });
+    c.on('digestPolicy', (p) => this.#events.emit('digest-policy', p));
     c.on('keys', (k) => {
       const epoch = Number(k.data.epoch);
       this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });

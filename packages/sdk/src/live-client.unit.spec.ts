@@ -40,6 +40,7 @@ function setup() {
   const saved: Record<string, number> = {};
   const decrypted: MessageJson[] = [];
   const checked: string[] = [];
+  const settled: string[] = [];
   const messages = {
     decrypt: async (m: MessageJson) => {
       decrypted.push(m);
@@ -60,6 +61,7 @@ function setup() {
     messages,
     checkContact: async (userId) => void checked.push(userId),
     onSafetyNumberChanged: () => () => undefined,
+    digestSettled: (requestId) => void settled.push(requestId),
   };
   const live = new LiveClient(deps, {
     webSocket: () => {
@@ -70,8 +72,8 @@ function setup() {
     ackDelayMs: 1,
   });
   const log: Array<[string, unknown]> = [];
-  for (const t of ['message', 'undecryptable', 'gap', 'synced', 'epoch', 'membership'] as const) live.on(t, (e: LiveClientEvents[typeof t]) => log.push([t, e]));
-  return { live, sockets, saved, decrypted, checked, log };
+  for (const t of ['message', 'undecryptable', 'gap', 'synced', 'epoch', 'membership', 'digest', 'digest-policy'] as const) live.on(t, (e: LiveClientEvents[typeof t]) => log.push([t, e]));
+  return { live, sockets, saved, decrypted, checked, settled, log };
 }
 
 describe('LiveClient', () => {
@@ -102,6 +104,23 @@ describe('LiveClient', () => {
     expect(log).toEqual([
       ['epoch', { chatId: chat, event: 'epoch_published', epoch: 2, data: { epoch: 2 } }],
       ['membership', { chatId: chat, event: 'member_removed', userId: 'x', data: { user_id: 'x' } }],
+    ]);
+    live.close();
+  });
+
+  it('maps digest outcomes (waking client.digest()) and digest policy changes; ignores unknown digest events', async () => {
+    const { live, sockets, settled, log } = setup();
+    await tick();
+    sockets[0]!.push({ type: 'digest', event: 'ready', request_id: 'r1', chat_ids: [chat], method: 'extractive', expires_at: 'later' });
+    sockets[0]!.push({ type: 'digest', event: 'failed', request_id: 'r2', reason: 'timeout' });
+    sockets[0]!.push({ type: 'digest', event: 'policy_changed', chat_id: chat, user_id: 'x', enabled: false, disabled_by_count: 1 });
+    sockets[0]!.push({ type: 'digest', event: 'something_newer', request_id: 'r3' });
+    await tick();
+    expect(settled).toEqual(['r1', 'r2']);
+    expect(log).toEqual([
+      ['digest', { requestId: 'r1', status: 'ready', chatIds: [chat] }],
+      ['digest', { requestId: 'r2', status: 'failed', chatIds: [], reason: 'timeout' }],
+      ['digest-policy', { chatId: chat, userId: 'x', enabled: false, disabledByCount: 1 }],
     ]);
     live.close();
   });

@@ -45,6 +45,10 @@ export interface LiveEvents<M> {
   chat: { event: string; chatId: string; data: Record<string, unknown> };
   /** Group key changes (`epoch_published`, `epoch_keys_added`, `epoch_rotation_required`): refetch the epochs. */
   keys: { event: string; chatId: string; data: Record<string, unknown> };
+  /** A digest request of this device finished: `ready` (fetch the sealed results) or `failed` (with the reason). */
+  digest: { requestId: string; status: 'ready' | 'failed'; chatIds: string[]; reason?: string };
+  /** A member switched digests off (or withdrew that) for a chat: offer digests only when `enabled`. */
+  digestPolicy: { chatId: string; userId: string; enabled: boolean; disabledByCount: number };
   state: { state: 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed'; attempt?: number; delayMs?: number };
   /** The server ended the connection for good (revoked device or session, token of another device). */
   ended: { code: number; reason: string };
@@ -274,6 +278,18 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
         this.emit(event.startsWith('epoch_') ? 'keys' : 'chat', payload);
         return;
       }
+      case 'digest':
+        if (f.event === 'ready' || f.event === 'failed') {
+          this.emit('digest', {
+            requestId: String(f.request_id),
+            status: f.event,
+            chatIds: Array.isArray(f.chat_ids) ? f.chat_ids.map(String) : [],
+            ...(typeof f.reason === 'string' ? { reason: f.reason } : {}),
+          });
+        } else if (f.event === 'policy_changed') {
+          this.emit('digestPolicy', { chatId: String(f.chat_id), userId: String(f.user_id), enabled: f.enabled === true, disabledByCount: Number(f.disabled_by_count) || 0 });
+        }
+        return;
       case 'error':
         this.emit('error', { code: String(f.code), message: String(f.message) });
         return;

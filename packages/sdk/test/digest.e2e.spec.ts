@@ -1,6 +1,6 @@
 // Unread on login and digests through the real stack with the SDK: identity,
 // chat, the digest API and one digest worker (built-in extractive summariser)
-// and the gateway as built processes. Bob decrypts his unread messages
+// and the gateway as built processes, with a delivery node pushing the outcome. Bob decrypts his unread messages
 // locally, seals the transcript to the verified digest key and opens the
 // summary sealed back to his device; afterwards neither the digest schema nor
 // Redis holds a marker phrase of the conversation.
@@ -10,7 +10,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore, type DigestSummary, type LocalAccount } from '../src/index.js';
-import { chatStackBuilt, digestMain, startStack, type Stack } from './stack.js';
+import { chatStackBuilt, deliveryMain, digestMain, startStack, type Stack } from './stack.js';
 
 const PASSWORD = 'correct horse battery staple';
 const MARKER = 'PERIWINKLE-ZEPPELIN-7731';
@@ -56,7 +56,7 @@ const CONVERSATION = [
   'Thanks Bob, ping me if anything blocks the launch.',
 ];
 
-describe.skipIf(!chatStackBuilt || !existsSync(digestMain))('@bil/sdk unread and digests against identity + chat + digest + gateway (e2e)', () => {
+describe.skipIf(!chatStackBuilt || !existsSync(digestMain) || !existsSync(deliveryMain))('@bil/sdk unread and digests against identity + chat + digest + gateway (e2e)', () => {
   let stack: Stack;
   let alice: Device;
   let bob: Device;
@@ -70,7 +70,7 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain))('@bil/sdk unread and
   }
 
   beforeAll(async () => {
-    stack = await startStack({}, { digest: true });
+    stack = await startStack({}, { digest: true, delivery: true });
     [alice, bob] = await Promise.all([register('alice'), register('bob')]);
     chatId = (await alice.client.chats.createPersonal(bob.account.userId)).chatId;
     for (const text of CONVERSATION) await alice.client.messages.send(chatId, text);
@@ -96,7 +96,14 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain))('@bil/sdk unread and
     const offered = await bob.client.digests.offered(await bob.client.unread());
     expect(offered).toEqual([chatId]);
     const names = { [alice.account.userId]: 'Alice', [bob.account.userId]: 'Bob' };
-    const [outcome] = await bob.client.digest([chatId], { names, timeoutMs: 60_000 });
+    // Bob's live connection is told when the digest is ready: with polling
+    // effectively off, digest() can only finish (within this test's timeout) by that push.
+    const live = bob.client.live();
+    const pushed: Array<{ requestId: string; status: string; chatIds: readonly string[] }> = [];
+    live.on('digest', (d) => pushed.push(d));
+    await new Promise<void>((resolve) => live.once('synced', () => resolve()));
+    const [outcome] = await bob.client.digest([chatId], { names, timeoutMs: 600_000, pollMs: 600_000 }).finally(() => live.close());
+    expect(pushed).toMatchObject([{ status: 'ready', chatIds: [chatId] }]);
     expect(outcome!.kind).toBe('summary');
     const s = outcome as DigestSummary;
     expect(s).toMatchObject({ chatId, method: 'extractive', language: 'en', messageCount: 30 });
@@ -126,7 +133,12 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain))('@bil/sdk unread and
     // New unread messages above the threshold again.
     for (let i = 0; i < 20; i++) await alice.client.messages.send(chatId, `Follow-up ${i} about the launch`);
     expect(await bob.client.digests.offered(await bob.client.unread())).toEqual([chatId]);
+    const live = bob.client.live();
+    const policyChanged = new Promise((resolve) => live.once('digest-policy', resolve));
+    await new Promise<void>((resolve) => live.once('synced', () => resolve()));
     expect(await alice.client.digests.setPolicy(chatId, false)).toEqual({ enabled: false });
+    // Bob's client hears of it live, so it stops offering the digest.
+    expect(await policyChanged.finally(() => live.close())).toEqual({ chatId, userId: alice.account.userId, enabled: false, disabledByCount: 1 });
     expect(await bob.client.digests.policy(chatId)).toMatchObject({ enabled: false });
     expect(await bob.client.digests.offered(await bob.client.unread())).toEqual([]);
     expect(await bob.client.digest([chatId])).toEqual([{ kind: 'disabled', chatId }]);

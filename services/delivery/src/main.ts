@@ -18,6 +18,7 @@ import { FanoutConsumer } from './infra/fanout-consumer.js';
 import { AckStore, MembershipCache } from './infra/membership.js';
 import { Presence } from './infra/presence.js';
 import { startWsServer } from './infra/ws-server.js';
+import { DigestFanout } from './app/digest-fanout.js';
 import { Fanout } from './app/fanout.js';
 import { Hub } from './app/hub.js';
 import { deliveryMetrics } from './app/metrics.js';
@@ -74,9 +75,13 @@ await runService('delivery', async (life) => {
   hub.start();
 
   const fanout = new Fanout(nats.prefix, hub, membership, dm, logger);
-  const consumer = new FanoutConsumer({ nats, logger, durable: 'delivery-fanout', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => fanout.handle(s, p) });
+  const consumer = new FanoutConsumer({ nats, logger, context: 'chat', durable: 'delivery-fanout', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => fanout.handle(s, p) });
   await consumer.start();
   life.onShutdown('fan-out consumer', () => consumer.stop());
+  const digestFanout = new DigestFanout(nats.prefix, hub, membership, dm, logger);
+  const digestConsumer = new FanoutConsumer({ nats, logger, context: 'digest', durable: 'delivery-digest', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => digestFanout.handle(s, p) });
+  await digestConsumer.start();
+  life.onShutdown('digest consumer', () => digestConsumer.stop());
 
   const ws = await startWsServer({
     host: config.DELIVERY_HOST,

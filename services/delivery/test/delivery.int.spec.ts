@@ -4,7 +4,8 @@
 // backpressure, bad frames and auth at the upgrade.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { ensureStream, type Nats } from '@bil/runtime';
+import { randomUUID } from 'node:crypto';
+import { ensureStream, eventSubject, type Nats } from '@bil/runtime';
 import {
   FakeChat,
   TestClient,
@@ -175,6 +176,63 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     expect(cc.seqs(chatId)).toEqual([1]);
     cc.send({ type: 'typing', chat_id: chatId, active: true });
     expect(await cc.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'chat_not_found' });
+  });
+
+  it("pushes a digest's outcome to the one device that asked, on whichever node holds it, and policy changes to the members", async () => {
+    const [alice1, alice2] = newUser(2);
+    const [bob] = newUser();
+    const chatId = await chat.createChat('group', [alice1!.userId, bob!.userId]);
+    const c1 = await connect(b.url, await issuer.token(alice1!));
+    const c2 = await connect(a.url, await issuer.token(alice2!));
+    const cb = await connect(a.url, await issuer.token(bob!));
+    await Promise.all([c1, c2, cb].map((c) => c.waitFor((f) => f.type === 'synced')));
+    const publish = (aggregate: string, event: string, payload: Record<string, unknown>) =>
+      nats.js.publish(eventSubject(nats.prefix, 'digest', aggregate, event), JSON.stringify(payload), { msgID: randomUUID() });
+
+    const ready = randomUUID();
+    await publish('digest', 'ready', {
+      requestId: ready,
+      userId: alice1!.userId,
+      deviceId: alice1!.deviceId,
+      chatIds: [chatId],
+      method: 'extractive',
+      expiresAt: '2026-12-01T00:00:00.000Z',
+      occurredAt: new Date().toISOString(),
+    });
+    expect(await c1.waitFor((f) => f.type === 'digest')).toEqual({
+      type: 'digest',
+      event: 'ready',
+      request_id: ready,
+      chat_ids: [chatId],
+      method: 'extractive',
+      expires_at: '2026-12-01T00:00:00.000Z',
+    });
+
+    const failed = randomUUID();
+    await publish('digest', 'failed', { requestId: failed, userId: alice2!.userId, deviceId: alice2!.deviceId, reason: 'DIGEST_FAILURE_REASON_SUMMARIZER_UNAVAILABLE', occurredAt: new Date().toISOString() });
+    expect(await c2.waitFor((f) => f.type === 'digest')).toEqual({ type: 'digest', event: 'failed', request_id: failed, reason: 'summarizer_unavailable' });
+    // Each outcome reached only its own device: not the user's other device, not another member.
+    expect(c1.frames.filter((f) => f.type === 'digest')).toHaveLength(1);
+    expect(c2.frames.filter((f) => f.type === 'digest').map((f) => f.request_id)).toEqual([failed]);
+
+    await publish('policy', 'changed', { chatId, userId: bob!.userId, enabled: false, disabledByCount: 1, occurredAt: new Date().toISOString() });
+    for (const c of [c1, c2, cb]) {
+      expect(await c.waitFor((f) => f.type === 'digest' && f.event === 'policy_changed')).toEqual({
+        type: 'digest',
+        event: 'policy_changed',
+        chat_id: chatId,
+        user_id: bob!.userId,
+        enabled: false,
+        disabled_by_count: 1,
+      });
+    }
+    expect(cb.frames.filter((f) => f.type === 'digest')).toHaveLength(1);
+
+    // A malformed event is skipped, and the consumer carries on.
+    await publish('digest', 'ready', { requestId: randomUUID() });
+    const later = randomUUID();
+    await publish('digest', 'ready', { requestId: later, userId: alice1!.userId, deviceId: alice1!.deviceId, chatIds: [], method: 'llm', expiresAt: '' });
+    expect(await c1.waitFor((f) => f.type === 'digest' && f.request_id === later)).toMatchObject({ event: 'ready', method: 'llm' });
   });
 
   it('disconnects a revoked device at once, and a logged-out session on the next revocation check', async () => {

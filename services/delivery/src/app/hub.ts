@@ -219,6 +219,16 @@ export class Hub implements ConnectionHost {
     return n;
   }
 
+  /** Routes a frame to one device of a user, on whichever node holds it; false when it is offline. */
+  async dispatchToDevice(userId: string, deviceId: string, out: Outgoing): Promise<boolean> {
+    const located = await this.deps.presence.locate([userId]);
+    const at = located.get(userId)?.find((d) => d.deviceId === deviceId);
+    if (!at) return false;
+    this.publish(at.nodeId, { v: 1, kind: 'frames', devices: [deviceId], frame: out.frame });
+    this.deps.metrics.nodeMessages.inc(1);
+    return true;
+  }
+
   private onNodeMessage(msg: NodeMessage): void {
     if (msg.kind === 'kick') {
       const c = this.byDevice.get(msg.device_id);

@@ -209,3 +209,25 @@ export function snakeKeys(value: unknown): unknown {
   for (const [k, v] of Object.entries(value)) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = snakeKeys(v);
   return out;
 }
+
+/** `DIGEST_FAILURE_REASON_TIMEOUT` → `timeout` (the REST API's `failure_reason`). */
+export function failureReasonCode(reason: string): string {
+  const code = reason.replace(/^DIGEST_FAILURE_REASON_/, '').toLowerCase();
+  return code === 'unspecified' || code === '' ? 'internal' : code;
+}
+
+/** A digest request's outcome, to the one device that asked (the sealed results are fetched with `GET /v1/digests/{id}`). */
+export const digestFrame = (
+  o:
+    | { event: 'ready'; requestId: string; chatIds: string[]; method: string; expiresAt: string }
+    | { event: 'failed'; requestId: string; reason: string },
+) =>
+  JSON.stringify(
+    o.event === 'ready'
+      ? { type: 'digest', event: 'ready', request_id: o.requestId, chat_ids: o.chatIds, method: o.method, expires_at: o.expiresAt }
+      : { type: 'digest', event: 'failed', request_id: o.requestId, reason: failureReasonCode(o.reason) },
+  );
+
+/** A chat's digest policy changed: clients stop (or start) offering digests for it. */
+export const digestPolicyFrame = (o: { chatId: string; userId: string; enabled: boolean; disabledByCount: number }) =>
+  JSON.stringify({ type: 'digest', event: 'policy_changed', chat_id: o.chatId, user_id: o.userId, enabled: o.enabled, disabled_by_count: o.disabledByCount });

@@ -1,14 +1,17 @@
-// The fan-out work queue: one durable pull consumer of chat's stream, shared by
-// every delivery node, so each event is handled by exactly one node at a time
-// (JetStream redelivers it to another node if that one dies before acking).
-// NATS 2.9 allows one filter per consumer: `chat.v1.>` covers messages,
-// membership, keys and read markers.
+// A fan-out work queue: one durable pull consumer of a context's stream,
+// shared by every delivery node, so each event is handled by exactly one node
+// at a time (JetStream redelivers it to another node if that one dies before
+// acking). NATS 2.9 allows one filter per consumer: `chat.v1.>` covers
+// messages, membership, keys and read markers; `digest.v1.>` covers digest
+// results, failures and policy changes.
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ensureStream, runWithContext, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
 
 export interface FanoutConsumerOptions {
   nats: Nats;
+  /** The context whose stream is consumed (`chat` or `digest`). */
+  context: string;
   logger: Logger;
   /** Durable name (prefixed); every node uses the same one. */
   durable: string;
@@ -26,9 +29,9 @@ export class FanoutConsumer {
 
   async start(): Promise<void> {
     const { nats } = this.opts;
-    const stream = await ensureStream(nats, 'chat');
+    const stream = await ensureStream(nats, this.opts.context);
     const name = `${nats.prefix.replace(/\./g, '_')}${this.opts.durable}`;
-    const filter = `${nats.prefix}chat.v1.>`;
+    const filter = `${nats.prefix}${this.opts.context}.v1.>`;
     const ackWait = nanos(this.opts.ackWaitMs ?? 10_000);
     try {
       await nats.jsm.consumers.info(stream, name);
@@ -37,7 +40,7 @@ export class FanoutConsumer {
         await nats.jsm.consumers.add(stream, {
           durable_name: name,
           ack_policy: AckPolicy.Explicit,
-          // Missed history is served by catch-up from chat, never replayed here.
+          // Missed history is served by catch-up (chat) or a fetch (digest), never replayed here.
           deliver_policy: DeliverPolicy.New,
           filter_subject: filter,
           max_deliver: 5,
