@@ -33,13 +33,42 @@ export interface ConsumerOptions {
   handle: (tx: Tx, event: IncomingEvent) => Promise<void>;
   maxDeliver?: number;
   ackWaitMs?: number;
+  /**
+   * How long a processed event id is remembered (default 8 days). Longer than
+   * the stream keeps messages (7 days, ensureStream), so no message that can
+   * still be redelivered is forgotten.
+   */
+  retentionMs?: number;
+  /** How often old ids are trimmed (default hourly; 0: only by calling trim()). */
+  trimIntervalMs?: number;
 }
+
+/** Rows deleted per statement when trimming, so no statement holds locks for long. */
+const TRIM_BATCH = 5000;
 
 export class DurableConsumer {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
+  private trimTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: ConsumerOptions) {}
+
+  /** Forgets processed event ids older than the retention; returns how many were deleted. */
+  async trim(): Promise<number> {
+    const { db, durable } = this.opts;
+    const cutoff = new Date(Date.now() - (this.opts.retentionMs ?? 8 * 24 * 3600 * 1000)).toISOString();
+    let total = 0;
+    for (;;) {
+      const rows = await db.query(
+        `DELETE FROM "${db.schema}".processed_events WHERE ctid IN (
+           SELECT ctid FROM "${db.schema}".processed_events WHERE consumer = ? AND processed_at < ? LIMIT ${TRIM_BATCH}
+         ) RETURNING 1`,
+        [durable, cutoff],
+      );
+      total += rows.length;
+      if (rows.length < TRIM_BATCH) return total;
+    }
+  }
 
   async start(): Promise<void> {
     const { nats, durable } = this.opts;
@@ -62,9 +91,21 @@ export class DurableConsumer {
     const consumer = await nats.js.consumers.get(stream, name);
     this.messages = await consumer.consume({ max_messages: 256 });
     this.loop = this.run(this.messages);
+    const every = this.opts.trimIntervalMs ?? 3600_000;
+    if (every > 0) {
+      const trim = () =>
+        void this.trim().then(
+          (n) => n > 0 && this.opts.logger.info({ consumer: durable, deleted: n }, 'processed event ids trimmed'),
+          (err: unknown) => this.opts.logger.warn({ err: errSummary(err), consumer: durable }, 'trimming processed event ids failed'),
+        );
+      trim();
+      this.trimTimer = setInterval(trim, every);
+      this.trimTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.trimTimer);
     await this.messages?.close();
     await this.loop;
   }

@@ -13,6 +13,7 @@ import {
   ensureStream,
   eventStoreSchemaSql,
   eventSubject,
+  processedEventsTrimIndexSql,
   type Decider,
   type Nats,
   type Projection,
@@ -21,6 +22,7 @@ import {
 class Init extends Migration {
   override async up(): Promise<void> {
     for (const sql of eventStoreSchemaSql('rt')) this.addSql(sql);
+    this.addSql(processedEventsTrimIndexSql('rt'));
     this.addSql('CREATE TABLE rt.counters (id text PRIMARY KEY, total integer NOT NULL)');
     this.addSql('CREATE TABLE rt.applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
   }
@@ -217,5 +219,20 @@ describe('durable consumer', () => {
     await again.stop();
     expect((await db.query(`SELECT 1 FROM rt.applied`)).length).toBe(total);
     expect(new Set(seen).size).toBe(total);
+  });
+
+  it('forgets processed event ids only after the retention, and only its own', async () => {
+    const ids = Array.from({ length: 7 }, () => crypto.randomUUID());
+    const ages = [10, 9, 9, 8.5, 7.5, 1, 0]; // days
+    for (const [i, id] of ids.entries()) {
+      await db.query(`INSERT INTO rt.processed_events (consumer, event_id, processed_at) VALUES ('trimmer', ?, now() - make_interval(secs => ?))`, [id, ages[i]! * 86_400]);
+    }
+    const other = crypto.randomUUID();
+    await db.query(`INSERT INTO rt.processed_events (consumer, event_id, processed_at) VALUES ('someone-else', ?, now() - interval '30 days')`, [other]);
+    const consumer = new DurableConsumer({ nats, db, logger, context: 'rt', durable: 'trimmer', filter: 'rt.v1.none.>', trimIntervalMs: 0, handle: async () => undefined });
+    expect(await consumer.trim()).toBe(4); // the default keeps 8 days, more than the stream's 7
+    const left = await db.query<{ event_id: string; consumer: string }>(`SELECT event_id, consumer FROM rt.processed_events WHERE consumer IN ('trimmer', 'someone-else')`);
+    expect(left.map((r) => r.event_id).sort()).toEqual([...ids.slice(4), other].sort());
+    expect(await new DurableConsumer({ nats, db, logger, context: 'rt', durable: 'trimmer', filter: 'rt.v1.none.>', retentionMs: 3600_000, trimIntervalMs: 0, handle: async () => undefined }).trim()).toBe(2);
   });
 });

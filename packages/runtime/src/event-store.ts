@@ -122,6 +122,11 @@ export function eventStoreSchemaSql(schema: string): string[] {
   ];
 }
 
+/** The index DurableConsumer.trim uses (a service's migration runs it; idempotent). */
+export function processedEventsTrimIndexSql(schema: string): string {
+  return `CREATE INDEX IF NOT EXISTS processed_events_trim_idx ON "${schema}".processed_events (consumer, processed_at)`;
+}
+
 export class EventStore {
   private readonly t: (name: string) => string;
   private readonly committedListeners: Array<() => void> = [];

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createTestEnv } from '@bil/testkit';
 import { Database, EventStore, createLogger } from '@bil/runtime';
-import { migrations } from '../src/infra/migrations/Migration20261126000001.js';
+import { migrations } from '../src/infra/migrations/index.js';
 import { chatReadModels } from '../src/app/projections/read-models.js';
 import { ChatApp, type Actor } from '../src/app/chat-app.js';
 import { b64, envelope, epochRecord, newDevice, uuidv7, type TestDevice, type TestUser } from '../src/test-support.js';

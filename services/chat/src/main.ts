@@ -16,7 +16,7 @@ import {
 } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
 import { loadChatConfig } from './config.js';
-import { migrations } from './infra/migrations/Migration20261126000001.js';
+import { migrations } from './infra/migrations/index.js';
 import { chatReadModels } from './app/projections/read-models.js';
 import { ChatApp } from './app/chat-app.js';
 import { chatIntegrationEvent } from './infra/integration-events.js';

@@ -20,7 +20,7 @@ import {
 } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { DEV_IDENTITY_SEED, DEV_KEY_ENCRYPTION_KEY, type DigestConfig } from './config.js';
-import { migrations } from './infra/migrations/Migration20261127000001.js';
+import { migrations } from './infra/migrations/index.js';
 import { digestReadModels } from './app/projections/read-models.js';
 import { KeyRing } from './app/key-ring.js';
 import { DigestApp, type DigestSettings } from './app/digest-app.js';

@@ -21,7 +21,7 @@ import {
 } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
 import type { ChatServiceClient } from '@bil/proto/gen/bil/chat/v1/ChatService';
-import { migrations } from '../infra/migrations/Migration20261126000001.js';
+import { migrations } from '../infra/migrations/index.js';
 import { chatReadModels } from './projections/read-models.js';
 import { ChatApp } from './chat-app.js';
 import { chatIntegrationEvent } from '../infra/integration-events.js';

@@ -110,4 +110,3 @@ export class Migration20261126000001 extends Migration {
   }
 }
 
-export const migrations = [{ name: 'Migration20261126000001', class: Migration20261126000001 }];

@@ -1,5 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
-import { eventStoreSchemaSql, type MigrationEntry } from '@bil/runtime';
+import { eventStoreSchemaSql } from '@bil/runtime';
 
 /**
  * Event store, the digest read models, the sealed-result store and the
@@ -71,4 +71,3 @@ export class Migration20261127000001 extends Migration {
 }
 
 /** Every migration, in order (explicit, so tsc output, tsx and vitest run the same list). */
-export const migrations: MigrationEntry[] = [{ name: 'Migration20261127000001', class: Migration20261127000001 }];

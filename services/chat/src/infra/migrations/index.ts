@@ -1,0 +1,9 @@
+// The migrations of the chat schema, in order (an explicit list: no file globbing at run time).
+import type { MigrationEntry } from '@bil/runtime';
+import { Migration20261126000001 } from './Migration20261126000001.js';
+import { Migration20261126000002 } from './Migration20261126000002.js';
+
+export const migrations: MigrationEntry[] = [
+  { name: 'Migration20261126000001', class: Migration20261126000001 },
+  { name: 'Migration20261126000002', class: Migration20261126000002 },
+];
