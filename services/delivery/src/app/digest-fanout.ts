@@ -9,7 +9,7 @@ import type { Logger } from '@bil/runtime';
 import { digestFrame, digestPolicyFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
-import type { DeliveryMetrics } from './metrics.js';
+import { timedRoute, type DeliveryMetrics } from './metrics.js';
 
 type Payload = Record<string, unknown>;
 
@@ -25,13 +25,7 @@ export class DigestFanout {
   ) {}
 
   async handle(subject: string, p: Payload): Promise<void> {
-    const name = subject.startsWith(this.prefix) ? subject.slice(this.prefix.length) : subject;
-    const started = process.hrtime.bigint();
-    try {
-      await this.route(name, p);
-    } finally {
-      this.metrics.fanoutSeconds.observe({ event: name.split('.').slice(2).join('.') }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    await timedRoute(this.metrics, this.prefix, subject, (name) => this.route(name, p));
   }
 
   private async route(name: string, p: Payload): Promise<void> {

@@ -6,7 +6,7 @@ import { AppError, type Logger } from '@bil/runtime';
 import { chatEventFrame, messageFrame, receiptFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
-import type { DeliveryMetrics } from './metrics.js';
+import { timedRoute, type DeliveryMetrics } from './metrics.js';
 
 type Payload = Record<string, unknown>;
 
@@ -25,20 +25,18 @@ export class Fanout {
 
   /** Routes one chat event; resolves when every target node has been sent its message. */
   async handle(subject: string, p: Payload): Promise<void> {
-    const name = subject.startsWith(this.prefix) ? subject.slice(this.prefix.length) : subject;
-    const started = process.hrtime.bigint();
-    try {
-      await this.route(name, p);
-    } catch (err) {
-      // A chat that chat no longer answers for (deleted, sender gone) has nobody to deliver to.
-      if (err instanceof AppError && (err.kind === 'not_found' || err.kind === 'permission_denied' || err.kind === 'invalid_argument' || err.kind === 'unauthenticated')) {
-        this.logger.info({ subject: name, code: err.code }, 'event skipped: chat refused the membership lookup');
-        return;
+    await timedRoute(this.metrics, this.prefix, subject, async (name) => {
+      try {
+        await this.route(name, p);
+      } catch (err) {
+        // A chat that chat no longer answers for (deleted, sender gone) has nobody to deliver to.
+        if (err instanceof AppError && (err.kind === 'not_found' || err.kind === 'permission_denied' || err.kind === 'invalid_argument' || err.kind === 'unauthenticated')) {
+          this.logger.info({ subject: name, code: err.code }, 'event skipped: chat refused the membership lookup');
+          return;
+        }
+        throw err;
       }
-      throw err;
-    } finally {
-      this.metrics.fanoutSeconds.observe({ event: name.split('.').slice(2).join('.') }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    });
   }
 
   private async route(name: string, p: Payload): Promise<void> {

@@ -17,7 +17,7 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
     nodeMessages: counter('bil_delivery_node_messages_total', 'Node-to-node fan-out messages sent'),
     fanoutSeconds: new Histogram({
       name: 'bil_delivery_fanout_seconds',
-      help: 'Time to route one chat event to every target node',
+      help: 'Time to route one chat or digest event to every target node',
       labelNames: ['event'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
       registers,
@@ -29,4 +29,18 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
       gap_fills: counter('bil_delivery_gap_fills_total', 'Live gaps repaired from the chat service'),
     },
   };
+}
+
+/**
+ * Runs `route` for an event subject with the prefix stripped (e.g.
+ * `chat.v1.message.posted`), timing it under the event's name (`message.posted`).
+ */
+export async function timedRoute(metrics: DeliveryMetrics, prefix: string, subject: string, route: (name: string) => Promise<void>): Promise<void> {
+  const name = subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
+  const started = process.hrtime.bigint();
+  try {
+    await route(name);
+  } finally {
+    metrics.fanoutSeconds.observe({ event: name.split('.').slice(2).join('.') }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
 }
