@@ -1,0 +1,241 @@
+{{/*
+Names. The full name prefixes every resource: "<release>-bil-message", or the
+release name alone when it already contains the chart name.
+*/}}
+{{- define "bil.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bil.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The name of one component's resources: (dict "root" $ "component" "identity") */}}
+{{- define "bil.componentName" -}}
+{{- printf "%s-%s" (include "bil.fullname" .root | trunc 48 | trimSuffix "-") .component | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bil.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bil.labels" -}}
+helm.sh/chart: {{ include "bil.chart" . }}
+app.kubernetes.io/name: {{ include "bil.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: bil-message
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "identity") */}}
+{{- define "bil.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bil.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "bil.componentLabels" -}}
+{{ include "bil.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "bil.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bil.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "bil.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bil.secretName" -}}
+{{- default (include "bil.fullname" .) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{- define "bil.configMapName" -}}
+{{- printf "%s-config" (include "bil.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The components: what each runs (the image's entrypoint argument), its
+container ports (name -> values key), which port the probes call, the
+environment variable that sets each port in the service's config.ts, and the
+Secret keys it gets (optional ones may be absent from the Secret).
+*/}}
+{{- define "bil.components" -}}
+identity:
+  key: identity
+  args: [identity]
+  portEnv: { grpc: IDENTITY_GRPC_PORT, metrics: IDENTITY_METRICS_PORT }
+  secretEnv: [DATABASE_URL, REDIS_URL, NATS_URL, IDENTITY_JWT_PRIVATE_KEY]
+  optionalSecretEnv: [IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS]
+chat:
+  key: chat
+  args: [chat]
+  portEnv: { grpc: CHAT_GRPC_PORT, metrics: CHAT_METRICS_PORT }
+  secretEnv: [DATABASE_URL, NATS_URL]
+  optionalSecretEnv: []
+delivery:
+  key: delivery
+  args: [delivery]
+  portEnv: { ws: DELIVERY_WS_PORT, metrics: DELIVERY_METRICS_PORT }
+  secretEnv: [REDIS_URL, NATS_URL]
+  optionalSecretEnv: []
+digest:
+  key: digest
+  args: [digest]
+  portEnv: { grpc: DIGEST_GRPC_PORT, metrics: DIGEST_METRICS_PORT }
+  secretEnv: [DATABASE_URL, REDIS_URL, NATS_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
+  optionalSecretEnv: [OPENAI_API_KEY]
+digest-worker:
+  key: digestWorker
+  args: [digest-worker]
+  portEnv: { metrics: DIGEST_WORKER_METRICS_PORT }
+  secretEnv: [DATABASE_URL, REDIS_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
+  optionalSecretEnv: [OPENAI_API_KEY]
+gateway:
+  key: gateway
+  args: [gateway]
+  portEnv: { http: BIL_GATEWAY_PORT, metrics: GATEWAY_METRICS_PORT }
+  secretEnv: [REDIS_URL]
+  optionalSecretEnv: []
+{{- end -}}
+
+{{/* Internal addresses. */}}
+{{- define "bil.host" -}}
+{{- printf "%s.%s.svc.%s" (include "bil.componentName" (dict "root" .root "component" .component)) .root.Release.Namespace .root.Values.config.clusterDomain -}}
+{{- end -}}
+
+{{- define "bil.grpcUrl" -}}
+{{- $host := include "bil.host" . -}}
+{{- if .root.Values.grpcHeadlessServices -}}
+{{- printf "dns:///%s:%v" $host .port -}}
+{{- else -}}
+{{- printf "%s:%v" $host .port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether digest workers may reach the model endpoint. */}}
+{{- define "bil.llmEgress" -}}
+{{- $e := .Values.networkPolicy.llmEgress.enabled -}}
+{{- if kindIs "bool" $e -}}
+{{- $e -}}
+{{- else -}}
+{{- or (ne .Values.secrets.openaiApiKey "") (ne .Values.secrets.existingSecret "") -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bil.trustProxy" -}}
+{{- if kindIs "bool" .Values.gateway.trustProxy -}}
+{{- .Values.gateway.trustProxy -}}
+{{- else -}}
+{{- .Values.ingress.enabled -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Secret's values: what values.yaml gives, else what the Secret already
+holds (lookup; empty under `helm template`), else newly generated keys.
+Rendered as YAML; include it once per template file and parse with fromYaml.
+*/}}
+{{- define "bil.secretValues" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "bil.fullname" .) | default dict -}}
+{{- $old := get $existing "data" | default dict -}}
+{{- $s := .Values.secrets -}}
+{{- $out := dict -}}
+{{- $_ := set $out "DATABASE_URL" .Values.postgresql.url -}}
+{{- $_ := set $out "REDIS_URL" .Values.redis.url -}}
+{{- $_ := set $out "NATS_URL" .Values.nats.url -}}
+{{- $jwt := $s.jwtPrivateKey -}}
+{{- if not $jwt -}}{{- $jwt = get $old "IDENTITY_JWT_PRIVATE_KEY" | b64dec -}}{{- end -}}
+{{- if not $jwt -}}{{- $jwt = genPrivateKey "ed25519" -}}{{- end -}}
+{{- $_ := set $out "IDENTITY_JWT_PRIVATE_KEY" $jwt -}}
+{{- if $s.jwtPreviousPublicKeys -}}{{- $_ := set $out "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" $s.jwtPreviousPublicKeys -}}{{- end -}}
+{{- range $key, $value := dict "DIGEST_SERVICE_IDENTITY_SEED" $s.digestServiceIdentitySeed "DIGEST_KEY_ENCRYPTION_KEY" $s.digestKeyEncryptionKey -}}
+{{- $v := $value -}}
+{{- if not $v -}}{{- $v = get $old $key | b64dec -}}{{- end -}}
+{{- if not $v -}}{{- $v = randBytes 32 | replace "+" "-" | replace "/" "_" | trimSuffix "=" -}}{{- end -}}
+{{- $_ := set $out $key $v -}}
+{{- end -}}
+{{- if $s.openaiApiKey -}}{{- $_ := set $out "OPENAI_API_KEY" $s.openaiApiKey -}}{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* Checks what the chart can check before anything is applied. */}}
+{{- define "bil.validate" -}}
+{{- $s := .Values.secrets -}}
+{{- if and $s.jwtPrivateKey (not (contains "BEGIN PRIVATE KEY" $s.jwtPrivateKey)) -}}
+{{- fail "secrets.jwtPrivateKey must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) of an Ed25519 key: openssl genpkey -algorithm ed25519" -}}
+{{- end -}}
+{{- range $name, $v := dict "secrets.digestServiceIdentitySeed" $s.digestServiceIdentitySeed "secrets.digestKeyEncryptionKey" $s.digestKeyEncryptionKey -}}
+{{- if and $v (not (regexMatch "^[A-Za-z0-9_-]{43}$" $v)) -}}
+{{- fail (printf "%s must be 32 bytes in base64url without padding (43 characters): openssl rand 32 | basenc --base64url | tr -d '='" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if not $s.existingSecret -}}
+{{- range $name, $url := dict "postgresql.url" .Values.postgresql.url "redis.url" .Values.redis.url "nats.url" .Values.nats.url -}}
+{{- if not $url -}}{{- fail (printf "%s is empty: set it, or name a Secret holding the URLs in secrets.existingSecret" $name) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $secretNames := list "DATABASE_URL" "REDIS_URL" "NATS_URL" "IDENTITY_JWT_PRIVATE_KEY" "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" "DIGEST_SERVICE_IDENTITY_SEED" "DIGEST_KEY_ENCRYPTION_KEY" "OPENAI_API_KEY" -}}
+{{- range $k, $_ := .Values.config.extra -}}
+{{- if or (has $k $secretNames) (regexMatch "(?i)(PASSWORD|SECRET|PRIVATE_KEY|API_KEY|TOKEN$)" $k) -}}
+{{- fail (printf "config.extra.%s looks like a secret: the ConfigMap is readable by anyone who can read the namespace; use the secrets section or secrets.existingSecret" $k) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level settings shared by every component: (dict "root" $ "component" "identity" "values" <component values>) */}}
+{{- define "bil.podCommon" -}}
+{{- $v := .values -}}
+serviceAccountName: {{ include "bil.serviceAccountName" .root }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.topologySpreadConstraints }}
+{{- /* A constraint without a labelSelector counts this component's pods. */}}
+{{- $selector := dict "matchLabels" (include "bil.selectorLabels" (dict "root" $.root "component" $.component) | fromYaml) }}
+topologySpreadConstraints:
+  {{- range . }}
+  - {{ toYaml (merge (dict) . (dict "labelSelector" $selector)) | indent 4 | trim }}
+  {{- end }}
+{{- end }}
+{{- with $v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
