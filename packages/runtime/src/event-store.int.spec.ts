@@ -187,6 +187,39 @@ describe('outbox relay', () => {
   });
 });
 
+describe('outbox relay replicas', () => {
+  it('two replicas of a relay never both publish an event: one holds the lock, the other waits', async () => {
+    const name = 'twins';
+    await new OutboxRelay({ db, nats, logger, name, toMessage }).drain();
+    for (let i = 0; i < 40; i++) await store.handle(counter, `twin-${i}`, { type: 'Add', amount: 1 });
+    const published: string[][] = [[], []];
+    const relays = [0, 1].map(
+      (r) =>
+        new OutboxRelay({
+          db,
+          nats,
+          logger,
+          name,
+          toMessage,
+          batchSize: 5,
+          pollIntervalMs: 5,
+          afterPublish: async (e) => {
+            published[r]!.push(e.eventId);
+            await new Promise((res) => setTimeout(res, 2)); // a batch takes a while: the other replica tries meanwhile
+          },
+        }),
+    );
+    relays.forEach((r) => r.start());
+    await eventually(async () => published[0]!.length + published[1]!.length >= 40, 15_000);
+    await new Promise((res) => setTimeout(res, 100)); // anything published twice would show up now
+    await Promise.all(relays.map((r) => r.stop()));
+    const all = [...published[0]!, ...published[1]!];
+    const expected = (await db.query<{ event_id: string }>(`SELECT event_id FROM rt.events WHERE stream_id LIKE 'twin-%'`)).map((r) => r.event_id);
+    expect(all).toHaveLength(40);
+    expect(new Set(all)).toEqual(new Set(expected));
+  });
+});
+
 describe('durable consumer', () => {
   it('applies each event once, even when JetStream redelivers it', async () => {
     await new OutboxRelay({ db, nats, logger, name: 'consumer-test', toMessage }).drain();

@@ -9,7 +9,7 @@
 // still running (pg_snapshot_xmin of its snapshot), ordered by (tx id,
 // position). A transaction below xmin has committed or aborted, so nothing
 // can later appear behind the checkpoint.
-import type { Database } from './db.js';
+import type { Database, Tx } from './db.js';
 import { toStoredEvent, type StoredEvent } from './event-store.js';
 import type { Logger } from './logger.js';
 import {
@@ -124,9 +124,24 @@ export class OutboxRelay {
     });
   }
 
-  private async publishBatch(): Promise<{ read: number; published: number }> {
-    const { db, nats } = this.opts;
-    const s = `"${db.schema}"`;
+  /**
+   * One batch, in a transaction that holds the relay's advisory lock: with
+   * several replicas of a service, one relays and the others find the lock
+   * taken and wait, so the work is not done N times and the checkpoint never
+   * moves backwards. The transaction writes only the checkpoint (it gets no
+   * transaction id until then), so it holds back nobody's snapshot xmin.
+   */
+  private publishBatch(): Promise<{ read: number; published: number }> {
+    return this.opts.db.tx(async (tx) => {
+      const [lock] = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked`, [`bil-outbox:${this.opts.db.schema}:${this.name}`]);
+      if (!lock?.locked) return { read: 0, published: 0 };
+      return this.publishLocked(tx);
+    });
+  }
+
+  private async publishLocked(db: Tx): Promise<{ read: number; published: number }> {
+    const { nats } = this.opts;
+    const s = `"${this.opts.db.schema}"`;
     const rows = await db.query<Parameters<typeof toStoredEvent>[0]>(
       `WITH cp AS (
          SELECT tx_id, position FROM ${s}.outbox_checkpoints WHERE relay = ?
