@@ -15,7 +15,7 @@ import { createChatClient } from './chat-client.js';
 import { createDigestClient } from './digest-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
-import { readiness } from './readiness.js';
+import { blockingDown, readiness } from './readiness.js';
 import { attachWsProxy } from './ws-proxy.js';
 
 await runService('gateway', async (life) => {
@@ -65,8 +65,8 @@ await runService('gateway', async (life) => {
       port: config.GATEWAY_METRICS_PORT,
       metrics,
       ready: async () => {
-        const down = Object.entries(await ready()).filter(([, v]) => v !== 'ok');
-        if (down.length > 0) throw new Error(`${down.map(([k]) => k).join(', ')} unreachable`);
+        const down = blockingDown(await ready());
+        if (down.length > 0) throw new Error(`${down.join(', ')} unreachable`);
       },
     });
     life.onShutdown('ops server', () => new Promise<void>((resolve) => ops.close(() => resolve())));

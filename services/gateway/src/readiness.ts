@@ -33,3 +33,19 @@ export function readiness(backends: Record<string, HealthChecked>, redis: Pick<R
     return out;
   };
 }
+
+/**
+ * The dependencies without which the gateway serves nothing: Redis (rate
+ * limits, revocations on every request) and identity (sign-in, refresh, the
+ * token keys). Chat or digest being down makes their routes answer 503
+ * `service_unavailable` but keeps the gateway in rotation: taking every
+ * gateway out of the load balancer would turn a partial outage into a full one.
+ */
+export const REQUIRED_FOR_READINESS: ReadonlySet<string> = new Set(['identity', 'redis']);
+
+/** The required dependencies that are down (empty: ready). */
+export function blockingDown(checks: Record<string, 'ok' | 'down'>): string[] {
+  return Object.entries(checks)
+    .filter(([name, state]) => state !== 'ok' && REQUIRED_FOR_READINESS.has(name))
+    .map(([name]) => name);
+}

@@ -402,9 +402,16 @@ export const healthSchema = {
 
 export const readySchema = {
   tags: ['ops'],
-  summary: 'Readiness: the identity service (gRPC health) and Redis answer.',
+  summary: 'Readiness: the identity service (gRPC health) and Redis answer. Chat or digest down: still 200, status `degraded`.',
   response: {
-    200: { type: 'object', required: ['status'], properties: { status: { type: 'string' } } },
+    200: {
+      type: 'object',
+      required: ['status'],
+      properties: {
+        status: { type: 'string', enum: ['ready', 'degraded'] },
+        checks: { type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, description: 'Each dependency: `ok` or `down`.' },
+      },
+    },
     503: { ...ref('Error'), description: 'Not ready (`not_ready`); details name the failing dependency.' },
   },
 };
