@@ -61,9 +61,10 @@ export type DigestConfig = ConfigOf<typeof digestConfigSchema>;
 export const DEV_IDENTITY_SEED = 'ZGV2ZWxvcG1lbnQtb25seS1kaWdlc3QtaWRlbnRpdHk';
 export const DEV_KEY_ENCRYPTION_KEY = 'ZGV2ZWxvcG1lbnQtb25seS1kaWdlc3Qta2V5LXdyYXA';
 
-export function loadDigestConfig(env: NodeJS.ProcessEnv = process.env): DigestConfig {
+/** `requireSecrets: false` for commands that use no key (`migrate`): they need only the database. */
+export function loadDigestConfig(env: NodeJS.ProcessEnv = process.env, opts: { requireSecrets?: boolean } = {}): DigestConfig {
   const config = loadConfig(digestConfigSchema, env);
-  if (config.NODE_ENV === 'production') {
+  if ((opts.requireSecrets ?? true) && config.NODE_ENV === 'production') {
     const missing = (['DIGEST_SERVICE_IDENTITY_SEED', 'DIGEST_KEY_ENCRYPTION_KEY'] as const).filter((k) => !config[k]);
     if (missing.length) {
       throw new ConfigError(missing.map((k) => `${k} is required in production (docs/digest.md, "Keys")`));

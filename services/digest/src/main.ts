@@ -7,25 +7,25 @@
 import { useNodeCrypto } from '@bil/crypto/node';
 import { createLogger, runService, startOpsServer } from '@bil/runtime';
 import { loadDigestConfig } from './config.js';
-import { buildSummarizer, openCore, startApi, startWorker } from './system.js';
+import { buildSummarizer, migrateOnly, openCore, startApi, startWorker } from './system.js';
 
 const command = process.argv[2] ?? 'serve';
 const COMMANDS = ['serve', 'worker', 'migrate', 'rotate-key', 'rebuild-projections'];
 
 void runService(command === 'worker' ? 'digest-worker' : 'digest', async (life) => {
-  const config = loadDigestConfig();
+  const config = loadDigestConfig(process.env, { requireSecrets: command !== 'migrate' });
   const logger = createLogger(command === 'worker' ? 'digest-worker' : 'digest', config.LOG_LEVEL);
   if (!COMMANDS.includes(command)) throw new Error(`unknown command "${command}" (${COMMANDS.join(', ')})`);
+  if (command === 'migrate') {
+    await migrateOnly(config, logger);
+    process.exit(0);
+  }
   useNodeCrypto();
 
   // Workers never migrate: the API process (or the Helm Job) does.
-  const core = await openCore(config, logger, { migrate: command === 'migrate' || (command !== 'worker' && config.DIGEST_MIGRATE_ON_START) });
+  const core = await openCore(config, logger, { migrate: command !== 'worker' && config.DIGEST_MIGRATE_ON_START });
   life.onShutdown('database', () => core.close());
 
-  if (command === 'migrate') {
-    await core.close();
-    process.exit(0);
-  }
   if (command === 'rotate-key') {
     const key = await core.keys.rotate();
     logger.info({ keyId: key.keyId, expiresAt: new Date(key.expiresAt).toISOString() }, 'digest key rotated');

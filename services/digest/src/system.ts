@@ -43,6 +43,17 @@ export interface Core {
 }
 
 /** Database (migrated if configured), event store and key ring. Warns when development keys are in use. */
+/** `migrate`: applies pending migrations with nothing but the database (no keys, no NATS). */
+export async function migrateOnly(config: DigestConfig, logger: Logger): Promise<void> {
+  const db = await Database.connect({ url: config.DATABASE_URL, schema: 'digest', migrations, logger, poolMax: 1 });
+  try {
+    const applied = await db.migrate();
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+  } finally {
+    await db.close();
+  }
+}
+
 export async function openCore(config: DigestConfig, logger: Logger, opts: { migrate?: boolean } = {}): Promise<Core> {
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'digest', migrations, logger, poolMax: config.DIGEST_DB_POOL_MAX });
   if (opts.migrate ?? config.DIGEST_MIGRATE_ON_START) {

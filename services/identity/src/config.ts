@@ -17,9 +17,10 @@ export const identityConfigSchema = {
 
 export type IdentityConfig = ReturnType<typeof loadIdentityConfig>;
 
-export function loadIdentityConfig(env: NodeJS.ProcessEnv = process.env) {
+/** `requireSecrets: false` for commands that use no key (`migrate`): they need only the database. */
+export function loadIdentityConfig(env: NodeJS.ProcessEnv = process.env, opts: { requireSecrets?: boolean } = {}) {
   const config = loadConfig(identityConfigSchema, env);
-  if (config.NODE_ENV === 'production' && !config.IDENTITY_JWT_PRIVATE_KEY) {
+  if ((opts.requireSecrets ?? true) && config.NODE_ENV === 'production' && !config.IDENTITY_JWT_PRIVATE_KEY) {
     throw new ConfigError(['IDENTITY_JWT_PRIVATE_KEY is required when NODE_ENV=production (an Ed25519 PKCS8 PEM)']);
   }
   return config;

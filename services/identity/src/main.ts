@@ -28,7 +28,7 @@ import { identityHandlers } from './grpc/handlers.js';
 const command = process.argv[2] ?? 'serve';
 
 void runService('identity', async (life) => {
-  const config = loadIdentityConfig();
+  const config = loadIdentityConfig(process.env, { requireSecrets: command !== 'migrate' });
   const logger = createLogger('identity', config.LOG_LEVEL);
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'identity', migrations, logger });
   life.onShutdown('database', () => db.close());

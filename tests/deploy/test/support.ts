@@ -179,7 +179,7 @@ export interface ServiceCode {
   /** The first argument of `node dist/main.js` (undefined = serve). */
   command?: string;
   schema: ConfigSchema;
-  load: (env: NodeJS.ProcessEnv) => Record<string, unknown>;
+  load: (env: NodeJS.ProcessEnv, opts?: { requireSecrets?: boolean }) => Record<string, unknown>;
 }
 
 /** Each deployable component, keyed as the chart's app.kubernetes.io/component label. */
