@@ -1,0 +1,234 @@
+// register, login, logout, whoami, profiles; device add|link|list|revoke;
+// contacts verify|accept.
+import type { LocalAccount } from '@bil/sdk';
+import type { App } from '../app.js';
+import { configDir, listProfiles, profilePaths, readSettings } from '../config.js';
+import { CliError, ExitCode, usage } from '../errors.js';
+import { formatTime, safetyNumberRows, shortId, table } from '../format.js';
+import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeLinkToken, encodeLinkToken } from '../link-token.js';
+import { ask, readAllStdin, stdinIsTty, stdinLines } from '../prompt.js';
+
+function accountJson(app: App, a: LocalAccount): Record<string, unknown> {
+  return { profile: app.profile, url: app.url, ...a };
+}
+
+export async function register(app: App, username: string, o: { displayName?: string; deviceName?: string }): Promise<void> {
+  const created = await app.create();
+  await registerWith(app, created, username, o).catch(async (err: unknown) => {
+    await app.discardIfEmpty();
+    throw err;
+  });
+}
+
+async function registerWith(app: App, created: Awaited<ReturnType<App['create']>>, username: string, o: { displayName?: string; deviceName?: string }): Promise<void> {
+  const { client, store, saved } = created;
+  const password = await app.password(true);
+  app.out.note(`Creating the keys of "${username}" and registering with ${app.url}…`);
+  const account = await client.register({
+    username,
+    password,
+    deviceName: o.deviceName ?? app.defaultDeviceName,
+    ...(o.displayName !== undefined ? { displayName: o.displayName } : {}),
+  });
+  await saved();
+  await store.rememberNames({ [account.userId]: account.username });
+  const s = app.out.style;
+  app.out.result(accountJson(app, account), () => [
+    `${s.green('Registered')} ${s.bold(account.username)} with device "${account.deviceName}" and signed in.`,
+    s.dim(`profile "${app.profile}", user ${account.userId}, device ${account.deviceId}`),
+  ]);
+}
+
+export async function login(app: App, username: string | undefined): Promise<void> {
+  const { client } = await app.open();
+  const password = await app.password();
+  const account = await client.login({ password, ...(username ? { username: username.replace(/^@/, '') } : {}) });
+  const s = app.out.style;
+  app.out.result(accountJson(app, account), () => [`${s.green('Signed in')} as ${s.bold(account.username)} on device "${account.deviceName}".`]);
+}
+
+export async function logout(app: App): Promise<void> {
+  const { client, account } = await app.open();
+  await client.logout();
+  app.out.result({ profile: app.profile, username: account.username, signedIn: false }, () => [
+    `Signed out ${account.username}. The keys stay in profile "${app.profile}": bil login to sign in again.`,
+  ]);
+}
+
+export async function whoami(app: App): Promise<void> {
+  const { client } = await app.open();
+  const a = (await client.account())!;
+  const s = app.out.style;
+  app.out.result(accountJson(app, a), () =>
+    table([
+      ['user', `${s.bold(a.username)} ${s.dim(a.userId)}`],
+      ['device', `${a.deviceName} ${s.dim(a.deviceId)}`],
+      ['session', a.signedIn ? s.green('signed in') : s.yellow('signed out (bil login)')],
+      ['identity key', `${a.identityKey}${a.holdsIdentityKey ? s.dim(' (held by this device: it can approve new devices)') : ''}`],
+      ['profile', `${app.profile} ${s.dim(app.paths.dir)}`],
+      ['server', app.url],
+    ]),
+  );
+}
+
+export async function profiles(app: App): Promise<void> {
+  const root = configDir();
+  const names = await listProfiles(root);
+  const rows = await Promise.all(names.map(async (name) => ({ name, url: (await readSettings(profilePaths(root, name))).url ?? null, current: name === app.profile })));
+  const s = app.out.style;
+  app.out.result({ configDir: root, profiles: rows }, () =>
+    rows.length === 0
+      ? [`No profiles in ${root} yet: bil register <username>`]
+      : table([[s.dim('PROFILE'), s.dim('SERVER')], ...rows.map((r) => [`${r.current ? '*' : ' '} ${r.name}`, r.url ?? ''])]),
+  );
+}
+
+// ---- devices ------------------------------------------------------------------
+
+export async function deviceList(app: App): Promise<void> {
+  const { client } = await app.open();
+  const devices = await client.devices.list();
+  const s = app.out.style;
+  app.out.result(
+    devices.map((d) => ({ deviceId: d.deviceId, name: d.name, createdAt: d.createdAt, current: d.current, certified: d.certified })),
+    () =>
+      table([
+        [s.dim('DEVICE'), s.dim('NAME'), s.dim('ADDED'), s.dim('')],
+        ...devices.map((d) => [
+          shortId(d.deviceId),
+          d.name,
+          formatTime(Date.parse(d.createdAt)),
+          [d.current ? s.green('this device') : '', d.certified ? '' : s.red('NOT CERTIFIED by your identity key')].filter(Boolean).join(', '),
+        ]),
+      ]),
+  );
+}
+
+export async function deviceRevoke(app: App, ref: string, o: { yes?: boolean }): Promise<void> {
+  const { client } = await app.open();
+  const devices = await client.devices.list();
+  const matches = devices.filter((d) => d.deviceId === ref.toLowerCase() || d.deviceId.startsWith(ref.toLowerCase()));
+  if (matches.length === 0) throw new CliError('device_not_found', `no device of this account matches "${ref}"`, ExitCode.notFound, 'see them: bil device list');
+  if (matches.length > 1) throw usage(`"${ref}" matches ${matches.length} devices: give more of the id`);
+  const device = matches[0]!;
+  if (device.current && !o.yes) throw usage('that is this device: its keys would be deleted from this profile; add --yes to revoke it anyway');
+  await client.devices.revoke(device.deviceId);
+  app.out.result({ deviceId: device.deviceId, name: device.name, revoked: true, current: device.current }, () => [
+    `Revoked device "${device.name}" (${device.deviceId}).${device.current ? ` Profile "${app.profile}" no longer holds keys.` : ''}`,
+  ]);
+}
+
+/** On the new machine: makes a link request, waits for the approval, registers this device. */
+export async function deviceLink(app: App, o: { name?: string }): Promise<void> {
+  const created = await app.create();
+  await linkWith(app, created, o).catch(async (err: unknown) => {
+    await app.discardIfEmpty();
+    throw err;
+  });
+}
+
+async function linkWith(app: App, created: Awaited<ReturnType<App['create']>>, o: { name?: string }): Promise<void> {
+  const { client, store, saved } = created;
+  const password = await app.password();
+  const request = await client.devices.linkRequest({ deviceName: o.name ?? app.defaultDeviceName });
+  const token = encodeLinkToken(REQUEST_PREFIX, request);
+  if (app.out.json) {
+    app.out.event({ linkRequest: token });
+  } else {
+    app.out.note('On a device of the account that holds the identity key (see bil whoami), run:');
+    app.out.note(`  bil device add <the request below>`);
+    app.out.line(token);
+    app.out.note('then paste the approval it prints here.');
+  }
+  let approval = '';
+  if (stdinIsTty()) {
+    approval = await ask('Approval: ');
+  } else {
+    for await (const line of stdinLines()) {
+      if (line.trim()) {
+        approval = line.trim();
+        break;
+      }
+    }
+  }
+  if (!approval) throw usage('no approval given');
+  app.out.note('Registering this device…');
+  const account = await client.devices.completeLink({ approval: decodeLinkToken(APPROVAL_PREFIX, approval, 'link approval'), password });
+  await saved();
+  await store.rememberNames({ [account.userId]: account.username });
+  const s = app.out.style;
+  // --json: a second line after the request line, so a script reads them one by one.
+  if (app.out.json) return app.out.event({ profile: app.profile, url: app.url, ...account });
+  app.out.result({}, () => [
+    `${s.green('Linked')} device "${account.deviceName}" to ${s.bold(account.username)} and signed in (profile "${app.profile}").`,
+  ]);
+}
+
+/** On a device holding the identity key: approves a link request. */
+export async function deviceAdd(app: App, requestArg: string | undefined, o: { shareIdentityKey?: boolean }): Promise<void> {
+  let text = requestArg;
+  if (text === undefined || text === '-') {
+    if (stdinIsTty() && text === undefined) throw usage('give the link request that bil device link printed on the new device');
+    text = (await readAllStdin()).trim();
+  }
+  const json = decodeLinkToken(REQUEST_PREFIX, text, 'link request');
+  const { client } = await app.open();
+  const approval = await client.devices.approveLink(json, { shareIdentityKey: o.shareIdentityKey !== false });
+  const token = encodeLinkToken(APPROVAL_PREFIX, approval);
+  const name = (JSON.parse(json) as { device_name?: string }).device_name ?? '';
+  if (app.out.json) {
+    app.out.result({ approval: token, deviceName: name, sharesIdentityKey: o.shareIdentityKey !== false }, () => []);
+  } else {
+    app.out.note(`Approved "${name}". Paste this on the new device:`);
+    app.out.line(token);
+  }
+}
+
+// ---- contacts -------------------------------------------------------------------
+
+export async function contactsVerify(app: App, ref: string, o: { digits?: string }): Promise<void> {
+  const { client, account } = await app.open();
+  const user = await app.user(ref);
+  const contact = await client.contacts.devices(user.userId);
+  const number = await client.contacts.safetyNumber(user.userId);
+  let matches: boolean | undefined;
+  if (o.digits !== undefined) matches = await client.contacts.verifySafetyNumber(user.userId, o.digits);
+  const pinned = await client.contacts.pinned(user.userId);
+  const verified = user.userId === account.userId || (pinned?.verified ?? false);
+  const s = app.out.style;
+  const value = {
+    userId: user.userId,
+    username: user.username,
+    safetyNumber: number,
+    pin: contact.pin,
+    verified,
+    devices: contact.devices.length,
+    rejectedDevices: contact.rejected.length,
+    ...(matches !== undefined ? { matches } : {}),
+  };
+  app.out.result(value, () => {
+    const lines = [`Safety number of you (${account.username}) and ${s.bold(user.username)}:`, '', ...safetyNumberRows(number).map((r) => `    ${s.bold(r)}`), ''];
+    if (contact.pin === 'changed') {
+      lines.push(s.red(`${user.username} has a NEW identity key since you pinned theirs: this number is for the old key.`));
+      lines.push(s.red(`Messages to them are refused until you accept it: bil contacts accept ${user.username}`));
+    }
+    if (matches === true) lines.push(s.green(`✔ The numbers match: ${user.username} is verified.`));
+    else if (matches === undefined) {
+      lines.push(verified ? s.green('✔ verified') : `Not verified yet. Compare it with ${user.username} in person or on a call, then: bil contacts verify ${user.username} --digits "<their number>"`);
+    }
+    lines.push(s.dim(`${contact.devices.length} device(s) certified by the pinned identity key${contact.rejected.length ? `, ${contact.rejected.length} refused` : ''}`));
+    return lines;
+  });
+  if (matches === false) {
+    throw new CliError('safety_number_mismatch', `the digits do not match the safety number of you and ${user.username}`, ExitCode.trust, 'do not trust this contact until you know why');
+  }
+}
+
+export async function contactsAccept(app: App, ref: string): Promise<void> {
+  const { client } = await app.open();
+  const user = await app.user(ref);
+  await client.contacts.acceptIdentityChange(user.userId);
+  app.out.result({ userId: user.userId, username: user.username, accepted: true, verified: false }, () => [
+    `Accepted the current identity key of ${user.username} (not verified: compare safety numbers with bil contacts verify ${user.username}).`,
+  ]);
+}

@@ -1,0 +1,154 @@
+// Exit codes and the one place every failure becomes a message, a stable
+// code and an exit code (docs/cli.md "Exit codes"). No stack traces unless
+// BIL_DEBUG=1: a user needs the reason and what to do, a script needs the code.
+import {
+  BilApiError,
+  BilError,
+  BilNetworkError,
+  BilStateError,
+  DigestFailedError,
+  KeyStoreFormatError,
+  SessionEndedError,
+  WrongPassphraseError,
+} from '@bil/sdk';
+
+export const ExitCode = {
+  ok: 0,
+  /** Anything not listed below: the server refused the request (its code is printed), a digest failed, a timeout. */
+  error: 1,
+  /** Bad or missing arguments, no passphrase or password without a terminal, an ambiguous chat reference. */
+  usage: 2,
+  /** No profile, not signed in, session ended, wrong account password, device revoked. */
+  auth: 3,
+  /** No such user, chat, device or member. */
+  notFound: 4,
+  /** The passphrase does not open the profile's key store (or the file was altered). */
+  wrongPassphrase: 5,
+  /** No answer from the server (connection refused, DNS, timeout) or it is unavailable (503, 504). */
+  unreachable: 6,
+  /** A trust check failed: safety numbers differ, a contact's identity key changed, an untrusted digest key. */
+  trust: 7,
+  /** Another bil process is using this profile. */
+  busy: 8,
+  /** Ctrl-C at a prompt. */
+  interrupted: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A failure the CLI itself detects, with the code and exit code to report. */
+export class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.error,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const usage = (message: string, hint?: string) => new CliError('usage', message, ExitCode.usage, hint);
+
+/** What is reported for a failure. */
+export interface Failure {
+  readonly exitCode: ExitCode;
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+}
+
+const AUTH_CODES = new Set([
+  'invalid_credentials',
+  'device_revoked',
+  'token_revoked',
+  'missing_token',
+  'invalid_token',
+  'token_expired',
+  'account_deleted',
+  'invalid_refresh_token',
+  'refresh_token_reused',
+  'session_expired',
+]);
+
+function networkReason(err: BilNetworkError): string {
+  if (err.code === 'timeout') return 'no answer in time';
+  let cause: unknown = err.cause;
+  let message = '';
+  for (let i = 0; i < 4 && cause instanceof Error; i++) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('E')) return code;
+    message = cause.message;
+    cause = cause.cause;
+  }
+  return message && message !== 'fetch failed' ? message : 'connection failed';
+}
+
+/** Maps any error to what the user sees and the exit code. `url` names the server in network errors. */
+export function describeFailure(err: unknown, url: string): Failure {
+  if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+  if (err instanceof WrongPassphraseError) {
+    return {
+      exitCode: ExitCode.wrongPassphrase,
+      code: err.code,
+      message: 'wrong passphrase: it does not open this profile (or the key store file was altered)',
+      hint: 'check BIL_PASSPHRASE, or type it again',
+    };
+  }
+  if (err instanceof KeyStoreFormatError) return { exitCode: ExitCode.error, code: err.code, message: `the profile's key store is unreadable: ${err.message}` };
+  if (err instanceof BilNetworkError) {
+    return {
+      exitCode: ExitCode.unreachable,
+      code: err.code,
+      message: `cannot reach the server at ${url} (${networkReason(err)})`,
+      hint: 'is it running? Set the address with --url or BIL_URL',
+    };
+  }
+  if (err instanceof SessionEndedError) {
+    return { exitCode: ExitCode.auth, code: err.code, message: `the session has ended: ${err.message}`, hint: 'sign in again: bil login' };
+  }
+  if (err instanceof BilApiError) {
+    const base = { code: err.code, message: err.message || `the server answered ${err.status}` };
+    if (err.status === 503 || err.status === 504) return { ...base, exitCode: ExitCode.unreachable, hint: 'the server is up but a backend is not; try again shortly' };
+    if (AUTH_CODES.has(err.code) || err.status === 401) {
+      const hint = err.code === 'invalid_credentials' ? 'check the username and password (BIL_PASSWORD)' : 'sign in again: bil login';
+      return { ...base, exitCode: ExitCode.auth, hint };
+    }
+    if (err.status === 404) return { ...base, exitCode: ExitCode.notFound };
+    if (err.code === 'rate_limited') {
+      const s = err.details.retry_after_seconds;
+      return { ...base, exitCode: ExitCode.error, hint: typeof s === 'number' ? `try again in ${s} s` : 'try again later' };
+    }
+    return { ...base, exitCode: ExitCode.error };
+  }
+  if (err instanceof BilStateError) {
+    switch (err.code) {
+      case 'no_profile':
+        return { exitCode: ExitCode.auth, code: err.code, message: err.message, hint: 'create one: bil register <username>, or bil device link' };
+      case 'not_signed_in':
+        return { exitCode: ExitCode.auth, code: err.code, message: 'not signed in', hint: 'bil login' };
+      case 'username_mismatch':
+        return { exitCode: ExitCode.auth, code: err.code, message: err.message };
+      case 'identity_changed':
+        return { exitCode: ExitCode.trust, code: err.code, message: err.message, hint: 'compare safety numbers (bil contacts verify <user>), then bil contacts accept <user>' };
+      case 'digest_key_untrusted':
+      case 'digest_result_untrusted':
+        return { exitCode: ExitCode.trust, code: err.code, message: err.message };
+      case 'not_in_epoch':
+        return {
+          exitCode: ExitCode.error,
+          code: err.code,
+          message: 'this device is not in the group\'s current key epoch yet (it was linked after the key was made)',
+          hint: 'an admin rotates the key: bil chat rotate <chat> (an admin\'s other device does it on its next send)',
+        };
+      case 'invalid_link':
+        return { exitCode: ExitCode.usage, code: err.code, message: 'the link request or approval is malformed, altered or for another device' };
+      default:
+        return { exitCode: ExitCode.error, code: err.code, message: err.message };
+    }
+  }
+  if (err instanceof DigestFailedError) return { exitCode: ExitCode.error, code: 'digest_failed', message: `the digest failed: ${err.reason}` };
+  if (err instanceof BilError) return { exitCode: ExitCode.error, code: err.code, message: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  return { exitCode: ExitCode.error, code: 'internal', message: `unexpected error: ${message}`, hint: 'run with BIL_DEBUG=1 for details' };
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { BilApiError, BilNetworkError, BilStateError, DigestFailedError, KeyStoreFormatError, SessionEndedError, WrongPassphraseError } from '@bil/sdk';
+import { CliError, describeFailure, ExitCode } from './errors.js';
+
+const URL = 'http://localhost:8080';
+const api = (status: number, code: string, details: Record<string, unknown> = {}) => new BilApiError({ status, code, message: `${code} message`, details });
+
+describe('exit codes and messages', () => {
+  it('maps server answers by status and code', () => {
+    expect(describeFailure(api(404, 'chat_not_found'), URL)).toMatchObject({ exitCode: ExitCode.notFound, code: 'chat_not_found', message: 'chat_not_found message' });
+    expect(describeFailure(api(404, 'user_not_found'), URL).exitCode).toBe(ExitCode.notFound);
+    expect(describeFailure(api(401, 'invalid_credentials'), URL)).toMatchObject({ exitCode: ExitCode.auth, hint: expect.stringContaining('BIL_PASSWORD') });
+    expect(describeFailure(api(403, 'device_revoked'), URL).exitCode).toBe(ExitCode.auth);
+    expect(describeFailure(api(409, 'username_taken'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'username_taken' });
+    expect(describeFailure(api(403, 'not_an_admin'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'not_an_admin' });
+    expect(describeFailure(api(503, 'service_unavailable'), URL).exitCode).toBe(ExitCode.unreachable);
+    expect(describeFailure(api(504, 'timeout'), URL).exitCode).toBe(ExitCode.unreachable);
+    expect(describeFailure(api(429, 'rate_limited', { retry_after_seconds: 12 }), URL)).toMatchObject({ exitCode: ExitCode.error, hint: 'try again in 12 s' });
+  });
+
+  it('names the server it could not reach, and the reason', () => {
+    const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+    const f = describeFailure(new BilNetworkError('GET /v1/me: request failed', { cause: new TypeError('fetch failed', { cause }) }), URL);
+    expect(f).toMatchObject({ exitCode: ExitCode.unreachable, code: 'network', message: `cannot reach the server at ${URL} (ECONNREFUSED)` });
+    expect(describeFailure(new BilNetworkError('x', { code: 'timeout' }), URL).message).toContain('no answer in time');
+  });
+
+  it('maps local failures', () => {
+    expect(describeFailure(new WrongPassphraseError(), URL)).toMatchObject({ exitCode: ExitCode.wrongPassphrase, code: 'wrong_passphrase' });
+    expect(describeFailure(new KeyStoreFormatError('not JSON'), URL).exitCode).toBe(ExitCode.error);
+    expect(describeFailure(new SessionEndedError({ status: 401, code: 'refresh_token_reused', message: 'reused' }), URL)).toMatchObject({ exitCode: ExitCode.auth, hint: 'sign in again: bil login' });
+    expect(describeFailure(new BilStateError('not_signed_in', 'x'), URL)).toMatchObject({ exitCode: ExitCode.auth, message: 'not signed in' });
+    expect(describeFailure(new BilStateError('no_profile', 'x'), URL).exitCode).toBe(ExitCode.auth);
+    expect(describeFailure(new BilStateError('identity_changed', 'x'), URL).exitCode).toBe(ExitCode.trust);
+    expect(describeFailure(new BilStateError('invalid_link', 'x'), URL).exitCode).toBe(ExitCode.usage);
+    expect(describeFailure(new DigestFailedError('summarizer_unavailable'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'digest_failed', message: 'the digest failed: summarizer_unavailable' });
+    expect(describeFailure(new CliError('profile_busy', 'busy', ExitCode.busy, 'wait'), URL)).toEqual({ exitCode: ExitCode.busy, code: 'profile_busy', message: 'busy', hint: 'wait' });
+  });
+
+  it('reports a bug without its stack', () => {
+    const f = describeFailure(new TypeError('x is not a function'), URL);
+    expect(f).toMatchObject({ exitCode: ExitCode.error, code: 'internal', message: 'unexpected error: x is not a function' });
+    expect(JSON.stringify(f)).not.toContain('    at ');
+  });
+});

@@ -1,0 +1,120 @@
+// Human output: colour (only on a terminal, never with NO_COLOR), aligned
+// tables, and how messages, chats and digests read. Pure functions, so the
+// formatting is tested without a server.
+import type { DigestOutcome, HistoryMessage } from '@bil/sdk';
+
+export interface Style {
+  bold(s: string): string;
+  dim(s: string): string;
+  red(s: string): string;
+  green(s: string): string;
+  yellow(s: string): string;
+  cyan(s: string): string;
+  magenta(s: string): string;
+}
+
+const sgr = (open: number, close: number) => (s: string) => `\u001b[${open}m${s}\u001b[${close}m`;
+
+export const plain: Style = { bold: (s) => s, dim: (s) => s, red: (s) => s, green: (s) => s, yellow: (s) => s, cyan: (s) => s, magenta: (s) => s };
+export const colours: Style = {
+  bold: sgr(1, 22),
+  dim: sgr(2, 22),
+  red: sgr(31, 39),
+  green: sgr(32, 39),
+  yellow: sgr(33, 39),
+  cyan: sgr(36, 39),
+  magenta: sgr(35, 39),
+};
+
+/** Colour only when writing to a terminal, NO_COLOR is unset (https://no-color.org) and --no-color wasn't given. */
+export function useColour(isTty: boolean | undefined, env: Record<string, string | undefined>, flag: boolean): boolean {
+  return Boolean(isTty) && flag && (env.NO_COLOR === undefined || env.NO_COLOR === '') && env.TERM !== 'dumb';
+}
+
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*m/g;
+export const stripAnsi = (s: string): string => s.replace(ANSI, '');
+export const visibleLength = (s: string): number => stripAnsi(s).length;
+
+/** Columns padded to the widest cell; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[], gap = 2): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell) + gap)))
+      .join('')
+      .trimEnd(),
+  );
+}
+
+/** `2025-11-25 14:02` in local time (history), or `14:02:11` for today (live). */
+export function formatTime(ms: number, now: number = Date.now()): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const today = new Date(now);
+  const hm = `${p(d.getHours())}:${p(d.getMinutes())}`;
+  if (d.toDateString() === today.toDateString()) return `${hm}:${p(d.getSeconds())}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${hm}`;
+}
+
+/** The first 8 hex digits of an id: enough to tell chats apart, and accepted as a chat reference. */
+export const shortId = (id: string): string => id.slice(0, 8);
+
+/** How a user is named: the username if known, else `user:1a2b3c4d`. */
+export function userLabel(userId: string, names: Readonly<Record<string, string>>): string {
+  return names[userId] ?? `user:${shortId(userId)}`;
+}
+
+/** `#title` for a group, `@username` for a personal chat. */
+export function chatLabel(chat: { type: string; title: string; peerUserId: string }, names: Readonly<Record<string, string>>): string {
+  if (chat.type === 'group') return `#${chat.title}`;
+  return chat.peerUserId ? `@${userLabel(chat.peerUserId, names)}` : '@?';
+}
+
+/** One message as a line: `seq  time  sender: text`, or the uniform marker for what didn't decrypt. */
+export function messageLine(m: HistoryMessage, names: Readonly<Record<string, string>>, style: Style, now?: number): string {
+  const seq = style.dim(String(m.seq).padStart(4));
+  if (!m.ok) {
+    const when = formatTime(Date.parse(m.createdAt), now);
+    return `${seq}  ${style.dim(when)}  ${style.red('[cannot decrypt]')} ${style.dim(`claimed sender ${userLabel(m.senderUserId, names)}`)}`;
+  }
+  const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));
+  return `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: ${m.text}`;
+}
+
+/** A message as JSON for --json output (the SDK's shape plus the sender's name when known). */
+export function messageJson(m: HistoryMessage, names: Readonly<Record<string, string>>): Record<string, unknown> {
+  return { ...m, sender: names[m.senderUserId] ?? null };
+}
+
+/** A digest outcome in human form. */
+export function digestLines(o: DigestOutcome, label: string, names: Readonly<Record<string, string>>, style: Style): string[] {
+  const out: string[] = [style.bold(label)];
+  if (o.kind === 'disabled') {
+    out.push(`  ${style.dim('digests are switched off for this chat')}`);
+  } else if (o.kind === 'messages') {
+    out.push(`  ${style.dim(o.messages.length ? 'below the digest threshold; the unread messages:' : 'no unread messages')}`);
+    for (const m of o.messages) out.push(`  ${messageLine(m, names, style)}`);
+  } else {
+    out.push(`  ${style.dim(`summary of ${o.messageCount} messages (${o.method === 'llm' ? 'language model' : 'built-in summariser'}, ${o.language})`)}`);
+    out.push(`  Topic: ${o.topic}`);
+    if (o.keyPoints.length) {
+      out.push('  Key points:');
+      for (const k of o.keyPoints) out.push(`    - ${k}`);
+    }
+    if (o.actions.length) {
+      out.push('  Actions:');
+      for (const a of o.actions) out.push(`    - ${a.owner ? `${style.bold(a.owner)}: ` : ''}${a.action}`);
+    }
+  }
+  return out;
+}
+
+/** Groups digits 5 by 5 in rows of 4, as people read them out. */
+export function safetyNumberRows(digits: string): string[] {
+  const groups = digits.replace(/\s+/g, '').match(/.{1,5}/g) ?? [];
+  const rows: string[] = [];
+  for (let i = 0; i < groups.length; i += 4) rows.push(groups.slice(i, i + 4).join(' '));
+  return rows;
+}
