@@ -7,6 +7,7 @@ import {
   Database,
   DurableConsumer,
   EventStore,
+  Metrics,
   OutboxRelay,
   connectNats,
   createLogger,
@@ -184,6 +185,25 @@ describe('outbox relay', () => {
     const expected = (await db.query<{ event_id: string }>(`SELECT event_id FROM rt.events WHERE stream_id LIKE 'crash-%'`)).map((r) => r.event_id);
     expect(ids).toHaveLength(30);
     expect(new Set(ids)).toEqual(new Set(expected));
+  });
+});
+
+describe('outbox relay attached to a store', () => {
+  it('counts the appended events by type after commit and wakes the relay', async () => {
+    const metrics = new Metrics('rt-test');
+    const relay = new OutboxRelay({ db, nats, logger, name: 'attached', toMessage, metrics, pollIntervalMs: 60_000 });
+    await relay.drain();
+    const attached = new EventStore(db, [counters]);
+    relay.attach(attached);
+    relay.start();
+    try {
+      const { events } = await attached.handle(counter, 'attached-1', { type: 'Add', amount: 2 });
+      expect((await metrics.eventsAppended.get()).values).toEqual([expect.objectContaining({ labels: { type: 'Added' }, value: 1 })]);
+      // Woken by the commit, not by its 60 s poll.
+      await eventually(async () => (await streamMessages()).some((m) => m.eventId === events[0]!.eventId), 5_000);
+    } finally {
+      await relay.stop();
+    }
   });
 });
 

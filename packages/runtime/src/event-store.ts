@@ -129,7 +129,7 @@ export function processedEventsTrimIndexSql(schema: string): string {
 
 export class EventStore {
   private readonly t: (name: string) => string;
-  private readonly committedListeners: Array<() => void> = [];
+  private readonly committedListeners: Array<(events: readonly StoredEvent[]) => void> = [];
 
   constructor(
     readonly db: Database,
@@ -138,8 +138,8 @@ export class EventStore {
     this.t = (name) => `"${db.schema}".${name}`;
   }
 
-  /** Called after every commit that appended events (the outbox relay listens). */
-  onCommitted(fn: () => void): void {
+  /** Called after every commit that appended events, with them (the outbox relay listens: OutboxRelay.attach). */
+  onCommitted(fn: (events: readonly StoredEvent[]) => void): void {
     this.committedListeners.push(fn);
   }
 
@@ -209,7 +209,7 @@ export class EventStore {
     for (const p of this.projections) await p.apply(tx, stored);
     stream.version = nextVersion;
     stream.state = newState;
-    tx.afterCommit(() => this.committedListeners.forEach((fn) => fn()));
+    tx.afterCommit(() => this.committedListeners.forEach((fn) => fn(stored)));
     return stored;
   }
 

@@ -10,7 +10,7 @@
 // position). A transaction below xmin has committed or aborted, so nothing
 // can later appear behind the checkpoint.
 import type { Database, Tx } from './db.js';
-import { toStoredEvent, type StoredEvent } from './event-store.js';
+import { toStoredEvent, type EventStore, type StoredEvent } from './event-store.js';
 import type { Logger } from './logger.js';
 import {
   CORRELATION_ID_HEADER,
@@ -66,6 +66,14 @@ export class OutboxRelay {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+  }
+
+  /** Follows a store's commits: counts the appended events (`bil_events_appended_total`) and wakes the relay. */
+  attach(store: EventStore): void {
+    store.onCommitted((events) => {
+      for (const e of events) this.opts.metrics?.eventsAppended.inc({ type: e.type });
+      this.kick();
+    });
   }
 
   /** Wakes the relay now (called after a local commit). */

@@ -54,7 +54,7 @@ void runService('chat', async (life) => {
   await ensureStream(nats, 'chat');
 
   const relay = new OutboxRelay({ db, nats, logger, metrics, toMessage: (e) => chatIntegrationEvent(nats.prefix, e) });
-  store.onCommitted(() => relay.kick());
+  relay.attach(store);
   relay.start();
   life.onShutdown('outbox relay', () => relay.stop());
 

@@ -123,7 +123,7 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   await ensureStream(nats, 'digest');
 
   const relay = new OutboxRelay({ db: core.db, nats, logger, metrics, toMessage: (e) => digestIntegrationEvent(nats.prefix, e) });
-  core.store.onCommitted(() => relay.kick());
+  relay.attach(core.store);
   relay.start();
   stops.push(() => relay.stop());
 

@@ -64,7 +64,7 @@ void runService('identity', async (life) => {
     metrics,
     toMessage: (e) => identityIntegrationEvent(nats.prefix, e),
   });
-  store.onCommitted(() => relay.kick());
+  relay.attach(store);
   relay.start();
   life.onShutdown('outbox relay', () => relay.stop());
 

@@ -48,7 +48,7 @@ beforeAll(async () => {
   await ensureStream(nats, 'chat');
   await ensureStream(nats, 'identity');
   relay = new OutboxRelay({ db, nats, logger, toMessage: (e) => chatIntegrationEvent(nats.prefix, e), pollIntervalMs: 20 });
-  store.onCommitted(() => relay.kick());
+  relay.attach(store);
   relay.start();
   const app = new ChatApp(db, store, { maxGroupMembers: 64 }, logger);
   consumer = identityDirectoryConsumer({ nats, db, logger, app });

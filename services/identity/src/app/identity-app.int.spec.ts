@@ -51,7 +51,7 @@ beforeAll(async () => {
   nats = await connectNats(env.natsUrl, env.natsPrefix, 'identity-test');
   await ensureStream(nats, 'identity');
   relay = new OutboxRelay({ db, nats, logger, toMessage: (e) => identityIntegrationEvent(nats.prefix, e), pollIntervalMs: 20 });
-  store.onCommitted(() => relay.kick());
+  relay.attach(store);
   relay.start();
 });
 
