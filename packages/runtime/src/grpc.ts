@@ -35,6 +35,12 @@ export interface GrpcServerOptions {
   metrics?: Metrics;
   /** Largest accepted request in bytes. */
   maxReceiveBytes?: number;
+  /**
+   * Client connections are closed gracefully (GOAWAY) after this long (default
+   * 5 min), so clients re-resolve the service's DNS name and spread over
+   * replicas added since they connected; calls in flight get 30 s to finish.
+   */
+  maxConnectionAgeMs?: number;
 }
 
 export class GrpcServer {
@@ -46,6 +52,8 @@ export class GrpcServer {
     this.server = new Server({
       'grpc.max_receive_message_length': opts.maxReceiveBytes ?? 4 * 1024 * 1024,
       'grpc.keepalive_time_ms': 30_000,
+      'grpc.max_connection_age_ms': opts.maxConnectionAgeMs ?? 5 * 60_000,
+      'grpc.max_connection_age_grace_ms': 30_000,
     });
     this.health.addToServer(this.server);
   }

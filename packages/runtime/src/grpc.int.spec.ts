@@ -1,0 +1,49 @@
+// The gRPC server closes client connections after maxConnectionAgeMs (so
+// clients re-resolve and reach new replicas) without failing a single call.
+import { connect, createServer, type Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { GrpcServer, clientOptions, createLogger } from './index.js';
+
+describe('GrpcServer connection age', () => {
+  it('recycles connections past their age while calls keep succeeding', async () => {
+    const server = new GrpcServer({ logger: createLogger('grpc-test', 'silent'), maxConnectionAgeMs: 200 });
+    const port = await server.listen('127.0.0.1', 0);
+    // A TCP relay in front of the server counts the connections the client opens.
+    let connections = 0;
+    const sockets: Socket[] = [];
+    const relay = createServer((inbound) => {
+      connections++;
+      const outbound = connect(port, '127.0.0.1');
+      sockets.push(inbound, outbound);
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    const relayPort = await new Promise<number>((resolve) => relay.listen(0, '127.0.0.1', () => resolve((relay.address() as { port: number }).port)));
+    const Health = makeGenericClientConstructor(healthService, 'Health');
+    const client = new Health(`dns:///127.0.0.1:${relayPort}`, credentials.createInsecure(), clientOptions);
+    const check = () =>
+      new Promise<string>((resolve, reject) =>
+        (client as unknown as { check: (req: object, opts: object, cb: (err: ServiceError | null, res: { status: string }) => void) => void }).check(
+          { service: '' },
+          { deadline: Date.now() + 5000 },
+          (err, res) => (err ? reject(err) : resolve(res.status)),
+        ),
+      );
+    try {
+      // 40 calls over more than a second: several connection ages.
+      for (let i = 0; i < 40; i++) {
+        expect(await check()).toBe('SERVING');
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      expect(connections).toBeGreaterThanOrEqual(3); // about one per 200 ms, none of it visible to the calls
+    } finally {
+      client.close();
+      for (const s of sockets) s.destroy();
+      relay.close();
+      await server.shutdown(1000);
+    }
+  });
+});
