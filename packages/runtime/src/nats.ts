@@ -15,12 +15,34 @@ export interface Nats {
   jsm: JetStreamManager;
   /** Prefix applied to every subject and stream name (tests use their own). */
   prefix: string;
+  /** Replicas of the streams this process creates (NATS_STREAM_REPLICAS; 1 without a cluster). */
+  streamReplicas?: number;
 }
 
-export async function connectNats(url: string, prefix: string, name: string): Promise<Nats> {
+export interface NatsOptions {
+  /** Replicas of each stream ensureStream creates or updates (default 1). */
+  streamReplicas?: number;
+}
+
+/**
+ * Connection options from a NATS URL: `nats://host:port`, with credentials
+ * as `nats://user:password@host` or a token as `nats://token@host`, and TLS
+ * with the `tls://` scheme.
+ */
+export function natsConnectOptions(url: string): { servers: string; user?: string; pass?: string; token?: string; tls?: Record<string, never> } {
   const u = new URL(url);
+  const out: ReturnType<typeof natsConnectOptions> = { servers: `${u.hostname}:${u.port || 4222}` };
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  if (user && pass) Object.assign(out, { user, pass });
+  else if (user) out.token = user;
+  if (u.protocol === 'tls:') out.tls = {};
+  return out;
+}
+
+export async function connectNats(url: string, prefix: string, name: string, opts: NatsOptions = {}): Promise<Nats> {
   const nc = await connect({
-    servers: `${u.hostname}:${u.port || 4222}`,
+    ...natsConnectOptions(url),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -28,7 +50,7 @@ export async function connectNats(url: string, prefix: string, name: string): Pr
   });
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  return { nc, js, jsm, prefix };
+  return { nc, js, jsm, prefix, streamReplicas: opts.streamReplicas ?? 1 };
 }
 
 /** `identity.v1.device.revoked` style subject: `<context>.v1.<aggregate>.<event_snake>`. */
@@ -55,10 +77,11 @@ export function snake(name: string): string {
 export async function ensureStream(nats: Nats, context: string): Promise<string> {
   const name = contextStream(nats.prefix, context);
   const subjects = [contextSubjects(nats.prefix, context)];
+  const replicas = nats.streamReplicas ?? 1;
   try {
     const info = await nats.jsm.streams.info(name);
-    if (info.config.subjects?.join() !== subjects.join()) {
-      await nats.jsm.streams.update(name, { ...info.config, subjects });
+    if (info.config.subjects?.join() !== subjects.join() || info.config.num_replicas !== replicas) {
+      await nats.jsm.streams.update(name, { ...info.config, subjects, num_replicas: replicas });
     }
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -67,6 +90,7 @@ export async function ensureStream(nats: Nats, context: string): Promise<string>
       subjects,
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      num_replicas: replicas,
       // Dedup window for Nats-Msg-Id: a relay restarted within it never duplicates.
       duplicate_window: nanos(10 * 60 * 1000),
       max_age: nanos(7 * 24 * 3600 * 1000),

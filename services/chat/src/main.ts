@@ -49,7 +49,7 @@ void runService('chat', async (life) => {
   if (command !== 'serve') throw new Error(`unknown command "${command}" (serve, migrate, rebuild-projections)`);
 
   const metrics = new Metrics('chat');
-  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'chat');
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'chat', { streamReplicas: config.NATS_STREAM_REPLICAS });
   life.onShutdown('nats', () => nats.nc.drain());
   await ensureStream(nats, 'chat');
 

@@ -33,7 +33,7 @@ await runService('delivery', async (life) => {
   life.onShutdown('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
-  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, `delivery-${config.nodeId}`);
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, `delivery-${config.nodeId}`, { streamReplicas: config.NATS_STREAM_REPLICAS });
   life.onShutdown('nats', () => nats.nc.drain());
   const chat = createChatBackend(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
   life.onShutdown('chat client', () => chat.close());

@@ -118,7 +118,7 @@ export interface Api {
 export async function startApi(config: DigestConfig, logger: Logger, core: Core, opts: { grpcPort?: number } = {}): Promise<Api> {
   const stops: Array<() => Promise<unknown>> = [];
   const metrics = new Metrics('digest');
-  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'digest');
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'digest', { streamReplicas: config.NATS_STREAM_REPLICAS });
   stops.push(() => nats.nc.drain());
   await ensureStream(nats, 'digest');
 

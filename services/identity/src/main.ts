@@ -53,7 +53,7 @@ void runService('identity', async (life) => {
   const metrics = new Metrics('identity');
   const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
   life.onShutdown('redis', () => void redis.disconnect());
-  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'identity');
+  const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'identity', { streamReplicas: config.NATS_STREAM_REPLICAS });
   life.onShutdown('nats', () => nats.nc.drain());
   await ensureStream(nats, 'identity');
 
