@@ -2,7 +2,7 @@
 // process (gRPC, outbox relay, directory consumers, sweeper) and the worker
 // process (BullMQ worker) are built from the same parts.
 import { Worker } from 'bullmq';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { fromBase64Url, identityKeyFromSeed, type Ed25519KeyPair } from '@bil/crypto';
 import {
   Database,
@@ -138,6 +138,19 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
     bull,
   );
   stops.push(() => queue.close());
+  new Gauge({
+    name: 'bil_digest_queue_jobs',
+    help: "Digest jobs in the queue by state (waiting, delayed, active): the digest workers' backlog",
+    labelNames: ['state'],
+    registers: [metrics.registry],
+    async collect() {
+      try {
+        for (const [state, n] of Object.entries(await queue.counts())) this.set({ state }, n);
+      } catch {
+        this.reset(); // Redis unreachable: no number rather than a stale one (readiness reports it)
+      }
+    },
+  });
   const limits = new DigestLimits(redis, config.DIGEST_RATE_PER_MINUTE, config.DIGEST_DAILY_CAP);
   const app = new DigestApp(core.db, core.store, core.keys, queue, limits, settingsOf(config), logger);
 

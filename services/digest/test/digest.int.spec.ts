@@ -70,6 +70,8 @@ describe('digest service', () => {
     // Repeating the request is idempotent: same request, nothing queued twice.
     const again = await h.api.app.requestDigest(alice.actor, requestId, transcripts);
     expect(again.created).toBe(false);
+    // The backlog the workers would scale on: one job waiting (queued once).
+    expect(await h.api.metrics.registry.getSingleMetricAsString('bil_digest_queue_jobs')).toContain('bil_digest_queue_jobs{state="waiting",service="digest"} 1');
 
     worker = startWorker(h.config, h.logs.logger, h.core);
     const ready = await waitForStatus(h, alice, requestId, 'ready');

@@ -55,6 +55,12 @@ export class DigestQueue {
     await this.queue.remove(requestId).catch(() => 0);
   }
 
+  /** Jobs waiting, delayed (backing off before a retry) and being processed: the workers' backlog. */
+  async counts(): Promise<{ waiting: number; delayed: number; active: number }> {
+    const c = await this.queue.getJobCounts('waiting', 'delayed', 'active');
+    return { waiting: c.waiting ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0 };
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }
