@@ -1,5 +1,6 @@
 // NATS JetStream set-up and the one place subjects and stream names are built.
 import { connect, headers as natsHeaders, nanos, type NatsConnection, type MsgHdrs } from '@nats-io/transport-node';
+import { ConfigError } from './config.js';
 import {
   jetstream,
   jetstreamManager,
@@ -32,8 +33,19 @@ export interface NatsOptions {
 export function natsConnectOptions(url: string): { servers: string; user?: string; pass?: string; token?: string; tls?: Record<string, never> } {
   const u = new URL(url);
   const out: ReturnType<typeof natsConnectOptions> = { servers: `${u.hostname}:${u.port || 4222}` };
-  const user = decodeURIComponent(u.username);
-  const pass = decodeURIComponent(u.password);
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigError([`NATS_URL: the ${what} is not valid percent-encoding (encode reserved characters, e.g. @ as %40)`]);
+    }
+  };
+  const user = decode(u.username, 'user name');
+  const pass = decode(u.password, 'password');
+  if (pass && !user) throw new ConfigError(['NATS_URL: a password needs a user name (nats://user:password@host), or give a token as nats://token@host']);
+  if (user && u.password === '' && url.includes(`${u.username}:@`)) {
+    throw new ConfigError(['NATS_URL: the user name has an empty password; give nats://user:password@host, or a token as nats://token@host']);
+  }
   if (user && pass) Object.assign(out, { user, pass });
   else if (user) out.token = user;
   if (u.protocol === 'tls:') out.tls = {};

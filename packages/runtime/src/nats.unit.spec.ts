@@ -9,4 +9,10 @@ describe('natsConnectOptions', () => {
     expect(natsConnectOptions('nats://s3cr3t-token@nats:4222')).toEqual({ servers: 'nats:4222', token: 's3cr3t-token' });
     expect(natsConnectOptions('tls://bil:pw@nats:4222')).toEqual({ servers: 'nats:4222', user: 'bil', pass: 'pw', tls: {} });
   });
+
+  it('refuses what it would otherwise misread, with a clear message', () => {
+    expect(() => natsConnectOptions('nats://:secret@nats:4222')).toThrow(/password needs a user name/);
+    expect(() => natsConnectOptions('nats://bil:@nats:4222')).toThrow(/empty password/);
+    expect(() => natsConnectOptions('nats://bil:%E0%A4%A@nats:4222')).toThrow(/percent-encoding/);
+  });
 });
