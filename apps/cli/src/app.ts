@@ -1,6 +1,6 @@
 // What every command shares: the global options, output, the profile (lock,
 // passphrase, encrypted key store, client) and naming users and chats.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { BilClient, FileKeyStore, type Chat, type LocalAccount } from '@bil/sdk/node';
@@ -145,7 +145,8 @@ export class App {
   async create(): Promise<{ client: BilClient; store: CliKeyStore; saved: () => Promise<void> }> {
     await this.resolveServer();
     if (this.exists) throw this.#profileExists();
-    await lockProfile(this.paths.lock, this.profile, this.command, this.#lockWaitMs());
+    // Killed by a signal before a device got in: nothing is left behind either.
+    await lockProfile(this.paths.lock, this.profile, this.command, this.#lockWaitMs(), { onSignal: () => this.#discardIfEmptySync() });
     if (this.exists) throw this.#profileExists();
     const passphrase = await this.newSecret('BIL_PASSPHRASE', `a passphrase for profile "${this.profile}" (it encrypts the keys on this machine)`, 'passphrase', MIN_PASSPHRASE).catch(async (err: unknown) => {
       await this.discardIfEmpty();
@@ -156,9 +157,13 @@ export class App {
     return { client, store, saved: () => writeSettings(this.paths, { url: this.url }) };
   }
 
-  /** After a failed register or link: removes the profile directory if no device got into it. */
+  /** After a failed register or link: removes the profile directory if no device got into it (and no registration waits to be finished). */
   async discardIfEmpty(): Promise<void> {
-    if (!this.exists) await rm(this.paths.dir, { recursive: true, force: true });
+    if (!this.exists && !existsSync(this.paths.pending)) await rm(this.paths.dir, { recursive: true, force: true });
+  }
+
+  #discardIfEmptySync(): void {
+    if (!this.exists && !existsSync(this.paths.pending)) rmSync(this.paths.dir, { recursive: true, force: true });
   }
 
   #noProfile(): CliError {

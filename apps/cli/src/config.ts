@@ -3,7 +3,7 @@
 // the encrypted key store (keys.json, @bil/sdk's FileKeyStore format), the
 // server address it was created against (settings.json, not secret) and a
 // lock while a bil process uses it.
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { usage } from './errors.js';
@@ -52,11 +52,13 @@ export interface ProfilePaths {
   readonly keys: string;
   readonly settings: string;
   readonly lock: string;
+  /** An unfinished registration (the account exists, this device is not registered yet): username, user id, server. */
+  readonly pending: string;
 }
 
 export function profilePaths(root: string, name: string): ProfilePaths {
   const dir = join(root, 'profiles', checkProfileName(name));
-  return { name, dir, keys: join(dir, 'keys.json'), settings: join(dir, 'settings.json'), lock: join(dir, 'lock') };
+  return { name, dir, keys: join(dir, 'keys.json'), settings: join(dir, 'settings.json'), lock: join(dir, 'lock'), pending: join(dir, 'register.json') };
 }
 
 export interface ProfileSettings {
@@ -88,4 +90,30 @@ export async function listProfiles(root: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/** A registration whose account was created but whose first device was not (`bil register` resumes it). */
+export interface PendingRegistration {
+  readonly username: string;
+  readonly userId: string;
+  readonly url: string;
+}
+
+export async function readPending(paths: ProfilePaths): Promise<PendingRegistration | null> {
+  try {
+    const v = JSON.parse(await readFile(paths.pending, 'utf8')) as Partial<PendingRegistration> | null;
+    if (v && typeof v.username === 'string' && typeof v.userId === 'string' && typeof v.url === 'string') return { username: v.username, userId: v.userId, url: v.url };
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writePending(paths: ProfilePaths, pending: PendingRegistration): Promise<void> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  await writeFile(paths.pending, `${JSON.stringify(pending, null, 2)}\n`, { mode: 0o600 });
+}
+
+export async function removePending(paths: ProfilePaths): Promise<void> {
+  await rm(paths.pending, { force: true });
 }

@@ -33,6 +33,36 @@ export function useColour(isTty: boolean | undefined, env: Record<string, string
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
+
+// Text from others (messages, digests, names, titles, server messages) must
+// not drive the terminal: an escape sequence can set the clipboard (OSC 52),
+// move the cursor or clear the screen, a carriage return or newline can forge
+// a line that looks like the CLI's own ("bob: ...", "✔ The numbers match"),
+// and bidi overrides or invisible characters can disguise what is shown.
+// eslint-disable-next-line no-control-regex
+const LINE_BREAK = /\r\n|[\r\n\u000b\u000c\u0085\u2028\u2029]/g;
+// C0 controls (tab and line breaks are handled above), DEL, C1 controls; bidi
+// embeddings, overrides and isolates; zero-width and other invisible formatting.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u0008\u000e-\u001f\u007f-\u009f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/g;
+
+/**
+ * Untrusted text made safe to print in HUMAN output (never applied to --json,
+ * which escapes everything itself): control characters, bidi controls and
+ * invisible formatting are removed, a tab becomes spaces. A line break becomes
+ * `lineBreak` (for text that may span lines: a newline and an indent that
+ * no line of the CLI's own starts with), else a space, so a name or title
+ * stays on its line.
+ */
+export function safe(text: string, lineBreak?: string): string {
+  return String(text)
+    .replace(/\t/g, '    ')
+    .replace(LINE_BREAK, lineBreak ?? ' ')
+    .replace(UNSAFE, '');
+}
+
+/** The continuation for multi-line text: a new line indented `width` columns, with a gutter mark. */
+export const continuation = (width: number): string => `\n${' '.repeat(Math.max(0, width))}│ `;
 export const stripAnsi = (s: string): string => s.replace(ANSI, '');
 export const visibleLength = (s: string): number => stripAnsi(s).length;
 
@@ -61,26 +91,28 @@ export function formatTime(ms: number, now: number = Date.now()): string {
 /** The first 8 hex digits of an id: enough to tell chats apart, and accepted as a chat reference. */
 export const shortId = (id: string): string => id.slice(0, 8);
 
-/** How a user is named: the username if known, else `user:1a2b3c4d`. */
+/** How a user is named in human output: the username if known (made safe to print), else `user:1a2b3c4d`. */
 export function userLabel(userId: string, names: Readonly<Record<string, string>>): string {
-  return names[userId] ?? `user:${shortId(userId)}`;
+  const name = names[userId];
+  return name !== undefined ? safe(name) : `user:${safe(shortId(userId))}`;
 }
 
-/** `#title` for a group, `@username` for a personal chat. */
+/** `#title` for a group, `@username` for a personal chat: exact, as --json gives it (human output passes it through `safe`). */
 export function chatLabel(chat: { type: string; title: string; peerUserId: string }, names: Readonly<Record<string, string>>): string {
   if (chat.type === 'group') return `#${chat.title}`;
-  return chat.peerUserId ? `@${userLabel(chat.peerUserId, names)}` : '@?';
+  return chat.peerUserId ? `@${names[chat.peerUserId] ?? `user:${shortId(chat.peerUserId)}`}` : '@?';
 }
 
 /** One message as a line: `seq  time  sender: text`, or the uniform marker for what didn't decrypt. */
-export function messageLine(m: HistoryMessage, names: Readonly<Record<string, string>>, style: Style, now?: number): string {
+export function messageLine(m: HistoryMessage, names: Readonly<Record<string, string>>, style: Style, now?: number, indent = 0): string {
   const seq = style.dim(String(m.seq).padStart(4));
   if (!m.ok) {
     const when = formatTime(Date.parse(m.createdAt), now);
     return `${seq}  ${style.dim(when)}  ${style.red('[cannot decrypt]')} ${style.dim(`claimed sender ${userLabel(m.senderUserId, names)}`)}`;
   }
   const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));
-  return `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: ${m.text}`;
+  const head = `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: `;
+  return `${head}${safe(m.text, continuation(visibleLength(head) - 2 + indent))}`;
 }
 
 /** A message as JSON for --json output (the SDK's shape plus the sender's name when known). */
@@ -90,22 +122,23 @@ export function messageJson(m: HistoryMessage, names: Readonly<Record<string, st
 
 /** A digest outcome in human form. */
 export function digestLines(o: DigestOutcome, label: string, names: Readonly<Record<string, string>>, style: Style): string[] {
-  const out: string[] = [style.bold(label)];
+  const out: string[] = [style.bold(safe(label))];
   if (o.kind === 'disabled') {
     out.push(`  ${style.dim('digests are switched off for this chat')}`);
   } else if (o.kind === 'messages') {
     out.push(`  ${style.dim(o.messages.length ? 'below the digest threshold; the unread messages:' : 'no unread messages')}`);
-    for (const m of o.messages) out.push(`  ${messageLine(m, names, style)}`);
+    for (const m of o.messages) out.push(`  ${messageLine(m, names, style, undefined, 2)}`);
   } else {
-    out.push(`  ${style.dim(`summary of ${o.messageCount} messages (${o.method === 'llm' ? 'language model' : 'built-in summariser'}, ${o.language})`)}`);
-    out.push(`  Topic: ${o.topic}`);
+    // The summary is the digest service's (a language model's) output over what the members wrote: untrusted.
+    out.push(`  ${style.dim(`summary of ${o.messageCount} messages (${o.method === 'llm' ? 'language model' : 'built-in summariser'}, ${safe(o.language)})`)}`);
+    out.push(`  Topic: ${safe(o.topic, continuation(4))}`);
     if (o.keyPoints.length) {
       out.push('  Key points:');
-      for (const k of o.keyPoints) out.push(`    - ${k}`);
+      for (const k of o.keyPoints) out.push(`    - ${safe(k, continuation(6))}`);
     }
     if (o.actions.length) {
       out.push('  Actions:');
-      for (const a of o.actions) out.push(`    - ${a.owner ? `${style.bold(a.owner)}: ` : ''}${a.action}`);
+      for (const a of o.actions) out.push(`    - ${a.owner ? `${style.bold(safe(a.owner))}: ` : ''}${safe(a.action, continuation(6))}`);
     }
   }
   return out;

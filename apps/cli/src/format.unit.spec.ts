@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DigestOutcome, HistoryMessage } from '@bil/sdk';
-import { stripAnsi, chatLabel, colours, digestLines, formatTime, messageJson, messageLine, plain, safetyNumberRows, table, useColour, userLabel, visibleLength } from './format.js';
+import { stripAnsi, chatLabel, colours, digestLines, formatTime, messageJson, messageLine, plain, safe, safetyNumberRows, table, useColour, userLabel, visibleLength } from './format.js';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 const names = { [ALICE]: 'alice' };
@@ -110,5 +110,87 @@ describe('safety numbers', () => {
   it('groups 60 digits 5 by 5, four groups a row', () => {
     const digits = '012345678901234567890123456789012345678901234567890123456789';
     expect(safetyNumberRows(digits)).toEqual(['01234 56789 01234 56789', '01234 56789 01234 56789', '01234 56789 01234 56789']);
+  });
+});
+
+describe('untrusted text in human output', () => {
+  const ESC = '\u001b';
+  // Nothing a chat member writes may reach the terminal as a control: no ESC,
+  // no C0/C1 controls, no DEL, no bidi controls or invisible formatting.
+  // eslint-disable-next-line no-control-regex
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/;
+
+  it('removes escape sequences, controls, bidi overrides and invisible characters; tabs become spaces', () => {
+    expect(safe(`hi ${ESC}]52;c;ZXZpbA==\u0007 there`)).toBe('hi ]52;c;ZXZpbA== there');
+    expect(safe(`${ESC}[2J${ESC}[H${ESC}[1Aclear`)).toBe('[2J[H[1Aclear');
+    expect(safe('a\u009b31mb\u007fc\u0000d\u0008e')).toBe('a31mbcde');
+    expect(safe('evil\u202egnp.exe\u2066x\u2069\u200b\u200f\ufeff')).toBe('evilgnp.exex');
+    expect(safe('a\tb')).toBe('a    b');
+    expect(safe('plain text, émoji 🙂, 中文, עברית')).toBe('plain text, émoji 🙂, 中文, עברית');
+  });
+
+  it('turns line breaks into a space, or into the given continuation', () => {
+    expect(safe('a\nb\r\nc\rd\u2028e\u000bf')).toBe('a b c d e f');
+    expect(safe('a\nb', '\n  | ')).toBe('a\n  | b');
+  });
+
+  it('a forged newline in a message cannot make a line that looks like another message', () => {
+    const forged: HistoryMessage = { ...ok, text: `see below\n   8  14:02:12  bob: send me the password\r   9  14:02:13  carol: ok${ESC}[2K` };
+    const line = messageLine(forged, names, plain, now);
+    const rows = line.split('\n');
+    expect(rows[0]).toBe('   7  14:02:11  alice: see below');
+    // Every further row is a continuation: indented to the message text, behind a gutter mark.
+    for (const row of rows.slice(1)) expect(row.startsWith(`${' '.repeat('   7  14:02:11  alice'.length)}│ `)).toBe(true);
+    expect(rows.slice(1)).toEqual([
+      '                     │    8  14:02:12  bob: send me the password',
+      '                     │    9  14:02:13  carol: ok[2K',
+    ]);
+    expect(rows.slice(1).some((r) => /^\s{0,4}\d+ {2}\d/.test(r))).toBe(false);
+    expect(CONTROL.test(line)).toBe(false);
+    // In colour only the CLI's own colour codes are escape sequences.
+    const coloured = messageLine(forged, names, colours, now);
+    expect(stripAnsi(coloured)).toBe(line);
+  });
+
+  it('sanitizes names: a username or title cannot break the line either', () => {
+    const evil = { [ALICE]: `alice${ESC}]52;c;eA==\u0007\n✔ The numbers match` };
+    expect(userLabel(ALICE, evil)).toBe('alice]52;c;eA== ✔ The numbers match');
+    expect(messageLine(ok, evil, plain, now).split('\n')).toHaveLength(1);
+    // chatLabel is exact (it is the --json label); human output passes it through safe().
+    expect(chatLabel({ type: 'group', title: 'a\nb', peerUserId: '' }, names)).toBe('#a\nb');
+  });
+
+  it('keeps --json exact', () => {
+    const text = `x${ESC}[31m\ny\u202e`;
+    const json = JSON.stringify(messageJson({ ...ok, text }, names));
+    expect(JSON.parse(json).text).toBe(text);
+    expect(json).not.toContain(ESC);
+  });
+
+  it('sanitizes digests (the summary is a language model\'s output over what members wrote)', () => {
+    const d: DigestOutcome = {
+      kind: 'summary',
+      chatId: 'c',
+      topic: `Trip${ESC}[2J\n#Other chat`,
+      keyPoints: ['one\n  Actions:\u202e'],
+      actions: [{ owner: `bob${ESC}[31m`, action: 'pay\n    - alice: pay twice' }],
+      language: 'en',
+      method: 'llm',
+      messageCount: 3,
+    };
+    const lines = digestLines(d, `#Trip\n${ESC}]0;title\u0007`, names, plain).join('\n').split('\n');
+    expect(lines).toEqual([
+      '#Trip ]0;title',
+      '  summary of 3 messages (language model, en)',
+      '  Topic: Trip[2J',
+      '    │ #Other chat',
+      '  Key points:',
+      '    - one',
+      '      │   Actions:',
+      '  Actions:',
+      '    - bob[31m: pay',
+      '      │     - alice: pay twice',
+      ]);
+    expect(lines.some((l) => CONTROL.test(l))).toBe(false);
   });
 });

@@ -7,7 +7,7 @@ import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
 import { listen } from './commands/listen.js';
 import { describeFailure, ExitCode } from './errors.js';
-import { colours, plain, useColour } from './format.js';
+import { colours, plain, safe, useColour } from './format.js';
 
 export const VERSION = '0.1.0';
 
@@ -242,8 +242,9 @@ export async function run(argv: readonly string[], dispatch?: Dispatch): Promise
       process.stderr.write(`${JSON.stringify({ error: { code: f.code, message: f.message, exitCode: f.exitCode, ...(f.hint ? { hint: f.hint } : {}) } })}\n`);
     } else {
       const s = useColour(process.stderr.isTTY, process.env, !argv.includes('--no-color')) ? colours : plain;
-      process.stderr.write(`${s.red(`bil: ${f.message}`)} ${s.dim(`[${f.code}]`)}\n`);
-      if (f.hint) process.stderr.write(`${s.dim(`     ${f.hint}`)}\n`);
+      // Messages may carry the server's text or names from it: made safe to print.
+      process.stderr.write(`${s.red(`bil: ${safe(f.message)}`)} ${s.dim(`[${safe(f.code)}]`)}\n`);
+      if (f.hint) process.stderr.write(`${s.dim(`     ${safe(f.hint)}`)}\n`);
     }
     if (process.env.BIL_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return f.exitCode;

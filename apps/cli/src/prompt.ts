@@ -1,6 +1,6 @@
 // Secrets from the terminal without echo, and text from standard input.
 import { createInterface } from 'node:readline';
-import { ExitCode, CliError } from './errors.js';
+import { ExitCode, CliError, usage } from './errors.js';
 
 export const stdinIsTty = (): boolean => Boolean(process.stdin.isTTY);
 
@@ -51,11 +51,25 @@ export function stdinLines(): AsyncIterableIterator<string> {
   return rl[Symbol.asyncIterator]();
 }
 
-/** Asks a question on the terminal (echoed), answer without the newline. */
-export async function ask(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+/**
+ * Asks a question on the terminal (echoed), answer without the newline.
+ * Ctrl-C rejects with the `interrupted` error (exit 130), the end of input
+ * (Ctrl-D) with a usage error: the question never just hangs or is dropped.
+ */
+export async function ask(
+  question: string,
+  io: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream } = { input: process.stdin, output: process.stderr },
+): Promise<string> {
+  const rl = createInterface({ input: io.input, output: io.output, terminal: true });
   try {
-    return await new Promise<string>((resolve) => rl.question(question, resolve));
+    return await new Promise<string>((resolve, reject) => {
+      rl.on('SIGINT', () => {
+        io.output.write('\n');
+        reject(new CliError('interrupted', 'interrupted', ExitCode.interrupted));
+      });
+      rl.on('close', () => reject(usage('no answer: the input ended')));
+      rl.question(question, resolve);
+    });
   } finally {
     rl.close();
   }

@@ -287,6 +287,18 @@ export class BilClient {
 
   // ---- account --------------------------------------------------------------
 
+  /**
+   * The account a failed `register` created whose first device did not
+   * register yet, or null. It lives in this client only: an app that wants
+   * to resume after a restart keeps it and passes it to
+   * `devices.resetIdentity({ username, userId, password })`, which registers
+   * the first device (an account without an identity key gets its first one;
+   * nothing is reset).
+   */
+  get pendingRegistration(): { readonly username: string; readonly userId: string } | null {
+    return this.#pendingAccount ? { ...this.#pendingAccount } : null;
+  }
+
   /** This device's account as stored locally, or null before register/link. */
   async account(): Promise<LocalAccount | null> {
     await this.#ready();

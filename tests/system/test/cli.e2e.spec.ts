@@ -225,6 +225,17 @@ describe('bil, as people and scripts use it', () => {
   }, 180_000);
 
   it('links a second device, lists and revokes it', async () => {
+    // Ctrl-C while waiting for the approval: exit 130, and no empty profile is left behind.
+    const abandoned = bil.spawn(as('alice3', 'device', 'link', '--name', 'phone'));
+    try {
+      await waitFor(abandoned, 'bil-link-request:', 90_000, 'device link');
+      abandoned.child.kill('SIGINT');
+      expect(await abandoned.exited, abandoned.output()).toBe(130);
+    } finally {
+      abandoned.child.kill('SIGKILL');
+    }
+    expect(JSON.parse((await bil(['--json', 'profiles'])).stdout).profiles.map((p: { name: string }) => p.name)).not.toContain('alice3');
+
     const link = bil.spawn(as('alice2', '--json', 'device', 'link', '--name', 'tablet'));
     try {
       await waitFor(link, '"linkRequest"', 90_000, 'device link');
@@ -248,6 +259,9 @@ describe('bil, as people and scripts use it', () => {
     await bil(as('bob', 'send', `@${alice}`, 'hello both devices'));
     expect((await bil(as('alice2', 'history', `@${bob}`, '-n', '1'))).stdout).toContain(`${bob}: hello both devices`);
 
+    const short = await bil(as('alice', 'device', 'revoke', tablet.deviceId.slice(0, 3)));
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('at least 4 characters');
     const self = await bil(as('alice', 'device', 'revoke', devices.find((d) => d.current)!.deviceId.slice(0, 8)));
     expect(self.code).toBe(2);
     const revoked = await bil(as('alice', 'device', 'revoke', tablet.deviceId.slice(0, 8)));
@@ -310,4 +324,45 @@ describe('bil, as people and scripts use it', () => {
     // Local commands still work.
     expect((await bil(as('bob', 'whoami'), { env: { BIL_URL: dead } })).code).toBe(0);
   }, 60_000);
+
+  it('what others write cannot drive the terminal or forge lines; --json keeps it exact', async () => {
+    const text = `look\u001b]52;c;ZXZpbA==\u0007\u001b[2J\n  42  12:00:00  ${bob}: I owe alice 100\r\u202eevil`;
+    const sent = await bil(as('alice', 'send', `@${bob}`, text));
+    expect(sent.code, sent.stderr).toBe(0);
+    const human = await bil(as('bob', 'history', `@${alice}`, '-n', '1', '--no-mark-read'));
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    const rows = human.stdout.split('\n');
+    const first = rows.findIndex((r) => r.includes(`${alice}: look]52;c;ZXZpbA==[2J`));
+    expect(first, human.stdout).toBeGreaterThan(0);
+    // The forged lines are continuations of alice's message, behind the gutter mark.
+    expect(rows[first + 1]).toMatch(new RegExp(`^ +│ +42  12:00:00  ${bob}: I owe alice 100$`));
+    expect(rows[first + 2]).toMatch(/^ +│ evil$/);
+    const json = await bil(as('bob', '--json', 'history', `@${alice}`, '-n', '1', '--no-mark-read'));
+    expect(JSON.parse(json.stdout).messages[0].text).toBe(text);
+  }, 60_000);
+
+  it('a register whose device step failed is finished by running it again (the username is not lost)', async () => {
+    const dave = `dave_${tag}`;
+    // The account is created, then the server refuses the device (its name is too long).
+    const failed = await bil(as('dave', 'register', dave, '--device-name', 'x'.repeat(80)));
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain(`the account "${dave}" exists, but registering this device failed`);
+    expect(failed.stderr).toContain(`bil --profile dave register ${dave}`);
+    expect(clean(failed.stderr)).toBe(true);
+    // This profile is kept for it: another username is refused there.
+    const other = await bil(as('dave', 'register', `other_${tag}`));
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain('[registration_pending]');
+    const resumed = await bil(as('dave', 'register', dave, '--device-name', 'laptop'));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain(`Registered ${dave} with device "laptop"`);
+    const who = JSON.parse((await bil(as('dave', '--json', 'whoami'))).stdout);
+    expect(who).toMatchObject({ username: dave, deviceName: 'laptop', signedIn: true, holdsIdentityKey: true });
+    const devices = JSON.parse((await bil(as('dave', '--json', 'device', 'list'))).stdout) as { certified: boolean }[];
+    expect(devices).toHaveLength(1);
+    expect(devices[0]!.certified).toBe(true);
+    // Others find the account and can talk to it.
+    expect((await bil(as('bob', 'chat', 'create', '--personal', dave))).code).toBe(0);
+  }, 120_000);
 });

@@ -2,9 +2,9 @@
 // contacts verify|accept.
 import type { LocalAccount } from '@bil/sdk';
 import type { App } from '../app.js';
-import { configDir, listProfiles, profilePaths, readSettings } from '../config.js';
-import { CliError, ExitCode, usage } from '../errors.js';
-import { formatTime, safetyNumberRows, shortId, table } from '../format.js';
+import { configDir, listProfiles, profilePaths, readPending, readSettings, removePending, writePending, type PendingRegistration } from '../config.js';
+import { CliError, describeFailure, ExitCode, usage } from '../errors.js';
+import { formatTime, safe, safetyNumberRows, shortId, table } from '../format.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeLinkToken, encodeLinkToken } from '../link-token.js';
 import { ask, readAllStdin, stdinIsTty, stdinLines } from '../prompt.js';
 
@@ -12,29 +12,78 @@ function accountJson(app: App, a: LocalAccount): Record<string, unknown> {
   return { profile: app.profile, url: app.url, ...a };
 }
 
+/**
+ * Creates the account, then registers this device. If the account was
+ * created but the device was not (the server refused the device, the
+ * connection dropped), the profile keeps the account's user id
+ * (register.json), and the same command on the same profile finishes it:
+ * without that the username would stay taken by an account nobody can use.
+ */
 export async function register(app: App, username: string, o: { displayName?: string; deviceName?: string }): Promise<void> {
   const created = await app.create();
-  await registerWith(app, created, username, o).catch(async (err: unknown) => {
+  const pending = await readPending(app.paths);
+  if (pending && pending.username.toLowerCase() !== username.replace(/^@/, '').toLowerCase()) {
+    throw new CliError(
+      'registration_pending',
+      `profile "${app.profile}" holds the unfinished registration of "${safe(pending.username)}"`,
+      ExitCode.usage,
+      `finish it: bil --profile ${app.profile} register ${safe(pending.username)}; or register "${safe(username)}" on another profile (--profile <name>)`,
+    );
+  }
+  if (pending && pending.url !== app.url) {
+    throw usage(`the unfinished registration of "${safe(pending.username)}" is on ${pending.url}, not ${app.url}`, `finish it there: --url ${pending.url}`);
+  }
+  await registerWith(app, created, username, o, pending).catch(async (err: unknown) => {
+    const left: PendingRegistration | null = pending ?? (created.client.pendingRegistration ? { ...created.client.pendingRegistration, url: app.url } : null);
+    if (left && !app.exists) {
+      await writePending(app.paths, left);
+      const f = describeFailure(err, app.url);
+      throw new CliError(
+        f.code,
+        `the account "${safe(left.username)}" exists, but registering this device failed: ${f.message}`,
+        f.exitCode,
+        `finish it with the same command on the same profile (same password): bil --profile ${app.profile} register ${safe(left.username)}`,
+      );
+    }
     await app.discardIfEmpty();
     throw err;
   });
 }
 
-async function registerWith(app: App, created: Awaited<ReturnType<App['create']>>, username: string, o: { displayName?: string; deviceName?: string }): Promise<void> {
+async function registerWith(
+  app: App,
+  created: Awaited<ReturnType<App['create']>>,
+  username: string,
+  o: { displayName?: string; deviceName?: string },
+  pending: PendingRegistration | null,
+): Promise<void> {
   const { client, store, saved } = created;
-  const password = await app.password(true);
-  app.out.note(`Creating the keys of "${username}" and registering with ${app.url}…`);
-  const account = await client.register({
-    username,
-    password,
-    deviceName: o.deviceName ?? app.defaultDeviceName,
-    ...(o.displayName !== undefined ? { displayName: o.displayName } : {}),
-  });
+  let account: LocalAccount;
+  const deviceName = o.deviceName ?? app.defaultDeviceName;
+  if (pending) {
+    // The account exists without an identity key: this registers its first
+    // device with a new identity key (nothing to reset; a device registered
+    // by the failed run whose answer never arrived is revoked, its keys are lost).
+    const password = await app.password();
+    app.out.note(`Finishing the registration of "${safe(pending.username)}": creating the keys and registering this device with ${app.url}…`);
+    if (o.displayName !== undefined) app.out.note('(--display-name is not changed: the account was created with the first attempt)');
+    account = await client.devices.resetIdentity({ username: pending.username, userId: pending.userId, password, deviceName });
+    await removePending(app.paths);
+  } else {
+    const password = await app.password(true);
+    app.out.note(`Creating the keys of "${safe(username)}" and registering with ${app.url}…`);
+    account = await client.register({
+      username,
+      password,
+      deviceName,
+      ...(o.displayName !== undefined ? { displayName: o.displayName } : {}),
+    });
+  }
   await saved();
   await store.rememberNames({ [account.userId]: account.username });
   const s = app.out.style;
   app.out.result(accountJson(app, account), () => [
-    `${s.green('Registered')} ${s.bold(account.username)} with device "${account.deviceName}" and signed in.`,
+    `${s.green('Registered')} ${s.bold(safe(account.username))} with device "${safe(account.deviceName)}" and signed in.`,
     s.dim(`profile "${app.profile}", user ${account.userId}, device ${account.deviceId}`),
   ]);
 }
@@ -44,14 +93,14 @@ export async function login(app: App, username: string | undefined): Promise<voi
   const password = await app.password();
   const account = await client.login({ password, ...(username ? { username: username.replace(/^@/, '') } : {}) });
   const s = app.out.style;
-  app.out.result(accountJson(app, account), () => [`${s.green('Signed in')} as ${s.bold(account.username)} on device "${account.deviceName}".`]);
+  app.out.result(accountJson(app, account), () => [`${s.green('Signed in')} as ${s.bold(safe(account.username))} on device "${safe(account.deviceName)}".`]);
 }
 
 export async function logout(app: App): Promise<void> {
   const { client, account } = await app.open();
   await client.logout();
   app.out.result({ profile: app.profile, username: account.username, signedIn: false }, () => [
-    `Signed out ${account.username}. The keys stay in profile "${app.profile}": bil login to sign in again.`,
+    `Signed out ${safe(account.username)}. The keys stay in profile "${app.profile}": bil login to sign in again.`,
   ]);
 }
 
@@ -61,8 +110,8 @@ export async function whoami(app: App): Promise<void> {
   const s = app.out.style;
   app.out.result(accountJson(app, a), () =>
     table([
-      ['user', `${s.bold(a.username)} ${s.dim(a.userId)}`],
-      ['device', `${a.deviceName} ${s.dim(a.deviceId)}`],
+      ['user', `${s.bold(safe(a.username))} ${s.dim(a.userId)}`],
+      ['device', `${safe(a.deviceName)} ${s.dim(a.deviceId)}`],
       ['session', a.signedIn ? s.green('signed in') : s.yellow('signed out (bil login)')],
       ['identity key', `${a.identityKey}${a.holdsIdentityKey ? s.dim(' (held by this device: it can approve new devices)') : ''}`],
       ['profile', `${app.profile} ${s.dim(app.paths.dir)}`],
@@ -85,6 +134,9 @@ export async function profiles(app: App): Promise<void> {
 
 // ---- devices ------------------------------------------------------------------
 
+/** Like chat references: a shorter prefix too easily names a device by accident. */
+const MIN_DEVICE_PREFIX = 4;
+
 export async function deviceList(app: App): Promise<void> {
   const { client } = await app.open();
   const devices = await client.devices.list();
@@ -96,7 +148,7 @@ export async function deviceList(app: App): Promise<void> {
         [s.dim('DEVICE'), s.dim('NAME'), s.dim('ADDED'), s.dim('')],
         ...devices.map((d) => [
           shortId(d.deviceId),
-          d.name,
+          safe(d.name),
           formatTime(Date.parse(d.createdAt)),
           [d.current ? s.green('this device') : '', d.certified ? '' : s.red('NOT CERTIFIED by your identity key')].filter(Boolean).join(', '),
         ]),
@@ -105,16 +157,18 @@ export async function deviceList(app: App): Promise<void> {
 }
 
 export async function deviceRevoke(app: App, ref: string, o: { yes?: boolean }): Promise<void> {
+  const id = ref.trim().toLowerCase();
+  if (id.length < MIN_DEVICE_PREFIX) throw usage(`device "${ref}": give the device id or at least ${MIN_DEVICE_PREFIX} characters of it`, 'see them: bil device list');
   const { client } = await app.open();
   const devices = await client.devices.list();
-  const matches = devices.filter((d) => d.deviceId === ref.toLowerCase() || d.deviceId.startsWith(ref.toLowerCase()));
+  const matches = devices.filter((d) => d.deviceId.startsWith(id));
   if (matches.length === 0) throw new CliError('device_not_found', `no device of this account matches "${ref}"`, ExitCode.notFound, 'see them: bil device list');
   if (matches.length > 1) throw usage(`"${ref}" matches ${matches.length} devices: give more of the id`);
   const device = matches[0]!;
   if (device.current && !o.yes) throw usage('that is this device: its keys would be deleted from this profile; add --yes to revoke it anyway');
   await client.devices.revoke(device.deviceId);
   app.out.result({ deviceId: device.deviceId, name: device.name, revoked: true, current: device.current }, () => [
-    `Revoked device "${device.name}" (${device.deviceId}).${device.current ? ` Profile "${app.profile}" no longer holds keys.` : ''}`,
+    `Revoked device "${safe(device.name)}" (${device.deviceId}).${device.current ? ` Profile "${app.profile}" no longer holds keys.` : ''}`,
   ]);
 }
 
@@ -160,7 +214,7 @@ async function linkWith(app: App, created: Awaited<ReturnType<App['create']>>, o
   // --json: a second line after the request line, so a script reads them one by one.
   if (app.out.json) return app.out.event({ profile: app.profile, url: app.url, ...account });
   app.out.result({}, () => [
-    `${s.green('Linked')} device "${account.deviceName}" to ${s.bold(account.username)} and signed in (profile "${app.profile}").`,
+    `${s.green('Linked')} device "${safe(account.deviceName)}" to ${s.bold(safe(account.username))} and signed in (profile "${app.profile}").`,
   ]);
 }
 
@@ -179,7 +233,7 @@ export async function deviceAdd(app: App, requestArg: string | undefined, o: { s
   if (app.out.json) {
     app.out.result({ approval: token, deviceName: name, sharesIdentityKey: o.shareIdentityKey !== false }, () => []);
   } else {
-    app.out.note(`Approved "${name}". Paste this on the new device:`);
+    app.out.note(`Approved "${safe(name)}". Paste this on the new device:`);
     app.out.line(token);
   }
 }
@@ -207,20 +261,21 @@ export async function contactsVerify(app: App, ref: string, o: { digits?: string
     ...(matches !== undefined ? { matches } : {}),
   };
   app.out.result(value, () => {
-    const lines = [`Safety number of you (${account.username}) and ${s.bold(user.username)}:`, '', ...safetyNumberRows(number).map((r) => `    ${s.bold(r)}`), ''];
+    const them = safe(user.username);
+    const lines = [`Safety number of you (${safe(account.username)}) and ${s.bold(them)}:`, '', ...safetyNumberRows(number).map((r) => `    ${s.bold(r)}`), ''];
     if (contact.pin === 'changed') {
-      lines.push(s.red(`${user.username} has a NEW identity key since you pinned theirs: this number is for the old key.`));
-      lines.push(s.red(`Messages to them are refused until you accept it: bil contacts accept ${user.username}`));
+      lines.push(s.red(`${them} has a NEW identity key since you pinned theirs: this number is for the old key.`));
+      lines.push(s.red(`Messages to them are refused until you accept it: bil contacts accept ${them}`));
     }
-    if (matches === true) lines.push(s.green(`✔ The numbers match: ${user.username} is verified.`));
+    if (matches === true) lines.push(s.green(`✔ The numbers match: ${them} is verified.`));
     else if (matches === undefined) {
-      lines.push(verified ? s.green('✔ verified') : `Not verified yet. Compare it with ${user.username} in person or on a call, then: bil contacts verify ${user.username} --digits "<their number>"`);
+      lines.push(verified ? s.green('✔ verified') : `Not verified yet. Compare it with ${them} in person or on a call, then: bil contacts verify ${them} --digits "<their number>"`);
     }
     lines.push(s.dim(`${contact.devices.length} device(s) certified by the pinned identity key${contact.rejected.length ? `, ${contact.rejected.length} refused` : ''}`));
     return lines;
   });
   if (matches === false) {
-    throw new CliError('safety_number_mismatch', `the digits do not match the safety number of you and ${user.username}`, ExitCode.trust, 'do not trust this contact until you know why');
+    throw new CliError('safety_number_mismatch', `the digits do not match the safety number of you and ${safe(user.username)}`, ExitCode.trust, 'do not trust this contact until you know why');
   }
 }
 
@@ -229,6 +284,6 @@ export async function contactsAccept(app: App, ref: string): Promise<void> {
   const user = await app.user(ref);
   await client.contacts.acceptIdentityChange(user.userId);
   app.out.result({ userId: user.userId, username: user.username, accepted: true, verified: false }, () => [
-    `Accepted the current identity key of ${user.username} (not verified: compare safety numbers with bil contacts verify ${user.username}).`,
+    `Accepted the current identity key of ${safe(user.username)} (not verified: compare safety numbers with bil contacts verify ${safe(user.username)}).`,
   ]);
 }

@@ -2,7 +2,7 @@
 import type { Chat, DigestOutcome, HistoryMessage, SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
 import { usage } from '../errors.js';
-import { chatLabel, digestLines, formatTime, messageJson, messageLine, shortId, table, userLabel } from '../format.js';
+import { chatLabel, digestLines, formatTime, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
 
 function chatJson(chat: Chat, label: string): Record<string, unknown> {
@@ -32,7 +32,7 @@ export async function chatCreate(app: App, o: { personal?: string; group?: strin
   const label = chatLabel(chat, app.names());
   const s = app.out.style;
   app.out.result(chatJson(chat, label), () => [
-    `${s.green(chat.type === 'group' ? 'Created group' : 'Opened personal chat')} ${s.bold(label)} ${s.dim(chat.chatId)}`,
+    `${s.green(chat.type === 'group' ? 'Created group' : 'Opened personal chat')} ${s.bold(safe(label))} ${s.dim(chat.chatId)}`,
     ...(chat.type === 'group' ? [s.dim(`${chat.memberCount} members, key epoch ${chat.epoch}`)] : []),
   ]);
 }
@@ -52,7 +52,7 @@ export async function chatList(app: App, o: { type?: string }): Promise<void> {
             [s.dim('ID'), s.dim('CHAT'), s.dim('UNREAD'), s.dim('LAST ACTIVITY'), s.dim('ROLE')],
             ...chats.map((c) => [
               shortId(c.chatId),
-              s.bold(chatLabel(c, names)),
+              s.bold(safe(chatLabel(c, names))),
               c.unreadCount ? s.yellow(String(c.unreadCount)) : s.dim('0'),
               formatTime(Date.parse(c.lastActivityAt)),
               c.type === 'group' ? c.myRole : '',
@@ -70,10 +70,10 @@ export async function chatMembers(app: App, ref: string): Promise<void> {
   app.out.result(
     { chatId: chat.chatId, label, epoch: chat.epoch, members: chat.members.map((m) => ({ ...m, username: names[m.userId] ?? null })) },
     () => [
-      `${s.bold(label)} ${s.dim(`${chat.chatId}${chat.type === 'group' ? `, key epoch ${chat.epoch}` : ''}`)}`,
+      `${s.bold(safe(label))} ${s.dim(`${chat.chatId}${chat.type === 'group' ? `, key epoch ${chat.epoch}` : ''}`)}`,
       ...table([
         [s.dim('MEMBER'), s.dim('ROLE'), s.dim('JOINED')],
-        ...chat.members.map((m) => [userLabel(m.userId, names), m.role, formatTime(Date.parse(m.joinedAt))]),
+        ...chat.members.map((m) => [userLabel(m.userId, names), safe(m.role), formatTime(Date.parse(m.joinedAt))]),
       ]),
     ],
   );
@@ -88,7 +88,7 @@ export async function chatAdd(app: App, ref: string, users: string[], o: { admin
   const names = app.names();
   const label = chatLabel(updated, names);
   app.out.result(chatJson(updated, label), () => [
-    `Added ${members.map((m) => userLabel(m.userId, names)).join(', ')} to ${label}; new key epoch ${updated.epoch} (they read from here on).`,
+    `Added ${members.map((m) => userLabel(m.userId, names)).join(', ')} to ${safe(label)}; new key epoch ${updated.epoch} (they read from here on).`,
   ]);
 }
 
@@ -99,7 +99,7 @@ export async function chatRemove(app: App, ref: string, userRef: string): Promis
   const res = await client.chats.members.remove(chat.chatId, user.userId);
   const label = chatLabel(chat, app.names());
   app.out.result({ chatId: chat.chatId, label, removed: user.userId, username: user.username, epoch: res.epoch }, () => [
-    `Removed ${user.username} from ${label}; new key epoch ${res.epoch}: ${user.username} cannot read what follows.`,
+    `Removed ${safe(user.username)} from ${safe(label)}; new key epoch ${res.epoch}: ${safe(user.username)} cannot read what follows.`,
   ]);
 }
 
@@ -108,7 +108,7 @@ export async function chatLeave(app: App, ref: string): Promise<void> {
   const chat = await app.chat(ref);
   await client.chats.members.leave(chat.chatId);
   const label = chatLabel(chat, app.names());
-  app.out.result({ chatId: chat.chatId, label, left: true }, () => [`Left ${label}.`]);
+  app.out.result({ chatId: chat.chatId, label, left: true }, () => [`Left ${safe(label)}.`]);
 }
 
 export async function chatRotate(app: App, ref: string): Promise<void> {
@@ -116,7 +116,7 @@ export async function chatRotate(app: App, ref: string): Promise<void> {
   const chat = await app.chat(ref);
   const res = await client.chats.rotate(chat.chatId);
   const label = chatLabel(chat, app.names());
-  app.out.result({ chatId: chat.chatId, label, epoch: res.epoch }, () => [`New group key for ${label}: epoch ${res.epoch}, wrapped to the members' current devices.`]);
+  app.out.result({ chatId: chat.chatId, label, epoch: res.epoch }, () => [`New group key for ${safe(label)}: epoch ${res.epoch}, wrapped to the members' current devices.`]);
 }
 
 // ---- messages ---------------------------------------------------------------------
@@ -140,8 +140,8 @@ export async function send(app: App, ref: string, words: string[], o: { lines?: 
   const s = app.out.style;
   app.out.result(o.lines ? sent.map((r) => ({ ...r, label })) : { ...sent[0]!, label }, () =>
     sent.length === 1
-      ? [`${s.green('Sent')} to ${label} ${s.dim(`(seq ${sent[0]!.seq}, encrypted on this device)`)}`]
-      : [`${s.green('Sent')} ${sent.length} messages to ${label} ${s.dim(`(seq ${sent[0]!.seq}–${sent[sent.length - 1]!.seq})`)}`],
+      ? [`${s.green('Sent')} to ${safe(label)} ${s.dim(`(seq ${sent[0]!.seq}, encrypted on this device)`)}`]
+      : [`${s.green('Sent')} ${sent.length} messages to ${safe(label)} ${s.dim(`(seq ${sent[0]!.seq}–${sent[sent.length - 1]!.seq})`)}`],
   );
 }
 
@@ -166,7 +166,7 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
   const label = chatLabel(chat, names);
   const s = app.out.style;
   app.out.result({ chatId: chat.chatId, label, lastSeq: page.lastSeq, hasMore: page.hasMore, messages: page.messages.map((m) => messageJson(m, names)) }, () => {
-    const lines = [s.bold(label) + s.dim(`  ${chat.chatId}`)];
+    const lines = [s.bold(safe(label)) + s.dim(`  ${chat.chatId}`)];
     if (page.messages.length === 0) lines.push(s.dim('  (no messages)'));
     for (const m of page.messages) lines.push(messageLine(m, names, s));
     const first = page.messages[0]?.seq;
@@ -197,12 +197,12 @@ export async function unread(app: App, o: { messages?: string }): Promise<void> 
         lines.push(
           ...table([
             [s.dim('ID'), s.dim('CHAT'), s.dim('UNREAD'), s.dim('SINCE SEQ')],
-            ...overview.chats.map((c) => [shortId(c.chatId), s.bold(labels.get(c.chatId)!), s.yellow(String(c.unreadCount)), String(c.firstUnreadSeq)]),
+            ...overview.chats.map((c) => [shortId(c.chatId), s.bold(safe(labels.get(c.chatId)!)), s.yellow(String(c.unreadCount)), String(c.firstUnreadSeq)]),
           ]),
         );
       } else {
         for (const c of overview.chats) {
-          lines.push('', `${s.bold(labels.get(c.chatId)!)} ${s.yellow(`${c.unreadCount} unread`)}`);
+          lines.push('', `${s.bold(safe(labels.get(c.chatId)!))} ${s.yellow(`${c.unreadCount} unread`)}`);
           for (const m of c.messages) lines.push(messageLine(m, names, s));
         }
       }

@@ -6,7 +6,7 @@ import { clearLine, createInterface, cursorTo } from 'node:readline';
 import type { DecryptedMessage, HistoryMessage, LiveClient } from '@bil/sdk';
 import type { App } from '../app.js';
 import { ExitCode, usage } from '../errors.js';
-import { chatLabel, formatTime, messageJson, userLabel } from '../format.js';
+import { chatLabel, continuation, formatTime, messageJson, safe, userLabel, visibleLength } from '../format.js';
 import { stdinIsTty, stdinLines } from '../prompt.js';
 
 export interface ListenOptions {
@@ -49,7 +49,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
   // Events print in arrival order; naming a chat may need a server call.
   let queue: Promise<void> = Promise.resolve();
   const later = (fn: () => Promise<void> | void) => {
-    queue = queue.then(fn).catch((err: unknown) => app.out.warn(err instanceof Error ? err.message : String(err)));
+    queue = queue.then(fn).catch((err: unknown) => app.out.warn(safe(err instanceof Error ? err.message : String(err))));
   };
   // Event lines; an interactive prompt (listen --chat on a terminal) redraws itself under them.
   const printer = { line: (text: string) => app.out.line(text) };
@@ -82,9 +82,10 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
         app.out.event({ event: 'message', live: synced, label, ...messageJson(m, names) });
       } else if (m.ok) {
         const who = userLabel(m.senderUserId, names);
-        printer.line(`${stamp()} ${s.bold(label)}  ${m.senderUserId === account.userId ? s.green(who) : s.cyan(who)}: ${(m as DecryptedMessage).text}`);
+        const head = `${stamp()} ${s.bold(safe(label))}  ${m.senderUserId === account.userId ? s.green(who) : s.cyan(who)}: `;
+        printer.line(`${head}${safe((m as DecryptedMessage).text, continuation(visibleLength(head) - 2))}`);
       } else {
-        printer.line(`${stamp()} ${s.bold(label)}  ${s.red('[cannot decrypt]')} ${s.dim(`seq ${m.seq}, claimed sender ${userLabel(m.senderUserId, names)}`)}`);
+        printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.red('[cannot decrypt]')} ${s.dim(`seq ${m.seq}, claimed sender ${userLabel(m.senderUserId, names)}`)}`);
       }
       markRead(m.chatId, m.seq);
       shown++;
@@ -98,7 +99,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       synced = true;
       onSynced();
       if (json) app.out.event({ event: 'synced' });
-      else app.out.note(`Listening as ${account.username}${only ? ` in ${chatLabel(only, app.names())}; type to send` : ''} (Ctrl-C to stop)…`);
+      else app.out.note(`Listening as ${safe(account.username)}${only ? ` in ${safe(chatLabel(only, app.names()))}; type to send` : ''} (Ctrl-C to stop)…`);
     }),
   );
   live.on('typing', (t) =>
@@ -107,7 +108,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       const label = await app.label(t.chatId);
       const who = userLabel(t.userId, app.names());
       if (json) app.out.event({ event: 'typing', label, chatId: t.chatId, userId: t.userId, deviceId: t.deviceId, active: t.active, user: app.names()[t.userId] ?? null });
-      else if (t.active) printer.line(`${stamp()} ${s.bold(label)}  ${s.dim(`${who} is typing…`)}`);
+      else if (t.active) printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.dim(`${who} is typing…`)}`);
     }),
   );
   // A live receipt and the stored read marker usually say the same: show each position once.
@@ -121,7 +122,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       const label = await app.label(r.chatId);
       const who = userLabel(r.userId, app.names());
       if (json) app.out.event({ event: 'receipt', label, ...r, user: app.names()[r.userId] ?? null });
-      else printer.line(`${stamp()} ${s.bold(label)}  ${s.dim(`${who} read up to ${r.seq}`)}`);
+      else printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.dim(`${who} read up to ${r.seq}`)}`);
     }),
   );
   live.on('membership', (e) =>
@@ -140,7 +141,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
         role_changed: `${who}'s role changed`,
         chat_deleted: 'chat deleted',
       };
-      printer.line(`${stamp()} ${s.bold(label)}  ${s.magenta(what[e.event] ?? e.event)}`);
+      printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.magenta(what[e.event] ?? safe(e.event))}`);
     }),
   );
   live.on('epoch', (e) =>
@@ -148,24 +149,24 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       if (!inScope(e.chatId) || e.event !== 'epoch_published') return;
       const label = await app.label(e.chatId);
       if (json) app.out.event({ event: 'epoch', label, chatId: e.chatId, epoch: e.epoch ?? null });
-      else printer.line(`${stamp()} ${s.bold(label)}  ${s.dim(`new group key, epoch ${e.epoch ?? '?'}`)}`);
+      else printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.dim(`new group key, epoch ${e.epoch ?? '?'}`)}`);
     }),
   );
   live.on('safety-number-changed', (e) =>
     later(() => app.out.warn(`${userLabel(e.userId, app.names())} has a new identity key: their messages are not trusted until you compare safety numbers (bil contacts verify) and accept it`)),
   );
-  live.on('error', (e) => later(() => app.out.warn(`server: ${e.message} [${e.code}]`)));
+  live.on('error', (e) => later(() => app.out.warn(`server: ${safe(e.message)} [${safe(e.code)}]`)));
   live.on('reconnecting', (r) => later(() => app.out.note(`connection lost; reconnecting in ${Math.round(r.delayMs / 100) / 10} s (attempt ${r.attempt})…`)));
   let closing = false;
   live.on('disconnected', (d) => {
     if (d.reconnect || closing) return;
     later(() => {
-      app.out.warn(`the server ended the live connection (${d.code}${d.reason ? ` ${d.reason}` : ''}): sign in again with bil login`);
+      app.out.warn(`the server ended the live connection (${d.code}${d.reason ? ` ${safe(d.reason)}` : ''}): sign in again with bil login`);
       finish(ExitCode.auth);
     });
   });
   client.on('session-ended', (e) => {
-    app.out.warn(`the session has ended [${e.code}]: bil login`);
+    app.out.warn(`the session has ended [${safe(e.code)}]: bil login`);
     finish(ExitCode.auth);
   });
 
@@ -184,7 +185,14 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
   }
 
   live.start();
-  if (only) void ready.then(() => chatInput(app, live, only, { printer, finished, stop }));
+  if (only) {
+    void ready
+      .then(() => chatInput(app, live, only, { printer, finished, stop }))
+      .catch((err: unknown) => {
+        app.out.warn(`chat input: ${safe(err instanceof Error ? err.message : String(err))}`);
+        finish(ExitCode.error);
+      });
+  }
 
   const code = await finished;
   if (timer) clearTimeout(timer);
@@ -220,9 +228,9 @@ async function chatInput(
     try {
       const sent = await client.messages.send(chatId, text);
       if (app.out.json) app.out.event({ event: 'sent', chatId, seq: sent.seq, messageId: sent.messageId });
-      else if (!interactive) ctx.printer.line(`${s.dim(`[${formatTime(Date.now())}]`)} ${s.green('you')}: ${text}`);
+      else if (!interactive) ctx.printer.line(`${s.dim(`[${formatTime(Date.now())}]`)} ${s.green('you')}: ${safe(text)}`);
     } catch (err) {
-      app.out.warn(`not sent: ${err instanceof Error ? err.message : String(err)}`);
+      app.out.warn(`not sent: ${safe(err instanceof Error ? err.message : String(err))}`);
     }
   };
   const interactive = stdinIsTty() && Boolean(process.stdout.isTTY) && !app.out.json;
@@ -242,7 +250,7 @@ async function chatInput(
   }
 
   const label = await app.label(chatId);
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true, prompt: `${s.bold(label)}> ` });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true, prompt: `${s.bold(safe(label))}> ` });
   ctx.printer.line = (text) => {
     clearLine(process.stdout, 0);
     cursorTo(process.stdout, 0);
