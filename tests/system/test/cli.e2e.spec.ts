@@ -331,6 +331,7 @@ describe('bil, as people and scripts use it', () => {
     expect(sent.code, sent.stderr).toBe(0);
     const human = await bil(as('bob', 'history', `@${alice}`, '-n', '1', '--no-mark-read'));
     expect(human.code, human.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- the point: no control character reaches the terminal
     expect(human.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
     const rows = human.stdout.split('\n');
     const first = rows.findIndex((r) => r.includes(`${alice}: look]52;c;ZXZpbA==[2J`));
