@@ -3,10 +3,9 @@
 // Redis prefix and NATS prefix from @bil/testkit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestEnv, type TestEnv } from '@bil/testkit';
+import { freePort, createTestEnv, type TestEnv } from '@bil/testkit';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
@@ -20,17 +19,7 @@ export const chatStackBuilt = stackBuilt && existsSync(chatMain);
 /** The stack with chat and delivery (services/delivery built). */
 export const deliveryStackBuilt = chatStackBuilt && existsSync(deliveryMain);
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 interface Service {
   output(): string;

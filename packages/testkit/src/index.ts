@@ -212,3 +212,4 @@ export async function eventually<T>(
   }
 }
 export * from './decider.js';
+export { freePort } from './ports.js';

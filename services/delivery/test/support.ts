@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
@@ -14,21 +13,12 @@ import { SignJWT, exportJWK } from 'jose';
 import WebSocket from 'ws';
 import { AppError, connectNats, ensureStream, eventSubject, newHeaders, toServiceError, type Nats } from '@bil/runtime';
 import { loadChatProto, loadIdentityProto } from '@bil/proto';
-import type { TestEnv } from '@bil/testkit';
+import { freePort, type TestEnv } from '@bil/testkit';
 
 export const deliveryMain = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 export const deliveryBuilt = existsSync(deliveryMain);
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
+export { freePort };
 
 // ---------------------------------------------------------------- tokens
 

@@ -3,12 +3,12 @@
 // does not depend on the crypto package it is meant to cross-check), the
 // identity service as a child process, and a small HTTP client.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '@bil/runtime';
 import type { ChatApi } from '../src/chat-client.js';
+import { freePort } from '@bil/testkit';
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
@@ -110,17 +110,7 @@ export function randomUsername(prefix = 'u'): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');

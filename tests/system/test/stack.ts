@@ -3,22 +3,12 @@
 // beside other engineers' systems and test runs. Shared by the global setup
 // (one system for the CLI, demo and README tests) and the start script's own test.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import type { TestEnv } from '@bil/testkit';
+import { freePort, type TestEnv } from '@bil/testkit';
 
 export const root = join(import.meta.dirname, '..', '..', '..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Run {
   child: ChildProcess;
@@ -77,33 +67,8 @@ export async function freePorts(): Promise<Ports> {
     'DELIVERY_WS_PORT',
     'DELIVERY_METRICS_PORT',
   ];
-  // Ports below the kernel's ephemeral range (32768-60999 on Linux): a port
-  // the OS hands out at random can meanwhile become the local end of some
-  // outgoing connection (a service's own connection to PostgreSQL, say), and
-  // then the service that should listen on it fails with EADDRINUSE. Each is
-  // held while the others are chosen, so no two names get the same one.
-  const held: Array<ReturnType<typeof createServer>> = [];
   const ports: Ports = {};
-  try {
-    for (const n of names) {
-      for (let attempt = 0; ; attempt++) {
-        const port = 20_000 + Math.floor(Math.random() * 12_000);
-        const srv = createServer();
-        const ok = await new Promise<boolean>((resolve) => {
-          srv.once('error', () => resolve(false));
-          srv.listen(port, '0.0.0.0', () => resolve(true));
-        });
-        if (ok) {
-          held.push(srv);
-          ports[n] = String(port);
-          break;
-        }
-        if (attempt > 200) throw new Error('no free port between 20000 and 32000');
-      }
-    }
-  } finally {
-    await Promise.all(held.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
-  }
+  for (const n of names) ports[n] = String(await freePort());
   return ports;
 }
 
