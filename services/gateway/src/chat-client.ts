@@ -3,9 +3,9 @@
 // id (runtime callUnary), failing with the AppError chat sent (its code and
 // JSON details, e.g. `mismatched_devices` with the missing and extra devices).
 // Routes depend on the ChatApi interface, so tests can start the app against a stub.
-import { credentials, makeClientConstructor, type Client, type ServiceDefinition } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import { AppError, callUnary, clientOptions, fromServiceError } from '@bil/runtime';
+import { credentials } from '@grpc/grpc-js';
+import { callUnary, clientOptions } from '@bil/runtime';
+import { healthOf } from './grpc-health.js';
 import { loadChatProto } from '@bil/proto';
 import type { ChatServiceClient } from '@bil/proto/gen/bil/chat/v1/ChatService';
 import type { CreatePersonalChatRequest } from '@bil/proto/gen/bil/chat/v1/CreatePersonalChatRequest';
@@ -67,13 +67,6 @@ export interface ChatApi {
   close(): void;
 }
 
-interface HealthClient extends Client {
-  check(
-    req: { service: string },
-    options: { deadline: Date },
-    cb: (err: Error | null, res?: { status: string }) => void,
-  ): unknown;
-}
 
 /**
  * Connects to chat at `address` (host:port); calls time out after `timeoutMs`.
@@ -87,10 +80,7 @@ export function createChatClient(address: string, timeoutMs: number, maxMessageB
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  const HealthCtor = makeClientConstructor(healthService as unknown as ServiceDefinition, 'grpc.health.v1.Health');
-  const health = new HealthCtor(address, credentials.createInsecure(), {
-    channelOverride: client.getChannel(),
-  }) as unknown as HealthClient;
+  const lifecycle = healthOf('chat', address, client);
   const settings = { timeoutMs };
   const c: ChatServiceClient = client;
 
@@ -110,18 +100,6 @@ export function createChatClient(address: string, timeoutMs: number, maxMessageB
     listMessages: (req) => callUnary(c, c.ListMessages, req, settings),
     markRead: (req) => callUnary(c, c.MarkRead, req, settings),
     getUnread: (req) => callUnary(c, c.GetUnread, req, settings),
-    checkHealth: (ms = 2000) =>
-      new Promise<void>((resolve, reject) => {
-        health.check({ service: '' }, { deadline: new Date(Date.now() + ms) }, (err, res) => {
-          if (err) reject(fromServiceError(err));
-          else if (res?.status !== 'SERVING') {
-            reject(new AppError('unavailable', 'service_unavailable', `chat is ${res?.status ?? 'unknown'}`));
-          } else resolve();
-        });
-      }),
-    close: () => {
-      health.close();
-      client.close();
-    },
+    ...lifecycle,
   };
 }

@@ -2,9 +2,9 @@
 // typed async method per RPC, each with a deadline and the request's
 // correlation id, failing with the AppError digest sent. Routes depend on the
 // DigestApi interface, so tests can start the app against a stub.
-import { credentials, makeClientConstructor, type Client, type ServiceDefinition } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import { AppError, callUnary, clientOptions, fromServiceError } from '@bil/runtime';
+import { credentials } from '@grpc/grpc-js';
+import { callUnary, clientOptions } from '@bil/runtime';
+import { healthOf } from './grpc-health.js';
 import { loadDigestProto } from '@bil/proto';
 import type { DigestServiceClient } from '@bil/proto/gen/bil/digest/v1/DigestService';
 import type { GetDigestKeyRequest } from '@bil/proto/gen/bil/digest/v1/GetDigestKeyRequest';
@@ -33,9 +33,6 @@ export interface DigestApi {
   close(): void;
 }
 
-interface HealthClient extends Client {
-  check(req: { service: string }, options: { deadline: Date }, cb: (err: Error | null, res?: { status: string }) => void): unknown;
-}
 
 /** Connects to digest at `address` (host:port); calls time out after `timeoutMs`. */
 export function createDigestClient(address: string, timeoutMs: number, maxMessageBytes = 16 * 1024 * 1024): DigestApi {
@@ -45,8 +42,7 @@ export function createDigestClient(address: string, timeoutMs: number, maxMessag
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  const HealthCtor = makeClientConstructor(healthService as unknown as ServiceDefinition, 'grpc.health.v1.Health');
-  const health = new HealthCtor(address, credentials.createInsecure(), { channelOverride: client.getChannel() }) as unknown as HealthClient;
+  const lifecycle = healthOf('digest', address, client);
   const settings = { timeoutMs };
   const c: DigestServiceClient = client;
   return {
@@ -55,17 +51,6 @@ export function createDigestClient(address: string, timeoutMs: number, maxMessag
     setDigestPolicy: (req) => callUnary(c, c.SetDigestPolicy, req, settings),
     requestDigest: (req) => callUnary(c, c.RequestDigest, req, settings),
     getDigest: (req) => callUnary(c, c.GetDigest, req, settings),
-    checkHealth: (ms = 2000) =>
-      new Promise<void>((resolve, reject) => {
-        health.check({ service: '' }, { deadline: new Date(Date.now() + ms) }, (err, res) => {
-          if (err) reject(fromServiceError(err));
-          else if (res?.status !== 'SERVING') reject(new AppError('unavailable', 'service_unavailable', `digest is ${res?.status ?? 'unknown'}`));
-          else resolve();
-        });
-      }),
-    close: () => {
-      health.close();
-      client.close();
-    },
+    ...lifecycle,
   };
 }

@@ -2,9 +2,9 @@
 // it uses, each with a deadline and the request's correlation id (runtime
 // callUnary), failing with the AppError identity sent. Routes depend on the
 // IdentityApi interface, so tests can start the app against a stub.
-import { credentials, makeClientConstructor, type Client, type ServiceDefinition } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
-import { AppError, callUnary, clientOptions, fromServiceError } from '@bil/runtime';
+import { credentials } from '@grpc/grpc-js';
+import { callUnary, clientOptions } from '@bil/runtime';
+import { healthOf } from './grpc-health.js';
 import { loadIdentityProto } from '@bil/proto';
 import type { IdentityServiceClient } from '@bil/proto/gen/bil/identity/v1/IdentityService';
 import type { RegisterUserRequest } from '@bil/proto/gen/bil/identity/v1/RegisterUserRequest';
@@ -59,22 +59,12 @@ export interface IdentityApi {
   close(): void;
 }
 
-interface HealthClient extends Client {
-  check(
-    req: { service: string },
-    options: { deadline: Date },
-    cb: (err: Error | null, res?: { status: string }) => void,
-  ): unknown;
-}
 
 /** Connects to identity at `address` (host:port); calls time out after `timeoutMs`. */
 export function createIdentityClient(address: string, timeoutMs: number): IdentityApi {
   const proto = loadIdentityProto();
   const client = new proto.bil.identity.v1.IdentityService(address, credentials.createInsecure(), clientOptions);
-  const HealthCtor = makeClientConstructor(healthService as unknown as ServiceDefinition, 'grpc.health.v1.Health');
-  const health = new HealthCtor(address, credentials.createInsecure(), {
-    channelOverride: client.getChannel(),
-  }) as unknown as HealthClient;
+  const lifecycle = healthOf('identity', address, client);
   const settings = { timeoutMs };
   const c: IdentityServiceClient = client;
 
@@ -95,18 +85,6 @@ export function createIdentityClient(address: string, timeoutMs: number): Identi
       const res = await callUnary<object, GetJwksResponse__Output>(c, c.GetJwks, {}, settings);
       return res.jwksJson;
     },
-    checkHealth: (ms = 2000) =>
-      new Promise<void>((resolve, reject) => {
-        health.check({ service: '' }, { deadline: new Date(Date.now() + ms) }, (err, res) => {
-          if (err) reject(fromServiceError(err));
-          else if (res?.status !== 'SERVING') {
-            reject(new AppError('unavailable', 'service_unavailable', `identity is ${res?.status ?? 'unknown'}`));
-          } else resolve();
-        });
-      }),
-    close: () => {
-      health.close();
-      client.close();
-    },
+    ...lifecycle,
   };
 }
