@@ -1,6 +1,8 @@
 // Process lifecycle: start a service, print config errors as one line each,
 // and on SIGINT/SIGTERM close everything in reverse start order.
 import { ConfigError } from './config.js';
+import type { Database } from './db.js';
+import type { EventStore } from './event-store.js';
 import type { Logger } from './logger.js';
 
 export interface Lifecycle {
@@ -50,4 +52,29 @@ export async function runService(
     }
     await stop('startup-failure', 1);
   }
+}
+
+/** Applies pending migrations and logs what it did. */
+export async function applyMigrations(db: Database, logger: Logger): Promise<string[]> {
+  const applied = await db.migrate();
+  logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+  return applied;
+}
+
+/**
+ * The commands an event-sourced service answers besides `serve`: `migrate`
+ * (apply pending migrations) and `rebuild-projections` (read models from the
+ * events). Migrates first as well when `migrateOnStart`. True when a command
+ * ran and the process should exit; throws on an unknown command.
+ */
+export async function runStoreCommand(command: string, o: { db: Database; store: EventStore; logger: Logger; migrateOnStart: boolean }): Promise<boolean> {
+  if (!['serve', 'migrate', 'rebuild-projections'].includes(command)) {
+    throw new Error(`unknown command "${command}" (serve, migrate, rebuild-projections)`);
+  }
+  if (command === 'migrate' || o.migrateOnStart) await applyMigrations(o.db, o.logger);
+  if (command === 'rebuild-projections') {
+    const n = await o.store.rebuildProjections();
+    o.logger.info({ events: n }, 'projections rebuilt');
+  }
+  return command !== 'serve';
 }

@@ -12,6 +12,7 @@ import {
   createLogger,
   ensureStream,
   runService,
+  runStoreCommand,
   startOpsServer,
 } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
@@ -31,22 +32,11 @@ void runService('chat', async (life) => {
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'chat', migrations, logger, poolMax: config.CHAT_DB_POOL_MAX });
   life.onShutdown('database', () => db.close());
 
-  if (command === 'migrate' || config.CHAT_MIGRATE_ON_START) {
-    const applied = await db.migrate();
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
-    if (command === 'migrate') {
-      await db.close();
-      process.exit(0);
-    }
-  }
   const store = new EventStore(db, [chatReadModels]);
-  if (command === 'rebuild-projections') {
-    const n = await store.rebuildProjections();
-    logger.info({ events: n }, 'projections rebuilt');
+  if (await runStoreCommand(command, { db, store, logger, migrateOnStart: config.CHAT_MIGRATE_ON_START })) {
     await db.close();
     process.exit(0);
   }
-  if (command !== 'serve') throw new Error(`unknown command "${command}" (serve, migrate, rebuild-projections)`);
 
   const metrics = new Metrics('chat');
   const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'chat', { streamReplicas: config.NATS_STREAM_REPLICAS });

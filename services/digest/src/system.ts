@@ -10,6 +10,7 @@ import {
   GrpcServer,
   Metrics,
   OutboxRelay,
+  applyMigrations,
   connectNats,
   connectRedis,
   ensureStream,
@@ -47,8 +48,7 @@ export interface Core {
 export async function migrateOnly(config: DigestConfig, logger: Logger): Promise<void> {
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'digest', migrations, logger, poolMax: 1 });
   try {
-    const applied = await db.migrate();
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+    await applyMigrations(db, logger);
   } finally {
     await db.close();
   }
@@ -57,8 +57,7 @@ export async function migrateOnly(config: DigestConfig, logger: Logger): Promise
 export async function openCore(config: DigestConfig, logger: Logger, opts: { migrate?: boolean } = {}): Promise<Core> {
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'digest', migrations, logger, poolMax: config.DIGEST_DB_POOL_MAX });
   if (opts.migrate ?? config.DIGEST_MIGRATE_ON_START) {
-    const applied = await db.migrate();
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
+    await applyMigrations(db, logger);
   }
   const store = new EventStore(db, [digestReadModels]);
   if (!config.DIGEST_SERVICE_IDENTITY_SEED || !config.DIGEST_KEY_ENCRYPTION_KEY) {

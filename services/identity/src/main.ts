@@ -14,6 +14,7 @@ import {
   createLogger,
   ensureStream,
   runService,
+  runStoreCommand,
   startOpsServer,
 } from '@bil/runtime';
 import { loadIdentityProto } from '@bil/proto';
@@ -33,22 +34,11 @@ void runService('identity', async (life) => {
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'identity', migrations, logger });
   life.onShutdown('database', () => db.close());
 
-  if (command === 'migrate' || config.IDENTITY_MIGRATE_ON_START) {
-    const applied = await db.migrate();
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
-    if (command === 'migrate') {
-      await db.close();
-      process.exit(0);
-    }
-  }
   const store = new EventStore(db, [identityReadModels]);
-  if (command === 'rebuild-projections') {
-    const n = await store.rebuildProjections();
-    logger.info({ events: n }, 'projections rebuilt');
+  if (await runStoreCommand(command, { db, store, logger, migrateOnStart: config.IDENTITY_MIGRATE_ON_START })) {
     await db.close();
     process.exit(0);
   }
-  if (command !== 'serve') throw new Error(`unknown command "${command}" (serve, migrate, rebuild-projections)`);
 
   const metrics = new Metrics('identity');
   const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
