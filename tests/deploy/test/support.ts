@@ -227,7 +227,8 @@ export function opsPaths(): Set<string> {
 
 /** Services whose main.ts has a `migrate` command. */
 export function servicesWithMigrate(): string[] {
-  return ['identity', 'chat', 'delivery', 'digest', 'gateway'].filter((s) => /command === 'migrate'/.test(read(`services/${s}/src/main.ts`)));
+  // Either main.ts answers `migrate` itself, or it hands its command to the runtime's runStoreCommand (migrate, rebuild-projections).
+  return ['identity', 'chat', 'delivery', 'digest', 'gateway'].filter((s) => /command === 'migrate'|runStoreCommand\(command/.test(read(`services/${s}/src/main.ts`)));
 }
 
 /** Values an existing Secret (secrets.existingSecret) is documented to hold, for loading configs in tests. */
