@@ -87,6 +87,53 @@ export class BilStateError extends BilError {
   }
 }
 
+/** Why a trust check refused what the server sent or asked for (docs/sdk.md "Trust errors"). */
+export type BilTrustCode =
+  | 'identity_changed'
+  | 'server_change_unverified'
+  | 'group_forked'
+  | 'chat_id_mismatch'
+  | 'device_list_rollback'
+  | 'device_list_invalid'
+  | 'rotation_pending';
+
+/**
+ * A security check refused something: the server asked for a change this
+ * client can't verify from signed data (a member dropped or promoted, a
+ * device put back), served a forked group history, a personal chat that is
+ * not the two people's, or an older device list; or a member's identity key
+ * is not the pinned one. Nothing was sent. `details` names what was refused
+ * (`chat_id`, `user_id`, `epoch`, `what`), for the app to show.
+ * @example
+ * try { await client.messages.send(chatId, text); }
+ * catch (e) { if (e instanceof BilTrustError && e.code === 'identity_changed') showSafetyNumberChanged(e.details.user_id); }
+ */
+export class BilTrustError extends BilError {
+  readonly code: BilTrustCode;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: BilTrustCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'BilTrustError';
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/**
+ * The server's answer does not have the documented shape (a list that is
+ * null, a missing field, paging that never ends): the call is abandoned
+ * rather than acting on it.
+ */
+export class BilProtocolError extends BilError {
+  readonly code = 'protocol_error' as const;
+
+  constructor(message: string) {
+    super(`protocol error: ${message}`);
+    this.name = 'BilProtocolError';
+  }
+}
+
 /** A key store could not be decrypted with the passphrase given (or was altered). */
 export class WrongPassphraseError extends BilError {
   readonly code = 'wrong_passphrase' as const;

@@ -14,7 +14,7 @@ export {
   type DevicesApi,
   type ContactsApi,
 } from './client.js';
-export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode } from './errors.js';
+export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, BilTrustError, BilProtocolError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode, type BilTrustCode } from './errors.js';
 export { TypedEmitter, type Listener } from './events.js';
 export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState } from './key-store.js';
 export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
