@@ -101,7 +101,8 @@ export class GroupEpochs {
           epoch_keys: update.wrappedKeys,
         });
         await this.groups.adopt(chatId, update.chain, update.epochKey);
-        return this.deps.remember(res.chat);
+        // The server knows no title: it is the one this user gave, sealed in the record.
+        return { ...(await this.deps.remember(res.chat)), title, titleVerified: true };
       },
       (err) => this.#refreshOnMismatch(err),
     );
@@ -191,7 +192,7 @@ export class GroupEpochs {
             members: (intent.add ?? []).map((a) => ({ user_id: a.userId, role: a.role })),
             ...keys,
           });
-          chatOut = await this.deps.remember(res.chat);
+          chatOut = { ...(await this.deps.remember(res.chat)), title, titleVerified: true };
         } else if (via === 'remove') {
           await this.deps.call('DELETE', `/v1/chats/${enc(chatId)}/members/${enc(intent.remove!)}`, keys);
         } else {
