@@ -39,6 +39,7 @@ const CHAT: Chat = {
   unreadCount: '2',
   peerUserId: '',
   members: [{ userId: ACTOR.userId, role: 'MEMBER_ROLE_OWNER', joinedAt: '2026-01-01T00:00:00.000Z', joinedSeq: '0' }],
+  pendingLeaves: [],
 };
 
 const envelope = (over: Record<string, unknown> = {}) => ({
