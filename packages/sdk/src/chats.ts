@@ -205,7 +205,9 @@ export class ChatEngine {
 
   async #groupTitle(chat: Chat): Promise<{ title: string; titleVerified: boolean }> {
     try {
-      const title = await this.#groups.title(await this.#groups.get(chat.chatId));
+      let group = await this.#groups.get(chat.chatId);
+      if (chat.epoch > group.chain.head.epoch) group = await this.#groups.get(chat.chatId, true);
+      const title = await this.#groups.title(group);
       return title === null ? { title: chat.title, titleVerified: false } : { title, titleVerified: true };
     } catch {
       return { title: chat.title, titleVerified: false };

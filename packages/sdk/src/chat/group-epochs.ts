@@ -285,7 +285,9 @@ export class GroupEpochs {
 
   /** The verified members of a group and how the server's list differs from them. */
   async verifiedView(chatId: string, chat: ChatJson): Promise<Pick<Chat, 'verifiedMembers' | 'memberListMismatch' | 'title' | 'titleVerified'> & { members: Chat['members'] }> {
-    const group = await this.groups.get(chatId);
+    // The server says a newer epoch exists: verify it before showing members (a lower one changes nothing).
+    let group = await this.groups.get(chatId);
+    if (chat.epoch > group.chain.head.epoch || !group.keys.has(group.chain.head.epoch)) group = await this.groups.get(chatId, true);
     const head = group.chain.head;
     const server = new Map(chat.members.map((m) => [m.user_id, m]));
     const verifiedMembers = [...head.members.values()].map((m) => ({ userId: m.userId, role: m.role, identityKey: m.identityKey, deviceIds: [...m.devices.keys()] }));
