@@ -39,6 +39,20 @@ export {
   type VerifiedDevice,
 } from './certificate.js';
 export {
+  DEVICE_LIST_TYPE,
+  MAX_DEVICE_LIST_DEVICES,
+  deviceListPayloadBytes,
+  signDeviceList,
+  verifyDeviceList,
+  isVerifiedDeviceList,
+  deviceInList,
+  deviceListEntryOf,
+  type DeviceListEntry,
+  type DeviceListPayload,
+  type SignedDeviceList,
+  type VerifiedDeviceList,
+} from './device-list.js';
+export {
   ENVELOPE_VERSION,
   encryptDirectMessage,
   decryptDirectMessage,
