@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import {
   AppError,
   failedPrecondition,
+  invalidArgument,
   isUniqueViolation,
   notFound,
   permissionDenied,
@@ -16,8 +17,8 @@ import {
   type RevocationList,
   type Tx,
 } from '@bil/runtime';
-import { userDecider, userStream, type ActiveUser, type UserState } from '../domain/user/user.js';
-import { deviceDecider, deviceStream, type DeviceKeys, type RevocationReason } from '../domain/device/device.js';
+import { deviceListVersionOf, userDecider, userStream, type ActiveUser } from '../domain/user/user.js';
+import { deviceDecider, deviceStream, type RevocationReason } from '../domain/device/device.js';
 import { sessionDecider, sessionStream, type SessionEndReason } from '../domain/session/session.js';
 import {
   normalizePassword,
@@ -32,27 +33,26 @@ import {
 } from '../domain/validation.js';
 import { burnPasswordCheck, hashPassword, verifyPassword, type ScryptParams } from './password.js';
 import { hashMatches, newRefreshToken, parseRefreshToken, type TokenSigner } from './tokens.js';
+import { deviceListRequired, isClosingList, parseDeviceList, requireListMatchesActive, type ParsedDeviceList } from './device-lists.js';
+import {
+  noSuchUser,
+  requireActiveUser,
+  rowToDevice,
+  rowToPublicUser,
+  toPublicUser,
+  usernameTaken,
+  type DeviceRecord,
+  type DeviceRow,
+  type PublicUser,
+  type UserRow,
+} from './rows.js';
+
+export type { DeviceRecord, PublicUser } from './rows.js';
 
 export interface Actor {
   userId: string;
   deviceId: string;
   sessionId: string;
-}
-
-export interface PublicUser {
-  userId: string;
-  username: string;
-  displayName: string;
-  identityKey: string | null;
-  identityKeyChangedAt: string | null;
-  createdAt: string;
-}
-
-export interface DeviceRecord extends DeviceKeys {
-  deviceId: string;
-  userId: string;
-  name: string;
-  createdAt: string;
 }
 
 export interface Tokens {
@@ -115,6 +115,10 @@ export class IdentityApp {
     certificate: unknown;
     certificateIssuedAt: unknown;
     resetIdentity: boolean;
+    /** Optional client-chosen device id, so that `deviceList` can name the new device. */
+    deviceId?: unknown;
+    /** The next signed device list (JSON text) listing exactly the active devices after this registration. */
+    deviceList?: unknown;
   }): Promise<{ device: DeviceRecord; tokens: Tokens }> {
     const now = new Date();
     const name = validateName(input.deviceName, 'device_name', 1, 64);
@@ -122,6 +126,7 @@ export class IdentityApp {
     const signingKey = validateEd25519Key(input.signingKey, 'signing_key');
     const identityKey = validateEd25519Key(input.identityKey, 'identity_key');
     const issuedAt = validateIssuedAt(input.certificateIssuedAt, now.getTime());
+    const chosenId = input.deviceId === undefined || input.deviceId === '' ? null : validateUuid(input.deviceId, 'device_id');
     const user = await this.checkPassword(input.username, input.password);
     let certificate: string;
     try {
@@ -138,7 +143,9 @@ export class IdentityApp {
         'the certificate is not from the account identity key: link this device from an existing one, or reset the identity',
       );
     }
-    const deviceId = randomUUID();
+    // Verified under the key this registration sets or repeats (checked equal to the account's above, unless a reset).
+    const list = await parseDeviceList(input.deviceList, { userId: user.userId, identityKey });
+    const deviceId = chosenId ?? randomUUID();
     const sessionId = randomUUID();
     const refresh = newRefreshToken(sessionId, 1);
     const refreshExpiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
@@ -146,6 +153,9 @@ export class IdentityApp {
 
     const revokedDevices = await this.db.tx(async (tx) => {
       const userStreamState = await this.store.load(tx, userDecider, userStream(user.userId));
+      // An account that publishes lists keeps doing so: every added device comes with the next list.
+      const hadList = userStreamState.state.status === 'active' && deviceListVersionOf(userStreamState.state) > 0;
+      if (hadList && !list) throw deviceListRequired();
       const events = userDecider.decide({ type: 'SetIdentityKey', identityKey, reset: input.resetIdentity, now: iso }, userStreamState.state);
       const reset = events.some((e) => e.type === 'IdentityKeySet' && e.data.reset);
       await this.store.append(tx, userStreamState, events, events.reduce(userDecider.evolve, userStreamState.state), { actorUserId: user.userId });
@@ -182,6 +192,7 @@ export class IdentityApp {
         expiresAt: refreshExpiresAt.toISOString(),
         now: iso,
       });
+      if (list) await this.publishInTx(tx, user.userId, list, iso);
       return revoked;
     });
     await this.revocations.revoke('device', revokedDevices);
@@ -250,20 +261,32 @@ export class IdentityApp {
     await this.revocations.revoke('session', [actor.sessionId]);
   }
 
-  async revokeDevice(actor: Actor, rawDeviceId: unknown): Promise<string> {
+  /** Revokes a device; with `rawDeviceList` (optional: a device without the identity key can't sign one) the next list is stored in the same step. */
+  async revokeDevice(actor: Actor, rawDeviceId: unknown, rawDeviceList?: unknown): Promise<string> {
     const deviceId = validateUuid(rawDeviceId, 'device_id');
+    const list = await this.parseOwnList(actor, rawDeviceList);
     const now = new Date().toISOString();
     await this.db.tx(async (tx) => {
       await this.execute(tx, deviceDecider, deviceStream(deviceId), { type: 'RevokeDevice', byUserId: actor.userId, reason: 'user', now });
       await this.endSessions(tx, `device_id = ?`, [deviceId], 'device_revoked', now);
+      if (list) await this.publishInTx(tx, actor.userId, list, now);
     });
     await this.revocations.revoke('device', [deviceId]);
     return deviceId;
   }
 
-  async getAccount(actor: Actor): Promise<{ user: PublicUser; devices: DeviceRecord[] }> {
-    const user = await this.getUser(actor.userId);
-    return { user, devices: await this.listActiveDevices(actor.userId) };
+  /** Stores the next signed device list of the caller's account (migration, or after a revocation by a device without the identity key). */
+  async publishDeviceList(actor: Actor, rawDeviceList: unknown): Promise<number> {
+    const list = await this.parseOwnList(actor, rawDeviceList);
+    if (!list) throw invalidArgument('invalid_device_list', 'device_list is required', { field: 'device_list', reason: 'missing' });
+    await this.db.tx((tx) => this.publishInTx(tx, actor.userId, list, new Date().toISOString()));
+    return list.version;
+  }
+
+  async getAccount(actor: Actor): Promise<{ user: PublicUser; devices: DeviceRecord[]; deviceList: string | null }> {
+    const row = await this.userRow(actor.userId);
+    if (!row || row.status !== 'active') throw noSuchUser();
+    return { user: rowToPublicUser(row), devices: await this.listActiveDevices(actor.userId), deviceList: row.device_list };
   }
 
   async updateProfile(actor: Actor, rawDisplayName: unknown): Promise<PublicUser> {
@@ -293,13 +316,22 @@ export class IdentityApp {
     await this.revocations.revoke('session', ended);
   }
 
-  async deleteAccount(actor: Actor, rawPassword: unknown): Promise<void> {
+  /** Deletes the account; `rawDeviceList` (optional) is the closing list: next version, no devices. */
+  async deleteAccount(actor: Actor, rawPassword: unknown, rawDeviceList?: unknown): Promise<void> {
     const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
     const user = requireActiveUser(loaded.state);
     const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
     if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+    const list = await this.parseOwnList(actor, rawDeviceList);
+    if (list && list.devices.length > 0) {
+      throw failedPrecondition('device_list_mismatch', 'the closing device list of a deleted account lists no devices', {
+        missing_device_ids: [],
+        unexpected_device_ids: list.devices.map((d) => d.deviceId),
+      });
+    }
     const now = new Date().toISOString();
     await this.db.tx(async (tx) => {
+      if (list) await this.execute(tx, userDecider, userStream(actor.userId), publishCommand(list, now));
       await this.execute(tx, userDecider, userStream(actor.userId), { type: 'DeleteUser', now });
       await this.revokeAllDevices(tx, actor.userId, 'account_deleted', now);
     });
@@ -314,15 +346,24 @@ export class IdentityApp {
   }
 
   async getUser(rawUserId: unknown): Promise<PublicUser> {
-    const userId = validateUuid(rawUserId, 'user_id');
-    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE user_id = ?`, [userId]);
-    if (!row || row.status !== 'active') throw notFound('user_not_found', 'no such user');
+    const row = await this.userRow(validateUuid(rawUserId, 'user_id'));
+    if (!row || row.status !== 'active') throw noSuchUser();
     return rowToPublicUser(row);
   }
 
-  async listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[] }> {
-    const user = await this.getUser(rawUserId);
-    return { identityKey: user.identityKey, devices: await this.listActiveDevices(user.userId) };
+  /**
+   * A user's directory entry with the latest signed device list. An account
+   * deleted with a signed closing list still answers (no devices, the closing
+   * list), so contacts can verify that it was closed; otherwise a deleted
+   * account is `user_not_found`.
+   */
+  async listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[]; deviceList: string | null }> {
+    const row = await this.userRow(validateUuid(rawUserId, 'user_id'));
+    if (row?.status === 'deleted' && isClosingList(row.device_list)) {
+      return { identityKey: row.identity_key, devices: [], deviceList: row.device_list };
+    }
+    if (!row || row.status !== 'active') throw noSuchUser();
+    return { identityKey: row.identity_key, devices: await this.listActiveDevices(row.user_id), deviceList: row.device_list };
   }
 
   jwks(): string {
@@ -330,6 +371,26 @@ export class IdentityApp {
   }
 
   // --- helpers -------------------------------------------------------------
+
+  /** Parses a list the caller sent for its own account, verified under the account identity key. */
+  private async parseOwnList(actor: Actor, raw: unknown): Promise<ParsedDeviceList | null> {
+    if (raw === undefined || raw === '') return null;
+    const row = await this.userRow(actor.userId);
+    if (!row || row.status !== 'active') throw noSuchUser();
+    if (!row.identity_key) throw failedPrecondition('no_identity_key', 'the account has no identity key yet');
+    return parseDeviceList(raw, { userId: actor.userId, identityKey: row.identity_key });
+  }
+
+  /** Checks the list against the active devices (after this transaction's change) and appends it (version rule in the decider). */
+  private async publishInTx(tx: Tx, userId: string, list: ParsedDeviceList, now: string): Promise<void> {
+    await requireListMatchesActive(tx, userId, list);
+    await this.execute(tx, userDecider, userStream(userId), publishCommand(list, now));
+  }
+
+  private async userRow(userId: string): Promise<UserRow | undefined> {
+    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE user_id = ?`, [userId]);
+    return row;
+  }
 
   private async checkPassword(rawUsername: unknown, rawPassword: unknown): Promise<ActiveUser> {
     const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
@@ -415,67 +476,11 @@ export class IdentityApp {
       `SELECT * FROM identity.devices WHERE user_id = ? AND status = 'active' ORDER BY created_at, device_id`,
       [userId],
     );
-    return rows.map((r) => ({
-      deviceId: r.device_id,
-      userId: r.user_id,
-      name: r.name,
-      encryptionKey: r.encryption_key,
-      signingKey: r.signing_key,
-      certificate: r.certificate,
-      certificateIssuedAt: Number(r.certificate_issued_at),
-      createdAt: new Date(r.created_at).toISOString(),
-    }));
+    return rows.map(rowToDevice);
   }
 }
 
-interface UserRow {
-  user_id: string;
-  username: string;
-  display_name: string;
-  identity_key: string | null;
-  identity_key_changed_at: Date | null;
-  status: 'active' | 'deleted';
-  created_at: Date;
+function publishCommand(list: ParsedDeviceList, now: string) {
+  return { type: 'PublishDeviceList' as const, version: list.version, deviceList: list.text, deviceCount: list.devices.length, now };
 }
 
-interface DeviceRow {
-  device_id: string;
-  user_id: string;
-  name: string;
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: string;
-  created_at: Date;
-}
-
-function usernameTaken(): AppError {
-  return new AppError('already_exists', 'username_taken', 'this username is taken');
-}
-
-function requireActiveUser(state: UserState): ActiveUser {
-  if (state.status !== 'active') throw unauthenticated('account_deleted', 'this account no longer exists');
-  return state;
-}
-
-function toPublicUser(u: ActiveUser): PublicUser {
-  return {
-    userId: u.userId,
-    username: u.username,
-    displayName: u.displayName,
-    identityKey: u.identityKey,
-    identityKeyChangedAt: u.identityKeyChangedAt,
-    createdAt: u.createdAt,
-  };
-}
-
-function rowToPublicUser(r: UserRow): PublicUser {
-  return {
-    userId: r.user_id,
-    username: r.username,
-    displayName: r.display_name,
-    identityKey: r.identity_key,
-    identityKeyChangedAt: r.identity_key_changed_at ? new Date(r.identity_key_changed_at).toISOString() : null,
-    createdAt: new Date(r.created_at).toISOString(),
-  };
-}
