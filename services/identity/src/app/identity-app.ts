@@ -10,19 +10,12 @@ import {
   notFound,
   permissionDenied,
   unauthenticated,
-  type Database,
-  type DomainEvent,
-  type EventStore,
-  type Logger,
-  type RevocationList,
-  type Tx,
 } from '@bil/runtime';
 import { deviceListVersionOf, userDecider, userStream, type ActiveUser } from '../domain/user/user.js';
-import { deviceDecider, deviceStream, type RevocationReason } from '../domain/device/device.js';
+import { deviceDecider, deviceStream } from '../domain/device/device.js';
 import { sessionDecider, sessionStream, type SessionEndReason } from '../domain/session/session.js';
 import {
   normalizePassword,
-  usernameKey,
   validateEd25519Key,
   validateEncryptionKey,
   validateIssuedAt,
@@ -31,55 +24,26 @@ import {
   validateUuid,
   verifyCertificate,
 } from '../domain/validation.js';
-import { burnPasswordCheck, hashPassword, verifyPassword, type ScryptParams } from './password.js';
-import { hashMatches, newRefreshToken, parseRefreshToken, type TokenSigner } from './tokens.js';
-import { deviceListRequired, isClosingList, parseDeviceList, requireListMatchesActive, type ParsedDeviceList } from './device-lists.js';
+import { hashPassword, verifyPassword } from './password.js';
+import { hashMatches, newRefreshToken, parseRefreshToken } from './tokens.js';
+import { deviceListRequired, isClosingList, parseDeviceList } from './device-lists.js';
+import { IdentityAppBase, invalidCredentials, publishCommand, type Actor, type Tokens } from './identity-app-base.js';
 import {
   noSuchUser,
   requireActiveUser,
-  rowToDevice,
   rowToPublicUser,
   toPublicUser,
   usernameTaken,
   type DeviceRecord,
-  type DeviceRow,
   type PublicUser,
-  type UserRow,
 } from './rows.js';
 
 export type { DeviceRecord, PublicUser } from './rows.js';
 
-export interface Actor {
-  userId: string;
-  deviceId: string;
-  sessionId: string;
-}
+export type { Actor, IdentitySettings, Tokens } from './identity-app-base.js';
 
-export interface Tokens {
-  accessToken: string;
-  accessTokenExpiresAt: string;
-  refreshToken: string;
-  refreshTokenExpiresAt: string;
-  sessionId: string;
-}
 
-export interface IdentitySettings {
-  refreshTtlSeconds: number;
-  maxDevicesPerUser: number;
-  scrypt: ScryptParams;
-}
-
-const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');
-
-export class IdentityApp {
-  constructor(
-    private readonly db: Database,
-    private readonly store: EventStore,
-    private readonly signer: TokenSigner,
-    private readonly revocations: RevocationList,
-    private readonly settings: IdentitySettings,
-    private readonly logger: Logger,
-  ) {}
+export class IdentityApp extends IdentityAppBase {
 
   async registerUser(input: { username: unknown; password: unknown; displayName?: unknown }): Promise<PublicUser> {
     const username = validateUsername(input.username);
@@ -370,117 +334,4 @@ export class IdentityApp {
     return this.signer.jwksJson();
   }
 
-  // --- helpers -------------------------------------------------------------
-
-  /** Parses a list the caller sent for its own account, verified under the account identity key. */
-  private async parseOwnList(actor: Actor, raw: unknown): Promise<ParsedDeviceList | null> {
-    if (raw === undefined || raw === '') return null;
-    const row = await this.userRow(actor.userId);
-    if (!row || row.status !== 'active') throw noSuchUser();
-    if (!row.identity_key) throw failedPrecondition('no_identity_key', 'the account has no identity key yet');
-    return parseDeviceList(raw, { userId: actor.userId, identityKey: row.identity_key });
-  }
-
-  /** Checks the list against the active devices (after this transaction's change) and appends it (version rule in the decider). */
-  private async publishInTx(tx: Tx, userId: string, list: ParsedDeviceList, now: string): Promise<void> {
-    await requireListMatchesActive(tx, userId, list);
-    await this.execute(tx, userDecider, userStream(userId), publishCommand(list, now));
-  }
-
-  private async userRow(userId: string): Promise<UserRow | undefined> {
-    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE user_id = ?`, [userId]);
-    return row;
-  }
-
-  private async checkPassword(rawUsername: unknown, rawPassword: unknown): Promise<ActiveUser> {
-    const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
-    const username = typeof rawUsername === 'string' && rawUsername.length <= 64 ? rawUsername : '';
-    const row = username ? await this.findUserRow(username) : undefined;
-    if (!row || row.status !== 'active' || password.length === 0 || password.length > 1024) {
-      await burnPasswordCheck(password.slice(0, 1024));
-      throw invalidCredentials();
-    }
-    const loaded = await this.store.load(this.db, userDecider, userStream(row.user_id));
-    if (loaded.state.status !== 'active' || !(await verifyPassword(password, loaded.state.passwordHash))) throw invalidCredentials();
-    return loaded.state;
-  }
-
-  private async startSession(userId: string, deviceId: string): Promise<Tokens> {
-    const now = new Date();
-    const sessionId = randomUUID();
-    const refresh = newRefreshToken(sessionId, 1);
-    const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
-    await this.store.handle(sessionDecider, sessionStream(sessionId), {
-      type: 'StartSession',
-      sessionId,
-      userId,
-      deviceId,
-      tokenHash: refresh.hash,
-      expiresAt: expiresAt.toISOString(),
-      now: now.toISOString(),
-    });
-    const access = await this.signer.issue({ userId, deviceId, sessionId }, now);
-    return {
-      accessToken: access.token,
-      accessTokenExpiresAt: access.expiresAt.toISOString(),
-      refreshToken: refresh.token,
-      refreshTokenExpiresAt: expiresAt.toISOString(),
-      sessionId,
-    };
-  }
-
-  /** Load → decide → append for one stream inside an open transaction. */
-  private async execute<C, E extends DomainEvent, S>(
-    tx: Tx,
-    decider: { initialState(): S; decide(c: C, s: S): E[]; evolve(s: S, e: E): S },
-    streamId: string,
-    command: C,
-    preloaded?: { streamId: string; version: number; state: S },
-  ): Promise<E[]> {
-    const stream = preloaded ?? (await this.store.load(tx, decider, streamId));
-    const events = decider.decide(command, stream.state);
-    await this.store.append(tx, stream, events, events.reduce(decider.evolve, stream.state));
-    return events;
-  }
-
-  private async endSessions(tx: Tx, where: string, params: unknown[], reason: SessionEndReason, now: string): Promise<string[]> {
-    const rows = await tx.query<{ session_id: string }>(
-      `SELECT session_id FROM identity.sessions WHERE status = 'active' AND ${where}`,
-      params,
-    );
-    for (const r of rows) {
-      await this.execute(tx, sessionDecider, sessionStream(r.session_id), { type: 'EndSession', reason, now });
-    }
-    return rows.map((r) => r.session_id);
-  }
-
-  private async revokeAllDevices(tx: Tx, userId: string, reason: RevocationReason, now: string): Promise<string[]> {
-    const rows = await tx.query<{ device_id: string }>(
-      `SELECT device_id FROM identity.devices WHERE user_id = ? AND status = 'active'`,
-      [userId],
-    );
-    for (const r of rows) {
-      await this.execute(tx, deviceDecider, deviceStream(r.device_id), { type: 'RevokeDevice', byUserId: userId, reason, now });
-    }
-    await this.endSessions(tx, `user_id = ?`, [userId], reason === 'account_deleted' ? 'account_deleted' : 'device_revoked', now);
-    return rows.map((r) => r.device_id);
-  }
-
-  private async findUserRow(username: string): Promise<UserRow | undefined> {
-    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE username_key = ?`, [usernameKey(username)]);
-    return row;
-  }
-
-  private async listActiveDevices(userId: string): Promise<DeviceRecord[]> {
-    const rows = await this.db.query<DeviceRow>(
-      `SELECT * FROM identity.devices WHERE user_id = ? AND status = 'active' ORDER BY created_at, device_id`,
-      [userId],
-    );
-    return rows.map(rowToDevice);
-  }
 }
-
-function publishCommand(list: ParsedDeviceList, now: string) {
-  return { type: 'PublishDeviceList' as const, version: list.version, deviceList: list.text, deviceCount: list.devices.length, now };
-}
-
