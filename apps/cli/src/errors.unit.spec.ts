@@ -54,4 +54,16 @@ describe('exit codes and messages', () => {
     expect(f).toMatchObject({ exitCode: ExitCode.error, code: 'internal', message: 'unexpected error: x is not a function' });
     expect(JSON.stringify(f)).not.toContain('    at ');
   });
+
+  it('maps trust refusals to exit 7 with a sentence a person understands; protocol errors to 1', () => {
+    const rollback = describeFailure(new BilTrustError('device_list_rollback', 'version 1 after 3', { user_id: 'u1' }), URL);
+    expect(rollback).toMatchObject({ exitCode: ExitCode.trust, code: 'device_list_rollback' });
+    expect(rollback.message).toContain('older list of someone\'s devices');
+    expect(rollback.message).toContain('u1');
+    expect(describeFailure(new BilTrustError('device_list_invalid', 'bad'), URL)).toMatchObject({ exitCode: ExitCode.trust, message: expect.stringContaining('not signed by the identity key') });
+    for (const code of ['identity_changed', 'server_change_unverified', 'group_forked', 'chat_id_mismatch', 'rotation_pending'] as const) {
+      expect(describeFailure(new BilTrustError(code, 'x'), URL)).toMatchObject({ exitCode: 7, code });
+    }
+    expect(describeFailure(new BilProtocolError('devices is null'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'protocol_error' });
+  });
 });

@@ -103,10 +103,15 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
   device.command('list').description('the account\'s devices, checked against its identity key').action(act('device list', account.deviceList));
   device
     .command('revoke')
-    .description('revoke a device (its sessions end at once)')
+    .description('revoke a device (its sessions end at once); on a device holding the identity key, also publishes the signed device list without it')
     .argument('<device>', 'device id or a unique prefix of it')
     .option('--yes', 'confirm revoking this very device (its keys are deleted from the profile)')
     .action(act('device revoke', account.deviceRevoke));
+  device
+    .command('reset-identity')
+    .description('make a new account identity key on this device: every other device is revoked, contacts see a new safety number')
+    .option('--yes', 'confirm')
+    .action(act('device reset-identity', account.deviceResetIdentity));
   device
     .command('link')
     .description('on a NEW machine: print a link request, then read the approval and register this device')
@@ -116,7 +121,12 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .command('add')
     .description('on a device holding the identity key: approve a link request, print the approval')
     .argument('[request]', 'the request bil device link printed ("-" or none: read it from standard input)')
-    .option('--no-share-identity-key', 'keep the identity key on this device only (the new one can\'t approve devices)')
+    .option(
+      '--share-identity-key',
+      'ALSO give the new device the account identity key, so it can approve devices and sign device lists. Risk: whoever steals that device ' +
+        'can certify devices of yours until you reset the identity. Default: the key stays on this device only',
+    )
+    .option('--no-share-identity-key', 'keep the identity key on this device only (the default; accepted for older scripts)')
     .action(act('device add', account.deviceAdd));
 
   const contacts = program.command('contacts').description('contacts\' identity keys: safety numbers');

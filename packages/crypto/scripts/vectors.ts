@@ -4,13 +4,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildVectors, generateVectorKeys, type VectorKeys } from '../src/testing/vectors.js';
+import { buildDeviceListVectors } from '../src/testing/vectors-device-list.js';
 
 const dir = fileURLToPath(new URL('../../../docs/testvectors/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 const keysFile = `${dir}keys.json`;
 if (!existsSync(keysFile)) writeFileSync(keysFile, JSON.stringify(await generateVectorKeys(), null, 2) + '\n');
 const keys = JSON.parse(readFileSync(keysFile, 'utf8')) as VectorKeys;
-for (const [name, content] of Object.entries(await buildVectors(keys))) {
+const files = { ...(await buildVectors(keys)), ...(await buildDeviceListVectors(keys)) };
+for (const [name, content] of Object.entries(files)) {
   writeFileSync(`${dir}${name}`, JSON.stringify(content, null, 2) + '\n');
   console.log(`wrote ${dir}${name}`);
 }

@@ -40,6 +40,20 @@ export {
 } from './certificate.js';
 export { encryptDirectMessage, decryptDirectMessage, personalChatId } from './direct.js';
 export {
+  DEVICE_LIST_TYPE,
+  MAX_DEVICE_LIST_DEVICES,
+  deviceListPayloadBytes,
+  signDeviceList,
+  verifyDeviceList,
+  isVerifiedDeviceList,
+  deviceInList,
+  deviceListEntryOf,
+  type DeviceListEntry,
+  type DeviceListPayload,
+  type SignedDeviceList,
+  type VerifiedDeviceList,
+} from './device-list.js';
+export {
   ENVELOPE_VERSION,
   LEGACY_ENVELOPE_VERSION,
   readEnvelopeHeader,

@@ -16,6 +16,8 @@ import { safetyNumber } from './safety-number.js';
 import { openSealedPayload, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
 import { ed25519Verify } from './signature.js';
 import { buildVectors, loadVectorKeys, NOW, type VectorKeys } from './testing/vectors.js';
+import { buildDeviceListVectors } from './testing/vectors-device-list.js';
+import { deviceInList, verifyDeviceList, type SignedDeviceList } from './device-list.js';
 import { rsaOaepDecrypt } from './wrap.js';
 
 const dir = new URL('../../../docs/testvectors/', import.meta.url);
@@ -101,5 +103,22 @@ describe('docs/testvectors', () => {
   it('safety-number.json', async () => {
     const s = read<{ alice: { userId: string; identityKey: string }; bob: { userId: string; identityKey: string }; safety_number: string }>('safety-number.json');
     expect(await safetyNumber(s.bob, s.alice)).toBe(s.safety_number);
+  });
+
+  it('device-list.json: reproduced byte for byte; payload text is what alice\'s identity key signed; versions grow', async () => {
+    for (const [name, content] of Object.entries(await buildDeviceListVectors(keys))) {
+      expect(JSON.stringify(content, null, 2) + '\n', name).toBe(readFileSync(new URL(name, dir), 'utf8'));
+    }
+    const f = read<{ user_id: string; identity_key: string; vectors: { payload: string; list: SignedDeviceList }[] }>('device-list.json');
+    const d1 = await verifyDevice(people.alice!.devices[0]!.record, f.identity_key);
+    let version = 0;
+    for (const v of f.vectors) {
+      expect(canonicalize(v.list.payload as never)).toBe(v.payload);
+      expect(ed25519Verify(fromBase64Url(f.identity_key), utf8(v.payload), fromBase64Url(v.list.signature))).toBe(true);
+      const list = await verifyDeviceList(v.list, f.identity_key, { userId: f.user_id });
+      expect(list.version).toBeGreaterThan(version);
+      version = list.version;
+      expect(deviceInList(list, d1)).toBe(v.list.payload.devices.some((d) => d.device_id === d1.deviceId));
+    }
   });
 });

@@ -14,14 +14,19 @@ import {
   safetyNumber,
   safetyNumbersMatch,
   selectCertifiedDevices,
+  signDeviceList,
   toBase64Url,
   type DeviceKeyPair,
   type DeviceRecord,
+  type SignedDeviceList,
   type VerifiedDevice,
+  type VerifiedDeviceList,
 } from '@bil/crypto';
+import { checkDeviceList, nextOwnList, ownListNeedsPublish, usableDevices, type DeviceListCheck } from './device-lists.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
+export type { DeviceListPin } from './device-lists.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
 import { LiveClient, type LiveClientOptions } from './live-client.js';
@@ -71,8 +76,22 @@ export interface TokensRefreshedEvent {
   readonly accessTokenExpiresAt: number;
 }
 
+/**
+ * A newer signed device list of a user (or of this account) dropped devices:
+ * groups with that user should move to a new epoch without them (the chat
+ * engine listens). Raised once per verified list version that removes devices.
+ */
+export interface DeviceListChangedEvent {
+  readonly userId: string;
+  /** The version of the verified list now pinned. */
+  readonly version: number;
+  /** Devices the previously pinned list had and this one doesn't. */
+  readonly removedDeviceIds: readonly string[];
+}
+
 export interface BilClientEvents {
   'safety-number-changed': SafetyNumberChangedEvent;
+  'device-list-changed': DeviceListChangedEvent;
   'session-ended': SessionEndedEvent;
   'tokens-refreshed': TokensRefreshedEvent;
 }
@@ -96,6 +115,28 @@ export interface OwnDevice extends Device {
   readonly current: boolean;
   /** The certificate verifies under this device's account identity key. */
   readonly certified: boolean;
+  /** In the account's latest signed device list with the same keys (for an account without a list: equals `certified`). */
+  readonly listed: boolean;
+}
+
+/** What `devices.revoke` did. */
+export interface RevokeResult {
+  readonly deviceId: string;
+  /**
+   * The next signed device list went with the revocation. False when this
+   * device doesn't hold the identity key (it can't sign one): the server
+   * revoked the device anyway, and the next device holding the key that sees
+   * the change publishes the list (automatically, in `devices.list()` or when
+   * it looks up its own devices); until then contacts still see the older list.
+   */
+  readonly deviceListPublished: boolean;
+  /**
+   * The revoked device held the account identity key (this client knows it
+   * did: it linked it sharing the key, was linked by it, or is it). The key
+   * can still certify devices and sign lists wherever it was copied: reset
+   * the identity (`devices.resetIdentity`) to be sure it no longer counts.
+   */
+  readonly identityResetAdvised: boolean;
 }
 
 /** How a contact's directory identity key compares with the pin. */
@@ -113,19 +154,43 @@ export interface ContactDevices {
   readonly verified: boolean;
   /** Devices to encrypt to: certified by the pinned identity key. */
   readonly devices: VerifiedDevice[];
-  /** Devices the server lists that fail verification (unverified, or certified by an unaccepted new key). */
+  /** Devices the server lists that fail verification (unverified, certified by an unaccepted new key, or not in the latest signed list). */
   readonly rejected: { readonly deviceId: string; readonly name: string }[];
+  /**
+   * The user's latest signed device list as verified and pinned, or null when
+   * the user never published one (an account from before signed lists:
+   * `devices` are then the certified ones) or the identity key is not the
+   * pinned one. `closed`: the list names no devices (the account was deleted).
+   */
+  readonly deviceList: { readonly version: number; readonly closed: boolean } | null;
 }
 
 export interface DevicesApi {
   /** The account's active devices, each checked against this device's identity key. */
   list(): Promise<OwnDevice[]>;
-  /** Revokes a device of the account; revoking this device also clears the key store. */
-  revoke(deviceId: string): Promise<void>;
+  /**
+   * Revokes a device of the account (with the next signed device list if this
+   * device holds the identity key); revoking this device also clears the key
+   * store. See {@link RevokeResult} for the list and the reset advice.
+   */
+  revoke(deviceId: string): Promise<RevokeResult>;
   /** New device, step 1: generates keys and returns the request to show the approving device. */
   linkRequest(options?: { deviceName?: string }): Promise<LinkRequest>;
-  /** Existing device holding the identity key, step 2: certifies the request's keys. */
+  /**
+   * Existing device holding the identity key, step 2: certifies the request's
+   * keys, chooses the new device's id and signs the next device list naming
+   * it. `shareIdentityKey` (default false) also hands over the identity
+   * private key: the new device can then approve links and sign lists, and
+   * whoever steals it can certify devices until an identity reset.
+   */
   approveLink(request: LinkRequest | string, options?: { shareIdentityKey?: boolean }): Promise<LinkApproval>;
+  /**
+   * Publishes the account's next signed device list if it is due (this device
+   * must hold the identity key): the first list of an account from before
+   * signed lists, or the list after a revocation made by a device without the
+   * key. Returns the version published, or null if nothing was due.
+   */
+  syncList(): Promise<number | null>;
   /** New device, step 3: opens the approval and registers with the account password. */
   completeLink(params: { approval: LinkApproval | string; password: string }): Promise<LocalAccount>;
   /**
@@ -208,12 +273,16 @@ export class BilClient {
       revoke: (deviceId) => this.#revokeDevice(deviceId),
       linkRequest: (o) => this.#linkRequest(o?.deviceName),
       approveLink: async (request, o) => {
-        const approval = await this.#approveLink(request, o?.shareIdentityKey ?? true);
+        const approval = await this.#approveLink(request, o?.shareIdentityKey ?? false);
         // The new device registers next: let group chats look for it and hand it their keys.
         this.#chatEngine.ownDevicesChanged();
         return approval;
       },
       completeLink: (p) => this.#completeLink(p.approval, p.password),
+      syncList: async () => {
+        const profile = await this.#requireProfile();
+        return this.#syncOwnList(profile, await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me')));
+      },
       resetIdentity: (p) => this.#resetIdentity(p),
     };
     this.contacts = {
@@ -237,6 +306,10 @@ export class BilClient {
         if (this.#profile) await this.#commit({ ...this.#profile, chats });
       },
       now: this.#now,
+    });
+    // A contact's signed device list dropped devices: groups listing them get a new epoch before the next send.
+    this.#events.on('device-list-changed', (e) => {
+      if (e.removedDeviceIds.length > 0) this.#chatEngine.contactDevicesChanged(e.userId);
     });
     this.chats = this.#chatEngine.chats;
     this.messages = this.#chatEngine.messages;
@@ -375,9 +448,19 @@ export class BilClient {
     await this.#authed('POST', '/v1/me/password', { old_password: params.oldPassword, new_password: params.newPassword });
   }
 
-  /** Deletes the account on the server and clears the key store. */
+  /**
+   * Deletes the account on the server and clears the key store. A device
+   * holding the identity key also signs the closing device list (no devices),
+   * so contacts can verify that the account was closed.
+   */
   async deleteAccount(params: { password: string }): Promise<void> {
-    await this.#authed('DELETE', '/v1/me', { password: params.password });
+    const profile = await this.#requireProfile();
+    let closing: SignedDeviceList | undefined;
+    if (profile.identitySeed !== null) {
+      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+      closing = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: [], close: true, now: this.#now() });
+    }
+    await this.#withListFallback(closing, (list) => this.#authed('DELETE', '/v1/me', { password: params.password, ...(list ? { device_list: list } : {}) }));
     await this.#forget();
   }
 
@@ -391,19 +474,97 @@ export class BilClient {
 
   async #listDevices(): Promise<OwnDevice[]> {
     const profile = await this.#requireProfile();
-    const res = await this.#authed<{ user: UserJson; devices: DeviceJson[] }>('GET', '/v1/me');
-    const { certified } = await selectCertifiedDevices(
-      res.devices.map((d) => recordOf(d, profile.identityKey)),
-      profile.identityKey,
-    );
-    const ok = new Set(certified.map((d) => d.deviceId));
-    return res.devices.map((d) => ({ ...toDevice(d), current: d.device_id === profile.deviceId, certified: ok.has(d.device_id) }));
+    const res = await this.#authed<MeJson>('GET', '/v1/me');
+    const own = await this.#ownListState(profile, res);
+    await this.#syncOwnList(profile, own);
+    const ok = new Set(own.certified.map((d) => d.deviceId));
+    const listed = new Set(usableDevices(own.list, own.certified).map((d) => d.deviceId));
+    return res.devices.map((d) => ({
+      ...toDevice(d),
+      current: d.device_id === profile.deviceId,
+      certified: ok.has(d.device_id),
+      listed: listed.has(d.device_id),
+    }));
   }
 
-  async #revokeDevice(deviceId: string): Promise<void> {
+  async #revokeDevice(deviceId: string): Promise<RevokeResult> {
     const profile = await this.#requireProfile();
-    await this.#authed('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`);
-    if (deviceId === profile.deviceId) await this.#forget();
+    let next: SignedDeviceList | undefined;
+    if (profile.identitySeed !== null) {
+      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+      next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, remove: deviceId, now: this.#now() });
+    }
+    const published = await this.#withListFallback(next, (list) =>
+      this.#authed('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`, list ? { device_list: list } : undefined),
+    );
+    const identityResetAdvised = deviceId !== profile.deviceId && (profile.seedHolders ?? []).includes(deviceId);
+    if (deviceId === profile.deviceId) {
+      await this.#forget();
+    } else {
+      if (published && next) await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
+      const p = this.#profile;
+      if (p?.seedHolders?.includes(deviceId)) await this.#commit({ ...p, seedHolders: p.seedHolders.filter((d) => d !== deviceId) });
+    }
+    return { deviceId, deviceListPublished: published, identityResetAdvised };
+  }
+
+  /**
+   * Runs a change with the signed list, and again without it if the server
+   * refuses the list (a version race or devices this client doesn't know):
+   * the user's revocation or deletion must not wait on the list. Returns
+   * whether the list went through.
+   */
+  async #withListFallback(list: SignedDeviceList | undefined, run: (list: SignedDeviceList | undefined) => Promise<unknown>): Promise<boolean> {
+    if (!list) {
+      await run(undefined);
+      return false;
+    }
+    try {
+      await run(list);
+      return true;
+    } catch (err) {
+      if (!(err instanceof BilApiError) || !['device_list_version', 'device_list_mismatch', 'invalid_device_list'].includes(err.code)) throw err;
+      await run(undefined);
+      return false;
+    }
+  }
+
+  /** This account's certified devices and its verified latest list (pinned; a rollback or bad list throws BilTrustError). */
+  async #ownListState(profile: StoredProfile, res: { devices: DeviceJson[]; device_list?: unknown }): Promise<OwnListState> {
+    const ours = res.devices.filter((d) => d.user_id === profile.userId);
+    const { certified } = await selectCertifiedDevices(ours.map((d) => recordOf(d, profile.identityKey)), profile.identityKey);
+    const check = await checkDeviceList({
+      userId: profile.userId,
+      pinnedKey: profile.identityKey,
+      presented: res.device_list ?? null,
+      pin: this.#profile?.deviceLists?.[profile.userId],
+    });
+    await this.#storeListPin(profile.userId, check);
+    return { certified, list: check.list, activeCount: res.devices.length };
+  }
+
+  /** Publishes this account's next list when one is due and this device can sign it (RevokeResult, DevicesApi.syncList). */
+  async #syncOwnList(profile: StoredProfile, own: OwnListState): Promise<number | null> {
+    if (profile.identitySeed === null || !ownListNeedsPublish(own.list, own.certified, own.activeCount)) return null;
+    const next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, now: this.#now() });
+    try {
+      await this.#authed('PUT', '/v1/me/device-list', { device_list: next });
+    } catch (err) {
+      // Another device published first, or the devices changed meanwhile: the next look tries again.
+      if (err instanceof BilApiError && ['device_list_version', 'device_list_mismatch'].includes(err.code)) return null;
+      throw err;
+    }
+    await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
+    return next.payload.version;
+  }
+
+  /** Stores a new list pin and tells listeners which devices a newer list removed. */
+  async #storeListPin(userId: string, check: DeviceListCheck): Promise<void> {
+    const p = this.#profile;
+    if (check.pin && p) await this.#commit({ ...p, deviceLists: { ...p.deviceLists, [userId]: check.pin } });
+    if (check.list && check.removed.length > 0) {
+      this.#events.emit('device-list-changed', { userId, version: check.list.version, removedDeviceIds: [...check.removed] });
+    }
   }
 
   async #linkRequest(deviceName = 'linked device'): Promise<LinkRequest> {
@@ -421,12 +582,32 @@ export class BilClient {
       throw new BilStateError('identity_key_not_held', 'this device does not hold the account identity key; approve the link from one that does');
     }
     const request = await parseLinkRequest(value);
+    // The next list: the verified current one (only devices still active) plus the new device under an id chosen here.
+    const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+    const now = this.#now();
+    const deviceId = globalThis.crypto.randomUUID();
+    const add = { device_id: deviceId, encryption_key: request.encryption_key, signing_key: request.signing_key, added_at: now };
+    const deviceList = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, add, now });
     const identity = identityKeyFromSeed(fromBase64Url(profile.identitySeed, 32));
+    let approval: LinkApproval;
     try {
-      return await sealLinkApproval({ request, identity, userId: profile.userId, username: profile.username, shareIdentityKey, now: this.#now() });
+      approval = await sealLinkApproval({
+        request,
+        identity,
+        userId: profile.userId,
+        username: profile.username,
+        shareIdentityKey,
+        deviceId,
+        deviceList,
+        approverDeviceId: profile.deviceId,
+        now,
+      });
     } finally {
       identity.secretKey.fill(0);
     }
+    const p = this.#profile;
+    if (shareIdentityKey && p) await this.#commit({ ...p, seedHolders: [...new Set([...(p.seedHolders ?? [profile.deviceId]), deviceId])] });
+    return approval;
   }
 
   async #completeLink(approval: LinkApproval | string, password: string): Promise<LocalAccount> {
@@ -445,9 +626,10 @@ export class BilClient {
         identity_key: grant.identity_key,
         certificate: grant.certificate,
         certificate_issued_at: grant.issued_at,
+        ...(grant.device_id !== undefined ? { device_id: grant.device_id, device_list: grant.device_list } : {}),
       },
     });
-    if (res.device.user_id !== grant.user_id) {
+    if (res.device.user_id !== grant.user_id || (grant.device_id !== undefined && res.device.device_id !== grant.device_id)) {
       throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered to another user' });
     }
     const account = await this.#adoptDevice({
@@ -458,6 +640,8 @@ export class BilClient {
       keys: pending.keys,
       identityKey: grant.identity_key,
       identitySeed: grant.identity_seed === '' ? null : grant.identity_seed,
+      deviceList: grant.device_list,
+      seedHolders: grant.approver_device_id !== undefined ? [grant.approver_device_id] : [],
     });
     this.#pendingLink = null;
     return account;
@@ -477,9 +661,15 @@ export class BilClient {
   async #registerNewIdentity(p: { userId: string; username: string; password: string; deviceName: string | undefined; reset: boolean }): Promise<LocalAccount> {
     const keys = await generateDeviceKeys();
     const publicKeys = exportDevicePublicKeys(keys);
-    const { identity, certificate } = createAccountIdentity({ userId: p.userId, device: publicKeys, issuedAt: this.#now() });
+    const now = this.#now();
+    const { identity, certificate } = createAccountIdentity({ userId: p.userId, device: publicKeys, issuedAt: now });
+    // The id is chosen here so that the first list (version 1, also after a reset) can name this device.
+    const deviceId = globalThis.crypto.randomUUID();
+    const deviceList = signDeviceList({ identity, userId: p.userId, version: 1, devices: [{ device_id: deviceId, ...publicKeys, added_at: now }], createdAt: now });
     const res = await this.#transport.request<{ device: DeviceJson; tokens: TokensJson }>('POST', '/v1/auth/devices', {
       body: {
+        device_id: deviceId,
+        device_list: deviceList,
         username: p.username,
         password: p.password,
         device_name: p.deviceName ?? 'first device',
@@ -490,6 +680,9 @@ export class BilClient {
         reset_identity: p.reset,
       },
     });
+    if (res.device.device_id !== deviceId) {
+      throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered under another id than the one its list names' });
+    }
     try {
       return await this.#adoptDevice({
         userId: p.userId,
@@ -499,6 +692,8 @@ export class BilClient {
         keys,
         identityKey: certificate.identity_key,
         identitySeed: toBase64Url(identity.secretKey),
+        deviceList,
+        seedHolders: [],
       });
     } finally {
       identity.secretKey.fill(0);
@@ -514,8 +709,21 @@ export class BilClient {
     keys: DeviceKeyPair;
     identityKey: string;
     identitySeed: string | null;
+    /** The list this device registered with (pinned as this account's latest). */
+    deviceList: SignedDeviceList | undefined;
+    /** Other devices known to hold the identity seed (this one is added if it holds it). */
+    seedHolders: string[];
   }): Promise<LocalAccount> {
     const tokens = storedTokens(p.tokens, this.#now());
+    const deviceId = p.device.device_id;
+    // Contacts' list pins survive an identity reset; this account's own pin restarts with the new list.
+    const deviceLists = { ...this.#profile?.deviceLists };
+    delete deviceLists[p.userId];
+    if (p.deviceList) {
+      const check = await checkDeviceList({ userId: p.userId, pinnedKey: p.identityKey, presented: p.deviceList, pin: undefined });
+      if (check.pin) deviceLists[p.userId] = check.pin;
+    }
+    const seedHolders = [...new Set([...p.seedHolders, ...(p.identitySeed !== null ? [deviceId] : [])])];
     const profile: StoredProfile = {
       version: 1,
       userId: p.userId,
@@ -527,6 +735,8 @@ export class BilClient {
       deviceKeys: await exportDevicePrivateKeys(p.keys),
       tokens,
       pins: this.#pins.snapshot(),
+      deviceLists,
+      seedHolders,
     };
     this.#session.adopt(tokens);
     await this.#commit(profile);
@@ -547,7 +757,7 @@ export class BilClient {
     const all = dir.devices.map((d) => ({ deviceId: d.device_id, name: d.name }));
     const base = { userId, presentedIdentityKey: presented };
     if (dir.user_id !== userId || presented === '') {
-      return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all };
+      return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
     }
 
     let pin: PinStatus;
@@ -563,7 +773,7 @@ export class BilClient {
         check = this.#pins.check(userId, presented);
       } catch {
         // Not a 32-byte Ed25519 key in base64url: nothing can be verified under it.
-        return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all };
+        return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
       }
       if (check.status === 'first-use') {
         await this.#savePins();
@@ -585,8 +795,25 @@ export class BilClient {
       ours.map((d) => recordOf(d, presented)),
       pinned,
     );
-    const ok = new Set(certified.map((d) => d.deviceId));
-    return { ...base, pin, pinnedIdentityKey: pinned, verified, devices: certified, rejected: all.filter((d) => !ok.has(d.deviceId)) };
+    // The signed list, under the pinned key only: with a changed key nothing is usable until it is accepted.
+    let list: VerifiedDeviceList | null = null;
+    if (pin !== 'changed' && (pin !== 'own' || presented === pinned)) {
+      const check = await checkDeviceList({ userId, pinnedKey: pinned, presented: dir.device_list ?? null, pin: this.#profile?.deviceLists?.[userId] });
+      await this.#storeListPin(userId, check);
+      list = check.list;
+      if (pin === 'own') await this.#syncOwnList(profile, { certified, list, activeCount: ours.length });
+    }
+    const devices = usableDevices(list, certified);
+    const ok = new Set(devices.map((d) => d.deviceId));
+    return {
+      ...base,
+      pin,
+      pinnedIdentityKey: pinned,
+      verified,
+      devices,
+      rejected: all.filter((d) => !ok.has(d.deviceId)),
+      deviceList: list ? { version: list.version, closed: list.devices.length === 0 } : null,
+    };
   }
 
   /**
@@ -614,6 +841,12 @@ export class BilClient {
     if (!key) throw new BilStateError('no_pinned_identity', 'the user has no identity key to accept');
     this.#pins.accept(userId, key);
     await this.#savePins();
+    // A list pin belongs to the key it verified under: the accepted key starts its own.
+    const p = this.#profile;
+    if (p?.deviceLists?.[userId]) {
+      const { [userId]: _dropped, ...rest } = p.deviceLists;
+      await this.#commit({ ...p, deviceLists: rest });
+    }
   }
 
   async #safetyNumber(userId: string): Promise<string> {
@@ -736,6 +969,20 @@ export class BilClient {
       options,
     );
   }
+}
+
+/** GET /v1/me. */
+interface MeJson {
+  user: UserJson;
+  devices: DeviceJson[];
+  /** The latest signed device list, null if never published (absent from older servers). */
+  device_list?: unknown;
+}
+
+interface OwnListState {
+  certified: VerifiedDevice[];
+  list: VerifiedDeviceList | null;
+  activeCount: number;
 }
 
 /** A directory entry as the device record of docs/protocol.md, under the identity key the directory names. */

@@ -3,6 +3,7 @@
 // writes it back after every change (new tokens, a new pin), whole.
 import type { ExportedDeviceKeys, IdentityPinsSnapshot, ReplayGuardSnapshot } from '@bil/crypto';
 import { KeyStoreFormatError } from './errors.js';
+import type { DeviceListPin } from './device-lists.js';
 
 /** The session tokens as the SDK keeps them. Secret. */
 export interface StoredTokens {
@@ -40,6 +41,14 @@ export interface StoredProfile {
   readonly cursors?: Record<string, number>;
   /** Service identity keys pinned on first use, by service name (e.g. "digest"), Ed25519 base64url (optional). */
   readonly servicePins?: Record<string, string>;
+  /**
+   * Per user (contacts and this account), the highest signed device list version
+   * seen, the identity key it verified under and the devices it listed
+   * (optional: profiles from before signed device lists have none).
+   */
+  readonly deviceLists?: Record<string, DeviceListPin>;
+  /** Device ids of this account known to hold the identity seed: this device if it does, devices it shared the seed with, the device that linked it (optional). */
+  readonly seedHolders?: readonly string[];
 }
 
 /**
@@ -156,6 +165,24 @@ export function parseProfile(value: unknown): StoredProfile {
     need(UUID.test(userId) && isObject(pin) && isB64(pin.identity_key) && typeof pin.verified === 'boolean', `pin for ${userId}`);
   }
   if (value.chats !== undefined) parseChatState(value.chats);
+  if (value.deviceLists !== undefined) {
+    need(isObject(value.deviceLists), 'deviceLists');
+    for (const [userId, pin] of Object.entries(value.deviceLists)) {
+      need(
+        UUID.test(userId) &&
+          isObject(pin) &&
+          isB64(pin.identity_key) &&
+          isCount(pin.version) &&
+          (pin.version as number) >= 1 &&
+          Array.isArray(pin.device_ids) &&
+          pin.device_ids.every((d) => typeof d === 'string' && UUID.test(d)),
+        `device list pin for ${userId}`,
+      );
+    }
+  }
+  if (value.seedHolders !== undefined) {
+    need(Array.isArray(value.seedHolders) && value.seedHolders.every((d) => typeof d === 'string' && UUID.test(d)), 'seedHolders');
+  }
   if (value.cursors !== undefined) {
     need(isObject(value.cursors) && Object.entries(value.cursors).every(([k, v]) => UUID.test(k) && isCount(v)), 'cursors');
   }

@@ -2,10 +2,12 @@
 // device"). The new device shows a link request (its public keys and a fresh
 // secret, e.g. as a QR code); a device holding the account identity key
 // certifies those keys and answers with a link approval sealed to the new
-// device's RSA key. The approval carries the certificate and, unless the
-// approver declines, the identity private key, so that every linked device can
-// approve the next one. The secret, which only the scanner of the request
-// saw, authenticates the approval, so it may travel over any channel.
+// device's RSA key. The approval carries the certificate, the id the new
+// device registers under and the account's next signed device list naming it,
+// and, only if the approver opts in, the identity private key (then the new
+// device can approve links and sign lists too; see docs/sdk.md for the risk).
+// The secret, which only the scanner of the request saw, authenticates the
+// approval, so it may travel over any channel.
 import {
   canonicalBytes,
   equalBytes,
@@ -24,7 +26,9 @@ import {
   toBase64Url,
   verifyDevice,
   verifyDeviceCertificate,
+  verifyDeviceList,
   type DeviceKeyPair,
+  type SignedDeviceList,
   type Ed25519KeyPair,
   type SealedBox,
 } from '@bil/crypto';
@@ -68,7 +72,16 @@ export interface LinkGrant {
   readonly issued_at: number;
   /** The identity private key (Ed25519 seed, base64url), or "" if the approver kept it. */
   readonly identity_seed: string;
+  /** The device id the new device registers under (named by `device_list`). Absent in approvals from before signed device lists. */
+  readonly device_id?: string;
+  /** The account's next signed device list, naming the new device with its keys; the new device registers with it. */
+  readonly device_list?: SignedDeviceList;
+  /** The approving device (it holds the identity key). */
+  readonly approver_device_id?: string;
 }
+
+const GRANT_KEYS_V1 = 'certificate,identity_key,identity_seed,issued_at,secret,type,user_id,username';
+const GRANT_KEYS = 'approver_device_id,certificate,device_id,device_list,identity_key,identity_seed,issued_at,secret,type,user_id,username';
 
 const invalid = (): never => {
   throw new BilStateError('invalid_link', 'link request or approval is malformed, altered or not for this device');
@@ -128,6 +141,10 @@ export async function sealLinkApproval(p: {
   userId: string;
   username: string;
   shareIdentityKey: boolean;
+  /** The id the new device will register under, and the next list that names it. */
+  deviceId: string;
+  deviceList: SignedDeviceList;
+  approverDeviceId: string;
   now: number;
 }): Promise<LinkApproval> {
   const { request, identity, userId } = p;
@@ -149,8 +166,11 @@ export async function sealLinkApproval(p: {
     certificate: cert.certificate,
     issued_at: cert.issued_at,
     identity_seed: p.shareIdentityKey ? toBase64Url(identity.secretKey) : '',
+    device_id: p.deviceId,
+    device_list: p.deviceList,
+    approver_device_id: p.approverDeviceId,
   };
-  const plaintext = canonicalBytes({ ...grant });
+  const plaintext = canonicalBytes({ ...grant } as never);
   try {
     const sealed = await sealPayload({ to: recipient, kind: LINK_APPROVAL_KIND, context: request.link_id, createdAt: p.now, plaintext });
     return { type: LINK_APPROVAL_TYPE, link_id: request.link_id, sealed };
@@ -182,7 +202,8 @@ export async function openLinkApproval(p: { approval: unknown; request: LinkRequ
     return invalid();
   }
   const g = asObject(grant);
-  sameKeys(g, 'certificate,identity_key,identity_seed,issued_at,secret,type,user_id,username');
+  const keys = Object.keys(g).sort().join();
+  if (keys !== GRANT_KEYS && keys !== GRANT_KEYS_V1) invalid();
   if (g.type !== LINK_GRANT_TYPE || typeof g.username !== 'string' || typeof g.identity_seed !== 'string') invalid();
   try {
     if (!equalBytes(fromBase64Url(grant.secret, 32), fromBase64Url(p.request.secret, 32))) invalid();
@@ -197,6 +218,13 @@ export async function openLinkApproval(p: { approval: unknown; request: LinkRequ
     if (grant.identity_seed !== '') {
       const identity = identityKeyFromSeed(fromBase64Url(grant.identity_seed, 32));
       if (!equalBytes(identity.publicKey, fromBase64Url(grant.identity_key, 32))) invalid();
+    }
+    if (keys === GRANT_KEYS) {
+      // The list must be the account's, signed by the identity key, and name this device with exactly its keys.
+      if (!isUuid(grant.device_id) || !isUuid(grant.approver_device_id)) invalid();
+      const list = await verifyDeviceList(grant.device_list, grant.identity_key, { userId: grant.user_id });
+      const me = list.devices.find((d) => d.device_id === grant.device_id);
+      if (!me || me.encryption_key !== p.request.encryption_key || me.signing_key !== p.request.signing_key) invalid();
     }
   } catch {
     return invalid();

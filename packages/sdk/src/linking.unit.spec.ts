@@ -2,7 +2,7 @@
 // the request, carries a certificate for exactly its keys, and (optionally) the
 // identity key; any alteration is refused with one error.
 import { describe, expect, it } from 'vitest';
-import { generateDeviceKeys, generateIdentityKey, toBase64Url, verifyDevice } from '@bil/crypto';
+import { generateDeviceKeys, generateIdentityKey, signDeviceList, toBase64Url, verifyDevice } from '@bil/crypto';
 import { BilStateError } from './errors.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval } from './linking.js';
 
@@ -11,13 +11,30 @@ const userId = '0193c2a0-0000-7000-8000-00000000a11c';
 describe('device linking', async () => {
   const [newKeys, otherKeys] = await Promise.all([generateDeviceKeys(), generateDeviceKeys()]);
   const identity = generateIdentityKey();
+  const otherKeysSpki = otherKeys.encryption.spki;
 
-  const approve = async (shareIdentityKey = true) => {
+  const deviceId = '0193c2a0-0002-7000-8000-00000000a11c';
+  const approverDeviceId = '0193c2a0-0001-7000-8000-00000000a11c';
+  const listFor = (request: { encryption_key: string; signing_key: string }, id = deviceId) =>
+    signDeviceList({ identity, userId, version: 2, devices: [{ device_id: id, encryption_key: request.encryption_key, signing_key: request.signing_key, added_at: 1 }], createdAt: 2 });
+  const approve = async (shareIdentityKey = true, list?: (r: { encryption_key: string; signing_key: string }) => ReturnType<typeof listFor>) => {
     const request = createLinkRequest(newKeys, 'tablet');
     const parsed = await parseLinkRequest(JSON.stringify(request));
-    const approval = await sealLinkApproval({ request: parsed, identity, userId, username: 'Alice', shareIdentityKey, now: 1_764_100_000_000 });
+    const deviceList = (list ?? listFor)(request);
+    const approval = await sealLinkApproval({ request: parsed, identity, userId, username: 'Alice', shareIdentityKey, deviceId, deviceList, approverDeviceId, now: 1_764_100_000_000 });
     return { request, approval };
   };
+
+  it('the approval carries the new device id and the next signed list naming it; a list without it is refused', async () => {
+    const { request, approval } = await approve(false);
+    const grant = await openLinkApproval({ approval, request, keys: newKeys });
+    expect(grant).toMatchObject({ device_id: deviceId, approver_device_id: approverDeviceId, identity_seed: '' });
+    expect(grant.device_list?.payload.devices.map((d) => d.device_id)).toEqual([deviceId]);
+    const other = await approve(false, (r) => listFor(r, approverDeviceId));
+    await expect(openLinkApproval({ approval: other.approval, request: other.request, keys: newKeys })).rejects.toBeInstanceOf(BilStateError);
+    const otherKeys = await approve(false, () => listFor({ encryption_key: toBase64Url(otherKeysSpki), signing_key: request.signing_key }));
+    await expect(openLinkApproval({ approval: otherKeys.approval, request: otherKeys.request, keys: newKeys })).rejects.toBeInstanceOf(BilStateError);
+  });
 
   it('round trip: the new device gets a certificate for its keys and the identity key', async () => {
     const { request, approval } = await approve();

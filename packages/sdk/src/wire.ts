@@ -34,6 +34,8 @@ export interface DirectoryJson {
   user_id: string;
   identity_key: string;
   devices: DeviceJson[];
+  /** The latest signed device list (docs/protocol.md), null if the user never published one; absent from older servers. */
+  device_list?: unknown;
 }
 
 /** A user as the API describes one. */

@@ -130,10 +130,10 @@ describe.skipIf(!stackBuilt)('@bil/sdk against identity + gateway (e2e)', () => 
   });
 
   it('links a second device; a linked device holding the identity key links a third; revoke', async () => {
-    // New device shows a request; alice approves it; the new device completes with the password.
+    // New device shows a request; alice approves it, opting in to share the identity key; the new device completes with the password.
     const tablet = client();
     const request = await tablet.devices.linkRequest({ deviceName: 'tablet' });
-    const approval = await alice.devices.approveLink(JSON.stringify(request));
+    const approval = await alice.devices.approveLink(JSON.stringify(request), { shareIdentityKey: true });
     const tabletAccount = await tablet.devices.completeLink({ approval: JSON.stringify(approval), password: PASSWORD });
     expect(tabletAccount).toMatchObject({ userId: aliceAccount.userId, identityKey: aliceAccount.identityKey, holdsIdentityKey: true, signedIn: true });
 

@@ -45,12 +45,13 @@ function stubIdentity(): IdentityApi {
     refreshSession: vi.fn(async () => ({ tokens: TOKENS })),
     logout: vi.fn(async () => ({})),
     revokeDevice: vi.fn(async (req) => ({ deviceId: req.deviceId ?? '' })),
-    getAccount: vi.fn(async () => ({ user: USER, devices: [DEVICE] })),
+    getAccount: vi.fn(async () => ({ user: USER, devices: [DEVICE], deviceList: '' })),
     updateProfile: vi.fn(async () => ({ user: USER })),
     changePassword: vi.fn(async () => ({})),
     deleteAccount: vi.fn(async () => ({})),
     findUser: vi.fn(async () => ({ user: USER })),
-    listDevices: vi.fn(async () => ({ identityKey: 'ik', devices: [DEVICE] })),
+    listDevices: vi.fn(async () => ({ identityKey: 'ik', devices: [DEVICE], deviceList: '' })),
+    publishDeviceList: vi.fn(async () => ({ version: '1' })),
     getJwks: notImplemented,
     checkHealth: vi.fn(async () => undefined),
     close: () => undefined,
@@ -244,7 +245,7 @@ describe('gateway app (stubbed backends)', () => {
     const res = await app.inject({ method: 'DELETE', url: `/v1/devices/${DEVICE.deviceId}`, headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ device_id: DEVICE.deviceId });
-    expect(identity.revokeDevice).toHaveBeenCalledWith({ actor: ACTOR_MSG, deviceId: DEVICE.deviceId });
+    expect(identity.revokeDevice).toHaveBeenCalledWith({ actor: ACTOR_MSG, deviceId: DEVICE.deviceId, deviceList: '' });
     const me = await app.inject({ method: 'GET', url: '/v1/me', headers: auth });
     expect(me.json().devices).toHaveLength(1);
     const out = await app.inject({ method: 'POST', url: '/v1/auth/logout', headers: auth });

@@ -32,6 +32,8 @@ import type { FindUserResponse__Output } from '@bil/proto/gen/bil/identity/v1/Fi
 import type { ListDevicesRequest } from '@bil/proto/gen/bil/identity/v1/ListDevicesRequest';
 import type { ListDevicesResponse__Output } from '@bil/proto/gen/bil/identity/v1/ListDevicesResponse';
 import type { GetJwksResponse__Output } from '@bil/proto/gen/bil/identity/v1/GetJwksResponse';
+import type { PublishDeviceListRequest } from '@bil/proto/gen/bil/identity/v1/PublishDeviceListRequest';
+import type { PublishDeviceListResponse__Output } from '@bil/proto/gen/bil/identity/v1/PublishDeviceListResponse';
 
 export type { Actor } from '@bil/proto/gen/bil/identity/v1/Actor';
 export type { PublicUser__Output as PublicUser } from '@bil/proto/gen/bil/identity/v1/PublicUser';
@@ -52,6 +54,7 @@ export interface IdentityApi {
   deleteAccount(req: DeleteAccountRequest): Promise<DeleteAccountResponse__Output>;
   findUser(req: FindUserRequest): Promise<FindUserResponse__Output>;
   listDevices(req: ListDevicesRequest): Promise<ListDevicesResponse__Output>;
+  publishDeviceList(req: PublishDeviceListRequest): Promise<PublishDeviceListResponse__Output>;
   /** The JWK Set (RFC 7517) as JSON text. */
   getJwks(): Promise<string>;
   /** Resolves when identity's grpc.health.v1 check answers SERVING. */
@@ -81,6 +84,7 @@ export function createIdentityClient(address: string, timeoutMs: number): Identi
     deleteAccount: (req) => callUnary(c, c.DeleteAccount, req, settings),
     findUser: (req) => callUnary(c, c.FindUser, req, settings),
     listDevices: (req) => callUnary(c, c.ListDevices, req, settings),
+    publishDeviceList: (req) => callUnary(c, c.PublishDeviceList, req, settings),
     getJwks: async () => {
       const res = await callUnary<object, GetJwksResponse__Output>(c, c.GetJwks, {}, settings);
       return res.jwksJson;

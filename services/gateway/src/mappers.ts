@@ -68,6 +68,20 @@ export function deviceJson(d: Device): DeviceJson {
   };
 }
 
+/**
+ * A signed device list from identity (JSON text, verified when it was stored)
+ * as the JSON object the API serves; "" (never published) is null.
+ */
+export function deviceListJson(text: string | null | undefined): Record<string, unknown> | null {
+  if (!text) return null;
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/** A device list from a request as the JSON text identity takes ("" when absent). */
+export function deviceListText(list: Record<string, unknown> | undefined): string {
+  return list === undefined ? '' : JSON.stringify(list);
+}
+
 export function tokensJson(t: TokenPair | null | undefined): TokensJson {
   return {
     access_token: t?.accessToken ?? '',

@@ -7,6 +7,8 @@
 // identity service, which answers with its own specific error codes.
 
 export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+/** Most devices a signed device list may name (@bil/crypto MAX_DEVICE_LIST_DEVICES). */
+export const MAX_DEVICE_LIST_DEVICES = 64;
 
 const str = (maxLength: number, description: string, minLength = 1) => ({
   type: 'string',
@@ -74,6 +76,46 @@ export const sharedSchemas = [
     },
   },
   {
+    $id: 'DeviceList',
+    type: 'object',
+    description:
+      "A signed device list (docs/protocol.md, \"Signed device lists\"): the account identity key signs the account's devices with a version that only grows. " +
+      'The identity service checks the signature, the version and that it names exactly the active devices; clients verify it themselves.',
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'user_id', 'identity_key', 'version', 'devices', 'created_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.device-list.v1'] },
+          user_id: { type: 'string', maxLength: 36, description: 'The account.' },
+          identity_key: { type: 'string', maxLength: 43, description: 'The account identity key that signed it, base64url.' },
+          version: { type: 'integer', minimum: 1, maximum: MAX_SAFE_INTEGER, description: '1 for the first list (and after an identity reset), then exactly + 1.' },
+          devices: {
+            type: 'array',
+            maxItems: MAX_DEVICE_LIST_DEVICES,
+            description: 'Sorted by device_id, unique; empty when the account was closed.',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['device_id', 'encryption_key', 'signing_key', 'added_at'],
+              properties: {
+                device_id: { type: 'string', maxLength: 36 },
+                encryption_key: { type: 'string', maxLength: 1200, description: 'RSA SPKI DER, base64url.' },
+                signing_key: { type: 'string', maxLength: 43, description: 'Ed25519 public key, base64url.' },
+                added_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
+              },
+            },
+          },
+          created_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
+        },
+      },
+      signature: { type: 'string', maxLength: 86, description: 'Ed25519 signature by the identity key over the canonical payload, base64url.' },
+    },
+  },
+  {
     $id: 'Tokens',
     type: 'object',
     description: 'A token pair of one session.',
@@ -96,7 +138,12 @@ export const sharedSchemas = [
   },
 ] as const;
 
-const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens') => ({ $ref: `${id}#` });
+const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList') => ({ $ref: `${id}#` });
+/** The latest signed device list, or null when the account never published one. */
+const deviceListOrNull = { anyOf: [ref('DeviceList'), { type: 'null' }] };
+
+/** A signed device list as the API carries it (see the `DeviceList` schema). */
+export type DeviceListJson = Record<string, unknown>;
 
 const errorResponses: Record<number, string> = {
   400: 'Invalid input (`invalid_request`, `invalid_json`, or a specific code from the identity service).',
@@ -156,6 +203,8 @@ export interface RegisterDeviceBody {
   certificate: string;
   certificate_issued_at: number;
   reset_identity?: boolean;
+  device_id?: string;
+  device_list?: DeviceListJson;
 }
 export const registerDeviceSchema = {
   tags: ['auth'],
@@ -190,6 +239,13 @@ export const registerDeviceSchema = {
       reset_identity: {
         type: 'boolean',
         description: 'Replace the account identity key with identity_key and revoke every other device.',
+      },
+      device_id: uuid('Optional client-chosen id of the new device (lowercase UUID), so that `device_list` can name it; taken: 409 `device_exists`.'),
+      device_list: {
+        ...ref('DeviceList'),
+        description:
+          "The account's next signed device list naming exactly the active devices after this registration: version 1 for a first device or an identity reset, " +
+          'else current + 1. Required once the account has a list (409 `device_list_required`).',
       },
     },
   },
@@ -261,10 +317,21 @@ export const logoutSchema = {
 export interface DeviceParams {
   device_id: string;
 }
+export interface RevokeDeviceBody {
+  device_list?: DeviceListJson;
+}
 export const revokeDeviceSchema = {
   tags: ['devices'],
   summary: "Revoke one of the caller's devices (possibly its own); its tokens stop working at once.",
+  description:
+    'The optional body `{"device_list": …}` carries the next signed device list (current version + 1) without the revoked device, stored in the same step. ' +
+    'A device without the identity key sends no body: the device is revoked and the stored list stays until a device holding the key publishes the next one.',
   security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { device_list: ref('DeviceList') },
+  },
   params: {
     type: 'object',
     additionalProperties: false,
@@ -273,7 +340,7 @@ export const revokeDeviceSchema = {
   },
   response: {
     200: { type: 'object', required: ['device_id'], properties: { device_id: { type: 'string' } } },
-    ...errors(400, 401, 403, 404),
+    ...errors(...bodyErrors, 401, 403, 404, 409),
   },
 };
 
@@ -317,6 +384,10 @@ export const listDevicesSchema = {
         user_id: { type: 'string' },
         identity_key: { type: 'string', description: 'The key every device certificate must verify under.' },
         devices: { type: 'array', items: ref('Device') },
+        device_list: {
+          ...deviceListOrNull,
+          description: 'The latest signed device list, or null if the user never published one. A deleted account closed with a signed list answers with no devices and that list.',
+        },
       },
     },
     ...errors(400, 401, 404),
@@ -330,10 +401,36 @@ export const getMeSchema = {
   response: {
     200: {
       type: 'object',
-      required: ['user', 'devices'],
-      properties: { user: ref('User'), devices: { type: 'array', items: ref('Device') } },
+      required: ['user', 'devices', 'device_list'],
+      properties: {
+        user: ref('User'),
+        devices: { type: 'array', items: ref('Device') },
+        device_list: { ...deviceListOrNull, description: "The account's latest signed device list, or null." },
+      },
     },
     ...errors(401, 404),
+  },
+};
+
+export interface PublishDeviceListBody {
+  device_list: DeviceListJson;
+}
+export const publishDeviceListSchema = {
+  tags: ['me'],
+  summary: "Publish the next signed device list of the caller's account (the first one of an older account, or after a revocation by a device without the identity key).",
+  description:
+    'The list must verify under the account identity key (400 `invalid_device_list`), have version current + 1 (409 `device_list_version`, details `current_version`, `expected_version`) ' +
+    'and name exactly the active devices with their keys (409 `device_list_mismatch`, details `missing_device_ids`, `unexpected_device_ids`).',
+  security: BEARER,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['device_list'],
+    properties: { device_list: ref('DeviceList') },
+  },
+  response: {
+    200: { type: 'object', required: ['version'], properties: { version: { type: 'integer', description: 'The version now stored.' } } },
+    ...errors(...bodyErrors, 401, 404, 409),
   },
 };
 
@@ -358,6 +455,7 @@ export const updateMeSchema = {
 
 export interface DeleteMeBody {
   password: string;
+  device_list?: DeviceListJson;
 }
 export const deleteMeSchema = {
   tags: ['me'],
@@ -367,9 +465,15 @@ export const deleteMeSchema = {
     type: 'object',
     additionalProperties: false,
     required: ['password'],
-    properties: { password: str(1024, 'The current password.') },
+    properties: {
+      password: str(1024, 'The current password.'),
+      device_list: {
+        ...ref('DeviceList'),
+        description: 'Optional closing signed device list (current version + 1, no devices), so contacts can verify that the account was closed.',
+      },
+    },
   },
-  response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
+  response: { ...noContent, ...errors(...bodyErrors, 401, 404, 409) },
 };
 
 export interface ChangePasswordBody {

@@ -166,9 +166,41 @@ export async function deviceRevoke(app: App, ref: string, o: { yes?: boolean }):
   if (matches.length > 1) throw usage(`"${ref}" matches ${matches.length} devices: give more of the id`);
   const device = matches[0]!;
   if (device.current && !o.yes) throw usage('that is this device: its keys would be deleted from this profile; add --yes to revoke it anyway');
-  await client.devices.revoke(device.deviceId);
-  app.out.result({ deviceId: device.deviceId, name: device.name, revoked: true, current: device.current }, () => [
-    `Revoked device "${safe(device.name)}" (${device.deviceId}).${device.current ? ` Profile "${app.profile}" no longer holds keys.` : ''}`,
+  const result = await client.devices.revoke(device.deviceId);
+  const s = app.out.style;
+  app.out.result(
+    {
+      deviceId: device.deviceId,
+      name: device.name,
+      revoked: true,
+      current: device.current,
+      deviceListPublished: result.deviceListPublished,
+      identityResetAdvised: result.identityResetAdvised,
+    },
+    () => [
+      `Revoked device "${safe(device.name)}" (${device.deviceId}).${device.current ? ` Profile "${app.profile}" no longer holds keys.` : ''}`,
+      ...(result.deviceListPublished || device.current
+        ? []
+        : [s.dim('This device does not hold the identity key, so it could not sign the new device list; a device that holds it publishes the list the next time it lists its devices (bil device list).')]),
+      ...(result.identityResetAdvised
+        ? [
+            s.red('That device held your account identity key: it can still certify devices in your name wherever the key was copied.'),
+            s.red('Reset the identity to be sure it no longer counts: bil device reset-identity --yes (every other device is revoked; contacts see a new safety number).'),
+          ]
+        : []),
+    ],
+  );
+}
+
+/** A new account identity key on this device: every other device is revoked, contacts see a new safety number. */
+export async function deviceResetIdentity(app: App, o: { yes?: boolean }): Promise<void> {
+  if (!o.yes) throw usage('this revokes every other device of the account and changes your safety number with everyone; add --yes to do it');
+  const { client } = await app.open();
+  const password = await app.password();
+  const account = await client.devices.resetIdentity({ password });
+  const s = app.out.style;
+  app.out.result(accountJson(app, account), () => [
+    `${s.green('New identity key')} on device "${safe(account.deviceName)}"; every other device was revoked. Contacts will see a new safety number: compare it again (bil contacts verify <user>).`,
   ]);
 }
 
@@ -227,12 +259,14 @@ export async function deviceAdd(app: App, requestArg: string | undefined, o: { s
   }
   const json = decodeLinkToken(REQUEST_PREFIX, text, 'link request');
   const { client } = await app.open();
-  const approval = await client.devices.approveLink(json, { shareIdentityKey: o.shareIdentityKey !== false });
+  const share = o.shareIdentityKey === true;
+  const approval = await client.devices.approveLink(json, { shareIdentityKey: share });
   const token = encodeLinkToken(APPROVAL_PREFIX, approval);
   const name = (JSON.parse(json) as { device_name?: string }).device_name ?? '';
   if (app.out.json) {
-    app.out.result({ approval: token, deviceName: name, sharesIdentityKey: o.shareIdentityKey !== false }, () => []);
+    app.out.result({ approval: token, deviceName: name, sharesIdentityKey: share }, () => []);
   } else {
+    if (share) app.out.note('The new device also gets the identity key: if it is ever lost or stolen, revoke it and reset the identity.');
     app.out.note(`Approved "${safe(name)}". Paste this on the new device:`);
     app.out.line(token);
   }

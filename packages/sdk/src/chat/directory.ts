@@ -12,8 +12,8 @@ export interface CheckedDevices {
   readonly pin: string;
   /** Devices certified by the pinned identity key (and, once the user has one, listed in their latest signed device list). */
   readonly devices: VerifiedDevice[];
-  /** The user's latest signed device list, if they have one. */
-  readonly deviceList?: { readonly version: number } | null;
+  /** The user's latest signed device list, if they have one; `closed`: it lists no device (the account was closed). */
+  readonly deviceList?: { readonly version: number; readonly closed?: boolean } | null;
 }
 
 /** What the directory needs from the client. */

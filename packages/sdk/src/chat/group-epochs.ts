@@ -75,7 +75,7 @@ export class GroupEpochs {
     let checked = await this.directory.checked(userId);
     if (userId === me.userId && !checked.devices.some((d) => d.deviceId === me.deviceId)) checked = await this.directory.checked(userId, true);
     if (checked.devices.length > 0) return { role, devices: checked.devices };
-    if (checked.deviceList) return null; // the account's signed list names no device: it is gone
+    if (checked.deviceList?.closed) return null; // the account's signed list names no device: it is gone
     throw new BilTrustError('server_change_unverified', `the directory lists no verified device for member ${userId}`, { chat_id: chatId, user_id: userId, what: 'no devices' });
   }
 

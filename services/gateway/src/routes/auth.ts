@@ -1,6 +1,6 @@
 // /v1/auth: registration, device registration, sign-in, refresh, sign-out.
 import type { FastifyInstance } from 'fastify';
-import { deviceJson, tokensJson, userJson } from '../mappers.js';
+import { deviceJson, deviceListText, tokensJson, userJson } from '../mappers.js';
 import {
   loginSchema,
   logoutSchema,
@@ -42,6 +42,8 @@ export function authRoutes(app: FastifyInstance, ctx: RouteContext): void {
         certificate: body.certificate,
         certificateIssuedAt: String(body.certificate_issued_at),
         resetIdentity: body.reset_identity ?? false,
+        deviceId: body.device_id ?? '',
+        deviceList: deviceListText(body.device_list),
       }),
     );
     if (!res.device) throw new Error('identity returned no device');

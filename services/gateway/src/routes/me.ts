@@ -1,13 +1,15 @@
 // /v1/me: the caller's own account.
 import type { FastifyInstance } from 'fastify';
-import { deviceJson, userJson } from '../mappers.js';
+import { deviceJson, deviceListJson, deviceListText, int64ToNumber, userJson } from '../mappers.js';
 import {
   changePasswordSchema,
   deleteMeSchema,
   getMeSchema,
+  publishDeviceListSchema,
   updateMeSchema,
   type ChangePasswordBody,
   type DeleteMeBody,
+  type PublishDeviceListBody,
   type UpdateMeBody,
 } from '../schemas.js';
 import { actorOf, inContext, type RouteContext } from './context.js';
@@ -15,8 +17,19 @@ import { actorOf, inContext, type RouteContext } from './context.js';
 export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/v1/me', { schema: getMeSchema, onRequest: ctx.authenticate }, async (request) => {
     const res = await inContext(request, () => ctx.identity.getAccount({ actor: actorOf(request) }));
-    return { user: userJson(res.user), devices: res.devices.map(deviceJson) };
+    return { user: userJson(res.user), devices: res.devices.map(deviceJson), device_list: deviceListJson(res.deviceList) };
   });
+
+  app.put<{ Body: PublishDeviceListBody }>(
+    '/v1/me/device-list',
+    { schema: publishDeviceListSchema, onRequest: ctx.authenticate },
+    async (request) => {
+      const res = await inContext(request, () =>
+        ctx.identity.publishDeviceList({ actor: actorOf(request), deviceList: deviceListText(request.body.device_list) }),
+      );
+      return { version: int64ToNumber(res.version) };
+    },
+  );
 
   app.patch<{ Body: UpdateMeBody }>('/v1/me', { schema: updateMeSchema, onRequest: ctx.authenticate }, async (request) => {
     const res = await inContext(request, () =>
@@ -29,7 +42,13 @@ export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
     '/v1/me',
     { schema: deleteMeSchema, onRequest: ctx.authenticate },
     async (request, reply) => {
-      await inContext(request, () => ctx.identity.deleteAccount({ actor: actorOf(request), password: request.body.password }));
+      await inContext(request, () =>
+        ctx.identity.deleteAccount({
+          actor: actorOf(request),
+          password: request.body.password,
+          deviceList: deviceListText(request.body.device_list),
+        }),
+      );
       return reply.code(204).send();
     },
   );

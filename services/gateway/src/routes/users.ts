@@ -1,6 +1,6 @@
 // /v1/users: finding other users and their key directory entries.
 import type { FastifyInstance } from 'fastify';
-import { deviceJson, userJson } from '../mappers.js';
+import { deviceJson, deviceListJson, userJson } from '../mappers.js';
 import { findUserSchema, listDevicesSchema, type FindUserQuery, type UserParams } from '../schemas.js';
 import { inContext, type RouteContext } from './context.js';
 
@@ -20,7 +20,7 @@ export function userRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request) => {
       const userId = request.params.user_id;
       const res = await inContext(request, () => ctx.identity.listDevices({ userId }));
-      return { user_id: userId, identity_key: res.identityKey, devices: res.devices.map(deviceJson) };
+      return { user_id: userId, identity_key: res.identityKey, devices: res.devices.map(deviceJson), device_list: deviceListJson(res.deviceList) };
     },
   );
 }

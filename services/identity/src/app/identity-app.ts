@@ -5,23 +5,17 @@ import { randomUUID } from 'node:crypto';
 import {
   AppError,
   failedPrecondition,
+  invalidArgument,
   isUniqueViolation,
   notFound,
   permissionDenied,
   unauthenticated,
-  type Database,
-  type DomainEvent,
-  type EventStore,
-  type Logger,
-  type RevocationList,
-  type Tx,
 } from '@bil/runtime';
-import { userDecider, userStream, type ActiveUser, type UserState } from '../domain/user/user.js';
-import { deviceDecider, deviceStream, type DeviceKeys, type RevocationReason } from '../domain/device/device.js';
+import { deviceListVersionOf, userDecider, userStream, type ActiveUser } from '../domain/user/user.js';
+import { deviceDecider, deviceStream } from '../domain/device/device.js';
 import { sessionDecider, sessionStream, type SessionEndReason } from '../domain/session/session.js';
 import {
   normalizePassword,
-  usernameKey,
   validateEd25519Key,
   validateEncryptionKey,
   validateIssuedAt,
@@ -30,56 +24,26 @@ import {
   validateUuid,
   verifyCertificate,
 } from '../domain/validation.js';
-import { burnPasswordCheck, hashPassword, verifyPassword, type ScryptParams } from './password.js';
-import { hashMatches, newRefreshToken, parseRefreshToken, type TokenSigner } from './tokens.js';
+import { hashPassword, verifyPassword } from './password.js';
+import { hashMatches, newRefreshToken, parseRefreshToken } from './tokens.js';
+import { deviceListRequired, isClosingList, parseDeviceList } from './device-lists.js';
+import { IdentityAppBase, invalidCredentials, publishCommand, type Actor, type Tokens } from './identity-app-base.js';
+import {
+  noSuchUser,
+  requireActiveUser,
+  rowToPublicUser,
+  toPublicUser,
+  usernameTaken,
+  type DeviceRecord,
+  type PublicUser,
+} from './rows.js';
 
-export interface Actor {
-  userId: string;
-  deviceId: string;
-  sessionId: string;
-}
+export type { DeviceRecord, PublicUser } from './rows.js';
 
-export interface PublicUser {
-  userId: string;
-  username: string;
-  displayName: string;
-  identityKey: string | null;
-  identityKeyChangedAt: string | null;
-  createdAt: string;
-}
+export type { Actor, IdentitySettings, Tokens } from './identity-app-base.js';
 
-export interface DeviceRecord extends DeviceKeys {
-  deviceId: string;
-  userId: string;
-  name: string;
-  createdAt: string;
-}
 
-export interface Tokens {
-  accessToken: string;
-  accessTokenExpiresAt: string;
-  refreshToken: string;
-  refreshTokenExpiresAt: string;
-  sessionId: string;
-}
-
-export interface IdentitySettings {
-  refreshTtlSeconds: number;
-  maxDevicesPerUser: number;
-  scrypt: ScryptParams;
-}
-
-const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');
-
-export class IdentityApp {
-  constructor(
-    private readonly db: Database,
-    private readonly store: EventStore,
-    private readonly signer: TokenSigner,
-    private readonly revocations: RevocationList,
-    private readonly settings: IdentitySettings,
-    private readonly logger: Logger,
-  ) {}
+export class IdentityApp extends IdentityAppBase {
 
   async registerUser(input: { username: unknown; password: unknown; displayName?: unknown }): Promise<PublicUser> {
     const username = validateUsername(input.username);
@@ -115,6 +79,10 @@ export class IdentityApp {
     certificate: unknown;
     certificateIssuedAt: unknown;
     resetIdentity: boolean;
+    /** Optional client-chosen device id, so that `deviceList` can name the new device. */
+    deviceId?: unknown;
+    /** The next signed device list (JSON text) listing exactly the active devices after this registration. */
+    deviceList?: unknown;
   }): Promise<{ device: DeviceRecord; tokens: Tokens }> {
     const now = new Date();
     const name = validateName(input.deviceName, 'device_name', 1, 64);
@@ -122,6 +90,7 @@ export class IdentityApp {
     const signingKey = validateEd25519Key(input.signingKey, 'signing_key');
     const identityKey = validateEd25519Key(input.identityKey, 'identity_key');
     const issuedAt = validateIssuedAt(input.certificateIssuedAt, now.getTime());
+    const chosenId = input.deviceId === undefined || input.deviceId === '' ? null : validateUuid(input.deviceId, 'device_id');
     const user = await this.checkPassword(input.username, input.password);
     let certificate: string;
     try {
@@ -138,7 +107,9 @@ export class IdentityApp {
         'the certificate is not from the account identity key: link this device from an existing one, or reset the identity',
       );
     }
-    const deviceId = randomUUID();
+    // Verified under the key this registration sets or repeats (checked equal to the account's above, unless a reset).
+    const list = await parseDeviceList(input.deviceList, { userId: user.userId, identityKey });
+    const deviceId = chosenId ?? randomUUID();
     const sessionId = randomUUID();
     const refresh = newRefreshToken(sessionId, 1);
     const refreshExpiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
@@ -146,6 +117,9 @@ export class IdentityApp {
 
     const revokedDevices = await this.db.tx(async (tx) => {
       const userStreamState = await this.store.load(tx, userDecider, userStream(user.userId));
+      // An account that publishes lists keeps doing so: every added device comes with the next list.
+      const hadList = userStreamState.state.status === 'active' && deviceListVersionOf(userStreamState.state) > 0;
+      if (hadList && !list) throw deviceListRequired();
       const events = userDecider.decide({ type: 'SetIdentityKey', identityKey, reset: input.resetIdentity, now: iso }, userStreamState.state);
       const reset = events.some((e) => e.type === 'IdentityKeySet' && e.data.reset);
       await this.store.append(tx, userStreamState, events, events.reduce(userDecider.evolve, userStreamState.state), { actorUserId: user.userId });
@@ -182,6 +156,7 @@ export class IdentityApp {
         expiresAt: refreshExpiresAt.toISOString(),
         now: iso,
       });
+      if (list) await this.publishInTx(tx, user.userId, list, iso);
       return revoked;
     });
     await this.revocations.revoke('device', revokedDevices);
@@ -250,20 +225,32 @@ export class IdentityApp {
     await this.revocations.revoke('session', [actor.sessionId]);
   }
 
-  async revokeDevice(actor: Actor, rawDeviceId: unknown): Promise<string> {
+  /** Revokes a device; with `rawDeviceList` (optional: a device without the identity key can't sign one) the next list is stored in the same step. */
+  async revokeDevice(actor: Actor, rawDeviceId: unknown, rawDeviceList?: unknown): Promise<string> {
     const deviceId = validateUuid(rawDeviceId, 'device_id');
+    const list = await this.parseOwnList(actor, rawDeviceList);
     const now = new Date().toISOString();
     await this.db.tx(async (tx) => {
       await this.execute(tx, deviceDecider, deviceStream(deviceId), { type: 'RevokeDevice', byUserId: actor.userId, reason: 'user', now });
       await this.endSessions(tx, `device_id = ?`, [deviceId], 'device_revoked', now);
+      if (list) await this.publishInTx(tx, actor.userId, list, now);
     });
     await this.revocations.revoke('device', [deviceId]);
     return deviceId;
   }
 
-  async getAccount(actor: Actor): Promise<{ user: PublicUser; devices: DeviceRecord[] }> {
-    const user = await this.getUser(actor.userId);
-    return { user, devices: await this.listActiveDevices(actor.userId) };
+  /** Stores the next signed device list of the caller's account (migration, or after a revocation by a device without the identity key). */
+  async publishDeviceList(actor: Actor, rawDeviceList: unknown): Promise<number> {
+    const list = await this.parseOwnList(actor, rawDeviceList);
+    if (!list) throw invalidArgument('invalid_device_list', 'device_list is required', { field: 'device_list', reason: 'missing' });
+    await this.db.tx((tx) => this.publishInTx(tx, actor.userId, list, new Date().toISOString()));
+    return list.version;
+  }
+
+  async getAccount(actor: Actor): Promise<{ user: PublicUser; devices: DeviceRecord[]; deviceList: string | null }> {
+    const row = await this.userRow(actor.userId);
+    if (!row || row.status !== 'active') throw noSuchUser();
+    return { user: rowToPublicUser(row), devices: await this.listActiveDevices(actor.userId), deviceList: row.device_list };
   }
 
   async updateProfile(actor: Actor, rawDisplayName: unknown): Promise<PublicUser> {
@@ -293,13 +280,22 @@ export class IdentityApp {
     await this.revocations.revoke('session', ended);
   }
 
-  async deleteAccount(actor: Actor, rawPassword: unknown): Promise<void> {
+  /** Deletes the account; `rawDeviceList` (optional) is the closing list: next version, no devices. */
+  async deleteAccount(actor: Actor, rawPassword: unknown, rawDeviceList?: unknown): Promise<void> {
     const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
     const user = requireActiveUser(loaded.state);
     const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
     if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+    const list = await this.parseOwnList(actor, rawDeviceList);
+    if (list && list.devices.length > 0) {
+      throw failedPrecondition('device_list_mismatch', 'the closing device list of a deleted account lists no devices', {
+        missing_device_ids: [],
+        unexpected_device_ids: list.devices.map((d) => d.deviceId),
+      });
+    }
     const now = new Date().toISOString();
     await this.db.tx(async (tx) => {
+      if (list) await this.execute(tx, userDecider, userStream(actor.userId), publishCommand(list, now));
       await this.execute(tx, userDecider, userStream(actor.userId), { type: 'DeleteUser', now });
       await this.revokeAllDevices(tx, actor.userId, 'account_deleted', now);
     });
@@ -314,168 +310,28 @@ export class IdentityApp {
   }
 
   async getUser(rawUserId: unknown): Promise<PublicUser> {
-    const userId = validateUuid(rawUserId, 'user_id');
-    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE user_id = ?`, [userId]);
-    if (!row || row.status !== 'active') throw notFound('user_not_found', 'no such user');
+    const row = await this.userRow(validateUuid(rawUserId, 'user_id'));
+    if (!row || row.status !== 'active') throw noSuchUser();
     return rowToPublicUser(row);
   }
 
-  async listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[] }> {
-    const user = await this.getUser(rawUserId);
-    return { identityKey: user.identityKey, devices: await this.listActiveDevices(user.userId) };
+  /**
+   * A user's directory entry with the latest signed device list. An account
+   * deleted with a signed closing list still answers (no devices, the closing
+   * list), so contacts can verify that it was closed; otherwise a deleted
+   * account is `user_not_found`.
+   */
+  async listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[]; deviceList: string | null }> {
+    const row = await this.userRow(validateUuid(rawUserId, 'user_id'));
+    if (row?.status === 'deleted' && isClosingList(row.device_list)) {
+      return { identityKey: row.identity_key, devices: [], deviceList: row.device_list };
+    }
+    if (!row || row.status !== 'active') throw noSuchUser();
+    return { identityKey: row.identity_key, devices: await this.listActiveDevices(row.user_id), deviceList: row.device_list };
   }
 
   jwks(): string {
     return this.signer.jwksJson();
   }
 
-  // --- helpers -------------------------------------------------------------
-
-  private async checkPassword(rawUsername: unknown, rawPassword: unknown): Promise<ActiveUser> {
-    const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
-    const username = typeof rawUsername === 'string' && rawUsername.length <= 64 ? rawUsername : '';
-    const row = username ? await this.findUserRow(username) : undefined;
-    if (!row || row.status !== 'active' || password.length === 0 || password.length > 1024) {
-      await burnPasswordCheck(password.slice(0, 1024));
-      throw invalidCredentials();
-    }
-    const loaded = await this.store.load(this.db, userDecider, userStream(row.user_id));
-    if (loaded.state.status !== 'active' || !(await verifyPassword(password, loaded.state.passwordHash))) throw invalidCredentials();
-    return loaded.state;
-  }
-
-  private async startSession(userId: string, deviceId: string): Promise<Tokens> {
-    const now = new Date();
-    const sessionId = randomUUID();
-    const refresh = newRefreshToken(sessionId, 1);
-    const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
-    await this.store.handle(sessionDecider, sessionStream(sessionId), {
-      type: 'StartSession',
-      sessionId,
-      userId,
-      deviceId,
-      tokenHash: refresh.hash,
-      expiresAt: expiresAt.toISOString(),
-      now: now.toISOString(),
-    });
-    const access = await this.signer.issue({ userId, deviceId, sessionId }, now);
-    return {
-      accessToken: access.token,
-      accessTokenExpiresAt: access.expiresAt.toISOString(),
-      refreshToken: refresh.token,
-      refreshTokenExpiresAt: expiresAt.toISOString(),
-      sessionId,
-    };
-  }
-
-  /** Load → decide → append for one stream inside an open transaction. */
-  private async execute<C, E extends DomainEvent, S>(
-    tx: Tx,
-    decider: { initialState(): S; decide(c: C, s: S): E[]; evolve(s: S, e: E): S },
-    streamId: string,
-    command: C,
-    preloaded?: { streamId: string; version: number; state: S },
-  ): Promise<E[]> {
-    const stream = preloaded ?? (await this.store.load(tx, decider, streamId));
-    const events = decider.decide(command, stream.state);
-    await this.store.append(tx, stream, events, events.reduce(decider.evolve, stream.state));
-    return events;
-  }
-
-  private async endSessions(tx: Tx, where: string, params: unknown[], reason: SessionEndReason, now: string): Promise<string[]> {
-    const rows = await tx.query<{ session_id: string }>(
-      `SELECT session_id FROM identity.sessions WHERE status = 'active' AND ${where}`,
-      params,
-    );
-    for (const r of rows) {
-      await this.execute(tx, sessionDecider, sessionStream(r.session_id), { type: 'EndSession', reason, now });
-    }
-    return rows.map((r) => r.session_id);
-  }
-
-  private async revokeAllDevices(tx: Tx, userId: string, reason: RevocationReason, now: string): Promise<string[]> {
-    const rows = await tx.query<{ device_id: string }>(
-      `SELECT device_id FROM identity.devices WHERE user_id = ? AND status = 'active'`,
-      [userId],
-    );
-    for (const r of rows) {
-      await this.execute(tx, deviceDecider, deviceStream(r.device_id), { type: 'RevokeDevice', byUserId: userId, reason, now });
-    }
-    await this.endSessions(tx, `user_id = ?`, [userId], reason === 'account_deleted' ? 'account_deleted' : 'device_revoked', now);
-    return rows.map((r) => r.device_id);
-  }
-
-  private async findUserRow(username: string): Promise<UserRow | undefined> {
-    const [row] = await this.db.query<UserRow>(`SELECT * FROM identity.users WHERE username_key = ?`, [usernameKey(username)]);
-    return row;
-  }
-
-  private async listActiveDevices(userId: string): Promise<DeviceRecord[]> {
-    const rows = await this.db.query<DeviceRow>(
-      `SELECT * FROM identity.devices WHERE user_id = ? AND status = 'active' ORDER BY created_at, device_id`,
-      [userId],
-    );
-    return rows.map((r) => ({
-      deviceId: r.device_id,
-      userId: r.user_id,
-      name: r.name,
-      encryptionKey: r.encryption_key,
-      signingKey: r.signing_key,
-      certificate: r.certificate,
-      certificateIssuedAt: Number(r.certificate_issued_at),
-      createdAt: new Date(r.created_at).toISOString(),
-    }));
-  }
-}
-
-interface UserRow {
-  user_id: string;
-  username: string;
-  display_name: string;
-  identity_key: string | null;
-  identity_key_changed_at: Date | null;
-  status: 'active' | 'deleted';
-  created_at: Date;
-}
-
-interface DeviceRow {
-  device_id: string;
-  user_id: string;
-  name: string;
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: string;
-  created_at: Date;
-}
-
-function usernameTaken(): AppError {
-  return new AppError('already_exists', 'username_taken', 'this username is taken');
-}
-
-function requireActiveUser(state: UserState): ActiveUser {
-  if (state.status !== 'active') throw unauthenticated('account_deleted', 'this account no longer exists');
-  return state;
-}
-
-function toPublicUser(u: ActiveUser): PublicUser {
-  return {
-    userId: u.userId,
-    username: u.username,
-    displayName: u.displayName,
-    identityKey: u.identityKey,
-    identityKeyChangedAt: u.identityKeyChangedAt,
-    createdAt: u.createdAt,
-  };
-}
-
-function rowToPublicUser(r: UserRow): PublicUser {
-  return {
-    userId: r.user_id,
-    username: r.username,
-    displayName: r.display_name,
-    identityKey: r.identity_key,
-    identityKeyChangedAt: r.identity_key_changed_at ? new Date(r.identity_key_changed_at).toISOString() : null,
-    createdAt: new Date(r.created_at).toISOString(),
-  };
 }

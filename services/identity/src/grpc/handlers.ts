@@ -56,6 +56,8 @@ export function identityHandlers(app: IdentityApp): AsyncHandlers<IdentityServic
         certificate: req.certificate,
         certificateIssuedAt: req.certificateIssuedAt,
         resetIdentity: req.resetIdentity,
+        deviceId: req.deviceId,
+        deviceList: req.deviceList,
       });
       return { device: deviceMsg(r.device), tokens: tokensMsg(r.tokens) };
     },
@@ -68,10 +70,11 @@ export function identityHandlers(app: IdentityApp): AsyncHandlers<IdentityServic
       await app.logout(actorOf(req.actor));
       return {};
     },
-    RevokeDevice: async (req) => ({ deviceId: await app.revokeDevice(actorOf(req.actor), req.deviceId) }),
+    RevokeDevice: async (req) => ({ deviceId: await app.revokeDevice(actorOf(req.actor), req.deviceId, req.deviceList) }),
+    PublishDeviceList: async (req) => ({ version: String(await app.publishDeviceList(actorOf(req.actor), req.deviceList)) }),
     GetAccount: async (req) => {
       const r = await app.getAccount(actorOf(req.actor));
-      return { user: userMsg(r.user), devices: r.devices.map(deviceMsg) };
+      return { user: userMsg(r.user), devices: r.devices.map(deviceMsg), deviceList: r.deviceList ?? '' };
     },
     UpdateProfile: async (req) => ({ user: userMsg(await app.updateProfile(actorOf(req.actor), req.displayName)) }),
     ChangePassword: async (req) => {
@@ -79,14 +82,14 @@ export function identityHandlers(app: IdentityApp): AsyncHandlers<IdentityServic
       return {};
     },
     DeleteAccount: async (req) => {
-      await app.deleteAccount(actorOf(req.actor), req.password);
+      await app.deleteAccount(actorOf(req.actor), req.password, req.deviceList);
       return {};
     },
     FindUser: async (req) => ({ user: userMsg(await app.findUser(req.username)) }),
     GetUser: async (req) => ({ user: userMsg(await app.getUser(req.userId)) }),
     ListDevices: async (req) => {
       const r = await app.listDevices(req.userId);
-      return { identityKey: r.identityKey ?? '', devices: r.devices.map(deviceMsg) };
+      return { identityKey: r.identityKey ?? '', devices: r.devices.map(deviceMsg), deviceList: r.deviceList ?? '' };
     },
     GetJwks: async () => ({ jwksJson: app.jwks() }),
   };

@@ -35,6 +35,14 @@ export function identityIntegrationEvent(prefix: string, stored: StoredEvent): O
       const d = (e as Extract<UserEvent, { type: 'UserDeleted' }>).data;
       return { subject: subject('user', 'deleted'), payload: { ...d } };
     }
+    case 'DeviceListPublished': {
+      const d = (e as Extract<UserEvent, { type: 'DeviceListPublished' }>).data;
+      // The list itself is served by the directory; the event says that it changed.
+      return {
+        subject: subject('user', 'device_list_published'),
+        payload: { userId: d.userId, version: String(d.version), deviceCount: d.deviceCount, occurredAt: d.occurredAt },
+      };
+    }
     case 'DeviceRegistered': {
       const d = (e as Extract<DeviceEvent, { type: 'DeviceRegistered' }>).data;
       return { subject: subject('device', 'registered'), payload: { ...d, certificateIssuedAt: String(d.certificateIssuedAt) } };

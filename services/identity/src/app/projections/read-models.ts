@@ -26,6 +26,15 @@ async function applyOne(q: Sql, e: StoredEvent<IdentityEvent>): Promise<void> {
         ev.data.occurredAt,
         ev.data.userId,
       ]);
+      // A new identity key starts a new device list; the old one no longer verifies.
+      if (ev.data.reset) await q.query(`UPDATE identity.users SET device_list = NULL, device_list_version = 0 WHERE user_id = ?`, [ev.data.userId]);
+      return;
+    case 'DeviceListPublished':
+      await q.query(`UPDATE identity.users SET device_list = ?, device_list_version = ? WHERE user_id = ?`, [
+        ev.data.deviceList,
+        ev.data.version,
+        ev.data.userId,
+      ]);
       return;
     case 'ProfileUpdated':
       await q.query(`UPDATE identity.users SET display_name = ? WHERE user_id = ?`, [ev.data.displayName, ev.data.userId]);

@@ -1,21 +1,24 @@
 // The user aggregate (stream `user-<id>`): account, password hash, account
 // identity key, profile. Pure decider: no I/O; the application layer checks
 // passwords (async KDF) before it sends a command here.
-import { failedPrecondition, notFound, type Decider } from '@bil/runtime';
+import { AppError, failedPrecondition, notFound, type Decider } from '@bil/runtime';
 
 export type UserEvent =
   | { type: 'UserRegistered'; data: { userId: string; username: string; displayName: string; passwordHash: string; occurredAt: string } }
   | { type: 'IdentityKeySet'; data: { userId: string; identityKey: string; reset: boolean; occurredAt: string } }
   | { type: 'ProfileUpdated'; data: { userId: string; displayName: string; occurredAt: string } }
   | { type: 'PasswordChanged'; data: { userId: string; passwordHash: string; occurredAt: string } }
-  | { type: 'UserDeleted'; data: { userId: string; occurredAt: string } };
+  | { type: 'UserDeleted'; data: { userId: string; occurredAt: string } }
+  | { type: 'DeviceListPublished'; data: { userId: string; version: number; deviceList: string; deviceCount: number; occurredAt: string } };
 
 export type UserCommand =
   | { type: 'RegisterUser'; userId: string; username: string; displayName: string; passwordHash: string; now: string }
   | { type: 'SetIdentityKey'; identityKey: string; reset: boolean; now: string }
   | { type: 'UpdateProfile'; displayName: string; now: string }
   | { type: 'ChangePassword'; passwordHash: string; now: string }
-  | { type: 'DeleteUser'; now: string };
+  | { type: 'DeleteUser'; now: string }
+  /** The list was verified (signature, devices) by the application layer; the decider owns the version rule. */
+  | { type: 'PublishDeviceList'; version: number; deviceList: string; deviceCount: number; now: string };
 
 export type UserState =
   | { status: 'none' }
@@ -27,6 +30,12 @@ export type UserState =
       passwordHash: string;
       identityKey: string | null;
       identityKeyChangedAt: string | null;
+      /**
+       * Version of the latest signed device list; 0 before the first (and again
+       * after an identity reset). Absent in state snapshots stored before
+       * device lists existed: read it with {@link deviceListVersionOf}.
+       */
+      deviceListVersion?: number;
       createdAt: string;
     }
   | { status: 'deleted'; userId: string; username: string };
@@ -34,6 +43,11 @@ export type UserState =
 export type ActiveUser = Extract<UserState, { status: 'active' }>;
 
 export const userStream = (userId: string) => `user-${userId}`;
+
+/** The stored device-list version of an account (0: none yet). */
+export function deviceListVersionOf(u: ActiveUser): number {
+  return u.deviceListVersion ?? 0;
+}
 
 function requireActive(state: UserState): ActiveUser {
   if (state.status !== 'active') throw notFound('user_not_found', 'no such user');
@@ -75,6 +89,20 @@ function deleteUser(c: Extract<UserCommand, { type: 'DeleteUser' }>, s: UserStat
   return [{ type: 'UserDeleted', data: { userId: u.userId, occurredAt: c.now } }];
 }
 
+function publishDeviceList(c: Extract<UserCommand, { type: 'PublishDeviceList' }>, s: UserState): UserEvent[] {
+  const u = requireActive(s);
+  const expected = deviceListVersionOf(u) + 1;
+  if (c.version !== expected) {
+    throw new AppError('conflict', 'device_list_version', `the device list must have version ${expected}`, {
+      current_version: expected - 1,
+      expected_version: expected,
+    });
+  }
+  return [
+    { type: 'DeviceListPublished', data: { userId: u.userId, version: c.version, deviceList: c.deviceList, deviceCount: c.deviceCount, occurredAt: c.now } },
+  ];
+}
+
 export function decideUser(command: UserCommand, state: UserState): UserEvent[] {
   switch (command.type) {
     case 'RegisterUser':
@@ -87,6 +115,8 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       return changePassword(command, state);
     case 'DeleteUser':
       return deleteUser(command, state);
+    case 'PublishDeviceList':
+      return publishDeviceList(command, state);
     default: {
       const unknown: never = command;
       throw new Error(`unknown command ${(unknown as { type: string }).type}`);
@@ -105,11 +135,18 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
         passwordHash: event.data.passwordHash,
         identityKey: null,
         identityKeyChangedAt: null,
+        deviceListVersion: 0,
         createdAt: event.data.occurredAt,
       };
     case 'IdentityKeySet':
       return state.status === 'active'
-        ? { ...state, identityKey: event.data.identityKey, identityKeyChangedAt: event.data.occurredAt }
+        ? {
+            ...state,
+            identityKey: event.data.identityKey,
+            identityKeyChangedAt: event.data.occurredAt,
+            // A new identity key starts a new list (signed by the new key, from version 1).
+            deviceListVersion: event.data.reset ? 0 : deviceListVersionOf(state),
+          }
         : state;
     case 'ProfileUpdated':
       return state.status === 'active' ? { ...state, displayName: event.data.displayName } : state;
@@ -117,6 +154,8 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
       return state.status === 'active' ? { ...state, passwordHash: event.data.passwordHash } : state;
     case 'UserDeleted':
       return state.status === 'active' ? { status: 'deleted', userId: state.userId, username: state.username } : state;
+    case 'DeviceListPublished':
+      return state.status === 'active' ? { ...state, deviceListVersion: event.data.version } : state;
     default: {
       const unknown: never = event;
       return unknown;

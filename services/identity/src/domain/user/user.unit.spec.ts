@@ -64,4 +64,34 @@ describe('user decider', () => {
     spec.given(registered, deleted).when({ type: 'ChangePassword', passwordHash: 'x', now }).thenThrows('user_not_found');
     spec.given().when({ type: 'UpdateProfile', displayName: 'x', now }).thenThrows('user_not_found');
   });
+
+  describe('signed device lists', () => {
+    const published = (version: number): UserEvent => ({
+      type: 'DeviceListPublished',
+      data: { userId: 'u1', version, deviceList: `{"v":${version}}`, deviceCount: 1, occurredAt: now },
+    });
+    const publish = (version: number) => ({ type: 'PublishDeviceList' as const, version, deviceList: `{"v":${version}}`, deviceCount: 1, now });
+
+    it('the first list is version 1, then exactly current + 1', () => {
+      spec.given(registered, keySet).when(publish(1)).then([published(1)]);
+      spec.given(registered, keySet, published(1)).when(publish(2)).then([published(2)]);
+      expect(spec.given(registered, keySet, published(1), published(2)).when(publish(3)).thenState()).toMatchObject({ deviceListVersion: 3 });
+    });
+
+    it('refuses a version that is not current + 1 (replay, rollback, skip)', () => {
+      for (const v of [0, 1, 3, 7]) spec.given(registered, keySet, published(1)).when(publish(v)).thenThrows('device_list_version');
+      spec.given(registered, keySet).when(publish(2)).thenThrows('device_list_version');
+    });
+
+    it('an identity reset starts a new list at version 1', () => {
+      const reset: UserEvent = { type: 'IdentityKeySet', data: { userId: 'u1', identityKey: 'K2', reset: true, occurredAt: now } };
+      spec.given(registered, keySet, published(1), published(2), reset).when(publish(1)).then([published(1)]);
+      spec.given(registered, keySet, published(1), published(2), reset).when(publish(3)).thenThrows('device_list_version');
+    });
+
+    it('a deleted account publishes nothing', () => {
+      spec.given(registered, keySet, published(1), deleted).when(publish(2)).thenThrows('user_not_found');
+    });
+  });
 });
+
