@@ -73,38 +73,6 @@ const AUTH_CODES = new Set([
   'session_expired',
 ]);
 
-/** What a person reads for each BilTrustError code, and what to do. */
-function trustFailure(err: BilTrustError): Failure {
-  const who = typeof err.details.user_id === 'string' ? ` (user ${err.details.user_id})` : '';
-  const base = { exitCode: ExitCode.trust, code: err.code };
-  switch (err.code) {
-    case 'device_list_rollback':
-      return {
-        ...base,
-        message: `the server showed an older list of someone's devices than this device already saw${who}: it may be trying to bring back a removed device`,
-        hint: 'nothing was sent; try again later, and tell the person if it persists',
-      };
-    case 'device_list_invalid':
-      return {
-        ...base,
-        message: `someone's device list is not signed by the identity key you trust${who}: it was altered`,
-        hint: 'nothing was sent; compare safety numbers with them (bil contacts verify <user>)',
-      };
-    case 'identity_changed':
-      return { ...base, message: err.message, hint: 'compare safety numbers (bil contacts verify <user>), then bil contacts accept <user>' };
-    case 'server_change_unverified':
-      return { ...base, message: `the server asked for a change this device cannot verify: ${err.message}`, hint: 'nothing was sent' };
-    case 'group_forked':
-      return { ...base, message: `the server showed this group a different history than before: ${err.message}`, hint: 'nothing was sent; compare the member list with another member' };
-    case 'chat_id_mismatch':
-      return { ...base, message: 'the server named a personal chat that is not between you and that person', hint: 'nothing was sent' };
-    case 'rotation_pending':
-      return { ...base, message: `the group needs a new key (a member left or a device was revoked) and only an admin can make it: ${err.message}`, hint: 'ask an admin to send a message or run bil chat rotate <chat>' };
-    default:
-      return { ...base, message: err.message };
-  }
-}
-
 function networkReason(err: BilNetworkError): string {
   if (err.code === 'timeout') return 'no answer in time';
   let cause: unknown = err.cause;
@@ -187,8 +155,6 @@ export function describeFailure(err: unknown, url: string): Failure {
         return { exitCode: ExitCode.error, code: err.code, message: err.message };
     }
   }
-  if (err instanceof BilTrustError) return trustFailure(err);
-  if (err instanceof BilProtocolError) return { exitCode: ExitCode.error, code: err.code, message: `the server's answer is malformed: ${err.message}`, hint: 'nothing was done; try again, or report it' };
   if (err instanceof DigestFailedError) return { exitCode: ExitCode.error, code: 'digest_failed', message: `the digest failed: ${err.reason}` };
   if (err instanceof BilError) return { exitCode: ExitCode.error, code: err.code, message: err.message };
   const message = err instanceof Error ? err.message : String(err);
@@ -199,6 +165,7 @@ export function describeFailure(err: unknown, url: string): Failure {
 function trustFailure(err: BilTrustError): Failure {
   const base = { exitCode: ExitCode.trust, code: err.code };
   const chat = typeof err.details.chat_id === 'string' ? err.details.chat_id : '';
+  const who = typeof err.details.user_id === 'string' ? ` (user ${err.details.user_id})` : '';
   switch (err.code) {
     case 'identity_changed':
       return { ...base, message: err.message, hint: 'compare safety numbers (bil contacts verify <user>), then bil contacts accept <user>' };
@@ -217,8 +184,17 @@ function trustFailure(err: BilTrustError): Failure {
     case 'chat_id_mismatch':
       return { ...base, message: `refused: the server's personal chat is not the chat with that person (${err.message})` };
     case 'device_list_rollback':
+      return {
+        ...base,
+        message: `the server showed an older list of someone's devices than this device already saw${who}: it may be trying to bring back a removed device`,
+        hint: 'nothing was sent; try again later, and tell the person if it persists',
+      };
     case 'device_list_invalid':
-      return { ...base, message: `refused a device list from the server: ${err.message}`, hint: 'nothing was encrypted to the devices it named' };
+      return {
+        ...base,
+        message: `someone's device list is not signed by the identity key you trust${who}: it was altered`,
+        hint: 'nothing was sent; compare safety numbers with them (bil contacts verify <user>)',
+      };
     case 'rotation_pending':
       return { ...base, message: 'a member of this group revoked a device or closed their account: an admin must change the group key before anyone sends', hint: 'an admin runs: bil chat rotate <chat>' };
     default:
