@@ -33,4 +33,15 @@ describe('parseProfile', () => {
       expect(() => parseProfile(broken)).toThrow(KeyStoreFormatError);
     }
   });
+
+  it('opens messaging state written before step 8 (no hashes, forks, acked, peers) and checks the new members when present', () => {
+    const chat = '0190a0b0-0000-7000-8000-000000000001';
+    const before = { counters: { [chat]: 3 }, replay: { version: 1, chats: {} }, seen: { [chat]: {} }, heads: { [chat]: { epoch: 2, hash: 'AAAA' } } };
+    expect(parseProfile({ ...profile, chats: before }).chats).toEqual(before);
+    const now = { ...before, hashes: { [chat]: ['AAAA', 'BBBB'] }, forks: { [chat]: { epoch: 2, userId: '', source: 'chain', seenAt: 5 } }, acked: { [chat]: { counter: 3, seq: 9 } }, peers: { [chat]: chat } };
+    expect(parseProfile({ ...profile, chats: now }).chats).toEqual(now);
+    for (const bad of [{ hashes: { [chat]: 'AAAA' } }, { forks: { [chat]: { epoch: 'x' } } }, { acked: { [chat]: 3 } }, { peers: { [chat]: 'bob' } }]) {
+      expect(() => parseProfile({ ...profile, chats: { ...before, ...bad } })).toThrow(KeyStoreFormatError);
+    }
+  });
 });
