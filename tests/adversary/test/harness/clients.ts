@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { importDevicePrivateKeys, type LocalDevice } from '@bil/crypto';
-import { BilClient, MemoryKeyStore, type HistoryMessage, type LiveClient, type LiveClientEvents, type LocalAccount } from '@bil/sdk/node';
+import { BilClient, BilError, MemoryKeyStore, type HistoryMessage, type LiveClient, type LiveClientEvents, type LocalAccount } from '@bil/sdk/node';
+import type { Json } from './proxy.js';
 import { bilMain, run, waitUntil, type Run } from './stack.js';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -73,13 +74,13 @@ export function restart(p: Person, baseUrl: string): Person {
   return person(p.name, new BilClient({ baseUrl, keyStore: p.store }), p.store, p.account);
 }
 
-/** Waits until the chat service's device directory (fed by identity's events) lists every device. */
-export async function chatKnowsDevices(databaseUrl: string, deviceIds: string[]): Promise<void> {
+/** Waits until the chat service's device directory (fed by identity's events) lists every device with `status`. */
+export async function chatKnowsDevices(databaseUrl: string, deviceIds: string[], status: 'active' | 'revoked' = 'active'): Promise<void> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
-    await waitUntil(`the chat service to learn of ${deviceIds.length} devices`, async () => {
-      const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM chat.directory_devices WHERE device_id = ANY($1::uuid[]) AND status = 'active'", [deviceIds]);
+    await waitUntil(`the chat service to see ${deviceIds.length} devices ${status}`, async () => {
+      const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM chat.directory_devices WHERE device_id = ANY($1::uuid[]) AND status = $2', [deviceIds, status]);
       return Number(rows[0]!.n) === deviceIds.length;
     });
   } finally {
@@ -108,6 +109,30 @@ export async function goLive(p: Person): Promise<Watch> {
   await w.until('synced', () => w.of('synced').length > 0);
   return w;
 }
+
+/** How a call ended: the error's `code` (BilError), its class name, or 'ok'. */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof BilError ? e.code : e instanceof Error ? e.name : String(e);
+  }
+}
+
+/** The error a call failed with (fails the test if it didn't: the client did what the server wanted). */
+export async function failure(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+  let result: unknown;
+  try {
+    result = await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error(`expected the client to refuse, but the call went through (result: ${JSON.stringify(result)?.slice(0, 300)})`);
+}
+
+/** Reads a field the SDK may not have yet on this branch (step 8 additions), without a type error. */
+export const loose = (v: unknown): Json => v as Json;
 
 /** Texts of a history page; failures as `<error>`. */
 export const texts = (messages: readonly HistoryMessage[]) => messages.map((m) => (m.ok ? m.text : `<${m.error}>`));
