@@ -6,7 +6,7 @@
 // Step 8: bob's client sees that the chain doesn't extend its pinned head
 // (two records for epoch 2), raises `group_forked`, sends nothing, and what
 // it verified before the fork stays readable.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { rotateEpoch } from '@bil/crypto';
 import { BilTrustError } from '@bil/sdk/node';
 import { failure, paths, registerAll, restart, texts, type Person } from '../harness/clients.js';
@@ -22,6 +22,7 @@ describe('a forked epoch chain served to one member', () => {
     proxy = await startProxy(inject('gatewayUrl'));
     [alice, bob] = await registerAll(proxy.url, 'alice', 'bob');
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   it('group_forked on send once the fork shows; history verified before stays readable', async () => {

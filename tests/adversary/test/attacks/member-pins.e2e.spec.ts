@@ -6,7 +6,7 @@
 // alice's device). Step 8: carol's client compares every member's identity
 // key with her pins, refuses the record (`identity_changed`, the same
 // "safety number changed" event as for a contact) and sends nothing there.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createGroup } from '@bil/crypto';
 import { BilTrustError, type SafetyNumberChangedEvent } from '@bil/sdk/node';
 import { failure, paths, registerAll, type Person } from '../harness/clients.js';
@@ -23,6 +23,7 @@ describe('an epoch record lists a member under a key other than the pinned one',
     proxy = await startProxy(inject('gatewayUrl'));
     [alice, bob, carol] = await registerAll(proxy.url, 'alice', 'bob', 'carol');
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   it('refused with identity_changed; safety-number-changed for that member; nothing sent', async () => {

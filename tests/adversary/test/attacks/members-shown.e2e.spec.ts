@@ -5,7 +5,7 @@
 // the difference from the server's list (`memberListMismatch`); `bil chat
 // members` shows the record's members and says the lists differ.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chatKnowsDevices, cli, loose, paths, registerAll, unique, type Cli, type Person } from '../harness/clients.js';
 import { startProxy, type Json, type MaliciousGateway } from '../harness/proxy.js';
 
@@ -28,6 +28,7 @@ describe("the server's member list is not what people are shown", () => {
     await chatKnowsDevices(inject('databaseUrl'), [erin.deviceId]);
     chatId = (await alice.client.chats.createGroup({ title: 'hidden', members: [bob.userId, carol.userId, erin.userId] })).chatId;
   });
+  afterEach(() => proxy.reset());
   afterAll(async () => {
     bil?.cleanup();
     await proxy?.close();

@@ -8,7 +8,7 @@
 // read what up-to-date members send. (That carol can read what the
 // partitioned bob sends is the documented limit: a server that partitions a
 // member.)
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BilClient } from '@bil/sdk/node';
 import { loose, paths, registerAll, texts, type Person } from '../harness/clients.js';
 import { serverGet } from '../harness/forge.js';
@@ -31,6 +31,7 @@ describe('the removal epoch is withheld from one member', () => {
     await alice.client.messages.send(chatId, 'epoch 1 for everyone');
     for (const p of [bob, carol]) expect(texts((await p.client.messages.history(chatId)).messages)).toEqual(['epoch 1 for everyone']);
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   it("bob's old-epoch messages are out of date for the others; carol reads nothing of the new epoch", async () => {

@@ -2,7 +2,7 @@
 // contact unnoticed, or add a device to a user. The key directory
 // (GET /v1/users/{id}/devices) is the server's to rewrite; the client checks
 // it against its pins and the certificates.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BilError, type SafetyNumberChangedEvent } from '@bil/sdk/node';
 import { chatKnowsDevices, cli, paths, registerAll, restart, type Person } from '../harness/clients.js';
 import { serverDevice, serverIdentity } from '../harness/forge.js';
@@ -20,6 +20,7 @@ describe('the key directory lies', () => {
     proxy = await startProxy(inject('gatewayUrl'));
     [alice, bob, carol] = await registerAll(proxy.url, 'alice', 'bob', 'carol');
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   it('a swapped identity key for a pinned contact: safety number changed, nothing wrapped to the new devices', async () => {

@@ -2,7 +2,7 @@
 // are signed by member devices and verified as a chain; the server serves them
 // (GET /v1/chats/{id}/keys) and here alters one. The client refuses the chain:
 // it reads nothing under it and sends nothing.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { paths, registerAll, restart, texts, type Person } from '../harness/clients.js';
 import { flip, serverDevice, serverIdentity } from '../harness/forge.js';
 import { startProxy, type Json, type MaliciousGateway } from '../harness/proxy.js';
@@ -19,6 +19,7 @@ describe('the server alters epoch records', () => {
     chatId = (await alice.client.chats.createGroup({ title: 'records', members: [bob.userId] })).chatId;
     await alice.client.messages.send(chatId, 'under epoch 1');
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   const postsBy = (p: Person) => proxy.log.filter((x) => x.method === 'POST' && x.path === `/v1/chats/${chatId}/messages` && x.deviceId === p.deviceId).length;

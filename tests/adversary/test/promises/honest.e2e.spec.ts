@@ -2,7 +2,7 @@
 // attacks below break works here: register, personal chat, group, add,
 // remove, send, history, live WebSocket; the SDK and the CLI. If this fails,
 // the proxy (not the client) is at fault.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { chatKnowsDevices, cli, goLive, registerAll, texts, unique, type Person, type Watch } from '../harness/clients.js';
 import { startProxy, type MaliciousGateway } from '../harness/proxy.js';
 
@@ -17,6 +17,7 @@ describe('an honest server (the proxy passes everything on)', () => {
     proxy = await startProxy(inject('gatewayUrl'));
     [alice, bob, carol] = await registerAll(proxy.url, 'alice', 'bob', 'carol');
   });
+  afterEach(() => proxy.reset());
   afterAll(async () => {
     watch?.live.close();
     await proxy?.close();

@@ -3,7 +3,7 @@
 // device. The server serves history (GET /v1/chats/{id}/messages); here it
 // edits the pages one reader gets. Every such message must come out as the one
 // failure marker, and the honest messages around it must still read.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { link, paths, registerAll, texts, type Person } from '../harness/clients.js';
 import { copy } from '../harness/forge.js';
 import { startProxy, type Json, type MaliciousGateway } from '../harness/proxy.js';
@@ -19,6 +19,7 @@ describe('the server edits history', () => {
     [alice, bob] = await registerAll(proxy.url, 'alice', 'bob');
     bobPhone = await link(proxy.url, bob, 'phone');
   });
+  afterEach(() => proxy.reset());
   afterAll(() => proxy?.close());
 
   /** A fresh personal chat of alice and bob with these messages from alice. */
