@@ -5,7 +5,9 @@ import {
   BilApiError,
   BilError,
   BilNetworkError,
+  BilProtocolError,
   BilStateError,
+  BilTrustError,
   DigestFailedError,
   KeyStoreFormatError,
   SessionEndedError,
@@ -121,6 +123,10 @@ export function describeFailure(err: unknown, url: string): Failure {
     }
     return { ...base, exitCode: ExitCode.error };
   }
+  if (err instanceof BilTrustError) return trustFailure(err);
+  if (err instanceof BilProtocolError) {
+    return { exitCode: ExitCode.error, code: err.code, message: `the server's answer was malformed (${err.message.replace(/^protocol error: /, '')}); nothing was done with it` };
+  }
   if (err instanceof BilStateError) {
     switch (err.code) {
       case 'no_profile':
@@ -134,6 +140,8 @@ export function describeFailure(err: unknown, url: string): Failure {
       case 'digest_key_untrusted':
       case 'digest_result_untrusted':
         return { exitCode: ExitCode.trust, code: err.code, message: err.message };
+      case 'not_an_admin':
+        return { exitCode: ExitCode.error, code: err.code, message: 'only an admin of the group may do this', hint: 'ask an admin (bil chat members <chat> shows who is)' };
       case 'not_in_epoch':
         return {
           exitCode: ExitCode.error,
@@ -151,4 +159,35 @@ export function describeFailure(err: unknown, url: string): Failure {
   if (err instanceof BilError) return { exitCode: ExitCode.error, code: err.code, message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { exitCode: ExitCode.error, code: 'internal', message: `unexpected error: ${message}`, hint: 'run with BIL_DEBUG=1 for details' };
+}
+
+/** A trust check refused what the server sent or asked for: exit 7 with what it means for the person. */
+function trustFailure(err: BilTrustError): Failure {
+  const base = { exitCode: ExitCode.trust, code: err.code };
+  const chat = typeof err.details.chat_id === 'string' ? err.details.chat_id : '';
+  switch (err.code) {
+    case 'identity_changed':
+      return { ...base, message: err.message, hint: 'compare safety numbers (bil contacts verify <user>), then bil contacts accept <user>' };
+    case 'server_change_unverified':
+      return {
+        ...base,
+        message: `refused: the server asked for a change to the group that no member signed (${err.message.replace(/^refused to sign the next epoch: /, '')}); nothing was signed or sent`,
+        hint: 'check the members with the others (bil chat members <chat>); if someone really left or was removed, an admin removes them: bil chat remove <chat> <user>',
+      };
+    case 'group_forked':
+      return {
+        ...base,
+        message: `the server showed different histories of this group to its members (${err.message}); nothing was sent`,
+        hint: `compare the member list with the others (bil chat members ${chat.slice(0, 8)}), then bil chat resolve-fork ${chat.slice(0, 8)}`,
+      };
+    case 'chat_id_mismatch':
+      return { ...base, message: `refused: the server's personal chat is not the chat with that person (${err.message})` };
+    case 'device_list_rollback':
+    case 'device_list_invalid':
+      return { ...base, message: `refused a device list from the server: ${err.message}`, hint: 'nothing was encrypted to the devices it named' };
+    case 'rotation_pending':
+      return { ...base, message: 'a member of this group revoked a device or closed their account: an admin must change the group key before anyone sends', hint: 'an admin runs: bil chat rotate <chat>' };
+    default:
+      return { ...base, message: err.message };
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BilApiError, BilNetworkError, BilStateError, DigestFailedError, KeyStoreFormatError, SessionEndedError, WrongPassphraseError } from '@bil/sdk';
+import { BilApiError, BilNetworkError, BilProtocolError, BilStateError, BilTrustError, DigestFailedError, KeyStoreFormatError, SessionEndedError, WrongPassphraseError } from '@bil/sdk';
 import { CliError, describeFailure, ExitCode } from './errors.js';
 
 const URL = 'http://localhost:8080';
@@ -35,6 +35,18 @@ describe('exit codes and messages', () => {
     expect(describeFailure(new BilStateError('invalid_link', 'x'), URL).exitCode).toBe(ExitCode.usage);
     expect(describeFailure(new DigestFailedError('summarizer_unavailable'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'digest_failed', message: 'the digest failed: summarizer_unavailable' });
     expect(describeFailure(new CliError('profile_busy', 'busy', ExitCode.busy, 'wait'), URL)).toEqual({ exitCode: ExitCode.busy, code: 'profile_busy', message: 'busy', hint: 'wait' });
+  });
+
+  it('maps trust refusals to exit 7 with a sentence and what to do, and malformed answers to 1', () => {
+    const unverified = describeFailure(new BilTrustError('server_change_unverified', 'refused to sign the next epoch: the server no longer lists bob, with no leave signed by them', { chat_id: 'c' }), URL);
+    expect(unverified).toMatchObject({ exitCode: ExitCode.trust, code: 'server_change_unverified' });
+    expect(unverified.message).toContain('no member signed');
+    expect(unverified.message).toContain('the server no longer lists bob');
+    expect(describeFailure(new BilTrustError('group_forked', 'forked at epoch 3', { chat_id: '0190a0b0-0000-7000-8000-000000000001' }), URL).hint).toContain('bil chat resolve-fork 0190a0b0');
+    for (const code of ['identity_changed', 'chat_id_mismatch', 'device_list_rollback', 'device_list_invalid', 'rotation_pending'] as const) {
+      expect(describeFailure(new BilTrustError(code, 'x'), URL).exitCode).toBe(ExitCode.trust);
+    }
+    expect(describeFailure(new BilProtocolError('messages page.messages: expected a list, got null'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'protocol_error' });
   });
 
   it('reports a bug without its stack', () => {

@@ -1,7 +1,7 @@
 // Human output: colour (only on a terminal, never with NO_COLOR), aligned
 // tables, and how messages, chats and digests read. Pure functions, so the
 // formatting is tested without a server.
-import type { DigestOutcome, HistoryMessage } from '@bil/sdk';
+import type { DigestOutcome, HistoryGap, HistoryMessage } from '@bil/sdk';
 
 export interface Style {
   bold(s: string): string;
@@ -108,11 +108,25 @@ export function messageLine(m: HistoryMessage, names: Readonly<Record<string, st
   const seq = style.dim(String(m.seq).padStart(4));
   if (!m.ok) {
     const when = formatTime(Date.parse(m.createdAt), now);
-    return `${seq}  ${style.dim(when)}  ${style.red('[cannot decrypt]')} ${style.dim(`claimed sender ${userLabel(m.senderUserId, names)}`)}`;
+    const marker =
+      m.error === 'out_of_date_epoch'
+        ? '[not shown: sent by a member whose client is out of date (an old group key)]'
+        : m.error === 'group_forked'
+          ? '[not shown: sent in another history of this group (fork)]'
+          : '[cannot decrypt]';
+    return `${seq}  ${style.dim(when)}  ${style.red(marker)} ${style.dim(`claimed sender ${userLabel(m.senderUserId, names)}`)}`;
   }
   const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));
   const head = `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: `;
   return `${head}${safe(m.text, continuation(visibleLength(head) - 2 + indent))}`;
+}
+
+/** A history gap as a line people read where the messages are. */
+export function gapLine(g: HistoryGap, style: Style): string {
+  const range = g.from === g.to ? `${g.from}` : `${g.from}–${g.to}`;
+  if (g.kind === 'seq') return style.yellow(`   …  missing: message${g.from === g.to ? '' : 's'} ${range} not delivered by the server`);
+  if (g.kind === 'own') return style.yellow(`   …  missing: ${g.to - g.from + 1} of your own message(s) the server had stored are gone`);
+  return style.yellow(`   …  missing: messages number ${range} of device ${g.senderDeviceId.slice(0, 8)} never arrived (the server skipped them)`);
 }
 
 /** A message as JSON for --json output (the SDK's shape plus the sender's name when known). */

@@ -165,7 +165,18 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .description('publish a new group key for the members\' current devices (admins; e.g. after a device was linked)')
     .argument('<chat>', 'chat reference')
     .action(act('chat rotate', chats.chatRotate));
-  chat.command('leave').description('leave a group').argument('<chat>', 'chat reference').action(act('chat leave', chats.chatLeave));
+  chat.command('leave').description('leave a group (signed, so admins can verify you left)').argument('<chat>', 'chat reference').action(act('chat leave', chats.chatLeave));
+  chat
+    .command('rename')
+    .description('rename a group (admins); the title is encrypted in the next key epoch')
+    .argument('<chat>', 'chat reference')
+    .argument('<title>', 'the new title')
+    .action(act('chat rename', chats.chatRename));
+  chat
+    .command('resolve-fork')
+    .description('after a history fork alert: accept the server\'s current history of a group (compare the members with the others first)')
+    .argument('<chat>', 'chat reference')
+    .action(act('chat resolve-fork', chats.chatResolveFork));
 
   program
     .command('send')

@@ -9,9 +9,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { aeadDecrypt, aeadEncrypt, SUITES, type Suite } from './aead.js';
 import { backend, portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
 import { fromUtf8, utf8, type Bytes } from './encoding.js';
-import { decryptDirectMessage, encryptDirectMessage } from './envelope.js';
+import { decryptDirectMessage, encryptDirectMessage } from './direct.js';
 import { CannotDecryptError } from './errors.js';
-import { createGroup, decryptGroupMessage, encryptGroupMessage, unwrapEpochKey } from './group.js';
+import { createGroup, unwrapEpochKey } from './group.js';
+import { decryptGroupMessage, encryptGroupMessage } from './group-message.js';
 import { hkdfSha256, hmacSha256, sha256 } from './kdf.js';
 import { nodeCryptoBackend, useNodeCrypto } from './node.js';
 import { openSealedPayload, sealPayload, sealRecipientForDevice } from './seal.js';
@@ -71,7 +72,7 @@ describe('installing a backend', () => {
     const chatId = uuid(7);
     await withBackend(counting, async () => {
       const msg = await encryptDirectMessage({
-        sender: alice.devices[0]!.local, chatId, messageId: uuid(8), counter: 1, timestamp: 1, plaintext: utf8('hi'), recipients: [bob.devices[0]!.verified],
+        sender: alice.devices[0]!.local, chatId, messageId: uuid(8), counter: 1, timestamp: 1, plaintext: utf8('hi'), recipients: [bob.devices[0]!.verified], recipientUserId: bob.userId,
       });
       await decryptDirectMessage({ envelope: msg.envelope, wrappedKey: msg.wrapped_keys[0]!, recipient: bob.devices[0]!.local, chatId, sender: alice.devices[0]!.verified });
     });
@@ -169,7 +170,7 @@ describe('envelopes cross backends (sealed with one, opened with the other)', ()
       const sender = alice.devices[0]!;
       const recipient = bob.devices[0]!;
       const msg = await withBackend(from, () =>
-        encryptDirectMessage({ sender: sender.local, chatId, messageId: uuid(9000 + ++n), counter: n, timestamp: 1, plaintext: utf8(text), recipients: [recipient.verified], suite }),
+        encryptDirectMessage({ sender: sender.local, chatId, messageId: uuid(9000 + ++n), counter: n, timestamp: 1, plaintext: utf8(text), recipients: [recipient.verified], recipientUserId: bob.userId, suite }),
       );
       const openDirect = (envelope: unknown) =>
         decryptDirectMessage({ envelope, wrappedKey: msg.wrapped_keys[0]!, recipient: recipient.local, chatId, sender: sender.verified });

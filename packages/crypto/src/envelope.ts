@@ -2,17 +2,17 @@ import { AEAD_NONCE_LENGTH, AEAD_TAG_LENGTH, aeadDecrypt, aeadEncrypt, isSuite, 
 import { canonicalBytes } from './canonical-json.js';
 import { deviceMaterial, type VerifiedDevice } from './certificate.js';
 import { assertUint, assertUuid, equalBytes, fromBase64Url, isUuid, toBase64Url, wipe, type Bytes } from './encoding.js';
-import { fail, failClosed } from './errors.js';
+import { fail } from './errors.js';
 import { HASH_LENGTH, hkdfSha256, hmacSha256, sha256 } from './kdf.js';
 import type { DeviceKeyPair } from './keys.js';
 import { MAX_PLAINTEXT_LENGTH, pad, paddedLength, unpad } from './padding.js';
-import { systemEntropy, type EntropySource } from './random.js';
-import type { ReplayGuard } from './replay.js';
+import type { EntropySource } from './random.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
-import { oaepLabel, unwrapSecret, wrapSecret } from './wrap.js';
 
-/** Envelope format version (header field `v`). */
-export const ENVELOPE_VERSION = 1;
+/** Envelope format version senders write (header field `v`); version 1 is still opened (stored history). */
+export const ENVELOPE_VERSION = 2;
+/** The older header without `epoch_hash` and `recipient_user_id`: accepted when opening, never written. */
+export const LEGACY_ENVELOPE_VERSION = 1;
 
 /** `direct`: per-message key wrapped to every device; `group`: key derived from the epoch key. */
 export type Scheme = 'direct' | 'group';
@@ -22,7 +22,8 @@ export type Scheme = 'direct' | 'group';
  * the ciphertext hash, what the sender device signs (docs/protocol.md).
  */
 export interface EnvelopeHeader {
-  readonly v: 1;
+  /** 2 (current); 1 only in envelopes stored before version 2, which lack `epoch_hash` and `recipient_user_id`. */
+  readonly v: 1 | 2;
   readonly suite: Suite;
   readonly chat_id: string;
   readonly message_id: string;
@@ -31,6 +32,10 @@ export interface EnvelopeHeader {
   readonly scheme: Scheme;
   /** Group epoch (≥ 1); 0 for direct messages. */
   readonly epoch: number;
+  /** v2, group: the record hash of the epoch the sender used (binds the message to one history); direct: "". */
+  readonly epoch_hash?: string;
+  /** v2, direct: the other user of the personal chat; group: "". */
+  readonly recipient_user_id?: string;
   /** Per (chat, sender device) counter starting at 1; recipients detect replays and gaps with it. */
   readonly counter: number;
   /** Sender's clock, milliseconds since the Unix epoch. */
@@ -83,20 +88,9 @@ export const PURPOSE = {
   envelopeSignature: 'bil.envelope-signature.v1',
 } as const;
 
-const HEADER_KEYS = [
-  'chat_id',
-  'commitment',
-  'counter',
-  'epoch',
-  'message_id',
-  'nonce',
-  'scheme',
-  'sender_device_id',
-  'sender_user_id',
-  'suite',
-  'timestamp',
-  'v',
-].join();
+const HEADER_KEYS_V1 = ['chat_id', 'commitment', 'counter', 'epoch', 'message_id', 'nonce', 'scheme', 'sender_device_id', 'sender_user_id', 'suite', 'timestamp', 'v'];
+const HEADER_KEYS_V2 = [...HEADER_KEYS_V1, 'epoch_hash', 'recipient_user_id'].sort().join();
+const HEADER_KEYS_V1_TEXT = HEADER_KEYS_V1.join();
 const MAX_CIPHERTEXT_LENGTH = paddedLength(MAX_PLAINTEXT_LENGTH) + AEAD_TAG_LENGTH;
 
 /** Header fields the caller fixes; nonce and commitment are added by {@link encryptWithKey}. @internal */
@@ -188,8 +182,15 @@ export function parseEnvelope(value: unknown): ParsedEnvelope {
   if (Object.keys(e).sort().join() !== 'ciphertext,header,signature') fail();
   const h = e.header as Record<string, unknown>;
   if (typeof h !== 'object' || h === null || Array.isArray(h)) fail();
-  if (Object.keys(h).sort().join() !== HEADER_KEYS) fail();
-  if (h.v !== ENVELOPE_VERSION || !isSuite(h.suite)) fail();
+  const keys = Object.keys(h).sort().join();
+  if (h.v === ENVELOPE_VERSION) {
+    if (keys !== HEADER_KEYS_V2) fail();
+    // Group: the hash of an epoch record (32 bytes); direct: "". Direct: the other user; group: "".
+    if (h.scheme === 'group') fromBase64Url(h.epoch_hash as string, HASH_LENGTH);
+    else if (h.epoch_hash !== '') fail();
+    if (h.scheme === 'direct' ? !isUuid(h.recipient_user_id) || h.recipient_user_id === h.sender_user_id : h.recipient_user_id !== '') fail();
+  } else if (h.v !== LEGACY_ENVELOPE_VERSION || keys !== HEADER_KEYS_V1_TEXT) fail();
+  if (!isSuite(h.suite)) fail();
   if (!isUuid(h.chat_id) || !isUuid(h.message_id) || !isUuid(h.sender_user_id) || !isUuid(h.sender_device_id)) fail();
   if (h.scheme !== 'direct' && h.scheme !== 'group') fail();
   for (const n of [h.epoch, h.counter, h.timestamp]) if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) fail();
@@ -270,126 +271,3 @@ export function checkSendParams(p: {
   return suite;
 }
 
-/** The OAEP label for a direct message key wrapped to one device. */
-function messageKeyLabel(h: { chat_id: string; message_id: string; sender_device_id: string }, deviceId: string): Bytes {
-  return oaepLabel({
-    purpose: PURPOSE.messageKey,
-    chat_id: h.chat_id,
-    message_id: h.message_id,
-    sender_device_id: h.sender_device_id,
-    device_id: deviceId,
-  });
-}
-
-/**
- * Encrypts a direct-chat message: a fresh random content key, the padded
- * plaintext under it, the header signed by the sender device, and the key
- * wrapped with RSA-OAEP to each recipient device. The protocol wraps K to
- * every certified device of both users, the sending device included (so it
- * can read its own message later): pass the sender's own
- * {@link VerifiedDevice} among `recipients`, with its other devices. A
- * recipient with the sender's device id must carry the sender's own signing
- * key. Recipients must be {@link VerifiedDevice}s.
- * @example
- * const msg = await encryptDirectMessage({
- *   sender: me, chatId, messageId: uuidv7(), counter: 1, timestamp: Date.now(),
- *   plaintext: utf8('hello'), recipients: [bobPhone, bobLaptop, myLaptop, thisDevice],
- * });
- * // store msg.envelope; one message_keys row per msg.wrapped_keys entry
- */
-export async function encryptDirectMessage(
-  params: {
-    sender: LocalDevice;
-    chatId: string;
-    messageId: string;
-    counter: number;
-    timestamp: number;
-    plaintext: Uint8Array;
-    recipients: readonly VerifiedDevice[];
-    suite?: Suite;
-  },
-  entropy: EntropySource = systemEntropy,
-): Promise<DirectMessage> {
-  const suite = checkSendParams(params);
-  const { sender, recipients } = params;
-  if (!Array.isArray(recipients) || recipients.length === 0) throw new TypeError('recipients: expected at least one device');
-  const materials = recipients.map((r) => deviceMaterial(r));
-  if (new Set(recipients.map((r) => r.deviceId)).size !== recipients.length) throw new TypeError('recipients: duplicate device');
-  for (const [i, r] of recipients.entries()) {
-    if (r.deviceId === sender.deviceId && (r.userId !== sender.userId || !equalBytes(materials[i]!.signingKey, sender.keys.signing.publicKey))) {
-      throw new TypeError('recipients: the entry for the sending device does not carry its keys');
-    }
-  }
-  const fields: HeaderFields = {
-    v: ENVELOPE_VERSION,
-    suite,
-    chat_id: params.chatId,
-    message_id: params.messageId,
-    sender_user_id: sender.userId,
-    sender_device_id: sender.deviceId,
-    scheme: 'direct',
-    epoch: 0,
-    counter: params.counter,
-    timestamp: params.timestamp,
-  };
-  const key = entropy.randomBytes(32);
-  try {
-    const { header, ciphertext } = await encryptWithKey(suite, key, params.messageId, fields, params.plaintext, entropy);
-    const envelope = await signEnvelope(sender, header, ciphertext);
-    const wrapped_keys: WrappedKey[] = [];
-    for (const [i, r] of recipients.entries()) {
-      const wrapped = await wrapSecret(materials[i]!.encryptionKey, key, messageKeyLabel(header, r.deviceId), entropy);
-      wrapped_keys.push({ device_id: r.deviceId, wrapped_key: toBase64Url(wrapped) });
-    }
-    return { envelope, wrapped_keys };
-  } finally {
-    wipe(key);
-  }
-}
-
-/**
- * Decrypts a direct-chat message for this device. Checks, in order: envelope
- * shape; chat id and sender are the expected ones; not a replay; sender
- * device's signature; unwraps the key with the label for this device; key
- * commitment; AEAD tag; padding. Any failure is {@link CannotDecryptError}.
- * With `replay`, the message is recorded as accepted only after it decrypts.
- * The sending device opens its own messages the same way: `sender` is then
- * its own {@link VerifiedDevice} (whose signing key must be this device's).
- * @example
- * const { plaintext, header } = await decryptDirectMessage({
- *   envelope, wrappedKey, recipient: me, chatId, sender: await verifyDevice(record, pinnedKey), replay,
- * });
- */
-export async function decryptDirectMessage(params: {
-  envelope: unknown;
-  wrappedKey: WrappedKey | string;
-  recipient: LocalDevice;
-  chatId: string;
-  sender: VerifiedDevice;
-  replay?: ReplayGuard;
-}): Promise<OpenedMessage> {
-  return failClosed(async () => {
-    const { recipient, replay } = params;
-    const { header, ciphertext } = await verifyEnvelope(parseEnvelope(params.envelope), {
-      chatId: params.chatId,
-      scheme: 'direct',
-      sender: params.sender,
-    });
-    // Its own message: the signature verified under this device's own key.
-    if (header.sender_device_id === recipient.deviceId) {
-      if (header.sender_user_id !== recipient.userId || !equalBytes(deviceMaterial(params.sender).signingKey, recipient.keys.signing.publicKey)) fail();
-    }
-    if (replay?.isReplay(header)) fail();
-    const wk = params.wrappedKey;
-    if (typeof wk !== 'string' && (typeof wk !== 'object' || wk === null || wk.device_id !== recipient.deviceId)) fail();
-    const wrapped = fromBase64Url(typeof wk === 'string' ? wk : wk.wrapped_key);
-    const key = await unwrapSecret(recipient.keys.encryption.privateKey, wrapped, messageKeyLabel(header, recipient.deviceId));
-    try {
-      const plaintext = await decryptWithKey(header.suite, key, header.message_id, header, ciphertext);
-      replay?.accept(header);
-      return { header, plaintext };
-    } finally {
-      wipe(key);
-    }
-  });
-}

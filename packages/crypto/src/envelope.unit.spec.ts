@@ -6,8 +6,6 @@ import { canonicalBytes } from './canonical-json.js';
 import { fromBase64Url, toBase64Url, utf8 } from './encoding.js';
 import {
   contentSubkeys,
-  decryptDirectMessage,
-  encryptDirectMessage,
   encryptWithKey,
   readEnvelopeHeader,
   signEnvelope,
@@ -15,6 +13,7 @@ import {
   type Envelope,
   type EnvelopeHeader,
 } from './envelope.js';
+import { decryptDirectMessage, encryptDirectMessage } from './direct.js';
 import { CannotDecryptError } from './errors.js';
 import { systemEntropy } from './random.js';
 import { ReplayGuard } from './replay.js';
@@ -40,7 +39,7 @@ const sender = () => alice.devices[0]!;
 const recipients = (): VerifiedDevice[] => [...bob.devices, alice.devices[1]!, sender()].map((d) => d.verified);
 
 async function send(plaintext = utf8('hello bob'), suite: Suite = 'aes-256-gcm', counter = 1, messageId = uuid(5000 + counter)): Promise<DirectMessage> {
-  return encryptDirectMessage({ sender: sender().local, chatId, messageId, counter, timestamp: 1764100000123, plaintext, recipients: recipients(), suite });
+  return encryptDirectMessage({ sender: sender().local, chatId, messageId, counter, timestamp: 1764100000123, plaintext, recipients: recipients(), recipientUserId: bob.userId, suite });
 }
 
 function open(msg: { envelope: unknown; wrapped_keys: readonly { device_id: string; wrapped_key: string }[] }, to = bob.devices[0]!, extra: { chatId?: string; sender?: VerifiedDevice; replay?: ReplayGuard } = {}) {
@@ -130,7 +129,7 @@ describe.each(BACKENDS)('$name backend', ({ backend }) => {
       // (genuine) entry for that id does not carry the keys it signs with.
       const local = { ...alice.devices[1]!.local, deviceId: sender().local.deviceId };
       await expect(
-        encryptDirectMessage({ sender: local, chatId, messageId: uuid(2), counter: 1, timestamp: 1, plaintext: utf8('x'), recipients: [sender().verified] }),
+        encryptDirectMessage({ sender: local, chatId, messageId: uuid(2), counter: 1, timestamp: 1, plaintext: utf8('x'), recipients: [sender().verified], recipientUserId: bob.userId }),
       ).rejects.toThrow(TypeError);
     });
   });
@@ -262,7 +261,7 @@ describe.each(BACKENDS)('$name backend', ({ backend }) => {
       const fake = { ...sender().verified };
       await rejects(open(msg, bob.devices[0]!, { sender: fake }));
       await expect(
-        encryptDirectMessage({ sender: sender().local, chatId, messageId: uuid(1), counter: 1, timestamp: 1, plaintext: utf8('x'), recipients: [{ ...bob.devices[0]!.verified }] }),
+        encryptDirectMessage({ sender: sender().local, chatId, messageId: uuid(1), counter: 1, timestamp: 1, plaintext: utf8('x'), recipients: [{ ...bob.devices[0]!.verified }], recipientUserId: bob.userId }),
       ).rejects.toThrow(TypeError);
     });
 

@@ -43,3 +43,29 @@ export function failClosedSync<T>(fn: () => T): T {
     throw new CannotDecryptError();
   }
 }
+
+/**
+ * A group message whose sender signature verified but which doesn't fit this
+ * client's verified history: the signed header names another record for its
+ * epoch (`group_forked`: the sender was shown a different chain), or it was
+ * sent in an epoch that a later record had replaced longer ago than the grace
+ * allows (`out_of_date_epoch`: the sender's client is out of date, e.g. a
+ * server kept a removal from it). Raised only after the signature checked
+ * out, so it tells nothing about keys or plaintext (docs/protocol.md
+ * "Epoch freshness and forks").
+ */
+export class GroupHistoryError extends Error {
+  readonly code: 'group_forked' | 'out_of_date_epoch';
+  readonly epoch: number;
+  readonly senderUserId: string;
+  readonly senderDeviceId: string;
+
+  constructor(code: 'group_forked' | 'out_of_date_epoch', at: { epoch: number; senderUserId: string; senderDeviceId: string }) {
+    super(code === 'group_forked' ? 'the sender used another record for this epoch' : 'sent in an epoch that had been replaced');
+    this.name = 'GroupHistoryError';
+    this.code = code;
+    this.epoch = at.epoch;
+    this.senderUserId = at.senderUserId;
+    this.senderDeviceId = at.senderDeviceId;
+  }
+}

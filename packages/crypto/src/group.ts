@@ -1,35 +1,32 @@
+// Group epochs (docs/protocol.md "Group chats: epochs"): the signed records,
+// verifying a chain of them, issuing the next one, and handing out epoch keys.
+// Longer than most modules because these rules are one unit: the checks a
+// member runs on a record (verifyRecord, authorised) are the same code that
+// the signer runs on the record it just made (issueEpoch), so the two can't
+// drift apart. Messages are in group-message.ts, metadata in group-metadata.ts,
+// leaves in group-leave.ts.
 import { canonicalBytes, canonicalize } from './canonical-json.js';
 import { deviceMaterial, verifyDevice, type DeviceRecord, type VerifiedDevice } from './certificate.js';
 import { assertUint, assertUuid, equalBytes, equalStrings, fromBase64Url, isUuid, toBase64Url, wipe, type Bytes } from './encoding.js';
-import {
-  checkSendParams,
-  decryptWithKey,
-  encryptWithKey,
-  ENVELOPE_VERSION,
-  parseEnvelope,
-  signEnvelope,
-  verifyEnvelope,
-  type Envelope,
-  type HeaderFields,
-  type LocalDevice,
-  type OpenedMessage,
-  type WrappedKey,
-} from './envelope.js';
+import type { LocalDevice, WrappedKey } from './envelope.js';
 import { fail, failClosed } from './errors.js';
-import { HASH_LENGTH, hkdfSha256, hmacSha256, sha256 } from './kdf.js';
-import type { Suite } from './aead.js';
+import { checkMetadataShape, openSealedMetadata, sealGroupMetadata, type GroupMetadata } from './group-metadata.js';
+import { HASH_LENGTH, hmacSha256, sha256 } from './kdf.js';
 import { systemEntropy, type EntropySource } from './random.js';
-import type { ReplayGuard } from './replay.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
 import { oaepLabel, unwrapSecret, wrapSecret } from './wrap.js';
 
-/** The `type` of a group epoch record payload. */
-export const GROUP_EPOCH_TYPE = 'bil.group-epoch.v1' as const;
+/** The `type` of the epoch records clients write: version 2 carries encrypted group metadata. */
+export const GROUP_EPOCH_TYPE = 'bil.group-epoch.v2' as const;
+/** Records written before version 2 (no metadata): still verified in stored chains, never written, never after a v2 record. */
+export const LEGACY_GROUP_EPOCH_TYPE = 'bil.group-epoch.v1' as const;
 
 export const GROUP_PURPOSE = {
   epochKey: 'bil.epoch-key.v1',
   epochKeyCommitment: 'bil.epoch-key-commitment.v1',
   groupMessageKey: 'bil.group-message-key.v1',
+  metadataKey: 'bil.group-metadata-key.v1',
+  metadata: 'bil.group-metadata.v1',
 } as const;
 
 export type GroupRole = 'admin' | 'member';
@@ -54,7 +51,7 @@ export interface EpochMember {
 
 /** The signed part of an epoch record (docs/protocol.md, "Group epochs"). */
 export interface EpochRecordPayload {
-  readonly type: typeof GROUP_EPOCH_TYPE;
+  readonly type: typeof GROUP_EPOCH_TYPE | typeof LEGACY_GROUP_EPOCH_TYPE;
   readonly chat_id: string;
   /** 1 for the genesis record, then +1 per record. */
   readonly epoch: number;
@@ -67,6 +64,8 @@ export interface EpochRecordPayload {
   readonly signer_user_id: string;
   readonly signer_device_id: string;
   readonly created_at: number;
+  /** Version 2: the group's metadata (title, ...) encrypted under the epoch key (group-metadata.ts), base64url. */
+  readonly metadata?: string;
 }
 
 /** An epoch record as stored by the chat service (`group_keys` epochs). */
@@ -127,7 +126,8 @@ export interface EpochUpdate {
 
 const chains = new WeakSet<GroupChain>();
 
-function assertChain(chain: GroupChain): void {
+/** @internal */
+export function assertChain(chain: GroupChain): void {
   if (typeof chain !== 'object' || chain === null || !chains.has(chain)) throw new TypeError('chain: not a verified GroupChain');
 }
 
@@ -137,7 +137,8 @@ function exactKeys(value: unknown, keys: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
+const PAYLOAD_KEYS_V1 = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
+const PAYLOAD_KEYS_V2 = 'chat_id,created_at,epoch,key_commitment,members,metadata,prev_hash,signer_device_id,signer_user_id,type';
 const MEMBER_KEYS = 'devices,identity_key,role,user_id';
 const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
 
@@ -202,8 +203,13 @@ async function verifyRecord(
   cache: Map<string, VerifiedDevice>,
 ): Promise<GroupEpoch> {
   const r = exactKeys(record, 'payload,signature');
-  const p = exactKeys(r.payload, PAYLOAD_KEYS) as unknown as EpochRecordPayload;
-  if (p.type !== GROUP_EPOCH_TYPE || p.chat_id !== chatId) fail();
+  const type = (r.payload as { type?: unknown } | null)?.type;
+  const v2 = type === GROUP_EPOCH_TYPE;
+  // Version 1 only before any version 2 record: no downgrade.
+  if (!v2 && (type !== LEGACY_GROUP_EPOCH_TYPE || prev?.record.payload.type === GROUP_EPOCH_TYPE)) fail();
+  const p = exactKeys(r.payload, v2 ? PAYLOAD_KEYS_V2 : PAYLOAD_KEYS_V1) as unknown as EpochRecordPayload;
+  if (p.chat_id !== chatId) fail();
+  if (v2) checkMetadataShape(p.metadata);
   if (p.epoch !== (prev ? prev.epoch + 1 : 1)) fail();
   if (typeof p.prev_hash !== 'string' || !equalStrings(p.prev_hash, prev ? prev.hash : '')) fail();
   if (!Number.isSafeInteger(p.created_at) || p.created_at < 0) fail();
@@ -352,6 +358,7 @@ async function issueEpoch(
   signer: LocalDevice,
   members: readonly GroupMemberInput[],
   createdAt: number,
+  metadata: GroupMetadata,
   entropy: EntropySource,
 ): Promise<EpochUpdate> {
   assertUuid(chatId, 'chatId');
@@ -365,6 +372,7 @@ async function issueEpoch(
   }
   const epoch = prev ? prev.head.epoch + 1 : 1;
   const key = entropy.randomBytes(32);
+  const sealedMetadata = await sealGroupMetadata(key, chatId, epoch, metadata, entropy);
   const payload: EpochRecordPayload = {
     type: GROUP_EPOCH_TYPE,
     chat_id: chatId,
@@ -375,6 +383,7 @@ async function issueEpoch(
     signer_user_id: signer.userId,
     signer_device_id: signer.deviceId,
     created_at: createdAt,
+    metadata: sealedMetadata,
   };
   const record: SignedEpochRecord = { payload, signature: toBase64Url(ed25519Sign(signer.keys.signing.secretKey, canonicalBytes(payload as never))) };
   let chain: GroupChain;
@@ -403,15 +412,15 @@ async function issueEpoch(
  * epoch key wrapped for every listed device, and the verified one-record chain.
  * @example
  * const { record, wrappedKeys, epochKey, chain } = await createGroup({
- *   chatId, admin: me, createdAt: Date.now(),
+ *   chatId, admin: me, createdAt: Date.now(), metadata: { title: 'Weekend' },
  *   members: [{ role: 'admin', devices: myDevices }, { role: 'member', devices: bobDevices }],
  * });
  */
 export async function createGroup(
-  params: { chatId: string; admin: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number },
+  params: { chatId: string; admin: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number; metadata?: GroupMetadata },
   entropy: EntropySource = systemEntropy,
 ): Promise<EpochUpdate> {
-  return issueEpoch(params.chatId, undefined, params.admin, params.members, params.createdAt, entropy);
+  return issueEpoch(params.chatId, undefined, params.admin, params.members, params.createdAt, params.metadata ?? { title: '' }, entropy);
 }
 
 /**
@@ -419,14 +428,14 @@ export async function createGroup(
  * member is removed or a device revoked, or to add members. Removed devices
  * get no wrapped key, so they can't read anything sent in the new epoch.
  * @example
- * const next = await rotateEpoch({ chain, signer: me, createdAt: Date.now(), members: withoutCarol });
+ * const next = await rotateEpoch({ chain, signer: me, createdAt: Date.now(), members: withoutCarol, metadata: { title } });
  */
 export async function rotateEpoch(
-  params: { chain: GroupChain; signer: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number },
+  params: { chain: GroupChain; signer: LocalDevice; members: readonly GroupMemberInput[]; createdAt: number; metadata?: GroupMetadata },
   entropy: EntropySource = systemEntropy,
 ): Promise<EpochUpdate> {
   assertChain(params.chain);
-  return issueEpoch(params.chain.chatId, params.chain, params.signer, params.members, params.createdAt, entropy);
+  return issueEpoch(params.chain.chatId, params.chain, params.signer, params.members, params.createdAt, params.metadata ?? { title: '' }, entropy);
 }
 
 /**
@@ -524,19 +533,9 @@ export async function shareEpochKey(
   return { device_id: device.deviceId, wrapped_key: toBase64Url(wrapped) };
 }
 
-/** Per-message key from the epoch key (RFC 5869 HKDF-SHA256, empty salt). */
-async function groupMessageKey(epochKey: EpochKey, messageId: string, senderDeviceId: string): Promise<Bytes> {
-  const info = canonicalBytes({
-    purpose: GROUP_PURPOSE.groupMessageKey,
-    chat_id: epochKey.chatId,
-    epoch: epochKey.epoch,
-    message_id: messageId,
-    sender_device_id: senderDeviceId,
-  });
-  return hkdfSha256(epochKey.key, new Uint8Array(), info, 32);
-}
 
-function checkEpochKey(chain: GroupChain, k: EpochKey): GroupEpoch {
+/** The verified epoch an epoch key belongs to (same chat, epoch and record hash). @internal */
+export function checkEpochKey(chain: GroupChain, k: EpochKey): GroupEpoch {
   if (typeof k !== 'object' || k === null || !(k.key instanceof Uint8Array) || k.key.length !== 32) fail();
   const e = chain.epochs[k.epoch - 1];
   if (!e || k.chatId !== chain.chatId || !equalStrings(e.hash, k.recordHash)) fail();
@@ -544,94 +543,18 @@ function checkEpochKey(chain: GroupChain, k: EpochKey): GroupEpoch {
 }
 
 /**
- * Encrypts a group message under the chain's current epoch: one AEAD
- * encryption with a key derived per message (HKDF, info binding chat, epoch,
- * message id and sender device); no per-member RSA. The sender device must be
- * a member of the current epoch.
+ * The metadata (title, ...) of the epoch `epochKey` belongs to, decrypted
+ * from its verified record; `null` for a version 1 record, which has none.
+ * Any failure is {@link CannotDecryptError}.
  * @example
- * const envelope = await encryptGroupMessage({
- *   sender: me, chain, epochKey, messageId: uuidv7(), counter: 7, timestamp: Date.now(), plaintext: utf8('hi all'),
- * });
+ * const { title } = (await openGroupMetadata({ chain, epochKey })) ?? { title: '' };
  */
-export async function encryptGroupMessage(
-  params: {
-    sender: LocalDevice;
-    chain: GroupChain;
-    epochKey: EpochKey;
-    messageId: string;
-    counter: number;
-    timestamp: number;
-    plaintext: Uint8Array;
-    suite?: Suite;
-  },
-  entropy: EntropySource = systemEntropy,
-): Promise<Envelope> {
-  const { chain, epochKey, sender } = params;
-  assertChain(chain);
-  const suite = checkSendParams({ ...params, chatId: chain.chatId });
-  if (epochKey?.epoch !== chain.head.epoch) throw new TypeError('epochKey: not the current epoch');
-  try {
-    checkEpochKey(chain, epochKey);
-  } catch {
-    throw new TypeError('epochKey: does not belong to this chain');
-  }
-  if (!chain.head.members.get(sender.userId)?.devices.has(sender.deviceId)) throw new TypeError('sender: not a member of the current epoch');
-  const fields: HeaderFields = {
-    v: ENVELOPE_VERSION,
-    suite,
-    chat_id: chain.chatId,
-    message_id: params.messageId,
-    sender_user_id: sender.userId,
-    sender_device_id: sender.deviceId,
-    scheme: 'group',
-    epoch: epochKey.epoch,
-    counter: params.counter,
-    timestamp: params.timestamp,
-  };
-  const key = await groupMessageKey(epochKey, params.messageId, sender.deviceId);
-  try {
-    const { header, ciphertext } = await encryptWithKey(suite, key, params.messageId, fields, params.plaintext, entropy);
-    return await signEnvelope(sender, header, ciphertext);
-  } finally {
-    wipe(key);
-  }
-}
-
-/**
- * Decrypts a group message: the sender device must be listed in the verified
- * record of the envelope's epoch (so a device the server slipped in, or a
- * member removed earlier, is refused), its signature must verify, and the
- * matching epoch key must be among `epochKeys`. Then key commitment, tag and
- * padding. Any failure is {@link CannotDecryptError}.
- * @example
- * const { plaintext, header } = await decryptGroupMessage({ envelope, chain, epochKeys: myKeys, replay });
- */
-export async function decryptGroupMessage(params: {
-  envelope: unknown;
-  chain: GroupChain;
-  epochKeys: readonly EpochKey[];
-  replay?: ReplayGuard;
-}): Promise<OpenedMessage> {
+export async function openGroupMetadata(params: { chain: GroupChain; epochKey: EpochKey }): Promise<GroupMetadata | null> {
   return failClosed(async () => {
-    const { chain, replay } = params;
-    assertChain(chain);
-    // Route on the unauthenticated header (parsed once), then verify it.
-    const parsed = parseEnvelope(params.envelope);
-    const claimed = parsed.envelope.header;
-    const e = chain.epochs[claimed.epoch - 1];
-    const sender = e?.members.get(claimed.sender_user_id)?.devices.get(claimed.sender_device_id);
-    if (!e || !sender) fail();
-    const { header, ciphertext } = await verifyEnvelope(parsed, { chatId: chain.chatId, scheme: 'group', sender });
-    if (replay?.isReplay(header)) fail();
-    const epochKey = params.epochKeys.find((k) => k?.epoch === header.epoch);
-    if (!epochKey || checkEpochKey(chain, epochKey) !== e) fail();
-    const key = await groupMessageKey(epochKey, header.message_id, header.sender_device_id);
-    try {
-      const plaintext = await decryptWithKey(header.suite, key, header.message_id, header, ciphertext);
-      replay?.accept(header);
-      return { header, plaintext };
-    } finally {
-      wipe(key);
-    }
+    assertChain(params.chain);
+    const e = checkEpochKey(params.chain, params.epochKey);
+    const sealed = e.record.payload.metadata;
+    if (sealed === undefined) return null;
+    return openSealedMetadata(params.epochKey.key, params.chain.chatId, e.epoch, sealed);
   });
 }

@@ -1,4 +1,4 @@
-export { CannotDecryptError } from './errors.js';
+export { CannotDecryptError, GroupHistoryError } from './errors.js';
 export { toBase64Url, fromBase64Url, utf8, fromUtf8, equalBytes, isUuid, type Bytes } from './encoding.js';
 export { canonicalize, canonicalBytes, type CanonicalValue, type CanonicalObject } from './canonical-json.js';
 export { SUITES, isSuite, type Suite } from './aead.js';
@@ -38,10 +38,10 @@ export {
   type DeviceRecord,
   type VerifiedDevice,
 } from './certificate.js';
+export { encryptDirectMessage, decryptDirectMessage, personalChatId } from './direct.js';
 export {
   ENVELOPE_VERSION,
-  encryptDirectMessage,
-  decryptDirectMessage,
+  LEGACY_ENVELOPE_VERSION,
   readEnvelopeHeader,
   type Scheme,
   type EnvelopeHeader,
@@ -53,15 +53,15 @@ export {
 } from './envelope.js';
 export {
   GROUP_EPOCH_TYPE,
+  LEGACY_GROUP_EPOCH_TYPE,
   createGroup,
+  openGroupMetadata,
   rotateEpoch,
   verifyGroupChain,
   extendGroupChain,
   epochRecordHash,
   unwrapEpochKey,
   shareEpochKey,
-  encryptGroupMessage,
-  decryptGroupMessage,
   type GroupRole,
   type EpochDevice,
   type EpochMember,
@@ -74,6 +74,9 @@ export {
   type EpochKey,
   type EpochUpdate,
 } from './group.js';
+export { encryptGroupMessage, decryptGroupMessage, EPOCH_GRACE_MS } from './group-message.js';
+export { MAX_GROUP_TITLE_LENGTH, type GroupMetadata } from './group-metadata.js';
+export { GROUP_LEAVE_TYPE, signGroupLeave, verifyGroupLeave, type GroupLeavePayload, type SignedGroupLeave } from './group-leave.js';
 export {
   SERVICE_KEY_TYPE,
   SEALED_TYPE,

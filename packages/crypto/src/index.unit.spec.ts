@@ -29,7 +29,7 @@ describe('public API', () => {
     const me: bil.LocalDevice = { userId: alice, deviceId: uuid(11), keys: a1 };
     const msg = await bil.encryptDirectMessage({
       sender: me, chatId: chat, messageId: uuid(100), counter: 1, timestamp: 10,
-      plaintext: bil.utf8('hi'), recipients: [bobDevice, aliceDevices.certified[1]!], suite: 'chacha20-poly1305',
+      plaintext: bil.utf8('hi'), recipients: [bobDevice, aliceDevices.certified[1]!], recipientUserId: bob, suite: 'chacha20-poly1305',
     });
     const bobLocal: bil.LocalDevice = { userId: bob, deviceId: uuid(21), keys: b1 };
     const routed = bil.readEnvelopeHeader(msg.envelope);

@@ -170,6 +170,11 @@ export class ReplayGuard {
     return { counters, seqs };
   }
 
+  /** The highest counter accepted from a sender device in a chat (0: none yet). */
+  highestCounter(chatId: string, senderDeviceId: string): number {
+    return this.#chats.get(chatId)?.senders.get(senderDeviceId)?.highest ?? 0;
+  }
+
   /** A JSON-serialisable copy of the state. */
   snapshot(): ReplayGuardSnapshot {
     const chats: ReplayGuardSnapshot['chats'] = {};

@@ -6,8 +6,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from './canonical-json.js';
 import { verifyDevice, verifyDeviceCertificate, type DeviceRecord } from './certificate.js';
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from './encoding.js';
-import { contentSubkeys, decryptDirectMessage, type Envelope, type WrappedKey } from './envelope.js';
-import { decryptGroupMessage, unwrapEpochKey, verifyGroupChain, type SignedEpochRecord } from './group.js';
+import { decryptDirectMessage, personalChatId } from './direct.js';
+import { verifyGroupLeave } from './group-leave.js';
+import { contentSubkeys, type Envelope, type WrappedKey } from './envelope.js';
+import { openGroupMetadata, unwrapEpochKey, verifyGroupChain, type SignedEpochRecord } from './group.js';
+import { decryptGroupMessage } from './group-message.js';
 import { importEncryptionPrivateKey } from './keys.js';
 import { safetyNumber } from './safety-number.js';
 import { openSealedPayload, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
@@ -43,10 +46,11 @@ describe('docs/testvectors', () => {
   });
 
   it('direct.json: each recipient, the sending device included, decrypts, and the intermediates check out', async () => {
-    const file = read<{ vectors: { suite: string; inputs: { plaintext_utf8: string }; intermediate: Record<string, unknown> & { oaep: { device_id: string; label: string }[] }; envelope: Envelope; wrapped_keys: WrappedKey[] }[] }>('direct.json');
+    const file = read<{ chat_id: string; personal_chat: { user_ids: [string, string]; chat_id: string }; vectors: { suite: string; inputs: { plaintext_utf8: string }; intermediate: Record<string, unknown> & { oaep: { device_id: string; label: string }[] }; envelope: Envelope; wrapped_keys: WrappedKey[] }[] }>('direct.json');
     const alice = people.alice!;
     const bob = people.bob!;
     const sender = await verifyDevice(alice.devices[0]!.record, keys.users.alice!.identity_key);
+    expect(await personalChatId(...file.personal_chat.user_ids)).toBe(file.chat_id);
     for (const v of file.vectors) {
       const contentKey = fromBase64Url(v.intermediate.content_key as string);
       const sub = await contentSubkeys(contentKey, v.envelope.header.message_id);
@@ -58,21 +62,31 @@ describe('docs/testvectors', () => {
         const wk = v.wrapped_keys.find((w) => w.device_id === d.local.deviceId)!;
         const label = v.intermediate.oaep.find((o) => o.device_id === d.local.deviceId)!.label;
         expect(await rsaOaepDecrypt(d.local.keys.encryption.privateKey, fromBase64Url(wk.wrapped_key), utf8(label))).toEqual(contentKey);
-        const { plaintext } = await decryptDirectMessage({ envelope: v.envelope, wrappedKey: wk, recipient: d.local, chatId: v.envelope.header.chat_id, sender });
+        const { plaintext } = await decryptDirectMessage({ envelope: v.envelope, wrappedKey: wk, recipient: d.local, chatId: v.envelope.header.chat_id, sender, chatUsers: file.personal_chat.user_ids });
         expect(fromUtf8(plaintext)).toBe(v.inputs.plaintext_utf8);
       }
     }
   });
 
   it('group.json: the chain verifies, every device unwraps the epoch key, messages decrypt', async () => {
-    const g = read<{ chat_id: string; records: SignedEpochRecord[]; intermediate: { epoch_key: string; record_hash: string }; wrapped_keys: WrappedKey[]; messages: { inputs: { plaintext_utf8: string }; envelope: Envelope }[] }>('group.json');
+    const g = read<{
+      chat_id: string;
+      records: SignedEpochRecord[];
+      intermediate: { epoch_key: string; record_hash: string; metadata_plaintext: string };
+      wrapped_keys: WrappedKey[];
+      messages: { inputs: { plaintext_utf8: string }; envelope: Envelope }[];
+      leave: { signature_input: string; leave: { payload: unknown } };
+    }>('group.json');
     const chain = await verifyGroupChain(g.records, { chatId: g.chat_id });
     expect(chain.head.hash).toBe(g.intermediate.record_hash);
     for (const d of [...people.alice!.devices, ...people.bob!.devices]) {
       const k = await unwrapEpochKey({ chain, epoch: 1, wrappedKey: g.wrapped_keys.find((w) => w.device_id === d.local.deviceId)!, recipient: d.local });
       expect(toBase64Url(k.key)).toBe(g.intermediate.epoch_key);
       for (const m of g.messages) expect(fromUtf8((await decryptGroupMessage({ envelope: m.envelope, chain, epochKeys: [k] })).plaintext)).toBe(m.inputs.plaintext_utf8);
+      expect(canonicalize((await openGroupMetadata({ chain, epochKey: k })) as never)).toBe(g.intermediate.metadata_plaintext);
     }
+    expect(canonicalize(g.leave.leave.payload as never)).toBe(g.leave.signature_input);
+    expect(await verifyGroupLeave({ chain, leave: g.leave.leave })).toMatchObject({ userId: people.bob!.devices[0]!.local.userId, epoch: 1 });
   });
 
   it('sealed.json: the digest service opens the request', async () => {

@@ -232,6 +232,7 @@ export class BilClient {
       call: (method, path, body) => this.#authed(method, path, body),
       profile: () => this.#requireProfile(),
       devices: (userId) => this.#contactDevices(userId),
+      checkIdentity: (userId, identityKey) => this.#checkMemberIdentity(userId, identityKey),
       save: async (chats) => {
         if (this.#profile) await this.#commit({ ...this.#profile, chats });
       },
@@ -586,6 +587,21 @@ export class BilClient {
     );
     const ok = new Set(certified.map((d) => d.deviceId));
     return { ...base, pin, pinnedIdentityKey: pinned, verified, devices: certified, rejected: all.filter((d) => !ok.has(d.deviceId)) };
+  }
+
+  /**
+   * A group member's identity key as a verified epoch record lists it,
+   * against the pin: pinned on first sight; a different key raises "safety
+   * number changed", as for a contact, and is refused until accepted.
+   */
+  async #checkMemberIdentity(userId: string, identityKey: string): Promise<'ok' | 'changed'> {
+    const profile = await this.#requireProfile();
+    if (userId === profile.userId) return identityKey === profile.identityKey ? 'ok' : 'changed';
+    const check = this.#pins.check(userId, identityKey);
+    if (check.status === 'first-use') await this.#savePins();
+    if (check.status !== 'changed') return 'ok';
+    this.#events.emit('safety-number-changed', { userId, previousIdentityKey: check.pinned, currentIdentityKey: check.presented });
+    return 'changed';
   }
 
   async #acceptIdentityChange(userId: string, identityKey?: string): Promise<void> {

@@ -68,6 +68,7 @@ export type BilStateCode =
   | 'no_pinned_identity'
   | 'identity_changed'
   | 'not_in_epoch'
+  | 'not_an_admin'
   | 'user_id_required'
   | 'digest_key_untrusted'
   | 'digest_result_untrusted';

@@ -20,7 +20,7 @@ export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type S
 export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
 export { SESSION_ENDED_CODES } from './session.js';
 export type { FetchLike } from './transport.js';
-export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson } from './wire.js';
+export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson, VerifiedMember, MemberListMismatch } from './wire.js';
 export type { UnreadOverview, UnreadChatOverview } from './chats.js';
 export { DigestFailedError, type DigestOutcome, type DigestSummary, type DigestMessages, type DigestDisabled, type DigestOptions } from './digest.js';
 export {
@@ -31,7 +31,10 @@ export {
   type HistoryMessage,
   type DecryptedMessage,
   type UndecryptableMessage,
+  type UndecryptableReason,
   type HistoryPage,
+  type HistoryGap,
+  type ForkAlert,
   type SendResult,
 } from './chats.js';
 export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';

@@ -56,6 +56,22 @@ export interface StoredChatState {
   readonly seen: Record<string, Record<string, number>>;
   /** Per group, the head of the epoch chain verified last: any later chain must contain it. */
   readonly heads: Record<string, { readonly epoch: number; readonly hash: string }>;
+  /** Per group, the record hash of every verified epoch (index = epoch − 1), so a fork is located and the history before it stays readable (optional: older profiles). */
+  readonly hashes?: Record<string, readonly string[]>;
+  /** Per group, a fork of its history this device saw and the user has not resolved (optional). */
+  readonly forks?: Record<string, StoredForkAlert>;
+  /** Per chat, the newest message of this device the server acknowledged storing (its counter and seq), to notice a truncated tail (optional). */
+  readonly acked?: Record<string, { readonly counter: number; readonly seq: number }>;
+  /** Per personal chat, the other user, once the chat id was checked against both user ids (optional). */
+  readonly peers?: Record<string, string>;
+}
+
+/** A fork alert as stored (see `ForkAlert` in docs/sdk.md). */
+export interface StoredForkAlert {
+  readonly epoch: number;
+  readonly userId: string;
+  readonly source: 'chain' | 'message';
+  readonly seenAt: number;
 }
 
 /**
@@ -161,4 +177,12 @@ function parseChatState(c: unknown): void {
       Object.entries(c.heads).every(([k, v]) => UUID.test(k) && isObject(v) && isCount(v.epoch) && v.epoch >= 1 && isB64(v.hash)),
     'chats.heads',
   );
+  const byChat = (v: unknown, ok: (x: unknown) => boolean) => v === undefined || (isObject(v) && Object.entries(v).every(([k, x]) => UUID.test(k) && ok(x)));
+  need(byChat(c.hashes, (v) => Array.isArray(v) && v.every(isB64)), 'chats.hashes');
+  need(
+    byChat(c.forks, (v) => isObject(v) && isCount(v.epoch) && typeof v.userId === 'string' && (v.source === 'chain' || v.source === 'message') && isCount(v.seenAt)),
+    'chats.forks',
+  );
+  need(byChat(c.acked, (v) => isObject(v) && isCount(v.counter) && isCount(v.seq)), 'chats.acked');
+  need(byChat(c.peers, (v) => typeof v === 'string' && UUID.test(v)), 'chats.peers');
 }

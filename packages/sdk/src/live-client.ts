@@ -301,11 +301,12 @@ export class LiveClient {
           this.#emitResult(h);
           next = h.seq;
           await this.#saveCursor(chatId, h.seq);
+          await this.#conn.processed(chatId, h.seq);
         }
         if (!page.hasMore) break;
       }
     } catch {
-      // History unreachable: the rest of the gap stays reported (gap event); the cursor moves on with the next message.
+      // History unreachable: the rest of the gap stays reported (gap event); the cursor waits at it until a catch-up fills it.
     }
   }
 

@@ -92,6 +92,9 @@ export interface LiveConnectionOptions<M> {
   random?: () => number;
 }
 
+/** Most live frames remembered per chat beyond a gap. */
+const MAX_AHEAD = 1024;
+
 /** Close codes after which reconnecting can't help. */
 const FINAL_CLOSE_CODES = new Set([4003, 4004]);
 
@@ -105,6 +108,10 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
   #refreshTimer?: ReturnType<typeof setTimeout>;
   #ackTimer?: ReturnType<typeof setTimeout>;
   #acks = new Map<string, number>();
+  /** After `synced`: frames are live pushes, which move a cursor only one seq at a time. */
+  #live = false;
+  /** Per chat, seqs of live frames shown beyond a gap: the cursor waits for the gap to be filled (at the latest, by the next catch-up). */
+  readonly #ahead = new Map<string, Set<number>>();
   readonly #opts: Required<Omit<LiveConnectionOptions<M>, 'webSocket' | 'fatalError'>> & Pick<LiveConnectionOptions<M>, 'webSocket' | 'fatalError'>;
 
   constructor(opts: LiveConnectionOptions<M>) {
@@ -243,6 +250,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
     if (this.#ws !== ws) return;
     switch (f.type) {
       case 'hello':
+        this.#live = false;
         this.emit('state', { state: 'syncing' });
         this.#scheduleRefresh(ws, Number(f.expires_at));
         ws.send(JSON.stringify({ type: 'sync', cursors: this.#cursors }));
@@ -253,6 +261,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
       case 'message':
         return this.#onMessage(f);
       case 'synced':
+        this.#live = true;
         this.#attempt = 0;
         this.emit('synced', { cursors: { ...this.#cursors } });
         this.emit('state', { state: 'live' });
@@ -313,16 +322,54 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
     if (!Number.isSafeInteger(m.seq) || m.seq < 1) return;
     const cursor = this.#cursors[m.chatId];
     if (cursor !== undefined && m.seq <= cursor) return; // seen before
-    if (cursor !== undefined && m.seq > cursor + 1) this.emit('gap', { chatId: m.chatId, from: cursor + 1, to: m.seq - 1 });
-    try {
-      const value = await this.#opts.decrypt(m);
-      this.emit('message', { ...m, value });
-    } catch (error) {
-      this.emit('undecryptable', { ...m, error });
+    const ahead = this.#ahead.get(m.chatId);
+    const shown = ahead?.delete(m.seq) ?? false;
+    if (shown && this.#live) {
+      ahead!.add(m.seq);
+      return; // shown already, beyond a gap
     }
-    this.#cursors[m.chatId] = m.seq;
-    await this.#opts.cursors.save(m.chatId, m.seq);
-    if (this.#opts.autoAck) this.ack(m.chatId, m.seq);
+    if (!shown) {
+      if (cursor !== undefined && m.seq > cursor + 1) this.emit('gap', { chatId: m.chatId, from: cursor + 1, to: m.seq - 1 });
+      try {
+        const value = await this.#opts.decrypt(m);
+        this.emit('message', { ...m, value });
+      } catch (error) {
+        this.emit('undecryptable', { ...m, error });
+      }
+    }
+    return this.#advance(m.chatId, m.seq);
+  }
+
+  /**
+   * Seqs up to `seq` of a chat were handled outside this connection (a gap
+   * filled from history): the cursor may move up to there.
+   */
+  async processed(chatId: string, seq: number): Promise<void> {
+    const cursor = this.#cursors[chatId];
+    if (cursor !== undefined && seq <= cursor) return;
+    this.#cursors[chatId] = seq;
+    await this.#advance(chatId, seq);
+  }
+
+  async #advance(chatId: string, seq: number): Promise<void> {
+    const cursor = this.#cursors[chatId];
+    const ahead = this.#ahead.get(chatId);
+    // The seq is the server's unsigned claim: a live frame moves the cursor only
+    // to the next seq, so one frame with a forged seq can't make later messages
+    // look "seen before". Catch-up (before `synced`) is the server's answer to
+    // "everything after the cursor", and moves it to what it delivered.
+    if (this.#live && cursor !== undefined && seq > cursor + 1) {
+      const set = ahead ?? new Set<number>();
+      if (set.size < MAX_AHEAD) set.add(seq);
+      this.#ahead.set(chatId, set);
+      return;
+    }
+    let next = Math.max(seq, cursor ?? 0);
+    while (ahead?.delete(next + 1)) next++;
+    if (ahead) for (const s of ahead) if (s <= next) ahead.delete(s);
+    this.#cursors[chatId] = next;
+    await this.#opts.cursors.save(chatId, next);
+    if (this.#opts.autoAck) this.ack(chatId, next);
   }
 
   #flushAcks(): void {

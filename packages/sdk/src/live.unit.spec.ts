@@ -88,8 +88,25 @@ describe('LiveConnection', () => {
     expect(events.map(([t]) => t)).toEqual(['message', 'undecryptable', 'synced', 'gap', 'message']);
     expect(events[0]![1]).toMatchObject({ seq: 1, value: 'plain:e1' });
     expect(events[3]![1]).toEqual({ chatId: chat, from: 3, to: 4 });
+    // A live frame beyond a gap is shown, but the cursor waits for the gap (its seq is the server's unsigned claim).
+    expect(cursors.cursors[chat]).toBe(2);
+    for (const f of [msg(3), msg(5), msg(4)]) s.push(f);
+    await tick(20);
+    expect(events.map(([t]) => t).slice(5)).toEqual(['message', 'message']);
     expect(cursors.cursors[chat]).toBe(5);
     expect(s.sent.filter((f) => f.type === 'ack').at(-1)).toEqual({ type: 'ack', chat_id: chat, seq: 5 });
+    live.close();
+  });
+
+  it('one live frame with a forged seq does not move the cursor past later messages', async () => {
+    const { live, sockets, cursors, events } = setup();
+    live.start();
+    await tick();
+    const s = sockets[0]!;
+    for (const f of [msg(1), { type: 'synced', cursors: {} }, msg(1001), msg(2), msg(3)]) s.push(f);
+    await tick(20);
+    expect(events.filter(([t]) => t === 'message').map(([, e]) => (e as { seq: number }).seq)).toEqual([1, 1001, 2, 3]);
+    expect(cursors.cursors[chat]).toBe(3);
     live.close();
   });
 

@@ -200,8 +200,36 @@ export interface Chat {
   readonly unreadCount: number;
   /** The other user of a personal chat; empty for groups. */
   readonly peerUserId: string;
-  /** Filled by `get` and membership calls; empty in `list`. */
+  /**
+   * Filled by `get` and membership calls; empty in `list`. For groups, the
+   * members and roles of the verified head record (owner and join times from
+   * the server where it agrees), not the server's list.
+   */
   readonly members: ChatMember[];
+  /** Groups (`get`): the head record's members as verified, with their identity keys and devices. */
+  readonly verifiedMembers?: readonly VerifiedMember[];
+  /** Groups (`get`): how the server's member list differs from the verified record; null when it doesn't. */
+  readonly memberListMismatch?: MemberListMismatch | null;
+  /** Groups: the title came from the verified record (false: a version 1 group's title as the server stores it, or none loaded). */
+  readonly titleVerified?: boolean;
+}
+
+/** A member as the verified epoch record lists them. */
+export interface VerifiedMember {
+  readonly userId: string;
+  readonly role: 'admin' | 'member';
+  readonly identityKey: string;
+  readonly deviceIds: readonly string[];
+}
+
+/** Where the server's member list and the verified record disagree (show it: the server may be hiding or adding someone). */
+export interface MemberListMismatch {
+  /** Listed by the server, not by the record (they can't read: nothing is encrypted to them). */
+  readonly extraOnServer: readonly string[];
+  /** In the record, not listed by the server (they still hold the epoch key). */
+  readonly missingOnServer: readonly string[];
+  /** Admin in one, member in the other. */
+  readonly roleDiffers: readonly string[];
 }
 
 export interface UnreadSummary {

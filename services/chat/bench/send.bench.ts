@@ -130,7 +130,15 @@ try {
     return app.sendMessage(actor(sender), {
       chatId: personal,
       messageId,
-      envelope: envelope({ chatId: personal, messageId, sender, scheme: 'direct', epoch: 0, ciphertextBytes: CIPHERTEXT }),
+      envelope: envelope({
+        chatId: personal,
+        messageId,
+        sender,
+        scheme: 'direct',
+        epoch: 0,
+        recipientUserId: sender.userId === alice.userId ? bob.userId : alice.userId,
+        ciphertextBytes: CIPHERTEXT,
+      }),
       wrappedKeys: everyone.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
     });
   };
@@ -141,7 +149,6 @@ try {
   const genesis = epochRecord(groupId, 1, '', group.map((u, i) => ({ user: u, admin: i === 0 })), group[0]!.devices[0]!);
   await app.createGroup(actor(group[0]!.devices[0]!), {
     chatId: groupId,
-    title: 'bench',
     members: group.slice(1).map((u) => ({ userId: u.userId, role: 'member' })),
     epochRecord: genesis.record,
     epochKeys: genesis.keys,
@@ -153,7 +160,7 @@ try {
     return app.sendMessage(actor(sender), {
       chatId: groupId,
       messageId,
-      envelope: envelope({ chatId: groupId, messageId, sender, scheme: 'group', epoch: 1, ciphertextBytes: CIPHERTEXT }),
+      envelope: envelope({ chatId: groupId, messageId, sender, scheme: 'group', epoch: 1, epochHash: genesis.hash, ciphertextBytes: CIPHERTEXT }),
       wrappedKeys: [],
     });
   };

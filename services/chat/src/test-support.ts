@@ -1,6 +1,8 @@
 // Test-only helpers: identity events published exactly as identity publishes
 // them (its own mapping), and structurally valid envelopes and signed epoch
-// records as protocol.md specifies (random bytes where the server can't tell).
+// records as protocol.md specifies (random bytes where the server can't tell):
+// envelope header v2, epoch record v2 (with encrypted-looking `metadata`) and
+// signed leaves, as the step 8 wire formats fix them (/work/step8-spec.md).
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
 import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
@@ -74,7 +76,7 @@ export async function revokeDevice(nats: Nats, user: TestUser, device: TestDevic
   await publishIdentity(nats, 'DeviceRevoked', { deviceId: device.deviceId, userId: user.userId, reason: 'user', occurredAt: new Date().toISOString() });
 }
 
-/** A signed epoch record listing these members' current devices, and one wrapped key per device. */
+/** A signed epoch record v2 listing these members' current devices, and one wrapped key per device. */
 export function epochRecord(
   chatId: string,
   epoch: number,
@@ -83,7 +85,7 @@ export function epochRecord(
   signer: TestDevice,
 ): { record: string; hash: string; keys: Array<{ deviceId: string; wrappedKey: string }> } {
   const payload = {
-    type: 'bil.group-epoch.v1',
+    type: 'bil.group-epoch.v2',
     chat_id: chatId,
     epoch,
     prev_hash: prevHash,
@@ -101,6 +103,8 @@ export function epochRecord(
     signer_user_id: signer.userId,
     signer_device_id: signer.deviceId,
     created_at: Date.now(),
+    // nonce(12) ‖ AES-256-GCM ciphertext of {"title": …} ‖ tag(16): random bytes of that size, the server never opens it.
+    metadata: b64(12 + 24 + 16),
   };
   const signature = sign(null, Buffer.from(canonicalize(payload), 'utf8'), signer.privateKey).toString('base64url');
   const hash = createHash('sha256').update(canonicalize({ payload, signature }), 'utf8').digest('base64url');
@@ -108,11 +112,24 @@ export function epochRecord(
   return { record: JSON.stringify({ payload, signature }), hash, keys };
 }
 
-/** A structurally valid envelope (the server never decrypts). */
-export function envelope(opts: { chatId: string; messageId: string; sender: TestDevice; scheme: 'direct' | 'group'; epoch: number; ciphertextBytes?: number }): string {
+/**
+ * A structurally valid envelope, header v2 (the server never decrypts).
+ * `epochHash`: group, the record hash of `epoch`; `recipientUserId`: direct,
+ * the other user. Both "" when not given.
+ */
+export function envelope(opts: {
+  chatId: string;
+  messageId: string;
+  sender: TestDevice;
+  scheme: 'direct' | 'group';
+  epoch: number;
+  epochHash?: string;
+  recipientUserId?: string;
+  ciphertextBytes?: number;
+}): string {
   return JSON.stringify({
     header: {
-      v: 1,
+      v: 2,
       suite: 'aes-256-gcm',
       chat_id: opts.chatId,
       message_id: opts.messageId,
@@ -120,6 +137,8 @@ export function envelope(opts: { chatId: string; messageId: string; sender: Test
       sender_device_id: opts.sender.deviceId,
       scheme: opts.scheme,
       epoch: opts.epoch,
+      epoch_hash: opts.epochHash ?? '',
+      recipient_user_id: opts.recipientUserId ?? '',
       counter: 1,
       timestamp: Date.now(),
       nonce: b64(12),
@@ -128,6 +147,22 @@ export function envelope(opts: { chatId: string; messageId: string; sender: Test
     ciphertext: b64(opts.ciphertextBytes ?? 272),
     signature: b64(64),
   });
+}
+
+/** A signed leave (bil.group-leave.v1) of `device` from a group, naming the epoch it had verified by its hash. */
+export function signedLeave(chatId: string, device: TestDevice, epoch: number, epochHash: string, over: Record<string, unknown> = {}): string {
+  const payload = {
+    type: 'bil.group-leave.v1',
+    chat_id: chatId,
+    user_id: device.userId,
+    device_id: device.deviceId,
+    epoch,
+    epoch_hash: epochHash,
+    created_at: Date.now(),
+    ...over,
+  };
+  const signature = sign(null, Buffer.from(canonicalize(payload), 'utf8'), device.privateKey).toString('base64url');
+  return JSON.stringify({ payload, signature });
 }
 
 /** UUIDv7 (RFC 9562 §5.7), as clients choose message ids. */

@@ -71,7 +71,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     const messageId = uuidv7();
     const envelope = JSON.stringify({
       header: {
-        v: 1,
+        v: 2,
         suite: 'aes-256-gcm',
         chat_id: chatId,
         message_id: messageId,
@@ -79,6 +79,9 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
         sender_device_id: sender.deviceId,
         scheme: 'direct',
         epoch: 0,
+        // Header v2 (step 8): a direct message names the other user of the chat.
+        epoch_hash: '',
+        recipient_user_id: recipients.find((d) => d.userId !== sender.userId)!.userId,
         counter: 1,
         timestamp: Date.now(),
         nonce: b64(12),

@@ -40,7 +40,7 @@ export function chatTypeJson(type: string | null | undefined): ChatTypeJson {
   return type === 'CHAT_TYPE_GROUP' ? 'group' : 'personal';
 }
 
-/** JSON text from chat (an envelope or an epoch record) as an object; chat stored it, so it parses. */
+/** JSON text from chat (an envelope, an epoch record or a signed leave) as an object; chat stored it, so it parses. */
 export function parseStored(text: string, what: string): Record<string, unknown> {
   try {
     const v: unknown = JSON.parse(text);
@@ -82,6 +82,7 @@ export function chatJson(c: Chat | null | undefined) {
     unread_count: int64ToNumber(c.unreadCount),
     peer_user_id: c.peerUserId,
     members: (c.members ?? []).map(memberJson),
+    pending_leaves: (c.pendingLeaves ?? []).map((l) => parseStored(l, 'signed leave')),
   };
 }
 

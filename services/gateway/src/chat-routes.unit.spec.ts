@@ -39,11 +39,13 @@ const CHAT: Chat = {
   unreadCount: '2',
   peerUserId: '',
   members: [{ userId: ACTOR.userId, role: 'MEMBER_ROLE_OWNER', joinedAt: '2026-01-01T00:00:00.000Z', joinedSeq: '0' }],
+  pendingLeaves: [],
 };
 
+// Envelope header v2 and epoch record v2 written by hand (step 8 wire formats), not through @bil/crypto.
 const envelope = (over: Record<string, unknown> = {}) => ({
   header: {
-    v: 1,
+    v: 2,
     suite: 'aes-256-gcm',
     chat_id: CHAT_ID,
     message_id: MSG_ID,
@@ -51,6 +53,8 @@ const envelope = (over: Record<string, unknown> = {}) => ({
     sender_device_id: ACTOR.deviceId,
     scheme: 'group',
     epoch: 2,
+    epoch_hash: B64_43,
+    recipient_user_id: '',
     counter: 1,
     timestamp: 1764100000000,
     nonce: 'AAAAAAAAAAAAAAAA',
@@ -61,9 +65,17 @@ const envelope = (over: Record<string, unknown> = {}) => ({
   signature: 'A'.repeat(86),
 });
 
+/** A stored pre-step-8 envelope: header v1, twelve members. */
+const legacyEnvelope = () => {
+  const e = envelope({ v: 1 }) as { header: Record<string, unknown> };
+  delete e.header.epoch_hash;
+  delete e.header.recipient_user_id;
+  return e;
+};
+
 const record = () => ({
   payload: {
-    type: 'bil.group-epoch.v1',
+    type: 'bil.group-epoch.v2',
     chat_id: CHAT_ID,
     epoch: 1,
     prev_hash: '',
@@ -78,6 +90,20 @@ const record = () => ({
     key_commitment: B64_43,
     signer_user_id: ACTOR.userId,
     signer_device_id: ACTOR.deviceId,
+    created_at: 1764100000000,
+    metadata: 'A'.repeat(64),
+  },
+  signature: 'A'.repeat(86),
+});
+
+const leave = () => ({
+  payload: {
+    type: 'bil.group-leave.v1',
+    chat_id: CHAT_ID,
+    user_id: ACTOR.userId,
+    device_id: ACTOR.deviceId,
+    epoch: 2,
+    epoch_hash: B64_43,
     created_at: 1764100000000,
   },
   signature: 'A'.repeat(86),
@@ -174,11 +200,10 @@ describe('chat routes (stubbed chat service)', () => {
     expect(res.statusCode).toBe(200);
   });
 
-  it('creates a group, passing the record as JSON text and roles as proto enums', async () => {
+  it('creates a group without a title, passing the record as JSON text and roles as proto enums', async () => {
     const payload = {
       type: 'group',
       chat_id: CHAT_ID,
-      title: 'Friends',
       members: [{ user_id: PEER, role: 'admin' }],
       epoch_record: record(),
       epoch_keys: [{ device_id: ACTOR.deviceId, wrapped_key: 'A'.repeat(512) }],
@@ -186,10 +211,29 @@ describe('chat routes (stubbed chat service)', () => {
     const res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload });
     expect(res.statusCode, res.body).toBe(201);
     const call = vi.mocked(chat.createGroup).mock.calls[0]![0];
-    expect(call).toMatchObject({ actor: ACTOR_MSG, chatId: CHAT_ID, title: 'Friends', members: [{ userId: PEER, role: 'MEMBER_ROLE_ADMIN' }] });
+    expect(call).toMatchObject({ actor: ACTOR_MSG, chatId: CHAT_ID, title: '', members: [{ userId: PEER, role: 'MEMBER_ROLE_ADMIN' }] });
     expect(JSON.parse(call.epochRecord!)).toEqual(record());
+    expect(res.json().chat).toMatchObject({ title: 'Friends', pending_leaves: [] });
     expect(call.epochKeys).toEqual([{ deviceId: ACTOR.deviceId, wrappedKey: 'A'.repeat(512) }]);
     expect(res.json().chat.members).toEqual([{ user_id: ACTOR.userId, role: 'owner', joined_at: '2026-01-01T00:00:00.000Z', joined_seq: 0 }]);
+  });
+
+  it("passes a plaintext title to chat, which refuses it: 400 plaintext_title_refused", async () => {
+    vi.mocked(chat.createGroup).mockRejectedValueOnce(
+      new AppError('invalid_argument', 'plaintext_title_refused', 'the server stores no group titles', { field: 'title' }),
+    );
+    const payload = { type: 'group', chat_id: CHAT_ID, title: 'Friends', members: [], epoch_record: record(), epoch_keys: [] };
+    const res = await app.inject({ method: 'POST', url: '/v1/chats', headers, payload });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'plaintext_title_refused', details: { field: 'title' } });
+    expect(vi.mocked(chat.createGroup).mock.calls[0]![0].title).toBe('Friends');
+  });
+
+  it('shows pending signed leaves on the chat as objects', async () => {
+    vi.mocked(chat.getChat).mockResolvedValueOnce({ chat: { ...CHAT, title: '', pendingLeaves: [JSON.stringify(leave())] } });
+    const res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}`, headers });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().chat).toMatchObject({ title: '', pending_leaves: [leave()] });
   });
 
   it('validates the shape the `type` names, naming the field, before any RPC', async () => {
@@ -248,11 +292,33 @@ describe('chat routes (stubbed chat service)', () => {
     expect(read.statusCode).toBe(413);
   });
 
+  it('leaves the version to chat: a v1 header reaches it and its refusal comes back as 400 unsupported_envelope_version', async () => {
+    vi.mocked(chat.sendMessage).mockRejectedValueOnce(
+      new AppError('invalid_argument', 'unsupported_envelope_version', 'envelope version 1 is no longer accepted for new messages: this app is out of date, update it', {
+        field: 'envelope.header.v',
+        version: 1,
+        supported: [2],
+      }),
+    );
+    const res = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: { message_id: MSG_ID, envelope: legacyEnvelope() } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'unsupported_envelope_version', details: { version: 1, supported: [2] } });
+    expect(JSON.parse(vi.mocked(chat.sendMessage).mock.calls[0]![0].envelope!)).toEqual(legacyEnvelope());
+    vi.mocked(chat.sendMessage).mockRejectedValueOnce(
+      new AppError('failed_precondition', 'envelope_epoch_hash_mismatch', 'not the stored hash', { current_epoch: 2, epoch_hash: B64_43 }),
+    );
+    const fork = await app.inject({ method: 'POST', url: `/v1/chats/${CHAT_ID}/messages`, headers, payload: { message_id: MSG_ID, envelope: envelope() } });
+    expect(fork.statusCode).toBe(409);
+    expect(fork.json().error).toMatchObject({ code: 'envelope_epoch_hash_mismatch', details: { current_epoch: 2, epoch_hash: B64_43 } });
+  });
+
   it('refuses a malformed envelope before any RPC', async () => {
     const cases: [unknown, string][] = [
       [{ message_id: MSG_ID, envelope: envelope({ epoch: '2' }) }, 'envelope.header.epoch'],
       [{ message_id: MSG_ID, envelope: envelope({ extra: true }) }, 'envelope.header.extra'],
       [{ message_id: MSG_ID, envelope: envelope({ counter: 0 }) }, 'envelope.header.counter'],
+      [{ message_id: MSG_ID, envelope: envelope({ epoch_hash: 'A'.repeat(44) }) }, 'envelope.header.epoch_hash'],
+      [{ message_id: MSG_ID, envelope: envelope({ recipient_user_id: 5 }) }, 'envelope.header.recipient_user_id'],
       [{ message_id: MSG_ID, envelope: { ...envelope(), signature: 5 } }, 'envelope.signature'],
       [{ message_id: MSG_ID }, 'envelope'],
       [{ message_id: MSG_ID, envelope: envelope(), wrapped_keys: [{ device_id: 'x', wrapped_key: 'y' }] }, 'wrapped_keys.0.device_id'],
@@ -279,6 +345,17 @@ describe('chat routes (stubbed chat service)', () => {
   });
 
   it('pages history with after or before, returning envelopes as objects', async () => {
+    vi.mocked(chat.listMessages).mockResolvedValueOnce({
+      messages: [
+        { chatId: CHAT_ID, seq: '7', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(legacyEnvelope()), wrappedKey: '', epoch: '1', createdAt: 'x' },
+        { chatId: CHAT_ID, seq: '8', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(envelope()), wrappedKey: '', epoch: '2', createdAt: 'y' },
+      ],
+      hasMore: false,
+      lastSeq: '8',
+    });
+    // Stored v1 headers come back unchanged, v2 headers with epoch_hash and recipient_user_id (nothing dropped by the response schema).
+    const mixed = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages`, headers });
+    expect(mixed.json().messages.map((m: { envelope: unknown }) => m.envelope)).toEqual([legacyEnvelope(), envelope()]);
     let res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages?after=7&limit=20`, headers });
     expect(res.statusCode, res.body).toBe(200);
     expect(chat.listMessages).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, limit: 20, afterSeq: 7 });
@@ -311,18 +388,55 @@ describe('chat routes (stubbed chat service)', () => {
     expect(res.json().error.details).toMatchObject({ location: 'params', field: 'chat_id' });
   });
 
-  it('lists epochs with records as objects; removes a member with or without an epoch', async () => {
+  it('lists epochs with records as objects, v2 metadata included', async () => {
     const res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/keys?after_epoch=0`, headers });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ current_epoch: 1, has_more: false, epochs: [{ epoch: 1, record: record(), wrapped_key: 'wk' }] });
+    expect(res.json().epochs[0].record.payload.metadata).toBe(record().payload.metadata);
+  });
 
-    let del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers });
+  it('removes a member with the next epoch, or leaves with a signed leave passed as JSON text', async () => {
+    let del = await app.inject({
+      method: 'DELETE',
+      url: `/v1/chats/${CHAT_ID}/members/${PEER}`,
+      headers,
+      payload: { epoch_record: record(), epoch_keys: [{ device_id: PEER, wrapped_key: 'A'.repeat(512) }] },
+    });
+    expect(del.statusCode, del.body).toBe(200);
+    const removal = vi.mocked(chat.removeMember).mock.calls[0]![0];
+    expect(removal).toMatchObject({ actor: ACTOR_MSG, chatId: CHAT_ID, userId: PEER, leave: '' });
+    expect(JSON.parse(removal.epochRecord!)).toEqual(record());
+
+    del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${ACTOR.userId}`, headers, payload: { leave: leave() } });
     expect(del.statusCode, del.body).toBe(200);
     expect(del.json()).toEqual({ chat_id: CHAT_ID, epoch: 2, epoch_rotation_required: true });
-    expect(chat.removeMember).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, userId: PEER, epochRecord: '', epochKeys: [] });
-    del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers, payload: { epoch_record: record() } });
+    const leaving = vi.mocked(chat.removeMember).mock.calls[1]![0];
+    expect(leaving).toMatchObject({ userId: ACTOR.userId, epochRecord: '', epochKeys: [] });
+    expect(JSON.parse(leaving.leave!)).toEqual(leave());
+
+    // No body reaches chat, which says what it needs (epoch_required, leave_required).
+    vi.mocked(chat.removeMember).mockRejectedValueOnce(new AppError('invalid_argument', 'epoch_required', 'removing a member needs the next epoch', { field: 'epoch_record' }));
+    del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${PEER}`, headers });
     expect(del.statusCode).toBe(400);
-    expect(del.json().error.details.field).toBe('epoch_keys');
+    expect(del.json().error.code).toBe('epoch_required');
+    expect(vi.mocked(chat.removeMember).mock.calls[2]![0]).toMatchObject({ epochRecord: '', leave: '' });
+    vi.mocked(chat.removeMember).mockRejectedValueOnce(new AppError('failed_precondition', 'leave_epoch_mismatch', 'sign again', { current_epoch: 3 }));
+    del = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${ACTOR.userId}`, headers, payload: { leave: leave() } });
+    expect(del.statusCode).toBe(409);
+    expect(del.json().error).toMatchObject({ code: 'leave_epoch_mismatch', details: { current_epoch: 3 } });
+
+    const before = vi.mocked(chat.removeMember).mock.calls.length;
+    for (const [payload, field] of [
+      [{ epoch_record: record() }, 'epoch_keys'],
+      [{ leave: { ...leave(), extra: 1 } }, 'leave.extra'],
+      [{ leave: { ...leave(), payload: { ...leave().payload, type: 'bil.group-leave.v9' } } }, 'leave.payload.type'],
+      [{ leave: { ...leave(), signature: 'A'.repeat(87) } }, 'leave.signature'],
+    ] as const) {
+      const bad = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/members/${ACTOR.userId}`, headers, payload });
+      expect(bad.statusCode, field).toBe(400);
+      expect(bad.json().error.details.field, field).toBe(field);
+    }
+    expect(vi.mocked(chat.removeMember).mock.calls.length).toBe(before);
   });
 
   it('adds epoch keys for a device at a numbered epoch; read markers and unread counts', async () => {
@@ -387,6 +501,11 @@ describe('chat routes (stubbed chat service)', () => {
     );
     expect(doc.components.schemas.Envelope).toBeDefined();
     expect(doc.components.schemas.EpochRecord).toBeDefined();
+    expect(doc.components.schemas.SignedLeave).toBeDefined();
+    expect(doc.components.schemas.Chat.required).toContain('pending_leaves');
+    expect(doc.components.schemas.Envelope.properties.header.properties).toHaveProperty('epoch_hash');
+    expect(doc.components.schemas.EpochRecord.properties.payload.properties).toHaveProperty('metadata');
+    expect(doc.paths['/v1/chats/{chat_id}/members/{user_id}'].delete.requestBody.content['application/json'].schema.properties).toHaveProperty('leave');
     expect(doc.paths['/v1/chats/{chat_id}/messages'].post.security).toEqual([{ bearerAuth: [] }]);
   });
 });

@@ -17,6 +17,8 @@ export const MAX_EPOCH_KEYS = 16 * 1024;
 export const MAX_RECORD_MEMBERS = 10_000;
 /** Most devices one member may list in an epoch record. */
 export const MAX_MEMBER_DEVICES = 1000;
+/** Largest encrypted group metadata in base64url characters (chat's limit: 4,096 bytes). */
+export const MAX_METADATA_CHARS = Math.ceil((4096 * 4) / 3);
 
 const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
 const b64 = (maxLength: number, description: string, minLength = 1) => ({ type: 'string', minLength, maxLength, description });
@@ -35,6 +37,7 @@ export interface WrappedKeyJson {
 }
 export type EnvelopeJson = Record<string, unknown>;
 export type EpochRecordJson = Record<string, unknown>;
+export type SignedLeaveJson = Record<string, unknown>;
 
 export const chatSharedSchemas = [
   {
@@ -51,7 +54,10 @@ export const chatSharedSchemas = [
   {
     $id: 'Envelope',
     type: 'object',
-    description: 'An end-to-end encrypted message (docs/protocol.md, "Envelopes"); the server checks its structure and binding, never its contents.',
+    description:
+      'An end-to-end encrypted message (docs/protocol.md, "Envelopes"); the server checks its structure and binding, never its contents. ' +
+      'New messages use header version 2 with all fourteen members (`epoch_hash`, `recipient_user_id` included); any other version is ' +
+      '400 `unsupported_envelope_version`. History returns messages as stored: version 1 headers (without those two members) for older messages.',
     additionalProperties: false,
     required: ['header', 'ciphertext', 'signature'],
     properties: {
@@ -60,7 +66,7 @@ export const chatSharedSchemas = [
         additionalProperties: false,
         required: ['v', 'suite', 'chat_id', 'message_id', 'sender_user_id', 'sender_device_id', 'scheme', 'epoch', 'counter', 'timestamp', 'nonce', 'commitment'],
         properties: {
-          v: { type: 'integer', enum: [1], description: 'Envelope version: 1.' },
+          v: int(1, 'Envelope version: 2 for new messages (the chat service refuses others with `unsupported_envelope_version`); 1 in older history.', 1000),
           suite: { type: 'string', enum: ['aes-256-gcm', 'chacha20-poly1305'], description: 'Content cipher.' },
           chat_id: uuid('The chat; must be the chat of the route.'),
           message_id: uuid('Client-chosen message id (UUIDv7); must equal `message_id` of the request.'),
@@ -68,6 +74,12 @@ export const chatSharedSchemas = [
           sender_device_id: uuid('The sending device: the caller\'s device.'),
           scheme: { type: 'string', enum: ['direct', 'group'], description: '`direct` in personal chats, `group` in groups.' },
           epoch: int(0, 'Group epoch (the current one) for `group`; 0 for `direct`.'),
+          epoch_hash: b64(43, 'v2: `group`, the record hash of `epoch` (the stored one, else 409 `envelope_epoch_hash_mismatch`); `direct`, "".', 0),
+          recipient_user_id: {
+            type: 'string',
+            maxLength: 36,
+            description: 'v2: `direct`, the other user of the personal chat (else 400 `envelope_recipient_mismatch`); `group`, "".',
+          },
           counter: int(1, 'Per (chat, sender device) counter, +1 per message.'),
           timestamp: int(0, "Sender's clock, ms since the epoch."),
           nonce: b64(16, 'AEAD nonce, 12 bytes, base64url.'),
@@ -81,7 +93,10 @@ export const chatSharedSchemas = [
   {
     $id: 'EpochRecord',
     type: 'object',
-    description: 'A signed group epoch record (docs/protocol.md, "Epoch record"); members verify the chain themselves.',
+    description:
+      'A signed group epoch record (docs/protocol.md, "Epoch record"); members verify the chain themselves. New records are ' +
+      '`bil.group-epoch.v2` with `metadata` (a v1 record for a new epoch is 400 `unsupported_record_version`); chains stored ' +
+      'before step 8 start with v1 records (no `metadata`), returned as stored.',
     additionalProperties: false,
     required: ['payload', 'signature'],
     properties: {
@@ -90,7 +105,12 @@ export const chatSharedSchemas = [
         additionalProperties: false,
         required: ['type', 'chat_id', 'epoch', 'prev_hash', 'members', 'key_commitment', 'signer_user_id', 'signer_device_id', 'created_at'],
         properties: {
-          type: { type: 'string', enum: ['bil.group-epoch.v1'] },
+          type: { type: 'string', enum: ['bil.group-epoch.v1', 'bil.group-epoch.v2'], description: '`bil.group-epoch.v2` for new records.' },
+          metadata: b64(
+            MAX_METADATA_CHARS,
+            'v2, required: the group metadata ({"title": …}) encrypted under the epoch key, base64url(nonce(12) ‖ ciphertext ‖ tag(16)); ' +
+              '28 to 4,096 bytes. The server never decrypts it.',
+          ),
           chat_id: uuid('The group.'),
           epoch: int(1, '1 for genesis, then previous + 1.'),
           prev_hash: b64(43, 'Record hash of the previous record; "" for genesis.', 0),
@@ -136,6 +156,32 @@ export const chatSharedSchemas = [
     },
   },
   {
+    $id: 'SignedLeave',
+    type: 'object',
+    description:
+      'A member\'s signed leave (docs/protocol.md, "Signed leave"): Ed25519 of the leaving device over the canonical payload. ' +
+      'Admins\' clients verify it against the record of `epoch` before dropping the member from the next epoch.',
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'user_id', 'device_id', 'epoch', 'epoch_hash', 'created_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.group-leave.v1'] },
+          chat_id: uuid('The group.'),
+          user_id: uuid('The leaving user: the caller.'),
+          device_id: uuid("The leaving device: the caller's device, whose key signs."),
+          epoch: int(1, 'The head epoch the leaver had verified; at most the current one.'),
+          epoch_hash: b64(43, 'Its record hash (must be the stored one).'),
+          created_at: int(0, 'ms since the epoch.'),
+        },
+      },
+      signature: b64(86, 'Ed25519 signature of the leaving device over the canonical payload, base64url.'),
+    },
+  },
+  {
     $id: 'Member',
     type: 'object',
     description: 'A current member of a chat.',
@@ -153,12 +199,17 @@ export const chatSharedSchemas = [
     description: 'A chat as the caller sees it.',
     required: [
       'chat_id', 'type', 'title', 'created_by', 'created_at', 'last_seq', 'last_activity_at', 'epoch',
-      'epoch_rotation_required', 'my_role', 'member_count', 'last_read_seq', 'unread_count', 'peer_user_id', 'members',
+      'epoch_rotation_required', 'my_role', 'member_count', 'last_read_seq', 'unread_count', 'peer_user_id', 'members', 'pending_leaves',
     ],
     properties: {
       chat_id: { type: 'string' },
       type: { type: 'string', enum: CHAT_TYPES },
-      title: { type: 'string', description: 'Group title; empty for personal chats.' },
+      title: {
+        type: 'string',
+        description:
+          'Legacy only: the plaintext title of a group created before titles were encrypted, until its first `bil.group-epoch.v2` record; ' +
+          '"" for every other chat. A group\'s title is in the encrypted `metadata` of its verified epoch record.',
+      },
       created_by: { type: 'string' },
       created_at: { type: 'string', description: 'RFC 3339.' },
       last_seq: { type: 'integer', description: 'Sequence number of the newest message; 0 before the first.' },
@@ -171,6 +222,13 @@ export const chatSharedSchemas = [
       unread_count: { type: 'integer' },
       peer_user_id: { type: 'string', description: 'The other user of a personal chat; empty for groups.' },
       members: { type: 'array', items: ref('Member'), description: 'Filled by single-chat answers; empty in lists.' },
+      pending_leaves: {
+        type: 'array',
+        items: ref('SignedLeave'),
+        description:
+          'Groups, single-chat answers: the signed leaves recorded since the current epoch, oldest first (the next epoch must drop these ' +
+          'members; it empties the list). Empty in lists and for personal chats.',
+      },
     },
   },
   {
@@ -239,7 +297,7 @@ export type CreateChatBody =
   | {
       type: 'group';
       chat_id: string;
-      title: string;
+      title?: string;
       members: { user_id: string; role?: 'admin' | 'member' }[];
       epoch_record: EpochRecordJson;
       epoch_keys: WrappedKeyJson[];
@@ -249,7 +307,9 @@ export const createChatSchema = {
   summary: 'Open the personal chat with a user (the same one every time), or create a group with its genesis epoch.',
   description:
     'Personal: `{"type":"personal","peer_user_id":…}`; answers 201 when it was created, 200 when it existed. ' +
-    'Group: `{"type":"group","chat_id":<client-chosen UUID>,"title":…,"members":[…],"epoch_record":<genesis>,"epoch_keys":[…]}`; the caller becomes the owner.',
+    'Group: `{"type":"group","chat_id":<client-chosen UUID>,"members":[…],"epoch_record":<genesis, bil.group-epoch.v2>,"epoch_keys":[…]}`; ' +
+    'the caller becomes the owner. The title goes encrypted into the record\'s `metadata`: the server stores none, and a non-empty ' +
+    '`title` is 400 `plaintext_title_refused`.',
   security: BEARER,
   body: {
     type: 'object',
@@ -268,11 +328,15 @@ export const createChatSchema = {
       {
         type: 'object',
         additionalProperties: false,
-        required: ['type', 'chat_id', 'title', 'members', 'epoch_record', 'epoch_keys'],
+        required: ['type', 'chat_id', 'members', 'epoch_record', 'epoch_keys'],
         properties: {
           type: { type: 'string', enum: ['group'] },
           chat_id: uuid('Client-chosen id (lowercase UUID); the genesis record names it.'),
-          title: { type: 'string', minLength: 1, maxLength: 512, description: '1 to 128 characters, no control characters.' },
+          title: {
+            type: 'string',
+            maxLength: 512,
+            description: 'Deprecated: absent or "". Any other value is 400 `plaintext_title_refused` (the title belongs in the encrypted record metadata).',
+          },
           members: {
             type: 'array',
             maxItems: MAX_RECORD_MEMBERS,
@@ -365,19 +429,23 @@ export const addMembersSchema = {
 export interface RemoveMemberBody {
   epoch_record?: EpochRecordJson;
   epoch_keys?: WrappedKeyJson[];
+  leave?: SignedLeaveJson;
 }
 export const removeMemberSchema = {
   tags: ['chats'],
-  summary: 'Remove a member from a group, or leave it (the caller\'s own user id); optionally with the next epoch.',
+  summary: 'Remove a member from a group with the next epoch, or leave it (the caller\'s own user id) with a signed leave.',
   description:
-    'Without a body (or without `epoch_record`) the group needs a new epoch before anyone can send (`epoch_rotation_required`); ' +
-    'with `epoch_record` and `epoch_keys` the rotation happens in the same step.',
+    'Removing another member (admins; the owner for admins): `epoch_record` and `epoch_keys` of the next epoch without them, ' +
+    'else 400 `epoch_required`. Leaving: `{"leave": <signed leave>}`, else 400 `leave_required`; the leave must be signed by the ' +
+    'calling device (`invalid_leave_signature`), name this chat, the caller and the calling device (`leave_mismatch`) and an epoch ' +
+    'up to the current one by its stored record hash (409 `leave_epoch_mismatch`). After a leave the group needs a new epoch before ' +
+    'anyone sends (`epoch_rotation_required: true`), and `GET /v1/chats/{chat_id}` lists the leave in `pending_leaves` until then.',
   security: BEARER,
   params: memberParams,
   body: {
     type: 'object',
     additionalProperties: false,
-    properties: { epoch_record: ref('EpochRecord'), epoch_keys: epochKeys },
+    properties: { epoch_record: ref('EpochRecord'), epoch_keys: epochKeys, leave: ref('SignedLeave') },
   },
   response: {
     200: {
@@ -386,7 +454,7 @@ export const removeMemberSchema = {
       properties: {
         chat_id: { type: 'string' },
         epoch: { type: 'integer', description: 'The current epoch after the change.' },
-        epoch_rotation_required: { type: 'boolean', description: 'True when no epoch came with the removal.' },
+        epoch_rotation_required: { type: 'boolean', description: 'True after a leave: an admin must publish the next epoch before anyone sends.' },
       },
     },
     ...errors(...bodyErrors, 401, 403, 404, 409),
@@ -643,7 +711,7 @@ export const unreadSchema = {
             properties: {
               chat_id: { type: 'string' },
               type: { type: 'string', enum: CHAT_TYPES },
-              title: { type: 'string', description: 'Empty for personal chats.' },
+              title: { type: 'string', description: 'Legacy only (see Chat.title); "" for personal chats and groups created since titles are encrypted.' },
               unread_count: { type: 'integer' },
               first_unread_seq: { type: 'integer', description: 'Fetch from here with `after = first_unread_seq - 1`.' },
               last_seq: { type: 'integer' },

@@ -3,9 +3,11 @@
 // Redis prefix and NATS prefix; the gateway runs in-process against them.
 // Envelopes here are well-formed but not real ciphertext (the server never
 // opens them; the SDK's chat.e2e.spec.ts covers real encryption), so these
-// tests are about status codes, error codes and what reaches whom.
+// tests are about status codes, error codes and what reaches whom. They are
+// written by hand in the step 8 wire formats (envelope header v2, epoch
+// record v2, signed leave), not through @bil/crypto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes, randomUUID, sign } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
@@ -79,6 +81,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   let mallory: Person;
   let personalId: string;
   let groupId: string;
+  let groupHead: string;
 
   async function addDevice(p: Person, username: string, name: string): Promise<void> {
     const signing = ed25519();
@@ -109,7 +112,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
       message_id: messageId,
       envelope: {
         header: {
-          v: 1,
+          v: 2,
           suite: 'aes-256-gcm',
           chat_id: chatId,
           message_id: messageId,
@@ -117,6 +120,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
           sender_device_id: p.devices[0]!.deviceId,
           scheme: 'direct',
           epoch: 0,
+          epoch_hash: '',
+          recipient_user_id: p === alice ? bob.userId : alice.userId,
           counter: 1,
           timestamp: Date.now(),
           nonce: b64(12),
@@ -129,15 +134,20 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     };
   }
 
+  /** Header members of a group message at `epoch` (v2: the record hash of that epoch, no recipient). */
+  const inGroup = (epoch = 1, epochHash = groupHead) => ({ scheme: 'group', epoch, epoch_hash: epochHash, recipient_user_id: '' });
+
   const keysFor = (...devices: DeviceInfo[]) => devices.map((d) => ({ device_id: d.deviceId, wrapped_key: b64(384) }));
 
-  function genesis(chatId: string, owner: Person, members: Person[]) {
+  const recordHash = (r: { payload: unknown; signature: string }) => createHash('sha256').update(canonical(r), 'utf8').digest('base64url');
+
+  function genesis(chatId: string, owner: Person, members: Person[], epoch = 1, prevHash = '') {
     const all = [owner, ...members].sort((a, b) => (a.userId < b.userId ? -1 : 1));
     const payload = {
-      type: 'bil.group-epoch.v1',
+      type: 'bil.group-epoch.v2',
       chat_id: chatId,
-      epoch: 1,
-      prev_hash: '',
+      epoch,
+      prev_hash: prevHash,
       members: all.map((p) => ({
         user_id: p.userId,
         role: p === owner ? 'admin' : 'member',
@@ -150,9 +160,17 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
       signer_user_id: owner.userId,
       signer_device_id: owner.devices[0]!.deviceId,
       created_at: Date.now(),
+      metadata: b64(12 + 20 + 16), // the encrypted {"title": …}: random bytes of that size, the server never opens it
     };
     const signature = sign(null, Buffer.from(canonical(payload), 'utf8'), owner.devices[0]!.signing.privateKey).toString('base64url');
-    return { record: { payload, signature }, keys: keysFor(...all.flatMap((p) => p.devices)) };
+    const record = { payload, signature };
+    return { record, hash: recordHash(record), keys: keysFor(...all.flatMap((p) => p.devices)) };
+  }
+
+  /** A signed leave (bil.group-leave.v1) by a person's first device. */
+  function leaveOf(p: Person, chatId: string, epoch: number, epochHash: string) {
+    const payload = { type: 'bil.group-leave.v1', chat_id: chatId, user_id: p.userId, device_id: p.devices[0]!.deviceId, epoch, epoch_hash: epochHash, created_at: Date.now() };
+    return { payload, signature: sign(null, Buffer.from(canonical(payload), 'utf8'), p.devices[0]!.signing.privateKey).toString('base64url') };
   }
 
   /** Chat learns of devices from identity's events; retry while it hasn't yet. */
@@ -201,13 +219,15 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     personalId = created.body.chat.chat_id;
     groupId = randomUUID();
     const g = genesis(groupId, alice, [bob]);
+    groupHead = g.hash;
     const group = await untilDirectoryKnows(() =>
       http('POST', '/v1/chats', {
         token: alice.token,
-        body: { type: 'group', chat_id: groupId, title: 'Group', members: [{ user_id: bob.userId }], epoch_record: g.record, epoch_keys: g.keys },
+        body: { type: 'group', chat_id: groupId, members: [{ user_id: bob.userId }], epoch_record: g.record, epoch_keys: g.keys },
       }),
     );
     expect(group.status, group.text).toBe(201);
+    expect(group.body.chat).toMatchObject({ title: '', pending_leaves: [] });
   }, 120_000);
 
   afterAll(async () => {
@@ -305,21 +325,21 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   it('group envelopes name the current epoch: unknown and stale epochs are refused', async () => {
     const unknown = await http('POST', `/v1/chats/${groupId}/messages`, {
       token: alice.token,
-      body: envelope(alice, groupId, { scheme: 'group', epoch: 7 }),
+      body: envelope(alice, groupId, inGroup(7)),
     });
     expectError(unknown, 409, 'unknown_epoch');
     expect(unknown.body.error.details).toMatchObject({ current_epoch: 1 });
-    const ok = await http('POST', `/v1/chats/${groupId}/messages`, { token: alice.token, body: envelope(alice, groupId, { scheme: 'group', epoch: 1 }) });
+    const ok = await http('POST', `/v1/chats/${groupId}/messages`, { token: alice.token, body: envelope(alice, groupId, inGroup()) });
     expect(ok.status, ok.text).toBe(201);
     // A group message carries no wrapped keys; a personal one can't claim the group scheme.
     const keyed = await http('POST', `/v1/chats/${groupId}/messages`, {
       token: alice.token,
-      body: { ...envelope(alice, groupId, { scheme: 'group', epoch: 1 }), wrapped_keys: keysFor(...bob.devices) },
+      body: { ...envelope(alice, groupId, inGroup()), wrapped_keys: keysFor(...bob.devices) },
     });
     expect(keyed.status, keyed.text).toBe(400);
     const scheme = await http('POST', `/v1/chats/${personalId}/messages`, {
       token: alice.token,
-      body: { ...envelope(alice, personalId, { scheme: 'group', epoch: 1 }), wrapped_keys: keysFor(...bob.devices) },
+      body: { ...envelope(alice, personalId, inGroup()), wrapped_keys: keysFor(...bob.devices) },
     });
     expect(scheme.status, scheme.text).toBe(400);
     const keys = await http('GET', `/v1/chats/${groupId}/keys`, { token: bob.token });
@@ -333,7 +353,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     // An envelope bound to the personal chat posted into the group (and the other way round).
     const crossed = await http('POST', `/v1/chats/${groupId}/messages`, {
       token: alice.token,
-      body: envelope(alice, personalId, { scheme: 'group', epoch: 1 }),
+      body: envelope(alice, personalId, inGroup()),
     });
     expect(crossed.status, crossed.text).toBe(400);
     expect(crossed.body.error.code).toMatch(/chat/);
@@ -358,7 +378,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
       ['POST', `/v1/chats/${groupId}/keys`, { epoch_record: g.record, epoch_keys: g.keys }],
       ['POST', `/v1/chats/${groupId}/keys/1/devices`, { epoch_keys: keysFor(...mallory.devices) }],
       ['POST', `/v1/chats/${personalId}/messages`, { ...envelope(mallory, personalId), wrapped_keys: keysFor(...alice.devices, ...bob.devices) }],
-      ['POST', `/v1/chats/${groupId}/messages`, envelope(mallory, groupId, { scheme: 'group', epoch: 1 })],
+      ['POST', `/v1/chats/${groupId}/messages`, envelope(mallory, groupId, inGroup())],
       ['GET', `/v1/chats/${personalId}/messages`],
       ['GET', `/v1/chats/${groupId}/messages?before=5`],
       ['POST', `/v1/chats/${personalId}/read`, { seq: 1 }],
@@ -380,7 +400,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     expect(all.status, all.text).toBe(200);
     expect(all.body.chats.map((c: { chat_id: string }) => c.chat_id)).toEqual([groupId, personalId]);
     const groups = await http('GET', '/v1/chats?type=group&limit=1', { token: bob.token });
-    expect(groups.body.chats).toEqual([expect.objectContaining({ chat_id: groupId, type: 'group', title: 'Group', epoch: 1, members: [] })]);
+    expect(groups.body.chats).toEqual([expect.objectContaining({ chat_id: groupId, type: 'group', title: '', epoch: 1, members: [] })]);
     const one = await http('GET', `/v1/chats?limit=1`, { token: bob.token });
     expect(one.body.chats).toHaveLength(1);
     expect(one.body.next_cursor).not.toBe('');
@@ -390,5 +410,57 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     expect(unread.body.total_unread).toBe(2);
     const doc = await http('GET', '/v1/openapi.json');
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/chats', '/v1/chats/{chat_id}/messages', '/v1/unread']));
+  });
+
+  it('step 8 wire formats: v2 only, bound to the epoch hash and the recipient; no plaintext titles', async () => {
+    const { epoch_hash: _h, recipient_user_id: _r, ...v1 } = envelope(alice, personalId).envelope.header;
+    const old = await http('POST', `/v1/chats/${personalId}/messages`, {
+      token: alice.token,
+      body: { ...envelope(alice, personalId), envelope: { ...envelope(alice, personalId).envelope, header: { ...v1, v: 1 } }, wrapped_keys: keysFor(...alice.devices, ...bob.devices) },
+    });
+    expectError(old, 400, 'unsupported_envelope_version');
+    expect(old.body.error.message).toMatch(/update/);
+    const wrongPeer = await http('POST', `/v1/chats/${personalId}/messages`, {
+      token: alice.token,
+      body: { ...envelope(alice, personalId, { recipient_user_id: mallory.userId }), wrapped_keys: keysFor(...alice.devices, ...bob.devices) },
+    });
+    expectError(wrongPeer, 400, 'envelope_recipient_mismatch');
+    const fork = await http('POST', `/v1/chats/${groupId}/messages`, { token: alice.token, body: envelope(alice, groupId, inGroup(1, b64(32))) });
+    expectError(fork, 409, 'envelope_epoch_hash_mismatch');
+    expect(fork.body.error.details).toEqual({ current_epoch: 1, epoch_hash: groupHead });
+
+    const titled = genesis(randomUUID(), alice, [bob]);
+    const body = { type: 'group', chat_id: titled.record.payload.chat_id, title: 'Secret plans', members: [{ user_id: bob.userId }], epoch_record: titled.record, epoch_keys: titled.keys };
+    expectError(await http('POST', '/v1/chats', { token: alice.token, body }), 400, 'plaintext_title_refused');
+    const v1Record = { ...titled.record, payload: { ...titled.record.payload, type: 'bil.group-epoch.v1' } };
+    expectError(await http('POST', '/v1/chats', { token: alice.token, body: { ...body, title: '', epoch_record: v1Record } }), 400, 'unsupported_record_version');
+    expect((await http('POST', '/v1/chats', { token: alice.token, body: { ...body, title: '' } })).status).toBe(201);
+  });
+
+  it('removing a member needs the next epoch; leaving needs a signed leave, listed as pending until the next epoch', async () => {
+    expectError(await http('DELETE', `/v1/chats/${groupId}/members/${bob.userId}`, { token: alice.token }), 400, 'epoch_required');
+    expectError(await http('DELETE', `/v1/chats/${groupId}/members/${bob.userId}`, { token: bob.token }), 400, 'leave_required');
+    expectError(
+      await http('DELETE', `/v1/chats/${groupId}/members/${bob.userId}`, { token: bob.token, body: { leave: leaveOf(bob, groupId, 1, b64(32)) } }),
+      409,
+      'leave_epoch_mismatch',
+    );
+    const forged = { ...leaveOf(bob, groupId, 1, groupHead), signature: b64(64) };
+    expectError(await http('DELETE', `/v1/chats/${groupId}/members/${bob.userId}`, { token: bob.token, body: { leave: forged } }), 400, 'invalid_leave_signature');
+    const leave = leaveOf(bob, groupId, 1, groupHead);
+    const left = await http('DELETE', `/v1/chats/${groupId}/members/${bob.userId}`, { token: bob.token, body: { leave } });
+    expect(left.status, left.text).toBe(200);
+    expect(left.body).toEqual({ chat_id: groupId, epoch: 1, epoch_rotation_required: true });
+    const view = await http('GET', `/v1/chats/${groupId}`, { token: alice.token });
+    expect(view.body.chat).toMatchObject({ epoch_rotation_required: true, pending_leaves: [leave] });
+    expectError(await http('POST', `/v1/chats/${groupId}/messages`, { token: alice.token, body: envelope(alice, groupId, inGroup()) }), 409, 'epoch_rotation_required');
+    const next = genesis(groupId, alice, [], 2, groupHead);
+    const published = await http('POST', `/v1/chats/${groupId}/keys`, { token: alice.token, body: { epoch_record: next.record, epoch_keys: next.keys } });
+    expect(published.status, published.text).toBe(201);
+    groupHead = next.hash;
+    expect((await http('GET', `/v1/chats/${groupId}`, { token: alice.token })).body.chat).toMatchObject({ epoch: 2, epoch_rotation_required: false, pending_leaves: [] });
+    const keys = await http('GET', `/v1/chats/${groupId}/keys?after_epoch=1`, { token: alice.token });
+    expect(keys.body.epochs[0].record).toEqual(next.record);
+    expect((await http('POST', `/v1/chats/${groupId}/messages`, { token: alice.token, body: envelope(alice, groupId, inGroup(2)) })).status).toBe(201);
   });
 });

@@ -1,8 +1,8 @@
-// chat create|list|members|add|remove|leave; send, history, unread, digest.
-import type { Chat, DigestOutcome, HistoryMessage, SendResult } from '@bil/sdk';
+// chat create|list|members|add|remove|leave|rename|resolve-fork; send, history, unread, digest.
+import type { Chat, DigestOutcome, HistoryGap, HistoryMessage, SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
 import { usage } from '../errors.js';
-import { chatLabel, digestLines, formatTime, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
+import { chatLabel, digestLines, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
 
 function chatJson(chat: Chat, label: string): Record<string, unknown> {
@@ -67,16 +67,60 @@ export async function chatMembers(app: App, ref: string): Promise<void> {
   const names = app.names();
   const s = app.out.style;
   const label = chatLabel(chat, names);
+  const mismatch = chat.memberListMismatch ?? null;
+  const fork = chat.type === 'group' ? await client.chats.forkAlert(chat.chatId) : null;
   app.out.result(
-    { chatId: chat.chatId, label, epoch: chat.epoch, members: chat.members.map((m) => ({ ...m, username: names[m.userId] ?? null })) },
+    {
+      chatId: chat.chatId,
+      label,
+      epoch: chat.epoch,
+      // Groups: the members and roles of the verified epoch record, not the server's list.
+      members: chat.members.map((m) => ({ ...m, username: names[m.userId] ?? null })),
+      memberListMismatch: mismatch,
+      forkAlert: fork,
+    },
     () => [
-      `${s.bold(safe(label))} ${s.dim(`${chat.chatId}${chat.type === 'group' ? `, key epoch ${chat.epoch}` : ''}`)}`,
+      `${s.bold(safe(label))} ${s.dim(`${chat.chatId}${chat.type === 'group' ? `, key epoch ${chat.epoch}, members as the signed group record lists them` : ''}`)}`,
       ...table([
         [s.dim('MEMBER'), s.dim('ROLE'), s.dim('JOINED')],
-        ...chat.members.map((m) => [userLabel(m.userId, names), safe(m.role), formatTime(Date.parse(m.joinedAt))]),
+        ...chat.members.map((m) => [userLabel(m.userId, names), safe(m.role), m.joinedAt ? formatTime(Date.parse(m.joinedAt)) : '']),
       ]),
+      ...(mismatch
+        ? [
+            s.yellow('The server\'s member list differs from the signed record (the server may be hiding or adding someone):'),
+            ...mismatch.extraOnServer.map((u) => s.yellow(`  listed by the server only: ${userLabel(u, names)} (nothing is encrypted to them)`)),
+            ...mismatch.missingOnServer.map((u) => s.yellow(`  missing from the server's list: ${userLabel(u, names)} (still holds the group key)`)),
+            ...mismatch.roleDiffers.map((u) => s.yellow(`  different role on the server: ${userLabel(u, names)}`)),
+          ]
+        : []),
+      ...(fork ? [s.red(`History fork seen at epoch ${fork.epoch}: sending is blocked; compare with the members, then bil chat resolve-fork ${shortId(chat.chatId)}`)] : []),
     ],
   );
+}
+
+export async function chatRename(app: App, ref: string, title: string): Promise<void> {
+  const { client } = await app.open();
+  const chat = await app.chat(ref);
+  const clean = title.trim();
+  if (!clean) throw usage('the group needs a title');
+  const res = await client.chats.rename(chat.chatId, clean);
+  app.out.result({ chatId: chat.chatId, title: clean, epoch: res.epoch }, () => [
+    `Renamed to ${safe(`#${clean}`)}; the title travels encrypted in key epoch ${res.epoch} (the server can't read it).`,
+  ]);
+}
+
+export async function chatResolveFork(app: App, ref: string): Promise<void> {
+  const { client } = await app.open();
+  const chat = await app.chat(ref);
+  const fork = await client.chats.forkAlert(chat.chatId);
+  if (!fork) {
+    app.out.result({ chatId: chat.chatId, resolved: false }, () => ['No fork to resolve.']);
+    return;
+  }
+  await client.chats.resolveFork(chat.chatId);
+  app.out.result({ chatId: chat.chatId, resolved: true, epoch: fork.epoch }, () => [
+    `Accepted the server's current history of ${safe(chatLabel(chat, app.names()))} (it forked at epoch ${fork.epoch}); sending works again.`,
+  ]);
 }
 
 export async function chatAdd(app: App, ref: string, users: string[], o: { admin?: boolean }): Promise<void> {
@@ -165,10 +209,20 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
   const names = app.names();
   const label = chatLabel(chat, names);
   const s = app.out.style;
-  app.out.result({ chatId: chat.chatId, label, lastSeq: page.lastSeq, hasMore: page.hasMore, messages: page.messages.map((m) => messageJson(m, names)) }, () => {
+  app.out.result({ chatId: chat.chatId, label, lastSeq: page.lastSeq, hasMore: page.hasMore, gaps: page.gaps, messages: page.messages.map((m) => messageJson(m, names)) }, () => {
     const lines = [s.bold(safe(label)) + s.dim(`  ${chat.chatId}`)];
     if (page.messages.length === 0) lines.push(s.dim('  (no messages)'));
-    for (const m of page.messages) lines.push(messageLine(m, names, s));
+    // Gaps where they are: between the messages around them, or at the end.
+    const placed = new Set<HistoryGap>();
+    for (const m of page.messages) {
+      for (const g of page.gaps) {
+        if (g.kind !== 'seq' || g.to !== m.seq - 1 || placed.has(g)) continue;
+        placed.add(g);
+        lines.push(gapLine(g, s));
+      }
+      lines.push(messageLine(m, names, s));
+    }
+    for (const g of page.gaps) if (!placed.has(g)) lines.push(gapLine(g, s));
     const first = page.messages[0]?.seq;
     if (page.hasMore && first !== undefined && after === undefined) lines.push(s.dim(`  older: bil history ${shortId(chat.chatId)} --before ${first}`));
     else if (page.hasMore) lines.push(s.dim(`  newer: bil history ${shortId(chat.chatId)} --after ${top}`));

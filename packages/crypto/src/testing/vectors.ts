@@ -5,8 +5,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { canonicalize } from '../canonical-json.js';
 import { certifyDevice, verifyDevice, type DeviceRecord } from '../certificate.js';
 import { fromBase64Url, fromUtf8, toBase64Url, utf8 } from '../encoding.js';
-import { contentSubkeys, encryptDirectMessage, envelopeSignatureInput, type LocalDevice } from '../envelope.js';
-import { createGroup, encryptGroupMessage, GROUP_PURPOSE } from '../group.js';
+import { encryptDirectMessage, personalChatId } from '../direct.js';
+import { contentSubkeys, envelopeSignatureInput, type LocalDevice } from '../envelope.js';
+import { createGroup, GROUP_PURPOSE } from '../group.js';
+import { encryptGroupMessage } from '../group-message.js';
+import { signGroupLeave } from '../group-leave.js';
 import { hkdfSha256 } from '../kdf.js';
 import { exportDevicePublicKeys, generateDeviceKeys, importDevicePrivateKeys, type DeviceKeyPair } from '../keys.js';
 import { paddedLength } from '../padding.js';
@@ -40,7 +43,6 @@ const LAYOUT = {
   alice: { user_id: '0193c2a0-0000-7000-8000-00000000a11c', devices: ['0193c2a0-0001-7000-8000-00000000a11c', '0193c2a0-0002-7000-8000-00000000a11c'] },
   bob: { user_id: '0193c2a0-0000-7000-8000-000000000b0b', devices: ['0193c2a0-0001-7000-8000-000000000b0b'] },
 };
-export const DIRECT_CHAT_ID = '0193c2a1-0000-7000-8000-0000000000d1';
 export const GROUP_CHAT_ID = '0193c2a1-0000-7000-8000-0000000000e1';
 
 async function pkcs8Of(k: DeviceKeyPair): Promise<string> {
@@ -129,6 +131,10 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
     })),
   };
 
+  // The personal chat of alice and bob: its id derives from their user ids.
+  const DIRECT_CHAT_ID = await personalChatId(alice.devices[0]!.local.userId, bob.devices[0]!.local.userId);
+  const [lower, higher] = [alice.devices[0]!.local.userId, bob.devices[0]!.local.userId].sort();
+  const personalChat = { user_ids: [lower, higher], sha256_input: `bil.personal-chat.v1:${lower}:${higher}`, chat_id: DIRECT_CHAT_ID };
   const direct = [];
   for (const suite of ['aes-256-gcm', 'chacha20-poly1305'] as Suite[]) {
     const entropy = recording(`direct ${suite}`);
@@ -141,6 +147,7 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
       timestamp: NOW + 1000,
       plaintext: utf8(plaintext),
       suite,
+      recipientUserId: bob.devices[0]!.local.userId,
       // Every device of both users, the sending device included (it reads its own message back).
       recipients: [await verified(bob.devices[0]!, 'bob'), await verified(alice.devices[1]!, 'alice'), await verified(alice.devices[0]!, 'alice')],
     };
@@ -174,7 +181,9 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
     { role: 'admin' as const, devices: await Promise.all(alice.devices.map((d) => verified(d, 'alice'))) },
     { role: 'member' as const, devices: [await verified(bob.devices[0]!, 'bob')] },
   ];
-  const genesis = await createGroup({ chatId: GROUP_CHAT_ID, admin: alice.devices[0]!.local, members, createdAt: NOW + 2000 }, gEntropy);
+  const metadata = { title: 'Weekend trip' };
+  const genesis = await createGroup({ chatId: GROUP_CHAT_ID, admin: alice.devices[0]!.local, members, createdAt: NOW + 2000, metadata }, gEntropy);
+  const leave = signGroupLeave({ chain: genesis.chain, device: bob.devices[0]!.local, createdAt: NOW + 5000 });
   const groupMessages = [];
   for (const [i, suite] of (['aes-256-gcm', 'chacha20-poly1305'] as Suite[]).entries()) {
     const mEntropy = recording(`group message ${suite}`);
@@ -202,13 +211,17 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
     });
   }
   const group = {
-    description: 'Group chat: genesis epoch record signed by alice device 1 (admin), epoch key wrapped per device, messages from bob.',
+    description: 'Group chat: genesis epoch record (version 2, its metadata sealed under the epoch key) signed by alice device 1 (admin), epoch key wrapped per device, messages from bob, and bob\'s signed leave.',
     chat_id: GROUP_CHAT_ID,
     records: [genesis.record],
     intermediate: {
       epoch_key: toBase64Url(genesis.epochKey.key),
       record_signature_input: canonicalize(genesis.record.payload as never),
       record_hash: genesis.chain.head.hash,
+      metadata_plaintext: canonicalize(metadata),
+      metadata_key_info: canonicalize({ purpose: GROUP_PURPOSE.metadataKey, chat_id: GROUP_CHAT_ID, epoch: 1 }),
+      metadata_key: toBase64Url(await hkdfSha256(genesis.epochKey.key, new Uint8Array(), utf8(canonicalize({ purpose: GROUP_PURPOSE.metadataKey, chat_id: GROUP_CHAT_ID, epoch: 1 })), 32)),
+      metadata_associated_data: canonicalize({ purpose: GROUP_PURPOSE.metadata, chat_id: GROUP_CHAT_ID, epoch: 1 }),
       key_commitment_label: canonicalize({ purpose: GROUP_PURPOSE.epochKeyCommitment, chat_id: GROUP_CHAT_ID, epoch: 1 }),
       oaep: genesis.wrappedKeys.map((w, i) => ({
         device_id: w.device_id,
@@ -218,6 +231,7 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
     },
     wrapped_keys: genesis.wrappedKeys,
     messages: groupMessages,
+    leave: { description: 'bob device 1 leaves the group at epoch 1; signature_input is the exact text signed.', signature_input: canonicalize(leave.payload as never), leave },
   };
 
   const svc = keys.digest_service;
@@ -256,7 +270,7 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
 
   return {
     'certificates.json': certificates,
-    'direct.json': { description: 'Direct messages from alice device 1, wrapped to bob device 1, alice device 2 and the sending device itself, one per suite.', chat_id: DIRECT_CHAT_ID, vectors: direct },
+    'direct.json': { description: 'Direct messages from alice device 1, wrapped to bob device 1, alice device 2 and the sending device itself, one per suite.', chat_id: DIRECT_CHAT_ID, personal_chat: personalChat, vectors: direct },
     'group.json': group,
     'sealed.json': sealed,
     'safety-number.json': safety,

@@ -1,7 +1,7 @@
 // The chat service on real PostgreSQL and NATS, through its gRPC API: identity
 // events feed its directory, every RPC maps to the right status and reason.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, sign } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
 import type {
@@ -27,7 +27,9 @@ import { ChatApp } from './chat-app.js';
 import { chatIntegrationEvent } from '../infra/integration-events.js';
 import { identityDirectoryConsumer } from '../infra/identity-directory.js';
 import { chatHandlers } from '../grpc/handlers.js';
-import { b64, envelope, epochRecord, publishIdentity, registerDevice, registerUser, revokeDevice, uuidv7, type TestDevice, type TestUser } from '../test-support.js';
+import { chatDecider, chatStream, messageLogStream, type ChatEvent } from '../domain/chat/chat.js';
+import { canonicalize, epochRecordHash, type Envelope } from '../domain/validation.js';
+import { b64, envelope, epochRecord, publishIdentity, registerDevice, registerUser, revokeDevice, signedLeave, uuidv7, type TestDevice, type TestUser } from '../test-support.js';
 
 const logger = createLogger('chat-test', 'silent');
 let env: TestEnv;
@@ -101,20 +103,32 @@ async function known(...users: TestUser[]): Promise<void> {
 
 const wrapFor = (devices: TestDevice[]) => devices.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) }));
 
+/** The other user of a personal chat, as a v2 header names it (read from the read model, as a client knows it). */
+async function peerOf(chatId: string, userId: string): Promise<string> {
+  const [row] = await db.query<{ pair_key: string | null }>(`SELECT pair_key FROM chat.chats WHERE chat_id = ?`, [chatId]);
+  return row?.pair_key?.split(':').find((u) => u !== userId) ?? randomUUID();
+}
+
+/** The stored record hash of a group epoch, as a v2 header names it (random bytes for an epoch that doesn't exist). */
+async function hashOf(chatId: string, epoch: number): Promise<string> {
+  const [row] = await db.query<{ record_hash: string }>(`SELECT record_hash FROM chat.group_epochs WHERE chat_id = ? AND epoch = ?`, [chatId, epoch]);
+  return row?.record_hash ?? b64(32);
+}
+
 async function sendDirect(chatId: string, from: TestDevice, to: TestDevice[], messageId = uuidv7()) {
   return rpc<{ seq: string; duplicate: boolean }>('SendMessage', from, {
     chatId,
     messageId,
-    envelope: envelope({ chatId, messageId, sender: from, scheme: 'direct', epoch: 0 }),
+    envelope: envelope({ chatId, messageId, sender: from, scheme: 'direct', epoch: 0, recipientUserId: await peerOf(chatId, from.userId) }),
     wrappedKeys: wrapFor(to),
   });
 }
 
-async function sendGroup(chatId: string, from: TestDevice, epoch: number, messageId = uuidv7()) {
+async function sendGroup(chatId: string, from: TestDevice, epoch: number, messageId = uuidv7(), epochHash?: string) {
   return rpc<{ seq: string; duplicate: boolean }>('SendMessage', from, {
     chatId,
     messageId,
-    envelope: envelope({ chatId, messageId, sender: from, scheme: 'group', epoch }),
+    envelope: envelope({ chatId, messageId, sender: from, scheme: 'group', epoch, epochHash: epochHash ?? (await hashOf(chatId, epoch)) }),
   });
 }
 
@@ -123,7 +137,6 @@ async function newGroup(owner: TestUser, others: TestUser[]) {
   const e = epochRecord(chatId, 1, '', [{ user: owner, admin: true }, ...others.map((user) => ({ user, admin: false }))], owner.devices[0]!);
   await rpc('CreateGroup', owner.devices[0]!, {
     chatId,
-    title: 'Five',
     members: others.map((u) => ({ userId: u.userId, role: 'MEMBER_ROLE_MEMBER' })),
     epochRecord: e.record,
     epochKeys: e.keys,
@@ -297,7 +310,8 @@ describe('unread on login', () => {
       const p = seen.get(personal)!;
       expect(p.newestUnread).toHaveLength(3);
       for (const m of p.newestUnread) expect(m.wrappedKey).not.toBe('');
-      expect(seen.get([...expected.keys()][1]!)!.title).toBe('Five');
+      // No plaintext titles for new groups: the unread view carries none.
+      expect(seen.get([...expected.keys()][1]!)!.title).toBe('');
     } finally {
       spy.mockRestore();
     }
@@ -364,9 +378,20 @@ describe('a group of five', () => {
     expect(Number(n)).toBe(20);
   });
 
-  it('refuses sends after a removal until the next epoch, then refuses the old epoch', async () => {
+  it('needs the next epoch to remove a member; a signed leave is recorded, pending, and refuses sends until the next epoch', async () => {
     const admin = owner.devices[0]!;
-    expect(await rpc('RemoveMember', admin, { chatId, userId: eve.userId })).toMatchObject({ epoch: '1', epochRotationRequired: true });
+    expect(await refusal(rpc('RemoveMember', admin, { chatId, userId: eve.userId }))).toMatchObject({ kind: 'invalid_argument', code: 'epoch_required' });
+    expect(await refusal(rpc('RemoveMember', eve.devices[0]!, { chatId, userId: eve.userId }))).toMatchObject({ kind: 'invalid_argument', code: 'leave_required' });
+    const leave = signedLeave(chatId, eve.devices[0]!, 1, head);
+    expect(await rpc('RemoveMember', eve.devices[0]!, { chatId, userId: eve.userId, leave })).toMatchObject({ epoch: '1', epochRotationRequired: true });
+    const view = await rpc<{ chat: { pendingLeaves: string[]; epochRotationRequired: boolean } }>('GetChat', admin, { chatId });
+    expect(view.chat.epochRotationRequired).toBe(true);
+    expect(view.chat.pendingLeaves.map((l) => JSON.parse(l) as unknown)).toEqual([JSON.parse(leave)]);
+    const [event] = await db.query<{ data: { reason: string; leave: unknown } }>(
+      `SELECT data FROM chat.events WHERE stream_id = ? AND type = 'MemberRemoved' ORDER BY position DESC LIMIT 1`,
+      [`chat-${chatId}`],
+    );
+    expect(event!.data).toMatchObject({ reason: 'left', leave: JSON.parse(leave) });
     expect(await refusal(sendGroup(chatId, members[0]!.devices[0]!, 1))).toMatchObject({ kind: 'failed_precondition', code: 'epoch_rotation_required' });
     const stale = epochRecord(chatId, 2, head, [{ user: owner, admin: true }, ...members.map((user) => ({ user, admin: false }))], admin);
     expect(await refusal(rpc('PublishEpoch', admin, { chatId, epochRecord: stale.record, epochKeys: stale.keys }))).toMatchObject({ code: 'epoch_members_mismatch' });
@@ -374,9 +399,16 @@ describe('a group of five', () => {
     const next = epochRecord(chatId, 2, head, [{ user: owner, admin: true }, ...rest.map((user) => ({ user, admin: false }))], admin);
     expect(await refusal(rpc('PublishEpoch', admin, { chatId, epochRecord: next.record, epochKeys: next.keys.slice(1) }))).toMatchObject({ code: 'epoch_keys_mismatch' });
     expect(await rpc('PublishEpoch', admin, { chatId, epochRecord: next.record, epochKeys: next.keys })).toEqual({ epoch: '2', recordHash: next.hash });
+    expect((await rpc<{ chat: { pendingLeaves: string[] } }>('GetChat', admin, { chatId })).chat.pendingLeaves).toEqual([]);
+    const old = head;
     head = next.hash;
     expect(await refusal(sendGroup(chatId, members[0]!.devices[0]!, 1))).toMatchObject({ code: 'stale_epoch', details: { current_epoch: 2 } });
     expect(await refusal(sendGroup(chatId, members[0]!.devices[0]!, 3))).toMatchObject({ code: 'unknown_epoch' });
+    expect(await refusal(sendGroup(chatId, members[0]!.devices[0]!, 2, uuidv7(), old))).toMatchObject({
+      kind: 'failed_precondition',
+      code: 'envelope_epoch_hash_mismatch',
+      details: { current_epoch: 2, epoch_hash: head },
+    });
     expect(await sendGroup(chatId, members[0]!.devices[0]!, 2)).toMatchObject({ seq: '21' });
   });
 
@@ -433,9 +465,50 @@ describe('a group of five', () => {
     const [m0, m1] = members as [TestUser, TestUser];
     expect(await refusal(rpc('ChangeRole', m0.devices[0]!, { chatId, userId: m1.userId, role: 'MEMBER_ROLE_ADMIN' }))).toMatchObject({ code: 'owner_only' });
     expect(await rpc('ChangeRole', owner.devices[0]!, { chatId, userId: m1.userId, role: 'MEMBER_ROLE_ADMIN' })).toMatchObject({ member: { role: 'MEMBER_ROLE_ADMIN' } });
-    expect(await refusal(rpc('RemoveMember', owner.devices[0]!, { chatId, userId: owner.userId }))).toMatchObject({ code: 'owner_cannot_leave' });
-    expect(await rpc('RemoveMember', m0.devices[0]!, { chatId, userId: m0.userId })).toMatchObject({ epochRotationRequired: true });
+    expect(await refusal(rpc('RemoveMember', owner.devices[0]!, { chatId, userId: owner.userId, leave: signedLeave(chatId, owner.devices[0]!, 4, head) }))).toMatchObject({
+      code: 'owner_cannot_leave',
+    });
+    expect(await rpc('RemoveMember', m0.devices[0]!, { chatId, userId: m0.userId, leave: signedLeave(chatId, m0.devices[0]!, 4, head) })).toMatchObject({
+      epochRotationRequired: true,
+    });
     expect(await refusal(rpc('GetChat', m0.devices[0]!, { chatId }))).toMatchObject({ code: 'chat_not_found' });
+  });
+
+  it('checks a signed leave: signed by the calling device, naming it, this chat and a stored epoch by its hash', async () => {
+    const m2 = members[2]!;
+    const d = m2.devices[0]!;
+    const leave = (over: Record<string, unknown> = {}, epoch = 4, hash = head, by = d) => signedLeave(chatId, by, epoch, hash, over);
+    const tries: Array<[string, Record<string, unknown>]> = [
+      ['invalid_leave', { leave: '{"payload":{}}' }],
+      ['invalid_leave_signature', { leave: JSON.stringify({ ...JSON.parse(leave()), signature: b64(64) }) }],
+      ['leave_mismatch', { leave: leave({ device_id: m2.devices[1]?.deviceId ?? randomUUID() }) }],
+      ['leave_mismatch', { leave: leave({ chat_id: randomUUID() }) }],
+      ['leave_epoch_mismatch', { leave: leave({}, 9, b64(32)) }],
+      ['leave_epoch_mismatch', { leave: leave({}, 4, b64(32)) }],
+      ['leave_too_large', { leave: 'x'.repeat(4096) }],
+    ];
+    for (const [code, req] of tries) expect(await refusal(rpc('RemoveMember', d, { chatId, userId: m2.userId, ...req })), code).toMatchObject({ code });
+    // Someone else's leave is no way to remove them.
+    expect(await refusal(rpc('RemoveMember', owner.devices[0]!, { chatId, userId: m2.userId, leave: leave() }))).toMatchObject({ code: 'invalid_leave_signature' });
+    // An earlier epoch named by its stored hash is fine: the leaver had not verified the newest record yet.
+    const earlier = await hashOf(chatId, 2);
+    expect(await rpc('RemoveMember', d, { chatId, userId: m2.userId, leave: leave({}, 2, earlier) })).toMatchObject({ epochRotationRequired: true });
+    const pending = (await rpc<{ chat: { pendingLeaves: string[] } }>('GetChat', owner.devices[0]!, { chatId })).chat.pendingLeaves.map((l) => JSON.parse(l) as { payload: { user_id: string } });
+    expect(pending.map((l) => l.payload.user_id)).toEqual([members[0]!.userId, m2.userId]);
+  });
+
+  it('removes another member with the next epoch in one step (no rotation pending)', async () => {
+    const admin = owner.devices[0]!;
+    // The two pending leavers are dropped too: the record lists exactly the members after the change.
+    const withoutFrank = epochRecord(chatId, 5, head, [{ user: owner, admin: true }, { user: members[1]!, admin: true }], admin);
+    expect(await rpc('RemoveMember', admin, { chatId, userId: frank.userId, epochRecord: withoutFrank.record, epochKeys: withoutFrank.keys })).toEqual({
+      chatId,
+      epoch: '5',
+      epochRotationRequired: false,
+    });
+    head = withoutFrank.hash;
+    expect((await rpc<{ chat: { pendingLeaves: string[] } }>('GetChat', admin, { chatId })).chat.pendingLeaves).toEqual([]);
+    await sendGroup(chatId, members[1]!.devices[0]!, 5);
   });
 });
 
@@ -466,7 +539,7 @@ describe('refusals', () => {
         ['PublishEpoch', { chatId, epochRecord: e.record, epochKeys: e.keys }],
         ['AddEpochKeys', { chatId, epoch: 1, epochKeys: wrapFor([o]) }],
         ['ListEpochs', { chatId }],
-        ['SendMessage', { chatId, messageId: uuidv7(), envelope: envelope({ chatId, messageId: uuidv7(), sender: o, scheme: 'direct', epoch: 0 }) }],
+        ['SendMessage', { chatId, messageId: uuidv7(), envelope: envelope({ chatId, messageId: uuidv7(), sender: o, scheme: 'direct', epoch: 0, recipientUserId: bob.userId }) }],
         ['ListMessages', { chatId }],
         ['MarkRead', { chatId, seq: 1 }],
       ];
@@ -481,7 +554,7 @@ describe('refusals', () => {
   it('answers bad input with invalid_argument or failed_precondition and a stable code', async () => {
     const a = alice.devices[0]!;
     const messageId = uuidv7();
-    const good = JSON.parse(envelope({ chatId: personal, messageId, sender: a, scheme: 'direct', epoch: 0 })) as { header: Record<string, unknown>; ciphertext: string };
+    const good = JSON.parse(envelope({ chatId: personal, messageId, sender: a, scheme: 'direct', epoch: 0, recipientUserId: bob.userId })) as { header: Record<string, unknown>; ciphertext: string };
     const send = (env: unknown, extra: Record<string, unknown> = {}) =>
       refusal(rpc('SendMessage', a, { chatId: personal, messageId, envelope: typeof env === 'string' ? env : JSON.stringify(env), wrappedKeys: wrapFor(bob.devices), ...extra }));
     expect(await send({ ...good, header: { ...good.header, counter: '1' } })).toMatchObject({ kind: 'invalid_argument', code: 'invalid_envelope' });
@@ -493,7 +566,7 @@ describe('refusals', () => {
     expect(await send(good, { wrappedKeys: [{ deviceId: bob.devices[0]!.deviceId, wrappedKey: b64(100) }] })).toMatchObject({ code: 'invalid_length' });
     expect(await refusal(sendGroup(group, a, 7))).toMatchObject({ kind: 'failed_precondition', code: 'unknown_epoch' });
     expect(await refusal(rpc('SendMessage', null, { chatId: personal }))).toMatchObject({ kind: 'unauthenticated', code: 'missing_actor' });
-    expect(await refusal(rpc('CreateGroup', a, { chatId: randomUUID(), title: '', epochRecord: '{}' }))).toMatchObject({ code: 'invalid_title' });
+    expect(await refusal(rpc('CreateGroup', a, { chatId: randomUUID(), title: 'Team', epochRecord: '{}' }))).toMatchObject({ kind: 'invalid_argument', code: 'plaintext_title_refused' });
     expect(await refusal(rpc('ChangeRole', a, { chatId: group, userId: bob.userId, role: 9 }))).toMatchObject({ code: 'invalid_role' });
     expect(await refusal(rpc('ListChats', a, { pageToken: 'garbage' }))).toMatchObject({ code: 'invalid_page_token' });
   });
@@ -503,12 +576,104 @@ describe('refusals', () => {
     const e = epochRecord(chatId, 1, '', [{ user: alice, admin: true }], alice.devices[0]!);
     const doc = JSON.parse(e.record) as { payload: { created_at: number } };
     doc.payload.created_at += 1;
-    expect(await refusal(rpc('CreateGroup', alice.devices[0]!, { chatId, title: 'x', epochRecord: JSON.stringify(doc), epochKeys: e.keys }))).toMatchObject({ code: 'invalid_epoch_signature' });
+    expect(await refusal(rpc('CreateGroup', alice.devices[0]!, { chatId, epochRecord: JSON.stringify(doc), epochKeys: e.keys }))).toMatchObject({ code: 'invalid_epoch_signature' });
+  });
+
+  it('takes only envelope header v2 bound to the epoch hash or the recipient, and only v2 records', async () => {
+    const a = alice.devices[0]!;
+    const messageId = uuidv7();
+    const direct = JSON.parse(envelope({ chatId: personal, messageId, sender: a, scheme: 'direct', epoch: 0, recipientUserId: bob.userId })) as {
+      header: Record<string, unknown>;
+    };
+    const { epoch_hash: _h, recipient_user_id: _r, ...v1Header } = { ...direct.header, v: 1 } as Record<string, unknown>;
+    const send = (env: unknown) => refusal(rpc('SendMessage', a, { chatId: personal, messageId, envelope: JSON.stringify(env), wrappedKeys: wrapFor([a, ...bob.devices]) }));
+    const v1 = await send({ ...direct, header: v1Header });
+    expect(v1).toMatchObject({ kind: 'invalid_argument', code: 'unsupported_envelope_version', details: { version: 1, supported: [2] } });
+    expect(await send({ ...direct, header: { ...direct.header, recipient_user_id: outsider.userId } })).toMatchObject({ kind: 'invalid_argument', code: 'envelope_recipient_mismatch' });
+    expect(await send({ ...direct, header: { ...direct.header, recipient_user_id: alice.userId } })).toMatchObject({ code: 'envelope_recipient_mismatch' });
+    expect(await refusal(sendGroup(group, a, 1, uuidv7(), b64(32)))).toMatchObject({ kind: 'failed_precondition', code: 'envelope_epoch_hash_mismatch' });
+    expect(await sendGroup(group, a, 1)).toMatchObject({ duplicate: false });
+
+    const e = epochRecord(group, 2, await hashOf(group, 1), [{ user: alice, admin: true }, { user: bob, admin: false }], a);
+    const doc = JSON.parse(e.record) as { payload: Record<string, unknown> };
+    doc.payload.type = 'bil.group-epoch.v1';
+    delete doc.payload.metadata;
+    expect(await refusal(rpc('PublishEpoch', a, { chatId: group, epochRecord: JSON.stringify(doc), epochKeys: e.keys }))).toMatchObject({
+      kind: 'invalid_argument',
+      code: 'unsupported_record_version',
+    });
+  });
+});
+
+describe('data stored before step 8', () => {
+  it('stays readable as stored (v1 record, v1 envelope); the legacy title shows until the first v2 record', async () => {
+    const [a, b] = [await registerUser(nats, 1), await registerUser(nats, 1)];
+    await known(a, b);
+    const chatId = randomUUID();
+    const [da, db1] = [a.devices[0]!, b.devices[0]!];
+    // The genesis as a pre-step-8 client signed it: bil.group-epoch.v1, no metadata.
+    const made = epochRecord(chatId, 1, '', [{ user: a, admin: true }, { user: b, admin: false }], da);
+    const record = JSON.parse(made.record) as { payload: Record<string, unknown>; signature: string };
+    record.payload.type = 'bil.group-epoch.v1';
+    delete record.payload.metadata;
+    record.signature = sign(null, Buffer.from(canonicalize(record.payload), 'utf8'), da.privateKey).toString('base64url');
+    const v1Hash = epochRecordHash(record);
+    const messageId = uuidv7();
+    const v1Envelope = JSON.parse(envelope({ chatId, messageId, sender: da, scheme: 'group', epoch: 1 })) as { header: Record<string, unknown> };
+    v1Envelope.header.v = 1;
+    delete v1Envelope.header.epoch_hash;
+    delete v1Envelope.header.recipient_user_id;
+    const now = new Date().toISOString();
+    const history: ChatEvent[] = [
+      {
+        type: 'ChatCreated',
+        data: { chatId, chatType: 'group', title: 'Old title', createdBy: a.userId, members: [{ userId: a.userId, role: 'owner' }, { userId: b.userId, role: 'member' }], occurredAt: now },
+      },
+      {
+        type: 'GroupEpochPublished',
+        data: {
+          chatId, epoch: 1, recordHash: v1Hash, record,
+          keys: made.keys.map((k) => ({ ...k, userId: k.deviceId === da.deviceId ? a.userId : b.userId })),
+          signerUserId: a.userId, signerDeviceId: da.deviceId, occurredAt: now,
+        },
+      },
+    ];
+    const posted: ChatEvent = {
+      type: 'MessagePosted',
+      data: { chatId, chatType: 'group', seq: 1, messageId, senderUserId: a.userId, senderDeviceId: da.deviceId, epoch: 1, envelope: v1Envelope as unknown as Envelope, wrappedKeys: [], occurredAt: now },
+    };
+    await db.tx(async (tx) => {
+      const stream = await store.load(tx, chatDecider, chatStream(chatId));
+      await store.append(tx, stream, history, history.reduce(chatDecider.evolve, stream.state));
+      await store.append(tx, { streamId: messageLogStream(chatId), version: 0, state: { lastSeq: 0 } }, [posted], { lastSeq: 1 });
+    });
+
+    type View = { chat: { title: string; epoch: string } };
+    type Unread = { chats: Array<{ chatId: string; title: string }> };
+    expect((await rpc<View>('GetChat', db1, { chatId })).chat).toMatchObject({ title: 'Old title', epoch: '1' });
+    expect((await rpc<Unread>('GetUnread', db1, {})).chats.find((c) => c.chatId === chatId)?.title).toBe('Old title');
+    const page = await rpc<{ messages: Array<{ envelope: string }> }>('ListMessages', db1, { chatId });
+    expect(page.messages.map((m) => JSON.parse(m.envelope) as unknown)).toEqual([v1Envelope]);
+    const epochs = await rpc<{ epochs: Array<{ record: string; recordHash: string }> }>('ListEpochs', db1, { chatId });
+    expect(epochs.epochs.map((e) => [JSON.parse(e.record) as unknown, e.recordHash])).toEqual([[record, v1Hash]]);
+
+    // The chain goes on: v2 messages name the v1 record's hash; the next record is v2 and drops the plaintext title.
+    expect(await sendGroup(chatId, db1, 1, uuidv7(), v1Hash)).toMatchObject({ seq: '2' });
+    const next = epochRecord(chatId, 2, v1Hash, [{ user: a, admin: true }, { user: b, admin: false }], da);
+    await rpc('PublishEpoch', da, { chatId, epochRecord: next.record, epochKeys: next.keys });
+    expect((await rpc<View>('GetChat', db1, { chatId })).chat).toMatchObject({ title: '', epoch: '2' });
+    expect((await rpc<Unread>('GetUnread', da, {})).chats.find((c) => c.chatId === chatId)?.title).toBe('');
+    const cleared = await db.query<{ type: string }>(`SELECT type FROM chat.events WHERE stream_id = ? ORDER BY position`, [chatStream(chatId)]);
+    expect(cleared.map((e) => e.type)).toEqual(['ChatCreated', 'GroupEpochPublished', 'GroupEpochPublished', 'LegacyTitleCleared']);
+    expect((await rpc<{ messages: Array<{ envelope: string }> }>('ListMessages', db1, { chatId })).messages.map((m) => (JSON.parse(m.envelope) as Envelope).header.v)).toEqual([1, 2]);
   });
 });
 
 describe('events and projections', () => {
   it('publishes chat.v1.* with the envelope on message.posted', async () => {
+    const [a, b] = [await registerUser(nats, 1), await registerUser(nats, 1)];
+    await known(a, b);
+    await newGroup(a, [b]);
     await relay.drain();
     const stream = contextStream(nats.prefix, 'chat');
     const info = await nats.jsm.streams.info(stream, { subjects_filter: '>' } as never);
@@ -516,8 +681,13 @@ describe('events and projections', () => {
     expect(subjects).toEqual(expect.arrayContaining(['chat.v1.chat.created', 'chat.v1.message.posted', 'chat.v1.chat.epoch_published', 'chat.v1.chat.member_removed', 'chat.v1.message.read']));
     const msg = await nats.jsm.streams.getMessage(stream, { last_by_subj: `${nats.prefix}chat.v1.message.posted` });
     const payload = msg!.json<{ envelope: string; seq: string; chatType: string }>();
-    expect(JSON.parse(payload.envelope).header.v).toBe(1);
+    expect(JSON.parse(payload.envelope).header.v).toBe(2);
     expect(payload.seq).toMatch(/^\d+$/);
+    // No plaintext group titles and no signed leaves on the bus.
+    const created = await nats.jsm.streams.getMessage(stream, { last_by_subj: `${nats.prefix}chat.v1.chat.created` });
+    expect(created!.json<{ title: string }>().title).toBe('');
+    const removed = await nats.jsm.streams.getMessage(stream, { last_by_subj: `${nats.prefix}chat.v1.chat.member_removed` });
+    expect(Object.keys(removed!.json<Record<string, unknown>>()).sort()).toEqual(['chatId', 'leftSeq', 'occurredAt', 'reason', 'removedBy', 'userId']);
   });
 
   it('removes a deleted account from its chats', async () => {
@@ -532,7 +702,7 @@ describe('events and projections', () => {
   });
 
   it('rebuilds the read models equal to the live ones', async () => {
-    const tables = ['chats', 'chat_members', 'group_epochs', 'group_keys', 'messages', 'message_keys', 'message_reads'];
+    const tables = ['chats', 'chat_members', 'group_epochs', 'group_keys', 'group_leaves', 'messages', 'message_keys', 'message_reads'];
     const dump = async () =>
       Object.fromEntries(
         await Promise.all(
@@ -541,6 +711,7 @@ describe('events and projections', () => {
       );
     const live = await dump();
     expect((live.messages as unknown[]).length).toBeGreaterThan(20);
+    expect((live.group_leaves as unknown[]).length).toBeGreaterThan(0);
     await store.rebuildProjections(7);
     expect(await dump()).toEqual(live);
   });

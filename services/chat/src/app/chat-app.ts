@@ -8,6 +8,11 @@
 // different chats never wait for each other. A send increments `last_seq`
 // under that lock (gap-free: a rollback gives the number back) and appends
 // MessagePosted to the chat's message log with stream version = seq.
+//
+// Past 400 lines on purpose: it is the chat context's whole application
+// layer (every command and query handler with the SQL of its read path), kept
+// beside the helpers they share (locking, directory look-ups, signer checks);
+// the rules themselves live in the pure decider and validation modules.
 import {
   ConcurrencyError,
   failedPrecondition,
@@ -25,19 +30,34 @@ import {
   type StoredEvent,
   type Tx,
 } from '@bil/runtime';
-import { chatDecider, chatStream, messageLogStream, type ChatCommand, type ChatState, type ChatType, type Directory, type EpochProposal, type MemberEntry, type Role } from '../domain/chat/chat.js';
+import {
+  chatDecider,
+  chatStream,
+  messageLogStream,
+  type ChatCommand,
+  type ChatState,
+  type ChatType,
+  type Directory,
+  type EpochProposal,
+  type LeaveProposal,
+  type MemberEntry,
+  type Role,
+} from '../domain/chat/chat.js';
 import { readsDecider, readsStream } from '../domain/reads/reads.js';
 import {
   MAX_EPOCH_KEYS,
   epochSignatureValid,
+  leaveSignatureValid,
   parseEnvelope,
   parseEpochRecord,
+  parseLeave,
   personalChatId,
+  refusePlaintextTitle,
   validateLimit,
   validateSeq,
-  validateTitle,
   validateUuid,
   validateWrappedKeys,
+  type SignedLeave,
 } from '../domain/validation.js';
 
 export interface Actor {
@@ -56,6 +76,7 @@ export interface MemberView {
 export interface ChatView {
   chatId: string;
   type: ChatType;
+  /** Legacy plaintext title of a group created before encrypted titles, until its first v2 record; "" otherwise. */
   title: string;
   createdBy: string;
   createdAt: string;
@@ -69,6 +90,8 @@ export interface ChatView {
   unreadCount: number;
   peerUserId: string;
   members: MemberView[];
+  /** Groups, single-chat answers only: the signed leaves (JSON text) recorded since the current epoch. */
+  pendingLeaves: string[];
 }
 
 export interface MessageView {
@@ -165,7 +188,7 @@ function unreadOf(lastSeq: number, lastRead: number, joinedSeq: number): number 
   return Math.max(0, lastSeq - Math.max(lastRead, joinedSeq));
 }
 
-function toChatView(r: ChatRow, me: string, members: MemberView[] = []): ChatView {
+function toChatView(r: ChatRow, me: string, members: MemberView[] = [], pendingLeaves: string[] = []): ChatView {
   const lastSeq = Number(r.last_seq);
   const lastRead = Number(r.last_read_seq);
   return {
@@ -184,6 +207,7 @@ function toChatView(r: ChatRow, me: string, members: MemberView[] = []): ChatVie
     unreadCount: unreadOf(lastSeq, lastRead, Number(r.joined_seq)),
     peerUserId: r.pair_key?.split(':').find((u) => u !== me) ?? '',
     members,
+    pendingLeaves,
   };
 }
 
@@ -236,10 +260,10 @@ export class ChatApp {
 
   async createGroup(
     actor: Actor,
-    input: { chatId: unknown; title: unknown; members: MemberInput[]; epochRecord: unknown; epochKeys: unknown },
+    input: { chatId: unknown; title?: unknown; members: MemberInput[]; epochRecord: unknown; epochKeys: unknown },
   ): Promise<ChatView> {
     const chatId = validateUuid(input.chatId, 'chat_id');
-    const title = validateTitle(input.title);
+    refusePlaintextTitle(input.title);
     const members = this.memberEntries(input.members);
     const proposal = this.parseProposal(actor, input.epochRecord, input.epochKeys);
     await this.runChat(actor, chatId, async ({ tx, state }) => {
@@ -253,7 +277,6 @@ export class ChatApp {
       return {
         type: 'CreateGroup',
         chatId,
-        title,
         ownerUserId: actor.userId,
         ownerDeviceId: actor.deviceId,
         members,
@@ -288,13 +311,19 @@ export class ChatApp {
     return this.getChat(actor, chatId);
   }
 
+  /**
+   * Removes another member (an admin, with the next epoch) or lets the caller
+   * leave (with their signed leave, verified here with the calling device's
+   * key from the directory; the decider checks what it names).
+   */
   async removeMember(
     actor: Actor,
-    input: { chatId: unknown; userId: unknown; epochRecord: unknown; epochKeys: unknown },
+    input: { chatId: unknown; userId: unknown; epochRecord: unknown; epochKeys: unknown; leave?: unknown },
   ): Promise<{ chatId: string; epoch: number; epochRotationRequired: boolean }> {
     const chatId = validateUuid(input.chatId, 'chat_id');
     const userId = validateUuid(input.userId, 'user_id');
     const withEpoch = typeof input.epochRecord === 'string' && input.epochRecord !== '';
+    const leave = input.leave === undefined || input.leave === '' ? undefined : parseLeave(input.leave);
     let after = { status: 'none' } as ChatState;
     await this.runChat(
       actor,
@@ -307,7 +336,21 @@ export class ChatApp {
           await this.requireSigner(tx, actor, proposal.record);
           epoch = { ...proposal, directory: await this.directory(tx, this.memberIds(state)) };
         }
-        return { type: 'RemoveMember', actorUserId: actor.userId, actorDeviceId: actor.deviceId, userId, epoch, lastSeq, now: new Date().toISOString() };
+        let leaveProposal: LeaveProposal | undefined;
+        if (leave) {
+          await this.requireLeaveSigner(tx, actor, leave);
+          leaveProposal = { leave, storedEpochHash: await this.storedEpochHash(tx, chatId, leave.epoch) };
+        }
+        return {
+          type: 'RemoveMember',
+          actorUserId: actor.userId,
+          actorDeviceId: actor.deviceId,
+          userId,
+          epoch,
+          leave: leaveProposal,
+          lastSeq,
+          now: new Date().toISOString(),
+        };
       },
       (state) => (after = state),
     );
@@ -628,7 +671,8 @@ export class ChatApp {
     await this.requireUsableDevice(this.db, actor);
     const [row] = await this.db.query<ChatRow>(`${CHAT_VIEW_SQL} AND m.chat_id = ?`, [actor.userId, chatId]);
     if (!row) throw chatNotFound();
-    return toChatView(row, actor.userId, await this.members(this.db, chatId));
+    const pending = row.type === 'group' ? await this.pendingLeaves(this.db, chatId) : [];
+    return toChatView(row, actor.userId, await this.members(this.db, chatId), pending);
   }
 
   async listChats(actor: Actor, input: { type: ChatType | undefined; limit: unknown; pageToken: unknown }): Promise<{ chats: ChatView[]; nextPageToken: string }> {
@@ -750,16 +794,44 @@ export class ChatApp {
     return { record, keys };
   }
 
-  /** The calling device must be an active device the directory knows, and the record's signature must verify with its key. */
-  private async requireSigner(q: Sql, actor: Actor, record: EpochProposal['record']): Promise<void> {
+  /** The calling device's signing key; it must be an active device the directory knows. */
+  private async signingKey(q: Sql, actor: Actor): Promise<string> {
     const [row] = await q.query<{ signing_key: string }>(
       `SELECT signing_key FROM chat.directory_devices WHERE device_id = ? AND user_id = ? AND status = 'active'`,
       [actor.deviceId, actor.userId],
     );
     if (!row) throw failedPrecondition('unknown_device', 'the calling device is not (yet) an active device in the directory; retry shortly');
-    if (!epochSignatureValid(record, row.signing_key)) {
+    return row.signing_key;
+  }
+
+  /** The record's signature must verify with the calling device's key. */
+  private async requireSigner(q: Sql, actor: Actor, record: EpochProposal['record']): Promise<void> {
+    if (!epochSignatureValid(record, await this.signingKey(q, actor))) {
       throw invalidArgument('invalid_epoch_signature', "the record's signature does not verify with the calling device's signing key", { field: 'epoch_record' });
     }
+  }
+
+  /** The leave's signature must verify with the calling device's key (whose ids the decider then matches against the leave). */
+  private async requireLeaveSigner(q: Sql, actor: Actor, leave: SignedLeave): Promise<void> {
+    if (!leaveSignatureValid(leave, await this.signingKey(q, actor))) {
+      throw invalidArgument('invalid_leave_signature', "the leave's signature does not verify with the calling device's signing key", { field: 'leave' });
+    }
+  }
+
+  /** The stored record hash of one epoch of a chat; "" when there is no such epoch. */
+  private async storedEpochHash(q: Sql, chatId: string, epoch: number): Promise<string> {
+    const [row] = await q.query<{ record_hash: string }>(`SELECT record_hash FROM chat.group_epochs WHERE chat_id = ? AND epoch = ?`, [chatId, epoch]);
+    return row?.record_hash ?? '';
+  }
+
+  /** The signed leaves recorded since the chat's current epoch (pending until the next one), oldest first, as JSON text. */
+  private async pendingLeaves(q: Sql, chatId: string): Promise<string[]> {
+    const rows = await q.query<{ leave: unknown }>(
+      `SELECT l.leave FROM chat.group_leaves l JOIN chat.chats c ON c.chat_id = l.chat_id AND c.epoch = l.recorded_epoch
+       WHERE l.chat_id = ? ORDER BY l.left_seq, l.recorded_at, l.user_id`,
+      [chatId],
+    );
+    return rows.map((r) => JSON.stringify(r.leave));
   }
 
   /** A device the directory knows as revoked (or as another user's) gets nothing. */

@@ -4,6 +4,12 @@
 // the server checks them strictly (exact members, types, lengths) because a
 // document a client can't verify is worthless to store, but it never tries
 // to decrypt anything.
+//
+// Past 400 lines on purpose: it is the one place where every wire document
+// the server checks (envelope header v2, epoch record v2, signed leave) is
+// spelled out with the same strict helpers (exact members, strict base64url,
+// canonical JSON, Ed25519), so the rules can be read against protocol.md side
+// by side.
 import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
 import { invalidArgument } from '@bil/runtime';
 
@@ -17,18 +23,26 @@ export const MAX_WRAPPED_KEYS = 1024;
 export const MAX_EPOCH_KEYS = 16 * 1024;
 /** Largest epoch record, as JSON text (a 1,024-member group with a few devices each fits). */
 export const MAX_EPOCH_RECORD_CHARS = 6 * 1024 * 1024;
-/** Group titles: 1 to 128 characters. */
-export const TITLE_MAX = 128;
+/** Largest encrypted group metadata (epoch record v2 `metadata`), in bytes: nonce ‖ ciphertext ‖ tag. */
+export const MAX_METADATA_BYTES = 4096;
+/** Smallest encrypted group metadata: a 12-byte nonce and a 16-byte tag. */
+export const MIN_METADATA_BYTES = 12 + 16;
+/** Largest signed leave, as JSON text (a real one is about 450 characters). */
+export const MAX_LEAVE_CHARS = 2048;
 
-export const HEADER_KEYS = 'chat_id,commitment,counter,epoch,message_id,nonce,scheme,sender_device_id,sender_user_id,suite,timestamp,v';
-const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
+/** The 14 members of an envelope header v2 (step 8: epoch_hash and recipient_user_id added). */
+export const HEADER_KEYS = 'chat_id,commitment,counter,epoch,epoch_hash,message_id,nonce,recipient_user_id,scheme,sender_device_id,sender_user_id,suite,timestamp,v';
+export const ENVELOPE_VERSION = 2;
+export const EPOCH_RECORD_TYPE = 'bil.group-epoch.v2';
+const EPOCH_RECORD_TYPE_V1 = 'bil.group-epoch.v1';
+export const LEAVE_TYPE = 'bil.group-leave.v1';
+const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,metadata,prev_hash,signer_device_id,signer_user_id,type';
+const LEAVE_KEYS = 'chat_id,created_at,device_id,epoch,epoch_hash,type,user_id';
 const MEMBER_KEYS = 'devices,identity_key,role,user_id';
 const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const B64URL = /^[A-Za-z0-9_-]*$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
@@ -40,14 +54,19 @@ export function validateUuid(raw: unknown, field: string): string {
   return raw;
 }
 
-export function validateTitle(raw: unknown): string {
-  if (typeof raw !== 'string') throw invalidArgument('invalid_title', 'title must be a string', { field: 'title' });
-  const title = raw.normalize('NFC').trim();
-  const length = [...title].length;
-  if (length < 1 || length > TITLE_MAX || CONTROL.test(title)) {
-    throw invalidArgument('invalid_title', `title must be 1 to ${TITLE_MAX} characters without control characters`, { field: 'title' });
-  }
-  return title;
+/**
+ * Group titles are end-to-end encrypted (epoch record v2 `metadata`): the
+ * server stores none for a new group. An absent or empty `title` is fine;
+ * anything else is refused rather than silently dropped, so a client that
+ * still sends a plaintext title learns it at once.
+ */
+export function refusePlaintextTitle(raw: unknown): void {
+  if (raw === undefined || raw === null || raw === '') return;
+  throw invalidArgument(
+    'plaintext_title_refused',
+    'the server stores no group titles: leave title empty and put the title in the encrypted metadata of the epoch record (bil.group-epoch.v2)',
+    { field: 'title' },
+  );
 }
 
 /** A non-negative safe integer from a proto int64 (a string) or a number. */
@@ -141,8 +160,9 @@ export function validateWrappedKeys(raw: unknown, field: string, max = MAX_WRAPP
 
 // --- envelopes --------------------------------------------------------------
 
+/** Envelope header v2 (protocol.md, "Envelopes"), the only version accepted for new messages. */
 export interface EnvelopeHeader {
-  v: 1;
+  v: 2;
   suite: 'aes-256-gcm' | 'chacha20-poly1305';
   chat_id: string;
   message_id: string;
@@ -150,12 +170,21 @@ export interface EnvelopeHeader {
   sender_device_id: string;
   scheme: 'direct' | 'group';
   epoch: number;
+  /** Group: the record hash of `epoch` the sender used; direct: "". */
+  epoch_hash: string;
+  /** Direct: the other user of the personal chat; group: "". */
+  recipient_user_id: string;
   counter: number;
   timestamp: number;
   nonce: string;
   commitment: string;
 }
 
+/**
+ * A stored envelope. New ones are v2; MessagePosted events stored before
+ * step 8 hold v1 headers (no epoch_hash, no recipient_user_id), which history
+ * returns unchanged.
+ */
 export interface Envelope {
   header: EnvelopeHeader;
   ciphertext: string;
@@ -164,10 +193,14 @@ export interface Envelope {
 
 /**
  * Parses an envelope's JSON text and checks its structure (protocol.md,
- * "Envelopes"): exactly {header, ciphertext, signature}, the twelve header
- * members with their types and lengths, epoch 0 exactly for `direct`, a
- * ciphertext of 272 bytes to MAX_CIPHERTEXT_CHARS characters, a 64-byte
- * signature. Returns the envelope with only those members.
+ * "Envelopes"): exactly {header, ciphertext, signature}; header version 2
+ * (any other version is `unsupported_envelope_version`) with exactly its
+ * fourteen members, their types and lengths; epoch 0, epoch_hash "" and a
+ * recipient_user_id for `direct`, epoch ≥ 1, a 32-byte epoch_hash and
+ * recipient_user_id "" for `group`; a ciphertext of 272 bytes to
+ * MAX_CIPHERTEXT_CHARS characters, a 64-byte signature. Returns the envelope
+ * with only those members. Whether epoch_hash and recipient_user_id name the
+ * right epoch and user is the decider's to check.
  */
 export function parseEnvelope(raw: unknown): Envelope {
   const value = parseJson(raw, 'envelope', MAX_CIPHERTEXT_CHARS + 4096, 'invalid_envelope');
@@ -175,8 +208,15 @@ export function parseEnvelope(raw: unknown): Envelope {
   exactKeys(value, 'ciphertext,header,signature', 'invalid_envelope', 'envelope');
   const h = value.header;
   if (!isPlainObject(h)) throw invalidArgument('invalid_envelope', 'envelope.header must be an object', { field: 'envelope.header' });
+  if (typeof h.v === 'number' && Number.isSafeInteger(h.v) && h.v !== ENVELOPE_VERSION) {
+    throw invalidArgument(
+      'unsupported_envelope_version',
+      `envelope version ${h.v} is no longer accepted for new messages: this app is out of date, update it (new messages use envelope header version 2)`,
+      { field: 'envelope.header.v', version: h.v, supported: [ENVELOPE_VERSION] },
+    );
+  }
   exactKeys(h, HEADER_KEYS, 'invalid_envelope', 'envelope.header');
-  if (h.v !== 1) throw invalidArgument('invalid_envelope', 'envelope.header.v must be 1', { field: 'envelope.header.v' });
+  if (h.v !== ENVELOPE_VERSION) throw invalidArgument('invalid_envelope', 'envelope.header.v must be 2', { field: 'envelope.header.v' });
   if (h.suite !== 'aes-256-gcm' && h.suite !== 'chacha20-poly1305') {
     throw invalidArgument('invalid_envelope', 'envelope.header.suite must be "aes-256-gcm" or "chacha20-poly1305"', { field: 'envelope.header.suite' });
   }
@@ -189,6 +229,22 @@ export function parseEnvelope(raw: unknown): Envelope {
   const epoch = safeInt(h.epoch, 'envelope.header.epoch', 0);
   if ((h.scheme === 'direct') !== (epoch === 0)) {
     throw invalidArgument('invalid_envelope', 'envelope.header.epoch must be 0 for "direct" and at least 1 for "group"', { field: 'envelope.header.epoch' });
+  }
+  if (h.scheme === 'direct') {
+    if (h.epoch_hash !== '') throw invalidArgument('invalid_envelope', 'envelope.header.epoch_hash must be "" for "direct"', { field: 'envelope.header.epoch_hash' });
+    if (!isUuid(h.recipient_user_id)) {
+      throw invalidArgument('invalid_envelope', 'envelope.header.recipient_user_id must be the other user\'s lowercase UUID for "direct"', {
+        field: 'envelope.header.recipient_user_id',
+      });
+    }
+  } else {
+    if (typeof h.epoch_hash !== 'string' || h.epoch_hash === '') {
+      throw invalidArgument('invalid_envelope', 'envelope.header.epoch_hash must be the record hash of the epoch for "group"', { field: 'envelope.header.epoch_hash' });
+    }
+    base64urlLength(h.epoch_hash, 'envelope.header.epoch_hash', { exact: [32], maxChars: 43 });
+    if (h.recipient_user_id !== '') {
+      throw invalidArgument('invalid_envelope', 'envelope.header.recipient_user_id must be "" for "group"', { field: 'envelope.header.recipient_user_id' });
+    }
   }
   safeInt(h.counter, 'envelope.header.counter', 1);
   safeInt(h.timestamp, 'envelope.header.timestamp', 0);
@@ -247,7 +303,7 @@ export interface RecordMember {
   devices: RecordDevice[];
 }
 
-/** A structurally valid, signed epoch record (its signature is checked separately). */
+/** A structurally valid, signed epoch record v2 (its signature is checked separately). */
 export interface EpochRecord {
   chatId: string;
   epoch: number;
@@ -266,15 +322,29 @@ export interface EpochRecord {
 
 const recordError = (field: string, message: string) => invalidArgument('invalid_epoch_record', `epoch_record: ${message}`, { field });
 
-/** Parses an epoch record (protocol.md, "Epoch record") and computes its hash. */
+/**
+ * Parses a new epoch record (protocol.md, "Epoch record"; step 8: v2 only)
+ * and computes its hash. A v1 record is `unsupported_record_version`: chains
+ * stored before keep their v1 records, but every new epoch is v2, with the
+ * encrypted group metadata (title) in `metadata`, which the server checks for
+ * shape and size only and never decrypts.
+ */
 export function parseEpochRecord(raw: unknown): EpochRecord {
   const doc = parseJson(raw, 'epoch_record', MAX_EPOCH_RECORD_CHARS, 'invalid_epoch_record');
   if (!isPlainObject(doc)) throw recordError('epoch_record', 'must be a JSON object');
   exactKeys(doc, 'payload,signature', 'invalid_epoch_record', 'epoch_record');
   const p = doc.payload;
   if (!isPlainObject(p)) throw recordError('payload', 'payload must be an object');
+  if (p.type === EPOCH_RECORD_TYPE_V1) {
+    throw invalidArgument(
+      'unsupported_record_version',
+      `epoch records of type "${EPOCH_RECORD_TYPE_V1}" are no longer accepted for new epochs: this app is out of date, update it (new epochs use "${EPOCH_RECORD_TYPE}" with encrypted metadata)`,
+      { field: 'epoch_record.payload.type', supported: [EPOCH_RECORD_TYPE] },
+    );
+  }
   exactKeys(p, PAYLOAD_KEYS, 'invalid_epoch_record', 'epoch_record.payload');
-  if (p.type !== 'bil.group-epoch.v1') throw recordError('payload.type', 'type must be "bil.group-epoch.v1"');
+  if (p.type !== EPOCH_RECORD_TYPE) throw recordError('payload.type', `type must be "${EPOCH_RECORD_TYPE}"`);
+  validateMetadata(p.metadata);
   for (const f of ['chat_id', 'signer_user_id', 'signer_device_id'] as const) {
     if (!isUuid(p[f])) throw recordError(`payload.${f}`, `${f} must be a lowercase UUID`);
   }
@@ -322,7 +392,7 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
   });
   if (!members.some((m) => m.role === 'admin')) throw recordError('payload.members', 'at least one member must be an admin');
 
-  const hash = createHash('sha256').update(canonicalize({ payload: p, signature: doc.signature }), 'utf8').digest('base64url');
+  const hash = epochRecordHash({ payload: p, signature: doc.signature });
   return {
     chatId: p.chat_id as string,
     epoch: p.epoch,
@@ -337,16 +407,104 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
   };
 }
 
+/**
+ * Record hash = base64url(SHA-256(canonical JSON of {payload, signature})),
+ * computed exactly as clients compute it (packages/crypto `epochRecordHash`),
+ * for v1 and v2 alike: `metadata` is one more string member of the payload.
+ */
+export function epochRecordHash(doc: { payload: Record<string, unknown>; signature: unknown }): string {
+  return createHash('sha256').update(canonicalize({ payload: doc.payload, signature: doc.signature }), 'utf8').digest('base64url');
+}
+
+/** `metadata`: strict base64url of nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16), at most MAX_METADATA_BYTES. */
+function validateMetadata(raw: unknown): void {
+  const field = 'epoch_record.payload.metadata';
+  const maxChars = Math.ceil((MAX_METADATA_BYTES * 4) / 3);
+  if (typeof raw === 'string' && raw.length > maxChars) {
+    throw invalidArgument('invalid_length', `${field} must be at most ${MAX_METADATA_BYTES} bytes`, { field, limit: MAX_METADATA_BYTES });
+  }
+  base64urlLength(raw, field, { min: MIN_METADATA_BYTES, maxChars });
+}
+
+// --- signed leaves -------------------------------------------------------------
+
+/** A structurally valid signed leave (protocol.md, "Signed leave"); its signature is checked separately. */
+export interface SignedLeave {
+  chatId: string;
+  userId: string;
+  deviceId: string;
+  /** The head epoch the leaver had verified (≤ the current epoch). */
+  epoch: number;
+  /** Its record hash, as the leaver computed it. */
+  epochHash: string;
+  createdAt: number;
+  /** The canonical bytes of the payload: what the signature covers. */
+  signedBytes: string;
+  signature: string;
+  /** The leave as received ({payload, signature}), stored and shown as is. */
+  document: Record<string, unknown>;
+}
+
+const leaveError = (field: string, message: string) => invalidArgument('invalid_leave', `leave: ${message}`, { field: `leave.${field}` });
+
+/**
+ * Parses a signed leave's JSON text: exactly {payload, signature}, the payload
+ * exactly {type "bil.group-leave.v1", chat_id, user_id, device_id, epoch ≥ 1,
+ * epoch_hash (32 bytes), created_at}, a 64-byte signature; at most
+ * MAX_LEAVE_CHARS characters.
+ */
+export function parseLeave(raw: unknown): SignedLeave {
+  const doc = parseJson(raw, 'leave', MAX_LEAVE_CHARS, 'invalid_leave');
+  if (!isPlainObject(doc)) throw invalidArgument('invalid_leave', 'leave must be a JSON object', { field: 'leave' });
+  exactKeys(doc, 'payload,signature', 'invalid_leave', 'leave');
+  const p = doc.payload;
+  if (!isPlainObject(p)) throw leaveError('payload', 'payload must be an object');
+  exactKeys(p, LEAVE_KEYS, 'invalid_leave', 'leave.payload');
+  if (p.type !== LEAVE_TYPE) throw leaveError('payload.type', `type must be "${LEAVE_TYPE}"`);
+  for (const f of ['chat_id', 'user_id', 'device_id'] as const) {
+    if (!isUuid(p[f])) throw leaveError(`payload.${f}`, `${f} must be a lowercase UUID`);
+  }
+  if (typeof p.epoch !== 'number' || !Number.isSafeInteger(p.epoch) || p.epoch < 1) throw leaveError('payload.epoch', 'epoch must be an integer ≥ 1');
+  if (typeof p.created_at !== 'number' || !Number.isSafeInteger(p.created_at) || p.created_at < 0) {
+    throw leaveError('payload.created_at', 'created_at must be a non-negative integer');
+  }
+  base64urlLength(p.epoch_hash, 'leave.payload.epoch_hash', { exact: [32], maxChars: 43 });
+  base64urlLength(doc.signature, 'leave.signature', { exact: [64], maxChars: 86 });
+  return {
+    chatId: p.chat_id as string,
+    userId: p.user_id as string,
+    deviceId: p.device_id as string,
+    epoch: p.epoch,
+    epochHash: p.epoch_hash as string,
+    createdAt: p.created_at,
+    signedBytes: canonicalize(p),
+    signature: doc.signature as string,
+    document: { payload: p, signature: doc.signature },
+  };
+}
+
+// --- signatures ------------------------------------------------------------------
+
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-/** Ed25519 (RFC 8032) verification of the record signature with the signer device's key. */
-export function epochSignatureValid(record: EpochRecord, signingKey: string): boolean {
+/** Ed25519 (RFC 8032) verification of canonical bytes with a raw 32-byte public key (base64url). */
+export function ed25519Valid(signedBytes: string, signature: string, signingKey: string): boolean {
   try {
     const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(signingKey, 'base64url')]), format: 'der', type: 'spki' });
-    return verifySignature(null, Buffer.from(record.signedBytes, 'utf8'), key, Buffer.from(record.signature, 'base64url'));
+    return verifySignature(null, Buffer.from(signedBytes, 'utf8'), key, Buffer.from(signature, 'base64url'));
   } catch {
     return false;
   }
+}
+
+/** Ed25519 verification of the record signature with the signer device's key. */
+export function epochSignatureValid(record: EpochRecord, signingKey: string): boolean {
+  return ed25519Valid(record.signedBytes, record.signature, signingKey);
+}
+
+/** Ed25519 verification of a leave's signature with the leaving device's key. */
+export function leaveSignatureValid(leave: SignedLeave, signingKey: string): boolean {
+  return ed25519Valid(leave.signedBytes, leave.signature, signingKey);
 }
 
 /**

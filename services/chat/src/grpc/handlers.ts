@@ -56,6 +56,7 @@ const chatMsg = (c: ChatView): Chat => ({
   unreadCount: String(c.unreadCount),
   peerUserId: c.peerUserId,
   members: c.members.map(memberMsg),
+  pendingLeaves: c.pendingLeaves,
 });
 
 export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
@@ -96,6 +97,7 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
         userId: req.userId,
         epochRecord: req.epochRecord,
         epochKeys: keys(req.epochKeys),
+        leave: req.leave,
       });
       return { chatId: r.chatId, epoch: String(r.epoch), epochRotationRequired: r.epochRotationRequired };
     },

@@ -16,6 +16,7 @@ const REMOVALS: Record<RemovalReason, string> = {
 };
 const ROTATIONS: Record<RotationReason, string> = {
   member_removed: 'EPOCH_ROTATION_REASON_MEMBER_REMOVED',
+  member_left: 'EPOCH_ROTATION_REASON_MEMBER_LEFT',
   device_revoked: 'EPOCH_ROTATION_REASON_DEVICE_REVOKED',
   account_deleted: 'EPOCH_ROTATION_REASON_ACCOUNT_DELETED',
 };
@@ -45,8 +46,19 @@ export function chatIntegrationEvent(prefix: string, stored: StoredEvent): Outbo
       return { subject: chat('member_added'), payload: { ...d, role: ROLES[d.role], joinedSeq: String(d.joinedSeq) } };
     }
     case 'MemberRemoved': {
+      // The signed leave stays out of the bus: clients fetch it with GetChat (pending_leaves).
       const d = e.data;
-      return { subject: chat('member_removed'), payload: { ...d, reason: REMOVALS[d.reason], leftSeq: String(d.leftSeq) } };
+      return {
+        subject: chat('member_removed'),
+        payload: {
+          chatId: d.chatId,
+          userId: d.userId,
+          removedBy: d.removedBy,
+          reason: REMOVALS[d.reason],
+          leftSeq: String(d.leftSeq),
+          occurredAt: d.occurredAt,
+        },
+      };
     }
     case 'RoleChanged':
       return { subject: chat('role_changed'), payload: { ...e.data, role: ROLES[e.data.role] } };
@@ -74,6 +86,8 @@ export function chatIntegrationEvent(prefix: string, stored: StoredEvent): Outbo
         payload: { chatId: d.chatId, epoch: String(d.epoch), deviceIds: d.keys.map((k) => k.deviceId), addedBy: d.addedBy, occurredAt: d.occurredAt },
       };
     }
+    case 'LegacyTitleCleared':
+      return null; // read-model housekeeping: chat.v1.chat.epoch_published of the same epoch already tells members
     case 'EpochRotationRequired': {
       const d = e.data;
       return { subject: chat('epoch_rotation_required'), payload: { ...d, epoch: String(d.epoch), reason: ROTATIONS[d.reason] } };

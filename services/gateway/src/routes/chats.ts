@@ -89,7 +89,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
       chat.createGroup({
         actor,
         chatId: body.chat_id,
-        title: body.title,
+        title: body.title ?? '',
         members: body.members.map((m) => ({ userId: m.user_id, role: roleToProto(m.role) })),
         epochRecord: json(body.epoch_record),
         epochKeys: wrappedKeysToProto(body.epoch_keys),
@@ -144,7 +144,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
       schema: removeMemberSchema,
       ...auth,
       ...epochBody,
-      // The body is optional: none means "no epoch with the removal".
+      // The body is optional at this layer; chat answers leave_required or epoch_required when it needs one.
       preValidation: async (request) => {
         request.body ??= {};
       },
@@ -161,6 +161,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
           userId: request.params.user_id,
           epochRecord: body.epoch_record === undefined ? '' : json(body.epoch_record),
           epochKeys: wrappedKeysToProto(body.epoch_keys),
+          leave: body.leave === undefined ? '' : json(body.leave),
         }),
       );
       return { chat_id: res.chatId, epoch: int64ToNumber(res.epoch), epoch_rotation_required: res.epochRotationRequired };

@@ -1,6 +1,7 @@
 // Read models of the chat context, updated in the append transaction and
 // rebuilt from the events: `chats`, `chat_members` (membership intervals),
-// `group_epochs`, `group_keys`, `messages`, `message_keys`, `message_reads`.
+// `group_epochs`, `group_keys`, `group_leaves`, `messages`, `message_keys`,
+// `message_reads`.
 //
 // Message and epoch rows are copied from the event rows inside PostgreSQL
 // (INSERT … SELECT from chat.events by position), set-based for the whole
@@ -80,6 +81,15 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
         d.userId,
       ]);
       await q.query(`UPDATE chat.chats SET member_count = member_count - 1 WHERE chat_id = ?`, [d.chatId]);
+      if (d.leave) {
+        // Recorded at the chat's current epoch: pending until the next one is published.
+        await q.query(
+          `INSERT INTO chat.group_leaves (chat_id, recorded_epoch, user_id, device_id, leave, left_seq, recorded_at)
+           SELECT c.chat_id, c.epoch, ?::uuid, (l.doc->'payload'->>'device_id')::uuid, l.doc, ?, ?
+           FROM chat.chats c, (SELECT ?::jsonb AS doc) l WHERE c.chat_id = ?`,
+          [d.userId, d.leftSeq, d.occurredAt, JSON.stringify(d.leave), d.chatId],
+        );
+      }
       return;
     }
     case 'RoleChanged':
@@ -114,6 +124,9 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
     case 'EpochRotationRequired':
       await q.query(`UPDATE chat.chats SET epoch_rotation_required = true WHERE chat_id = ?`, [ev.data.chatId]);
       return;
+    case 'LegacyTitleCleared':
+      await q.query(`UPDATE chat.chats SET title = '' WHERE chat_id = ?`, [ev.data.chatId]);
+      return;
     case 'MessagePosted':
       return; // set-based, per batch (applyMessages)
     case 'MessagesRead':
@@ -143,7 +156,7 @@ function insertEpochKeys(q: Sql, position: string) {
 
 export const chatReadModels: Projection = {
   name: 'chat-read-models',
-  tables: ['message_reads', 'message_keys', 'messages', 'group_keys', 'group_epochs', 'chat_members', 'chats'],
+  tables: ['message_reads', 'message_keys', 'messages', 'group_leaves', 'group_keys', 'group_epochs', 'chat_members', 'chats'],
   async apply(q, events) {
     // Keep event order: runs of messages go set-based, everything else one by one.
     let run: string[] = [];

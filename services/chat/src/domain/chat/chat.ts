@@ -8,13 +8,19 @@
 // to the chat's message log (`messages-<id>`, version = seq), not to this
 // stream: evolve ignores them, so the compact state stays small however long
 // the history is.
+//
+// Past 400 lines on purpose: one aggregate, one decider. Every rule that
+// decides on a chat's state (membership, roles, epochs, leaves, posts) reads
+// the same state and is dispatched by the one exhaustive switch below;
+// splitting it would scatter the invariants of one consistency boundary.
 import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime';
-import type { Envelope, EpochRecord, WrappedKeyInput } from '../validation.js';
+import type { Envelope, EpochRecord, SignedLeave, WrappedKeyInput } from '../validation.js';
 
 export type ChatType = 'personal' | 'group';
 export type Role = 'owner' | 'admin' | 'member';
 export type RemovalReason = 'removed' | 'left' | 'account_deleted';
-export type RotationReason = 'member_removed' | 'device_revoked' | 'account_deleted';
+/** `member_removed` is legacy (removals without an epoch, before step 8); a removal by an admin now carries the next epoch. */
+export type RotationReason = 'member_removed' | 'member_left' | 'device_revoked' | 'account_deleted';
 
 export interface MemberEntry {
   userId: string;
@@ -30,13 +36,17 @@ export interface EpochKey {
 export type ChatEvent =
   | {
       type: 'ChatCreated';
+      /** `title`: always "" since step 8 (titles are encrypted in the epoch record); groups created before carry their plaintext title here. */
       data: { chatId: string; chatType: ChatType; title: string; createdBy: string; members: MemberEntry[]; occurredAt: string };
     }
   | { type: 'MemberAdded'; data: { chatId: string; userId: string; role: Role; addedBy: string; joinedSeq: number; occurredAt: string } }
   | {
       type: 'MemberRemoved';
-      data: { chatId: string; userId: string; removedBy: string; reason: RemovalReason; leftSeq: number; occurredAt: string };
+      /** `leave`: the signed leave ({payload, signature}) as given, when the member left (reason `left`, since step 8). */
+      data: { chatId: string; userId: string; removedBy: string; reason: RemovalReason; leftSeq: number; occurredAt: string; leave?: Record<string, unknown> };
     }
+  /** A legacy group's plaintext title was dropped: its first v2 epoch record (encrypted metadata) was published. */
+  | { type: 'LegacyTitleCleared'; data: { chatId: string; epoch: number; occurredAt: string } }
   | { type: 'RoleChanged'; data: { chatId: string; userId: string; role: Role; changedBy: string; occurredAt: string } }
   | { type: 'ChatDeleted'; data: { chatId: string; deletedBy: string; memberUserIds: string[]; occurredAt: string } }
   | {
@@ -80,6 +90,13 @@ export interface DirectoryDevice {
 }
 export type Directory = Record<string, DirectoryDevice[]>;
 
+/** A signed leave with what the app looked up for it; the signature was verified by the caller with the leaving device's key. */
+export interface LeaveProposal {
+  leave: SignedLeave;
+  /** The stored record hash of the leave's `epoch`; "" when the chat has no such epoch. */
+  storedEpochHash: string;
+}
+
 /** An epoch record proposed with its wrapped keys; the signature was verified by the caller. */
 export interface EpochProposal {
   record: EpochRecord;
@@ -93,7 +110,6 @@ export type ChatCommand =
   | {
       type: 'CreateGroup';
       chatId: string;
-      title: string;
       ownerUserId: string;
       ownerDeviceId: string;
       members: MemberEntry[];
@@ -111,7 +127,18 @@ export type ChatCommand =
       maxMembers: number;
       now: string;
     }
-  | { type: 'RemoveMember'; actorUserId: string; actorDeviceId: string; userId: string; epoch?: EpochProposal; lastSeq: number; now: string }
+  | {
+      type: 'RemoveMember';
+      actorUserId: string;
+      actorDeviceId: string;
+      userId: string;
+      /** Required to remove another member; a member leaving gives none (they can't sign the next record). */
+      epoch?: EpochProposal;
+      /** Required to leave (userId = actor): the caller's signed leave. */
+      leave?: LeaveProposal;
+      lastSeq: number;
+      now: string;
+    }
   | { type: 'ChangeRole'; actorUserId: string; userId: string; role: Role; now: string }
   | { type: 'DeleteChat'; actorUserId: string; now: string }
   | { type: 'PublishEpoch'; actorUserId: string; actorDeviceId: string; epoch: EpochProposal; now: string }
@@ -142,6 +169,7 @@ export interface MemberState {
 export interface ChatFields {
   chatId: string;
   chatType: ChatType;
+  /** Legacy plaintext title of a group created before step 8, until its first v2 record; "" otherwise. */
   title: string;
   createdBy: string;
   createdAt: string;
@@ -286,6 +314,13 @@ function epochPublished(chatId: string, proposal: EpochProposal, keys: EpochKey[
   };
 }
 
+/** The epoch's event, and for a legacy group still showing a plaintext title, its removal: every new record is v2 and carries the title encrypted. */
+function epochEvents(chat: { chatId: string; title: string }, proposal: EpochProposal, keys: EpochKey[], now: string): ChatEvent[] {
+  const events = [epochPublished(chat.chatId, proposal, keys, now)];
+  if (chat.title !== '') events.push({ type: 'LegacyTitleCleared', data: { chatId: chat.chatId, epoch: proposal.record.epoch, occurredAt: now } });
+  return events;
+}
+
 function createPersonal(c: Extract<ChatCommand, { type: 'CreatePersonalChat' }>, s: ChatState): ChatEvent[] {
   if (s.status !== 'none') return []; // one personal chat per pair: creating it again names the same chat
   const [a, b] = c.userIds;
@@ -328,7 +363,7 @@ function createGroup(c: Extract<ChatCommand, { type: 'CreateGroup' }>, s: ChatSt
   const roles = Object.fromEntries(members.map((m) => [m.userId, { role: m.role }]));
   const keys = checkEpoch(c.chatId, { epoch: 0, headHash: '' }, roles, c.epoch, { userId: c.ownerUserId, deviceId: c.ownerDeviceId });
   return [
-    { type: 'ChatCreated', data: { chatId: c.chatId, chatType: 'group', title: c.title, createdBy: c.ownerUserId, members, occurredAt: c.now } },
+    { type: 'ChatCreated', data: { chatId: c.chatId, chatType: 'group', title: '', createdBy: c.ownerUserId, members, occurredAt: c.now } },
     epochPublished(c.chatId, c.epoch, keys, c.now),
   ];
 }
@@ -350,10 +385,38 @@ function addMembers(c: Extract<ChatCommand, { type: 'AddMembers' }>, s: ChatStat
         data: { chatId: chat.chatId, userId: m.userId, role: m.role, addedBy: c.actorUserId, joinedSeq: c.lastSeq, occurredAt: c.now },
       }),
     ),
-    epochPublished(chat.chatId, c.epoch, keys, c.now),
+    ...epochEvents(chat, c.epoch, keys, c.now),
   ];
 }
 
+/**
+ * A leave must be the caller's own, for this chat, signed by the calling
+ * device (checked by the app), and name an epoch up to the current one by its
+ * stored record hash: so an admin's client can verify it against a record it
+ * has verified, and the server can't invent a leave.
+ */
+function checkLeave(chat: ActiveChat, c: Extract<ChatCommand, { type: 'RemoveMember' }>, proposal: LeaveProposal): void {
+  const l = proposal.leave;
+  if (l.chatId !== chat.chatId || l.userId !== c.actorUserId || l.deviceId !== c.actorDeviceId) {
+    throw invalidArgument('leave_mismatch', 'the signed leave must name this chat and the calling user and device', { field: 'leave' });
+  }
+  if (l.epoch > chat.epoch || proposal.storedEpochHash === '' || l.epochHash !== proposal.storedEpochHash) {
+    throw failedPrecondition(
+      'leave_epoch_mismatch',
+      `the signed leave must name an epoch up to the current one (${chat.epoch}) with its record hash; fetch the epochs and sign the leave again`,
+      { current_epoch: chat.epoch },
+    );
+  }
+}
+
+/**
+ * Removing another member needs the next epoch in the same request (an
+ * admin's client builds it from its verified head minus that member);
+ * leaving needs the caller's signed leave and puts the group into
+ * `epoch_rotation_required` until an admin publishes the next epoch. So the
+ * only ways into that state are a signed leave, a revoked device or a deleted
+ * account, each of which a client can verify.
+ */
 function removeMember(c: Extract<ChatCommand, { type: 'RemoveMember' }>, s: ChatState): ChatEvent[] {
   const { chat, me } = requireMember(s, c.actorUserId);
   requireGroup(chat);
@@ -365,27 +428,45 @@ function removeMember(c: Extract<ChatCommand, { type: 'RemoveMember' }>, s: Chat
       ? failedPrecondition('owner_cannot_leave', 'the owner must transfer ownership before leaving')
       : permissionDenied('cannot_remove_owner', 'the owner cannot be removed');
   }
-  if (!leaving) {
+  if (leaving) {
+    if (!c.leave) throw invalidArgument('leave_required', 'leaving a group needs your signed leave (bil.group-leave.v1) in `leave`', { field: 'leave' });
+    checkLeave(chat, c, c.leave);
+  } else {
     requireAdmin(me);
     if (target.role === 'admin' && me.role !== 'owner') throw permissionDenied('owner_only', 'only the owner may remove an admin');
+    if (c.leave) throw invalidArgument('leave_mismatch', "a signed leave only goes with leaving (your own user id)", { field: 'leave' });
+    if (!c.epoch) {
+      throw invalidArgument('epoch_required', 'removing a member needs the next epoch record without them (epoch_record and epoch_keys) in the same request', {
+        field: 'epoch_record',
+      });
+    }
   }
   const removed: ChatEvent = {
     type: 'MemberRemoved',
-    data: { chatId: chat.chatId, userId: c.userId, removedBy: c.actorUserId, reason: leaving ? 'left' : 'removed', leftSeq: c.lastSeq, occurredAt: c.now },
+    data: {
+      chatId: chat.chatId,
+      userId: c.userId,
+      removedBy: c.actorUserId,
+      reason: leaving ? 'left' : 'removed',
+      leftSeq: c.lastSeq,
+      occurredAt: c.now,
+      ...(c.leave ? { leave: c.leave.leave.document } : {}),
+    },
   };
   if (!c.epoch) {
     return [
       removed,
       {
         type: 'EpochRotationRequired',
-        data: { chatId: chat.chatId, epoch: chat.epoch, reason: 'member_removed', userId: c.userId, deviceId: '', occurredAt: c.now },
+        data: { chatId: chat.chatId, epoch: chat.epoch, reason: 'member_left', userId: c.userId, deviceId: '', occurredAt: c.now },
       },
     ];
   }
+  // A leaver can't sign the next record (it must not list them): checkEpoch refuses that with epoch_signer_not_listed.
   const after: Record<string, MemberState> = { ...chat.members };
   delete after[c.userId];
   const keys = checkEpoch(chat.chatId, chat, after, c.epoch, { userId: c.actorUserId, deviceId: c.actorDeviceId });
-  return [removed, epochPublished(chat.chatId, c.epoch, keys, c.now)];
+  return [removed, ...epochEvents(chat, c.epoch, keys, c.now)];
 }
 
 function changeRole(c: Extract<ChatCommand, { type: 'ChangeRole' }>, s: ChatState): ChatEvent[] {
@@ -415,7 +496,7 @@ function publishEpoch(c: Extract<ChatCommand, { type: 'PublishEpoch' }>, s: Chat
   requireGroup(chat);
   requireAdmin(me);
   const keys = checkEpoch(chat.chatId, chat, chat.members, c.epoch, { userId: c.actorUserId, deviceId: c.actorDeviceId });
-  return [epochPublished(chat.chatId, c.epoch, keys, c.now)];
+  return epochEvents(chat, c.epoch, keys, c.now);
 }
 
 function addEpochKeys(c: Extract<ChatCommand, { type: 'AddEpochKeys' }>, s: ChatState): ChatEvent[] {
@@ -498,6 +579,12 @@ function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatSt
   }
   if (chat.chatType === 'personal') {
     if (chat.pair.some((u) => !chat.members[u])) throw failedPrecondition('peer_left', 'the other account was deleted; nothing can be sent here');
+    const peer = chat.pair.find((u) => u !== c.senderUserId);
+    if (h.recipient_user_id !== peer) {
+      throw invalidArgument('envelope_recipient_mismatch', 'envelope.header.recipient_user_id must be the other user of this personal chat', {
+        field: 'envelope.header.recipient_user_id',
+      });
+    }
     // Exactly the current devices of both users, the sending one included (it
     // reads its own message back from history). The sender is an active device
     // of the caller even if the directory hasn't heard of it yet.
@@ -516,6 +603,13 @@ function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatSt
     }
     if (h.epoch < chat.epoch) throw failedPrecondition('stale_epoch', `the current epoch is ${chat.epoch}`, { current_epoch: chat.epoch });
     if (h.epoch > chat.epoch) throw failedPrecondition('unknown_epoch', `epoch ${h.epoch} does not exist yet`, { current_epoch: chat.epoch });
+    if (h.epoch_hash !== chat.headHash) {
+      throw failedPrecondition(
+        'envelope_epoch_hash_mismatch',
+        `envelope.header.epoch_hash is not the record hash of epoch ${chat.epoch} this server stores; refetch the epochs (a different hash may mean a forked chain)`,
+        { current_epoch: chat.epoch, epoch_hash: chat.headHash },
+      );
+    }
     if (!me.devices.includes(c.senderDeviceId)) {
       throw failedPrecondition('device_not_in_epoch', 'the sending device is not listed in the current epoch record; an admin must publish a new epoch');
     }
@@ -612,6 +706,8 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     }
     case 'EpochRotationRequired':
       return { ...state, rotationRequired: true };
+    case 'LegacyTitleCleared':
+      return { ...state, title: '' };
     case 'EpochKeysAdded':
     case 'MessagePosted':
       return state;

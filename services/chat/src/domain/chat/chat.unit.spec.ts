@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deciderSpec } from '@bil/testkit';
-import { chatDecider, type ChatCommand, type ChatEvent, type Directory, type EpochProposal, type Role } from './chat.js';
-import type { Envelope, EpochRecord } from '../validation.js';
+import { chatDecider, type ChatCommand, type ChatEvent, type Directory, type EpochProposal, type LeaveProposal, type Role } from './chat.js';
+import type { Envelope, EpochRecord, SignedLeave } from '../validation.js';
 
 const spec = deciderSpec(chatDecider);
 const now = '2026-11-26T10:00:00.000Z';
@@ -43,13 +43,16 @@ const published = (p: EpochProposal): ChatEvent => ({
 const genesis = proposal(1, [[O, 'admin'], [A, 'admin'], [M, 'member']]);
 const created: ChatEvent = {
   type: 'ChatCreated',
-  data: { chatId: G, chatType: 'group', title: 'Team', createdBy: O, members: [{ userId: O, role: 'owner' }, { userId: A, role: 'admin' }, { userId: M, role: 'member' }], occurredAt: now },
+  data: { chatId: G, chatType: 'group', title: '', createdBy: O, members: [{ userId: O, role: 'owner' }, { userId: A, role: 'admin' }, { userId: M, role: 'member' }], occurredAt: now },
 };
+/** A group created before step 8, with its plaintext title. */
+const legacyCreated: ChatEvent = { ...created, data: { ...(created.data as Extract<ChatEvent, { type: 'ChatCreated' }>['data']), title: 'Team' } } as ChatEvent;
 const group = [created, published(genesis)];
+const legacyGroup = [legacyCreated, published(genesis)];
+const titleCleared = (epoch: number): ChatEvent => ({ type: 'LegacyTitleCleared', data: { chatId: G, epoch, occurredAt: now } });
 const createGroup: ChatCommand = {
   type: 'CreateGroup',
   chatId: G,
-  title: 'Team',
   ownerUserId: O,
   ownerDeviceId: dev(O, 1),
   members: [{ userId: A, role: 'admin' }, { userId: M, role: 'member' }],
@@ -66,8 +69,8 @@ const personalCreated: ChatEvent = {
 function envelope(over: Partial<Envelope['header']> = {}): Envelope {
   return {
     header: {
-      v: 1, suite: 'aes-256-gcm', chat_id: G, message_id: 'm0000000-0000-7000-8000-000000000001', sender_user_id: M, sender_device_id: dev(M, 1),
-      scheme: 'group', epoch: 1, counter: 1, timestamp: 1, nonce: 'n', commitment: 'c', ...over,
+      v: 2, suite: 'aes-256-gcm', chat_id: G, message_id: 'm0000000-0000-7000-8000-000000000001', sender_user_id: M, sender_device_id: dev(M, 1),
+      scheme: 'group', epoch: 1, epoch_hash: 'hash-1', recipient_user_id: '', counter: 1, timestamp: 1, nonce: 'n', commitment: 'c', ...over,
     },
     ciphertext: 'ct',
     signature: 'sig',
@@ -87,17 +90,25 @@ const post = (over: Partial<Extract<ChatCommand, { type: 'PostMessage' }>> = {},
 const directPost = (keys: string[], over: Partial<Extract<ChatCommand, { type: 'PostMessage' }>> = {}) =>
   post(
     { senderUserId: O, senderDeviceId: dev(O, 1), wrappedKeys: keys.map((deviceId) => ({ deviceId, wrappedKey: 'k' })), directory, ...over },
-    { chat_id: P, scheme: 'direct', epoch: 0, sender_user_id: O, sender_device_id: dev(O, 1) },
+    { chat_id: P, scheme: 'direct', epoch: 0, epoch_hash: '', recipient_user_id: M, sender_user_id: O, sender_device_id: dev(O, 1) },
   );
 
-const removed = (userId: string, reason: 'removed' | 'left' = 'removed', by = O): ChatEvent => ({
+const removed = (userId: string, reason: 'removed' | 'left' = 'removed', by = O, leave?: Record<string, unknown>): ChatEvent => ({
   type: 'MemberRemoved',
-  data: { chatId: G, userId, removedBy: by, reason, leftSeq: 5, occurredAt: now },
+  data: { chatId: G, userId, removedBy: by, reason, leftSeq: 5, occurredAt: now, ...(leave ? { leave } : {}) },
 });
-const rotation = (userId: string, reason: 'member_removed' | 'device_revoked' | 'account_deleted', deviceId = '', epoch = 1): ChatEvent => ({
+const rotation = (userId: string, reason: 'member_left' | 'device_revoked' | 'account_deleted', deviceId = '', epoch = 1): ChatEvent => ({
   type: 'EpochRotationRequired',
   data: { chatId: G, epoch, reason, userId, deviceId, occurredAt: now },
 });
+/** A signed leave as the app hands it over (signature already verified); `stored` is the stored hash of its epoch. */
+function leaveOf(userId: string, over: Partial<SignedLeave> = {}, stored?: string): LeaveProposal {
+  const leave: SignedLeave = {
+    chatId: G, userId, deviceId: dev(userId, 1), epoch: 1, epochHash: 'hash-1', createdAt: 1, signedBytes: '', signature: 'sig',
+    document: { payload: { type: 'bil.group-leave.v1', user_id: userId }, signature: 'sig' }, ...over,
+  };
+  return { leave, storedEpochHash: stored ?? `hash-${leave.epoch}` };
+}
 const role = (userId: string, r: Role, by = O): ChatEvent => ({ type: 'RoleChanged', data: { chatId: G, userId, role: r, changedBy: by, occurredAt: now } });
 
 describe('chat decider: personal chats', () => {
@@ -157,6 +168,11 @@ describe('chat decider: personal chats', () => {
     spec.given(personalCreated).when(directPost([dev(O, 1), dev(O, 2), dev(M, 1), dev(A, 1)])).thenThrows('mismatched_devices');
   });
 
+  it('binds a direct message to the other user of the chat (header v2 recipient_user_id)', () => {
+    spec.given(personalCreated).when(directPost([dev(O, 1), dev(O, 2), dev(M, 1)], { envelope: envelope({ chat_id: P, scheme: 'direct', epoch: 0, epoch_hash: '', recipient_user_id: A, sender_user_id: O, sender_device_id: dev(O, 1) }) })).thenThrows('envelope_recipient_mismatch');
+    spec.given(personalCreated).when(directPost([dev(O, 1), dev(O, 2), dev(M, 1)], { envelope: envelope({ chat_id: P, scheme: 'direct', epoch: 0, epoch_hash: '', recipient_user_id: O, sender_user_id: O, sender_device_id: dev(O, 1) }) })).thenThrows('envelope_recipient_mismatch');
+  });
+
   it('refuses the group scheme, and a chat whose peer account is gone', () => {
     spec.given(personalCreated).when(post({ senderUserId: O, senderDeviceId: dev(O, 1), directory }, { chat_id: P, sender_user_id: O, sender_device_id: dev(O, 1) })).thenThrows('envelope_scheme_mismatch');
     const gone: ChatEvent = { type: 'MemberRemoved', data: { chatId: P, userId: M, removedBy: '', reason: 'account_deleted', leftSeq: 3, occurredAt: now } };
@@ -208,15 +224,56 @@ describe('chat decider: groups', () => {
     spec.given(...group).when(add(N)).thenThrows('chat_not_found');
   });
 
-  it('removes a member with the next epoch, or requires a rotation without one', () => {
+  it('removes another member only with the next epoch in the same request', () => {
     const next = proposal(2, [[O, 'admin'], [A, 'admin']]);
     const remove = (actor: string, userId: string, epoch?: EpochProposal): ChatCommand => ({
       type: 'RemoveMember', actorUserId: actor, actorDeviceId: dev(actor, 1), userId, epoch, lastSeq: 5, now,
     });
     spec.given(...group).when(remove(O, M, next)).then([removed(M), published(next)]);
-    spec.given(...group).when(remove(A, M)).then([removed(M, 'removed', A), rotation(M, 'member_removed')]);
-    spec.given(...group).when(remove(M, M)).then([removed(M, 'left', M), rotation(M, 'member_removed')]);
+    spec.given(...group).when(remove(A, M)).thenThrows('epoch_required');
     spec.given(...group).when(remove(O, M, proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member']]))).thenThrows('epoch_members_mismatch');
+    spec.given(...group).when({ ...remove(O, M, next), leave: leaveOf(M) } as ChatCommand).thenThrows('leave_mismatch');
+  });
+
+  it('lets a member leave with a signed leave, recorded in the event, and requires a rotation', () => {
+    const leave = (l?: LeaveProposal): ChatCommand => ({ type: 'RemoveMember', actorUserId: M, actorDeviceId: dev(M, 1), userId: M, leave: l, lastSeq: 5, now });
+    const l = leaveOf(M);
+    spec.given(...group).when(leave(l)).then([removed(M, 'left', M, l.leave.document), rotation(M, 'member_left')]);
+    spec.given(...group).when(leave()).thenThrows('leave_required');
+    // A leave naming an older epoch by its stored hash is fine (the leaver had not seen the newest record yet).
+    const next = proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member']]);
+    const old = leaveOf(M, { epoch: 1, epochHash: 'hash-1' });
+    spec.given(...group, published(next)).when(leave(old)).then([removed(M, 'left', M, old.leave.document), rotation(M, 'member_left', '', 2)]);
+  });
+
+  it("refuses a leave that isn't the caller's, for this chat, at a stored epoch", () => {
+    const leave = (l: LeaveProposal): ChatCommand => ({ type: 'RemoveMember', actorUserId: M, actorDeviceId: dev(M, 1), userId: M, leave: l, lastSeq: 5, now });
+    spec.given(...group).when(leave(leaveOf(M, { chatId: P }))).thenThrows('leave_mismatch');
+    spec.given(...group).when(leave(leaveOf(M, { userId: A }))).thenThrows('leave_mismatch');
+    spec.given(...group).when(leave(leaveOf(M, { deviceId: dev(M, 2) }))).thenThrows('leave_mismatch');
+    spec.given(...group).when(leave(leaveOf(M, { epoch: 2, epochHash: 'hash-2' }, ''))).thenThrows('leave_epoch_mismatch');
+    spec.given(...group).when(leave(leaveOf(M, { epochHash: 'forked' }))).thenThrows('leave_epoch_mismatch');
+    // A leaver can't carry the next epoch: the record they'd sign must not list them.
+    spec.given(...group).when({ ...leave(leaveOf(M)), epoch: proposal(2, [[O, 'admin'], [A, 'admin']], { signer: [M, dev(M, 1)] }) } as ChatCommand).thenThrows('epoch_signer_not_listed');
+  });
+
+  it("drops a legacy group's plaintext title with its first v2 epoch, and never stores one for a new group", () => {
+    const next = proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member']], { signer: [A, dev(A, 1)] });
+    const publish: ChatCommand = { type: 'PublishEpoch', actorUserId: A, actorDeviceId: dev(A, 1), epoch: next, now };
+    spec.given(...legacyGroup).when(publish).then([published(next), titleCleared(2)]);
+    spec.given(...legacyGroup, published(next), titleCleared(2)).when({ ...publish, epoch: proposal(3, [[O, 'admin'], [A, 'admin'], [M, 'member']], { signer: [A, dev(A, 1)] }) }).then([
+      published(proposal(3, [[O, 'admin'], [A, 'admin'], [M, 'member']], { signer: [A, dev(A, 1)] })),
+    ]);
+    spec.given(...group).when(publish).then([published(next)]);
+    const add = proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member'], [N, 'member']]);
+    spec.given(...legacyGroup).when({ type: 'AddMembers', actorUserId: O, actorDeviceId: dev(O, 1), members: [{ userId: N, role: 'member' }], epoch: add, lastSeq: 9, maxMembers: 10, now }).then([
+      { type: 'MemberAdded', data: { chatId: G, userId: N, role: 'member', addedBy: O, joinedSeq: 9, occurredAt: now } },
+      published(add),
+      titleCleared(2),
+    ]);
+    const state = [...legacyGroup, published(next), titleCleared(2)].reduce(chatDecider.evolve, chatDecider.initialState());
+    expect(state).toMatchObject({ status: 'active', title: '', epoch: 2 });
+    expect(chatDecider.decide(createGroup, chatDecider.initialState())[0]).toMatchObject({ type: 'ChatCreated', data: { title: '' } });
   });
 
   it('protects the owner and admins', () => {
@@ -264,9 +321,22 @@ describe('chat decider: groups', () => {
     const next = proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member']]);
     spec.given(...group, published(next)).when(post()).thenThrows('stale_epoch');
     spec.given(...group).when(post({}, { epoch: 2 })).thenThrows('unknown_epoch');
-    spec.given(...group, rotation(A, 'member_removed')).when(post()).thenThrows('epoch_rotation_required');
+    spec.given(...group, rotation(A, 'member_left')).when(post()).thenThrows('epoch_rotation_required');
     spec.given(...group).when(post({ senderDeviceId: dev(M, 2) }, { sender_device_id: dev(M, 2) })).thenThrows('device_not_in_epoch');
     spec.given(...group).when(post({ wrappedKeys: [{ deviceId: dev(O, 1), wrappedKey: 'k' }] })).thenThrows('unexpected_wrapped_keys');
+  });
+
+  it("binds a group message to the stored hash of its epoch (header v2 epoch_hash)", () => {
+    spec.given(...group).when(post({}, { epoch_hash: 'hash-of-a-fork' })).thenThrows('envelope_epoch_hash_mismatch');
+    try {
+      chatDecider.decide(post({}, { epoch_hash: 'hash-of-a-fork' }), group.reduce(chatDecider.evolve, chatDecider.initialState()));
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toMatchObject({ kind: 'failed_precondition', details: { current_epoch: 1, epoch_hash: 'hash-1' } });
+    }
+    const next = proposal(2, [[O, 'admin'], [A, 'admin'], [M, 'member']]);
+    spec.given(...group, published(next)).when(post({}, { epoch: 2, epoch_hash: 'hash-1' })).thenThrows('envelope_epoch_hash_mismatch');
+    expect(chatDecider.decide(post({}, { epoch: 2, epoch_hash: 'hash-2' }), [...group, published(next)].reduce(chatDecider.evolve, chatDecider.initialState()))).toHaveLength(1);
   });
 
   it('binds the envelope to the chat, the message id and the sender', () => {
@@ -294,7 +364,7 @@ describe('chat decider: groups', () => {
     spec.given(...group).when(add(dev(M, 1))).thenThrows('epoch_key_exists');
     spec.given(...group).when(add(dev(N, 1))).thenThrows('mismatched_devices');
     spec.given(...group).when(add(dev(M, 2), 2)).thenThrows('stale_epoch');
-    spec.given(...group, rotation(A, 'member_removed')).when(add(dev(M, 2))).thenThrows('epoch_rotation_required');
+    spec.given(...group, rotation(A, 'member_left')).when(add(dev(M, 2))).thenThrows('epoch_rotation_required');
   });
 
   it("removes a deleted account, passes a group's ownership on, and requires a rotation", () => {
