@@ -9,8 +9,10 @@ import { chatKnowsDevices, cli, failure, paths, registerAll, restart, unique, ty
 import { serverGet } from '../harness/forge.js';
 import { startProxy, type Json, type MaliciousGateway } from '../harness/proxy.js';
 
-/** What "a bounded number of pages" must stay under here (the rules stop lying after a few hundred, so a naive client ends too). */
-const PAGE_BOUND = 100;
+/** "A bounded number of pages": the SDK's MAX_PAGES (packages/sdk/src/chat/answers.ts), plus the first request. */
+const PAGE_BOUND = 1001;
+/** The rules stop lying after this many answers, so a client without a bound still ends. */
+const LIES = 1100;
 
 describe('the server answers with endless or malformed pages', () => {
   let proxy: MaliciousGateway;
@@ -33,7 +35,7 @@ describe('the server answers with endless or malformed pages', () => {
   const requests = (path: RegExp, from: number) => proxy.log.slice(from).filter((x) => x.userId === bob.userId && x.method === 'GET' && path.test(x.path)).length;
 
   it('epoch pages that always say has_more: BilProtocolError after a bounded number of pages', async () => {
-    const rule = proxy.onResponse('keys: has_more forever', { method: 'GET', path: paths.keys(group), userId: bob.userId, times: 400 }, (res) => {
+    const rule = proxy.onResponse('keys: has_more forever', { method: 'GET', path: paths.keys(group), userId: bob.userId, times: LIES }, (res) => {
       if (res.status !== 200) return undefined;
       const epochs = (res.body.epochs as Json[]).length ? res.body.epochs : (JSON.parse(proxy.log.findLast((x) => paths.keys(group).test(x.path) && x.userId === bob.userId && x.clientBody.includes('"epoch":1'))?.clientBody ?? '{"epochs":[]}').epochs as Json[]);
       return { body: { ...res.body, epochs, has_more: true } };
@@ -47,7 +49,7 @@ describe('the server answers with endless or malformed pages', () => {
 
   it('message pages that always say has_more (the digest reads every unread page): BilProtocolError after a bounded number', async () => {
     const first = (await serverGet(bob, `/v1/chats/${personal}/messages?after=0&limit=1`)).messages as Json[];
-    const rule = proxy.reply('messages: the same page, has_more forever', { method: 'GET', path: paths.messages(personal), userId: bob.userId, times: 400 }, () => ({
+    const rule = proxy.reply('messages: the same page, has_more forever', { method: 'GET', path: paths.messages(personal), userId: bob.userId, times: LIES }, () => ({
       status: 200,
       body: { messages: first, has_more: true, last_seq: 3 },
     }));
@@ -61,7 +63,8 @@ describe('the server answers with endless or malformed pages', () => {
   const nulls: { what: string; path: RegExp; field: (body: Json) => Json; call: (p: Person) => Promise<unknown> }[] = [
     { what: 'messages: null in a history page', path: /\/messages$/, field: (b) => ({ ...b, messages: null }), call: (p) => p.client.messages.history(personal) },
     { what: 'chats: null in the chat list', path: /^\/v1\/chats$/, field: (b) => ({ ...b, chats: null }), call: (p) => p.client.chats.list() },
-    { what: 'members: null in a chat', path: /^\/v1\/chats\/[0-9a-f-]{36}$/, field: (b) => ({ chat: { ...b.chat, members: null } }), call: (p) => p.client.chats.get(personal) },
+    // (`members: null` itself reads as "no members listed", as in chat lists.)
+    { what: 'members: [null] in a chat', path: /^\/v1\/chats\/[0-9a-f-]{36}$/, field: (b) => ({ chat: { ...b.chat, members: [null] } }), call: (p) => p.client.chats.get(group) },
     { what: 'devices: null in the directory', path: /\/devices$/, field: (b) => ({ ...b, devices: null }), call: (p) => p.client.contacts.devices(alice.userId) },
     { what: 'epochs: null in the key page', path: /\/keys$/, field: (b) => ({ ...b, epochs: null }), call: (p) => p.client.messages.send(group, 'hello') },
     { what: 'chats: null in unread', path: /^\/v1\/unread$/, field: (b) => ({ ...b, chats: null }), call: (p) => p.client.unread() },

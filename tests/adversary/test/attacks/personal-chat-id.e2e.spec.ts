@@ -6,7 +6,7 @@
 // `chat_id_mismatch`; the CLI exits 7); nothing is wrapped to mallory.
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { BilTrustError } from '@bil/sdk/node';
-import { chatKnowsDevices, cli, failure, outcome, registerAll, restart, unique, type Person } from '../harness/clients.js';
+import { chatKnowsDevices, cli, failure, link, outcome, registerAll, restart, unique, type Person } from '../harness/clients.js';
 import { startProxy, type Json, type MaliciousGateway } from '../harness/proxy.js';
 
 describe('a personal chat repointed to someone else', () => {
@@ -39,17 +39,27 @@ describe('a personal chat repointed to someone else', () => {
   const wrappedTo = (from: number) =>
     proxy.log
       .slice(from)
-      .filter((x) => x.deviceId === alice.deviceId && x.method === 'POST' && /\/messages$/.test(x.path))
+      .filter((x) => x.userId === alice.userId && x.method === 'POST' && /\/messages$/.test(x.path))
       .flatMap((x) => (JSON.parse(x.forwardedBody).wrapped_keys as Json[]).map((k) => k.device_id as string));
 
-  it('the chat with bob now names mallory as the peer: chat_id_mismatch, nothing wrapped to mallory', async () => {
+  it('the chat with bob now names mallory as the peer, to a device that never opened it: chat_id_mismatch, nothing wrapped to mallory', async () => {
+    const phone = await link(proxy.url, alice, 'phone');
+    await chatKnowsDevices(inject('databaseUrl'), [phone.deviceId]);
     const rule = rewriteChat('peer is mallory', alice.userId, withBob, (c) => ({ ...c, peer_user_id: mallory.userId }));
     const from = proxy.log.length;
-    const err = await failure(restart(alice, proxy.url).client.messages.send(withBob, 'for bob'));
+    const err = await failure(phone.client.messages.send(withBob, 'for bob'));
     expect(rule.fired).toBeGreaterThan(0);
     expect(wrappedTo(from)).not.toContain(mallory.deviceId);
     expect(err).toBeInstanceOf(BilTrustError);
     expect(err.code).toBe('chat_id_mismatch');
+  });
+
+  it('the same rewrite to the device that verified the chat before: it keeps bob (or refuses); nothing wrapped to mallory', async () => {
+    rewriteChat('peer is mallory', alice.userId, withBob, (c) => ({ ...c, peer_user_id: mallory.userId }));
+    const from = proxy.log.length;
+    const result = await outcome(restart(alice, proxy.url).client.messages.send(withBob, 'for bob'));
+    expect(wrappedTo(from)).not.toContain(mallory.deviceId);
+    expect(['ok', 'chat_id_mismatch']).toContain(result);
   });
 
   it('"open my chat with bob" answered with the chat with mallory: chat_id_mismatch', async () => {
