@@ -275,10 +275,11 @@ export class ChatEngine {
         },
       );
     }
-    await this.#groups.requireNoFork(chatId);
     let synced = false;
     return withRetry(
       async (n) => {
+        // Checked on every attempt: a sync after `stale_epoch` may be what reveals the fork.
+        await this.#groups.requireNoFork(chatId);
         let group = await this.#groups.get(chatId);
         if (n === 1 && (await this.#epochs.shareWithNewDevices(chatId, group))) group = await this.#groups.get(chatId);
         if (group.blockedBy) {
@@ -304,8 +305,9 @@ export class ChatEngine {
       async (err) => {
         if (err instanceof TryAgain) return 'retry';
         const code = apiCode(err);
-        if (code === 'stale_epoch' || code === 'unknown_epoch') {
+        if (code === 'stale_epoch' || code === 'unknown_epoch' || code === 'envelope_epoch_hash_mismatch') {
           await this.#groups.get(chatId, true);
+          await this.#groups.requireNoFork(chatId); // the sync found a fork: that, not the server's code, is the answer
           return 'retry';
         }
         if (code === 'epoch_rotation_required' || code === 'device_not_in_epoch') {

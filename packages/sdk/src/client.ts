@@ -23,6 +23,7 @@ import {
   type VerifiedDeviceList,
 } from '@bil/crypto';
 import { checkDeviceList, nextOwnList, ownListNeedsPublish, usableDevices, type DeviceListCheck } from './device-lists.js';
+import { directoryJson } from './chat/answers.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
@@ -38,7 +39,6 @@ import {
   toUser,
   type Device,
   type DeviceJson,
-  type DirectoryJson,
   type TokensJson,
   type User,
   type UserJson,
@@ -752,7 +752,7 @@ export class BilClient {
 
   async #contactDevices(userId: string): Promise<ContactDevices> {
     const profile = await this.#requireProfile();
-    const dir = await this.#authed<DirectoryJson>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`);
+    const dir = directoryJson(await this.#authed<unknown>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`));
     const presented = dir.identity_key;
     const all = dir.devices.map((d) => ({ deviceId: d.device_id, name: d.name }));
     const base = { userId, presentedIdentityKey: presented };
@@ -835,7 +835,7 @@ export class BilClient {
     await this.#requireProfile();
     let key = identityKey;
     if (key === undefined) {
-      const dir = await this.#authed<DirectoryJson>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`);
+      const dir = directoryJson(await this.#authed<unknown>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`));
       key = dir.identity_key;
     }
     if (!key) throw new BilStateError('no_pinned_identity', 'the user has no identity key to accept');

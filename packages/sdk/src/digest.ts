@@ -6,7 +6,8 @@
 // the threshold get their messages back instead; chats whose members switched
 // digests off are never offered.
 import { openSealedPayload, sealKeyId, sealPayload, utf8, fromUtf8, verifyServiceKey, type LocalDevice, type SignedServiceKey } from '@bil/crypto';
-import { BilStateError } from './errors.js';
+import { BilProtocolError, BilStateError } from './errors.js';
+import { MAX_PAGES } from './chat/answers.js';
 import type { HistoryMessage, UnreadOverview } from './chats.js';
 
 const SERVICE = 'digest';
@@ -231,12 +232,15 @@ export class DigestEngine {
     const out: HistoryMessage[] = [];
     let after = firstSeq - 1;
     let bytes = 0;
-    for (;;) {
+    for (let pages = 0; ; pages++) {
+      if (pages >= MAX_PAGES) throw new BilProtocolError(`messages of ${chatId}: more than ${MAX_PAGES} pages`);
       const page = await this.deps.history(chatId, { after, limit: 200 });
-      out.push(...page.messages);
-      for (const m of page.messages) if (m.ok) bytes += m.text.length;
-      if (!page.hasMore || page.messages.length === 0 || out.length >= 5000 || bytes > 4 * maxBytes) break;
-      after = page.messages[page.messages.length - 1]!.seq;
+      // Each page must move forward: a server repeating a page with has_more would otherwise be followed forever.
+      const fresh = page.messages.filter((m) => m.seq > after);
+      out.push(...fresh);
+      for (const m of fresh) if (m.ok) bytes += m.text.length;
+      if (!page.hasMore || fresh.length === 0 || out.length >= 5000 || bytes > 4 * maxBytes) break;
+      after = fresh[fresh.length - 1]!.seq;
     }
     return out;
   }

@@ -4,7 +4,7 @@
 // from deep inside the engine. The content of each item is still verified
 // cryptographically where it matters; this only makes the shape safe to read.
 import { BilProtocolError } from '../errors.js';
-import type { ChatJson, EpochJson, EpochsPageJson, MemberJson, MessageJson, MessagesPageJson, UnreadJson } from '../wire.js';
+import type { ChatJson, DeviceJson, DirectoryJson, EpochJson, EpochsPageJson, MemberJson, MessageJson, MessagesPageJson, UnreadJson } from '../wire.js';
 
 /** Most pages one operation follows before giving up (a server that always answers `has_more`). */
 export const MAX_PAGES = 1000;
@@ -106,4 +106,18 @@ export function unreadJson(raw: unknown): UnreadJson {
     return { ...(o as unknown as UnreadJson['chats'][number]), newest_unread: newest };
   });
   return { ...(u as unknown as UnreadJson), chats };
+}
+
+/** A user's key directory (`GET /v1/users/{id}/devices`). */
+export function directoryJson(raw: unknown): DirectoryJson {
+  const d = object(raw, 'directory');
+  str(d, 'user_id', 'directory');
+  str(d, 'identity_key', 'directory');
+  const devices = list(d.devices, 'directory.devices').map((x, i) => {
+    const o = object(x, `directory.devices[${i}]`);
+    for (const k of ['device_id', 'user_id', 'encryption_key', 'signing_key', 'certificate']) str(o, k, `directory.devices[${i}]`);
+    int(o, 'certificate_issued_at', `directory.devices[${i}]`);
+    return { ...(o as unknown as DeviceJson), name: typeof o.name === 'string' ? o.name : '' };
+  });
+  return { ...(d as unknown as DirectoryJson), devices };
 }

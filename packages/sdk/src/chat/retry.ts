@@ -39,12 +39,15 @@ export interface MismatchedDevices {
   readonly extra: readonly { userId: string; deviceId: string }[];
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function deviceList(raw: unknown): { userId: string; deviceId: string }[] {
   if (!Array.isArray(raw)) return [];
   const out: { userId: string; deviceId: string }[] = [];
   for (const d of raw as unknown[]) {
     const r = d as { user_id?: unknown; device_id?: unknown } | null;
-    if (typeof r?.user_id === 'string') out.push({ userId: r.user_id, deviceId: typeof r.device_id === 'string' ? r.device_id : '' });
+    // Only well-formed ids: anything else would become a request path.
+    if (typeof r?.user_id === 'string' && UUID.test(r.user_id)) out.push({ userId: r.user_id, deviceId: typeof r.device_id === 'string' ? r.device_id : '' });
   }
   return out;
 }
