@@ -17,20 +17,29 @@ import {
   signDeviceList,
   toBase64Url,
   type DeviceKeyPair,
-  type DeviceRecord,
   type SignedDeviceList,
   type VerifiedDevice,
   type VerifiedDeviceList,
 } from '@bil/crypto';
-import { checkDeviceList, nextOwnList, ownListNeedsPublish, usableDevices, type DeviceListCheck } from './device-lists.js';
+import { checkDeviceList, nextOwnList, usableDevices } from './device-lists.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
+import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
 export type { DeviceListPin } from './device-lists.js';
+export type {
+  BilClientEvents,
+  DeviceListChangedEvent,
+  LocalAccount,
+  SafetyNumberChangedEvent,
+  SessionEndedEvent,
+  TokensRefreshedEvent,
+} from './client-core.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
 import { LiveClient, type LiveClientOptions } from './live-client.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
+import { OwnList, recordOf, withListFallback, type MeJson } from './own-list.js';
 import { Session, storedTokens } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
 import {
@@ -57,56 +66,6 @@ export interface BilClientOptions {
   refreshSkewMs?: number;
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
-}
-
-/** A contact's identity key differs from the one pinned; devices it certifies are not trusted until accepted. */
-export interface SafetyNumberChangedEvent {
-  readonly userId: string;
-  readonly previousIdentityKey: string;
-  readonly currentIdentityKey: string;
-}
-
-export interface SessionEndedEvent {
-  /** The API code that ended it: refresh_token_reused, invalid_refresh_token, session_expired, token_revoked, account_deleted. */
-  readonly code: string;
-}
-
-export interface TokensRefreshedEvent {
-  readonly sessionId: string;
-  readonly accessTokenExpiresAt: number;
-}
-
-/**
- * A newer signed device list of a user (or of this account) dropped devices:
- * groups with that user should move to a new epoch without them (the chat
- * engine listens). Raised once per verified list version that removes devices.
- */
-export interface DeviceListChangedEvent {
-  readonly userId: string;
-  /** The version of the verified list now pinned. */
-  readonly version: number;
-  /** Devices the previously pinned list had and this one doesn't. */
-  readonly removedDeviceIds: readonly string[];
-}
-
-export interface BilClientEvents {
-  'safety-number-changed': SafetyNumberChangedEvent;
-  'device-list-changed': DeviceListChangedEvent;
-  'session-ended': SessionEndedEvent;
-  'tokens-refreshed': TokensRefreshedEvent;
-}
-
-/** What this device knows about itself (from the key store, no server call). */
-export interface LocalAccount {
-  readonly userId: string;
-  readonly username: string;
-  readonly deviceId: string;
-  readonly deviceName: string;
-  /** The account identity public key this device is certified under. */
-  readonly identityKey: string;
-  /** Whether this device holds the identity private key (and can approve links). */
-  readonly holdsIdentityKey: boolean;
-  readonly signedIn: boolean;
 }
 
 /** One of the caller's own devices. */
@@ -249,6 +208,8 @@ export class BilClient {
   #pendingLink: PendingLink | null = null;
   /** An account created by `register` whose first device did not register yet (retry resumes it). */
   #pendingAccount: { username: string; userId: string } | null = null;
+  /** This account's signed device list and list pins (own-list.ts). */
+  readonly #ownList: OwnList;
   readonly #chatEngine: ChatEngine;
   readonly #digestEngine: DigestEngine;
 
@@ -268,6 +229,24 @@ export class BilClient {
       },
       null,
     );
+    const core: ClientCore = {
+      transport: this.#transport,
+      session: this.#session,
+      now: this.#now,
+      ready: () => this.#ready(),
+      requireProfile: () => this.#requireProfile(),
+      requireNoProfile: () => this.#requireNoProfile(),
+      profile: () => this.#profile,
+      commit: (next) => this.#commit(next),
+      pins: () => this.#pins,
+      savePins: () => this.#savePins(),
+      saveTokens: (tokens) => this.#saveTokens(tokens),
+      forget: () => this.#forget(),
+      call: (method, path, body) => this.#authed(method, path, body),
+      local: (p) => this.#local(p),
+      emit: (type, event) => this.#events.emit(type, event),
+    };
+    this.#ownList = new OwnList(core);
     this.devices = {
       list: () => this.#listDevices(),
       revoke: (deviceId) => this.#revokeDevice(deviceId),
@@ -281,7 +260,7 @@ export class BilClient {
       completeLink: (p) => this.#completeLink(p.approval, p.password),
       syncList: async () => {
         const profile = await this.#requireProfile();
-        return this.#syncOwnList(profile, await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me')));
+        return this.#ownList.sync(profile, await this.#ownList.fetchState(profile));
       },
       resetIdentity: (p) => this.#resetIdentity(p),
     };
@@ -457,10 +436,10 @@ export class BilClient {
     const profile = await this.#requireProfile();
     let closing: SignedDeviceList | undefined;
     if (profile.identitySeed !== null) {
-      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+      const own = await this.#ownList.fetchState(profile);
       closing = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: [], close: true, now: this.#now() });
     }
-    await this.#withListFallback(closing, (list) => this.#authed('DELETE', '/v1/me', { password: params.password, ...(list ? { device_list: list } : {}) }));
+    await withListFallback(closing, (list) => this.#authed('DELETE', '/v1/me', { password: params.password, ...(list ? { device_list: list } : {}) }));
     await this.#forget();
   }
 
@@ -475,8 +454,8 @@ export class BilClient {
   async #listDevices(): Promise<OwnDevice[]> {
     const profile = await this.#requireProfile();
     const res = await this.#authed<MeJson>('GET', '/v1/me');
-    const own = await this.#ownListState(profile, res);
-    await this.#syncOwnList(profile, own);
+    const own = await this.#ownList.state(profile, res);
+    await this.#ownList.sync(profile, own);
     const ok = new Set(own.certified.map((d) => d.deviceId));
     const listed = new Set(usableDevices(own.list, own.certified).map((d) => d.deviceId));
     return res.devices.map((d) => ({
@@ -491,80 +470,21 @@ export class BilClient {
     const profile = await this.#requireProfile();
     let next: SignedDeviceList | undefined;
     if (profile.identitySeed !== null) {
-      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+      const own = await this.#ownList.fetchState(profile);
       next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, remove: deviceId, now: this.#now() });
     }
-    const published = await this.#withListFallback(next, (list) =>
+    const published = await withListFallback(next, (list) =>
       this.#authed('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`, list ? { device_list: list } : undefined),
     );
     const identityResetAdvised = deviceId !== profile.deviceId && (profile.seedHolders ?? []).includes(deviceId);
     if (deviceId === profile.deviceId) {
       await this.#forget();
     } else {
-      if (published && next) await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
+      if (published && next) await this.#ownList.pinPublished(profile, next);
       const p = this.#profile;
       if (p?.seedHolders?.includes(deviceId)) await this.#commit({ ...p, seedHolders: p.seedHolders.filter((d) => d !== deviceId) });
     }
     return { deviceId, deviceListPublished: published, identityResetAdvised };
-  }
-
-  /**
-   * Runs a change with the signed list, and again without it if the server
-   * refuses the list (a version race or devices this client doesn't know):
-   * the user's revocation or deletion must not wait on the list. Returns
-   * whether the list went through.
-   */
-  async #withListFallback(list: SignedDeviceList | undefined, run: (list: SignedDeviceList | undefined) => Promise<unknown>): Promise<boolean> {
-    if (!list) {
-      await run(undefined);
-      return false;
-    }
-    try {
-      await run(list);
-      return true;
-    } catch (err) {
-      if (!(err instanceof BilApiError) || !['device_list_version', 'device_list_mismatch', 'invalid_device_list'].includes(err.code)) throw err;
-      await run(undefined);
-      return false;
-    }
-  }
-
-  /** This account's certified devices and its verified latest list (pinned; a rollback or bad list throws BilTrustError). */
-  async #ownListState(profile: StoredProfile, res: { devices: DeviceJson[]; device_list?: unknown }): Promise<OwnListState> {
-    const ours = res.devices.filter((d) => d.user_id === profile.userId);
-    const { certified } = await selectCertifiedDevices(ours.map((d) => recordOf(d, profile.identityKey)), profile.identityKey);
-    const check = await checkDeviceList({
-      userId: profile.userId,
-      pinnedKey: profile.identityKey,
-      presented: res.device_list ?? null,
-      pin: this.#profile?.deviceLists?.[profile.userId],
-    });
-    await this.#storeListPin(profile.userId, check);
-    return { certified, list: check.list, activeCount: res.devices.length };
-  }
-
-  /** Publishes this account's next list when one is due and this device can sign it (RevokeResult, DevicesApi.syncList). */
-  async #syncOwnList(profile: StoredProfile, own: OwnListState): Promise<number | null> {
-    if (profile.identitySeed === null || !ownListNeedsPublish(own.list, own.certified, own.activeCount)) return null;
-    const next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, now: this.#now() });
-    try {
-      await this.#authed('PUT', '/v1/me/device-list', { device_list: next });
-    } catch (err) {
-      // Another device published first, or the devices changed meanwhile: the next look tries again.
-      if (err instanceof BilApiError && ['device_list_version', 'device_list_mismatch'].includes(err.code)) return null;
-      throw err;
-    }
-    await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
-    return next.payload.version;
-  }
-
-  /** Stores a new list pin and tells listeners which devices a newer list removed. */
-  async #storeListPin(userId: string, check: DeviceListCheck): Promise<void> {
-    const p = this.#profile;
-    if (check.pin && p) await this.#commit({ ...p, deviceLists: { ...p.deviceLists, [userId]: check.pin } });
-    if (check.list && check.removed.length > 0) {
-      this.#events.emit('device-list-changed', { userId, version: check.list.version, removedDeviceIds: [...check.removed] });
-    }
   }
 
   async #linkRequest(deviceName = 'linked device'): Promise<LinkRequest> {
@@ -583,7 +503,7 @@ export class BilClient {
     }
     const request = await parseLinkRequest(value);
     // The next list: the verified current one (only devices still active) plus the new device under an id chosen here.
-    const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
+    const own = await this.#ownList.fetchState(profile);
     const now = this.#now();
     const deviceId = globalThis.crypto.randomUUID();
     const add = { device_id: deviceId, encryption_key: request.encryption_key, signing_key: request.signing_key, added_at: now };
@@ -799,9 +719,9 @@ export class BilClient {
     let list: VerifiedDeviceList | null = null;
     if (pin !== 'changed' && (pin !== 'own' || presented === pinned)) {
       const check = await checkDeviceList({ userId, pinnedKey: pinned, presented: dir.device_list ?? null, pin: this.#profile?.deviceLists?.[userId] });
-      await this.#storeListPin(userId, check);
+      await this.#ownList.storePin(userId, check);
       list = check.list;
-      if (pin === 'own') await this.#syncOwnList(profile, { certified, list, activeCount: ours.length });
+      if (pin === 'own') await this.#ownList.sync(profile, { certified, list, activeCount: ours.length });
     }
     const devices = usableDevices(list, certified);
     const ok = new Set(devices.map((d) => d.deviceId));
@@ -969,31 +889,4 @@ export class BilClient {
       options,
     );
   }
-}
-
-/** GET /v1/me. */
-interface MeJson {
-  user: UserJson;
-  devices: DeviceJson[];
-  /** The latest signed device list, null if never published (absent from older servers). */
-  device_list?: unknown;
-}
-
-interface OwnListState {
-  certified: VerifiedDevice[];
-  list: VerifiedDeviceList | null;
-  activeCount: number;
-}
-
-/** A directory entry as the device record of docs/protocol.md, under the identity key the directory names. */
-function recordOf(d: DeviceJson, identityKey: string): DeviceRecord {
-  return {
-    user_id: d.user_id,
-    device_id: d.device_id,
-    identity_key: identityKey,
-    encryption_key: d.encryption_key,
-    signing_key: d.signing_key,
-    issued_at: d.certificate_issued_at,
-    certificate: d.certificate,
-  };
 }
