@@ -11,19 +11,15 @@ import {
   IdentityPins,
   importDevicePrivateKeys,
   identityKeyFromSeed,
-  safetyNumber,
-  safetyNumbersMatch,
-  selectCertifiedDevices,
   signDeviceList,
   toBase64Url,
   type DeviceKeyPair,
   type SignedDeviceList,
-  type VerifiedDevice,
-  type VerifiedDeviceList,
 } from '@bil/crypto';
 import { checkDeviceList, nextOwnList, usableDevices } from './device-lists.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
+import { Contacts, type ContactsApi } from './contacts.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
 import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
 export type { DeviceListPin } from './device-lists.js';
@@ -35,11 +31,12 @@ export type {
   SessionEndedEvent,
   TokensRefreshedEvent,
 } from './client-core.js';
+export type { ContactDevices, ContactsApi, PinStatus } from './contacts.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
 import { LiveClient, type LiveClientOptions } from './live-client.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
-import { OwnList, recordOf, withListFallback, type MeJson } from './own-list.js';
+import { OwnList, withListFallback, type MeJson } from './own-list.js';
 import { Session, storedTokens } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
 import {
@@ -47,7 +44,6 @@ import {
   toUser,
   type Device,
   type DeviceJson,
-  type DirectoryJson,
   type TokensJson,
   type User,
   type UserJson,
@@ -98,32 +94,6 @@ export interface RevokeResult {
   readonly identityResetAdvised: boolean;
 }
 
-/** How a contact's directory identity key compares with the pin. */
-export type PinStatus = 'first-use' | 'unchanged' | 'changed' | 'own' | 'no-identity';
-
-/** A contact's devices, split by whether their certificates verify under the pinned identity key. */
-export interface ContactDevices {
-  readonly userId: string;
-  readonly pin: PinStatus;
-  /** The key the devices were checked against (the pin; for `own`, this device's identity key; "" for `no-identity`). */
-  readonly pinnedIdentityKey: string;
-  /** The key the server's directory presents now. */
-  readonly presentedIdentityKey: string;
-  /** The pin was confirmed by comparing safety numbers. */
-  readonly verified: boolean;
-  /** Devices to encrypt to: certified by the pinned identity key. */
-  readonly devices: VerifiedDevice[];
-  /** Devices the server lists that fail verification (unverified, certified by an unaccepted new key, or not in the latest signed list). */
-  readonly rejected: { readonly deviceId: string; readonly name: string }[];
-  /**
-   * The user's latest signed device list as verified and pinned, or null when
-   * the user never published one (an account from before signed lists:
-   * `devices` are then the certified ones) or the identity key is not the
-   * pinned one. `closed`: the list names no devices (the account was deleted).
-   */
-  readonly deviceList: { readonly version: number; readonly closed: boolean } | null;
-}
-
 export interface DevicesApi {
   /** The account's active devices, each checked against this device's identity key. */
   list(): Promise<OwnDevice[]>;
@@ -158,21 +128,6 @@ export interface DevicesApi {
    * number. For a device without a profile, pass `username` and `userId`.
    */
   resetIdentity(params: { password: string; deviceName?: string; username?: string; userId?: string }): Promise<LocalAccount>;
-}
-
-export interface ContactsApi {
-  /** Finds a user by username (ignoring case). */
-  find(username: string): Promise<User>;
-  /** The user's devices, verified against the pinned identity key (pinned now on first use). */
-  devices(userId: string): Promise<ContactDevices>;
-  /** Trusts a changed identity key: pins `identityKey` (default: the directory's current key), unverified. */
-  acceptIdentityChange(userId: string, identityKey?: string): Promise<void>;
-  /** The 60-digit safety number of this account and the contact's pinned key. */
-  safetyNumber(userId: string): Promise<string>;
-  /** Compares a safety number read out of band; on a match marks the pin verified. */
-  verifySafetyNumber(userId: string, digits: string): Promise<boolean>;
-  /** The pinned identity key of a user, if any. */
-  pinned(userId: string): Promise<{ identityKey: string; verified: boolean } | null>;
 }
 
 interface PendingLink {
@@ -210,6 +165,8 @@ export class BilClient {
   #pendingAccount: { username: string; userId: string } | null = null;
   /** This account's signed device list and list pins (own-list.ts). */
   readonly #ownList: OwnList;
+  /** The directory check and pins behind `contacts` (also used by chats and live). */
+  readonly #contacts: Contacts;
   readonly #chatEngine: ChatEngine;
   readonly #digestEngine: DigestEngine;
 
@@ -264,23 +221,21 @@ export class BilClient {
       },
       resetIdentity: (p) => this.#resetIdentity(p),
     };
+    this.#contacts = new Contacts(core, this.#ownList);
+    const contacts = this.#contacts;
     this.contacts = {
-      find: (username) => this.#findUser(username),
-      devices: (userId) => this.#contactDevices(userId),
-      acceptIdentityChange: (userId, identityKey) => this.#acceptIdentityChange(userId, identityKey),
-      safetyNumber: (userId) => this.#safetyNumber(userId),
-      verifySafetyNumber: (userId, digits) => this.#verifySafetyNumber(userId, digits),
-      pinned: async (userId) => {
-        await this.#ready();
-        const p = this.#pins.snapshot().pins[userId];
-        return p ? { identityKey: p.identity_key, verified: p.verified } : null;
-      },
+      find: (username) => contacts.find(username),
+      devices: (userId) => contacts.devices(userId),
+      acceptIdentityChange: (userId, identityKey) => contacts.acceptIdentityChange(userId, identityKey),
+      safetyNumber: (userId) => contacts.safetyNumber(userId),
+      verifySafetyNumber: (userId, digits) => contacts.verifySafetyNumber(userId, digits),
+      pinned: (userId) => contacts.pinned(userId),
     };
     this.#chatEngine = new ChatEngine({
       call: (method, path, body) => this.#authed(method, path, body),
       profile: () => this.#requireProfile(),
-      devices: (userId) => this.#contactDevices(userId),
-      checkIdentity: (userId, identityKey) => this.#checkMemberIdentity(userId, identityKey),
+      devices: (userId) => contacts.devices(userId),
+      checkIdentity: (userId, identityKey) => contacts.checkMemberIdentity(userId, identityKey),
       save: async (chats) => {
         if (this.#profile) await this.#commit({ ...this.#profile, chats });
       },
@@ -663,135 +618,6 @@ export class BilClient {
     return this.#local(profile);
   }
 
-  // ---- contacts -------------------------------------------------------------
-
-  async #findUser(username: string): Promise<User> {
-    const res = await this.#authed<{ user: UserJson }>('GET', `/v1/users?username=${encodeURIComponent(username)}`);
-    return toUser(res.user);
-  }
-
-  async #contactDevices(userId: string): Promise<ContactDevices> {
-    const profile = await this.#requireProfile();
-    const dir = await this.#authed<DirectoryJson>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`);
-    const presented = dir.identity_key;
-    const all = dir.devices.map((d) => ({ deviceId: d.device_id, name: d.name }));
-    const base = { userId, presentedIdentityKey: presented };
-    if (dir.user_id !== userId || presented === '') {
-      return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
-    }
-
-    let pin: PinStatus;
-    let pinned: string;
-    let verified = false;
-    if (userId === profile.userId) {
-      pin = 'own';
-      pinned = profile.identityKey;
-      verified = true;
-    } else {
-      let check: ReturnType<IdentityPins['check']>;
-      try {
-        check = this.#pins.check(userId, presented);
-      } catch {
-        // Not a 32-byte Ed25519 key in base64url: nothing can be verified under it.
-        return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
-      }
-      if (check.status === 'first-use') {
-        await this.#savePins();
-        pinned = check.identityKey;
-      } else if (check.status === 'unchanged') {
-        pinned = check.identityKey;
-        verified = check.verified;
-      } else {
-        pinned = check.pinned;
-        this.#events.emit('safety-number-changed', { userId, previousIdentityKey: check.pinned, currentIdentityKey: check.presented });
-      }
-      pin = check.status;
-    }
-
-    // Records are built with the directory's identity key; verifyDevice
-    // refuses every one of them when that isn't the pinned key.
-    const ours = dir.devices.filter((d) => d.user_id === userId);
-    const { certified } = await selectCertifiedDevices(
-      ours.map((d) => recordOf(d, presented)),
-      pinned,
-    );
-    // The signed list, under the pinned key only: with a changed key nothing is usable until it is accepted.
-    let list: VerifiedDeviceList | null = null;
-    if (pin !== 'changed' && (pin !== 'own' || presented === pinned)) {
-      const check = await checkDeviceList({ userId, pinnedKey: pinned, presented: dir.device_list ?? null, pin: this.#profile?.deviceLists?.[userId] });
-      await this.#ownList.storePin(userId, check);
-      list = check.list;
-      if (pin === 'own') await this.#ownList.sync(profile, { certified, list, activeCount: ours.length });
-    }
-    const devices = usableDevices(list, certified);
-    const ok = new Set(devices.map((d) => d.deviceId));
-    return {
-      ...base,
-      pin,
-      pinnedIdentityKey: pinned,
-      verified,
-      devices,
-      rejected: all.filter((d) => !ok.has(d.deviceId)),
-      deviceList: list ? { version: list.version, closed: list.devices.length === 0 } : null,
-    };
-  }
-
-  /**
-   * A group member's identity key as a verified epoch record lists it,
-   * against the pin: pinned on first sight; a different key raises "safety
-   * number changed", as for a contact, and is refused until accepted.
-   */
-  async #checkMemberIdentity(userId: string, identityKey: string): Promise<'ok' | 'changed'> {
-    const profile = await this.#requireProfile();
-    if (userId === profile.userId) return identityKey === profile.identityKey ? 'ok' : 'changed';
-    const check = this.#pins.check(userId, identityKey);
-    if (check.status === 'first-use') await this.#savePins();
-    if (check.status !== 'changed') return 'ok';
-    this.#events.emit('safety-number-changed', { userId, previousIdentityKey: check.pinned, currentIdentityKey: check.presented });
-    return 'changed';
-  }
-
-  async #acceptIdentityChange(userId: string, identityKey?: string): Promise<void> {
-    await this.#requireProfile();
-    let key = identityKey;
-    if (key === undefined) {
-      const dir = await this.#authed<DirectoryJson>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`);
-      key = dir.identity_key;
-    }
-    if (!key) throw new BilStateError('no_pinned_identity', 'the user has no identity key to accept');
-    this.#pins.accept(userId, key);
-    await this.#savePins();
-    // A list pin belongs to the key it verified under: the accepted key starts its own.
-    const p = this.#profile;
-    if (p?.deviceLists?.[userId]) {
-      const { [userId]: _dropped, ...rest } = p.deviceLists;
-      await this.#commit({ ...p, deviceLists: rest });
-    }
-  }
-
-  async #safetyNumber(userId: string): Promise<string> {
-    const profile = await this.#requireProfile();
-    let pinned = this.#pins.pinned(userId);
-    if (pinned === undefined && userId !== profile.userId) {
-      await this.#contactDevices(userId);
-      pinned = this.#pins.pinned(userId);
-    }
-    if (userId === profile.userId) pinned = profile.identityKey;
-    if (pinned === undefined) throw new BilStateError('no_pinned_identity', 'the user has no identity key yet');
-    return safetyNumber({ userId: profile.userId, identityKey: profile.identityKey }, { userId, identityKey: pinned });
-  }
-
-  async #verifySafetyNumber(userId: string, digits: string): Promise<boolean> {
-    const expected = await this.#safetyNumber(userId);
-    if (!safetyNumbersMatch(digits, expected)) return false;
-    const pinned = this.#pins.pinned(userId);
-    if (pinned !== undefined) {
-      this.#pins.markVerified(userId, pinned);
-      await this.#savePins();
-    }
-    return true;
-  }
-
   // ---- state ----------------------------------------------------------------
 
   #ready(): Promise<void> {
@@ -882,7 +708,7 @@ export class BilClient {
           await this.#commit({ ...p, cursors: merged });
         },
         messages: this.messages,
-        checkContact: (userId) => this.#contactDevices(userId),
+        checkContact: (userId) => this.#contacts.devices(userId),
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
         digestSettled: (requestId) => this.#digestEngine.settled(requestId),
       },
