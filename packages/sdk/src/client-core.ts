@@ -1,6 +1,6 @@
-// What BilClient's parts (own-list.ts, contacts.ts so far) share: the
-// profile state, session and events the client keeps, handed to them as one
-// set of closures; and the public types they all speak in.
+// What BilClient's parts (own-list.ts, contacts.ts, account.ts so far)
+// share: the profile state, session and events the client keeps, handed to
+// them as one set of closures; and the public types they all speak in.
 import type { IdentityPins } from '@bil/crypto';
 import type { StoredProfile, StoredTokens } from './key-store.js';
 import type { Session } from './session.js';

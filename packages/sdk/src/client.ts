@@ -2,26 +2,14 @@
 // end-to-end rules of docs/protocol.md applied on the client side: devices are
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
-import {
-  createAccountIdentity,
-  exportDevicePrivateKeys,
-  exportDevicePublicKeys,
-  fromBase64Url,
-  generateDeviceKeys,
-  IdentityPins,
-  importDevicePrivateKeys,
-  identityKeyFromSeed,
-  signDeviceList,
-  toBase64Url,
-  type DeviceKeyPair,
-  type SignedDeviceList,
-} from '@bil/crypto';
-import { checkDeviceList, nextOwnList, usableDevices } from './device-lists.js';
+import { fromBase64Url, generateDeviceKeys, IdentityPins, importDevicePrivateKeys, identityKeyFromSeed, type DeviceKeyPair, type SignedDeviceList } from '@bil/crypto';
+import { Account } from './account.js';
+import { nextOwnList, usableDevices } from './device-lists.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
-import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
+import { BilApiError, BilStateError } from './errors.js';
 export type { DeviceListPin } from './device-lists.js';
 export type {
   BilClientEvents,
@@ -37,17 +25,9 @@ import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } fr
 import { LiveClient, type LiveClientOptions } from './live-client.js';
 import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
 import { OwnList, withListFallback, type MeJson } from './own-list.js';
-import { Session, storedTokens } from './session.js';
+import { Session } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
-import {
-  toDevice,
-  toUser,
-  type Device,
-  type DeviceJson,
-  type TokensJson,
-  type User,
-  type UserJson,
-} from './wire.js';
+import { toDevice, type Device, type DeviceJson, type TokensJson, type User } from './wire.js';
 
 export interface BilClientOptions {
   /** The gateway, e.g. "https://api.example.com" (paths /v1/... are appended). */
@@ -161,10 +141,10 @@ export class BilClient {
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
   #pendingLink: PendingLink | null = null;
-  /** An account created by `register` whose first device did not register yet (retry resumes it). */
-  #pendingAccount: { username: string; userId: string } | null = null;
   /** This account's signed device list and list pins (own-list.ts). */
   readonly #ownList: OwnList;
+  /** Registration, login, logout, the server profile, deletion, identity reset. */
+  readonly #account: Account;
   /** The directory check and pins behind `contacts` (also used by chats and live). */
   readonly #contacts: Contacts;
   readonly #chatEngine: ChatEngine;
@@ -204,6 +184,7 @@ export class BilClient {
       emit: (type, event) => this.#events.emit(type, event),
     };
     this.#ownList = new OwnList(core);
+    this.#account = new Account(core, this.#ownList);
     this.devices = {
       list: () => this.#listDevices(),
       revoke: (deviceId) => this.#revokeDevice(deviceId),
@@ -219,7 +200,7 @@ export class BilClient {
         const profile = await this.#requireProfile();
         return this.#ownList.sync(profile, await this.#ownList.fetchState(profile));
       },
-      resetIdentity: (p) => this.#resetIdentity(p),
+      resetIdentity: (p) => this.#account.resetIdentity(p),
     };
     this.#contacts = new Contacts(core, this.#ownList);
     const contacts = this.#contacts;
@@ -293,7 +274,7 @@ export class BilClient {
     this.#events.off(type, listener);
   }
 
-  // ---- account --------------------------------------------------------------
+  // ---- account (the logic is in account.ts) ---------------------------------
 
   /**
    * The account a failed `register` created whose first device did not
@@ -304,13 +285,12 @@ export class BilClient {
    * nothing is reset).
    */
   get pendingRegistration(): { readonly username: string; readonly userId: string } | null {
-    return this.#pendingAccount ? { ...this.#pendingAccount } : null;
+    return this.#account.pendingRegistration;
   }
 
   /** This device's account as stored locally, or null before register/link. */
   async account(): Promise<LocalAccount | null> {
-    await this.#ready();
-    return this.#profile ? this.#local(this.#profile) : null;
+    return this.#account.account();
   }
 
   /**
@@ -319,67 +299,31 @@ export class BilClient {
    * keys and tokens. A retry after a failure between the two steps resumes.
    */
   async register(params: { username: string; password: string; displayName?: string; deviceName?: string }): Promise<LocalAccount> {
-    await this.#ready();
-    this.#requireNoProfile();
-    let userId: string;
-    let username: string;
-    if (this.#pendingAccount && this.#pendingAccount.username.toLowerCase() === params.username.toLowerCase()) {
-      ({ userId, username } = this.#pendingAccount);
-    } else {
-      const body: Record<string, string> = { username: params.username, password: params.password };
-      if (params.displayName !== undefined) body.display_name = params.displayName;
-      const res = await this.#transport.request<{ user: UserJson }>('POST', '/v1/auth/register', { body });
-      ({ user_id: userId, username } = res.user);
-      this.#pendingAccount = { username, userId };
-    }
-    const account = await this.#registerNewIdentity({ userId, username, password: params.password, deviceName: params.deviceName, reset: false });
-    this.#pendingAccount = null;
-    return account;
+    return this.#account.register(params);
   }
 
   /** Starts a new session on the device in the key store (after logout or a session end). */
   async login(params: { username?: string; password: string }): Promise<LocalAccount> {
-    const profile = await this.#requireProfile();
-    if (params.username !== undefined && params.username.toLowerCase() !== profile.username.toLowerCase()) {
-      throw new BilStateError('username_mismatch', `the key store holds a device of "${profile.username}"`);
-    }
-    const res = await this.#transport.request<{ user_id: string; tokens: TokensJson }>('POST', '/v1/auth/login', {
-      body: { username: profile.username, password: params.password, device_id: profile.deviceId },
-    });
-    if (res.user_id !== profile.userId) throw new BilApiError({ status: 200, code: 'invalid_response', message: 'login answered for another user' });
-    const tokens = storedTokens(res.tokens, this.#now());
-    this.#session.adopt(tokens);
-    await this.#commit({ ...profile, tokens });
-    return this.#local(this.#profile!);
+    return this.#account.login(params);
   }
 
   /** Ends this session on the server and forgets its tokens (the device keys stay). */
   async logout(): Promise<void> {
-    await this.#ready();
-    if (!this.#session.tokens) return;
-    try {
-      await this.#session.call('POST', '/v1/auth/logout');
-    } catch (err) {
-      if (!(err instanceof SessionEndedError)) throw err;
-    }
-    this.#session.adopt(null);
-    await this.#saveTokens(null);
+    return this.#account.logout();
   }
 
   /** The account and its active devices, as the server reports them. */
   async me(): Promise<{ user: User; devices: Device[] }> {
-    const res = await this.#authed<{ user: UserJson; devices: DeviceJson[] }>('GET', '/v1/me');
-    return { user: toUser(res.user), devices: res.devices.map(toDevice) };
+    return this.#account.me();
   }
 
   async updateProfile(params: { displayName: string }): Promise<User> {
-    const res = await this.#authed<{ user: UserJson }>('PATCH', '/v1/me', { display_name: params.displayName });
-    return toUser(res.user);
+    return this.#account.updateProfile(params);
   }
 
   /** Changes the password; every other session of the account ends, this one stays. */
   async changePassword(params: { oldPassword: string; newPassword: string }): Promise<void> {
-    await this.#authed('POST', '/v1/me/password', { old_password: params.oldPassword, new_password: params.newPassword });
+    return this.#account.changePassword(params);
   }
 
   /**
@@ -388,20 +332,12 @@ export class BilClient {
    * so contacts can verify that the account was closed.
    */
   async deleteAccount(params: { password: string }): Promise<void> {
-    const profile = await this.#requireProfile();
-    let closing: SignedDeviceList | undefined;
-    if (profile.identitySeed !== null) {
-      const own = await this.#ownList.fetchState(profile);
-      closing = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: [], close: true, now: this.#now() });
-    }
-    await withListFallback(closing, (list) => this.#authed('DELETE', '/v1/me', { password: params.password, ...(list ? { device_list: list } : {}) }));
-    await this.#forget();
+    return this.#account.deleteAccount(params);
   }
 
   /** Refreshes the access token now (normally automatic). */
   async refreshSession(): Promise<void> {
-    await this.#ready();
-    await this.#session.refresh();
+    return this.#account.refreshSession();
   }
 
   // ---- devices --------------------------------------------------------------
@@ -507,7 +443,7 @@ export class BilClient {
     if (res.device.user_id !== grant.user_id || (grant.device_id !== undefined && res.device.device_id !== grant.device_id)) {
       throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered to another user' });
     }
-    const account = await this.#adoptDevice({
+    const account = await this.#account.adopt({
       userId: grant.user_id,
       username: grant.username,
       device: res.device,
@@ -520,102 +456,6 @@ export class BilClient {
     });
     this.#pendingLink = null;
     return account;
-  }
-
-  async #resetIdentity(p: { password: string; deviceName?: string; username?: string; userId?: string }): Promise<LocalAccount> {
-    await this.#ready();
-    const userId = this.#profile?.userId ?? p.userId;
-    const username = this.#profile?.username ?? p.username;
-    if (!userId || !username) {
-      throw new BilStateError('user_id_required', 'no profile in the key store: pass username and userId to reset the identity');
-    }
-    return this.#registerNewIdentity({ userId, username, password: p.password, deviceName: p.deviceName ?? this.#profile?.deviceName, reset: true });
-  }
-
-  /** First device or identity reset: new device keys, new identity key, self-certified. */
-  async #registerNewIdentity(p: { userId: string; username: string; password: string; deviceName: string | undefined; reset: boolean }): Promise<LocalAccount> {
-    const keys = await generateDeviceKeys();
-    const publicKeys = exportDevicePublicKeys(keys);
-    const now = this.#now();
-    const { identity, certificate } = createAccountIdentity({ userId: p.userId, device: publicKeys, issuedAt: now });
-    // The id is chosen here so that the first list (version 1, also after a reset) can name this device.
-    const deviceId = globalThis.crypto.randomUUID();
-    const deviceList = signDeviceList({ identity, userId: p.userId, version: 1, devices: [{ device_id: deviceId, ...publicKeys, added_at: now }], createdAt: now });
-    const res = await this.#transport.request<{ device: DeviceJson; tokens: TokensJson }>('POST', '/v1/auth/devices', {
-      body: {
-        device_id: deviceId,
-        device_list: deviceList,
-        username: p.username,
-        password: p.password,
-        device_name: p.deviceName ?? 'first device',
-        ...publicKeys,
-        identity_key: certificate.identity_key,
-        certificate: certificate.certificate,
-        certificate_issued_at: certificate.issued_at,
-        reset_identity: p.reset,
-      },
-    });
-    if (res.device.device_id !== deviceId) {
-      throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered under another id than the one its list names' });
-    }
-    try {
-      return await this.#adoptDevice({
-        userId: p.userId,
-        username: p.username,
-        device: res.device,
-        tokens: res.tokens,
-        keys,
-        identityKey: certificate.identity_key,
-        identitySeed: toBase64Url(identity.secretKey),
-        deviceList,
-        seedHolders: [],
-      });
-    } finally {
-      identity.secretKey.fill(0);
-    }
-  }
-
-  /** Stores a freshly registered device as this client's profile (contacts' pins survive an identity reset). */
-  async #adoptDevice(p: {
-    userId: string;
-    username: string;
-    device: DeviceJson;
-    tokens: TokensJson;
-    keys: DeviceKeyPair;
-    identityKey: string;
-    identitySeed: string | null;
-    /** The list this device registered with (pinned as this account's latest). */
-    deviceList: SignedDeviceList | undefined;
-    /** Other devices known to hold the identity seed (this one is added if it holds it). */
-    seedHolders: string[];
-  }): Promise<LocalAccount> {
-    const tokens = storedTokens(p.tokens, this.#now());
-    const deviceId = p.device.device_id;
-    // Contacts' list pins survive an identity reset; this account's own pin restarts with the new list.
-    const deviceLists = { ...this.#profile?.deviceLists };
-    delete deviceLists[p.userId];
-    if (p.deviceList) {
-      const check = await checkDeviceList({ userId: p.userId, pinnedKey: p.identityKey, presented: p.deviceList, pin: undefined });
-      if (check.pin) deviceLists[p.userId] = check.pin;
-    }
-    const seedHolders = [...new Set([...p.seedHolders, ...(p.identitySeed !== null ? [deviceId] : [])])];
-    const profile: StoredProfile = {
-      version: 1,
-      userId: p.userId,
-      username: p.username,
-      deviceId: p.device.device_id,
-      deviceName: p.device.name,
-      identityKey: p.identityKey,
-      identitySeed: p.identitySeed,
-      deviceKeys: await exportDevicePrivateKeys(p.keys),
-      tokens,
-      pins: this.#pins.snapshot(),
-      deviceLists,
-      seedHolders,
-    };
-    this.#session.adopt(tokens);
-    await this.#commit(profile);
-    return this.#local(profile);
   }
 
   // ---- state ----------------------------------------------------------------
