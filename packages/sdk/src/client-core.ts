@@ -1,4 +1,4 @@
-// What BilClient's parts (own-list.ts, contacts.ts, account.ts so far)
+// What BilClient's parts (account.ts, devices.ts, contacts.ts, own-list.ts)
 // share: the profile state, session and events the client keeps, handed to
 // them as one set of closures; and the public types they all speak in.
 import type { IdentityPins } from '@bil/crypto';

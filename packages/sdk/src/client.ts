@@ -2,14 +2,24 @@
 // end-to-end rules of docs/protocol.md applied on the client side: devices are
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
-import { fromBase64Url, generateDeviceKeys, IdentityPins, importDevicePrivateKeys, identityKeyFromSeed, type DeviceKeyPair, type SignedDeviceList } from '@bil/crypto';
+// This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
+// chats.ts, digest.ts, live-client.ts) and keeps the profile state they share.
+import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
-import { nextOwnList, usableDevices } from './device-lists.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
+import { Devices, type DevicesApi } from './devices.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
-import { BilApiError, BilStateError } from './errors.js';
+import { BilStateError } from './errors.js';
+import { TypedEmitter, type Listener } from './events.js';
+import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
+import { LiveClient, type LiveClientOptions } from './live-client.js';
+import { OwnList } from './own-list.js';
+import { Session } from './session.js';
+import { Transport, type FetchLike } from './transport.js';
+import type { Device, User } from './wire.js';
+
 export type { DeviceListPin } from './device-lists.js';
 export type {
   BilClientEvents,
@@ -20,14 +30,7 @@ export type {
   TokensRefreshedEvent,
 } from './client-core.js';
 export type { ContactDevices, ContactsApi, PinStatus } from './contacts.js';
-import { TypedEmitter, type Listener } from './events.js';
-import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
-import { LiveClient, type LiveClientOptions } from './live-client.js';
-import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
-import { OwnList, withListFallback, type MeJson } from './own-list.js';
-import { Session } from './session.js';
-import { Transport, type FetchLike } from './transport.js';
-import { toDevice, type Device, type DeviceJson, type TokensJson, type User } from './wire.js';
+export type { DevicesApi, OwnDevice, RevokeResult } from './devices.js';
 
 export interface BilClientOptions {
   /** The gateway, e.g. "https://api.example.com" (paths /v1/... are appended). */
@@ -42,77 +45,6 @@ export interface BilClientOptions {
   refreshSkewMs?: number;
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
-}
-
-/** One of the caller's own devices. */
-export interface OwnDevice extends Device {
-  /** This is the device the client runs on. */
-  readonly current: boolean;
-  /** The certificate verifies under this device's account identity key. */
-  readonly certified: boolean;
-  /** In the account's latest signed device list with the same keys (for an account without a list: equals `certified`). */
-  readonly listed: boolean;
-}
-
-/** What `devices.revoke` did. */
-export interface RevokeResult {
-  readonly deviceId: string;
-  /**
-   * The next signed device list went with the revocation. False when this
-   * device doesn't hold the identity key (it can't sign one): the server
-   * revoked the device anyway, and the next device holding the key that sees
-   * the change publishes the list (automatically, in `devices.list()` or when
-   * it looks up its own devices); until then contacts still see the older list.
-   */
-  readonly deviceListPublished: boolean;
-  /**
-   * The revoked device held the account identity key (this client knows it
-   * did: it linked it sharing the key, was linked by it, or is it). The key
-   * can still certify devices and sign lists wherever it was copied: reset
-   * the identity (`devices.resetIdentity`) to be sure it no longer counts.
-   */
-  readonly identityResetAdvised: boolean;
-}
-
-export interface DevicesApi {
-  /** The account's active devices, each checked against this device's identity key. */
-  list(): Promise<OwnDevice[]>;
-  /**
-   * Revokes a device of the account (with the next signed device list if this
-   * device holds the identity key); revoking this device also clears the key
-   * store. See {@link RevokeResult} for the list and the reset advice.
-   */
-  revoke(deviceId: string): Promise<RevokeResult>;
-  /** New device, step 1: generates keys and returns the request to show the approving device. */
-  linkRequest(options?: { deviceName?: string }): Promise<LinkRequest>;
-  /**
-   * Existing device holding the identity key, step 2: certifies the request's
-   * keys, chooses the new device's id and signs the next device list naming
-   * it. `shareIdentityKey` (default false) also hands over the identity
-   * private key: the new device can then approve links and sign lists, and
-   * whoever steals it can certify devices until an identity reset.
-   */
-  approveLink(request: LinkRequest | string, options?: { shareIdentityKey?: boolean }): Promise<LinkApproval>;
-  /**
-   * Publishes the account's next signed device list if it is due (this device
-   * must hold the identity key): the first list of an account from before
-   * signed lists, or the list after a revocation made by a device without the
-   * key. Returns the version published, or null if nothing was due.
-   */
-  syncList(): Promise<number | null>;
-  /** New device, step 3: opens the approval and registers with the account password. */
-  completeLink(params: { approval: LinkApproval | string; password: string }): Promise<LocalAccount>;
-  /**
-   * Registers this client as a new device under a new account identity key;
-   * the server revokes every other device, and contacts see a changed safety
-   * number. For a device without a profile, pass `username` and `userId`.
-   */
-  resetIdentity(params: { password: string; deviceName?: string; username?: string; userId?: string }): Promise<LocalAccount>;
-}
-
-interface PendingLink {
-  request: LinkRequest;
-  keys: DeviceKeyPair;
 }
 
 /**
@@ -140,9 +72,6 @@ export class BilClient {
   #pins = new IdentityPins();
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
-  #pendingLink: PendingLink | null = null;
-  /** This account's signed device list and list pins (own-list.ts). */
-  readonly #ownList: OwnList;
   /** Registration, login, logout, the server profile, deletion, identity reset. */
   readonly #account: Account;
   /** The directory check and pins behind `contacts` (also used by chats and live). */
@@ -183,26 +112,24 @@ export class BilClient {
       local: (p) => this.#local(p),
       emit: (type, event) => this.#events.emit(type, event),
     };
-    this.#ownList = new OwnList(core);
-    this.#account = new Account(core, this.#ownList);
+    const ownList = new OwnList(core);
+    this.#account = new Account(core, ownList);
+    this.#contacts = new Contacts(core, ownList);
+    const devices = new Devices(core, ownList, this.#account);
     this.devices = {
-      list: () => this.#listDevices(),
-      revoke: (deviceId) => this.#revokeDevice(deviceId),
-      linkRequest: (o) => this.#linkRequest(o?.deviceName),
+      list: () => devices.list(),
+      revoke: (deviceId) => devices.revoke(deviceId),
+      linkRequest: (o) => devices.linkRequest(o?.deviceName),
       approveLink: async (request, o) => {
-        const approval = await this.#approveLink(request, o?.shareIdentityKey ?? false);
+        const approval = await devices.approveLink(request, o?.shareIdentityKey ?? false);
         // The new device registers next: let group chats look for it and hand it their keys.
         this.#chatEngine.ownDevicesChanged();
         return approval;
       },
-      completeLink: (p) => this.#completeLink(p.approval, p.password),
-      syncList: async () => {
-        const profile = await this.#requireProfile();
-        return this.#ownList.sync(profile, await this.#ownList.fetchState(profile));
-      },
+      completeLink: (p) => devices.completeLink(p.approval, p.password),
+      syncList: () => devices.syncList(),
       resetIdentity: (p) => this.#account.resetIdentity(p),
     };
-    this.#contacts = new Contacts(core, this.#ownList);
     const contacts = this.#contacts;
     this.contacts = {
       find: (username) => contacts.find(username),
@@ -338,124 +265,6 @@ export class BilClient {
   /** Refreshes the access token now (normally automatic). */
   async refreshSession(): Promise<void> {
     return this.#account.refreshSession();
-  }
-
-  // ---- devices --------------------------------------------------------------
-
-  async #listDevices(): Promise<OwnDevice[]> {
-    const profile = await this.#requireProfile();
-    const res = await this.#authed<MeJson>('GET', '/v1/me');
-    const own = await this.#ownList.state(profile, res);
-    await this.#ownList.sync(profile, own);
-    const ok = new Set(own.certified.map((d) => d.deviceId));
-    const listed = new Set(usableDevices(own.list, own.certified).map((d) => d.deviceId));
-    return res.devices.map((d) => ({
-      ...toDevice(d),
-      current: d.device_id === profile.deviceId,
-      certified: ok.has(d.device_id),
-      listed: listed.has(d.device_id),
-    }));
-  }
-
-  async #revokeDevice(deviceId: string): Promise<RevokeResult> {
-    const profile = await this.#requireProfile();
-    let next: SignedDeviceList | undefined;
-    if (profile.identitySeed !== null) {
-      const own = await this.#ownList.fetchState(profile);
-      next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, remove: deviceId, now: this.#now() });
-    }
-    const published = await withListFallback(next, (list) =>
-      this.#authed('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`, list ? { device_list: list } : undefined),
-    );
-    const identityResetAdvised = deviceId !== profile.deviceId && (profile.seedHolders ?? []).includes(deviceId);
-    if (deviceId === profile.deviceId) {
-      await this.#forget();
-    } else {
-      if (published && next) await this.#ownList.pinPublished(profile, next);
-      const p = this.#profile;
-      if (p?.seedHolders?.includes(deviceId)) await this.#commit({ ...p, seedHolders: p.seedHolders.filter((d) => d !== deviceId) });
-    }
-    return { deviceId, deviceListPublished: published, identityResetAdvised };
-  }
-
-  async #linkRequest(deviceName = 'linked device'): Promise<LinkRequest> {
-    await this.#ready();
-    this.#requireNoProfile();
-    const keys = await generateDeviceKeys();
-    const request = createLinkRequest(keys, deviceName);
-    this.#pendingLink = { request, keys };
-    return request;
-  }
-
-  async #approveLink(value: LinkRequest | string, shareIdentityKey: boolean): Promise<LinkApproval> {
-    const profile = await this.#requireProfile();
-    if (profile.identitySeed === null) {
-      throw new BilStateError('identity_key_not_held', 'this device does not hold the account identity key; approve the link from one that does');
-    }
-    const request = await parseLinkRequest(value);
-    // The next list: the verified current one (only devices still active) plus the new device under an id chosen here.
-    const own = await this.#ownList.fetchState(profile);
-    const now = this.#now();
-    const deviceId = globalThis.crypto.randomUUID();
-    const add = { device_id: deviceId, encryption_key: request.encryption_key, signing_key: request.signing_key, added_at: now };
-    const deviceList = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, add, now });
-    const identity = identityKeyFromSeed(fromBase64Url(profile.identitySeed, 32));
-    let approval: LinkApproval;
-    try {
-      approval = await sealLinkApproval({
-        request,
-        identity,
-        userId: profile.userId,
-        username: profile.username,
-        shareIdentityKey,
-        deviceId,
-        deviceList,
-        approverDeviceId: profile.deviceId,
-        now,
-      });
-    } finally {
-      identity.secretKey.fill(0);
-    }
-    const p = this.#profile;
-    if (shareIdentityKey && p) await this.#commit({ ...p, seedHolders: [...new Set([...(p.seedHolders ?? [profile.deviceId]), deviceId])] });
-    return approval;
-  }
-
-  async #completeLink(approval: LinkApproval | string, password: string): Promise<LocalAccount> {
-    await this.#ready();
-    this.#requireNoProfile();
-    const pending = this.#pendingLink;
-    if (!pending) throw new BilStateError('no_pending_link', 'no link request pending on this client: call devices.linkRequest() first');
-    const grant = await openLinkApproval({ approval, request: pending.request, keys: pending.keys });
-    const res = await this.#transport.request<{ device: DeviceJson; tokens: TokensJson }>('POST', '/v1/auth/devices', {
-      body: {
-        username: grant.username,
-        password,
-        device_name: pending.request.device_name,
-        encryption_key: pending.request.encryption_key,
-        signing_key: pending.request.signing_key,
-        identity_key: grant.identity_key,
-        certificate: grant.certificate,
-        certificate_issued_at: grant.issued_at,
-        ...(grant.device_id !== undefined ? { device_id: grant.device_id, device_list: grant.device_list } : {}),
-      },
-    });
-    if (res.device.user_id !== grant.user_id || (grant.device_id !== undefined && res.device.device_id !== grant.device_id)) {
-      throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered to another user' });
-    }
-    const account = await this.#account.adopt({
-      userId: grant.user_id,
-      username: grant.username,
-      device: res.device,
-      tokens: res.tokens,
-      keys: pending.keys,
-      identityKey: grant.identity_key,
-      identitySeed: grant.identity_seed === '' ? null : grant.identity_seed,
-      deviceList: grant.device_list,
-      seedHolders: grant.approver_device_id !== undefined ? [grant.approver_device_id] : [],
-    });
-    this.#pendingLink = null;
-    return account;
   }
 
   // ---- state ----------------------------------------------------------------
