@@ -2,47 +2,35 @@
 // end-to-end rules of docs/protocol.md applied on the client side: devices are
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
-import {
-  createAccountIdentity,
-  exportDevicePrivateKeys,
-  exportDevicePublicKeys,
-  fromBase64Url,
-  generateDeviceKeys,
-  IdentityPins,
-  importDevicePrivateKeys,
-  identityKeyFromSeed,
-  safetyNumber,
-  safetyNumbersMatch,
-  selectCertifiedDevices,
-  signDeviceList,
-  toBase64Url,
-  type DeviceKeyPair,
-  type DeviceRecord,
-  type SignedDeviceList,
-  type VerifiedDevice,
-  type VerifiedDeviceList,
-} from '@bil/crypto';
-import { checkDeviceList, nextOwnList, ownListNeedsPublish, usableDevices, type DeviceListCheck } from './device-lists.js';
-import { directoryJson } from './chat/answers.js';
+// This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
+// chats.ts, digest.ts, live-client.ts) and keeps the profile state they share.
+import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
+import { Account } from './account.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
+import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
+import { Contacts, type ContactsApi } from './contacts.js';
+import { Devices, type DevicesApi } from './devices.js';
 import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
-import { BilApiError, BilStateError, SessionEndedError } from './errors.js';
-export type { DeviceListPin } from './device-lists.js';
+import { BilStateError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
 import { LiveClient, type LiveClientOptions } from './live-client.js';
-import { createLinkRequest, openLinkApproval, parseLinkRequest, sealLinkApproval, type LinkApproval, type LinkRequest } from './linking.js';
-import { Session, storedTokens } from './session.js';
+import { OwnList } from './own-list.js';
+import { Session } from './session.js';
 import { Transport, type FetchLike } from './transport.js';
-import {
-  toDevice,
-  toUser,
-  type Device,
-  type DeviceJson,
-  type TokensJson,
-  type User,
-  type UserJson,
-} from './wire.js';
+import type { Device, User } from './wire.js';
+
+export type { DeviceListPin } from './device-lists.js';
+export type {
+  BilClientEvents,
+  DeviceListChangedEvent,
+  LocalAccount,
+  SafetyNumberChangedEvent,
+  SessionEndedEvent,
+  TokensRefreshedEvent,
+} from './client-core.js';
+export type { ContactDevices, ContactsApi, PinStatus } from './contacts.js';
+export type { DevicesApi, OwnDevice, RevokeResult } from './devices.js';
 
 export interface BilClientOptions {
   /** The gateway, e.g. "https://api.example.com" (paths /v1/... are appended). */
@@ -57,168 +45,6 @@ export interface BilClientOptions {
   refreshSkewMs?: number;
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
-}
-
-/** A contact's identity key differs from the one pinned; devices it certifies are not trusted until accepted. */
-export interface SafetyNumberChangedEvent {
-  readonly userId: string;
-  readonly previousIdentityKey: string;
-  readonly currentIdentityKey: string;
-}
-
-export interface SessionEndedEvent {
-  /** The API code that ended it: refresh_token_reused, invalid_refresh_token, session_expired, token_revoked, account_deleted. */
-  readonly code: string;
-}
-
-export interface TokensRefreshedEvent {
-  readonly sessionId: string;
-  readonly accessTokenExpiresAt: number;
-}
-
-/**
- * A newer signed device list of a user (or of this account) dropped devices:
- * groups with that user should move to a new epoch without them (the chat
- * engine listens). Raised once per verified list version that removes devices.
- */
-export interface DeviceListChangedEvent {
-  readonly userId: string;
-  /** The version of the verified list now pinned. */
-  readonly version: number;
-  /** Devices the previously pinned list had and this one doesn't. */
-  readonly removedDeviceIds: readonly string[];
-}
-
-export interface BilClientEvents {
-  'safety-number-changed': SafetyNumberChangedEvent;
-  'device-list-changed': DeviceListChangedEvent;
-  'session-ended': SessionEndedEvent;
-  'tokens-refreshed': TokensRefreshedEvent;
-}
-
-/** What this device knows about itself (from the key store, no server call). */
-export interface LocalAccount {
-  readonly userId: string;
-  readonly username: string;
-  readonly deviceId: string;
-  readonly deviceName: string;
-  /** The account identity public key this device is certified under. */
-  readonly identityKey: string;
-  /** Whether this device holds the identity private key (and can approve links). */
-  readonly holdsIdentityKey: boolean;
-  readonly signedIn: boolean;
-}
-
-/** One of the caller's own devices. */
-export interface OwnDevice extends Device {
-  /** This is the device the client runs on. */
-  readonly current: boolean;
-  /** The certificate verifies under this device's account identity key. */
-  readonly certified: boolean;
-  /** In the account's latest signed device list with the same keys (for an account without a list: equals `certified`). */
-  readonly listed: boolean;
-}
-
-/** What `devices.revoke` did. */
-export interface RevokeResult {
-  readonly deviceId: string;
-  /**
-   * The next signed device list went with the revocation. False when this
-   * device doesn't hold the identity key (it can't sign one): the server
-   * revoked the device anyway, and the next device holding the key that sees
-   * the change publishes the list (automatically, in `devices.list()` or when
-   * it looks up its own devices); until then contacts still see the older list.
-   */
-  readonly deviceListPublished: boolean;
-  /**
-   * The revoked device held the account identity key (this client knows it
-   * did: it linked it sharing the key, was linked by it, or is it). The key
-   * can still certify devices and sign lists wherever it was copied: reset
-   * the identity (`devices.resetIdentity`) to be sure it no longer counts.
-   */
-  readonly identityResetAdvised: boolean;
-}
-
-/** How a contact's directory identity key compares with the pin. */
-export type PinStatus = 'first-use' | 'unchanged' | 'changed' | 'own' | 'no-identity';
-
-/** A contact's devices, split by whether their certificates verify under the pinned identity key. */
-export interface ContactDevices {
-  readonly userId: string;
-  readonly pin: PinStatus;
-  /** The key the devices were checked against (the pin; for `own`, this device's identity key; "" for `no-identity`). */
-  readonly pinnedIdentityKey: string;
-  /** The key the server's directory presents now. */
-  readonly presentedIdentityKey: string;
-  /** The pin was confirmed by comparing safety numbers. */
-  readonly verified: boolean;
-  /** Devices to encrypt to: certified by the pinned identity key. */
-  readonly devices: VerifiedDevice[];
-  /** Devices the server lists that fail verification (unverified, certified by an unaccepted new key, or not in the latest signed list). */
-  readonly rejected: { readonly deviceId: string; readonly name: string }[];
-  /**
-   * The user's latest signed device list as verified and pinned, or null when
-   * the user never published one (an account from before signed lists:
-   * `devices` are then the certified ones) or the identity key is not the
-   * pinned one. `closed`: the list names no devices (the account was deleted).
-   */
-  readonly deviceList: { readonly version: number; readonly closed: boolean } | null;
-}
-
-export interface DevicesApi {
-  /** The account's active devices, each checked against this device's identity key. */
-  list(): Promise<OwnDevice[]>;
-  /**
-   * Revokes a device of the account (with the next signed device list if this
-   * device holds the identity key); revoking this device also clears the key
-   * store. See {@link RevokeResult} for the list and the reset advice.
-   */
-  revoke(deviceId: string): Promise<RevokeResult>;
-  /** New device, step 1: generates keys and returns the request to show the approving device. */
-  linkRequest(options?: { deviceName?: string }): Promise<LinkRequest>;
-  /**
-   * Existing device holding the identity key, step 2: certifies the request's
-   * keys, chooses the new device's id and signs the next device list naming
-   * it. `shareIdentityKey` (default false) also hands over the identity
-   * private key: the new device can then approve links and sign lists, and
-   * whoever steals it can certify devices until an identity reset.
-   */
-  approveLink(request: LinkRequest | string, options?: { shareIdentityKey?: boolean }): Promise<LinkApproval>;
-  /**
-   * Publishes the account's next signed device list if it is due (this device
-   * must hold the identity key): the first list of an account from before
-   * signed lists, or the list after a revocation made by a device without the
-   * key. Returns the version published, or null if nothing was due.
-   */
-  syncList(): Promise<number | null>;
-  /** New device, step 3: opens the approval and registers with the account password. */
-  completeLink(params: { approval: LinkApproval | string; password: string }): Promise<LocalAccount>;
-  /**
-   * Registers this client as a new device under a new account identity key;
-   * the server revokes every other device, and contacts see a changed safety
-   * number. For a device without a profile, pass `username` and `userId`.
-   */
-  resetIdentity(params: { password: string; deviceName?: string; username?: string; userId?: string }): Promise<LocalAccount>;
-}
-
-export interface ContactsApi {
-  /** Finds a user by username (ignoring case). */
-  find(username: string): Promise<User>;
-  /** The user's devices, verified against the pinned identity key (pinned now on first use). */
-  devices(userId: string): Promise<ContactDevices>;
-  /** Trusts a changed identity key: pins `identityKey` (default: the directory's current key), unverified. */
-  acceptIdentityChange(userId: string, identityKey?: string): Promise<void>;
-  /** The 60-digit safety number of this account and the contact's pinned key. */
-  safetyNumber(userId: string): Promise<string>;
-  /** Compares a safety number read out of band; on a match marks the pin verified. */
-  verifySafetyNumber(userId: string, digits: string): Promise<boolean>;
-  /** The pinned identity key of a user, if any. */
-  pinned(userId: string): Promise<{ identityKey: string; verified: boolean } | null>;
-}
-
-interface PendingLink {
-  request: LinkRequest;
-  keys: DeviceKeyPair;
 }
 
 /**
@@ -246,9 +72,10 @@ export class BilClient {
   #pins = new IdentityPins();
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
-  #pendingLink: PendingLink | null = null;
-  /** An account created by `register` whose first device did not register yet (retry resumes it). */
-  #pendingAccount: { username: string; userId: string } | null = null;
+  /** Registration, login, logout, the server profile, deletion, identity reset. */
+  readonly #account: Account;
+  /** The directory check and pins behind `contacts` (also used by chats and live). */
+  readonly #contacts: Contacts;
   readonly #chatEngine: ChatEngine;
   readonly #digestEngine: DigestEngine;
 
@@ -268,40 +95,55 @@ export class BilClient {
       },
       null,
     );
+    const core: ClientCore = {
+      transport: this.#transport,
+      session: this.#session,
+      now: this.#now,
+      ready: () => this.#ready(),
+      requireProfile: () => this.#requireProfile(),
+      requireNoProfile: () => this.#requireNoProfile(),
+      profile: () => this.#profile,
+      commit: (next) => this.#commit(next),
+      pins: () => this.#pins,
+      savePins: () => this.#savePins(),
+      saveTokens: (tokens) => this.#saveTokens(tokens),
+      forget: () => this.#forget(),
+      call: (method, path, body) => this.#authed(method, path, body),
+      local: (p) => this.#local(p),
+      emit: (type, event) => this.#events.emit(type, event),
+    };
+    const ownList = new OwnList(core);
+    this.#account = new Account(core, ownList);
+    this.#contacts = new Contacts(core, ownList);
+    const devices = new Devices(core, ownList, this.#account);
     this.devices = {
-      list: () => this.#listDevices(),
-      revoke: (deviceId) => this.#revokeDevice(deviceId),
-      linkRequest: (o) => this.#linkRequest(o?.deviceName),
+      list: () => devices.list(),
+      revoke: (deviceId) => devices.revoke(deviceId),
+      linkRequest: (o) => devices.linkRequest(o?.deviceName),
       approveLink: async (request, o) => {
-        const approval = await this.#approveLink(request, o?.shareIdentityKey ?? false);
+        const approval = await devices.approveLink(request, o?.shareIdentityKey ?? false);
         // The new device registers next: let group chats look for it and hand it their keys.
         this.#chatEngine.ownDevicesChanged();
         return approval;
       },
-      completeLink: (p) => this.#completeLink(p.approval, p.password),
-      syncList: async () => {
-        const profile = await this.#requireProfile();
-        return this.#syncOwnList(profile, await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me')));
-      },
-      resetIdentity: (p) => this.#resetIdentity(p),
+      completeLink: (p) => devices.completeLink(p.approval, p.password),
+      syncList: () => devices.syncList(),
+      resetIdentity: (p) => this.#account.resetIdentity(p),
     };
+    const contacts = this.#contacts;
     this.contacts = {
-      find: (username) => this.#findUser(username),
-      devices: (userId) => this.#contactDevices(userId),
-      acceptIdentityChange: (userId, identityKey) => this.#acceptIdentityChange(userId, identityKey),
-      safetyNumber: (userId) => this.#safetyNumber(userId),
-      verifySafetyNumber: (userId, digits) => this.#verifySafetyNumber(userId, digits),
-      pinned: async (userId) => {
-        await this.#ready();
-        const p = this.#pins.snapshot().pins[userId];
-        return p ? { identityKey: p.identity_key, verified: p.verified } : null;
-      },
+      find: (username) => contacts.find(username),
+      devices: (userId) => contacts.devices(userId),
+      acceptIdentityChange: (userId, identityKey) => contacts.acceptIdentityChange(userId, identityKey),
+      safetyNumber: (userId) => contacts.safetyNumber(userId),
+      verifySafetyNumber: (userId, digits) => contacts.verifySafetyNumber(userId, digits),
+      pinned: (userId) => contacts.pinned(userId),
     };
     this.#chatEngine = new ChatEngine({
       call: (method, path, body) => this.#authed(method, path, body),
       profile: () => this.#requireProfile(),
-      devices: (userId) => this.#contactDevices(userId),
-      checkIdentity: (userId, identityKey) => this.#checkMemberIdentity(userId, identityKey),
+      devices: (userId) => contacts.devices(userId),
+      checkIdentity: (userId, identityKey) => contacts.checkMemberIdentity(userId, identityKey),
       save: async (chats) => {
         if (this.#profile) await this.#commit({ ...this.#profile, chats });
       },
@@ -359,7 +201,7 @@ export class BilClient {
     this.#events.off(type, listener);
   }
 
-  // ---- account --------------------------------------------------------------
+  // ---- account (the logic is in account.ts) ---------------------------------
 
   /**
    * The account a failed `register` created whose first device did not
@@ -370,13 +212,12 @@ export class BilClient {
    * nothing is reset).
    */
   get pendingRegistration(): { readonly username: string; readonly userId: string } | null {
-    return this.#pendingAccount ? { ...this.#pendingAccount } : null;
+    return this.#account.pendingRegistration;
   }
 
   /** This device's account as stored locally, or null before register/link. */
   async account(): Promise<LocalAccount | null> {
-    await this.#ready();
-    return this.#profile ? this.#local(this.#profile) : null;
+    return this.#account.account();
   }
 
   /**
@@ -385,67 +226,31 @@ export class BilClient {
    * keys and tokens. A retry after a failure between the two steps resumes.
    */
   async register(params: { username: string; password: string; displayName?: string; deviceName?: string }): Promise<LocalAccount> {
-    await this.#ready();
-    this.#requireNoProfile();
-    let userId: string;
-    let username: string;
-    if (this.#pendingAccount && this.#pendingAccount.username.toLowerCase() === params.username.toLowerCase()) {
-      ({ userId, username } = this.#pendingAccount);
-    } else {
-      const body: Record<string, string> = { username: params.username, password: params.password };
-      if (params.displayName !== undefined) body.display_name = params.displayName;
-      const res = await this.#transport.request<{ user: UserJson }>('POST', '/v1/auth/register', { body });
-      ({ user_id: userId, username } = res.user);
-      this.#pendingAccount = { username, userId };
-    }
-    const account = await this.#registerNewIdentity({ userId, username, password: params.password, deviceName: params.deviceName, reset: false });
-    this.#pendingAccount = null;
-    return account;
+    return this.#account.register(params);
   }
 
   /** Starts a new session on the device in the key store (after logout or a session end). */
   async login(params: { username?: string; password: string }): Promise<LocalAccount> {
-    const profile = await this.#requireProfile();
-    if (params.username !== undefined && params.username.toLowerCase() !== profile.username.toLowerCase()) {
-      throw new BilStateError('username_mismatch', `the key store holds a device of "${profile.username}"`);
-    }
-    const res = await this.#transport.request<{ user_id: string; tokens: TokensJson }>('POST', '/v1/auth/login', {
-      body: { username: profile.username, password: params.password, device_id: profile.deviceId },
-    });
-    if (res.user_id !== profile.userId) throw new BilApiError({ status: 200, code: 'invalid_response', message: 'login answered for another user' });
-    const tokens = storedTokens(res.tokens, this.#now());
-    this.#session.adopt(tokens);
-    await this.#commit({ ...profile, tokens });
-    return this.#local(this.#profile!);
+    return this.#account.login(params);
   }
 
   /** Ends this session on the server and forgets its tokens (the device keys stay). */
   async logout(): Promise<void> {
-    await this.#ready();
-    if (!this.#session.tokens) return;
-    try {
-      await this.#session.call('POST', '/v1/auth/logout');
-    } catch (err) {
-      if (!(err instanceof SessionEndedError)) throw err;
-    }
-    this.#session.adopt(null);
-    await this.#saveTokens(null);
+    return this.#account.logout();
   }
 
   /** The account and its active devices, as the server reports them. */
   async me(): Promise<{ user: User; devices: Device[] }> {
-    const res = await this.#authed<{ user: UserJson; devices: DeviceJson[] }>('GET', '/v1/me');
-    return { user: toUser(res.user), devices: res.devices.map(toDevice) };
+    return this.#account.me();
   }
 
   async updateProfile(params: { displayName: string }): Promise<User> {
-    const res = await this.#authed<{ user: UserJson }>('PATCH', '/v1/me', { display_name: params.displayName });
-    return toUser(res.user);
+    return this.#account.updateProfile(params);
   }
 
   /** Changes the password; every other session of the account ends, this one stays. */
   async changePassword(params: { oldPassword: string; newPassword: string }): Promise<void> {
-    await this.#authed('POST', '/v1/me/password', { old_password: params.oldPassword, new_password: params.newPassword });
+    return this.#account.changePassword(params);
   }
 
   /**
@@ -454,422 +259,12 @@ export class BilClient {
    * so contacts can verify that the account was closed.
    */
   async deleteAccount(params: { password: string }): Promise<void> {
-    const profile = await this.#requireProfile();
-    let closing: SignedDeviceList | undefined;
-    if (profile.identitySeed !== null) {
-      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
-      closing = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: [], close: true, now: this.#now() });
-    }
-    await this.#withListFallback(closing, (list) => this.#authed('DELETE', '/v1/me', { password: params.password, ...(list ? { device_list: list } : {}) }));
-    await this.#forget();
+    return this.#account.deleteAccount(params);
   }
 
   /** Refreshes the access token now (normally automatic). */
   async refreshSession(): Promise<void> {
-    await this.#ready();
-    await this.#session.refresh();
-  }
-
-  // ---- devices --------------------------------------------------------------
-
-  async #listDevices(): Promise<OwnDevice[]> {
-    const profile = await this.#requireProfile();
-    const res = await this.#authed<MeJson>('GET', '/v1/me');
-    const own = await this.#ownListState(profile, res);
-    await this.#syncOwnList(profile, own);
-    const ok = new Set(own.certified.map((d) => d.deviceId));
-    const listed = new Set(usableDevices(own.list, own.certified).map((d) => d.deviceId));
-    return res.devices.map((d) => ({
-      ...toDevice(d),
-      current: d.device_id === profile.deviceId,
-      certified: ok.has(d.device_id),
-      listed: listed.has(d.device_id),
-    }));
-  }
-
-  async #revokeDevice(deviceId: string): Promise<RevokeResult> {
-    const profile = await this.#requireProfile();
-    let next: SignedDeviceList | undefined;
-    if (profile.identitySeed !== null) {
-      const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
-      next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, remove: deviceId, now: this.#now() });
-    }
-    const published = await this.#withListFallback(next, (list) =>
-      this.#authed('DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`, list ? { device_list: list } : undefined),
-    );
-    const identityResetAdvised = deviceId !== profile.deviceId && (profile.seedHolders ?? []).includes(deviceId);
-    if (deviceId === profile.deviceId) {
-      await this.#forget();
-    } else {
-      if (published && next) await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
-      const p = this.#profile;
-      if (p?.seedHolders?.includes(deviceId)) await this.#commit({ ...p, seedHolders: p.seedHolders.filter((d) => d !== deviceId) });
-    }
-    return { deviceId, deviceListPublished: published, identityResetAdvised };
-  }
-
-  /**
-   * Runs a change with the signed list, and again without it if the server
-   * refuses the list (a version race or devices this client doesn't know):
-   * the user's revocation or deletion must not wait on the list. Returns
-   * whether the list went through.
-   */
-  async #withListFallback(list: SignedDeviceList | undefined, run: (list: SignedDeviceList | undefined) => Promise<unknown>): Promise<boolean> {
-    if (!list) {
-      await run(undefined);
-      return false;
-    }
-    try {
-      await run(list);
-      return true;
-    } catch (err) {
-      if (!(err instanceof BilApiError) || !['device_list_version', 'device_list_mismatch', 'invalid_device_list'].includes(err.code)) throw err;
-      await run(undefined);
-      return false;
-    }
-  }
-
-  /** This account's certified devices and its verified latest list (pinned; a rollback or bad list throws BilTrustError). */
-  async #ownListState(profile: StoredProfile, res: { devices: DeviceJson[]; device_list?: unknown }): Promise<OwnListState> {
-    const ours = res.devices.filter((d) => d.user_id === profile.userId);
-    const { certified } = await selectCertifiedDevices(ours.map((d) => recordOf(d, profile.identityKey)), profile.identityKey);
-    const check = await checkDeviceList({
-      userId: profile.userId,
-      pinnedKey: profile.identityKey,
-      presented: res.device_list ?? null,
-      pin: this.#profile?.deviceLists?.[profile.userId],
-    });
-    await this.#storeListPin(profile.userId, check);
-    return { certified, list: check.list, activeCount: res.devices.length };
-  }
-
-  /** Publishes this account's next list when one is due and this device can sign it (RevokeResult, DevicesApi.syncList). */
-  async #syncOwnList(profile: StoredProfile, own: OwnListState): Promise<number | null> {
-    if (profile.identitySeed === null || !ownListNeedsPublish(own.list, own.certified, own.activeCount)) return null;
-    const next = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, now: this.#now() });
-    try {
-      await this.#authed('PUT', '/v1/me/device-list', { device_list: next });
-    } catch (err) {
-      // Another device published first, or the devices changed meanwhile: the next look tries again.
-      if (err instanceof BilApiError && ['device_list_version', 'device_list_mismatch'].includes(err.code)) return null;
-      throw err;
-    }
-    await this.#storeListPin(profile.userId, await checkDeviceList({ userId: profile.userId, pinnedKey: profile.identityKey, presented: next, pin: this.#profile?.deviceLists?.[profile.userId] }));
-    return next.payload.version;
-  }
-
-  /** Stores a new list pin and tells listeners which devices a newer list removed. */
-  async #storeListPin(userId: string, check: DeviceListCheck): Promise<void> {
-    const p = this.#profile;
-    if (check.pin && p) await this.#commit({ ...p, deviceLists: { ...p.deviceLists, [userId]: check.pin } });
-    if (check.list && check.removed.length > 0) {
-      this.#events.emit('device-list-changed', { userId, version: check.list.version, removedDeviceIds: [...check.removed] });
-    }
-  }
-
-  async #linkRequest(deviceName = 'linked device'): Promise<LinkRequest> {
-    await this.#ready();
-    this.#requireNoProfile();
-    const keys = await generateDeviceKeys();
-    const request = createLinkRequest(keys, deviceName);
-    this.#pendingLink = { request, keys };
-    return request;
-  }
-
-  async #approveLink(value: LinkRequest | string, shareIdentityKey: boolean): Promise<LinkApproval> {
-    const profile = await this.#requireProfile();
-    if (profile.identitySeed === null) {
-      throw new BilStateError('identity_key_not_held', 'this device does not hold the account identity key; approve the link from one that does');
-    }
-    const request = await parseLinkRequest(value);
-    // The next list: the verified current one (only devices still active) plus the new device under an id chosen here.
-    const own = await this.#ownListState(profile, await this.#authed<MeJson>('GET', '/v1/me'));
-    const now = this.#now();
-    const deviceId = globalThis.crypto.randomUUID();
-    const add = { device_id: deviceId, encryption_key: request.encryption_key, signing_key: request.signing_key, added_at: now };
-    const deviceList = nextOwnList({ identitySeed: profile.identitySeed, userId: profile.userId, current: own.list, certified: own.certified, add, now });
-    const identity = identityKeyFromSeed(fromBase64Url(profile.identitySeed, 32));
-    let approval: LinkApproval;
-    try {
-      approval = await sealLinkApproval({
-        request,
-        identity,
-        userId: profile.userId,
-        username: profile.username,
-        shareIdentityKey,
-        deviceId,
-        deviceList,
-        approverDeviceId: profile.deviceId,
-        now,
-      });
-    } finally {
-      identity.secretKey.fill(0);
-    }
-    const p = this.#profile;
-    if (shareIdentityKey && p) await this.#commit({ ...p, seedHolders: [...new Set([...(p.seedHolders ?? [profile.deviceId]), deviceId])] });
-    return approval;
-  }
-
-  async #completeLink(approval: LinkApproval | string, password: string): Promise<LocalAccount> {
-    await this.#ready();
-    this.#requireNoProfile();
-    const pending = this.#pendingLink;
-    if (!pending) throw new BilStateError('no_pending_link', 'no link request pending on this client: call devices.linkRequest() first');
-    const grant = await openLinkApproval({ approval, request: pending.request, keys: pending.keys });
-    const res = await this.#transport.request<{ device: DeviceJson; tokens: TokensJson }>('POST', '/v1/auth/devices', {
-      body: {
-        username: grant.username,
-        password,
-        device_name: pending.request.device_name,
-        encryption_key: pending.request.encryption_key,
-        signing_key: pending.request.signing_key,
-        identity_key: grant.identity_key,
-        certificate: grant.certificate,
-        certificate_issued_at: grant.issued_at,
-        ...(grant.device_id !== undefined ? { device_id: grant.device_id, device_list: grant.device_list } : {}),
-      },
-    });
-    if (res.device.user_id !== grant.user_id || (grant.device_id !== undefined && res.device.device_id !== grant.device_id)) {
-      throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered to another user' });
-    }
-    const account = await this.#adoptDevice({
-      userId: grant.user_id,
-      username: grant.username,
-      device: res.device,
-      tokens: res.tokens,
-      keys: pending.keys,
-      identityKey: grant.identity_key,
-      identitySeed: grant.identity_seed === '' ? null : grant.identity_seed,
-      deviceList: grant.device_list,
-      seedHolders: grant.approver_device_id !== undefined ? [grant.approver_device_id] : [],
-    });
-    this.#pendingLink = null;
-    return account;
-  }
-
-  async #resetIdentity(p: { password: string; deviceName?: string; username?: string; userId?: string }): Promise<LocalAccount> {
-    await this.#ready();
-    const userId = this.#profile?.userId ?? p.userId;
-    const username = this.#profile?.username ?? p.username;
-    if (!userId || !username) {
-      throw new BilStateError('user_id_required', 'no profile in the key store: pass username and userId to reset the identity');
-    }
-    return this.#registerNewIdentity({ userId, username, password: p.password, deviceName: p.deviceName ?? this.#profile?.deviceName, reset: true });
-  }
-
-  /** First device or identity reset: new device keys, new identity key, self-certified. */
-  async #registerNewIdentity(p: { userId: string; username: string; password: string; deviceName: string | undefined; reset: boolean }): Promise<LocalAccount> {
-    const keys = await generateDeviceKeys();
-    const publicKeys = exportDevicePublicKeys(keys);
-    const now = this.#now();
-    const { identity, certificate } = createAccountIdentity({ userId: p.userId, device: publicKeys, issuedAt: now });
-    // The id is chosen here so that the first list (version 1, also after a reset) can name this device.
-    const deviceId = globalThis.crypto.randomUUID();
-    const deviceList = signDeviceList({ identity, userId: p.userId, version: 1, devices: [{ device_id: deviceId, ...publicKeys, added_at: now }], createdAt: now });
-    const res = await this.#transport.request<{ device: DeviceJson; tokens: TokensJson }>('POST', '/v1/auth/devices', {
-      body: {
-        device_id: deviceId,
-        device_list: deviceList,
-        username: p.username,
-        password: p.password,
-        device_name: p.deviceName ?? 'first device',
-        ...publicKeys,
-        identity_key: certificate.identity_key,
-        certificate: certificate.certificate,
-        certificate_issued_at: certificate.issued_at,
-        reset_identity: p.reset,
-      },
-    });
-    if (res.device.device_id !== deviceId) {
-      throw new BilApiError({ status: 201, code: 'invalid_response', message: 'the device was registered under another id than the one its list names' });
-    }
-    try {
-      return await this.#adoptDevice({
-        userId: p.userId,
-        username: p.username,
-        device: res.device,
-        tokens: res.tokens,
-        keys,
-        identityKey: certificate.identity_key,
-        identitySeed: toBase64Url(identity.secretKey),
-        deviceList,
-        seedHolders: [],
-      });
-    } finally {
-      identity.secretKey.fill(0);
-    }
-  }
-
-  /** Stores a freshly registered device as this client's profile (contacts' pins survive an identity reset). */
-  async #adoptDevice(p: {
-    userId: string;
-    username: string;
-    device: DeviceJson;
-    tokens: TokensJson;
-    keys: DeviceKeyPair;
-    identityKey: string;
-    identitySeed: string | null;
-    /** The list this device registered with (pinned as this account's latest). */
-    deviceList: SignedDeviceList | undefined;
-    /** Other devices known to hold the identity seed (this one is added if it holds it). */
-    seedHolders: string[];
-  }): Promise<LocalAccount> {
-    const tokens = storedTokens(p.tokens, this.#now());
-    const deviceId = p.device.device_id;
-    // Contacts' list pins survive an identity reset; this account's own pin restarts with the new list.
-    const deviceLists = { ...this.#profile?.deviceLists };
-    delete deviceLists[p.userId];
-    if (p.deviceList) {
-      const check = await checkDeviceList({ userId: p.userId, pinnedKey: p.identityKey, presented: p.deviceList, pin: undefined });
-      if (check.pin) deviceLists[p.userId] = check.pin;
-    }
-    const seedHolders = [...new Set([...p.seedHolders, ...(p.identitySeed !== null ? [deviceId] : [])])];
-    const profile: StoredProfile = {
-      version: 1,
-      userId: p.userId,
-      username: p.username,
-      deviceId: p.device.device_id,
-      deviceName: p.device.name,
-      identityKey: p.identityKey,
-      identitySeed: p.identitySeed,
-      deviceKeys: await exportDevicePrivateKeys(p.keys),
-      tokens,
-      pins: this.#pins.snapshot(),
-      deviceLists,
-      seedHolders,
-    };
-    this.#session.adopt(tokens);
-    await this.#commit(profile);
-    return this.#local(profile);
-  }
-
-  // ---- contacts -------------------------------------------------------------
-
-  async #findUser(username: string): Promise<User> {
-    const res = await this.#authed<{ user: UserJson }>('GET', `/v1/users?username=${encodeURIComponent(username)}`);
-    return toUser(res.user);
-  }
-
-  async #contactDevices(userId: string): Promise<ContactDevices> {
-    const profile = await this.#requireProfile();
-    const dir = directoryJson(await this.#authed<unknown>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`));
-    const presented = dir.identity_key;
-    const all = dir.devices.map((d) => ({ deviceId: d.device_id, name: d.name }));
-    const base = { userId, presentedIdentityKey: presented };
-    if (dir.user_id !== userId || presented === '') {
-      return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
-    }
-
-    let pin: PinStatus;
-    let pinned: string;
-    let verified = false;
-    if (userId === profile.userId) {
-      pin = 'own';
-      pinned = profile.identityKey;
-      verified = true;
-    } else {
-      let check: ReturnType<IdentityPins['check']>;
-      try {
-        check = this.#pins.check(userId, presented);
-      } catch {
-        // Not a 32-byte Ed25519 key in base64url: nothing can be verified under it.
-        return { ...base, pin: 'no-identity', pinnedIdentityKey: '', verified: false, devices: [], rejected: all, deviceList: null };
-      }
-      if (check.status === 'first-use') {
-        await this.#savePins();
-        pinned = check.identityKey;
-      } else if (check.status === 'unchanged') {
-        pinned = check.identityKey;
-        verified = check.verified;
-      } else {
-        pinned = check.pinned;
-        this.#events.emit('safety-number-changed', { userId, previousIdentityKey: check.pinned, currentIdentityKey: check.presented });
-      }
-      pin = check.status;
-    }
-
-    // Records are built with the directory's identity key; verifyDevice
-    // refuses every one of them when that isn't the pinned key.
-    const ours = dir.devices.filter((d) => d.user_id === userId);
-    const { certified } = await selectCertifiedDevices(
-      ours.map((d) => recordOf(d, presented)),
-      pinned,
-    );
-    // The signed list, under the pinned key only: with a changed key nothing is usable until it is accepted.
-    let list: VerifiedDeviceList | null = null;
-    if (pin !== 'changed' && (pin !== 'own' || presented === pinned)) {
-      const check = await checkDeviceList({ userId, pinnedKey: pinned, presented: dir.device_list ?? null, pin: this.#profile?.deviceLists?.[userId] });
-      await this.#storeListPin(userId, check);
-      list = check.list;
-      if (pin === 'own') await this.#syncOwnList(profile, { certified, list, activeCount: ours.length });
-    }
-    const devices = usableDevices(list, certified);
-    const ok = new Set(devices.map((d) => d.deviceId));
-    return {
-      ...base,
-      pin,
-      pinnedIdentityKey: pinned,
-      verified,
-      devices,
-      rejected: all.filter((d) => !ok.has(d.deviceId)),
-      deviceList: list ? { version: list.version, closed: list.devices.length === 0 } : null,
-    };
-  }
-
-  /**
-   * A group member's identity key as a verified epoch record lists it,
-   * against the pin: pinned on first sight; a different key raises "safety
-   * number changed", as for a contact, and is refused until accepted.
-   */
-  async #checkMemberIdentity(userId: string, identityKey: string): Promise<'ok' | 'changed'> {
-    const profile = await this.#requireProfile();
-    if (userId === profile.userId) return identityKey === profile.identityKey ? 'ok' : 'changed';
-    const check = this.#pins.check(userId, identityKey);
-    if (check.status === 'first-use') await this.#savePins();
-    if (check.status !== 'changed') return 'ok';
-    this.#events.emit('safety-number-changed', { userId, previousIdentityKey: check.pinned, currentIdentityKey: check.presented });
-    return 'changed';
-  }
-
-  async #acceptIdentityChange(userId: string, identityKey?: string): Promise<void> {
-    await this.#requireProfile();
-    let key = identityKey;
-    if (key === undefined) {
-      const dir = directoryJson(await this.#authed<unknown>('GET', `/v1/users/${encodeURIComponent(userId)}/devices`));
-      key = dir.identity_key;
-    }
-    if (!key) throw new BilStateError('no_pinned_identity', 'the user has no identity key to accept');
-    this.#pins.accept(userId, key);
-    await this.#savePins();
-    // A list pin belongs to the key it verified under: the accepted key starts its own.
-    const p = this.#profile;
-    if (p?.deviceLists?.[userId]) {
-      const { [userId]: _dropped, ...rest } = p.deviceLists;
-      await this.#commit({ ...p, deviceLists: rest });
-    }
-  }
-
-  async #safetyNumber(userId: string): Promise<string> {
-    const profile = await this.#requireProfile();
-    let pinned = this.#pins.pinned(userId);
-    if (pinned === undefined && userId !== profile.userId) {
-      await this.#contactDevices(userId);
-      pinned = this.#pins.pinned(userId);
-    }
-    if (userId === profile.userId) pinned = profile.identityKey;
-    if (pinned === undefined) throw new BilStateError('no_pinned_identity', 'the user has no identity key yet');
-    return safetyNumber({ userId: profile.userId, identityKey: profile.identityKey }, { userId, identityKey: pinned });
-  }
-
-  async #verifySafetyNumber(userId: string, digits: string): Promise<boolean> {
-    const expected = await this.#safetyNumber(userId);
-    if (!safetyNumbersMatch(digits, expected)) return false;
-    const pinned = this.#pins.pinned(userId);
-    if (pinned !== undefined) {
-      this.#pins.markVerified(userId, pinned);
-      await this.#savePins();
-    }
-    return true;
+    return this.#account.refreshSession();
   }
 
   // ---- state ----------------------------------------------------------------
@@ -962,38 +357,11 @@ export class BilClient {
           await this.#commit({ ...p, cursors: merged });
         },
         messages: this.messages,
-        checkContact: (userId) => this.#contactDevices(userId),
+        checkContact: (userId) => this.#contacts.devices(userId),
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
         digestSettled: (requestId) => this.#digestEngine.settled(requestId),
       },
       options,
     );
   }
-}
-
-/** GET /v1/me. */
-interface MeJson {
-  user: UserJson;
-  devices: DeviceJson[];
-  /** The latest signed device list, null if never published (absent from older servers). */
-  device_list?: unknown;
-}
-
-interface OwnListState {
-  certified: VerifiedDevice[];
-  list: VerifiedDeviceList | null;
-  activeCount: number;
-}
-
-/** A directory entry as the device record of docs/protocol.md, under the identity key the directory names. */
-function recordOf(d: DeviceJson, identityKey: string): DeviceRecord {
-  return {
-    user_id: d.user_id,
-    device_id: d.device_id,
-    identity_key: identityKey,
-    encryption_key: d.encryption_key,
-    signing_key: d.signing_key,
-    issued_at: d.certificate_issued_at,
-    certificate: d.certificate,
-  };
 }
