@@ -239,7 +239,8 @@ export class DigestEngine {
       const fresh = page.messages.filter((m) => m.seq > after);
       out.push(...fresh);
       for (const m of fresh) if (m.ok) bytes += m.text.length;
-      if (!page.hasMore || fresh.length === 0 || out.length >= 5000 || bytes > 4 * maxBytes) break;
+      if (page.hasMore && fresh.length === 0) throw new BilProtocolError(`messages of ${chatId}: a page says there is more but brings nothing new`);
+      if (!page.hasMore || out.length >= 5000 || bytes > 4 * maxBytes) break;
       after = fresh[fresh.length - 1]!.seq;
     }
     return out;

@@ -5,6 +5,7 @@
 // committed to, and what can't be verified stops at the last verified epoch.
 import {
   deviceRecordOf,
+  epochRecordHash,
   extendGroupChain,
   openGroupMetadata,
   unwrapEpochKey,
@@ -143,8 +144,8 @@ export class GroupStates {
       try {
         chain = fresh.length ? await extendGroupChain(prev.chain, fresh) : prev.chain;
       } catch {
-        // Later records that don't extend the verified head: keep what was verified.
-        await this.noteFork(chatId, { epoch: head + 1, userId: '', source: 'chain' });
+        // Later records that don't extend the verified head: keep what was verified, and say where the histories part.
+        await this.noteFork(chatId, { epoch: await this.#divergence(chatId, prev.chain), userId: '', source: 'chain' });
         return prev;
       }
       checkFrom = head + 1;
@@ -178,6 +179,20 @@ export class GroupStates {
     const state: GroupState = { chain, wrapped, keys: new Map(prev?.keys ?? []), ...(blockedBy ? { blockedBy } : {}) };
     await this.#pin(chatId, chain);
     return state;
+  }
+
+  /** The first epoch where the server's records differ from a verified chain (one past its head if they all agree). */
+  async #divergence(chatId: string, chain: GroupChain): Promise<number> {
+    try {
+      const records = (await this.#fetchEpochs(chatId, 0)).map((e) => e.record as SignedEpochRecord);
+      for (const e of chain.epochs) {
+        const theirs = records[e.epoch - 1];
+        if (!theirs || (await epochRecordHash(theirs).catch(() => '')) !== e.hash) return e.epoch;
+      }
+    } catch {
+      // the server's answer doesn't even parse: the fork is somewhere after the head
+    }
+    return chain.head.epoch + 1;
   }
 
   /**
