@@ -154,10 +154,11 @@ export class ChatEngine {
   // ---- chats ------------------------------------------------------------------
 
   /** Checks and remembers a chat the server answered with: a personal chat must be the two people's. */
-  async #remember(raw: ChatJson): Promise<Chat> {
+  async #remember(raw: ChatJson, checked?: [string, string][]): Promise<Chat> {
     const c = chatJson(raw);
     if (c.type === 'personal') {
-      const peer = await this.#direct.verify(c);
+      const peer = checked ? await this.#direct.check(c) : await this.#direct.verify(c);
+      checked?.push([c.chat_id, peer]);
       this.#kinds.set(c.chat_id, { type: 'personal', peer });
     } else this.#kinds.set(c.chat_id, { type: 'group' });
     return toChat(c);
@@ -191,15 +192,17 @@ export class ChatEngine {
     const qs = q.toString();
     const res = chatsPage(await this.#deps.call<unknown>('GET', `/v1/chats${qs ? `?${qs}` : ''}`));
     const chats: Chat[] = [];
+    const checked: [string, string][] = [];
     for (const c of res.chats) {
       try {
-        const chat = await this.#remember(c);
+        const chat = await this.#remember(c, checked);
         chats.push(chat.type === 'group' ? { ...chat, ...(await this.#groupTitle(chat)) } : chat);
       } catch (err) {
         // A personal chat that is not the two people's is left out of the list (it is refused where it is used).
         if (!(err instanceof BilTrustError)) throw err;
       }
     }
+    await this.#direct.remember(checked);
     return { chats, nextCursor: res.next_cursor };
   }
 

@@ -25,6 +25,20 @@ export class DirectChats {
    * keeps its peer. Returns the peer.
    */
   async verify(c: ChatJson, expectedPeer?: string): Promise<string> {
+    const peer = await this.check(c, expectedPeer);
+    await this.remember([[c.chat_id, peer]]);
+    return peer;
+  }
+
+  /** Remembers checked personal chats (one write for many). */
+  async remember(checked: readonly (readonly [string, string])[]): Promise<void> {
+    const peers = this.device.state.peers ?? {};
+    const fresh = checked.filter(([chatId]) => peers[chatId] === undefined);
+    if (fresh.length) await this.device.save({ peers: { ...peers, ...Object.fromEntries(fresh) } });
+  }
+
+  /** {@link verify} without remembering the result. */
+  async check(c: ChatJson, expectedPeer?: string): Promise<string> {
     const me = await this.device.me();
     const peer = c.peer_user_id;
     const refuse = (why: string) => new BilTrustError('chat_id_mismatch', `the server's personal chat ${c.chat_id} is not the chat with ${expectedPeer ?? peer}: ${why}`, { chat_id: c.chat_id, user_id: peer });
@@ -36,8 +50,8 @@ export class DirectChats {
       throw refuse('it names no other user');
     }
     if (derived !== c.chat_id) throw refuse('its id is not derived from the two user ids');
-    const peers = this.device.state.peers ?? {};
-    if (peers[c.chat_id] === undefined) await this.device.save({ peers: { ...peers, [c.chat_id]: peer } });
+    const known = this.device.state.peers?.[c.chat_id];
+    if (known !== undefined && known !== peer) throw refuse('this device checked it before with another user');
     return peer;
   }
 

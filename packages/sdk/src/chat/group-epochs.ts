@@ -184,7 +184,14 @@ export class GroupEpochs {
         const { inputs, members } = await this.#nextMembers(chatId, group, chat, intent);
         this.#compareWithServer(chatId, chat, members, intent, via);
         const title = intent.title ?? (await this.groups.title(group)) ?? chat.title;
-        const update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata: { title } });
+        let update: Awaited<ReturnType<typeof rotateEpoch>>;
+        try {
+          update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata: { title } });
+        } catch (err) {
+          // A non-admin may only re-key the same members (or drop devices of their own).
+          if (err instanceof TypeError && mine.role !== 'admin') throw new BilStateError('not_an_admin', 'only an admin of the group may make this change');
+          throw err;
+        }
         const keys = { epoch_record: update.record, epoch_keys: update.wrappedKeys };
         let chatOut: Chat | undefined;
         if (via === 'add') {
