@@ -84,12 +84,12 @@ async function roundTrip(input: RoundTripInput): Promise<RoundTripResult> {
     const text = `direct ${suite} 🔐`;
     const msg = await bil.encryptDirectMessage({
       sender: aliceLocal, chatId, messageId: uuid(100 + counter), counter: ++counter, timestamp: Date.now(),
-      plaintext: bil.utf8(text), recipients: [bobVerified], suite,
+      plaintext: bil.utf8(text), recipients: [bobVerified], recipientUserId: bob, suite,
     });
     firstMessage ??= msg;
     const wire = JSON.parse(JSON.stringify(msg)) as bil.DirectMessage;
     const opened = await bil.decryptDirectMessage({
-      envelope: wire.envelope, wrappedKey: wire.wrapped_keys[0]!, recipient: bobLocal, chatId, sender: aliceVerified, replay,
+      envelope: wire.envelope, wrappedKey: wire.wrapped_keys[0]!, recipient: bobLocal, chatId, sender: aliceVerified, replay, chatUsers: [alice, bob],
     });
     direct[suite] = bil.fromUtf8(opened.plaintext);
   }
