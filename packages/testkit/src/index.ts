@@ -3,6 +3,7 @@
 // TEST_REDIS_URL, TEST_NATS_URL; defaults: the local servers), so test files
 // run in parallel and beside a running system. Where those servers are not
 // reachable but a Docker engine is, it starts testcontainers instead.
+// system.ts starts the whole system (scripts/start.mjs) on such an environment.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -213,3 +214,18 @@ export async function eventually<T>(
 }
 export * from './decider.js';
 export { freePort } from './ports.js';
+export {
+  bilMain,
+  freePorts,
+  repoRoot,
+  run,
+  SERVICE_PORTS,
+  startSystem,
+  stopSystem,
+  systemEnv,
+  testSettings,
+  waitFor,
+  waitUntil,
+  type Ports,
+  type Run,
+} from './system.js';

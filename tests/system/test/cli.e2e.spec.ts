@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clean, cli, events, type Cli } from './cli.js';
-import { freePort, waitFor } from './stack.js';
+import { freePort, waitFor } from '@bil/testkit';
 
 const url = inject('bilUrl');
 const tag = randomBytes(3).toString('hex');

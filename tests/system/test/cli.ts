@@ -4,9 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root, run, type Run } from './stack.js';
-
-export const bilMain = join(root, 'apps', 'cli', 'dist', 'main.js');
+import { bilMain, run, type Run } from '@bil/testkit';
 
 export interface Result {
   code: number | null;

@@ -2,13 +2,13 @@
 // must finish, and show each thing it claims beside the server's ciphertext.
 import { spawn } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
-import { freePort, root } from './stack.js';
+import { freePort, repoRoot } from '@bil/testkit';
 
 const url = inject('bilUrl');
 
 function npmRunDemo(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('npm', ['run', 'demo'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', 'demo'], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c));
     child.stderr.on('data', (c: Buffer) => (out += c));

@@ -3,8 +3,7 @@
 // private database, Redis prefix and NATS prefix, started once. Tests get its
 // URL with inject('bilUrl').
 import type { TestProject } from 'vitest/node';
-import { createTestEnv } from '@bil/testkit';
-import { freePorts, startSystem, stopSystem, systemEnv, testSettings } from './stack.js';
+import { createTestEnv, freePorts, startSystem, stopSystem, systemEnv, testSettings } from '@bil/testkit';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,7 +16,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const ports = await freePorts();
   let system;
   try {
-    system = await startSystem({ ...systemEnv(env, ports), ...testSettings });
+    system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }) });
   } catch (err) {
     await env.cleanup();
     throw err;

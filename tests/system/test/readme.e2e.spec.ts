@@ -9,10 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { root, run } from './stack.js';
+import { repoRoot, run } from '@bil/testkit';
 
 const url = inject('bilUrl');
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 const work = mkdtempSync(join(tmpdir(), 'bil-readme-'));
 
 /** The fenced block right after the marker comment. */
@@ -25,7 +25,7 @@ function block(marker: string): string {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const shimNpx = `npx() { if [ "$1" = bil ]; then shift; node ${JSON.stringify(join(root, 'apps', 'cli', 'bin', 'bil.mjs'))} "$@"; else command npx "$@"; fi; }`;
+const shimNpx = `npx() { if [ "$1" = bil ]; then shift; node ${JSON.stringify(join(repoRoot, 'apps', 'cli', 'bin', 'bil.mjs'))} "$@"; else command npx "$@"; fi; }`;
 
 /** Runs a script with bash -euo pipefail, as a newcomer's shell would (the tour's `&` and `wait` included). */
 function bash(script: string, env: Record<string, string | undefined>): Promise<{ code: number | null; out: string }> {
@@ -44,7 +44,7 @@ describe('README', () => {
   const env = { BIL_URL: url, BIL_CONFIG_DIR: join(work, 'config'), NO_COLOR: undefined, BIL_PASSPHRASE: undefined, BIL_PASSWORD: undefined };
 
   it('`npx bil` is linked by the workspace install', () => {
-    const r = spawnSync('npx', ['--no-install', 'bil', '--version'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('npx', ['--no-install', 'bil', '--version'], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
@@ -74,7 +74,7 @@ describe('README', () => {
 
   it('runs the SDK example, and Bob reads what it sent', async () => {
     const example = block('sdk-example');
-    const dir = join(root, 'tests', 'system', '.test-results');
+    const dir = join(repoRoot, 'tests', 'system', '.test-results');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'readme-hello.mjs');
     writeFileSync(file, example);

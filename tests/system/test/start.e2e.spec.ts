@@ -4,8 +4,7 @@
 // a missing server is named with how to start it. (`npm ci` and `npm test`
 // are what CI runs; `npm start` is `turbo run build` and then this script.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { freePort, freePorts, run, startSystem, stopSystem, systemEnv, type Ports } from './stack.js';
+import { createTestEnv, freePort, freePorts, run, startSystem, stopSystem, systemEnv, type Ports, type TestEnv } from '@bil/testkit';
 
 let env: TestEnv;
 let ports: Ports;

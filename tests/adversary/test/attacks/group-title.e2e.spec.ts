@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitUntil } from '@bil/testkit';
 import { chatKnowsDevices, cli, registerAll, unique, type Person } from '../harness/clients.js';
-import { waitUntil } from '../harness/stack.js';
 import { startProxy, type MaliciousGateway } from '../harness/proxy.js';
 
 /** Rows of every table in the system's database whose text (or bytea hex) contains `needle`. */

@@ -11,8 +11,8 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { importDevicePrivateKeys, type LocalDevice } from '@bil/crypto';
 import { BilClient, BilError, MemoryKeyStore, type HistoryMessage, type LiveClient, type LiveClientEvents, type LocalAccount } from '@bil/sdk/node';
+import { bilMain, run, waitUntil, type Run } from '@bil/testkit';
 import type { Json } from './proxy.js';
-import { bilMain, run, waitUntil, type Run } from './stack.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -173,7 +173,7 @@ export function cli(url: string): Cli {
   const configDir = mkdtempSync(join(tmpdir(), 'bil-adversary-'));
   const env = { BIL_URL: url, BIL_CONFIG_DIR: configDir, BIL_PASSPHRASE: 'a passphrase for my keys', BIL_PASSWORD: PASSWORD, BIL_PROFILE: undefined, NO_COLOR: '1' };
   const exec = async (args: string[]): Promise<CliResult> => {
-    const r = run([bilMain, ...args], env, '');
+    const r = run([bilMain, ...args], env, { input: '' });
     const code = await r.exited;
     return { code, stdout: r.stdout(), stderr: r.stderr() };
   };
