@@ -122,7 +122,11 @@ export class GroupEpochs {
     const left = new Set<string>();
     for (const leave of (chat as { pending_leaves?: unknown[] }).pending_leaves ?? []) {
       try {
-        left.add((await verifyGroupLeave({ chain: group.chain, leave })).userId);
+        const { userId, epoch } = await verifyGroupLeave({ chain: group.chain, leave });
+        // A leave counts only if its signer stayed a member from its epoch to the head: an old
+        // leave replayed after the user was removed and added again is stale.
+        const stayed = group.chain.epochs.slice(epoch - 1).every((e) => e.members.has(userId));
+        if (stayed) left.add(userId);
       } catch {
         // not signed by a device the verified history lists: ignored
       }
