@@ -1,3 +1,7 @@
+// Size: past 400 lines because it is the one place that spells out every chat
+// route's request and response schema (OpenAPI is generated from it); issue
+// #15 (step 12) asks for typed contracts generated from one source instead.
+//
 // JSON schemas of the chat routes (/v1/chats, /v1/unread). Like schemas.ts
 // they check structure and size only: types, required and unknown members,
 // lengths, UUID shape. What an envelope or epoch record means (signatures,

@@ -1,3 +1,8 @@
+// Size: past 400 lines because the decider is one exhaustive switch over
+// every chat command and event (emmett style: a missing case does not
+// compile); step 8 added leaves and v2 records to it. Issue #15 (step 12)
+// reviews its layout with the rest of the chat context.
+//
 // The chat aggregate (stream `chat-<id>`): type, members and roles, the group
 // epoch head, and whether a new epoch is required. Pure decider: no I/O; the
 // application layer passes in what it looked up (the device directory, the
