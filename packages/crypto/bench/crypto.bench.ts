@@ -18,8 +18,9 @@ import { createCipheriv, createDecipheriv, randomBytes as nodeRandomBytes } from
 import { performance } from 'node:perf_hooks';
 import { aeadDecrypt, aeadEncrypt, type Suite } from '../src/aead.js';
 import { portableBackend, setCryptoBackend, type CryptoBackend } from '../src/backend.js';
-import { decryptDirectMessage, encryptDirectMessage } from '../src/envelope.js';
-import { createGroup, decryptGroupMessage, encryptGroupMessage, unwrapEpochKey, type GroupMemberInput } from '../src/group.js';
+import { decryptDirectMessage, encryptDirectMessage } from '../src/direct.js';
+import { createGroup, unwrapEpochKey, type GroupMemberInput } from '../src/group.js';
+import { decryptGroupMessage, encryptGroupMessage } from '../src/group-message.js';
 import { nodeCryptoBackend } from '../src/node.js';
 import { paddedLength } from '../src/padding.js';
 import { keyPool, makeUser, uuid, type TestUser } from '../src/testing/fixtures.js';
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
       const direct = (): ReturnType<typeof encryptDirectMessage> =>
         encryptDirectMessage({
           sender: aliceDev.local, chatId, messageId: uuid(++msgNo), counter: ++counter, timestamp: 1,
-          plaintext, recipients: [bobDev.verified], suite,
+          plaintext, recipients: [bobDev.verified], recipientUserId: bobDev.local.userId, suite,
         });
       const dm = await direct();
       const groupSeal = (): ReturnType<typeof encryptGroupMessage> =>
