@@ -90,6 +90,14 @@ export {
 } from './group.js';
 export { encryptGroupMessage, decryptGroupMessage, EPOCH_GRACE_MS } from './group-message.js';
 export { MAX_GROUP_TITLE_LENGTH, type GroupMetadata } from './group-metadata.js';
+export {
+  DIGEST_CONSENT_TYPE,
+  signDigestConsent,
+  parseDigestConsent,
+  verifyDigestConsent,
+  type DigestConsentPayload,
+  type SignedDigestConsent,
+} from './digest-consent.js';
 export { GROUP_LEAVE_TYPE, signGroupLeave, verifyGroupLeave, type GroupLeavePayload, type SignedGroupLeave } from './group-leave.js';
 export {
   SERVICE_KEY_TYPE,
