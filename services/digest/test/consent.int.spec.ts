@@ -4,7 +4,6 @@
 // membership, a strictly higher version), GetDigestPolicy lists the current
 // members' newest statements, DigestConsentChanged is published, and the
 // read model rebuilds to the same rows.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
 import { AppError, callUnary, contextStream } from '@bil/runtime';
