@@ -42,8 +42,12 @@ export const digestConfigSchema = {
   DIGEST_JOB_ATTEMPTS: int('attempts per job when the model endpoint fails transiently (a job option: read by the API process when it enqueues)', 3, 1, 20),
   DIGEST_JOB_BACKOFF_MS: int('first retry delay of a job, doubled each time (ms; a job option, read by the API process)', 5000, 0, 3_600_000),
   DIGEST_JOB_TIMEOUT_MS: int('a job attempt taking longer fails with reason timeout (ms)', 300_000, 100, 3_600_000),
-  DIGEST_JOB_LOCK_MS: int('BullMQ lock duration: a dead worker\'s job goes to another after this (ms)', 30_000, 500, 600_000),
-  DIGEST_STALLED_INTERVAL_MS: int('how often a worker looks for jobs whose worker died (ms)', 30_000, 100, 600_000),
+  // Crash recovery (docs/digest.md, "Queue and workers"): a SIGKILLed worker's job is back in the queue at most
+  // about DIGEST_JOB_LOCK_MS + DIGEST_STALLED_INTERVAL_MS (15 s) after the kill, well within a client's 60 s wait.
+  // The lock is renewed every DIGEST_JOB_LOCK_MS / 2 while a job runs, however long the model call takes.
+  DIGEST_JOB_LOCK_MS: int('BullMQ lock duration, renewed every half of it while the job runs: a dead worker\'s job goes to another at most this plus DIGEST_STALLED_INTERVAL_MS later (ms)', 10_000, 500, 600_000),
+  DIGEST_STALLED_INTERVAL_MS: int('how often (across all workers) the queue is checked for jobs whose worker died (ms)', 5_000, 100, 600_000),
+  DIGEST_MAX_STALLED_COUNT: int('how many times a job whose worker died is put back in the queue before BullMQ fails it (a job that keeps killing workers)', 3, 1, 100),
 
   // Summariser.
   OPENAI_API_KEY: optionalStr('API key of an OpenAI-compatible endpoint; unset = the built-in extractive summariser', { secret: true }),
