@@ -97,7 +97,7 @@ describe('a worker dies mid-job (default settings)', () => {
 
     const ready = await waitForStatus(h, alice, requestId, 'ready', SDK_DEFAULT_WAIT_MS);
     const elapsed = Date.now() - requestedAt;
-    console.log(`crash recovery with the default settings: ready ${elapsed} ms after the request`);
+    process.stdout.write(`crash recovery with the default settings: ready ${elapsed} ms after the request\n`);
     // Lock 10 s + stalled check 5 s is the worst case for the job to be back in the queue; then one quick model call.
     expect(elapsed).toBeLessThan(30_000);
     expect(ready.method).toBe('llm');
