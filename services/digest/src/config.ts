@@ -22,6 +22,7 @@ export const digestConfigSchema = {
 
   // Keys (docs/digest.md, "Keys"). Required in production; elsewhere a fixed, public development value is used.
   DIGEST_SERVICE_IDENTITY_SEED: base64url32('the service identity key (Ed25519 seed, 32 bytes base64url) whose public half clients pin'),
+  DIGEST_SERVICE_IDENTITY_KEY: optionalStr('the published public service identity key (base64url) clients configure; when set, the process refuses to start if DIGEST_SERVICE_IDENTITY_SEED does not match it'),
   DIGEST_KEY_ENCRYPTION_KEY: base64url32('the key (32 bytes base64url) that encrypts the stored RSA private keys (AES-256-GCM)'),
   DIGEST_KEY_TTL_DAYS: int('how long a digest key is published before it is rotated (days)', 30, 1, 365),
   DIGEST_KEY_GRACE_MS: int('how long after its expiry a key still opens requests sealed to it (ms)', 3_600_000, 0, 30 * 86_400_000),

@@ -3,7 +3,7 @@
 // process (BullMQ worker) are built from the same parts.
 import { Worker } from 'bullmq';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { fromBase64Url, identityKeyFromSeed, type Ed25519KeyPair } from '@bil/crypto';
+import { fromBase64Url, identityKeyFromSeed, toBase64Url, type Ed25519KeyPair } from '@bil/crypto';
 import {
   Database,
   EventStore,
@@ -21,6 +21,7 @@ import {
 } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { DEV_IDENTITY_SEED, DEV_KEY_ENCRYPTION_KEY, type DigestConfig } from './config.js';
+import { checkPublishedKey } from './service-key.js';
 import { migrations } from './infra/migrations/index.js';
 import { digestDecider, digestStream } from './domain/digest/digest.js';
 import { digestReadModels } from './app/projections/read-models.js';
@@ -66,6 +67,7 @@ export async function openCore(config: DigestConfig, logger: Logger, opts: { mig
     logger.warn('using the public development digest keys (set DIGEST_SERVICE_IDENTITY_SEED and DIGEST_KEY_ENCRYPTION_KEY outside development)');
   }
   const identity = identityKeyFromSeed(fromBase64Url(config.DIGEST_SERVICE_IDENTITY_SEED ?? DEV_IDENTITY_SEED, 32));
+  checkPublishedKey(config, toBase64Url(identity.publicKey));
   const keys = new KeyRing(store, {
     identity,
     kek: fromBase64Url(config.DIGEST_KEY_ENCRYPTION_KEY ?? DEV_KEY_ENCRYPTION_KEY, 32),
