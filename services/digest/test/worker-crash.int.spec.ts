@@ -10,12 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contextStream } from '@bil/runtime';
-import { eventually } from '@bil/testkit';
+import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
 import { digestConfigSchema, loadDigestConfig } from '../src/config.js';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { FakeOpenAI } from './fake-openai.js';
-import { launchPlanning } from './fixtures/conversations.js';
-import { newChat, newUser, sealTranscript, startHarness, waitForStatus, type Harness } from './support.js';
+import { newChat, newUser, sealed, startHarness, waitForStatus, type Harness } from './support.js';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 /** The SDK's default wait for a digest (packages/sdk, `timeoutMs`). */
@@ -62,7 +60,8 @@ describe('a worker dies mid-job (default settings)', () => {
     const alice = await newUser(h, 'Alice');
     const bob = await newUser(h, 'Bob');
     const chatId = await newChat(h, [alice, bob]);
-    const sealed = await sealTranscript(h, alice, launchPlanning(chatId));
+    const requestId = randomUUID();
+    const transcript = await sealed(h, alice, requestId, chatId, launchPlanning());
 
     // The first worker is its own process (node src/main.ts worker, as `node dist/main.js worker`); the model never answers it.
     fake.fallback = { kind: 'hang' };
@@ -84,8 +83,7 @@ describe('a worker dies mid-job (default settings)', () => {
 
     const called = new Promise<void>((resolve) => (fake.onRequest = resolve));
     const requestedAt = Date.now();
-    const requestId = randomUUID();
-    await h.api.app.requestDigest(alice.actor, requestId, [{ chatId, sealed }]);
+    await h.api.app.requestDigest(alice.actor, requestId, [transcript]);
     await Promise.race([called, new Promise((_, reject) => setTimeout(() => reject(new Error(`worker child never called the model: ${output}`)), 20_000))]);
 
     // Two more workers are running (default settings) when the first one dies; the model now answers.
@@ -126,7 +124,7 @@ describe('a worker dies mid-job (default settings)', () => {
     const before = fake.seen.length;
     fake.fallback = { kind: 'slow', ms: 4000 }; // four lock durations
     const requestId = randomUUID();
-    await h.api.app.requestDigest(alice.actor, requestId, [{ chatId, sealed: await sealTranscript(h, alice, launchPlanning(chatId)) }]);
+    await h.api.app.requestDigest(alice.actor, requestId, [await sealed(h, alice, requestId, chatId, launchPlanning())]);
     await waitForStatus(h, alice, requestId, 'ready', 30_000);
     expect(fake.seen.length - before).toBe(1);
     expect(await h.core.db.query(`SELECT 1 FROM digest.events WHERE stream_id = ? AND type = 'DigestCompleted'`, [`digest-${requestId}`])).toHaveLength(1);
