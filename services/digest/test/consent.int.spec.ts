@@ -2,17 +2,20 @@
 // SetDigestConsent checks the statement (shape, chat, the caller's own device,
 // its signature under the device's signing key from the local directory,
 // membership, a strictly higher version), GetDigestPolicy lists the current
-// members' newest statements, DigestConsentChanged is published, and the
-// read model rebuilds to the same rows.
+// members' newest statements, DigestConsentChanged is published, the read
+// model rebuilds to the same rows, and the worker (second line) leaves out the
+// messages of members whose newest statement says include: false.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
 import { AppError, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
-import { eventually } from '@bil/testkit';
+import { randomUUID } from 'node:crypto';
+import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
 import { signDigestConsent, type SignedDigestConsent } from '@bil/crypto/node';
 import type { GetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestPolicyResponse';
 import type { SetDigestConsentResponse__Output } from '@bil/proto/gen/bil/digest/v1/SetDigestConsentResponse';
-import { newChat, newUser, removeMember, startHarness, type Harness, type TestUser } from './support.js';
+import { startWorker, type WorkerProcess } from '../src/system.js';
+import { newChat, newUser, openResult, removeMember, sealed, startHarness, userIdsOf, waitForStatus, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let alice: TestUser;
@@ -40,8 +43,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await worker?.stop();
+  await fake?.stop();
   await h?.close();
 });
+
+let worker: WorkerProcess | undefined;
+let fake: FakeOpenAI | undefined;
 
 describe('signed digest consent', () => {
   it('stores a member’s statement over gRPC and lists it in the policy; publishes digest.v1.consent.changed', async () => {
@@ -125,5 +133,43 @@ describe('signed digest consent', () => {
     expect(live.length).toBeGreaterThanOrEqual(3);
     await h.core.store.rebuildProjections();
     expect(await snapshot()).toEqual(live);
+  });
+
+  it('the worker leaves out the messages of members whose newest statement says include: false, and counts them', async () => {
+    fake = await new FakeOpenAI().start();
+    worker = startWorker(h.workerConfig({ OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.url, OPENAI_MODEL: fake.model }), h.logs.logger, h.core);
+    const [am, bc, cd] = await Promise.all([newUser(h, 'Alice Martin'), newUser(h, 'Bob Chen'), newUser(h, 'Carol Diaz')]);
+    const chat = await newChat(h, [am, bc, cd], 'Website launch');
+    await h.api.consents.set(bc.actor, chat, JSON.stringify(sign(bc, false, 1, chat)));
+    // Carol opted out, then back in: the newest statement counts.
+    await h.api.consents.set(cd.actor, chat, JSON.stringify(sign(cd, false, 1, chat)));
+    await h.api.consents.set(cd.actor, chat, JSON.stringify(sign(cd, true, 2, chat)));
+
+    // A client that ignored Bob's opt-out: every message, Bob's marked.
+    const BOB = 'bob-only-phrase-5521';
+    const conversation = launchPlanning('', userIdsOf(am, bc, cd));
+    conversation.messages = conversation.messages.map((m) => (m.senderUserId === bc.userId ? { ...m, text: `${m.text} ${BOB}` } : m));
+    const bobs = conversation.messages.filter((m) => m.senderUserId === bc.userId).length;
+    expect(bobs).toBe(5);
+    const requestId = randomUUID();
+    await h.api.app.requestDigest(am.actor, requestId, [await sealed(h, am, requestId, chat, conversation)]);
+    const ready = await waitForStatus(h, am, requestId, 'ready');
+    const summary = await openResult(h, am, requestId, chat, ready.results[0]!.sealed);
+    expect(summary).toMatchObject({ message_count: 14 - bobs, excluded_count: bobs, from_seq: 1, to_seq: 14, method: 'llm' });
+    const prompt = JSON.stringify(fake.seen.at(-1)!.messages);
+    expect(prompt).not.toContain(BOB);
+    expect(prompt).not.toContain('Bob Chen:');
+    expect(prompt).toContain('Carol Diaz');
+
+    // Only opted-out members' messages: a summary of 0 messages, without calling the model.
+    const calls = fake.seen.length;
+    const onlyBob = { ...conversation, messages: conversation.messages.filter((m) => m.senderUserId === bc.userId) };
+    const second = randomUUID();
+    await h.api.app.requestDigest(am.actor, second, [await sealed(h, am, second, chat, onlyBob)]);
+    const done = await waitForStatus(h, am, second, 'ready');
+    const empty = await openResult(h, am, second, chat, done.results[0]!.sealed);
+    expect(empty).toMatchObject({ message_count: 0, excluded_count: bobs, method: 'extractive' });
+    expect(JSON.stringify(empty)).not.toContain(BOB);
+    expect(fake.seen.length).toBe(calls);
   });
 });

@@ -24,12 +24,14 @@ import {
   digestContext,
   encodeSummary,
   parseTranscript,
+  summarizeExtractive,
   transcriptSha256,
   type Summarizer,
   type Summary,
 } from '@bil/summarizer';
 import type { DigestJob } from '../infra/queue.js';
 import { chatsWithDigestsOff } from './digest-app.js';
+import { excludedUsers } from './consent.js';
 import type { KeyRing } from './key-ring.js';
 
 export interface WorkerSettings {
@@ -163,7 +165,12 @@ export class DigestWorker {
     try {
       const transcript = parseTranscript(opened, { requestId: job.requestId, chatId, deviceId: job.deviceId });
       const hash = await transcriptSha256(opened);
-      const summary = await this.summarizer.summarize(transcript, signal);
+      // Second line of consent (docs/digest.md, "Consent"): honest clients already left these out.
+      const excluded = await excludedUsers(this.db, chatId);
+      const kept = excluded.size ? transcript.messages.filter((m) => !excluded.has(m.senderUserId)) : transcript.messages;
+      const input = { ...transcript, messages: kept };
+      // Nothing left (or nothing sent): the built-in summary of no messages, no model call.
+      const summary = kept.length > 0 ? await this.summarizer.summarize(input, signal) : summarizeExtractive(input);
       const plaintext = encodeSummary({
         requestId: job.requestId,
         chatId,
@@ -171,8 +178,8 @@ export class DigestWorker {
         transcriptSha256: hash,
         fromSeq: transcript.fromSeq,
         toSeq: transcript.toSeq,
-        messageCount: transcript.messages.length,
-        excludedCount: 0,
+        messageCount: kept.length,
+        excludedCount: transcript.messages.length - kept.length,
         ...summary,
       });
       return { summary, plaintext };
