@@ -151,6 +151,13 @@ describe('Dockerfile', () => {
     expect(help.stdout).toMatch(/digest-worker/);
     expect(help.runs).toEqual([]);
   });
+
+  it('runs the digest service-key command that docs/deploy.md tells operators to run', () => {
+    const r = entrypointRuns(['digest', 'service-key']);
+    expect(r.code).toBe(0);
+    expect(r.runs).toEqual([['services/digest/dist/main.js', 'service-key']]);
+    expect(read('docs/deploy.md')).toContain('node services/digest/dist/main.js service-key');
+  });
 });
 
 describe('.dockerignore', () => {
