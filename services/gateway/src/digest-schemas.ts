@@ -56,7 +56,7 @@ export const digestSharedSchemas = [
       chat_ids: { type: 'array', items: { type: 'string' } },
       results: {
         type: 'array',
-        description: 'One sealed summary per chat (status ready only): kind "digest-result", context "<request_id>:<chat_id>", signed by the service identity key.',
+        description: 'One sealed summary per chat (status ready only): kind "digest-result", context "<request_id>:<chat_id>:<device_id>", signed by the service identity key.',
         items: { type: 'object', required: ['chat_id', 'sealed'], properties: { chat_id: { type: 'string' }, sealed: ref('SealedBox') } },
       },
       requested_at: { type: 'string', description: 'RFC 3339.' },
@@ -114,7 +114,7 @@ const bodyErrors = [400, 413, 415];
 export const digestKeySchema = {
   tags: ['digests'],
   summary: "The digest service's current signed encryption key and the client-side limits.",
-  description: 'Verify `key.signed_key` with the service identity key pinned in the client; never trust `service_identity_key` from here.',
+  description: 'Verify `key.signed_key` with the service identity key the client is configured with; never trust `service_identity_key` from here.',
   security: BEARER,
   response: {
     200: {
@@ -132,7 +132,7 @@ export const digestKeySchema = {
           },
         },
         service_identity_key: { type: 'string', description: 'For operators only.' },
-        min_unread_messages: { type: 'integer', description: 'Below this many unread messages, show the messages instead of offering a digest.' },
+        min_unread_messages: { type: 'integer', description: "The server's suggested unread threshold: advisory, clients use their own setting." },
         max_chats_per_request: { type: 'integer' },
         max_transcript_bytes: { type: 'integer' },
         model_configured: { type: 'boolean' },
@@ -205,7 +205,7 @@ const policyParams = { type: 'object', additionalProperties: false, required: ['
 const policyResponse = {
   type: 'object',
   required: ['policy', 'min_unread_messages'],
-  properties: { policy: ref('DigestPolicy'), min_unread_messages: { type: 'integer' } },
+  properties: { policy: ref('DigestPolicy'), min_unread_messages: { type: 'integer', description: "The server's suggested unread threshold: advisory, clients use their own setting." } },
 };
 
 export const getDigestPolicySchema = {
