@@ -25,6 +25,7 @@ import { migrations } from './infra/migrations/index.js';
 import { digestReadModels } from './app/projections/read-models.js';
 import { KeyRing } from './app/key-ring.js';
 import { DigestApp, type DigestSettings } from './app/digest-app.js';
+import { DigestConsents } from './app/consent.js';
 import { DigestWorker, RetryableJobError } from './app/digest-worker.js';
 import { digestIntegrationEvent } from './infra/integration-events.js';
 import { directoryConsumers } from './infra/directory.js';
@@ -101,6 +102,7 @@ export function buildSummarizer(config: DigestConfig, logger: Logger): Summarize
 
 export interface Api {
   app: DigestApp;
+  consents: DigestConsents;
   grpc: GrpcServer;
   grpcPort: number;
   relay: OutboxRelay;
@@ -152,6 +154,7 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   });
   const limits = new DigestLimits(redis, config.DIGEST_RATE_PER_MINUTE, config.DIGEST_DAILY_CAP);
   const app = new DigestApp(core.db, core.store, core.keys, queue, limits, settingsOf(config), logger);
+  const consents = new DigestConsents(core.db, core.store);
 
   const consumers = directoryConsumers({ nats, db: core.db, logger, app });
   for (const c of consumers) {
@@ -173,12 +176,13 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
 
   // Sealed transcripts of up to 20 chats of 256 KiB each, base64url.
   const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 32 * 1024 * 1024 });
-  grpc.add('bil.digest.v1.DigestService', loadDigestProto().bil.digest.v1.DigestService.service, digestHandlers(app));
+  grpc.add('bil.digest.v1.DigestService', loadDigestProto().bil.digest.v1.DigestService.service, digestHandlers(app, consents));
   const grpcPort = await grpc.listen(config.DIGEST_GRPC_HOST, opts.grpcPort ?? config.DIGEST_GRPC_PORT);
   stops.push(() => grpc.shutdown(2000));
 
   return {
     app,
+    consents,
     grpc,
     grpcPort,
     relay,
