@@ -20,6 +20,7 @@ import {
   type Redis,
 } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
+import { ExtractiveSummarizer, ModelSummarizer, type Summarizer } from '@bil/summarizer';
 import { DEV_IDENTITY_SEED, DEV_KEY_ENCRYPTION_KEY, type DigestConfig } from './config.js';
 import { migrations } from './infra/migrations/index.js';
 import { digestReadModels } from './app/projections/read-models.js';
@@ -32,9 +33,6 @@ import { directoryConsumers } from './infra/directory.js';
 import { DigestQueue, bullConnection, queuePrefix, type DigestJob } from './infra/queue.js';
 import { DigestLimits } from './infra/rate-limit.js';
 import { digestHandlers } from './grpc/handlers.js';
-import { ExtractiveSummarizer } from './summarizer/extractive.js';
-import { LlmSummarizer } from './summarizer/llm.js';
-import type { Summarizer } from './summarizer/summarizer.js';
 
 export interface Core {
   db: Database;
@@ -88,7 +86,7 @@ export function settingsOf(config: DigestConfig): DigestSettings {
 /** The model summariser when OPENAI_API_KEY is set, the built-in extractive one otherwise. */
 export function buildSummarizer(config: DigestConfig, logger: Logger): Summarizer {
   if (!config.OPENAI_API_KEY) return new ExtractiveSummarizer();
-  return new LlmSummarizer({
+  return new ModelSummarizer({
     apiKey: config.OPENAI_API_KEY,
     baseURL: config.OPENAI_BASE_URL,
     model: config.OPENAI_MODEL,
