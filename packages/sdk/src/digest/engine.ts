@@ -203,7 +203,7 @@ export class DigestEngine {
     }
 
     if (prepared.length > 0 && on !== 'device') await this.#disclose(on, prepared.map((p) => p.transcript.chatId), options);
-    const ordered = [...new Set(chatIds)];
+    const ordered = [...chatIds];
     if (on === 'device') {
       for (const p of prepared) outcomes.set(p.transcript.chatId, { ...localSummary(p, summarizeExtractive(p.transcript)), on: 'device' });
     } else if (on === 'model') {
@@ -308,7 +308,7 @@ export class DigestEngine {
       deviceId: local.deviceId,
       serviceIdentityKey,
       chats,
-      outcomes: chatIds.flatMap((id) => (outcomes.has(id) ? [outcomes.get(id)!] : [])),
+      outcomes: [...new Set(chatIds)].flatMap((id) => (outcomes.has(id) ? [outcomes.get(id)!] : [])),
       chatIds,
     };
     await postRequest(this.deps, requestId, transcripts);
