@@ -150,6 +150,9 @@ export class DigestEngine {
     if (on === 'server' && !identityKey) {
       throw new BilStateError('digest_key_not_configured', "no digest service identity key is configured (BilClientOptions.digest.serviceIdentityKey): a server digest can't be sealed");
     }
+    if (identityKey !== undefined && (typeof identityKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(identityKey))) {
+      throw new TypeError('serviceIdentityKey: expected an Ed25519 public key (32 bytes, base64url)');
+    }
     const { local, username } = await this.deps.me();
     // Before anything is read: the key must verify under the configured identity key.
     const key = identityKey ? await digestKey(this.deps, identityKey) : undefined;
