@@ -51,6 +51,7 @@ export interface LiveEpochEvent {
   readonly event: string;
   /** The epoch the event names, if any. */
   readonly epoch?: number;
+  /** The frame's `data` as sent: snake_case, enums lower case, integers as numbers (docs/ws-protocol.md, "chat_event data"). */
   readonly data: Readonly<Record<string, unknown>>;
 }
 
@@ -60,6 +61,7 @@ export interface LiveMembershipEvent {
   readonly event: string;
   /** The member the event is about, if any. */
   readonly userId?: string;
+  /** The frame's `data` as sent: snake_case, enums lower case, integers as numbers (docs/ws-protocol.md, "chat_event data"). */
   readonly data: Readonly<Record<string, unknown>>;
 }
 
@@ -163,7 +165,7 @@ export class LiveClient {
     });
     c.on('digestPolicy', (p) => this.#events.emit('digest-policy', p));
     c.on('keys', (k) => {
-      const epoch = Number(k.data.epoch);
+      const epoch = typeof k.data.epoch === 'number' ? k.data.epoch : NaN;
       this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });
     });
     c.on('chat', (e) => {
