@@ -262,7 +262,7 @@ export class LiveClient {
   async #open1(m: LiveEnvelope): Promise<HistoryMessage> {
     const me = await this.#deps.profile();
     if (m.epoch === 0 && m.wrappedKey === undefined && m.senderDeviceId === me.deviceId) {
-      // This device's own message: delivery leaves out the sender's key copy, history has it.
+      // This device's own message without its key copy (delivery sends it, docs/ws-protocol.md; an older server didn't): history has it.
       try {
         const page = await this.#deps.messages.history(m.chatId, { after: m.seq - 1, limit: 1 });
         const found = page.messages.find((h) => h.seq === m.seq);

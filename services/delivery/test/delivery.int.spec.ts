@@ -80,13 +80,14 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     const cb2 = await connect(a.url, await issuer.token(bob2!));
     await Promise.all([ca, cb1, cb2].map((c) => c.waitFor((f) => f.type === 'synced')));
 
-    await chat.post(chatId, alice!, { wrappedKeys: { [bob1!.deviceId]: 'key-b1', [bob2!.deviceId]: 'key-b2' } });
+    // As chat does: a personal message is wrapped for every device of both users, the sending one included.
+    await chat.post(chatId, alice!, { wrappedKeys: { [bob1!.deviceId]: 'key-b1', [bob2!.deviceId]: 'key-b2', [alice!.deviceId]: 'key-a-own' } });
     const m1 = await cb1.waitFor((f) => f.type === 'message' && f.seq === 1);
     const m2 = await cb2.waitFor((f) => f.type === 'message' && f.seq === 1);
     expect(m1).toMatchObject({ chat_id: chatId, sender_user_id: alice!.userId, wrapped_key: 'key-b1' });
     expect(m2.wrapped_key).toBe('key-b2');
-    // The sender's own device gets the message too (no key: it has it).
-    expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 1)).wrapped_key).toBeUndefined();
+    // The sender's own device gets the message too, with its own key copy.
+    expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 1)).wrapped_key).toBe('key-a-own');
 
     await chat.post(chatId, bob1!, { wrappedKeys: { [alice!.deviceId]: 'key-a', [bob2!.deviceId]: 'key-b2' } });
     expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 2)).wrapped_key).toBe('key-a');
