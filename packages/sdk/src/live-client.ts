@@ -165,7 +165,9 @@ export class LiveClient {
     });
     c.on('digestPolicy', (p) => this.#events.emit('digest-policy', p));
     c.on('keys', (k) => {
-      const epoch = typeof k.data.epoch === 'number' ? k.data.epoch : NaN;
+      // A number (docs/ws-protocol.md); a digit string from delivery nodes older than that, mid-upgrade.
+      const raw = k.data.epoch;
+      const epoch = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
       this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });
     });
     c.on('chat', (e) => {
