@@ -50,6 +50,7 @@ const NOT_ON_REST: Record<string, string> = {
   invalid_argument: "chat's check of a 64-bit integer field of the gRPC request; the gateway sends numbers it validated",
   invalid_jwt_key: "identity's check of its own signing key at start, not an answer to a request",
   user_exists: 'identity picks the new user id itself (a random UUID); a collision is not a client error',
+  invalid_chat_id: "digest's check of a chat id; the gateway's schemas check every id's UUID shape first (invalid_request)",
 };
 
 function expectDocumented(src: SourceCodes, rows: { status: number; code: string }[], where: string): void {
@@ -95,6 +96,20 @@ describe('docs/api.md error tables', () => {
 
   it('every code identity answers is documented, with its status', () => {
     expectDocumented(identity, generic, 'identity');
+  });
+
+  it("every route's error list names codes answered with the status it is listed under", () => {
+    // "Errors: 400 (`a`, `b` (details `x`)), 404 `c`, 409 (`d`)": a status, then one code or a parenthesised
+    // list; inside the list, parentheses hold details fields and values, not codes.
+    const all = merge(gateway, identity, chat, digest);
+    const listed: { status: number; code: string }[] = [];
+    for (const m of doc.matchAll(/\b([45]\d\d)\s+(\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)|`[a-z][a-z0-9_]*`)/g)) {
+      for (const code of m[2]!.startsWith('(') ? codesOf(m[2]!.slice(1, -1)) : codeSpans(m[2]!)) {
+        if (/^[a-z][a-z0-9_]*$/.test(code)) listed.push({ status: Number(m[1]), code });
+      }
+    }
+    expect(listed.length).toBeGreaterThan(50);
+    expectAnswered(all, listed, 'route errors');
   });
 
   it('the authentication codes table lists what the token check answers', () => {
