@@ -66,6 +66,10 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     const other = new TokenIssuer();
     expect((await upgradeStatus(a.url, { authorization: `Bearer ${await other.token(alice!)}` })).status).toBe(401);
     expect((await upgradeStatus(a.url.replace('/v1/ws', '/v1/other'), { authorization: `Bearer ${await issuer.token(alice!)}` })).status).toBe(404);
+    // A query string (where a token would reach access logs) is refused as REST refuses a bad query.
+    const query = await upgradeStatus(`${a.url}?access_token=x`, { authorization: `Bearer ${await issuer.token(alice!)}` });
+    expect(query.status).toBe(400);
+    expect(JSON.parse(query.body)).toMatchObject({ error: { code: 'invalid_request' } });
     // Browsers: the token as a second subprotocol; the server selects bil.v1.
     const browser = await connect(a.url, await issuer.token(alice!), { subprotocol: true });
     expect(browser.ws.protocol).toBe('bil.v1');

@@ -29,6 +29,7 @@ export interface SourceCodes {
 }
 
 function files(dir: string): string[] {
+  if (!statSync(dir).isDirectory()) return [dir];
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
@@ -40,7 +41,7 @@ function files(dir: string): string[] {
 
 const status = (kind: string) => new AppError(kind as ErrorKind, 'x', '').httpStatus;
 
-/** What the given source directories (from the repo root) can answer. */
+/** What the given source directories or files (from the repo root) can answer. */
 export function sourceCodes(...dirs: string[]): SourceCodes {
   const out: SourceCodes = { statuses: new Map(), patterns: [], literals: new Set() };
   const add = (code: string, http: number) => {
@@ -67,6 +68,8 @@ export function sourceCodes(...dirs: string[]): SourceCodes {
       for (const m of text.matchAll(/^\s*(\d{3}): \['([a-z_]+)'/gm)) add(m[2]!, Number(m[1]));
       for (const m of text.matchAll(/status: (\d{3}), body: errorBody\('([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
       for (const m of text.matchAll(/reply\.code\((\d{3})\)\.send\(errorBody\('([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
+      // The WebSocket upgrade's answers (delivery's ws-server, the gateway's ws-proxy): refuse(socket, 400, 'code', …).
+      for (const m of text.matchAll(/\b(?:refuse|plain)\(\w+, (\d{3}), '([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
       for (const m of text.matchAll(/'([a-z][a-z0-9]*(?:_[a-z0-9]+)+)'/g)) out.literals.add(m[1]!);
     }
   }

@@ -33,6 +33,7 @@ import {
 } from '@bil/delivery/dist/domain/frames.js';
 import { codeSpans, key, readDoc, section, tableOf, tables } from './markdown.js';
 import { readProto, sample } from './proto.js';
+import { answers, sourceCodes } from './source-codes.js';
 
 const doc = readDoc('ws-protocol.md');
 const ID = '11111111-1111-4111-8111-111111111111';
@@ -98,6 +99,25 @@ describe('docs/ws-protocol.md: frames', () => {
     const cell = server.rows.find((r) => key(r.type!) === 'chat_event')!.fields!;
     const events = codeSpans(cell.slice(cell.indexOf('Events:')));
     expect(events.filter((e) => /^[a-z_]+$/.test(e)).sort()).toEqual([...CHAT_EVENT_KINDS].sort());
+  });
+});
+
+describe('docs/ws-protocol.md: upgrade refusals', () => {
+  // The upgrade is answered by delivery's ws-server (the token check is runtime's) or, in front of it, the gateway's ws-proxy.
+  const upgrade = sourceCodes('services/delivery/src/infra/ws-server.ts', 'services/gateway/src/ws-proxy.ts');
+  const token = sourceCodes('packages/runtime/src/access-token.ts', 'services/delivery/src/infra/ws-server.ts');
+  const rows = tableOf(doc, 'Connecting and authentication').rows.flatMap((r) => codeSpans(r.code!).map((code) => ({ status: Number(r.status), code })));
+
+  it('every documented refusal is one the upgrade answers, with that status', () => {
+    const wrong = rows.filter((r) => !answers(r.status === 401 ? token : upgrade, r.code, r.status).ok);
+    expect(wrong).toEqual([]);
+  });
+
+  it('every refusal the upgrade answers is documented', () => {
+    const missing: string[] = [];
+    for (const [code, statuses] of upgrade.statuses) for (const s of statuses) if (!rows.some((r) => r.code === code && r.status === s)) missing.push(`${s} ${code}`);
+    for (const [code, statuses] of token.statuses) if (statuses.has(401) && !rows.some((r) => r.code === code && r.status === 401)) missing.push(`401 ${code}`);
+    expect(missing).toEqual([]);
   });
 });
 
