@@ -76,6 +76,10 @@ export type ClientFrame =
   | { type: 'presence_subscribe'; id?: string; userIds: string[] }
   | { type: 'ping'; id?: string };
 
+// The list and the parsed union name the same types (a compile error otherwise).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const CLIENT_FRAME_TYPES_MATCH: Same<ClientFrame['type'], (typeof CLIENT_FRAME_TYPES)[number]> = true;
+
 export class FrameError extends Error {
   constructor(
     readonly code: 'bad_frame' | 'unknown_type',
