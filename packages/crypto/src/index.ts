@@ -114,6 +114,6 @@ export {
   type SealedHeader,
   type SealedBox,
 } from './seal.js';
-export { ReplayGuard, type ReplayKey, type CounterGap, type SeqGap, type ReplayGuardSnapshot } from './replay.js';
+export { ReplayGuard, envelopeDigest, type ReplayKey, type CounterGap, type SeqGap, type ReplayGuardSnapshot, type Sighting, type SightingVerdict } from './replay.js';
 export { fingerprint, safetyNumber, formatSafetyNumber, safetyNumbersMatch } from './safety-number.js';
 export { IdentityPins, type PinCheck, type SafetyNumberChanged, type IdentityPinsSnapshot } from './pins.js';

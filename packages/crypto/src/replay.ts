@@ -1,5 +1,7 @@
-import { assertUint, assertUuid } from './encoding.js';
+import { canonicalBytes, type CanonicalValue } from './canonical-json.js';
+import { assertUint, assertUuid, toBase64Url } from './encoding.js';
 import { fail } from './errors.js';
+import { sha256 } from './kdf.js';
 
 /** The header fields replay detection looks at (all signed by the sender). */
 export interface ReplayKey {
@@ -7,6 +9,41 @@ export interface ReplayKey {
   readonly message_id: string;
   readonly sender_device_id: string;
   readonly counter: number;
+}
+
+/**
+ * Where a message was read: the chat it was fetched for, the seq the server
+ * gave it and the digest of its envelope ({@link envelopeDigest}). Reading the
+ * same sighting again is a re-read; the same message id in another one is a replay.
+ */
+export interface Sighting {
+  readonly chat_id: string;
+  readonly message_id: string;
+  readonly seq: number;
+  /** base64url SHA-256 of the envelope's canonical JSON; `""` when unknown (state saved before it was kept). */
+  readonly envelope_sha256: string;
+}
+
+/** What reading a message again is: a first read, a re-read of the same envelope at the same place, or a replay. */
+export type SightingVerdict = 'new' | 'reread' | 'replay';
+
+/**
+ * The digest that identifies an envelope for re-reads: base64url (no padding)
+ * of SHA-256 over the canonical JSON (RFC 8785) of `{header, ciphertext,
+ * signature}`, so the same envelope gives the same digest whatever the JSON's
+ * key order or spacing. `""` for anything that isn't an envelope object (it
+ * then matches nothing, and opening it fails anyway).
+ */
+export async function envelopeDigest(envelope: unknown): Promise<string> {
+  if (typeof envelope !== 'object' || envelope === null) return '';
+  const e = envelope as Record<string, unknown>;
+  let bytes: Uint8Array;
+  try {
+    bytes = canonicalBytes({ header: e.header, ciphertext: e.ciphertext, signature: e.signature } as CanonicalValue);
+  } catch {
+    return '';
+  }
+  return toBase64Url(await sha256(bytes));
 }
 
 /** Counters of one sender device in one chat that were skipped: `from`..`to` inclusive. */
@@ -33,6 +70,8 @@ interface Window {
 
 interface ChatState {
   ids: Set<string>;
+  /** message id → [seq, envelope digest] where it was accepted (absent: accepted before sightings were kept). */
+  reads: Map<string, [seq: number, envelopeSha256: string]>;
   senders: Map<string, Window>;
   seq: Window;
 }
@@ -42,7 +81,13 @@ export interface ReplayGuardSnapshot {
   readonly version: 1;
   readonly chats: Record<
     string,
-    { ids: string[]; senders: Record<string, { highest: number; missing: Range[] }>; seq: { highest: number; missing: Range[] } }
+    {
+      ids: string[];
+      /** message id → [seq, envelope digest] of its sighting (optional: snapshots from before it was kept lack it). */
+      reads?: Record<string, [number, string]>;
+      senders: Record<string, { highest: number; missing: Range[] }>;
+      seq: { highest: number; missing: Range[] };
+    }
   >;
 }
 
@@ -76,20 +121,29 @@ function record(w: Window, n: number): Range | undefined {
 /**
  * Replay detection and gap reporting for the envelopes of a device's chats.
  *
- * An envelope is a replay if its message id was accepted in that chat before,
- * or its (sender device, counter) was: the counter is signed, so the server
- * can't renumber. Counters may arrive out of order; a counter below the
- * highest seen is accepted only if it was skipped (like the sliding window of
- * RFC 4303 §3.4.3, but exact). Skipped counters are reported as gaps, so a
- * server that drops a sender's message is noticed. The server's per-chat
- * `seq` can be tracked too, for fetching what is missing; it is not signed, so
- * it only drives catch-up, never acceptance.
+ * An envelope is a replay if its message id was accepted before (in any
+ * chat: message ids are unique), or its (sender device, counter) was: the
+ * counter is signed, so the server can't renumber. Counters may arrive out of
+ * order; a counter below the highest seen is accepted only if it was skipped
+ * (like the sliding window of RFC 4303 §3.4.3, but exact). Skipped counters
+ * are reported as gaps, so a server that drops a sender's message is noticed.
+ * The server's per-chat `seq` can be tracked too, for fetching what is
+ * missing; it is not signed, so it only drives catch-up, never acceptance.
+ *
+ * Re-read vs replay (docs/protocol.md, "Replay and gaps"): history pages,
+ * catch-up and restarts deliver an accepted message again. {@link classify}
+ * tells them apart by the {@link Sighting}: the same chat, seq, message id
+ * and envelope digest as when it was accepted is a re-read (open it again,
+ * accept nothing); the same message id in another chat, at another seq or
+ * with other envelope bytes is a replay.
  * @example
  * const guard = new ReplayGuard();
- * const { gap } = guard.accept(opened.header); // throws CannotDecryptError on a replay
+ * const { gap } = guard.accept(opened.header, { seq, envelope_sha256: await envelopeDigest(envelope) }); // throws CannotDecryptError on a replay
  */
 export class ReplayGuard {
   readonly #chats = new Map<string, ChatState>();
+  /** Every accepted message id → its chat. */
+  readonly #chatOf = new Map<string, string>();
 
   constructor(snapshot?: ReplayGuardSnapshot) {
     if (snapshot === undefined) return;
@@ -97,21 +151,62 @@ export class ReplayGuard {
     for (const [chatId, c] of Object.entries(snapshot.chats)) {
       const senders = new Map<string, Window>();
       for (const [d, w] of Object.entries(c.senders)) senders.set(d, { highest: w.highest, missing: w.missing.map(([a, b]) => [a, b]) });
+      const reads = new Map<string, [number, string]>();
+      for (const [id, [seq, sha]] of Object.entries(c.reads ?? {})) reads.set(id, [seq, sha]);
       this.#chats.set(chatId, {
         ids: new Set(c.ids),
+        reads,
         senders,
         seq: { highest: c.seq.highest, missing: c.seq.missing.map(([a, b]) => [a, b]) },
       });
+      for (const id of c.ids) if (!this.#chatOf.has(id)) this.#chatOf.set(id, chatId);
     }
   }
 
   #chat(chatId: string): ChatState {
     let c = this.#chats.get(chatId);
     if (!c) {
-      c = { ids: new Set(), senders: new Map(), seq: { highest: 0, missing: [] } };
+      c = { ids: new Set(), reads: new Map(), senders: new Map(), seq: { highest: 0, missing: [] } };
       this.#chats.set(chatId, c);
     }
     return c;
+  }
+
+  /**
+   * What reading `s` is, before opening it: `new` (never accepted: open it
+   * with this guard, which accepts it), `reread` (accepted at exactly this
+   * chat, seq and envelope digest: open it again without accepting) or
+   * `replay` (accepted in another chat, at another seq or with other bytes:
+   * refuse it). A message accepted without a known sighting (state saved
+   * before sightings were kept) is a re-read while what is known matches;
+   * {@link place} then binds the rest. Changes nothing.
+   */
+  classify(s: Sighting): SightingVerdict {
+    assertUuid(s.chat_id, 'chat_id');
+    assertUuid(s.message_id, 'message_id');
+    assertUint(s.seq, 'seq');
+    const chatId = this.#chatOf.get(s.message_id);
+    if (chatId === undefined) return 'new';
+    if (chatId !== s.chat_id) return 'replay';
+    const at = this.#chats.get(chatId)!.reads.get(s.message_id);
+    if (!at) return 'reread';
+    const [seq, sha] = at;
+    if (seq !== s.seq) return 'replay';
+    if (sha !== '' && sha !== s.envelope_sha256) return 'replay';
+    return 'reread';
+  }
+
+  /**
+   * Binds the sighting of an accepted message where it is not known yet (a
+   * message accepted without one, or whose digest was unknown). Throws
+   * {@link CannotDecryptError} if it contradicts the known one (a replay),
+   * or if the message was never accepted.
+   */
+  place(s: Sighting): void {
+    if (this.classify(s) !== 'reread') fail();
+    const reads = this.#chat(s.chat_id).reads;
+    const at = reads.get(s.message_id);
+    if (!at || at[1] === '') reads.set(s.message_id, [s.seq, at?.[1] || s.envelope_sha256]);
   }
 
   /** True if accepting `header` now would be a replay. Changes nothing. */
@@ -120,20 +215,23 @@ export class ReplayGuard {
     assertUuid(header.message_id, 'message_id');
     assertUuid(header.sender_device_id, 'sender_device_id');
     assertUint(header.counter, 'counter');
+    if (this.#chatOf.has(header.message_id)) return true;
     const c = this.#chats.get(header.chat_id);
     if (!c) return false;
-    if (c.ids.has(header.message_id)) return true;
     const w = c.senders.get(header.sender_device_id);
     if (!w || header.counter > w.highest) return false;
     return inMissing(w, header.counter) < 0;
   }
 
   /**
-   * Records an authenticated envelope. Throws {@link CannotDecryptError} if it
-   * is a replay; otherwise returns the counter range it skipped, if any.
+   * Records an authenticated envelope, with where it was read when known
+   * (`at`: its seq and envelope digest, for telling re-reads from replays).
+   * Throws {@link CannotDecryptError} if it is a replay; otherwise returns the
+   * counter range it skipped, if any.
    */
-  accept(header: ReplayKey): { gap?: CounterGap } {
+  accept(header: ReplayKey, at?: { seq: number; envelope_sha256: string }): { gap?: CounterGap } {
     if (this.isReplay(header)) fail();
+    if (at) assertUint(at.seq, 'seq');
     const c = this.#chat(header.chat_id);
     let w = c.senders.get(header.sender_device_id);
     if (!w) {
@@ -141,6 +239,8 @@ export class ReplayGuard {
       c.senders.set(header.sender_device_id, w);
     }
     c.ids.add(header.message_id);
+    this.#chatOf.set(header.message_id, header.chat_id);
+    if (at) c.reads.set(header.message_id, [at.seq, at.envelope_sha256]);
     const range = record(w, header.counter);
     return range ? { gap: { chat_id: header.chat_id, sender_device_id: header.sender_device_id, from: range[0], to: range[1] } } : {};
   }
@@ -181,7 +281,12 @@ export class ReplayGuard {
     for (const [id, c] of this.#chats) {
       const senders: Record<string, { highest: number; missing: Range[] }> = {};
       for (const [d, w] of c.senders) senders[d] = { highest: w.highest, missing: w.missing.map(([a, b]) => [a, b]) };
-      chats[id] = { ids: [...c.ids], senders, seq: { highest: c.seq.highest, missing: c.seq.missing.map(([a, b]) => [a, b]) } };
+      chats[id] = {
+        ids: [...c.ids],
+        ...(c.reads.size > 0 ? { reads: Object.fromEntries([...c.reads].map(([m, [seq, sha]]) => [m, [seq, sha]])) } : {}),
+        senders,
+        seq: { highest: c.seq.highest, missing: c.seq.missing.map(([a, b]) => [a, b]) },
+      };
     }
     return { version: 1, chats };
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CannotDecryptError } from './errors.js';
-import { ReplayGuard } from './replay.js';
+import { ReplayGuard, envelopeDigest } from './replay.js';
 import { uuid } from './testing/fixtures.js';
 
 const chat = uuid(1);
@@ -69,5 +69,58 @@ describe('replay detection and gaps (property 4)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('re-read vs replay (docs/protocol.md, "Replay and gaps")', () => {
+  const envelope = { header: { v: 2, chat_id: chat, message_id: uuid(1001), counter: 1 }, ciphertext: 'AAAA', signature: 'BBBB' };
+  const at = async (seq: number, e: unknown = envelope, chat_id = chat, message_id = uuid(1001)) => ({
+    chat_id,
+    message_id,
+    seq,
+    envelope_sha256: await envelopeDigest(e),
+  });
+
+  it('the same chat, seq, message id and envelope is a re-read; anything else with that id is a replay', async () => {
+    const g = new ReplayGuard();
+    const first = await at(7);
+    expect(g.classify(first)).toBe('new');
+    g.accept(h(1), { seq: first.seq, envelope_sha256: first.envelope_sha256 });
+    // History paged again, catch-up after REST, a restart: the same sighting.
+    expect(g.classify(first)).toBe('reread');
+    // The same envelope with its JSON members in another order is the same envelope.
+    const reordered = { signature: envelope.signature, ciphertext: envelope.ciphertext, header: { counter: 1, message_id: uuid(1001), chat_id: chat, v: 2 } };
+    expect(g.classify(await at(7, reordered))).toBe('reread');
+    // Replays: another seq, other bytes, another chat.
+    expect(g.classify(await at(8))).toBe('replay');
+    expect(g.classify(await at(7, { ...envelope, ciphertext: 'AAAB' }))).toBe('replay');
+    expect(g.classify(await at(7, envelope, uuid(4)))).toBe('replay');
+    // Accepting the id again is refused in any chat (message ids are unique).
+    expect(() => g.accept(h(1, uuid(1001), dev, uuid(4)))).toThrow(CannotDecryptError);
+    expect(g.isReplay(h(9, uuid(1001), dev, uuid(4)))).toBe(true);
+  });
+
+  it('keeps sightings across a snapshot (a restart), and binds one for a message accepted without it', async () => {
+    const g = new ReplayGuard();
+    g.accept(h(1), { seq: 3, envelope_sha256: (await at(3)).envelope_sha256 });
+    g.accept(h(2, uuid(1002))); // state from before sightings were kept
+    const again = new ReplayGuard(JSON.parse(JSON.stringify(g.snapshot())));
+    expect(again.classify(await at(3))).toBe('reread');
+    expect(again.classify(await at(4))).toBe('replay');
+    const legacy = await at(5, { ...envelope, ciphertext: 'CCCC' }, chat, uuid(1002));
+    expect(again.classify(legacy)).toBe('reread');
+    again.place(legacy);
+    expect(again.classify(legacy)).toBe('reread');
+    expect(again.classify({ ...legacy, seq: 6 })).toBe('replay');
+    expect(again.classify({ ...legacy, envelope_sha256: (await at(5)).envelope_sha256 })).toBe('replay');
+    expect(() => again.place({ ...legacy, seq: 6 })).toThrow(CannotDecryptError);
+    const never = await at(1, envelope, chat, uuid(1999));
+    expect(() => again.place(never)).toThrow(CannotDecryptError); // never accepted
+  });
+
+  it('digests only envelope objects: anything else matches nothing', async () => {
+    expect(await envelopeDigest('{"header":{}}')).toBe('');
+    expect(await envelopeDigest({ header: null, ciphertext: 'x', signature: 'y' })).toBe('');
+    expect(await envelopeDigest(envelope)).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });

@@ -1,7 +1,7 @@
 // The published vectors in docs/testvectors/ (written by scripts/vectors.ts):
 // rebuilt byte for byte from the fixed keys and seeded randomness, and opened
 // through the public decryption paths with nothing but the files' contents.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from './canonical-json.js';
 import { verifyDevice, verifyDeviceCertificate, type DeviceRecord } from './certificate.js';
@@ -12,10 +12,10 @@ import { contentSubkeys, type Envelope, type WrappedKey } from './envelope.js';
 import { openGroupMetadata, unwrapEpochKey, verifyGroupChain, type SignedEpochRecord } from './group.js';
 import { decryptGroupMessage } from './group-message.js';
 import { importEncryptionPrivateKey } from './keys.js';
-import { safetyNumber } from './safety-number.js';
+import { fingerprint, safetyNumber } from './safety-number.js';
 import { openSealedPayload, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
 import { ed25519Verify } from './signature.js';
-import { buildVectors, loadVectorKeys, NOW, type VectorKeys } from './testing/vectors.js';
+import { buildVectors, CHECK_TIME, loadVectorKeys, NOW, type VectorKeys } from './testing/vectors.js';
 import { buildDeviceListVectors } from './testing/vectors-device-list.js';
 import { deviceInList, verifyDeviceList, type SignedDeviceList } from './device-list.js';
 import { rsaOaepDecrypt } from './wrap.js';
@@ -91,18 +91,59 @@ describe('docs/testvectors', () => {
     expect(await verifyGroupLeave({ chain, leave: g.leave.leave })).toMatchObject({ userId: people.bob!.devices[0]!.local.userId, epoch: 1 });
   });
 
-  it('sealed.json: the digest service opens the request', async () => {
-    const s = read<{ service_key: SignedServiceKey; service_key_id: string; inputs: { plaintext_utf8: string }; box: SealedBox }>('sealed.json');
-    const to = await verifyServiceKey(s.service_key, { identityKey: keys.digest_service.identity_key, service: 'digest', now: NOW });
+  it('sealed.json: the service key is valid at check_time, and the digest service opens the request under its context', async () => {
+    const s = read<{
+      check_time: number;
+      service_key: SignedServiceKey;
+      service_key_id: string;
+      inputs: { request_id: string; chat_id: string; device_id: string; plaintext_utf8: string };
+      intermediate: { transcript_sha256: string };
+      box: SealedBox;
+    }>('sealed.json');
+    const identity = { identityKey: keys.digest_service.identity_key, service: 'digest' };
+    const to = await verifyServiceKey(s.service_key, { ...identity, now: s.check_time });
     expect(to.keyId).toBe(s.service_key_id);
+    // The window is checked: the stated time is what makes it pass, not the checker's clock.
+    const { issued_at: issuedAt, expires_at: expiresAt } = s.service_key.payload as unknown as { issued_at: number; expires_at: number };
+    expect(issuedAt <= s.check_time && s.check_time < expiresAt).toBe(true);
+    await expect(verifyServiceKey(s.service_key, { ...identity, now: expiresAt })).rejects.toThrow();
+    const context = `${s.inputs.request_id}:${s.inputs.chat_id}:${s.inputs.device_id}`;
+    expect(s.box.header.context).toBe(context);
     const privateKey = await importEncryptionPrivateKey(fromBase64Url(keys.digest_service.rsa_pkcs8));
-    const opened = await openSealedPayload(s.box, { privateKey, keyId: s.service_key_id, kind: 'digest-request', context: s.box.header.context, signerKey: keys.users.alice!.devices[0]!.signing_key });
+    const opened = await openSealedPayload(s.box, { privateKey, keyId: s.service_key_id, kind: 'digest-request', context, signerKey: keys.users.alice!.devices[0]!.signing_key });
     expect(fromUtf8(opened.plaintext)).toBe(s.inputs.plaintext_utf8);
+    expect(toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', opened.plaintext)))).toBe(s.intermediate.transcript_sha256);
+    expect(JSON.parse(s.inputs.plaintext_utf8)).toMatchObject({ type: 'bil.digest-transcript.v2', request_id: s.inputs.request_id, chat_id: s.inputs.chat_id, device_id: s.inputs.device_id });
   });
 
   it('safety-number.json', async () => {
-    const s = read<{ alice: { userId: string; identityKey: string }; bob: { userId: string; identityKey: string }; safety_number: string }>('safety-number.json');
-    expect(await safetyNumber(s.bob, s.alice)).toBe(s.safety_number);
+    type User = { user_id: string; identity_key: string; fingerprint: string };
+    const s = read<{ alice: User; bob: User; safety_number: string }>('safety-number.json');
+    const user = (u: User) => ({ userId: u.user_id, identityKey: u.identity_key });
+    expect(await fingerprint(user(s.alice))).toBe(s.alice.fingerprint);
+    expect(await safetyNumber(user(s.bob), user(s.alice))).toBe(s.safety_number);
+  });
+
+  it('every vector file states its check_time and is snake_case throughout', () => {
+    const snake = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/;
+    const names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+    expect(names.length).toBeGreaterThanOrEqual(7);
+    for (const name of names) {
+      const file = read<Record<string, unknown>>(name);
+      expect(file.check_time, name).toBe(CHECK_TIME);
+      const walk = (v: unknown, path: string): void => {
+        if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+        else if (typeof v === 'object' && v !== null) {
+          for (const [k, x] of Object.entries(v)) {
+            expect(k, `${name}: ${path}.${k}`).toMatch(snake);
+            walk(x, `${path}.${k}`);
+          }
+        }
+      };
+      walk(file, '');
+    }
+    // Every time the files state is before the check time.
+    expect(NOW).toBeLessThan(CHECK_TIME);
   });
 
   it('device-list.json: reproduced byte for byte; payload text is what alice\'s identity key signed; versions grow', async () => {

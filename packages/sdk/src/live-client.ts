@@ -51,6 +51,7 @@ export interface LiveEpochEvent {
   readonly event: string;
   /** The epoch the event names, if any. */
   readonly epoch?: number;
+  /** The frame's `data` as sent: snake_case, enums lower case, integers as numbers (docs/ws-protocol.md, "chat_event data"). */
   readonly data: Readonly<Record<string, unknown>>;
 }
 
@@ -60,6 +61,7 @@ export interface LiveMembershipEvent {
   readonly event: string;
   /** The member the event is about, if any. */
   readonly userId?: string;
+  /** The frame's `data` as sent: snake_case, enums lower case, integers as numbers (docs/ws-protocol.md, "chat_event data"). */
   readonly data: Readonly<Record<string, unknown>>;
 }
 
@@ -163,7 +165,9 @@ export class LiveClient {
     });
     c.on('digestPolicy', (p) => this.#events.emit('digest-policy', p));
     c.on('keys', (k) => {
-      const epoch = Number(k.data.epoch);
+      // A number (docs/ws-protocol.md); a digit string from delivery nodes older than that, mid-upgrade.
+      const raw = k.data.epoch;
+      const epoch = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
       this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });
     });
     c.on('chat', (e) => {
@@ -260,7 +264,7 @@ export class LiveClient {
   async #open1(m: LiveEnvelope): Promise<HistoryMessage> {
     const me = await this.#deps.profile();
     if (m.epoch === 0 && m.wrappedKey === undefined && m.senderDeviceId === me.deviceId) {
-      // This device's own message: delivery leaves out the sender's key copy, history has it.
+      // This device's own message without its key copy (delivery sends it, docs/ws-protocol.md; an older server didn't): history has it.
       try {
         const page = await this.#deps.messages.history(m.chatId, { after: m.seq - 1, limit: 1 });
         const found = page.messages.find((h) => h.seq === m.seq);

@@ -100,10 +100,15 @@ describe('LiveClient', () => {
     await tick();
     sockets[0]!.push({ type: 'chat_event', event: 'epoch_published', chat_id: chat, data: { epoch: 2 } });
     sockets[0]!.push({ type: 'chat_event', event: 'member_removed', chat_id: chat, data: { user_id: 'x' } });
+    // A delivery node from before data followed the REST conventions sends the epoch as a string.
+    sockets[0]!.push({ type: 'chat_event', event: 'epoch_keys_added', chat_id: chat, data: { epoch: '3' } });
+    sockets[0]!.push({ type: 'chat_event', event: 'epoch_keys_added', chat_id: chat, data: { epoch: 'x' } });
     await tick();
     expect(log).toEqual([
       ['epoch', { chatId: chat, event: 'epoch_published', epoch: 2, data: { epoch: 2 } }],
       ['membership', { chatId: chat, event: 'member_removed', userId: 'x', data: { user_id: 'x' } }],
+      ['epoch', { chatId: chat, event: 'epoch_keys_added', epoch: 3, data: { epoch: '3' } }],
+      ['epoch', { chatId: chat, event: 'epoch_keys_added', data: { epoch: 'x' } }],
     ]);
     live.close();
   });

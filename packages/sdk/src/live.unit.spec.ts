@@ -141,7 +141,7 @@ describe('LiveConnection', () => {
     live.start();
     await tick();
     sockets[0]!.push({ type: 'typing', chat_id: chat, user_id: 'u', device_id: 'd', active: true });
-    sockets[0]!.push({ type: 'chat_event', event: 'epoch_published', chat_id: chat, data: { epoch: '2' } });
+    sockets[0]!.push({ type: 'chat_event', event: 'epoch_published', chat_id: chat, data: { epoch: 2 } });
     sockets[0]!.push({ type: 'chat_event', event: 'member_removed', chat_id: chat, data: { user_id: 'x' } });
     await tick();
     expect(events.map(([t]) => t)).toEqual(['typing', 'keys', 'chat']);

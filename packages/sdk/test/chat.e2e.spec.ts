@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilApiError, BilClient, MemoryKeyStore, type HistoryMessage, type LocalAccount, type MessageJson } from '../src/index.js';
+import { encryptDirectMessage, importDevicePrivateKeys, utf8, verifyDevice, type DeviceRecord } from '@bil/crypto';
 import pg from 'pg';
 import { chatStackBuilt, startStack, type Stack } from './stack.js';
 
@@ -165,6 +166,38 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
     expect(await alice.client.messages.decrypt(swapped)).toMatchObject({ ok: false, error: 'cannot_decrypt' });
     // The genuine message still opens (reading it again at its seq is not a replay).
     expect(await alice.client.messages.decrypt(m)).toMatchObject({ ok: true, text: 'hi Alice, from my phone' });
+    // Equivocation: Bob's phone signs a second envelope under the same message id and counter. Validly signed
+    // and served at the same seq, it is still a replay: a re-read is the same envelope (protocol.md, "Replay and gaps").
+    const bobProfile = (await bobPhone.store.load())!;
+    const sender = { userId: bobProfile.userId, deviceId: bobProfile.deviceId, keys: await importDevicePrivateKeys(bobProfile.deviceKeys) };
+    const directory = (await raw(alice, 'GET', `/v1/users/${alice.account.userId}/devices`)).body;
+    const laptop = directory.devices.find((d: { device_id: string }) => d.device_id === alice.account.deviceId);
+    const record: DeviceRecord = {
+      device_id: laptop.device_id,
+      user_id: laptop.user_id,
+      identity_key: directory.identity_key,
+      encryption_key: laptop.encryption_key,
+      signing_key: laptop.signing_key,
+      issued_at: laptop.certificate_issued_at,
+      certificate: laptop.certificate,
+    };
+    const h = env.header as { message_id: string; counter: number; timestamp: number };
+    const twin = await encryptDirectMessage({
+      sender,
+      chatId: personalId,
+      messageId: h.message_id,
+      counter: h.counter,
+      timestamp: h.timestamp,
+      plaintext: utf8('something else'),
+      recipients: [await verifyDevice(record, directory.identity_key)],
+      recipientUserId: alice.account.userId,
+    });
+    const equivocated: MessageJson = { ...m, envelope: twin.envelope as never, wrapped_key: twin.wrapped_keys[0]!.wrapped_key };
+    expect(await alice.client.messages.decrypt(equivocated)).toMatchObject({ ok: false, error: 'cannot_decrypt', seq: m.seq });
+    // A new client on the same key store (a restart) still tells the two apart.
+    const restarted = new BilClient({ baseUrl: stack.baseUrl, keyStore: alice.store });
+    expect(await restarted.messages.decrypt(m)).toMatchObject({ ok: true, text: 'hi Alice, from my phone' });
+    expect(await restarted.messages.decrypt(equivocated)).toMatchObject({ ok: false, error: 'cannot_decrypt' });
   });
 
   it('the sending device reads its own messages after a restart: each carries a key wrapped to it too', async () => {

@@ -2,9 +2,10 @@
 // and chat stood in by in-process gRPC servers: live fan-out across nodes,
 // catch-up with `synced`, a node killed mid-fan-out, membership, revocation,
 // backpressure, bad frames and auth at the upgrade.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { ensureStream, eventSubject, type Nats } from '@bil/runtime';
 import {
   FakeChat,
@@ -65,6 +66,10 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     const other = new TokenIssuer();
     expect((await upgradeStatus(a.url, { authorization: `Bearer ${await other.token(alice!)}` })).status).toBe(401);
     expect((await upgradeStatus(a.url.replace('/v1/ws', '/v1/other'), { authorization: `Bearer ${await issuer.token(alice!)}` })).status).toBe(404);
+    // A query string (where a token would reach access logs) is refused as REST refuses a bad query.
+    const query = await upgradeStatus(`${a.url}?access_token=x`, { authorization: `Bearer ${await issuer.token(alice!)}` });
+    expect(query.status).toBe(400);
+    expect(JSON.parse(query.body)).toMatchObject({ error: { code: 'invalid_request' } });
     // Browsers: the token as a second subprotocol; the server selects bil.v1.
     const browser = await connect(a.url, await issuer.token(alice!), { subprotocol: true });
     expect(browser.ws.protocol).toBe('bil.v1');
@@ -79,13 +84,14 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     const cb2 = await connect(a.url, await issuer.token(bob2!));
     await Promise.all([ca, cb1, cb2].map((c) => c.waitFor((f) => f.type === 'synced')));
 
-    await chat.post(chatId, alice!, { wrappedKeys: { [bob1!.deviceId]: 'key-b1', [bob2!.deviceId]: 'key-b2' } });
+    // As chat does: a personal message is wrapped for every device of both users, the sending one included.
+    await chat.post(chatId, alice!, { wrappedKeys: { [bob1!.deviceId]: 'key-b1', [bob2!.deviceId]: 'key-b2', [alice!.deviceId]: 'key-a-own' } });
     const m1 = await cb1.waitFor((f) => f.type === 'message' && f.seq === 1);
     const m2 = await cb2.waitFor((f) => f.type === 'message' && f.seq === 1);
     expect(m1).toMatchObject({ chat_id: chatId, sender_user_id: alice!.userId, wrapped_key: 'key-b1' });
     expect(m2.wrapped_key).toBe('key-b2');
-    // The sender's own device gets the message too (no key: it has it).
-    expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 1)).wrapped_key).toBeUndefined();
+    // The sender's own device gets the message too, with its own key copy.
+    expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 1)).wrapped_key).toBe('key-a-own');
 
     await chat.post(chatId, bob1!, { wrappedKeys: { [alice!.deviceId]: 'key-a', [bob2!.deviceId]: 'key-b2' } });
     expect((await ca.waitFor((f) => f.type === 'message' && f.seq === 2)).wrapped_key).toBe('key-a');
@@ -168,7 +174,13 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     await chat.post(chatId, alice!);
     await cc.waitFor((f) => f.type === 'message' && f.seq === 1);
     await chat.removeMember(chatId, carol!.userId);
-    expect(await cc.waitFor((f) => f.type === 'chat_event')).toMatchObject({ event: 'member_removed', chat_id: chatId, data: { user_id: carol!.userId } });
+    // REST conventions (docs/ws-protocol.md): snake_case, short lower-case enums, integers as numbers, only the documented fields.
+    expect(await cc.waitFor((f) => f.type === 'chat_event')).toEqual({
+      type: 'chat_event',
+      event: 'member_removed',
+      chat_id: chatId,
+      data: { chat_id: chatId, user_id: carol!.userId, removed_by: carol!.userId, reason: 'removed', left_seq: 1, occurred_at: expect.any(String) },
+    });
     await chat.post(chatId, alice!);
     await chat.post(chatId, alice!);
     expect(await cb.waitSeqs(chatId, 3)).toEqual([1, 2, 3]);
@@ -262,6 +274,32 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     const e = await connect(a.url, await issuer.token(alice!));
     e.send({ type: 'auth', token: await issuer.token(mallory!) });
     expect((await e.closed).code).toBe(4004);
+  });
+
+  it('answers an ack for a chat the device is not a member of with chat_not_found, and stores nothing', async () => {
+    const [alice] = newUser();
+    const [bob] = newUser();
+    const [mallory] = newUser();
+    const chatId = await chat.createChat('group', [alice!.userId, bob!.userId]);
+    const mine = await chat.createChat('personal', [mallory!.userId, bob!.userId]);
+    const c = await connect(a.url, await issuer.token(mallory!));
+    await c.waitFor((f) => f.type === 'synced');
+    // A chat the node has cached (created above) and one nobody knows (fetched from chat as mallory: not found).
+    c.send({ type: 'ack', chat_id: chatId, seq: 1, id: 'foreign' });
+    expect(await c.waitFor((f) => f.type === 'error' && f.id === 'foreign')).toMatchObject({ code: 'chat_not_found' });
+    c.send({ type: 'ack', chat_id: randomUUID(), seq: 1, id: 'unknown' });
+    expect(await c.waitFor((f) => f.type === 'error' && f.id === 'unknown')).toMatchObject({ code: 'chat_not_found' });
+    // Her own chat's ack is stored (no answer) and is the next sync's default cursor; the foreign one is not.
+    await chat.post(mine, bob!);
+    await chat.post(mine, bob!);
+    c.send({ type: 'ack', chat_id: mine, seq: 1, id: 'own' });
+    const redis = new Redis(env.redisUrl, { keyPrefix: env.redisPrefix });
+    try {
+      await vi.waitFor(async () => expect(await redis.hgetall(`acks:${mallory!.deviceId}`)).toEqual({ [mine]: '1' }), { timeout: 3000 });
+    } finally {
+      redis.disconnect();
+    }
+    expect(c.frames.some((f) => f.id === 'own')).toBe(false);
   });
 
   it('answers bad frames with an error frame or a close code, never a crash', async () => {

@@ -166,6 +166,8 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     await send(chatId, alice!, toBob);
     const live = await cBob1.waitFor((f) => f.type === 'message' && f.seq === 1);
     expect(live.wrapped_key).toEqual(expect.any(String));
+    // The sending device gets its own message with its own key copy (chat wraps for it too; docs/ws-protocol.md).
+    expect((await cAlice.waitFor((f) => f.type === 'message' && f.seq === 1)).wrapped_key).toEqual(expect.any(String));
     await send(chatId, bob1!, [alice!, bob2!]);
     await cAlice.waitFor((f) => f.type === 'message' && f.seq === 2);
 

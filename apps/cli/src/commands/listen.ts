@@ -131,14 +131,18 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       const label = await app.label(e.chatId);
       const who = e.userId ? userLabel(e.userId, app.names()) : '';
       if (json) {
-        app.out.event({ event: 'membership', label, chatId: e.chatId, type: e.event, userId: e.userId ?? null, user: e.userId ? (app.names()[e.userId] ?? null) : null });
+        app.out.event({ event: 'membership', label, chatId: e.chatId, type: e.event, userId: e.userId ?? null, user: e.userId ? (app.names()[e.userId] ?? null) : null, data: e.data });
         return;
       }
+      // data follows docs/ws-protocol.md ("chat_event data"): reason and role are lower-case REST values.
+      const reason = typeof e.data.reason === 'string' ? e.data.reason : '';
+      const role = typeof e.data.role === 'string' && e.data.role ? e.data.role : '';
+      const gone = reason === 'left' ? 'left' : reason === 'account_deleted' ? 'deleted their account' : reason === 'removed' ? 'was removed' : 'left or was removed';
       const what: Record<string, string> = {
         chat_created: 'chat created',
         member_added: `${who} joined`,
-        member_removed: e.userId === account.userId ? 'you were removed' : `${who} left or was removed`,
-        role_changed: `${who}'s role changed`,
+        member_removed: e.userId === account.userId ? (reason === 'left' ? 'you left' : 'you were removed') : `${who} ${gone}`,
+        role_changed: role ? `${who} is now ${role}` : `${who}'s role changed`,
         chat_deleted: 'chat deleted',
       };
       printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.magenta(what[e.event] ?? safe(e.event))}`);

@@ -4,7 +4,7 @@
 import { canonicalize } from '../canonical-json.js';
 import { deviceListEntryOf, signDeviceList } from '../device-list.js';
 import { verifyDevice } from '../certificate.js';
-import { loadVectorKeys, NOW, type VectorKeys } from './vectors.js';
+import { CHECK_TIME, CHECK_TIME_NOTE, loadVectorKeys, NOW, type VectorKeys } from './vectors.js';
 
 /** The content of device-list.json, keyed by file name. */
 export async function buildDeviceListVectors(keys: VectorKeys): Promise<Record<string, unknown>> {
@@ -21,7 +21,8 @@ export async function buildDeviceListVectors(keys: VectorKeys): Promise<Record<s
   return {
     'device-list.json': {
       description:
-        "Alice's signed device lists (docs/protocol.md, \"Signed device lists\"): payload is the exact UTF-8 text the identity key signed. Each list verifies under keys.json's alice identity_key.",
+        `Alice's signed device lists (docs/protocol.md, "Signed device lists"): payload is the exact UTF-8 text the identity key signed. Each list verifies under keys.json's alice identity_key. ${CHECK_TIME_NOTE}`,
+      check_time: CHECK_TIME,
       user_id: userId,
       identity_key: keys.users.alice!.identity_key,
       vectors: steps.map((s, i) => {

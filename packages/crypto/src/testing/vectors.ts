@@ -21,6 +21,16 @@ import { seededEntropy } from './deterministic.js';
 import type { Suite } from '../aead.js';
 
 export const NOW = 1764100000000;
+/**
+ * The stated check time of every vector file (`check_time`, ms since the Unix
+ * epoch): a checker uses it as "now" for validity windows (the service key's
+ * `issued_at ≤ now < expires_at`), never its own clock. After every time in the files.
+ */
+export const CHECK_TIME = NOW + 60_000;
+/** What each file says about `check_time`. */
+export const CHECK_TIME_NOTE = 'check_time (ms since the Unix epoch) is the "now" to check validity windows against (e.g. issued_at <= check_time < expires_at); not the checker\'s clock.';
+/** The digest request of sealed.json: its sealed-box context binds request, chat and device. */
+export const DIGEST_REQUEST_ID = '0193c2a4-0000-7000-8000-000000000001';
 
 /** docs/testvectors/keys.json: TEST-ONLY keys every other vector file uses. */
 export interface VectorKeys {
@@ -35,6 +45,8 @@ export interface VectorKeys {
     }
   >;
   readonly digest_service: { identity_seed: string; identity_key: string; rsa_pkcs8: string; encryption_key: string };
+  /** {@link CHECK_TIME} (added to files written before it was stated). */
+  readonly check_time?: number;
 }
 
 const seedOf = (label: string) => toBase64Url(sha256(utf8(`bil test vector: ${label}`)));
@@ -67,6 +79,7 @@ export async function generateVectorKeys(): Promise<VectorKeys> {
   const identity_seed = seedOf('digest service identity');
   return {
     description: 'TEST-ONLY keys for the bil-message test vectors. Never use them for anything else. Seeds are Ed25519 32-byte seeds (RFC 8032 §5.1.5); RSA keys are PKCS #8 DER; all base64url.',
+    check_time: CHECK_TIME,
     users,
     digest_service: {
       identity_seed,
@@ -75,6 +88,12 @@ export async function generateVectorKeys(): Promise<VectorKeys> {
       encryption_key: toBase64Url(svc.encryption.spki),
     },
   };
+}
+
+/** keys.json with its stated check time (the keys themselves never change). */
+export function withCheckTime(keys: VectorKeys): VectorKeys {
+  const { description, check_time: _old, ...rest } = keys;
+  return { description, check_time: CHECK_TIME, ...rest };
 }
 
 export interface VectorDevice {
@@ -123,7 +142,8 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
   const verified = async (d: VectorDevice, owner: string) => verifyDevice(d.record, pin(owner));
 
   const certificates = {
-    description: 'Device certificates (docs/protocol.md, "Account identity key and device certificates"). payload is the exact UTF-8 text signed.',
+    description: `Device certificates (docs/protocol.md, "Account identity key and device certificates"). payload is the exact UTF-8 text signed. ${CHECK_TIME_NOTE}`,
+    check_time: CHECK_TIME,
     vectors: [...alice.devices.map((d) => ['alice', d] as const), ...bob.devices.map((d) => ['bob', d] as const)].map(([owner, d]) => ({
       owner,
       payload: canonicalize({ type: 'bil.device-certificate.v1', user_id: d.record.user_id, identity_key: d.record.identity_key, encryption_key: d.record.encryption_key, signing_key: d.record.signing_key, issued_at: d.record.issued_at }),
@@ -211,7 +231,8 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
     });
   }
   const group = {
-    description: 'Group chat: genesis epoch record (version 2, its metadata sealed under the epoch key) signed by alice device 1 (admin), epoch key wrapped per device, messages from bob, and bob\'s signed leave.',
+    description: `Group chat: genesis epoch record (version 2, its metadata sealed under the epoch key) signed by alice device 1 (admin), epoch key wrapped per device, messages from bob, and bob's signed leave. ${CHECK_TIME_NOTE}`,
+    check_time: CHECK_TIME,
     chat_id: GROUP_CHAT_ID,
     records: [genesis.record],
     intermediate: {
@@ -239,18 +260,35 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
   const serviceKey = await signServiceKey({ identity: svcIdentity, service: 'digest', encryptionKey: fromBase64Url(svc.encryption_key), issuedAt: NOW, expiresAt: NOW + 30 * 86400000 });
   const sEntropy = recording('sealed');
   const to = await verifyServiceKey(serviceKey, { identityKey: svcIdentity.publicKey, service: 'digest', now: NOW + 1 });
-  const sealedText = 'alice: lunch at 1?\nbob: yes, see you there';
+  // A bil.digest-transcript.v2 plaintext (docs/digest.md), fields in the documented order, for the group chat.
+  const requester = alice.devices[0]!.local;
+  const context = `${DIGEST_REQUEST_ID}:${GROUP_CHAT_ID}:${requester.deviceId}`;
+  const sealedText = JSON.stringify({
+    type: 'bil.digest-transcript.v2',
+    request_id: DIGEST_REQUEST_ID,
+    chat_id: GROUP_CHAT_ID,
+    device_id: requester.deviceId,
+    title: 'lunch',
+    from_seq: 1,
+    to_seq: 2,
+    messages: [
+      { seq: 1, sender: 'alice', sender_user_id: requester.userId, sent_at: NOW + 3000, text: 'lunch at 1?' },
+      { seq: 2, sender: 'bob', sender_user_id: bob.devices[0]!.local.userId, sent_at: NOW + 3500, text: 'yes, see you there' },
+    ],
+  });
   const box = await sealPayload(
-    { to, kind: 'digest-request', context: '0193c2a4-0000-7000-8000-000000000001', createdAt: NOW + 4000, plaintext: utf8(sealedText), signer: alice.devices[0]!.local.keys.signing },
+    { to, kind: 'digest-request', context, createdAt: NOW + 4000, plaintext: utf8(sealedText), signer: requester.keys.signing },
     sEntropy,
   );
   const sealKey = sEntropy.outputs[0]!;
   const sealed = {
-    description: 'A digest request sealed to the digest service key, signed by alice device 1.',
+    description: `A digest request sealed to the digest service key, signed by alice device 1; its context is "<request_id>:<chat_id>:<device_id>". ${CHECK_TIME_NOTE}`,
+    check_time: CHECK_TIME,
     service_key: serviceKey,
     service_key_id: await sealKeyId(fromBase64Url(svc.encryption_key)),
-    inputs: { plaintext_utf8: sealedText },
+    inputs: { request_id: DIGEST_REQUEST_ID, chat_id: GROUP_CHAT_ID, device_id: requester.deviceId, plaintext_utf8: sealedText },
     intermediate: {
+      transcript_sha256: toBase64Url(sha256(utf8(sealedText))),
       content_key: toBase64Url(sealKey),
       oaep_label: canonicalize({ purpose: 'bil.sealed-key.v1', key_id: box.header.key_id, kind: box.header.kind, context: box.header.context }),
       oaep_seed: toBase64Url(sEntropy.oaepSeeds[0]!),
@@ -262,15 +300,22 @@ export async function buildVectors(keys: VectorKeys): Promise<Record<string, unk
   const a = { userId: keys.users.alice!.user_id, identityKey: pin('alice') };
   const b = { userId: keys.users.bob!.user_id, identityKey: pin('bob') };
   const safety = {
-    description: 'Fingerprints (30 digits each) and the 60-digit safety number of alice and bob.',
-    alice: { ...a, fingerprint: await fingerprint(a) },
-    bob: { ...b, fingerprint: await fingerprint(b) },
+    description: `Fingerprints (30 digits each) and the 60-digit safety number of alice and bob (docs/protocol.md, "Key pinning and safety numbers"). ${CHECK_TIME_NOTE}`,
+    check_time: CHECK_TIME,
+    alice: { user_id: a.userId, identity_key: a.identityKey, fingerprint: await fingerprint(a) },
+    bob: { user_id: b.userId, identity_key: b.identityKey, fingerprint: await fingerprint(b) },
     safety_number: await safetyNumber(a, b),
   };
 
   return {
     'certificates.json': certificates,
-    'direct.json': { description: 'Direct messages from alice device 1, wrapped to bob device 1, alice device 2 and the sending device itself, one per suite.', chat_id: DIRECT_CHAT_ID, personal_chat: personalChat, vectors: direct },
+    'direct.json': {
+      description: `Direct messages from alice device 1, wrapped to bob device 1, alice device 2 and the sending device itself, one per suite. ${CHECK_TIME_NOTE}`,
+      check_time: CHECK_TIME,
+      chat_id: DIRECT_CHAT_ID,
+      personal_chat: personalChat,
+      vectors: direct,
+    },
     'group.json': group,
     'sealed.json': sealed,
     'safety-number.json': safety,

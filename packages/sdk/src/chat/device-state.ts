@@ -39,6 +39,16 @@ export class DeviceState {
       this.#local = { userId: profile.userId, deviceId: profile.deviceId, keys };
       this.#state = profile.chats ?? emptyState();
       this.#replay = new ReplayGuard(this.#state.replay);
+      // Profiles from before the guard kept sightings know accepted messages by their seq (`seen`): bind it.
+      for (const [chatId, ids] of Object.entries(this.#state.seen)) {
+        for (const [messageId, seq] of Object.entries(ids)) {
+          try {
+            this.#replay.place({ chat_id: chatId, message_id: messageId, seq, envelope_sha256: '' });
+          } catch {
+            // seen but never accepted, or already bound elsewhere: the guard's record stands
+          }
+        }
+      }
       this.#counterOf.clear();
       for (const fn of this.#onReset) fn();
     }

@@ -1,7 +1,7 @@
 // Reading: one message, a page of history with what is missing marked, and
 // the unread overview. A message is shown only if it verified; everything
 // else is a marker with its reason, never an exception.
-import { decryptGroupMessage, fromUtf8, GroupHistoryError, type OpenedMessage } from '@bil/crypto';
+import { decryptGroupMessage, envelopeDigest, fromUtf8, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
 import type { MessageJson } from '../wire.js';
 import { messageJson, messagesPage, unreadJson } from './answers.js';
 import type { DeviceState } from './device-state.js';
@@ -93,8 +93,11 @@ export class Reader {
 
   /**
    * Decrypts and verifies one message; `seen` (message id → seq) is updated
-   * for accepted ones. Reading a message again at the seq it was accepted at
-   * is a re-read, not a replay; the same message id at another seq is a replay.
+   * for accepted ones. The replay guard tells a re-read from a replay
+   * (docs/protocol.md, "Replay and gaps"): the same chat, seq, message id and
+   * envelope as when it was accepted is a re-read (opened and verified again,
+   * nothing accepted); the same message id in another chat, at another seq or
+   * with other envelope bytes is a replay.
    */
   async #open(chatId: string, m: MessageJson, seen: Record<string, number>): Promise<HistoryMessage> {
     const failed = (error: UndecryptableReason): HistoryMessage => ({
@@ -111,9 +114,10 @@ export class Reader {
     try {
       const me = await this.device.me();
       if (m.chat_id !== chatId) return failed('cannot_decrypt');
-      const before = seen[m.message_id];
-      if (before !== undefined && before !== m.seq) return failed('cannot_decrypt');
-      const replay = before === undefined ? this.device.replay : undefined;
+      const sighting: Sighting = { chat_id: chatId, message_id: m.message_id, seq: m.seq, envelope_sha256: await envelopeDigest(m.envelope) };
+      const verdict = this.device.replay.classify(sighting);
+      if (verdict === 'replay') return failed('cannot_decrypt');
+      const replay = verdict === 'new' ? this.device.replay : undefined;
       const kind = await this.deps.kind(chatId);
       let opened: OpenedMessage | undefined;
       if (kind.type === 'personal') {
@@ -132,6 +136,7 @@ export class Reader {
         }
       }
       if (!opened || opened.header.message_id !== m.message_id) return failed('cannot_decrypt');
+      this.device.replay.place(sighting); // where it was accepted (or the digest of one accepted before digests were kept)
       seen[m.message_id] = m.seq;
       this.device.replay.noteSeq(chatId, m.seq);
       const h = opened.header;

@@ -10,6 +10,7 @@ import type { WebSocket } from 'ws';
 import {
   CloseCodes,
   CloseReasons,
+  ERROR_CODES,
   FrameError,
   authOkFrame,
   errorFrame,
@@ -20,6 +21,7 @@ import {
   syncedFrame,
   withWrappedKey,
   type ClientFrame,
+  type ErrorCode,
 } from '../domain/frames.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
 
@@ -52,7 +54,7 @@ export interface ConnectionHost {
   ack(conn: Connection, chatId: string, seq: number): Promise<void>;
   typing(conn: Connection, chatId: string, active: boolean): Promise<void>;
   read(conn: Connection, chatId: string, seq: number): Promise<void>;
-  subscribePresence(conn: Connection, userIds: string[]): Promise<void>;
+  subscribePresence(conn: Connection, userIds: string[], id?: string): Promise<void>;
   closed(conn: Connection): void;
   /** Runs a gap fill when the node has a free slot (a bounded number of fills at once per node). */
   gapFillSlot(fill: () => Promise<void>): Promise<void>;
@@ -240,8 +242,9 @@ export class Connection {
       await this.handle(frame);
     } catch (err) {
       const app = err instanceof AppError ? err : undefined;
-      if (!app || app.kind === 'internal') this.logger.error({ err, type: frame.type }, 'frame handling failed');
-      this.send(errorFrame(app && app.kind !== 'internal' ? app.code : 'internal', app && app.kind !== 'internal' ? app.message : 'internal error', frame.id));
+      const code = app ? frameErrorCode(app) : 'internal';
+      if (code === 'internal') this.logger.error({ err, type: frame.type }, 'frame handling failed');
+      this.send(errorFrame(code, code === 'internal' ? 'internal error' : app!.message, frame.id));
     }
   }
 
@@ -258,7 +261,7 @@ export class Connection {
       case 'read':
         return this.host.read(this, frame.chatId, frame.seq);
       case 'presence_subscribe':
-        return this.host.subscribePresence(this, frame.userIds);
+        return this.host.subscribePresence(this, frame.userIds, frame.id);
       case 'ping':
         this.send(pongFrame(frame.id));
         return;
@@ -432,6 +435,19 @@ export class Connection {
     }
     if (!this.isClosed) this.releaseAhead(chatId);
   }
+}
+
+/**
+ * The `error` frame code for a failure of a backend call: a documented code
+ * passes (`chat_not_found`, `token_expired`, ...); an unreachable or slow
+ * backend is `service_unavailable` / `timeout`; anything else `internal`.
+ */
+export function frameErrorCode(err: AppError): ErrorCode {
+  if (err.kind === 'internal') return 'internal';
+  if ((ERROR_CODES as readonly string[]).includes(err.code)) return err.code as ErrorCode;
+  if (err.kind === 'unavailable') return 'service_unavailable';
+  if (err.kind === 'deadline_exceeded') return 'timeout';
+  return 'internal';
 }
 
 /** The `message` frame of a message read from chat (already the device's own key). */

@@ -3,6 +3,7 @@
 // chat's members (cached from chat's events), their devices' nodes (one
 // presence round trip) and sends one NATS message per node.
 import { AppError, type Logger } from '@bil/runtime';
+import { isChatEventKind } from '../domain/chat-events.js';
 import { chatEventFrame, messageFrame, receiptFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
@@ -104,7 +105,9 @@ export class Fanout {
         // Key and role changes: clients refetch epochs (ListEpochs) or the chat on these.
         const m = await this.membership.peek(chatId);
         if (!m) return;
-        await this.hub.dispatch(m.members.keys(), { frame: chatEventFrame(name.slice('chat.v1.chat.'.length), chatId, p) });
+        const kind = name.slice('chat.v1.chat.'.length);
+        if (!isChatEventKind(kind)) return;
+        await this.hub.dispatch(m.members.keys(), { frame: chatEventFrame(kind, chatId, p) });
         return;
       }
       default:

@@ -6,7 +6,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AppError, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
-import { CloseCodes, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
+import { CloseCodes, errorFrame, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
 import type { ChatBackend } from '../infra/backends.js';
 import type { AckStore, MembershipCache } from '../infra/membership.js';
 import type { Presence } from '../infra/presence.js';
@@ -281,7 +281,10 @@ export class Hub implements ConnectionHost {
     return this.deps.acks.cursors(deviceId);
   }
 
+  /** Stores an ack of a chat the device's user is a member of; any other is chat_not_found, and nothing is stored. */
   async ack(conn: Connection, chatId: string, seq: number): Promise<void> {
+    const member = await this.deps.membership.isMember(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId });
+    if (!member) throw new AppError('not_found', 'chat_not_found', 'no such chat');
     await this.deps.acks.ack(conn.deviceId, chatId, seq);
   }
 
@@ -304,7 +307,7 @@ export class Hub implements ConnectionHost {
   }
 
   /** Opt-in presence of users who share a chat with the caller. */
-  async subscribePresence(conn: Connection, userIds: string[]): Promise<void> {
+  async subscribePresence(conn: Connection, userIds: string[], id?: string): Promise<void> {
     const contacts = new Set<string>();
     for (const chatId of conn.chats) {
       const m = await this.deps.membership.get(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId }).catch(() => undefined);
@@ -320,7 +323,7 @@ export class Hub implements ConnectionHost {
     }
     const refused = userIds.filter((u) => !allowed.includes(u));
     if (refused.length > 0) {
-      conn.deliver({ data: JSON.stringify({ type: 'error', code: 'presence_not_allowed', message: 'presence is shared only between members of a common chat', details: { user_ids: refused } }) });
+      conn.deliver({ data: errorFrame('presence_not_allowed', 'presence is shared only between members of a common chat', id, { user_ids: refused }) });
     }
   }
 

@@ -2,6 +2,8 @@
 // is one JSON object in a text message with a `type`. This module is pure: it
 // checks client frames at the entry point and builds server frames.
 
+import { chatEventData, type ChatEventKind } from './chat-events.js';
+
 export const PROTOCOL_VERSION = 1;
 /** The subprotocol a browser offers (with `bil.token.<jwt>`); the server selects it. */
 export const SUBPROTOCOL = 'bil.v1';
@@ -36,6 +38,35 @@ export const CloseReasons: Record<keyof typeof CloseCodes, string> = {
   unavailable: 'backend_unavailable',
 };
 
+/** The frame types a client may send (docs/ws-protocol.md, "Client → server"). */
+export const CLIENT_FRAME_TYPES = ['sync', 'ack', 'auth', 'typing', 'read', 'presence_subscribe', 'ping'] as const;
+
+/** The frame types the server sends (docs/ws-protocol.md, "Server → client"). */
+export const SERVER_FRAME_TYPES = ['hello', 'message', 'synced', 'receipt', 'typing', 'presence', 'chat_event', 'digest', 'auth_ok', 'pong', 'error'] as const;
+
+/**
+ * Every `code` of an `error` frame. Errors of the services delivery calls are
+ * passed on only when their code is listed here; any other becomes `internal`
+ * (or `service_unavailable` / `timeout` for an unreachable or slow backend).
+ */
+export const ERROR_CODES = [
+  'bad_frame',
+  'unknown_type',
+  'chat_not_found',
+  'already_synced',
+  'auth_mismatch',
+  'invalid_token',
+  'token_expired',
+  'presence_not_allowed',
+  'service_unavailable',
+  'timeout',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The client frames that name a chat and are answered `chat_not_found` when the device's user is not a member. */
+export const CHAT_NOT_FOUND_FRAMES = ['ack', 'typing', 'read'] as const;
+
 export type ClientFrame =
   | { type: 'sync'; id?: string; cursors: Record<string, number> }
   | { type: 'ack'; id?: string; chatId: string; seq: number }
@@ -44,6 +75,10 @@ export type ClientFrame =
   | { type: 'read'; id?: string; chatId: string; seq: number }
   | { type: 'presence_subscribe'; id?: string; userIds: string[] }
   | { type: 'ping'; id?: string };
+
+// The list and the parsed union name the same types (a compile error otherwise).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const CLIENT_FRAME_TYPES_MATCH: Same<ClientFrame['type'], (typeof CLIENT_FRAME_TYPES)[number]> = true;
 
 export class FrameError extends Error {
   constructor(
@@ -176,7 +211,8 @@ export const helloFrame = (o: { node: string; userId: string; deviceId: string; 
 
 export const syncedFrame = (cursors: Record<string, number>) => JSON.stringify({ type: 'synced', cursors });
 
-export const errorFrame = (code: string, message: string, id?: string) => JSON.stringify({ type: 'error', code, message, ...(id ? { id } : {}) });
+export const errorFrame = (code: ErrorCode, message: string, id?: string, details?: Record<string, unknown>) =>
+  JSON.stringify({ type: 'error', code, message, ...(id ? { id } : {}), ...(details ? { details } : {}) });
 
 export const authOkFrame = (expiresAt: number, id?: string) => JSON.stringify({ type: 'auth_ok', expires_at: expiresAt, ...(id ? { id } : {}) });
 
@@ -198,17 +234,9 @@ export const receiptFrame = (o: { chatId: string; userId: string; seq: number; d
 
 export const presenceFrame = (userId: string, online: boolean) => JSON.stringify({ type: 'presence', user_id: userId, online });
 
-/** A membership or key event of a chat, its fields in snake_case (events.proto names). */
-export const chatEventFrame = (event: string, chatId: string, data: Record<string, unknown>) =>
-  JSON.stringify({ type: 'chat_event', event, chat_id: chatId, data: snakeKeys(data) });
-
-export function snakeKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(snakeKeys);
-  if (typeof value !== 'object' || value === null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = snakeKeys(v);
-  return out;
-}
+/** A membership or key event of a chat; `data` follows the REST conventions (domain/chat-events.ts). */
+export const chatEventFrame = (event: ChatEventKind, chatId: string, payload: Record<string, unknown>) =>
+  JSON.stringify({ type: 'chat_event', event, chat_id: chatId, data: chatEventData(event, payload) });
 
 /** `DIGEST_FAILURE_REASON_TIMEOUT` → `timeout` (the REST API's `failure_reason`). */
 export function failureReasonCode(reason: string): string {

@@ -58,6 +58,13 @@ export class MembershipCache {
     return hash[TYPE_FIELD] ? decode(hash) : undefined;
   }
 
+  /** Whether `actor`'s user is a member: one round trip on a cached list; on a miss the list is fetched from chat as `actor`. */
+  async isMember(chatId: string, actor: Actor & { userId: string }): Promise<boolean> {
+    const [cached, member] = await this.redis.hmget(this.key(chatId), TYPE_FIELD, actor.userId);
+    if (cached) return member !== null;
+    return (await this.get(chatId, actor)).members.has(actor.userId);
+  }
+
   async put(chatId: string, m: Membership): Promise<void> {
     const key = this.key(chatId);
     const fields: string[] = [TYPE_FIELD, m.type];

@@ -3,9 +3,10 @@
 // (Node and native clients) or, for browsers that can't set headers, as a
 // second offered subprotocol `bil.token.<jwt>` beside `bil.v1` (the server
 // selects `bil.v1`, so the token is never echoed). A missing or bad token is
-// answered `401` with the API's error body; tokens in the query string are
-// refused so they never reach access logs.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// answered `401` with the API's error body; a query string is refused
+// (`400 invalid_request`, as the REST API names a bad query) so tokens never
+// reach access logs. docs/ws-protocol.md lists every refusal.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, bearerToken, type Logger, type VerifiedActor } from '@bil/runtime';
@@ -48,6 +49,13 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
   );
 }
 
+/** A plain HTTP request (no upgrade) to delivery's port. */
+function plain(res: ServerResponse, status: number, code: string, message: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ error: { code, message, details: {} } }));
+}
+
 export async function startWsServer(opts: WsServerOptions): Promise<{ server: Server; wss: WebSocketServer; port: number; close(): Promise<void> }> {
   const wss = new WebSocketServer({
     noServer: true,
@@ -56,16 +64,16 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   const server = createServer((req, res) => {
-    res.statusCode = req.url === WS_PATH ? 426 : 404;
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ error: { code: req.url === WS_PATH ? 'upgrade_required' : 'not_found', message: 'WebSocket endpoint: GET /v1/ws with Upgrade: websocket', details: {} } }));
+    const message = 'WebSocket endpoint: GET /v1/ws with Upgrade: websocket';
+    if (req.url === WS_PATH) plain(res, 426, 'upgrade_required', message);
+    else plain(res, 404, 'not_found', message);
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     void (async () => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== WS_PATH) return refuse(socket, 404, 'not_found', `no WebSocket endpoint ${path?.slice(0, 100)}`);
-      if ((req.url ?? '').includes('?')) return refuse(socket, 400, 'invalid_argument', 'no query parameters: send the token in a header or subprotocol');
+      if ((req.url ?? '').includes('?')) return refuse(socket, 400, 'invalid_request', 'no query parameters: send the token in a header or subprotocol');
       let actor: VerifiedActor;
       try {
         actor = await opts.verify(upgradeToken(req));

@@ -1,0 +1,2 @@
+// Reads docs/ and the code's own lists; no servers.
+export { default } from '../../vitest.base.js';
