@@ -2,7 +2,11 @@
 // Checks PostgreSQL, Redis and NATS first (and says how to start a missing
 // one), creates the database, applies migrations (each service applies its
 // own at start), starts every service, prints where the gateway listens, and
-// stops everything cleanly on Ctrl-C.
+// stops everything cleanly on Ctrl-C. It also prints the digest service's
+// identity key (public; from DIGEST_SERVICE_IDENTITY_SEED, else the public
+// development seed) with its fingerprint, and writes it to the CLI's
+// servers.json for this gateway, where `bil` and `npm run demo` pick it up:
+// clients take that key from their configuration, never from the server.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,6 +71,45 @@ if (!rowCount) {
   console.log(`bil: created database ${dbName}`);
 }
 await admin.end();
+
+// The digest service identity key clients pin (docs/digest.md "Keys"), from
+// the seed the digest service uses: the same derivation, the same dev seed.
+let digestKey;
+try {
+  const [{ fromBase64Url, identityKeyFromSeed, toBase64Url }, { DEV_IDENTITY_SEED }, cliConfig, servers] = await Promise.all([
+    import('@bil/crypto'),
+    import('../services/digest/dist/config.js'),
+    import('../apps/cli/dist/config.js'),
+    import('../apps/cli/dist/servers.js'),
+  ]);
+  const seed = env.DIGEST_SERVICE_IDENTITY_SEED || DEV_IDENTITY_SEED;
+  let publicKey;
+  try {
+    publicKey = toBase64Url(identityKeyFromSeed(fromBase64Url(seed, 32)).publicKey);
+  } catch {
+    console.error('bil: DIGEST_SERVICE_IDENTITY_SEED is not 32 bytes in base64url (43 characters, no padding)');
+    process.exit(1);
+  }
+  const dir = cliConfig.configDir(env);
+  digestKey = { key: publicKey, fingerprint: servers.digestKeyFingerprint(publicKey), dev: !env.DIGEST_SERVICE_IDENTITY_SEED, file: servers.serversPath(dir), written: false };
+  const urls = [`http://localhost:${GATEWAY_PORT}`, `http://127.0.0.1:${GATEWAY_PORT}`];
+  try {
+    await servers.updateServers(dir, urls, { digest_service_key: publicKey });
+    digestKey.written = true;
+  } catch (err) {
+    console.error(`bil: could not write the digest key to ${digestKey.file}: ${err.message} (set it with: npx bil digest key set ${publicKey})`);
+  }
+} catch (err) {
+  console.error(`bil: the build is incomplete (${err.message}): run \`npm run build\` (npm start builds first)`);
+  process.exit(1);
+}
+const printDigestKey = () => {
+  console.log(`bil: digest service identity key${digestKey.dev ? ' (the public DEVELOPMENT key, for local use only: anyone can impersonate a digest service that uses it)' : ''}:`);
+  console.log(`bil:   ${digestKey.key}`);
+  console.log(`bil:   fingerprint ${digestKey.fingerprint}`);
+  if (digestKey.written) console.log(`bil:   written to ${digestKey.file} for http://localhost:${GATEWAY_PORT}, where bil and npm run demo read it`);
+};
+printDigestKey();
 
 // A development JWT signing key that survives restarts (production passes its own).
 let jwtKey = env.IDENTITY_JWT_PRIVATE_KEY;
@@ -211,5 +254,6 @@ try {
 if (!stopping) {
   console.log('');
   console.log(`bil: bil-message is up. Gateway: http://localhost:${GATEWAY_PORT}  (API docs: http://localhost:${GATEWAY_PORT}/v1/openapi.json)`);
+  printDigestKey();
   console.log('bil: press Ctrl-C to stop.');
 }
