@@ -20,6 +20,12 @@ export default tseslint.config(
     },
   },
   {
+    // Runs in browsers too: no Node built-ins outside its tests.
+    files: ['packages/summarizer/src/**'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: '@bil/summarizer is browser-safe: use WebCrypto / web APIs' }] }] },
+  },
+  {
     files: ['**/scripts/**', '**/bench/**', '**/*.mjs', 'apps/**'],
     rules: { 'no-console': 'off' },
   },

@@ -14,6 +14,13 @@ import type { EntropySource } from './random.js';
 export interface GroupMetadata {
   /** The group's name as people see it: at most {@link MAX_GROUP_TITLE_LENGTH} characters. */
   readonly title: string;
+  /**
+   * `'off'`: no member's client sends this group's messages out of the device
+   * for a digest (server or own-model digests; an on-device one is reading).
+   * Absent: allowed (and not written, so the canonical form of a record
+   * without it is unchanged).
+   */
+  readonly digests?: 'off';
 }
 
 /** Longest title, in UTF-16 code units. */
@@ -28,8 +35,12 @@ const METADATA_PURPOSE = 'bil.group-metadata.v1';
 function checkMetadata(m: GroupMetadata): void {
   if (typeof m !== 'object' || m === null || typeof m.title !== 'string') throw new TypeError('metadata: expected { title: string }');
   if (m.title.length > MAX_GROUP_TITLE_LENGTH) throw new RangeError(`metadata.title: at most ${MAX_GROUP_TITLE_LENGTH} characters`);
-  if (Object.keys(m).join() !== 'title') throw new TypeError('metadata: only title is defined');
+  if (m.digests !== undefined && m.digests !== 'off') throw new TypeError("metadata.digests: expected 'off' or absent");
+  if (Object.keys(m).some((k) => k !== 'title' && k !== 'digests')) throw new TypeError('metadata: only title and digests are defined');
 }
+
+/** The plaintext object: `digests` only when off, so a record that allows digests is byte for byte what version 2 wrote. */
+const metadataObject = (m: GroupMetadata): Record<string, string> => (m.digests === 'off' ? { title: m.title, digests: 'off' } : { title: m.title });
 
 async function metadataKey(epochKey: Uint8Array, chatId: string, epoch: number): Promise<Bytes> {
   return hkdfSha256(epochKey, new Uint8Array(), canonicalBytes({ purpose: METADATA_KEY_PURPOSE, chat_id: chatId, epoch }), 32);
@@ -46,7 +57,7 @@ export async function sealGroupMetadata(epochKey: Uint8Array, chatId: string, ep
   checkMetadata(metadata);
   const nonce = entropy.randomBytes(AEAD_NONCE_LENGTH);
   const key = await metadataKey(epochKey, chatId, epoch);
-  const padded = pad(utf8(canonicalize({ title: metadata.title })));
+  const padded = pad(utf8(canonicalize(metadataObject(metadata))));
   try {
     const ciphertext = await aeadEncrypt('aes-256-gcm', key, nonce, padded, associatedData(chatId, epoch));
     return toBase64Url(concatBytes(nonce, ciphertext));
@@ -80,7 +91,8 @@ export async function openSealedMetadata(epochKey: Uint8Array, chatId: string, e
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail();
       const title = (value as { title?: unknown }).title;
       if (typeof title !== 'string' || title.length > MAX_GROUP_TITLE_LENGTH) fail();
-      return { title };
+      // Any value but absence means off: a later version's setting is never read as less private.
+      return (value as { digests?: unknown }).digests === undefined ? { title } : { title, digests: 'off' };
     } finally {
       wipe(key, padded);
     }

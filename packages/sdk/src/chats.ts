@@ -112,6 +112,7 @@ export class ChatEngine {
         if (typeof title !== 'string') throw new TypeError('title: expected a string');
         return { epoch: (await this.#epochs.publishNext(chatId, { title }, 'publish')).epoch };
       },
+      setDigests: (chatId, allowed) => this.#setDigests(chatId, allowed),
       forkAlert: (chatId) => this.#groups.forkAlert(chatId),
       resolveFork: (chatId) => this.#groups.resolveFork(chatId),
       members: {
@@ -149,6 +150,26 @@ export class ChatEngine {
 
   unread(options?: { limit?: number; messagesPerChat?: number; pageToken?: string }): Promise<UnreadOverview> {
     return this.#reader.unread(options);
+  }
+
+  /** The group's signed digest setting at its verified head, synced first (personal chats: `allowed`; a head this device can't open: `unverified`). */
+  async digestSetting(chatId: string): Promise<'allowed' | 'off' | 'unverified'> {
+    await this.#device.me();
+    if ((await this.#kind(chatId)).type === 'personal') return 'allowed';
+    await this.#groups.requireNoFork(chatId);
+    const metadata = await this.#groups.metadata(await this.#groups.get(chatId, true));
+    if (metadata === undefined) return 'unverified';
+    return metadata?.digests === 'off' ? 'off' : 'allowed';
+  }
+
+  async #setDigests(chatId: string, allowed: boolean): Promise<{ epoch: number }> {
+    if (typeof allowed !== 'boolean') throw new TypeError('allowed: expected a boolean');
+    await this.#device.me();
+    if ((await this.#kind(chatId)).type !== 'group') throw new BilStateError('not_a_group', 'digests are a group setting; in a personal chat each person signs their own consent (digests.setConsent)');
+    const { epoch } = await this.#epochs.publishNext(chatId, { digests: allowed ? 'allowed' : 'off' }, 'publish');
+    // The service's switch (this user's): the second line, for clients that don't read the signed setting.
+    await this.#deps.call('PUT', `/v1/chats/${enc(chatId)}/digest-policy`, { enabled: allowed });
+    return { epoch };
   }
 
   // ---- chats ------------------------------------------------------------------

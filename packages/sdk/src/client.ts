@@ -3,14 +3,14 @@
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
 // This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
-// chats.ts, digest.ts, live-client.ts) and keeps the profile state they share.
+// chats.ts, digest/, live-client.ts) and keeps the profile state they share.
 import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { Devices, type DevicesApi } from './devices.js';
-import { DigestEngine, type DigestOptions, type DigestOutcome } from './digest.js';
+import { DigestEngine, type DigestsApi, type DigestOptions, type DigestOutcome } from './digest/index.js';
 import { BilStateError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { parseProfile, type KeyStore, type StoredProfile, type StoredTokens } from './key-store.js';
@@ -45,6 +45,13 @@ export interface BilClientOptions {
   refreshSkewMs?: number;
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
+  /** Digests (docs/sdk.md "Digests"). */
+  digest?: {
+    /** The digest service's identity key (Ed25519, base64url), as its operator publishes it: required for server digests, never taken from the server. */
+    serviceIdentityKey?: string;
+    /** Below this many unread messages a chat's messages are returned instead of a digest (default 20). The server's value is never used. */
+    minUnread?: number;
+  };
 }
 
 /**
@@ -62,6 +69,8 @@ export class BilClient {
   readonly chats: ChatsApi;
   /** Sending, history (decrypted and verified) and read markers. */
   readonly messages: MessagesApi;
+  /** Digest policy and consent, offering, disclosure, resuming a timed-out digest (src/digest/). */
+  readonly digests: DigestsApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -155,21 +164,34 @@ export class BilClient {
     });
     this.chats = this.#chatEngine.chats;
     this.messages = this.#chatEngine.messages;
+    const chatEngine = this.#chatEngine;
     this.#digestEngine = new DigestEngine({
       call: (method, path, body) => this.#authed(method, path, body),
       me: async () => {
         const p = await this.#requireProfile();
         return { local: { userId: p.userId, deviceId: p.deviceId, keys: await importDevicePrivateKeys(p.deviceKeys) }, username: p.username };
       },
-      pinnedService: async (service) => (await this.#requireProfile()).servicePins?.[service] ?? null,
-      pinService: async (service, key) => {
+      unread: (o) => chatEngine.unread(o),
+      history: (chatId, o) => chatEngine.messages.history(chatId, o),
+      devices: (userId) => contacts.devices(userId),
+      groupSetting: (chatId) => chatEngine.digestSetting(chatId),
+      state: async () => (await this.#requireProfile()).digest ?? {},
+      save: async (patch) => {
         const p = await this.#requireProfile();
-        await this.#commit({ ...p, servicePins: { ...p.servicePins, [service]: key } });
+        await this.#commit({ ...p, digest: { ...p.digest, ...patch } });
       },
-      unread: (o) => this.#chatEngine.unread(o),
-      history: (chatId, o) => this.#chatEngine.messages.history(chatId, o),
+      settings: { ...options.digest },
       now: this.#now,
     });
+    const digests = this.#digestEngine;
+    this.digests = {
+      policy: (chatId) => digests.policy(chatId),
+      setPolicy: (chatId, enabled) => digests.setPolicy(chatId, enabled),
+      offered: (overview, o) => digests.offered(overview, o),
+      setConsent: (chatId, include) => digests.setConsent(chatId, include),
+      disclosure: (on, model) => digests.disclosure(on, model),
+      resume: (pending, o) => digests.resume(pending, o),
+    };
   }
 
   /** Unread messages over all chats (`GET /v1/unread`): the total and each chat with unread messages (with `messagesPerChat`, its newest ones decrypted). */
@@ -177,14 +199,9 @@ export class BilClient {
     return this.#chatEngine.unread(options);
   }
 
-  /** Digests of unread chats (src/digest.ts): summaries, or the messages below the threshold, or `disabled`. */
+  /** Digests of unread chats (src/digest/): summaries made where `options.on` says, or the messages below the threshold, or `disabled`. */
   digest(chatIds: readonly string[], options?: DigestOptions): Promise<DigestOutcome[]> {
     return this.#digestEngine.digest(chatIds, options);
-  }
-
-  /** Digest policy of a chat, offering, and switching digests off (src/digest.ts). */
-  get digests(): Pick<DigestEngine, 'policy' | 'setPolicy' | 'offered'> {
-    return this.#digestEngine;
   }
 
   // ---- events -------------------------------------------------------------

@@ -70,8 +70,12 @@ export type BilStateCode =
   | 'not_in_epoch'
   | 'not_an_admin'
   | 'user_id_required'
+  | 'not_a_group'
+  | 'digest_key_not_configured'
   | 'digest_key_untrusted'
-  | 'digest_result_untrusted';
+  | 'digest_result_untrusted'
+  | 'digest_disclosure_required'
+  | 'digest_disclosure_declined';
 
 /**
  * The call does not fit the client's state (no profile yet, signed out, this

@@ -19,13 +19,28 @@ export {
 } from './client.js';
 export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, BilTrustError, BilProtocolError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode, type BilTrustCode } from './errors.js';
 export { TypedEmitter, type Listener } from './events.js';
-export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState } from './key-store.js';
+export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState, type StoredDigestState } from './key-store.js';
 export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
 export { SESSION_ENDED_CODES } from './session.js';
 export type { FetchLike } from './transport.js';
 export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson, VerifiedMember, MemberListMismatch } from './wire.js';
 export type { UnreadOverview, UnreadChatOverview } from './chats.js';
-export { DigestFailedError, type DigestOutcome, type DigestSummary, type DigestMessages, type DigestDisabled, type DigestOptions } from './digest.js';
+export {
+  DigestFailedError,
+  DEFAULT_MIN_UNREAD,
+  type DigestsApi,
+  type DigestMode,
+  type DigestModelSettings,
+  type DigestDisclosure,
+  type DigestDisabledReason,
+  type DigestPolicy,
+  type PendingDigest,
+  type DigestOutcome,
+  type DigestSummary,
+  type DigestMessages,
+  type DigestDisabled,
+  type DigestOptions,
+} from './digest/index.js';
 export {
   uuidv7,
   MAX_SEND_ATTEMPTS,

@@ -39,8 +39,10 @@ export interface StoredProfile {
   readonly chats?: StoredChatState;
   /** The live connection's cursors: per chat, the last seq this device processed (optional). */
   readonly cursors?: Record<string, number>;
-  /** Service identity keys pinned on first use, by service name (e.g. "digest"), Ed25519 base64url (optional). */
+  /** Written by SDKs before step 9 (service identity keys pinned on first use); no longer read: the digest key is configured (optional). */
   readonly servicePins?: Record<string, string>;
+  /** Digest state: members' consents pinned per chat, disclosures acknowledged (optional). */
+  readonly digest?: StoredDigestState;
   /**
    * Per user (contacts and this account), the highest signed device list version
    * seen, the identity key it verified under and the devices it listed
@@ -73,6 +75,14 @@ export interface StoredChatState {
   readonly acked?: Record<string, { readonly counter: number; readonly seq: number }>;
   /** Per personal chat, the other user, once the chat id was checked against both user ids (optional). */
   readonly peers?: Record<string, string>;
+}
+
+/** What a device remembers about digests between runs. */
+export interface StoredDigestState {
+  /** Per chat and member, the highest-version signed consent this device verified (`include: false`: leave their messages out). */
+  readonly consents?: Record<string, Record<string, { readonly version: number; readonly include: boolean }>>;
+  /** Per chat, the modes whose disclosure the user confirmed (`server`, `model`). */
+  readonly disclosures?: Record<string, readonly ('server' | 'model')[]>;
 }
 
 /** A fork alert as stored (see `ForkAlert` in docs/sdk.md). */
@@ -183,6 +193,7 @@ export function parseProfile(value: unknown): StoredProfile {
   if (value.seedHolders !== undefined) {
     need(Array.isArray(value.seedHolders) && value.seedHolders.every((d) => typeof d === 'string' && UUID.test(d)), 'seedHolders');
   }
+  if (value.digest !== undefined) parseDigestState(value.digest);
   if (value.cursors !== undefined) {
     need(isObject(value.cursors) && Object.entries(value.cursors).every(([k, v]) => UUID.test(k) && isCount(v)), 'cursors');
   }
@@ -190,6 +201,23 @@ export function parseProfile(value: unknown): StoredProfile {
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function parseDigestState(d: unknown): void {
+  need(isObject(d), 'digest');
+  need(
+    d.consents === undefined ||
+      (isObject(d.consents) &&
+        Object.entries(d.consents).every(
+          ([chat, byUser]) => UUID.test(chat) && isObject(byUser) && Object.entries(byUser).every(([u, c]) => UUID.test(u) && isObject(c) && isCount(c.version) && typeof c.include === 'boolean'),
+        )),
+    'digest.consents',
+  );
+  need(
+    d.disclosures === undefined ||
+      (isObject(d.disclosures) && Object.entries(d.disclosures).every(([chat, modes]) => UUID.test(chat) && Array.isArray(modes) && modes.every((m) => m === 'server' || m === 'model'))),
+    'digest.disclosures',
+  );
+}
 
 function parseChatState(c: unknown): void {
   need(isObject(c), 'chats');

@@ -220,6 +220,8 @@ export async function eventually<T>(
   }
 }
 export * from './decider.js';
+export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './fake-openai.js';
+export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';
 export {
   bilMain,

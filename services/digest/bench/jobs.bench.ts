@@ -12,8 +12,8 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '@bil/runtime';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { launchPlanning } from '../test/fixtures/conversations.js';
-import { newChat, newUser, sealTranscript, startHarness } from '../test/support.js';
+import { launchPlanning } from '@bil/testkit';
+import { newChat, newUser, sealed, startHarness } from '../test/support.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
@@ -39,7 +39,8 @@ try {
     Array.from({ length: REQUESTS }, async (_, i) => {
       const user = users[i % USERS]!;
       const chatId = chats[i % USERS]!;
-      return { user, requestId: randomUUID(), chatId, sealed: await sealTranscript(h, user, launchPlanning(chatId)) };
+      const requestId = randomUUID();
+      return { user, requestId, transcript: await sealed(h, user, requestId, chatId, launchPlanning()) };
     }),
   );
   for (let i = 0; i < WORKERS; i++) workers.push(startWorker(h.config, quiet, h.core));
@@ -52,7 +53,7 @@ try {
       while (next < jobs.length) {
         const j = jobs[next++]!;
         submitted.set(j.requestId, Date.now());
-        await h.api.app.requestDigest(j.user.actor, j.requestId, [{ chatId: j.chatId, sealed: j.sealed }]);
+        await h.api.app.requestDigest(j.user.actor, j.requestId, [j.transcript]);
       }
     }),
   );

@@ -20,20 +20,19 @@ import {
   type Redis,
 } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
+import { ExtractiveSummarizer, ModelSummarizer, type Summarizer } from '@bil/summarizer';
 import { DEV_IDENTITY_SEED, DEV_KEY_ENCRYPTION_KEY, type DigestConfig } from './config.js';
 import { migrations } from './infra/migrations/index.js';
 import { digestReadModels } from './app/projections/read-models.js';
 import { KeyRing } from './app/key-ring.js';
 import { DigestApp, type DigestSettings } from './app/digest-app.js';
+import { DigestConsents } from './app/consent.js';
 import { DigestWorker, RetryableJobError } from './app/digest-worker.js';
 import { digestIntegrationEvent } from './infra/integration-events.js';
 import { directoryConsumers } from './infra/directory.js';
 import { DigestQueue, bullConnection, queuePrefix, type DigestJob } from './infra/queue.js';
 import { DigestLimits } from './infra/rate-limit.js';
 import { digestHandlers } from './grpc/handlers.js';
-import { ExtractiveSummarizer } from './summarizer/extractive.js';
-import { LlmSummarizer } from './summarizer/llm.js';
-import type { Summarizer } from './summarizer/summarizer.js';
 
 export interface Core {
   db: Database;
@@ -87,7 +86,7 @@ export function settingsOf(config: DigestConfig): DigestSettings {
 /** The model summariser when OPENAI_API_KEY is set, the built-in extractive one otherwise. */
 export function buildSummarizer(config: DigestConfig, logger: Logger): Summarizer {
   if (!config.OPENAI_API_KEY) return new ExtractiveSummarizer();
-  return new LlmSummarizer({
+  return new ModelSummarizer({
     apiKey: config.OPENAI_API_KEY,
     baseURL: config.OPENAI_BASE_URL,
     model: config.OPENAI_MODEL,
@@ -101,6 +100,7 @@ export function buildSummarizer(config: DigestConfig, logger: Logger): Summarize
 
 export interface Api {
   app: DigestApp;
+  consents: DigestConsents;
   grpc: GrpcServer;
   grpcPort: number;
   relay: OutboxRelay;
@@ -152,6 +152,7 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   });
   const limits = new DigestLimits(redis, config.DIGEST_RATE_PER_MINUTE, config.DIGEST_DAILY_CAP);
   const app = new DigestApp(core.db, core.store, core.keys, queue, limits, settingsOf(config), logger);
+  const consents = new DigestConsents(core.db, core.store);
 
   const consumers = directoryConsumers({ nats, db: core.db, logger, app });
   for (const c of consumers) {
@@ -173,12 +174,13 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
 
   // Sealed transcripts of up to 20 chats of 256 KiB each, base64url.
   const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 32 * 1024 * 1024 });
-  grpc.add('bil.digest.v1.DigestService', loadDigestProto().bil.digest.v1.DigestService.service, digestHandlers(app));
+  grpc.add('bil.digest.v1.DigestService', loadDigestProto().bil.digest.v1.DigestService.service, digestHandlers(app, consents));
   const grpcPort = await grpc.listen(config.DIGEST_GRPC_HOST, opts.grpcPort ?? config.DIGEST_GRPC_PORT);
   stops.push(() => grpc.shutdown(2000));
 
   return {
     app,
+    consents,
     grpc,
     grpcPort,
     relay,

@@ -11,9 +11,10 @@ import type { GetDigestKeyResponse__Output } from '@bil/proto/gen/bil/digest/v1/
 import type { RequestDigestResponse__Output } from '@bil/proto/gen/bil/digest/v1/RequestDigestResponse';
 import type { GetDigestResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestResponse';
 import type { SetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/v1/SetDigestPolicyResponse';
+import { launchPlanning, reunionFr } from '@bil/testkit';
+import { encodeTranscript, transcriptSha256 } from '@bil/summarizer';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { launchPlanning, reunionFr } from './fixtures/conversations.js';
-import { MARKER, bullKeys, findMarker, newChat, newUser, openResult, removeMember, sealTranscript, startHarness, waitForStatus, type Harness, type TestUser } from './support.js';
+import { MARKER, bullKeys, findMarker, newChat, newUser, openResult, removeMember, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let worker: WorkerProcess | undefined;
@@ -55,10 +56,8 @@ describe('digest service', () => {
     const chat1 = await newChat(h, [alice, bob, carol], 'Website launch');
     const chat2 = await newChat(h, [alice, carol], '');
     const requestId = randomUUID();
-    const transcripts = [
-      { chatId: chat1, sealed: await sealTranscript(h, alice, launchPlanning(chat1, `Remember ${MARKER}.`)) },
-      { chatId: chat2, sealed: await sealTranscript(h, alice, reunionFr(chat2)) },
-    ];
+    const launch = launchPlanning(`Remember ${MARKER}.`, userIdsOf(alice, bob, carol));
+    const transcripts = [await sealed(h, alice, requestId, chat1, launch), await sealed(h, alice, requestId, chat2, reunionFr())];
     const first = await h.api.app.requestDigest(alice.actor, requestId, transcripts);
     expect(first.created).toBe(true);
     expect(first.digest.status).toBe('pending');
@@ -80,7 +79,20 @@ describe('digest service', () => {
     expect(Date.parse(ready.expiresAt) - Date.parse(ready.completedAt)).toBe(h.config.DIGEST_RESULT_TTL_MS);
 
     const s1 = await openResult(h, alice, requestId, chat1, ready.results[0]!.sealed);
-    expect(s1).toMatchObject({ type: 'bil.digest-summary.v1', request_id: requestId, chat_id: chat1, language: 'en', method: 'extractive', message_count: 14, first_seq: 1, last_seq: 14 });
+    // It echoes the request, chat, device, the SHA-256 of the transcript bytes and the range.
+    expect(s1).toMatchObject({
+      type: 'bil.digest-summary.v2',
+      request_id: requestId,
+      chat_id: chat1,
+      device_id: alice.deviceId,
+      transcript_sha256: await transcriptSha256(encodeTranscript(transcriptFor(alice, requestId, chat1, launch))),
+      from_seq: 1,
+      to_seq: 14,
+      message_count: 14,
+      excluded_count: 0,
+      language: 'en',
+      method: 'extractive',
+    });
     expect(s1.actions).toEqual(expect.arrayContaining([{ owner: 'Bob Chen', action: 'Bob, can you fix the Safari checkout bug by Wednesday?' }]));
     const s2 = await openResult(h, alice, requestId, chat2, ready.results[1]!.sealed);
     expect(s2.language).toBe('fr');
@@ -107,20 +119,21 @@ describe('digest service', () => {
   it("someone else's request is not found", async () => {
     const chat = await newChat(h, [carol, bob]);
     const requestId = randomUUID();
-    await h.api.app.requestDigest(carol.actor, requestId, [{ chatId: chat, sealed: await sealTranscript(h, carol, launchPlanning(chat)) }]);
+    await h.api.app.requestDigest(carol.actor, requestId, [await sealed(h, carol, requestId, chat, launchPlanning())]);
     expect((await refusal(h.api.app.getDigest(bob.actor, requestId))).code).toBe('digest_not_found');
-    expect((await refusal(h.api.app.requestDigest(bob.actor, requestId, [{ chatId: chat, sealed: await sealTranscript(h, bob, launchPlanning(chat)) }]))).code).toBe('request_id_taken');
+    expect((await refusal(h.api.app.requestDigest(bob.actor, requestId, [await sealed(h, bob, requestId, chat, launchPlanning())]))).code).toBe('request_id_taken');
   });
 
   it('refuses chats the caller is not a member of, and transcripts not sealed for this chat and device', async () => {
     const chat = await newChat(h, [alice, bob]);
     const other = await newChat(h, [alice, bob]);
-    const notMine = await refusal(h.api.app.requestDigest(carol.actor, randomUUID(), [{ chatId: chat, sealed: await sealTranscript(h, carol, launchPlanning(chat)) }]));
+    const id = randomUUID();
+    const notMine = await refusal(h.api.app.requestDigest(carol.actor, id, [await sealed(h, carol, id, chat, launchPlanning())]));
     expect(notMine.code).toBe('chat_not_found');
     // Sealed for another chat, or by another device: refused without opening it.
-    const wrongChat = await refusal(h.api.app.requestDigest(alice.actor, randomUUID(), [{ chatId: chat, sealed: await sealTranscript(h, alice, launchPlanning(other)) }]));
+    const wrongChat = await refusal(h.api.app.requestDigest(alice.actor, id, [{ chatId: chat, sealed: (await sealed(h, alice, id, other, launchPlanning())).sealed }]));
     expect(wrongChat.code).toBe('invalid_sealed_transcript');
-    const wrongDevice = await refusal(h.api.app.requestDigest(alice.actor, randomUUID(), [{ chatId: chat, sealed: await sealTranscript(h, bob, launchPlanning(chat)) }]));
+    const wrongDevice = await refusal(h.api.app.requestDigest(alice.actor, id, [await sealed(h, bob, id, chat, launchPlanning())]));
     expect(wrongDevice.code).toBe('invalid_sealed_transcript');
   });
 
@@ -131,7 +144,8 @@ describe('digest service', () => {
     await h.api.app.setPolicy(carol.actor, chat, false);
     expect(await h.api.app.getPolicy(alice.actor, [chat])).toEqual([{ chatId: chat, enabled: false, disabledByMe: false, disabledByCount: 2 }]);
 
-    const refused = await refusal(h.api.app.requestDigest(alice.actor, randomUUID(), [{ chatId: chat, sealed: await sealTranscript(h, alice, launchPlanning(chat)) }]));
+    const id = randomUUID();
+    const refused = await refusal(h.api.app.requestDigest(alice.actor, id, [await sealed(h, alice, id, chat, launchPlanning())]));
     expect(refused.code).toBe('digests_disabled');
     expect(refused.kind).toBe('failed_precondition');
     expect(refused.details).toEqual({ chat_ids: [chat] });
@@ -151,7 +165,7 @@ describe('digest service', () => {
     worker = undefined;
     const chat = await newChat(h, [bob, carol]);
     const requestId = randomUUID();
-    await h.api.app.requestDigest(bob.actor, requestId, [{ chatId: chat, sealed: await sealTranscript(h, bob, launchPlanning(chat)) }]);
+    await h.api.app.requestDigest(bob.actor, requestId, [await sealed(h, bob, requestId, chat, launchPlanning())]);
     await h.api.app.setPolicy(carol.actor, chat, false);
     worker = startWorker(h.config, h.logs.logger, h.core);
     expect((await waitForStatus(h, bob, requestId, 'failed')).failureReason).toBe('digests_disabled');
@@ -160,8 +174,7 @@ describe('digest service', () => {
   it('rate limit per minute and daily cap answer rate_limited with retry-after', async () => {
     const dave = await newUser(h, 'Dave');
     const chats = await Promise.all([1, 2, 3, 4].map(() => newChat(h, [dave, alice])));
-    const ask = async (ids: string[]) =>
-      h.api.app.requestDigest(dave.actor, randomUUID(), await Promise.all(ids.map(async (c) => ({ chatId: c, sealed: await sealTranscript(h, dave, launchPlanning(c)) }))));
+    const ask = async (ids: string[], id = randomUUID()) => h.api.app.requestDigest(dave.actor, id, await Promise.all(ids.map((c) => sealed(h, dave, id, c, launchPlanning()))));
     await ask([chats[0]!, chats[1]!, chats[2]!, chats[3]!]); // 4 of 6 chats today
     await ask([chats[0]!, chats[1]!]); // 6 of 6
     const daily = await refusal(ask([chats[2]!]));
@@ -171,7 +184,7 @@ describe('digest service', () => {
 
     const erin = await newUser(h, 'Erin');
     const chat = await newChat(h, [erin, alice]);
-    const one = async () => h.api.app.requestDigest(erin.actor, randomUUID(), [{ chatId: chat, sealed: await sealTranscript(h, erin, launchPlanning(chat)) }]);
+    const one = async (id = randomUUID()) => h.api.app.requestDigest(erin.actor, id, [await sealed(h, erin, id, chat, launchPlanning())]);
     await one();
     await one();
     await one();
@@ -183,30 +196,31 @@ describe('digest service', () => {
   it('after a key rotation, requests sealed to the old key still open; an unknown key is refused', async () => {
     const chat = await newChat(h, [carol, alice]);
     const before = await h.api.app.getKey();
-    const sealedOld = await sealTranscript(h, carol, launchPlanning(chat));
+    const requestId = randomUUID();
+    const sealedOld = await sealed(h, carol, requestId, chat, launchPlanning());
     const rotated = await h.core.keys.rotate();
     expect(rotated.keyId).not.toBe(before.key.keyId);
     expect((await h.api.app.getKey()).key.keyId).toBe(rotated.keyId);
-    const requestId = randomUUID();
-    await h.api.app.requestDigest(carol.actor, requestId, [{ chatId: chat, sealed: sealedOld }]);
+    await h.api.app.requestDigest(carol.actor, requestId, [sealedOld]);
     expect((await waitForStatus(h, carol, requestId, 'ready')).results).toHaveLength(1);
 
-    const forged = JSON.parse(sealedOld) as { header: { key_id: string } };
+    const other = randomUUID();
+    const forged = JSON.parse((await sealed(h, carol, other, chat, launchPlanning())).sealed) as { header: { key_id: string } };
     forged.header.key_id = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
-    const unknown = await refusal(h.api.app.requestDigest(carol.actor, randomUUID(), [{ chatId: chat, sealed: JSON.stringify(forged) }]));
+    const unknown = await refusal(h.api.app.requestDigest(carol.actor, other, [{ chatId: chat, sealed: JSON.stringify(forged) }]));
     expect(unknown.code).toBe('digest_key_unknown');
   });
 
   it('a tampered transcript fails as undecryptable; results expire and are deleted', async () => {
     const chat = await newChat(h, [bob, alice]);
-    const box = JSON.parse(await sealTranscript(h, bob, launchPlanning(chat))) as { ciphertext: string };
-    box.ciphertext = `${box.ciphertext.slice(0, -4)}AAAA`;
     const bad = randomUUID();
+    const box = JSON.parse((await sealed(h, bob, bad, chat, launchPlanning())).sealed) as { ciphertext: string };
+    box.ciphertext = `${box.ciphertext.slice(0, -4)}AAAA`;
     await h.api.app.requestDigest(bob.actor, bad, [{ chatId: chat, sealed: JSON.stringify(box) }]);
     expect((await waitForStatus(h, bob, bad, 'failed')).failureReason).toBe('undecryptable');
 
     const good = randomUUID();
-    await h.api.app.requestDigest(alice.actor, good, [{ chatId: chat, sealed: await sealTranscript(h, alice, launchPlanning(chat)) }]);
+    await h.api.app.requestDigest(alice.actor, good, [await sealed(h, alice, good, chat, launchPlanning())]);
     await waitForStatus(h, alice, good, 'ready');
     const swept = await h.api.app.sweep(Date.now() + h.config.DIGEST_RESULT_TTL_MS + 1000);
     expect(swept.expired).toBeGreaterThanOrEqual(1);
@@ -229,7 +243,7 @@ describe('digest service', () => {
       const res = await callUnary<object, RequestDigestResponse__Output>(client, client.RequestDigest as never, {
         actor: carol.actor,
         requestId,
-        transcripts: [{ chatId: chat, sealed: await sealTranscript(h, carol, launchPlanning(chat)), messageCount: 14 }],
+        transcripts: [{ ...(await sealed(h, carol, requestId, chat, launchPlanning())), messageCount: 14 }],
       });
       expect(res.digest?.status).toBe('DIGEST_STATUS_PENDING');
       const done = await eventually(async () => {
@@ -240,9 +254,8 @@ describe('digest service', () => {
       expect(done.failureReason).toBe('DIGEST_FAILURE_REASON_UNSPECIFIED');
       const policy = await callUnary<object, SetDigestPolicyResponse__Output>(client, client.SetDigestPolicy as never, { actor: bob.actor, chatId: chat, enabled: false });
       expect(policy.policy).toMatchObject({ chatId: chat, enabled: false, disabledByMe: true, disabledByCount: 1 });
-      const refused = await refusal(
-        callUnary(client, client.RequestDigest as never, { actor: carol.actor, requestId: randomUUID(), transcripts: [{ chatId: chat, sealed: await sealTranscript(h, carol, launchPlanning(chat)) }] }),
-      );
+      const next = randomUUID();
+      const refused = await refusal(callUnary(client, client.RequestDigest as never, { actor: carol.actor, requestId: next, transcripts: [await sealed(h, carol, next, chat, launchPlanning())] }));
       expect(refused.code).toBe('digests_disabled');
       expect((await refusal(callUnary(client, client.GetDigest as never, { actor: null, requestId }))).code).toBe('missing_actor');
     } finally {

@@ -14,18 +14,17 @@ import {
   sealPayload,
   toBase64Url,
   useNodeCrypto,
-  utf8,
   verifyServiceKey,
   type DeviceKeyPair,
 } from '@bil/crypto/node';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, type Conversation, type TestEnv } from '@bil/testkit';
+import { REQUEST_KIND, RESULT_KIND, digestContext, encodeTranscript, type Transcript } from '@bil/summarizer';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
 import { Redis } from 'ioredis';
 import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
 import { chatIntegrationEvent } from '@bil/chat/dist/infra/integration-events.js';
 import { loadDigestConfig, type DigestConfig } from '../src/config.js';
 import { openCore, startApi, type Api, type Core } from '../src/system.js';
-import { REQUEST_KIND, RESULT_KIND, TRANSCRIPT_TYPE, requestContext, resultContext, type Transcript } from '../src/domain/transcript.js';
 import type { Actor } from '../src/app/digest-app.js';
 
 /** A phrase that appears in transcripts only: it must never be found at rest or in logs. */
@@ -134,6 +133,9 @@ export async function newUser(h: Harness, name: string): Promise<TestUser> {
   return { name, userId, deviceId, keys, actor: { userId, deviceId, sessionId: randomUUID() } };
 }
 
+/** Display name → user id, for a conversation fixture whose speakers are these users. */
+export const userIdsOf = (...users: TestUser[]): Record<string, string> => Object.fromEntries(users.map((u) => [u.name, u.userId]));
+
 /** A group announced as chat does; resolves once the digest service knows its members. */
 export async function newChat(h: Harness, members: TestUser[], title = 'Team'): Promise<string> {
   const chatId = randomUUID();
@@ -154,32 +156,62 @@ export async function removeMember(h: Harness, chatId: string, user: TestUser): 
   await eventually(async () => (await h.core.db.query(`SELECT 1 FROM digest.chat_members WHERE chat_id = ? AND user_id = ?`, [chatId, user.userId])).length === 0);
 }
 
-/** What a client does: verify the published key against the pinned identity key, seal the transcript to it, signed by its device. */
-export async function sealTranscript(h: Harness, user: TestUser, transcript: Transcript, pinnedIdentityKey = h.core.keys.identityKey): Promise<string> {
+/** The transcript v2 a client builds for this request, chat and device; the range is the conversation's first to last seq unless given. */
+export function transcriptFor(user: TestUser, requestId: string, chatId: string, c: Conversation, range: { fromSeq?: number; toSeq?: number } = {}): Transcript {
+  return {
+    requestId,
+    chatId,
+    deviceId: user.deviceId,
+    title: c.title,
+    fromSeq: range.fromSeq ?? c.messages[0]?.seq ?? 0,
+    toSeq: range.toSeq ?? c.messages[c.messages.length - 1]?.seq ?? 0,
+    messages: c.messages,
+  };
+}
+
+export interface SealOptions {
+  /** Seal these bytes instead of the encoded transcript (e.g. a v1 plaintext). */
+  plaintext?: Uint8Array;
+  /** The sealed-box context (default digestContext of the transcript's request, chat and device). */
+  context?: string;
+  pinnedIdentityKey?: string;
+}
+
+/** What a client does: verify the published key against the pinned identity key, seal the transcript to it with the request's context, signed by its device. */
+export async function sealTranscript(h: Harness, user: TestUser, transcript: Transcript, options: SealOptions = {}): Promise<string> {
   const { key } = await h.api.app.getKey();
-  const to = await verifyServiceKey(JSON.parse(key.signedKey), { identityKey: pinnedIdentityKey, service: 'digest', now: Date.now() });
-  const plaintext = utf8(
-    JSON.stringify({
-      type: TRANSCRIPT_TYPE,
-      chat_id: transcript.chatId,
-      title: transcript.title,
-      messages: transcript.messages.map((m) => ({ seq: m.seq, sender: m.sender, sent_at: m.sentAt, text: m.text })),
-    }),
-  );
-  const box = await sealPayload({ to, kind: REQUEST_KIND, context: requestContext(transcript.chatId, user.deviceId), createdAt: Date.now(), plaintext, signer: user.keys.signing });
+  const to = await verifyServiceKey(JSON.parse(key.signedKey), { identityKey: options.pinnedIdentityKey ?? h.core.keys.identityKey, service: 'digest', now: Date.now() });
+  const box = await sealPayload({
+    to,
+    kind: REQUEST_KIND,
+    context: options.context ?? digestContext(transcript.requestId, transcript.chatId, transcript.deviceId),
+    createdAt: Date.now(),
+    plaintext: options.plaintext ?? encodeTranscript(transcript),
+    signer: user.keys.signing,
+  });
   return JSON.stringify(box);
 }
 
-/** What the requesting device does with a result: open it, checking it was signed by the pinned service identity key. */
-export async function openResult(h: Harness, user: TestUser, requestId: string, chatId: string, sealed: string): Promise<Record<string, unknown>> {
-  const { plaintext } = await openSealedPayload(JSON.parse(sealed), {
+/** Builds the transcript of `c` for this request and seals it: `{chatId, sealed}` as RequestDigest takes it. */
+export async function sealed(h: Harness, user: TestUser, requestId: string, chatId: string, c: Conversation, options: SealOptions = {}): Promise<{ chatId: string; sealed: string }> {
+  return { chatId, sealed: await sealTranscript(h, user, transcriptFor(user, requestId, chatId, c), options) };
+}
+
+/** The sealed result's plaintext bytes, opened as the requesting device does: this request's context, signed by the pinned service identity key. */
+export async function openResultBytes(h: Harness, user: TestUser, requestId: string, chatId: string, sealedResult: string): Promise<Uint8Array> {
+  const { plaintext } = await openSealedPayload(JSON.parse(sealedResult), {
     privateKey: user.keys.encryption.privateKey,
     keyId: await sealKeyId(user.keys.encryption.spki),
     kind: RESULT_KIND,
-    context: resultContext(requestId, chatId),
+    context: digestContext(requestId, chatId, user.deviceId),
     signerKey: h.core.keys.identityKey,
   });
-  return JSON.parse(new TextDecoder().decode(plaintext)) as Record<string, unknown>;
+  return plaintext;
+}
+
+/** The sealed result's plaintext as JSON. */
+export async function openResult(h: Harness, user: TestUser, requestId: string, chatId: string, sealedResult: string): Promise<Record<string, unknown>> {
+  return JSON.parse(new TextDecoder().decode(await openResultBytes(h, user, requestId, chatId, sealedResult))) as Record<string, unknown>;
 }
 
 export async function waitForStatus(h: Harness, user: TestUser, requestId: string, status: string, timeoutMs = 15_000) {

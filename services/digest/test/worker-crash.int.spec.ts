@@ -7,11 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contextStream } from '@bil/runtime';
-import { eventually } from '@bil/testkit';
+import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { FakeOpenAI } from './fake-openai.js';
-import { launchPlanning } from './fixtures/conversations.js';
-import { TEST_SETTINGS, newChat, newUser, sealTranscript, startHarness, waitForStatus, type Harness } from './support.js';
+import { TEST_SETTINGS, newChat, newUser, sealed, startHarness, waitForStatus, type Harness } from './support.js';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -38,7 +36,7 @@ describe('a worker dies mid-job', () => {
     const bob = await newUser(h, 'Bob');
     const chatId = await newChat(h, [alice, bob]);
     const requestId = randomUUID();
-    await h.api.app.requestDigest(alice.actor, requestId, [{ chatId, sealed: await sealTranscript(h, alice, launchPlanning(chatId)) }]);
+    await h.api.app.requestDigest(alice.actor, requestId, [await sealed(h, alice, requestId, chatId, launchPlanning())]);
 
     // The first worker is its own process (node dist/main.js worker, from source); the model never answers it.
     fake.fallback = { kind: 'hang' };

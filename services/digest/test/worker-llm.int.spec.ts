@@ -6,10 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { COMBINE_PROMPT, SUMMARY_PROMPT } from '../src/summarizer/llm.js';
-import { FakeOpenAI, MODEL_SUMMARY } from './fake-openai.js';
-import { launchPlanning } from './fixtures/conversations.js';
-import { MARKER, findMarker, newChat, newUser, openResult, sealTranscript, startHarness, waitForStatus, type Harness, type TestUser } from './support.js';
+import { COMBINE_PROMPT, SUMMARY_PROMPT } from '@bil/summarizer';
+import { FakeOpenAI, MODEL_SUMMARY, launchPlanning } from '@bil/testkit';
+import { MARKER, findMarker, newChat, newUser, openResult, sealed, startHarness, waitForStatus, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let fake: FakeOpenAI;
@@ -53,7 +52,7 @@ function runWorker(settings: Record<string, string> = {}) {
 async function request(marker = ''): Promise<{ requestId: string; chatId: string }> {
   const chatId = await newChat(h, [alice, bob], 'Website launch');
   const requestId = randomUUID();
-  await h.api.app.requestDigest(alice.actor, requestId, [{ chatId, sealed: await sealTranscript(h, alice, launchPlanning(chatId, marker)) }]);
+  await h.api.app.requestDigest(alice.actor, requestId, [await sealed(h, alice, requestId, chatId, launchPlanning(marker))]);
   return { requestId, chatId };
 }
 

@@ -13,6 +13,8 @@ import type { GetDigestPolicyRequest } from '@bil/proto/gen/bil/digest/v1/GetDig
 import type { GetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestPolicyResponse';
 import type { SetDigestPolicyRequest } from '@bil/proto/gen/bil/digest/v1/SetDigestPolicyRequest';
 import type { SetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/v1/SetDigestPolicyResponse';
+import type { SetDigestConsentRequest } from '@bil/proto/gen/bil/digest/v1/SetDigestConsentRequest';
+import type { SetDigestConsentResponse__Output } from '@bil/proto/gen/bil/digest/v1/SetDigestConsentResponse';
 import type { RequestDigestRequest } from '@bil/proto/gen/bil/digest/v1/RequestDigestRequest';
 import type { RequestDigestResponse__Output } from '@bil/proto/gen/bil/digest/v1/RequestDigestResponse';
 import type { GetDigestRequest } from '@bil/proto/gen/bil/digest/v1/GetDigestRequest';
@@ -26,6 +28,7 @@ export interface DigestApi {
   getDigestKey(req: GetDigestKeyRequest): Promise<GetDigestKeyResponse__Output>;
   getDigestPolicy(req: GetDigestPolicyRequest): Promise<GetDigestPolicyResponse__Output>;
   setDigestPolicy(req: SetDigestPolicyRequest): Promise<SetDigestPolicyResponse__Output>;
+  setDigestConsent(req: SetDigestConsentRequest): Promise<SetDigestConsentResponse__Output>;
   requestDigest(req: RequestDigestRequest): Promise<RequestDigestResponse__Output>;
   getDigest(req: GetDigestRequest): Promise<GetDigestResponse__Output>;
   /** Resolves when digest's grpc.health.v1 check answers SERVING. */
@@ -49,6 +52,7 @@ export function createDigestClient(address: string, timeoutMs: number, maxMessag
     getDigestKey: (req) => callUnary(c, c.GetDigestKey, req, settings),
     getDigestPolicy: (req) => callUnary(c, c.GetDigestPolicy, req, settings),
     setDigestPolicy: (req) => callUnary(c, c.SetDigestPolicy, req, settings),
+    setDigestConsent: (req) => callUnary(c, c.SetDigestConsent, req, settings),
     requestDigest: (req) => callUnary(c, c.RequestDigest, req, settings),
     getDigest: (req) => callUnary(c, c.GetDigest, req, settings),
     ...lifecycle,

@@ -37,7 +37,12 @@ const DIGEST = {
   expiresAt: 'c',
   method: 'extractive',
 };
-const POLICY = { chatId: CHAT_ID, enabled: false, disabledByMe: true, disabledByCount: 1 };
+const CONSENT = {
+  payload: { type: 'bil.digest-consent.v1', chat_id: CHAT_ID, user_id: ACTOR.userId, device_id: ACTOR.deviceId, include: false, version: 1764100000000, created_at: 1764100000000 },
+  signature: 's'.repeat(86),
+};
+const POLICY = { chatId: CHAT_ID, enabled: false, disabledByMe: true, disabledByCount: 1, consents: [JSON.stringify(CONSENT)] };
+const POLICY_JSON = { chat_id: CHAT_ID, enabled: false, disabled_by_me: true, disabled_by_count: 1, consents: [CONSENT] };
 
 function stubDigest(): DigestApi {
   return {
@@ -51,6 +56,7 @@ function stubDigest(): DigestApi {
     })),
     getDigestPolicy: vi.fn(async () => ({ policies: [POLICY], minUnreadMessages: 20 })),
     setDigestPolicy: vi.fn(async () => ({ policy: POLICY })),
+    setDigestConsent: vi.fn(async (req: { consent: string }) => ({ consent: req.consent })),
     requestDigest: vi.fn(async () => ({ digest: { ...DIGEST, status: 'DIGEST_STATUS_PENDING' as const, results: [] }, created: true })),
     getDigest: vi.fn(async () => ({ digest: DIGEST })),
     checkHealth: async () => undefined,
@@ -151,11 +157,50 @@ describe('digest routes (stubbed digest service)', () => {
 
   it('sets and reads the per-chat policy', async () => {
     let res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-policy`, headers, payload: { enabled: false } });
-    expect(res.json()).toEqual({ policy: { chat_id: CHAT_ID, enabled: false, disabled_by_me: true, disabled_by_count: 1 } });
+    expect(res.json()).toEqual({ policy: POLICY_JSON });
     expect(digest.setDigestPolicy).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, enabled: false });
     res = await gw.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/digest-policy`, headers });
-    expect(res.json()).toEqual({ policy: { chat_id: CHAT_ID, enabled: false, disabled_by_me: true, disabled_by_count: 1 }, min_unread_messages: 20 });
+    expect(res.json()).toEqual({ policy: POLICY_JSON, min_unread_messages: 20 });
     res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-policy`, headers, payload: { enabled: 'no' } });
+    expect(res.statusCode).toBe(400);
+  });
+
+  it('passes a signed consent as JSON text and answers it as an object', async () => {
+    const res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, headers, payload: { consent: CONSENT } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ consent: CONSENT });
+    expect(digest.setDigestConsent).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, consent: JSON.stringify(CONSENT) });
+    expect((await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, payload: { consent: CONSENT } })).statusCode).toBe(401);
+  });
+
+  it('refuses malformed consents before any RPC, and oversized bodies', async () => {
+    const p = CONSENT.payload;
+    for (const payload of [
+      {},
+      { consent: CONSENT, more: 1 },
+      { consent: { ...CONSENT, extra: 1 } },
+      { consent: { payload: { ...p, type: 'other' }, signature: CONSENT.signature } },
+      { consent: { payload: { ...p, include: 'no' }, signature: CONSENT.signature } },
+      { consent: { payload: { ...p, chat_id: 'x' }, signature: CONSENT.signature } },
+      { consent: { payload: { ...p, version: -1 }, signature: CONSENT.signature } },
+      { consent: { payload: { ...p, extra: 1 }, signature: CONSENT.signature } },
+      { consent: { payload: p, signature: 's'.repeat(200) } },
+    ]) {
+      const res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, headers, payload });
+      expect(res.statusCode, JSON.stringify(payload).slice(0, 100)).toBe(400);
+    }
+    expect((await gw.inject({ method: 'PUT', url: '/v1/chats/x/digest-consent', headers, payload: { consent: CONSENT } })).statusCode).toBe(400);
+    const big = JSON.stringify({ consent: CONSENT, pad: 'x'.repeat(5000) });
+    expect((await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, headers: { ...headers, 'content-type': 'application/json' }, payload: big })).statusCode).toBe(413);
+    expect(digest.setDigestConsent).not.toHaveBeenCalled();
+  });
+
+  it('maps the digest service refusals of a consent (409 consent_stale, 400 invalid_consent)', async () => {
+    vi.mocked(digest.setDigestConsent).mockRejectedValueOnce(new AppError('failed_precondition', 'consent_stale', 'stale', { stored_version: 2 }));
+    let res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, headers, payload: { consent: CONSENT } });
+    expect([res.statusCode, res.json().error.code]).toEqual([409, 'consent_stale']);
+    vi.mocked(digest.setDigestConsent).mockRejectedValueOnce(new AppError('invalid_argument', 'invalid_consent', 'bad'));
+    res = await gw.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/digest-consent`, headers, payload: { consent: CONSENT } });
     expect(res.statusCode).toBe(400);
   });
 
@@ -166,6 +211,9 @@ describe('digest routes (stubbed digest service)', () => {
     expect(doc.paths['/v1/digest/key'].get).toBeDefined();
     expect(Object.keys(doc.paths['/v1/chats/{chat_id}/digest-policy']).sort()).toEqual(['get', 'put']);
     expect(doc.components.schemas.SealedBox).toBeDefined();
+    expect(Object.keys(doc.paths['/v1/chats/{chat_id}/digest-consent'])).toEqual(['put']);
+    expect(doc.components.schemas.DigestConsent).toBeDefined();
+    expect(doc.components.schemas.DigestPolicy.properties.consents).toBeDefined();
   });
 
   it('answers 503 without a digest service', async () => {

@@ -1,5 +1,5 @@
 // JSON schemas of the digest routes (/v1/digest/key, /v1/digests,
-// /v1/chats/{chat_id}/digest-policy). Structure and size only: the digest
+// /v1/chats/{chat_id}/digest-policy and /digest-consent). Structure and size only: the digest
 // service checks the sealed boxes' headers (kind, context, key id), the
 // caller's membership and the policy, and answers with its own codes
 // (docs/digest.md). Sealed boxes are JSON objects here and JSON text to the
@@ -66,15 +66,45 @@ export const digestSharedSchemas = [
     },
   },
   {
+    $id: 'DigestConsent',
+    type: 'object',
+    description:
+      "A member's signed digest consent (docs/protocol.md, \"Digest consent\"): Ed25519 by one of the member's devices over the canonical JSON of `payload`. `include: false` asks that the member's messages be left out of every digest of the chat; the highest `version` counts.",
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'user_id', 'device_id', 'include', 'version', 'created_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.digest-consent.v1'] },
+          chat_id: uuid('The chat.'),
+          user_id: uuid('The member.'),
+          device_id: uuid('The device that signed.'),
+          include: { type: 'boolean', description: "false: leave this member's messages out of digests." },
+          version: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Strictly increasing per chat and member (clients use their clock, ms).' },
+          created_at: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'ms since the Unix epoch.' },
+        },
+      },
+      signature: { type: 'string', minLength: 1, maxLength: 128, description: 'Ed25519 signature, base64url.' },
+    },
+  },
+  {
     $id: 'DigestPolicy',
     type: 'object',
     description: "A chat's digest policy as the caller sees it.",
-    required: ['chat_id', 'enabled', 'disabled_by_me', 'disabled_by_count'],
+    required: ['chat_id', 'enabled', 'disabled_by_me', 'disabled_by_count', 'consents'],
     properties: {
       chat_id: { type: 'string' },
       enabled: { type: 'boolean', description: 'True when no current member has switched digests off.' },
       disabled_by_me: { type: 'boolean' },
       disabled_by_count: { type: 'integer' },
+      consents: {
+        type: 'array',
+        description: "The newest signed consent of each current member who sent one. Verify each against the member's devices and pin the highest version per member; never trust a missing or lower one.",
+        items: ref('DigestConsent'),
+      },
     },
   },
 ] as const;
@@ -200,5 +230,22 @@ export const setDigestPolicySchema = {
   response: {
     200: { type: 'object', required: ['policy'], properties: { policy: ref('DigestPolicy') } },
     ...errors(...bodyErrors, 401, 404),
+  },
+};
+
+export interface ConsentBody {
+  consent: { payload: Record<string, unknown>; signature: string };
+}
+export const setDigestConsentSchema = {
+  tags: ['digests'],
+  summary: "Stores the caller's signed digest consent for a chat (leave my messages out of digests, or withdraw that).",
+  description:
+    'The statement must be for this chat and the calling user and device, signed by that device, with a `version` higher than the one stored (409 `consent_stale`; the same statement again answers 200). 400 `invalid_consent` when it does not verify.',
+  security: BEARER,
+  params: policyParams,
+  body: { type: 'object', additionalProperties: false, required: ['consent'], properties: { consent: ref('DigestConsent') } },
+  response: {
+    200: { type: 'object', required: ['consent'], properties: { consent: ref('DigestConsent') } },
+    ...errors(...bodyErrors, 401, 404, 409),
   },
 };

@@ -32,6 +32,8 @@ export interface EpochIntent {
   readonly remove?: string;
   readonly role?: { userId: string; role: ChatRole };
   readonly title?: string;
+  /** The group's digest setting (signed metadata): `off` keeps every member's server and model digests from sending its messages. */
+  readonly digests?: 'allowed' | 'off';
 }
 
 /** How the record reaches the server: with the membership call it belongs to, or on its own. */
@@ -182,15 +184,18 @@ export class GroupEpochs {
         const group = await this.groups.get(chatId, true);
         const mine = group.chain.head.members.get(me.userId);
         if (!mine?.devices.has(me.deviceId)) throw new BilStateError('not_in_epoch', 'this device is not in the current epoch of the group; another device of an admin must list it first');
-        const selfOnly = intent.add === undefined && intent.role === undefined && intent.title === undefined && intent.remove === undefined;
+        const selfOnly = intent.add === undefined && intent.role === undefined && intent.title === undefined && intent.remove === undefined && intent.digests === undefined;
         if (mine.role !== 'admin' && !selfOnly) throw new BilStateError('not_an_admin', 'only an admin of the group may change it');
         const chat = await this.serverChat(chatId);
         const { inputs, members } = await this.#nextMembers(chatId, group, chat, intent);
         this.#compareWithServer(chatId, chat, members, intent, via);
-        const title = intent.title ?? (await this.groups.title(group)) ?? chat.title;
+        const current = await this.groups.metadata(group);
+        const title = intent.title ?? current?.title ?? chat.title;
+        // Settings are carried over; one this device can't read (no key for the head) is written as the most private value.
+        const digests = intent.digests ?? (current === undefined || current?.digests === 'off' ? 'off' : 'allowed');
         let update: Awaited<ReturnType<typeof rotateEpoch>>;
         try {
-          update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata: { title } });
+          update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata: digests === 'off' ? { title, digests } : { title } });
         } catch (err) {
           // A non-admin may only re-key the same members (or drop devices of their own).
           if (err instanceof TypeError && mine.role !== 'admin') throw new BilStateError('not_an_admin', 'only an admin of the group may make this change');

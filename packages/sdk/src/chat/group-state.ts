@@ -12,6 +12,7 @@ import {
   verifyGroupChain,
   type EpochKey,
   type GroupChain,
+  type GroupMetadata,
   type SignedEpochRecord,
 } from '@bil/crypto';
 import { BilProtocolError, BilTrustError } from '../errors.js';
@@ -272,14 +273,19 @@ export class GroupStates {
     }
   }
 
+  /** The group's metadata from its verified head record: null for a version 1 record (none), undefined when this device can't open it. */
+  async metadata(state: GroupState): Promise<GroupMetadata | null | undefined> {
+    const key = await this.epochKey(state, state.chain.head.epoch);
+    if (!key) return undefined;
+    try {
+      return await openGroupMetadata({ chain: state.chain, epochKey: key });
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The group's title from its verified head record (version 1 records have none: null). */
   async title(state: GroupState): Promise<string | null> {
-    const key = await this.epochKey(state, state.chain.head.epoch);
-    if (!key) return null;
-    try {
-      return (await openGroupMetadata({ chain: state.chain, epochKey: key }))?.title ?? null;
-    } catch {
-      return null;
-    }
+    return (await this.metadata(state))?.title ?? null;
   }
 }

@@ -139,6 +139,13 @@ export interface ChatsApi {
   rotate(chatId: string): Promise<{ epoch: number }>;
   /** Renames a group (admins): the next epoch carries the new title, encrypted. */
   rename(chatId: string, title: string): Promise<{ epoch: number }>;
+  /**
+   * Allows or switches off digests that leave members' devices (server and
+   * own-model digests) for a group (admins): the next epoch carries the
+   * setting in its signed metadata, which every member's client obeys; the
+   * digest service's switch is set too (its second line).
+   */
+  setDigests(chatId: string, allowed: boolean): Promise<{ epoch: number }>;
   /** A fork of this group's history seen by this device, or null. Sending is refused while there is one. */
   forkAlert(chatId: string): Promise<ForkAlert | null>;
   /** The user compared with members and accepts the server's current history: the alert is cleared and the chain pinned anew. */

@@ -16,9 +16,9 @@ import {
   type Tx,
 } from '@bil/runtime';
 import { isUuid } from '@bil/crypto';
+import { REQUEST_KIND, digestContext } from '@bil/summarizer';
 import { digestDecider, digestStream, type FailureReason } from '../domain/digest/digest.js';
 import { policyDecider, policyStream, type PolicyCommand } from '../domain/policy/policy.js';
-import { REQUEST_KIND, requestContext } from '../domain/transcript.js';
 import type { DigestQueue } from '../infra/queue.js';
 import type { DigestLimits } from '../infra/rate-limit.js';
 import type { KeyRing } from './key-ring.js';
@@ -202,8 +202,9 @@ export class DigestApp {
     const openable = await this.keys.openableKeyIds();
     for (const box of boxes) {
       const h = sealedHeader(box.sealed, box.chatId);
-      if (h.kind !== REQUEST_KIND || h.context !== requestContext(box.chatId, actor.deviceId) || h.signer_key !== device[0].signing_key) {
-        throw invalidArgument('invalid_sealed_transcript', `sealed must be of kind "${REQUEST_KIND}", context "<chat_id>:<device_id>", signed by this device`, {
+      // The context binds the box to this request: one sealed for an earlier request id is refused.
+      if (h.kind !== REQUEST_KIND || h.context !== digestContext(requestId, box.chatId, actor.deviceId) || h.signer_key !== device[0].signing_key) {
+        throw invalidArgument('invalid_sealed_transcript', `sealed must be of kind "${REQUEST_KIND}", context "<request_id>:<chat_id>:<device_id>", signed by this device`, {
           field: 'transcripts',
           chat_id: box.chatId,
         });

@@ -20,14 +20,15 @@ import {
   InvalidTranscriptError,
   REQUEST_KIND,
   RESULT_KIND,
+  SummarizerError,
+  digestContext,
+  encodeSummary,
   parseTranscript,
-  requestContext,
-  resultContext,
-  summaryPlaintext,
+  transcriptSha256,
+  type Summarizer,
   type Summary,
-} from '../domain/transcript.js';
+} from '@bil/summarizer';
 import type { DigestJob } from '../infra/queue.js';
-import { SummarizerError, type Summarizer } from '../summarizer/summarizer.js';
 import { chatsWithDigestsOff } from './digest-app.js';
 import type { KeyRing } from './key-ring.js';
 
@@ -118,7 +119,7 @@ export class DigestWorker {
       const sealed = await sealPayload({
         to: recipient,
         kind: RESULT_KIND,
-        context: resultContext(job.requestId, t.chatId),
+        context: digestContext(job.requestId, t.chatId, job.deviceId),
         createdAt: Date.now(),
         plaintext: summary.plaintext,
         signer: this.identity,
@@ -129,6 +130,13 @@ export class DigestWorker {
     return { results, method };
   }
 
+  /**
+   * Opens one chat's sealed transcript with this request's context (a box
+   * sealed for another request, chat or device does not open), checks that
+   * the plaintext names the same request, chat and device, summarises it, and
+   * returns the summary plaintext v2 echoing the request, the transcript's
+   * hash and its seq range.
+   */
   private async summarizeOne(job: DigestJob, chatId: string, sealedJson: string, signingKey: string, signal: AbortSignal): Promise<{ summary: Summary; plaintext: Uint8Array }> {
     let box: unknown;
     try {
@@ -145,7 +153,7 @@ export class DigestWorker {
         privateKey,
         keyId: keyId as string,
         kind: REQUEST_KIND,
-        context: requestContext(chatId, job.deviceId),
+        context: digestContext(job.requestId, chatId, job.deviceId),
         signerKey: signingKey,
       }));
     } catch (err) {
@@ -153,9 +161,21 @@ export class DigestWorker {
       throw err;
     }
     try {
-      const transcript = parseTranscript(opened, chatId);
+      const transcript = parseTranscript(opened, { requestId: job.requestId, chatId, deviceId: job.deviceId });
+      const hash = await transcriptSha256(opened);
       const summary = await this.summarizer.summarize(transcript, signal);
-      return { summary, plaintext: summaryPlaintext(job.requestId, transcript, summary) };
+      const plaintext = encodeSummary({
+        requestId: job.requestId,
+        chatId,
+        deviceId: job.deviceId,
+        transcriptSha256: hash,
+        fromSeq: transcript.fromSeq,
+        toSeq: transcript.toSeq,
+        messageCount: transcript.messages.length,
+        excludedCount: 0,
+        ...summary,
+      });
+      return { summary, plaintext };
     } finally {
       opened.fill(0);
     }

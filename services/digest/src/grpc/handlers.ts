@@ -6,6 +6,7 @@ import type { Digest } from '@bil/proto/gen/bil/digest/v1/Digest';
 import type { ChatDigestPolicy } from '@bil/proto/gen/bil/digest/v1/ChatDigestPolicy';
 import { requireActor, type DigestApp, type DigestView, type PolicyView } from '../app/digest-app.js';
 import { FAILURE_REASON_ENUM } from '../infra/integration-events.js';
+import type { DigestConsents } from '../app/consent.js';
 
 const STATUS: Record<DigestView['status'], Digest['status']> = {
   pending: 'DIGEST_STATUS_PENDING',
@@ -27,9 +28,9 @@ export const digestMsg = (d: DigestView): Digest => ({
   method: d.method,
 });
 
-const policyMsg = (p: PolicyView): ChatDigestPolicy => ({ ...p });
+const policyMsg = (p: PolicyView, consents: string[] = []): ChatDigestPolicy => ({ ...p, consents });
 
-export function digestHandlers(app: DigestApp): AsyncHandlers<DigestServiceHandlers> {
+export function digestHandlers(app: DigestApp, consents: DigestConsents): AsyncHandlers<DigestServiceHandlers> {
   return {
     GetDigestKey: async () => {
       const { key, serviceIdentityKey, settings } = await app.getKey();
@@ -42,11 +43,16 @@ export function digestHandlers(app: DigestApp): AsyncHandlers<DigestServiceHandl
         modelConfigured: settings.modelConfigured,
       };
     },
-    GetDigestPolicy: async (req) => ({
-      policies: (await app.getPolicy(requireActor(req.actor), req.chatIds)).map(policyMsg),
-      minUnreadMessages: app.settings.minUnread,
-    }),
-    SetDigestPolicy: async (req) => ({ policy: policyMsg(await app.setPolicy(requireActor(req.actor), req.chatId, req.enabled)) }),
+    GetDigestPolicy: async (req) => {
+      const policies = await app.getPolicy(requireActor(req.actor), req.chatIds);
+      const statements = await consents.ofCurrentMembers(policies.map((p) => p.chatId));
+      return { policies: policies.map((p) => policyMsg(p, statements.get(p.chatId))), minUnreadMessages: app.settings.minUnread };
+    },
+    SetDigestPolicy: async (req) => {
+      const policy = await app.setPolicy(requireActor(req.actor), req.chatId, req.enabled);
+      return { policy: policyMsg(policy, (await consents.ofCurrentMembers([policy.chatId])).get(policy.chatId)) };
+    },
+    SetDigestConsent: async (req) => ({ consent: await consents.set(requireActor(req.actor), req.chatId, req.consent) }),
     RequestDigest: async (req) => {
       const r = await app.requestDigest(
         requireActor(req.actor),

@@ -5,6 +5,7 @@ import { eventSubject, type OutboundMessage, type StoredEvent } from '@bil/runti
 import type { DigestEvent, FailureReason } from '../domain/digest/digest.js';
 import type { PolicyEvent } from '../domain/policy/policy.js';
 import type { KeysEvent } from '../domain/keys/keys.js';
+import type { ConsentEvent } from '../domain/consent/consent.js';
 
 export const FAILURE_REASON_ENUM: Record<FailureReason, string> = {
   summarizer_unavailable: 'DIGEST_FAILURE_REASON_SUMMARIZER_UNAVAILABLE',
@@ -19,7 +20,7 @@ export const FAILURE_REASON_ENUM: Record<FailureReason, string> = {
 };
 
 export function digestIntegrationEvent(prefix: string, stored: StoredEvent): OutboundMessage | null {
-  const e = { type: stored.type, data: stored.data } as DigestEvent | PolicyEvent | KeysEvent;
+  const e = { type: stored.type, data: stored.data } as DigestEvent | PolicyEvent | KeysEvent | ConsentEvent;
   switch (e.type) {
     case 'DigestCompleted': {
       const d = e.data;
@@ -41,6 +42,13 @@ export function digestIntegrationEvent(prefix: string, stored: StoredEvent): Out
       return {
         subject: eventSubject(prefix, 'digest', 'policy', 'changed'),
         payload: { chatId: d.chatId, userId: d.userId, enabled: d.disabledByCount === 0, disabledByCount: d.disabledByCount, occurredAt: d.occurredAt },
+      };
+    }
+    case 'DigestConsentChanged': {
+      const d = e.data;
+      return {
+        subject: eventSubject(prefix, 'digest', 'consent', 'changed'),
+        payload: { chatId: d.chatId, userId: d.userId, deviceId: d.deviceId, include: d.include, version: String(d.version), consent: d.consent, occurredAt: d.occurredAt },
       };
     }
     case 'DigestKeyIssued': {

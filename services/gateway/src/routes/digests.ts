@@ -1,4 +1,5 @@
-// /v1/digest/key, /v1/digests and /v1/chats/{chat_id}/digest-policy: each
+// /v1/digest/key, /v1/digests, /v1/chats/{chat_id}/digest-policy and
+// /v1/chats/{chat_id}/digest-consent: each
 // mapped to one DigestService RPC with the verified actor. The digest service
 // decides membership, policy, limits and the sealed boxes' headers; these
 // handlers only translate (sealed boxes: JSON objects here, JSON text there).
@@ -12,13 +13,18 @@ import {
   getDigestPolicySchema,
   getDigestSchema,
   requestDigestSchema,
+  setDigestConsentSchema,
   setDigestPolicySchema,
+  type ConsentBody,
   type DigestParams,
   type PolicyBody,
   type PolicyParams,
   type RequestDigestBody,
 } from '../digest-schemas.js';
 import { actorOf, inContext, type RouteContext } from './context.js';
+
+/** A signed consent statement is about 400 bytes. */
+const CONSENT_BODY_LIMIT_BYTES = 4096;
 
 const lower = (v: string | undefined, prefix: string): string => (v && v.startsWith(prefix) ? v.slice(prefix.length).toLowerCase() : '');
 
@@ -41,7 +47,13 @@ export function digestJson(d: Digest | null | undefined) {
 
 export function policyJson(p: ChatDigestPolicy | null | undefined) {
   if (!p) throw new AppError('internal', 'internal', 'digest returned no policy');
-  return { chat_id: p.chatId, enabled: p.enabled, disabled_by_me: p.disabledByMe, disabled_by_count: p.disabledByCount };
+  return {
+    chat_id: p.chatId,
+    enabled: p.enabled,
+    disabled_by_me: p.disabledByMe,
+    disabled_by_count: p.disabledByCount,
+    consents: (p.consents ?? []).map((c) => parseStored(c, 'consent')),
+  };
 }
 
 export function digestRoutes(app: FastifyInstance, ctx: RouteContext): void {
@@ -101,6 +113,17 @@ export function digestRoutes(app: FastifyInstance, ctx: RouteContext): void {
         digest().setDigestPolicy({ actor: actorOf(request), chatId: request.params.chat_id, enabled: request.body.enabled }),
       );
       return { policy: policyJson(res.policy) };
+    },
+  );
+
+  app.put<{ Params: PolicyParams; Body: ConsentBody }>(
+    '/v1/chats/:chat_id/digest-consent',
+    { schema: setDigestConsentSchema, ...auth, bodyLimit: CONSENT_BODY_LIMIT_BYTES },
+    async (request) => {
+      const res = await inContext(request, () =>
+        digest().setDigestConsent({ actor: actorOf(request), chatId: request.params.chat_id, consent: JSON.stringify(request.body.consent) }),
+      );
+      return { consent: parseStored(res.consent, 'consent') };
     },
   );
 }

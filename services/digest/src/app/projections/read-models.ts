@@ -1,13 +1,15 @@
 // Read models of the digest context, updated in the append transaction and
 // rebuilt from the events: `digests` (one row per request, what GetDigest and
-// the sweeper read) and `policy_opt_outs` (who switched digests off where).
+// the sweeper read), `policy_opt_outs` (who switched digests off where) and
+// `consents` (each member's newest signed digest consent per chat).
 // Keys are read from their stream's state row (a handful of rows).
 import type { Projection, Sql, StoredEvent } from '@bil/runtime';
 import type { DigestEvent } from '../../domain/digest/digest.js';
 import type { PolicyEvent } from '../../domain/policy/policy.js';
 import type { KeysEvent } from '../../domain/keys/keys.js';
+import type { ConsentEvent } from '../../domain/consent/consent.js';
 
-type Event = DigestEvent | PolicyEvent | KeysEvent;
+type Event = DigestEvent | PolicyEvent | KeysEvent | ConsentEvent;
 
 async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
   const e = { type: stored.type, data: stored.data } as Event;
@@ -47,6 +49,17 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
     case 'DigestsSwitchedOn':
       await q.query(`DELETE FROM digest.policy_opt_outs WHERE chat_id = ? AND user_id = ?`, [e.data.chatId, e.data.userId]);
       return;
+    case 'DigestConsentChanged': {
+      const d = e.data;
+      await q.query(
+        `INSERT INTO digest.consents (chat_id, user_id, device_id, include, version, consent, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (chat_id, user_id) DO UPDATE SET device_id = excluded.device_id, include = excluded.include, version = excluded.version,
+           consent = excluded.consent, updated_at = excluded.updated_at
+         WHERE excluded.version > digest.consents.version`,
+        [d.chatId, d.userId, d.deviceId, d.include, d.version, d.consent, d.occurredAt],
+      );
+      return;
+    }
     case 'DigestKeyIssued':
       return;
     default: {
@@ -58,7 +71,7 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
 
 export const digestReadModels: Projection = {
   name: 'digest-read-models',
-  tables: ['digests', 'policy_opt_outs'],
+  tables: ['digests', 'policy_opt_outs', 'consents'],
   async apply(q, events) {
     for (const e of events) await applyOne(q, e);
   },

@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ExtractiveSummarizer, splitSentences } from './extractive.js';
+import { launchPlanning, reunionFr } from '@bil/testkit';
+import { ExtractiveSummarizer, splitSentences, summarizeExtractive } from './extractive.js';
 import { detectLanguage } from './language.js';
-import { launchPlanning, reunionFr } from '../../test/fixtures/conversations.js';
 
-const chatId = '0190b0a4-1111-7000-8000-000000000001';
 const summarizer = new ExtractiveSummarizer();
 
 describe('built-in extractive summariser', () => {
   it('summarises a real multi-person conversation: topic, key points with speakers, actions with owners', () => {
-    const s = summarizer.summarizeSync(launchPlanning(chatId));
+    const s = summarizer.summarizeSync(launchPlanning());
     expect(s.method).toBe('extractive');
     expect(s.language).toBe('en');
     expect(s.topic).toMatch(/^Website launch: /);
@@ -31,7 +30,7 @@ describe('built-in extractive summariser', () => {
   });
 
   it('answers in the language of the conversation and finds French actions', () => {
-    const s = summarizer.summarizeSync(reunionFr(chatId));
+    const s = summarizer.summarizeSync(reunionFr());
     expect(s.language).toBe('fr');
     expect(s.actions).toEqual(
       expect.arrayContaining([
@@ -43,23 +42,27 @@ describe('built-in extractive summariser', () => {
   });
 
   it('gives a request without a name to whoever accepts it', () => {
-    const s = summarizer.summarizeSync({
-      chatId,
+    const s = summarizeExtractive({
       title: '',
       messages: [
-        { seq: 1, sender: 'Ann', sentAt: 1, text: 'Could you send the signed contract to the client today?' },
-        { seq: 2, sender: 'Ben', sentAt: 2, text: 'Hmm, not me, I am off.' },
-        { seq: 3, sender: 'Cleo', sentAt: 3, text: 'Sure, will do this afternoon.' },
+        { sender: 'Ann', text: 'Could you send the signed contract to the client today?' },
+        { sender: 'Ben', text: 'Hmm, not me, I am off.' },
+        { sender: 'Cleo', text: 'Sure, will do this afternoon.' },
       ],
     });
     expect(s.actions).toEqual([{ owner: 'Cleo', action: 'Could you send the signed contract to the client today?' }]);
   });
 
   it('handles one short message', () => {
-    const s = summarizer.summarizeSync({ chatId, title: 'Ping', messages: [{ seq: 7, sender: 'Zoé', sentAt: 1, text: 'ok' }] });
+    const s = summarizeExtractive({ title: 'Ping', messages: [{ sender: 'Zoé', text: 'ok' }] });
     expect(s.topic).toBe('Ping');
     expect(s.keyPoints).toEqual([]);
     expect(s.actions).toEqual([]);
+  });
+
+  it('handles no messages at all (every message left out by consent)', () => {
+    expect(summarizeExtractive({ title: 'Team', messages: [] })).toEqual({ topic: 'Team', keyPoints: [], actions: [], language: 'und', method: 'extractive' });
+    expect(summarizeExtractive({ title: '', messages: [] }).topic).toBe('');
   });
 
   it('splits sentences without breaking abbreviations of numbers', () => {

@@ -1,32 +1,42 @@
 // Summaries by a language model through the `openai` SDK: the OpenAI API or
 // any server speaking its chat-completions format (vLLM, Ollama, llama.cpp,
-// LocalAI…) at OPENAI_BASE_URL. Long transcripts are split into parts of at
-// most `chunkChars` characters, each part is summarised, and the part
-// summaries are combined by one more call.
+// LocalAI…) at `baseURL`. Used by the digest worker (the operator's key) and
+// by clients that bring their own model (the user's key, from the device).
+// Long transcripts are split into parts of at most `chunkChars` characters,
+// each part is summarised, and the part summaries are combined by one more call.
 //
 // The SDK retries 408/409/429/5xx and connection errors itself, with
 // exponential backoff that honours `retry-after(-ms)`, up to `maxRetries`;
-// each attempt has `timeoutMs`. What still fails is classified for the
-// worker (SummarizerError). The SDK's own logging is off: at debug level it
-// would print request bodies, i.e. the transcript.
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { transcriptLines, type ActionItem, type Summary, type Transcript } from '../domain/transcript.js';
+// each attempt has `timeoutMs`. What still fails is classified
+// (SummarizerError). The SDK's own logging is off: at debug level it would
+// print request bodies, i.e. the transcript.
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError, type ClientOptions } from 'openai';
 import { ExtractiveSummarizer } from './extractive.js';
-import { SummarizerError, type Summarizer } from './summarizer.js';
+import { SummarizerError, transcriptLines, type ActionItem, type Summarizer, type SummarizerInput, type Summary } from './summarizer.js';
 
-export interface LlmOptions {
+export interface ModelSettings {
   apiKey: string;
   /** e.g. https://api.openai.com/v1 (the default) or http://127.0.0.1:11434/v1. */
   baseURL?: string;
-  model: string;
-  timeoutMs: number;
-  maxRetries: number;
-  /** Ask for `response_format: json_object` (some self-hosted servers don't support it). */
-  jsonMode: boolean;
-  chunkChars: number;
+  /** Default `gpt-4o-mini`. */
+  model?: string;
+  /** One model call, ms (default 60 000). */
+  timeoutMs?: number;
+  /** The SDK's retries of one call (default 3). */
+  maxRetries?: number;
+  /** Ask for `response_format: json_object` (default true; some self-hosted servers don't support it). */
+  jsonMode?: boolean;
+  /** Longer transcripts are summarised in parts of this many characters, then combined (default 12 000). */
+  chunkChars?: number;
+  /** A fetch implementation for the SDK (default: the global fetch). */
+  fetch?: ClientOptions['fetch'];
+  /** Needed in a browser: the API key is then on the user's own device, which is the point of bringing one's own model. */
+  dangerouslyAllowBrowser?: boolean;
   /** Called when a model's answer was not the JSON asked for and the extractive summary was used instead. */
   onFallback?: (why: string) => void;
 }
+
+export const MODEL_DEFAULTS = { model: 'gpt-4o-mini', timeoutMs: 60_000, maxRetries: 3, jsonMode: true, chunkChars: 12_000 } as const;
 
 const SHAPE = `{"topic": string, "key_points": string[], "actions": [{"owner": string, "action": string}], "language": string}`;
 
@@ -98,24 +108,37 @@ export function parseModelSummary(content: string | null | undefined): Omit<Summ
   return { topic: str(raw.topic), keyPoints, actions, language };
 }
 
-export class LlmSummarizer implements Summarizer {
+export class ModelSummarizer implements Summarizer {
   readonly method = 'llm' as const;
   private readonly client: OpenAI;
   private readonly fallback = new ExtractiveSummarizer();
+  private readonly model: string;
+  private readonly jsonMode: boolean;
+  private readonly chunkChars: number;
+  private readonly onFallback?: (why: string) => void;
 
-  constructor(private readonly opts: LlmOptions) {
+  constructor(settings: ModelSettings) {
+    if (typeof settings?.apiKey !== 'string' || settings.apiKey === '') throw new TypeError('ModelSummarizer needs an apiKey');
+    this.model = settings.model ?? MODEL_DEFAULTS.model;
+    this.jsonMode = settings.jsonMode ?? MODEL_DEFAULTS.jsonMode;
+    this.chunkChars = settings.chunkChars ?? MODEL_DEFAULTS.chunkChars;
+    this.onFallback = settings.onFallback;
     this.client = new OpenAI({
-      apiKey: opts.apiKey,
-      baseURL: opts.baseURL,
-      timeout: opts.timeoutMs,
-      maxRetries: opts.maxRetries,
+      apiKey: settings.apiKey,
+      baseURL: settings.baseURL,
+      timeout: settings.timeoutMs ?? MODEL_DEFAULTS.timeoutMs,
+      maxRetries: settings.maxRetries ?? MODEL_DEFAULTS.maxRetries,
       logLevel: 'off',
+      ...(settings.fetch ? { fetch: settings.fetch } : {}),
+      ...(settings.dangerouslyAllowBrowser ? { dangerouslyAllowBrowser: true } : {}),
     });
   }
 
-  async summarize(transcript: Transcript, signal?: AbortSignal): Promise<Summary> {
+  /** Summarises with the model; an answer that is not the summary JSON gives the extractive summary instead. Throws SummarizerError. */
+  async summarize(transcript: SummarizerInput, signal?: AbortSignal): Promise<Summary> {
     const header = transcript.title ? `Chat title: ${transcript.title}\n` : '';
-    const parts = chunkLines(transcriptLines(transcript.messages), this.opts.chunkChars);
+    const parts = chunkLines(transcriptLines(transcript.messages), this.chunkChars);
+    if (parts.length === 0) return this.fallback.summarizeSync(transcript);
     try {
       if (parts.length === 1) return { ...(await this.ask(SUMMARY_PROMPT, `${header}Transcript:\n${parts[0]}`, signal)), method: 'llm' };
       const partials = [];
@@ -130,7 +153,7 @@ export class LlmSummarizer implements Summarizer {
       return { ...combined, method: 'llm' };
     } catch (err) {
       if (err instanceof InvalidModelOutput) {
-        this.opts.onFallback?.('invalid_model_output');
+        this.onFallback?.('invalid_model_output');
         return this.fallback.summarizeSync(transcript);
       }
       throw err;
@@ -142,26 +165,26 @@ export class LlmSummarizer implements Summarizer {
     try {
       const res = await this.client.chat.completions.create(
         {
-          model: this.opts.model,
+          model: this.model,
           temperature: 0.2,
           messages: [
             { role: 'system', content: system },
             { role: 'user', content: user },
           ],
-          ...(this.opts.jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
+          ...(this.jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
         },
         { signal },
       );
       content = res.choices?.[0]?.message?.content;
     } catch (err) {
-      throw classify(err);
+      throw classifyModelError(err);
     }
     return parseModelSummary(content);
   }
 }
 
 /** Maps the SDK's errors (after its own retries) to what the worker does next. */
-export function classify(err: unknown): Error {
+export function classifyModelError(err: unknown): SummarizerError {
   if (err instanceof APIConnectionTimeoutError) return new SummarizerError('timeout', true);
   if (err instanceof APIUserAbortError) return new SummarizerError('timeout', true);
   if (err instanceof APIConnectionError) return new SummarizerError('summarizer_unavailable', true);

@@ -9,9 +9,8 @@
 //   - actions: sentences with request or commitment cues, with an owner: the
 //     speaker for "I'll …", the person addressed ("Bob, can you …", "@bob"),
 //     or whoever accepted the request in the next messages ("sure, on it").
-import type { ActionItem, Summary, Transcript } from '../domain/transcript.js';
 import { detectLanguage, tokenize, type LanguageProfile } from './language.js';
-import type { Summarizer } from './summarizer.js';
+import type { ActionItem, Summarizer, SummarizerInput, Summary } from './summarizer.js';
 
 export interface ExtractiveOptions {
   maxKeyPoints?: number;
@@ -67,11 +66,11 @@ export class ExtractiveSummarizer implements Summarizer {
     this.maxChars = opts.maxSentenceChars ?? 280;
   }
 
-  async summarize(transcript: Transcript): Promise<Summary> {
+  async summarize(transcript: SummarizerInput): Promise<Summary> {
     return this.summarizeSync(transcript);
   }
 
-  summarizeSync(transcript: Transcript): Summary {
+  summarizeSync(transcript: SummarizerInput): Summary {
     const lang = detectLanguage(transcript.messages.map((m) => m.text).join(' '));
     const speakers = [...new Set(transcript.messages.map((m) => m.sender))];
     const sentences: Sentence[] = [];
@@ -146,7 +145,7 @@ export class ExtractiveSummarizer implements Summarizer {
     return score;
   }
 
-  private sentencesOf(transcript: Transcript, lang: LanguageProfile): Sentence[] {
+  private sentencesOf(transcript: SummarizerInput, lang: LanguageProfile): Sentence[] {
     const out: Sentence[] = [];
     transcript.messages.forEach((m, messageIndex) => {
       for (const text of splitSentences(m.text)) {
@@ -157,7 +156,7 @@ export class ExtractiveSummarizer implements Summarizer {
     return out;
   }
 
-  private actions(sentences: Sentence[], transcript: Transcript, speakers: string[], lang: LanguageProfile): Array<ActionItem & { messageIndex: number }> {
+  private actions(sentences: Sentence[], transcript: SummarizerInput, speakers: string[], lang: LanguageProfile): Array<ActionItem & { messageIndex: number }> {
     const out: Array<ActionItem & { messageIndex: number }> = [];
     const firstNames = speakers.map((s) => ({ full: s, first: (tokenize(s)[0] ?? '').toLowerCase() })).filter((n) => n.first);
     const named = (text: string): string | undefined => {
@@ -185,7 +184,7 @@ export class ExtractiveSummarizer implements Summarizer {
   }
 
   /** Whoever else answered the request with an acceptance in the next three messages. */
-  private acceptedBy(transcript: Transcript, s: Sentence, lang: LanguageProfile): string | undefined {
+  private acceptedBy(transcript: SummarizerInput, s: Sentence, lang: LanguageProfile): string | undefined {
     for (const m of transcript.messages.slice(s.messageIndex + 1, s.messageIndex + 4)) {
       if (m.sender !== s.speaker && lang.acceptCues.test(m.text.trim().toLowerCase().replace(/’/g, "'"))) return m.sender;
     }
@@ -196,4 +195,15 @@ export class ExtractiveSummarizer implements Summarizer {
   private onlyOther(speakers: string[], speaker: string): string | undefined {
     return speakers.length === 2 ? speakers.find((x) => x !== speaker) : undefined;
   }
+}
+
+const builtIn = new ExtractiveSummarizer();
+
+/**
+ * The built-in summary of a conversation, with the default limits; no network.
+ * An empty conversation gives the title as its topic and nothing else.
+ * @example summarizeExtractive({ title: 'Launch', messages: [{ sender: 'Ann', text: 'Bob, can you ship it by Friday?' }] })
+ */
+export function summarizeExtractive(t: SummarizerInput): Summary {
+  return builtIn.summarizeSync(t);
 }

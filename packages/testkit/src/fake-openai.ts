@@ -1,7 +1,8 @@
 // A real OpenAI-compatible HTTP server on 127.0.0.1 (node:http, a real
 // socket): POST /v1/chat/completions answers in the OpenAI format, or with
 // 429, 500, a slow answer or a malformed one, as a test scripts it. It checks
-// what the SDK sends (auth, model, messages) and records every request.
+// what the SDK sends (auth, model, messages) and records every request. Used
+// by the digest worker's tests and by clients' bring-your-own-model tests.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
