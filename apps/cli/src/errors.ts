@@ -153,6 +153,8 @@ export function describeFailure(err: unknown, url: string): Failure {
           message: 'no digest service key is configured for this server',
           hint: 'bil digest key set <key> (the operator publishes it; npm start prints it), BIL_DIGEST_SERVICE_KEY or --digest-key; or bil digest --on-device',
         };
+      case 'digest_disclosure_declined':
+        return { exitCode: ExitCode.error, code: err.code, message: 'you said no: nothing was sent' };
       case 'digest_disclosure_required':
         return { exitCode: ExitCode.usage, code: err.code, message: 'a server or model digest needs your yes first: it sends the chat\'s messages off this machine', hint: 'answer on a terminal, or add --yes' };
       case 'not_an_admin':

@@ -1,9 +1,8 @@
 // digest [chats…] (server, on-device or model), digest key show|set,
 // digest consent, chat digests on|off (docs/cli.md "Digests").
-import { DigestFailedError, type DigestOutcome, type HistoryMessage } from '@bil/sdk';
+import { DigestFailedError, type DigestDisclosure, type DigestOutcome, type HistoryMessage, type PendingDigest } from '@bil/sdk';
 import type { App } from '../app.js';
 import { planDigest, whoReads, type DigestFlags } from '../digest-options.js';
-import { sdkOf, type Disclosure } from '../digest-sdk.js';
 import { CliError, ExitCode, usage } from '../errors.js';
 import { chatLabel, digestLines, messageJson, safe, shortId } from '../format.js';
 import { ask, stdinIsTty } from '../prompt.js';
@@ -23,31 +22,24 @@ function noKey(app: App): CliError {
 export async function digest(app: App, refs: string[], o: DigestFlags): Promise<void> {
   const plan = planDigest(refs, o, env(app));
   // The key first: without one, a server digest stops before asking for the passphrase.
-  const key = plan.mode.on === 'server' ? await app.digestKey(o.digestKey) : null;
-  if (plan.mode.on === 'server' && !key) throw noKey(app);
+  // (A resumed request carries the key its transcripts were sealed under.)
+  const key = plan.mode.on === 'server' && plan.resume === undefined ? await app.digestKey(o.digestKey) : null;
+  if (plan.mode.on === 'server' && plan.resume === undefined && !key) throw noKey(app);
   const keyInfo = key ? { fingerprint: digestKeyFingerprint(key.key), from: key.from } : undefined;
   const { client, store } = await app.open();
-  const sdk = sdkOf(client);
   const names = app.names();
   const s = app.out.style;
 
-  const confirm = async (d: Disclosure): Promise<boolean> => {
-    const label = d.chatId ? await app.label(d.chatId) : 'this chat';
+  // Before the first server or model digest of a chat (the SDK remembers each yes per chat and mode).
+  const confirm = async (d: DigestDisclosure): Promise<boolean> => {
+    const labels = (await Promise.all(d.chatIds.map((id) => app.label(id)))).map((l) => safe(l)).join(', ');
     const asking = !plan.yes;
     if (asking && !stdinIsTty()) {
-      throw new CliError(
-        'digest_disclosure_required',
-        `the first ${d.on} digest of ${safe(label)} sends its decrypted messages off this machine: ${whoReads(plan.mode, keyInfo)}`,
-        ExitCode.usage,
-        'run it on a terminal to read and answer, or add --yes',
-      );
+      throw new CliError('digest_disclosure_required', `the first ${d.on} digest of ${labels} needs your yes first: ${d.text}`, ExitCode.usage, 'run it on a terminal to read and answer, or add --yes');
     }
-    if (!app.out.json || asking) {
-      const err = app.out.errStyle;
-      process.stderr.write(`${err.yellow(`Before the first ${d.on} digest of ${safe(label)}:`)}\n  ${safe(d.text, '\n  ')}\n  ${whoReads(plan.mode, keyInfo)}\n`);
-    }
+    if (!app.out.json || asking) process.stderr.write(`${app.out.errStyle.yellow(`Before the first ${d.on} digest of ${labels}:`)}\n  ${safe(d.text)}\n`);
     if (!asking) return true;
-    const answer = await ask(`Send it for ${safe(label)}? [y/N] `);
+    const answer = await ask(`Send ${d.chatIds.length === 1 ? 'it' : 'them'}? [y/N] `);
     return /^y(es)?$/i.test(answer.trim());
   };
 
@@ -65,9 +57,10 @@ export async function digest(app: App, refs: string[], o: DigestFlags): Promise<
           saved.length ? `saved: ${saved.join(', ')}` : 'a digest that timed out says its request id',
         );
       }
-      app.out.note(`Waiting for digest ${plan.resume} (sealed to the digest service key ${keyInfo!.fingerprint})…`);
+      const sealedTo = (pending as Partial<PendingDigest>).serviceIdentityKey;
+      app.out.note(`Waiting for digest ${plan.resume}${typeof sealedTo === 'string' ? ` (sealed to the digest service key ${digestKeyFingerprint(sealedTo)})` : ''}…`);
       try {
-        outcomes = await sdk.digests.resume(pending, { timeoutMs: plan.timeoutMs, serviceIdentityKey: key!.key, confirm });
+        outcomes = await client.digests.resume(pending as PendingDigest, { timeoutMs: plan.timeoutMs });
       } catch (err) {
         // Settled (failed or expired) on the server: nothing left to resume.
         if (err instanceof DigestFailedError && !isTimeout(err)) await store.removePendingDigest(plan.resume);
@@ -80,12 +73,12 @@ export async function digest(app: App, refs: string[], o: DigestFlags): Promise<
         chatIds = [];
         for (const r of refs) chatIds.push((await app.chat(r)).chatId);
       } else {
-        chatIds = await sdk.digests.offered(await client.unread({ limit: 500 }), { ...(plan.minUnread !== undefined ? { minUnread: plan.minUnread } : {}) });
+        chatIds = await client.digests.offered(await client.unread({ limit: 500 }), { on: plan.mode.on, ...(plan.minUnread !== undefined ? { minUnread: plan.minUnread } : {}) });
       }
       outcomes = [];
       if (chatIds.length) {
         app.out.note(whoReads(plan.mode, keyInfo));
-        outcomes = await sdk.digest(chatIds, {
+        outcomes = await client.digest(chatIds, {
           on: plan.mode.on,
           ...(plan.mode.on === 'model' ? { model: plan.mode.model } : {}),
           ...(plan.minUnread !== undefined ? { minUnread: plan.minUnread } : {}),
@@ -129,10 +122,9 @@ function isTimeout(err: DigestFailedError): boolean {
 }
 
 /** A client-side timeout the SDK can resume: its request id and JSON `pending`. */
-function timedOutRequest(err: unknown): { requestId: string; pending: unknown } | null {
+function timedOutRequest(err: unknown): { requestId: string; pending: PendingDigest } | null {
   if (!(err instanceof DigestFailedError) || !isTimeout(err)) return null;
-  const e = err as DigestFailedError & { requestId?: unknown; pending?: unknown };
-  return typeof e.requestId === 'string' && e.pending !== undefined && e.pending !== null ? { requestId: e.requestId, pending: e.pending } : null;
+  return err.requestId && err.pending ? { requestId: err.requestId, pending: err.pending } : null;
 }
 
 // ---- the key ----------------------------------------------------------------------
@@ -177,9 +169,9 @@ export async function digestConsent(app: App, ref: string, choice: string): Prom
   if (choice !== 'include' && choice !== 'exclude') throw usage('say include or exclude');
   const { client } = await app.open();
   const chat = await app.chat(ref);
-  await sdkOf(client).digests.setConsent(chat.chatId, choice === 'include');
+  const res = await client.digests.setConsent(chat.chatId, choice === 'include');
   const label = chatLabel(chat, app.names());
-  app.out.result({ chatId: chat.chatId, label, include: choice === 'include' }, () => [
+  app.out.result({ chatId: chat.chatId, label, include: res.include, version: res.version }, () => [
     choice === 'include'
       ? `Your messages in ${safe(label)} may be in other members' server and model digests again (signed by this device).`
       : `Your messages in ${safe(label)} are left out of other members' server and model digests (signed by this device): their clients leave them out, and the digest service drops them too.`,
@@ -192,12 +184,11 @@ export async function chatDigests(app: App, ref: string, setting: string): Promi
   const { client } = await app.open();
   const chat = await app.chat(ref);
   if (chat.type !== 'group') throw usage('digests on|off is a group setting (in a personal chat: bil digest consent <chat> exclude)');
-  const res = (await sdkOf(client).chats.setDigests(chat.chatId, setting === 'on')) as { epoch?: number } | undefined;
+  const { epoch } = await client.chats.setDigests(chat.chatId, setting === 'on');
   const label = chatLabel(chat, app.names());
-  const epoch = typeof res?.epoch === 'number' ? res.epoch : undefined;
-  app.out.result({ chatId: chat.chatId, label, digests: setting, ...(epoch !== undefined ? { epoch } : {}) }, () => [
+  app.out.result({ chatId: chat.chatId, label, digests: setting, epoch }, () => [
     setting === 'on'
-      ? `Digests allowed in ${safe(label)}${epoch !== undefined ? ` (signed in key epoch ${epoch})` : ''}: members may send its messages to the digest service or their model.`
-      : `Digests switched off in ${safe(label)}${epoch !== undefined ? ` (signed in key epoch ${epoch})` : ''}: members' clients send none of its messages to the digest service or a model; on-device digests still work.`,
+      ? `Digests allowed in ${safe(label)} (signed in key epoch ${epoch}): members may send its messages to the digest service or their own model.`
+      : `Digests switched off in ${safe(label)} (signed in key epoch ${epoch}): members' clients send none of its messages to the digest service or a model; on-device digests still work.`,
   ]);
 }
