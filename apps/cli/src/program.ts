@@ -68,7 +68,10 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
       const options = args[args.length - 2] as Record<string, unknown>;
       const globals = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
       const { url, profile, json, color } = globals;
-      await dispatch({ name, args: args.slice(0, -2), options, globals: { url, profile, json, color } }, fn, state);
+      // A subcommand sees its parent commands' options too (bil digest --digest-key K key show).
+      let inherited: Record<string, unknown> = {};
+      for (let c = cmd.parent; c?.parent; c = c.parent) inherited = { ...c.opts(), ...inherited };
+      await dispatch({ name, args: args.slice(0, -2), options: { ...inherited, ...options }, globals: { url, profile, json, color } }, fn, state);
     };
 
   program
@@ -250,8 +253,7 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
   const key = digest.command('key').description('the digest service identity key server digests are sealed to (this machine\'s configuration, never the server\'s word)');
   key
     .command('show', { isDefault: true })
-    .description('the key in effect for the profile\'s server, where it comes from, and its fingerprint')
-    .option('--digest-key <key>', 'check this key instead')
+    .description('the key in effect for the profile\'s server (--digest-key, BIL_DIGEST_SERVICE_KEY or servers.json), where it comes from, and its fingerprint')
     .action(act('digest key show', digests.digestKeyShow));
   key
     .command('set')

@@ -66,6 +66,7 @@ describe('argument parsing', () => {
     expect((await parse('--json', 'digest', '--digest-key', 'K')).inv).toMatchObject({ options: { digestKey: 'K' }, globals: { json: true } });
     expect((await parse('digest', 'key')).inv).toMatchObject({ name: 'digest key show', args: [] });
     expect((await parse('digest', 'key', 'show')).inv).toMatchObject({ name: 'digest key show' });
+    expect((await parse('digest', 'key', 'show', '--digest-key', 'K')).inv).toMatchObject({ name: 'digest key show', options: { digestKey: 'K' } });
     expect((await parse('digest', 'key', 'set', 'abc')).inv).toMatchObject({ name: 'digest key set', args: ['abc'] });
     expect((await parse('digest', 'consent', 'Trip', 'exclude')).inv).toMatchObject({ name: 'digest consent', args: ['Trip', 'exclude'] });
     for (const argv of [['digest', 'consent', 'Trip', 'maybe'], ['chat', 'digests', 'Trip'], ['chat', 'digests', 'Trip', 'yes'], ['digest', 'key', 'set']]) {
