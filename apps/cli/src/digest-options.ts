@@ -75,13 +75,18 @@ export function planDigest(refs: readonly string[], f: DigestFlags, env: Env): D
   };
 }
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
 /** Who can read the transcript in a mode, in one line (what the CLI adds to the SDK's disclosure). */
 export function whoReads(mode: DigestMode, digestKey?: { fingerprint: string; from: string }): string {
   switch (mode.on) {
     case 'device':
       return 'On-device digest: the summary is made on this machine; nothing leaves it.';
-    case 'model':
-      return `Model digest: the decrypted messages, names and title go from this machine to ${new URL(mode.model.baseURL).host} (model ${mode.model.model}, with your BIL_MODEL_API_KEY): that provider can read them; no bil server does.`;
+    case 'model': {
+      const u = new URL(mode.model.baseURL);
+      const plain = u.protocol === 'http:' && !LOOPBACK.has(u.hostname) ? ' Over plain http: anyone on the network path can read them and your key too.' : '';
+      return `Model digest: the decrypted messages, names and title go from this machine to ${u.host} (model ${mode.model.model}, with your BIL_MODEL_API_KEY): that provider can read them; no bil server does.${plain}`;
+    }
     case 'server':
       return (
         'Server digest: the decrypted messages, names and title are sealed to the digest service' +

@@ -45,6 +45,10 @@ describe('bil digest: what it is asked to do', () => {
     const model = whoReads({ on: 'model', model: { apiKey: 'sk-secret', baseURL: 'https://api.example.com/v1', model: 'm' } });
     expect(model).toMatch(/to api\.example\.com .*that provider can read them; no bil server does/);
     expect(model).not.toContain('sk-secret');
+    expect(model).not.toContain('plain http');
+    const lan = { on: 'model', model: { apiKey: 'k', baseURL: 'http://192.168.1.5:11434/v1', model: 'llama3' } } as const;
+    expect(whoReads(lan)).toContain('Over plain http: anyone on the network path can read them and your key too.');
+    expect(whoReads({ ...lan, model: { ...lan.model, baseURL: 'http://127.0.0.1:11434/v1' } })).not.toContain('plain http');
     const server = whoReads({ on: 'server' }, { fingerprint: 'd30f 1ee9', from: 'servers.json' });
     expect(server).toMatch(/sealed to the digest service \(key d30f 1ee9, from servers.json\): its operator and the model provider it uses can read them/);
   });

@@ -77,7 +77,7 @@ export async function digest(app: App, refs: string[], o: DigestFlags): Promise<
       }
       outcomes = [];
       if (chatIds.length) {
-        app.out.note(whoReads(plan.mode, keyInfo));
+        if (plan.mode.on === 'device') app.out.note(whoReads(plan.mode));
         outcomes = await client.digest(chatIds, {
           on: plan.mode.on,
           ...(plan.mode.on === 'model' ? { model: plan.mode.model } : {}),
@@ -105,6 +105,9 @@ export async function digest(app: App, refs: string[], o: DigestFlags): Promise<
 
   const labels = new Map<string, string>();
   for (const id of chatIds) labels.set(id, await app.label(id));
+  // What left this machine, each time (the question came only before the first).
+  const sent = outcomes.filter((x) => x.kind === 'summary' && x.on !== 'device').map((x) => safe(labels.get(x.chatId) ?? x.chatId));
+  if (sent.length && plan.mode.on !== 'device') app.out.note(`Sent off this machine for ${sent.join(', ')}. ${whoReads(plan.mode, keyInfo)}`);
   const json = outcomes.map((x) => ({ ...x, label: labels.get(x.chatId), ...(x.kind === 'messages' ? { messages: x.messages.map((m: HistoryMessage) => messageJson(m, names)) } : {}) }));
   app.out.result(json, () => {
     if (chatIds.length === 0) return ['No chat has enough unread messages for a digest (bil unread lists them; bil digest <chat> asks for one anyway).'];
