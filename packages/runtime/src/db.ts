@@ -107,7 +107,11 @@ export class Database implements Sql {
 
   /** Applies pending migrations; returns the names applied. */
   async migrate(): Promise<string[]> {
-    await this.orm.em.fork().execute(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    // Only when missing: CREATE SCHEMA (even IF NOT EXISTS) needs CREATE on the database, which a role
+    // limited to its own, pre-created schema (the digest role of docs/deploy.md) does not have.
+    const em = this.orm.em.fork();
+    const exists = await em.execute(`SELECT 1 FROM pg_namespace WHERE nspname = ?`, [this.schema]);
+    if (exists.length === 0) await em.execute(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
     const applied = await this.orm.getMigrator().up();
     return applied.map((m) => m.name);
   }

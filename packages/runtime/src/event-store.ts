@@ -87,7 +87,9 @@ const EVENT_COLUMNS = 'position, tx_id::text AS tx_id, event_id, stream_id, stre
 export function eventStoreSchemaSql(schema: string): string[] {
   const s = `"${schema}"`;
   return [
-    `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    // Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS, which a role
+    // limited to its own pre-created schema (docs/deploy.md, the digest role) does not have.
+    `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = '${schema.replaceAll("'", "''")}') THEN CREATE SCHEMA ${s}; END IF; END $$`,
     `CREATE TABLE ${s}.events (
       position bigserial PRIMARY KEY,
       tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),

@@ -253,7 +253,7 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain) || !existsSync(delive
   it('the service switch off: not offered, disabled, refused by the service', async () => {
     // New unread messages above the threshold again.
     for (let i = 0; i < 20; i++) await alice.client.messages.send(chatId, `Follow-up ${i} about the launch`);
-    expect(await bob.client.digests.offered(await bob.client.unread())).toEqual([chatId]);
+    expect(await bob.client.digests.offered(await bob.client.unread())).toContain(chatId);
     const live = bob.client.live();
     const policyChanged = new Promise((resolve) => live.once('digest-policy', resolve));
     await new Promise<void>((resolve) => live.once('synced', () => resolve()));
@@ -261,7 +261,7 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain) || !existsSync(delive
     // Bob's client hears of it live, so it stops offering the digest.
     expect(await policyChanged.finally(() => live.close())).toEqual({ chatId, userId: alice.account.userId, enabled: false, disabledByCount: 1 });
     expect(await bob.client.digests.policy(chatId)).toMatchObject({ enabled: false, serverEnabled: false });
-    expect(await bob.client.digests.offered(await bob.client.unread())).toEqual([]);
+    expect(await bob.client.digests.offered(await bob.client.unread())).not.toContain(chatId);
     expect(await bob.client.digest([chatId])).toEqual([{ kind: 'disabled', chatId, reason: 'server_policy' }]);
     // A client that asks anyway is refused by the service.
     const token = (await bob.store.load())!.tokens!.accessToken;

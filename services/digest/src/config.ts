@@ -22,6 +22,7 @@ export const digestConfigSchema = {
 
   // Keys (docs/digest.md, "Keys"). Required in production; elsewhere a fixed, public development value is used.
   DIGEST_SERVICE_IDENTITY_SEED: base64url32('the service identity key (Ed25519 seed, 32 bytes base64url) whose public half clients pin'),
+  DIGEST_SERVICE_IDENTITY_KEY: optionalStr('the published public service identity key (base64url) clients configure; when set, the process refuses to start if DIGEST_SERVICE_IDENTITY_SEED does not match it'),
   DIGEST_KEY_ENCRYPTION_KEY: base64url32('the key (32 bytes base64url) that encrypts the stored RSA private keys (AES-256-GCM)'),
   DIGEST_KEY_TTL_DAYS: int('how long a digest key is published before it is rotated (days)', 30, 1, 365),
   DIGEST_KEY_GRACE_MS: int('how long after its expiry a key still opens requests sealed to it (ms)', 3_600_000, 0, 30 * 86_400_000),
@@ -42,8 +43,12 @@ export const digestConfigSchema = {
   DIGEST_JOB_ATTEMPTS: int('attempts per job when the model endpoint fails transiently (a job option: read by the API process when it enqueues)', 3, 1, 20),
   DIGEST_JOB_BACKOFF_MS: int('first retry delay of a job, doubled each time (ms; a job option, read by the API process)', 5000, 0, 3_600_000),
   DIGEST_JOB_TIMEOUT_MS: int('a job attempt taking longer fails with reason timeout (ms)', 300_000, 100, 3_600_000),
-  DIGEST_JOB_LOCK_MS: int('BullMQ lock duration: a dead worker\'s job goes to another after this (ms)', 30_000, 500, 600_000),
-  DIGEST_STALLED_INTERVAL_MS: int('how often a worker looks for jobs whose worker died (ms)', 30_000, 100, 600_000),
+  // Crash recovery (docs/digest.md, "Queue and workers"): a SIGKILLed worker's job is back in the queue at most
+  // about DIGEST_JOB_LOCK_MS + DIGEST_STALLED_INTERVAL_MS (15 s) after the kill, well within a client's 60 s wait.
+  // The lock is renewed every DIGEST_JOB_LOCK_MS / 2 while a job runs, however long the model call takes.
+  DIGEST_JOB_LOCK_MS: int('BullMQ lock duration, renewed every half of it while the job runs: a dead worker\'s job goes to another at most this plus DIGEST_STALLED_INTERVAL_MS later (ms)', 10_000, 500, 600_000),
+  DIGEST_STALLED_INTERVAL_MS: int('how often (across all workers) the queue is checked for jobs whose worker died (ms)', 5_000, 100, 600_000),
+  DIGEST_MAX_STALLED_COUNT: int('how many times a job whose worker died is put back in the queue before BullMQ fails it (a job that keeps killing workers)', 3, 1, 100),
 
   // Summariser.
   OPENAI_API_KEY: optionalStr('API key of an OpenAI-compatible endpoint; unset = the built-in extractive summariser', { secret: true }),

@@ -26,4 +26,5 @@ describe('digest configuration', () => {
       expect((err as Error).message).not.toContain('SECRET');
     }
   });
+
 });

@@ -4,16 +4,18 @@
 //   node dist/main.js migrate              apply pending migrations and exit
 //   node dist/main.js rotate-key           issue a new digest key now and exit (older keys open requests until they expire)
 //   node dist/main.js rebuild-projections  rebuild the read models from the events and exit
+//   node dist/main.js service-key          print the public service identity key (what clients configure) and its fingerprint
 import { useNodeCrypto } from '@bil/crypto/node';
 import { createLogger, runService, startOpsServer } from '@bil/runtime';
 import { loadDigestConfig } from './config.js';
 import { buildSummarizer, migrateOnly, openCore, startApi, startWorker } from './system.js';
+import { serviceKey, serviceKeyText } from './service-key.js';
 
 const command = process.argv[2] ?? 'serve';
-const COMMANDS = ['serve', 'worker', 'migrate', 'rotate-key', 'rebuild-projections'];
+const COMMANDS = ['serve', 'worker', 'migrate', 'rotate-key', 'rebuild-projections', 'service-key'];
 
 void runService(command === 'worker' ? 'digest-worker' : 'digest', async (life) => {
-  const config = loadDigestConfig(process.env, { requireSecrets: command !== 'migrate' });
+  const config = loadDigestConfig(process.env, { requireSecrets: command !== 'migrate' && command !== 'service-key' });
   const logger = createLogger(command === 'worker' ? 'digest-worker' : 'digest', config.LOG_LEVEL);
   if (!COMMANDS.includes(command)) throw new Error(`unknown command "${command}" (${COMMANDS.join(', ')})`);
   if (command === 'migrate') {
@@ -21,6 +23,10 @@ void runService(command === 'worker' ? 'digest-worker' : 'digest', async (life) 
     process.exit(0);
   }
   useNodeCrypto();
+  if (command === 'service-key') {
+    process.stdout.write(`${serviceKeyText(serviceKey(config))}\n`);
+    process.exit(0);
+  }
 
   // Workers never migrate: the API process (or the Helm Job) does.
   const core = await openCore(config, logger, { migrate: command !== 'worker' && config.DIGEST_MIGRATE_ON_START });

@@ -3,7 +3,7 @@
 // process (BullMQ worker) are built from the same parts.
 import { Worker } from 'bullmq';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { fromBase64Url, identityKeyFromSeed, type Ed25519KeyPair } from '@bil/crypto';
+import { fromBase64Url, identityKeyFromSeed, toBase64Url, type Ed25519KeyPair } from '@bil/crypto';
 import {
   Database,
   EventStore,
@@ -22,7 +22,9 @@ import {
 import { loadDigestProto } from '@bil/proto';
 import { ExtractiveSummarizer, ModelSummarizer, type Summarizer } from '@bil/summarizer';
 import { DEV_IDENTITY_SEED, DEV_KEY_ENCRYPTION_KEY, type DigestConfig } from './config.js';
+import { checkPublishedKey } from './service-key.js';
 import { migrations } from './infra/migrations/index.js';
+import { digestDecider, digestStream } from './domain/digest/digest.js';
 import { digestReadModels } from './app/projections/read-models.js';
 import { KeyRing } from './app/key-ring.js';
 import { DigestApp, type DigestSettings } from './app/digest-app.js';
@@ -63,6 +65,7 @@ export async function openCore(config: DigestConfig, logger: Logger, opts: { mig
     logger.warn('using the public development digest keys (set DIGEST_SERVICE_IDENTITY_SEED and DIGEST_KEY_ENCRYPTION_KEY outside development)');
   }
   const identity = identityKeyFromSeed(fromBase64Url(config.DIGEST_SERVICE_IDENTITY_SEED ?? DEV_IDENTITY_SEED, 32));
+  checkPublishedKey(config, toBase64Url(identity.publicKey));
   const keys = new KeyRing(store, {
     identity,
     kek: fromBase64Url(config.DIGEST_KEY_ENCRYPTION_KEY ?? DEV_KEY_ENCRYPTION_KEY, 32),
@@ -242,9 +245,18 @@ export function startWorker(config: DigestConfig, logger: Logger, core: Core, su
       concurrency: config.DIGEST_WORKER_CONCURRENCY,
       lockDuration: config.DIGEST_JOB_LOCK_MS,
       stalledInterval: config.DIGEST_STALLED_INTERVAL_MS,
-      maxStalledCount: 2,
+      maxStalledCount: config.DIGEST_MAX_STALLED_COUNT,
     },
   );
+  // A job that stalled more than DIGEST_MAX_STALLED_COUNT times (it keeps killing its workers) is failed by
+  // BullMQ without running the processor: fail the request now rather than leave it to the sweeper (ABANDONED).
+  worker.on('failed', (job, err) => {
+    if (!job || err?.message !== 'job stalled more than allowable limit') return;
+    logger.error({ requestId: job.data.requestId }, 'digest job stalled too many times; failing it');
+    void core.store
+      .handle(digestDecider, digestStream(job.data.requestId), { type: 'FailDigest', reason: 'internal', now: new Date().toISOString() })
+      .catch((e: unknown) => logger.error({ err: { message: (e as Error)?.message } }, 'could not fail a stalled digest'));
+  });
   // Only fixed texts: a job error never carries transcript content, but be sure.
   worker.on('error', (err) => logger.error({ err: { name: err?.name } }, 'digest worker error'));
   return {

@@ -3,7 +3,7 @@
 // against the Kubernetes schemas, and the rendered output checked against the
 // services' code: their configuration loaders, ops endpoints, WebSocket path
 // and migrate commands.
-import { createPrivateKey } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -36,6 +36,11 @@ const rendered = Object.fromEntries(
   sets.map((set) => [set, helm.template[set].code === 0 ? new Manifests(parseManifests(helm.template[set].stdout)) : new Manifests([])]),
 ) as Record<ValueSet, Manifests>;
 const existingSecret: Record<ValueSet, string | undefined> = { default: undefined, production: 'bil-message-secrets' };
+/** The digest trust domain's Secret (secrets.digestExistingSecret of the production example; chart-made otherwise). */
+const digestSecret: Record<ValueSet, string> = { default: 'bil-message-digest', production: 'bil-message-digest-secrets' };
+/** Components that may see the digest trust domain's Secret. */
+const DIGEST_DOMAIN = ['digest', 'digest-worker'];
+const DIGEST_DOMAIN_KEYS = ['DIGEST_SERVICE_IDENTITY_SEED', 'DIGEST_KEY_ENCRYPTION_KEY', 'OPENAI_API_KEY'];
 
 /** The one container of a workload's pod template (the chart runs one per pod). */
 function mainContainer(workload: K8s): K8s {
@@ -76,6 +81,7 @@ describe('helm', () => {
 describe.each(sets)('rendered with the %s values', (set) => {
   const m = rendered[set];
   const secretName = existingSecret[set];
+  const existingSecrets = set === 'production' ? [secretName!, digestSecret[set]] : [];
 
   describe('Kubernetes schemas', () => {
     it('every object validates against its kubernetes-models schema', async () => {
@@ -189,7 +195,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
 
     it("every container's environment passes its service's own configuration loader (production mode)", () => {
       for (const [component, code] of Object.entries(components)) {
-        const env = containerEnv(m, mainContainer(m.deployment(component)), secretName);
+        const env = containerEnv(m, mainContainer(m.deployment(component)), existingSecrets);
         expect(env.NODE_ENV, component).toBe('production');
         expect(() => code.load(env), component).not.toThrow();
       }
@@ -218,7 +224,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
     for (const component of Object.keys(components)) {
       it(`${component}: startup and liveness GET /healthz, readiness GET /readyz, on the port its ops server listens on`, () => {
         const c = mainContainer(m.deployment(component));
-        const env = containerEnv(m, c, secretName);
+        const env = containerEnv(m, c, existingSecrets);
         const config = components[component]!.load(env);
         // The key main.ts passes to startOpsServer, and the port it holds in this container.
         const key = opsPortKey(component);
@@ -241,7 +247,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
     it('every container port is a port its service listens on', () => {
       for (const [component, code] of Object.entries(components)) {
         const c = mainContainer(m.deployment(component));
-        const config = code.load(containerEnv(m, c, secretName));
+        const config = code.load(containerEnv(m, c, existingSecrets));
         const portKeys = Object.keys(code.schema).filter((k) => k.endsWith('_PORT'));
         const listening = new Set(portKeys.map((k) => config[k]));
         for (const p of c.ports as K8s[]) {
@@ -262,8 +268,8 @@ describe.each(sets)('rendered with the %s values', (set) => {
     });
 
     it('the gateway and delivery reach identity, chat, digest and delivery at their Services and ports', () => {
-      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), secretName));
-      const delivery = components.delivery!.load(containerEnv(m, mainContainer(m.deployment('delivery')), secretName));
+      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), existingSecrets));
+      const delivery = components.delivery!.load(containerEnv(m, mainContainer(m.deployment('delivery')), existingSecrets));
       const target = (component: string, portName: string) => {
         const d = m.deployment(component);
         const svc = m.get('Service', d.metadata.name);
@@ -318,7 +324,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
         expect(['Exact', 'Prefix']).toContain(r.pathType);
         const target = resolve(r.backend);
         expect(target.component).toBe('delivery');
-        const config = components.delivery!.load(containerEnv(m, target.container, secretName));
+        const config = components.delivery!.load(containerEnv(m, target.container, existingSecrets));
         expect(target.port).toBe(config.DELIVERY_WS_PORT);
       }
     });
@@ -330,7 +336,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
         expect(r.pathType).toBe('Prefix');
         const target = resolve(r.backend);
         expect(target.component).toBe('gateway');
-        const config = components.gateway!.load(containerEnv(m, target.container, secretName));
+        const config = components.gateway!.load(containerEnv(m, target.container, existingSecrets));
         expect(target.port).toBe(config.BIL_GATEWAY_PORT);
       }
       // No other path goes anywhere else.
@@ -340,8 +346,8 @@ describe.each(sets)('rendered with the %s values', (set) => {
     it('keeps WebSockets open longer than the ping interval, and lets the largest request bodies through', () => {
       const ws = routes().find((r) => r.path === '/v1/ws')!.ingress;
       const api = routes().find((r) => r.path === '/')!.ingress;
-      const delivery = components.delivery!.load(containerEnv(m, mainContainer(m.deployment('delivery')), secretName));
-      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), secretName));
+      const delivery = components.delivery!.load(containerEnv(m, mainContainer(m.deployment('delivery')), existingSecrets));
+      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), existingSecrets));
       const pingSeconds = Number(delivery.DELIVERY_PING_INTERVAL_MS) / 1000;
       for (const a of ['nginx.ingress.kubernetes.io/proxy-read-timeout', 'nginx.ingress.kubernetes.io/proxy-send-timeout']) {
         expect(Number(ws.metadata.annotations?.[a]), a).toBeGreaterThan(pingSeconds * 2);
@@ -360,7 +366,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
     });
 
     it('gateway trusts exactly the ingress hop for client addresses', () => {
-      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), secretName));
+      const gateway = components.gateway!.load(containerEnv(m, mainContainer(m.deployment('gateway')), existingSecrets));
       expect(gateway.GATEWAY_TRUST_PROXY).toBe(true);
       expect(gateway.GATEWAY_TRUST_PROXY_HOPS).toBe(1);
     });
@@ -384,26 +390,59 @@ describe.each(sets)('rendered with the %s values', (set) => {
     });
 
     if (set === 'default') {
-      it('the chart-made Secret holds a usable Ed25519 signing key and the two digest keys, and outlives helm uninstall', () => {
+      it('the chart-made Secrets: the release one holds a usable Ed25519 signing key, the digest one the two digest keys; both outlive helm uninstall', () => {
         const secret = m.get('Secret', 'bil-message');
-        expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
-        const value = (k: string) => Buffer.from(String(secret.data[k]), 'base64').toString('utf8');
+        const digest = m.get('Secret', digestSecret[set]);
+        for (const s of [secret, digest]) expect(s.metadata.annotations?.['helm.sh/resource-policy'], s.metadata.name).toBe('keep');
+        const value = (k: string, from = secret) => Buffer.from(String(from.data[k]), 'base64').toString('utf8');
         expect(createPrivateKey(value('IDENTITY_JWT_PRIVATE_KEY')).asymmetricKeyType).toBe('ed25519');
-        expect(value('DIGEST_SERVICE_IDENTITY_SEED')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-        expect(value('DIGEST_KEY_ENCRYPTION_KEY')).toMatch(/^[A-Za-z0-9_-]{43}$/);
-        expect(value('DIGEST_SERVICE_IDENTITY_SEED')).not.toBe(value('DIGEST_KEY_ENCRYPTION_KEY'));
+        expect(value('DIGEST_SERVICE_IDENTITY_SEED', digest)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(value('DIGEST_KEY_ENCRYPTION_KEY', digest)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(value('DIGEST_SERVICE_IDENTITY_SEED', digest)).not.toBe(value('DIGEST_KEY_ENCRYPTION_KEY', digest));
         for (const k of ['DATABASE_URL', 'REDIS_URL', 'NATS_URL']) expect(value(k), k).toMatch(/^[a-z]+:\/\//);
+        expect(value('DATABASE_URL', digest)).toMatch(/^postgres:\/\//);
+        for (const k of DIGEST_DOMAIN_KEYS) expect(secret.data[k], `${k} is in the digest Secret only`).toBeUndefined();
       });
     } else {
-      it('uses the existing Secret and renders none with keys in it', () => {
+      it('uses the existing Secrets and renders none with keys in it', () => {
         expect(m.ofKind('Secret')).toEqual([]);
         for (const w of m.workloads()) {
           for (const e of mainContainer(w).env ?? []) {
-            if (e.valueFrom?.secretKeyRef) expect(e.valueFrom.secretKeyRef.name, `${w.metadata.name} ${e.name}`).toBe(secretName);
+            if (e.valueFrom?.secretKeyRef) expect([secretName, digestSecret[set]], `${w.metadata.name} ${e.name}`).toContain(e.valueFrom.secretKeyRef.name);
           }
         }
       });
     }
+
+    it('the digest trust domain: its Secret (seed, key-encryption key, model key, digest DATABASE_URL) reaches the digest API and workers only', () => {
+      for (const w of m.workloads()) {
+        const component = componentOf(w);
+        const refs = (mainContainer(w).env ?? []).filter((e: K8s) => e.valueFrom?.secretKeyRef) as K8s[];
+        const fromDigest = refs.filter((e) => e.valueFrom.secretKeyRef.name === digestSecret[set]).map((e) => `${e.name}=${e.valueFrom.secretKeyRef.key}`);
+        for (const e of refs) {
+          if (DIGEST_DOMAIN_KEYS.includes(e.name)) expect(DIGEST_DOMAIN, `${w.metadata.name} gets ${e.name}`).toContain(component);
+        }
+        if (DIGEST_DOMAIN.includes(component)) {
+          expect(fromDigest.sort(), w.metadata.name).toEqual(
+            ['DATABASE_URL=DATABASE_URL', 'DIGEST_KEY_ENCRYPTION_KEY=DIGEST_KEY_ENCRYPTION_KEY', 'DIGEST_SERVICE_IDENTITY_SEED=DIGEST_SERVICE_IDENTITY_SEED', 'OPENAI_API_KEY=OPENAI_API_KEY'],
+          );
+          // Nothing of the release Secret but the Redis and NATS URLs.
+          const fromMain = refs.filter((e) => e.valueFrom.secretKeyRef.name !== digestSecret[set]).map((e) => e.name);
+          for (const k of fromMain) expect(['REDIS_URL', 'NATS_URL'], `${w.metadata.name} ${k}`).toContain(k);
+        } else if (w.kind !== 'Job') {
+          expect(fromDigest, `${w.metadata.name} mounts the digest Secret`).toEqual([]);
+        }
+      }
+    });
+
+    it('the digest API and workers reach the database as the digest role, the other services as theirs', () => {
+      const url = (component: string) => containerEnv(m, mainContainer(m.deployment(component)), existingSecrets).DATABASE_URL;
+      expect(url('digest')).toBe(url('digest-worker'));
+      if (set === 'production') {
+        expect(url('digest')).toMatch(/bil_digest/);
+        expect(url('chat')).not.toBe(url('digest'));
+      }
+    });
   });
 
   describe('migrations', () => {
@@ -433,10 +472,13 @@ describe.each(sets)('rendered with the %s values', (set) => {
     });
 
     it("the Job's environment passes the configuration loader of every service it migrates, and holds no key", () => {
-      const env = containerEnv(m, mainContainer(job()), secretName);
+      const env = containerEnv(m, mainContainer(job()), existingSecrets);
       for (const s of servicesWithMigrate()) expect(() => components[s]!.load(env, { requireSecrets: false }), s).not.toThrow();
       const fromSecrets = (mainContainer(job()).env ?? []).filter((e: { valueFrom?: { secretKeyRef?: unknown } }) => e.valueFrom?.secretKeyRef).map((e: { name: string }) => e.name);
-      expect(fromSecrets).toEqual(['DATABASE_URL']);
+      expect(fromSecrets).toEqual(['DATABASE_URL', 'DIGEST_DATABASE_URL']);
+      // The digest schema is migrated with the digest role's URL (the entrypoint passes DIGEST_DATABASE_URL as digest's DATABASE_URL).
+      const digestUrl = containerEnv(m, mainContainer(m.deployment('digest')), existingSecrets).DATABASE_URL;
+      expect(env.DIGEST_DATABASE_URL).toBe(digestUrl);
     });
 
     it('the Job uses only what exists before the release: hook resources or the existing Secret, no chart ServiceAccount or ConfigMap', () => {
@@ -450,7 +492,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
         if (!ref) continue;
         const secret = m.find('Secret', ref.name);
         if (!secret) {
-          expect(ref.name, e.name).toBe(secretName);
+          expect([secretName, digestSecret[set]], e.name).toContain(ref.name);
           continue;
         }
         expect(String(secret.metadata.annotations?.['helm.sh/hook']).split(',').sort(), `Secret ${ref.name} is a hook`).toEqual(['pre-install', 'pre-upgrade']);
@@ -468,11 +510,13 @@ describe.each(sets)('rendered with the %s values', (set) => {
     });
 
     if (set === 'default') {
-      it('the migration Secret holds only the database URL, the same as the main Secret', () => {
+      it('the migration Secret holds only the two database URLs, the same as the release and digest Secrets', () => {
         const main = m.get('Secret', 'bil-message');
+        const digest = m.get('Secret', digestSecret[set]);
         const hook = m.get('Secret', 'bil-message-migrate');
-        expect(Object.keys(hook.data)).toEqual(['DATABASE_URL']);
-        for (const [k, v] of Object.entries(hook.data as Record<string, string>)) expect(v, k).toBe(main.data[k]);
+        expect(Object.keys(hook.data).sort()).toEqual(['DATABASE_URL', 'DIGEST_DATABASE_URL']);
+        expect(hook.data.DATABASE_URL).toBe(main.data.DATABASE_URL);
+        expect(hook.data.DIGEST_DATABASE_URL).toBe(digest.data.DATABASE_URL);
       });
     }
   });
@@ -515,7 +559,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
       for (const w of m.workloads()) {
         const component = componentOf(w);
         const c = mainContainer(w);
-        const config = components[component]?.load(containerEnv(m, c, secretName));
+        const config = components[component]?.load(containerEnv(m, c, existingSecrets));
         const metricsPort = components[component] ? config![opsPortKey(component)] : undefined;
         for (const rule of (policiesFor(w)[0]!.spec.ingress ?? []) as K8s[]) {
           const external = !rule.from || (rule.from as K8s[]).some((peer) => !isPodOfRelease(peer));
@@ -552,7 +596,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
       for (const w of m.workloads()) {
         const component = componentOf(w);
         const c = mainContainer(w);
-        const env = containerEnv(m, c, secretName);
+        const env = containerEnv(m, c, existingSecrets);
         const egress = (policiesFor(w)[0]!.spec.egress ?? []) as K8s[];
         const allowed = egress.flatMap((r) => (r.ports ?? []).map((p: K8s) => ({ port: p.port as number, to: (r.to ?? []) as K8s[] })));
         const expected = new Set<number>([53]);
@@ -593,6 +637,31 @@ describe('chart guards', () => {
     expect(fails(['--set', 'config.extra.CHAT_GRPC_PORT=1'])).toMatch(/set by the chart/);
   });
 
+  it('refuses an existing release Secret without the digest trust domain’s own Secret, and a malformed published key', () => {
+    expect(fails(['--set', 'secrets.existingSecret=mine'])).toMatch(/digestExistingSecret/);
+    expect(fails(['--set', 'digest.serviceIdentityKey=short'])).toMatch(/service-key/);
+  });
+
+  it('shows the published digest service key and its fingerprint in the notes, and passes it to the digest pods only', () => {
+    const key = '6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw';
+    const r = runHelm(helm.binary, templateArgs('default', ['--set', `digest.serviceIdentityKey=${key}`, '--set', 'postgresql.digestUrl=postgres://bil_digest@db:5432/bil']));
+    expect(r.code, r.stderr).toBe(0);
+    const notes = runHelm(helm.binary, ['install', 'bil-message', chartDir, '--namespace', release.namespace, '--dry-run=client', '--set', `digest.serviceIdentityKey=${key}`]);
+    expect(notes.code, notes.stderr).toBe(0);
+    expect(notes.stdout).toContain(key);
+    // The CLI's and `service-key`'s fingerprint of this key (services/digest/src/service-key.unit.spec.ts computes the same way).
+    const hex = createHash('sha256').update(Buffer.from(key, 'base64url')).digest('hex').slice(0, 32);
+    expect(notes.stdout).toContain(`fingerprint  ${hex.match(/.{4}/g)!.join(' ')}`);
+    const m = new Manifests(parseManifests(r.stdout));
+    for (const w of m.workloads()) {
+      const env = (mainContainer(w).env ?? []) as K8s[];
+      const published = env.find((e) => e.name === 'DIGEST_SERVICE_IDENTITY_KEY')?.value;
+      expect(published, w.metadata.name).toBe(DIGEST_DOMAIN.includes(componentOf(w)) ? key : undefined);
+    }
+    expect(Buffer.from(m.get('Secret', 'bil-message-digest').data.DATABASE_URL, 'base64').toString()).toBe('postgres://bil_digest@db:5432/bil');
+    expect(Buffer.from(m.get('Secret', 'bil-message-migrate').data.DIGEST_DATABASE_URL, 'base64').toString()).toBe('postgres://bil_digest@db:5432/bil');
+  });
+
   it('refuses malformed keys and misspelt values', () => {
     expect(fails(['--set', 'secrets.digestKeyEncryptionKey=short'])).toMatch(/43 characters/);
     expect(fails(['--set', 'secrets.jwtPrivateKey=not-a-pem'])).toMatch(/PKCS#8/);
@@ -606,7 +675,7 @@ describe('chart guards', () => {
     expect(m.ofKind('Ingress')).toEqual([]);
     expect(m.ofKind('NetworkPolicy')).toEqual([]);
     expect(m.ofKind('Job')).toEqual([]);
-    expect(m.ofKind('Secret').map((s) => s.metadata.name)).toEqual(['bil-message']);
+    expect(m.ofKind('Secret').map((s) => s.metadata.name)).toEqual(['bil-message', 'bil-message-digest']);
     expect(m.ofKind('ConfigMap')[0]!.data.IDENTITY_MIGRATE_ON_START).toBe('true');
     // Without an ingress in front, the gateway must not trust X-Forwarded-For.
     expect(m.ofKind('ConfigMap')[0]!.data.GATEWAY_TRUST_PROXY).toBe('false');
@@ -617,7 +686,7 @@ describe('chart guards', () => {
     const r = runHelm(helm.binary, templateArgs('default', ['--set', `secrets.digestServiceIdentitySeed=${seed}`]));
     expect(r.code, r.stderr).toBe(0);
     const m = new Manifests(parseManifests(r.stdout));
-    expect(Buffer.from(m.get('Secret', 'bil-message').data.DIGEST_SERVICE_IDENTITY_SEED, 'base64').toString()).toBe(seed);
+    expect(Buffer.from(m.get('Secret', 'bil-message-digest').data.DIGEST_SERVICE_IDENTITY_SEED, 'base64').toString()).toBe(seed);
     expect(JSON.stringify(m.ofKind('ConfigMap'))).not.toContain(seed);
   });
 

@@ -232,9 +232,10 @@ export function servicesWithMigrate(): string[] {
 }
 
 /** Values an existing Secret (secrets.existingSecret) is documented to hold, for loading configs in tests. */
-export function existingSecretStandIn(): Record<string, string> {
+export function existingSecretStandIn(name = ''): Record<string, string> {
   return {
-    DATABASE_URL: 'postgres://bil:s3cret@db.internal:5432/bil',
+    // The digest trust domain's Secret holds the digest role's URL (docs/deploy.md).
+    DATABASE_URL: name.includes('digest') ? 'postgres://bil_digest:s3cret@db.internal:5432/bil' : 'postgres://bil:s3cret@db.internal:5432/bil',
     REDIS_URL: 'redis://:s3cret@redis.internal:6379/0',
     NATS_URL: 'nats://bil:s3cret@nats.nats.svc:4222',
     IDENTITY_JWT_PRIVATE_KEY: generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
@@ -250,13 +251,14 @@ export function existingSecretStandIn(): Record<string, string> {
  * a Secret that the chart does not render (secrets.existingSecret) take the
  * stand-in values above; a reference to anything else that is missing throws.
  */
-export function containerEnv(m: Manifests, container: K8s, existingSecret?: string): Record<string, string> {
+export function containerEnv(m: Manifests, container: K8s, existingSecrets: string | string[] = []): Record<string, string> {
   const env: Record<string, string> = {};
+  const existing = typeof existingSecrets === 'string' ? [existingSecrets] : existingSecrets;
   const secretValue = (name: string, key: string, optional: boolean): string | undefined => {
     const secret = m.find('Secret', name);
     if (!secret) {
-      if (name !== existingSecret) throw new Error(`${container.name}: Secret ${name} is neither rendered nor secrets.existingSecret`);
-      const v = existingSecretStandIn()[key];
+      if (!existing.includes(name)) throw new Error(`${container.name}: Secret ${name} is neither rendered nor secrets.existingSecret / digestExistingSecret`);
+      const v = existingSecretStandIn(name)[key];
       if (v === undefined && !optional) throw new Error(`${container.name}: ${key} is not a documented key of the existing Secret`);
       return v;
     }

@@ -70,6 +70,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "bil.fullname" .) .Values.secrets.existingSecret -}}
 {{- end -}}
 
+{{/* The digest trust domain's Secret: service identity seed, key-encryption key, OPENAI_API_KEY and the digest DATABASE_URL. */}}
+{{- define "bil.digestSecretName" -}}
+{{- default (printf "%s-digest" (include "bil.fullname" .) | trunc 63 | trimSuffix "-") .Values.secrets.digestExistingSecret -}}
+{{- end -}}
+
 {{- define "bil.configMapName" -}}
 {{- printf "%s-config" (include "bil.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -78,7 +83,9 @@ app.kubernetes.io/component: {{ .component }}
 The components: what each runs (the image's entrypoint argument), its
 container ports (name -> values key), which port the probes call, the
 environment variable that sets each port in the service's config.ts, and the
-Secret keys it gets (optional ones may be absent from the Secret).
+Secret keys it gets (optional ones may be absent from the Secret): secretEnv
+from the release's Secret, digestSecretEnv from the digest trust domain's
+Secret (mounted into the digest API and workers only).
 */}}
 {{- define "bil.components" -}}
 identity:
@@ -103,14 +110,18 @@ digest:
   key: digest
   args: [digest]
   portEnv: { grpc: DIGEST_GRPC_PORT, metrics: DIGEST_METRICS_PORT }
-  secretEnv: [DATABASE_URL, REDIS_URL, NATS_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
-  optionalSecretEnv: [OPENAI_API_KEY]
+  secretEnv: [REDIS_URL, NATS_URL]
+  optionalSecretEnv: []
+  digestSecretEnv: [DATABASE_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
+  digestOptionalSecretEnv: [OPENAI_API_KEY]
 digest-worker:
   key: digestWorker
   args: [digest-worker]
   portEnv: { metrics: DIGEST_WORKER_METRICS_PORT }
-  secretEnv: [DATABASE_URL, REDIS_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
-  optionalSecretEnv: [OPENAI_API_KEY]
+  secretEnv: [REDIS_URL]
+  optionalSecretEnv: []
+  digestSecretEnv: [DATABASE_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
+  digestOptionalSecretEnv: [OPENAI_API_KEY]
 gateway:
   key: gateway
   args: [gateway]
@@ -139,7 +150,7 @@ gateway:
 {{- if kindIs "bool" $e -}}
 {{- $e -}}
 {{- else -}}
-{{- or (ne .Values.secrets.openaiApiKey "") (ne .Values.secrets.existingSecret "") -}}
+{{- or (ne .Values.secrets.openaiApiKey "") (ne .Values.secrets.digestExistingSecret "") -}}
 {{- end -}}
 {{- end -}}
 
@@ -169,14 +180,39 @@ Rendered as YAML; include it once per template file and parse with fromYaml.
 {{- if not $jwt -}}{{- $jwt = genPrivateKey "ed25519" -}}{{- end -}}
 {{- $_ := set $out "IDENTITY_JWT_PRIVATE_KEY" $jwt -}}
 {{- if $s.jwtPreviousPublicKeys -}}{{- $_ := set $out "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" $s.jwtPreviousPublicKeys -}}{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+The digest trust domain's Secret values: the digest DATABASE_URL
+(postgresql.digestUrl, else postgresql.url), the service identity seed and
+the key-encryption key (from values, else what the digest Secret holds, else
+what an older release kept in the release Secret, else generated), and
+OPENAI_API_KEY when given. Rendered as YAML, like bil.secretValues.
+*/}}
+{{- define "bil.digestSecretValues" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "bil.digestSecretName" .) | default dict -}}
+{{- $old := get $existing "data" | default dict -}}
+{{- $legacy := get (lookup "v1" "Secret" .Release.Namespace (include "bil.fullname" .) | default dict) "data" | default dict -}}
+{{- $s := .Values.secrets -}}
+{{- $out := dict -}}
+{{- $_ := set $out "DATABASE_URL" (default .Values.postgresql.url .Values.postgresql.digestUrl) -}}
 {{- range $key, $value := dict "DIGEST_SERVICE_IDENTITY_SEED" $s.digestServiceIdentitySeed "DIGEST_KEY_ENCRYPTION_KEY" $s.digestKeyEncryptionKey -}}
 {{- $v := $value -}}
 {{- if not $v -}}{{- $v = get $old $key | b64dec -}}{{- end -}}
+{{- if not $v -}}{{- $v = get $legacy $key | b64dec -}}{{- end -}}
 {{- if not $v -}}{{- $v = randBytes 32 | replace "+" "-" | replace "/" "_" | trimSuffix "=" -}}{{- end -}}
 {{- $_ := set $out $key $v -}}
 {{- end -}}
 {{- if $s.openaiApiKey -}}{{- $_ := set $out "OPENAI_API_KEY" $s.openaiApiKey -}}{{- end -}}
 {{- toYaml $out -}}
+{{- end -}}
+
+{{/* The fingerprint clients show for a service identity key: SHA-256 of the 32 key bytes, first 16 bytes in hex, groups of 4. */}}
+{{- define "bil.keyFingerprint" -}}
+{{- $b64 := printf "%s=" (. | replace "-" "+" | replace "_" "/") -}}
+{{- $hex := b64dec $b64 | sha256sum | trunc 32 -}}
+{{- regexReplaceAll "(.{4})" $hex "${1} " | trim -}}
 {{- end -}}
 
 {{/* Checks what the chart can check before anything is applied. */}}
@@ -188,6 +224,14 @@ Rendered as YAML; include it once per template file and parse with fromYaml.
 {{- range $name, $v := dict "secrets.digestServiceIdentitySeed" $s.digestServiceIdentitySeed "secrets.digestKeyEncryptionKey" $s.digestKeyEncryptionKey -}}
 {{- if and $v (not (regexMatch "^[A-Za-z0-9_-]{43}$" $v)) -}}
 {{- fail (printf "%s must be 32 bytes in base64url without padding (43 characters): openssl rand 32 | basenc --base64url | tr -d '='" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $s.existingSecret (not $s.digestExistingSecret) -}}
+{{- fail "secrets.existingSecret is set: name the digest trust domain's Secret in secrets.digestExistingSecret too (DATABASE_URL of the digest role, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY, optional OPENAI_API_KEY; docs/deploy.md)" -}}
+{{- end -}}
+{{- with .Values.digest.serviceIdentityKey -}}
+{{- if not (regexMatch "^[A-Za-z0-9_-]{43}$" .) -}}
+{{- fail "digest.serviceIdentityKey must be the public key `node dist/main.js service-key` prints (43 base64url characters)" -}}
 {{- end -}}
 {{- end -}}
 {{- if not $s.existingSecret -}}

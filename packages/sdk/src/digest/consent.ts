@@ -46,6 +46,8 @@ export class ConsentBook {
     const pinned = { ...(await this.pinned(chatId)) };
     let changed = false;
     const list = Array.isArray(statements) ? statements.slice(0, MAX_STATEMENTS) : [];
+    // One directory lookup per member per answer, however many statements name them.
+    const devicesOf = new Map<string, Promise<readonly VerifiedDevice[]>>();
     for (const statement of list) {
       let p: ReturnType<typeof parseDigestConsent>;
       try {
@@ -56,10 +58,16 @@ export class ConsentBook {
       if (p.chat_id !== chatId || (relevant && !relevant.has(p.user_id))) continue;
       const known = pinned[p.user_id];
       if (known && known.version >= p.version) continue; // older or the same: the pin stands
-      const devices = await this.deps.devices(p.user_id).then(
-        (d) => d.devices,
-        () => [] as readonly VerifiedDevice[],
-      );
+      if (!devicesOf.has(p.user_id)) {
+        devicesOf.set(
+          p.user_id,
+          this.deps.devices(p.user_id).then(
+            (d) => d.devices,
+            () => [] as readonly VerifiedDevice[],
+          ),
+        );
+      }
+      const devices = await devicesOf.get(p.user_id)!;
       const device = devices.find((d) => d.deviceId === p.device_id);
       if (!device) continue; // not signed by a device of theirs this client verified
       const ok = await verifyDigestConsent({ consent: statement, chatId, userId: p.user_id, signingKey: device.signingKey }).then(

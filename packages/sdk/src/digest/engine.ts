@@ -150,6 +150,9 @@ export class DigestEngine {
     if (on === 'server' && !identityKey) {
       throw new BilStateError('digest_key_not_configured', "no digest service identity key is configured (BilClientOptions.digest.serviceIdentityKey): a server digest can't be sealed");
     }
+    if (identityKey !== undefined && (typeof identityKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(identityKey))) {
+      throw new TypeError('serviceIdentityKey: expected an Ed25519 public key (32 bytes, base64url)');
+    }
     const { local, username } = await this.deps.me();
     // Before anything is read: the key must verify under the configured identity key.
     const key = identityKey ? await digestKey(this.deps, identityKey) : undefined;
@@ -203,7 +206,7 @@ export class DigestEngine {
     }
 
     if (prepared.length > 0 && on !== 'device') await this.#disclose(on, prepared.map((p) => p.transcript.chatId), options);
-    const ordered = [...new Set(chatIds)];
+    const ordered = [...chatIds];
     if (on === 'device') {
       for (const p of prepared) outcomes.set(p.transcript.chatId, { ...localSummary(p, summarizeExtractive(p.transcript)), on: 'device' });
     } else if (on === 'model') {
@@ -308,7 +311,7 @@ export class DigestEngine {
       deviceId: local.deviceId,
       serviceIdentityKey,
       chats,
-      outcomes: chatIds.flatMap((id) => (outcomes.has(id) ? [outcomes.get(id)!] : [])),
+      outcomes: [...new Set(chatIds)].flatMap((id) => (outcomes.has(id) ? [outcomes.get(id)!] : [])),
       chatIds,
     };
     await postRequest(this.deps, requestId, transcripts);

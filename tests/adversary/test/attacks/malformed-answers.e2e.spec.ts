@@ -54,7 +54,7 @@ describe('the server answers with endless or malformed pages', () => {
       body: { messages: first, has_more: true, last_seq: 3 },
     }));
     const from = proxy.log.length;
-    const err = await failure(restart(bob, proxy.url).client.digest([personal], { timeoutMs: 20_000 }));
+    const err = await failure(restart(bob, proxy.url).client.digest([personal], { on: 'device', timeoutMs: 20_000 }));
     expect(rule.fired).toBeGreaterThan(1);
     expect(requests(paths.messages(personal), from)).toBeLessThanOrEqual(PAGE_BOUND);
     expect(err).toBeInstanceOf(BilProtocolError);
