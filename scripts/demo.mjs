@@ -118,8 +118,8 @@ async function digestServiceKey() {
       found = { key: entry.digest_service_key, from: serversPath(dir) };
     } else {
       // What npm start uses unless DIGEST_SERVICE_IDENTITY_SEED is set.
-      const [{ DEV_IDENTITY_SEED }, { fromBase64Url, identityKeyFromSeed, toBase64Url }] = await Promise.all([import('../services/digest/dist/config.js'), import('@bil/crypto')]);
-      found = { key: toBase64Url(identityKeyFromSeed(fromBase64Url(DEV_IDENTITY_SEED, 32)).publicKey), from: 'the public development key (services/digest/src/config.ts)' };
+      const { serviceKey } = await import('../services/digest/dist/service-key.js');
+      found = { key: serviceKey({ NODE_ENV: 'development' }).key, from: 'the public development key (services/digest/src/config.ts)' };
     }
   }
   return { ...found, fingerprint: digestKeyFingerprint(found.key) };

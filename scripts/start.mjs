@@ -72,32 +72,32 @@ if (!rowCount) {
 }
 await admin.end();
 
-// The digest service identity key clients pin (docs/digest.md "Keys"), from
-// the seed the digest service uses: the same derivation, the same dev seed.
+// The digest service identity key clients are configured with (docs/digest.md
+// "Keys"), derived by the digest service's own code from the seed it uses.
 let digestKey;
 try {
-  const [{ fromBase64Url, identityKeyFromSeed, toBase64Url }, { DEV_IDENTITY_SEED }, cliConfig, servers] = await Promise.all([
-    import('@bil/crypto'),
-    import('../services/digest/dist/config.js'),
+  const [{ serviceKey }, cliConfig, servers] = await Promise.all([
+    import('../services/digest/dist/service-key.js'),
     import('../apps/cli/dist/config.js'),
     import('../apps/cli/dist/servers.js'),
   ]);
-  const seed = env.DIGEST_SERVICE_IDENTITY_SEED || DEV_IDENTITY_SEED;
-  let publicKey;
+  let k;
   try {
-    publicKey = toBase64Url(identityKeyFromSeed(fromBase64Url(seed, 32)).publicKey);
-  } catch {
-    console.error('bil: DIGEST_SERVICE_IDENTITY_SEED is not 32 bytes in base64url (43 characters, no padding)');
+    k = serviceKey({ NODE_ENV: env.NODE_ENV ?? 'development', DIGEST_SERVICE_IDENTITY_SEED: env.DIGEST_SERVICE_IDENTITY_SEED || undefined });
+  } catch (err) {
+    console.error(
+      err?.name === 'ConfigError' ? `bil: ${err.message}` : 'bil: DIGEST_SERVICE_IDENTITY_SEED is not 32 bytes in base64url (43 characters, no padding)',
+    );
     process.exit(1);
   }
   const dir = cliConfig.configDir(env);
-  digestKey = { key: publicKey, fingerprint: servers.digestKeyFingerprint(publicKey), dev: !env.DIGEST_SERVICE_IDENTITY_SEED, file: servers.serversPath(dir), written: false };
+  digestKey = { key: k.key, fingerprint: k.fingerprint, dev: k.development, file: servers.serversPath(dir), written: false };
   const urls = [`http://localhost:${GATEWAY_PORT}`, `http://127.0.0.1:${GATEWAY_PORT}`];
   try {
-    await servers.updateServers(dir, urls, { digest_service_key: publicKey });
+    await servers.updateServers(dir, urls, { digest_service_key: k.key });
     digestKey.written = true;
   } catch (err) {
-    console.error(`bil: could not write the digest key to ${digestKey.file}: ${err.message} (set it with: npx bil digest key set ${publicKey})`);
+    console.error(`bil: could not write the digest key to ${digestKey.file}: ${err.message} (set it with: npx bil digest key set ${k.key})`);
   }
 } catch (err) {
   console.error(`bil: the build is incomplete (${err.message}): run \`npm run build\` (npm start builds first)`);
