@@ -3,10 +3,15 @@
 // with their own client (@bil/sdk, keys in memory: "their device"), register;
 // a personal chat and a group; live delivery with typing and read receipts;
 // one member removed from the group (new key epoch) and unable to read what
-// follows; a burst of unread messages and a digest. Every step prints what the
-// people see beside what the server stores: ciphertext, signed headers and
-// keys wrapped to devices, never a readable message.
-// Exits 0 when every step did what it says, 1 otherwise.
+// follows; a burst of unread messages and a digest by the digest service, then
+// the same digest made on the device, side by side with what left the device
+// for each. Every step prints what the people see beside what the server
+// stores: ciphertext, signed headers and keys wrapped to devices, never a
+// readable message. The digest service's key comes from configuration, as
+// bil takes it (BIL_DIGEST_SERVICE_KEY, else the servers.json npm start
+// writes, else the public development key), never from the server.
+// Exits 0 when every step did what it says, 1 otherwise. (Past 400 lines: it
+// is one story read top to bottom; split into modules it would read worse.)
 import { randomBytes } from 'node:crypto';
 
 const base = (process.env.BIL_URL ?? 'http://localhost:8080').replace(/\/+$/, '');
@@ -59,12 +64,12 @@ function wrap(text, w) {
 }
 
 /** One step: what people see (left) beside what the server stores (right). */
-function side(left, right) {
+function side(left, right, divider = '│') {
   const l = left.flatMap((t) => wrap(t, col));
   const r = right.flatMap((t) => wrap(t, col));
   for (let i = 0; i < Math.max(l.length, r.length); i++) {
     const a = l[i] ?? '';
-    console.log(`${a}${' '.repeat(Math.max(0, col - visible(a)))} ${dim('│')} ${r[i] ?? ''}`);
+    console.log(`${a}${' '.repeat(Math.max(0, col - visible(a)))} ${dim(divider)} ${r[i] ?? ''}`);
   }
 }
 
@@ -98,6 +103,36 @@ function waitFor(emitter, type, predicate, what, timeoutMs = 30_000) {
   });
 }
 
+// ---- the digest service key: configuration, never the server's word ----------------------
+
+async function digestServiceKey() {
+  const { digestKeyFingerprint, readServers, serverEntry, serversPath } = await import('../apps/cli/dist/servers.js');
+  const { configDir } = await import('../apps/cli/dist/config.js');
+  let found;
+  if (process.env.BIL_DIGEST_SERVICE_KEY) {
+    found = { key: process.env.BIL_DIGEST_SERVICE_KEY, from: 'BIL_DIGEST_SERVICE_KEY' };
+  } else {
+    const dir = configDir(process.env);
+    const entry = serverEntry(await readServers(dir), base);
+    if (typeof entry?.digest_service_key === 'string') {
+      found = { key: entry.digest_service_key, from: serversPath(dir) };
+    } else {
+      // What npm start uses unless DIGEST_SERVICE_IDENTITY_SEED is set.
+      const { serviceKey } = await import('../services/digest/dist/service-key.js');
+      found = { key: serviceKey({ NODE_ENV: 'development' }).key, from: 'the public development key (services/digest/src/config.ts)' };
+    }
+  }
+  return { ...found, fingerprint: digestKeyFingerprint(found.key) };
+}
+
+let digestKey;
+
+/** The SDK's disclosure (what leaves the device in that mode), as one line. */
+function disclosureText(d) {
+  const text = typeof d === 'string' ? d : (d?.text ?? '');
+  return text.replace(/\s+/g, ' ').trim();
+}
+
 // ---- people ----------------------------------------------------------------------------
 
 const suffix = randomBytes(2).toString('hex');
@@ -108,16 +143,18 @@ async function person(name) {
   const store = new MemoryKeyStore();
   const sent = [];
   const fetchAndLog = async (url, init = {}) => {
+    const entry = { method: init.method ?? 'GET', path: new URL(url).pathname, body: undefined };
     if (init.body && typeof init.body === 'string') {
       try {
-        sent.push({ method: init.method, path: new URL(url).pathname, body: JSON.parse(init.body) });
+        entry.body = JSON.parse(init.body);
       } catch {
         // not JSON
       }
     }
+    sent.push(entry);
     return fetch(url, init);
   };
-  const client = new BilClient({ baseUrl: base, keyStore: store, fetch: fetchAndLog });
+  const client = new BilClient({ baseUrl: base, keyStore: store, fetch: fetchAndLog, digest: { serviceIdentityKey: digestKey.key } });
   const username = `${name}_${suffix}`;
   const account = await client.register({ username, password: PASSWORD, deviceName: `${name}'s laptop` });
   const lastSent = (method, pattern) => [...sent].reverse().find((r) => r.method === method && pattern.test(r.path));
@@ -127,7 +164,7 @@ async function person(name) {
     const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: res.status, json: await res.json().catch(() => null) };
   };
-  return { name, username, client, store, account, lastSent, api, live: null };
+  return { name, username, client, store, account, sent, lastSent, api, live: null };
 }
 
 async function storedMessage(p, chatId, seq) {
@@ -164,6 +201,8 @@ async function main() {
     console.error(red(`demo: no bil-message system answers at ${base}: start one with \`npm start\` (or set BIL_URL)`));
     process.exit(1);
   }
+  digestKey = await digestServiceKey();
+  console.log(dim(`Digest service key ${digestKey.fingerprint} (fingerprint), from ${digestKey.from}: server digests are sealed to it only.`));
 
   // 1. Register
   section('1. Three people register');
@@ -325,27 +364,66 @@ async function main() {
   check(inGroup && inGroup.unreadCount === n, `bob has ${n} unread messages in the group`);
   const offered = await bob.client.digests.offered(unread);
   check(offered.includes(group.chatId), 'bob is offered a digest of the group');
-  const [outcome] = await bob.client.digest([group.chatId], { names, timeoutMs: 120_000 });
+  // Before the first server digest of a chat the client says what leaves the device and asks; Bob says yes.
+  let disclosure = null;
+  const [outcome] = await bob.client.digest([group.chatId], {
+    names,
+    timeoutMs: 120_000,
+    confirm: (d) => {
+      disclosure = d;
+      return true;
+    },
+  });
   check(outcome.kind === 'summary', `the digest is a summary (got ${outcome.kind})`);
+  check(disclosure !== null, 'bob is told what leaves his device before the first server digest');
   const request = bob.lastSent('POST', /^\/v1\/digests$/).body.transcripts[0];
   const digestRow = (await bob.api(`/v1/digests/${bob.lastSent('POST', /^\/v1\/digests$/).body.request_id}`)).json.digest;
   const sealedResult = digestRow.results[0].sealed;
+  const method = (o) => (o.method === 'llm' ? 'language model' : 'built-in summariser');
   side(
     [
       `alice sends ${n} messages while bob is away`,
       `bob comes back: ${bold(String(unread.total))} unread, ${inGroup.unreadCount} in ${bold(`#${group.title}`)}; newest: "${inGroup.messages.at(-1)?.text}"`,
-      `bob asks for a digest (${outcome.method === 'llm' ? 'language model' : 'built-in summariser'}):`,
+      `bob's client, before the first server digest of this chat: ${yellow(`"${disclosureText(disclosure)}"`)} bob: yes`,
+      `bob asks the digest service for a digest (${method(outcome)}):`,
       `  ${bold('Topic:')} ${outcome.topic}`,
       ...outcome.keyPoints.slice(0, 3).map((k) => `  - ${k}`),
       ...outcome.actions.slice(0, 3).map((a) => `  ${yellow('→')} ${a.owner ? `${a.owner}: ` : ''}${a.action}`),
     ],
     [
       `${n} envelopes like those above`,
-      `bob's device decrypts them and seals the transcript to the digest service's key (${request.sealed.header.kind}):`,
+      `bob's device decrypts them and seals the transcript to the digest service's key (${request.sealed.header.kind}, key ${digestKey.fingerprint}, from bob's configuration):`,
       `  ciphertext: ${excerpt(request.sealed.ciphertext)}`,
       'the worker opens it in memory only, and seals the summary to bob\'s device:',
       `  ciphertext: ${excerpt(sealedResult.ciphertext)}`,
     ],
+  );
+
+  // 7. The same unread messages summarised on Bob's device: nothing leaves it.
+  console.log('');
+  const title7 = '7. The same digest on Bob\'s device, beside the digest service\'s';
+  console.log(bold(`── ${title7} ${'─'.repeat(Math.max(0, width - visible(title7) - 4))}`));
+  const before = bob.sent.length;
+  const [local] = await bob.client.digest([group.chatId], { on: 'device', names });
+  const during = bob.sent.slice(before);
+  check(local.kind === 'summary' && local.on === 'device', `the on-device digest is a summary made on the device (got ${local.kind}${local.on ? `, on ${local.on}` : ''})`);
+  check(!during.some((r) => r.method !== 'GET'), 'the on-device digest sends nothing to the server (it only reads the messages, as history does)');
+  check(!during.some((r) => /digest/.test(r.path)), 'the on-device digest never calls the digest service');
+  side(
+    [
+      bold(`on bob's device (on: 'device', ${method(local)})`),
+      `left the device: nothing (bob's client only fetched the ${n} envelopes, ${during.length} GET requests as history makes; no transcript, no call to the digest service)`,
+      `  ${bold('Topic:')} ${local.topic}`,
+      ...local.keyPoints.slice(0, 3).map((k) => `  - ${k}`),
+    ],
+    [
+      bold(`by the digest service (on: 'server', ${method(outcome)})`),
+      `left the device: the transcript (messages, names, title), sealed to key ${digestKey.fingerprint}: the digest service's operator and its model provider can read it`,
+      `  ${bold('Topic:')} ${outcome.topic}`,
+      ...outcome.keyPoints.slice(0, 3).map((k) => `  - ${k}`),
+    ],
+    // Not the people/server divider: both columns are what Bob sees.
+    '┆',
   );
 
   for (const p of people) p.live?.close();

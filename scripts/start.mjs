@@ -2,7 +2,11 @@
 // Checks PostgreSQL, Redis and NATS first (and says how to start a missing
 // one), creates the database, applies migrations (each service applies its
 // own at start), starts every service, prints where the gateway listens, and
-// stops everything cleanly on Ctrl-C.
+// stops everything cleanly on Ctrl-C. It also prints the digest service's
+// identity key (public; from DIGEST_SERVICE_IDENTITY_SEED, else the public
+// development seed) with its fingerprint, and writes it to the CLI's
+// servers.json for this gateway, where `bil` and `npm run demo` pick it up:
+// clients take that key from their configuration, never from the server.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,6 +71,45 @@ if (!rowCount) {
   console.log(`bil: created database ${dbName}`);
 }
 await admin.end();
+
+// The digest service identity key clients are configured with (docs/digest.md
+// "Keys"), derived by the digest service's own code from the seed it uses.
+let digestKey;
+try {
+  const [{ serviceKey }, cliConfig, servers] = await Promise.all([
+    import('../services/digest/dist/service-key.js'),
+    import('../apps/cli/dist/config.js'),
+    import('../apps/cli/dist/servers.js'),
+  ]);
+  let k;
+  try {
+    k = serviceKey({ NODE_ENV: env.NODE_ENV ?? 'development', DIGEST_SERVICE_IDENTITY_SEED: env.DIGEST_SERVICE_IDENTITY_SEED || undefined });
+  } catch (err) {
+    console.error(
+      err?.name === 'ConfigError' ? `bil: ${err.message}` : 'bil: DIGEST_SERVICE_IDENTITY_SEED is not 32 bytes in base64url (43 characters, no padding)',
+    );
+    process.exit(1);
+  }
+  const dir = cliConfig.configDir(env);
+  digestKey = { key: k.key, fingerprint: k.fingerprint, dev: k.development, file: servers.serversPath(dir), written: false };
+  const urls = [`http://localhost:${GATEWAY_PORT}`, `http://127.0.0.1:${GATEWAY_PORT}`];
+  try {
+    await servers.updateServers(dir, urls, { digest_service_key: k.key });
+    digestKey.written = true;
+  } catch (err) {
+    console.error(`bil: could not write the digest key to ${digestKey.file}: ${err.message} (set it with: npx bil digest key set ${k.key})`);
+  }
+} catch (err) {
+  console.error(`bil: the build is incomplete (${err.message}): run \`npm run build\` (npm start builds first)`);
+  process.exit(1);
+}
+const printDigestKey = () => {
+  console.log(`bil: digest service identity key${digestKey.dev ? ' (the public DEVELOPMENT key, for local use only: anyone can impersonate a digest service that uses it)' : ''}:`);
+  console.log(`bil:   ${digestKey.key}`);
+  console.log(`bil:   fingerprint ${digestKey.fingerprint}`);
+  if (digestKey.written) console.log(`bil:   written to ${digestKey.file} for http://localhost:${GATEWAY_PORT}, where bil and npm run demo read it`);
+};
+printDigestKey();
 
 // A development JWT signing key that survives restarts (production passes its own).
 let jwtKey = env.IDENTITY_JWT_PRIVATE_KEY;
@@ -211,5 +254,6 @@ try {
 if (!stopping) {
   console.log('');
   console.log(`bil: bil-message is up. Gateway: http://localhost:${GATEWAY_PORT}  (API docs: http://localhost:${GATEWAY_PORT}/v1/openapi.json)`);
+  printDigestKey();
   console.log('bil: press Ctrl-C to stop.');
 }

@@ -11,6 +11,7 @@ import { CliError, ExitCode, usage } from './errors.js';
 import { chatLabel, colours, plain, useColour, type Style } from './format.js';
 import { lockProfile } from './lock.js';
 import { readSecret, stdinIsTty } from './prompt.js';
+import { readServers, resolveDigestKey, serversPath, type ResolvedDigestKey } from './servers.js';
 
 export interface GlobalOptions {
   url?: string;
@@ -76,6 +77,8 @@ export class App {
   readonly command: string;
   readonly #flags: GlobalOptions;
   readonly #env: Env;
+  /** The config directory (profiles, servers.json). */
+  readonly root: string;
   #url: string | undefined;
   #opened: Opened | null = null;
   #chats: Promise<Chat[]> | null = null;
@@ -84,7 +87,8 @@ export class App {
     this.#flags = flags;
     this.#env = env;
     this.command = command;
-    this.paths = profilePaths(configDir(env), flags.profile ?? env.BIL_PROFILE ?? DEFAULT_PROFILE);
+    this.root = configDir(env);
+    this.paths = profilePaths(this.root, flags.profile ?? env.BIL_PROFILE ?? DEFAULT_PROFILE);
     const colour = flags.color !== false;
     this.out = new Output(flags.json === true, useColour(process.stdout.isTTY, env, colour), useColour(process.stderr.isTTY, env, colour));
   }
@@ -101,6 +105,19 @@ export class App {
   async resolveServer(): Promise<string> {
     this.#url = resolveUrl(this.#flags.url, this.#env, (await readSettings(this.paths)).url);
     return this.#url;
+  }
+
+  /** An environment variable (tests pass their own environment). */
+  env(name: string): string | undefined {
+    return this.#env[name];
+  }
+
+  /** The digest service identity key for this profile's server: `--digest-key`, `BIL_DIGEST_SERVICE_KEY`, then servers.json; null if none. */
+  async digestKey(flag?: string): Promise<ResolvedDigestKey | null> {
+    const url = await this.resolveServer();
+    // servers.json is read only when neither the flag nor the variable decides.
+    const early = resolveDigestKey(flag, this.#env, {}, url);
+    return early ?? resolveDigestKey(undefined, {}, await readServers(this.root), url, serversPath(this.root));
   }
 
   get exists(): boolean {

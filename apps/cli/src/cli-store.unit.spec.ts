@@ -41,7 +41,25 @@ describe('the CLI data inside the encrypted profile', () => {
   });
 
   it('reads only well-formed entries', () => {
-    expect(parseCliData({ names: { [BOB]: 'bob', 'not-a-uuid': 'x', [USER]: 7 } })).toEqual({ names: { [BOB]: 'bob' } });
-    expect(parseCliData(undefined)).toEqual({ names: {} });
+    expect(parseCliData({ names: { [BOB]: 'bob', 'not-a-uuid': 'x', [USER]: 7 } })).toEqual({ names: { [BOB]: 'bob' }, pendingDigests: {} });
+    expect(parseCliData(undefined)).toEqual({ names: {}, pendingDigests: {} });
+    expect(parseCliData({ pendingDigests: { [USER]: { requestId: USER }, 'bad id!': {}, x: 'not an object' } }).pendingDigests).toEqual({ [USER]: { requestId: USER } });
+  });
+
+  it('keeps a timed-out digest in the encrypted profile until it is resumed', async () => {
+    const inner = new MemoryKeyStore();
+    const store = new CliKeyStore(inner);
+    await store.save(profile);
+    const pending = { requestId: USER, chats: [{ chatId: BOB, fromSeq: 3, toSeq: 40 }] };
+    await store.savePendingDigest(USER, pending);
+    await store.save({ ...profile, deviceName: 'renamed' });
+    const again = new CliKeyStore(inner);
+    await again.load();
+    expect(again.data.pendingDigests).toEqual({ [USER]: pending });
+    await again.removePendingDigest(USER);
+    const third = new CliKeyStore(inner);
+    await third.load();
+    expect(third.data.pendingDigests).toEqual({});
+    await expect(store.savePendingDigest('../x', {})).rejects.toThrow(/request id/);
   });
 });

@@ -138,8 +138,25 @@ export function describeFailure(err: unknown, url: string): Failure {
       case 'identity_changed':
         return { exitCode: ExitCode.trust, code: err.code, message: err.message, hint: 'compare safety numbers (bil contacts verify <user>), then bil contacts accept <user>' };
       case 'digest_key_untrusted':
+        return {
+          exitCode: ExitCode.trust,
+          code: err.code,
+          message: `${err.message}; nothing was sent`,
+          hint: 'bil digest key show: if the operator really changed the key, compare the new fingerprint with theirs, then bil digest key set <key>',
+        };
       case 'digest_result_untrusted':
-        return { exitCode: ExitCode.trust, code: err.code, message: err.message };
+        return { exitCode: ExitCode.trust, code: err.code, message: `${err.message}; it is not shown` };
+      case 'digest_key_not_configured':
+        return {
+          exitCode: ExitCode.usage,
+          code: err.code,
+          message: 'no digest service key is configured for this server',
+          hint: 'bil digest key set <key> (the operator publishes it; npm start prints it), BIL_DIGEST_SERVICE_KEY or --digest-key; or bil digest --on-device',
+        };
+      case 'digest_disclosure_declined':
+        return { exitCode: ExitCode.error, code: err.code, message: 'you said no: nothing was sent' };
+      case 'digest_disclosure_required':
+        return { exitCode: ExitCode.usage, code: err.code, message: 'a server or model digest needs your yes first: it sends the chat\'s messages off this machine', hint: 'answer on a terminal, or add --yes' };
       case 'not_an_admin':
         return { exitCode: ExitCode.error, code: err.code, message: 'only an admin of the group may do this', hint: 'ask an admin (bil chat members <chat> shows who is)' };
       case 'not_in_epoch':
@@ -155,7 +172,10 @@ export function describeFailure(err: unknown, url: string): Failure {
         return { exitCode: ExitCode.error, code: err.code, message: err.message };
     }
   }
-  if (err instanceof DigestFailedError) return { exitCode: ExitCode.error, code: 'digest_failed', message: `the digest failed: ${err.reason}` };
+  if (err instanceof DigestFailedError) {
+    const requestId = (err as DigestFailedError & { requestId?: unknown }).requestId;
+    return { exitCode: ExitCode.error, code: 'digest_failed', message: `the digest failed: ${err.reason}${typeof requestId === 'string' ? ` (request ${requestId})` : ''}` };
+  }
   if (err instanceof BilError) return { exitCode: ExitCode.error, code: err.code, message: err.message };
   const message = err instanceof Error ? err.message : String(err);
   return { exitCode: ExitCode.error, code: 'internal', message: `unexpected error: ${message}`, hint: 'run with BIL_DEBUG=1 for details' };

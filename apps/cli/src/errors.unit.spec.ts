@@ -33,6 +33,12 @@ describe('exit codes and messages', () => {
     expect(describeFailure(new BilStateError('no_profile', 'x'), URL).exitCode).toBe(ExitCode.auth);
     expect(describeFailure(new BilStateError('identity_changed', 'x'), URL).exitCode).toBe(ExitCode.trust);
     expect(describeFailure(new BilStateError('invalid_link', 'x'), URL).exitCode).toBe(ExitCode.usage);
+    expect(describeFailure(new BilStateError('digest_key_not_configured', 'x'), URL)).toMatchObject({ exitCode: ExitCode.usage, hint: expect.stringContaining('bil digest key set') });
+    expect(describeFailure(new BilStateError('digest_disclosure_required', 'x'), URL)).toMatchObject({ exitCode: ExitCode.usage, hint: expect.stringContaining('--yes') });
+    expect(describeFailure(new BilStateError('digest_key_untrusted', 'not signed by the configured key'), URL)).toMatchObject({
+      exitCode: ExitCode.trust,
+      message: 'not signed by the configured key; nothing was sent',
+    });
     expect(describeFailure(new DigestFailedError('summarizer_unavailable'), URL)).toMatchObject({ exitCode: ExitCode.error, code: 'digest_failed', message: 'the digest failed: summarizer_unavailable' });
     expect(describeFailure(new CliError('profile_busy', 'busy', ExitCode.busy, 'wait'), URL)).toEqual({ exitCode: ExitCode.busy, code: 'profile_busy', message: 'busy', hint: 'wait' });
   });

@@ -1,7 +1,7 @@
 // Human output: colour (only on a terminal, never with NO_COLOR), aligned
 // tables, and how messages, chats and digests read. Pure functions, so the
 // formatting is tested without a server.
-import type { DigestOutcome, HistoryGap, HistoryMessage } from '@bil/sdk';
+import type { DigestDisabled, DigestOutcome, DigestSummary, HistoryGap, HistoryMessage } from '@bil/sdk';
 
 export interface Style {
   bold(s: string): string;
@@ -135,16 +135,29 @@ export function messageJson(m: HistoryMessage, names: Readonly<Record<string, st
 }
 
 /** A digest outcome in human form. */
+const DISABLED: Record<DigestDisabled['reason'], string> = {
+  group_setting: 'the group\'s admins switched digests off (signed in the group record): nothing was sent; bil digest --on-device still works',
+  group_setting_unverified: 'this device can\'t read the group\'s current record, so it can\'t tell whether digests are allowed: nothing was sent',
+  server_policy: 'a member switched digests off at the digest service: nothing was sent; bil digest --on-device still works',
+  members_opted_out: 'every unread message is from members who asked to be left out of digests: nothing was sent',
+};
+
+const MADE: Record<DigestSummary['on'], string> = { server: 'by the digest service', device: 'made on this device', model: 'by your model' };
+
 export function digestLines(o: DigestOutcome, label: string, names: Readonly<Record<string, string>>, style: Style): string[] {
   const out: string[] = [style.bold(safe(label))];
   if (o.kind === 'disabled') {
-    out.push(`  ${style.dim('digests are switched off for this chat')}`);
+    out.push(`  ${style.dim(DISABLED[o.reason] ?? `digests are switched off for this chat (${safe(o.reason)})`)}`);
   } else if (o.kind === 'messages') {
     out.push(`  ${style.dim(o.messages.length ? 'below the digest threshold; the unread messages:' : 'no unread messages')}`);
     for (const m of o.messages) out.push(`  ${messageLine(m, names, style, undefined, 2)}`);
   } else {
-    // The summary is the digest service's (a language model's) output over what the members wrote: untrusted.
-    out.push(`  ${style.dim(`summary of ${o.messageCount} messages (${o.method === 'llm' ? 'language model' : 'built-in summariser'}, ${safe(o.language)})`)}`);
+    // The summary is a summariser's (perhaps a language model's) output over what the members wrote: untrusted.
+    const range = o.fromSeq === o.toSeq ? `seq ${o.fromSeq}` : `seq ${o.fromSeq}–${o.toSeq}`;
+    const left = o.excludedCount ? `, ${o.excludedCount} left out (their senders opted out)` : '';
+    out.push(
+      `  ${style.dim(`summary of ${o.messageCount} messages (${o.method === 'llm' ? 'language model' : 'built-in summariser'}, ${safe(o.language)}) ${MADE[o.on] ?? safe(o.on)}; ${range}${left}`)}`,
+    );
     out.push(`  Topic: ${safe(o.topic, continuation(4))}`);
     if (o.keyPoints.length) {
       out.push('  Key points:');

@@ -87,10 +87,14 @@ describe('digests', () => {
       language: 'en',
       method: 'extractive',
       messageCount: 24,
+      on: 'server',
+      excludedCount: 0,
+      fromSeq: 5,
+      toSeq: 28,
     };
     expect(digestLines(d, '#Weekend', names, plain)).toEqual([
       '#Weekend',
-      '  summary of 24 messages (built-in summariser, en)',
+      '  summary of 24 messages (built-in summariser, en) by the digest service; seq 5–28',
       '  Topic: Weekend trip',
       '  Key points:',
       '    - We leave Saturday at 8',
@@ -100,9 +104,19 @@ describe('digests', () => {
     ]);
   });
 
-  it('prints the messages below the threshold, or that digests are off', () => {
+  it('says where the summary was made, and what consent left out', () => {
+    const base = { kind: 'summary' as const, chatId: 'c', topic: 't', keyPoints: [], actions: [], language: 'en', method: 'extractive' as const, messageCount: 20, fromSeq: 3, toSeq: 30 };
+    expect(digestLines({ ...base, on: 'device', excludedCount: 0 }, '#W', names, plain)[1]).toBe('  summary of 20 messages (built-in summariser, en) made on this device; seq 3–30');
+    expect(digestLines({ ...base, on: 'model', method: 'llm', excludedCount: 8 }, '#W', names, plain)[1]).toBe(
+      '  summary of 20 messages (language model, en) by your model; seq 3–30, 8 left out (their senders opted out)',
+    );
+  });
+
+  it('prints the messages below the threshold, or why nothing was sent', () => {
     expect(digestLines({ kind: 'messages', chatId: 'c', messages: [ok] }, '#W', names, plain)).toEqual(['#W', '  below the digest threshold; the unread messages:', `  ${messageLine(ok, names, plain)}`]);
-    expect(digestLines({ kind: 'disabled', chatId: 'c' }, '#W', names, plain)[1]).toContain('switched off');
+    expect(digestLines({ kind: 'disabled', chatId: 'c', reason: 'group_setting' }, '#W', names, plain)[1]).toContain('admins switched digests off');
+    expect(digestLines({ kind: 'disabled', chatId: 'c', reason: 'members_opted_out' }, '#W', names, plain)[1]).toContain('asked to be left out');
+    expect(digestLines({ kind: 'disabled', chatId: 'c', reason: 'server_policy' }, '#W', names, plain)[1]).toContain('--on-device still works');
   });
 });
 
@@ -177,11 +191,15 @@ describe('untrusted text in human output', () => {
       language: 'en',
       method: 'llm',
       messageCount: 3,
+      on: 'server',
+      excludedCount: 0,
+      fromSeq: 1,
+      toSeq: 3,
     };
     const lines = digestLines(d, `#Trip\n${ESC}]0;title\u0007`, names, plain).join('\n').split('\n');
     expect(lines).toEqual([
       '#Trip ]0;title',
-      '  summary of 3 messages (language model, en)',
+      '  summary of 3 messages (language model, en) by the digest service; seq 1–3',
       '  Topic: Trip[2J',
       '    │ #Other chat',
       '  Key points:',

@@ -1,11 +1,13 @@
 // The command tree (commander): every command, its options and help. Actions
 // build an App from the global options and return an exit code; run() turns
 // any failure into a message with its code and the documented exit code.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { App, type GlobalOptions } from './app.js';
 import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
+import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
+import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
 import { describeFailure, ExitCode } from './errors.js';
 import { colours, plain, safe, useColour } from './format.js';
 
@@ -51,6 +53,8 @@ Environment:
   BIL_CONFIG_DIR   where profiles live (default $XDG_CONFIG_HOME/bil or ~/.config/bil)
   BIL_PASSPHRASE   the profile's passphrase, for scripts (else asked on the terminal)
   BIL_PASSWORD     the account password, for scripts (else asked on the terminal)
+  BIL_DIGEST_SERVICE_KEY  the digest service's identity key (else servers.json)
+  BIL_MODEL_API_KEY       your model API key, for bil digest --model
   NO_COLOR         no colour (colour is only ever used on a terminal)
 
 Docs: docs/cli.md`;
@@ -64,7 +68,10 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
       const options = args[args.length - 2] as Record<string, unknown>;
       const globals = cmd.optsWithGlobals() as GlobalOptions & Record<string, unknown>;
       const { url, profile, json, color } = globals;
-      await dispatch({ name, args: args.slice(0, -2), options, globals: { url, profile, json, color } }, fn, state);
+      // A subcommand sees its parent commands' options too (bil digest --digest-key K key show).
+      let inherited: Record<string, unknown> = {};
+      for (let c = cmd.parent; c?.parent; c = c.parent) inherited = { ...c.opts(), ...inherited };
+      await dispatch({ name, args: args.slice(0, -2), options: { ...inherited, ...options }, globals: { url, profile, json, color } }, fn, state);
     };
 
   program
@@ -187,6 +194,12 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .description('after a history fork alert: accept the server\'s current history of a group (compare the members with the others first)')
     .argument('<chat>', 'chat reference')
     .action(act('chat resolve-fork', chats.chatResolveFork));
+  chat
+    .command('digests')
+    .description('allow or switch off server and model digests of a group for every member (admins; signed in the group\'s key epoch record)')
+    .argument('<chat>', 'chat reference')
+    .addArgument(new Argument('<setting>', 'on or off').choices(['on', 'off']))
+    .action(act('chat digests', digests.chatDigests));
 
   program
     .command('send')
@@ -223,15 +236,49 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .option('--messages <n>', 'also show the newest n unread messages of each chat (at most 50)')
     .action(act('unread', chats.unread));
 
-  program
+  const digest = program
     .command('digest')
-    .description('summaries of unread chats: transcripts sealed to the digest service, summaries sealed back to this device')
-    .argument('[chats...]', 'chat references (default: every chat with enough unread messages)')
-    .option('--timeout <seconds>', 'how long to wait for the summaries (default 120)')
-    .action(act('digest', chats.digest));
+    .description('summaries of unread chats: on the digest service (sealed to its configured key), on this device, or by your own model')
+    .argument('[chats...]', 'chat references (default: every chat with at least --min-unread unread messages)')
+    .option('--on-device', 'summarise here with the built-in summariser: nothing leaves this machine')
+    .option('--model <name>', 'summarise with your own OpenAI-compatible model (key from BIL_MODEL_API_KEY): its provider reads the messages')
+    .option('--model-url <url>', `the model's API base URL (default ${DEFAULT_MODEL_URL})`)
+    .option('--min-unread <n>', 'offer a digest from this many unread messages (default 20); fewer: the messages instead')
+    .option('--yes', 'don\'t ask before the first server or model digest of a chat (what leaves the device is still printed)')
+    .option('--resume <request-id>', 'pick up a server digest that timed out')
+    .option('--timeout <seconds>', `how long to wait for server summaries (default ${DEFAULT_TIMEOUT_S})`)
+    .option('--digest-key <key>', 'the digest service identity key (default: BIL_DIGEST_SERVICE_KEY, then servers.json for the server)')
+    .addHelpText('after', DIGEST_HELP)
+    .action(act('digest', digests.digest));
+  const key = digest.command('key').description('the digest service identity key server digests are sealed to (this machine\'s configuration, never the server\'s word)');
+  key
+    .command('show', { isDefault: true })
+    .description('the key in effect for the profile\'s server (--digest-key, BIL_DIGEST_SERVICE_KEY or servers.json), where it comes from, and its fingerprint')
+    .action(act('digest key show', digests.digestKeyShow));
+  key
+    .command('set')
+    .description('save the key for the profile\'s server in servers.json (compare its fingerprint with the operator\'s)')
+    .argument('<key>', 'Ed25519 public key, base64url (43 characters)')
+    .action(act('digest key set', digests.digestKeySet));
+  digest
+    .command('consent')
+    .description('include or leave out your messages from other members\' server and model digests of a chat (signed by this device)')
+    .argument('<chat>', 'chat reference')
+    .addArgument(new Argument('<choice>', 'include or exclude').choices(['include', 'exclude']))
+    .action(act('digest consent', digests.digestConsent));
 
   return program;
 }
+
+const DIGEST_HELP = `
+What leaves this machine:
+  (default)      the decrypted unread messages, sealed to the digest service's
+                 key: its operator and its model provider can read them
+  --model        sent to that model's provider with your key: it can read them
+  --on-device    nothing
+Before the first server or model digest of a chat bil says so and asks.
+A group's admins can switch server and model digests off (bil chat digests),
+each member can leave their messages out (bil digest consent).`;
 
 const CHAT_REFS = `
 Chat references: a chat id (or a unique prefix of it, as bil chat list shows),

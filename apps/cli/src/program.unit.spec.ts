@@ -51,10 +51,31 @@ describe('argument parsing', () => {
     expect((await parse('history', 'Trip', '-n', '5', '--no-mark-read')).inv?.options).toEqual({ limit: '5', markRead: false });
     expect((await parse('listen', '--count', '2', '--timeout', '30', '--no-receipts')).inv?.options).toEqual({ count: '2', timeout: '30', receipts: false });
     expect((await parse('digest', 'Trip', '@bob')).inv).toMatchObject({ name: 'digest', args: [['Trip', '@bob']] });
+    expect((await parse('chat', 'digests', 'Trip', 'off')).inv).toMatchObject({ name: 'chat digests', args: ['Trip', 'off'] });
     expect((await parse('device', 'add', '-', '--no-share-identity-key')).inv).toMatchObject({ name: 'device add', args: ['-'], options: { shareIdentityKey: false } });
     expect((await parse('device', 'revoke', 'abcd1234', '--yes')).inv).toMatchObject({ args: ['abcd1234'], options: { yes: true } });
     expect((await parse('contacts', 'verify', 'bob', '--digits', '12345 67890')).inv).toMatchObject({ args: ['bob'], options: { digits: '12345 67890' } });
     expect((await parse('register', 'alice', '--display-name', 'Alice A.')).inv).toMatchObject({ args: ['alice'], options: { displayName: 'Alice A.' } });
+  });
+
+  it('parses the digest command, its modes and its subcommands', async () => {
+    expect((await parse('digest')).inv).toMatchObject({ name: 'digest', args: [[]], options: {} });
+    expect((await parse('digest', 'Trip', '--on-device', '--min-unread', '5')).inv).toMatchObject({ name: 'digest', args: [['Trip']], options: { onDevice: true, minUnread: '5' } });
+    expect((await parse('digest', '--model', 'llama3', '--model-url', 'http://127.0.0.1:11434/v1', '--yes')).inv?.options).toEqual({ model: 'llama3', modelUrl: 'http://127.0.0.1:11434/v1', yes: true });
+    expect((await parse('digest', '--resume', 'abc', '--timeout', '30')).inv?.options).toEqual({ resume: 'abc', timeout: '30' });
+    expect((await parse('--json', 'digest', '--digest-key', 'K')).inv).toMatchObject({ options: { digestKey: 'K' }, globals: { json: true } });
+    expect((await parse('digest', 'key')).inv).toMatchObject({ name: 'digest key show', args: [] });
+    expect((await parse('digest', 'key', 'show')).inv).toMatchObject({ name: 'digest key show' });
+    expect((await parse('digest', 'key', 'show', '--digest-key', 'K')).inv).toMatchObject({ name: 'digest key show', options: { digestKey: 'K' } });
+    expect((await parse('digest', 'key', 'set', 'abc')).inv).toMatchObject({ name: 'digest key set', args: ['abc'] });
+    expect((await parse('digest', 'consent', 'Trip', 'exclude')).inv).toMatchObject({ name: 'digest consent', args: ['Trip', 'exclude'] });
+    for (const argv of [['digest', 'consent', 'Trip', 'maybe'], ['chat', 'digests', 'Trip'], ['chat', 'digests', 'Trip', 'yes'], ['digest', 'key', 'set']]) {
+      const r = await parse(...argv);
+      expect(r.code, argv.join(' ')).toBe(ExitCode.usage);
+      expect(r.inv).toBeUndefined();
+    }
+    // The model API key is never a flag.
+    expect((await parse('digest', '--model', 'm', '--model-api-key', 'sk-x')).code).toBe(ExitCode.usage);
   });
 
   it('answers usage errors with exit code 2 and a hint, nothing run', async () => {

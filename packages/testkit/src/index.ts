@@ -6,11 +6,13 @@
 // system.ts starts the whole system (scripts/start.mjs) on such an environment.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { systemConfigDir } from './system.js';
 
 export interface TestEnv {
   /** Unique id of this environment, lowercase letters and digits. */
@@ -148,7 +150,12 @@ export async function createTestEnv(label: string): Promise<TestEnv> {
       NATS_SUBJECT_PREFIX: natsPrefix,
     },
     cleanup: async () => {
-      await Promise.allSettled([dropDatabase(s.database, dbName), clearRedis(s.redis, redisPrefix), deleteStreams(s.nats, natsPrefix)]);
+      await Promise.allSettled([
+        dropDatabase(s.database, dbName),
+        clearRedis(s.redis, redisPrefix),
+        deleteStreams(s.nats, natsPrefix),
+        rm(systemConfigDir(env), { recursive: true, force: true }),
+      ]);
     },
   };
   return env;
@@ -224,6 +231,7 @@ export {
   SERVICE_PORTS,
   startSystem,
   stopSystem,
+  systemConfigDir,
   systemEnv,
   testSettings,
   waitFor,

@@ -6,6 +6,7 @@
 // printed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestEnv } from './index.js';
 import { freePort } from './ports.js';
@@ -105,9 +106,19 @@ export async function freePorts(): Promise<Ports> {
   return ports as Ports;
 }
 
+/**
+ * The bil config directory of a test system: where its start.mjs writes
+ * servers.json (the digest service key for its gateway), instead of the
+ * user's own ~/.config/bil. Removed by `env.cleanup()`.
+ */
+export function systemConfigDir(env: Pick<TestEnv, 'id'>): string {
+  return join(tmpdir(), `bil-config-${env.id}`);
+}
+
 /** The environment start.mjs needs for a private system on `env` and `ports`. */
 export function systemEnv(env: TestEnv, ports: Ports): Record<string, string | undefined> {
   return {
+    BIL_CONFIG_DIR: systemConfigDir(env),
     DATABASE_URL: env.databaseUrl,
     REDIS_URL: env.redisUrl,
     REDIS_PREFIX: env.redisPrefix,

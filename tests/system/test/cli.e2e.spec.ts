@@ -2,7 +2,8 @@
 // carol (profiles in one config directory) against the system npm start runs
 // (test/global-setup.ts), checking what they print, human and --json, and
 // their exit codes (docs/cli.md), failures included: wrong passphrase,
-// unknown chat, server down, busy profile, revoked device.
+// unknown chat, server down, busy profile, revoked device. Digests:
+// cli-digest.e2e.spec.ts.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { clean, cli, events, type Cli } from './cli.js';
@@ -192,37 +193,6 @@ describe('bil, as people and scripts use it', () => {
     // By title she no longer finds it either.
     expect((await bil(as('carol', 'history', trip))).code).toBe(4);
   }, 120_000);
-
-  it('unread burst and a digest (built-in summariser), human and --json', async () => {
-    const burst = [
-      'We leave Saturday at 8 from the station.',
-      'I booked the campsite at the lake for two nights.',
-      `${bob}, can you bring the big tent?`,
-      'We need food for two days: pasta, bread and coffee.',
-      'I will buy the food on Friday evening.',
-      'The weather is sunny on Saturday, rain on Sunday.',
-    ];
-    const input = Array.from({ length: 24 }, (_, i) => `${burst[i % burst.length]} (${i + 1})`).join('\n');
-    const sent = await bil(as('alice', 'send', trip, '--lines'), { input });
-    expect(sent.stdout).toContain('Sent 24 messages');
-
-    const unread = await bil(as('bob', 'unread'));
-    expect(unread.stdout).toMatch(new RegExp(`#${trip} +24 `));
-    const human = await bil(as('bob', 'digest'));
-    expect(human.code, human.stderr).toBe(0);
-    expect(human.stdout).toContain(`#${trip}`);
-    expect(human.stdout).toContain('summary of 24 messages (built-in summariser, en)');
-    expect(human.stdout).toContain('Topic:');
-    const json = await bil(as('bob', '--json', 'digest', trip));
-    const [d] = JSON.parse(json.stdout);
-    expect(d).toMatchObject({ kind: 'summary', method: 'extractive', messageCount: 24, label: `#${trip}` });
-    expect(d.keyPoints.length).toBeGreaterThan(0);
-    // Digests don't mark anything read.
-    expect(JSON.parse((await bil(as('bob', '--json', 'unread'))).stdout).total).toBe(24);
-    // Below the threshold: the messages instead.
-    const few = await bil(as('alice', '--json', 'digest', `@${bob}`));
-    expect(JSON.parse(few.stdout)[0]).toMatchObject({ kind: 'messages' });
-  }, 180_000);
 
   it('links a second device, lists and revokes it', async () => {
     // Ctrl-C while waiting for the approval: exit 130, and no empty profile is left behind.

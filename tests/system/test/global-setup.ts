@@ -1,13 +1,20 @@
 // One system for every test in this package that only needs it running (the
 // CLI, the demo, the README's tour): scripts/start.mjs on free ports with a
 // private database, Redis prefix and NATS prefix, started once. Tests get its
-// URL with inject('bilUrl').
+// URL with inject('bilUrl'), and the config directory where its start.mjs
+// wrote the digest service key (servers.json) with inject('bilConfigDir').
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createTestEnv, freePorts, startSystem, stopSystem, systemEnv, testSettings } from '@bil/testkit';
+import { createTestEnv, freePorts, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings } from '@bil/testkit';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     bilUrl: string;
+    /** Where start.mjs wrote servers.json, as npm start writes the user's. */
+    bilConfigDir: string;
+    /** The digest service key start.mjs wrote there for bilUrl. */
+    digestServiceKey: string;
   }
 }
 
@@ -21,7 +28,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await env.cleanup();
     throw err;
   }
-  project.provide('bilUrl', `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`);
+  const url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
+  const servers = JSON.parse(readFileSync(join(systemConfigDir(env), 'servers.json'), 'utf8')) as Record<string, { digest_service_key: string }>;
+  project.provide('bilUrl', url);
+  project.provide('bilConfigDir', systemConfigDir(env));
+  project.provide('digestServiceKey', servers[url]!.digest_service_key);
   return async () => {
     const code = await stopSystem(system);
     await env.cleanup();

@@ -5,7 +5,7 @@
 // start.e2e.spec.ts plus CI's install, `npm run demo` is demo.e2e.spec.ts,
 // `npm test` is CI itself.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -50,6 +50,9 @@ describe('README', () => {
   });
 
   it('runs the CLI tour as written', async () => {
+    // npm start wrote the digest service key into the config directory; the tour's bil reads it there.
+    mkdirSync(env.BIL_CONFIG_DIR, { recursive: true });
+    copyFileSync(join(inject('bilConfigDir'), 'servers.json'), join(env.BIL_CONFIG_DIR, 'servers.json'));
     const tour = block('cli-tour');
     expect(tour).toContain('npx bil --profile alice register alice');
     const { code, out } = await bash(tour, env);
@@ -68,7 +71,10 @@ describe('README', () => {
     expect(out).toMatch(/\[[\d:]+\] #Weekend +alice: I do!/);
     expect(out).toContain('Sent 25 messages to #Weekend');
     expect(out).toContain('"label": "#Weekend"');
-    expect(out).toContain('summary of 25 messages (built-in summariser');
+    // On the device, then by the digest service, after saying what leaves the machine.
+    expect(out.match(/summary of 25 messages \(built-in summariser/g)).toHaveLength(2);
+    expect(out).toContain('nothing leaves it');
+    expect(out).toMatch(/sealed to the digest service \(key [0-9a-f ]{39}, from .*servers\.json\)/);
     expect(out).not.toMatch(/\n\s+at .+:\d+:\d+/);
   }, 400_000);
 

@@ -3,8 +3,11 @@
 // the other files), Ctrl-C stops it cleanly, the data survives a restart, and
 // a missing server is named with how to start it. (`npm ci` and `npm test`
 // are what CI runs; `npm start` is `turbo run build` and then this script.)
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, freePort, freePorts, run, startSystem, stopSystem, systemEnv, type Ports, type TestEnv } from '@bil/testkit';
+import { BilClient, MemoryKeyStore } from '@bil/sdk/node';
+import { createTestEnv, freePort, freePorts, run, startSystem, stopSystem, systemConfigDir, systemEnv, type Ports, type TestEnv } from '@bil/testkit';
 
 let env: TestEnv;
 let ports: Ports;
@@ -25,7 +28,50 @@ const register = (url: string, username: string) =>
     body: JSON.stringify({ username, password: 'correct horse battery' }),
   });
 
+/** The identity key the running digest service signs its keys with (what a client must be configured with). */
+async function servedDigestIdentity(url: string): Promise<string> {
+  const keyStore = new MemoryKeyStore();
+  const client = new BilClient({ baseUrl: url, keyStore });
+  await client.register({ username: `key_${Date.now().toString(36)}`, password: 'correct horse battery' });
+  const res = await fetch(`${url}/v1/digest/key`, { headers: { authorization: `Bearer ${(await keyStore.load())!.tokens!.accessToken}` } });
+  return ((await res.json()) as { service_identity_key: string }).service_identity_key;
+}
+
 describe('npm start', () => {
+  it('prints the digest service key and its fingerprint, and writes it to servers.json for the CLI', async () => {
+    const url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
+    const dir = systemConfigDir(env);
+    mkdirSync(dir, { recursive: true });
+    // What is there already stays.
+    writeFileSync(join(dir, 'servers.json'), JSON.stringify({ 'https://chat.example': { digest_service_key: 'kept' } }));
+    const system = await startSystem(systemEnv(env, ports));
+    try {
+      const out = system.output();
+      const printed = /digest service identity key \(the public DEVELOPMENT key[^\n]*\n.*bil: {3}([A-Za-z0-9_-]{43})\n.*bil: {3}fingerprint ((?:[0-9a-f]{4} ){7}[0-9a-f]{4})/.exec(out);
+      expect(printed, out).not.toBeNull();
+      const key = printed![1]!;
+      // The key the digest service really signs with, not a copy that could drift.
+      expect(await servedDigestIdentity(url)).toBe(key);
+      const file = join(dir, 'servers.json');
+      expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+        'https://chat.example': { digest_service_key: 'kept' },
+        [`http://localhost:${ports.BIL_GATEWAY_PORT}`]: { digest_service_key: key },
+        [url]: { digest_service_key: key },
+      });
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(out).toContain(`written to ${file} for http://localhost:${ports.BIL_GATEWAY_PORT}`);
+    } finally {
+      expect(await stopSystem(system)).toBe(0);
+    }
+  }, 300_000);
+
+  it('refuses a malformed DIGEST_SERVICE_IDENTITY_SEED before starting anything', async () => {
+    const r = run(['scripts/start.mjs'], { ...systemEnv(env, ports), DIGEST_SERVICE_IDENTITY_SEED: 'too-short' }, { input: '' });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toContain('DIGEST_SERVICE_IDENTITY_SEED is not 32 bytes in base64url');
+    expect(r.output()).not.toContain('[identity]');
+  }, 60_000);
+
   it('runs the system; Ctrl-C stops it; data survives a restart', async () => {
     const url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
     let system = await startSystem(systemEnv(env, ports));

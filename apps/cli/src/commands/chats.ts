@@ -1,8 +1,8 @@
-// chat create|list|members|add|remove|leave|rename|resolve-fork; send, history, unread, digest.
-import type { Chat, DigestOutcome, HistoryGap, HistoryMessage, SendResult } from '@bil/sdk';
+// chat create|list|members|add|remove|leave|rename|resolve-fork; send, history, unread (digests: digest.ts).
+import type { Chat, HistoryGap, SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
 import { usage } from '../errors.js';
-import { chatLabel, digestLines, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
+import { chatLabel, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
 
 function chatJson(chat: Chat, label: string): Record<string, unknown> {
@@ -263,35 +263,4 @@ export async function unread(app: App, o: { messages?: string }): Promise<void> 
       return lines;
     },
   );
-}
-
-export async function digest(app: App, refs: string[], o: { timeout?: string }): Promise<void> {
-  const timeoutS = positiveInt(o.timeout, '--timeout', 3600) ?? 120;
-  const { client } = await app.open();
-  let chatIds: string[];
-  if (refs.length) {
-    chatIds = [];
-    for (const r of refs) chatIds.push((await app.chat(r)).chatId);
-  } else {
-    chatIds = await client.digests.offered(await client.unread({ limit: 500 }));
-  }
-  const names = app.names();
-  let outcomes: DigestOutcome[] = [];
-  if (chatIds.length) {
-    app.out.note(`Decrypting the unread messages here and sealing ${chatIds.length === 1 ? 'the transcript' : `${chatIds.length} transcripts`} to the digest service's key…`);
-    outcomes = await client.digest(chatIds, { names, timeoutMs: timeoutS * 1000 });
-  }
-  const labels = new Map<string, string>();
-  for (const id of chatIds) labels.set(id, await app.label(id));
-  const s = app.out.style;
-  const json = outcomes.map((x) => ({ ...x, label: labels.get(x.chatId), ...(x.kind === 'messages' ? { messages: x.messages.map((m: HistoryMessage) => messageJson(m, names)) } : {}) }));
-  app.out.result(json, () => {
-    if (chatIds.length === 0) return ['No chat has enough unread messages for a digest (bil unread lists them; bil digest <chat> asks for one anyway).'];
-    const lines: string[] = [];
-    for (const x of outcomes) {
-      if (lines.length) lines.push('');
-      lines.push(...digestLines(x, labels.get(x.chatId)!, names, s));
-    }
-    return lines;
-  });
 }
