@@ -6,7 +6,8 @@
 // (docs/deploy.md) and a person sets it with `bil digest key set`. Not secret.
 // scripts/start.mjs and scripts/demo.mjs use this module too (from dist/), so
 // all three agree on the file, its place and the fingerprint.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { serviceKeyFingerprint } from '@bil/sdk';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkUrl } from './config.js';
@@ -37,15 +38,9 @@ export function checkDigestKey(value: string, from = 'the digest key'): string {
   return key;
 }
 
-/**
- * The fingerprint people compare: SHA-256 of the 32 key bytes, the first 16
- * bytes as 32 hex digits in groups of 4.
- * @example
- * digestKeyFingerprint('b706pwa4mYfc-hYL3fn40eoly63i2bRvIocW8B2QpSU'); // 'd30f 1ee9 6d8e ff43 a18b a584 c25c 4ef4' (the development key)
- */
+/** The fingerprint people compare (@bil/crypto `serviceKeyFingerprint`), of a key checked first. */
 export function digestKeyFingerprint(key: string): string {
-  const hex = createHash('sha256').update(Buffer.from(checkDigestKey(key), 'base64url')).digest('hex').slice(0, 32);
-  return hex.match(/.{4}/g)!.join(' ');
+  return serviceKeyFingerprint(checkDigestKey(key));
 }
 
 /** servers.json, or `{}` when there is none. A file that is not a JSON object is an error (it is never silently ignored). */

@@ -105,6 +105,7 @@ export {
   sealKeyId,
   signServiceKey,
   verifyServiceKey,
+  serviceKeyFingerprint,
   sealRecipientForDevice,
   sealPayload,
   openSealedPayload,

@@ -1,3 +1,4 @@
+import { sha256 as sha256Sync } from '@noble/hashes/sha2.js';
 import { isSuite, type Suite } from './aead.js';
 import { canonicalBytes } from './canonical-json.js';
 import { deviceMaterial, type VerifiedDevice } from './certificate.js';
@@ -112,6 +113,24 @@ export async function signServiceKey(params: {
     expires_at: expiresAt,
   };
   return { payload, signature: toBase64Url(ed25519Sign(identity.secretKey, canonicalBytes(payload as never))) };
+}
+
+/**
+ * The fingerprint people compare for a service identity key (the digest
+ * service's, docs/deploy.md): SHA-256 of the 32 key bytes, the first 16 bytes
+ * as 32 hex digits in groups of 4. Throws TypeError for a malformed key.
+ * @example
+ * serviceKeyFingerprint('b706pwa4mYfc-hYL3fn40eoly63i2bRvIocW8B2QpSU'); // 'd30f 1ee9 6d8e ff43 a18b a584 c25c 4ef4'
+ */
+export function serviceKeyFingerprint(identityKey: string): string {
+  let bytes: Bytes;
+  try {
+    bytes = fromBase64Url(identityKey, 32);
+  } catch {
+    throw new TypeError('identityKey: expected 32 bytes, base64url');
+  }
+  const hex = Array.from(sha256Sync(bytes).subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
+  return hex.match(/.{4}/g)!.join(' ');
 }
 
 /**

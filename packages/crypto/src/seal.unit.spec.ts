@@ -3,7 +3,7 @@ import { SUITES } from './aead.js';
 import { fromUtf8, toBase64Url, utf8 } from './encoding.js';
 import { CannotDecryptError } from './errors.js';
 import type { DeviceKeyPair } from './keys.js';
-import { openSealedPayload, sealKeyId, sealPayload, sealRecipientForDevice, signServiceKey, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
+import { openSealedPayload, sealKeyId, serviceKeyFingerprint, sealPayload, sealRecipientForDevice, signServiceKey, verifyServiceKey, type SealedBox, type SignedServiceKey } from './seal.js';
 import { generateEd25519KeyPair } from './signature.js';
 import { BACKENDS, useBackend } from './testing/backends.js';
 import { flipBit, keyPool, makeUser, seed, uuid, type TestUser } from './testing/fixtures.js';
@@ -94,5 +94,13 @@ describe.each(BACKENDS)('$name backend', ({ backend }) => {
     it('only verified recipients can be sealed to', async () => {
       await expect(sealPayload({ to: { keyId }, kind: 'k', context: '', createdAt: 0, plaintext: new Uint8Array() })).rejects.toThrow(TypeError);
     });
+  });
+});
+
+describe('serviceKeyFingerprint', () => {
+  it('is the first 16 bytes of SHA-256 of the key, hex in groups of 4', () => {
+    // The development digest key (services/digest/src/config.ts); sha256 checked with `openssl dgst -sha256`.
+    expect(serviceKeyFingerprint('b706pwa4mYfc-hYL3fn40eoly63i2bRvIocW8B2QpSU')).toBe('d30f 1ee9 6d8e ff43 a18b a584 c25c 4ef4');
+    expect(() => serviceKeyFingerprint('short')).toThrow(TypeError);
   });
 });

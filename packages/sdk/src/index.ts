@@ -55,7 +55,7 @@ export {
   type ForkAlert,
   type SendResult,
 } from './chats.js';
-export { formatSafetyNumber, type VerifiedDevice } from '@bil/crypto';
+export { formatSafetyNumber, serviceKeyFingerprint, type VerifiedDevice } from '@bil/crypto';
 export { LiveConnection, MemoryCursorStore, type LiveConnectionOptions, type LiveEvents, type LiveEnvelope, type CursorStore, type WebSocketLike, type WebSocketFactory } from './live.js';
 export {
   LiveClient,

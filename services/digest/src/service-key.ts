@@ -3,7 +3,7 @@
 // and its fingerprint, from DIGEST_SERVICE_IDENTITY_SEED, or the public
 // development seed outside production. Needs nothing but the environment.
 import { createHash } from 'node:crypto';
-import { fromBase64Url, identityKeyFromSeed, toBase64Url } from '@bil/crypto';
+import { fromBase64Url, identityKeyFromSeed, serviceKeyFingerprint, toBase64Url } from '@bil/crypto';
 import { ConfigError } from '@bil/runtime';
 import { DEV_IDENTITY_SEED } from './config.js';
 
@@ -20,7 +20,7 @@ export interface ServiceKey {
 
 export function fingerprintOf(key: string): { fingerprint: string; sha256: string } {
   const sha256 = createHash('sha256').update(fromBase64Url(key, 32)).digest('hex');
-  return { sha256, fingerprint: sha256.slice(0, 32).match(/.{4}/g)!.join(' ') };
+  return { sha256, fingerprint: serviceKeyFingerprint(key) };
 }
 
 export function serviceKey(config: { NODE_ENV: string; DIGEST_SERVICE_IDENTITY_SEED?: string | undefined }): ServiceKey {
