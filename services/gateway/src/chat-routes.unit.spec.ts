@@ -497,6 +497,7 @@ describe('chat routes (stubbed chat service)', () => {
         'GET /v1/unread',
         'GET /v1/chats/{chat_id}/digest-policy',
         'PUT /v1/chats/{chat_id}/digest-policy',
+        'PUT /v1/chats/{chat_id}/digest-consent',
       ].sort(),
     );
     expect(doc.components.schemas.Envelope).toBeDefined();
