@@ -239,3 +239,12 @@ export {
   type Ports,
   type Run,
 } from './system.js';
+export {
+  startRedisServer,
+  startNatsServer,
+  startPostgresServer,
+  postgresBinDir,
+  type ManagedServer,
+  type ServerKind,
+  type StopMode,
+} from './servers.js';
