@@ -111,7 +111,7 @@ describe('outbox relay through a NATS outage', () => {
     const relayLines = lines.filter((l) => l.includes('outbox relay'));
     expect(relayLines.filter((l) => l.includes('unavailable')).length).toBe(1);
     expect(relayLines.filter((l) => l.includes('recovered')).length).toBe(1);
-    console.log(`outbox relay: live again ${recoveredMs} ms after NATS returned; ${n} events, log lines: ${relayLines.length}`);
+    process.stdout.write(`outbox relay: live again ${recoveredMs} ms after NATS returned; ${n} events, log lines: ${relayLines.length}\n`);
   }, 60_000);
 });
 
