@@ -160,7 +160,9 @@ describe.skipIf(!deliveryBuilt)('delivery through a Redis outage', () => {
     await reconnected;
     await chat.post(chatId, alice!);
     const posted = Date.now();
-    expect(await receiver.waitSeqs(chatId, 2, 10_000)).toEqual([1, 2]);
+    const got = await receiver.waitSeqs(chatId, 2, 10_000);
+    if (got.length < 2) process.stdout.write(`node-fast log:\n${fast.output().slice(-3000)}\nnode-slow log:\n${slow.output().slice(-3000)}\n`);
+    expect(got).toEqual([1, 2]);
     const ms = Date.now() - back;
     expect(Date.now() - posted, 'live once posted').toBeLessThan(3000);
     expect(receiver.ws.readyState).toBe(receiver.ws.OPEN);
