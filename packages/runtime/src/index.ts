@@ -11,5 +11,6 @@ export * from './nats.js';
 export * from './outbox.js';
 export * from './service.js';
 export * from './redis.js';
+export * from './outage.js';
 export * from './tokens.js';
 export * from './access-token.js';

@@ -239,3 +239,13 @@ export {
   type Ports,
   type Run,
 } from './system.js';
+export {
+  startRedisServer,
+  startNatsServer,
+  startPostgresServer,
+  postgresBinDir,
+  onPrivateServers,
+  type ManagedServer,
+  type ServerKind,
+  type StopMode,
+} from './servers.js';
