@@ -13,3 +13,4 @@ export * from './service.js';
 export * from './redis.js';
 export * from './tokens.js';
 export * from './access-token.js';
+export * from './service-auth.js';
