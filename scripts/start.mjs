@@ -34,6 +34,18 @@ const DIGEST_GRPC_PORT = env.DIGEST_GRPC_PORT ?? '50054';
 const DIGEST_METRICS_PORT = env.DIGEST_METRICS_PORT ?? '9104';
 const DIGEST_WORKER_METRICS_PORT = env.DIGEST_WORKER_METRICS_PORT ?? '9105';
 
+// The secret that signs internal gRPC calls: a new one each run (every process
+// restarts with it), never printed. NODE_ENV=production without one stops before
+// anything starts, as each service would.
+let SERVICE_AUTH_SECRET = env.SERVICE_AUTH_SECRET;
+if (!SERVICE_AUTH_SECRET) {
+  if (env.NODE_ENV === 'production') {
+    console.error('bil: SERVICE_AUTH_SECRET is required when NODE_ENV=production (≥ 32 characters: openssl rand -base64 32)');
+    process.exit(1);
+  }
+  SERVICE_AUTH_SECRET = randomBytes(32).toString('base64url');
+}
+
 const servers = [
   { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
   { name: 'Redis', url: REDIS_URL, port: 6379, start: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' },
@@ -127,17 +139,6 @@ if (!jwtKey) {
   jwtKey = readFileSync(file, 'utf8');
 }
 
-// The secret that signs internal gRPC calls: a new one each run (every process
-// restarts with it), never printed. NODE_ENV=production without one stops here,
-// as each service would.
-let SERVICE_AUTH_SECRET = env.SERVICE_AUTH_SECRET;
-if (!SERVICE_AUTH_SECRET) {
-  if (env.NODE_ENV === 'production') {
-    console.error('bil: SERVICE_AUTH_SECRET is required when NODE_ENV=production (≥ 32 characters: openssl rand -base64 32)');
-    process.exit(1);
-  }
-  SERVICE_AUTH_SECRET = randomBytes(32).toString('base64url');
-}
 // Only the gateway faces clients: the rest listen on loopback unless told otherwise.
 const LOOPBACK = '127.0.0.1';
 
