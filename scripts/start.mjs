@@ -139,10 +139,11 @@ if (!jwtKey) {
   jwtKey = readFileSync(file, 'utf8');
 }
 
-// Only the gateway faces clients: the rest listen on loopback unless told otherwise.
+// Only the gateway faces clients: the rest, and every /metrics, /healthz and
+// /readyz, listen on loopback unless told otherwise.
 const LOOPBACK = '127.0.0.1';
 
-const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET };
+const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET, METRICS_HOST: env.METRICS_HOST || LOOPBACK };
 const services = [
   {
     name: 'identity',

@@ -64,6 +64,7 @@ void runService('chat', async (life) => {
 
   const ops = await startOpsServer({
     port: config.CHAT_METRICS_PORT,
+    host: config.METRICS_HOST,
     metrics,
     ready: async () => {
       await db.ping();

@@ -101,6 +101,7 @@ await runService('delivery', async (life) => {
   if (config.DELIVERY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({
       port: config.DELIVERY_METRICS_PORT,
+      host: config.METRICS_HOST,
       metrics,
       ready: async () => {
         await redis.ping();

@@ -7,6 +7,7 @@ export const gatewayConfigSchema = {
   LOG_LEVEL: commonConfig.LOG_LEVEL,
   REDIS_URL: commonConfig.REDIS_URL,
   REDIS_PREFIX: commonConfig.REDIS_PREFIX,
+  METRICS_HOST: commonConfig.METRICS_HOST,
   ...serviceAuthConfig,
   BIL_GATEWAY_PORT: port('the TCP port the public REST API listens on', 8080),
   GATEWAY_HOST: str('the address the public REST API binds to', '0.0.0.0'),

@@ -66,6 +66,7 @@ await runService('gateway', async (life) => {
   if (config.GATEWAY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({
       port: config.GATEWAY_METRICS_PORT,
+      host: config.METRICS_HOST,
       metrics,
       ready: async () => {
         const down = blockingDown(await ready());

@@ -86,6 +86,7 @@ void runService('identity', async (life) => {
 
   const ops = await startOpsServer({
     port: config.IDENTITY_METRICS_PORT,
+    host: config.METRICS_HOST,
     metrics,
     ready: async () => {
       await db.ping();

@@ -4,7 +4,7 @@
 // without a valid service token is refused with UNAUTHENTICATED and the stable
 // code service_unauthenticated (no token, another secret, a token for another
 // service, an expired one), a correctly signed call is served, health checks
-// stay open, and nothing but the gateway listens beyond loopback.
+// stay open, and nothing but the gateway's public port listens beyond loopback.
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { describe, expect, inject, it } from 'vitest';
@@ -80,7 +80,7 @@ describe('internal gRPC under npm start', () => {
     }
   });
 
-  it('binds identity, chat, digest and delivery to loopback; the gateway stays reachable on every address', async () => {
+  it('binds identity, chat, digest, delivery and every metrics port to loopback; the gateway stays reachable on every address', async () => {
     const external = Object.values(networkInterfaces())
       .flat()
       .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
@@ -93,7 +93,9 @@ describe('internal gRPC under npm start', () => {
         s.setTimeout(3000, () => (s.destroy(), resolve(false)));
       });
     expect(await reachable(ports.BIL_GATEWAY_PORT), `gateway on ${external}`).toBe(true);
-    for (const key of ['IDENTITY_GRPC_PORT', 'CHAT_GRPC_PORT', 'DIGEST_GRPC_PORT', 'DELIVERY_WS_PORT'] as const) {
+    const internal = ['IDENTITY_GRPC_PORT', 'CHAT_GRPC_PORT', 'DIGEST_GRPC_PORT', 'DELIVERY_WS_PORT'] as const;
+    const metrics = ['GATEWAY_METRICS_PORT', 'IDENTITY_METRICS_PORT', 'CHAT_METRICS_PORT', 'DIGEST_METRICS_PORT', 'DIGEST_WORKER_METRICS_PORT', 'DELIVERY_METRICS_PORT'] as const;
+    for (const key of [...internal, ...metrics]) {
       expect(await reachable(ports[key]), `${key} on ${external}`).toBe(false);
     }
   });
