@@ -7,8 +7,12 @@
 // development seed) with its fingerprint, and writes it to the CLI's
 // servers.json for this gateway, where `bil` and `npm run demo` pick it up:
 // clients take that key from their configuration, never from the server.
+// The services behind the gateway listen on 127.0.0.1 only (the gateway on
+// every address, as before), and every internal gRPC call is signed with a
+// SERVICE_AUTH_SECRET made for this run unless one is given (docs/architecture.md,
+// "Service-to-service authentication").
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -29,6 +33,18 @@ const CHAT_METRICS_PORT = env.CHAT_METRICS_PORT ?? '9102';
 const DIGEST_GRPC_PORT = env.DIGEST_GRPC_PORT ?? '50054';
 const DIGEST_METRICS_PORT = env.DIGEST_METRICS_PORT ?? '9104';
 const DIGEST_WORKER_METRICS_PORT = env.DIGEST_WORKER_METRICS_PORT ?? '9105';
+
+// The secret that signs internal gRPC calls: a new one each run (every process
+// restarts with it), never printed. NODE_ENV=production without one stops before
+// anything starts, as each service would.
+let SERVICE_AUTH_SECRET = env.SERVICE_AUTH_SECRET;
+if (!SERVICE_AUTH_SECRET) {
+  if (env.NODE_ENV === 'production') {
+    console.error('bil: SERVICE_AUTH_SECRET is required when NODE_ENV=production (≥ 32 characters: openssl rand -base64 32)');
+    process.exit(1);
+  }
+  SERVICE_AUTH_SECRET = randomBytes(32).toString('base64url');
+}
 
 const servers = [
   { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
@@ -123,19 +139,23 @@ if (!jwtKey) {
   jwtKey = readFileSync(file, 'utf8');
 }
 
-const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info' };
+// Only the gateway faces clients: the rest, and every /metrics, /healthz and
+// /readyz, listen on loopback unless told otherwise.
+const LOOPBACK = '127.0.0.1';
+
+const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET, METRICS_HOST: env.METRICS_HOST || LOOPBACK };
 const services = [
   {
     name: 'identity',
     entry: 'services/identity/dist/main.js',
-    env: { IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
+    env: { IDENTITY_GRPC_HOST: env.IDENTITY_GRPC_HOST || LOOPBACK, IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
     ready: `http://127.0.0.1:${IDENTITY_METRICS_PORT}/readyz`,
   },
   {
     // After identity (it consumes identity.v1.* into its device directory), before the gateway.
     name: 'chat',
     entry: 'services/chat/dist/main.js',
-    env: { CHAT_GRPC_PORT, CHAT_METRICS_PORT },
+    env: { CHAT_GRPC_HOST: env.CHAT_GRPC_HOST || LOOPBACK, CHAT_GRPC_PORT, CHAT_METRICS_PORT },
     ready: `http://127.0.0.1:${CHAT_METRICS_PORT}/readyz`,
   },
   {
@@ -143,7 +163,7 @@ const services = [
     name: 'digest',
     entry: 'services/digest/dist/main.js',
     args: [],
-    env: { DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
+    env: { DIGEST_GRPC_HOST: env.DIGEST_GRPC_HOST || LOOPBACK, DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
     ready: `http://127.0.0.1:${DIGEST_METRICS_PORT}/readyz`,
   },
   {
@@ -159,6 +179,7 @@ const services = [
     name: 'delivery',
     entry: 'services/delivery/dist/main.js',
     env: {
+      DELIVERY_HOST: env.DELIVERY_HOST || LOOPBACK,
       DELIVERY_WS_PORT,
       DELIVERY_METRICS_PORT,
       IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,

@@ -122,4 +122,5 @@ export const commonConfig = {
   NATS_STREAM_REPLICAS: int('replicas of each JetStream stream a service creates: 1 on a single server, 3 on a NATS cluster', 1, 1, 5),
   REDIS_URL: url('the Redis server, redis://host:port/db', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
   REDIS_PREFIX: str('a prefix for every Redis key', 'bil:', { pattern: /^[A-Za-z0-9_:.-]*$/ }),
+  METRICS_HOST: str('the address /metrics, /healthz and /readyz bind to (npm start: 127.0.0.1)', '0.0.0.0'),
 };

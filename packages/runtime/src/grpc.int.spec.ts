@@ -4,11 +4,11 @@ import { connect, createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { GrpcServer, clientOptions, createLogger } from './index.js';
+import { GrpcServer, ServiceAuth, clientOptions, createLogger } from './index.js';
 
 describe('GrpcServer connection age', () => {
   it('recycles connections past their age while calls keep succeeding', async () => {
-    const server = new GrpcServer({ logger: createLogger('grpc-test', 'silent'), maxConnectionAgeMs: 200 });
+    const server = new GrpcServer({ logger: createLogger('grpc-test', 'silent'), maxConnectionAgeMs: 200, auth: new ServiceAuth('test', 'a-test-secret-of-at-least-32-characters') });
     const port = await server.listen('127.0.0.1', 0);
     // A TCP relay in front of the server counts the connections the client opens.
     let connections = 0;

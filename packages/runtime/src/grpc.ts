@@ -19,6 +19,7 @@ import { AppError, fromServiceError, toServiceError } from './errors.js';
 import { CORRELATION_HEADER, correlationId, runWithContext, sanitizeCorrelationId } from './context.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { ServiceAuth } from './service-auth.js';
 
 /** An async unary handler: request in, response out, AppError on failure. */
 export type UnaryHandler<Req, Res> = (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>;
@@ -32,6 +33,8 @@ export type AsyncHandlers<H> = {
 
 export interface GrpcServerOptions {
   logger: Logger;
+  /** Refuses every call without this service's token (service-auth.ts); health checks aside. */
+  auth: ServiceAuth;
   metrics?: Metrics;
   /** Largest accepted request in bytes. */
   maxReceiveBytes?: number;
@@ -54,6 +57,7 @@ export class GrpcServer {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_connection_age_ms': opts.maxConnectionAgeMs ?? 5 * 60_000,
       'grpc.max_connection_age_grace_ms': 30_000,
+      interceptors: [opts.auth.serverInterceptor(opts.logger)],
     });
     this.health.addToServer(this.server);
   }

@@ -14,3 +14,4 @@ export * from './redis.js';
 export * from './outage.js';
 export * from './tokens.js';
 export * from './access-token.js';
+export * from './service-auth.js';

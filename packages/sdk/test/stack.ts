@@ -166,6 +166,8 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
       {
         NODE_ENV: 'test',
         LOG_LEVEL: 'info',
+        // The secret the backends above check every call against.
+        SERVICE_AUTH_SECRET: env.serviceEnv.SERVICE_AUTH_SECRET!,
         REDIS_URL: env.redisUrl,
         REDIS_PREFIX: env.redisPrefix,
         BIL_GATEWAY_PORT: String(gatewayPort),

@@ -148,6 +148,8 @@ export async function createTestEnv(label: string): Promise<TestEnv> {
       REDIS_PREFIX: redisPrefix,
       NATS_URL: s.nats,
       NATS_SUBJECT_PREFIX: natsPrefix,
+      // The secret that signs internal gRPC calls, shared by the services of this environment only.
+      SERVICE_AUTH_SECRET: randomBytes(32).toString('base64url'),
     },
     cleanup: async () => {
       await Promise.allSettled([

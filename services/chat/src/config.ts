@@ -1,9 +1,10 @@
-import { bool, commonConfig, int, loadConfig, port, str, url } from '@bil/runtime';
+import { bool, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, port, str, url } from '@bil/runtime';
 
 export const chatConfigSchema = {
   ...commonConfig,
+  ...serviceAuthConfig,
   DATABASE_URL: url('PostgreSQL URL, postgres://user@host:port/db', 'postgres://postgres@127.0.0.1:5432/bil', ['postgres:', 'postgresql:']),
-  CHAT_GRPC_HOST: str('address the gRPC server binds', '0.0.0.0'),
+  CHAT_GRPC_HOST: str('address the gRPC server binds (npm start: 127.0.0.1)', '0.0.0.0'),
   CHAT_GRPC_PORT: port('gRPC port', 50052),
   CHAT_METRICS_PORT: port('port of /metrics, /healthz and /readyz', 9102),
   CHAT_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
@@ -13,6 +14,9 @@ export const chatConfigSchema = {
 
 export type ChatConfig = ReturnType<typeof loadChatConfig>;
 
-export function loadChatConfig(env: NodeJS.ProcessEnv = process.env) {
-  return loadConfig(chatConfigSchema, env);
+/** `requireSecrets: false` for commands that serve nothing (`migrate`, `rebuild-projections`): they need only the database. */
+export function loadChatConfig(env: NodeJS.ProcessEnv = process.env, opts: { requireSecrets?: boolean } = {}) {
+  const config = loadConfig(chatConfigSchema, env);
+  if (opts.requireSecrets ?? true) checkServiceAuthConfig(config);
+  return config;
 }

@@ -6,6 +6,7 @@ import {
   Database,
   EventStore,
   GrpcServer,
+  ServiceAuth,
   Metrics,
   OutboxRelay,
   connectNats,
@@ -27,7 +28,7 @@ import { chatHandlers } from './grpc/handlers.js';
 const command = process.argv[2] ?? 'serve';
 
 void runService('chat', async (life) => {
-  const config = loadChatConfig();
+  const config = loadChatConfig(process.env, { requireSecrets: command === 'serve' });
   const logger = createLogger('chat', config.LOG_LEVEL);
   const db = await Database.connect({ url: config.DATABASE_URL, schema: 'chat', migrations, logger, poolMax: config.CHAT_DB_POOL_MAX });
   life.onShutdown('database', () => db.close());
@@ -55,7 +56,7 @@ void runService('chat', async (life) => {
   life.onShutdown('identity consumer', () => directory.stop());
 
   // A 1,024-member epoch record with its wrapped keys is a few MiB.
-  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 16 * 1024 * 1024 });
+  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 16 * 1024 * 1024, auth: ServiceAuth.fromConfig('chat', config, logger) });
   const proto = loadChatProto();
   grpc.add('bil.chat.v1.ChatService', proto.bil.chat.v1.ChatService.service, chatHandlers(app));
   const grpcPort = await grpc.listen(config.CHAT_GRPC_HOST, config.CHAT_GRPC_PORT);
@@ -63,6 +64,7 @@ void runService('chat', async (life) => {
 
   const ops = await startOpsServer({
     port: config.CHAT_METRICS_PORT,
+    host: config.METRICS_HOST,
     metrics,
     ready: async () => {
       await db.ping();

@@ -2,12 +2,13 @@
 // A bad value stops the process with one line per problem (runtime loadConfig).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, commonConfig, int, loadConfig, optionalStr, port, str } from '@bil/runtime';
+import { ConfigError, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, optionalStr, port, str } from '@bil/runtime';
 
 const GRPC_ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/;
 
 export const deliveryConfigSchema = {
   ...commonConfig,
+  ...serviceAuthConfig,
   DELIVERY_HOST: str('the address the WebSocket server binds to', '0.0.0.0'),
   DELIVERY_WS_PORT: port('the TCP port of the WebSocket endpoint /v1/ws', 8090),
   DELIVERY_METRICS_PORT: port('the port of /metrics, /healthz and /readyz; 0 turns it off', 9103),
@@ -34,6 +35,7 @@ export type DeliveryConfig = ReturnType<typeof loadDeliveryConfig> & { nodeId: s
 
 export function loadDeliveryConfig(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(deliveryConfigSchema, env);
+  checkServiceAuthConfig(config);
   const fallback = `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${randomBytes(3).toString('hex')}`;
   const nodeId = config.DELIVERY_NODE_ID ?? fallback;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) {

@@ -6,6 +6,7 @@ import {
   JwksCache,
   Metrics,
   RevocationList,
+  ServiceAuth,
   connectNats,
   connectRedis,
   createLogger,
@@ -35,9 +36,10 @@ await runService('delivery', async (life) => {
   });
   const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, `delivery-${config.nodeId}`, { streamReplicas: config.NATS_STREAM_REPLICAS });
   life.onShutdown('nats', () => nats.nc.drain());
-  const chat = createChatBackend(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
+  const auth = ServiceAuth.fromConfig('delivery', config, logger);
+  const chat = createChatBackend(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS, auth);
   life.onShutdown('chat client', () => chat.close());
-  const jwksSource = createJwksSource(config.IDENTITY_GRPC_URL);
+  const jwksSource = createJwksSource(config.IDENTITY_GRPC_URL, auth);
   life.onShutdown('identity client', () => jwksSource.close());
 
   const jwks = new JwksCache({ fetch: jwksSource.fetch, minRefreshIntervalMs: config.JWKS_REFRESH_MIN_INTERVAL_MS });
@@ -101,6 +103,7 @@ await runService('delivery', async (life) => {
   if (config.DELIVERY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({
       port: config.DELIVERY_METRICS_PORT,
+      host: config.METRICS_HOST,
       metrics,
       ready: async () => {
         await redis.ping();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
-import { callUnary, ensureStream, newHeaders, type Nats } from '@bil/runtime';
+import { ServiceAuth, callUnary, ensureStream, newHeaders, type Nats } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
 import { TestClient, TokenIssuer, deliveryBuilt, deliveryMain, freePort, range, startNode, testNats, type DeliveryNode, type Device } from './support.js';
 
@@ -128,7 +128,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
       throw new Error(`chat did not start:\n${out}`);
     });
     const proto = loadChatProto();
-    chatClient = new proto.bil.chat.v1.ChatService(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+    chatClient = new proto.bil.chat.v1.ChatService(`127.0.0.1:${grpcPort}`, credentials.createInsecure(), ServiceAuth.fromEnv('gateway', env.serviceEnv).clientOptions('chat', {}));
     const backends = { identity, chat: `127.0.0.1:${grpcPort}` };
     [a, b] = await Promise.all([startNode(env, 'node-a', backends), startNode(env, 'node-b', backends)]);
   }, 60_000);

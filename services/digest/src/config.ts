@@ -1,4 +1,4 @@
-import { ConfigError, bool, commonConfig, int, loadConfig, optionalStr, port, str, url, type ConfigOf } from '@bil/runtime';
+import { ConfigError, bool, commonConfig, serviceAuthConfig, int, loadConfig, optionalStr, port, str, url, type ConfigOf } from '@bil/runtime';
 
 const base64url32 = (doc: string) => ({
   doc,
@@ -12,8 +12,9 @@ const base64url32 = (doc: string) => ({
 
 export const digestConfigSchema = {
   ...commonConfig,
+  ...serviceAuthConfig,
   DATABASE_URL: url('PostgreSQL URL, postgres://user@host:port/db', 'postgres://postgres@127.0.0.1:5432/bil', ['postgres:', 'postgresql:']),
-  DIGEST_GRPC_HOST: str('address the gRPC server binds', '0.0.0.0'),
+  DIGEST_GRPC_HOST: str('address the gRPC server binds (npm start: 127.0.0.1)', '0.0.0.0'),
   DIGEST_GRPC_PORT: port('gRPC port', 50054),
   DIGEST_METRICS_PORT: port('port of /metrics, /healthz and /readyz of the API process', 9104),
   DIGEST_WORKER_METRICS_PORT: port('port of /metrics, /healthz and /readyz of a worker process (0 picks a free port, for several workers on one host)', 9105),

@@ -50,6 +50,7 @@ void runService(command === 'worker' ? 'digest-worker' : 'digest', async (life) 
     life.onShutdown('worker', () => w.stop());
     const ops = await startOpsServer({
       port: config.DIGEST_WORKER_METRICS_PORT,
+      host: config.METRICS_HOST,
       metrics: w.metrics,
       ready: async () => {
         await core.db.ping();
@@ -65,6 +66,7 @@ void runService(command === 'worker' ? 'digest-worker' : 'digest', async (life) 
   life.onShutdown('api', () => api.stop());
   const ops = await startOpsServer({
     port: config.DIGEST_METRICS_PORT,
+    host: config.METRICS_HOST,
     metrics: api.metrics,
     ready: async () => {
       await core.db.ping();

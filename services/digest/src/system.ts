@@ -8,6 +8,7 @@ import {
   Database,
   EventStore,
   GrpcServer,
+  ServiceAuth,
   Metrics,
   OutboxRelay,
   applyMigrations,
@@ -179,7 +180,7 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   stops.push(async () => clearInterval(sweeper));
 
   // Sealed transcripts of up to 20 chats of 256 KiB each, base64url.
-  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 32 * 1024 * 1024 });
+  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 32 * 1024 * 1024, auth: ServiceAuth.fromConfig('digest', config, logger) });
   grpc.add('bil.digest.v1.DigestService', loadDigestProto().bil.digest.v1.DigestService.service, digestHandlers(app, consents));
   const grpcPort = await grpc.listen(config.DIGEST_GRPC_HOST, opts.grpcPort ?? config.DIGEST_GRPC_PORT);
   stops.push(() => grpc.shutdown(2000));

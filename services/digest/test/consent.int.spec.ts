@@ -7,7 +7,7 @@
 // messages of members whose newest statement says include: false.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
-import { AppError, callUnary, contextStream } from '@bil/runtime';
+import { AppError, ServiceAuth, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { randomUUID } from 'node:crypto';
 import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
@@ -54,7 +54,7 @@ let fake: FakeOpenAI | undefined;
 describe('signed digest consent', () => {
   it('stores a member’s statement over gRPC and lists it in the policy; publishes digest.v1.consent.changed', async () => {
     const proto = loadDigestProto();
-    const client = new proto.bil.digest.v1.DigestService(`127.0.0.1:${h.api.grpcPort}`, credentials.createInsecure());
+    const client = new proto.bil.digest.v1.DigestService(`127.0.0.1:${h.api.grpcPort}`, credentials.createInsecure(), ServiceAuth.fromEnv('gateway', h.env.serviceEnv).clientOptions('digest', {}));
     try {
       const statement = sign(alice, false, 1000);
       const res = await callUnary<object, SetDigestConsentResponse__Output>(client, client.SetDigestConsent as never, {

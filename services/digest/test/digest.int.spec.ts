@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
-import { AppError, callUnary, contextStream } from '@bil/runtime';
+import { AppError, ServiceAuth, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { eventually } from '@bil/testkit';
 import type { GetDigestKeyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestKeyResponse';
@@ -232,7 +232,7 @@ describe('digest service', () => {
 
   it('serves the same over gRPC (what the gateway calls)', async () => {
     const proto = loadDigestProto();
-    const client = new proto.bil.digest.v1.DigestService(`127.0.0.1:${h.api.grpcPort}`, credentials.createInsecure());
+    const client = new proto.bil.digest.v1.DigestService(`127.0.0.1:${h.api.grpcPort}`, credentials.createInsecure(), ServiceAuth.fromEnv('gateway', h.env.serviceEnv).clientOptions('digest', {}));
     try {
       const key = await callUnary<object, GetDigestKeyResponse__Output>(client, client.GetDigestKey as never, {});
       expect(key.key?.keyId).toBe((await h.api.app.getKey()).key.keyId);

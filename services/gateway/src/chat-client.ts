@@ -4,7 +4,7 @@
 // JSON details, e.g. `mismatched_devices` with the missing and extra devices).
 // Routes depend on the ChatApi interface, so tests can start the app against a stub.
 import { credentials } from '@grpc/grpc-js';
-import { callUnary, clientOptions } from '@bil/runtime';
+import { callUnary, clientOptions, type ServiceAuth } from '@bil/runtime';
 import { healthOf } from './grpc-health.js';
 import { loadChatProto } from '@bil/proto';
 import type { ChatServiceClient } from '@bil/proto/gen/bil/chat/v1/ChatService';
@@ -73,13 +73,13 @@ export interface ChatApi {
  * Epoch records of large groups are big, so messages up to `maxMessageBytes`
  * are allowed both ways.
  */
-export function createChatClient(address: string, timeoutMs: number, maxMessageBytes = 16 * 1024 * 1024): ChatApi {
+export function createChatClient(address: string, timeoutMs: number, auth: ServiceAuth, maxMessageBytes = 16 * 1024 * 1024): ChatApi {
   const proto = loadChatProto();
-  const client = new proto.bil.chat.v1.ChatService(address, credentials.createInsecure(), {
+  const client = new proto.bil.chat.v1.ChatService(address, credentials.createInsecure(), auth.clientOptions('chat', {
     ...clientOptions,
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
-  });
+  }));
   const lifecycle = healthOf('chat', address, client);
   const settings = { timeoutMs };
   const c: ChatServiceClient = client;

@@ -1,12 +1,14 @@
 // The gateway's settings, read from the environment once at start. A bad value
 // stops the process with one line per problem (runtime loadConfig).
-import { bool, commonConfig, int, loadConfig, port, str, type ConfigOf } from '@bil/runtime';
+import { bool, checkServiceAuthConfig, commonConfig, int, loadConfig, port, serviceAuthConfig, str, type ConfigOf } from '@bil/runtime';
 
 export const gatewayConfigSchema = {
   NODE_ENV: commonConfig.NODE_ENV,
   LOG_LEVEL: commonConfig.LOG_LEVEL,
   REDIS_URL: commonConfig.REDIS_URL,
   REDIS_PREFIX: commonConfig.REDIS_PREFIX,
+  METRICS_HOST: commonConfig.METRICS_HOST,
+  ...serviceAuthConfig,
   BIL_GATEWAY_PORT: port('the TCP port the public REST API listens on', 8080),
   GATEWAY_HOST: str('the address the public REST API binds to', '0.0.0.0'),
   GATEWAY_METRICS_PORT: port('the port of the internal /metrics, /healthz, /readyz server; 0 turns it off', 9100),
@@ -65,5 +67,7 @@ export const gatewayConfigSchema = {
 export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  return loadConfig(gatewayConfigSchema, env);
+  const config = loadConfig(gatewayConfigSchema, env);
+  checkServiceAuthConfig(config);
+  return config;
 }

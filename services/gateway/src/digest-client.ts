@@ -3,7 +3,7 @@
 // correlation id, failing with the AppError digest sent. Routes depend on the
 // DigestApi interface, so tests can start the app against a stub.
 import { credentials } from '@grpc/grpc-js';
-import { callUnary, clientOptions } from '@bil/runtime';
+import { callUnary, clientOptions, type ServiceAuth } from '@bil/runtime';
 import { healthOf } from './grpc-health.js';
 import { loadDigestProto } from '@bil/proto';
 import type { DigestServiceClient } from '@bil/proto/gen/bil/digest/v1/DigestService';
@@ -38,13 +38,13 @@ export interface DigestApi {
 
 
 /** Connects to digest at `address` (host:port); calls time out after `timeoutMs`. */
-export function createDigestClient(address: string, timeoutMs: number, maxMessageBytes = 16 * 1024 * 1024): DigestApi {
+export function createDigestClient(address: string, timeoutMs: number, auth: ServiceAuth, maxMessageBytes = 16 * 1024 * 1024): DigestApi {
   const proto = loadDigestProto();
-  const client = new proto.bil.digest.v1.DigestService(address, credentials.createInsecure(), {
+  const client = new proto.bil.digest.v1.DigestService(address, credentials.createInsecure(), auth.clientOptions('digest', {
     ...clientOptions,
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
-  });
+  }));
   const lifecycle = healthOf('digest', address, client);
   const settings = { timeoutMs };
   const c: DigestServiceClient = client;

@@ -3,7 +3,7 @@
 // callUnary), failing with the AppError identity sent. Routes depend on the
 // IdentityApi interface, so tests can start the app against a stub.
 import { credentials } from '@grpc/grpc-js';
-import { callUnary, clientOptions } from '@bil/runtime';
+import { callUnary, clientOptions, type ServiceAuth } from '@bil/runtime';
 import { healthOf } from './grpc-health.js';
 import { loadIdentityProto } from '@bil/proto';
 import type { IdentityServiceClient } from '@bil/proto/gen/bil/identity/v1/IdentityService';
@@ -63,10 +63,10 @@ export interface IdentityApi {
 }
 
 
-/** Connects to identity at `address` (host:port); calls time out after `timeoutMs`. */
-export function createIdentityClient(address: string, timeoutMs: number): IdentityApi {
+/** Connects to identity at `address` (host:port), each call signed by `auth`; calls time out after `timeoutMs`. */
+export function createIdentityClient(address: string, timeoutMs: number, auth: ServiceAuth): IdentityApi {
   const proto = loadIdentityProto();
-  const client = new proto.bil.identity.v1.IdentityService(address, credentials.createInsecure(), clientOptions);
+  const client = new proto.bil.identity.v1.IdentityService(address, credentials.createInsecure(), auth.clientOptions('identity', clientOptions));
   const lifecycle = healthOf('identity', address, client);
   const settings = { timeoutMs };
   const c: IdentityServiceClient = client;

@@ -3,6 +3,7 @@
 import {
   Metrics,
   RevocationList,
+  ServiceAuth,
   connectRedis,
   createLogger,
   runService,
@@ -27,11 +28,13 @@ await runService('gateway', async (life) => {
   life.onShutdown('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
-  const identity = createIdentityClient(config.IDENTITY_GRPC_URL, config.IDENTITY_TIMEOUT_MS);
+  // Every call to identity, chat and digest is signed (docs/architecture.md, "Service-to-service authentication").
+  const auth = ServiceAuth.fromConfig('gateway', config, logger);
+  const identity = createIdentityClient(config.IDENTITY_GRPC_URL, config.IDENTITY_TIMEOUT_MS, auth);
   life.onShutdown('identity client', () => identity.close());
-  const chat = createChatClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS);
+  const chat = createChatClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS, auth);
   life.onShutdown('chat client', () => chat.close());
-  const digest = createDigestClient(config.DIGEST_GRPC_URL, config.DIGEST_TIMEOUT_MS);
+  const digest = createDigestClient(config.DIGEST_GRPC_URL, config.DIGEST_TIMEOUT_MS, auth);
   life.onShutdown('digest client', () => digest.close());
 
   const jwks = new JwksCache({
@@ -63,6 +66,7 @@ await runService('gateway', async (life) => {
   if (config.GATEWAY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({
       port: config.GATEWAY_METRICS_PORT,
+      host: config.METRICS_HOST,
       metrics,
       ready: async () => {
         const down = blockingDown(await ready());

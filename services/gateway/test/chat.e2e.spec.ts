@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { RevocationList, ServiceAuth, connectRedis, createLogger, type Redis } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -191,8 +191,9 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     env = await createTestEnv('gwchat');
     identity = await startIdentity({ ...env.serviceEnv, LOG_LEVEL: 'info', IDENTITY_SCRYPT_LOG2N: '14' });
     chatProc = await startChat(env.serviceEnv);
-    idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
-    chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS);
+    const auth = ServiceAuth.fromEnv('gateway', env.serviceEnv);
+    idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, auth);
+    chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS, auth);
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     app = await buildApp({
       logger: createLogger('gateway-chat-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),

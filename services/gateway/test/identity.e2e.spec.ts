@@ -6,7 +6,7 @@ import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8 } from 'jose';
 import type { FastifyInstance } from 'fastify';
-import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, RevocationList, ServiceAuth, connectRedis, createLogger, type Redis } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -54,7 +54,7 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
       IDENTITY_SCRYPT_LOG2N: '14',
       IDENTITY_JWT_PRIVATE_KEY: jwtPrivatePem,
     });
-    client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
+    client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     const logger = createLogger('gateway-e2e', process.env.TEST_LOG_LEVEL ?? 'silent');
     const verifier = new AccessTokenVerifier({

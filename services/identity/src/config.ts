@@ -1,9 +1,10 @@
-import { ConfigError, bool, commonConfig, int, loadConfig, optionalStr, port, str, url } from '@bil/runtime';
+import { ConfigError, bool, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, optionalStr, port, str, url } from '@bil/runtime';
 
 export const identityConfigSchema = {
   ...commonConfig,
+  ...serviceAuthConfig,
   DATABASE_URL: url('PostgreSQL URL, postgres://user@host:port/db', 'postgres://postgres@127.0.0.1:5432/bil', ['postgres:', 'postgresql:']),
-  IDENTITY_GRPC_HOST: str('address the gRPC server binds', '0.0.0.0'),
+  IDENTITY_GRPC_HOST: str('address the gRPC server binds (npm start: 127.0.0.1)', '0.0.0.0'),
   IDENTITY_GRPC_PORT: port('gRPC port', 50051),
   IDENTITY_METRICS_PORT: port('port of /metrics, /healthz and /readyz', 9101),
   IDENTITY_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
@@ -23,5 +24,6 @@ export function loadIdentityConfig(env: NodeJS.ProcessEnv = process.env, opts: {
   if ((opts.requireSecrets ?? true) && config.NODE_ENV === 'production' && !config.IDENTITY_JWT_PRIVATE_KEY) {
     throw new ConfigError(['IDENTITY_JWT_PRIVATE_KEY is required when NODE_ENV=production (an Ed25519 PKCS8 PEM)']);
   }
+  if (opts.requireSecrets ?? true) checkServiceAuthConfig(config);
   return config;
 }

@@ -6,6 +6,7 @@ import {
   Database,
   EventStore,
   GrpcServer,
+  ServiceAuth,
   Metrics,
   OutboxRelay,
   RevocationList,
@@ -77,7 +78,7 @@ void runService('identity', async (life) => {
     logger,
   );
 
-  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 256 * 1024 });
+  const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 256 * 1024, auth: ServiceAuth.fromConfig('identity', config, logger) });
   const proto = loadIdentityProto();
   grpc.add('bil.identity.v1.IdentityService', proto.bil.identity.v1.IdentityService.service, identityHandlers(app));
   const grpcPort = await grpc.listen(config.IDENTITY_GRPC_HOST, config.IDENTITY_GRPC_PORT);
@@ -85,6 +86,7 @@ void runService('identity', async (life) => {
 
   const ops = await startOpsServer({
     port: config.IDENTITY_METRICS_PORT,
+    host: config.METRICS_HOST,
     metrics,
     ready: async () => {
       await db.ping();

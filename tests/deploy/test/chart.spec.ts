@@ -7,6 +7,7 @@ import { createHash, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { ServiceAuth } from '@bil/runtime';
 import { describe, expect, inject, it } from 'vitest';
 import {
   type K8s,
@@ -199,6 +200,27 @@ describe.each(sets)('rendered with the %s values', (set) => {
         expect(env.NODE_ENV, component).toBe('production');
         expect(() => code.load(env), component).not.toThrow();
       }
+    });
+
+    it('internal gRPC: every component that serves or calls it gets the one SERVICE_AUTH_SECRET from the release Secret (the digest worker none), and none starts in production without it', () => {
+      const grpcComponents = ['identity', 'chat', 'digest', 'delivery', 'gateway'];
+      const refs = new Set<string>();
+      for (const [component, code] of Object.entries(components)) {
+        const c = mainContainer(m.deployment(component));
+        const ref = ((c.env ?? []) as K8s[]).find((e) => e.name === 'SERVICE_AUTH_SECRET');
+        if (!grpcComponents.includes(component)) {
+          expect(ref, `${component} needs no service secret`).toBeUndefined();
+          continue;
+        }
+        expect(ref?.valueFrom?.secretKeyRef, component).toBeDefined();
+        refs.add(`${ref!.valueFrom.secretKeyRef.name}/${ref!.valueFrom.secretKeyRef.key}`);
+        const env = containerEnv(m, c, existingSecrets);
+        expect(env.SERVICE_AUTH_SECRET!.length, component).toBeGreaterThanOrEqual(32);
+        const without = { ...env, SERVICE_AUTH_SECRET: undefined };
+        // The loader (or, for digest whose worker shares it, the gRPC server's ServiceAuth) refuses.
+        expect(() => ServiceAuth.fromConfig(component, code.load(without) as never), component).toThrow(/SERVICE_AUTH_SECRET is required/);
+      }
+      expect([...refs]).toEqual([`${secretName ?? 'bil-message'}/SERVICE_AUTH_SECRET`]);
     });
 
     it('secret settings reach the containers only through Secret references', () => {
@@ -401,6 +423,8 @@ describe.each(sets)('rendered with the %s values', (set) => {
         expect(value('DIGEST_SERVICE_IDENTITY_SEED', digest)).not.toBe(value('DIGEST_KEY_ENCRYPTION_KEY', digest));
         for (const k of ['DATABASE_URL', 'REDIS_URL', 'NATS_URL']) expect(value(k), k).toMatch(/^[a-z]+:\/\//);
         expect(value('DATABASE_URL', digest)).toMatch(/^postgres:\/\//);
+        expect(value('SERVICE_AUTH_SECRET')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        expect(digest.data.SERVICE_AUTH_SECRET, 'the service secret is in the release Secret only').toBeUndefined();
         for (const k of DIGEST_DOMAIN_KEYS) expect(secret.data[k], `${k} is in the digest Secret only`).toBeUndefined();
       });
     } else {
@@ -426,9 +450,9 @@ describe.each(sets)('rendered with the %s values', (set) => {
           expect(fromDigest.sort(), w.metadata.name).toEqual(
             ['DATABASE_URL=DATABASE_URL', 'DIGEST_KEY_ENCRYPTION_KEY=DIGEST_KEY_ENCRYPTION_KEY', 'DIGEST_SERVICE_IDENTITY_SEED=DIGEST_SERVICE_IDENTITY_SEED', 'OPENAI_API_KEY=OPENAI_API_KEY'],
           );
-          // Nothing of the release Secret but the Redis and NATS URLs.
+          // Nothing of the release Secret but the Redis and NATS URLs and the internal gRPC secret.
           const fromMain = refs.filter((e) => e.valueFrom.secretKeyRef.name !== digestSecret[set]).map((e) => e.name);
-          for (const k of fromMain) expect(['REDIS_URL', 'NATS_URL'], `${w.metadata.name} ${k}`).toContain(k);
+          for (const k of fromMain) expect(['REDIS_URL', 'NATS_URL', 'SERVICE_AUTH_SECRET', 'SERVICE_AUTH_PREVIOUS_SECRET'], `${w.metadata.name} ${k}`).toContain(k);
         } else if (w.kind !== 'Job') {
           expect(fromDigest, `${w.metadata.name} mounts the digest Secret`).toEqual([]);
         }
@@ -666,6 +690,8 @@ describe('chart guards', () => {
     expect(fails(['--set', 'secrets.digestKeyEncryptionKey=short'])).toMatch(/43 characters/);
     expect(fails(['--set', 'secrets.jwtPrivateKey=not-a-pem'])).toMatch(/PKCS#8/);
     expect(fails(['--set', 'gateway.replicas=3'])).toMatch(/replicas/);
+    expect(fails(['--set', 'secrets.serviceAuthSecret=short'])).toMatch(/serviceAuthSecret/);
+    expect(fails(['--set', 'secrets.serviceAuthPreviousSecret=short'])).toMatch(/serviceAuthPreviousSecret/);
   });
 
   it('renders without the Ingress, NetworkPolicies and migration Job when they are off, and services then migrate at start', () => {
@@ -688,6 +714,16 @@ describe('chart guards', () => {
     const m = new Manifests(parseManifests(r.stdout));
     expect(Buffer.from(m.get('Secret', 'bil-message-digest').data.DIGEST_SERVICE_IDENTITY_SEED, 'base64').toString()).toBe(seed);
     expect(JSON.stringify(m.ofKind('ConfigMap'))).not.toContain(seed);
+    // The internal gRPC secret and the one being rotated out.
+    const current = 'current-service-secret-0123456789-abcdef';
+    const previous = 'previous-service-secret-0123456789-abcdef';
+    const r2 = runHelm(helm.binary, templateArgs('default', ['--set', `secrets.serviceAuthSecret=${current}`, '--set', `secrets.serviceAuthPreviousSecret=${previous}`]));
+    expect(r2.code, r2.stderr).toBe(0);
+    const m2 = new Manifests(parseManifests(r2.stdout));
+    const data = m2.get('Secret', 'bil-message').data;
+    expect(Buffer.from(data.SERVICE_AUTH_SECRET, 'base64').toString()).toBe(current);
+    expect(Buffer.from(data.SERVICE_AUTH_PREVIOUS_SECRET, 'base64').toString()).toBe(previous);
+    expect(JSON.stringify(m2.ofKind('ConfigMap'))).not.toContain(current);
   });
 
   it('the chart folder has its documented values files', () => {

@@ -242,6 +242,7 @@ export function existingSecretStandIn(name = ''): Record<string, string> {
     DIGEST_SERVICE_IDENTITY_SEED: randomBytes(32).toString('base64url'),
     DIGEST_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
     OPENAI_API_KEY: 'sk-test',
+    SERVICE_AUTH_SECRET: randomBytes(32).toString('base64url'),
   };
 }
 

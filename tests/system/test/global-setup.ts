@@ -3,10 +3,13 @@
 // private database, Redis prefix and NATS prefix, started once. Tests get its
 // URL with inject('bilUrl'), and the config directory where its start.mjs
 // wrote the digest service key (servers.json) with inject('bilConfigDir').
+// The system is given its SERVICE_AUTH_SECRET (npm start makes one otherwise),
+// so that the service-auth test can sign calls as a service would.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { createTestEnv, freePorts, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings } from '@bil/testkit';
+import { createTestEnv, freePorts, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings, type Ports } from '@bil/testkit';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,15 +18,20 @@ declare module 'vitest' {
     bilConfigDir: string;
     /** The digest service key start.mjs wrote there for bilUrl. */
     digestServiceKey: string;
+    /** Every port start.mjs was given. */
+    bilPorts: Ports;
+    /** The secret the system's services sign internal gRPC calls with. */
+    serviceAuthSecret: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = await createTestEnv('system');
   const ports = await freePorts();
+  const serviceAuthSecret = randomBytes(32).toString('base64url');
   let system;
   try {
-    system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }) });
+    system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }), SERVICE_AUTH_SECRET: serviceAuthSecret });
   } catch (err) {
     await env.cleanup();
     throw err;
@@ -33,6 +41,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('bilUrl', url);
   project.provide('bilConfigDir', systemConfigDir(env));
   project.provide('digestServiceKey', servers[url]!.digest_service_key);
+  project.provide('bilPorts', ports);
+  project.provide('serviceAuthSecret', serviceAuthSecret);
   return async () => {
     const code = await stopSystem(system);
     await env.cleanup();

@@ -95,6 +95,13 @@ describe('npm start', () => {
     }
   }, 400_000);
 
+  it('refuses NODE_ENV=production without SERVICE_AUTH_SECRET before starting anything', async () => {
+    const r = run(['scripts/start.mjs'], { ...systemEnv(env, ports), NODE_ENV: 'production', SERVICE_AUTH_SECRET: undefined }, { input: '' });
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toContain('SERVICE_AUTH_SECRET is required when NODE_ENV=production');
+    expect(r.output()).not.toContain('[identity]');
+  }, 60_000);
+
   it('names a missing server and how to start it', async () => {
     const dead = await freePort();
     const r = run(['scripts/start.mjs'], { ...systemEnv(env, ports), REDIS_URL: `redis://127.0.0.1:${dead}/0` }, { input: '' });

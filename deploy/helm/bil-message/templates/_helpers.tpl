@@ -85,33 +85,35 @@ container ports (name -> values key), which port the probes call, the
 environment variable that sets each port in the service's config.ts, and the
 Secret keys it gets (optional ones may be absent from the Secret): secretEnv
 from the release's Secret, digestSecretEnv from the digest trust domain's
-Secret (mounted into the digest API and workers only).
+Secret (mounted into the digest API and workers only). Every process that
+serves or calls internal gRPC gets SERVICE_AUTH_SECRET (the digest worker
+does neither).
 */}}
 {{- define "bil.components" -}}
 identity:
   key: identity
   args: [identity]
   portEnv: { grpc: IDENTITY_GRPC_PORT, metrics: IDENTITY_METRICS_PORT }
-  secretEnv: [DATABASE_URL, REDIS_URL, NATS_URL, IDENTITY_JWT_PRIVATE_KEY]
-  optionalSecretEnv: [IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS]
+  secretEnv: [DATABASE_URL, REDIS_URL, NATS_URL, IDENTITY_JWT_PRIVATE_KEY, SERVICE_AUTH_SECRET]
+  optionalSecretEnv: [IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS, SERVICE_AUTH_PREVIOUS_SECRET]
 chat:
   key: chat
   args: [chat]
   portEnv: { grpc: CHAT_GRPC_PORT, metrics: CHAT_METRICS_PORT }
-  secretEnv: [DATABASE_URL, NATS_URL]
-  optionalSecretEnv: []
+  secretEnv: [DATABASE_URL, NATS_URL, SERVICE_AUTH_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
 delivery:
   key: delivery
   args: [delivery]
   portEnv: { ws: DELIVERY_WS_PORT, metrics: DELIVERY_METRICS_PORT }
-  secretEnv: [REDIS_URL, NATS_URL]
-  optionalSecretEnv: []
+  secretEnv: [REDIS_URL, NATS_URL, SERVICE_AUTH_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
 digest:
   key: digest
   args: [digest]
   portEnv: { grpc: DIGEST_GRPC_PORT, metrics: DIGEST_METRICS_PORT }
-  secretEnv: [REDIS_URL, NATS_URL]
-  optionalSecretEnv: []
+  secretEnv: [REDIS_URL, NATS_URL, SERVICE_AUTH_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
   digestSecretEnv: [DATABASE_URL, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY]
   digestOptionalSecretEnv: [OPENAI_API_KEY]
 digest-worker:
@@ -126,8 +128,8 @@ gateway:
   key: gateway
   args: [gateway]
   portEnv: { http: BIL_GATEWAY_PORT, metrics: GATEWAY_METRICS_PORT }
-  secretEnv: [REDIS_URL]
-  optionalSecretEnv: []
+  secretEnv: [REDIS_URL, SERVICE_AUTH_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
 {{- end -}}
 
 {{/* Internal addresses. */}}
@@ -180,6 +182,12 @@ Rendered as YAML; include it once per template file and parse with fromYaml.
 {{- if not $jwt -}}{{- $jwt = genPrivateKey "ed25519" -}}{{- end -}}
 {{- $_ := set $out "IDENTITY_JWT_PRIVATE_KEY" $jwt -}}
 {{- if $s.jwtPreviousPublicKeys -}}{{- $_ := set $out "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" $s.jwtPreviousPublicKeys -}}{{- end -}}
+{{- /* The secret that signs internal gRPC calls (docs/architecture.md): from values, else kept, else generated. */ -}}
+{{- $svc := $s.serviceAuthSecret -}}
+{{- if not $svc -}}{{- $svc = get $old "SERVICE_AUTH_SECRET" | b64dec -}}{{- end -}}
+{{- if not $svc -}}{{- $svc = randBytes 32 | replace "+" "-" | replace "/" "_" | trimSuffix "=" -}}{{- end -}}
+{{- $_ := set $out "SERVICE_AUTH_SECRET" $svc -}}
+{{- if $s.serviceAuthPreviousSecret -}}{{- $_ := set $out "SERVICE_AUTH_PREVIOUS_SECRET" $s.serviceAuthPreviousSecret -}}{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
@@ -226,6 +234,11 @@ OPENAI_API_KEY when given. Rendered as YAML, like bil.secretValues.
 {{- fail (printf "%s must be 32 bytes in base64url without padding (43 characters): openssl rand 32 | basenc --base64url | tr -d '='" $name) -}}
 {{- end -}}
 {{- end -}}
+{{- range $name, $v := dict "secrets.serviceAuthSecret" $s.serviceAuthSecret "secrets.serviceAuthPreviousSecret" $s.serviceAuthPreviousSecret -}}
+{{- if and $v (not (regexMatch "^\\S{32,}$" $v)) -}}
+{{- fail (printf "%s must be at least 32 characters without white space: openssl rand -base64 32" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $s.existingSecret (not $s.digestExistingSecret) -}}
 {{- fail "secrets.existingSecret is set: name the digest trust domain's Secret in secrets.digestExistingSecret too (DATABASE_URL of the digest role, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY, optional OPENAI_API_KEY; docs/deploy.md)" -}}
 {{- end -}}
@@ -239,7 +252,7 @@ OPENAI_API_KEY when given. Rendered as YAML, like bil.secretValues.
 {{- if not $url -}}{{- fail (printf "%s is empty: set it, or name a Secret holding the URLs in secrets.existingSecret" $name) -}}{{- end -}}
 {{- end -}}
 {{- end -}}
-{{- $secretNames := list "DATABASE_URL" "REDIS_URL" "NATS_URL" "IDENTITY_JWT_PRIVATE_KEY" "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" "DIGEST_SERVICE_IDENTITY_SEED" "DIGEST_KEY_ENCRYPTION_KEY" "OPENAI_API_KEY" -}}
+{{- $secretNames := list "DATABASE_URL" "REDIS_URL" "NATS_URL" "IDENTITY_JWT_PRIVATE_KEY" "IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS" "SERVICE_AUTH_SECRET" "SERVICE_AUTH_PREVIOUS_SECRET" "DIGEST_SERVICE_IDENTITY_SEED" "DIGEST_KEY_ENCRYPTION_KEY" "OPENAI_API_KEY" -}}
 {{- range $k, $_ := .Values.config.extra -}}
 {{- if or (has $k $secretNames) (regexMatch "(?i)(PASSWORD|SECRET|PRIVATE_KEY|API_KEY|TOKEN$)" $k) -}}
 {{- fail (printf "config.extra.%s looks like a secret: the ConfigMap is readable by anyone who can read the namespace; use the secrets section or secrets.existingSecret" $k) -}}

@@ -11,6 +11,7 @@ import {
   Database,
   EventStore,
   GrpcServer,
+  ServiceAuth,
   OutboxRelay,
   callUnary,
   connectNats,
@@ -55,11 +56,11 @@ beforeAll(async () => {
   const app = new ChatApp(db, store, { maxGroupMembers: 64 }, logger);
   consumer = identityDirectoryConsumer({ nats, db, logger, app });
   await consumer.start();
-  grpc = new GrpcServer({ logger, maxReceiveBytes: 16 * 1024 * 1024 });
+  grpc = new GrpcServer({ logger, maxReceiveBytes: 16 * 1024 * 1024, auth: ServiceAuth.fromEnv('chat', env.serviceEnv) });
   const proto = loadChatProto();
   grpc.add('bil.chat.v1.ChatService', proto.bil.chat.v1.ChatService.service, chatHandlers(app));
   const port = await grpc.listen('127.0.0.1', 0);
-  client = new proto.bil.chat.v1.ChatService(`127.0.0.1:${port}`, credentials.createInsecure());
+  client = new proto.bil.chat.v1.ChatService(`127.0.0.1:${port}`, credentials.createInsecure(), ServiceAuth.fromEnv('gateway', env.serviceEnv).clientOptions('chat', {}));
 });
 
 afterAll(async () => {

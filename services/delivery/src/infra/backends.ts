@@ -3,7 +3,7 @@
 // correlation id (runtime callUnary). Every chat call acts as a device, so
 // chat applies its own authorisation: a device only ever gets what it may see.
 import { credentials } from '@grpc/grpc-js';
-import { callUnary, clientOptions } from '@bil/runtime';
+import { callUnary, clientOptions, type ServiceAuth } from '@bil/runtime';
 import { loadChatProto, loadIdentityProto } from '@bil/proto';
 import type { Actor } from '@bil/proto/gen/bil/chat/v1/Actor';
 import type { Chat__Output } from '@bil/proto/gen/bil/chat/v1/Chat';
@@ -26,9 +26,10 @@ export interface ChatBackend {
   close(): void;
 }
 
-export function createChatBackend(address: string, timeoutMs: number): ChatBackend {
+/** Chat at `address`, every call signed by `auth` (docs/architecture.md, "Service-to-service authentication"). */
+export function createChatBackend(address: string, timeoutMs: number, auth: ServiceAuth): ChatBackend {
   const proto = loadChatProto();
-  const client = new proto.bil.chat.v1.ChatService(address, credentials.createInsecure(), clientOptions);
+  const client = new proto.bil.chat.v1.ChatService(address, credentials.createInsecure(), auth.clientOptions('chat', clientOptions));
   const opts = { timeoutMs };
   return {
     async listChats(actor, pageToken, limit) {
@@ -55,9 +56,9 @@ export function createChatBackend(address: string, timeoutMs: number): ChatBacke
 }
 
 /** Fetches identity's JWK Set (JSON text) for the access-token verifier. */
-export function createJwksSource(address: string, timeoutMs = 5000): { fetch: () => Promise<string>; close: () => void } {
+export function createJwksSource(address: string, auth: ServiceAuth, timeoutMs = 5000): { fetch: () => Promise<string>; close: () => void } {
   const proto = loadIdentityProto();
-  const client = new proto.bil.identity.v1.IdentityService(address, credentials.createInsecure(), clientOptions);
+  const client = new proto.bil.identity.v1.IdentityService(address, credentials.createInsecure(), auth.clientOptions('identity', clientOptions));
   return {
     fetch: async () => (await callUnary<unknown, GetJwksResponse__Output>(client, client.getJwks as never, {}, { timeoutMs })).jwksJson,
     close: () => client.close(),
