@@ -169,6 +169,18 @@ describe('identity application', () => {
     expect(await codeOf(app.refresh({ refreshToken: 'bil_rt.garbage' }))).toBe('invalid_refresh_token');
   });
 
+  it('a forged refresh token of an older generation does not end the victim session (issue 14 item 7)', async () => {
+    const { device } = await registerWithDevice('hank');
+    const login = await app.login({ username: 'hank', password: PASSWORD, deviceId: device.deviceId });
+    const second = await app.refresh({ refreshToken: login.tokens.refreshToken });
+    const forged = `bil_rt.${login.tokens.sessionId}.1.${'A'.repeat(43)}`;
+    expect(await codeOf(app.refresh({ refreshToken: forged }))).toBe('invalid_refresh_token');
+    expect(await codeOf(app.refresh({ refreshToken: `bil_rt.${login.tokens.sessionId}.2.${'B'.repeat(43)}` }))).toBe('invalid_refresh_token');
+    expect(await revocations.isRevoked({ sub: login.userId, did: device.deviceId, sid: login.tokens.sessionId })).toBe(false);
+    const third = await app.refresh({ refreshToken: second.refreshToken });
+    expect(third.sessionId).toBe(login.tokens.sessionId);
+  });
+
   it('logs out one session only', async () => {
     const { user, device, tokens } = await registerWithDevice('ida');
     const other = await app.login({ username: 'ida', password: PASSWORD, deviceId: device.deviceId });
