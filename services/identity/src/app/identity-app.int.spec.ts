@@ -223,6 +223,9 @@ describe('identity application', () => {
     expect(await codeOf(app.findUser('max'))).toBe('user_not_found');
     expect(await codeOf(app.registerUser({ username: 'Max', password: PASSWORD }))).toBe('username_taken');
     expect(await codeOf(app.login({ username: 'max', password: PASSWORD, deviceId: device.deviceId }))).toBe('invalid_credentials');
+    // The documented account_deleted (issue 14 item 9): a genuine refresh token of the deleted account says so.
+    expect(await codeOf(app.refresh({ refreshToken: tokens.refreshToken }))).toBe('account_deleted');
+    expect(await codeOf(app.refresh({ refreshToken: `bil_rt.${tokens.sessionId}.1.${'C'.repeat(43)}` }))).toBe('invalid_refresh_token');
   });
 
   it('publishes integration events without secrets and keeps sessions private', async () => {

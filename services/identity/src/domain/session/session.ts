@@ -60,9 +60,11 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
       const issued = state.tokenHashes[command.generation - 1];
       if (issued === undefined || !command.secretMatches(issued)) throw invalidRefresh();
       if (state.status === 'ended') {
-        throw state.endReason === 'refresh_token_reused'
-          ? unauthenticated('refresh_token_reused', 'this refresh token was already used; the session was ended for safety')
-          : invalidRefresh();
+        if (state.endReason === 'refresh_token_reused') {
+          throw unauthenticated('refresh_token_reused', 'this refresh token was already used; the session was ended for safety');
+        }
+        if (state.endReason === 'account_deleted') throw unauthenticated('account_deleted', 'this account no longer exists');
+        throw invalidRefresh();
       }
       if (Date.parse(state.expiresAt) <= Date.parse(command.now)) {
         return [end(state, 'expired', command.now)];

@@ -51,6 +51,12 @@ describe('session decider', () => {
     spec.given(started, refreshed, reused).when(refresh(2, 'h2')).thenThrows('refresh_token_reused');
   });
 
+  it('says account_deleted to a genuine token of a deleted account, not to a forged one', () => {
+    const deleted: SessionEvent = { type: 'SessionEnded', data: { sessionId: 's1', userId: 'u1', deviceId: 'd1', reason: 'account_deleted', occurredAt: now } };
+    spec.given(started, deleted).when(refresh(1, 'h1')).thenThrows('account_deleted');
+    spec.given(started, deleted).when(refresh(1, 'junk')).thenThrows('invalid_refresh_token');
+  });
+
   it('expires', () => {
     spec
       .given(started)
