@@ -44,6 +44,9 @@ export interface ConnectionSettings {
   syncTimeoutMs: number;
   reorderWaitMs: number;
   pingIntervalMs: number;
+  /** Typing frames allowed per socket per window; more are dropped (default 10 per 10 s). */
+  typingPerWindow?: number;
+  typingWindowMs?: number;
 }
 
 /** What a connection asks of its node. */
@@ -257,6 +260,7 @@ export class Connection {
       case 'auth':
         return this.refresh(frame.token, frame.id);
       case 'typing':
+        if (!this.typingAllowed(frame.id)) return;
         return this.host.typing(this, frame.chatId, frame.active);
       case 'read':
         return this.host.read(this, frame.chatId, frame.seq);
@@ -270,6 +274,32 @@ export class Connection {
         throw new Error(`unhandled frame ${String(never)}`);
       }
     }
+  }
+
+  private typingWindowStart = 0;
+  private typingCount = 0;
+
+  /**
+   * Fixed-window limit on typing frames: past it a frame is dropped (typing is
+   * ephemeral) and the first dropped one of the window is answered
+   * `rate_limited` with `details.retry_after_ms`.
+   */
+  private typingAllowed(id?: string): boolean {
+    const now = Date.now();
+    const windowMs = this.settings.typingWindowMs ?? 10_000;
+    if (now - this.typingWindowStart >= windowMs) {
+      this.typingWindowStart = now;
+      this.typingCount = 0;
+    }
+    this.typingCount++;
+    const limit = this.settings.typingPerWindow ?? 10;
+    if (this.typingCount <= limit) return true;
+    this.host.count('bad_frames');
+    if (this.typingCount === limit + 1) {
+      const retryAfterMs = windowMs - (now - this.typingWindowStart);
+      this.send(errorFrame('rate_limited', 'too many typing frames; wait', id, { retry_after_ms: retryAfterMs }));
+    }
+    return false;
   }
 
   private async refresh(token: string, id?: string): Promise<void> {
