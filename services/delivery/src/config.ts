@@ -23,7 +23,7 @@ export const deliveryConfigSchema = {
   DELIVERY_MAX_PENDING_FRAMES: int('live frames held for one socket while it catches up, past which it is closed (4008)', 5000, 10, 1_000_000),
   DELIVERY_MAX_FRAME_BYTES: int('the largest frame a client may send, bytes (larger: close 1009)', 64 * 1024, 1024, 16 * 1024 * 1024),
   DELIVERY_HEADERS_TIMEOUT_MS: int('time a client has to send the complete upgrade request headers, ms (slowloris)', 10_000, 1000, 300_000),
-  DELIVERY_MAX_CONNECTIONS_PER_ADDRESS: int('open connections allowed per client TCP address (gateways in front count as one each); 0 for no cap', 4096, 0, 1_000_000),
+  DELIVERY_MAX_CONNECTIONS_PER_ADDRESS: int('open connections allowed per TCP peer address; every gateway in front counts as one address, so this is a safety net sized above a gateway\'s sockets (the per-client cap is the gateway\'s); 0 for no cap', 20_000, 0, 1_000_000),
   DELIVERY_TYPING_PER_WINDOW: int('typing frames one socket may send per DELIVERY_TYPING_WINDOW_MS; more are dropped (one rate_limited error per window)', 10, 1, 10_000),
   DELIVERY_TYPING_WINDOW_MS: int('the typing rate-limit window, ms', 10_000, 100, 600_000),
   DELIVERY_SYNC_TIMEOUT_MS: int('how long after the upgrade a client may take to send its sync frame, ms (then close 4009)', 30_000, 100, 600_000),

@@ -60,7 +60,7 @@ export interface AppDeps {
   publicUrl?: string;
   /** Slowloris defences: header, request and keep-alive timeouts (defaults: 10 s, 60 s, 72 s). */
   timeouts?: Partial<HttpTimeouts>;
-  /** Most open connections per client address (TCP peer); 0 turns the cap off. Default 256. */
+  /** Most open connections per client address (TCP peer); 0 turns the cap off. Default 512. */
   maxConnectionsPerAddress?: number;
 }
 
@@ -253,7 +253,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const refusalLogged = new Map<string, number>();
   capConnectionsPerAddress(app.server, {
-    perAddress: deps.maxConnectionsPerAddress ?? 256,
+    perAddress: deps.maxConnectionsPerAddress ?? 512,
     // One line per address per minute at most, not one per refused connection.
     onRefused: (address) => {
       const now = Date.now();

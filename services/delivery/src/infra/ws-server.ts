@@ -21,7 +21,7 @@ export interface WsServerOptions {
   logger: Logger;
   /** Time to receive an upgrade request's headers (slowloris), ms; default 10 s. */
   headersTimeoutMs?: number;
-  /** Most open connections (sockets included) per client address; 0 for no cap. Default 256. */
+  /** Most open connections (sockets included) per client address; 0 for no cap. Default 20,000 (each gateway in front is one address). */
   maxConnectionsPerAddress?: number;
 }
 
@@ -80,7 +80,7 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
   server.on('clientError', clientErrorHandler);
   let lastRefusalLog = 0;
   capConnectionsPerAddress(server, {
-    perAddress: opts.maxConnectionsPerAddress ?? 256,
+    perAddress: opts.maxConnectionsPerAddress ?? 20_000,
     onRefused: (address) => {
       if (Date.now() - lastRefusalLog < 60_000) return;
       lastRefusalLog = Date.now();
