@@ -24,6 +24,7 @@ import {
   type ErrorCode,
 } from '../domain/frames.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
+import { WindowLimit } from './window-limit.js';
 
 /**
  * A frame on its way to this socket; message frames carry their chat and seq.
@@ -276,31 +277,17 @@ export class Connection {
     }
   }
 
-  private typingWindowStart = 0;
-  private typingCount = 0;
-
-  /**
-   * Fixed-window limit on typing frames: past it a frame is dropped (typing is
-   * ephemeral) and the first dropped one of the window is answered
-   * `rate_limited` with `details.retry_after_ms`.
-   */
+  /** Typing frames past the limit are dropped (typing is ephemeral); the first dropped one of a window is answered. */
   private typingAllowed(id?: string): boolean {
-    const now = Date.now();
-    const windowMs = this.settings.typingWindowMs ?? 10_000;
-    if (now - this.typingWindowStart >= windowMs) {
-      this.typingWindowStart = now;
-      this.typingCount = 0;
-    }
-    this.typingCount++;
-    const limit = this.settings.typingPerWindow ?? 10;
-    if (this.typingCount <= limit) return true;
+    this.typingLimit ??= new WindowLimit(this.settings.typingPerWindow ?? 10, this.settings.typingWindowMs ?? 10_000);
+    const d = this.typingLimit.hit();
+    if (d.allowed) return true;
     this.host.count('bad_frames');
-    if (this.typingCount === limit + 1) {
-      const retryAfterMs = windowMs - (now - this.typingWindowStart);
-      this.send(errorFrame('rate_limited', 'too many typing frames; wait', id, { retry_after_ms: retryAfterMs }));
-    }
+    if (d.firstRefused) this.send(errorFrame('rate_limited', 'too many typing frames; wait', id, { retry_after_ms: d.retryAfterMs }));
     return false;
   }
+
+  private typingLimit: WindowLimit | undefined;
 
   private async refresh(token: string, id?: string): Promise<void> {
     let next: VerifiedActor;
