@@ -5,6 +5,7 @@ export * from './db.js';
 export * from './errors.js';
 export * from './event-store.js';
 export * from './grpc.js';
+export * from './http-edge.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './nats.js';

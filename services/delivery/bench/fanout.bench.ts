@@ -191,6 +191,8 @@ const production = {
   DELIVERY_FANOUT_ACK_WAIT_MS: '10000',
   DELIVERY_REORDER_WAIT_MS: '250',
   DELIVERY_MAX_BUFFERED_BYTES: String(1024 * 1024),
+  // Every bench socket comes from 127.0.0.1 (10,000 idle ones at once): no per-address cap here.
+  DELIVERY_MAX_CONNECTIONS_PER_ADDRESS: '0',
 };
 const profArgs = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
 const metricsPorts = [await freePort(), await freePort()];

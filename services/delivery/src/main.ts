@@ -68,6 +68,8 @@ await runService('delivery', async (life) => {
       syncTimeoutMs: config.DELIVERY_SYNC_TIMEOUT_MS,
       reorderWaitMs: config.DELIVERY_REORDER_WAIT_MS,
       pingIntervalMs: config.DELIVERY_PING_INTERVAL_MS,
+      typingPerWindow: config.DELIVERY_TYPING_PER_WINDOW,
+      typingWindowMs: config.DELIVERY_TYPING_WINDOW_MS,
       heartbeatMs: config.DELIVERY_HEARTBEAT_MS,
       revocationCheckMs: config.DELIVERY_REVOCATION_CHECK_MS,
     },
@@ -94,6 +96,8 @@ await runService('delivery', async (life) => {
     verify: (t) => verifier.verify(t),
     accept: (socket, actor) => hub.accept(socket, actor),
     logger,
+    headersTimeoutMs: config.DELIVERY_HEADERS_TIMEOUT_MS,
+    maxConnectionsPerAddress: config.DELIVERY_MAX_CONNECTIONS_PER_ADDRESS,
   });
   life.onShutdown('websocket server', async () => {
     await hub.stop();

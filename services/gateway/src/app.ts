@@ -9,6 +9,15 @@ import { Histogram } from 'prom-client';
 import { AppError, CORRELATION_HEADER, sanitizeCorrelationId, type Logger, type Metrics } from '@bil/runtime';
 import { bearerToken, type AccessTokenVerifier } from './auth.js';
 import { errorBody, toHttpError } from './errors.js';
+import {
+  DEFAULT_JSON_MAX_DEPTH,
+  capConnectionsPerAddress,
+  clientErrorHandler,
+  createHttpServer,
+  findBadString,
+  scanJsonDepth,
+  type HttpTimeouts,
+} from './edge.js';
 import type { ChatApi } from './chat-client.js';
 import type { DigestApi } from './digest-client.js';
 import { digestSharedSchemas } from './digest-schemas.js';
@@ -49,10 +58,42 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The public base URL shown in the OpenAPI document. */
   publicUrl?: string;
+  /** Slowloris defences: header, request and keep-alive timeouts (defaults: 10 s, 60 s, 72 s). */
+  timeouts?: Partial<HttpTimeouts>;
+  /** Most open connections per client address (TCP peer); 0 turns the cap off. Default 512. */
+  maxConnectionsPerAddress?: number;
+}
+
+/** Route option `config.jsonMaxDepth`: the deepest nesting this route's body may have. */
+export interface EdgeRouteConfig {
+  jsonMaxDepth?: number;
+}
+
+/** True when `text` is only JSON whitespace; stops at the first other character. */
+function isBlank(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  }
+  return true;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const timeouts: HttpTimeouts = {
+    headersTimeoutMs: deps.timeouts?.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: deps.timeouts?.requestTimeoutMs ?? 60_000,
+    keepAliveTimeoutMs: deps.timeouts?.keepAliveTimeoutMs ?? 72_000,
+  };
   const app = Fastify({
+    serverFactory: (handler) => createHttpServer(handler, timeouts),
+    // Node's own refusals (malformed HTTP, 431, 408) in the documented shape.
+    clientErrorHandler,
+    // Router errors (a path parameter over maxParamLength, a bad URL) go through
+    // the one error shape, without echoing the path.
+    frameworkErrors: (err, _request, reply) => {
+      const h = toHttpError(err);
+      void (reply as FastifyReply).code(h.status).headers(h.headers).send(h.body);
+    },
     loggerInstance: deps.logger,
     // One access line per request (onResponse below) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
@@ -72,15 +113,42 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // JSON is the only request body type; anything else is 415. An empty body
   // counts as no body (some clients send Content-Type on a bodiless POST).
+  // Size is bounded while the body arrives (bodyLimit, per route); depth is
+  // checked by a single scan that stops at the first bracket too deep, before
+  // JSON.parse (which takes seconds on an 8 MiB `[[[…]]]`).
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') {
+    if (isBlank(text)) {
       done(null, undefined);
       return;
     }
+    const maxDepth = (request.routeOptions.config as EdgeRouteConfig | undefined)?.jsonMaxDepth ?? DEFAULT_JSON_MAX_DEPTH;
+    const scan = scanJsonDepth(text, maxDepth);
+    if (!scan.ok) {
+      const message = scan.reason === 'depth' ? `the request body is nested deeper than ${maxDepth} levels` : 'the request body is not valid JSON';
+      done(new AppError('invalid_argument', 'invalid_json', message, scan.reason === 'depth' ? { max_depth: maxDepth } : {}), undefined);
+      return;
+    }
     parseJson(request, text, done);
+  });
+
+  // No control characters (NUL included) and no lone surrogates in any string
+  // input, body, query or path: refused here with 400 before a schema, a
+  // service or PostgreSQL (which refuses NUL with 22021) sees them.
+  app.addHook('preValidation', async (request) => {
+    for (const [location, value] of [
+      ['params', request.params],
+      ['querystring', request.query],
+      ['body', request.body],
+    ] as const) {
+      const bad = findBadString(value);
+      if (bad) {
+        const field = bad.field || location;
+        throw new AppError('invalid_argument', 'invalid_characters', `${field}: ${bad.reason}`, { location, field, reason: bad.reason });
+      }
+    }
   });
 
   for (const s of [...sharedSchemas, ...chatSharedSchemas, ...digestSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
@@ -182,6 +250,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   chatRoutes(app, ctx);
   digestRoutes(app, ctx);
   opsRoutes(app, ctx);
+
+  const refusalLogged = new Map<string, number>();
+  capConnectionsPerAddress(app.server, {
+    perAddress: deps.maxConnectionsPerAddress ?? 512,
+    // One line per address per minute at most, not one per refused connection.
+    onRefused: (address) => {
+      const now = Date.now();
+      if ((refusalLogged.get(address) ?? 0) > now - 60_000) return;
+      if (refusalLogged.size > 1000) refusalLogged.clear();
+      refusalLogged.set(address, now);
+      app.log.warn({ address }, 'connections refused: too many from this address');
+    },
+  });
 
   await app.ready();
   return app;

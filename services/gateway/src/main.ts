@@ -52,12 +52,14 @@ await runService('gateway', async (life) => {
     digest,
     verifier,
     limiter: new RateLimiter(redis, config.RATE_LIMIT_WINDOW_SECONDS),
-    limits: { perIp: config.RATE_LIMIT_AUTH_PER_IP, perUsername: config.RATE_LIMIT_AUTH_PER_USERNAME },
+    limits: { perIp: config.RATE_LIMIT_AUTH_PER_IP, perUsername: config.RATE_LIMIT_AUTH_PER_USERNAME, lookupsPerUser: config.RATE_LIMIT_USER_LOOKUPS_PER_USER },
     ready,
     bodyLimitBytes: config.GATEWAY_BODY_LIMIT_BYTES,
     bodyLimits: { message: config.GATEWAY_MESSAGE_BODY_LIMIT_BYTES, epoch: config.GATEWAY_EPOCH_BODY_LIMIT_BYTES, digest: config.GATEWAY_DIGEST_BODY_LIMIT_BYTES },
     trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0,
     metrics,
+    timeouts: { headersTimeoutMs: config.GATEWAY_HEADERS_TIMEOUT_MS, requestTimeoutMs: config.GATEWAY_REQUEST_TIMEOUT_MS },
+    maxConnectionsPerAddress: config.GATEWAY_MAX_CONNECTIONS_PER_ADDRESS,
   });
   await app.listen({ host: config.GATEWAY_HOST, port: config.BIL_GATEWAY_PORT });
   life.onShutdown('http', () => app.close());

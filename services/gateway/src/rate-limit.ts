@@ -89,6 +89,8 @@ export class RateLimiter {
 export interface AuthLimits {
   perIp: number;
   perUsername: number;
+  /** GET /v1/users lookups per account per window (username enumeration); default 60. */
+  lookupsPerUser?: number;
 }
 
 /** The rules for a sign-in or registration attempt by `ip` for `username`. */
@@ -104,6 +106,16 @@ export async function enforceAuthLimit(limiter: Pick<RateLimiter, 'hit'>, limits
   const d = await limiter.hit(authRules(limits, ip, username));
   if (!d.allowed) {
     throw new AppError('rate_limited', 'rate_limited', `too many attempts, retry in ${d.retryAfterSeconds} s`, {
+      retry_after_seconds: d.retryAfterSeconds,
+    });
+  }
+}
+
+/** Throws 429 rate_limited when `userId` looked up more users than allowed this window. */
+export async function enforceLookupLimit(limiter: Pick<RateLimiter, 'hit'>, limits: AuthLimits, userId: string): Promise<void> {
+  const d = await limiter.hit([{ key: `gw:rl:lookup:user:${userId}`, limit: limits.lookupsPerUser ?? 60 }]);
+  if (!d.allowed) {
+    throw new AppError('rate_limited', 'rate_limited', `too many lookups, retry in ${d.retryAfterSeconds} s`, {
       retry_after_seconds: d.retryAfterSeconds,
     });
   }

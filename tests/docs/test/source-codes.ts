@@ -70,6 +70,8 @@ export function sourceCodes(...dirs: string[]): SourceCodes {
       for (const m of text.matchAll(/reply\.code\((\d{3})\)\.send\(errorBody\('([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
       // The WebSocket upgrade's answers (delivery's ws-server, the gateway's ws-proxy): refuse(socket, 400, 'code', …).
       for (const m of text.matchAll(/\b(?:refuse|plain)\(\w+, (\d{3}), '([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
+      // Raw-socket answers before a request exists (runtime's http-edge): rawErrorResponse(408, 'Request Timeout', 'code', …).
+      for (const m of text.matchAll(/\brawErrorResponse\((\d{3}), '[^']*', '([a-z_]+)'/g)) add(m[2]!, Number(m[1]));
       for (const m of text.matchAll(/'([a-z][a-z0-9]*(?:_[a-z0-9]+)+)'/g)) out.literals.add(m[1]!);
     }
   }

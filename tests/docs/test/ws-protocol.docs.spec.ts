@@ -103,8 +103,9 @@ describe('docs/ws-protocol.md: frames', () => {
 });
 
 describe('docs/ws-protocol.md: upgrade refusals', () => {
-  // The upgrade is answered by delivery's ws-server (the token check is runtime's) or, in front of it, the gateway's ws-proxy.
-  const upgrade = sourceCodes('services/delivery/src/infra/ws-server.ts', 'services/gateway/src/ws-proxy.ts');
+  // The upgrade is answered by delivery's ws-server (the token check is runtime's, Node's own refusals and the
+  // connection cap are runtime's http-edge) or, in front of it, the gateway's ws-proxy.
+  const upgrade = sourceCodes('services/delivery/src/infra/ws-server.ts', 'services/gateway/src/ws-proxy.ts', 'packages/runtime/src/http-edge.ts');
   const token = sourceCodes('packages/runtime/src/access-token.ts', 'services/delivery/src/infra/ws-server.ts');
   const rows = tableOf(doc, 'Connecting and authentication').rows.flatMap((r) => codeSpans(r.code!).map((code) => ({ status: Number(r.status), code })));
 

@@ -25,6 +25,7 @@ import {
   type ErrorCode,
 } from '../domain/frames.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
+import { WindowLimit } from './window-limit.js';
 
 /**
  * A frame on its way to this socket; message frames carry their chat and seq.
@@ -45,6 +46,9 @@ export interface ConnectionSettings {
   syncTimeoutMs: number;
   reorderWaitMs: number;
   pingIntervalMs: number;
+  /** Typing frames allowed per socket per window; more are dropped (default 10 per 10 s). */
+  typingPerWindow?: number;
+  typingWindowMs?: number;
 }
 
 /** What a connection asks of its node. */
@@ -258,6 +262,7 @@ export class Connection {
       case 'auth':
         return this.refresh(frame.token, frame.id);
       case 'typing':
+        if (!this.typingAllowed(frame.id)) return;
         return this.host.typing(this, frame.chatId, frame.active);
       case 'read':
         return this.host.read(this, frame.chatId, frame.seq);
@@ -272,6 +277,18 @@ export class Connection {
       }
     }
   }
+
+  /** Typing frames past the limit are dropped (typing is ephemeral); the first dropped one of a window is answered. */
+  private typingAllowed(id?: string): boolean {
+    this.typingLimit ??= new WindowLimit(this.settings.typingPerWindow ?? 10, this.settings.typingWindowMs ?? 10_000);
+    const d = this.typingLimit.hit();
+    if (d.allowed) return true;
+    this.host.count('bad_frames');
+    if (d.firstRefused) this.send(errorFrame('rate_limited', 'too many typing frames; wait', id, { retry_after_ms: d.retryAfterMs }));
+    return false;
+  }
+
+  private typingLimit: WindowLimit | undefined;
 
   private async refresh(token: string, id?: string): Promise<void> {
     let next: VerifiedActor;

@@ -6,10 +6,10 @@
 // answered `401` with the API's error body; a query string is refused
 // (`400 invalid_request`, as the REST API names a bad query) so tokens never
 // reach access logs. docs/ws-protocol.md lists every refusal.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppError, bearerToken, type Logger, type VerifiedActor } from '@bil/runtime';
+import { AppError, bearerToken, capConnectionsPerAddress, clientErrorHandler, createHttpServer, type Logger, type VerifiedActor } from '@bil/runtime';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../domain/frames.js';
 
 export interface WsServerOptions {
@@ -19,6 +19,10 @@ export interface WsServerOptions {
   verify: (token: string) => Promise<VerifiedActor>;
   accept: (ws: WebSocket, actor: VerifiedActor) => Promise<void>;
   logger: Logger;
+  /** Time to receive an upgrade request's headers (slowloris), ms; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Most open connections (sockets included) per client address; 0 for no cap. Default 20,000 (each gateway in front is one address). */
+  maxConnectionsPerAddress?: number;
 }
 
 export const WS_PATH = '/v1/ws';
@@ -63,10 +67,25 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
     perMessageDeflate: false,
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
-  const server = createServer((req, res) => {
-    const message = 'WebSocket endpoint: GET /v1/ws with Upgrade: websocket';
-    if (req.url === WS_PATH) plain(res, 426, 'upgrade_required', message);
-    else plain(res, 404, 'not_found', message);
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 10_000;
+  const server = createHttpServer(
+    (req, res) => {
+      const message = 'WebSocket endpoint: GET /v1/ws with Upgrade: websocket';
+      if (req.url === WS_PATH) plain(res, 426, 'upgrade_required', message);
+      else plain(res, 404, 'not_found', message);
+    },
+    { headersTimeoutMs, requestTimeoutMs: Math.max(headersTimeoutMs, 30_000), keepAliveTimeoutMs: 5000 },
+  );
+  // Node's own refusals (431, malformed HTTP, 408) in the API's error shape, not bodiless.
+  server.on('clientError', clientErrorHandler);
+  let lastRefusalLog = 0;
+  capConnectionsPerAddress(server, {
+    perAddress: opts.maxConnectionsPerAddress ?? 20_000,
+    onRefused: (address) => {
+      if (Date.now() - lastRefusalLog < 60_000) return;
+      lastRefusalLog = Date.now();
+      opts.logger.warn({ address }, 'connections refused: too many from one address');
+    },
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());

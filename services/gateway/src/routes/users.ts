@@ -2,13 +2,15 @@
 import type { FastifyInstance } from 'fastify';
 import { deviceJson, deviceListJson, userJson } from '../mappers.js';
 import { findUserSchema, listDevicesSchema, type FindUserQuery, type UserParams } from '../schemas.js';
-import { inContext, type RouteContext } from './context.js';
+import { enforceLookupLimit } from '../rate-limit.js';
+import { actorOf, inContext, type RouteContext } from './context.js';
 
 export function userRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Querystring: FindUserQuery }>(
     '/v1/users',
     { schema: findUserSchema, onRequest: ctx.authenticate },
     async (request) => {
+      await enforceLookupLimit(ctx.limiter, ctx.limits, actorOf(request).userId);
       const res = await inContext(request, () => ctx.identity.findUser({ username: request.query.username }));
       return { user: userJson(res.user) };
     },

@@ -169,6 +169,18 @@ describe('identity application', () => {
     expect(await codeOf(app.refresh({ refreshToken: 'bil_rt.garbage' }))).toBe('invalid_refresh_token');
   });
 
+  it('a forged refresh token of an older generation does not end the victim session (issue 14 item 7)', async () => {
+    const { device } = await registerWithDevice('hank');
+    const login = await app.login({ username: 'hank', password: PASSWORD, deviceId: device.deviceId });
+    const second = await app.refresh({ refreshToken: login.tokens.refreshToken });
+    const forged = `bil_rt.${login.tokens.sessionId}.1.${'A'.repeat(43)}`;
+    expect(await codeOf(app.refresh({ refreshToken: forged }))).toBe('invalid_refresh_token');
+    expect(await codeOf(app.refresh({ refreshToken: `bil_rt.${login.tokens.sessionId}.2.${'B'.repeat(43)}` }))).toBe('invalid_refresh_token');
+    expect(await revocations.isRevoked({ sub: login.userId, did: device.deviceId, sid: login.tokens.sessionId })).toBe(false);
+    const third = await app.refresh({ refreshToken: second.refreshToken });
+    expect(third.sessionId).toBe(login.tokens.sessionId);
+  });
+
   it('logs out one session only', async () => {
     const { user, device, tokens } = await registerWithDevice('ida');
     const other = await app.login({ username: 'ida', password: PASSWORD, deviceId: device.deviceId });
@@ -211,6 +223,9 @@ describe('identity application', () => {
     expect(await codeOf(app.findUser('max'))).toBe('user_not_found');
     expect(await codeOf(app.registerUser({ username: 'Max', password: PASSWORD }))).toBe('username_taken');
     expect(await codeOf(app.login({ username: 'max', password: PASSWORD, deviceId: device.deviceId }))).toBe('invalid_credentials');
+    // The documented account_deleted (issue 14 item 9): a genuine refresh token of the deleted account says so.
+    expect(await codeOf(app.refresh({ refreshToken: tokens.refreshToken }))).toBe('account_deleted');
+    expect(await codeOf(app.refresh({ refreshToken: `bil_rt.${tokens.sessionId}.1.${'C'.repeat(43)}` }))).toBe('invalid_refresh_token');
   });
 
   it('publishes integration events without secrets and keeps sessions private', async () => {

@@ -46,16 +46,50 @@ export function normalizePassword(raw: unknown, field = 'password'): string {
   return pw;
 }
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]/;
+// Characters a name may not contain: controls, format characters (bidi
+// overrides, zero-width spaces, soft hyphen, Mongolian vowel separator, tag
+// characters …), every default-ignorable code point (Hangul fillers, combining
+// grapheme joiner …), line/paragraph separators, surrogates, the blank Braille
+// pattern and U+FFFD (what a lone surrogate becomes on the way here).
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u2800\ufffd]/u;
+const PICTOGRAPH = /\p{Extended_Pictographic}/u;
+// Emoji modifiers (skin tones) and variation selectors that may sit between a pictograph and a ZWJ.
+// eslint-disable-next-line no-misleading-character-class -- ranges of modifiers and selectors, not a combined character
+const EMOJI_TAIL = /[\u{1f3fb}-\u{1f3ff}\ufe0e\ufe0f]/u;
+const VARIATION_SELECTOR = /[\ufe00-\ufe0f\u{e0100}-\u{e01ef}]/u;
 
-/** Display and device names: trimmed, no control or invisible formatting characters. */
+/**
+ * The first invisible code point of `name`, or null. Two allowances keep
+ * emoji whole: a zero-width joiner between two pictographs (👩‍💻), and a
+ * variation selector right after a visible character (❤️).
+ */
+export function invisibleCharacter(name: string): string | null {
+  const cps = [...name];
+  for (let i = 0; i < cps.length; i++) {
+    const c = cps[i]!;
+    if (!INVISIBLE.test(c)) continue;
+    if (c === '\u200d') {
+      let j = i - 1;
+      while (j >= 0 && EMOJI_TAIL.test(cps[j]!)) j--;
+      if (j >= 0 && PICTOGRAPH.test(cps[j]!) && i + 1 < cps.length && PICTOGRAPH.test(cps[i + 1]!)) continue;
+    } else if (VARIATION_SELECTOR.test(c) && i > 0 && !INVISIBLE.test(cps[i - 1]!)) {
+      continue;
+    }
+    return c;
+  }
+  return null;
+}
+
+/** Display and device names: trimmed, no control or invisible characters (see docs/identity.md). */
 export function validateName(raw: unknown, field: string, min: number, max: number): string {
   if (typeof raw !== 'string') throw invalidArgument('invalid_name', `${field} must be a string`, { field });
   const name = raw.normalize('NFC').trim();
   const length = [...name].length;
-  if (length < min || length > max || CONTROL.test(name)) {
-    throw invalidArgument('invalid_name', `${field} must be ${min} to ${max} characters without control characters`, { field });
+  const invisible = invisibleCharacter(name);
+  if (length < min || length > max || invisible !== null) {
+    const details: Record<string, unknown> = { field };
+    if (invisible !== null) details.code_point = `U+${invisible.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    throw invalidArgument('invalid_name', `${field} must be ${min} to ${max} characters without control or invisible characters`, details);
   }
   return name;
 }

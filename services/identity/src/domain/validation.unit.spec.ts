@@ -45,6 +45,16 @@ describe('passwords and names', () => {
     expect(code(() => validateName('\u202eenohp', 'device_name', 1, 64))).toBe('invalid_name');
     expect(validateName('  My phone  ', 'device_name', 1, 64)).toBe('My phone');
   });
+
+  it('refuses the invisible characters of issue 14 item 10 and keeps emoji whole', () => {
+    for (const c of ['\u00ad', '\u180e', '\u3164', '\u115f', '\u1160', '\uffa0', '\u034f', '\u{e0041}', '\u{e007f}', '\u2800', '\u200b', '\u2066', '\ufffd', '\ud800']) {
+      expect(code(() => validateName(`Ann${c}a`, 'display_name', 1, 64)), `U+${c.codePointAt(0)!.toString(16)}`).toBe('invalid_name');
+    }
+    expect(code(() => validateName('\u3164', 'display_name', 1, 64))).toBe('invalid_name');
+    expect(code(() => validateName('a\u200db', 'display_name', 1, 64))).toBe('invalid_name');
+    expect(code(() => validateName('\ufe0f', 'display_name', 1, 64))).toBe('invalid_name');
+    for (const ok of ['Zoë 👩‍💻', '❤️ Ann', '👍🏽', '👨‍👩‍👧', 'Иван', '李小龍', 'محمد']) expect(validateName(ok, 'display_name', 1, 64)).toBe(ok);
+  });
 });
 
 describe('device keys', () => {

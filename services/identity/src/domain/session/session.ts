@@ -2,6 +2,10 @@
 // with a rotating refresh token. Each refresh token carries the generation it
 // was issued at; presenting an older generation means a copy was used after
 // rotation (stolen or replayed), so the whole session ends (RFC 9700 §4.14.2).
+// The secret is checked first, against the hash issued for the presented
+// generation: a token that was never issued (a forged `<sid>.<gen-1>.<junk>`)
+// is refused without any state change, so knowing a session id is not enough
+// to end someone else's session.
 import { unauthenticated, type Decider } from '@bil/runtime';
 
 export type SessionEndReason = 'logout' | 'refresh_token_reused' | 'device_revoked' | 'password_changed' | 'account_deleted' | 'expired';
@@ -30,6 +34,8 @@ interface SessionData {
   deviceId: string;
   generation: number;
   tokenHash: string;
+  /** The hash issued at each generation (index generation - 1), to recognise a real, rotated-out token. */
+  tokenHashes: string[];
   expiresAt: string;
   endReason: SessionEndReason | null;
 }
@@ -49,16 +55,22 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
     }
     case 'RefreshSession': {
       if (state.status === 'none') throw invalidRefresh();
+      // Verify before deciding anything: the presented secret must be the one
+      // issued for the presented generation.
+      const issued = state.tokenHashes[command.generation - 1];
+      if (issued === undefined || !command.secretMatches(issued)) throw invalidRefresh();
       if (state.status === 'ended') {
-        throw state.endReason === 'refresh_token_reused'
-          ? unauthenticated('refresh_token_reused', 'this refresh token was already used; the session was ended for safety')
-          : invalidRefresh();
+        if (state.endReason === 'refresh_token_reused') {
+          throw unauthenticated('refresh_token_reused', 'this refresh token was already used; the session was ended for safety');
+        }
+        if (state.endReason === 'account_deleted') throw unauthenticated('account_deleted', 'this account no longer exists');
+        throw invalidRefresh();
       }
       if (Date.parse(state.expiresAt) <= Date.parse(command.now)) {
         return [end(state, 'expired', command.now)];
       }
       if (command.generation < state.generation) return [end(state, 'refresh_token_reused', command.now)];
-      if (command.generation !== state.generation || !command.secretMatches(state.tokenHash)) throw invalidRefresh();
+      if (command.generation !== state.generation) throw invalidRefresh();
       return [
         {
           type: 'SessionRefreshed',
@@ -86,6 +98,12 @@ function end(s: Extract<SessionState, { status: 'active' }>, reason: SessionEndR
   return { type: 'SessionEnded', data: { sessionId: s.sessionId, userId: s.userId, deviceId: s.deviceId, reason, occurredAt: now } };
 }
 
+function withHash(hashes: string[], generation: number, hash: string): string[] {
+  const next = hashes.slice();
+  next[generation - 1] = hash;
+  return next;
+}
+
 export function evolveSession(state: SessionState, event: SessionEvent): SessionState {
   switch (event.type) {
     case 'SessionStarted':
@@ -96,13 +114,20 @@ export function evolveSession(state: SessionState, event: SessionEvent): Session
         deviceId: event.data.deviceId,
         generation: 1,
         tokenHash: event.data.tokenHash,
+        tokenHashes: [event.data.tokenHash],
         expiresAt: event.data.expiresAt,
         endReason: null,
       };
     case 'SessionRefreshed':
       return state.status === 'none'
         ? state
-        : { ...state, generation: event.data.generation, tokenHash: event.data.tokenHash, expiresAt: event.data.expiresAt };
+        : {
+            ...state,
+            generation: event.data.generation,
+            tokenHash: event.data.tokenHash,
+            tokenHashes: withHash(state.tokenHashes, event.data.generation, event.data.tokenHash),
+            expiresAt: event.data.expiresAt,
+          };
     case 'SessionEnded':
       return state.status === 'none' ? state : { ...state, status: 'ended', endReason: event.data.reason };
     default: {

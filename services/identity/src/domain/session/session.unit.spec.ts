@@ -39,9 +39,22 @@ describe('session decider', () => {
     spec.given(started).when(refresh(7, 'h1')).thenThrows('invalid_refresh_token');
   });
 
+  it('refuses a forged token of an older generation without ending the session (issue 14 item 7)', () => {
+    spec.given(started, refreshed).when(refresh(1, 'junk')).thenThrows('invalid_refresh_token');
+    spec.given(started, refreshed).when(refresh(0, 'h1')).thenThrows('invalid_refresh_token');
+    // An expired session is not ended by a forged token either.
+    spec.given(started).when({ ...refresh(1, 'junk'), now: '2027-01-01T00:00:00.000Z' }).thenThrows('invalid_refresh_token');
+  });
+
   it('says the session ended for reuse when its tokens come back', () => {
     const reused: SessionEvent = { type: 'SessionEnded', data: { sessionId: 's1', userId: 'u1', deviceId: 'd1', reason: 'refresh_token_reused', occurredAt: now } };
     spec.given(started, refreshed, reused).when(refresh(2, 'h2')).thenThrows('refresh_token_reused');
+  });
+
+  it('says account_deleted to a genuine token of a deleted account, not to a forged one', () => {
+    const deleted: SessionEvent = { type: 'SessionEnded', data: { sessionId: 's1', userId: 'u1', deviceId: 'd1', reason: 'account_deleted', occurredAt: now } };
+    spec.given(started, deleted).when(refresh(1, 'h1')).thenThrows('account_deleted');
+    spec.given(started, deleted).when(refresh(1, 'junk')).thenThrows('invalid_refresh_token');
   });
 
   it('expires', () => {
