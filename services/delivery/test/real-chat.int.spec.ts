@@ -67,7 +67,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
 
   const actor = (d: Device) => ({ userId: d.userId, deviceId: d.deviceId, sessionId: d.sessionId });
 
-  async function send(chatId: string, sender: Device, recipients: Device[]): Promise<number> {
+  async function send(chatId: string, sender: Device, recipients: Device[], ciphertextBytes = 272): Promise<number> {
     const messageId = uuidv7();
     const envelope = JSON.stringify({
       header: {
@@ -87,7 +87,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
         nonce: b64(12),
         commitment: b64(32),
       },
-      ciphertext: b64(272),
+      ciphertext: b64(ciphertextBytes),
       signature: b64(64),
     });
     const res = await callUnary<unknown, { seq: string }>(chatClient, chatClient.sendMessage as never, {
@@ -197,4 +197,31 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     expect(all).toEqual(range(3, 163));
     expect(await cBob1.waitSeqs(chatId, 163, 20_000)).toEqual(range(1, 163));
   }, 90_000);
+
+  it('catch-up of 50 messages of ~190 KB (over the 8 MiB gRPC reply limit at 200 a page) arrives whole, then synced (issue #14 item 1)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const created = await eventually(
+      () =>
+        callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, {
+          actor: actor(alice!),
+          peerUserId: bob!.userId,
+        }),
+      15_000,
+      200,
+    );
+    const chatId = created.chat.chatId;
+    // 190,000 random bytes = 253,334 base64url characters: just under the API's 256 KiB ciphertext limit.
+    for (let i = 0; i < 50; i++) await send(chatId, alice!, [bob!], 190_000);
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!), { sync: {} });
+    clients.push(cBob);
+    // Before the fix every sync closed 4013 backend_unavailable here, forever.
+    const synced = await Promise.race([
+      cBob.waitFor((f) => f.type === 'synced', 60_000),
+      cBob.closed.then((c) => ({ type: `closed ${c.code} ${c.reason}` }) as Record<string, unknown> & { type: string }),
+    ]);
+    expect(synced.type).toBe('synced');
+    expect(cBob.seqs(chatId)).toEqual(range(1, 50));
+    expect(synced.cursors).toMatchObject({ [chatId]: 50 });
+  }, 120_000);
 });
