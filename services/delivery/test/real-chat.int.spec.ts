@@ -224,4 +224,68 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     expect(cBob.seqs(chatId)).toEqual(range(1, 50));
     expect(synced.cursors).toMatchObject({ [chatId]: 50 });
   }, 120_000);
+
+  async function personalChat(x: Device, y: Device): Promise<string> {
+    const created = await eventually(
+      () => callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, { actor: actor(x), peerUserId: y.userId }),
+      15_000,
+      200,
+    );
+    return created.chat.chatId;
+  }
+
+  it('every frame naming a chat checks membership: typing, read, ack, sync cursors and presence of a foreign chat (issue #14 item 4)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const [mallory] = await user(1);
+    const chatId = await personalChat(alice!, bob!);
+    await send(chatId, alice!, [bob!]);
+    const cBob = await TestClient.connect(a.url, await issuer.token(bob!));
+    clients.push(cBob);
+    await cBob.waitFor((f) => f.type === 'synced');
+    // Mallory names Alice and Bob's chat in her cursors: nothing of it is sent, synced does not list it.
+    const cMal = await TestClient.connect(b.url, await issuer.token(mallory!), { sync: { [chatId]: 0 } });
+    clients.push(cMal);
+    const synced = await cMal.waitFor((f) => f.type === 'synced');
+    expect(synced.cursors).toEqual({});
+    expect(cMal.seqs(chatId)).toEqual([]);
+    for (const [type, extra] of [
+      ['typing', { active: true }],
+      ['read', { seq: 1 }],
+      ['ack', { seq: 1 }],
+    ] as const) {
+      cMal.send({ type, chat_id: chatId, id: type, ...extra });
+      expect(await cMal.waitFor((f) => f.type === 'error' && f.id === type)).toMatchObject({ code: 'chat_not_found' });
+    }
+    cMal.send({ type: 'presence_subscribe', user_ids: [alice!.userId, bob!.userId], id: 'p' });
+    expect(await cMal.waitFor((f) => f.type === 'error' && f.id === 'p')).toMatchObject({ code: 'presence_not_allowed' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cBob.frames.filter((f) => f.type === 'typing' || f.type === 'receipt' || f.type === 'presence')).toEqual([]);
+  }, 60_000);
+
+  it('per-socket rate limits: a typing flood reaches the peer only up to the burst, then rate_limited, then 4010 (issue #14 item 4)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const chatId = await personalChat(alice!, bob!);
+    const cAlice = await TestClient.connect(a.url, await issuer.token(alice!));
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cAlice, cBob);
+    await Promise.all([cAlice, cBob].map((c) => c.waitFor((f) => f.type === 'synced')));
+    for (let i = 0; i < 40; i++) cBob.send({ type: 'typing', chat_id: chatId, active: i % 2 === 0, id: `t${i}` });
+    const limited = await cBob.waitFor((f) => f.type === 'error' && f.code === 'rate_limited');
+    expect(limited.details).toMatchObject({ retry_after_ms: expect.any(Number) });
+    // 40 frames, a burst of 10: more than 20 refused, so the socket is closed as too_many_errors.
+    expect((await cBob.closed).code).toBe(4010);
+    await new Promise((r) => setTimeout(r, 300));
+    const relayed = cAlice.frames.filter((f) => f.type === 'typing').length;
+    expect(relayed).toBeGreaterThan(0);
+    expect(relayed).toBeLessThanOrEqual(12);
+    // Acks of random chat ids (each a chat lookup) are capped the same way.
+    const cBob2 = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cBob2);
+    await cBob2.waitFor((f) => f.type === 'synced');
+    for (let i = 0; i < 600; i++) cBob2.send({ type: 'ack', chat_id: randomUUID(), seq: 1 });
+    expect((await cBob2.closed).code).toBe(4010);
+    expect(cBob2.frames.filter((f) => f.type === 'error' && f.code === 'chat_not_found').length).toBeLessThanOrEqual(500);
+  }, 60_000);
 });

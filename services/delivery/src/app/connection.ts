@@ -23,6 +23,7 @@ import {
   type ClientFrame,
   type ErrorCode,
 } from '../domain/frames.js';
+import { FrameLimiter } from '../domain/frame-limits.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
 
 /**
@@ -87,6 +88,7 @@ export class Connection {
   private pingTimer?: NodeJS.Timeout;
   private alive = true;
   private badFrames = 0;
+  private readonly limiter = new FrameLimiter();
   /** Chats the device is known to belong to (from sync and live traffic). */
   readonly chats = new Set<string>();
   /** Frames a client sends right after the upgrade wait until the socket is registered. */
@@ -235,6 +237,13 @@ export class Connection {
       const e = err instanceof FrameError ? err : new FrameError('bad_frame', 'unreadable frame');
       this.host.count('bad_frames');
       this.send(errorFrame(e.code, e.message, e.id));
+      if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
+      return;
+    }
+    const allowed = this.limiter.take(frame.type, Date.now());
+    if (!allowed.ok) {
+      this.host.count('bad_frames');
+      this.send(errorFrame('rate_limited', `too many ${frame.type} frames; slow down`, frame.id, { retry_after_ms: allowed.retryAfterMs }));
       if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
       return;
     }

@@ -58,6 +58,7 @@ export const ERROR_CODES = [
   'invalid_token',
   'token_expired',
   'presence_not_allowed',
+  'rate_limited',
   'service_unavailable',
   'timeout',
   'internal',
