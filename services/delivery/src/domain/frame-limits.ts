@@ -3,7 +3,7 @@
 // limit is dropped unanswered by the backends and gets an `error` frame
 // `rate_limited`; it counts as a bad frame, so a client that keeps flooding is
 // closed with 4010 after 20 of them. Pure: the clock is passed in.
-import { CLIENT_FRAME_TYPES } from './frames.js';
+import type { CLIENT_FRAME_TYPES } from './frames.js';
 
 type ClientFrameType = (typeof CLIENT_FRAME_TYPES)[number];
 
