@@ -225,6 +225,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     expect(synced.cursors).toMatchObject({ [chatId]: 50 });
   }, 120_000);
 
+  // Node A is killed by the first test: the tests below use node B.
   async function personalChat(x: Device, y: Device): Promise<string> {
     const created = await eventually(
       () => callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, { actor: actor(x), peerUserId: y.userId }),
@@ -240,7 +241,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     const [mallory] = await user(1);
     const chatId = await personalChat(alice!, bob!);
     await send(chatId, alice!, [bob!]);
-    const cBob = await TestClient.connect(a.url, await issuer.token(bob!));
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
     clients.push(cBob);
     await cBob.waitFor((f) => f.type === 'synced');
     // Mallory names Alice and Bob's chat in her cursors: nothing of it is sent, synced does not list it.
@@ -267,7 +268,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     const [alice] = await user(1);
     const [bob] = await user(1);
     const chatId = await personalChat(alice!, bob!);
-    const cAlice = await TestClient.connect(a.url, await issuer.token(alice!));
+    const cAlice = await TestClient.connect(b.url, await issuer.token(alice!));
     const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
     clients.push(cAlice, cBob);
     await Promise.all([cAlice, cBob].map((c) => c.waitFor((f) => f.type === 'synced')));
