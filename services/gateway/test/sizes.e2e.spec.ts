@@ -161,5 +161,15 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('history siz
       after = page.body.messages.at(-1).seq;
     }
     expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+
+    // GetUnread's envelopes share one byte budget per answer: the newest that fit, counts exact.
+    const unread = await http('GET', '/v1/unread?max_envelopes_per_chat=50', { token: bob.token });
+    expect(unread.status, unread.text.slice(0, 300)).toBe(200);
+    expect(unread.text.length).toBeLessThan(5 * 1024 * 1024);
+    const mine = unread.body.chats.find((c: { chat_id: string }) => c.chat_id === chatId);
+    expect(mine.unread_count).toBe(N);
+    expect(mine.newest_unread.length).toBeGreaterThan(0);
+    expect(mine.newest_unread.length).toBeLessThan(50);
+    expect(mine.newest_unread.at(-1).seq).toBe(N);
   }, 240_000);
 });
