@@ -8,6 +8,8 @@ export interface RequestContext {
   correlationId: string;
   /** The event or command that caused this work, when there is one. */
   causationId?: string;
+  /** Aborted when the caller has gone: its gRPC call was cancelled or passed its deadline. */
+  signal?: AbortSignal;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -21,7 +23,12 @@ export function correlationId(): string | undefined {
 }
 
 export function runWithContext<T>(ctx: Partial<RequestContext>, fn: () => T): T {
-  return storage.run({ correlationId: ctx.correlationId || randomUUID(), causationId: ctx.causationId }, fn);
+  return storage.run({ correlationId: ctx.correlationId || randomUUID(), causationId: ctx.causationId, signal: ctx.signal }, fn);
+}
+
+/** The current call's abort signal (set by the gRPC server for each call), if any. */
+export function callSignal(): AbortSignal | undefined {
+  return storage.getStore()?.signal;
 }
 
 export const CORRELATION_HEADER = 'x-correlation-id';

@@ -109,6 +109,11 @@ export function fromServiceError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as Partial<ServiceError>;
   if (typeof e?.code !== 'number') return new AppError('internal', 'internal', 'internal error');
+  const ours = (e.metadata?.get(CODE_KEY).length ?? 0) > 0;
+  // A status without our code was raised by the gRPC library itself, not by a service: its text is
+  // internal. RESOURCE_EXHAUSTED there is a message over a size limit ("Received message larger than
+  // max"), a bug of the caller's sizing and not the client's rate: `internal`, never `rate_limited`.
+  if (!ours && e.code === GrpcStatus.RESOURCE_EXHAUSTED) return new AppError('internal', 'internal', 'internal error');
   const kind = kindByGrpc.get(e.code) ?? 'internal';
   const code = String(e.metadata?.get(CODE_KEY)[0] ?? defaultCode(kind));
   let details: ErrorDetails = {};
@@ -121,13 +126,14 @@ export function fromServiceError(err: unknown): AppError {
     }
   }
   const message =
-    kind === 'unavailable' && !e.metadata?.get(CODE_KEY).length
+    kind === 'unavailable' && !ours
       ? 'a backend service is unavailable, try again'
-      : kind === 'deadline_exceeded' && !e.metadata?.get(CODE_KEY).length
+      : kind === 'deadline_exceeded' && !ours
         ? 'a backend service did not answer in time'
-        : kind === 'internal'
+        : kind === 'internal' || !ours
           ? 'internal error'
           : (e.details ?? kind);
+  if (!ours && kind !== 'unavailable' && kind !== 'deadline_exceeded') return new AppError('internal', 'internal', message);
   return new AppError(kind, code, message, details);
 }
 

@@ -77,7 +77,14 @@ export class GrpcServer {
     return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       const cid = sanitizeCorrelationId(call.metadata.get(CORRELATION_HEADER)[0]);
       const started = process.hrtime.bigint();
-      void runWithContext({ correlationId: cid }, async () => {
+      // Aborted when the caller has gone (cancelled, or its deadline passed): work may be dropped.
+      const gone = new AbortController();
+      call.once('cancelled', () => gone.abort());
+      const deadline = call.getDeadline();
+      const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline - Date.now() : Infinity;
+      const timer = Number.isFinite(ms) ? setTimeout(() => gone.abort(), Math.max(0, Math.min(ms, 2 ** 31 - 1))) : undefined;
+      timer?.unref();
+      void runWithContext({ correlationId: cid, signal: gone.signal }, async () => {
         let code = 'OK';
         try {
           const res = await fn(call.request, call);
@@ -92,6 +99,7 @@ export class GrpcServer {
           }
           callback(toServiceError(err) as ServiceError);
         } finally {
+          clearTimeout(timer);
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           metrics?.rpcDuration.observe({ method, code }, seconds);
           logger.debug({ method, code, ms: Math.round(seconds * 1000) }, 'rpc');

@@ -68,8 +68,6 @@ await runService('delivery', async (life) => {
       syncTimeoutMs: config.DELIVERY_SYNC_TIMEOUT_MS,
       reorderWaitMs: config.DELIVERY_REORDER_WAIT_MS,
       pingIntervalMs: config.DELIVERY_PING_INTERVAL_MS,
-      typingPerWindow: config.DELIVERY_TYPING_PER_WINDOW,
-      typingWindowMs: config.DELIVERY_TYPING_WINDOW_MS,
       heartbeatMs: config.DELIVERY_HEARTBEAT_MS,
       revocationCheckMs: config.DELIVERY_REVOCATION_CHECK_MS,
     },

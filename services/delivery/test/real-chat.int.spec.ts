@@ -67,7 +67,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
 
   const actor = (d: Device) => ({ userId: d.userId, deviceId: d.deviceId, sessionId: d.sessionId });
 
-  async function send(chatId: string, sender: Device, recipients: Device[]): Promise<number> {
+  async function send(chatId: string, sender: Device, recipients: Device[], ciphertextBytes = 272): Promise<number> {
     const messageId = uuidv7();
     const envelope = JSON.stringify({
       header: {
@@ -87,7 +87,7 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
         nonce: b64(12),
         commitment: b64(32),
       },
-      ciphertext: b64(272),
+      ciphertext: b64(ciphertextBytes),
       signature: b64(64),
     });
     const res = await callUnary<unknown, { seq: string }>(chatClient, chatClient.sendMessage as never, {
@@ -197,4 +197,96 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     expect(all).toEqual(range(3, 163));
     expect(await cBob1.waitSeqs(chatId, 163, 20_000)).toEqual(range(1, 163));
   }, 90_000);
+
+  it('catch-up of 50 messages of ~190 KB (over the 8 MiB gRPC reply limit at 200 a page) arrives whole, then synced (issue #14 item 1)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const created = await eventually(
+      () =>
+        callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, {
+          actor: actor(alice!),
+          peerUserId: bob!.userId,
+        }),
+      15_000,
+      200,
+    );
+    const chatId = created.chat.chatId;
+    // 190,000 random bytes = 253,334 base64url characters: just under the API's 256 KiB ciphertext limit.
+    for (let i = 0; i < 50; i++) await send(chatId, alice!, [bob!], 190_000);
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!), { sync: {} });
+    clients.push(cBob);
+    // Before the fix every sync closed 4013 backend_unavailable here, forever.
+    const synced = await Promise.race([
+      cBob.waitFor((f) => f.type === 'synced', 60_000),
+      cBob.closed.then((c) => ({ type: `closed ${c.code} ${c.reason}` }) as Record<string, unknown> & { type: string }),
+    ]);
+    expect(synced.type).toBe('synced');
+    expect(cBob.seqs(chatId)).toEqual(range(1, 50));
+    expect(synced.cursors).toMatchObject({ [chatId]: 50 });
+  }, 120_000);
+
+  // Node A is killed by the first test: the tests below use node B.
+  async function personalChat(x: Device, y: Device): Promise<string> {
+    const created = await eventually(
+      () => callUnary<unknown, { chat: { chatId: string } }>(chatClient, chatClient.createPersonalChat as never, { actor: actor(x), peerUserId: y.userId }),
+      15_000,
+      200,
+    );
+    return created.chat.chatId;
+  }
+
+  it('every frame naming a chat checks membership: typing, read, ack, sync cursors and presence of a foreign chat (issue #14 item 4)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const [mallory] = await user(1);
+    const chatId = await personalChat(alice!, bob!);
+    await send(chatId, alice!, [bob!]);
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cBob);
+    await cBob.waitFor((f) => f.type === 'synced');
+    // Mallory names Alice and Bob's chat in her cursors: nothing of it is sent, synced does not list it.
+    const cMal = await TestClient.connect(b.url, await issuer.token(mallory!), { sync: { [chatId]: 0 } });
+    clients.push(cMal);
+    const synced = await cMal.waitFor((f) => f.type === 'synced');
+    expect(synced.cursors).toEqual({});
+    expect(cMal.seqs(chatId)).toEqual([]);
+    for (const [type, extra] of [
+      ['typing', { active: true }],
+      ['read', { seq: 1 }],
+      ['ack', { seq: 1 }],
+    ] as const) {
+      cMal.send({ type, chat_id: chatId, id: type, ...extra });
+      expect(await cMal.waitFor((f) => f.type === 'error' && f.id === type)).toMatchObject({ code: 'chat_not_found' });
+    }
+    cMal.send({ type: 'presence_subscribe', user_ids: [alice!.userId, bob!.userId], id: 'p' });
+    expect(await cMal.waitFor((f) => f.type === 'error' && f.id === 'p')).toMatchObject({ code: 'presence_not_allowed' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cBob.frames.filter((f) => f.type === 'typing' || f.type === 'receipt' || f.type === 'presence')).toEqual([]);
+  }, 60_000);
+
+  it('per-socket rate limits: a typing flood reaches the peer only up to the burst, then rate_limited, then 4010 (issue #14 item 4)', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const chatId = await personalChat(alice!, bob!);
+    const cAlice = await TestClient.connect(b.url, await issuer.token(alice!));
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cAlice, cBob);
+    await Promise.all([cAlice, cBob].map((c) => c.waitFor((f) => f.type === 'synced')));
+    for (let i = 0; i < 40; i++) cBob.send({ type: 'typing', chat_id: chatId, active: i % 2 === 0, id: `t${i}` });
+    const limited = await cBob.waitFor((f) => f.type === 'error' && f.code === 'rate_limited');
+    expect(limited.details).toMatchObject({ retry_after_ms: expect.any(Number) });
+    // 40 frames, a burst of 10: more than 20 refused, so the socket is closed as too_many_errors.
+    expect((await cBob.closed).code).toBe(4010);
+    await new Promise((r) => setTimeout(r, 300));
+    const relayed = cAlice.frames.filter((f) => f.type === 'typing').length;
+    expect(relayed).toBeGreaterThan(0);
+    expect(relayed).toBeLessThanOrEqual(12);
+    // Acks of random chat ids (each a chat lookup) are capped the same way.
+    const cBob2 = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cBob2);
+    await cBob2.waitFor((f) => f.type === 'synced');
+    for (let i = 0; i < 600; i++) cBob2.send({ type: 'ack', chat_id: randomUUID(), seq: 1 });
+    expect((await cBob2.closed).code).toBe(4010);
+    expect(cBob2.frames.filter((f) => f.type === 'error' && f.code === 'chat_not_found').length).toBeLessThanOrEqual(500);
+  }, 60_000);
 });

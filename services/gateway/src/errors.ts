@@ -96,7 +96,7 @@ export function toHttpError(err: unknown): HttpError {
     }
     const status = err.httpStatus;
     if (status === 401) headers['www-authenticate'] = bearerChallenge(err.code);
-    if (status === 429) {
+    if (status === 429 || status === 503) {
       const retry = Number(err.details.retry_after_seconds);
       if (Number.isFinite(retry) && retry > 0) headers['retry-after'] = String(Math.ceil(retry));
     }

@@ -14,6 +14,9 @@ export const identityConfigSchema = {
   REFRESH_TOKEN_TTL_SECONDS: int('refresh token (session) lifetime in seconds, renewed on each refresh', 30 * 86_400, 60, 365 * 86_400),
   IDENTITY_MAX_DEVICES_PER_USER: int('how many active devices an account may have', 16, 1, 1000),
   IDENTITY_SCRYPT_LOG2N: int('scrypt cost: log2 of N (15 = 32 MiB per hash with r = 8)', 15, 14, 20),
+  IDENTITY_HASH_CONCURRENCY: int('password hashes (scrypt) run at once by this process; each takes 32 MiB and a core for ~50-100 ms', 2, 1, 64),
+  IDENTITY_HASH_QUEUE: int('password hashes that may wait for a slot; beyond that a sign-in or registration fails at once with 503 + Retry-After', 32, 0, 10_000),
+  IDENTITY_HASH_PER_ACCOUNT: int('password hashes of one account queued or running at once; beyond that 429 rate_limited (Retry-After 1)', 2, 1, 100),
 };
 
 export type IdentityConfig = ReturnType<typeof loadIdentityConfig>;

@@ -31,6 +31,7 @@ import {
   typingFrame,
   withWrappedKey,
 } from '@bil/delivery/dist/domain/frames.js';
+import { FRAME_RATE_LIMITS } from '@bil/delivery/dist/domain/frame-limits.js';
 import { codeSpans, key, readDoc, section, tableOf, tables } from './markdown.js';
 import { readProto, sample } from './proto.js';
 import { answers, sourceCodes } from './source-codes.js';
@@ -133,6 +134,13 @@ describe('docs/ws-protocol.md: error and close codes', () => {
     }
     const notFound = t.rows.find((r) => key(r.code!) === 'chat_not_found')!;
     expect(codeSpans(notFound.answers!).sort()).toEqual([...CHAT_NOT_FOUND_FRAMES].sort());
+  });
+
+  it('documents exactly the per-socket rate limit of every client frame type (FRAME_RATE_LIMITS)', () => {
+    const t = tableOf(doc, 'Rate limits');
+    const documented = Object.fromEntries(t.rows.map((r) => [key(r.type!), { burst: Number(r.burst), perSecond: Number(r['per second']) }]));
+    expect(documented).toEqual(FRAME_RATE_LIMITS);
+    expect(Object.keys(FRAME_RATE_LIMITS).sort()).toEqual([...CLIENT_FRAME_TYPES].sort());
   });
 
   it('documents exactly the close codes, each with the reason delivery sends', () => {

@@ -133,6 +133,15 @@ export interface UnreadView {
   newestUnread: MessageView[];
 }
 
+/**
+ * The byte budget of one ListMessages page: the envelopes and wrapped keys of
+ * a page add up to at most this (each row counted with ROW_OVERHEAD_BYTES for
+ * its other fields), the first row always included. Well under the 8 MiB a
+ * gRPC client of chat accepts (runtime clientOptions), whatever the count.
+ */
+export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
+const ROW_OVERHEAD_BYTES = 512;
+
 /** Upper bound of GetUnread's max_envelopes_per_chat. */
 export const MAX_UNREAD_ENVELOPES = 50;
 
@@ -155,6 +164,8 @@ export interface SendResult {
 
 export interface ChatSettings {
   maxGroupMembers: number;
+  /** The byte budget of a page of messages (default MAX_PAGE_BYTES; tests lower it). */
+  maxPageBytes?: number;
 }
 
 export interface MemberInput {
@@ -244,6 +255,10 @@ export class ChatApp {
     private readonly settings: ChatSettings,
     private readonly logger: Logger,
   ) {}
+
+  private get maxPageBytes(): number {
+    return this.settings.maxPageBytes ?? MAX_PAGE_BYTES;
+  }
 
   // --- chats and membership --------------------------------------------------
 
@@ -523,6 +538,8 @@ export class ChatApp {
     const after = forwards ? validateSeq(input.afterSeq, 'after_seq') : 0;
     const before = input.beforeSeq !== undefined ? validateSeq(input.beforeSeq, 'before_seq') : access.lastSeq + 1;
     // Only messages from the caller's membership intervals; each row with the calling device's own key only.
+    // A page is sized by bytes as well as count (MAX_PAGE_BYTES): rows are taken in paging order while
+    // their running size fits, and the first row always (one message is at most ~350 KiB).
     const rows = await this.db.query<{
       seq: string;
       message_id: string;
@@ -532,17 +549,29 @@ export class ChatApp {
       envelope: unknown;
       created_at: Date;
       wrapped_key: string | null;
+      fetched: string;
     }>(
-      `SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, m.envelope, m.created_at, k.wrapped_key
-       FROM chat.messages m
-       LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
-       WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
-         AND EXISTS (SELECT 1 FROM chat.chat_members i
-                     WHERE i.chat_id = m.chat_id AND i.user_id = ? AND m.seq > i.joined_seq AND (i.left_seq IS NULL OR m.seq <= i.left_seq))
-       ORDER BY m.seq ${forwards ? 'ASC' : 'DESC'} LIMIT ?`,
-      [actor.deviceId, chatId, after, before, actor.userId, limit + 1],
+      `SELECT p.seq, p.message_id, p.sender_user_id, p.sender_device_id, p.epoch, p.envelope, p.created_at, p.wrapped_key, p.fetched
+       FROM (
+         SELECT y.*, sum(y.bytes) OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'} ROWS UNBOUNDED PRECEDING) AS running,
+                row_number() OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'}) AS rn, count(*) OVER () AS fetched
+         FROM (
+           SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, m.envelope, m.created_at, k.wrapped_key,
+                  octet_length(m.envelope::text) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
+           FROM chat.messages m
+           LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
+           WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
+             AND EXISTS (SELECT 1 FROM chat.chat_members i
+                         WHERE i.chat_id = m.chat_id AND i.user_id = ? AND m.seq > i.joined_seq AND (i.left_seq IS NULL OR m.seq <= i.left_seq))
+           ORDER BY m.seq ${forwards ? 'ASC' : 'DESC'} LIMIT ?
+         ) y
+       ) p
+       WHERE p.rn = 1 OR p.running <= ?
+       ORDER BY p.seq ${forwards ? 'ASC' : 'DESC'}`,
+      [actor.deviceId, chatId, after, before, actor.userId, limit + 1, this.maxPageBytes],
     );
     const page = rows.slice(0, limit);
+    const fetched = rows.length > 0 ? Number(rows[0]!.fetched) : 0;
     if (!forwards) page.reverse();
     return {
       messages: page.map((r) => ({
@@ -556,7 +585,8 @@ export class ChatApp {
         epoch: r.epoch,
         createdAt: iso(r.created_at),
       })),
-      hasMore: rows.length > limit,
+      // More exist when a row was left out, by the count (limit + 1 fetched) or by the byte budget.
+      hasMore: fetched > page.length,
       lastSeq: access.lastSeq,
     };
   }
@@ -639,6 +669,20 @@ export class ChatApp {
     const first = rows[0];
     const found = rows.filter((r) => r.chat_id !== null);
     const page = found.slice(0, limit);
+    // The envelopes of one answer share the page byte budget: past it, a chat keeps only its newest
+    // unread envelopes that still fit (possibly none); its counts stay exact.
+    let budget = this.maxPageBytes;
+    for (const r of page) {
+      const msgs = r.msgs ?? [];
+      let keep = 0;
+      for (let i = msgs.length - 1; i >= 0; i--) {
+        const bytes = JSON.stringify(msgs[i]!.envelope).length + (msgs[i]!.wrapped_key?.length ?? 0) + ROW_OVERHEAD_BYTES;
+        if (bytes > budget) break;
+        budget -= bytes;
+        keep++;
+      }
+      r.msgs = msgs.slice(msgs.length - keep);
+    }
     return {
       totalUnread: first ? Number(first.total) : 0,
       unreadChats: first ? Number(first.n) : 0,

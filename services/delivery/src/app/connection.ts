@@ -24,8 +24,8 @@ import {
   type ClientFrame,
   type ErrorCode,
 } from '../domain/frames.js';
+import { FrameLimiter } from '../domain/frame-limits.js';
 import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
-import { WindowLimit } from './window-limit.js';
 
 /**
  * A frame on its way to this socket; message frames carry their chat and seq.
@@ -46,9 +46,6 @@ export interface ConnectionSettings {
   syncTimeoutMs: number;
   reorderWaitMs: number;
   pingIntervalMs: number;
-  /** Typing frames allowed per socket per window; more are dropped (default 10 per 10 s). */
-  typingPerWindow?: number;
-  typingWindowMs?: number;
 }
 
 /** What a connection asks of its node. */
@@ -92,6 +89,7 @@ export class Connection {
   private pingTimer?: NodeJS.Timeout;
   private alive = true;
   private badFrames = 0;
+  private readonly limiter = new FrameLimiter();
   /** Chats the device is known to belong to (from sync and live traffic). */
   readonly chats = new Set<string>();
   /** Frames a client sends right after the upgrade wait until the socket is registered. */
@@ -243,6 +241,13 @@ export class Connection {
       if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
       return;
     }
+    const allowed = this.limiter.take(frame.type, Date.now());
+    if (!allowed.ok) {
+      this.host.count('bad_frames');
+      this.send(errorFrame('rate_limited', `too many ${frame.type} frames; slow down`, frame.id, { retry_after_ms: allowed.retryAfterMs }));
+      if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
+      return;
+    }
     try {
       await this.handle(frame);
     } catch (err) {
@@ -262,7 +267,6 @@ export class Connection {
       case 'auth':
         return this.refresh(frame.token, frame.id);
       case 'typing':
-        if (!this.typingAllowed(frame.id)) return;
         return this.host.typing(this, frame.chatId, frame.active);
       case 'read':
         return this.host.read(this, frame.chatId, frame.seq);
@@ -277,18 +281,6 @@ export class Connection {
       }
     }
   }
-
-  /** Typing frames past the limit are dropped (typing is ephemeral); the first dropped one of a window is answered. */
-  private typingAllowed(id?: string): boolean {
-    this.typingLimit ??= new WindowLimit(this.settings.typingPerWindow ?? 10, this.settings.typingWindowMs ?? 10_000);
-    const d = this.typingLimit.hit();
-    if (d.allowed) return true;
-    this.host.count('bad_frames');
-    if (d.firstRefused) this.send(errorFrame('rate_limited', 'too many typing frames; wait', id, { retry_after_ms: d.retryAfterMs }));
-    return false;
-  }
-
-  private typingLimit: WindowLimit | undefined;
 
   private async refresh(token: string, id?: string): Promise<void> {
     let next: VerifiedActor;

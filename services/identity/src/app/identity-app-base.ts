@@ -16,7 +16,8 @@ import { userDecider, userStream, type ActiveUser } from '../domain/user/user.js
 import { deviceDecider, deviceStream, type RevocationReason } from '../domain/device/device.js';
 import { sessionDecider, sessionStream, type SessionEndReason } from '../domain/session/session.js';
 import { usernameKey } from '../domain/validation.js';
-import { burnPasswordCheck, verifyPassword, type ScryptParams } from './password.js';
+import { burnPasswordCheck, hashPassword, verifyPassword, type ScryptParams } from './password.js';
+import { HashQueue, ensureCallerWaiting, type HashQueueSettings } from './hash-queue.js';
 import { newRefreshToken, type TokenSigner } from './tokens.js';
 import { parseDeviceList, requireListMatchesActive, type ParsedDeviceList } from './device-lists.js';
 import {
@@ -45,6 +46,8 @@ export interface IdentitySettings {
   refreshTtlSeconds: number;
   maxDevicesPerUser: number;
   scrypt: ScryptParams;
+  /** The password-hashing queue's bounds (default DEFAULT_HASH_QUEUE). */
+  hashQueue?: HashQueueSettings;
 }
 
 export const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');
@@ -58,6 +61,27 @@ export abstract class IdentityAppBase {
     protected readonly settings: IdentitySettings,
     protected readonly logger: Logger,
   ) {}
+
+  private queue?: HashQueue;
+
+  /** Every scrypt call of this process goes through one bounded queue (hash-queue.ts). */
+  protected get hashing(): HashQueue {
+    return (this.queue ??= new HashQueue(this.settings.hashQueue));
+  }
+
+  /** Hashes a new password in turn; throws if the caller gave up meanwhile (nothing may be saved then). */
+  protected async queuedHash(account: string, password: string): Promise<string> {
+    const hash = await this.hashing.run(account, () => hashPassword(password, this.settings.scrypt));
+    ensureCallerWaiting();
+    return hash;
+  }
+
+  /** Checks a password against a stored hash in turn. */
+  protected async queuedVerify(account: string, password: string, stored: string): Promise<boolean> {
+    const ok = await this.hashing.run(account, () => verifyPassword(password, stored));
+    ensureCallerWaiting();
+    return ok;
+  }
 
   /** Parses a list the caller sent for its own account, verified under the account identity key. */
   protected async parseOwnList(actor: Actor, raw: unknown): Promise<ParsedDeviceList | null> {
@@ -83,12 +107,13 @@ export abstract class IdentityAppBase {
     const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
     const username = typeof rawUsername === 'string' && rawUsername.length <= 64 ? rawUsername : '';
     const row = username ? await this.findUserRow(username) : undefined;
+    const account = `u:${username.toLowerCase()}`;
     if (!row || row.status !== 'active' || password.length === 0 || password.length > 1024) {
-      await burnPasswordCheck(password.slice(0, 1024));
+      await this.hashing.run(account, () => burnPasswordCheck(password.slice(0, 1024)));
       throw invalidCredentials();
     }
     const loaded = await this.store.load(this.db, userDecider, userStream(row.user_id));
-    if (loaded.state.status !== 'active' || !(await verifyPassword(password, loaded.state.passwordHash))) throw invalidCredentials();
+    if (loaded.state.status !== 'active' || !(await this.queuedVerify(account, password, loaded.state.passwordHash))) throw invalidCredentials();
     return loaded.state;
   }
 

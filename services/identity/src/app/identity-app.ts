@@ -24,7 +24,6 @@ import {
   validateUuid,
   verifyCertificate,
 } from '../domain/validation.js';
-import { hashPassword, verifyPassword } from './password.js';
 import { hashMatches, newRefreshToken, parseRefreshToken } from './tokens.js';
 import { deviceListRequired, isClosingList, parseDeviceList } from './device-lists.js';
 import { IdentityAppBase, invalidCredentials, publishCommand, type Actor, type Tokens } from './identity-app-base.js';
@@ -52,7 +51,8 @@ export class IdentityApp extends IdentityAppBase {
     const existing = await this.findUserRow(username);
     if (existing) throw usernameTaken();
     const userId = randomUUID();
-    const passwordHash = await hashPassword(password, this.settings.scrypt);
+    // The hash waits its turn; a caller that gave up meanwhile gets nothing saved (ensureCallerWaiting).
+    const passwordHash = await this.queuedHash(`u:${username.toLowerCase()}`, password);
     try {
       const { state } = await this.store.handle(userDecider, userStream(userId), {
         type: 'RegisterUser',
@@ -270,8 +270,8 @@ export class IdentityApp extends IdentityAppBase {
     const oldPassword = typeof input.oldPassword === 'string' ? input.oldPassword.normalize('NFKC') : '';
     const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
     const user = requireActiveUser(loaded.state);
-    if (!(await verifyPassword(oldPassword, user.passwordHash))) throw invalidCredentials();
-    const passwordHash = await hashPassword(newPassword, this.settings.scrypt);
+    if (!(await this.queuedVerify(`u:${user.username.toLowerCase()}`, oldPassword, user.passwordHash))) throw invalidCredentials();
+    const passwordHash = await this.queuedHash(`u:${user.username.toLowerCase()}`, newPassword);
     const now = new Date().toISOString();
     const ended = await this.db.tx(async (tx) => {
       await this.execute(tx, userDecider, userStream(actor.userId), { type: 'ChangePassword', passwordHash, now });
@@ -285,7 +285,7 @@ export class IdentityApp extends IdentityAppBase {
     const loaded = await this.store.load(this.db, userDecider, userStream(actor.userId));
     const user = requireActiveUser(loaded.state);
     const password = typeof rawPassword === 'string' ? rawPassword.normalize('NFKC') : '';
-    if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+    if (!(await this.queuedVerify(`u:${user.username.toLowerCase()}`, password, user.passwordHash))) throw invalidCredentials();
     const list = await this.parseOwnList(actor, rawDeviceList);
     if (list && list.devices.length > 0) {
       throw failedPrecondition('device_list_mismatch', 'the closing device list of a deleted account lists no devices', {
