@@ -8,6 +8,7 @@ export * from './grpc.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './nats.js';
+export * from './outage.js';
 export * from './outbox.js';
 export * from './service.js';
 export * from './redis.js';
