@@ -16,7 +16,7 @@ import { Directory, type CheckedDevices } from './chat/directory.js';
 import { GroupEpochs } from './chat/group-epochs.js';
 import { GroupStates } from './chat/group-state.js';
 import { Reader, type ChatKind } from './chat/reading.js';
-import { apiCode, mismatchedDevices, mismatchedUsers, withRetry } from './chat/retry.js';
+import { apiCode, mismatchedDevices, mismatchedUsers, retryTransient, withRetry } from './chat/retry.js';
 import type { ChatsApi, MemberSpec, MessagesApi, SendResult, UnreadOverview } from './chat/types.js';
 
 export { MAX_ATTEMPTS as MAX_SEND_ATTEMPTS } from './chat/retry.js';
@@ -46,6 +46,8 @@ export interface ChatDeps {
   /** Writes the messaging state into the profile. */
   save(state: StoredChatState): Promise<void>;
   now(): number;
+  /** How long a send keeps retrying through an outage (default OUTAGE_RETRY_BUDGET_MS; 0: never). */
+  outageRetryMs?: number;
 }
 
 const enc = encodeURIComponent;
@@ -284,7 +286,11 @@ export class ChatEngine {
     const counter = await this.#device.nextCounter(chatId, messageId);
     const plaintext = utf8(text);
     const post = async (body: unknown): Promise<SendResult> => {
-      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
+      // Idempotent as sent (the message id): through an outage the very same request is sent again.
+      const res = await retryTransient(
+        () => this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body),
+        this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {},
+      );
       await this.#device.acknowledged(chatId, messageId, res.seq);
       return { chatId, messageId, seq: res.seq, createdAt: res.created_at, duplicate: res.duplicate };
     };
