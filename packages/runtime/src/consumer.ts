@@ -9,6 +9,7 @@ import type { Database, Tx } from './db.js';
 import type { Logger } from './logger.js';
 import { CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, type Nats } from './nats.js';
 import { errSummary } from './outbox.js';
+import { OutageLog, isDependencyUnavailable } from './outage.js';
 
 export interface IncomingEvent {
   eventId: string;
@@ -50,8 +51,11 @@ export class DurableConsumer {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
   private trimTimer?: NodeJS.Timeout;
+  private readonly outage: OutageLog;
 
-  constructor(private readonly opts: ConsumerOptions) {}
+  constructor(private readonly opts: ConsumerOptions) {
+    this.outage = new OutageLog(opts.logger, `consumer ${opts.durable}`);
+  }
 
   /** Forgets processed event ids older than the retention; returns how many were deleted. */
   async trim(): Promise<number> {
@@ -147,9 +151,13 @@ export class DurableConsumer {
           await this.opts.handle(tx, event);
         });
         msg.ack();
+        this.outage.ok();
       } catch (err) {
         const attempt = msg.info.deliveryCount;
-        logger.error({ err: errSummary(err), subject: msg.subject, eventId, attempt }, 'event handler failed; will retry');
+        const max = this.opts.maxDeliver ?? 20;
+        // A dependency outage is one line per state change; a failure of this event is logged each time.
+        if (isDependencyUnavailable(err)) this.outage.failed(err, { subject: msg.subject });
+        else logger.error({ err: errSummary(err), subject: msg.subject, eventId, attempt }, attempt >= max ? 'event handler failed; giving up on this event' : 'event handler failed; will retry');
         msg.nak(Math.min(30_000, 200 * 2 ** attempt));
       }
     });

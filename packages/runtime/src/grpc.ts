@@ -16,7 +16,7 @@ import {
 } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { AppError, fromServiceError, toServiceError } from './errors.js';
-import { OutageLog, isOutageError, outageError } from './outage.js';
+import { OutageLog, isDependencyUnavailable, outageError } from './outage.js';
 import { CORRELATION_HEADER, correlationId, runWithContext, sanitizeCorrelationId } from './context.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -52,7 +52,7 @@ export class GrpcServer {
   private readonly outage: OutageLog;
 
   constructor(private readonly opts: GrpcServerOptions) {
-    this.outage = new OutageLog(opts.logger, 'a dependency');
+    this.outage = new OutageLog(opts.logger, 'a dependency of the RPCs (they answer service_unavailable)');
     this.server = new Server({
       'grpc.max_receive_message_length': opts.maxReceiveBytes ?? 4 * 1024 * 1024,
       'grpc.keepalive_time_ms': 30_000,
@@ -81,11 +81,11 @@ export class GrpcServer {
         let code = 'OK';
         try {
           const res = await fn(call.request, call);
-          this.outage.succeeded();
+          this.outage.ok();
           callback(null, res);
         } catch (err) {
           // A dependency outage is `unavailable` (503 + Retry-After at the edge), not a bug.
-          const outage = !(err instanceof AppError) && isOutageError(err);
+          const outage = !(err instanceof AppError) && isDependencyUnavailable(err);
           const app = err instanceof AppError ? err : outage ? outageError() : undefined;
           code = app?.code ?? 'internal';
           if (outage) {

@@ -84,8 +84,8 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
       while (!back && Date.now() - restarted < 10_000) back = await count(client).catch(() => undefined);
       expect(back).toEqual({ n: 1 });
       expect(lines).toEqual([
-        'warn a dependency unavailable: answering service_unavailable until it is back',
-        'info a dependency available again',
+        'warn a dependency of the RPCs (they answer service_unavailable) unavailable; retrying quietly until it recovers',
+        'info a dependency of the RPCs (they answer service_unavailable) recovered',
       ]);
     } finally {
       client.close();

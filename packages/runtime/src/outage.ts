@@ -1,69 +1,80 @@
-// Telling a dependency outage (PostgreSQL, Redis or a peer unreachable, a
-// connection cut, a pool with no connection to hand out) from a bug. A
-// handler that fails because of an outage answers `unavailable`
-// (`service_unavailable`, HTTP 503 with Retry-After at the edge) instead of
-// `internal`: the client can try again, and the operator sees an outage, not
-// a stream of stack traces.
+// Outage bookkeeping shared by every retry loop: one log line when a
+// dependency starts failing and one when it works again (with how long it was
+// out and how many attempts failed), never one per retry; the test of
+// whether an error means "a dependency is unreachable" (Redis, NATS,
+// PostgreSQL connection errors), which callers answer as service_unavailable
+// rather than internal; and that answer (503 + Retry-After at the edge).
 import { AppError } from './errors.js';
+import type { Logger } from './logger.js';
 
 /** Seconds a client is asked to wait (Retry-After) after a 503 caused by an outage. */
 export const OUTAGE_RETRY_AFTER_SECONDS = 2;
 
-/** Socket-level failures: the peer is down, unreachable, or cut the connection. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
+export class OutageLog {
+  private since = 0;
+  private failures = 0;
 
-/**
- * PostgreSQL SQLSTATEs of an unavailable server (Appendix A of the PostgreSQL
- * manual): class 08 connection exception, class 53 insufficient resources
- * (too many connections, out of memory, disk full), 57P01-57P03 (shutting
- * down, crashed, starting up).
- */
-function isUnavailableSqlState(code: string): boolean {
-  return /^(08|53)[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03';
+  /** `what` names the dependency or loop in the two lines, e.g. "redis", "outbox relay". */
+  constructor(
+    private readonly logger: Pick<Logger, 'warn' | 'info'>,
+    private readonly what: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get failing(): boolean {
+    return this.since !== 0;
+  }
+
+  /** Counts a failure; logs only the first of a run (warn, with the error's message). */
+  failed(err: unknown, fields: Record<string, unknown> = {}): void {
+    this.failures++;
+    if (this.since !== 0) return;
+    this.since = this.now();
+    this.logger.warn({ ...fields, err: errMessage(err) }, `${this.what} unavailable; retrying quietly until it recovers`);
+  }
+
+  /** Marks success; logs once if it ends a run of failures. */
+  ok(fields: Record<string, unknown> = {}): void {
+    if (this.since === 0) return;
+    this.logger.info({ ...fields, downMs: this.now() - this.since, failures: this.failures }, `${this.what} recovered`);
+    this.since = 0;
+    this.failures = 0;
+  }
 }
 
-/** Messages of pg, knex and ioredis for a lost or missing connection (they carry no code). */
-const OUTAGE_MESSAGES = [
-  /^Connection terminated/i, // pg: server closed the connection
-  /^Connection ended unexpectedly/i, // pg
-  /is not queryable/i, // pg: a client that saw a connection error
-  /timeout exceeded when trying to connect/i, // pg-pool
-  /^Knex: Timeout acquiring a connection/i, // knex: no connection free or none can be opened
-  /^Connection is closed\.?$/i, // ioredis
-  /^Reached the max retries per request limit/i, // ioredis MaxRetriesPerRequestError
-  /^Stream isn't writeable/i, // ioredis with the offline queue off
-];
+function errMessage(err: unknown): string {
+  return (err as { message?: string })?.message ?? String(err);
+}
 
-const OUTAGE_NAMES = new Set(['ConnectionException', 'MaxRetriesPerRequestError', 'KnexTimeoutError']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'ENETDOWN']);
+const NATS_ERRORS = new Set(['ConnectionError', 'ClosedConnectionError', 'DrainingConnectionError', 'TimeoutError', 'NoRespondersError', 'RequestError']);
+/** MikroORM's wrapper of a lost connection, knex's "no connection to hand out". */
+const DRIVER_ERRORS = new Set(['ConnectionException', 'KnexTimeoutError']);
 
 /**
- * True when `err` (or an error in its `cause` chain) says a dependency is
- * unreachable or dropped the connection, rather than that the request or the
- * code is wrong.
+ * True when `err` says a dependency could not be reached (as opposed to a
+ * bug or a refused request): ioredis' offline and retry-exhausted errors,
+ * socket errors, NATS connection/timeout/no-responders errors, and
+ * PostgreSQL's connection, resource and shutdown errors (SQLSTATE classes 08
+ * and 53, 57P01-57P03), also when MikroORM or knex wrapped them.
  */
-export function isOutageError(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
-    if (e instanceof AppError) return e.kind === 'unavailable';
-    const { code, name, message } = e as { code?: unknown; name?: unknown; message?: unknown };
-    if (typeof code === 'string' && (NETWORK_CODES.has(code) || isUnavailableSqlState(code))) return true;
-    if (typeof name === 'string' && OUTAGE_NAMES.has(name)) return true;
-    if (typeof message === 'string' && OUTAGE_MESSAGES.some((re) => re.test(message))) return true;
-    e = (e as { cause?: unknown }).cause;
+export function isDependencyUnavailable(err: unknown, depth = 0): boolean {
+  const e = err as { name?: string; code?: unknown; message?: string; cause?: unknown } | undefined;
+  if (!e || typeof e !== 'object' || depth > 5) return false;
+  if (e instanceof AppError) return e.kind === 'unavailable';
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (NATS_ERRORS.has(e.name ?? '') || DRIVER_ERRORS.has(e.name ?? '')) return true;
+  if (typeof e.code === 'string') {
+    if (NETWORK_CODES.has(e.code)) return true;
+    if (/^(08|53)[0-9A-Z]{3}$/.test(e.code) || /^57P0[1-3]$/.test(e.code)) return true;
   }
-  return false;
+  const m = e.message ?? '';
+  if (
+    /^Connection is closed\.?$|Stream isn't writeable|Reached the max retries per request limit|Connection terminated|Connection ended unexpectedly|is not queryable|connection timeout|timeout exceeded when trying to connect|^Knex: Timeout acquiring a connection/i.test(m)
+  ) {
+    return true;
+  }
+  return e.cause !== undefined && e.cause !== err ? isDependencyUnavailable(e.cause, depth + 1) : false;
 }
 
 /** The AppError a handler answers with when a dependency of the service is down. */
@@ -71,40 +82,4 @@ export function outageError(): AppError {
   return new AppError('unavailable', 'service_unavailable', 'a backend service is unavailable, try again', {
     retry_after_seconds: OUTAGE_RETRY_AFTER_SECONDS,
   });
-}
-
-/**
- * Logs an outage once when it starts and once when it ends, not once per
- * failed call: `failed()` on every outage error, `succeeded()` on every
- * success (cheap when nothing is down).
- */
-export class OutageLog {
-  #down = false;
-  #since = 0;
-  #failures = 0;
-
-  constructor(
-    private readonly log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void },
-    private readonly what: string,
-  ) {}
-
-  get down(): boolean {
-    return this.#down;
-  }
-
-  failed(err: unknown, context: Record<string, unknown> = {}): void {
-    this.#failures += 1;
-    if (this.#down) return;
-    this.#down = true;
-    this.#since = Date.now();
-    const e = err as { code?: unknown; name?: unknown };
-    this.log.warn({ ...context, cause: typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'unknown' }, `${this.what} unavailable: answering service_unavailable until it is back`);
-  }
-
-  succeeded(): void {
-    if (!this.#down) return;
-    this.log.info({ downMs: Date.now() - this.#since, failedCalls: this.#failures }, `${this.what} available again`);
-    this.#down = false;
-    this.#failures = 0;
-  }
 }

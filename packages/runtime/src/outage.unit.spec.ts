@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import { DriverException, ConnectionException, UniqueConstraintViolationException } from '@mikro-orm/core';
 import { AppError } from './errors.js';
-import { OutageLog, isOutageError } from './outage.js';
+import { OutageLog, isDependencyUnavailable } from './outage.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
 
-describe('isOutageError', () => {
+describe('isDependencyUnavailable', () => {
   it.each([
     ['pg: connection refused', withCode('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')],
     ['pg: server shut down (57P01)', withCode('terminating connection due to administrator command', '57P01')],
@@ -23,7 +23,7 @@ describe('isOutageError', () => {
     ['a cause chain', new Error('append failed', { cause: withCode('read ECONNRESET', 'ECONNRESET') })],
     ['an AppError unavailable', new AppError('unavailable', 'service_unavailable', 'down')],
   ])('%s: outage', (_what, err) => {
-    expect(isOutageError(err)).toBe(true);
+    expect(isDependencyUnavailable(err)).toBe(true);
   });
 
   it.each([
@@ -36,7 +36,7 @@ describe('isOutageError', () => {
     ['not an error', 'ECONNREFUSED'],
     ['undefined', undefined],
   ])('%s: not an outage', (_what, err) => {
-    expect(isOutageError(err)).toBe(false);
+    expect(isDependencyUnavailable(err)).toBe(false);
   });
 });
 
@@ -44,18 +44,15 @@ describe('OutageLog', () => {
   it('logs the start and the end of an outage, not every failed call', () => {
     const lines: Array<[string, object, string]> = [];
     const log = new OutageLog(
-      { warn: (o, m) => lines.push(['warn', o, m]), info: (o, m) => lines.push(['info', o, m]) },
+      { warn: ((o: object, m: string) => lines.push(['warn', o, m])) as never, info: ((o: object, m: string) => lines.push(['info', o, m])) as never },
       'PostgreSQL',
     );
-    log.succeeded();
+    log.ok();
     for (let i = 0; i < 100; i++) log.failed(withCode('connect ECONNREFUSED', 'ECONNREFUSED'), { method: 'm' });
-    log.succeeded();
-    log.succeeded();
-    expect(lines.map(([level, , msg]) => `${level}: ${msg}`)).toEqual([
-      'warn: PostgreSQL unavailable: answering service_unavailable until it is back',
-      'info: PostgreSQL available again',
-    ]);
-    expect(lines[0]![1]).toMatchObject({ method: 'm', cause: 'ECONNREFUSED' });
-    expect(lines[1]![1]).toMatchObject({ failedCalls: 100 });
+    log.ok();
+    log.ok();
+    expect(lines.map(([level, , msg]) => `${level}: ${msg}`)).toEqual(['warn: PostgreSQL unavailable; retrying quietly until it recovers', 'info: PostgreSQL recovered']);
+    expect(lines[0]![1]).toMatchObject({ method: 'm', err: 'connect ECONNREFUSED' });
+    expect(lines[1]![1]).toMatchObject({ failures: 100 });
   });
 });

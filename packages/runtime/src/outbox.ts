@@ -22,6 +22,7 @@ import {
   type Nats,
 } from './nats.js';
 import type { Metrics } from './metrics.js';
+import { OutageLog } from './outage.js';
 
 /** How many publishes are in flight at once. */
 const PUBLISH_WINDOW = 128;
@@ -43,6 +44,14 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   pollIntervalMs?: number;
   metrics?: Metrics;
+  /**
+   * How long one publish waits for JetStream's ack (default 2000 ms). Short on
+   * purpose: a publish lost while NATS was away is resent (deduplicated by
+   * Nats-Msg-Id) instead of holding live delivery back for the client's 10 s.
+   */
+  publishTimeoutMs?: number;
+  /** Longest pause between failed batches (default 1000 ms; the first retries come after 100, 200, 400 ms). */
+  maxRetryDelayMs?: number;
   /** Test hook: called after each publish (to simulate a crash mid-batch). */
   afterPublish?: (event: StoredEvent) => void | Promise<void>;
 }
@@ -55,17 +64,47 @@ export class OutboxRelay {
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollMs: number;
+  private readonly outage: OutageLog;
+  /** Resolves when the NATS connection comes back (then replaced): a batch waiting on acks resends at once. */
+  private reconnected!: Promise<void>;
+  private signalReconnect!: () => void;
 
   constructor(private readonly opts: OutboxRelayOptions) {
     this.name = opts.name ?? 'outbox';
     this.batchSize = opts.batchSize ?? 500;
     this.pollMs = opts.pollIntervalMs ?? 200;
+    this.outage = new OutageLog(opts.logger, `outbox relay ${this.name}`);
+    this.armReconnect();
+  }
+
+  private armReconnect(): void {
+    this.reconnected = new Promise((resolve) => (this.signalReconnect = resolve));
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    void this.watchNats();
+  }
+
+  /** On every NATS reconnect: abandon the acks still awaited (resent, deduplicated) and retry now, not after a backoff. */
+  private async watchNats(): Promise<void> {
+    const nc = this.opts.nats.nc;
+    try {
+      for await (const s of nc.status()) {
+        if (!this.running) break;
+        if (s.type === 'reconnect') {
+          const signal = this.signalReconnect;
+          this.armReconnect();
+          this.kicked = true;
+          signal();
+          this.wake?.();
+        }
+      }
+    } catch {
+      // The connection closed: nothing left to watch.
+    }
   }
 
   /** Follows a store's commits: counts the appended events (`bil_events_appended_total`) and wakes the relay. */
@@ -105,10 +144,11 @@ export class OutboxRelay {
         this.kicked = false;
         const { read } = await this.publishBatch();
         failures = 0;
+        this.outage.ok();
         if (read === this.batchSize) continue;
       } catch (err) {
         failures++;
-        this.opts.logger.error({ err: errSummary(err), failures }, 'outbox relay batch failed; retrying');
+        this.outage.failed(err, { code: errSummary(err).code });
       }
       if (!this.running) break;
       if (this.kicked) {
@@ -117,7 +157,7 @@ export class OutboxRelay {
         await this.sleep(5);
         continue;
       }
-      await this.sleep(failures > 0 ? Math.min(5000, 100 * 2 ** failures) : this.pollMs);
+      await this.sleep(failures > 0 ? Math.min(this.opts.maxRetryDelayMs ?? 1000, 50 * 2 ** failures) : this.pollMs);
     }
   }
 
@@ -166,6 +206,11 @@ export class OutboxRelay {
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;
+    const timeout = this.opts.publishTimeoutMs ?? 2000;
+    const reconnected = this.reconnected.then(() => {
+      throw new Error('NATS reconnected while acks were awaited; resending');
+    });
+    reconnected.catch(() => undefined);
     // Publishes are pipelined in windows (one connection keeps their order);
     // acks are awaited in order. If one fails, the checkpoint stays put and the
     // batch is sent again: JetStream drops the copies by Nats-Msg-Id.
@@ -176,6 +221,7 @@ export class OutboxRelay {
         if (!msg) return null;
         return nats.js.publish(msg.subject, JSON.stringify(msg.payload), {
           msgID: event.eventId,
+          timeout,
           headers: newHeaders({
             [EVENT_ID_HEADER]: event.eventId,
             [EVENT_TYPE_HEADER]: event.type,
@@ -189,7 +235,7 @@ export class OutboxRelay {
       const settled = acks.map((a) => a?.then(() => null, (err: unknown) => err));
       for (let i = 0; i < window.length; i++) {
         const event = window[i]!;
-        const outcome = await settled[i];
+        const outcome = await Promise.race([settled[i], reconnected]);
         if (outcome) throw outcome;
         if (acks[i]) {
           published++;

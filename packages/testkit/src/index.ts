@@ -244,6 +244,7 @@ export {
   startNatsServer,
   startPostgresServer,
   postgresBinDir,
+  onPrivateServers,
   type ManagedServer,
   type ServerKind,
   type StopMode,

@@ -10,6 +10,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { TestEnv } from './index.js';
 import { freePort } from './ports.js';
 
 export type ServerKind = 'redis' | 'nats' | 'postgres';
@@ -309,4 +310,18 @@ export async function startPostgresServer(): Promise<ManagedServer> {
       }
     },
   });
+}
+
+/**
+ * The environment `env` with its Redis, NATS and/or PostgreSQL replaced by
+ * private servers (URLs and serviceEnv): the services a test starts on it
+ * talk to servers the test may stop. Key and subject prefixes stay; with a
+ * private PostgreSQL the database is that cluster's `postgres`.
+ */
+export function onPrivateServers(env: TestEnv, servers: { redis?: ManagedServer; nats?: ManagedServer; postgres?: ManagedServer }): TestEnv {
+  const out: TestEnv = { ...env, serviceEnv: { ...env.serviceEnv } };
+  if (servers.redis) out.redisUrl = out.serviceEnv.REDIS_URL = servers.redis.url;
+  if (servers.nats) out.natsUrl = out.serviceEnv.NATS_URL = servers.nats.url;
+  if (servers.postgres) out.databaseUrl = out.serviceEnv.DATABASE_URL = servers.postgres.url;
+  return out;
 }

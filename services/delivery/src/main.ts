@@ -29,7 +29,7 @@ await runService('delivery', async (life) => {
   const metrics = new Metrics('delivery');
   const dm = deliveryMetrics(metrics);
 
-  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX, logger);
   life.onShutdown('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
@@ -73,6 +73,8 @@ await runService('delivery', async (life) => {
     logger,
   });
   hub.start();
+  // A Redis that comes back (restarted, failed over) may have lost presence: write it back now, not at the next heartbeat.
+  redis.on('ready', () => void hub.reregister());
 
   const fanout = new Fanout(nats.prefix, hub, membership, dm, logger);
   const consumer = new FanoutConsumer({ nats, logger, context: 'chat', durable: 'delivery-fanout', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => fanout.handle(s, p) });

@@ -14,6 +14,8 @@ import {
   connectNats,
   connectRedis,
   ensureStream,
+  isDependencyUnavailable,
+  watchRedis,
   type DurableConsumer,
   type Logger,
   type Nats,
@@ -131,9 +133,10 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
 
   await core.keys.ensureFresh();
 
-  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX, logger);
   stops.push(() => redis.quit());
   const bull = bullConnection(config.REDIS_URL);
+  watchRedis(bull, logger, 'redis (job queue)');
   stops.push(() => bull.quit());
   const queue = new DigestQueue(
     { redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX, name: config.DIGEST_QUEUE_NAME, attempts: config.DIGEST_JOB_ATTEMPTS, backoffMs: config.DIGEST_JOB_BACKOFF_MS },
@@ -225,6 +228,7 @@ export function startWorker(config: DigestConfig, logger: Logger, core: Core, su
     logger,
   );
   const connection = bullConnection(config.REDIS_URL);
+  watchRedis(connection, logger, 'redis (digest worker)');
   const worker = new Worker<DigestJob>(
     config.DIGEST_QUEUE_NAME,
     async (job) => {
@@ -258,7 +262,10 @@ export function startWorker(config: DigestConfig, logger: Logger, core: Core, su
       .catch((e: unknown) => logger.error({ err: { message: (e as Error)?.message } }, 'could not fail a stalled digest'));
   });
   // Only fixed texts: a job error never carries transcript content, but be sure.
-  worker.on('error', (err) => logger.error({ err: { name: err?.name } }, 'digest worker error'));
+  // Redis unreachable is logged once per state change by the connection's watcher, not once per reconnect here.
+  worker.on('error', (err) => {
+    if (!isDependencyUnavailable(err)) logger.error({ err: { name: err?.name } }, 'digest worker error');
+  });
   return {
     worker,
     processor,

@@ -128,7 +128,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // A backend outage is expected to happen and is not a bug: no stack trace,
   // and one line when it starts and one when answers come back, not one per request.
-  const outage = new OutageLog(deps.logger, 'a backend');
+  const outage = new OutageLog(deps.logger, 'a backend (requests answer 503)');
   const LOCAL_ROUTES = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
 
   let closing = false;
@@ -145,7 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
-    if (outage.down && reply.statusCode < 400 && !LOCAL_ROUTES.has(route)) outage.succeeded();
+    if (outage.failing && reply.statusCode < 400 && !LOCAL_ROUTES.has(route)) outage.ok();
     const seconds = reply.elapsedTime / 1000;
     requestDuration?.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
     // Method, route template and status only: no bodies, no query strings, no headers.

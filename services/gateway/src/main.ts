@@ -23,7 +23,7 @@ await runService('gateway', async (life) => {
   const logger = createLogger('gateway', config.LOG_LEVEL);
   const metrics = new Metrics('gateway');
 
-  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX, logger);
   life.onShutdown('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });

@@ -41,7 +41,7 @@ void runService('identity', async (life) => {
   }
 
   const metrics = new Metrics('identity');
-  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX);
+  const redis = connectRedis(config.REDIS_URL, config.REDIS_PREFIX, logger);
   life.onShutdown('redis', () => void redis.disconnect());
   const nats = await connectNats(config.NATS_URL, config.NATS_SUBJECT_PREFIX, 'identity', { streamReplicas: config.NATS_STREAM_REPLICAS });
   life.onShutdown('nats', () => nats.nc.drain());

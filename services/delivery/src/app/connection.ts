@@ -5,7 +5,7 @@
 // what history covered. A live frame that arrives ahead of a missing one
 // waits briefly, then the gap is fetched from chat, so the device sees every
 // message exactly once and in order whichever node fanned it out.
-import { AppError, type Logger, type VerifiedActor } from '@bil/runtime';
+import { AppError, isDependencyUnavailable, type Logger, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import {
   CloseCodes,
@@ -241,7 +241,9 @@ export class Connection {
     try {
       await this.handle(frame);
     } catch (err) {
-      const app = err instanceof AppError ? err : undefined;
+      // Redis or NATS unreachable is service_unavailable (documented, retryable), logged once per outage by the connection's watcher.
+      const unavailable = !(err instanceof AppError) && isDependencyUnavailable(err);
+      const app = err instanceof AppError ? err : unavailable ? new AppError('unavailable', 'service_unavailable', 'a backend is unavailable, try again') : undefined;
       const code = app ? frameErrorCode(app) : 'internal';
       if (code === 'internal') this.logger.error({ err, type: frame.type }, 'frame handling failed');
       this.send(errorFrame(code, code === 'internal' ? 'internal error' : app!.message, frame.id));

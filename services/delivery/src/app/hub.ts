@@ -4,7 +4,7 @@
 // (`<prefix>delivery.node.<node id>`, schema in docs/delivery.md); each node
 // writes the frame, encoded once, to its local sockets.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { AppError, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
+import { AppError, OutageLog, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import { CloseCodes, errorFrame, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
 import type { ChatBackend } from '../infra/backends.js';
@@ -63,9 +63,11 @@ export class Hub implements ConnectionHost {
   private readonly subs: Subscription[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   readonly chat: ChatBackend;
+  private readonly presenceOutage: OutageLog;
 
   constructor(private readonly deps: HubDeps) {
     this.chat = deps.chat;
+    this.presenceOutage = new OutageLog(deps.logger, 'presence heartbeat');
   }
 
   get nodeId(): string {
@@ -252,9 +254,22 @@ export class Hub implements ConnectionHost {
   private async heartbeat(): Promise<void> {
     try {
       await this.deps.presence.heartbeat([...this.byDevice.values()].map((c) => ({ userId: c.userId, deviceId: c.deviceId })));
+      this.presenceOutage.ok();
     } catch (err) {
-      this.deps.logger.warn({ err: (err as Error).message }, 'presence heartbeat failed');
+      this.presenceOutage.failed(err);
     }
+  }
+
+  /**
+   * Writes this node's devices back into presence at once: called when the
+   * Redis connection is ready again (a restarted Redis has lost them), so
+   * fan-out finds them without waiting for the next heartbeat. The heartbeat
+   * script re-creates a missing entry and leaves one that names another node.
+   */
+  async reregister(): Promise<void> {
+    if (this.byDevice.size === 0) return;
+    await this.heartbeat();
+    this.deps.logger.info({ devices: this.byDevice.size }, 'presence re-registered after reconnecting to Redis');
   }
 
   /** Logout and revocations that came by no event: the revocation list is the truth. */

@@ -4,9 +4,18 @@
 // acking). NATS 2.9 allows one filter per consumer: `chat.v1.>` covers
 // messages, membership, keys and read markers; `digest.v1.>` covers digest
 // results, failures and policy changes.
+//
+// An event is never given up while it fails (max_deliver -1): a failure here
+// is Redis, NATS or chat being unreachable, and a connected device would
+// otherwise miss a stored message until a later one revealed the gap. It is
+// redelivered with a backoff of 100 ms doubling to at most
+// DELIVERY_FANOUT_MAX_RETRY_MS (2 s), so live delivery resumes within about
+// that long of the dependency's return; the log has one line when fan-out
+// starts failing and one when it recovers. Events that can never succeed
+// (undecodable, a chat chat refuses) are terminated or skipped, not retried.
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { ensureStream, runWithContext, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
+import { ensureStream, runWithContext, OutageLog, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
 
 export interface FanoutConsumerOptions {
   nats: Nats;
@@ -19,13 +28,21 @@ export interface FanoutConsumerOptions {
   ackWaitMs?: number;
   /** Events handled at once by this node. */
   concurrency?: number;
+  /** Longest pause before an event that failed is redelivered (default 2000 ms). */
+  maxRetryDelayMs?: number;
 }
+
+/** Redeliveries are unlimited: the event is retried until it succeeds. */
+const UNLIMITED = -1;
 
 export class FanoutConsumer {
   private messages?: ConsumerMessages;
   private loop?: Promise<void>;
+  private readonly outage: OutageLog;
 
-  constructor(private readonly opts: FanoutConsumerOptions) {}
+  constructor(private readonly opts: FanoutConsumerOptions) {
+    this.outage = new OutageLog(opts.logger, `${opts.context} fan-out`);
+  }
 
   async start(): Promise<void> {
     const { nats } = this.opts;
@@ -33,9 +50,13 @@ export class FanoutConsumer {
     const name = `${nats.prefix.replace(/\./g, '_')}${this.opts.durable}`;
     const filter = `${nats.prefix}${this.opts.context}.v1.>`;
     const ackWait = nanos(this.opts.ackWaitMs ?? 10_000);
-    try {
-      await nats.jsm.consumers.info(stream, name);
-    } catch {
+    const info = await nats.jsm.consumers.info(stream, name).catch(() => undefined);
+    if (info) {
+      // Consumers created before retries became unlimited (max_deliver 5) are updated in place.
+      if (info.config.max_deliver !== UNLIMITED || info.config.ack_wait !== ackWait) {
+        await nats.jsm.consumers.update(stream, name, { max_deliver: UNLIMITED, ack_wait: ackWait });
+      }
+    } else {
       try {
         await nats.jsm.consumers.add(stream, {
           durable_name: name,
@@ -43,7 +64,7 @@ export class FanoutConsumer {
           // Missed history is served by catch-up (chat) or a fetch (digest), never replayed here.
           deliver_policy: DeliverPolicy.New,
           filter_subject: filter,
-          max_deliver: 5,
+          max_deliver: UNLIMITED,
           ack_wait: ackWait,
           max_ack_pending: 10_000,
         });
@@ -94,10 +115,11 @@ export class FanoutConsumer {
       try {
         await this.opts.handle(msg.subject, payload);
         msg.ack();
+        this.outage.ok();
       } catch (err) {
         const attempt = msg.info.deliveryCount;
-        this.opts.logger.warn({ err: (err as Error).message, subject: msg.subject, attempt }, 'fan-out failed; will retry');
-        msg.nak(Math.min(5000, 100 * 2 ** attempt));
+        this.outage.failed(err, { subject: msg.subject, attempt });
+        msg.nak(Math.min(this.opts.maxRetryDelayMs ?? 2000, 50 * 2 ** attempt));
       }
     });
   }
