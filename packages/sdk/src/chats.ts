@@ -125,7 +125,12 @@ export class ChatEngine {
       },
     };
     this.messages = {
-      send: (chatId, text, o) => this.#send(chatId, text, o?.messageId),
+      // Through an outage (no answer, 502/503/504) the whole send is retried with the same message id and
+      // counter: the server stores it once, and a resend of a stored one returns the first result.
+      send: (chatId, text, o) => {
+        const messageId = o?.messageId ?? uuidv7(this.#deps.now());
+        return retryTransient(() => this.#send(chatId, text, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
+      },
       history: (chatId, o) => this.#reader.history(chatId, o ?? {}),
       decrypt: (m) => this.#reader.decryptOne(m),
       markRead: async (chatId, seq) => {
@@ -279,18 +284,14 @@ export class ChatEngine {
 
   // ---- sending --------------------------------------------------------------------
 
-  async #send(chatId: string, text: string, messageId = uuidv7(this.#deps.now())): Promise<SendResult> {
+  async #send(chatId: string, text: string, messageId: string): Promise<SendResult> {
     if (typeof text !== 'string') throw new TypeError('text: expected a string');
     await this.#device.me();
     const kind = await this.#kind(chatId);
     const counter = await this.#device.nextCounter(chatId, messageId);
     const plaintext = utf8(text);
     const post = async (body: unknown): Promise<SendResult> => {
-      // Idempotent as sent (the message id): through an outage the very same request is sent again.
-      const res = await retryTransient(
-        () => this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body),
-        this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {},
-      );
+      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
       await this.#device.acknowledged(chatId, messageId, res.seq);
       return { chatId, messageId, seq: res.seq, createdAt: res.created_at, duplicate: res.duplicate };
     };
