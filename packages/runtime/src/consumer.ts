@@ -93,7 +93,9 @@ export class DurableConsumer {
       await nats.jsm.consumers.add(stream, config);
     }
     const consumer = await nats.js.consumers.get(stream, name);
-    this.messages = await consumer.consume({ max_messages: 256 });
+    // bind + expires 5 s: re-pull at once after a NATS reconnect (no consumer-info request, which can go
+    // unanswered for 10 s at that moment), and replace a lost pull within ~5 s (see delivery's fan-out consumer).
+    this.messages = await consumer.consume({ max_messages: 256, bind: true, expires: 5000 });
     this.loop = this.run(this.messages);
     const every = this.opts.trimIntervalMs ?? 3600_000;
     if (every > 0) {

@@ -5,6 +5,7 @@
 // what history covered. A live frame that arrives ahead of a missing one
 // waits briefly, then the gap is fetched from chat, so the device sees every
 // message exactly once and in order whichever node fanned it out.
+// Over 400 lines: that ordering state (sync, hold, release, gap fill) is one unit.
 import { AppError, isDependencyUnavailable, type Logger, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import {
@@ -241,12 +242,10 @@ export class Connection {
     try {
       await this.handle(frame);
     } catch (err) {
-      // Redis or NATS unreachable is service_unavailable (documented, retryable), logged once per outage by the connection's watcher.
-      const unavailable = !(err instanceof AppError) && isDependencyUnavailable(err);
-      const app = err instanceof AppError ? err : unavailable ? new AppError('unavailable', 'service_unavailable', 'a backend is unavailable, try again') : undefined;
-      const code = app ? frameErrorCode(app) : 'internal';
+      const code = frameErrorCode(err);
       if (code === 'internal') this.logger.error({ err, type: frame.type }, 'frame handling failed');
-      this.send(errorFrame(code, code === 'internal' ? 'internal error' : app!.message, frame.id));
+      const text = err instanceof AppError ? err.message : 'a backend is unavailable, try again';
+      this.send(errorFrame(code, code === 'internal' ? 'internal error' : text, frame.id));
     }
   }
 
@@ -442,9 +441,10 @@ export class Connection {
 /**
  * The `error` frame code for a failure of a backend call: a documented code
  * passes (`chat_not_found`, `token_expired`, ...); an unreachable or slow
- * backend is `service_unavailable` / `timeout`; anything else `internal`.
+ * backend (Redis, NATS too) is `service_unavailable` / `timeout`; else `internal`.
  */
-export function frameErrorCode(err: AppError): ErrorCode {
+export function frameErrorCode(err: unknown): ErrorCode {
+  if (!(err instanceof AppError)) return isDependencyUnavailable(err) ? 'service_unavailable' : 'internal';
   if (err.kind === 'internal') return 'internal';
   if ((ERROR_CODES as readonly string[]).includes(err.code)) return err.code as ErrorCode;
   if (err.kind === 'unavailable') return 'service_unavailable';

@@ -76,7 +76,11 @@ export class FanoutConsumer {
       }
     }
     const consumer = await nats.js.consumers.get(stream, name);
-    this.messages = await consumer.consume({ max_messages: 512 });
+    // bind: after a NATS reconnect the client re-pulls at once instead of first asking for the
+    // consumer's info (a request sent at the moment of reconnecting can go unanswered for the
+    // client's 10 s timeout: live delivery stalled that long). expires 5 s: a pull lost anyway is
+    // replaced after two missed idle heartbeats (2 × 2.5 s), not 2 × 15 s.
+    this.messages = await consumer.consume({ max_messages: 512, bind: true, expires: 5000 });
     this.loop = this.run(this.messages);
   }
 

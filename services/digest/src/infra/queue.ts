@@ -37,6 +37,10 @@ export class DigestQueue {
     connection: ConnectionOptions,
   ) {
     this.queue = new Queue<DigestJob>(settings.name, { connection, prefix: queuePrefix(settings.redisPrefix) });
+    // Without a listener BullMQ prints every connection error (one per reconnect during a Redis
+    // outage); the connection's own watcher (watchRedis) logs the outage once, and a failed
+    // enqueue rejects to its caller.
+    this.queue.on('error', () => undefined);
   }
 
   /** Enqueues a request; the job id is the request id, so a repeat is not queued twice. */
