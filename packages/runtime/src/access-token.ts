@@ -82,6 +82,11 @@ export class JwksCache {
     return this.keySet;
   }
 
+  /** Resolves once a key set is held, fetching one if none is (readiness: tokens can be checked without identity). */
+  async load(): Promise<void> {
+    if (!this.keySet) await this.refresh();
+  }
+
   private refresh(): Promise<void> {
     this.inflight ??= (async () => {
       this.fetches += 1;

@@ -2,6 +2,7 @@
 // the liveness and readiness endpoints the Kubernetes probes call.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { OUTAGE_RETRY_AFTER_SECONDS } from './outage.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -65,6 +66,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<Server> {
           res.end('{"status":"ready"}');
         } catch (err) {
           res.statusCode = 503;
+          res.setHeader('retry-after', String(OUTAGE_RETRY_AFTER_SECONDS));
           res.end(JSON.stringify({ status: 'not_ready', reason: (err as Error).message }));
         }
       } else {

@@ -16,7 +16,7 @@ import { Directory, type CheckedDevices } from './chat/directory.js';
 import { GroupEpochs } from './chat/group-epochs.js';
 import { GroupStates } from './chat/group-state.js';
 import { Reader, type ChatKind } from './chat/reading.js';
-import { apiCode, mismatchedDevices, mismatchedUsers, withRetry } from './chat/retry.js';
+import { apiCode, mismatchedDevices, mismatchedUsers, retryTransient, withRetry } from './chat/retry.js';
 import type { ChatsApi, MemberSpec, MessagesApi, SendResult, UnreadOverview } from './chat/types.js';
 
 export { MAX_ATTEMPTS as MAX_SEND_ATTEMPTS } from './chat/retry.js';
@@ -46,6 +46,8 @@ export interface ChatDeps {
   /** Writes the messaging state into the profile. */
   save(state: StoredChatState): Promise<void>;
   now(): number;
+  /** How long a send keeps retrying through an outage (default OUTAGE_RETRY_BUDGET_MS; 0: never). */
+  outageRetryMs?: number;
 }
 
 const enc = encodeURIComponent;
@@ -123,7 +125,12 @@ export class ChatEngine {
       },
     };
     this.messages = {
-      send: (chatId, text, o) => this.#send(chatId, text, o?.messageId),
+      // Through an outage (no answer, 502/503/504) the whole send is retried with the same message id and
+      // counter: the server stores it once, and a resend of a stored one returns the first result.
+      send: (chatId, text, o) => {
+        const messageId = o?.messageId ?? uuidv7(this.#deps.now());
+        return retryTransient(() => this.#send(chatId, text, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
+      },
       history: (chatId, o) => this.#reader.history(chatId, o ?? {}),
       decrypt: (m) => this.#reader.decryptOne(m),
       markRead: async (chatId, seq) => {
@@ -277,7 +284,7 @@ export class ChatEngine {
 
   // ---- sending --------------------------------------------------------------------
 
-  async #send(chatId: string, text: string, messageId = uuidv7(this.#deps.now())): Promise<SendResult> {
+  async #send(chatId: string, text: string, messageId: string): Promise<SendResult> {
     if (typeof text !== 'string') throw new TypeError('text: expected a string');
     await this.#device.me();
     const kind = await this.#kind(chatId);

@@ -36,7 +36,19 @@ export interface DeviceListChangedEvent {
   readonly removedDeviceIds: readonly string[];
 }
 
+/**
+ * Reaching the service changed: `unavailable` (it answers 502/503/504, e.g. a
+ * database outage; sends are retried meanwhile), `offline` (no answer), or
+ * `online` again. Raised on each change, from the outcome of API calls.
+ */
+export interface ConnectionEvent {
+  readonly state: 'online' | 'unavailable' | 'offline';
+  /** With `unavailable`: the server's Retry-After, in ms. */
+  readonly retryAfterMs?: number;
+}
+
 export interface BilClientEvents {
+  connection: ConnectionEvent;
   'safety-number-changed': SafetyNumberChangedEvent;
   'device-list-changed': DeviceListChangedEvent;
   'session-ended': SessionEndedEvent;

@@ -23,6 +23,7 @@ import type { Device, User } from './wire.js';
 export type { DeviceListPin } from './device-lists.js';
 export type {
   BilClientEvents,
+  ConnectionEvent,
   DeviceListChangedEvent,
   LocalAccount,
   SafetyNumberChangedEvent,
@@ -43,6 +44,8 @@ export interface BilClientOptions {
   timeoutMs?: number;
   /** Refresh the access token this long before it expires, at most half its lifetime (default 60 000 ms). */
   refreshSkewMs?: number;
+  /** How long `messages.send` keeps retrying through an outage (no answer, 502/503/504), with the same message id (default 30 000 ms; 0: never). */
+  outageRetryMs?: number;
   /** Clock in ms since the epoch (tests). */
   now?: () => number;
   /** Digests (docs/sdk.md "Digests"). */
@@ -91,6 +94,7 @@ export class BilClient {
   constructor(options: BilClientOptions) {
     if (!options || typeof options.keyStore?.load !== 'function') throw new TypeError('keyStore: expected a KeyStore');
     this.#transport = new Transport(options);
+    this.#transport.onState = (state, retryAfterMs) => this.#events.emit('connection', { state, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
     this.#store = options.keyStore;
     this.#now = options.now ?? (() => Date.now());
     this.#session = new Session(
@@ -157,6 +161,7 @@ export class BilClient {
         if (this.#profile) await this.#commit({ ...this.#profile, chats });
       },
       now: this.#now,
+      ...(options.outageRetryMs !== undefined ? { outageRetryMs: options.outageRetryMs } : {}),
     });
     // A contact's signed device list dropped devices: groups listing them get a new epoch before the next send.
     this.#events.on('device-list-changed', (e) => {
@@ -205,6 +210,11 @@ export class BilClient {
   }
 
   // ---- events -------------------------------------------------------------
+
+  /** Whether the service answered the last call: `online`, `unavailable` (502/503/504) or `offline` (no answer); changes raise `connection`. */
+  get connectionState(): 'online' | 'unavailable' | 'offline' {
+    return this.#transport.state;
+  }
 
   on<K extends keyof BilClientEvents>(type: K, listener: Listener<BilClientEvents[K]>): () => void {
     return this.#events.on(type, listener);

@@ -20,14 +20,17 @@ export class BilApiError extends BilError {
   readonly details: Record<string, unknown>;
   /** The `X-Correlation-Id` of the failed request: it finds the call in server logs. */
   readonly correlationId: string | undefined;
+  /** The answer's Retry-After in ms (503 `service_unavailable`, 429 `rate_limited`), if it had one. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(init: { status: number; code: string; message: string; details?: Record<string, unknown>; correlationId?: string }) {
+  constructor(init: { status: number; code: string; message: string; details?: Record<string, unknown>; correlationId?: string; retryAfterMs?: number }) {
     super(init.message);
     this.name = 'BilApiError';
     this.status = init.status;
     this.code = init.code;
     this.details = init.details ?? {};
     this.correlationId = init.correlationId;
+    this.retryAfterMs = init.retryAfterMs;
   }
 }
 

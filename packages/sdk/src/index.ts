@@ -4,6 +4,7 @@ export {
   BilClient,
   type BilClientOptions,
   type BilClientEvents,
+  type ConnectionEvent,
   type SafetyNumberChangedEvent,
   type DeviceListChangedEvent,
   type RevokeResult,
@@ -22,7 +23,8 @@ export { TypedEmitter, type Listener } from './events.js';
 export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState, type StoredDigestState } from './key-store.js';
 export { LINK_REQUEST_TYPE, LINK_APPROVAL_TYPE, LINK_APPROVAL_KIND, type LinkRequest, type LinkApproval } from './linking.js';
 export { SESSION_ENDED_CODES } from './session.js';
-export type { FetchLike } from './transport.js';
+export type { FetchLike, ConnectionState } from './transport.js';
+export { OUTAGE_BACKOFF, OUTAGE_RETRY_BUDGET_MS, backoffDelay, isTransient, type Backoff } from './chat/retry.js';
 export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson, VerifiedMember, MemberListMismatch } from './wire.js';
 export type { UnreadOverview, UnreadChatOverview } from './chats.js';
 export {

@@ -20,7 +20,7 @@ export interface LiveClientOptions {
   webSocket?: WebSocketFactory;
   /** First reconnect delay in ms (doubled per failed attempt, with jitter; default 500). */
   initialBackoffMs?: number;
-  /** Longest reconnect delay in ms (default 30 000). */
+  /** Longest reconnect delay in ms (default 3 000): the most a client waits once the server is back. */
   maxBackoffMs?: number;
   /** Send a fresh token in-band this long before the current one expires (default 60 000 ms). */
   refreshBeforeMs?: number;
@@ -85,6 +85,8 @@ export interface LiveClientEvents {
   disconnected: { readonly code: number; readonly reason: string; readonly reconnect: boolean };
   /** A reconnect is scheduled. */
   reconnecting: { readonly attempt: number; readonly delayMs: number };
+  /** The connection's state: `connecting`, `syncing` (catching up), `live`, `waiting` (to reconnect) or `closed`. */
+  state: { readonly state: 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed' };
   /** The server answered a frame with an error. */
   error: { readonly code: string; readonly message: string };
   /** A digest this device asked for is `ready` (`client.digest()` picks it up at once) or `failed` (with the reason, as in `DigestFailedError`). */
@@ -182,6 +184,7 @@ export class LiveClient {
       if (s.state === 'syncing' || s.state === 'live') this.#open = true;
       else this.#open = false;
       if (s.state === 'waiting') this.#events.emit('reconnecting', { attempt: s.attempt ?? 0, delayMs: s.delayMs ?? 0 });
+      this.#events.emit('state', { state: s.state });
     });
     this.#detach = deps.onSafetyNumberChanged((e) => this.#reportIdentityChange(e));
     if (options.start ?? true) this.start();

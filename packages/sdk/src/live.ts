@@ -3,16 +3,16 @@
 // Node), resumes from the device's cursors, hands each envelope to a decrypt
 // function (BilClient plugs in decryption, signature checks and its replay
 // guard), detects gaps and duplicates by seq, acks what it processed, renews
-// the token in-band before it expires, and reconnects with exponential
-// backoff and jitter. It depends on nothing but a WebSocket implementation:
-// the global one where there is one, else the `ws` package, loaded lazily.
+// the token in-band before it expires, and reconnects with the SDK's one
+// backoff (chat/retry.ts: jittered, capped at 3 s, reset once synced). It
+// depends on nothing but a WebSocket implementation: the global one where
+// there is one, else the `ws` package, loaded lazily.
+import { OUTAGE_BACKOFF, backoffDelay } from './chat/retry.js';
 import { TypedEmitter } from './events.js';
 
-/** Where the device's position per chat is kept (the key store, a file, memory). */
-export interface CursorStore {
-  load(): Promise<Record<string, number>>;
-  save(chatId: string, seq: number): Promise<void>;
-}
+import type { CursorStore } from './live-cursors.js';
+
+export { MemoryCursorStore, type CursorStore } from './live-cursors.js';
 
 /** A message as delivered, before decryption. */
 export interface LiveEnvelope {
@@ -78,8 +78,9 @@ export interface LiveConnectionOptions<M> {
   decrypt: (message: LiveEnvelope) => Promise<M>;
   /** Defaults to the global WebSocket, else the `ws` package. */
   webSocket?: WebSocketFactory;
-  /** First reconnect delay (doubled per failed attempt, with jitter). */
+  /** First reconnect delay (doubled per failed attempt, with jitter; default 500 ms). */
   initialBackoffMs?: number;
+  /** Longest reconnect delay (default 3 000 ms): the most a client waits once the server is back. */
   maxBackoffMs?: number;
   /** Send a fresh token this long before the current one expires. */
   refreshBeforeMs?: number;
@@ -117,8 +118,8 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
   constructor(opts: LiveConnectionOptions<M>) {
     super();
     this.#opts = {
-      initialBackoffMs: 500,
-      maxBackoffMs: 30_000,
+      initialBackoffMs: OUTAGE_BACKOFF.initialMs,
+      maxBackoffMs: OUTAGE_BACKOFF.maxMs,
       refreshBeforeMs: 60_000,
       ackDelayMs: 100,
       autoAck: true,
@@ -238,9 +239,8 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
 
   #retry(): void {
     if (this.#stopped) return;
-    const base = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** this.#attempt);
-    // "Equal jitter": half fixed, half random, so a reconnect storm spreads out.
-    const delayMs = Math.round(base / 2 + (this.#opts.random() * base) / 2);
+    // Reset to the first delay once a connection is healthy (`synced`).
+    const delayMs = backoffDelay(this.#attempt, { initialMs: this.#opts.initialBackoffMs, maxMs: this.#opts.maxBackoffMs }, this.#opts.random);
     this.#attempt += 1;
     this.emit('state', { state: 'waiting', attempt: this.#attempt, delayMs });
     this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
@@ -390,16 +390,5 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
         .then((token) => this.#ws === ws && ws.send(JSON.stringify({ type: 'auth', token })))
         .catch(() => undefined);
     }, Math.min(ms, 2 ** 31 - 1));
-  }
-}
-
-/** Cursors in memory (tests, short-lived tools). */
-export class MemoryCursorStore implements CursorStore {
-  readonly cursors: Record<string, number> = {};
-  async load(): Promise<Record<string, number>> {
-    return { ...this.cursors };
-  }
-  async save(chatId: string, seq: number): Promise<void> {
-    this.cursors[chatId] = Math.max(this.cursors[chatId] ?? 0, seq);
   }
 }

@@ -5,6 +5,13 @@ import { BilApiError, BilNetworkError } from './errors.js';
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
+/**
+ * What the last request says about reaching the service: `online` (an
+ * answer), `unavailable` (the server answered 502/503/504: a backend or a
+ * dependency is down), `offline` (no answer: network, DNS, timeout).
+ */
+export type ConnectionState = 'online' | 'unavailable' | 'offline';
+
 export interface RequestOptions {
   body?: unknown;
   accessToken?: string;
@@ -18,6 +25,21 @@ export class Transport {
   /** The API's base URL, without a trailing slash. */
   get baseUrl(): string {
     return this.#baseUrl;
+  }
+
+  #state: ConnectionState = 'online';
+  /** Told when a request's outcome changes the connection state (BilClient's `connection` event). */
+  onState: ((state: ConnectionState, retryAfterMs?: number) => void) | undefined;
+
+  /** The state the last request showed (`online` before any). */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  #observed(state: ConnectionState, retryAfterMs?: number): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.onState?.(state, retryAfterMs);
   }
 
   constructor(options: { baseUrl: string; fetch?: FetchLike; timeoutMs?: number }) {
@@ -50,6 +72,7 @@ export class Transport {
       });
     } catch (err) {
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
+      this.#observed('offline');
       throw new BilNetworkError(timedOut ? `${method} ${path}: no answer in ${this.#timeoutMs} ms` : `${method} ${path}: request failed`, {
         code: timedOut ? 'timeout' : 'network',
         cause: err,
@@ -57,6 +80,9 @@ export class Transport {
     }
 
     const correlationId = response.headers.get('x-correlation-id') ?? undefined;
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const outage = response.status === 502 || response.status === 503 || response.status === 504;
+    this.#observed(outage ? 'unavailable' : 'online', outage ? retryAfterMs : undefined);
     let text: string;
     try {
       text = await response.text();
@@ -83,8 +109,18 @@ export class Transport {
       message: error?.message ?? `HTTP ${response.status}`,
       details: error?.details ?? {},
       correlationId,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
   }
+}
+
+/** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, in ms from now; undefined if absent or malformed. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d{1,9}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** The `{"error": {code, message, details}}` body of docs/api.md, if that is what arrived. */

@@ -21,13 +21,28 @@ export const deliveryStackBuilt = chatStackBuilt && existsSync(deliveryMain);
 
 export { freePort };
 
-interface Service {
+export interface Service {
   output(): string;
   stop(): Promise<void>;
+  /** Starts it again (same settings and ports) after stop(); resolves once it is ready. */
+  start(): Promise<void>;
 }
 
 /** Spawns `node main` and resolves once its output contains `ready`. */
 async function startService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs = 60_000, args: string[] = []): Promise<Service> {
+  let earlier = '';
+  let current = await spawnService(name, main, env, ready, timeoutMs, args);
+  return {
+    output: () => earlier + current.output(),
+    stop: () => current.stop(),
+    start: async () => {
+      earlier += current.output();
+      current = await spawnService(name, main, env, ready, timeoutMs, args);
+    },
+  };
+}
+
+async function spawnService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs: number, args: string[]): Promise<Omit<Service, 'start'>> {
   const child: ChildProcess = spawn(process.execPath, [main, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,6 +87,8 @@ async function startService(name: string, main: string, env: Record<string, stri
 export interface Stack {
   baseUrl: string;
   env: TestEnv;
+  /** Each service by name (identity, chat, delivery, gateway, …), to stop and start again in outage tests. */
+  services: Record<string, Service>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -87,6 +104,8 @@ export interface StackOptions {
   digest?: boolean;
   /** Overrides of digest settings (API and worker), e.g. DIGEST_MIN_UNREAD. */
   digestEnv?: Record<string, string>;
+  /** Changes the test environment before anything starts (e.g. testkit's onPrivateServers, for outage tests). */
+  env?: (env: TestEnv) => TestEnv;
 }
 
 /**
@@ -96,7 +115,8 @@ export interface StackOptions {
  */
 export async function startStack(identityEnv: Record<string, string> = {}, options: StackOptions = {}): Promise<Stack> {
   const withChat = options.chat === true || options.delivery === true || options.digest === true;
-  const env = await createTestEnv('sdk');
+  const created = await createTestEnv('sdk');
+  const env = options.env ? options.env(created) : created;
   const [grpcPort, identityMetricsPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
   const [chatPort, chatMetricsPort] = [await freePort(), await freePort()];
   const deliveryPort = options.delivery ? await freePort() : 0;
@@ -193,17 +213,21 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
     for (const d of digests.reverse()) await d.stop();
     await chat?.stop();
     await identity?.stop();
-    await env.cleanup();
+    await created.cleanup();
     throw err;
   }
   const services = [gateway, delivery, ...[...digests].reverse(), chat, identity].filter((s): s is Service => s !== undefined);
+  const named: Record<string, Service> = { identity, gateway };
+  if (chat) named.chat = chat;
+  if (delivery) named.delivery = delivery;
   return {
     baseUrl: `http://127.0.0.1:${gatewayPort}`,
     env,
+    services: named,
     output: () => services.map((s) => s.output()).join('\n'),
     stop: async () => {
       for (const s of services) await s.stop();
-      await env.cleanup();
+      await created.cleanup();
     },
   };
 }

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Histogram } from 'prom-client';
-import { AppError, CORRELATION_HEADER, sanitizeCorrelationId, type Logger, type Metrics } from '@bil/runtime';
+import { AppError, CORRELATION_HEADER, OutageLog, sanitizeCorrelationId, type Logger, type Metrics } from '@bil/runtime';
 import { bearerToken, type AccessTokenVerifier } from './auth.js';
-import { errorBody, toHttpError } from './errors.js';
+import { errorBody, shuttingDown, toHttpError } from './errors.js';
 import {
   DEFAULT_JSON_MAX_DEPTH,
   capConnectionsPerAddress,
@@ -101,7 +101,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxyHops > 0 ? (_address: string, hop: number) => hop < deps.trustProxyHops : false,
     requestIdHeader: false,
     genReqId: (req) => sanitizeCorrelationId(req.headers[CORRELATION_HEADER]) ?? randomUUID(),
-    return503OnClosing: true,
+    // Requests still arriving while it closes get the 503 of onRequest below (the API's error shape, Retry-After).
+    return503OnClosing: false,
     // Strict validation: no type coercion and no silent removal of unknown
     // fields, so a wrong type or an extra field is an error, not a guess.
     // `discriminator` lets POST /v1/chats validate the personal or group shape
@@ -193,12 +194,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       })
     : undefined;
 
+  // A backend outage is expected to happen and is not a bug: no stack trace,
+  // and one line when it starts and one when answers come back, not one per request.
+  const outage = new OutageLog(deps.logger, 'a backend (requests answer 503)');
+  const LOCAL_ROUTES = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
+
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header(CORRELATION_HEADER, request.id);
+    if (closing) {
+      const h = shuttingDown();
+      return reply.code(h.status).headers(h.headers).send(h.body);
+    }
   });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
+    if (outage.failing && reply.statusCode < 400 && !LOCAL_ROUTES.has(route)) outage.ok();
     const seconds = reply.elapsedTime / 1000;
     requestDuration?.observe({ method: request.method, route, status: String(reply.statusCode) }, seconds);
     // Method, route template and status only: no bodies, no query strings, no headers.
@@ -212,8 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const h = toHttpError(err);
     if (h.unexpected) {
       const route = request.routeOptions.url;
-      // An outage is expected to happen and is not a bug: no stack trace for it.
-      if (err instanceof AppError && err.kind !== 'internal') request.log.warn({ route, code: err.code }, 'backend unavailable');
+      if (err instanceof AppError && err.kind !== 'internal') outage.failed(err, { route, code: err.code });
       else request.log.error({ err, route }, 'request failed');
     }
     void reply.code(h.status).headers(h.headers).send(h.body);

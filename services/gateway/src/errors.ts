@@ -3,7 +3,7 @@
 // This module turns anything thrown while serving a request (an AppError from
 // identity or the gateway itself, a Fastify parsing or validation error, a bug)
 // into that shape and its HTTP status. Internals never reach the client.
-import { AppError } from '@bil/runtime';
+import { AppError, OUTAGE_RETRY_AFTER_SECONDS } from '@bil/runtime';
 
 export interface ErrorBody {
   error: { code: string; message: string; details: Record<string, unknown> };
@@ -87,6 +87,22 @@ export function validationDetails(issue: ValidationIssue | undefined, location: 
   return { message, details };
 }
 
+/** Whole seconds to wait before trying again: the backend's figure if it gave a sane one, else the outage default. */
+export function retryAfterSeconds(fromBackend?: unknown): number {
+  const n = Number(fromBackend);
+  return Number.isFinite(n) && n > 0 && n <= 3600 ? Math.ceil(n) : OUTAGE_RETRY_AFTER_SECONDS;
+}
+
+/** The 503 of a gateway that is shutting down: the client tries again at once, on another replica. */
+export function shuttingDown(): HttpError {
+  return {
+    status: 503,
+    body: errorBody('service_unavailable', 'the server is restarting, try again', { retry_after_seconds: 1 }),
+    headers: { 'retry-after': '1', connection: 'close' },
+    unexpected: false,
+  };
+}
+
 /** Maps any error raised while serving a request to status, body and headers. */
 export function toHttpError(err: unknown): HttpError {
   const headers: Record<string, string> = {};
@@ -95,14 +111,21 @@ export function toHttpError(err: unknown): HttpError {
       return { status: 500, body: errorBody('internal', 'internal error'), headers, unexpected: true };
     }
     const status = err.httpStatus;
+    let details = err.details;
     if (status === 401) headers['www-authenticate'] = bearerChallenge(err.code);
     if (status === 429 || status === 503) {
       const retry = Number(err.details.retry_after_seconds);
       if (Number.isFinite(retry) && retry > 0) headers['retry-after'] = String(Math.ceil(retry));
     }
+    if (status === 503) {
+      // Every 503 says when to try again (RFC 9110 §10.2.3), in the header and in details.
+      const retry = retryAfterSeconds(err.details.retry_after_seconds);
+      headers['retry-after'] = String(retry);
+      details = { ...err.details, retry_after_seconds: retry };
+    }
     return {
       status,
-      body: errorBody(err.code, err.message, err.details),
+      body: errorBody(err.code, err.message, details),
       headers,
       unexpected: status >= 500,
     };

@@ -16,7 +16,7 @@ import { createChatClient } from './chat-client.js';
 import { createDigestClient } from './digest-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
-import { blockingDown, readiness } from './readiness.js';
+import { blockingDown, readiness, reportingDependencies } from './readiness.js';
 import { attachWsProxy } from './ws-proxy.js';
 
 await runService('gateway', async (life) => {
@@ -43,7 +43,8 @@ await runService('gateway', async (life) => {
   });
   // The revocation TTL only matters to writers (identity); the gateway reads.
   const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
-  const ready = readiness({ identity, chat, digest }, redis);
+  // Ready while it holds the token keys; each backend's and Redis' state is reported beside (readiness.ts).
+  const ready = reportingDependencies(readiness({ identity, chat, digest }, redis, 2000, { token_keys: () => jwks.load() }), metrics);
 
   const app = await buildApp({
     logger,
@@ -72,7 +73,7 @@ await runService('gateway', async (life) => {
       metrics,
       ready: async () => {
         const down = blockingDown(await ready());
-        if (down.length > 0) throw new Error(`${down.join(', ')} unreachable`);
+        if (down.length > 0) throw new Error(`${down.join(', ')} unavailable`);
       },
     });
     life.onShutdown('ops server', () => new Promise<void>((resolve) => ops.close(() => resolve())));

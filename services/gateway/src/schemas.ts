@@ -155,7 +155,7 @@ const errorResponses: Record<number, string> = {
   415: 'Body is not `application/json` (`unsupported_media_type`).',
   429: 'Too many attempts (`rate_limited`); see the `Retry-After` header.',
   500: 'Internal error (`internal`).',
-  503: 'A backend service is unavailable (`service_unavailable`).',
+  503: 'A backend service is unavailable (`service_unavailable`); Retry-After and `details.retry_after_seconds` say when to try again.',
   504: 'A backend service did not answer in time.',
 };
 
@@ -506,7 +506,7 @@ export const healthSchema = {
 
 export const readySchema = {
   tags: ['ops'],
-  summary: 'Readiness: the identity service (gRPC health) and Redis answer. Chat or digest down: still 200, status `degraded`.',
+  summary: 'Readiness: this gateway holds the token keys and can serve. A backend or Redis down: still 200, status `degraded`, `checks` says which.',
   response: {
     200: {
       type: 'object',
@@ -516,7 +516,7 @@ export const readySchema = {
         checks: { type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, description: 'Each dependency: `ok` or `down`.' },
       },
     },
-    503: { ...ref('Error'), description: 'Not ready (`not_ready`); details name the failing dependency.' },
+    503: { ...ref('Error'), description: 'Not ready (`not_ready`, with Retry-After): no token keys yet; details hold every check.' },
   },
 };
 

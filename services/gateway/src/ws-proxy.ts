@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Logger } from '@bil/runtime';
+import { OUTAGE_RETRY_AFTER_SECONDS, type Logger } from '@bil/runtime';
 
 export const WS_PATH = '/v1/ws';
 
@@ -33,10 +33,11 @@ export function parseWsTargets(targets: string): Array<{ host: string; port: num
 }
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message, details: {} } });
+  const details = status === 503 ? { retry_after_seconds: OUTAGE_RETRY_AFTER_SECONDS } : {};
+  const body = JSON.stringify({ error: { code, message, details } });
   socket.end(
     `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${status === 503 ? `Retry-After: ${OUTAGE_RETRY_AFTER_SECONDS}\r\n` : ''}Connection: close\r\n\r\n${body}`,
   );
 }
 

@@ -9,7 +9,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AppError, bearerToken, capConnectionsPerAddress, clientErrorHandler, createHttpServer, type Logger, type VerifiedActor } from '@bil/runtime';
+import { AppError, OUTAGE_RETRY_AFTER_SECONDS, bearerToken, capConnectionsPerAddress, clientErrorHandler, createHttpServer, type Logger, type VerifiedActor } from '@bil/runtime';
 import { SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '../domain/frames.js';
 
 export interface WsServerOptions {
@@ -41,13 +41,15 @@ export function upgradeToken(req: IncomingMessage): string {
 }
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message, details: {} } });
+  const details = status === 503 ? { retry_after_seconds: OUTAGE_RETRY_AFTER_SECONDS } : {};
+  const body = JSON.stringify({ error: { code, message, details } });
   const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\n` +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       (status === 401 ? 'WWW-Authenticate: Bearer\r\n' : '') +
+      (status === 503 ? `Retry-After: ${OUTAGE_RETRY_AFTER_SECONDS}\r\n` : '') +
       'Connection: close\r\n\r\n' +
       body,
   );

@@ -1,6 +1,6 @@
 // Liveness, readiness and the OpenAPI document.
 import type { FastifyInstance } from 'fastify';
-import { errorBody } from '../errors.js';
+import { errorBody, retryAfterSeconds } from '../errors.js';
 import { blockingDown } from '../readiness.js';
 import { healthSchema, openapiSchema, readySchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
@@ -12,9 +12,12 @@ export function opsRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const checks = await ctx.ready();
     const down = blockingDown(checks);
     if (down.length > 0) {
-      return reply.code(503).send(errorBody('not_ready', `not ready: ${down.join(', ')} unreachable`, checks));
+      return reply
+        .code(503)
+        .header('retry-after', String(retryAfterSeconds()))
+        .send(errorBody('not_ready', `not ready: ${down.join(', ')} unavailable`, checks));
     }
-    // Ready; a backend the gateway can do without for a while shows as degraded.
+    // Ready; a backend that is down shows as degraded (its routes answer 503 service_unavailable).
     return { status: Object.values(checks).every((v) => v === 'ok') ? 'ready' : 'degraded', checks };
   });
 
