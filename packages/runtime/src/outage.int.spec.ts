@@ -6,7 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials, makeGenericClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { startPostgresServer, type ManagedServer } from '@bil/testkit';
-import { Database, GrpcServer, clientOptions, createLogger, type Logger } from './index.js';
+import { Database, GrpcServer, ServiceAuth, clientOptions, createLogger, type Logger } from './index.js';
+
+const SECRET = 'outage-test-service-auth-secret-0123456789';
+const auth = () => new ServiceAuth('chat', SECRET, undefined, createLogger('outage-test', 'silent'));
 
 const json = {
   serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
@@ -58,7 +61,7 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
   it('answers UNAVAILABLE service_unavailable with a retry delay, logs the outage once, and serves again once PostgreSQL is back', async () => {
     const db = await Database.connect({ url: pgServer.url, schema: 'outage_test', migrations: [] });
     const { logger, lines } = capturingLogger();
-    const server = new GrpcServer({ logger });
+    const server = new GrpcServer({ logger, auth: auth() });
     server.add('test.Probe', probeService, {
       Count: async () => {
         const [row] = await db.tx((tx) => tx.query<{ n: number }>('SELECT 1 AS n'));
@@ -66,7 +69,7 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
       },
     } as never);
     const port = await server.listen('127.0.0.1', 0);
-    const client = new Probe(`127.0.0.1:${port}`, credentials.createInsecure(), clientOptions);
+    const client = new Probe(`127.0.0.1:${port}`, credentials.createInsecure(), { ...clientOptions, interceptors: [new ServiceAuth('gateway', SECRET).clientInterceptor('chat')] });
     try {
       expect(await count(client)).toEqual({ n: 1 });
       await pgServer.stop();
@@ -98,7 +101,7 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
 describe('gRPC client channels after a backend outage', () => {
   it('call the backend again within ~1 s of its return after 12 s down (grpc-js alone: up to ~6 s)', async () => {
     const logger = createLogger('outage-test', 'silent');
-    let server = new GrpcServer({ logger });
+    let server = new GrpcServer({ logger, auth: auth() });
     const port = await server.listen('127.0.0.1', 0);
     const Health = makeGenericClientConstructor(healthService, 'Health');
     const client = new Health(`127.0.0.1:${port}`, credentials.createInsecure(), clientOptions);
@@ -119,7 +122,7 @@ describe('gRPC client channels after a backend outage', () => {
         await expect(check()).rejects.toMatchObject({ code: status.UNAVAILABLE });
         await new Promise((r) => setTimeout(r, 200));
       }
-      server = new GrpcServer({ logger });
+      server = new GrpcServer({ logger, auth: auth() });
       await server.listen('127.0.0.1', port);
       const back = Date.now();
       let ok = false;

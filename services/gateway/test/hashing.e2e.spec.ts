@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -50,7 +50,7 @@ describe.skipIf(!existsSync(identityMain))('password hashing queue (e2e)', () =>
       IDENTITY_HASH_QUEUE: '4',
       IDENTITY_HASH_PER_ACCOUNT: '2',
     });
-    idClient = createIdentityClient(identity.grpcUrl, IDENTITY_DEADLINE_MS);
+    idClient = createIdentityClient(identity.grpcUrl, IDENTITY_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     app = await buildApp({
       logger: createLogger('gateway-hash-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),
@@ -108,7 +108,7 @@ describe.skipIf(!existsSync(identityMain))('password hashing queue (e2e)', () =>
     await new Promise((r) => setTimeout(r, 20));
     const victim = randomUsername('late');
     // Four hashes ahead of it take far longer than this caller's 40 ms deadline.
-    const impatient = createIdentityClient(identity.grpcUrl, 40);
+    const impatient = createIdentityClient(identity.grpcUrl, 40, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     try {
       await expect(impatient.registerUser({ username: victim, password: PASSWORD, displayName: '' })).rejects.toMatchObject({ kind: 'deadline_exceeded' });
     } finally {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -41,7 +41,7 @@ describe.skipIf(!existsSync(identityMain))('hostile clients at the gateway (issu
   beforeAll(async () => {
     env = await createTestEnv('gwedge');
     identity = await startIdentity({ ...env.serviceEnv, LOG_LEVEL: 'warn', IDENTITY_SCRYPT_LOG2N: '14' });
-    client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
+    client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     app = await buildApp({
       logger: createLogger('gateway-edge', process.env.TEST_LOG_LEVEL ?? 'silent'),

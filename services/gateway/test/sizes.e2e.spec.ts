@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -91,8 +91,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('history siz
     env = await createTestEnv('gwsizes');
     identity = await startIdentity({ ...env.serviceEnv, LOG_LEVEL: 'info', IDENTITY_SCRYPT_LOG2N: '14' });
     chatProc = await startChat(env.serviceEnv);
-    idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS);
-    chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS);
+    idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
+    chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     app = await buildApp({
       logger: createLogger('gateway-sizes-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),
