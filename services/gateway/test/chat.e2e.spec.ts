@@ -9,20 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { RevocationList, ServiceAuth, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { buildApp } from '../src/app.js';
-import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
 import { createChatClient, type ChatApi } from '../src/chat-client.js';
 import { createIdentityClient, type IdentityApi } from '../src/identity-client.js';
-import { RateLimiter } from '../src/rate-limit.js';
-import { readiness } from '../src/readiness.js';
 import {
   chatMain,
   deviceRegistration,
   ed25519,
-  httpClient,
   identityMain,
   randomUsername,
   startChat,
@@ -33,6 +27,7 @@ import {
   type IdentityProcess,
   RPC_DEADLINE_MS,
 } from './fixtures.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 const MESSAGE_LIMIT = 512 * 1024;
@@ -73,9 +68,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   let chatProc: ChatProcess;
   let idClient: IdentityApi;
   let chat: ChatApi;
-  let redis: Redis;
-  let app: FastifyInstance;
-  let http: ReturnType<typeof httpClient>;
+  let gw: TestGateway;
+  let http: TestGateway['http'];
   let alice: Person;
   let bob: Person;
   let mallory: Person;
@@ -194,25 +188,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
     const auth = ServiceAuth.fromEnv('gateway', env.serviceEnv);
     idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, auth);
     chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS, auth);
-    redis = connectRedis(env.redisUrl, env.redisPrefix);
-    app = await buildApp({
-      logger: createLogger('gateway-chat-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      identity: idClient,
-      chat,
-      verifier: new AccessTokenVerifier({
-        jwks: new JwksCache({ fetch: () => idClient.getJwks(), minRefreshIntervalMs: 5000 }),
-        revocations: new RevocationList(redis, 1),
-      }),
-      limiter: new RateLimiter(redis, 60),
-      limits: { perIp: 1000, perUsername: 1000 },
-      ready: readiness({ identity: idClient, chat }, redis),
-      bodyLimitBytes: 64 * 1024,
-      bodyLimits: { message: MESSAGE_LIMIT, epoch: 8 * 1024 * 1024 },
-      trustProxyHops: 0,
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    http = httpClient(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
+    gw = await startTestGateway(env, { name: 'gateway-chat-e2e', identity: idClient, chat: chat, overrides: { bodyLimits: { message: MESSAGE_LIMIT, epoch: 8 * 1024 * 1024 } } });
+    http = gw.http;
     [alice, bob, mallory] = await Promise.all([person('alice'), person('bob', 2), person('mallory')]);
 
     const created = await http('POST', '/v1/chats', { token: alice.token, body: { type: 'personal', peer_user_id: bob.userId } });
@@ -232,10 +209,9 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
+    await gw?.close();
     chat?.close();
     idClient?.close();
-    await redis?.quit();
     await chatProc?.stop();
     await identity?.stop();
     await env?.cleanup();

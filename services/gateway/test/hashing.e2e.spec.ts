@@ -5,15 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
+import { ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { buildApp } from '../src/app.js';
-import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
 import { createIdentityClient, type IdentityApi } from '../src/identity-client.js';
-import { RateLimiter } from '../src/rate-limit.js';
-import { readiness } from '../src/readiness.js';
-import { httpClient, identityMain, randomUsername, startIdentity, unavailableChat, type HttpResult, type IdentityProcess } from './fixtures.js';
+import { identityMain, randomUsername, startIdentity, type HttpResult, type IdentityProcess } from './fixtures.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 /** The gateway's deadline for identity calls; the caller that gives up uses its own, far shorter one. */
@@ -23,9 +19,8 @@ describe.skipIf(!existsSync(identityMain))('password hashing queue (e2e)', () =>
   let env: TestEnv;
   let identity: IdentityProcess;
   let idClient: IdentityApi;
-  let redis: Redis;
-  let app: FastifyInstance;
-  let http: ReturnType<typeof httpClient>;
+  let gw: TestGateway;
+  let http: TestGateway['http'];
 
   const register = (username: string) => http('POST', '/v1/auth/register', { body: { username, password: PASSWORD } });
   const idle = async () => {
@@ -51,31 +46,13 @@ describe.skipIf(!existsSync(identityMain))('password hashing queue (e2e)', () =>
       IDENTITY_HASH_PER_ACCOUNT: '2',
     });
     idClient = createIdentityClient(identity.grpcUrl, IDENTITY_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
-    redis = connectRedis(env.redisUrl, env.redisPrefix);
-    app = await buildApp({
-      logger: createLogger('gateway-hash-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      identity: idClient,
-      chat: unavailableChat(),
-      verifier: new AccessTokenVerifier({
-        jwks: new JwksCache({ fetch: () => idClient.getJwks(), minRefreshIntervalMs: 5000 }),
-        revocations: new RevocationList(redis, 1),
-      }),
-      limiter: new RateLimiter(redis, 60),
-      limits: { perIp: 10_000, perUsername: 10_000 },
-      ready: readiness({ identity: idClient, chat: unavailableChat() }, redis),
-      bodyLimitBytes: 64 * 1024,
-      bodyLimits: { message: 512 * 1024, epoch: 8 * 1024 * 1024 },
-      trustProxyHops: 0,
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    http = httpClient(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
+    gw = await startTestGateway(env, { name: 'gateway-hash-e2e', identity: idClient, overrides: { limits: { perIp: 10_000, perUsername: 10_000 } } });
+    http = gw.http;
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
+    await gw?.close();
     idClient?.close();
-    await redis?.quit();
     await identity?.stop();
     await env?.cleanup();
   });

@@ -4,25 +4,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
+import { ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { buildApp } from '../src/app.js';
-import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
 import { createIdentityClient, type IdentityApi } from '../src/identity-client.js';
-import { RateLimiter } from '../src/rate-limit.js';
-import { readiness } from '../src/readiness.js';
 import {
   deviceRegistration,
   ed25519,
-  httpClient,
   identityMain,
   randomUsername,
   startIdentity,
-  unavailableChat,
   type IdentityProcess,
   RPC_DEADLINE_MS,
 } from './fixtures.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 const LOOKUPS = 5;
@@ -32,9 +26,8 @@ describe.skipIf(!existsSync(identityMain))('hostile clients at the gateway (issu
   let env: TestEnv;
   let identity: IdentityProcess;
   let client: IdentityApi;
-  let redis: Redis;
-  let app: FastifyInstance;
-  let http: ReturnType<typeof httpClient>;
+  let gw: TestGateway;
+  let http: TestGateway['http'];
   let port = 0;
   let access = '';
 
@@ -42,28 +35,18 @@ describe.skipIf(!existsSync(identityMain))('hostile clients at the gateway (issu
     env = await createTestEnv('gwedge');
     identity = await startIdentity({ ...env.serviceEnv, LOG_LEVEL: 'warn', IDENTITY_SCRYPT_LOG2N: '14' });
     client = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
-    redis = connectRedis(env.redisUrl, env.redisPrefix);
-    app = await buildApp({
-      logger: createLogger('gateway-edge', process.env.TEST_LOG_LEVEL ?? 'silent'),
+    gw = await startTestGateway(env, {
+      name: 'gateway-edge',
       identity: client,
-      chat: unavailableChat(),
-      verifier: new AccessTokenVerifier({
-        jwks: new JwksCache({ fetch: () => client.getJwks(), minRefreshIntervalMs: 5000 }),
-        revocations: new RevocationList(redis, 1),
-      }),
-      ready: readiness({ identity: client, chat: unavailableChat() }, redis),
-      bodyLimitBytes: 64 * 1024,
-      bodyLimits: { epoch: 9 * 1024 * 1024 },
-      limiter: new RateLimiter(redis, 60),
-      limits: { perIp: 1000, perUsername: 1000, lookupsPerUser: LOOKUPS },
-      trustProxyHops: 0,
-      timeouts: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 },
-      maxConnectionsPerAddress: CAP,
+      overrides: {
+        bodyLimits: { epoch: 9 * 1024 * 1024 },
+        limits: { perIp: 1000, perUsername: 1000, lookupsPerUser: LOOKUPS },
+        timeouts: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 },
+        maxConnectionsPerAddress: CAP,
+      },
     });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    port = typeof addr === 'object' && addr ? addr.port : 0;
-    http = httpClient(`http://127.0.0.1:${port}`);
+    http = gw.http;
+    port = gw.port;
     const username = randomUsername('edge');
     const reg = await http('POST', '/v1/auth/register', { body: { username, password: PASSWORD } });
     expect(reg.status, reg.text).toBe(201);
@@ -75,9 +58,8 @@ describe.skipIf(!existsSync(identityMain))('hostile clients at the gateway (issu
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
+    await gw?.close();
     client?.close();
-    redis?.disconnect();
     await identity?.stop();
     await env?.cleanup();
   });

@@ -6,20 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis, ServiceAuth } from '@bil/runtime';
+import { ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { buildApp } from '../src/app.js';
-import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
 import { createChatClient, type ChatApi } from '../src/chat-client.js';
 import { createIdentityClient, type IdentityApi } from '../src/identity-client.js';
-import { RateLimiter } from '../src/rate-limit.js';
-import { readiness } from '../src/readiness.js';
 import {
   chatMain,
   deviceRegistration,
   ed25519,
-  httpClient,
   identityMain,
   randomUsername,
   startChat,
@@ -28,6 +22,7 @@ import {
   type IdentityProcess,
   RPC_DEADLINE_MS,
 } from './fixtures.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
 
 const PASSWORD = 'correct horse battery staple';
 const b64 = (n: number) => randomBytes(n).toString('base64url');
@@ -44,9 +39,8 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('history siz
   let chatProc: ChatProcess;
   let idClient: IdentityApi;
   let chat: ChatApi;
-  let redis: Redis;
-  let app: FastifyInstance;
-  let http: ReturnType<typeof httpClient>;
+  let gw: TestGateway;
+  let http: TestGateway['http'];
 
   async function person(prefix: string): Promise<Person> {
     const username = randomUsername(prefix);
@@ -93,32 +87,14 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('history siz
     chatProc = await startChat(env.serviceEnv);
     idClient = createIdentityClient(identity.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
     chat = createChatClient(chatProc.grpcUrl, RPC_DEADLINE_MS, ServiceAuth.fromEnv('gateway', env.serviceEnv));
-    redis = connectRedis(env.redisUrl, env.redisPrefix);
-    app = await buildApp({
-      logger: createLogger('gateway-sizes-e2e', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      identity: idClient,
-      chat,
-      verifier: new AccessTokenVerifier({
-        jwks: new JwksCache({ fetch: () => idClient.getJwks(), minRefreshIntervalMs: 5000 }),
-        revocations: new RevocationList(redis, 1),
-      }),
-      limiter: new RateLimiter(redis, 60),
-      limits: { perIp: 1000, perUsername: 1000 },
-      ready: readiness({ identity: idClient, chat }, redis),
-      bodyLimitBytes: 64 * 1024,
-      bodyLimits: { message: 512 * 1024, epoch: 8 * 1024 * 1024 },
-      trustProxyHops: 0,
-    });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const addr = app.server.address();
-    http = httpClient(`http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
+    gw = await startTestGateway(env, { name: 'gateway-sizes-e2e', identity: idClient, chat: chat });
+    http = gw.http;
   }, 120_000);
 
   afterAll(async () => {
-    await app?.close();
+    await gw?.close();
     chat?.close();
     idClient?.close();
-    await redis?.quit();
     await chatProc?.stop();
     await identity?.stop();
     await env?.cleanup();

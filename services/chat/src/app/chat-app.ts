@@ -1,7 +1,8 @@
-// Size: past 400 lines (977) because every chat use case still lives in this
-// one class; splitting it by use case (and one command-handling path) is
-// issue #15 (step 12), which names this file. Step 8 added the signed-leave
-// and v2-record paths here rather than start that split half-way.
+// Size: past 400 lines (~1,030) because every chat use case still lives in
+// this one class; splitting it by use case (and one command-handling path) is
+// issue #15 (step 12), which names this file. Steps 8 and 10 added the
+// signed-leave and v2-record paths and the byte-sized history pages here
+// rather than start that split half-way.
 //
 // Command and query handlers of the chat context: lock → load → decide →
 // append (projections run in the same transaction; the outbox publishes after
