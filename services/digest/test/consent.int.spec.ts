@@ -7,7 +7,7 @@
 // messages of members whose newest statement says include: false.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
-import { AppError, ServiceAuth, callUnary, contextStream } from '@bil/runtime';
+import { ServiceAuth, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { randomUUID } from 'node:crypto';
 import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
@@ -15,7 +15,7 @@ import { signDigestConsent, type SignedDigestConsent } from '@bil/crypto/node';
 import type { GetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestPolicyResponse';
 import type { SetDigestConsentResponse__Output } from '@bil/proto/gen/bil/digest/v1/SetDigestConsentResponse';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { newChat, newUser, openResult, removeMember, sealed, startHarness, userIdsOf, waitForStatus, type Harness, type TestUser } from './support.js';
+import { newChat, newUser, openResult, removeMember, sealed, startHarness, userIdsOf, waitForStatus, refusal, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let alice: TestUser;
@@ -25,16 +25,6 @@ let chatId: string;
 
 const sign = (u: TestUser, include: boolean, version: number, chat = chatId) =>
   signDigestConsent({ chatId: chat, device: { userId: u.userId, deviceId: u.deviceId, keys: u.keys }, include, version, createdAt: Date.now() });
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 beforeAll(async () => {
   h = await startHarness('digestconsent');

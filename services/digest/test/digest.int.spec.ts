@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
-import { AppError, ServiceAuth, callUnary, contextStream } from '@bil/runtime';
+import { ServiceAuth, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
 import { eventually } from '@bil/testkit';
 import type { GetDigestKeyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestKeyResponse';
@@ -14,23 +14,13 @@ import type { SetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/
 import { launchPlanning, reunionFr } from '@bil/testkit';
 import { encodeTranscript, transcriptSha256 } from '@bil/summarizer';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { MARKER, bullKeys, findMarker, newChat, newUser, openResult, removeMember, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, type Harness, type TestUser } from './support.js';
+import { MARKER, bullKeys, findMarker, newChat, newUser, openResult, removeMember, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, refusal, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let worker: WorkerProcess | undefined;
 let alice: TestUser;
 let bob: TestUser;
 let carol: TestUser;
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 beforeAll(async () => {
   h = await startHarness('digest', { DIGEST_RATE_PER_MINUTE: '3', DIGEST_DAILY_CAP: '6' });

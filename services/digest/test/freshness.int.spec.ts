@@ -6,11 +6,10 @@
 // context; the plaintext must name the job's request); v1 is refused.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '@bil/runtime';
 import { launchPlanning } from '@bil/testkit';
 import { encodeTranscript, parseSummary, transcriptSha256 } from '@bil/summarizer';
 import { startWorker, type WorkerProcess } from '../src/system.js';
-import { newChat, newUser, openResultBytes, sealTranscript, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, type Harness, type TestUser } from './support.js';
+import { newChat, newUser, openResultBytes, sealTranscript, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, refusal, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
 let worker: WorkerProcess;
@@ -29,15 +28,6 @@ afterAll(async () => {
   await worker?.stop();
   await h?.close();
 });
-
-async function refusal(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (err instanceof AppError) return err;
-  throw err ?? new Error('expected a refusal');
-}
 
 describe('digest freshness', () => {
   it('the summary echoes request, chat, device, the transcript hash and the range the client read', async () => {

@@ -19,7 +19,7 @@ import {
 } from '@bil/crypto/node';
 import { createTestEnv, eventually, type Conversation, type TestEnv } from '@bil/testkit';
 import { REQUEST_KIND, RESULT_KIND, digestContext, encodeTranscript, type Transcript } from '@bil/summarizer';
-import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
+import { AppError, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
 import { Redis } from 'ioredis';
 import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
 import { chatIntegrationEvent } from '@bil/chat/dist/infra/integration-events.js';
@@ -269,4 +269,14 @@ export async function bullKeys(h: Harness): Promise<string[]> {
   } finally {
     redis.disconnect();
   }
+}
+
+/** The AppError a call was refused with (fails the test when it succeeds or throws something else). */
+export async function refusal(p: Promise<unknown>): Promise<AppError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (err instanceof AppError) return err;
+  throw err ?? new Error('expected a refusal');
 }
