@@ -14,6 +14,7 @@ import {
   ensureStream,
   eventStoreSchemaSql,
   eventSubject,
+  outboxBatchSql,
   processedEventsTrimIndexSql,
   type Decider,
   type Nats,
@@ -185,6 +186,49 @@ describe('outbox relay', () => {
     const expected = (await db.query<{ event_id: string }>(`SELECT event_id FROM rt.events WHERE stream_id LIKE 'crash-%'`)).map((r) => r.event_id);
     expect(ids).toHaveLength(30);
     expect(new Set(ids)).toEqual(new Set(expected));
+  });
+});
+
+describe('outbox relay read at 100k+ stored events', () => {
+  // Its cost must not grow with history: the read is an index range from the checkpoint, with or
+  // without planner statistics (the local PostgreSQL may run without autovacuum). Asserted on the plan
+  // and on the rows the scan touched, not on timing.
+  it('reads by index range from the checkpoint: one batch touches at most a batch of rows', async () => {
+    const schema = 'rt_outbox_plan';
+    for (const sql of eventStoreSchemaSql(schema)) await db.query(sql);
+    // 120k events in 120 transactions (a tx id each), as many writers would leave them.
+    for (let t = 0; t < 120; t++) {
+      await db.query(
+        `INSERT INTO ${schema}.events (event_id, stream_id, stream_version, type, data)
+         SELECT gen_random_uuid(), 's-' || ?::int, g, 'Added', '{"amount":1}'::jsonb FROM generate_series(1, 1000) g`,
+        [t],
+      );
+    }
+    const [mid] = await db.query<{ tx_id: string; position: string }>(
+      `SELECT tx_id::text AS tx_id, position FROM ${schema}.events ORDER BY tx_id, position OFFSET 100000 LIMIT 1`,
+    );
+    await db.query(`INSERT INTO ${schema}.outbox_checkpoints (relay, tx_id, position) VALUES ('plan', ?::xid8, ?)`, [mid!.tx_id, mid!.position]);
+    type Node = { 'Node Type': string; 'Index Name'?: string; 'Index Cond'?: string; 'Actual Rows'?: number; 'Rows Removed by Filter'?: number; Plans?: Node[] };
+    const nodes = (n: Node): Node[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
+    const explain = async () => {
+      const [row] = await db.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${outboxBatchSql(schema)}`, ['plan', 'plan', 500]);
+      return nodes(row!['QUERY PLAN'][0]!.Plan);
+    };
+    for (const stats of ['without statistics', 'after ANALYZE']) {
+      if (stats === 'after ANALYZE') await db.query(`ANALYZE ${schema}.events`);
+      const plan = await explain();
+      const scan = plan.find((n) => n['Index Name'] === 'events_tx_position_idx');
+      expect(scan, stats).toBeDefined();
+      // Both ends of the range are index conditions: after the checkpoint, below the snapshot's xmin.
+      expect(scan!['Index Cond'], stats).toMatch(/ROW\(tx_id, "?position"?\) > ROW/);
+      expect(scan!['Index Cond'], stats).toMatch(/tx_id < pg_snapshot_xmin/);
+      expect(plan.some((n) => n['Node Type'] === 'Seq Scan'), stats).toBe(false);
+      // The rows read are at most the batch (fewer while another helper's transaction holds xmin back
+      // on the shared server): nothing walked and filtered away below the checkpoint.
+      expect(scan!['Actual Rows'], stats).toBeLessThanOrEqual(500);
+      expect(scan!['Rows Removed by Filter'] ?? 0, stats).toBe(0);
+    }
+    await db.query(`DROP SCHEMA ${schema} CASCADE`);
   });
 });
 

@@ -25,7 +25,27 @@ import type { Metrics } from './metrics.js';
 import { OutageLog } from './outage.js';
 
 /** How many publishes are in flight at once. */
-const PUBLISH_WINDOW = 128;
+const PUBLISH_WINDOW = 256;
+
+/**
+ * The relay's read: the next committed events after the checkpoint, in
+ * commit order. The checkpoint comes in as scalar subqueries (evaluated once,
+ * then constants to the planner), so `(tx_id, position) > checkpoint AND
+ * tx_id < xmin` is an index range on events_tx_position_idx whose cost does
+ * not grow with history; joined in as a CTE it was a filter over every event
+ * below xmin (issue #18: 11.5 ms per batch at 7.9k events, up to 96 ms at
+ * 68.6k). Parameters: relay name (twice), limit.
+ */
+export function outboxBatchSql(schema: string): string {
+  const s = `"${schema}"`;
+  return `SELECT e.position, e.tx_id::text AS tx_id, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
+       FROM ${s}.events e
+       WHERE (e.tx_id, e.position) > (COALESCE((SELECT tx_id FROM ${s}.outbox_checkpoints WHERE relay = ?), '0'::xid8),
+                                      COALESCE((SELECT position FROM ${s}.outbox_checkpoints WHERE relay = ?), 0))
+         AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+       ORDER BY e.tx_id, e.position
+       LIMIT ?`;
+}
 
 export interface OutboundMessage {
   subject: string;
@@ -71,7 +91,7 @@ export class OutboxRelay {
 
   constructor(private readonly opts: OutboxRelayOptions) {
     this.name = opts.name ?? 'outbox';
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? 1000;
     this.pollMs = opts.pollIntervalMs ?? 200;
     this.outage = new OutageLog(opts.logger, `outbox relay ${this.name}`);
     this.armReconnect();
@@ -190,19 +210,7 @@ export class OutboxRelay {
   private async publishLocked(db: Tx): Promise<{ read: number; published: number }> {
     const { nats } = this.opts;
     const s = `"${this.opts.db.schema}"`;
-    const rows = await db.query<Parameters<typeof toStoredEvent>[0]>(
-      `WITH cp AS (
-         SELECT tx_id, position FROM ${s}.outbox_checkpoints WHERE relay = ?
-         UNION ALL SELECT '0'::xid8, 0 LIMIT 1
-       )
-       SELECT e.position, e.tx_id::text AS tx_id, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
-       FROM ${s}.events e, cp
-       WHERE (e.tx_id, e.position) > (cp.tx_id, cp.position)
-         AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY e.tx_id, e.position
-       LIMIT ?`,
-      [this.name, this.batchSize],
-    );
+    const rows = await db.query<Parameters<typeof toStoredEvent>[0]>(outboxBatchSql(this.opts.db.schema), [this.name, this.name, this.batchSize]);
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;

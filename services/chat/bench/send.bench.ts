@@ -5,10 +5,15 @@
 // projection, commit), for a 1:1 chat with 5 wrapped keys and for a
 // 1,000-member group (one envelope, no per-message keys), beside raw `pg`
 // transactions writing the same rows (counter, event, message, keys) in the
-// same run. All sends of a scenario go to ONE chat, the worst case: its
-// senders serialise on that chat's row. Prints figures; asserts nothing.
-//   npm run bench -w @bil/chat      (BENCH_SENDS, BENCH_CONCURRENCY, BENCH_GROUP_MEMBERS, BENCH_CIPHERTEXT_BYTES)
+// same run. The hot-chat scenarios send into ONE chat, the worst case: its
+// senders serialise on that chat's row; "1:1 across N chats" spreads the
+// same load over BENCH_CHATS personal chats. Per scenario it prints the
+// statements (counted at the pg driver), commits, tuples returned and
+// buffers hit per send (pg_stat_database of the bench's own database).
+// Prints figures; asserts nothing.
+//   npm run bench -w @bil/chat      (BENCH_SENDS, BENCH_CONCURRENCY, BENCH_CHATS, BENCH_GROUP_MEMBERS, BENCH_CIPHERTEXT_BYTES)
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import { createTestEnv } from '@bil/testkit';
 import { Database, EventStore, createLogger } from '@bil/runtime';
@@ -21,6 +26,17 @@ const SENDS = Number(process.env.BENCH_SENDS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const GROUP_MEMBERS = Number(process.env.BENCH_GROUP_MEMBERS ?? 1000);
 const CIPHERTEXT = Number(process.env.BENCH_CIPHERTEXT_BYTES ?? 1024);
+const CHATS = Number(process.env.BENCH_CHATS ?? 50);
+
+// Statements sent, counted on every copy of the pg driver in use (knex's and ours).
+let statements = 0;
+for (const mod of new Set([pg, createRequire(createRequire(import.meta.url).resolve('@mikro-orm/postgresql'))('pg') as typeof pg])) {
+  const query = mod.Client.prototype.query as (...args: unknown[]) => unknown;
+  mod.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    statements++;
+    return query.apply(this, args);
+  } as typeof mod.Client.prototype.query;
+}
 
 const env = await createTestEnv('chatbench');
 const db = await Database.connect({ url: env.databaseUrl, schema: 'chat', migrations, poolMax: CONCURRENCY + 2 });
@@ -53,11 +69,32 @@ interface Result {
   sends: number;
   seconds: number;
   latencies: number[];
+  statements: number;
+  commits: number;
+  tuples: number;
+  hits: number;
+}
+
+interface DbStats {
+  commits: number;
+  tuples: number;
+  hits: number;
+}
+
+async function dbStats(): Promise<DbStats> {
+  // Backends flush their counters at most once a second.
+  await new Promise((r) => setTimeout(r, 1200));
+  const { rows } = await raw.query<{ c: string; t: string; h: string }>(
+    `SELECT pg_stat_clear_snapshot(), xact_commit AS c, tup_returned AS t, blks_hit AS h FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  return { commits: Number(rows[0]!.c), tuples: Number(rows[0]!.t), hits: Number(rows[0]!.h) };
 }
 
 async function run(name: string, send: (i: number) => Promise<unknown>): Promise<Result> {
   const latencies: number[] = [];
   let next = 0;
+  const before = await dbStats();
+  const statementsBefore = statements;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -69,7 +106,20 @@ async function run(name: string, send: (i: number) => Promise<unknown>): Promise
       }
     }),
   );
-  return { name, sends: SENDS, seconds: (performance.now() - started) / 1000, latencies: latencies.sort((a, b) => a - b) };
+  const seconds = (performance.now() - started) / 1000;
+  const sent = statements - statementsBefore;
+  const after = await dbStats();
+  return {
+    name,
+    sends: SENDS,
+    seconds,
+    latencies: latencies.sort((a, b) => a - b),
+    statements: sent,
+    // The two pg_stat_database reads are commits of their own.
+    commits: after.commits - before.commits - 1,
+    tuples: after.tuples - before.tuples,
+    hits: after.hits - before.hits,
+  };
 }
 
 /** The same rows a send persists, with plain `pg`: counter, event, message, keys, one transaction. */
@@ -143,6 +193,27 @@ try {
     });
   };
 
+  // 1:1 across CHATS personal chats (one device per user; the sender wraps for both).
+  const pairs: Array<{ chatId: string; a: TestDevice; b: TestDevice }> = [];
+  const pairUsers = Array.from({ length: CHATS * 2 }, () => user(1));
+  await seedDirectory(pairUsers);
+  for (let i = 0; i < CHATS; i++) {
+    const a = pairUsers[2 * i]!.devices[0]!;
+    const b = pairUsers[2 * i + 1]!.devices[0]!;
+    pairs.push({ chatId: (await app.createPersonalChat(actor(a), b.userId)).chat.chatId, a, b });
+  }
+  const spreadSend = (i: number) => {
+    const p = pairs[i % pairs.length]!;
+    const [sender, recipient] = Math.floor(i / pairs.length) % 2 === 0 ? [p.a, p.b] : [p.b, p.a];
+    const messageId = uuidv7();
+    return app.sendMessage(actor(sender), {
+      chatId: p.chatId,
+      messageId,
+      envelope: envelope({ chatId: p.chatId, messageId, sender, scheme: 'direct', epoch: 0, recipientUserId: recipient.userId, ciphertextBytes: CIPHERTEXT }),
+      wrappedKeys: [sender, recipient].map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })),
+    });
+  };
+
   // A 1,000-member group with its genesis epoch (one device each).
   const groupId = randomUUID();
   const t0 = performance.now();
@@ -167,7 +238,8 @@ try {
 
   const rawPersonal = randomUUID();
   const rawGroup = randomUUID();
-  await raw.query(`INSERT INTO bench_raw.chats (chat_id) VALUES ($1), ($2)`, [rawPersonal, rawGroup]);
+  const rawChats = Array.from({ length: CHATS }, () => randomUUID());
+  await raw.query(`INSERT INTO bench_raw.chats (chat_id) SELECT unnest($1::uuid[])`, [[rawPersonal, rawGroup, ...rawChats]]);
 
   // Warm up connections and plans.
   for (let i = 0; i < 50; i++) await directSend(i);
@@ -177,17 +249,27 @@ try {
       const sender = everyone[i % everyone.length]!;
       return rawSend(rawPersonal, sender, everyone.map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })), 'direct', 0);
     }),
+    await run(`1:1 across ${CHATS} chats, 2 keys: chat service`, spreadSend),
+    await run(`1:1 across ${CHATS} chats, 2 keys: raw pg`, (i) => {
+      const p = pairs[i % pairs.length]!;
+      return rawSend(rawChats[i % rawChats.length]!, p.a, [p.a, p.b].map((d) => ({ deviceId: d.deviceId, wrappedKey: b64(384) })), 'direct', 0);
+    }),
     await run(`group of ${GROUP_MEMBERS}: chat service`, groupSend),
     await run(`group of ${GROUP_MEMBERS}: raw pg`, (i) => rawSend(rawGroup, group[i % group.length]!.devices[0]!, [], 'group', 1)),
   ];
 
   const pct = (r: Result, p: number) => r.latencies[Math.min(r.latencies.length - 1, Math.floor((p / 100) * r.latencies.length))]!.toFixed(2);
-  console.log(`send benchmark: ${SENDS} sends per scenario into one chat, ${CONCURRENCY} concurrent, ciphertext ${CIPHERTEXT} bytes`);
+  console.log(`send benchmark: ${SENDS} sends per scenario, ${CONCURRENCY} concurrent, ciphertext ${CIPHERTEXT} bytes`);
   console.log(`(group of ${GROUP_MEMBERS} created with its genesis epoch in ${createMs.toFixed(0)} ms)`);
   console.log('');
-  console.log(`${'scenario'.padEnd(42)} ${'sends/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+  const per = (n: number) => (n / SENDS).toFixed(2).padStart(9);
+  console.log(
+    `${'scenario'.padEnd(42)} ${'sends/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'stmts/send'.padStart(10)} ${'commits/s.'.padStart(10)} ${'tuples/s.'.padStart(9)} ${'hits/send'.padStart(9)}`,
+  );
   for (const r of results) {
-    console.log(`${r.name.padEnd(42)} ${(r.sends / r.seconds).toFixed(0).padStart(8)} ${pct(r, 50).padStart(8)} ${pct(r, 99).padStart(8)}`);
+    console.log(
+      `${r.name.padEnd(42)} ${(r.sends / r.seconds).toFixed(0).padStart(8)} ${pct(r, 50).padStart(8)} ${pct(r, 99).padStart(8)} ${per(r.statements).padStart(10)} ${per(r.commits).padStart(10)} ${per(r.tuples)} ${per(r.hits)}`,
+    );
   }
   const [{ n }] = (await db.query<{ n: string }>(`SELECT count(*) AS n FROM chat.messages WHERE chat_id = ?`, [personal])) as [{ n: string }];
   const [{ g }] = (await db.query<{ g: string }>(`SELECT max(seq) AS g FROM chat.messages WHERE chat_id = ?`, [groupId])) as [{ g: string }];
