@@ -216,6 +216,43 @@ export class EventStore {
   }
 
   /**
+   * Appends events to streams whose versions the caller already owns: it
+   * decided them under its own lock (chat's message logs: version = the seq
+   * taken under the chat's row lock), so no stream state row is claimed or
+   * rewritten. The (stream_id, stream_version) key still refuses a version
+   * taken twice. Events are stored in the given order, with metadata each;
+   * projections run and committed listeners fire as for append().
+   */
+  async appendOwned<E extends DomainEvent>(
+    tx: Tx,
+    entries: ReadonlyArray<{ streamId: string; streamVersion: number; event: E; metadata?: EventMetadata }>,
+  ): Promise<StoredEvent<E>[]> {
+    if (entries.length === 0) return [];
+    const ctx = currentContext();
+    const batch = entries.map((x) => ({
+      event_id: randomUUID(),
+      stream_id: x.streamId,
+      stream_version: x.streamVersion,
+      type: x.event.type,
+      data: x.event.data,
+      metadata: x.metadata ?? { correlationId: ctx?.correlationId, causationId: ctx?.causationId },
+    }));
+    const rows = await tx.query<EventRow>(
+      `INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)
+       SELECT x.event_id, x.stream_id, x.stream_version, x.type, x.data, x.metadata
+       FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (event_id uuid, stream_id text, stream_version integer, type text, data jsonb, metadata jsonb))
+            WITH ORDINALITY AS x(event_id, stream_id, stream_version, type, data, metadata, n)
+       ORDER BY x.n
+       RETURNING ${EVENT_COLUMNS}`,
+      [JSON.stringify(batch)],
+    );
+    const stored = rows.map(toStoredEvent).sort((a, b) => Number(BigInt(a.position) - BigInt(b.position))) as StoredEvent<E>[];
+    for (const p of this.projections) await p.apply(tx, stored);
+    tx.afterCommit(() => this.committedListeners.forEach((fn) => fn(stored)));
+    return stored;
+  }
+
+  /**
    * Load → decide → append for one stream in its own transaction, retried on
    * a concurrency conflict (decide is pure, so a retry is safe).
    */

@@ -11,9 +11,10 @@
 // Every write to a chat first takes its `chats` row lock, so all writers of
 // one chat (senders, membership changes, the identity consumer) are
 // serialised on that row and decide on the state as of the lock; writers of
-// different chats never wait for each other. A send increments `last_seq`
-// under that lock (gap-free: a rollback gives the number back) and appends
-// MessagePosted to the chat's message log with stream version = seq.
+// different chats never wait for each other. Sends are group-committed by
+// send/message-writer.ts: under the same lock each takes the next `last_seq`
+// (gap-free: a rollback gives the numbers back) and MessagePosted goes to the
+// chat's message log with stream version = seq.
 //
 // Past 400 lines on purpose: it is the chat context's whole application
 // layer (every command and query handler with the SQL of its read path), kept
@@ -30,7 +31,6 @@ import {
   type EventMetadata,
   type EventStore,
   type IncomingEvent,
-  type LoadedStream,
   type Logger,
   type Sql,
   type StoredEvent,
@@ -39,7 +39,6 @@ import {
 import {
   chatDecider,
   chatStream,
-  messageLogStream,
   type ChatCommand,
   type ChatState,
   type ChatType,
@@ -50,6 +49,7 @@ import {
   type Role,
 } from '../domain/chat/chat.js';
 import { readsDecider, readsStream } from '../domain/reads/reads.js';
+import { MessageWriter, type SendResult } from './send/message-writer.js';
 import {
   MAX_EPOCH_KEYS,
   epochSignatureValid,
@@ -157,11 +157,7 @@ interface UnreadMessageRow {
   wrapped_key: string | null;
 }
 
-export interface SendResult {
-  seq: number;
-  createdAt: string;
-  duplicate: boolean;
-}
+export type { SendResult } from './send/message-writer.js';
 
 export interface ChatSettings {
   maxGroupMembers: number;
@@ -250,12 +246,16 @@ function parseRole(raw: Role | undefined, def: Role): Role {
 }
 
 export class ChatApp {
+  private readonly writer: MessageWriter;
+
   constructor(
     private readonly db: Database,
     private readonly store: EventStore,
     private readonly settings: ChatSettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.writer = new MessageWriter(db, store);
+  }
 
   private get maxPageBytes(): number {
     return this.settings.maxPageBytes ?? MAX_PAGE_BYTES;
@@ -474,58 +474,19 @@ export class ChatApp {
   // --- messages --------------------------------------------------------------
 
   /**
-   * The hot path: O(1) in the chat's history and in its member count. One
-   * statement takes the seq (row lock) and loads the chat state, for groups
-   * narrowed to the sender's own member entry (all a post decides on), so a
-   * 1,000-member group loads one entry; personal chats add one directory lookup;
-   * the append writes the event, and the projection writes the message, its
-   * keys and the sender's read marker in one set-based statement.
+   * The hot path: validated here, then written by the group committer
+   * (send/message-writer.ts): O(1) in the chat's history and member count,
+   * batched with concurrent sends into one transaction.
    */
   async sendMessage(actor: Actor, input: { chatId: unknown; messageId: unknown; envelope: unknown; wrappedKeys: unknown }): Promise<SendResult> {
-    const chatId = validateUuid(input.chatId, 'chat_id');
-    const messageId = validateUuid(input.messageId, 'message_id');
-    const envelope = parseEnvelope(input.envelope);
-    const wrappedKeys = validateWrappedKeys(input.wrappedKeys ?? [], 'wrapped_keys');
-    const first = await this.findSent(this.db, actor, messageId, chatId);
-    if (first) return first;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.db.tx(async (tx) => {
-          // Before the row lock, so that senders of this chat don't wait on it.
-          const directory = await this.sendDirectory(tx, chatId, actor);
-          const now = new Date().toISOString();
-          const [row] = await tx.query<{ last_seq: string; type: ChatType; state: ChatState }>(
-            `WITH c AS (
-               UPDATE chat.chats SET last_seq = last_seq + 1, last_activity_at = ?
-               WHERE chat_id = ? AND status = 'active' RETURNING chat_id, last_seq, type
-             )
-             SELECT c.last_seq, c.type,
-                    CASE WHEN c.type = 'personal' THEN s.state
-                         ELSE (s.state - 'members') || jsonb_build_object('members', jsonb_strip_nulls(jsonb_build_object(?::text, s.state->'members'->(?::text))))
-                    END AS state
-             FROM c JOIN chat.streams s ON s.stream_id = 'chat-' || c.chat_id::text`,
-            [now, chatId, actor.userId, actor.userId],
-          );
-          if (!row) throw chatNotFound();
-          const seq = Number(row.last_seq);
-          const events = chatDecider.decide(
-            { type: 'PostMessage', seq, messageId, senderUserId: actor.userId, senderDeviceId: actor.deviceId, envelope, wrappedKeys, directory, now },
-            row.state,
-          );
-          const log: LoadedStream<{ lastSeq: number }> = { streamId: messageLogStream(chatId), version: seq - 1, state: { lastSeq: seq - 1 } };
-          await this.store.append(tx, log, events, { lastSeq: seq }, meta(actor));
-          return { seq, createdAt: now, duplicate: false };
-        });
-      } catch (err) {
-        if (isUniqueViolation(err, 'messages_sender_message_key')) {
-          // A concurrent resend won the race: answer with its result.
-          const won = await this.findSent(this.db, actor, messageId, chatId);
-          if (won) return won;
-        }
-        if (err instanceof ConcurrencyError && attempt < 3) continue;
-        throw err;
-      }
-    }
+    return this.writer.send({
+      userId: actor.userId,
+      deviceId: actor.deviceId,
+      chatId: validateUuid(input.chatId, 'chat_id'),
+      messageId: validateUuid(input.messageId, 'message_id'),
+      envelope: parseEnvelope(input.envelope),
+      wrappedKeys: validateWrappedKeys(input.wrappedKeys ?? [], 'wrapped_keys'),
+    });
   }
 
   async listMessages(
@@ -917,43 +878,6 @@ export class ChatApp {
       throw permissionDenied('device_revoked', 'this device was revoked');
     }
     return { type: row.type, lastSeq: Number(row.last_seq), epoch: row.epoch, joinedSeq: Number(row.joined_seq), lastReadSeq: Number(row.last_read_seq) };
-  }
-
-  private async findSent(q: Sql, actor: Actor, messageId: string, chatId: string): Promise<SendResult | undefined> {
-    const [row] = await q.query<{ chat_id: string; seq: string; created_at: Date }>(
-      `SELECT chat_id, seq, created_at FROM chat.messages WHERE sender_device_id = ? AND message_id = ?`,
-      [actor.deviceId, messageId],
-    );
-    if (!row) return undefined;
-    if (row.chat_id !== chatId) throw failedPrecondition('message_id_taken', 'this device already used this message id in another chat');
-    return { seq: Number(row.seq), createdAt: iso(row.created_at), duplicate: true };
-  }
-
-  /**
-   * For a send: the active devices of both users of a personal chat (none for
-   * a group), and the sending device's own row, so a device the directory
-   * knows as revoked is refused. One indexed query.
-   */
-  private async sendDirectory(q: Sql, chatId: string, sender: Actor): Promise<Directory> {
-    const rows = await q.query<{ user_id: string; device_id: string; signing_key: string; status: string }>(
-      `SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.chats c
-       JOIN chat.directory_devices d ON d.user_id = ANY (string_to_array(c.pair_key, ':')::uuid[]) AND d.status = 'active'
-       WHERE c.chat_id = ? AND c.pair_key IS NOT NULL
-       UNION ALL
-       SELECT user_id, device_id, signing_key, status FROM chat.directory_devices WHERE device_id = ?`,
-      [chatId, sender.deviceId],
-    );
-    const out: Directory = {};
-    const seen = new Set<string>();
-    for (const r of rows) {
-      if (r.device_id === sender.deviceId && (r.status !== 'active' || r.user_id !== sender.userId)) {
-        throw permissionDenied('device_revoked', 'this device was revoked');
-      }
-      if (r.status !== 'active' || seen.has(r.device_id)) continue;
-      seen.add(r.device_id);
-      (out[r.user_id] ??= []).push({ deviceId: r.device_id, signingKey: r.signing_key });
-    }
-    return out;
   }
 
   /** Active devices of these users from the local directory (plus the sender's own row, to refuse a revoked sender). */

@@ -1,0 +1,281 @@
+// The send path (issue #18): sendMessage's writes, group-committed.
+//
+// Concurrent sends, across chats and within one hot chat, are collected
+// while a commit is in flight (and for the rest of the current tick when
+// none is) and written by ONE transaction: one fsync serves the whole batch,
+// each chat's row lock is taken once per batch, and every statement is
+// set-based over the batch (a fixed number of round trips per batch, not
+// per message):
+//
+//   1. the batch's (sender device, message id) pairs already stored
+//      (idempotent resends) and the directory rows it needs (both users'
+//      active devices of each personal chat, each sender device's own row);
+//      no lock is held yet;
+//   2. lock the batch's chat rows in chat_id order (so two batches never
+//      deadlock) and load each chat's state, narrowed to the batch's senders'
+//      member entries (a 1,000-member group loads a few entries);
+//   3. in memory: each send decided by the pure decider on that state, seqs
+//      taken per chat in arrival order for the accepted sends only (a refused
+//      send takes no number: gap-free);
+//   4. the MessagePosted events appended to the chats' message logs at
+//      version = seq (EventStore.appendOwned: no stream state row rewritten),
+//      and the projection writes messages, keys, read markers and the chats'
+//      last_seq in one statement.
+//
+// A refused send (chat_not_found, device_revoked, mismatched devices, …)
+// fails alone: it is decided in memory and left out. A statement error fails
+// the transaction, and then every member of the batch is retried in a batch
+// of its own, so one bad send never fails the others; a unique violation on
+// (sender device, message id) alone is a concurrent resend and answers with
+// the stored result. Nothing is acknowledged before its commit.
+import {
+  failedPrecondition,
+  isUniqueViolation,
+  notFound,
+  permissionDenied,
+  currentContext,
+  type Database,
+  type EventMetadata,
+  type EventStore,
+  type Tx,
+} from '@bil/runtime';
+import { chatDecider, messageLogStream, type ChatEvent, type ChatState, type ChatType, type Directory } from '../../domain/chat/chat.js';
+import type { Envelope, WrappedKeyInput } from '../../domain/validation.js';
+
+export interface SendRequest {
+  userId: string;
+  deviceId: string;
+  chatId: string;
+  messageId: string;
+  envelope: Envelope;
+  wrappedKeys: WrappedKeyInput[];
+}
+
+export interface SendResult {
+  seq: number;
+  createdAt: string;
+  duplicate: boolean;
+}
+
+interface Pending {
+  req: SendRequest;
+  metadata: EventMetadata;
+  resolve: (r: SendResult) => void;
+  reject: (err: unknown) => void;
+}
+
+type Outcome = { ok: SendResult } | { err: unknown } | { later: true };
+
+export interface MessageWriterOptions {
+  /** Most sends in one transaction (default 256). */
+  maxBatch?: number;
+  /** Batches committing at once (default 2): the next batch collects while one commits. */
+  maxInFlight?: number;
+}
+
+const chatNotFound = () => notFound('chat_not_found', 'no such chat');
+const deviceRevoked = () => permissionDenied('device_revoked', 'this device was revoked');
+const iso = (d: Date | string) => new Date(d).toISOString();
+/** A PostgreSQL array literal of uuids (validated upstream), one parameter whatever the length. */
+const uuidArray = (ids: Iterable<string>) => `{${[...new Set(ids)].join(',')}}`;
+
+export class MessageWriter {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: EventStore,
+    opts: MessageWriterOptions = {},
+  ) {
+    this.maxBatch = opts.maxBatch ?? 256;
+    this.maxInFlight = opts.maxInFlight ?? 2;
+  }
+
+  /** Writes one validated send; resolves after its commit. */
+  send(req: SendRequest): Promise<SendResult> {
+    const ctx = currentContext();
+    const metadata: EventMetadata = { correlationId: ctx?.correlationId, causationId: ctx?.causationId, actorUserId: req.userId, actorDeviceId: req.deviceId };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, metadata, resolve, reject });
+      if (!this.scheduled) {
+        // The rest of this tick's sends (one socket read can carry many) join the first.
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** One batch in one transaction; on a statement error, each member alone. */
+  private async commit(batch: Pending[]): Promise<void> {
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.db.tx((tx) => this.write(tx, batch));
+    } catch (err) {
+      if (batch.length > 1) {
+        await Promise.all(batch.map((p) => this.commit([p])));
+        return;
+      }
+      const p = batch[0]!;
+      if (isUniqueViolation(err, 'messages_sender_message_key')) {
+        // A concurrent resend (another batch) won the race: answer with its result.
+        try {
+          const [won] = await this.stored(this.db, [p]);
+          if (won) return settle(p, won.chat_id === p.req.chatId ? { ok: sent(won) } : { err: messageIdTaken() });
+        } catch (lookup) {
+          return p.reject(lookup);
+        }
+      }
+      p.reject(err);
+      return;
+    }
+    const later: Pending[] = [];
+    batch.forEach((p, i) => {
+      const o = outcomes[i]!;
+      if ('later' in o) later.push(p);
+      else settle(p, o);
+    });
+    if (later.length > 0) {
+      // Resends of a message id earlier in the same batch: the next batch answers them from the stored row.
+      this.queue.unshift(...later);
+    }
+  }
+
+  private async write(tx: Tx, batch: Pending[]): Promise<Outcome[]> {
+    const found = new Map((await this.stored(tx, batch)).map((r) => [`${r.sender_device_id}:${r.message_id}`, r]));
+    const chatIds = uuidArray(batch.map((p) => p.req.chatId));
+    const dirRows = await tx.query<{ chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string }>(
+      // Index-bound whatever the planner statistics: each lookup is a LATERAL subquery on one key that
+      // OFFSET 0 keeps from being flattened into a join (which, without statistics, may hash a scan of every device).
+      `SELECT c.chat_id, d.user_id, d.device_id, d.signing_key, d.status
+       FROM unnest(?::uuid[]) AS x(chat_id)
+       CROSS JOIN LATERAL (SELECT c.chat_id, c.pair_key FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.pair_key IS NOT NULL OFFSET 0) c
+       CROSS JOIN LATERAL unnest(string_to_array(c.pair_key, ':')::uuid[]) AS u(user_id)
+       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d
+                           WHERE d.user_id = u.user_id AND d.status = 'active' OFFSET 0) d
+       UNION ALL
+       SELECT NULL, d.user_id, d.device_id, d.signing_key, d.status
+       FROM unnest(?::uuid[]) AS y(device_id)
+       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d WHERE d.device_id = y.device_id OFFSET 0) d`,
+      [chatIds, uuidArray(batch.map((p) => p.req.deviceId))],
+    );
+    const devices = new Map<string, { user_id: string; status: string }>();
+    const directories = new Map<string, Directory>();
+    const seen = new Set<string>();
+    for (const r of dirRows) {
+      if (r.chat_id === null) {
+        devices.set(r.device_id, r);
+        continue;
+      }
+      const key = `${r.chat_id}:${r.device_id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const dir = directories.get(r.chat_id) ?? {};
+      directories.set(r.chat_id, dir);
+      (dir[r.user_id] ??= []).push({ deviceId: r.device_id, signingKey: r.signing_key });
+    }
+
+    // Lock in chat_id order (unnest of a sorted, distinct array through a nested loop), then each state.
+    const senders = [...new Set(batch.map((p) => p.req.userId))];
+    const chats = await tx.query<{ chat_id: string; last_seq: string; type: ChatType; state: ChatState }>(
+      `SELECT c.chat_id, c.last_seq, c.type,
+              CASE WHEN c.type = 'personal' THEN s.state
+                   ELSE (s.state - 'members') || jsonb_build_object('members', COALESCE(
+                     (SELECT jsonb_object_agg(u, s.state->'members'->u) FROM unnest(?::text[]) AS u WHERE s.state->'members'->u IS NOT NULL), '{}'::jsonb))
+              END AS state
+       FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
+       CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.type FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c
+       CROSS JOIN LATERAL (SELECT s.state FROM chat.streams s WHERE s.stream_id = 'chat-' || c.chat_id::text OFFSET 0) s`,
+      [`{${senders.map((u) => `"${u}"`).join(',')}}`, chatIds],
+    );
+    const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
+
+    const now = new Date().toISOString();
+    const outcomes: Outcome[] = [];
+    const entries: Array<{ streamId: string; streamVersion: number; event: ChatEvent; metadata: EventMetadata }> = [];
+    const taken = new Set<string>();
+    for (const p of batch) {
+      const r = p.req;
+      const key = `${r.deviceId}:${r.messageId}`;
+      const stored = found.get(key);
+      if (stored) {
+        outcomes.push(stored.chat_id === r.chatId ? { ok: sent(stored) } : { err: messageIdTaken() });
+        continue;
+      }
+      if (taken.has(key)) {
+        outcomes.push({ later: true });
+        continue;
+      }
+      try {
+        const device = devices.get(r.deviceId);
+        if (device && (device.status !== 'active' || device.user_id !== r.userId)) throw deviceRevoked();
+        const chat = byChat.get(r.chatId);
+        if (!chat) throw chatNotFound();
+        const seq = chat.lastSeq + 1;
+        const events = chatDecider.decide(
+          {
+            type: 'PostMessage',
+            seq,
+            messageId: r.messageId,
+            senderUserId: r.userId,
+            senderDeviceId: r.deviceId,
+            envelope: r.envelope,
+            wrappedKeys: r.wrappedKeys,
+            directory: directories.get(r.chatId) ?? {},
+            now,
+          },
+          chat.state,
+        );
+        chat.lastSeq = seq;
+        taken.add(key);
+        for (const event of events) entries.push({ streamId: messageLogStream(r.chatId), streamVersion: seq, event, metadata: p.metadata });
+        outcomes.push({ ok: { seq, createdAt: now, duplicate: false } });
+      } catch (err) {
+        outcomes.push({ err });
+      }
+    }
+    await this.store.appendOwned(tx, entries);
+    return outcomes;
+  }
+
+  /** The stored messages of these (sender device, message id) pairs: one index probe each. */
+  private stored(q: Tx | Database, batch: Pending[]) {
+    return q.query<{ sender_device_id: string; message_id: string; chat_id: string; seq: string; created_at: Date }>(
+      `SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at
+       FROM unnest(?::uuid[], ?::uuid[]) AS x(device_id, message_id)
+       CROSS JOIN LATERAL (SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at FROM chat.messages m
+                           WHERE m.sender_device_id = x.device_id AND m.message_id = x.message_id OFFSET 0) m`,
+      [`{${batch.map((p) => p.req.deviceId).join(',')}}`, `{${batch.map((p) => p.req.messageId).join(',')}}`],
+    );
+  }
+}
+
+function sent(row: { seq: string; created_at: Date }): SendResult {
+  return { seq: Number(row.seq), createdAt: iso(row.created_at), duplicate: true };
+}
+
+function messageIdTaken() {
+  return failedPrecondition('message_id_taken', 'this device already used this message id in another chat');
+}
+
+function settle(p: Pending, o: Outcome): void {
+  if ('ok' in o) p.resolve(o.ok);
+  else if ('err' in o) p.reject(o.err);
+}
