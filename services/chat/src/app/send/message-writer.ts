@@ -79,6 +79,41 @@ const iso = (d: Date | string) => new Date(d).toISOString();
 /** A PostgreSQL array literal of uuids (validated upstream), one parameter whatever the length. */
 const uuidArray = (ids: Iterable<string>) => `{${[...new Set(ids)].join(',')}}`;
 
+/**
+ * The writer's statements, exported for the plan tests. Every lookup is
+ * index-bound whatever the planner statistics (the local PostgreSQL may run
+ * without autovacuum): each is a LATERAL subquery on one key that OFFSET 0
+ * keeps from being flattened into a join, which without statistics may hash
+ * a scan of every device (issue #18: 1,010 rows read per send).
+ */
+export const SEND_SQL = {
+  /** (sender device ids, message ids): the stored messages of those pairs, one probe of messages_sender_message_key each. */
+  stored: `SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at
+       FROM unnest(?::uuid[], ?::uuid[]) AS x(device_id, message_id)
+       CROSS JOIN LATERAL (SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at FROM chat.messages m
+                           WHERE m.sender_device_id = x.device_id AND m.message_id = x.message_id OFFSET 0) m`,
+  /** (chat ids, sender device ids): both users' active devices per personal chat (chat_id set), each sender device's own row (chat_id null). */
+  directory: `SELECT c.chat_id, d.user_id, d.device_id, d.signing_key, d.status
+       FROM unnest(?::uuid[]) AS x(chat_id)
+       CROSS JOIN LATERAL (SELECT c.chat_id, c.pair_key FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.pair_key IS NOT NULL OFFSET 0) c
+       CROSS JOIN LATERAL unnest(string_to_array(c.pair_key, ':')::uuid[]) AS u(user_id)
+       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d
+                           WHERE d.user_id = u.user_id AND d.status = 'active' OFFSET 0) d
+       UNION ALL
+       SELECT NULL, d.user_id, d.device_id, d.signing_key, d.status
+       FROM unnest(?::uuid[]) AS y(device_id)
+       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d WHERE d.device_id = y.device_id OFFSET 0) d`,
+  /** (sender user ids, chat ids): locks the active chats in chat_id order, each with its state narrowed to those senders' member entries. */
+  lockChats: `SELECT c.chat_id, c.last_seq, c.type,
+              CASE WHEN c.type = 'personal' THEN s.state
+                   ELSE (s.state - 'members') || jsonb_build_object('members', COALESCE(
+                     (SELECT jsonb_object_agg(u, s.state->'members'->u) FROM unnest(?::text[]) AS u WHERE s.state->'members'->u IS NOT NULL), '{}'::jsonb))
+              END AS state
+       FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
+       CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.type FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c
+       CROSS JOIN LATERAL (SELECT s.state FROM chat.streams s WHERE s.stream_id = 'chat-' || c.chat_id::text OFFSET 0) s`,
+};
+
 export class MessageWriter {
   private queue: Pending[] = [];
   private inFlight = 0;
@@ -162,18 +197,7 @@ export class MessageWriter {
     const found = new Map((await this.stored(tx, batch)).map((r) => [`${r.sender_device_id}:${r.message_id}`, r]));
     const chatIds = uuidArray(batch.map((p) => p.req.chatId));
     const dirRows = await tx.query<{ chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string }>(
-      // Index-bound whatever the planner statistics: each lookup is a LATERAL subquery on one key that
-      // OFFSET 0 keeps from being flattened into a join (which, without statistics, may hash a scan of every device).
-      `SELECT c.chat_id, d.user_id, d.device_id, d.signing_key, d.status
-       FROM unnest(?::uuid[]) AS x(chat_id)
-       CROSS JOIN LATERAL (SELECT c.chat_id, c.pair_key FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.pair_key IS NOT NULL OFFSET 0) c
-       CROSS JOIN LATERAL unnest(string_to_array(c.pair_key, ':')::uuid[]) AS u(user_id)
-       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d
-                           WHERE d.user_id = u.user_id AND d.status = 'active' OFFSET 0) d
-       UNION ALL
-       SELECT NULL, d.user_id, d.device_id, d.signing_key, d.status
-       FROM unnest(?::uuid[]) AS y(device_id)
-       CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d WHERE d.device_id = y.device_id OFFSET 0) d`,
+      SEND_SQL.directory,
       [chatIds, uuidArray(batch.map((p) => p.req.deviceId))],
     );
     const devices = new Map<string, { user_id: string; status: string }>();
@@ -195,14 +219,7 @@ export class MessageWriter {
     // Lock in chat_id order (unnest of a sorted, distinct array through a nested loop), then each state.
     const senders = [...new Set(batch.map((p) => p.req.userId))];
     const chats = await tx.query<{ chat_id: string; last_seq: string; type: ChatType; state: ChatState }>(
-      `SELECT c.chat_id, c.last_seq, c.type,
-              CASE WHEN c.type = 'personal' THEN s.state
-                   ELSE (s.state - 'members') || jsonb_build_object('members', COALESCE(
-                     (SELECT jsonb_object_agg(u, s.state->'members'->u) FROM unnest(?::text[]) AS u WHERE s.state->'members'->u IS NOT NULL), '{}'::jsonb))
-              END AS state
-       FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
-       CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.type FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c
-       CROSS JOIN LATERAL (SELECT s.state FROM chat.streams s WHERE s.stream_id = 'chat-' || c.chat_id::text OFFSET 0) s`,
+      SEND_SQL.lockChats,
       [`{${senders.map((u) => `"${u}"`).join(',')}}`, chatIds],
     );
     const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
@@ -258,10 +275,7 @@ export class MessageWriter {
   /** The stored messages of these (sender device, message id) pairs: one index probe each. */
   private stored(q: Tx | Database, batch: Pending[]) {
     return q.query<{ sender_device_id: string; message_id: string; chat_id: string; seq: string; created_at: Date }>(
-      `SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at
-       FROM unnest(?::uuid[], ?::uuid[]) AS x(device_id, message_id)
-       CROSS JOIN LATERAL (SELECT m.sender_device_id, m.message_id, m.chat_id, m.seq, m.created_at FROM chat.messages m
-                           WHERE m.sender_device_id = x.device_id AND m.message_id = x.message_id OFFSET 0) m`,
+      SEND_SQL.stored,
       [`{${batch.map((p) => p.req.deviceId).join(',')}}`, `{${batch.map((p) => p.req.messageId).join(',')}}`],
     );
   }
