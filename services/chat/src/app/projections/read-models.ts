@@ -14,14 +14,18 @@ import type { ReadsEvent } from '../../domain/reads/reads.js';
 
 type Event = ChatEvent | ReadsEvent;
 
-async function applyMessages(q: Sql, positions: string[]): Promise<void> {
-  // One statement: messages, their wrapped keys, the sender's implicit read
-  // marker (posting means having read the chat up to there), and the chat's
-  // last_seq for a rebuild (live, the send already set it under the row lock).
-  await q.query(
-    `WITH ev AS (
-       SELECT e.data FROM chat.events e
-       WHERE e.position IN (SELECT (jsonb_array_elements_text(?::jsonb))::bigint)
+/**
+ * The messages projection of a run of MessagePosted events (parameter: their
+ * positions as a bigint array). One statement: messages, their wrapped keys,
+ * the sender's implicit read marker (posting means having read the chat up to
+ * there), and the chat's last_seq (live, the send path holds the chat's row
+ * lock). Index-bound whatever the statistics: the events by one primary-key
+ * probe each (an IN list may hash a scan of every event), the chats through
+ * `= ANY` of their ids. Exported for the plan test.
+ */
+export const MESSAGES_PROJECTION_SQL = `WITH ev AS (
+       SELECT e.data FROM unnest(?::bigint[]) AS p(position)
+       CROSS JOIN LATERAL (SELECT e.data FROM chat.events e WHERE e.position = p.position OFFSET 0) e
      ), m AS (
        INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, envelope, created_at)
        SELECT (data->>'chatId')::uuid, (data->>'seq')::bigint, (data->>'messageId')::uuid, (data->>'senderUserId')::uuid,
@@ -37,12 +41,14 @@ async function applyMessages(q: Sql, positions: string[]): Promise<void> {
        SELECT DISTINCT ON (chat_id, sender_user_id) chat_id, sender_user_id, seq, created_at FROM m ORDER BY chat_id, sender_user_id, seq DESC
        ON CONFLICT (chat_id, user_id) DO UPDATE SET last_read_seq = excluded.last_read_seq, updated_at = excluded.updated_at
        WHERE (mr.last_read_seq, mr.updated_at) < (excluded.last_read_seq, excluded.updated_at)
+     ), last AS (
+       SELECT DISTINCT ON (chat_id) chat_id, seq, created_at AS at FROM m ORDER BY chat_id, seq DESC
      )
-     UPDATE chat.chats c SET last_seq = x.seq, last_activity_at = x.at
-     FROM (SELECT DISTINCT ON (chat_id) chat_id, seq, created_at AS at FROM m ORDER BY chat_id, seq DESC) x
-     WHERE c.chat_id = x.chat_id AND c.last_seq < x.seq`,
-    [JSON.stringify(positions)],
-  );
+     UPDATE chat.chats c SET (last_seq, last_activity_at) = (SELECT x.seq, x.at FROM last x WHERE x.chat_id = c.chat_id)
+     WHERE c.chat_id = ANY (ARRAY(SELECT chat_id FROM last)) AND c.last_seq < (SELECT x.seq FROM last x WHERE x.chat_id = c.chat_id)`;
+
+async function applyMessages(q: Sql, positions: string[]): Promise<void> {
+  await q.query(MESSAGES_PROJECTION_SQL, [`{${positions.join(',')}}`]);
 }
 
 async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
