@@ -17,6 +17,8 @@ import {
   outboxBatchSql,
   processedEventsTrimIndexSql,
   type Decider,
+  type IncomingEvent,
+  type Tx,
   type Nats,
   type Projection,
 } from './index.js';
@@ -316,6 +318,29 @@ describe('durable consumer', () => {
     await again.stop();
     expect((await db.query(`SELECT 1 FROM rt.applied`)).length).toBe(total);
     expect(new Set(seen).size).toBe(total);
+  });
+
+  it("with dedupe 'handler', leaves redeliveries to the handler's own idempotence and writes no processed-event row", async () => {
+    await new OutboxRelay({ db, nats, logger, name: 'consumer-test', toMessage }).drain();
+    await db.query('CREATE TABLE IF NOT EXISTS rt.upserted (event_id uuid PRIMARY KEY, seen integer NOT NULL)');
+    const handle = async (tx: Tx, event: IncomingEvent) => {
+      await tx.query(`INSERT INTO rt.upserted (event_id, seen) VALUES (?, 1) ON CONFLICT (event_id) DO UPDATE SET seen = rt.upserted.seen + 1`, [event.eventId]);
+    };
+    const total = (await streamMessages()).length;
+    const stream = `${env.natsPrefix.replace(/\./g, '_')}RT`.toUpperCase();
+    const name = `${env.natsPrefix.replace(/\./g, '_')}upserter`;
+    for (const round of [1, 2]) {
+      // The second round replays the whole stream into the same durable name.
+      if (round === 2) {
+        await nats.jsm.consumers.delete(stream, name);
+        await nats.jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: `${env.natsPrefix}rt.v1.counter.>` });
+      }
+      const consumer = new DurableConsumer({ nats, db, logger, context: 'rt', durable: 'upserter', filter: 'rt.v1.counter.>', dedupe: 'handler', handle });
+      await consumer.start();
+      await eventually(async () => (await db.query(`SELECT 1 FROM rt.upserted WHERE seen = ?`, [round])).length === total, 10_000);
+      await consumer.stop();
+    }
+    expect(await db.query(`SELECT 1 FROM rt.processed_events WHERE consumer = 'upserter'`)).toHaveLength(0);
   });
 
   it('forgets processed event ids only after the retention, and only its own', async () => {
