@@ -152,7 +152,8 @@ interface UnreadMessageRow {
   sender_user_id: string;
   sender_device_id: string;
   epoch: number;
-  envelope: unknown;
+  /** The envelope's JSON text, from its event. */
+  envelope: string;
   created_at: string;
   wrapped_key: string | null;
 }
@@ -524,7 +525,8 @@ export class ChatApp {
       sender_user_id: string;
       sender_device_id: string;
       epoch: number;
-      envelope: unknown;
+      /** The envelope's JSON text, from its event (the message row refers to it). */
+      envelope: string;
       created_at: Date;
       wrapped_key: string | null;
       fetched: string;
@@ -534,9 +536,10 @@ export class ChatApp {
          SELECT y.*, sum(y.bytes) OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'} ROWS UNBOUNDED PRECEDING) AS running,
                 row_number() OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'}) AS rn, count(*) OVER () AS fetched
          FROM (
-           SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, m.envelope, m.created_at, k.wrapped_key,
-                  octet_length(m.envelope::text) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
+           SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, e.envelope, m.created_at, k.wrapped_key,
+                  octet_length(e.envelope) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
            FROM chat.messages m
+           CROSS JOIN LATERAL (SELECT (e.data->'envelope')::text AS envelope FROM chat.events e WHERE e.position = m.event_position OFFSET 0) e
            LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
            WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
              AND EXISTS (SELECT 1 FROM chat.chat_members i
@@ -558,7 +561,7 @@ export class ChatApp {
         messageId: r.message_id,
         senderUserId: r.sender_user_id,
         senderDeviceId: r.sender_device_id,
-        envelope: JSON.stringify(r.envelope),
+        envelope: r.envelope,
         wrappedKey: r.wrapped_key ?? '',
         epoch: r.epoch,
         createdAt: iso(r.created_at),
@@ -634,8 +637,9 @@ export class ChatApp {
                   'seq', x.seq, 'message_id', x.message_id, 'sender_user_id', x.sender_user_id, 'sender_device_id', x.sender_device_id,
                   'epoch', x.epoch, 'envelope', x.envelope, 'created_at', x.created_at, 'wrapped_key', x.wrapped_key) ORDER BY x.seq) AS msgs
          FROM (
-           SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, mm.envelope, mm.created_at, k.wrapped_key
+           SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, ev.envelope, mm.created_at, k.wrapped_key
            FROM chat.messages mm
+           CROSS JOIN LATERAL (SELECT (ev.data->'envelope')::text AS envelope FROM chat.events ev WHERE ev.position = mm.event_position OFFSET 0) ev
            LEFT JOIN chat.message_keys k ON k.chat_id = mm.chat_id AND k.seq = mm.seq AND k.device_id = ?
            WHERE mm.chat_id = p.chat_id AND mm.seq > p.read_to
            ORDER BY mm.seq DESC LIMIT ?
@@ -654,7 +658,7 @@ export class ChatApp {
       const msgs = r.msgs ?? [];
       let keep = 0;
       for (let i = msgs.length - 1; i >= 0; i--) {
-        const bytes = JSON.stringify(msgs[i]!.envelope).length + (msgs[i]!.wrapped_key?.length ?? 0) + ROW_OVERHEAD_BYTES;
+        const bytes = msgs[i]!.envelope.length + (msgs[i]!.wrapped_key?.length ?? 0) + ROW_OVERHEAD_BYTES;
         if (bytes > budget) break;
         budget -= bytes;
         keep++;
@@ -680,7 +684,7 @@ export class ChatApp {
             messageId: m.message_id,
             senderUserId: m.sender_user_id,
             senderDeviceId: m.sender_device_id,
-            envelope: JSON.stringify(m.envelope),
+            envelope: m.envelope,
             wrappedKey: m.wrapped_key ?? '',
             epoch: Number(m.epoch),
             createdAt: iso(m.created_at),

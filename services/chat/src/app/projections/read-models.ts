@@ -7,7 +7,8 @@
 // (INSERT … SELECT from chat.events by position), set-based for the whole
 // batch: the envelope and wrapped keys cross the wire once, in the event
 // insert, and a rebuild of a million messages runs the same statements
-// 1,000 events at a time.
+// 1,000 events at a time. A message row refers to its event for the
+// envelope (`event_position`) rather than storing a second copy.
 import type { Projection, Sql, StoredEvent } from '@bil/runtime';
 import type { ChatEvent } from '../../domain/chat/chat.js';
 import type { ReadsEvent } from '../../domain/reads/reads.js';
@@ -16,7 +17,8 @@ type Event = ChatEvent | ReadsEvent;
 
 /**
  * The messages projection of a run of MessagePosted events (parameter: their
- * positions as a bigint array). One statement: messages, their wrapped keys,
+ * positions as a bigint array). One statement: messages (a reference to
+ * their event, which holds the envelope: written once), their wrapped keys,
  * the sender's implicit read marker (posting means having read the chat up to
  * there), and the chat's last_seq (live, the send path holds the chat's row
  * lock). Index-bound whatever the statistics: the events by one primary-key
@@ -24,12 +26,12 @@ type Event = ChatEvent | ReadsEvent;
  * `= ANY` of their ids. Exported for the plan test.
  */
 export const MESSAGES_PROJECTION_SQL = `WITH ev AS (
-       SELECT e.data FROM unnest(?::bigint[]) AS p(position)
-       CROSS JOIN LATERAL (SELECT e.data FROM chat.events e WHERE e.position = p.position OFFSET 0) e
+       SELECT e.position, e.data FROM unnest(?::bigint[]) AS p(position)
+       CROSS JOIN LATERAL (SELECT e.position, e.data FROM chat.events e WHERE e.position = p.position OFFSET 0) e
      ), m AS (
-       INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, envelope, created_at)
+       INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at)
        SELECT (data->>'chatId')::uuid, (data->>'seq')::bigint, (data->>'messageId')::uuid, (data->>'senderUserId')::uuid,
-              (data->>'senderDeviceId')::uuid, (data->>'epoch')::integer, data->'envelope', (data->>'occurredAt')::timestamptz
+              (data->>'senderDeviceId')::uuid, (data->>'epoch')::integer, position, (data->>'occurredAt')::timestamptz
        FROM ev
        RETURNING chat_id, seq, sender_user_id, created_at
      ), k AS (

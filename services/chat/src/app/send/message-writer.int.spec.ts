@@ -176,8 +176,8 @@ describe('send path plans', () => {
       [a!.userId],
     );
     await db.query(
-      `INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, envelope, created_at)
-       SELECT ?, 1000 + g, gen_random_uuid(), ?, ?, 0, '{}', now() FROM generate_series(1, 1000) g`,
+      `INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at)
+       SELECT ?, 1000 + g, gen_random_uuid(), ?, ?, 0, 0, now() FROM generate_series(1, 1000) g`,
       [ab, a!.userId, a!.deviceId],
     );
     const arr = (ids: string[]) => `{${ids.join(',')}}`;
