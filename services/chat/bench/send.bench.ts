@@ -164,7 +164,9 @@ try {
     CREATE TABLE bench_raw.chats (chat_id uuid PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0);
     CREATE TABLE bench_raw.events (position bigserial PRIMARY KEY, event_id uuid UNIQUE NOT NULL, stream_id text NOT NULL, stream_version int NOT NULL,
                                    type text NOT NULL, data jsonb NOT NULL, UNIQUE (stream_id, stream_version));
-    CREATE TABLE bench_raw.messages (LIKE chat.messages INCLUDING ALL);`);
+    CREATE TABLE bench_raw.messages (chat_id uuid NOT NULL, seq bigint NOT NULL, message_id uuid NOT NULL, sender_user_id uuid NOT NULL,
+                                     sender_device_id uuid NOT NULL, epoch integer NOT NULL, envelope jsonb NOT NULL, created_at timestamptz NOT NULL,
+                                     PRIMARY KEY (chat_id, seq), UNIQUE (sender_device_id, message_id));`);
   await raw.query(`CREATE TABLE bench_raw.message_keys (LIKE chat.message_keys INCLUDING ALL)`);
 
   // 1:1: alice (2 devices) and bob (3 devices); a sender wraps for all 5, its own device included.

@@ -1,5 +1,6 @@
-// Size: past 400 lines (~1,030) because every chat use case still lives in
-// this one class; splitting it by use case (and one command-handling path) is
+// Size: past 400 lines (~970; the send path lives in send/message-writer.ts)
+// because every chat use case still lives in this one class; splitting it by
+// use case (and one command-handling path) is
 // issue #15 (step 12), which names this file. Steps 8 and 10 added the
 // signed-leave and v2-record paths and the byte-sized history pages here
 // rather than start that split half-way.
