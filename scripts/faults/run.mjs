@@ -78,7 +78,7 @@ async function runScenario(sc) {
     }
     const b = before();
     const settled = b.every((s) => s.error !== undefined || (s.ackedAt !== undefined && load.deliveredAt(s) !== undefined));
-    if (live !== undefined && settled) break;
+    if (live !== undefined && resumed !== undefined && sockets !== undefined && settled) break;
     await sleep(50);
   }
   const b = before();
