@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { LOOPBACK, systemServices, waitReady } from './lib/services.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -139,67 +140,12 @@ if (!jwtKey) {
   jwtKey = readFileSync(file, 'utf8');
 }
 
-// Only the gateway faces clients: the rest, and every /metrics, /healthz and
-// /readyz, listen on loopback unless told otherwise.
-const LOOPBACK = '127.0.0.1';
-
 const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET, METRICS_HOST: env.METRICS_HOST || LOOPBACK };
-const services = [
-  {
-    name: 'identity',
-    entry: 'services/identity/dist/main.js',
-    env: { IDENTITY_GRPC_HOST: env.IDENTITY_GRPC_HOST || LOOPBACK, IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, IDENTITY_JWT_PRIVATE_KEY: jwtKey },
-    ready: `http://127.0.0.1:${IDENTITY_METRICS_PORT}/readyz`,
-  },
-  {
-    // After identity (it consumes identity.v1.* into its device directory), before the gateway.
-    name: 'chat',
-    entry: 'services/chat/dist/main.js',
-    env: { CHAT_GRPC_HOST: env.CHAT_GRPC_HOST || LOOPBACK, CHAT_GRPC_PORT, CHAT_METRICS_PORT },
-    ready: `http://127.0.0.1:${CHAT_METRICS_PORT}/readyz`,
-  },
-  {
-    // After chat (its local views follow identity.v1.* and chat.v1.*), before the gateway; migrates and issues the first digest key.
-    name: 'digest',
-    entry: 'services/digest/dist/main.js',
-    args: [],
-    env: { DIGEST_GRPC_HOST: env.DIGEST_GRPC_HOST || LOOPBACK, DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
-    ready: `http://127.0.0.1:${DIGEST_METRICS_PORT}/readyz`,
-  },
-  {
-    // After the digest API (workers never migrate): summarises queued digest requests (built-in summariser unless OPENAI_API_KEY is set).
-    name: 'digest-worker',
-    entry: 'services/digest/dist/main.js',
-    args: ['worker'],
-    env: { DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
-    ready: `http://127.0.0.1:${DIGEST_WORKER_METRICS_PORT}/readyz`,
-  },
-  {
-    // After chat (catch-up reads it), before the gateway (which proxies /v1/ws to it).
-    name: 'delivery',
-    entry: 'services/delivery/dist/main.js',
-    env: {
-      DELIVERY_HOST: env.DELIVERY_HOST || LOOPBACK,
-      DELIVERY_WS_PORT,
-      DELIVERY_METRICS_PORT,
-      IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,
-      CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}`,
-    },
-    ready: `http://127.0.0.1:${DELIVERY_METRICS_PORT}/readyz`,
-  },
-  {
-    name: 'gateway',
-    entry: 'services/gateway/dist/main.js',
-    env: {
-      BIL_GATEWAY_PORT: GATEWAY_PORT,
-      IDENTITY_GRPC_URL: `127.0.0.1:${IDENTITY_GRPC_PORT}`,
-      CHAT_GRPC_URL: `127.0.0.1:${CHAT_GRPC_PORT}`,
-      DIGEST_GRPC_URL: `127.0.0.1:${DIGEST_GRPC_PORT}`,
-      DELIVERY_WS_URL: `ws://127.0.0.1:${DELIVERY_WS_PORT}`,
-    },
-    ready: `http://127.0.0.1:${GATEWAY_PORT}/readyz`,
-  },
-];
+const services = systemServices(
+  env,
+  { GATEWAY_PORT, IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, DELIVERY_WS_PORT, DELIVERY_METRICS_PORT, CHAT_GRPC_PORT, CHAT_METRICS_PORT, DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },
+  jwtKey,
+);
 
 const children = [];
 let stopping = false;
@@ -227,22 +173,6 @@ function stopAll(code) {
 }
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
-
-// Ready means the service's /readyz answers 200 (independent of LOG_LEVEL).
-async function waitReady(svc, child) {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${svc.name} exited before it was ready (code ${child.exitCode})`);
-    try {
-      const res = await fetch(svc.ready, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${svc.name} was not ready within 60 s (${svc.ready})`);
-}
 
 async function start(svc) {
   const child = spawn(process.execPath, [join(root, svc.entry), ...(svc.args ?? [])], {

@@ -59,6 +59,10 @@ export class Database implements Sql {
       debug: false,
       ensureDatabase: false,
       logger: (msg) => opts.logger?.debug({ orm: msg }, 'mikro-orm'),
+      // knex's own messages ("Connection Error: Connection ended unexpectedly", one per pooled
+      // connection PostgreSQL dropped) would go to the console, once per connection, during an
+      // outage that the retry loops already report once: they go to the service's log at debug.
+      driverOptions: { log: knexLog(opts.logger) },
     });
     return new Database(orm, opts.schema);
   }
@@ -123,6 +127,12 @@ export class Database implements Sql {
   async close(): Promise<void> {
     await this.orm.close(true);
   }
+}
+
+/** knex's `log` option: every message to `logger` at debug, never to the console. */
+export function knexLog(logger: Logger | undefined): Record<'warn' | 'error' | 'deprecate' | 'debug', (message: unknown) => void> {
+  const log = (message: unknown) => logger?.debug({ knex: String(message) }, 'knex');
+  return { warn: log, error: log, deprecate: log, debug: log };
 }
 
 interface KnexLike {

@@ -2,7 +2,7 @@
 // handler whose PostgreSQL is down answers UNAVAILABLE `service_unavailable`
 // (503 + Retry-After at the gateway) instead of INTERNAL, and a client channel
 // is back within ~1 s of its server's return, however long the outage was.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { credentials, makeGenericClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
 import { startPostgresServer, type ManagedServer } from '@bil/testkit';
@@ -70,8 +70,12 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
     } as never);
     const port = await server.listen('127.0.0.1', 0);
     const client = new Probe(`127.0.0.1:${port}`, credentials.createInsecure(), { ...clientOptions, interceptors: [new ServiceAuth('gateway', SECRET).clientInterceptor('chat')] });
+    const consoleLines: string[] = [];
+    const consoleLog = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void consoleLines.push(args.map(String).join(' ')));
     try {
       expect(await count(client)).toEqual({ n: 1 });
+      // Several pooled connections for PostgreSQL to drop.
+      await Promise.all([1, 2, 3, 4].map(() => db.tx((tx) => tx.query('SELECT pg_sleep(0.05)'))));
       await pgServer.stop();
       const failures: ServiceError[] = [];
       for (let i = 0; i < 5; i++) failures.push(await count(client).then(() => expect.unreachable('PostgreSQL is down'), (e: ServiceError) => e));
@@ -90,7 +94,10 @@ describe('a PostgreSQL outage under a gRPC handler', () => {
         'warn a dependency of the RPCs (they answer service_unavailable) unavailable; retrying quietly until it recovers',
         'info a dependency of the RPCs (they answer service_unavailable) recovered',
       ]);
+      // Nothing on the console either (was: knex's "Connection Error: Connection ended unexpectedly" per pooled connection).
+      expect(consoleLines.filter((l) => /Connection Error/.test(l))).toEqual([]);
     } finally {
+      consoleLog.mockRestore();
       client.close();
       await server.shutdown(1000);
       await db.orm.close(true);

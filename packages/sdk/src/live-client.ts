@@ -114,6 +114,9 @@ export interface LiveClientDeps {
   digestSettled(requestId: string): void;
 }
 
+/** Seqs per chat remembered as shown beyond a gap (the connection keeps as many ahead). */
+const MAX_SHOWN_AHEAD = 1000;
+
 /** The live connection of one device: see `BilClient.live()`. */
 export class LiveClient {
   readonly #deps: LiveClientDeps;
@@ -125,6 +128,8 @@ export class LiveClient {
   #open = false;
   #detach: () => void;
   /** `userId:identityKey` already reported, and senders being checked. */
+  /** Per chat, seqs already emitted above the cursor (live, past a gap history had not filled). */
+  readonly #shownAhead = new Map<string, Set<number>>();
   readonly #reported = new Set<string>();
   readonly #checking = new Set<string>();
 
@@ -254,6 +259,8 @@ export class LiveClient {
   async #saveCursor(chatId: string, seq: number): Promise<void> {
     if (seq <= (this.#cursors[chatId] ?? 0)) return;
     this.#cursors[chatId] = seq;
+    const shown = this.#shownAhead.get(chatId);
+    if (shown) for (const s of shown) if (s <= seq) shown.delete(s);
     await this.#deps.saveCursors({ [chatId]: seq });
   }
 
@@ -261,7 +268,15 @@ export class LiveClient {
   async #receive(m: LiveEnvelope): Promise<HistoryMessage> {
     const cursor = this.#cursors[m.chatId];
     if (cursor !== undefined && m.seq > cursor + 1) await this.#fillGap(m.chatId, cursor, m.seq - 1);
-    return this.#open1(m);
+    const opened = await this.#open1(m);
+    // Shown beyond a gap history could not fill yet (history unavailable): the next fill must not show it again.
+    const after = this.#cursors[m.chatId];
+    if (after !== undefined && m.seq > after) {
+      const shown = this.#shownAhead.get(m.chatId) ?? new Set<number>();
+      if (shown.size < MAX_SHOWN_AHEAD) shown.add(m.seq);
+      this.#shownAhead.set(m.chatId, shown);
+    }
+    return opened;
   }
 
   async #open1(m: LiveEnvelope): Promise<HistoryMessage> {
@@ -299,13 +314,15 @@ export class LiveClient {
   /** Emits seqs `after+1 … to` of a chat from history, in order. */
   async #fillGap(chatId: string, after: number, to: number): Promise<void> {
     let next = after;
+    // Taken now: moving the cursor below forgets them.
+    const shown = new Set(this.#shownAhead.get(chatId) ?? []);
     try {
       while (next < to) {
         const page = await this.#deps.messages.history(chatId, { after: next, limit: Math.min(100, to - next) });
         const batch = page.messages.filter((h) => h.seq > next && h.seq <= to);
         if (batch.length === 0) break;
         for (const h of batch) {
-          this.#emitResult(h);
+          if (!shown.has(h.seq)) this.#emitResult(h);
           next = h.seq;
           await this.#saveCursor(chatId, h.seq);
           await this.#conn.processed(chatId, h.seq);

@@ -35,7 +35,8 @@ const opened = (m: { chat_id: string; seq: number; message_id: string }, bad = f
     : { ok: true, chatId: m.chat_id, seq: m.seq, messageId: m.message_id, senderUserId: 'u', senderDeviceId: 'd', epoch: 0, timestamp: 0, createdAt: 'now', text: `t${m.seq}`, outgoing: false };
 const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
 
-function setup() {
+function setup(o: { historyFailures?: number } = {}) {
+  let historyFailures = o.historyFailures ?? 0;
   const sockets: FakeSocket[] = [];
   const saved: Record<string, number> = {};
   const decrypted: MessageJson[] = [];
@@ -47,6 +48,7 @@ function setup() {
       return opened(m, m.seq === 3);
     },
     history: async (_chatId: string, o?: { after?: number; limit?: number }) => {
+      if (historyFailures-- > 0) throw new Error('503 service_unavailable');
       const from = (o?.after ?? 0) + 1;
       const seqs = Array.from({ length: o?.limit ?? 1 }, (_, i) => from + i);
       return { messages: seqs.map((seq) => opened({ chat_id: chat, seq, message_id: `m${seq}` })), hasMore: false, lastSeq: 99 };
@@ -92,6 +94,20 @@ describe('LiveClient', () => {
     expect(live.cursors()).toEqual({ [chat]: 6 });
     expect(checked).toEqual(['u']); // an undecryptable personal message: the sender's pin is checked
     expect(sockets[0]!.sent.filter((f) => f.type === 'ack').at(-1)).toEqual({ type: 'ack', chat_id: chat, seq: 6 });
+    live.close();
+  });
+
+  it('shows a message once when a gap history could not fill is filled later (found by npm run faults, Redis down)', async () => {
+    const { live, sockets, log } = setup({ historyFailures: 1 });
+    await tick();
+    sockets[0]!.push({ type: 'synced', cursors: {} });
+    sockets[0]!.push(frame(4)); // 2-3 missing, history unavailable: 4 is shown beyond the gap
+    for (let i = 0; i < 100 && !log.some(([t]) => t === 'message'); i++) await tick(5);
+    sockets[0]!.push(frame(5)); // history is back: 2-4 fetched, 4 already shown
+    for (let i = 0; i < 200 && !log.some(([t, e]) => t === 'message' && (e as { seq: number }).seq === 5); i++) await tick(5);
+    await tick(20);
+    expect(log.filter(([t]) => t === 'message').map(([, e]) => (e as { seq: number }).seq)).toEqual([4, 2, 3, 5]);
+    expect(live.cursors()).toEqual({ [chat]: 5 });
     live.close();
   });
 

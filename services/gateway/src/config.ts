@@ -60,7 +60,7 @@ export const gatewayConfigSchema = {
     3_600_000,
   ),
   RATE_LIMIT_AUTH_PER_IP: int('sign-in and registration attempts allowed per client address per window', 30, 1),
-  RATE_LIMIT_AUTH_PER_USERNAME: int('sign-in and registration attempts allowed per username per window', 10, 1),
+  RATE_LIMIT_AUTH_PER_USERNAME: int('sign-in and registration attempts allowed per username from one address per window (ten times that from all addresses together)', 10, 1),
   RATE_LIMIT_USER_LOOKUPS_PER_USER: int('GET /v1/users lookups allowed per account per window', 60, 1),
   GATEWAY_HEADERS_TIMEOUT_MS: int('time a client has to send the complete request headers, in milliseconds (slowloris)', 10_000, 1000, 300_000),
   GATEWAY_REQUEST_TIMEOUT_MS: int('time a client has to send the complete request, body included, in milliseconds', 60_000, 1000, 600_000),

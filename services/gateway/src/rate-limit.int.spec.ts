@@ -37,11 +37,23 @@ describe('RateLimiter (Redis)', () => {
     const limiter = new RateLimiter(redis, 60);
     const limits = { perIp: 100, perUsername: 2 };
     await enforceAuthLimit(limiter, limits, '10.1.1.1', 'Carol');
-    await enforceAuthLimit(limiter, limits, '10.1.1.2', 'carol');
-    await expect(enforceAuthLimit(limiter, limits, '10.1.1.3', 'CAROL')).rejects.toMatchObject({
+    await enforceAuthLimit(limiter, limits, '10.1.1.1', 'carol');
+    await expect(enforceAuthLimit(limiter, limits, '10.1.1.1', 'CAROL')).rejects.toMatchObject({
       code: 'rate_limited',
       httpStatus: 429,
       details: { retry_after_seconds: 60 },
     });
+  });
+
+  it("an outsider guessing at an account holds back their own address, not the owner's", async () => {
+    const limiter = new RateLimiter(redis, 60);
+    const limits = { perIp: 100, perUsername: 2 };
+    for (let i = 0; i < 2; i++) await enforceAuthLimit(limiter, limits, '10.2.2.66', 'Dora');
+    await expect(enforceAuthLimit(limiter, limits, '10.2.2.66', 'dora')).rejects.toMatchObject({ code: 'rate_limited' });
+    // The owner, from their own address, is not held back by the outsider's attempts.
+    await enforceAuthLimit(limiter, limits, '10.2.2.1', 'Dora');
+    // All addresses together: ten times perUsername (20 here, 4 counted so far) before the account itself is held back.
+    for (let i = 0; i < 16; i++) await enforceAuthLimit(limiter, limits, `10.2.3.${i}`, 'dora');
+    await expect(enforceAuthLimit(limiter, limits, '10.2.4.1', 'dora')).rejects.toMatchObject({ code: 'rate_limited' });
   });
 });

@@ -93,11 +93,25 @@ export interface AuthLimits {
   lookupsPerUser?: number;
 }
 
-/** The rules for a sign-in or registration attempt by `ip` for `username`. */
+/** How many times `perUsername` one username may be tried from all addresses together in a window. */
+export const ALL_ADDRESSES_FACTOR = 10;
+
+/**
+ * The rules for a sign-in or registration attempt by `ip` for `username`:
+ * `perIp` from one address (whatever the usernames), `perUsername` for one
+ * username from one address, and ALL_ADDRESSES_FACTOR × `perUsername` for
+ * one username from every address together. An outsider guessing at an
+ * account holds back their own address, not the owner's: locking the owner
+ * out takes that many attempts a window, from more than that many ÷ `perIp`
+ * addresses (was: `perUsername`, 10, from anywhere, held the owner back for
+ * up to a window).
+ */
 export function authRules(limits: AuthLimits, ip: string, username: string): RateRule[] {
+  const user = usernameBucket(username);
   return [
     { key: `gw:rl:auth:ip:${ip}`, limit: limits.perIp },
-    { key: `gw:rl:auth:user:${usernameBucket(username)}`, limit: limits.perUsername },
+    { key: `gw:rl:auth:user:${user}:ip:${ip}`, limit: limits.perUsername },
+    { key: `gw:rl:auth:user:${user}`, limit: limits.perUsername * ALL_ADDRESSES_FACTOR },
   ];
 }
 

@@ -20,10 +20,13 @@ describe('rate limit decisions', () => {
     expect(usernameBucket('alice')).not.toBe(usernameBucket('bob'));
     expect(usernameBucket('x\u0000\n'.repeat(20))).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
-  it('limits per address and per username', () => {
-    const [ip, user] = authRules({ perIp: 30, perUsername: 10 }, '10.0.0.1', 'Bob');
+  it('limits per address, per username from one address, and per username from all addresses (ten times that)', () => {
+    const [ip, userHere, user] = authRules({ perIp: 30, perUsername: 10 }, '10.0.0.1', 'Bob');
+    const other = authRules({ perIp: 30, perUsername: 10 }, '10.0.0.2', 'bob');
     expect(ip).toEqual({ key: 'gw:rl:auth:ip:10.0.0.1', limit: 30 });
-    expect(user?.limit).toBe(10);
-    expect(user?.key).toBe(authRules({ perIp: 30, perUsername: 10 }, '10.0.0.2', 'bob')[1]?.key);
+    expect(userHere?.limit).toBe(10);
+    expect(userHere?.key).not.toBe(other[1]?.key);
+    expect(user?.limit).toBe(100);
+    expect(user?.key).toBe(other[2]?.key);
   });
 });

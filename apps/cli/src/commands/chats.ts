@@ -1,5 +1,5 @@
 // chat create|list|members|add|remove|leave|rename|resolve-fork; send, history, unread (digests: digest.ts).
-import type { Chat, HistoryGap, SendResult } from '@bil/sdk';
+import { OUTAGE_RETRY_BUDGET_MS, type Chat, type ConnectionEvent, type HistoryGap, type SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
 import { usage } from '../errors.js';
 import { chatLabel, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
@@ -165,6 +165,21 @@ export async function chatRotate(app: App, ref: string): Promise<void> {
 
 // ---- messages ---------------------------------------------------------------------
 
+/** One note when the server stops answering during a send, one when it is back. */
+export function outageNotes(app: Pick<App, 'out'>): (e: ConnectionEvent) => void {
+  let waiting = false;
+  return (e) => {
+    if (e.state === 'online') {
+      if (waiting) app.out.note('The server is back; the message is going out.');
+      waiting = false;
+    } else if (!waiting) {
+      waiting = true;
+      const what = e.state === 'offline' ? 'does not answer' : 'is unavailable (503)';
+      app.out.note(`The server ${what}; retrying for up to ${OUTAGE_RETRY_BUDGET_MS / 1000} s with the same message id, so it is sent once (Ctrl-C to stop).`);
+    }
+  };
+}
+
 export async function send(app: App, ref: string, words: string[], o: { lines?: boolean }): Promise<void> {
   let text: string;
   if (words.length === 0 || (words.length === 1 && words[0] === '-')) {
@@ -179,7 +194,13 @@ export async function send(app: App, ref: string, words: string[], o: { lines?: 
   const { client } = await app.open();
   const chat = await app.chat(ref);
   const sent: SendResult[] = [];
-  for (const t of texts) sent.push(await client.messages.send(chat.chatId, t));
+  // The SDK retries a send through an outage (same message id, up to OUTAGE_RETRY_BUDGET_MS): say so rather than wait silently.
+  const off = client.on('connection', outageNotes(app));
+  try {
+    for (const t of texts) sent.push(await client.messages.send(chat.chatId, t));
+  } finally {
+    off();
+  }
   const label = chatLabel(chat, app.names());
   const s = app.out.style;
   app.out.result(o.lines ? sent.map((r) => ({ ...r, label })) : { ...sent[0]!, label }, () =>
