@@ -10,6 +10,7 @@ import {
   GrpcServer,
   ServiceAuth,
   Metrics,
+  OutageLog,
   OutboxRelay,
   applyMigrations,
   connectNats,
@@ -168,12 +169,14 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   }
 
   // Housekeeping: expire results, abandon stuck requests, keep a fresh key.
+  // A dependency outage fails every sweep: one line when it starts, one when it ends.
   let sweeping = false;
+  const sweepOutage = new OutageLog(logger, 'digest sweep');
   const sweeper = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
     void Promise.all([app.sweep(), core.keys.ensureFresh()])
-      .catch((err: unknown) => logger.error({ err: { message: (err as Error)?.message } }, 'digest sweep failed'))
+      .then(() => sweepOutage.ok(), (err: unknown) => sweepOutage.failed(err))
       .finally(() => (sweeping = false));
   }, config.DIGEST_SWEEP_INTERVAL_MS);
   sweeper.unref();
