@@ -28,6 +28,17 @@ export interface CryptoBackend {
   sha256(data: Bytes): Bytes | Promise<Bytes>;
   hmacSha256(key: Bytes, data: Bytes): Bytes | Promise<Bytes>;
   hkdfSha256(ikm: Bytes, salt: Bytes, info: Bytes, length: number): Bytes | Promise<Bytes>;
+  /**
+   * Optional native Ed25519 (RFC 8032 §5.1.6), synchronous; without it
+   * @noble/curves signs. Called with a 32-byte seed and bytes.
+   */
+  ed25519Sign?(secretKey: Bytes, message: Bytes): Bytes;
+  /**
+   * Optional native Ed25519 verification with exactly signature.ts's strict
+   * rules (RFC 8032 §5.1.7, not ZIP-215: non-canonical encodings and S ≥ L
+   * refused); called with a 32-byte key and a 64-byte signature; never throws.
+   */
+  ed25519Verify?(publicKey: Bytes, message: Bytes, signature: Bytes): boolean;
 }
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;

@@ -3,7 +3,7 @@
 // portability.unit.spec.ts); nothing in the main entry imports it, so browser
 // bundles never see node:crypto. Everything in the main entry is re-exported so
 // a Node app needs one import.
-import { createCipheriv, createDecipheriv, createHash, createHmac, getCiphers, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, getCiphers, hkdfSync, sign, verify } from 'node:crypto';
 import type { Suite } from './aead.js';
 import { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
 import type { Bytes } from './encoding.js';
@@ -78,6 +78,57 @@ function open(suite: Suite, key: Bytes, nonce: Bytes, ciphertext: Bytes, aad: By
   return out;
 }
 
+/** DER prefixes of an Ed25519 PKCS #8 private key (RFC 8410 §7) and SPKI public key; the 32 key bytes follow. */
+const PKCS8_ED25519 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const SPKI_ED25519 = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+
+function ed25519Sign(secretKey: Bytes, message: Bytes): Bytes {
+  // Not from Buffer's pool (the seed must not linger in shared memory); wiped after import.
+  const der = Buffer.allocUnsafeSlow(PKCS8_ED25519.length + 32);
+  der.set(PKCS8_ED25519, 0);
+  der.set(secretKey, PKCS8_ED25519.length);
+  try {
+    return owned(sign(null, message, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })));
+  } finally {
+    der.fill(0);
+  }
+}
+
+/**
+ * True for a canonical point encoding: y < p = 2^255 - 19, and no "negative
+ * zero" (the sign bit set where x = 0: y = 1 or y = p - 1). OpenSSL rebuilds R
+ * and compares bytes (so a non-canonical R already fails) and checks S < L,
+ * but may accept a non-canonical public key; signature.ts's rules refuse it.
+ */
+function canonicalPoint(p: Bytes): boolean {
+  const top = p[31]! & 0x7f;
+  const sign = p[31]! & 0x80;
+  let middleFF = true;
+  let middleZero = true;
+  for (let i = 1; i < 31; i++) {
+    if (p[i] !== 0xff) middleFF = false;
+    if (p[i] !== 0) middleZero = false;
+  }
+  if (top === 0x7f && middleFF && p[0]! >= 0xed) return false; // y ≥ p
+  if (sign !== 0) {
+    if (top === 0 && middleZero && p[0] === 1) return false; // y = 1, x = 0
+    if (top === 0x7f && middleFF && p[0] === 0xec) return false; // y = p - 1, x = 0
+  }
+  return true;
+}
+
+function ed25519Verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean {
+  if (!canonicalPoint(publicKey)) return false;
+  try {
+    const der = new Uint8Array(SPKI_ED25519.length + 32);
+    der.set(SPKI_ED25519, 0);
+    der.set(publicKey, SPKI_ED25519.length);
+    return verify(null, message, createPublicKey({ key: Buffer.from(der.buffer), format: 'der', type: 'spki' }), signature);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The node:crypto backend: OpenSSL AES-256-GCM and ChaCha20-Poly1305 (tags
  * pinned to 16 bytes on both sides), SHA-256, HMAC-SHA256 and HKDF-SHA256.
@@ -103,10 +154,12 @@ export const nodeCryptoBackend: CryptoBackend = Object.freeze({
     if (info.length > NODE_HKDF_MAX_INFO) return portableBackend.hkdfSha256(ikm, salt, info, length);
     return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
   },
+  ed25519Sign,
+  ed25519Verify,
 });
 
 /**
- * Runs the library's per-message primitives (AEAD, SHA-256, HMAC, HKDF) on
+ * Runs the library's per-message primitives (AEAD, SHA-256, HMAC, HKDF) and Ed25519 on
  * node:crypto for the whole process. Call once at startup in Node services
  * and Node apps; the wire format is unchanged, so peers on the portable
  * backend (browsers) interoperate. Returns the previously installed backend.

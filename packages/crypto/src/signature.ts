@@ -1,4 +1,5 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { backend } from './backend.js';
 import { asBytes, type Bytes } from './encoding.js';
 
 /** Ed25519 (RFC 8032 §5.1) lengths. */
@@ -39,7 +40,8 @@ export function ed25519PublicKey(secretKey: Uint8Array): Bytes {
 export function ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Bytes {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== ED25519_SECRET_KEY_LENGTH) throw new TypeError('ed25519: secret key must be 32 bytes');
   if (!(message instanceof Uint8Array)) throw new TypeError('ed25519: expected bytes');
-  return asBytes(ed25519.sign(message, secretKey));
+  const native = backend().ed25519Sign;
+  return native ? native(asBytes(secretKey), asBytes(message)) : asBytes(ed25519.sign(message, secretKey));
 }
 
 /**
@@ -53,6 +55,8 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
   if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_LENGTH) return false;
   if (!(message instanceof Uint8Array)) return false;
+  const native = backend().ed25519Verify;
+  if (native) return native(asBytes(publicKey), asBytes(message), asBytes(signature));
   try {
     return ed25519.verify(signature, message, publicKey, { zip215: false });
   } catch {

@@ -86,8 +86,23 @@ describe.each(BACKENDS)('Wycheproof on the $name backend', ({ backend }) => {
   });
 });
 
-describe('Wycheproof', () => {
+describe.each(BACKENDS)('Wycheproof Ed25519 on the $name backend', ({ backend }) => {
+  useBackend(backend);
   it('Ed25519 (ed25519_test.json), strict RFC 8032 verification', () => {
+    let n = 0;
+    for (const g of load('ed25519_test.json')) {
+      const pk = hex((g.publicKey as { pk: string }).pk);
+      for (const t of g.tests) {
+        expect(ed25519Verify(pk, hex(t.msg), hex(t.sig)), `tcId ${t.tcId}`).toBe(t.result === 'valid');
+        n++;
+      }
+    }
+    expect(n).toBe(151);
+  });
+});
+
+describe('Wycheproof', () => {
+  it('Ed25519 (ed25519_test.json), strict RFC 8032 verification (default backend)', () => {
     let n = 0;
     for (const g of load('ed25519_test.json')) {
       const pk = hex((g.publicKey as { pk: string }).pk);

@@ -111,6 +111,36 @@ describe('AccessTokenVerifier', () => {
     expect(await code(verifier.verify('not-a-jwt'))).toBe('invalid_token');
   });
 
+  it('remembers a verified token, but checks revocation and expiry on every use and drops it when its key is withdrawn', async () => {
+    const s = await signer();
+    let revoked = false;
+    let clock = 1_000_000;
+    let served = [s.jwk];
+    const jwks = new JwksCache({ fetch: async () => JSON.stringify({ keys: served }), minRefreshIntervalMs: 0, maxAgeMs: 1, now: () => clock });
+    const verifier = new AccessTokenVerifier({ jwks, revocations: { isRevoked: async () => revoked } });
+    const now = Math.floor(Date.now() / 1000);
+    const t = await token(s, { exp: now + 30 });
+    expect(await code(verifier.verify(t))).toBe('ok');
+    expect(await code(verifier.verify(t))).toBe('ok');
+    revoked = true;
+    expect(await code(verifier.verify(t))).toBe('token_revoked');
+    revoked = false;
+    // Identity withdraws the key: the next refresh drops it, and the remembered token with it.
+    served = [];
+    clock += 10;
+    await jwks.forKid('other'); // an unknown kid refetches at once (interval 0)
+    expect(await code(verifier.verify(t))).toBe('invalid_token');
+    // Expiry is checked on every use of a remembered token.
+    served = [s.jwk];
+    clock += 10;
+    await jwks.forKid('other');
+    const short = await token(s, { exp: now + 1 });
+    const v2 = new AccessTokenVerifier({ jwks, revocations: { isRevoked: async () => false }, clockToleranceSeconds: 0 });
+    expect(await code(v2.verify(short))).toBe('ok');
+    await new Promise((r) => setTimeout(r, 2100));
+    expect(await code(v2.verify(short))).toBe('token_expired');
+  });
+
   it('refuses a revoked token', async () => {
     const s = await signer();
     const { verifier } = setup([s.jwk], true);

@@ -14,6 +14,8 @@ export type ErrorKind =
   | 'rate_limited'
   | 'unavailable'
   | 'deadline_exceeded'
+  /** A request or answer over a transport size limit (413 at the edge). */
+  | 'too_large'
   | 'internal';
 
 const grpcByKind: Record<ErrorKind, GrpcStatus> = {
@@ -27,6 +29,7 @@ const grpcByKind: Record<ErrorKind, GrpcStatus> = {
   rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
   unavailable: GrpcStatus.UNAVAILABLE,
   deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  too_large: GrpcStatus.OUT_OF_RANGE,
   internal: GrpcStatus.INTERNAL,
 };
 
@@ -41,6 +44,7 @@ const httpByKind: Record<ErrorKind, number> = {
   rate_limited: 429,
   unavailable: 503,
   deadline_exceeded: 504,
+  too_large: 413,
   internal: 500,
 };
 
@@ -112,8 +116,8 @@ export function fromServiceError(err: unknown): AppError {
   const ours = (e.metadata?.get(CODE_KEY).length ?? 0) > 0;
   // A status without our code was raised by the gRPC library itself, not by a service: its text is
   // internal. RESOURCE_EXHAUSTED there is a message over a size limit ("Received message larger than
-  // max"), a bug of the caller's sizing and not the client's rate: `internal`, never `rate_limited`.
-  if (!ours && e.code === GrpcStatus.RESOURCE_EXHAUSTED) return new AppError('internal', 'internal', 'internal error');
+  // max"), not the client's rate: 413 `payload_too_large` without the library's text, never `rate_limited`.
+  if (!ours && e.code === GrpcStatus.RESOURCE_EXHAUSTED) return tooLargeForBackend();
   const kind = kindByGrpc.get(e.code) ?? 'internal';
   const code = String(e.metadata?.get(CODE_KEY)[0] ?? defaultCode(kind));
   let details: ErrorDetails = {};
@@ -135,6 +139,11 @@ export function fromServiceError(err: unknown): AppError {
           : (e.details ?? kind);
   if (!ours && kind !== 'unavailable' && kind !== 'deadline_exceeded') return new AppError('internal', 'internal', message);
   return new AppError(kind, code, message, details);
+}
+
+/** A request or its answer over a gRPC size limit between services. */
+export function tooLargeForBackend(): AppError {
+  return new AppError('too_large', 'payload_too_large', 'the request or its answer is larger than a backend service accepts; send less or ask for a smaller page');
 }
 
 function defaultCode(kind: ErrorKind): string {

@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { AppError, fromServiceError, toServiceError } from './errors.js';
 
 describe('fromServiceError', () => {
-  it('maps a library RESOURCE_EXHAUSTED (message over the size limit) to internal, without its text', () => {
+  it('maps a library RESOURCE_EXHAUSTED (message over the size limit) to 413 payload_too_large, without its text', () => {
     const err = fromServiceError({ code: status.RESOURCE_EXHAUSTED, details: 'Received message larger than max (18064435 vs 16777216)', metadata: new Metadata() });
-    expect(err).toMatchObject({ kind: 'internal', code: 'internal', message: 'internal error' });
-    expect(err.httpStatus).toBe(500);
+    expect(err).toMatchObject({ kind: 'too_large', code: 'payload_too_large' });
+    expect(err.message).not.toMatch(/larger than max|18064435/);
+    expect(err.httpStatus).toBe(413);
   });
 
   it('keeps a service-raised rate limit as rate_limited with its message and details', () => {

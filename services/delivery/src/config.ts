@@ -26,6 +26,7 @@ export const deliveryConfigSchema = {
   DELIVERY_HEADERS_TIMEOUT_MS: int('time a client has to send the complete upgrade request headers, ms (slowloris)', 10_000, 1000, 300_000),
   DELIVERY_MAX_CONNECTIONS_PER_ADDRESS: int('open connections allowed per TCP peer address; every gateway in front counts as one address, so this is a safety net sized above a gateway\'s sockets (the per-client cap is the gateway\'s); 0 for no cap', 20_000, 0, 1_000_000),
   DELIVERY_SYNC_TIMEOUT_MS: int('how long after the upgrade a client may take to send its sync frame, ms (then close 4009)', 30_000, 100, 600_000),
+  DELIVERY_CATCHUP_CONCURRENCY: int('catch-up reads (a page of chats or history) one node has in flight to chat at once; more syncs wait their turn in a FIFO, never closed for waiting', 32, 1, 1024),
   DELIVERY_REORDER_WAIT_MS: int('how long a live frame that arrived ahead of a missing one waits before the gap is fetched from chat, ms', 250, 10, 60_000),
   DELIVERY_REVOCATION_CHECK_MS: int('how often every socket\'s session, device and user are checked against the revocation list, ms', 15_000, 200, 600_000),
   DELIVERY_FANOUT_ACK_WAIT_MS: int('how long an event taken by a node may stay unacknowledged before JetStream gives it to another node, ms', 10_000, 500, 600_000),

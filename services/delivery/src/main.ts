@@ -70,6 +70,7 @@ await runService('delivery', async (life) => {
       pingIntervalMs: config.DELIVERY_PING_INTERVAL_MS,
       heartbeatMs: config.DELIVERY_HEARTBEAT_MS,
       revocationCheckMs: config.DELIVERY_REVOCATION_CHECK_MS,
+      catchUpConcurrency: config.DELIVERY_CATCHUP_CONCURRENCY,
     },
     metrics: dm,
     logger,

@@ -1,10 +1,13 @@
 // Forwards WebSocket upgrades of `/v1/ws` to a delivery node, so clients use
 // the gateway's port (in Kubernetes the ingress routes /v1/ws to delivery
 // directly). The upgrade request is passed on byte for byte (delivery checks
-// the token and answers 101 or 401 itself), then both sockets are piped.
-// Several nodes may be listed; each upgrade goes to the next one, and a node
-// that refuses the TCP connection is skipped.
-import { connect, type Socket } from 'node:net';
+// the token and answers 101 or 401 itself), then both sockets are piped as raw
+// TCP: no WebSocket frame is parsed or re-encoded here, each chunk is handed
+// from one socket to the other (what an L7 ingress does). Nagle is off on both
+// sides, so a small frame is forwarded at once instead of waiting for the
+// previous one's ACK. Several nodes may be listed; each upgrade goes to the
+// next one, and a node that refuses the TCP connection is skipped.
+import { Socket, connect } from 'node:net';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { OUTAGE_RETRY_AFTER_SECONDS, type Logger } from '@bil/runtime';
@@ -72,6 +75,8 @@ export function attachWsProxy(server: Server, opts: WsProxyOptions): () => void 
       upstream.once('timeout', () => upstream.destroy(new Error('connect timeout')));
       upstream.once('connect', () => {
         upstream.setTimeout(0);
+        upstream.setNoDelay(true);
+        if (client instanceof Socket) client.setNoDelay(true);
         open.add(upstream);
         upstream.write(request);
         if (head.length > 0) upstream.write(head);

@@ -60,6 +60,12 @@ export interface ConnectionHost {
   closed(conn: Connection): void;
   /** Runs a gap fill when the node has a free slot (a bounded number of fills at once per node). */
   gapFillSlot(fill: () => Promise<void>): Promise<void>;
+  /**
+   * Runs one catch-up read from chat when the node has a free slot: a storm of
+   * syncs queues here (FIFO) instead of overrunning chat; waiting is never a
+   * reason to close the socket, only a failed read is.
+   */
+  catchUpSlot<T>(read: () => Promise<T>): Promise<T>;
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n?: number): void;
 }
 
@@ -71,30 +77,36 @@ const TEXT = { binary: false };
 const FILL_STALL_MS = 500;
 const MAX_BAD_FRAMES = 20;
 let nextId = 0;
+const EMPTY: ReadonlySet<string> = new Set();
 
+/**
+ * Per-socket state is what an idle socket costs, so it is kept small (issue 18:
+ * an idle authenticated socket at ≤ 2x a raw `ws` one): the ordering maps and
+ * sets, the frame limiter and the early-frame queue exist only once needed;
+ * pings come from one node-wide timer (Hub), not a timer per socket.
+ */
 export class Connection {
   readonly id = `${process.pid}-${++nextId}`;
   private phase: Phase = 'awaiting_sync';
-  private pending: LiveFrame[] = [];
+  private pending: LiveFrame[] | undefined;
   /** Highest seq sent per chat. */
-  private readonly delivered = new Map<string, number>();
+  private delivered: Map<string, number> | undefined;
   /** Frames that arrived ahead of a missing seq, per chat. */
-  private readonly ahead = new Map<string, Map<number, string | Buffer>>();
-  private readonly gapTimers = new Map<string, NodeJS.Timeout>();
-  private readonly filling = new Set<string>();
+  private ahead: Map<string, Map<number, string | Buffer>> | undefined;
+  private gapTimers: Map<string, NodeJS.Timeout> | undefined;
+  private filling: Set<string> | undefined;
   /** Chats whose gap fill waits for a slot of the node. */
-  private readonly fillQueued = new Set<string>();
+  private fillQueued: Set<string> | undefined;
   private expiryTimer?: NodeJS.Timeout;
   private syncTimer?: NodeJS.Timeout;
-  private pingTimer?: NodeJS.Timeout;
   private alive = true;
+  private started = false;
   private badFrames = 0;
-  private readonly limiter = new FrameLimiter();
+  private limiter: FrameLimiter | undefined;
   /** Chats the device is known to belong to (from sync and live traffic). */
-  readonly chats = new Set<string>();
-  /** Frames a client sends right after the upgrade wait until the socket is registered. */
-  private started!: () => void;
-  private readonly ready = new Promise<void>((resolve) => (this.started = resolve));
+  private knownChats: Set<string> | undefined;
+  /** Frames a client sends right after the upgrade wait here until the socket is registered. */
+  private early: Array<[Buffer, boolean]> | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -103,10 +115,42 @@ export class Connection {
     private readonly settings: ConnectionSettings,
     private readonly logger: Logger,
   ) {
-    ws.on('message', (data, isBinary) => void this.ready.then(() => this.onMessage(data as Buffer, isBinary)));
+    ws.on('message', (data, isBinary) => this.received(data as Buffer, isBinary));
     ws.on('pong', () => (this.alive = true));
     ws.on('close', () => this.teardown());
     ws.on('error', () => this.teardown());
+  }
+
+  /** Chats the device is known to belong to (from sync and live traffic). */
+  get chats(): ReadonlySet<string> {
+    return this.knownChats ?? EMPTY;
+  }
+
+  private noteChat(chatId: string): void {
+    (this.knownChats ??= new Set()).add(chatId);
+  }
+
+  private setDelivered(chatId: string, seq: number): void {
+    (this.delivered ??= new Map()).set(chatId, seq);
+  }
+
+  private received(data: Buffer, isBinary: boolean): void {
+    if (!this.started) {
+      (this.early ??= []).push([data, isBinary]);
+      return;
+    }
+    void this.onMessage(data, isBinary);
+  }
+
+  /** Called by the node once per ping interval: a socket that missed the last pong is dropped. */
+  pingTick(): void {
+    if (this.phase === 'closed' || !this.started) return;
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
   }
 
   get userId(): string {
@@ -127,14 +171,6 @@ export class Connection {
     if (this.phase === 'closed') return;
     this.armExpiry();
     this.syncTimer = setTimeout(() => this.close('syncTimeout'), this.settings.syncTimeoutMs);
-    this.pingTimer = setInterval(() => {
-      if (!this.alive) {
-        this.ws.terminate();
-        return;
-      }
-      this.alive = false;
-      this.ws.ping();
-    }, this.settings.pingIntervalMs);
     this.send(
       helloFrame({
         node: this.settings.nodeId,
@@ -144,7 +180,10 @@ export class Connection {
         maxFrameBytes: this.settings.maxFrameBytes,
       }),
     );
-    this.started();
+    this.started = true;
+    const early = this.early;
+    this.early = undefined;
+    for (const [data, isBinary] of early ?? []) void this.onMessage(data, isBinary);
   }
 
   /** Closes with one of the protocol's close codes. */
@@ -160,8 +199,9 @@ export class Connection {
   deliver(frame: LiveFrame): void {
     if (this.phase === 'closed') return;
     if (this.phase !== 'live') {
-      this.pending.push(frame);
-      if (this.pending.length > this.settings.maxPendingFrames) this.slow();
+      const pending = (this.pending ??= []);
+      pending.push(frame);
+      if (pending.length > this.settings.maxPendingFrames) this.slow();
       return;
     }
     if (frame.chatId !== undefined && frame.seq !== undefined) this.ordered(frame.chatId, frame.seq, frame.data);
@@ -173,10 +213,10 @@ export class Connection {
     this.phase = 'closed';
     clearTimeout(this.expiryTimer);
     clearTimeout(this.syncTimer);
-    clearInterval(this.pingTimer);
-    for (const t of this.gapTimers.values()) clearTimeout(t);
-    this.pending = [];
-    this.ahead.clear();
+    for (const t of this.gapTimers?.values() ?? []) clearTimeout(t);
+    this.pending = undefined;
+    this.ahead = undefined;
+    this.early = undefined;
     this.host.closed(this);
   }
 
@@ -241,7 +281,7 @@ export class Connection {
       if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
       return;
     }
-    const allowed = this.limiter.take(frame.type, Date.now());
+    const allowed = (this.limiter ??= new FrameLimiter()).take(frame.type, Date.now());
     if (!allowed.ok) {
       this.host.count('bad_frames');
       this.send(errorFrame('rate_limited', `too many ${frame.type} frames; slow down`, frame.id, { retry_after_ms: allowed.retryAfterMs }));
@@ -315,13 +355,14 @@ export class Connection {
       const stored = await this.host.storedCursors(this.deviceId);
       let pageToken = '';
       do {
-        const page = await this.host.chat.listChats(this.chatActor, pageToken, 100);
+        const token = pageToken;
+        const page = await this.host.catchUpSlot(() => this.host.chat.listChats(this.chatActor, token, 100));
         for (const chat of page.chats) {
-          this.chats.add(chat.chatId);
+          this.noteChat(chat.chatId);
           const from = cursors[chat.chatId] ?? stored[chat.chatId] ?? 0;
           const sent = Number(chat.lastSeq) > from ? await this.sendHistory(chat.chatId, from) : from;
           if (sent === undefined) return;
-          this.delivered.set(chat.chatId, sent);
+          this.setDelivered(chat.chatId, sent);
         }
         pageToken = page.nextPageToken;
       } while (pageToken);
@@ -332,18 +373,19 @@ export class Connection {
       return;
     }
     if (this.isClosed) return;
-    this.send(syncedFrame(Object.fromEntries(this.delivered)));
+    this.send(syncedFrame(Object.fromEntries(this.delivered ?? [])));
     this.phase = 'live';
     const held = this.pending;
-    this.pending = [];
-    for (const f of held) this.deliver(f);
+    this.pending = undefined;
+    for (const f of held ?? []) this.deliver(f);
   }
 
   /** Sends every message after `from`; returns the last seq sent (or `from`), undefined if the socket closed. */
   private async sendHistory(chatId: string, from: number): Promise<number | undefined> {
     let last = from;
     for (;;) {
-      const page = await this.host.chat.listMessagesAfter(this.chatActor, chatId, last, PAGE);
+      const after = last;
+      const page = await this.host.catchUpSlot(() => this.host.chat.listMessagesAfter(this.chatActor, chatId, after, PAGE));
       for (const m of page.messages) {
         const seq = Number(m.seq);
         if (seq <= last) continue;
@@ -355,16 +397,17 @@ export class Connection {
   }
 
   private ordered(chatId: string, seq: number, data: string | Buffer): void {
-    this.chats.add(chatId);
-    const d = this.delivered.get(chatId);
+    this.noteChat(chatId);
+    const d = this.delivered?.get(chatId);
     if (d !== undefined && seq <= d) return; // already sent (history, redelivery or a second route)
-    if (!this.filling.has(chatId) && (d === undefined ? seq === 1 : seq === d + 1)) {
-      if (this.send(data)) this.delivered.set(chatId, seq);
+    if (!this.filling?.has(chatId) && (d === undefined ? seq === 1 : seq === d + 1)) {
+      if (this.send(data)) this.setDelivered(chatId, seq);
       this.releaseAhead(chatId);
       return;
     }
-    let held = this.ahead.get(chatId);
-    if (!held) this.ahead.set(chatId, (held = new Map()));
+    const ahead = (this.ahead ??= new Map());
+    let held = ahead.get(chatId);
+    if (!held) ahead.set(chatId, (held = new Map()));
     held.set(seq, data);
     if (held.size > this.settings.maxPendingFrames) {
       this.slow();
@@ -372,26 +415,26 @@ export class Connection {
     }
     // A chat this socket has never seen (joined or created after sync): fetch at once.
     if (d === undefined) void this.fillGap(chatId);
-    else if (!this.gapTimers.has(chatId) && !this.filling.has(chatId) && !this.fillQueued.has(chatId)) {
-      this.gapTimers.set(chatId, setTimeout(() => void this.fillGap(chatId), this.settings.reorderWaitMs));
+    else if (!this.gapTimers?.has(chatId) && !this.filling?.has(chatId) && !this.fillQueued?.has(chatId)) {
+      (this.gapTimers ??= new Map()).set(chatId, setTimeout(() => void this.fillGap(chatId), this.settings.reorderWaitMs));
     }
   }
 
   private releaseAhead(chatId: string): void {
-    const held = this.ahead.get(chatId);
+    const held = this.ahead?.get(chatId);
     if (!held) return;
-    let d = this.delivered.get(chatId) ?? 0;
+    let d = this.delivered?.get(chatId) ?? 0;
     for (let next = held.get(d + 1); next !== undefined; next = held.get(d + 1)) {
       held.delete(d + 1);
       if (!this.send(next)) return;
       d += 1;
-      this.delivered.set(chatId, d);
+      this.setDelivered(chatId, d);
     }
     for (const s of held.keys()) if (s <= d) held.delete(s);
     if (held.size === 0) {
-      this.ahead.delete(chatId);
-      clearTimeout(this.gapTimers.get(chatId));
-      this.gapTimers.delete(chatId);
+      this.ahead?.delete(chatId);
+      clearTimeout(this.gapTimers?.get(chatId));
+      this.gapTimers?.delete(chatId);
     }
   }
 
@@ -402,46 +445,46 @@ export class Connection {
    * calls to chat; a gap that closed meanwhile (the late frame came) is skipped.
    */
   private async fillGap(chatId: string): Promise<void> {
-    this.gapTimers.delete(chatId);
-    if (this.filling.has(chatId) || this.fillQueued.has(chatId) || this.isClosed) return;
-    this.fillQueued.add(chatId);
+    this.gapTimers?.delete(chatId);
+    if (this.filling?.has(chatId) || this.fillQueued?.has(chatId) || this.isClosed) return;
+    (this.fillQueued ??= new Set()).add(chatId);
     await this.host.gapFillSlot(async () => {
-      this.fillQueued.delete(chatId);
-      if (this.filling.has(chatId) || this.isClosed || !this.ahead.get(chatId)?.size) return;
+      this.fillQueued?.delete(chatId);
+      if (this.filling?.has(chatId) || this.isClosed || !this.ahead?.get(chatId)?.size) return;
       await this.runFill(chatId);
     });
   }
 
   private async runFill(chatId: string): Promise<void> {
-    this.filling.add(chatId);
+    (this.filling ??= new Set()).add(chatId);
     this.host.count('gap_fills');
     try {
-      let last = this.delivered.get(chatId) ?? 0;
-      const target = Math.max(...(this.ahead.get(chatId)?.keys() ?? [last]));
+      let last = this.delivered?.get(chatId) ?? 0;
+      const target = Math.max(...(this.ahead?.get(chatId)?.keys() ?? [last]));
       while (last < target) {
         const page = await this.host.chat.listMessagesAfter(this.chatActor, chatId, last, PAGE);
         for (const m of page.messages) {
           const seq = Number(m.seq);
           if (seq <= last) continue;
           // A frame held ahead is the same message, with this device's key already in it.
-          const data = this.ahead.get(chatId)?.get(seq) ?? storedFrame(m);
+          const data = this.ahead?.get(chatId)?.get(seq) ?? storedFrame(m);
           // A stalled socket is cut off within FILL_STALL_MS, so it never holds a fill slot long.
           if (!(await this.sendPaced(data, FILL_STALL_MS))) return;
           last = seq;
-          this.delivered.set(chatId, seq);
+          this.setDelivered(chatId, seq);
         }
         if (!page.hasMore || page.messages.length === 0) break;
       }
-      if (last < target) this.delivered.set(chatId, target - 1); // the rest is not visible to this device
+      if (last < target) this.setDelivered(chatId, target - 1); // the rest is not visible to this device
     } catch (err) {
       if (err instanceof AppError && err.kind === 'not_found') {
-        this.ahead.delete(chatId); // no longer a member
+        this.ahead?.delete(chatId); // no longer a member
         return;
       }
       this.logger.warn({ err: (err as Error).message, chatId }, 'gap fill failed; retrying');
-      if (!this.isClosed) this.gapTimers.set(chatId, setTimeout(() => void this.fillGap(chatId), 1000));
+      if (!this.isClosed) (this.gapTimers ??= new Map()).set(chatId, setTimeout(() => void this.fillGap(chatId), 1000));
     } finally {
-      this.filling.delete(chatId);
+      this.filling?.delete(chatId);
     }
     if (!this.isClosed) this.releaseAhead(chatId);
   }

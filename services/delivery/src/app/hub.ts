@@ -11,6 +11,7 @@ import type { ChatBackend } from '../infra/backends.js';
 import type { AckStore, MembershipCache } from '../infra/membership.js';
 import type { Presence } from '../infra/presence.js';
 import { Connection, type ConnectionHost, type ConnectionSettings } from './connection.js';
+import { Slots } from './slots.js';
 import type { DeliveryMetrics } from './metrics.js';
 
 /** Node-to-node message on `delivery.node.<id>` (JSON; docs/delivery.md). */
@@ -46,7 +47,7 @@ export interface HubDeps {
   chat: ChatBackend;
   revocations: RevocationList;
   verify: (token: string) => Promise<VerifiedActor>;
-  settings: ConnectionSettings & { heartbeatMs: number; revocationCheckMs: number };
+  settings: ConnectionSettings & { heartbeatMs: number; revocationCheckMs: number; catchUpConcurrency: number };
   metrics: DeliveryMetrics;
   logger: Logger;
 }
@@ -55,8 +56,9 @@ export interface HubDeps {
 const GAP_FILLS_AT_ONCE = 16;
 
 export class Hub implements ConnectionHost {
-  private readonly fillQueue: Array<() => void> = [];
-  private fillsRunning = 0;
+  private readonly fills = new Slots(GAP_FILLS_AT_ONCE);
+  /** Catch-up reads from chat (a page of chats or of history each), DELIVERY_CATCHUP_CONCURRENCY at once. */
+  private readonly catchUps: Slots;
   private readonly byDevice = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly presenceWatchers = new Map<string, Set<Connection>>();
@@ -67,6 +69,7 @@ export class Hub implements ConnectionHost {
 
   constructor(private readonly deps: HubDeps) {
     this.chat = deps.chat;
+    this.catchUps = new Slots(deps.settings.catchUpConcurrency);
     this.presenceOutage = new OutageLog(deps.logger, 'presence heartbeat');
   }
 
@@ -125,6 +128,10 @@ export class Hub implements ConnectionHost {
     this.timers.push(
       setInterval(() => void this.heartbeat(), this.deps.settings.heartbeatMs),
       setInterval(() => void this.checkRevocations(), this.deps.settings.revocationCheckMs),
+      // One timer pings every socket of the node (a timer per socket cost memory per idle socket).
+      setInterval(() => {
+        for (const c of this.byDevice.values()) c.pingTick();
+      }, this.deps.settings.pingIntervalMs),
     );
   }
 
@@ -342,15 +349,12 @@ export class Hub implements ConnectionHost {
     }
   }
 
-  async gapFillSlot(fill: () => Promise<void>): Promise<void> {
-    if (this.fillsRunning >= GAP_FILLS_AT_ONCE) await new Promise<void>((resolve) => this.fillQueue.push(resolve));
-    this.fillsRunning++;
-    try {
-      await fill();
-    } finally {
-      this.fillsRunning--;
-      this.fillQueue.shift()?.();
-    }
+  gapFillSlot(fill: () => Promise<void>): Promise<void> {
+    return this.fills.run(fill);
+  }
+
+  catchUpSlot<T>(read: () => Promise<T>): Promise<T> {
+    return this.catchUps.run(read);
   }
 
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n = 1): void {

@@ -61,6 +61,7 @@ export const ERROR_CODES = [
   'rate_limited',
   'service_unavailable',
   'timeout',
+  'payload_too_large',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

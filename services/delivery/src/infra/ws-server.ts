@@ -55,6 +55,10 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
   );
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** A plain HTTP request (no upgrade) to delivery's port. */
 function plain(res: ServerResponse, status: number, code: string, message: string): void {
   res.statusCode = status;
@@ -90,7 +94,9 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
     },
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would share this scope's context and keep
+    // `req` and `head` alive for the socket's whole life (kilobytes per idle socket).
+    socket.on('error', destroyOnError);
     void (async () => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== WS_PATH) return refuse(socket, 404, 'not_found', `no WebSocket endpoint ${path?.slice(0, 100)}`);

@@ -1,7 +1,7 @@
 // What route modules need from the app: the identity and chat clients, the
 // auth hook, the sign-in rate limits and the larger body limits of chat routes.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { runWithContext } from '@bil/runtime';
+import { withCorrelationId } from '@bil/runtime';
 import type { ChatApi } from '../chat-client.js';
 import type { DigestApi } from '../digest-client.js';
 import type { IdentityApi } from '../identity-client.js';
@@ -39,9 +39,13 @@ export interface BodyLimits {
   digest: number;
 }
 
-/** Runs `fn` in the request's correlation context, so gRPC calls carry its id. */
+/**
+ * Starts the gRPC call(s) of `fn` with the request's correlation id. The id is
+ * current only for fn's synchronous start, which is where callUnary reads it:
+ * no per-request async context tracking (runtime context.ts says why).
+ */
 export function inContext<T>(request: FastifyRequest, fn: () => Promise<T>): Promise<T> {
-  return runWithContext({ correlationId: request.id }, fn);
+  return withCorrelationId(request.id, fn);
 }
 
 /** The verified actor of an authenticated route, as identity's Actor message. */
