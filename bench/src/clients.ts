@@ -20,6 +20,8 @@ export interface User {
   token: string;
   /** The body of this client's last POST …/messages (the SDK's own request). */
   lastSend?: string;
+  /** chat id → highest seq this device's sockets saw, per system (the cursors of a reconnect). */
+  cursors: { project: Map<string, number>; raw: Map<string, number> };
 }
 
 const PASSWORD = 'bench password 1234';
@@ -64,7 +66,7 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: 
 
 export async function makeUser(baseUrl: string): Promise<User> {
   const store = new MemoryKeyStore();
-  const user: Partial<User> = { store };
+  const user: Partial<User> = { store, cursors: { project: new Map(), raw: new Map() } };
   const capture: typeof fetch = async (input, init) => {
     if (init?.method === 'POST' && String(input).endsWith('/messages') && typeof init.body === 'string') user.lastSend = init.body;
     return fetch(input, init);
@@ -149,31 +151,56 @@ export function frameMessageId(data: Buffer): string | undefined {
   return i < 0 ? undefined : data.toString('latin1', i + MID.length, i + MID.length + 36);
 }
 
+const CHAT = Buffer.from('"chat_id":"');
+const SEQ = Buffer.from('"seq":');
+
+/** Notes the frame's chat and seq in `cursors` (top-level fields: the envelope inside is an escaped string). */
+function noteCursor(data: Buffer, cursors: Map<string, number>): void {
+  const c = data.indexOf(CHAT);
+  const q = data.indexOf(SEQ);
+  if (c < 0 || q < 0) return;
+  const chat = data.toString('latin1', c + CHAT.length, c + CHAT.length + 36);
+  let seq = 0;
+  for (let i = q + SEQ.length; i < data.length && data[i]! >= 48 && data[i]! <= 57; i++) seq = seq * 10 + data[i]! - 48;
+  if (seq > (cursors.get(chat) ?? 0)) cursors.set(chat, seq);
+}
+
+export interface SocketOptions {
+  /** Called with each message id as it arrives (after the socket is live). */
+  onMessage?: (messageId: string) => void;
+  /** Kept up to date with the highest seq per chat; sent as the `sync` cursors. */
+  cursors?: Map<string, number>;
+  /** Called on every message frame, also during catch-up. */
+  onFrame?: () => void;
+}
+
 /**
  * Opens an authenticated socket; resolves once it is live (project: `synced`
- * after `sync`; raw: `hello`). `onMessage` gets each message id as it arrives.
+ * after `sync`; raw: `synced` after `sync` too).
  */
-export function openSocket(url: string, token: string, onMessage: (messageId: string) => void): Promise<WebSocket> {
+export function openSocket(url: string, token: string, o: SocketOptions = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
-    const timer = setTimeout(() => (ws.terminate(), reject(new Error(`socket to ${url} not live within 60 s`))), 60_000);
+    const timer = setTimeout(() => (ws.terminate(), reject(new Error(`socket to ${url} not live within 120 s`))), 120_000);
     let live = false;
     ws.on('message', (data: Buffer) => {
-      if (live) {
-        const id = frameMessageId(data);
-        if (id) onMessage(id);
+      const id = frameMessageId(data);
+      if (id) {
+        if (o.cursors) noteCursor(data, o.cursors);
+        o.onFrame?.();
+        if (live) o.onMessage?.(id);
         return;
       }
+      if (live) return;
       const s = data.toString();
-      if (s.includes('"type":"hello"')) {
-        if (url.includes('/raw') || !s.includes('"node"')) return ((live = true), clearTimeout(timer), resolve(ws));
-        ws.send('{"type":"sync"}');
-      } else if (s.includes('"type":"synced"')) {
+      if (s.includes('"type":"hello"')) ws.send(JSON.stringify({ type: 'sync', ...(o.cursors?.size ? { cursors: Object.fromEntries(o.cursors) } : {}) }));
+      else if (s.includes('"type":"synced"')) {
         live = true;
         clearTimeout(timer);
         resolve(ws);
       }
     });
+    ws.on('close', (code) => !live && (clearTimeout(timer), reject(new Error(`socket closed before synced (${code})`))));
     ws.on('error', (err) => (clearTimeout(timer), reject(err)));
   });
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { installRsaKeyPool } from './clients.js';
 import type { Ctx, Measurement, Outcome } from './context.js';
 import { digest } from './measure/digest.js';
-import { fanout } from './measure/fanout.js';
+import { closeGroup, fanout } from './measure/fanout.js';
 import { history } from './measure/history.js';
 import { login } from './measure/login.js';
 import { closeWorld, hotChat, oneToOne } from './measure/one-to-one.js';
@@ -57,6 +57,7 @@ const stopNow = async () => {
   if (interrupted) return;
   interrupted = true;
   log('interrupted: stopping both systems');
+  closeGroup();
   closeWorld();
   await stack.stop();
   process.exit(130);
@@ -80,6 +81,7 @@ for (const name of names) {
     console.log(`\n${renderTable(t)}\n`);
   }
 }
+closeGroup();
 closeWorld();
 await stack.stop();
 

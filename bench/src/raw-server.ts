@@ -168,6 +168,26 @@ async function setup(body: { chats: { chat_id: string; members: string[]; device
   send(res, 200, { chats: body.chats.length });
 }
 
+/** The raw catch-up: per listed chat, the messages after the cursor with this device's key, then `synced`. */
+async function catchUp(ws: WebSocket, actor: Actor, cursors: Record<string, number>): Promise<void> {
+  const out: Record<string, number> = {};
+  for (const [chatId, after] of Object.entries(cursors)) {
+    const r = await pool.query<{ seq: string; message_id: string; sender_device_id: string; envelope: string; created_at: Date; wrapped_key: string | null }>({
+      name: 'catch_up',
+      text: `SELECT m.seq, m.message_id, m.sender_device_id, m.envelope, m.created_at, k.wrapped_key FROM raw_messages m
+             JOIN raw_chats c ON c.chat_id = m.chat_id AND $3 = ANY(c.members)
+             LEFT JOIN raw_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = $4
+             WHERE m.chat_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT 1000`,
+      values: [chatId, after, actor.userId, actor.deviceId],
+    });
+    for (const m of r.rows) {
+      ws.send(JSON.stringify({ type: 'message', chat_id: chatId, seq: Number(m.seq), message_id: m.message_id, sender_device_id: m.sender_device_id, envelope: m.envelope, created_at: m.created_at.toISOString(), wrapped_key: m.wrapped_key }));
+    }
+    out[chatId] = r.rows.length ? Number(r.rows.at(-1)!.seq) : after;
+  }
+  ws.send(JSON.stringify({ type: 'synced', cursors: out }));
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? '/';
   readBody(req)
@@ -206,7 +226,12 @@ server.on('upgrade', (req, socket, head) => {
     if (!set) sockets.set(actor.deviceId, (set = new Set()));
     set.add(ws);
     ws.on('close', () => set.delete(ws));
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString()) as { type?: string; cursors?: Record<string, number> };
+      if (frame.type === 'sync') void catchUp(ws, actor, frame.cursors ?? {});
+    });
     ws.send(JSON.stringify({ type: 'hello', protocol: 1, user_id: actor.userId, device_id: actor.deviceId }));
+    // (no pending frames: a raw client syncs right after hello)
   });
 });
 server.listen(port, '127.0.0.1', () => process.stdout.write(`raw server ready on ${port}\n`));

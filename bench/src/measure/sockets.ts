@@ -23,7 +23,7 @@ async function measure(ctx: Ctx, url: string, pids: number[], counts: number[]):
   for (const n of counts) {
     const need = n - open.length;
     const t0 = performance.now();
-    if (need > 0) open.push(...(await pool(Array.from({ length: need }), 64, () => openSocket(url, ctx.stack.mint(randomUUID(), randomUUID()), () => undefined))));
+    if (need > 0) open.push(...(await pool(Array.from({ length: need }), 64, () => openSocket(url, ctx.stack.mint(randomUUID(), randomUUID())))));
     const connectPerSecond = need > 0 ? need / ((performance.now() - t0) / 1000) : NaN;
     await sleep(3000); // idle: heartbeats and timers settle
     out.push({ sockets: n, rss: rss(), connectPerSecond });

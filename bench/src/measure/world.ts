@@ -12,6 +12,8 @@ export interface World {
   recipients: User[];
   /** Receivers report here; set the tracker of the step that runs. */
   active: { t?: Tracker };
+  /** Project sockets by user id (the storm closes and reopens them). */
+  projectSockets: Map<string, WebSocket>;
   close(): void;
 }
 
@@ -39,7 +41,9 @@ export async function oneToOneWorld(ctx: Ctx, chats: number): Promise<World> {
   const active: World['active'] = {};
   const onMessage = (id: string) => active.t && delivered(active.t, id);
   const sockets: WebSocket[] = [];
-  for (const url of [stack.wsUrl, stack.raw.wsUrl]) sockets.push(...(await pool(recipients, 16, (r) => openSocket(url, r.token, onMessage))));
+  sockets.push(...(await pool(recipients, 16, (r) => openSocket(stack.wsUrl, r.token, { onMessage, cursors: r.cursors.project }))));
+  sockets.push(...(await pool(recipients, 16, (r) => openSocket(stack.raw.wsUrl, r.token, { onMessage, cursors: r.cursors.raw }))));
   log(`1:1 world ready in ${((Date.now() - t0) / 1000).toFixed(0)} s (body ${Buffer.byteLength(JSON.stringify(targets[0]!.template))} bytes)`);
-  return { targets, senders, recipients, active, close: () => sockets.forEach((s) => s.terminate()) };
+  const projectSockets = new Map(recipients.map((r, i) => [r.userId, sockets[i]!]));
+  return { targets, senders, recipients, active, projectSockets, close: () => sockets.forEach((s) => s.terminate()) };
 }
