@@ -16,6 +16,7 @@ export interface User {
   client: BilClient;
   store: MemoryKeyStore;
   userId: string;
+  username: string;
   deviceId: string;
   token: string;
   /** The body of this client's last POST …/messages (the SDK's own request). */
@@ -24,7 +25,7 @@ export interface User {
   cursors: { project: Map<string, number>; raw: Map<string, number> };
 }
 
-const PASSWORD = 'bench password 1234';
+export const PASSWORD = 'bench password 1234';
 
 /**
  * RSA-3072 device key generation costs 1–4 s of CPU here (WebCrypto), so
@@ -72,9 +73,10 @@ export async function makeUser(baseUrl: string): Promise<User> {
     return fetch(input, init);
   };
   const client = new BilClient({ baseUrl, keyStore: store, fetch: capture, timeoutMs: 120_000 });
-  const account = await client.register({ username: `b${runTag}u${userCount++}`, password: PASSWORD });
+  const username = `b${runTag}u${userCount++}`;
+  const account = await client.register({ username, password: PASSWORD });
   const profile = await store.load();
-  Object.assign(user, { client, userId: account.userId, deviceId: account.deviceId, token: profile!.tokens!.accessToken });
+  Object.assign(user, { client, username, userId: account.userId, deviceId: account.deviceId, token: profile!.tokens!.accessToken });
   return user as User;
 }
 

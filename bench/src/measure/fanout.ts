@@ -75,7 +75,7 @@ export async function fanout(ctx: Ctx): Promise<Outcome> {
     w,
     [g.target],
     rates,
-    ctx.quick ? 4 : 8,
+    ctx.quick ? 4 : 6,
     `fan-out ${n}`,
     [
       { name: 'project', url: (c) => `${ctx.stack.baseUrl}/v1/chats/${c}/messages` },

@@ -66,10 +66,10 @@ async function seedRaw(ctx: Ctx, n: number): Promise<void> {
 export async function history(ctx: Ctx): Promise<Outcome> {
   const w = await world(ctx);
   const rates = oneToOneRates(ctx.quick);
-  const seconds = ctx.quick ? 4 : 10;
+  const seconds = ctx.quick ? 4 : 6;
   const empty = emptyRun ?? (await stepBoth(ctx, w, w.targets, rates, seconds, '1:1 (empty)'));
   const want = Number(process.env.BENCH_HISTORY_EVENTS ?? (ctx.quick ? 10_000 : 100_000));
-  const cap = Number(process.env.BENCH_HISTORY_SECONDS ?? (ctx.quick ? 60 : 300));
+  const cap = Number(process.env.BENCH_HISTORY_SECONDS ?? (ctx.quick ? 60 : 180));
   const t0 = Date.now();
   const sent = await seedProject(ctx, want, cap);
   const seedSeconds = (Date.now() - t0) / 1000;

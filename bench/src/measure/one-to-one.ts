@@ -15,6 +15,9 @@ export async function world(ctx: Ctx): Promise<World> {
   return shared;
 }
 
+/** The 1:1 world if a measurement made it already. */
+export const existingWorld = (): World | undefined => shared;
+
 export function closeWorld(): void {
   shared?.close();
   shared = undefined;
@@ -36,7 +39,7 @@ export async function oneToOne(ctx: Ctx): Promise<Outcome> {
 export async function hotChat(ctx: Ctx): Promise<Outcome> {
   const w = await world(ctx);
   const rates = ctx.quick ? [50, 100, 200, 400] : [50, 100, 200, 300, 400, 500, 600, 800];
-  const r = await stepBoth(ctx, w, [w.targets[0]!], rates, ctx.quick ? 4 : 8, 'hot chat');
+  const r = await stepBoth(ctx, w, [w.targets[0]!], rates, ctx.quick ? 4 : 5, 'hot chat');
   const { rows, notes } = sendRows(r, 100);
   return { tables: [{ name: 'hot-chat', title: 'one hot chat (every send in one personal chat)', rows: [rows[0]!, rows[1]!, rows[3]!], notes: notes.slice(1) }], data: r };
 }
