@@ -21,6 +21,13 @@ export interface System {
 /** Stepped open-loop rates against each system in turn at each rate; `expected` deliveries per message. */
 export async function stepSystems(ctx: Ctx, world: World, targets: Target[], rates: number[], seconds: number, label: string, systems: System[], expected = 1): Promise<Record<string, StepResult[]>> {
   const out: Record<string, StepResult[]> = Object.fromEntries(systems.map((s) => [s.name, []]));
+  // Warm-up, not recorded: pools, prepared plans and the JIT of both systems get a few seconds of the lowest rate.
+  for (const s of systems) {
+    const t = tracker(expected);
+    world.active.t = t;
+    await runStep({ rate: Math.max(1, Math.round(rates[0]! / 2)), seconds: 3, targets, url: s.url, t, processes: ctx.stack.processes, drainMs: 2000 });
+    world.active.t = undefined;
+  }
   const going = new Set(systems.map((s) => s.name));
   for (const rate of rates) {
     for (const s of systems) {
