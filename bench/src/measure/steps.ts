@@ -67,8 +67,9 @@ export function at(steps: StepResult[], rate: number): StepResult | undefined {
 export function sendRows(r: Stepped, refRate: number): { rows: Row[]; notes: string[] } {
   const hp = highestHeld(r.project);
   const hr = highestHeld(r.raw);
+  // Latencies and CPU at the same rate for both: refRate, or the highest rate the project ran below it.
   const p = at(r.project, refRate);
-  const q = at(r.raw, refRate);
+  const q = p ? r.raw.find((s) => s.rate === p.rate) : at(r.raw, refRate);
   // latency ratios: project / raw (lower is better, so ratio > 1 means slower)
   const lat = (a?: number, b?: number) => (a !== undefined && b !== undefined ? ratio(a, b) : '—');
   const ms = (v?: number) => fmt(v, 'ms');
