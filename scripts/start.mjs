@@ -175,7 +175,10 @@ process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
 async function start(svc) {
-  const child = spawn(process.execPath, [join(root, svc.entry), ...(svc.args ?? [])], {
+  // BIL_NODE_ARGS: extra node flags for every service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  // (docs/performance.md, "Profiling"); NODE_OPTIONS can't carry --cpu-prof.
+  const nodeArgs = env.BIL_NODE_ARGS ? env.BIL_NODE_ARGS.split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...nodeArgs, join(root, svc.entry), ...(svc.args ?? [])], {
     env: { ...common, ...svc.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
