@@ -455,12 +455,29 @@ export class Connection {
     });
   }
 
-  private async runFill(chatId: string): Promise<void> {
+  /**
+   * This node's NATS connection came back: frames other nodes routed here
+   * while it was away (plain NATS, not stored) are lost, so every chat the
+   * socket knows is read from chat after what it was sent, as a gap fill to
+   * the end (issue #14: a message must never stay invisible to a connected
+   * device until a later one reveals the gap).
+   */
+  resync(): void {
+    if (this.phase !== 'live') return; // a sync in progress reads everything anyway
+    for (const chatId of this.chats) {
+      void this.host.gapFillSlot(async () => {
+        if (this.filling?.has(chatId) || this.isClosed) return;
+        await this.runFill(chatId, true);
+      });
+    }
+  }
+
+  private async runFill(chatId: string, toEnd = false): Promise<void> {
     (this.filling ??= new Set()).add(chatId);
     this.host.count('gap_fills');
     try {
       let last = this.delivered?.get(chatId) ?? 0;
-      const target = Math.max(...(this.ahead?.get(chatId)?.keys() ?? [last]));
+      const target = toEnd ? Infinity : Math.max(...(this.ahead?.get(chatId)?.keys() ?? [last]));
       while (last < target) {
         const page = await this.host.chat.listMessagesAfter(this.chatActor, chatId, last, PAGE);
         for (const m of page.messages) {
@@ -475,7 +492,7 @@ export class Connection {
         }
         if (!page.hasMore || page.messages.length === 0) break;
       }
-      if (last < target) this.setDelivered(chatId, target - 1); // the rest is not visible to this device
+      if (!toEnd && last < target) this.setDelivered(chatId, target - 1); // the rest is not visible to this device
     } catch (err) {
       if (err instanceof AppError && err.kind === 'not_found') {
         this.ahead?.delete(chatId); // no longer a member

@@ -125,6 +125,7 @@ export class Hub implements ConnectionHost {
         },
       }),
     );
+    void this.watchNats();
     this.timers.push(
       setInterval(() => void this.heartbeat(), this.deps.settings.heartbeatMs),
       setInterval(() => void this.checkRevocations(), this.deps.settings.revocationCheckMs),
@@ -133,6 +134,27 @@ export class Hub implements ConnectionHost {
         for (const c of this.byDevice.values()) c.pingTick();
       }, this.deps.settings.pingIntervalMs),
     );
+  }
+
+  /**
+   * Frames routed between nodes are plain NATS messages: while this node was
+   * cut off from NATS (or before its subscriptions were back on a restarted
+   * server) the ones sent to it are gone. Once the connection is back and the
+   * server has our subscriptions (flush), every live socket reads what it
+   * missed from chat (Connection.resync), through the node's gap-fill slots.
+   */
+  private async watchNats(): Promise<void> {
+    const { nc, logger } = this.deps;
+    for await (const s of nc.status()) {
+      if (s.type !== 'reconnect') continue;
+      try {
+        await nc.flush();
+      } catch {
+        continue; // gone again; the next reconnect resyncs
+      }
+      logger.info({ devices: this.byDevice.size }, 'NATS is back: live sockets read what they may have missed');
+      for (const c of this.byDevice.values()) c.resync();
+    }
   }
 
   /** Closes every socket (1001: the client reconnects elsewhere and catches up). */
