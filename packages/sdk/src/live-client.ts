@@ -127,9 +127,9 @@ export class LiveClient {
   #lastToken = '';
   #open = false;
   #detach: () => void;
-  /** `userId:identityKey` already reported, and senders being checked. */
   /** Per chat, seqs already emitted above the cursor (live, past a gap history had not filled). */
   readonly #shownAhead = new Map<string, Set<number>>();
+  /** `userId:identityKey` already reported, and senders being checked. */
   readonly #reported = new Set<string>();
   readonly #checking = new Set<string>();
 
