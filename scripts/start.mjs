@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { LOOPBACK, systemServices, waitReady } from './lib/services.mjs';
+import { LOOPBACK, relayWsHandoffs, stdioOf, systemServices, waitReady } from './lib/services.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -148,6 +148,7 @@ const services = systemServices(
 );
 
 const children = [];
+let delivery;
 let stopping = false;
 
 // Stops the services in reverse start order (the gateway before what it calls),
@@ -180,9 +181,11 @@ async function start(svc) {
   const nodeArgs = env.BIL_NODE_ARGS ? env.BIL_NODE_ARGS.split(' ').filter(Boolean) : [];
   const child = spawn(process.execPath, [...nodeArgs, join(root, svc.entry), ...(svc.args ?? [])], {
     env: { ...common, ...svc.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: stdioOf(svc),
   });
   children.push(child);
+  if (svc.name === 'delivery') delivery = child;
+  if (svc.name === 'gateway') relayWsHandoffs(child, () => delivery);
   const prefix = (stream) => (chunk) => {
     for (const line of chunk.toString().split('\n')) if (line) stream.write(`[${svc.name}] ${line}\n`);
   };

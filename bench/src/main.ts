@@ -91,7 +91,7 @@ const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
 const header = [
   `Run ${new Date(started).toISOString()} (${quick ? 'quick' : 'full'} mode, ${seconds.toFixed(0)} s): \`${command}\``,
   '',
-  `Machine: ${machine}. WebSocket path measured: ${stack.wsUrl.includes(stack.ports.BIL_GATEWAY_PORT) ? 'through the gateway (/v1/ws proxied to delivery, as npm start routes it)' : stack.wsUrl}.`,
+  `Machine: ${machine}. WebSocket path measured: ${stack.wsUrl.includes(stack.ports.BIL_GATEWAY_PORT) ? `through the gateway's /v1/ws as npm start routes it (${process.env.GATEWAY_WS_HANDOFF === 'proxy' ? 'piped to delivery' : 'the socket handed to delivery'})` : stack.wsUrl}.`,
 ].join('\n');
 const md = [header, '', ...tables.map(renderTable).flatMap((t) => [t, ''])].join('\n');
 const dir = join(root, 'bench', 'results');

@@ -14,7 +14,7 @@ import { childPids, cmdline, type Processes } from './proc.js';
 export interface Stack {
   /** The gateway, http://127.0.0.1:P. */
   baseUrl: string;
-  /** Where clients open their WebSocket (BENCH_WS_URL, BENCH_WS=delivery, else the gateway's /v1/ws as npm start routes it). */
+  /** Where clients open their WebSocket (BENCH_WS_URL, BENCH_WS=delivery, else the gateway's /v1/ws, whose sockets npm start hands to delivery). */
   wsUrl: string;
   raw: { baseUrl: string; wsUrl: string };
   ports: Ports;

@@ -9,7 +9,7 @@ import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePorts, startNatsServer, startPostgresServer, startRedisServer } from '@bil/testkit';
-import { LOOPBACK, systemServices, waitReady } from '../lib/services.mjs';
+import { LOOPBACK, relayWsHandoffs, stdioOf, systemServices, waitReady } from '../lib/services.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -58,9 +58,10 @@ export class FaultSystem {
     const { svc } = entry;
     const child = spawn(process.execPath, [join(root, svc.entry), ...(svc.args ?? [])], {
       env: { ...this.common, ...svc.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: stdioOf(svc),
     });
     entry.child = child;
+    if (name === 'gateway') relayWsHandoffs(child, () => this.procs.get('delivery')?.child);
     const log = createWriteStream(join(this.logDir, `${name}.log`), { flags: 'a' });
     child.stdout.pipe(log);
     child.stderr.pipe(log);

@@ -4,6 +4,12 @@
 // waitReady(), which waits until a started service's /readyz answers 200.
 // Only the gateway faces clients: the rest, and every /metrics, /healthz and
 // /readyz, listen on loopback unless the environment says otherwise.
+//
+// WebSockets take the direct path, as behind the Kubernetes ingress: the
+// gateway accepts a /v1/ws upgrade and hands the client's socket itself over
+// its IPC channel to this (parent) process, which passes it on to delivery
+// (relayWsHandoffs); delivery then serves it as its own connection, so no frame
+// goes through the gateway. GATEWAY_WS_HANDOFF=proxy keeps the TCP pipe instead.
 export const LOOPBACK = '127.0.0.1';
 
 /**
@@ -50,6 +56,7 @@ export function systemServices(env, p, jwtKey) {
         DELIVERY_HOST: env.DELIVERY_HOST || LOOPBACK,
         DELIVERY_WS_PORT: p.DELIVERY_WS_PORT,
         DELIVERY_METRICS_PORT: p.DELIVERY_METRICS_PORT,
+        DELIVERY_WS_HANDOFF: 'ipc',
         IDENTITY_GRPC_URL: `127.0.0.1:${p.IDENTITY_GRPC_PORT}`,
         CHAT_GRPC_URL: `127.0.0.1:${p.CHAT_GRPC_PORT}`,
       },
@@ -64,10 +71,41 @@ export function systemServices(env, p, jwtKey) {
         CHAT_GRPC_URL: `127.0.0.1:${p.CHAT_GRPC_PORT}`,
         DIGEST_GRPC_URL: `127.0.0.1:${p.DIGEST_GRPC_PORT}`,
         DELIVERY_WS_URL: `ws://127.0.0.1:${p.DELIVERY_WS_PORT}`,
+        GATEWAY_WS_HANDOFF: env.GATEWAY_WS_HANDOFF || 'ipc',
       },
       ready: `http://127.0.0.1:${p.GATEWAY_PORT}/readyz`,
     },
   ];
+}
+
+/** A service's stdio: stdout and stderr piped, and an IPC channel (the WebSocket handoff's) for the gateway and delivery. */
+export function stdioOf(svc) {
+  return svc.name === 'gateway' || svc.name === 'delivery' ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
+}
+
+const HANDOFF = 'bil.ws-handoff';
+
+/**
+ * Passes every socket the gateway child hands over to the delivery child
+ * `delivery()` returns now (it may have been restarted); while there is none,
+ * answers the client 503 with Retry-After as the gateway's proxy would.
+ */
+export function relayWsHandoffs(gateway, delivery) {
+  gateway.on('message', (msg, handle) => {
+    if (msg?.type !== HANDOFF || !handle) return;
+    const d = delivery();
+    const unavailable = () => {
+      const body = JSON.stringify({ error: { code: 'service_unavailable', message: 'live delivery is unavailable, try again', details: { retry_after_seconds: 2 } } });
+      handle.on('error', () => handle.destroy());
+      handle.end(
+        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 2\r\nConnection: close\r\n\r\n${body}`,
+      );
+    };
+    if (!d || !d.connected || d.exitCode !== null || d.signalCode !== null) return unavailable();
+    d.send(msg, handle, {}, (err) => {
+      if (err) unavailable();
+    });
+  });
 }
 
 /** Ready means the service's /readyz answers 200 (independent of LOG_LEVEL); fails if the child exits first or `timeoutMs` passes. */

@@ -1,5 +1,5 @@
 // 4. idle authenticated sockets: RSS growth of the processes that hold them
-// (delivery, plus the gateway when it proxies /v1/ws) per socket at 0 / 1,000
+// (delivery, plus the gateway when sockets open through it) per socket at 0 / 1,000
 // / 5,000 sockets, vs the raw server's ws with the same token check. Each
 // socket is its own device (delivery keeps one socket per device) with a
 // token signed by identity's key (stack.mint), synced and then idle.
@@ -54,7 +54,7 @@ export async function sockets(ctx: Ctx): Promise<Outcome> {
         title: 'idle authenticated sockets',
         rows,
         notes: [
-          `project RSS is ${viaGateway ? 'delivery + gateway (the gateway proxies every socket in npm start)' : 'delivery only (sockets go straight to it)'}; raw: the raw server. RSS ratio: project / raw (lower is better).`,
+          `project RSS is ${viaGateway ? 'delivery + gateway (sockets open through the gateway; npm start has it hand each socket to delivery unless GATEWAY_WS_HANDOFF=proxy)' : 'delivery only (sockets go straight to it)'}; raw: the raw server. RSS ratio: project / raw (lower is better).`,
           `RSS at 0: project ${fmt(project[0]!.rss / 2 ** 20, 'MiB')}, raw ${fmt(raw[0]!.rss / 2 ** 20, 'MiB')}; 64 connects at a time.`,
         ],
       },

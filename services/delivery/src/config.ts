@@ -2,7 +2,7 @@
 // A bad value stops the process with one line per problem (runtime loadConfig).
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, optionalStr, port, str } from '@bil/runtime';
+import { ConfigError, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, oneOf, optionalStr, port, str } from '@bil/runtime';
 
 const GRPC_ADDRESS = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/;
 
@@ -11,6 +11,11 @@ export const deliveryConfigSchema = {
   ...serviceAuthConfig,
   DELIVERY_HOST: str('the address the WebSocket server binds to', '0.0.0.0'),
   DELIVERY_WS_PORT: port('the TCP port of the WebSocket endpoint /v1/ws', 8090),
+  DELIVERY_WS_HANDOFF: oneOf(
+    'off, or ipc: also serve client sockets the gateway hands over through the parent process (npm start; scripts/lib/services.mjs)',
+    ['off', 'ipc'] as const,
+    'off',
+  ),
   DELIVERY_METRICS_PORT: port('the port of /metrics, /healthz and /readyz; 0 turns it off', 9103),
   DELIVERY_NODE_ID: optionalStr('this node\'s id in presence and NATS subjects (letters, digits, _ and -); default: host name + random suffix'),
   IDENTITY_GRPC_URL: str('the identity service gRPC address (for GetJwks), host:port', '127.0.0.1:50051', { pattern: GRPC_ADDRESS }),

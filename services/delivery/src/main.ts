@@ -18,7 +18,7 @@ import { createChatBackend, createJwksSource } from './infra/backends.js';
 import { FanoutConsumer } from './infra/fanout-consumer.js';
 import { AckStore, MembershipCache } from './infra/membership.js';
 import { Presence } from './infra/presence.js';
-import { startWsServer } from './infra/ws-server.js';
+import { adoptHandedOffSockets, startWsServer } from './infra/ws-server.js';
 import { DigestFanout } from './app/digest-fanout.js';
 import { Fanout } from './app/fanout.js';
 import { Hub } from './app/hub.js';
@@ -98,6 +98,7 @@ await runService('delivery', async (life) => {
     headersTimeoutMs: config.DELIVERY_HEADERS_TIMEOUT_MS,
     maxConnectionsPerAddress: config.DELIVERY_MAX_CONNECTIONS_PER_ADDRESS,
   });
+  if (config.DELIVERY_WS_HANDOFF === 'ipc') adoptHandedOffSockets(ws, logger);
   life.onShutdown('websocket server', async () => {
     await hub.stop();
     await ws.close();

@@ -1,6 +1,6 @@
 // The gateway's settings, read from the environment once at start. A bad value
 // stops the process with one line per problem (runtime loadConfig).
-import { bool, checkServiceAuthConfig, commonConfig, int, loadConfig, port, serviceAuthConfig, str, type ConfigOf } from '@bil/runtime';
+import { bool, checkServiceAuthConfig, commonConfig, int, loadConfig, oneOf, port, serviceAuthConfig, str, type ConfigOf } from '@bil/runtime';
 
 export const gatewayConfigSchema = {
   NODE_ENV: commonConfig.NODE_ENV,
@@ -53,6 +53,11 @@ export const gatewayConfigSchema = {
   DELIVERY_WS_URL: str('the delivery node(s) the /v1/ws upgrade is proxied to, ws://host:port, comma-separated', 'ws://127.0.0.1:8090', {
     pattern: /^ws:\/\/[A-Za-z0-9.-]+:\d{1,5}(,ws:\/\/[A-Za-z0-9.-]+:\d{1,5})*$/,
   }),
+  GATEWAY_WS_HANDOFF: oneOf(
+    'how /v1/ws upgrades reach delivery: proxy (a TCP pipe through the gateway) or ipc (the socket itself is handed to the parent process, which passes it to delivery; npm start)',
+    ['proxy', 'ipc'] as const,
+    'proxy',
+  ),
   JWKS_REFRESH_MIN_INTERVAL_MS: int(
     'the shortest time between two JWKS fetches triggered by an unknown key id, in milliseconds',
     5000,

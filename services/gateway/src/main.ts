@@ -17,7 +17,7 @@ import { createDigestClient } from './digest-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
 import { blockingDown, readiness, reportingDependencies } from './readiness.js';
-import { attachWsProxy } from './ws-proxy.js';
+import { attachWsProxy, ipcHandoff } from './ws-proxy.js';
 
 await runService('gateway', async (life) => {
   const config = loadGatewayConfig();
@@ -64,7 +64,15 @@ await runService('gateway', async (life) => {
   });
   await app.listen({ host: config.GATEWAY_HOST, port: config.BIL_GATEWAY_PORT });
   life.onShutdown('http', () => app.close());
-  life.onShutdown('ws proxy', attachWsProxy(app.server, { targets: config.DELIVERY_WS_URL, logger, trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0 }));
+  life.onShutdown(
+    'ws proxy',
+    attachWsProxy(app.server, {
+      targets: config.DELIVERY_WS_URL,
+      logger,
+      trustProxyHops: config.GATEWAY_TRUST_PROXY ? config.GATEWAY_TRUST_PROXY_HOPS : 0,
+      handoff: config.GATEWAY_WS_HANDOFF === 'ipc' ? ipcHandoff(logger) : undefined,
+    }),
+  );
 
   if (config.GATEWAY_METRICS_PORT !== 0) {
     const ops = await startOpsServer({

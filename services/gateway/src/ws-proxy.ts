@@ -7,6 +7,13 @@
 // sides, so a small frame is forwarded at once instead of waiting for the
 // previous one's ACK. Several nodes may be listed; each upgrade goes to the
 // next one, and a node that refuses the TCP connection is skipped.
+//
+// With a `handoff` (npm start: GATEWAY_WS_HANDOFF=ipc), nothing is piped: the
+// upgrade request's bytes and the client's socket itself (its file
+// descriptor) are handed over IPC to the parent process, which passes them to
+// delivery (scripts/lib/services.mjs). Delivery then reads the request from
+// the socket as if the client had connected to it directly, as behind the
+// Kubernetes ingress: the gateway costs nothing per frame and holds no socket.
 import { Socket, connect } from 'node:net';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -21,6 +28,11 @@ export interface WsProxyOptions {
   /** How many proxies in front of the gateway append to X-Forwarded-For (as the REST API). */
   trustProxyHops?: number;
   connectTimeoutMs?: number;
+  /**
+   * Hands the client's socket and the upgrade request (bytes to be read first)
+   * to delivery instead of proxying; false when it could not (then 503).
+   */
+  handoff?: (socket: Socket, request: Buffer) => boolean;
 }
 
 export function parseWsTargets(targets: string): Array<{ host: string; port: number }> {
@@ -68,6 +80,12 @@ export function attachWsProxy(server: Server, opts: WsProxyOptions): () => void 
     lines.push(`X-Forwarded-For: ${chain}${req.socket.remoteAddress ?? ''}`);
     const request = `${lines.join('\r\n')}\r\n\r\n`;
 
+    if (opts.handoff) {
+      if (client instanceof Socket && opts.handoff(client, head.length > 0 ? Buffer.concat([Buffer.from(request), head]) : Buffer.from(request))) return;
+      refuse(client, 503, 'service_unavailable', 'live delivery is unavailable, try again');
+      return;
+    }
+
     const attempt = (tries: number) => {
       const target = targets[next++ % targets.length]!;
       const upstream = connect({ host: target.host, port: target.port });
@@ -103,5 +121,27 @@ export function attachWsProxy(server: Server, opts: WsProxyOptions): () => void 
   return () => {
     server.off('upgrade', onUpgrade);
     for (const s of open) s.destroy();
+  };
+}
+
+/** The IPC message that carries a handed-off socket (scripts/lib/services.mjs relays it to delivery). */
+export const WS_HANDOFF_MESSAGE = 'bil.ws-handoff';
+
+/**
+ * The handoff of npm start: the socket goes to the parent process over this
+ * process's IPC channel with the request bytes (base64); the parent passes
+ * both to delivery. Fails at start when there is no IPC channel.
+ */
+export function ipcHandoff(logger: Logger): NonNullable<WsProxyOptions['handoff']> {
+  if (!process.send) throw new Error('GATEWAY_WS_HANDOFF=ipc needs an IPC channel to the parent process (npm start sets one up)');
+  return (socket, request) => {
+    if (!process.connected) return false;
+    socket.setNoDelay(true);
+    process.send!({ type: WS_HANDOFF_MESSAGE, request: request.toString('base64') }, socket, {}, (err) => {
+      if (!err) return;
+      logger.warn({ err: err.message }, 'a WebSocket handoff to delivery failed');
+      socket.destroy();
+    });
+    return true;
   };
 }

@@ -7,6 +7,7 @@
 // (`400 invalid_request`, as the REST API names a bad query) so tokens never
 // reach access logs. docs/ws-protocol.md lists every refusal.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AppError, OUTAGE_RETRY_AFTER_SECONDS, bearerToken, capConnectionsPerAddress, clientErrorHandler, createHttpServer, type Logger, type VerifiedActor } from '@bil/runtime';
@@ -66,7 +67,21 @@ function plain(res: ServerResponse, status: number, code: string, message: strin
   res.end(JSON.stringify({ error: { code, message, details: {} } }));
 }
 
-export async function startWsServer(opts: WsServerOptions): Promise<{ server: Server; wss: WebSocketServer; port: number; close(): Promise<void> }> {
+export interface WsServer {
+  server: Server;
+  wss: WebSocketServer;
+  port: number;
+  /**
+   * Serves a client socket accepted elsewhere (the gateway's IPC handoff in
+   * npm start), whose upgrade request was already read from it: `request`
+   * (those bytes) is read first, then the socket as if the client had
+   * connected here, with every check of a direct connection.
+   */
+  adopt(socket: Socket, request: Buffer): void;
+  close(): Promise<void>;
+}
+
+export async function startWsServer(opts: WsServerOptions): Promise<WsServer> {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.maxFrameBytes,
@@ -128,6 +143,10 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
     server,
     wss,
     port,
+    adopt: (socket, request) => {
+      socket.unshift(request);
+      server.emit('connection', socket);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         wss.close();
@@ -135,4 +154,29 @@ export async function startWsServer(opts: WsServerOptions): Promise<{ server: Se
         server.closeAllConnections();
       }),
   };
+}
+
+/** The IPC message of a handed-off socket (the gateway's ws-proxy.ts sends it; scripts/lib/services.mjs relays it). */
+export const WS_HANDOFF_MESSAGE = 'bil.ws-handoff';
+const MAX_HANDOFF_REQUEST_BASE64 = 128 * 1024;
+
+/**
+ * npm start's direct path: client sockets the gateway accepted arrive over
+ * this process's IPC channel with the upgrade request already read from them,
+ * and are served as if they had connected here. Fails at start without an
+ * IPC channel.
+ */
+export function adoptHandedOffSockets(ws: Pick<WsServer, 'adopt'>, logger: Logger): void {
+  if (!process.send) throw new Error('DELIVERY_WS_HANDOFF=ipc needs an IPC channel to the parent process (npm start sets one up)');
+  process.on('message', (msg: unknown, handle: unknown) => {
+    const m = msg as { type?: unknown; request?: unknown } | null;
+    if (m?.type !== WS_HANDOFF_MESSAGE) return;
+    if (!(handle instanceof NetSocket)) return;
+    if (typeof m.request !== 'string' || m.request.length === 0 || m.request.length > MAX_HANDOFF_REQUEST_BASE64) {
+      logger.warn('a handed-off socket came without a valid upgrade request');
+      handle.destroy();
+      return;
+    }
+    ws.adopt(handle, Buffer.from(m.request, 'base64'));
+  });
 }
