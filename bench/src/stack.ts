@@ -46,9 +46,11 @@ function spawnRaw(env: Record<string, string>): Promise<ChildProcess> {
 function servicePids(startPid: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const pid of childPids(startPid)) {
+    // node [BIL_NODE_ARGS…] services/<name>/dist/main.js [worker]
     const args = cmdline(pid);
-    const m = /services\/([a-z]+)\/dist\/main\.js$/.exec(args[1] ?? '');
-    if (m) out[args[2] === 'worker' ? `${m[1]}-worker` : m[1]!] = pid;
+    const i = args.findIndex((a) => /services\/[a-z]+\/dist\/main\.js$/.test(a));
+    const m = i < 0 ? null : /services\/([a-z]+)\/dist\/main\.js$/.exec(args[i]!);
+    if (m) out[args[i + 1] === 'worker' ? `${m[1]}-worker` : m[1]!] = pid;
   }
   return out;
 }

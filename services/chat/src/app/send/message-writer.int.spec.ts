@@ -8,7 +8,7 @@ import { Database, EventStore, createLogger, type AppError } from '@bil/runtime'
 import { migrations } from '../../infra/migrations/index.js';
 import { chatReadModels } from '../projections/read-models.js';
 import { ChatApp, type Actor } from '../chat-app.js';
-import { SEND_SQL } from './message-writer.js';
+import { SEND_READ_SQL, SEND_SQL } from './message-writer.js';
 import { MESSAGES_PROJECTION_SQL } from '../projections/read-models.js';
 import { b64, envelope, newDevice, uuidv7, type TestDevice } from '../../test-support.js';
 
@@ -186,6 +186,11 @@ describe('send path plans', () => {
       expect(await seqScans(SEND_SQL.directory, [arr([ab]), arr([a!.deviceId])]), stats).toEqual([]);
       expect(await seqScans(SEND_SQL.stored, [arr([a!.deviceId]), arr([uuidv7()])]), stats).toEqual([]);
       expect(await seqScans(SEND_SQL.lockChats, [`{"${a!.userId}"}`, arr([ab])]), stats).toEqual([]);
+      // The statement the writer runs: the three above as one.
+      expect(
+        await seqScans(SEND_READ_SQL, [arr([a!.deviceId]), arr([uuidv7()]), arr([ab]), arr([a!.deviceId]), `{"${a!.userId}"}`, arr([ab])]),
+        stats,
+      ).toEqual([]);
       // EXPLAIN without ANALYZE: planned, not run.
       expect(await seqScans(MESSAGES_PROJECTION_SQL, ['{1,2,3}']), stats).toEqual([]);
     }

@@ -7,13 +7,13 @@
 // set-based over the batch (a fixed number of round trips per batch, not
 // per message):
 //
-//   1. the batch's (sender device, message id) pairs already stored
-//      (idempotent resends) and the directory rows it needs (both users'
+//   1. ONE statement (SEND_SQL.read, three branches of a UNION ALL, one
+//      round trip): the batch's (sender device, message id) pairs already
+//      stored (idempotent resends); the directory rows it needs (both users'
 //      active devices of each personal chat, each sender device's own row);
-//      no lock is held yet;
-//   2. lock the batch's chat rows in chat_id order (so two batches never
-//      deadlock) and load each chat's state, narrowed to the batch's senders'
-//      member entries (a 1,000-member group loads a few entries);
+//      and the batch's chat rows locked in chat_id order (so two batches
+//      never deadlock) with each chat's state, narrowed to the batch's
+//      senders' member entries (a 1,000-member group loads a few entries);
 //   3. in memory: each send decided by the pure decider on that state, seqs
 //      taken per chat in arrival order for the accepted sends only (a refused
 //      send takes no number: gap-free);
@@ -114,6 +114,20 @@ export const SEND_SQL = {
        CROSS JOIN LATERAL (SELECT s.state FROM chat.streams s WHERE s.stream_id = 'chat-' || c.chat_id::text OFFSET 0) s`,
 };
 
+/**
+ * The three reads of a batch as one statement, one round trip (each branch
+ * planned on its own, as the plan tests check them): rows `{ k, r }` with k
+ * 's' (SEND_SQL.stored), 'd' (SEND_SQL.directory) or 'c' (SEND_SQL.lockChats)
+ * and r the row as jsonb. Parameters: stored's, directory's, lockChats'.
+ */
+export const SEND_READ_SQL = `SELECT 's' AS k, to_jsonb(q) AS r FROM (${SEND_SQL.stored}) q
+     UNION ALL SELECT 'd', to_jsonb(q) FROM (${SEND_SQL.directory}) q
+     UNION ALL SELECT 'c', to_jsonb(q) FROM (${SEND_SQL.lockChats}) q`;
+
+type StoredRow = { sender_device_id: string; message_id: string; chat_id: string; seq: string | number; created_at: Date | string };
+type DirectoryRow = { chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string };
+type ChatRow = { chat_id: string; last_seq: string | number; type: ChatType; state: ChatState };
+
 export class MessageWriter {
   private queue: Pending[] = [];
   private inFlight = 0;
@@ -194,16 +208,29 @@ export class MessageWriter {
   }
 
   private async write(tx: Tx, batch: Pending[]): Promise<Outcome[]> {
-    const found = new Map((await this.stored(tx, batch)).map((r) => [`${r.sender_device_id}:${r.message_id}`, r]));
     const chatIds = uuidArray(batch.map((p) => p.req.chatId));
-    const dirRows = await tx.query<{ chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string }>(
-      SEND_SQL.directory,
-      [chatIds, uuidArray(batch.map((p) => p.req.deviceId))],
-    );
+    const senders = [...new Set(batch.map((p) => p.req.userId))];
+    const read = await tx.query<{ k: 's' | 'd' | 'c'; r: StoredRow & DirectoryRow & ChatRow }>(SEND_READ_SQL, [
+      ...this.storedParams(batch),
+      chatIds,
+      uuidArray(batch.map((p) => p.req.deviceId)),
+      `{${senders.map((u) => `"${u}"`).join(',')}}`,
+      chatIds,
+    ]);
+    const found = new Map<string, StoredRow>();
+    const chats: ChatRow[] = [];
     const devices = new Map<string, { user_id: string; status: string }>();
     const directories = new Map<string, Directory>();
     const seen = new Set<string>();
-    for (const r of dirRows) {
+    for (const { k, r } of read) {
+      if (k === 's') {
+        found.set(`${r.sender_device_id}:${r.message_id}`, r);
+        continue;
+      }
+      if (k === 'c') {
+        chats.push(r);
+        continue;
+      }
       if (r.chat_id === null) {
         devices.set(r.device_id, r);
         continue;
@@ -215,13 +242,6 @@ export class MessageWriter {
       directories.set(r.chat_id, dir);
       (dir[r.user_id] ??= []).push({ deviceId: r.device_id, signingKey: r.signing_key });
     }
-
-    // Lock in chat_id order (unnest of a sorted, distinct array through a nested loop), then each state.
-    const senders = [...new Set(batch.map((p) => p.req.userId))];
-    const chats = await tx.query<{ chat_id: string; last_seq: string; type: ChatType; state: ChatState }>(
-      SEND_SQL.lockChats,
-      [`{${senders.map((u) => `"${u}"`).join(',')}}`, chatIds],
-    );
     const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
 
     const now = new Date().toISOString();
@@ -274,14 +294,15 @@ export class MessageWriter {
 
   /** The stored messages of these (sender device, message id) pairs: one index probe each. */
   private stored(q: Tx | Database, batch: Pending[]) {
-    return q.query<{ sender_device_id: string; message_id: string; chat_id: string; seq: string; created_at: Date }>(
-      SEND_SQL.stored,
-      [`{${batch.map((p) => p.req.deviceId).join(',')}}`, `{${batch.map((p) => p.req.messageId).join(',')}}`],
-    );
+    return q.query<StoredRow>(SEND_SQL.stored, this.storedParams(batch));
+  }
+
+  private storedParams(batch: Pending[]): [string, string] {
+    return [`{${batch.map((p) => p.req.deviceId).join(',')}}`, `{${batch.map((p) => p.req.messageId).join(',')}}`];
   }
 }
 
-function sent(row: { seq: string; created_at: Date }): SendResult {
+function sent(row: Pick<StoredRow, 'seq' | 'created_at'>): SendResult {
   return { seq: Number(row.seq), createdAt: iso(row.created_at), duplicate: true };
 }
 
