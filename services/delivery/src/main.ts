@@ -45,7 +45,9 @@ await runService('delivery', async (life) => {
   const jwks = new JwksCache({ fetch: jwksSource.fetch, minRefreshIntervalMs: config.JWKS_REFRESH_MIN_INTERVAL_MS });
   // The revocation TTL only matters to writers (identity); delivery reads.
   const revocations = new RevocationList(redis, 1);
-  const verifier = new AccessTokenVerifier({ jwks, revocations });
+  // No cache of verified tokens here: a socket presents its token once (at the upgrade, or in an
+  // `auth` frame with a new one), so remembering it would only cost ~1 KiB per idle socket.
+  const verifier = new AccessTokenVerifier({ jwks, revocations, verifiedCacheSize: 0 });
 
   const presence = new Presence(redis, config.nodeId, config.DELIVERY_PRESENCE_TTL_SECONDS * 1000);
   const membership = new MembershipCache(redis, chat, config.DELIVERY_MEMBERSHIP_TTL_SECONDS * 1000);
