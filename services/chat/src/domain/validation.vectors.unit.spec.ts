@@ -8,17 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { canonicalize } from '@bil/crypto/protocol';
-import {
-  epochRecordHash,
-  epochSignatureValid,
-  leaveSignatureValid,
-  parseEnvelope,
-  parseEpochRecord,
-  parseLeave,
-  personalChatId,
-  signedText,
-  validateWrappedKeys,
-} from './validation.js';
+import { epochRecordHash, epochSignatureValid, leaveSignatureValid, parseEnvelope, parseEpochRecord, parseLeave, personalChatId, signedText, validateWrappedKeys } from './validation.js';
 
 const dir = new URL('../../../../docs/testvectors/', import.meta.url);
 const read = <T>(name: string): T => JSON.parse(readFileSync(new URL(name, dir), 'utf8')) as T;
