@@ -3,9 +3,10 @@ import { abytes, assertUint, assertUuid, equalBytes, fromBase64Url, isUuid, toBa
 import { fail, failClosed, failClosedSync } from './errors.js';
 import { importEncryptionPublicKey, parseSigningKey, type DevicePublicKeys } from './keys.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify, generateEd25519KeyPair, type Ed25519KeyPair } from './signature.js';
+import { DEVICE_CERTIFICATE_TYPE, type DEVICE_CERTIFICATE_FIELDS, type FieldName } from './signed-fields.js';
 
-/** The `type` of a device-certificate payload (docs/protocol.md). */
-export const DEVICE_CERTIFICATE_TYPE = 'bil.device-certificate.v1';
+/** The `type` of a device-certificate payload (docs/protocol.md; defined in signed-fields.ts). */
+export { DEVICE_CERTIFICATE_TYPE };
 
 /** A device certificate as registered with, and served by, the identity service. */
 export interface DeviceCertificate {
@@ -72,14 +73,15 @@ export function isVerifiedDevice(value: unknown): value is VerifiedDevice {
  * ed25519Verify(identityKey, deviceCertificatePayload(cert), fromBase64Url(cert.certificate));
  */
 export function deviceCertificatePayload(fields: Omit<DeviceCertificate, 'certificate'>): Uint8Array {
-  return canonicalBytes({
+  const payload: Record<FieldName<typeof DEVICE_CERTIFICATE_FIELDS>, string | number> = {
     type: DEVICE_CERTIFICATE_TYPE,
     user_id: fields.user_id,
     identity_key: fields.identity_key,
     encryption_key: fields.encryption_key,
     signing_key: fields.signing_key,
     issued_at: fields.issued_at,
-  });
+  };
+  return canonicalBytes(payload);
 }
 
 /**

@@ -8,9 +8,10 @@ import { fail, failClosed } from './errors.js';
 import { isVerifiedDevice, type VerifiedDevice } from './certificate.js';
 import { importEncryptionPublicKey, parseSigningKey } from './keys.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify, type Ed25519KeyPair } from './signature.js';
+import { DEVICE_LIST_ENTRY_FIELDS, DEVICE_LIST_FIELDS, DEVICE_LIST_TYPE, SIGNED_STATEMENT_FIELDS, hasExactFields } from './signed-fields.js';
 
-/** The `type` of a device-list payload. */
-export const DEVICE_LIST_TYPE = 'bil.device-list.v1';
+/** The `type` of a device-list payload (defined in signed-fields.ts). */
+export { DEVICE_LIST_TYPE };
 /** Most devices one list may name (the identity service allows fewer). */
 export const MAX_DEVICE_LIST_DEVICES = 64;
 
@@ -55,11 +56,7 @@ export interface VerifiedDeviceList {
 }
 
 const verifiedLists = new WeakSet<VerifiedDeviceList>();
-const PAYLOAD_KEYS = 'created_at,devices,identity_key,type,user_id,version';
-const ENTRY_KEYS = 'added_at,device_id,encryption_key,signing_key';
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const keysOf = (v: Record<string, unknown>) => Object.keys(v).sort().join();
 const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
@@ -152,9 +149,9 @@ export async function verifyDeviceList(
   return failClosed(async () => {
     const key = typeof identityKey === 'string' ? fromBase64Url(identityKey, 32) : identityKey;
     abytes(key, 32);
-    if (!isRecord(signed) || keysOf(signed) !== 'payload,signature') fail();
+    if (!hasExactFields(signed, SIGNED_STATEMENT_FIELDS)) fail();
     const p = signed.payload;
-    if (!isRecord(p) || keysOf(p) !== PAYLOAD_KEYS || p.type !== DEVICE_LIST_TYPE) fail();
+    if (!hasExactFields(p, DEVICE_LIST_FIELDS) || p.type !== DEVICE_LIST_TYPE) fail();
     if (!isUuid(p.user_id) || (options.userId !== undefined && p.user_id !== options.userId)) fail();
     if (typeof p.identity_key !== 'string' || !equalBytes(fromBase64Url(p.identity_key, 32), key)) fail();
     if (!isVersion(p.version) || !isTime(p.created_at)) fail();
@@ -163,7 +160,7 @@ export async function verifyDeviceList(
     const devices: DeviceListEntry[] = [];
     let previous = '';
     for (const d of list as unknown[]) {
-      if (!isRecord(d) || keysOf(d) !== ENTRY_KEYS) fail();
+      if (!hasExactFields(d, DEVICE_LIST_ENTRY_FIELDS)) fail();
       if (!isUuid(d.device_id) || d.device_id <= previous || !isTime(d.added_at)) fail();
       previous = d.device_id;
       parseSigningKey(d.signing_key as string);

@@ -10,9 +10,11 @@ import { assertUint, fromBase64Url, isUuid, toBase64Url } from './encoding.js';
 import type { LocalDevice } from './envelope.js';
 import { fail, failClosed, failClosedSync } from './errors.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
+import { DIGEST_CONSENT_FIELDS, DIGEST_CONSENT_TYPE, SIGNED_STATEMENT_FIELDS, hasExactFields } from './signed-fields.js';
 
-export const DIGEST_CONSENT_TYPE = 'bil.digest-consent.v1' as const;
+export { DIGEST_CONSENT_TYPE };
 
+/** Exactly the members of DIGEST_CONSENT_FIELDS (signed-fields.ts; signed-fields.unit.spec.ts checks the type). */
 export interface DigestConsentPayload {
   readonly type: typeof DIGEST_CONSENT_TYPE;
   readonly chat_id: string;
@@ -32,7 +34,6 @@ export interface SignedDigestConsent {
   readonly signature: string;
 }
 
-const PAYLOAD_KEYS = 'chat_id,created_at,device_id,include,type,user_id,version';
 
 /**
  * Signs this device's digest consent for a chat.
@@ -66,9 +67,9 @@ export function signDigestConsent(params: { chatId: string; device: LocalDevice;
 export function parseDigestConsent(consent: unknown): DigestConsentPayload {
   return failClosedSync(() => {
     const c = consent as Record<string, unknown> | null;
-    if (typeof c !== 'object' || c === null || Array.isArray(c) || Object.keys(c).sort().join() !== 'payload,signature') fail();
+    if (!hasExactFields(c, SIGNED_STATEMENT_FIELDS)) fail();
     const p = c.payload as DigestConsentPayload;
-    if (typeof p !== 'object' || p === null || Array.isArray(p) || Object.keys(p).sort().join() !== PAYLOAD_KEYS) fail();
+    if (!hasExactFields(p, DIGEST_CONSENT_FIELDS)) fail();
     if (p.type !== DIGEST_CONSENT_TYPE || !isUuid(p.chat_id) || !isUuid(p.user_id) || !isUuid(p.device_id)) fail();
     if (typeof p.include !== 'boolean') fail();
     if (!Number.isSafeInteger(p.version) || p.version < 0 || !Number.isSafeInteger(p.created_at) || p.created_at < 0) fail();

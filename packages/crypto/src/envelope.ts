@@ -8,11 +8,11 @@ import type { DeviceKeyPair } from './keys.js';
 import { MAX_PLAINTEXT_LENGTH, pad, paddedLength, unpad } from './padding.js';
 import type { EntropySource } from './random.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
+import { ENVELOPE_FIELDS, ENVELOPE_HEADER_FIELDS, ENVELOPE_HEADER_V1_FIELDS, ENVELOPE_VERSION, LEGACY_ENVELOPE_VERSION, hasExactFields } from './signed-fields.js';
 
-/** Envelope format version senders write (header field `v`); version 1 is still opened (stored history). */
-export const ENVELOPE_VERSION = 2;
-/** The older header without `epoch_hash` and `recipient_user_id`: accepted when opening, never written. */
-export const LEGACY_ENVELOPE_VERSION = 1;
+// Envelope format version senders write (header field `v`) and the older one
+// still opened (stored history): defined with the header members in signed-fields.ts.
+export { ENVELOPE_VERSION, LEGACY_ENVELOPE_VERSION };
 
 /** `direct`: per-message key wrapped to every device; `group`: key derived from the epoch key. */
 export type Scheme = 'direct' | 'group';
@@ -88,9 +88,6 @@ export const PURPOSE = {
   envelopeSignature: 'bil.envelope-signature.v1',
 } as const;
 
-const HEADER_KEYS_V1 = ['chat_id', 'commitment', 'counter', 'epoch', 'message_id', 'nonce', 'scheme', 'sender_device_id', 'sender_user_id', 'suite', 'timestamp', 'v'];
-const HEADER_KEYS_V2 = [...HEADER_KEYS_V1, 'epoch_hash', 'recipient_user_id'].sort().join();
-const HEADER_KEYS_V1_TEXT = HEADER_KEYS_V1.join();
 const MAX_CIPHERTEXT_LENGTH = paddedLength(MAX_PLAINTEXT_LENGTH) + AEAD_TAG_LENGTH;
 
 /** Header fields the caller fixes; nonce and commitment are added by {@link encryptWithKey}. @internal */
@@ -179,17 +176,17 @@ export interface ParsedEnvelope {
 export function parseEnvelope(value: unknown): ParsedEnvelope {
   if (typeof value !== 'object' || value === null) fail();
   const e = value as Record<string, unknown>;
-  if (Object.keys(e).sort().join() !== 'ciphertext,header,signature') fail();
+  if (!hasExactFields(e, ENVELOPE_FIELDS)) fail();
   const h = e.header as Record<string, unknown>;
   if (typeof h !== 'object' || h === null || Array.isArray(h)) fail();
   const keys = Object.keys(h).sort().join();
   if (h.v === ENVELOPE_VERSION) {
-    if (keys !== HEADER_KEYS_V2) fail();
+    if (keys !== ENVELOPE_HEADER_FIELDS.text) fail();
     // Group: the hash of an epoch record (32 bytes); direct: "". Direct: the other user; group: "".
     if (h.scheme === 'group') fromBase64Url(h.epoch_hash as string, HASH_LENGTH);
     else if (h.epoch_hash !== '') fail();
     if (h.scheme === 'direct' ? !isUuid(h.recipient_user_id) || h.recipient_user_id === h.sender_user_id : h.recipient_user_id !== '') fail();
-  } else if (h.v !== LEGACY_ENVELOPE_VERSION || keys !== HEADER_KEYS_V1_TEXT) fail();
+  } else if (h.v !== LEGACY_ENVELOPE_VERSION || keys !== ENVELOPE_HEADER_V1_FIELDS.text) fail();
   if (!isSuite(h.suite)) fail();
   if (!isUuid(h.chat_id) || !isUuid(h.message_id) || !isUuid(h.sender_user_id) || !isUuid(h.sender_device_id)) fail();
   if (h.scheme !== 'direct' && h.scheme !== 'group') fail();

@@ -9,9 +9,11 @@ import { fail, failClosed } from './errors.js';
 import { assertChain, type GroupChain } from './group.js';
 import { HASH_LENGTH } from './kdf.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
+import { GROUP_LEAVE_FIELDS, GROUP_LEAVE_TYPE, SIGNED_STATEMENT_FIELDS, hasExactFields } from './signed-fields.js';
 
-export const GROUP_LEAVE_TYPE = 'bil.group-leave.v1' as const;
+export { GROUP_LEAVE_TYPE };
 
+/** Exactly the members of GROUP_LEAVE_FIELDS (signed-fields.ts; signed-fields.unit.spec.ts checks the type). */
 export interface GroupLeavePayload {
   readonly type: typeof GROUP_LEAVE_TYPE;
   readonly chat_id: string;
@@ -29,8 +31,6 @@ export interface SignedGroupLeave {
   /** Ed25519 by the leaving device over the canonical payload, base64url. */
   readonly signature: string;
 }
-
-const PAYLOAD_KEYS = 'chat_id,created_at,device_id,epoch,epoch_hash,type,user_id';
 
 /**
  * Signs this device's leave from a group at the chain's head, which must list it.
@@ -68,9 +68,9 @@ export async function verifyGroupLeave(params: { chain: GroupChain; leave: unkno
     const { chain } = params;
     assertChain(chain);
     const l = params.leave as Record<string, unknown> | null;
-    if (typeof l !== 'object' || l === null || Object.keys(l).sort().join() !== 'payload,signature') fail();
+    if (!hasExactFields(l, SIGNED_STATEMENT_FIELDS)) fail();
     const p = l.payload as GroupLeavePayload;
-    if (typeof p !== 'object' || p === null || Object.keys(p).sort().join() !== PAYLOAD_KEYS) fail();
+    if (!hasExactFields(p, GROUP_LEAVE_FIELDS)) fail();
     if (p.type !== GROUP_LEAVE_TYPE || p.chat_id !== chain.chatId || !isUuid(p.user_id) || !isUuid(p.device_id)) fail();
     if (!Number.isSafeInteger(p.created_at) || p.created_at < 0 || !Number.isSafeInteger(p.epoch)) fail();
     const e = chain.epochs[p.epoch - 1];

@@ -14,12 +14,22 @@ import { checkMetadataShape, openSealedMetadata, sealGroupMetadata, type GroupMe
 import { HASH_LENGTH, hmacSha256, sha256 } from './kdf.js';
 import { systemEntropy, type EntropySource } from './random.js';
 import { ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from './signature.js';
+import {
+  EPOCH_DEVICE_FIELDS,
+  EPOCH_MEMBER_FIELDS,
+  GROUP_EPOCH_FIELDS,
+  GROUP_EPOCH_TYPE,
+  GROUP_EPOCH_V1_FIELDS,
+  LEGACY_GROUP_EPOCH_TYPE,
+  SIGNED_STATEMENT_FIELDS,
+  hasExactFields,
+  type FieldSet,
+} from './signed-fields.js';
 import { oaepLabel, unwrapSecret, wrapSecret } from './wrap.js';
 
-/** The `type` of the epoch records clients write: version 2 carries encrypted group metadata. */
-export const GROUP_EPOCH_TYPE = 'bil.group-epoch.v2' as const;
-/** Records written before version 2 (no metadata): still verified in stored chains, never written, never after a v2 record. */
-export const LEGACY_GROUP_EPOCH_TYPE = 'bil.group-epoch.v1' as const;
+// The record types (v2 written, v1 still verified in stored chains) and every
+// record member list are defined once, in signed-fields.ts.
+export { GROUP_EPOCH_TYPE, LEGACY_GROUP_EPOCH_TYPE };
 
 export const GROUP_PURPOSE = {
   epochKey: 'bil.epoch-key.v1',
@@ -131,16 +141,10 @@ export function assertChain(chain: GroupChain): void {
   if (typeof chain !== 'object' || chain === null || !chains.has(chain)) throw new TypeError('chain: not a verified GroupChain');
 }
 
-function exactKeys(value: unknown, keys: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail();
-  if (Object.keys(value).sort().join() !== keys) fail();
-  return value as Record<string, unknown>;
+function exactKeys(value: unknown, set: FieldSet): Record<string, unknown> {
+  if (!hasExactFields(value, set)) fail();
+  return value;
 }
-
-const PAYLOAD_KEYS_V1 = 'chat_id,created_at,epoch,key_commitment,members,prev_hash,signer_device_id,signer_user_id,type';
-const PAYLOAD_KEYS_V2 = 'chat_id,created_at,epoch,key_commitment,members,metadata,prev_hash,signer_device_id,signer_user_id,type';
-const MEMBER_KEYS = 'devices,identity_key,role,user_id';
-const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
 
 /**
  * base64url SHA-256 of the canonical signed record: what `prev_hash` names.
@@ -202,12 +206,12 @@ async function verifyRecord(
   record: SignedEpochRecord,
   cache: Map<string, VerifiedDevice>,
 ): Promise<GroupEpoch> {
-  const r = exactKeys(record, 'payload,signature');
+  const r = exactKeys(record, SIGNED_STATEMENT_FIELDS);
   const type = (r.payload as { type?: unknown } | null)?.type;
   const v2 = type === GROUP_EPOCH_TYPE;
   // Version 1 only before any version 2 record: no downgrade.
   if (!v2 && (type !== LEGACY_GROUP_EPOCH_TYPE || prev?.record.payload.type === GROUP_EPOCH_TYPE)) fail();
-  const p = exactKeys(r.payload, v2 ? PAYLOAD_KEYS_V2 : PAYLOAD_KEYS_V1) as unknown as EpochRecordPayload;
+  const p = exactKeys(r.payload, v2 ? GROUP_EPOCH_FIELDS : GROUP_EPOCH_V1_FIELDS) as unknown as EpochRecordPayload;
   if (p.chat_id !== chatId) fail();
   if (v2) checkMetadataShape(p.metadata);
   if (p.epoch !== (prev ? prev.epoch + 1 : 1)) fail();
@@ -221,13 +225,13 @@ async function verifyRecord(
   const members = new Map<string, GroupMember>();
   const deviceIds = new Set<string>();
   for (const raw of p.members) {
-    const m = exactKeys(raw, MEMBER_KEYS) as unknown as EpochMember;
+    const m = exactKeys(raw, EPOCH_MEMBER_FIELDS) as unknown as EpochMember;
     if (!isUuid(m.user_id) || (m.role !== 'admin' && m.role !== 'member') || typeof m.identity_key !== 'string') fail();
     if (!Array.isArray(m.devices) || m.devices.length === 0) fail();
     if (!sortedStrictly(m.devices.map((d: EpochDevice) => d?.device_id))) fail();
     const devices = new Map<string, VerifiedDevice>();
     for (const rawDevice of m.devices) {
-      const d = exactKeys(rawDevice, DEVICE_KEYS) as unknown as EpochDevice;
+      const d = exactKeys(rawDevice, EPOCH_DEVICE_FIELDS) as unknown as EpochDevice;
       if (deviceIds.has(d.device_id)) fail();
       deviceIds.add(d.device_id);
       const listing = { ...d, user_id: m.user_id, identity_key: m.identity_key };

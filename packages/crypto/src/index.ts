@@ -1,6 +1,24 @@
 export { CannotDecryptError, GroupHistoryError } from './errors.js';
 export { toBase64Url, fromBase64Url, utf8, fromUtf8, equalBytes, isUuid, type Bytes } from './encoding.js';
 export { canonicalize, canonicalBytes, type CanonicalValue, type CanonicalObject } from './canonical-json.js';
+export {
+  SIGNED_STATEMENT_FIELDS,
+  ENVELOPE_FIELDS,
+  ENVELOPE_HEADER_FIELDS,
+  ENVELOPE_HEADER_V1_FIELDS,
+  DEVICE_CERTIFICATE_FIELDS,
+  GROUP_EPOCH_FIELDS,
+  GROUP_EPOCH_V1_FIELDS,
+  EPOCH_MEMBER_FIELDS,
+  EPOCH_DEVICE_FIELDS,
+  GROUP_LEAVE_FIELDS,
+  DEVICE_LIST_FIELDS,
+  DEVICE_LIST_ENTRY_FIELDS,
+  DIGEST_CONSENT_FIELDS,
+  hasExactFields,
+  type FieldSet,
+  type FieldName,
+} from './signed-fields.js';
 export { SUITES, isSuite, type Suite } from './aead.js';
 export { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
 export { randomBytes } from './random.js';

@@ -6,7 +6,7 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
 import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
-import { canonicalize } from './domain/validation.js';
+import { canonicalize } from '@bil/crypto/protocol';
 
 export interface TestDevice {
   userId: string;

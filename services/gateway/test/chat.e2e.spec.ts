@@ -5,10 +5,12 @@
 // opens them; the SDK's chat.e2e.spec.ts covers real encryption), so these
 // tests are about status codes, error codes and what reaches whom. They are
 // written by hand in the step 8 wire formats (envelope header v2, epoch
-// record v2, signed leave), not through @bil/crypto.
+// record v2, signed leave), not through @bil/crypto's client code; only the
+// signed bytes come from its one definition (@bil/crypto/protocol).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { canonicalize, type CanonicalValue } from '@bil/crypto/protocol';
 import { ServiceAuth } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { createChatClient, type ChatApi } from '../src/chat-client.js';
@@ -33,19 +35,6 @@ const PASSWORD = 'correct horse battery staple';
 const MESSAGE_LIMIT = 512 * 1024;
 const b64 = (n: number) => randomBytes(n).toString('base64url');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Canonical JSON (RFC 8785) of strings, safe integers, arrays and objects. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
 
 interface DeviceInfo {
   deviceId: string;
@@ -133,7 +122,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
 
   const keysFor = (...devices: DeviceInfo[]) => devices.map((d) => ({ device_id: d.deviceId, wrapped_key: b64(384) }));
 
-  const recordHash = (r: { payload: unknown; signature: string }) => createHash('sha256').update(canonical(r), 'utf8').digest('base64url');
+  const recordHash = (r: { payload: unknown; signature: string }) => createHash('sha256').update(canonicalize(r as CanonicalValue), 'utf8').digest('base64url');
 
   function genesis(chatId: string, owner: Person, members: Person[], epoch = 1, prevHash = '') {
     const all = [owner, ...members].sort((a, b) => (a.userId < b.userId ? -1 : 1));
@@ -156,7 +145,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
       created_at: Date.now(),
       metadata: b64(12 + 20 + 16), // the encrypted {"title": …}: random bytes of that size, the server never opens it
     };
-    const signature = sign(null, Buffer.from(canonical(payload), 'utf8'), owner.devices[0]!.signing.privateKey).toString('base64url');
+    const signature = sign(null, Buffer.from(canonicalize(payload as CanonicalValue), 'utf8'), owner.devices[0]!.signing.privateKey).toString('base64url');
     const record = { payload, signature };
     return { record, hash: recordHash(record), keys: keysFor(...all.flatMap((p) => p.devices)) };
   }
@@ -164,7 +153,7 @@ describe.skipIf(!existsSync(identityMain) || !existsSync(chatMain))('chat throug
   /** A signed leave (bil.group-leave.v1) by a person's first device. */
   function leaveOf(p: Person, chatId: string, epoch: number, epochHash: string) {
     const payload = { type: 'bil.group-leave.v1', chat_id: chatId, user_id: p.userId, device_id: p.devices[0]!.deviceId, epoch, epoch_hash: epochHash, created_at: Date.now() };
-    return { payload, signature: sign(null, Buffer.from(canonical(payload), 'utf8'), p.devices[0]!.signing.privateKey).toString('base64url') };
+    return { payload, signature: sign(null, Buffer.from(canonicalize(payload as CanonicalValue), 'utf8'), p.devices[0]!.signing.privateKey).toString('base64url') };
   }
 
   /** Chat learns of devices from identity's events; retry while it hasn't yet. */

@@ -1,11 +1,13 @@
 // Test helpers for the gateway e2e tests: device keys and certificates built
-// exactly as docs/protocol.md describes (with node:crypto only, so the test
-// does not depend on the crypto package it is meant to cross-check), the
+// as docs/protocol.md describes (keys and signatures with node:crypto; the
+// signed bytes are the protocol's one definition, @bil/crypto/protocol, whose
+// output docs/testvectors pins for crypto and the services alike), the
 // identity service as a child process, and a small HTTP client.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEVICE_CERTIFICATE_TYPE, canonicalBytes } from '@bil/crypto/protocol';
 import { AppError } from '@bil/runtime';
 import type { ChatApi } from '../src/chat-client.js';
 import { freePort } from '@bil/testkit';
@@ -30,14 +32,6 @@ export function ed25519(): Ed25519Pair {
   return { privateKey, publicKey: b64url(spki.subarray(spki.length - 32)) };
 }
 
-/** Canonical JSON (RFC 8785) of a flat object of strings and safe integers: sorted keys, no spaces. */
-export function canonicalJson(value: Record<string, string | number>): string {
-  return `{${Object.keys(value)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(value[k])}`)
-    .join(',')}}`;
-}
-
 /** Signs a device certificate with the account identity key (docs/protocol.md). */
 export function certify(p: {
   identity: Ed25519Pair;
@@ -46,15 +40,15 @@ export function certify(p: {
   signingKey: string;
   issuedAt: number;
 }): string {
-  const payload = canonicalJson({
-    type: 'bil.device-certificate.v1',
+  const payload = canonicalBytes({
+    type: DEVICE_CERTIFICATE_TYPE,
     user_id: p.userId,
     identity_key: p.identity.publicKey,
     encryption_key: p.encryptionKey,
     signing_key: p.signingKey,
     issued_at: p.issuedAt,
   });
-  return b64url(sign(null, Buffer.from(payload, 'utf8'), p.identity.privateKey));
+  return b64url(sign(null, payload, p.identity.privateKey));
 }
 
 // RSA key generation is slow; a few pre-made keys serve every device of a run.

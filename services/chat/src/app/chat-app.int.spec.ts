@@ -29,7 +29,8 @@ import { chatIntegrationEvent } from '../infra/integration-events.js';
 import { identityDirectoryConsumer } from '../infra/identity-directory.js';
 import { chatHandlers } from '../grpc/handlers.js';
 import { chatDecider, chatStream, messageLogStream, type ChatEvent } from '../domain/chat/chat.js';
-import { canonicalize, epochRecordHash, type Envelope } from '../domain/validation.js';
+import { canonicalize, type CanonicalValue } from '@bil/crypto/protocol';
+import { epochRecordHash, type Envelope } from '../domain/validation.js';
 import { b64, envelope, epochRecord, publishIdentity, registerDevice, registerUser, revokeDevice, signedLeave, uuidv7, type TestDevice, type TestUser } from '../test-support.js';
 
 const logger = createLogger('chat-test', 'silent');
@@ -617,7 +618,7 @@ describe('data stored before step 8', () => {
     const record = JSON.parse(made.record) as { payload: Record<string, unknown>; signature: string };
     record.payload.type = 'bil.group-epoch.v1';
     delete record.payload.metadata;
-    record.signature = sign(null, Buffer.from(canonicalize(record.payload), 'utf8'), da.privateKey).toString('base64url');
+    record.signature = sign(null, Buffer.from(canonicalize(record.payload as CanonicalValue), 'utf8'), da.privateKey).toString('base64url');
     const v1Hash = epochRecordHash(record);
     const messageId = uuidv7();
     const v1Envelope = JSON.parse(envelope({ chatId, messageId, sender: da, scheme: 'group', epoch: 1 })) as { header: Record<string, unknown> };

@@ -11,6 +11,22 @@
 // canonical JSON, Ed25519), so the rules can be read against protocol.md side
 // by side.
 import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
+import {
+  ENVELOPE_FIELDS,
+  ENVELOPE_HEADER_FIELDS,
+  ENVELOPE_VERSION,
+  EPOCH_DEVICE_FIELDS,
+  EPOCH_MEMBER_FIELDS,
+  GROUP_EPOCH_FIELDS,
+  GROUP_EPOCH_TYPE,
+  GROUP_LEAVE_FIELDS,
+  GROUP_LEAVE_TYPE,
+  LEGACY_GROUP_EPOCH_TYPE,
+  SIGNED_STATEMENT_FIELDS,
+  canonicalize,
+  type CanonicalValue,
+  type FieldSet,
+} from '@bil/crypto/protocol';
 import { invalidArgument } from '@bil/runtime';
 
 // --- limits (documented in docs/chat.md) --------------------------------------
@@ -30,16 +46,9 @@ export const MIN_METADATA_BYTES = 12 + 16;
 /** Largest signed leave, as JSON text (a real one is about 450 characters). */
 export const MAX_LEAVE_CHARS = 2048;
 
-/** The 14 members of an envelope header v2 (step 8: epoch_hash and recipient_user_id added). */
-export const HEADER_KEYS = 'chat_id,commitment,counter,epoch,epoch_hash,message_id,nonce,recipient_user_id,scheme,sender_device_id,sender_user_id,suite,timestamp,v';
-export const ENVELOPE_VERSION = 2;
-export const EPOCH_RECORD_TYPE = 'bil.group-epoch.v2';
-const EPOCH_RECORD_TYPE_V1 = 'bil.group-epoch.v1';
-export const LEAVE_TYPE = 'bil.group-leave.v1';
-const PAYLOAD_KEYS = 'chat_id,created_at,epoch,key_commitment,members,metadata,prev_hash,signer_device_id,signer_user_id,type';
-const LEAVE_KEYS = 'chat_id,created_at,device_id,epoch,epoch_hash,type,user_id';
-const MEMBER_KEYS = 'devices,identity_key,role,user_id';
-const DEVICE_KEYS = 'certificate,device_id,encryption_key,issued_at,signing_key';
+// The signed documents' versions, types and exact members (envelope header
+// v2, epoch record v2 and its members and devices, signed leave) are the
+// ones the clients sign with: one definition, in @bil/crypto/protocol.
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -116,9 +125,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function exactKeys(v: Record<string, unknown>, keys: string, code: string, field: string): void {
-  if (Object.keys(v).sort().join() !== keys) {
-    throw invalidArgument(code, `${field} must have exactly the members ${keys.replace(/,/g, ', ')}`, { field });
+function exactKeys(v: Record<string, unknown>, set: FieldSet, code: string, field: string): void {
+  if (Object.keys(v).sort().join() !== set.text) {
+    throw invalidArgument(code, `${field} must have exactly the members ${set.text.replace(/,/g, ', ')}`, { field });
   }
 }
 
@@ -205,7 +214,7 @@ export interface Envelope {
 export function parseEnvelope(raw: unknown): Envelope {
   const value = parseJson(raw, 'envelope', MAX_CIPHERTEXT_CHARS + 4096, 'invalid_envelope');
   if (!isPlainObject(value)) throw invalidArgument('invalid_envelope', 'envelope must be a JSON object', { field: 'envelope' });
-  exactKeys(value, 'ciphertext,header,signature', 'invalid_envelope', 'envelope');
+  exactKeys(value, ENVELOPE_FIELDS, 'invalid_envelope', 'envelope');
   const h = value.header;
   if (!isPlainObject(h)) throw invalidArgument('invalid_envelope', 'envelope.header must be an object', { field: 'envelope.header' });
   if (typeof h.v === 'number' && Number.isSafeInteger(h.v) && h.v !== ENVELOPE_VERSION) {
@@ -215,7 +224,7 @@ export function parseEnvelope(raw: unknown): Envelope {
       { field: 'envelope.header.v', version: h.v, supported: [ENVELOPE_VERSION] },
     );
   }
-  exactKeys(h, HEADER_KEYS, 'invalid_envelope', 'envelope.header');
+  exactKeys(h, ENVELOPE_HEADER_FIELDS, 'invalid_envelope', 'envelope.header');
   if (h.v !== ENVELOPE_VERSION) throw invalidArgument('invalid_envelope', 'envelope.header.v must be 2', { field: 'envelope.header.v' });
   if (h.suite !== 'aes-256-gcm' && h.suite !== 'chacha20-poly1305') {
     throw invalidArgument('invalid_envelope', 'envelope.header.suite must be "aes-256-gcm" or "chacha20-poly1305"', { field: 'envelope.header.suite' });
@@ -264,29 +273,18 @@ export function parseEnvelope(raw: unknown): Envelope {
 // --- canonical JSON and epoch records ----------------------------------------
 
 /**
- * Canonical JSON (RFC 8785) of the subset the protocol signs: strings,
- * booleans, safe integers, arrays, objects; keys sorted by UTF-16 code units.
+ * The canonical JSON text of a signed document (`@bil/crypto/protocol`
+ * `canonicalize`, the one the clients sign with). What it refuses (a lone
+ * surrogate, nesting deeper than 32, null, a float, a non-plain object) no
+ * client can have signed, so the server refuses it too: `code`, naming
+ * `field` and the reason, never an internal error.
  */
-export function canonicalize(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'number':
-      if (!Number.isSafeInteger(value)) throw new TypeError('canonical json: only safe integers');
-      return Object.is(value, -0) ? '0' : String(value);
-    case 'object': {
-      if (value === null) throw new TypeError('canonical json: null not allowed');
-      if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
-      const o = value as Record<string, unknown>;
-      return `{${Object.keys(o)
-        .sort()
-        .map((k) => `${JSON.stringify(k)}:${canonicalize(o[k])}`)
-        .join(',')}}`;
-    }
-    default:
-      throw new TypeError(`canonical json: ${typeof value} not allowed`);
+export function signedText(value: unknown, field: string, code: string): string {
+  try {
+    return canonicalize(value as CanonicalValue);
+  } catch (err) {
+    const reason = err instanceof TypeError ? err.message.replace(/^canonical json: /, '') : 'not canonical';
+    throw invalidArgument(code, `${field} has no canonical JSON (${reason}): no client can have signed it`, { field, reason });
   }
 }
 
@@ -332,18 +330,18 @@ const recordError = (field: string, message: string) => invalidArgument('invalid
 export function parseEpochRecord(raw: unknown): EpochRecord {
   const doc = parseJson(raw, 'epoch_record', MAX_EPOCH_RECORD_CHARS, 'invalid_epoch_record');
   if (!isPlainObject(doc)) throw recordError('epoch_record', 'must be a JSON object');
-  exactKeys(doc, 'payload,signature', 'invalid_epoch_record', 'epoch_record');
+  exactKeys(doc, SIGNED_STATEMENT_FIELDS, 'invalid_epoch_record', 'epoch_record');
   const p = doc.payload;
   if (!isPlainObject(p)) throw recordError('payload', 'payload must be an object');
-  if (p.type === EPOCH_RECORD_TYPE_V1) {
+  if (p.type === LEGACY_GROUP_EPOCH_TYPE) {
     throw invalidArgument(
       'unsupported_record_version',
-      `epoch records of type "${EPOCH_RECORD_TYPE_V1}" are no longer accepted for new epochs: this app is out of date, update it (new epochs use "${EPOCH_RECORD_TYPE}" with encrypted metadata)`,
-      { field: 'epoch_record.payload.type', supported: [EPOCH_RECORD_TYPE] },
+      `epoch records of type "${LEGACY_GROUP_EPOCH_TYPE}" are no longer accepted for new epochs: this app is out of date, update it (new epochs use "${GROUP_EPOCH_TYPE}" with encrypted metadata)`,
+      { field: 'epoch_record.payload.type', supported: [GROUP_EPOCH_TYPE] },
     );
   }
-  exactKeys(p, PAYLOAD_KEYS, 'invalid_epoch_record', 'epoch_record.payload');
-  if (p.type !== EPOCH_RECORD_TYPE) throw recordError('payload.type', `type must be "${EPOCH_RECORD_TYPE}"`);
+  exactKeys(p, GROUP_EPOCH_FIELDS, 'invalid_epoch_record', 'epoch_record.payload');
+  if (p.type !== GROUP_EPOCH_TYPE) throw recordError('payload.type', `type must be "${GROUP_EPOCH_TYPE}"`);
   validateMetadata(p.metadata);
   for (const f of ['chat_id', 'signer_user_id', 'signer_device_id'] as const) {
     if (!isUuid(p[f])) throw recordError(`payload.${f}`, `${f} must be a lowercase UUID`);
@@ -363,7 +361,7 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
   const members: RecordMember[] = p.members.map((m: unknown, i: number) => {
     const at = `payload.members[${i}]`;
     if (!isPlainObject(m)) throw recordError(at, 'each member must be an object');
-    exactKeys(m, MEMBER_KEYS, 'invalid_epoch_record', `epoch_record.${at}`);
+    exactKeys(m, EPOCH_MEMBER_FIELDS, 'invalid_epoch_record', `epoch_record.${at}`);
     if (!isUuid(m.user_id)) throw recordError(`${at}.user_id`, 'user_id must be a lowercase UUID');
     if (m.user_id <= previousUser) throw recordError(`${at}.user_id`, 'members must be sorted by user_id without duplicates');
     previousUser = m.user_id;
@@ -374,7 +372,7 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
     const devices = m.devices.map((d: unknown, j: number) => {
       const dat = `${at}.devices[${j}]`;
       if (!isPlainObject(d)) throw recordError(dat, 'each device must be an object');
-      exactKeys(d, DEVICE_KEYS, 'invalid_epoch_record', `epoch_record.${dat}`);
+      exactKeys(d, EPOCH_DEVICE_FIELDS, 'invalid_epoch_record', `epoch_record.${dat}`);
       if (!isUuid(d.device_id)) throw recordError(`${dat}.device_id`, 'device_id must be a lowercase UUID');
       if (d.device_id <= previousDevice) throw recordError(`${dat}.device_id`, 'devices must be sorted by device_id');
       if (deviceIds.has(d.device_id)) throw recordError(`${dat}.device_id`, 'a device appears twice in the record');
@@ -392,6 +390,7 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
   });
   if (!members.some((m) => m.role === 'admin')) throw recordError('payload.members', 'at least one member must be an admin');
 
+  const signedBytes = signedText(p, 'epoch_record.payload', 'invalid_epoch_record');
   const hash = epochRecordHash({ payload: p, signature: doc.signature });
   return {
     chatId: p.chat_id as string,
@@ -401,7 +400,7 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
     signerDeviceId: p.signer_device_id as string,
     members,
     hash,
-    signedBytes: canonicalize(p),
+    signedBytes,
     signature: doc.signature as string,
     document: { payload: p, signature: doc.signature },
   };
@@ -413,7 +412,8 @@ export function parseEpochRecord(raw: unknown): EpochRecord {
  * for v1 and v2 alike: `metadata` is one more string member of the payload.
  */
 export function epochRecordHash(doc: { payload: Record<string, unknown>; signature: unknown }): string {
-  return createHash('sha256').update(canonicalize({ payload: doc.payload, signature: doc.signature }), 'utf8').digest('base64url');
+  const text = signedText({ payload: doc.payload, signature: doc.signature }, 'epoch_record', 'invalid_epoch_record');
+  return createHash('sha256').update(text, 'utf8').digest('base64url');
 }
 
 /** `metadata`: strict base64url of nonce(12) ‖ AES-256-GCM ciphertext ‖ tag(16), at most MAX_METADATA_BYTES. */
@@ -456,11 +456,11 @@ const leaveError = (field: string, message: string) => invalidArgument('invalid_
 export function parseLeave(raw: unknown): SignedLeave {
   const doc = parseJson(raw, 'leave', MAX_LEAVE_CHARS, 'invalid_leave');
   if (!isPlainObject(doc)) throw invalidArgument('invalid_leave', 'leave must be a JSON object', { field: 'leave' });
-  exactKeys(doc, 'payload,signature', 'invalid_leave', 'leave');
+  exactKeys(doc, SIGNED_STATEMENT_FIELDS, 'invalid_leave', 'leave');
   const p = doc.payload;
   if (!isPlainObject(p)) throw leaveError('payload', 'payload must be an object');
-  exactKeys(p, LEAVE_KEYS, 'invalid_leave', 'leave.payload');
-  if (p.type !== LEAVE_TYPE) throw leaveError('payload.type', `type must be "${LEAVE_TYPE}"`);
+  exactKeys(p, GROUP_LEAVE_FIELDS, 'invalid_leave', 'leave.payload');
+  if (p.type !== GROUP_LEAVE_TYPE) throw leaveError('payload.type', `type must be "${GROUP_LEAVE_TYPE}"`);
   for (const f of ['chat_id', 'user_id', 'device_id'] as const) {
     if (!isUuid(p[f])) throw leaveError(`payload.${f}`, `${f} must be a lowercase UUID`);
   }
@@ -477,7 +477,7 @@ export function parseLeave(raw: unknown): SignedLeave {
     epoch: p.epoch,
     epochHash: p.epoch_hash as string,
     createdAt: p.created_at,
-    signedBytes: canonicalize(p),
+    signedBytes: signedText(p, 'leave.payload', 'invalid_leave'),
     signature: doc.signature as string,
     document: { payload: p, signature: doc.signature },
   };

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { canonicalize } from '@bil/crypto/protocol';
 import {
   MAX_LEAVE_CHARS,
   MAX_METADATA_BYTES,
-  canonicalize,
   ed25519Valid,
   epochRecordHash,
   epochSignatureValid,

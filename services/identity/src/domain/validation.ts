@@ -2,6 +2,7 @@
 // normalised value or throws an AppError naming the field and the reason.
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { deviceCertificatePayload } from '@bil/crypto';
 import { invalidArgument } from '@bil/runtime';
 
 /**
@@ -143,14 +144,6 @@ export function validateEd25519Key(raw: unknown, field: string): string {
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-/** Canonical JSON (RFC 8785) for flat objects of strings and safe integers. */
-export function canonicalJson(value: Record<string, string | number | boolean>): string {
-  return `{${Object.keys(value)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(value[k])}`)
-    .join(',')}}`;
-}
-
 export interface CertificateFields {
   userId: string;
   identityKey: string;
@@ -159,19 +152,30 @@ export interface CertificateFields {
   issuedAt: number;
 }
 
-/** The exact bytes a device certificate signs (docs/protocol.md). */
+/**
+ * The exact bytes a device certificate signs (docs/protocol.md): the
+ * clients' own definition (`@bil/crypto` deviceCertificatePayload, canonical
+ * JSON of the fields in signed-fields.ts). Fields it can't encode (a lone
+ * surrogate, an issued_at that is not a safe integer) no client can have
+ * signed: `invalid_certificate`.
+ */
 export function certificatePayload(f: CertificateFields): Buffer {
-  return Buffer.from(
-    canonicalJson({
-      type: 'bil.device-certificate.v1',
+  try {
+    const bytes = deviceCertificatePayload({
       user_id: f.userId,
       identity_key: f.identityKey,
       encryption_key: f.encryptionKey,
       signing_key: f.signingKey,
       issued_at: f.issuedAt,
-    }),
-    'utf8',
-  );
+    });
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } catch (err) {
+    const reason = err instanceof TypeError ? err.message.replace(/^canonical json: /, '') : 'not canonical';
+    throw invalidArgument('invalid_certificate', `the certificate's fields have no canonical JSON (${reason}): no client can have signed them`, {
+      field: 'certificate',
+      reason,
+    });
+  }
 }
 
 /** Checks a device certificate's Ed25519 signature under the identity key. */
