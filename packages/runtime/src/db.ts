@@ -33,6 +33,17 @@ export interface Tx extends Sql {
   afterCommit(fn: () => void): void;
 }
 
+/**
+ * A connection of its own, outside the pool, for state that must outlive
+ * transactions (the outbox relay's session advisory lock). Statements take
+ * `$1…` placeholders (pg's own); `close()` ends the connection, which also
+ * releases whatever the session held.
+ */
+export interface Session {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
 export class Database implements Sql {
   private constructor(
     readonly orm: MikroORM,
@@ -105,6 +116,23 @@ export class Database implements Sql {
     return result;
   }
 
+  /** Opens a Session: one new connection with the pool's settings, not taken from the pool. */
+  async session(): Promise<Session> {
+    const client = (this.knex() as unknown as { client: RawClient }).client;
+    const conn = await client.acquireRawConnection();
+    // A dropped connection is reported by the next statement; without a listener it would crash the process.
+    conn.on('error', () => undefined);
+    let closed = false;
+    return {
+      query: async <R>(sql: string, params: readonly unknown[] = []) => rowsOf<R>(await conn.query(sql, params as unknown[])),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await client.destroyRawConnection(conn).catch(() => undefined);
+      },
+    };
+  }
+
   private knex(): KnexLike {
     return (this.orm.em.getConnection() as unknown as { getKnex(): KnexLike }).getKnex();
   }
@@ -133,6 +161,16 @@ export class Database implements Sql {
 export function knexLog(logger: Logger | undefined): Record<'warn' | 'error' | 'deprecate' | 'debug', (message: unknown) => void> {
   const log = (message: unknown) => logger?.debug({ knex: String(message) }, 'knex');
   return { warn: log, error: log, deprecate: log, debug: log };
+}
+
+interface RawConnection {
+  query(sql: string, params: unknown[]): Promise<unknown>;
+  on(event: 'error', fn: (err: unknown) => void): void;
+}
+
+interface RawClient {
+  acquireRawConnection(): Promise<RawConnection>;
+  destroyRawConnection(conn: RawConnection): Promise<void>;
 }
 
 interface KnexLike {

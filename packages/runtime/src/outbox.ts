@@ -9,7 +9,15 @@
 // still running (pg_snapshot_xmin of its snapshot), ordered by (tx id,
 // position). A transaction below xmin has committed or aborted, so nothing
 // can later appear behind the checkpoint.
-import type { Database, Tx } from './db.js';
+//
+// One relay per service publishes at a time: it holds a session advisory lock
+// on a connection of its own (Database.session), so a replica that stops or
+// loses its connection releases it and a standby takes over. While it holds
+// the lock the checkpoint lives in memory (each batch is one statement, no
+// transaction) and is written back at most every CHECKPOINT_WRITE_MS, when
+// idle, and on stop: after a crash the relay resends at most that much, which
+// JetStream drops by Nats-Msg-Id (its duplicate window is 10 minutes).
+import type { Database, Session } from './db.js';
 import { toStoredEvent, type EventStore, type StoredEvent } from './event-store.js';
 import type { Logger } from './logger.js';
 import {
@@ -26,25 +34,27 @@ import { OutageLog } from './outage.js';
 
 /** How many publishes are in flight at once. */
 const PUBLISH_WINDOW = 256;
+/** The longest the stored checkpoint lags the published one while events keep coming. */
+const CHECKPOINT_WRITE_MS = 250;
 
 /**
  * The relay's read: the next committed events after the checkpoint, in
- * commit order. The checkpoint comes in as scalar subqueries (evaluated once,
- * then constants to the planner), so `(tx_id, position) > checkpoint AND
+ * commit order. The checkpoint comes in as parameters (the relay keeps it in
+ * memory while it holds the lock), so `(tx_id, position) > checkpoint AND
  * tx_id < xmin` is an index range on events_tx_position_idx whose cost does
  * not grow with history; joined in as a CTE it was a filter over every event
  * below xmin (issue #18: 11.5 ms per batch at 7.9k events, up to 96 ms at
- * 68.6k). Parameters: relay name (twice), limit.
+ * 68.6k). Parameters ($n, a Session statement): checkpoint tx id, checkpoint
+ * position, limit.
  */
 export function outboxBatchSql(schema: string): string {
   const s = `"${schema}"`;
   return `SELECT e.position, e.tx_id::text AS tx_id, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
        FROM ${s}.events e
-       WHERE (e.tx_id, e.position) > (COALESCE((SELECT tx_id FROM ${s}.outbox_checkpoints WHERE relay = ?), '0'::xid8),
-                                      COALESCE((SELECT position FROM ${s}.outbox_checkpoints WHERE relay = ?), 0))
+       WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
          AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
        ORDER BY e.tx_id, e.position
-       LIMIT ?`;
+       LIMIT $3`;
 }
 
 export interface OutboundMessage {
@@ -76,8 +86,22 @@ export interface OutboxRelayOptions {
   afterPublish?: (event: StoredEvent) => void | Promise<void>;
 }
 
+/** The relay's connection, whether it holds the lock, and its checkpoint while it does. */
+interface Lease {
+  session: Session;
+  locked: boolean;
+  txId: string;
+  position: string;
+  /** Published past what is stored. */
+  dirty: boolean;
+  writtenAt: number;
+}
+
 export class OutboxRelay {
   private running = false;
+  private lease?: Lease;
+  /** The batch in progress: batches (the loop's, drain's) run one at a time. */
+  private current: Promise<unknown> = Promise.resolve();
   private loop?: Promise<void>;
   private wake?: () => void;
   private kicked = false;
@@ -145,15 +169,24 @@ export class OutboxRelay {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await this.release();
   }
 
-  /** Publishes everything committed so far; returns how many were published. */
+  /**
+   * Publishes everything committed so far and stores the checkpoint; returns
+   * how many were published. A relay that was not started lets go of the
+   * lock afterwards.
+   */
   async drain(): Promise<number> {
     let total = 0;
-    for (;;) {
-      const n = await this.publishBatch();
-      total += n.published;
-      if (n.read === 0) return total;
+    try {
+      for (;;) {
+        const n = await this.publishBatch();
+        total += n.published;
+        if (n.read === 0) return total;
+      }
+    } finally {
+      if (!this.running) await this.release();
     }
   }
 
@@ -192,25 +225,93 @@ export class OutboxRelay {
     });
   }
 
-  /**
-   * One batch, in a transaction that holds the relay's advisory lock: with
-   * several replicas of a service, one relays and the others find the lock
-   * taken and wait, so the work is not done N times and the checkpoint never
-   * moves backwards. The transaction writes only the checkpoint (it gets no
-   * transaction id until then), so it holds back nobody's snapshot xmin.
-   */
+  /** One batch, after the one in progress; nothing when another relay holds the lock. */
   private publishBatch(): Promise<{ read: number; published: number }> {
-    return this.opts.db.tx(async (tx) => {
-      const [lock] = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtext(?)) AS locked`, [`bil-outbox:${this.opts.db.schema}:${this.name}`]);
-      if (!lock?.locked) return { read: 0, published: 0 };
-      return this.publishLocked(tx);
-    });
+    const next = this.current.then(
+      () => this.publishOnce(),
+      () => this.publishOnce(),
+    );
+    this.current = next;
+    return next;
   }
 
-  private async publishLocked(db: Tx): Promise<{ read: number; published: number }> {
+  private async publishOnce(): Promise<{ read: number; published: number }> {
+    const lease = await this.hold();
+    if (!lease) return { read: 0, published: 0 };
+    try {
+      const r = await this.publishLocked(lease);
+      await this.writeCheckpoint(lease, r.read === 0 && Date.now() - lease.writtenAt >= CHECKPOINT_WRITE_MS);
+      return r;
+    } catch (err) {
+      // The connection may be gone: start over from the stored checkpoint (what is resent is dropped by Nats-Msg-Id).
+      await this.dropLease();
+      throw err;
+    }
+  }
+
+  /** The lease when this relay holds the lock (taking it if free), else undefined. */
+  private async hold(): Promise<Lease | undefined> {
+    const lease = (this.lease ??= { session: await this.opts.db.session(), locked: false, txId: '0', position: '0', dirty: false, writtenAt: 0 });
+    if (lease.locked) return lease;
+    try {
+      const [lock] = await lease.session.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [this.lockKey()]);
+      if (!lock?.locked) return undefined;
+      lease.locked = true;
+      const [c] = await lease.session.query<{ tx_id: string; position: string }>(
+        `SELECT tx_id::text AS tx_id, position::text AS position FROM "${this.opts.db.schema}".outbox_checkpoints WHERE relay = $1`,
+        [this.name],
+      );
+      Object.assign(lease, { txId: c?.tx_id ?? '0', position: c?.position ?? '0', dirty: false, writtenAt: Date.now() });
+      return lease;
+    } catch (err) {
+      await this.dropLease();
+      throw err;
+    }
+  }
+
+  private lockKey(): string {
+    return `bil-outbox:${this.opts.db.schema}:${this.name}`;
+  }
+
+  /** Stores the in-memory checkpoint when it moved and `now` or CHECKPOINT_WRITE_MS have passed since the last write. */
+  private async writeCheckpoint(lease: Lease, now: boolean): Promise<void> {
+    if (!lease.dirty || (!now && Date.now() - lease.writtenAt < CHECKPOINT_WRITE_MS)) return;
+    await lease.session.query(
+      `INSERT INTO "${this.opts.db.schema}".outbox_checkpoints (relay, tx_id, position) VALUES ($1, $2::xid8, $3)
+       ON CONFLICT (relay) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()`,
+      [this.name, lease.txId, lease.position],
+    );
+    lease.dirty = false;
+    lease.writtenAt = Date.now();
+  }
+
+  /** Stores the checkpoint, lets go of the lock and closes the connection. */
+  private async release(): Promise<void> {
+    await this.current.catch(() => undefined);
+    const lease = this.lease;
+    if (!lease) return;
+    try {
+      if (lease.locked) {
+        await this.writeCheckpoint(lease, true);
+        await lease.session.query(`SELECT pg_advisory_unlock(hashtext($1))`, [this.lockKey()]);
+      }
+    } catch (err) {
+      this.opts.logger.warn({ err: errSummary(err) }, `outbox relay ${this.name}: could not store its checkpoint on release (resent after restart, deduplicated)`);
+    } finally {
+      await this.dropLease();
+    }
+  }
+
+  /** Closes the connection (PostgreSQL releases the lock with it). */
+  private async dropLease(): Promise<void> {
+    const lease = this.lease;
+    this.lease = undefined;
+    await lease?.session.close();
+  }
+
+  private async publishLocked(lease: Lease): Promise<{ read: number; published: number }> {
     const { nats } = this.opts;
-    const s = `"${this.opts.db.schema}"`;
-    const rows = await db.query<Parameters<typeof toStoredEvent>[0]>(outboxBatchSql(this.opts.db.schema), [this.name, this.name, this.batchSize]);
+    const rows = await lease.session.query<Parameters<typeof toStoredEvent>[0]>(outboxBatchSql(this.opts.db.schema), [lease.txId, lease.position, this.batchSize]);
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;
@@ -253,11 +354,7 @@ export class OutboxRelay {
       }
     }
     const last = events[events.length - 1]!;
-    await db.query(
-      `INSERT INTO ${s}.outbox_checkpoints (relay, tx_id, position) VALUES (?, ?::xid8, ?)
-       ON CONFLICT (relay) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()`,
-      [this.name, last.txId, last.position],
-    );
+    Object.assign(lease, { txId: last.txId, position: last.position, dirty: true });
     this.opts.metrics?.outboxLagSeconds.set((Date.now() - Date.parse(last.occurredAt)) / 1000);
     return { read: events.length, published };
   }
