@@ -125,6 +125,52 @@ describe('event store', () => {
     expect(loaded).toMatchObject({ version: 8, state: { total: 8 } });
   });
 
+  it('handles commands inside the caller\'s transaction: a builder decides on the loaded state, a refusal rolls everything back', async () => {
+    await db.tx(async (tx) => {
+      await store.handleIn(tx, counter, 'c-in-a', { type: 'Add', amount: 4 });
+      const r = await store.handleIn(tx, counter, 'c-in-b', ({ state, version }) => ({ type: 'Add', amount: state.total + version + 1 }));
+      expect(r).toMatchObject({ version: 1, state: { total: 1 } });
+    });
+    const again = await store.handle(counter, 'c-in-a', ({ state }) => ({ type: 'Add', amount: state.total }), { metadata: { actorUserId: 'u-1' } });
+    expect(again).toMatchObject({ version: 2, state: { total: 8 } });
+    expect(again.events[0]!.metadata.actorUserId).toBe('u-1');
+    const refused = db.tx(async (tx) => {
+      await store.handleIn(tx, counter, 'c-in-c', { type: 'Add', amount: 1 });
+      await store.handleIn(tx, counter, 'c-in-a', () => {
+        throw new Error('refused');
+      });
+    });
+    await expect(refused).rejects.toThrow('refused');
+    expect(await store.readStream(db, 'c-in-c')).toEqual([]);
+  });
+
+  it('runs a whole transaction again on a conflict (transact), at most `retries` times, and passes other errors through', async () => {
+    let attempts = 0;
+    const r = await store.transact(async (tx) => {
+      attempts++;
+      if (attempts < 3) throw new ConcurrencyError('c-tx', 0);
+      return store.handleIn(tx, counter, 'c-tx', { type: 'Add', amount: 1 });
+    });
+    expect(attempts).toBe(3);
+    expect(r.version).toBe(1);
+    attempts = 0;
+    await expect(
+      store.transact(async () => {
+        attempts++;
+        throw new ConcurrencyError('c-tx', 0);
+      }, { retries: 2 }),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(attempts).toBe(3);
+    attempts = 0;
+    await expect(
+      store.transact(async () => {
+        attempts++;
+        throw new Error('not a conflict');
+      }),
+    ).rejects.toThrow('not a conflict');
+    expect(attempts).toBe(1);
+  });
+
   it('rebuilds projections to exactly the live read model', async () => {
     for (let i = 0; i < 20; i++) await store.handle(counter, `c-rb-${i % 4}`, { type: 'Add', amount: i });
     const live = await db.query(`SELECT id, total FROM rt.counters ORDER BY id`);

@@ -49,6 +49,33 @@ export interface Projection {
   apply(tx: Sql, events: StoredEvent[]): Promise<void>;
 }
 
+/** Builds a command from the stream's current state (may read and refuse); see EventStore.handleIn. */
+export type CommandBuilder<C, S> = (stream: { state: S; version: number }) => C | Promise<C>;
+
+/** What one handled command appended, and the stream's state and version after it. */
+export interface Handled<E extends DomainEvent, S> {
+  events: StoredEvent<E>[];
+  state: S;
+  version: number;
+}
+
+/** How many times a command is run again after a concurrency conflict, by default. */
+export const DEFAULT_CONFLICT_RETRIES = 3;
+
+/**
+ * Runs `attempt` (a whole transaction) and runs it again when it fails with a
+ * ConcurrencyError, at most `retries` more times; other errors pass through.
+ */
+export async function retryOnConflict<T>(attempt: () => Promise<T>, retries = DEFAULT_CONFLICT_RETRIES): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError) || n >= retries) throw err;
+    }
+  }
+}
+
 export interface LoadedStream<S> {
   streamId: string;
   version: number;
@@ -253,29 +280,43 @@ export class EventStore {
   }
 
   /**
-   * Load → decide → append for one stream in its own transaction, retried on
-   * a concurrency conflict (decide is pure, so a retry is safe).
+   * Load → decide → append for one stream inside the caller's transaction:
+   * the one command-handling step every service uses (alone through
+   * `handle`, or several in one transaction, after the caller's own locks
+   * and checks). `command` is the command itself or a builder given the
+   * loaded state and version (a command is a plain object, never a
+   * function); the builder may read in `tx` and throw to refuse. Throws
+   * ConcurrencyError if another writer appended first: retry the whole
+   * transaction (`retryOnConflict`), decide is pure.
    */
+  async handleIn<C, E extends DomainEvent, S>(
+    tx: Tx,
+    decider: Decider<C, E, S>,
+    streamId: string,
+    command: NoInfer<C | CommandBuilder<C, S>>,
+    opts: { metadata?: EventMetadata } = {},
+  ): Promise<Handled<E, S>> {
+    const stream = await this.load(tx, decider, streamId);
+    const cmd = typeof command === 'function' ? await (command as CommandBuilder<C, S>)({ state: stream.state, version: stream.version }) : command;
+    const events = decider.decide(cmd, stream.state);
+    const state = events.reduce(decider.evolve, stream.state);
+    const stored = await this.append(tx, stream, events, state, opts.metadata);
+    return { events: stored, state, version: stream.version };
+  }
+
+  /** `fn` in its own transaction, run again (up to `retries` times) when it fails on a concurrency conflict. */
+  async transact<T>(fn: (tx: Tx) => Promise<T>, opts: { retries?: number } = {}): Promise<T> {
+    return retryOnConflict(() => this.db.tx(fn), opts.retries);
+  }
+
+  /** handleIn in its own transaction, retried on a concurrency conflict. */
   async handle<C, E extends DomainEvent, S>(
     decider: Decider<C, E, S>,
     streamId: string,
-    command: C,
+    command: NoInfer<C | CommandBuilder<C, S>>,
     opts: { metadata?: EventMetadata; retries?: number } = {},
-  ): Promise<{ events: StoredEvent<E>[]; state: S; version: number }> {
-    const retries = opts.retries ?? 3;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.db.tx(async (tx) => {
-          const stream = await this.load(tx, decider, streamId);
-          const events = decider.decide(command, stream.state);
-          const state = events.reduce(decider.evolve, stream.state);
-          const stored = await this.append(tx, stream, events, state, opts.metadata);
-          return { events: stored, state, version: stream.version };
-        });
-      } catch (err) {
-        if (!(err instanceof ConcurrencyError) || attempt >= retries) throw err;
-      }
-    }
+  ): Promise<Handled<E, S>> {
+    return this.transact((tx) => this.handleIn(tx, decider, streamId, command, opts), opts);
   }
 
   async readStream(q: Sql, streamId: string, fromVersion = 1): Promise<StoredEvent[]> {

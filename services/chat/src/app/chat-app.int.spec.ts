@@ -1,5 +1,10 @@
 // The chat service on real PostgreSQL and NATS, through its gRPC API: identity
 // events feed its directory, every RPC maps to the right status and reason.
+//
+// Past 400 lines on purpose: its describes share one environment, and the
+// last ones check what all the earlier ones wrote (every chat.v1 subject
+// published; the read models rebuilt equal to the live ones over everything),
+// so splitting it by use case would weaken those two checks.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID, sign } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';

@@ -270,9 +270,7 @@ export class DigestApp {
     );
     for (const { request_id } of ready) {
       await this.db.tx(async (tx) => {
-        const stream = await this.store.load(tx, digestDecider, digestStream(request_id));
-        const events = digestDecider.decide({ type: 'ExpireDigest', now: at }, stream.state);
-        if (events.length) await this.store.append(tx, stream, events, events.reduce(digestDecider.evolve, stream.state));
+        await this.store.handleIn(tx, digestDecider, digestStream(request_id), { type: 'ExpireDigest', now: at });
         await tx.query(`DELETE FROM digest.results WHERE request_id = ?`, [request_id]);
       });
     }
@@ -372,9 +370,7 @@ export class DigestApp {
   }
 
   private async forget(tx: Tx, command: Extract<PolicyCommand, { type: 'ForgetMember' }>): Promise<void> {
-    const stream = await this.store.load(tx, policyDecider, policyStream(command.chatId));
-    const events = policyDecider.decide(command, stream.state);
-    if (events.length) await this.store.append(tx, stream, events, events.reduce(policyDecider.evolve, stream.state));
+    await this.store.handleIn(tx, policyDecider, policyStream(command.chatId), command);
   }
 
   // --- helpers -----------------------------------------------------------------------

@@ -14,7 +14,7 @@
 // Redis, logs, errors); job failure reasons are fixed strings.
 import { createHash } from 'node:crypto';
 import { CannotDecryptError, openSealedPayload, sealPayload, sealRecipientForDevice, verifyDevice, type Ed25519KeyPair, type SealRecipient } from '@bil/crypto';
-import { ConcurrencyError, runWithContext, type Database, type EventStore, type Logger } from '@bil/runtime';
+import { runWithContext, type Database, type EventStore, type Logger } from '@bil/runtime';
 import { digestDecider, digestStream, type FailureReason, type ResultRef, type SummaryMethod } from '../domain/digest/digest.js';
 import {
   InvalidTranscriptError,
@@ -228,27 +228,26 @@ export class DigestWorker {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.settings.resultTtlMs).toISOString();
     const refs: ResultRef[] = results.map((r) => ({ chatId: r.chatId, sealedSha256: createHash('sha256').update(r.sealed).digest('base64url') }));
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.db.tx(async (tx) => {
-          const stream = await this.store.load(tx, digestDecider, digestStream(requestId));
-          const events = digestDecider.decide({ type: 'CompleteDigest', results: refs, method, expiresAt, now: now.toISOString() }, stream.state);
-          if (events.length === 0) return false;
-          for (const r of results) {
-            await tx.query(`INSERT INTO digest.results (request_id, chat_id, sealed, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, [
-              requestId,
-              r.chatId,
-              r.sealed,
-              expiresAt,
-            ]);
-          }
-          await this.store.append(tx, stream, events, events.reduce(digestDecider.evolve, stream.state));
-          return true;
-        });
-      } catch (err) {
-        if (!(err instanceof ConcurrencyError) || attempt >= 3) throw err;
+    // Retried on a concurrency conflict: the decision is pure and the result rows idempotent.
+    return this.store.transact(async (tx) => {
+      const { events } = await this.store.handleIn(tx, digestDecider, digestStream(requestId), {
+        type: 'CompleteDigest',
+        results: refs,
+        method,
+        expiresAt,
+        now: now.toISOString(),
+      });
+      if (events.length === 0) return false;
+      for (const r of results) {
+        await tx.query(`INSERT INTO digest.results (request_id, chat_id, sealed, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, [
+          requestId,
+          r.chatId,
+          r.sealed,
+          expiresAt,
+        ]);
       }
-    }
+      return true;
+    });
   }
 
   private async fail(requestId: string, reason: FailureReason): Promise<void> {

@@ -1,12 +1,13 @@
 // The identity application's shared plumbing: its dependencies and the
-// helpers every command uses (password check, sessions, stream execution,
+// helpers every command uses (password check, sessions, the clock,
 // read-model queries). IdentityApp (identity-app.ts) holds the commands.
 import { randomUUID } from 'node:crypto';
 import {
   failedPrecondition,
   unauthenticated,
+  systemClock,
+  type Clock,
   type Database,
-  type DomainEvent,
   type EventStore,
   type Logger,
   type RevocationList,
@@ -60,6 +61,7 @@ export abstract class IdentityAppBase {
     protected readonly revocations: RevocationList,
     protected readonly settings: IdentitySettings,
     protected readonly logger: Logger,
+    protected readonly clock: Clock = systemClock,
   ) {}
 
   private queue?: HashQueue;
@@ -95,7 +97,7 @@ export abstract class IdentityAppBase {
   /** Checks the list against the active devices (after this transaction's change) and appends it (version rule in the decider). */
   protected async publishInTx(tx: Tx, userId: string, list: ParsedDeviceList, now: string): Promise<void> {
     await requireListMatchesActive(tx, userId, list);
-    await this.execute(tx, userDecider, userStream(userId), publishCommand(list, now));
+    await this.store.handleIn(tx, userDecider, userStream(userId), publishCommand(list, now));
   }
 
   protected async userRow(userId: string): Promise<UserRow | undefined> {
@@ -118,7 +120,7 @@ export abstract class IdentityAppBase {
   }
 
   protected async startSession(userId: string, deviceId: string): Promise<Tokens> {
-    const now = new Date();
+    const now = this.clock.now();
     const sessionId = randomUUID();
     const refresh = newRefreshToken(sessionId, 1);
     const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
@@ -141,27 +143,13 @@ export abstract class IdentityAppBase {
     };
   }
 
-  /** Load → decide → append for one stream inside an open transaction. */
-  protected async execute<C, E extends DomainEvent, S>(
-    tx: Tx,
-    decider: { initialState(): S; decide(c: C, s: S): E[]; evolve(s: S, e: E): S },
-    streamId: string,
-    command: C,
-    preloaded?: { streamId: string; version: number; state: S },
-  ): Promise<E[]> {
-    const stream = preloaded ?? (await this.store.load(tx, decider, streamId));
-    const events = decider.decide(command, stream.state);
-    await this.store.append(tx, stream, events, events.reduce(decider.evolve, stream.state));
-    return events;
-  }
-
   protected async endSessions(tx: Tx, where: string, params: unknown[], reason: SessionEndReason, now: string): Promise<string[]> {
     const rows = await tx.query<{ session_id: string }>(
       `SELECT session_id FROM identity.sessions WHERE status = 'active' AND ${where}`,
       params,
     );
     for (const r of rows) {
-      await this.execute(tx, sessionDecider, sessionStream(r.session_id), { type: 'EndSession', reason, now });
+      await this.store.handleIn(tx, sessionDecider, sessionStream(r.session_id), { type: 'EndSession', reason, now });
     }
     return rows.map((r) => r.session_id);
   }
@@ -172,7 +160,7 @@ export abstract class IdentityAppBase {
       [userId],
     );
     for (const r of rows) {
-      await this.execute(tx, deviceDecider, deviceStream(r.device_id), { type: 'RevokeDevice', byUserId: userId, reason, now });
+      await this.store.handleIn(tx, deviceDecider, deviceStream(r.device_id), { type: 'RevokeDevice', byUserId: userId, reason, now });
     }
     await this.endSessions(tx, `user_id = ?`, [userId], reason === 'account_deleted' ? 'account_deleted' : 'device_revoked', now);
     return rows.map((r) => r.device_id);

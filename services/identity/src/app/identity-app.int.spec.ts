@@ -4,6 +4,7 @@ import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
 import {
   Database,
   EventStore,
+  ManualClock,
   OutboxRelay,
   RevocationList,
   connectNats,
@@ -168,6 +169,20 @@ describe('identity application', () => {
     expect(await codeOf(app.refresh({ refreshToken: third.refreshToken }))).toBe('refresh_token_reused');
     expect(await revocations.isRevoked({ sub: login.userId, did: device.deviceId, sid: login.tokens.sessionId })).toBe(true);
     expect(await codeOf(app.refresh({ refreshToken: 'bil_rt.garbage' }))).toBe('invalid_refresh_token');
+  });
+
+  it('expires a session by its injected clock: a refresh within the TTL renews it, one past it ends it', async () => {
+    const { device } = await registerWithDevice('ivo');
+    const clock = new ManualClock(new Date());
+    const settings = { refreshTtlSeconds: 3600, maxDevicesPerUser: 3, scrypt: { log2N: 15, r: 8, p: 1 } };
+    const timed = new IdentityApp(db, store, await TokenSigner.create(undefined, [], 900), revocations, settings, logger, clock);
+    const login = await timed.login({ username: 'ivo', password: PASSWORD, deviceId: device.deviceId });
+    expect(login.tokens.refreshTokenExpiresAt).toBe(new Date(clock.now().getTime() + 3600_000).toISOString());
+    clock.advance(3599_000);
+    const renewed = await timed.refresh({ refreshToken: login.tokens.refreshToken });
+    expect(renewed.refreshTokenExpiresAt).toBe(new Date(clock.now().getTime() + 3600_000).toISOString());
+    clock.advance(3600_000);
+    expect(await codeOf(timed.refresh({ refreshToken: renewed.refreshToken }))).toBe('session_expired');
   });
 
   it('a forged refresh token of an older generation does not end the victim session (issue 14 item 7)', async () => {

@@ -60,7 +60,7 @@ export class IdentityApp extends IdentityAppBase {
         username,
         displayName,
         passwordHash,
-        now: new Date().toISOString(),
+        now: this.clock.now().toISOString(),
       });
       return toPublicUser(state as ActiveUser);
     } catch (err) {
@@ -84,7 +84,7 @@ export class IdentityApp extends IdentityAppBase {
     /** The next signed device list (JSON text) listing exactly the active devices after this registration. */
     deviceList?: unknown;
   }): Promise<{ device: DeviceRecord; tokens: Tokens }> {
-    const now = new Date();
+    const now = this.clock.now();
     const name = validateName(input.deviceName, 'device_name', 1, 64);
     const encryptionKey = validateEncryptionKey(input.encryptionKey);
     const signingKey = validateEd25519Key(input.signingKey, 'signing_key');
@@ -116,13 +116,19 @@ export class IdentityApp extends IdentityAppBase {
     const iso = now.toISOString();
 
     const revokedDevices = await this.db.tx(async (tx) => {
-      const userStreamState = await this.store.load(tx, userDecider, userStream(user.userId));
-      // An account that publishes lists keeps doing so: every added device comes with the next list.
-      const hadList = userStreamState.state.status === 'active' && deviceListVersionOf(userStreamState.state) > 0;
-      if (hadList && !list) throw deviceListRequired();
-      const events = userDecider.decide({ type: 'SetIdentityKey', identityKey, reset: input.resetIdentity, now: iso }, userStreamState.state);
-      const reset = events.some((e) => e.type === 'IdentityKeySet' && e.data.reset);
-      await this.store.append(tx, userStreamState, events, events.reduce(userDecider.evolve, userStreamState.state), { actorUserId: user.userId });
+      const { events } = await this.store.handleIn(
+        tx,
+        userDecider,
+        userStream(user.userId),
+        ({ state }) => {
+          // An account that publishes lists keeps doing so: every added device comes with the next list.
+          const hadList = state.status === 'active' && deviceListVersionOf(state) > 0;
+          if (hadList && !list) throw deviceListRequired();
+          return { type: 'SetIdentityKey', identityKey, reset: input.resetIdentity, now: iso };
+        },
+        { metadata: { actorUserId: user.userId } },
+      );
+      const reset = events.some((e) => e.type === 'IdentityKeySet' && 'reset' in e.data && e.data.reset);
 
       let revoked: string[] = [];
       if (reset) {
@@ -136,7 +142,7 @@ export class IdentityApp extends IdentityAppBase {
           throw failedPrecondition('too_many_devices', `an account can have at most ${this.settings.maxDevicesPerUser} devices; revoke one first`);
         }
       }
-      await this.execute(tx, deviceDecider, deviceStream(deviceId), {
+      await this.store.handleIn(tx, deviceDecider, deviceStream(deviceId), {
         type: 'RegisterDevice',
         deviceId,
         userId: user.userId,
@@ -147,7 +153,7 @@ export class IdentityApp extends IdentityAppBase {
         certificateIssuedAt: issuedAt,
         now: iso,
       });
-      await this.execute(tx, sessionDecider, sessionStream(sessionId), {
+      await this.store.handleIn(tx, sessionDecider, sessionStream(sessionId), {
         type: 'StartSession',
         sessionId,
         userId: user.userId,
@@ -187,7 +193,7 @@ export class IdentityApp extends IdentityAppBase {
   async refresh(input: { refreshToken: unknown }): Promise<Tokens> {
     const parsed = parseRefreshToken(input.refreshToken);
     if (!parsed) throw unauthenticated('invalid_refresh_token', 'the refresh token is not valid; sign in again');
-    const now = new Date();
+    const now = this.clock.now();
     const expiresAt = new Date(now.getTime() + this.settings.refreshTtlSeconds * 1000);
     const next = newRefreshToken(parsed.sessionId, parsed.generation + 1);
     const { events, state } = await this.store.handle(sessionDecider, sessionStream(parsed.sessionId), {
@@ -218,9 +224,10 @@ export class IdentityApp extends IdentityAppBase {
 
   async logout(actor: Actor): Promise<void> {
     await this.db.tx(async (tx) => {
-      const s = await this.store.load(tx, sessionDecider, sessionStream(actor.sessionId));
-      if (s.state.status === 'none' || s.state.userId !== actor.userId) throw notFound('session_not_found', 'no such session');
-      await this.execute(tx, sessionDecider, sessionStream(actor.sessionId), { type: 'EndSession', reason: 'logout', now: new Date().toISOString() }, s);
+      await this.store.handleIn(tx, sessionDecider, sessionStream(actor.sessionId), ({ state }) => {
+        if (state.status === 'none' || state.userId !== actor.userId) throw notFound('session_not_found', 'no such session');
+        return { type: 'EndSession', reason: 'logout', now: this.clock.now().toISOString() };
+      });
     });
     await this.revocations.revoke('session', [actor.sessionId]);
   }
@@ -229,9 +236,9 @@ export class IdentityApp extends IdentityAppBase {
   async revokeDevice(actor: Actor, rawDeviceId: unknown, rawDeviceList?: unknown): Promise<string> {
     const deviceId = validateUuid(rawDeviceId, 'device_id');
     const list = await this.parseOwnList(actor, rawDeviceList);
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     await this.db.tx(async (tx) => {
-      await this.execute(tx, deviceDecider, deviceStream(deviceId), { type: 'RevokeDevice', byUserId: actor.userId, reason: 'user', now });
+      await this.store.handleIn(tx, deviceDecider, deviceStream(deviceId), { type: 'RevokeDevice', byUserId: actor.userId, reason: 'user', now });
       await this.endSessions(tx, `device_id = ?`, [deviceId], 'device_revoked', now);
       if (list) await this.publishInTx(tx, actor.userId, list, now);
     });
@@ -243,7 +250,7 @@ export class IdentityApp extends IdentityAppBase {
   async publishDeviceList(actor: Actor, rawDeviceList: unknown): Promise<number> {
     const list = await this.parseOwnList(actor, rawDeviceList);
     if (!list) throw invalidArgument('invalid_device_list', 'device_list is required', { field: 'device_list', reason: 'missing' });
-    await this.db.tx((tx) => this.publishInTx(tx, actor.userId, list, new Date().toISOString()));
+    await this.db.tx((tx) => this.publishInTx(tx, actor.userId, list, this.clock.now().toISOString()));
     return list.version;
   }
 
@@ -258,7 +265,7 @@ export class IdentityApp extends IdentityAppBase {
     const { state } = await this.store.handle(
       userDecider,
       userStream(actor.userId),
-      { type: 'UpdateProfile', displayName, now: new Date().toISOString() },
+      { type: 'UpdateProfile', displayName, now: this.clock.now().toISOString() },
       { metadata: { actorUserId: actor.userId, actorDeviceId: actor.deviceId } },
     );
     if (state.status !== 'active') throw notFound('user_not_found', 'no such user');
@@ -272,9 +279,9 @@ export class IdentityApp extends IdentityAppBase {
     const user = requireActiveUser(loaded.state);
     if (!(await this.queuedVerify(`u:${user.username.toLowerCase()}`, oldPassword, user.passwordHash))) throw invalidCredentials();
     const passwordHash = await this.queuedHash(`u:${user.username.toLowerCase()}`, newPassword);
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     const ended = await this.db.tx(async (tx) => {
-      await this.execute(tx, userDecider, userStream(actor.userId), { type: 'ChangePassword', passwordHash, now });
+      await this.store.handleIn(tx, userDecider, userStream(actor.userId), { type: 'ChangePassword', passwordHash, now });
       return this.endSessions(tx, `user_id = ? AND session_id <> ?`, [actor.userId, actor.sessionId], 'password_changed', now);
     });
     await this.revocations.revoke('session', ended);
@@ -293,10 +300,10 @@ export class IdentityApp extends IdentityAppBase {
         unexpected_device_ids: list.devices.map((d) => d.deviceId),
       });
     }
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     await this.db.tx(async (tx) => {
-      if (list) await this.execute(tx, userDecider, userStream(actor.userId), publishCommand(list, now));
-      await this.execute(tx, userDecider, userStream(actor.userId), { type: 'DeleteUser', now });
+      if (list) await this.store.handleIn(tx, userDecider, userStream(actor.userId), publishCommand(list, now));
+      await this.store.handleIn(tx, userDecider, userStream(actor.userId), { type: 'DeleteUser', now });
       await this.revokeAllDevices(tx, actor.userId, 'account_deleted', now);
     });
     await this.revocations.revoke('user', [actor.userId]);

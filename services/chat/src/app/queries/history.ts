@@ -1,0 +1,85 @@
+// The history read model: one page of a chat's messages, forwards or
+// backwards, each with the calling device's own wrapped key (ListMessages).
+import { validateLimit, validateSeq, validateUuid } from '../../domain/validation.js';
+import type { Actor, ChatDeps } from '../context.js';
+import { access } from '../repository.js';
+import { ROW_OVERHEAD_BYTES, iso, maxPageBytes } from './paging.js';
+
+export interface MessageView {
+  chatId: string;
+  seq: number;
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  envelope: string;
+  wrappedKey: string;
+  epoch: number;
+  createdAt: string;
+}
+
+export async function listMessages(
+  deps: ChatDeps,
+  actor: Actor,
+  input: { chatId: unknown; afterSeq?: unknown; beforeSeq?: unknown; limit: unknown },
+): Promise<{ messages: MessageView[]; hasMore: boolean; lastSeq: number }> {
+  const chatId = validateUuid(input.chatId, 'chat_id');
+  const limit = validateLimit(input.limit, 50, 200);
+  const caller = await access(deps.db, actor, chatId);
+  const forwards = input.afterSeq !== undefined;
+  const after = forwards ? validateSeq(input.afterSeq, 'after_seq') : 0;
+  const before = input.beforeSeq !== undefined ? validateSeq(input.beforeSeq, 'before_seq') : caller.lastSeq + 1;
+  // Only messages from the caller's membership intervals; each row with the calling device's own key only.
+  // A page is sized by bytes as well as count (MAX_PAGE_BYTES): rows are taken in paging order while
+  // their running size fits, and the first row always (one message is at most ~350 KiB).
+  const rows = await deps.db.query<{
+    seq: string;
+    message_id: string;
+    sender_user_id: string;
+    sender_device_id: string;
+    epoch: number;
+    /** The envelope's JSON text, from its event (the message row refers to it). */
+    envelope: string;
+    created_at: Date;
+    wrapped_key: string | null;
+    fetched: string;
+  }>(
+    `SELECT p.seq, p.message_id, p.sender_user_id, p.sender_device_id, p.epoch, p.envelope, p.created_at, p.wrapped_key, p.fetched
+     FROM (
+       SELECT y.*, sum(y.bytes) OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'} ROWS UNBOUNDED PRECEDING) AS running,
+              row_number() OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'}) AS rn, count(*) OVER () AS fetched
+       FROM (
+         SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, e.envelope, m.created_at, k.wrapped_key,
+                octet_length(e.envelope) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
+         FROM chat.messages m
+         CROSS JOIN LATERAL (SELECT (e.data->'envelope')::text AS envelope FROM chat.events e WHERE e.position = m.event_position OFFSET 0) e
+         LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
+         WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
+           AND EXISTS (SELECT 1 FROM chat.chat_members i
+                       WHERE i.chat_id = m.chat_id AND i.user_id = ? AND m.seq > i.joined_seq AND (i.left_seq IS NULL OR m.seq <= i.left_seq))
+         ORDER BY m.seq ${forwards ? 'ASC' : 'DESC'} LIMIT ?
+       ) y
+     ) p
+     WHERE p.rn = 1 OR p.running <= ?
+     ORDER BY p.seq ${forwards ? 'ASC' : 'DESC'}`,
+    [actor.deviceId, chatId, after, before, actor.userId, limit + 1, maxPageBytes(deps.settings)],
+  );
+  const page = rows.slice(0, limit);
+  const fetched = rows.length > 0 ? Number(rows[0]!.fetched) : 0;
+  if (!forwards) page.reverse();
+  return {
+    messages: page.map((r) => ({
+      chatId,
+      seq: Number(r.seq),
+      messageId: r.message_id,
+      senderUserId: r.sender_user_id,
+      senderDeviceId: r.sender_device_id,
+      envelope: r.envelope,
+      wrappedKey: r.wrapped_key ?? '',
+      epoch: r.epoch,
+      createdAt: iso(r.created_at),
+    })),
+    // More exist when a row was left out, by the count (limit + 1 fetched) or by the byte budget.
+    hasMore: fetched > page.length,
+    lastSeq: caller.lastSeq,
+  };
+}
