@@ -95,6 +95,8 @@ interface Lease {
   /** Published past what is stored. */
   dirty: boolean;
   writtenAt: number;
+  /** A statement failed: the connection is closed and a new one opened. */
+  failed?: boolean;
 }
 
 export class OutboxRelay {
@@ -243,8 +245,19 @@ export class OutboxRelay {
       await this.writeCheckpoint(lease, r.read === 0 && Date.now() - lease.writtenAt >= CHECKPOINT_WRITE_MS);
       return r;
     } catch (err) {
-      // The connection may be gone: start over from the stored checkpoint (what is resent is dropped by Nats-Msg-Id).
-      await this.dropLease();
+      // A failed statement may mean the connection is gone: start over from the stored checkpoint
+      // (what is resent is dropped by Nats-Msg-Id). A failed publish keeps the lease and resends the batch.
+      if (lease.failed) await this.dropLease();
+      throw err;
+    }
+  }
+
+  /** A statement on the lease's connection; a failure marks the lease for dropping. */
+  private async sql<T>(lease: Lease, text: string, params: readonly unknown[]): Promise<T[]> {
+    try {
+      return await lease.session.query<T>(text, params);
+    } catch (err) {
+      lease.failed = true;
       throw err;
     }
   }
@@ -254,10 +267,11 @@ export class OutboxRelay {
     const lease = (this.lease ??= { session: await this.opts.db.session(), locked: false, txId: '0', position: '0', dirty: false, writtenAt: 0 });
     if (lease.locked) return lease;
     try {
-      const [lock] = await lease.session.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [this.lockKey()]);
+      const [lock] = await this.sql<{ locked: boolean }>(lease, `SELECT pg_try_advisory_lock(hashtext($1)) AS locked`, [this.lockKey()]);
       if (!lock?.locked) return undefined;
       lease.locked = true;
-      const [c] = await lease.session.query<{ tx_id: string; position: string }>(
+      const [c] = await this.sql<{ tx_id: string; position: string }>(
+        lease,
         `SELECT tx_id::text AS tx_id, position::text AS position FROM "${this.opts.db.schema}".outbox_checkpoints WHERE relay = $1`,
         [this.name],
       );
@@ -276,7 +290,8 @@ export class OutboxRelay {
   /** Stores the in-memory checkpoint when it moved and `now` or CHECKPOINT_WRITE_MS have passed since the last write. */
   private async writeCheckpoint(lease: Lease, now: boolean): Promise<void> {
     if (!lease.dirty || (!now && Date.now() - lease.writtenAt < CHECKPOINT_WRITE_MS)) return;
-    await lease.session.query(
+    await this.sql(
+      lease,
       `INSERT INTO "${this.opts.db.schema}".outbox_checkpoints (relay, tx_id, position) VALUES ($1, $2::xid8, $3)
        ON CONFLICT (relay) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position, updated_at = now()`,
       [this.name, lease.txId, lease.position],
@@ -311,7 +326,7 @@ export class OutboxRelay {
 
   private async publishLocked(lease: Lease): Promise<{ read: number; published: number }> {
     const { nats } = this.opts;
-    const rows = await lease.session.query<Parameters<typeof toStoredEvent>[0]>(outboxBatchSql(this.opts.db.schema), [lease.txId, lease.position, this.batchSize]);
+    const rows = await this.sql<Parameters<typeof toStoredEvent>[0]>(lease, outboxBatchSql(this.opts.db.schema), [lease.txId, lease.position, this.batchSize]);
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;

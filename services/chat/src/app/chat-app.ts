@@ -65,7 +65,7 @@ export class ChatApp {
     private readonly logger: Logger,
     private readonly clock: Clock = systemClock,
   ) {
-    this.writer = new MessageWriter(db, store);
+    this.writer = new MessageWriter(db, store, { clock });
     this.deps = { db, store, settings, clock };
   }
 

@@ -34,6 +34,8 @@ import {
   notFound,
   permissionDenied,
   currentContext,
+  systemClock,
+  type Clock,
   type Database,
   type EventMetadata,
   type EventStore,
@@ -71,6 +73,8 @@ export interface MessageWriterOptions {
   maxBatch?: number;
   /** Batches committing at once (default 2): the next batch collects while one commits. */
   maxInFlight?: number;
+  /** The time a batch's messages are stamped with (default the system clock). */
+  clock?: Clock;
 }
 
 const chatNotFound = () => notFound('chat_not_found', 'no such chat');
@@ -134,6 +138,7 @@ export class MessageWriter {
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: Database,
@@ -142,6 +147,7 @@ export class MessageWriter {
   ) {
     this.maxBatch = opts.maxBatch ?? 256;
     this.maxInFlight = opts.maxInFlight ?? 2;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Writes one validated send; resolves after its commit. */
@@ -244,7 +250,7 @@ export class MessageWriter {
     }
     const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
 
-    const now = new Date().toISOString();
+    const now = this.clock.now().toISOString();
     const outcomes: Outcome[] = [];
     const entries: Array<{ streamId: string; streamVersion: number; event: ChatEvent; metadata: EventMetadata }> = [];
     const taken = new Set<string>();
