@@ -406,3 +406,60 @@ describe('durable consumer', () => {
     expect(await new DurableConsumer({ nats, db, logger, context: 'rt', durable: 'trimmer', filter: 'rt.v1.none.>', retentionMs: 3600_000, trimIntervalMs: 0, handle: async () => undefined }).trim()).toBe(2);
   });
 });
+
+describe('appendOwned with an inline projection', () => {
+  // rt.applied written by CTEs in the insert's own statement, or by apply: the same rows either way.
+  const applied: Projection = {
+    name: 'applied',
+    tables: ['applied'],
+    inline: {
+      types: ['Added'],
+      ctes: `a AS (INSERT INTO rt.applied (event_id, amount) SELECT i.event_id, (ev.data->>'amount')::integer FROM ev JOIN ins i USING (position) RETURNING 1)`,
+    },
+    async apply(tx, events) {
+      for (const e of events) await tx.query(`INSERT INTO rt.applied (event_id, amount) VALUES (?, ?)`, [e.eventId, (e.data as { amount: number }).amount]);
+    },
+  };
+  const counting = (tx: Tx) => {
+    const seen: string[] = [];
+    const proxy = new Proxy(tx, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop === 'query' && typeof v === 'function') return (sql: string, params?: unknown[]) => (seen.push(sql), (v as Tx['query']).call(target, sql, params));
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return { tx: proxy, seen };
+  };
+  const amounts = async (ids: string[]) =>
+    (await db.query<{ amount: number }>(`SELECT amount FROM rt.applied WHERE event_id = ANY(?::uuid[]) ORDER BY amount`, [`{${ids.join(',')}}`])).map((r) => r.amount);
+
+  it('inserts and projects in one statement, and returns the stored events in position order', async () => {
+    const inlineStore = new EventStore(db, [applied]);
+    const stream = `owned-${crypto.randomUUID()}`;
+    const out = await db.tx(async (raw) => {
+      const { tx, seen } = counting(raw);
+      const stored = await inlineStore.appendOwned(tx, [1, 2, 3].map((n) => ({ streamId: stream, streamVersion: n, event: { type: 'Added', data: { amount: n * 10 } } })));
+      return { stored, seen };
+    });
+    expect(out.seen).toHaveLength(1);
+    expect(out.stored.map((e) => [e.streamVersion, e.data])).toEqual([[1, { amount: 10 }], [2, { amount: 20 }], [3, { amount: 30 }]]);
+    expect(out.stored.every((e) => /^\d+$/.test(e.position) && /^\d+$/.test(e.txId) && !Number.isNaN(Date.parse(e.occurredAt)))).toBe(true);
+    const [row] = await db.query<{ position: string; data: unknown }>(`SELECT position::text, data FROM rt.events WHERE event_id = ?`, [out.stored[1]!.eventId]);
+    expect(row).toEqual({ position: out.stored[1]!.position, data: { amount: 20 } });
+    expect(await amounts(out.stored.map((e) => e.eventId))).toEqual([10, 20, 30]);
+  });
+
+  it('falls back to apply when a projection has no inline form for an event', async () => {
+    const mixed = new EventStore(db, [applied, counters]);
+    const stream = `owned-${crypto.randomUUID()}`;
+    const out = await db.tx(async (raw) => {
+      const { tx, seen } = counting(raw);
+      const stored = await mixed.appendOwned(tx, [{ streamId: stream, streamVersion: 1, event: { type: 'Added', data: { amount: 7 } } }]);
+      return { stored, seen };
+    });
+    expect(out.seen.length).toBeGreaterThan(1);
+    expect(await amounts(out.stored.map((e) => e.eventId))).toEqual([7]);
+    expect(await db.query(`SELECT total FROM rt.counters WHERE id = ?`, [stream])).toEqual([{ total: 7 }]);
+  });
+});

@@ -16,19 +16,16 @@ import type { ReadsEvent } from '../../domain/reads/reads.js';
 type Event = ChatEvent | ReadsEvent;
 
 /**
- * The messages projection of a run of MessagePosted events (parameter: their
- * positions as a bigint array). One statement: messages (a reference to
- * their event, which holds the envelope: written once), their wrapped keys,
- * the sender's implicit read marker (posting means having read the chat up to
- * there), and the chat's last_seq (live, the send path holds the chat's row
- * lock). Index-bound whatever the statistics: the events by one primary-key
- * probe each (an IN list may hash a scan of every event), the chats through
- * `= ANY` of their ids. Exported for the plan test.
+ * The messages projection of a run of MessagePosted events, as CTEs reading
+ * `ev(position, data)`: messages (a reference to their event, which holds
+ * the envelope: written once), their wrapped keys, the sender's implicit read
+ * marker (posting means having read the chat up to there), and the chat's
+ * last_seq (live, the send path holds the chat's row lock). The send path
+ * runs them in the event insert's own statement (Projection.inline: one round
+ * trip); rebuilds through MESSAGES_PROJECTION_SQL. The chats are reached
+ * through `= ANY` of their ids (index-bound whatever the statistics).
  */
-export const MESSAGES_PROJECTION_SQL = `WITH ev AS (
-       SELECT e.position, e.data FROM unnest(?::bigint[]) AS p(position)
-       CROSS JOIN LATERAL (SELECT e.position, e.data FROM chat.events e WHERE e.position = p.position OFFSET 0) e
-     ), m AS (
+export const MESSAGES_PROJECTION_CTES = `m AS (
        INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at)
        SELECT (data->>'chatId')::uuid, (data->>'seq')::bigint, (data->>'messageId')::uuid, (data->>'senderUserId')::uuid,
               (data->>'senderDeviceId')::uuid, (data->>'epoch')::integer, position, (data->>'occurredAt')::timestamptz
@@ -45,9 +42,22 @@ export const MESSAGES_PROJECTION_SQL = `WITH ev AS (
        WHERE (mr.last_read_seq, mr.updated_at) < (excluded.last_read_seq, excluded.updated_at)
      ), last AS (
        SELECT DISTINCT ON (chat_id) chat_id, seq, created_at AS at FROM m ORDER BY chat_id, seq DESC
-     )
-     UPDATE chat.chats c SET (last_seq, last_activity_at) = (SELECT x.seq, x.at FROM last x WHERE x.chat_id = c.chat_id)
-     WHERE c.chat_id = ANY (ARRAY(SELECT chat_id FROM last)) AND c.last_seq < (SELECT x.seq FROM last x WHERE x.chat_id = c.chat_id)`;
+     ), c AS (
+       UPDATE chat.chats c SET (last_seq, last_activity_at) = (SELECT x.seq, x.at FROM last x WHERE x.chat_id = c.chat_id)
+       WHERE c.chat_id = ANY (ARRAY(SELECT chat_id FROM last)) AND c.last_seq < (SELECT x.seq FROM last x WHERE x.chat_id = c.chat_id)
+       RETURNING 1
+     )`;
+
+/**
+ * MESSAGES_PROJECTION_CTES over stored events (parameter: their positions as
+ * a bigint array; each event by one primary-key probe: an IN list may hash a
+ * scan of every event). Exported for the plan test.
+ */
+export const MESSAGES_PROJECTION_SQL = `WITH ev AS (
+       SELECT e.position, e.data FROM unnest(?::bigint[]) AS p(position)
+       CROSS JOIN LATERAL (SELECT e.position, e.data FROM chat.events e WHERE e.position = p.position OFFSET 0) e
+     ), ${MESSAGES_PROJECTION_CTES}
+     SELECT count(*) AS n FROM c`;
 
 async function applyMessages(q: Sql, positions: string[]): Promise<void> {
   await q.query(MESSAGES_PROJECTION_SQL, [`{${positions.join(',')}}`]);
@@ -165,6 +175,7 @@ function insertEpochKeys(q: Sql, position: string) {
 export const chatReadModels: Projection = {
   name: 'chat-read-models',
   tables: ['message_reads', 'message_keys', 'messages', 'group_leaves', 'group_keys', 'group_epochs', 'chat_members', 'chats'],
+  inline: { types: ['MessagePosted'], ctes: MESSAGES_PROJECTION_CTES },
   async apply(q, events) {
     // Keep event order: runs of messages go set-based, everything else one by one.
     let run: string[] = [];
