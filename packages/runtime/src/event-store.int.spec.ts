@@ -198,7 +198,7 @@ describe('outbox relay', () => {
     await store.handle(counter, 'early', { type: 'Add', amount: 1 });
     const [late] = await store.readStream(db, 'late');
     expect(late).toBeUndefined(); // not committed yet
-    await relay.drain(); // must not move the checkpoint past T1's row
+    await relay.drain({ waitMs: 0 }); // must not move the checkpoint past T1's row (and not wait for it)
     releaseT1();
     await eventually(async () => (await store.readStream(db, 'late')).length === 1);
     await relay.drain();
@@ -208,6 +208,26 @@ describe('outbox relay', () => {
     expect(published).toContain(lateEvent.eventId);
     expect(published).toContain(earlyEvent.eventId);
     expect(Number(lateEvent.position)).toBeLessThan(Number(earlyEvent.position));
+  });
+
+  it('drain waits for what committed before it behind an older running transaction (anywhere on the server)', async () => {
+    const relay = new OutboxRelay({ db, nats, logger, name: 'behind', toMessage });
+    await relay.drain();
+    // T0: any transaction with an xid, still running (here in a table of no relay; in CI, another suite's database).
+    let releaseT0!: () => void;
+    const t0Started = new Promise<void>((resolve) => {
+      void db.tx(async (tx) => {
+        await tx.query(`INSERT INTO rt.applied (event_id, amount) VALUES (gen_random_uuid(), 0)`);
+        resolve();
+        await new Promise<void>((r) => (releaseT0 = r));
+      });
+    });
+    await t0Started;
+    await store.handle(counter, 'behind-1', { type: 'Add', amount: 1 });
+    const [event] = await store.readStream(db, 'behind-1');
+    setTimeout(() => releaseT0(), 150);
+    expect(await relay.drain()).toBeGreaterThanOrEqual(1);
+    expect((await streamMessages()).map((m) => m.eventId)).toContain(event!.eventId);
   });
 
   it('publishes every event exactly once when killed mid-batch and restarted', async () => {

@@ -175,20 +175,44 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes everything committed so far and stores the checkpoint; returns
-   * how many were published. A relay that was not started lets go of the
+   * Publishes everything committed before the call and stores the checkpoint;
+   * returns how many were published. An event committed before the call may
+   * sit behind a transaction still running anywhere on the server (the relay
+   * reads below the snapshot's xmin, so it never skips a late commit): drain
+   * waits for it, at most `waitMs` (default 5 s). Nothing is waited for when
+   * another relay holds the lock. A relay that was not started lets go of the
    * lock afterwards.
    */
-  async drain(): Promise<number> {
+  async drain(opts: { waitMs?: number } = {}): Promise<number> {
+    const deadline = Date.now() + (opts.waitMs ?? 5000);
+    const [top] = await this.opts.db.query<{ position: string }>(`SELECT coalesce(max(position), 0)::text AS position FROM "${this.opts.db.schema}".events`);
     let total = 0;
     try {
       for (;;) {
         const n = await this.publishBatch();
         total += n.published;
-        if (n.read === 0) return total;
+        if (n.read > 0) continue;
+        if (Date.now() >= deadline || !(await this.behind(top!.position))) return total;
+        await new Promise((r) => setTimeout(r, 5));
       }
     } finally {
       if (!this.running) await this.release();
+    }
+  }
+
+  /** Whether events at or below `position` are still past the checkpoint (waiting for an older transaction). */
+  private async behind(position: string): Promise<boolean> {
+    const lease = this.lease;
+    if (!lease?.locked) return false;
+    try {
+      const [r] = await this.sql<{ behind: boolean }>(
+        lease,
+        `SELECT EXISTS (SELECT 1 FROM "${this.opts.db.schema}".events e WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint) AND e.position <= $3::bigint) AS behind`,
+        [lease.txId, lease.position, position],
+      );
+      return r?.behind ?? false;
+    } catch {
+      return false; // the connection is gone: the next batch starts over from the stored checkpoint
     }
   }
 
