@@ -1,42 +1,34 @@
-// One authenticated WebSocket of one device. It holds the catch-up vs. live
-// ordering for that device: live frames are held from the moment the socket
-// is registered until history after the device's cursors has been sent and
-// `synced` followed; then they are released in seq order per chat, skipping
-// what history covered. A live frame that arrives ahead of a missing one
-// waits briefly, then the gap is fetched from chat, so the device sees every
-// message exactly once and in order whichever node fanned it out.
-// Over 400 lines: that ordering state (sync, hold, release, gap fill) is one unit.
-import { AppError, isDependencyUnavailable, type Logger, type VerifiedActor } from '@bil/runtime';
+// One authenticated WebSocket of one device: the I/O around its Sequencer
+// (sequencer.ts, the catch-up vs. live ordering per chat). It reads client
+// frames, runs catch-up and gap-fill reads against chat, hands what happens
+// to the sequencer and performs what it answers (writes, paced by the
+// socket's drain where history is concerned, fills through the node's slots,
+// timers), plus auth expiry, pings and backpressure.
+import { AppError, type Logger, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import {
   CloseCodes,
   CloseReasons,
-  ERROR_CODES,
   FrameError,
   authOkFrame,
   errorFrame,
   helloFrame,
-  messageFrame,
   parseClientFrame,
   pongFrame,
   syncedFrame,
-  withWrappedKey,
   type ClientFrame,
-  type ErrorCode,
 } from '../domain/frames.js';
 import { FrameLimiter } from '../domain/frame-limits.js';
-import type { Actor, ChatBackend, StoredMessage } from '../infra/backends.js';
+import type { Actor, ChatBackend } from '../infra/backends.js';
+import { frameErrorCode, pageMessage } from './backend-frames.js';
+import { Sequencer, type LiveFrame, type SequencerAction } from './sequencer.js';
 
 /**
  * A frame on its way to this socket; message frames carry their chat and seq.
  * A fan-out hands every socket of the node the same Buffer (UTF-8 encoded
  * once, written as a text frame without a copy per socket).
  */
-export interface LiveFrame {
-  data: string | Buffer;
-  chatId?: string;
-  seq?: number;
-}
+export type { LiveFrame };
 
 export interface ConnectionSettings {
   nodeId: string;
@@ -69,42 +61,29 @@ export interface ConnectionHost {
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n?: number): void;
 }
 
-type Phase = 'awaiting_sync' | 'syncing' | 'live' | 'closed';
-
 const PAGE = 200;
 const TEXT = { binary: false };
 /** A gap fill gives up on a socket that drained nothing for this long. */
 const FILL_STALL_MS = 500;
 const MAX_BAD_FRAMES = 20;
 let nextId = 0;
-const EMPTY: ReadonlySet<string> = new Set();
 
 /**
  * Per-socket state is what an idle socket costs, so it is kept small (issue 18:
- * an idle authenticated socket at ≤ 2x a raw `ws` one): the ordering maps and
- * sets, the frame limiter and the early-frame queue exist only once needed;
- * pings come from one node-wide timer (Hub), not a timer per socket.
+ * an idle authenticated socket at ≤ 2x a raw `ws` one): the sequencer's maps
+ * and sets, the frame limiter and the early-frame queue exist only once
+ * needed; pings come from one node-wide timer (Hub), not a timer per socket.
  */
 export class Connection {
   readonly id = `${process.pid}-${++nextId}`;
-  private phase: Phase = 'awaiting_sync';
-  private pending: LiveFrame[] | undefined;
-  /** Highest seq sent per chat. */
-  private delivered: Map<string, number> | undefined;
-  /** Frames that arrived ahead of a missing seq, per chat. */
-  private ahead: Map<string, Map<number, string | Buffer>> | undefined;
-  private gapTimers: Map<string, NodeJS.Timeout> | undefined;
-  private filling: Set<string> | undefined;
-  /** Chats whose gap fill waits for a slot of the node. */
-  private fillQueued: Set<string> | undefined;
+  private readonly seq: Sequencer;
   private expiryTimer?: NodeJS.Timeout;
   private syncTimer?: NodeJS.Timeout;
+  private torndown = false;
   private alive = true;
   private started = false;
   private badFrames = 0;
   private limiter: FrameLimiter | undefined;
-  /** Chats the device is known to belong to (from sync and live traffic). */
-  private knownChats: Set<string> | undefined;
   /** Frames a client sends right after the upgrade wait here until the socket is registered. */
   private early: Array<[Buffer, boolean]> | undefined;
 
@@ -115,6 +94,7 @@ export class Connection {
     private readonly settings: ConnectionSettings,
     private readonly logger: Logger,
   ) {
+    this.seq = new Sequencer(settings);
     ws.on('message', (data, isBinary) => this.received(data as Buffer, isBinary));
     ws.on('pong', () => (this.alive = true));
     ws.on('close', () => this.teardown());
@@ -123,15 +103,7 @@ export class Connection {
 
   /** Chats the device is known to belong to (from sync and live traffic). */
   get chats(): ReadonlySet<string> {
-    return this.knownChats ?? EMPTY;
-  }
-
-  private noteChat(chatId: string): void {
-    (this.knownChats ??= new Set()).add(chatId);
-  }
-
-  private setDelivered(chatId: string, seq: number): void {
-    (this.delivered ??= new Map()).set(chatId, seq);
+    return this.seq.chats;
   }
 
   private received(data: Buffer, isBinary: boolean): void {
@@ -144,7 +116,7 @@ export class Connection {
 
   /** Called by the node once per ping interval: a socket that missed the last pong is dropped. */
   pingTick(): void {
-    if (this.phase === 'closed' || !this.started) return;
+    if (this.isClosed || !this.started) return;
     if (!this.alive) {
       this.ws.terminate();
       return;
@@ -160,7 +132,7 @@ export class Connection {
     return this.actor.deviceId;
   }
   get isClosed(): boolean {
-    return this.phase === 'closed';
+    return this.torndown;
   }
   private get chatActor(): Actor {
     return { userId: this.actor.userId, deviceId: this.actor.deviceId, sessionId: this.actor.sessionId };
@@ -168,7 +140,7 @@ export class Connection {
 
   /** Starts serving: hello, timers, frame handling. Call after the device is registered (presence). */
   start(): void {
-    if (this.phase === 'closed') return;
+    if (this.isClosed) return;
     this.armExpiry();
     this.syncTimer = setTimeout(() => this.close('syncTimeout'), this.settings.syncTimeoutMs);
     this.send(
@@ -188,7 +160,7 @@ export class Connection {
 
   /** Closes with one of the protocol's close codes. */
   close(reason: keyof typeof CloseCodes): void {
-    if (this.phase === 'closed') return;
+    if (this.torndown) return;
     this.teardown();
     this.ws.close(CloseCodes[reason], CloseReasons[reason]);
     // A peer that does not read never completes the closing handshake.
@@ -197,25 +169,15 @@ export class Connection {
 
   /** Hands a live frame to this socket (held until synced, then ordered). */
   deliver(frame: LiveFrame): void {
-    if (this.phase === 'closed') return;
-    if (this.phase !== 'live') {
-      const pending = (this.pending ??= []);
-      pending.push(frame);
-      if (pending.length > this.settings.maxPendingFrames) this.slow();
-      return;
-    }
-    if (frame.chatId !== undefined && frame.seq !== undefined) this.ordered(frame.chatId, frame.seq, frame.data);
-    else this.send(frame.data);
+    this.perform(this.seq.deliver(frame));
   }
 
   private teardown(): void {
-    if (this.phase === 'closed') return;
-    this.phase = 'closed';
+    if (this.torndown) return;
+    this.torndown = true;
+    this.seq.close();
     clearTimeout(this.expiryTimer);
     clearTimeout(this.syncTimer);
-    for (const t of this.gapTimers?.values() ?? []) clearTimeout(t);
-    this.pending = undefined;
-    this.ahead = undefined;
     this.early = undefined;
     this.host.closed(this);
   }
@@ -228,7 +190,7 @@ export class Connection {
 
   /** Writes a text frame unless the socket's queue is past the limit (then it is cut off). */
   private send(data: string | Buffer): boolean {
-    if (this.phase === 'closed') return false;
+    if (this.isClosed) return false;
     if (this.ws.bufferedAmount + data.length > this.settings.maxBufferedBytes) {
       this.slow();
       return false;
@@ -248,7 +210,7 @@ export class Connection {
     const started = Date.now();
     let lowest = this.ws.bufferedAmount;
     let progressAt = started;
-    while (this.phase !== 'closed' && this.ws.bufferedAmount > limit) {
+    while (!this.isClosed && this.ws.bufferedAmount > limit) {
       const now = Date.now();
       if (this.ws.bufferedAmount < lowest) {
         lowest = this.ws.bufferedAmount;
@@ -345,11 +307,10 @@ export class Connection {
 
   /** Catch-up: history after each cursor, in order, then `synced`, then the held live frames. */
   private async sync(cursors: Record<string, number>, id?: string): Promise<void> {
-    if (this.phase !== 'awaiting_sync') {
+    if (!this.seq.startSync(cursors)) {
       this.send(errorFrame('already_synced', 'sync is sent once per connection', id));
       return;
     }
-    this.phase = 'syncing';
     clearTimeout(this.syncTimer);
     try {
       const stored = await this.host.storedCursors(this.deviceId);
@@ -358,11 +319,14 @@ export class Connection {
         const token = pageToken;
         const page = await this.host.catchUpSlot(() => this.host.chat.listChats(this.chatActor, token, 100));
         for (const chat of page.chats) {
-          this.noteChat(chat.chatId);
-          const from = cursors[chat.chatId] ?? stored[chat.chatId] ?? 0;
-          const sent = Number(chat.lastSeq) > from ? await this.sendHistory(chat.chatId, from) : from;
-          if (sent === undefined) return;
-          this.setDelivered(chat.chatId, sent);
+          let after = this.seq.chatListed(chat.chatId, Number(chat.lastSeq), stored);
+          while (after !== undefined) {
+            const from = after;
+            const history = await this.host.catchUpSlot(() => this.host.chat.listMessagesAfter(this.chatActor, chat.chatId, from, PAGE));
+            const step = this.seq.historyPage(chat.chatId, history.messages.map(pageMessage), history.hasMore);
+            for (const m of step.send) if (!(await this.sendPaced(m.frame()))) return;
+            after = step.next;
+          }
         }
         pageToken = page.nextPageToken;
       } while (pageToken);
@@ -372,87 +336,7 @@ export class Connection {
       this.close('unavailable');
       return;
     }
-    if (this.isClosed) return;
-    this.send(syncedFrame(Object.fromEntries(this.delivered ?? [])));
-    this.phase = 'live';
-    const held = this.pending;
-    this.pending = undefined;
-    for (const f of held ?? []) this.deliver(f);
-  }
-
-  /** Sends every message after `from`; returns the last seq sent (or `from`), undefined if the socket closed. */
-  private async sendHistory(chatId: string, from: number): Promise<number | undefined> {
-    let last = from;
-    for (;;) {
-      const after = last;
-      const page = await this.host.catchUpSlot(() => this.host.chat.listMessagesAfter(this.chatActor, chatId, after, PAGE));
-      for (const m of page.messages) {
-        const seq = Number(m.seq);
-        if (seq <= last) continue;
-        if (!(await this.sendPaced(storedFrame(m)))) return undefined;
-        last = seq;
-      }
-      if (!page.hasMore || page.messages.length === 0) return last;
-    }
-  }
-
-  private ordered(chatId: string, seq: number, data: string | Buffer): void {
-    this.noteChat(chatId);
-    const d = this.delivered?.get(chatId);
-    if (d !== undefined && seq <= d) return; // already sent (history, redelivery or a second route)
-    if (!this.filling?.has(chatId) && (d === undefined ? seq === 1 : seq === d + 1)) {
-      if (this.send(data)) this.setDelivered(chatId, seq);
-      this.releaseAhead(chatId);
-      return;
-    }
-    const ahead = (this.ahead ??= new Map());
-    let held = ahead.get(chatId);
-    if (!held) ahead.set(chatId, (held = new Map()));
-    held.set(seq, data);
-    if (held.size > this.settings.maxPendingFrames) {
-      this.slow();
-      return;
-    }
-    // A chat this socket has never seen (joined or created after sync): fetch at once.
-    if (d === undefined) void this.fillGap(chatId);
-    else if (!this.gapTimers?.has(chatId) && !this.filling?.has(chatId) && !this.fillQueued?.has(chatId)) {
-      (this.gapTimers ??= new Map()).set(chatId, setTimeout(() => void this.fillGap(chatId), this.settings.reorderWaitMs));
-    }
-  }
-
-  private releaseAhead(chatId: string): void {
-    const held = this.ahead?.get(chatId);
-    if (!held) return;
-    let d = this.delivered?.get(chatId) ?? 0;
-    for (let next = held.get(d + 1); next !== undefined; next = held.get(d + 1)) {
-      held.delete(d + 1);
-      if (!this.send(next)) return;
-      d += 1;
-      this.setDelivered(chatId, d);
-    }
-    for (const s of held.keys()) if (s <= d) held.delete(s);
-    if (held.size === 0) {
-      this.ahead?.delete(chatId);
-      clearTimeout(this.gapTimers?.get(chatId));
-      this.gapTimers?.delete(chatId);
-    }
-  }
-
-  /**
-   * Fetches what is missing between the last seq sent and the frames held
-   * ahead. Fills wait for one of the node's slots, so a burst of reordered
-   * frames (a group on a busy node) never becomes hundreds of concurrent
-   * calls to chat; a gap that closed meanwhile (the late frame came) is skipped.
-   */
-  private async fillGap(chatId: string): Promise<void> {
-    this.gapTimers?.delete(chatId);
-    if (this.filling?.has(chatId) || this.fillQueued?.has(chatId) || this.isClosed) return;
-    (this.fillQueued ??= new Set()).add(chatId);
-    await this.host.gapFillSlot(async () => {
-      this.fillQueued?.delete(chatId);
-      if (this.filling?.has(chatId) || this.isClosed || !this.ahead?.get(chatId)?.size) return;
-      await this.runFill(chatId);
-    });
+    this.perform(this.seq.syncDone());
   }
 
   /**
@@ -463,77 +347,62 @@ export class Connection {
    * device until a later one reveals the gap).
    */
   resync(): void {
-    if (this.phase !== 'live') return; // a sync in progress reads everything anyway
-    for (const chatId of this.chats) {
-      void this.host.gapFillSlot(async () => {
-        if (this.filling?.has(chatId) || this.isClosed) return;
-        await this.runFill(chatId, true);
-      });
-    }
+    this.perform(this.seq.resync());
   }
 
-  private async runFill(chatId: string, toEnd = false): Promise<void> {
-    (this.filling ??= new Set()).add(chatId);
-    this.host.count('gap_fills');
-    try {
-      let last = this.delivered?.get(chatId) ?? 0;
-      const target = toEnd ? Infinity : Math.max(...(this.ahead?.get(chatId)?.keys() ?? [last]));
-      while (last < target) {
-        const page = await this.host.chat.listMessagesAfter(this.chatActor, chatId, last, PAGE);
-        for (const m of page.messages) {
-          const seq = Number(m.seq);
-          if (seq <= last) continue;
-          // A frame held ahead is the same message, with this device's key already in it.
-          const data = this.ahead?.get(chatId)?.get(seq) ?? storedFrame(m);
-          // A stalled socket is cut off within FILL_STALL_MS, so it never holds a fill slot long.
-          if (!(await this.sendPaced(data, FILL_STALL_MS))) return;
-          last = seq;
-          this.setDelivered(chatId, seq);
+  /** Performs what the sequencer answered, in order; stops once the socket is closed. */
+  private perform(actions: SequencerAction[]): void {
+    for (const a of actions) {
+      if (this.isClosed) return;
+      switch (a.type) {
+        case 'send':
+          this.send(a.data);
+          break;
+        case 'synced':
+          this.send(syncedFrame(a.cursors));
+          break;
+        case 'fill':
+          void this.host.gapFillSlot(() => this.runFill(a.chatId));
+          break;
+        case 'wait':
+          setTimeout(() => this.perform(this.seq.timeout(a.chatId, a.token)), a.ms);
+          break;
+        case 'close':
+          this.slow();
+          return;
+        default: {
+          const never: never = a;
+          throw new Error(`unhandled action ${String(never)}`);
         }
-        if (!page.hasMore || page.messages.length === 0) break;
       }
-      if (!toEnd && last < target) this.setDelivered(chatId, target - 1); // the rest is not visible to this device
-    } catch (err) {
-      if (err instanceof AppError && err.kind === 'not_found') {
-        this.ahead?.delete(chatId); // no longer a member
-        return;
-      }
-      this.logger.warn({ err: (err as Error).message, chatId }, 'gap fill failed; retrying');
-      if (!this.isClosed) (this.gapTimers ??= new Map()).set(chatId, setTimeout(() => void this.fillGap(chatId), 1000));
-    } finally {
-      this.filling?.delete(chatId);
     }
-    if (!this.isClosed) this.releaseAhead(chatId);
   }
-}
 
-/**
- * The `error` frame code for a failure of a backend call: a documented code
- * passes (`chat_not_found`, `token_expired`, ...); an unreachable or slow
- * backend (Redis, NATS too) is `service_unavailable` / `timeout`; else `internal`.
- */
-export function frameErrorCode(err: unknown): ErrorCode {
-  if (!(err instanceof AppError)) return isDependencyUnavailable(err) ? 'service_unavailable' : 'internal';
-  if (err.kind === 'internal') return 'internal';
-  if ((ERROR_CODES as readonly string[]).includes(err.code)) return err.code as ErrorCode;
-  if (err.kind === 'unavailable') return 'service_unavailable';
-  if (err.kind === 'deadline_exceeded') return 'timeout';
-  return 'internal';
-}
-
-/** The `message` frame of a message read from chat (already the device's own key). */
-export function storedFrame(m: StoredMessage): string {
-  return withWrappedKey(
-    messageFrame({
-      chatId: m.chatId,
-      seq: Number(m.seq),
-      messageId: m.messageId,
-      senderUserId: m.senderUserId,
-      senderDeviceId: m.senderDeviceId,
-      epoch: Number(m.epoch),
-      envelope: m.envelope,
-      createdAt: m.createdAt,
-    }),
-    m.wrappedKey || undefined,
-  );
+  /**
+   * A gap fill, in one of the node's slots (so a burst of reordered frames,
+   * a group on a busy node, never becomes hundreds of concurrent calls to
+   * chat): reads from chat after the last seq sent, writes what is missing,
+   * then releases what was held ahead.
+   */
+  private async runFill(chatId: string): Promise<void> {
+    const fill = this.seq.beginFill(chatId);
+    if (!fill) return; // the gap closed while queued (the late frame came), or a fill runs
+    this.host.count('gap_fills');
+    let after = fill.after;
+    try {
+      while (after !== undefined) {
+        const page = await this.host.chat.listMessagesAfter(this.chatActor, chatId, after, PAGE);
+        const step = this.seq.fillPage(chatId, page.messages.map(pageMessage), page.hasMore);
+        // A stalled socket is cut off within FILL_STALL_MS, so it never holds a fill slot long.
+        for (const m of step.send) if (!(await this.sendPaced(m.frame(), FILL_STALL_MS))) return;
+        after = step.next;
+      }
+    } catch (err) {
+      const gone = err instanceof AppError && err.kind === 'not_found'; // no longer a member
+      if (!gone) this.logger.warn({ err: (err as Error).message, chatId }, 'gap fill failed; retrying');
+      this.perform(this.seq.fillFailed(chatId, gone));
+      return;
+    }
+    this.perform(this.seq.fillDone(chatId));
+  }
 }
