@@ -18,9 +18,11 @@
 //      taken per chat in arrival order for the accepted sends only (a refused
 //      send takes no number: gap-free);
 //   4. the MessagePosted events appended to the chats' message logs at
-//      version = seq (EventStore.appendOwned: no stream state row rewritten),
-//      and the projection writes messages, keys, read markers and the chats'
-//      last_seq in one statement.
+//      version = seq (EventStore.appendOwned: no stream state row rewritten)
+//      and, in the same statement (the projection's inline CTEs), messages,
+//      keys, read markers and the chats' last_seq.
+//
+// BEGIN, the read, the write, COMMIT: four statements per batch.
 //
 // A refused send (chat_not_found, device_revoked, mismatched devices, …)
 // fails alone: it is decided in memory and left out. A statement error fails
