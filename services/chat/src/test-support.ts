@@ -4,7 +4,9 @@
 // envelope header v2, epoch record v2 (with encrypted-looking `metadata`) and
 // signed leaves, as the step 8 wire formats fix them (/work/step8-spec.md).
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
+import { Database, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type Sql, type StoredEvent } from '@bil/runtime';
+import { createTestEnv } from '@bil/testkit';
+import { migrations } from './infra/migrations/index.js';
 import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
 import { canonicalize } from '@bil/crypto/protocol';
 
@@ -22,6 +24,40 @@ export interface TestUser {
 }
 
 export const b64 = (n: number) => randomBytes(n).toString('base64url');
+
+/** A migrated chat schema in a database of its own; `close` drops it. */
+export async function openChatDb(name: string, poolMax = 4): Promise<{ db: Database; close: () => Promise<void> }> {
+  const env = await createTestEnv(name);
+  const db = await Database.connect({ url: env.databaseUrl, schema: 'chat', migrations, poolMax });
+  await db.migrate();
+  return {
+    db,
+    close: async () => {
+      await db.close();
+      await env.cleanup();
+    },
+  };
+}
+
+/** An app actor of a test device, in a session of its own. */
+export const actorOf = (d: TestDevice) => ({ userId: d.userId, deviceId: d.deviceId, sessionId: randomUUID() });
+
+/** `n` users of one device each, written into chat's directory as the identity consumer fills it (no NATS). */
+export async function seedDirectory(db: Sql, n: number): Promise<TestUser[]> {
+  const users: TestUser[] = Array.from({ length: n }, () => {
+    const userId = randomUUID();
+    return { userId, identityKey: b64(32), devices: [newDevice(userId)] };
+  });
+  await db.query(`INSERT INTO chat.directory_users (user_id, status) SELECT x.user_id, 'active' FROM jsonb_to_recordset(?::jsonb) AS x(user_id uuid)`, [
+    JSON.stringify(users.map((u) => ({ user_id: u.userId }))),
+  ]);
+  await db.query(
+    `INSERT INTO chat.directory_devices (device_id, user_id, signing_key, status, registered_at)
+     SELECT x.device_id, x.user_id, x.signing_key, 'active', now() FROM jsonb_to_recordset(?::jsonb) AS x(device_id uuid, user_id uuid, signing_key text)`,
+    [JSON.stringify(users.map((u) => ({ device_id: u.devices[0]!.deviceId, user_id: u.userId, signing_key: u.devices[0]!.signingKey })))],
+  );
+  return users;
+}
 
 /** Publishes one identity event the way identity's outbox relay does. */
 export async function publishIdentity(nats: Nats, type: string, data: Record<string, unknown>): Promise<void> {

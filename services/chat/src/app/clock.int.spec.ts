@@ -3,43 +3,27 @@
 // clock's time, and the chat list orders by it, not by insertion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { Database, EventStore, ManualClock, createLogger } from '@bil/runtime';
-import { migrations } from '../infra/migrations/index.js';
+import type { Database} from '@bil/runtime';
+import { EventStore, ManualClock, createLogger } from '@bil/runtime';
 import { chatReadModels } from './projections/read-models.js';
-import { ChatApp, type Actor } from './chat-app.js';
-import { b64, epochRecord, newDevice, type TestDevice, type TestUser } from '../test-support.js';
+import { ChatApp } from './chat-app.js';
+import { actorOf, openChatDb, epochRecord, seedDirectory } from '../test-support.js';
 
-let env: TestEnv;
+let t: Awaited<ReturnType<typeof openChatDb>>;
 let db: Database;
 
 beforeAll(async () => {
-  env = await createTestEnv('chatclock');
-  db = await Database.connect({ url: env.databaseUrl, schema: 'chat', migrations, poolMax: 4 });
-  await db.migrate();
+  t = await openChatDb('chatclock', 4);
+  db = t.db;
 });
 
-afterAll(async () => {
-  await db?.close();
-  await env?.cleanup();
-});
+afterAll(() => t?.close());
 
-const actor = (d: TestDevice): Actor => ({ userId: d.userId, deviceId: d.deviceId, sessionId: randomUUID() });
+const actor = actorOf;
 
 describe('the injected clock', () => {
   it('dates what commands record and orders the chat list, whatever the insertion order', async () => {
-    const users: TestUser[] = Array.from({ length: 2 }, () => {
-      const userId = randomUUID();
-      return { userId, identityKey: b64(32), devices: [newDevice(userId)] };
-    });
-    await db.query(`INSERT INTO chat.directory_users (user_id, status) SELECT x.user_id, 'active' FROM jsonb_to_recordset(?::jsonb) AS x(user_id uuid)`, [
-      JSON.stringify(users.map((u) => ({ user_id: u.userId }))),
-    ]);
-    await db.query(
-      `INSERT INTO chat.directory_devices (device_id, user_id, signing_key, status, registered_at)
-       SELECT x.device_id, x.user_id, x.signing_key, 'active', now() FROM jsonb_to_recordset(?::jsonb) AS x(device_id uuid, user_id uuid, signing_key text)`,
-      [JSON.stringify(users.map((u) => ({ device_id: u.devices[0]!.deviceId, user_id: u.userId, signing_key: u.devices[0]!.signingKey })))],
-    );
+    const users = await seedDirectory(db, 2);
     const owner = users[0]!.devices[0]!;
     const roster = users.map((user, i) => ({ user, admin: i === 0 }));
     const clock = new ManualClock('2031-05-01T12:00:00.000Z');

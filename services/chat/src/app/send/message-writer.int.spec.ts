@@ -3,49 +3,33 @@
 // lookup is index-bound with or without planner statistics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { Database, EventStore, createLogger, type AppError } from '@bil/runtime';
-import { migrations } from '../../infra/migrations/index.js';
+import type { Database} from '@bil/runtime';
+import { EventStore, createLogger, type AppError } from '@bil/runtime';
 import { chatReadModels } from '../projections/read-models.js';
-import { ChatApp, type Actor } from '../chat-app.js';
+import { ChatApp } from '../chat-app.js';
 import { SEND_READ_SQL, SEND_SQL } from './message-writer.js';
 import { MESSAGES_PROJECTION_SQL } from '../projections/read-models.js';
-import { b64, envelope, newDevice, uuidv7, type TestDevice } from '../../test-support.js';
+import { actorOf, openChatDb, b64, envelope, seedDirectory, uuidv7, type TestDevice } from '../../test-support.js';
 
-let env: TestEnv;
+let t: Awaited<ReturnType<typeof openChatDb>>;
 let db: Database;
 let app: ChatApp;
 let commits = 0;
 
 beforeAll(async () => {
-  env = await createTestEnv('chatwriter');
-  db = await Database.connect({ url: env.databaseUrl, schema: 'chat', migrations, poolMax: 8 });
-  await db.migrate();
+  t = await openChatDb('chatwriter', 8);
+  db = t.db;
   const store = new EventStore(db, [chatReadModels]);
   store.onCommitted(() => commits++);
   app = new ChatApp(db, store, { maxGroupMembers: 64 }, createLogger('chat-writer-test', 'silent'));
 });
 
-afterAll(async () => {
-  await db?.close();
-  await env?.cleanup();
-});
+afterAll(() => t?.close());
 
-const actor = (d: TestDevice): Actor => ({ userId: d.userId, deviceId: d.deviceId, sessionId: randomUUID() });
+const actor = actorOf;
 
 /** The directory as the identity consumer fills it, written directly; one device per user. */
-async function seedUsers(n: number): Promise<TestDevice[]> {
-  const devices = Array.from({ length: n }, () => newDevice(randomUUID()));
-  await db.query(`INSERT INTO chat.directory_users (user_id, status) SELECT x.user_id, 'active' FROM jsonb_to_recordset(?::jsonb) AS x(user_id uuid)`, [
-    JSON.stringify(devices.map((d) => ({ user_id: d.userId }))),
-  ]);
-  await db.query(
-    `INSERT INTO chat.directory_devices (device_id, user_id, signing_key, status, registered_at)
-     SELECT x.device_id, x.user_id, x.signing_key, 'active', now() FROM jsonb_to_recordset(?::jsonb) AS x(device_id uuid, user_id uuid, signing_key text)`,
-    [JSON.stringify(devices.map((d) => ({ device_id: d.deviceId, user_id: d.userId, signing_key: d.signingKey })))],
-  );
-  return devices;
-}
+const seedUsers = async (n: number): Promise<TestDevice[]> => (await seedDirectory(db, n)).map((u) => u.devices[0]!);
 
 function send(chatId: string, from: TestDevice, to: TestDevice, opts: { messageId?: string; keys?: TestDevice[] } = {}) {
   const messageId = opts.messageId ?? uuidv7();
