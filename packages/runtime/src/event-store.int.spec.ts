@@ -1,3 +1,6 @@
+// The event store, the outbox relay and the durable consumer on real PostgreSQL
+// and NATS. Size: past 400 lines because the three share one environment,
+// stream and test decider; the outbox's crash and ordering cases need the store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';

@@ -1,4 +1,6 @@
 // Delivery benchmark (issue 5, "Benchmark"). Run: npm run bench -w @bil/delivery
+// Size: past 400 lines because its phases (1:1, group, storm, memory) share
+// one set-up of nodes, sockets and the stand-in chat.
 //
 // Processes, all on 127.0.0.1 (local Redis and NATS of the test env):
 //   - this orchestrator: the load generator, and chat stood in by the tests'

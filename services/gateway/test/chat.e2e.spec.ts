@@ -7,6 +7,8 @@
 // written by hand in the step 8 wire formats (envelope header v2, epoch
 // record v2, signed leave), not through @bil/crypto's client code; only the
 // signed bytes come from its one definition (@bil/crypto/protocol).
+// Size: past 400 lines because its describes share one pair of started
+// services (seconds each to start); each describe is one route family.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes, randomUUID, sign } from 'node:crypto';
 import { existsSync } from 'node:fs';

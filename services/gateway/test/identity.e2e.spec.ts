@@ -1,6 +1,8 @@
 // The whole identity path through the public HTTP API: the built identity
 // service runs as a child process on its own database, Redis prefix and NATS
 // prefix; the gateway runs in-process on an ephemeral port against it.
+// Size: past 400 lines because its describes share one started identity
+// service (starting one costs seconds); each describe is one route family.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';

@@ -3,6 +3,8 @@
 // against the Kubernetes schemas, and the rendered output checked against the
 // services' code: their configuration loaders, ops endpoints, WebSocket path
 // and migrate commands.
+// Size: past 400 lines because every rendered manifest is checked against the
+// code in one place, on one render per values file (rendering is the slow part).
 import { createHash, createPrivateKey } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,6 +4,9 @@
 // to the sequencer and performs what it answers (writes, paced by the
 // socket's drain where history is concerned, fills through the node's slots,
 // timers), plus auth expiry, pings and backpressure.
+//
+// Size: just past 400 lines: every socket event and every sequencer action
+// has its one handler here; the ordering logic itself is sequencer.ts.
 import { AppError, type Logger, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import {
