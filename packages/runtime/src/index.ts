@@ -16,4 +16,5 @@ export * from './redis.js';
 export * from './outage.js';
 export * from './tokens.js';
 export * from './access-token.js';
+export * from './live-revocations.js';
 export * from './service-auth.js';

@@ -20,10 +20,20 @@ export interface AccessClaims {
   jti: string;
 }
 
+/** Pub/sub channel (after the Redis prefix) on which revocations are announced as they are written. */
+export const REVOCATIONS_CHANNEL = 'revocations';
+
+/** The Redis key (before the prefix) of one revocation. */
+export function revocationKey(kind: 'session' | 'device' | 'user', id: string): string {
+  return `revoked:${kind}:${id}`;
+}
+
 /**
  * Revocations live in Redis for as long as a token issued before them could
- * still be valid (the access-token lifetime plus clock skew). The gateway
- * checks all three keys with one MGET per request.
+ * still be valid (the access-token lifetime plus clock skew), and are
+ * announced on REVOCATIONS_CHANNEL in the same MULTI (the gateway's
+ * LiveRevocations mirrors them in memory). `isRevoked` checks all three keys
+ * with one MGET.
  */
 export class RevocationList {
   constructor(
@@ -32,23 +42,20 @@ export class RevocationList {
     private readonly ttlSeconds: number,
   ) {}
 
-  private key(kind: 'session' | 'device' | 'user', id: string): string {
-    return `revoked:${kind}:${id}`;
-  }
-
   async revoke(kind: 'session' | 'device' | 'user', ids: string[]): Promise<void> {
     if (ids.length === 0) return;
+    const keys = ids.map((id) => revocationKey(kind, id));
     const m = this.redis.multi();
-    for (const id of ids) m.set(this.key(kind, id), '1', 'EX', this.ttlSeconds);
-    await m.exec();
+    for (const key of keys) m.set(key, '1', 'EX', this.ttlSeconds);
+    // ioredis prefixes keys, not channels.
+    m.publish(`${this.redis.options.keyPrefix ?? ''}${REVOCATIONS_CHANNEL}`, JSON.stringify({ keys, ttlSeconds: this.ttlSeconds }));
+    const results = await m.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
 
   async isRevoked(claims: Pick<AccessClaims, 'sub' | 'did' | 'sid'>): Promise<boolean> {
-    const hits = await this.redis.mget(
-      this.key('session', claims.sid),
-      this.key('device', claims.did),
-      this.key('user', claims.sub),
-    );
+    const hits = await this.redis.mget(revocationKey('session', claims.sid), revocationKey('device', claims.did), revocationKey('user', claims.sub));
     return hits.some((v) => v !== null);
   }
 }

@@ -2,7 +2,7 @@
 // and the internal metrics server; closes them in reverse order on SIGTERM.
 import {
   Metrics,
-  RevocationList,
+  LiveRevocations,
   ServiceAuth,
   connectRedis,
   createLogger,
@@ -41,8 +41,11 @@ await runService('gateway', async (life) => {
     fetch: () => identity.getJwks(),
     minRefreshIntervalMs: config.JWKS_REFRESH_MIN_INTERVAL_MS,
   });
-  // The revocation TTL only matters to writers (identity); the gateway reads.
-  const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
+  // The revocation list mirrored in memory (kept current over Redis pub/sub; asks Redis while not synced):
+  // no Redis round trip per request.
+  const revocations = new LiveRevocations(redis);
+  life.onShutdown('revocations', () => revocations.close());
+  const verifier = new AccessTokenVerifier({ jwks, revocations });
   // Ready while it holds the token keys; each backend's and Redis' state is reported beside (readiness.ts).
   const ready = reportingDependencies(readiness({ identity, chat, digest }, redis, 2000, { token_keys: () => jwks.load() }), metrics);
 

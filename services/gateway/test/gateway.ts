@@ -4,7 +4,7 @@
 // limits, listening on a free loopback port. Each test passes only what it
 // changes (`overrides`); the clients stay the test's to close.
 import type { FastifyInstance } from 'fastify';
-import { RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { LiveRevocations, connectRedis, createLogger, type Redis } from '@bil/runtime';
 import type { TestEnv } from '@bil/testkit';
 import { buildApp, type AppDeps } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -28,6 +28,7 @@ export async function startTestGateway(
   p: { name: string; identity: IdentityApi; chat?: ChatApi; overrides?: Partial<AppDeps> },
 ): Promise<TestGateway> {
   const redis = connectRedis(env.redisUrl, env.redisPrefix);
+  const revocations = new LiveRevocations(redis);
   const chat = p.chat ?? unavailableChat();
   const app = await buildApp({
     logger: createLogger(p.name, process.env.TEST_LOG_LEVEL ?? 'silent'),
@@ -35,7 +36,7 @@ export async function startTestGateway(
     chat,
     verifier: new AccessTokenVerifier({
       jwks: new JwksCache({ fetch: () => p.identity.getJwks(), minRefreshIntervalMs: 5000 }),
-      revocations: new RevocationList(redis, 1),
+      revocations,
     }),
     limiter: new RateLimiter(redis, 60),
     limits: { perIp: 1000, perUsername: 1000 },
@@ -55,6 +56,7 @@ export async function startTestGateway(
     http: httpClient(`http://127.0.0.1:${port}`),
     close: async () => {
       await app.close();
+      await revocations.close();
       await redis.quit();
     },
   };

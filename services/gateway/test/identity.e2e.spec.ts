@@ -8,7 +8,7 @@ import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8 } from 'jose';
 import type { FastifyInstance } from 'fastify';
-import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, RevocationList, ServiceAuth, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, LiveRevocations, ServiceAuth, connectRedis, createLogger, type Redis } from '@bil/runtime';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { buildApp } from '../src/app.js';
 import { AccessTokenVerifier, JwksCache } from '../src/auth.js';
@@ -38,6 +38,7 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
   let identity: IdentityProcess;
   let client: IdentityApi;
   let redis: Redis;
+  let revocations: LiveRevocations;
   let app: FastifyInstance;
   let proxied: FastifyInstance;
   let http: ReturnType<typeof httpClient>;
@@ -60,7 +61,9 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
     redis = connectRedis(env.redisUrl, env.redisPrefix);
     const logger = createLogger('gateway-e2e', process.env.TEST_LOG_LEVEL ?? 'silent');
     const jwks = new JwksCache({ fetch: () => client.getJwks(), minRefreshIntervalMs: 5000 });
-    const verifier = new AccessTokenVerifier({ jwks, revocations: new RevocationList(redis, 1) });
+    // As the gateway runs it: the revocation list mirrored in memory, so the revocations below test that path.
+    revocations = new LiveRevocations(redis);
+    const verifier = new AccessTokenVerifier({ jwks, revocations });
     const common = {
       logger,
       identity: client,
@@ -95,6 +98,7 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
     await app?.close();
     await proxied?.close();
     client?.close();
+    await revocations?.close();
     redis?.disconnect();
     await identity?.stop();
     await env?.cleanup();
