@@ -3,7 +3,7 @@
 // trip, and back to asking Redis whenever its subscription is lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, startRedisServer, type TestEnv } from '@bil/testkit';
 import { LiveRevocations, RevocationList, connectRedis, type Redis } from './index.js';
 
 let env: TestEnv;
@@ -73,6 +73,34 @@ describe('LiveRevocations', () => {
       await redis.quit();
     }
   });
+
+  it('through a Redis outage (its own Redis, stopped): answers from what it held, at once; back to live after', async () => {
+    const server = await startRedisServer();
+    const redis = connectRedis(server.url, 'outage:');
+    const writer = new RevocationList(redis, 60);
+    const mirror = new LiveRevocations(redis);
+    try {
+      await eventually(() => mirror.live);
+      const revoked = claims();
+      await writer.revoke('device', [revoked.did]);
+      await eventually(() => mirror.isRevoked(revoked));
+      await server.stop();
+      await eventually(() => !mirror.live);
+      const t0 = Date.now();
+      expect(await mirror.isRevoked(revoked)).toBe(true);
+      expect(await mirror.isRevoked(claims())).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(100); // no wait on a dead connection
+      await server.start();
+      await eventually(() => mirror.live, 10_000);
+      const later = claims();
+      await writer.revoke('session', [later.sid]);
+      await eventually(() => mirror.isRevoked(later));
+    } finally {
+      await mirror.close();
+      redis.disconnect();
+      await server.stop();
+    }
+  }, 30_000);
 
   it('while nothing is synced, a Redis failure is an error (503 upstream), never a silent "not revoked"', async () => {
     const redis = connectRedis('redis://127.0.0.1:1', '');

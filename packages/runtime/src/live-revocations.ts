@@ -4,11 +4,15 @@
 // publishes them on `<prefix>revocations` in one MULTI, so a subscriber hears
 // of a revocation when it is written, before the revoking call returns.
 //
-// The mirror answers only while it is known complete: after it subscribed and
-// then scanned the keys already there (a revocation written between the two is
-// heard on the channel, so none is lost). While the subscriber is not
-// connected, or not yet synced, every check asks Redis (MGET), exactly as
-// RevocationList does, and fails as it fails (503 to clients).
+// The mirror answers alone only while it is known complete: after it
+// subscribed and then scanned the keys already there (a revocation written
+// between the two is heard on the channel, so none is lost). While the
+// subscriber is not connected, or not yet synced, every check asks Redis
+// (MGET), exactly as RevocationList does. When Redis can't be asked either,
+// Redis is down for everyone, so nothing can be revoked meanwhile (identity's
+// revoke fails with it): a mirror that was synced before answers from what it
+// holds, and authenticated requests go on through a Redis outage; one that
+// never synced fails (503 to clients).
 import type { Redis } from 'ioredis';
 import type { RevocationChecker } from './access-token.js';
 import type { AccessClaims } from './tokens.js';
@@ -23,6 +27,7 @@ export class LiveRevocations implements RevocationChecker {
   private readonly sub: Redis;
   private readonly prefix: string;
   private synced = false;
+  private everSynced = false;
   private generation = 0;
   private pruneAt = 0;
 
@@ -43,7 +48,17 @@ export class LiveRevocations implements RevocationChecker {
   }
 
   async isRevoked(claims: Pick<AccessClaims, 'sub' | 'did' | 'sid'>): Promise<boolean> {
-    if (!this.synced) return this.fallback.isRevoked(claims);
+    if (!this.synced && !(this.everSynced && this.redis.status !== 'ready')) {
+      try {
+        return await this.fallback.isRevoked(claims);
+      } catch (err) {
+        if (!this.everSynced) throw err;
+      }
+    }
+    return this.held(claims);
+  }
+
+  private held(claims: Pick<AccessClaims, 'sub' | 'did' | 'sid'>): boolean {
     const now = Date.now();
     if (now >= this.pruneAt) this.prune(now);
     return [revocationKey('session', claims.sid), revocationKey('device', claims.did), revocationKey('user', claims.sub)].some(
@@ -77,7 +92,7 @@ export class LiveRevocations implements RevocationChecker {
           if (ttl !== -2) this.add(k, ttl < 0 ? Number.MAX_SAFE_INTEGER : ttl);
         });
       } while (cursor !== '0');
-      if (generation === this.generation) this.synced = true;
+      if (generation === this.generation) this.synced = this.everSynced = true;
     } catch {
       // The connection went away mid-sync: 'ready' comes again when it is back.
     }
