@@ -26,6 +26,28 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: '@bil/summarizer is browser-safe: use WebCrypto / web APIs' }] }] },
   },
   {
+    // Pure domain code (docs/architecture.md): deciders, validation and their helpers do no I/O, so they
+    // import @bil/runtime's domain entry point, never its barrel (which pulls gRPC, NATS and PostgreSQL in),
+    // nor an infrastructure client. The runtime's own domain modules import nothing outside themselves.
+    files: ['services/*/src/domain/**', 'packages/runtime/src/{domain,decider,errors,fields,clock}.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@bil/runtime', message: 'domain code imports @bil/runtime/domain (no infrastructure)' }],
+          patterns: [
+            {
+              group: ['@grpc/*', '@nats-io/*', 'pg', 'knex', 'ioredis', '@mikro-orm/*', 'pino', 'prom-client', 'node:net', 'node:http', 'node:http2'],
+              message: 'domain code does no I/O',
+            },
+            { group: ['./db.js', './grpc*.js', './nats.js', './event-store.js', './outbox.js', './redis.js'], message: 'the runtime domain entry point carries no infrastructure' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/scripts/**', '**/bench/**', '**/*.mjs', 'apps/**'],
     rules: { 'no-console': 'off' },
   },
