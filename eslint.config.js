@@ -17,6 +17,8 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
       eqeqeq: ['error', 'always'],
+      // Another package is used through its package.json "exports", never through its build output.
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@bil/*/dist', '@bil/*/dist/*'], message: 'import the package\'s exported subpath (package.json "exports")' }] }],
     },
   },
   {
@@ -41,6 +43,7 @@ export default tseslint.config(
               group: ['@grpc/*', '@nats-io/*', 'pg', 'knex', 'ioredis', '@mikro-orm/*', 'pino', 'prom-client', 'node:net', 'node:http', 'node:http2'],
               message: 'domain code does no I/O',
             },
+            { group: ['@bil/*/dist', '@bil/*/dist/*'], message: 'import the package\'s exported subpath (package.json "exports")' },
             { group: ['./db.js', './grpc*.js', './nats.js', './event-store.js', './outbox.js', './redis.js'], message: 'the runtime domain entry point carries no infrastructure' },
           ],
         },

@@ -5,7 +5,7 @@
 // signed leaves, as the step 8 wire formats fix them (/work/step8-spec.md).
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
-import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
+import { identityIntegrationEvent } from '@bil/identity/integration-events';
 import { canonicalize } from '@bil/crypto/protocol';
 
 export interface TestDevice {
