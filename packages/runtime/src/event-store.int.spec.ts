@@ -1,3 +1,6 @@
+// The event store, outbox relay and durable consumers on real PostgreSQL and NATS. Past 400 lines on
+// purpose: the describes share one schema and one JetStream stream (the relay tests publish what the
+// store tests appended, and the snapshot check covers every stream the file wrote).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv, eventually, expectSnapshotsEqualReplay, type TestEnv } from '@bil/testkit';
