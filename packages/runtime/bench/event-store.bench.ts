@@ -4,11 +4,12 @@
 //   npm run bench -w @bil/runtime            (BENCH_COMMANDS, BENCH_CONCURRENCY to change the load)
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv } from '@bil/testkit';
-import { Database, EventStore, OutboxRelay, connectNats, createLogger, ensureStream, eventStoreSchemaSql, eventSubject, type Decider, type Projection } from '../src/index.js';
+import { Database, EventStore, OutboxRelay, connectNats, createLogger, ensureStream, eventStoreSchemaSql, eventSubject, streamStateVersionSql, type Decider, type Projection } from '../src/index.js';
 
 class Init extends Migration {
   override async up(): Promise<void> {
     for (const sql of eventStoreSchemaSql('bench')) this.addSql(sql);
+    this.addSql(streamStateVersionSql('bench'));
     this.addSql('CREATE TABLE bench.totals (id text PRIMARY KEY, total bigint NOT NULL)');
   }
 }

@@ -3,7 +3,8 @@
 // size-limit RESOURCE_EXHAUSTED is not a rate limit (issue #14 item 2).
 import { Metadata, status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { AppError, fromServiceError, toServiceError } from './errors.js';
+import { AppError } from './errors.js';
+import { fromServiceError, toServiceError } from './grpc-errors.js';
 
 describe('fromServiceError', () => {
   it('maps a library RESOURCE_EXHAUSTED (message over the size limit) to 413 payload_too_large, without its text', () => {

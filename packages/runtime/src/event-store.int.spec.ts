@@ -1,9 +1,9 @@
-// The event store, the outbox relay and the durable consumer on real PostgreSQL
-// and NATS. Size: past 400 lines because the three share one environment,
-// stream and test decider; the outbox's crash and ordering cases need the store.
+// The event store, outbox relay and durable consumers on real PostgreSQL and NATS. Past 400 lines on
+// purpose: the describes share one schema and one JetStream stream (the relay tests publish what the
+// store tests appended, and the snapshot check covers every stream the file wrote).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, expectSnapshotsEqualReplay, type TestEnv } from '@bil/testkit';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import {
   ConcurrencyError,
@@ -19,6 +19,7 @@ import {
   eventSubject,
   outboxBatchSql,
   processedEventsTrimIndexSql,
+  streamStateVersionSql,
   type Decider,
   type IncomingEvent,
   type Tx,
@@ -29,6 +30,7 @@ import {
 class Init extends Migration {
   override async up(): Promise<void> {
     for (const sql of eventStoreSchemaSql('rt')) this.addSql(sql);
+    this.addSql(streamStateVersionSql('rt'));
     this.addSql(processedEventsTrimIndexSql('rt'));
     this.addSql('CREATE TABLE rt.counters (id text PRIMARY KEY, total integer NOT NULL)');
     this.addSql('CREATE TABLE rt.applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
@@ -181,6 +183,37 @@ describe('event store', () => {
     await store.rebuildProjections(7);
     const rebuilt = await db.query(`SELECT id, total FROM rt.counters ORDER BY id`);
     expect(rebuilt).toEqual(live);
+  });
+
+  it('stamps each stored state with the decider\'s state version; every snapshot equals the replay of its events', async () => {
+    await store.handle(counter, 'c-stamp', { type: 'Add', amount: 1 });
+    const [row] = await db.query<{ state_version: number }>(`SELECT state_version FROM rt.streams WHERE stream_id = 'c-stamp'`);
+    expect(row?.state_version).toBe(1);
+    const checked = await expectSnapshotsEqualReplay(db, 'rt', { 'c-': counter });
+    expect(checked).toBeGreaterThan(10);
+  });
+
+  it('rebuilds a state stored under another state version from the events (evolve), stores it, and appends on it', async () => {
+    for (const amount of [2, 3, 4]) await store.handle(counter, 'c-evolve', { type: 'Add', amount });
+    // Version 2 of the state: a new shape (and a renamed field) that the stored version-1 rows lack.
+    type State2 = { sum: number; adds: number };
+    const counter2: Decider<Cmd, Ev, State2> = {
+      stateVersion: 2,
+      initialState: () => ({ sum: 0, adds: 0 }),
+      decide: (c) => [{ type: 'Added', data: { amount: c.amount } }],
+      evolve: (s, e) => ({ sum: s.sum + e.data.amount, adds: s.adds + 1 }),
+    };
+    const loaded = await store.load(db, counter2, 'c-evolve');
+    expect(loaded).toMatchObject({ version: 3, state: { sum: 9, adds: 3 }, stateVersion: 2 });
+    const [stored] = await db.query<{ state: unknown; state_version: number }>(`SELECT state, state_version FROM rt.streams WHERE stream_id = 'c-evolve'`);
+    expect(stored).toEqual({ state: { sum: 9, adds: 3 }, state_version: 2 });
+    const r = await store.handle(counter2, 'c-evolve', { type: 'Add', amount: 1 });
+    expect(r).toMatchObject({ version: 4, state: { sum: 10, adds: 4 } });
+    await expectSnapshotsEqualReplay(db, 'rt', { 'c-evolve': counter2, 'c-': counter });
+    // A state stored under version 2 is taken as it is: no replay (a replay would find the events' sum, 10).
+    await db.query(`UPDATE rt.streams SET state = '{"sum": 100, "adds": 4}'::jsonb WHERE stream_id = 'c-evolve'`);
+    expect((await store.load(db, counter2, 'c-evolve')).state).toEqual({ sum: 100, adds: 4 });
+    await db.query(`UPDATE rt.streams SET state = '{"sum": 10, "adds": 4}'::jsonb WHERE stream_id = 'c-evolve'`);
   });
 });
 

@@ -1,15 +1,13 @@
 // Append-only event store in the service's schema, with a compact state row
-// per stream so that loading an aggregate never replays its history, and
+// per stream so that loading an aggregate never replays its history (unless
+// the row was stored under another state version than the decider's: then
+// load folds the stream's events once and stores the result), and
 // projections that run inside the append transaction.
 import { randomUUID } from 'node:crypto';
 import { ConcurrencyError } from './errors.js';
 import { currentContext } from './context.js';
 import type { Database, Sql, Tx } from './db.js';
-
-export interface DomainEvent<T extends string = string, D extends object = object> {
-  type: T;
-  data: D;
-}
+import { replay, stateVersionOf, type Decider, type DomainEvent } from './decider.js';
 
 export interface EventMetadata {
   correlationId?: string;
@@ -30,16 +28,6 @@ export interface StoredEvent<E extends DomainEvent = DomainEvent> {
   data: E['data'];
   metadata: EventMetadata;
   occurredAt: string;
-}
-
-/**
- * A pure aggregate: `decide` turns a command into events (or throws an
- * AppError), `evolve` folds an event into state. No I/O.
- */
-export interface Decider<C, E extends DomainEvent, S> {
-  initialState(): S;
-  decide(command: C, state: S): E[];
-  evolve(state: S, event: E): S;
 }
 
 export interface Projection {
@@ -89,6 +77,8 @@ export interface LoadedStream<S> {
   streamId: string;
   version: number;
   state: S;
+  /** The decider's stateVersion: what append stamps the stored state with (1 when unset). */
+  stateVersion?: number;
 }
 
 interface EventRow {
@@ -160,6 +150,15 @@ export function eventStoreSchemaSql(schema: string): string[] {
   ];
 }
 
+/**
+ * The version stamp of each stored state (a service's migration runs it;
+ * idempotent): rows from before it count as version 1, every decider's
+ * version until one bumps its `stateVersion`.
+ */
+export function streamStateVersionSql(schema: string): string {
+  return `ALTER TABLE "${schema}".streams ADD COLUMN IF NOT EXISTS state_version integer NOT NULL DEFAULT 1`;
+}
+
 /** The index DurableConsumer.trim uses (a service's migration runs it; idempotent). */
 export function processedEventsTrimIndexSql(schema: string): string {
   return `CREATE INDEX IF NOT EXISTS processed_events_trim_idx ON "${schema}".processed_events (consumer, processed_at)`;
@@ -181,16 +180,40 @@ export class EventStore {
     this.committedListeners.push(fn);
   }
 
-  /** Loads a stream's compact state: one row, whatever the history length. */
+  /**
+   * Loads a stream's compact state: one row, whatever the history length.
+   * A state stored under another `stateVersion` than the decider's (written
+   * before its shape or evolve changed) is rebuilt from the stream's events
+   * through `evolve` and stored again: one read of the stream, once.
+   */
   async load<C, E extends DomainEvent, S>(q: Sql, decider: Decider<C, E, S>, streamId: string): Promise<LoadedStream<S>> {
-    const rows = await q.query<{ version: number; state: S }>(
-      `SELECT version, state FROM ${this.t('streams')} WHERE stream_id = ?`,
+    const stateVersion = stateVersionOf(decider);
+    const rows = await q.query<{ version: number; state: S; state_version: number }>(
+      `SELECT version, state, state_version FROM ${this.t('streams')} WHERE stream_id = ?`,
       [streamId],
     );
     const row = rows[0];
-    return row
-      ? { streamId, version: Number(row.version), state: row.state }
-      : { streamId, version: 0, state: decider.initialState() };
+    if (!row) return { streamId, version: 0, state: decider.initialState(), stateVersion };
+    const version = Number(row.version);
+    if (Number(row.state_version) === stateVersion) return { streamId, version, state: row.state, stateVersion };
+    return { streamId, version, state: await this.upgrade(q, decider, streamId, version), stateVersion };
+  }
+
+  /**
+   * The state of a stream at `version` folded from its events, stored in
+   * place of a snapshot of an older state version (guarded by the version:
+   * if a writer moved the stream on meanwhile, its own state stands).
+   */
+  async upgrade<C, E extends DomainEvent, S>(q: Sql, decider: Decider<C, E, S>, streamId: string, version: number): Promise<S> {
+    const events = (await this.readStream(q, streamId)).filter((e) => e.streamVersion <= version);
+    const state = replay(decider, events as Array<Pick<E, 'type' | 'data'>>);
+    await q.query(`UPDATE ${this.t('streams')} SET state = ?::jsonb, state_version = ? WHERE stream_id = ? AND version = ?`, [
+      JSON.stringify(state),
+      stateVersionOf(decider),
+      streamId,
+      version,
+    ]);
+    return state;
   }
 
   /**
@@ -224,14 +247,15 @@ export class EventStore {
     // if the claim succeeded. No rows back means another writer won.
     const claim =
       stream.version === 0
-        ? `INSERT INTO ${this.t('streams')} (stream_id, version, state) VALUES (?, ?, ?::jsonb)
+        ? `INSERT INTO ${this.t('streams')} (stream_id, version, state, state_version) VALUES (?, ?, ?::jsonb, ?)
            ON CONFLICT (stream_id) DO NOTHING RETURNING version`
-        : `UPDATE ${this.t('streams')} SET version = ?, state = ?::jsonb, updated_at = now()
+        : `UPDATE ${this.t('streams')} SET version = ?, state = ?::jsonb, state_version = ?, updated_at = now()
            WHERE stream_id = ? AND version = ? RETURNING version`;
+    const stateVersion = stream.stateVersion ?? 1;
     const claimParams =
       stream.version === 0
-        ? [stream.streamId, nextVersion, JSON.stringify(newState)]
-        : [nextVersion, JSON.stringify(newState), stream.streamId, stream.version];
+        ? [stream.streamId, nextVersion, JSON.stringify(newState), stateVersion]
+        : [nextVersion, JSON.stringify(newState), stateVersion, stream.streamId, stream.version];
     const rows = await tx.query<EventRow>(
       `WITH claimed AS (${claim})
        INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)

@@ -15,7 +15,8 @@ import {
   type CallOptions,
 } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { AppError, fromServiceError, toServiceError } from './errors.js';
+import { AppError } from './errors.js';
+import { fromServiceError, toServiceError } from './grpc-errors.js';
 import { OutageLog, isDependencyUnavailable, outageError } from './outage.js';
 import { CORRELATION_HEADER, correlationId, runWithContext, sanitizeCorrelationId } from './context.js';
 import type { Logger } from './logger.js';

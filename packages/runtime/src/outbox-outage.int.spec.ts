@@ -8,11 +8,12 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv, startNatsServer, type ManagedServer, type TestEnv } from '@bil/testkit';
-import { Database, EventStore, OutboxRelay, connectNats, ensureStream, eventStoreSchemaSql, eventSubject, type Decider, type Nats } from './index.js';
+import { Database, EventStore, OutboxRelay, connectNats, ensureStream, eventStoreSchemaSql, eventSubject, streamStateVersionSql, type Decider, type Nats } from './index.js';
 
 class Init extends Migration {
   override async up(): Promise<void> {
     for (const sql of eventStoreSchemaSql('ob')) this.addSql(sql);
+    this.addSql(streamStateVersionSql('ob'));
   }
 }
 

@@ -7,7 +7,7 @@ import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type Ke
 import { Database, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type Sql, type StoredEvent } from '@bil/runtime';
 import { createTestEnv } from '@bil/testkit';
 import { migrations } from './infra/migrations/index.js';
-import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
+import { identityIntegrationEvent } from '@bil/identity/integration-events';
 import { canonicalize } from '@bil/crypto/protocol';
 
 export interface TestDevice {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credentials } from '@grpc/grpc-js';
 import { ServiceAuth, callUnary, contextStream } from '@bil/runtime';
 import { loadDigestProto } from '@bil/proto';
-import { eventually } from '@bil/testkit';
+import { eventually, expectSnapshotsEqualReplay } from '@bil/testkit';
 import type { GetDigestKeyResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestKeyResponse';
 import type { RequestDigestResponse__Output } from '@bil/proto/gen/bil/digest/v1/RequestDigestResponse';
 import type { GetDigestResponse__Output } from '@bil/proto/gen/bil/digest/v1/GetDigestResponse';
@@ -14,6 +14,10 @@ import type { SetDigestPolicyResponse__Output } from '@bil/proto/gen/bil/digest/
 import { launchPlanning, reunionFr } from '@bil/testkit';
 import { encodeTranscript, transcriptSha256 } from '@bil/summarizer';
 import { startWorker, type WorkerProcess } from '../src/system.js';
+import { KEYS_STREAM, keysDecider } from '../src/domain/keys/keys.js';
+import { digestDecider, digestStream } from '../src/domain/digest/digest.js';
+import { policyDecider, policyStream } from '../src/domain/policy/policy.js';
+import { consentDecider } from '../src/domain/consent/consent.js';
 import { MARKER, bullKeys, findMarker, newChat, newUser, openResult, removeMember, sealed, startHarness, transcriptFor, userIdsOf, waitForStatus, refusal, type Harness, type TestUser } from './support.js';
 
 let h: Harness;
@@ -261,6 +265,11 @@ describe('digest service', () => {
     const live = await snapshot();
     await h.core.store.rebuildProjections();
     expect(await snapshot()).toEqual(live);
+  });
+
+  it('keeps every stored digest, keys, policy and consent state equal to the replay of its events, under the deciders\' state version', async () => {
+    const deciders = { [KEYS_STREAM]: keysDecider, [digestStream('')]: digestDecider, [policyStream('')]: policyDecider, 'consent-': consentDecider };
+    expect(await expectSnapshotsEqualReplay(h.core.db, 'digest', deciders)).toBeGreaterThan(5);
   });
 
   it('never stored or logged the plaintext', async () => {

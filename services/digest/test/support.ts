@@ -21,8 +21,8 @@ import { createTestEnv, eventually, type Conversation, type TestEnv } from '@bil
 import { REQUEST_KIND, RESULT_KIND, digestContext, encodeTranscript, type Transcript } from '@bil/summarizer';
 import { AppError, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, newHeaders, type Nats, type StoredEvent } from '@bil/runtime';
 import { Redis } from 'ioredis';
-import { identityIntegrationEvent } from '@bil/identity/dist/infra/integration-events.js';
-import { chatIntegrationEvent } from '@bil/chat/dist/infra/integration-events.js';
+import { identityIntegrationEvent } from '@bil/identity/integration-events';
+import { chatIntegrationEvent } from '@bil/chat/integration-events';
 import { loadDigestConfig, type DigestConfig } from '../src/config.js';
 import { openCore, startApi, type Api, type Core } from '../src/system.js';
 import type { Actor } from '../src/app/digest-app.js';

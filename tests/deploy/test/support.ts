@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import YAML from 'yaml';
-import { chatConfigSchema, loadChatConfig } from '@bil/chat/dist/config.js';
-import { deliveryConfigSchema, loadDeliveryConfig } from '@bil/delivery/dist/config.js';
-import { digestConfigSchema, loadDigestConfig } from '@bil/digest/dist/config.js';
-import { gatewayConfigSchema, loadGatewayConfig } from '@bil/gateway/dist/config.js';
-import { identityConfigSchema, loadIdentityConfig } from '@bil/identity/dist/config.js';
+import { chatConfigSchema, loadChatConfig } from '@bil/chat/config';
+import { deliveryConfigSchema, loadDeliveryConfig } from '@bil/delivery/config';
+import { digestConfigSchema, loadDigestConfig } from '@bil/digest/config';
+import { gatewayConfigSchema, loadGatewayConfig } from '@bil/gateway/config';
+import { identityConfigSchema, loadIdentityConfig } from '@bil/identity/config';
 
 export const repo = resolve(import.meta.dirname, '..', '..', '..');
 export const chartDir = join(repo, 'deploy', 'helm', 'bil-message');

@@ -8,7 +8,7 @@ import {
   CHAT_EVENT_KINDS,
   FIELD_TYPES,
   type ChatEventKind,
-} from '@bil/delivery/dist/domain/chat-events.js';
+} from '@bil/delivery/chat-events';
 import {
   CHAT_NOT_FOUND_FRAMES,
   CLIENT_FRAME_TYPES,
@@ -30,8 +30,8 @@ import {
   syncedFrame,
   typingFrame,
   withWrappedKey,
-} from '@bil/delivery/dist/domain/frames.js';
-import { FRAME_RATE_LIMITS } from '@bil/delivery/dist/domain/frame-limits.js';
+} from '@bil/delivery/frames';
+import { FRAME_RATE_LIMITS } from '@bil/delivery/frame-limits';
 import { codeSpans, key, readDoc, section, tableOf, tables } from './markdown.js';
 import { readProto, sample } from './proto.js';
 import { answers, sourceCodes } from './source-codes.js';

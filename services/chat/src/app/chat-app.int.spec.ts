@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID, sign } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, expectSnapshotsEqualReplay, type TestEnv } from '@bil/testkit';
 import type {
   AppError,
   DurableConsumer} from '@bil/runtime';
@@ -36,6 +36,7 @@ import { chatHandlers } from '../grpc/handlers.js';
 import { chatDecider, chatStream, messageLogStream, type ChatEvent } from '../domain/chat/chat.js';
 import { canonicalize, type CanonicalValue } from '@bil/crypto/protocol';
 import { epochRecordHash, type Envelope } from '../domain/validation.js';
+import { readsDecider } from '../domain/reads/reads.js';
 import { b64, envelope, epochRecord, publishIdentity, registerDevice, registerUser, revokeDevice, signedLeave, uuidv7, type TestDevice, type TestUser } from '../test-support.js';
 
 const logger = createLogger('chat-test', 'silent');
@@ -652,7 +653,8 @@ describe('data stored before step 8', () => {
     await db.tx(async (tx) => {
       const stream = await store.load(tx, chatDecider, chatStream(chatId));
       await store.append(tx, stream, history, history.reduce(chatDecider.evolve, stream.state));
-      await store.append(tx, { streamId: messageLogStream(chatId), version: 0, state: { lastSeq: 0 } }, [posted], { lastSeq: 1 });
+      // The message log as Migration20261220000001 leaves it: the event at version = seq, no stream state row.
+      await store.appendOwned(tx, [{ streamId: messageLogStream(chatId), streamVersion: 1, event: posted }]);
     });
 
     type View = { chat: { title: string; epoch: string } };
@@ -721,5 +723,10 @@ describe('events and projections', () => {
     expect((live.group_leaves as unknown[]).length).toBeGreaterThan(0);
     await store.rebuildProjections(7);
     expect(await dump()).toEqual(live);
+  });
+
+  it('keeps every stored chat and reads state equal to the replay of its events, under the deciders\' state version', async () => {
+    const checked = await expectSnapshotsEqualReplay(db, 'chat', { [chatStream('')]: chatDecider, 'reads-': readsDecider });
+    expect(checked).toBeGreaterThan(20);
   });
 });

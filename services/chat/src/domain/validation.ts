@@ -27,7 +27,7 @@ import {
   type CanonicalValue,
   type FieldSet,
 } from '@bil/crypto/protocol';
-import { invalidArgument } from '@bil/runtime';
+import { invalidArgument } from '@bil/runtime/domain';
 
 // --- limits (documented in docs/chat.md) --------------------------------------
 

@@ -346,8 +346,8 @@ export class DigestApp {
         const members = (p.members as Array<{ userId: string }>) ?? [];
         await tx.query(
           `INSERT INTO digest.chat_members (chat_id, user_id)
-           SELECT ?::uuid, (m->>'userId')::uuid FROM jsonb_array_elements(?::jsonb) AS m ON CONFLICT DO NOTHING`,
-          [chatId, JSON.stringify(members)],
+           SELECT ?::uuid, u FROM unnest(?::uuid[]) AS u ON CONFLICT DO NOTHING`,
+          [chatId, `{${members.map((m) => m.userId).join(',')}}`],
         );
         return;
       }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, expectSnapshotsEqualReplay, type TestEnv } from '@bil/testkit';
 import {
   Database,
   EventStore,
@@ -21,6 +21,9 @@ import { IdentityApp } from './identity-app.js';
 import { TokenSigner } from './tokens.js';
 import { identityIntegrationEvent } from '../infra/integration-events.js';
 import { certify, newDevice, newIdentity } from '../test-support.js';
+import { userDecider } from '../domain/user/user.js';
+import { deviceDecider } from '../domain/device/device.js';
+import { sessionDecider } from '../domain/session/session.js';
 
 const logger = createLogger('identity-test', 'silent');
 let env: TestEnv;
@@ -288,5 +291,10 @@ describe('identity application', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('keeps every stored user, device and session state equal to the replay of its events, under the deciders\' state version', async () => {
+    const checked = await expectSnapshotsEqualReplay(db, 'identity', { 'user-': userDecider, 'device-': deviceDecider, 'session-': sessionDecider });
+    expect(checked).toBeGreaterThan(10);
   });
 });

@@ -3,7 +3,7 @@
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { deviceCertificatePayload } from '@bil/crypto';
-import { invalidArgument } from '@bil/runtime';
+import { invalidArgument } from '@bil/runtime/domain';
 
 /**
  * Usernames are ASCII letters, digits, '_', '.', '-', 3 to 32 characters,

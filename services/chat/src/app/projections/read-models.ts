@@ -12,6 +12,7 @@
 import type { Projection, Sql, StoredEvent } from '@bil/runtime';
 import type { ChatEvent } from '../../domain/chat/chat.js';
 import type { ReadsEvent } from '../../domain/reads/reads.js';
+import { EPOCH_KEY as EK, EPOCH_KEYS as K, EPOCH_PUBLISHED as G, MEMBER_ENTRY as M, POSTED as P, WRAPPED_KEY as W } from '../sql-fields.js';
 
 type Event = ChatEvent | ReadsEvent;
 
@@ -27,14 +28,14 @@ type Event = ChatEvent | ReadsEvent;
  */
 export const MESSAGES_PROJECTION_CTES = `m AS (
        INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at)
-       SELECT (data->>'chatId')::uuid, (data->>'seq')::bigint, (data->>'messageId')::uuid, (data->>'senderUserId')::uuid,
-              (data->>'senderDeviceId')::uuid, (data->>'epoch')::integer, position, (data->>'occurredAt')::timestamptz
+       SELECT (data->>'${P.chatId}')::uuid, (data->>'${P.seq}')::bigint, (data->>'${P.messageId}')::uuid, (data->>'${P.senderUserId}')::uuid,
+              (data->>'${P.senderDeviceId}')::uuid, (data->>'${P.epoch}')::integer, position, (data->>'${P.occurredAt}')::timestamptz
        FROM ev
        RETURNING chat_id, seq, sender_user_id, created_at
      ), k AS (
        INSERT INTO chat.message_keys (chat_id, seq, device_id, wrapped_key)
-       SELECT (ev.data->>'chatId')::uuid, (ev.data->>'seq')::bigint, w."deviceId", w."wrappedKey"
-       FROM ev, jsonb_to_recordset(ev.data->'wrappedKeys') AS w("deviceId" uuid, "wrappedKey" text)
+       SELECT (ev.data->>'${P.chatId}')::uuid, (ev.data->>'${P.seq}')::bigint, w."${W.deviceId}", w."${W.wrappedKey}"
+       FROM ev, jsonb_to_recordset(ev.data->'${P.wrappedKeys}') AS w("${W.deviceId}" uuid, "${W.wrappedKey}" text)
      ), r AS (
        INSERT INTO chat.message_reads AS mr (chat_id, user_id, last_read_seq, updated_at)
        SELECT DISTINCT ON (chat_id, sender_user_id) chat_id, sender_user_id, seq, created_at FROM m ORDER BY chat_id, sender_user_id, seq DESC
@@ -76,7 +77,7 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
       );
       await q.query(
         `INSERT INTO chat.chat_members (chat_id, user_id, joined_version, role, joined_seq, joined_at)
-         SELECT ?::uuid, m."userId", ?, m.role, 0, ?::timestamptz FROM jsonb_to_recordset(?::jsonb) AS m("userId" uuid, role text)`,
+         SELECT ?::uuid, m."${M.userId}", ?, m."${M.role}", 0, ?::timestamptz FROM jsonb_to_recordset(?::jsonb) AS m("${M.userId}" uuid, "${M.role}" text)`,
         [d.chatId, stored.streamVersion, d.occurredAt, JSON.stringify(d.members)],
       );
       return;
@@ -128,8 +129,8 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
     case 'GroupEpochPublished':
       await q.query(
         `INSERT INTO chat.group_epochs (chat_id, epoch, record_hash, record, signer_user_id, signer_device_id, created_at)
-         SELECT (e.data->>'chatId')::uuid, (e.data->>'epoch')::integer, e.data->>'recordHash', e.data->'record',
-                (e.data->>'signerUserId')::uuid, (e.data->>'signerDeviceId')::uuid, (e.data->>'occurredAt')::timestamptz
+         SELECT (e.data->>'${G.chatId}')::uuid, (e.data->>'${G.epoch}')::integer, e.data->>'${G.recordHash}', e.data->'${G.record}',
+                (e.data->>'${G.signerUserId}')::uuid, (e.data->>'${G.signerDeviceId}')::uuid, (e.data->>'${G.occurredAt}')::timestamptz
          FROM chat.events e WHERE e.position = ?::bigint`,
         [stored.position],
       );
@@ -165,8 +166,8 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
 function insertEpochKeys(q: Sql, position: string) {
   return q.query(
     `INSERT INTO chat.group_keys (chat_id, epoch, device_id, user_id, wrapped_key)
-     SELECT (e.data->>'chatId')::uuid, (e.data->>'epoch')::integer, k."deviceId", k."userId", k."wrappedKey"
-     FROM chat.events e, jsonb_to_recordset(e.data->'keys') AS k("deviceId" uuid, "userId" uuid, "wrappedKey" text)
+     SELECT (e.data->>'${K.chatId}')::uuid, (e.data->>'${K.epoch}')::integer, k."${EK.deviceId}", k."${EK.userId}", k."${EK.wrappedKey}"
+     FROM chat.events e, jsonb_to_recordset(e.data->'${K.keys}') AS k("${EK.deviceId}" uuid, "${EK.userId}" uuid, "${EK.wrappedKey}" text)
      WHERE e.position = ?::bigint`,
     [position],
   );

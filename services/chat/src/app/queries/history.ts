@@ -4,6 +4,7 @@ import { validateLimit, validateSeq, validateUuid } from '../../domain/validatio
 import type { Actor, ChatDeps } from '../context.js';
 import { access } from '../repository.js';
 import { ROW_OVERHEAD_BYTES, iso, maxPageBytes } from './paging.js';
+import { POSTED } from '../sql-fields.js';
 
 export interface MessageView {
   chatId: string;
@@ -51,7 +52,7 @@ export async function listMessages(
          SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, e.envelope, m.created_at, k.wrapped_key,
                 octet_length(e.envelope) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
          FROM chat.messages m
-         CROSS JOIN LATERAL (SELECT (e.data->'envelope')::text AS envelope FROM chat.events e WHERE e.position = m.event_position OFFSET 0) e
+         CROSS JOIN LATERAL (SELECT (e.data->'${POSTED.envelope}')::text AS envelope FROM chat.events e WHERE e.position = m.event_position OFFSET 0) e
          LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
          WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
            AND EXISTS (SELECT 1 FROM chat.chat_members i

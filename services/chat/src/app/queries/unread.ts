@@ -7,6 +7,7 @@ import type { Actor, ChatDeps } from '../context.js';
 import { requireUsableDevice } from '../repository.js';
 import type { MessageView } from './history.js';
 import { ROW_OVERHEAD_BYTES, iso, maxPageBytes, pageToken, parsePageToken } from './paging.js';
+import { POSTED } from '../sql-fields.js';
 
 export interface UnreadView {
   chatId: string;
@@ -86,7 +87,7 @@ export async function getUnread(
        FROM (
          SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, ev.envelope, mm.created_at, k.wrapped_key
          FROM chat.messages mm
-         CROSS JOIN LATERAL (SELECT (ev.data->'envelope')::text AS envelope FROM chat.events ev WHERE ev.position = mm.event_position OFFSET 0) ev
+         CROSS JOIN LATERAL (SELECT (ev.data->'${POSTED.envelope}')::text AS envelope FROM chat.events ev WHERE ev.position = mm.event_position OFFSET 0) ev
          LEFT JOIN chat.message_keys k ON k.chat_id = mm.chat_id AND k.seq = mm.seq AND k.device_id = ?
          WHERE mm.chat_id = p.chat_id AND mm.seq > p.read_to
          ORDER BY mm.seq DESC LIMIT ?

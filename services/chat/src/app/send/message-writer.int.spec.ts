@@ -3,12 +3,14 @@
 // lookup is index-bound with or without planner statistics.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { Database} from '@bil/runtime';
-import { EventStore, createLogger, type AppError } from '@bil/runtime';
+import { expectSnapshotsEqualReplay } from '@bil/testkit';
+import { EventStore, createLogger, type AppError, type Database } from '@bil/runtime';
 import { chatReadModels } from '../projections/read-models.js';
 import { ChatApp } from '../chat-app.js';
 import { SEND_READ_SQL, SEND_SQL } from './message-writer.js';
 import { MESSAGES_PROJECTION_SQL } from '../projections/read-models.js';
+import { chatDecider, chatStream } from '../../domain/chat/chat.js';
+import { readsDecider } from '../../domain/reads/reads.js';
 import { actorOf, openChatDb, b64, envelope, seedDirectory, uuidv7, type TestDevice } from '../../test-support.js';
 
 let t: Awaited<ReturnType<typeof openChatDb>>;
@@ -133,6 +135,20 @@ describe('group-committed sends', () => {
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? send(ab, a!, b!) : send(ab, b!, a!))));
     expect(results.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(await seqs(ab)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+});
+
+describe('stored chat states of an older state version', () => {
+  it('sends on a chat whose state was stored under another state version: rebuilt from its events (evolve) first, and stored', async () => {
+    const [a, b] = await seedUsers(2);
+    const chatId = (await app.createPersonalChat(actor(a!), b!.userId)).chat.chatId;
+    const [before] = await db.query<{ state: unknown }>(`SELECT state FROM chat.streams WHERE stream_id = ?`, [chatStream(chatId)]);
+    // As an older decider would have left it: another version stamp, another shape.
+    await db.query(`UPDATE chat.streams SET state = '{"legacy": true}'::jsonb, state_version = 0 WHERE stream_id = ?`, [chatStream(chatId)]);
+    expect(await outcome(send(chatId, a!, b!))).toMatchObject({ seq: 1, duplicate: false });
+    const [after] = await db.query<{ state: unknown; state_version: number }>(`SELECT state, state_version FROM chat.streams WHERE stream_id = ?`, [chatStream(chatId)]);
+    expect(after).toEqual({ state: before!.state, state_version: 1 });
+    await expectSnapshotsEqualReplay(db, 'chat', { 'chat-': chatDecider, 'reads-': readsDecider });
   });
 });
 

@@ -13,7 +13,10 @@
 //      active devices of each personal chat, each sender device's own row);
 //      and the batch's chat rows locked in chat_id order (so two batches
 //      never deadlock) with each chat's state, narrowed to the batch's
-//      senders' member entries (a 1,000-member group loads a few entries);
+//      senders' member entries (a 1,000-member group loads a few entries)
+//      and its state version (a state stored under an older
+//      chatDecider.stateVersion is rebuilt from its events first, by
+//      EventStore.load: statements only after a bump, once per chat);
 //   3. in memory: each send decided by the pure decider on that state, seqs
 //      taken per chat in arrival order for the accepted sends only (a refused
 //      send takes no number: gap-free);
@@ -36,6 +39,7 @@ import {
   notFound,
   permissionDenied,
   currentContext,
+  stateVersionOf,
   systemClock,
   type Clock,
   type Database,
@@ -43,8 +47,9 @@ import {
   type EventStore,
   type Tx,
 } from '@bil/runtime';
-import { chatDecider, messageLogStream, type ChatEvent, type ChatState, type ChatType, type Directory } from '../../domain/chat/chat.js';
+import { chatDecider, chatStream, messageLogStream, type ChatEvent, type ChatState, type ChatType, type Directory } from '../../domain/chat/chat.js';
 import type { Envelope, WrappedKeyInput } from '../../domain/validation.js';
+import { CHAT_STATE } from '../sql-fields.js';
 
 export interface SendRequest {
   userId: string;
@@ -112,12 +117,12 @@ export const SEND_SQL = {
   /** (sender user ids, chat ids): locks the active chats in chat_id order, each with its state narrowed to those senders' member entries. */
   lockChats: `SELECT c.chat_id, c.last_seq, c.type,
               CASE WHEN c.type = 'personal' THEN s.state
-                   ELSE (s.state - 'members') || jsonb_build_object('members', COALESCE(
-                     (SELECT jsonb_object_agg(u, s.state->'members'->u) FROM unnest(?::text[]) AS u WHERE s.state->'members'->u IS NOT NULL), '{}'::jsonb))
-              END AS state
+                   ELSE (s.state - '${CHAT_STATE.members}') || jsonb_build_object('${CHAT_STATE.members}', COALESCE(
+                     (SELECT jsonb_object_agg(u, s.state->'${CHAT_STATE.members}'->u) FROM unnest(?::text[]) AS u WHERE s.state->'${CHAT_STATE.members}'->u IS NOT NULL), '{}'::jsonb))
+              END AS state, s.state_version
        FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
        CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.type FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c
-       CROSS JOIN LATERAL (SELECT s.state FROM chat.streams s WHERE s.stream_id = 'chat-' || c.chat_id::text OFFSET 0) s`,
+       CROSS JOIN LATERAL (SELECT s.state, s.state_version FROM chat.streams s WHERE s.stream_id = '${chatStream('')}' || c.chat_id::text OFFSET 0) s`,
 };
 
 /**
@@ -132,7 +137,7 @@ export const SEND_READ_SQL = `SELECT 's' AS k, to_jsonb(q) AS r FROM (${SEND_SQL
 
 type StoredRow = { sender_device_id: string; message_id: string; chat_id: string; seq: string | number; created_at: Date | string };
 type DirectoryRow = { chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string };
-type ChatRow = { chat_id: string; last_seq: string | number; type: ChatType; state: ChatState };
+type ChatRow = { chat_id: string; last_seq: string | number; type: ChatType; state: ChatState; state_version: number };
 
 export class MessageWriter {
   private queue: Pending[] = [];
@@ -249,6 +254,11 @@ export class MessageWriter {
       const dir = directories.get(r.chat_id) ?? {};
       directories.set(r.chat_id, dir);
       (dir[r.user_id] ??= []).push({ deviceId: r.device_id, signingKey: r.signing_key });
+    }
+    // A state stored under an older chatDecider.stateVersion (only after a bump, once per chat): rebuilt
+    // from the chat's events and stored again (EventStore.load), under the row lock already held.
+    for (const c of chats) {
+      if (Number(c.state_version) !== stateVersionOf(chatDecider)) c.state = (await this.store.load(tx, chatDecider, chatStream(c.chat_id))).state;
     }
     const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
 

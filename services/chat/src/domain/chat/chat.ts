@@ -18,7 +18,7 @@
 // decides on a chat's state (membership, roles, epochs, leaves, posts) reads
 // the same state and is dispatched by the one exhaustive switch below;
 // splitting it would scatter the invariants of one consistency boundary.
-import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime';
+import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime/domain';
 import type { Envelope, EpochRecord, SignedLeave, WrappedKeyInput } from '../validation.js';
 
 export type ChatType = 'personal' | 'group';

@@ -1,6 +1,6 @@
 // The read marker of one member in one chat (stream `reads-<chat>-<user>`):
 // the highest sequence number they have read. It only moves forward.
-import { invalidArgument, type Decider } from '@bil/runtime';
+import { invalidArgument, type Decider } from '@bil/runtime/domain';
 
 export type ReadsEvent = { type: 'MessagesRead'; data: { chatId: string; userId: string; lastReadSeq: number; occurredAt: string } };
 

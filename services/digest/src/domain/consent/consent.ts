@@ -5,7 +5,7 @@
 // its signature, membership) before it gets here; the decider keeps only a
 // strictly higher version, so a replayed older statement can't undo a newer
 // one. The same statement again is an idempotent repeat (no event).
-import { failedPrecondition, notFound, type Decider } from '@bil/runtime';
+import { failedPrecondition, notFound, type Decider } from '@bil/runtime/domain';
 
 export interface ConsentStatement {
   chatId: string;

@@ -3,7 +3,7 @@
 // expire) or failed with a reason the client sees. Completion and failure are
 // idempotent: a job run twice (a worker died mid-job and another took it
 // over) decides nothing the second time, so the result is written once.
-import { alreadyExists, type Decider } from '@bil/runtime';
+import { alreadyExists, type Decider } from '@bil/runtime/domain';
 
 export const FAILURE_REASONS = [
   'summarizer_unavailable',

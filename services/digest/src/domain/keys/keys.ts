@@ -5,7 +5,7 @@
 // newest key is current: clients seal new requests to it. Older keys stay
 // usable for opening until their expiry plus a grace period, so a request
 // sealed just before a rotation still opens.
-import { type Decider } from '@bil/runtime';
+import { type Decider } from '@bil/runtime/domain';
 
 export interface IssuedKey {
   keyId: string;

@@ -3,7 +3,7 @@
 // member has them off. Each member controls only their own switch-off, so one
 // member can't overrule another's; a member who leaves the chat takes theirs
 // with them.
-import { notFound, type Decider } from '@bil/runtime';
+import { notFound, type Decider } from '@bil/runtime/domain';
 
 export type PolicyEvent =
   /** `disabledByCount`: how many current members have digests off after this event. */

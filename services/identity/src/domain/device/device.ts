@@ -1,6 +1,6 @@
 // The device aggregate (stream `device-<id>`): a device's public keys and
 // certificate, and whether it is still trusted.
-import { failedPrecondition, notFound, type Decider } from '@bil/runtime';
+import { failedPrecondition, notFound, type Decider } from '@bil/runtime/domain';
 
 export type RevocationReason = 'user' | 'account_deleted' | 'identity_reset';
 

@@ -6,7 +6,7 @@
 // generation: a token that was never issued (a forged `<sid>.<gen-1>.<junk>`)
 // is refused without any state change, so knowing a session id is not enough
 // to end someone else's session.
-import { unauthenticated, type Decider } from '@bil/runtime';
+import { unauthenticated, type Decider } from '@bil/runtime/domain';
 
 export type SessionEndReason = 'logout' | 'refresh_token_reused' | 'device_revoked' | 'password_changed' | 'account_deleted' | 'expired';
 

@@ -1,7 +1,7 @@
 // The user aggregate (stream `user-<id>`): account, password hash, account
 // identity key, profile. Pure decider: no I/O; the application layer checks
 // passwords (async KDF) before it sends a command here.
-import { AppError, failedPrecondition, notFound, type Decider } from '@bil/runtime';
+import { AppError, failedPrecondition, notFound, type Decider } from '@bil/runtime/domain';
 
 export type UserEvent =
   | { type: 'UserRegistered'; data: { userId: string; username: string; displayName: string; passwordHash: string; occurredAt: string } }

@@ -1,6 +1,7 @@
 import { Migration } from '@mikro-orm/migrations';
 import { eventStoreSchemaSql } from '@bil/runtime';
 import { Migration20261201000001 } from './Migration20261201000001.js';
+import { Migration20261230000001 } from './Migration20261230000001.js';
 
 /** Event store, outbox checkpoint and the identity read models. */
 export class Migration20261125000001 extends Migration {
@@ -49,4 +50,5 @@ export class Migration20261125000001 extends Migration {
 export const migrations = [
   { name: 'Migration20261125000001', class: Migration20261125000001 },
   { name: 'Migration20261201000001', class: Migration20261201000001 },
+  { name: 'Migration20261230000001', class: Migration20261230000001 },
 ];
