@@ -14,8 +14,8 @@
 // Redis, logs, errors); job failure reasons are fixed strings.
 import { createHash } from 'node:crypto';
 import { CannotDecryptError, openSealedPayload, sealPayload, sealRecipientForDevice, verifyDevice, type Ed25519KeyPair, type SealRecipient } from '@bil/crypto';
-import { runWithContext, type Database, type EventStore, type Logger } from '@bil/runtime';
-import { digestDecider, digestStream, type FailureReason, type ResultRef, type SummaryMethod } from '../domain/digest/digest.js';
+import { ConcurrencyError, runWithContext, type Database, type EventStore, type LoadedStream, type Logger, type Tx } from '@bil/runtime';
+import { digestDecider, digestStream, type DigestState, type FailureReason, type ResultRef, type SummaryMethod } from '../domain/digest/digest.js';
 import {
   InvalidTranscriptError,
   REQUEST_KIND,
@@ -94,7 +94,7 @@ export class DigestWorker {
       });
       try {
         const { results, method } = await Promise.race([this.summarizeAll(job, reads, controller.signal), deadline]);
-        const stored = await this.complete(job.requestId, results, method);
+        const stored = await this.complete(job.requestId, loaded, results, method);
         this.logger.info({ requestId: job.requestId, chats: results.length, method, ms: Date.now() - started, stored }, 'digest ready');
         return 'ready';
       } catch (err) {
@@ -250,21 +250,23 @@ export class DigestWorker {
     }
   }
 
-  /** Stores the sealed results and DigestCompleted in one transaction, once per request. */
-  private async complete(requestId: string, results: Array<{ chatId: string; sealed: string }>, method: SummaryMethod): Promise<boolean> {
+  /**
+   * Stores the sealed results and DigestCompleted in one transaction, once per
+   * request. It appends at the version read when the job started (no second
+   * read); if the stream moved since (another worker, the sweeper), the
+   * append is refused and the decision is made again on the stream as it now
+   * is, retried on a concurrency conflict: the decision is pure and the
+   * result rows idempotent.
+   */
+  private async complete(requestId: string, loaded: LoadedStream<DigestState>, results: Array<{ chatId: string; sealed: string }>, method: SummaryMethod): Promise<boolean> {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.settings.resultTtlMs).toISOString();
     const refs: ResultRef[] = results.map((r) => ({ chatId: r.chatId, sealedSha256: createHash('sha256').update(r.sealed).digest('base64url') }));
-    // Retried on a concurrency conflict: the decision is pure and the result rows idempotent.
-    return this.store.transact(async (tx) => {
-      const { events } = await this.store.handleIn(tx, digestDecider, digestStream(requestId), {
-        type: 'CompleteDigest',
-        results: refs,
-        method,
-        expiresAt,
-        now: now.toISOString(),
-      });
+    const command = { type: 'CompleteDigest' as const, results: refs, method, expiresAt, now: now.toISOString() };
+    const write = async (tx: Tx, stream: LoadedStream<DigestState>): Promise<boolean> => {
+      const events = digestDecider.decide(command, stream.state);
       if (events.length === 0) return false;
+      await this.store.append(tx, stream, events, events.reduce(digestDecider.evolve, stream.state));
       for (const r of results) {
         await tx.query(`INSERT INTO digest.results (request_id, chat_id, sealed, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, [
           requestId,
@@ -274,7 +276,13 @@ export class DigestWorker {
         ]);
       }
       return true;
-    });
+    };
+    try {
+      return await this.db.tx((tx) => write(tx, loaded));
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      return this.store.transact(async (tx) => write(tx, await this.store.load(tx, digestDecider, loaded.streamId)));
+    }
   }
 
   private async fail(requestId: string, reason: FailureReason): Promise<void> {

@@ -107,15 +107,23 @@ export class KeyRing {
     }
   }
 
+  /** Whether a request may be sealed to `keyId` at `now` (as {@link openableKeyIds}, from the keys as last read; an unknown id reads them again). */
+  async isOpenable(keyId: string, now = Date.now()): Promise<boolean> {
+    return (await this.openable(keyId, now)) !== undefined;
+  }
+
+  private async openable(keyId: string, now: number): Promise<IssuedKey | undefined> {
+    const find = (s: KeysState | undefined) => (s ? openableKeys(s, now, this.opts.graceMs).find((k) => k.keyId === keyId) : undefined);
+    const key = find(this.known);
+    if (key || this.known?.keys.some((k) => k.keyId === keyId)) return key; // known: open or expired for good
+    this.known = await this.state();
+    return find(this.known);
+  }
+
   /** The private key for a sealed request's `key_id`, if that key may still open requests. */
   async privateKey(keyId: string, now = Date.now()): Promise<CryptoKey | undefined> {
     const cached = this.privateKeys.get(keyId);
-    const openable = (s: KeysState | undefined) => (s ? openableKeys(s, now, this.opts.graceMs).find((k) => k.keyId === keyId) : undefined);
-    let key = openable(this.known);
-    if (!key && !this.known?.keys.some((k) => k.keyId === keyId)) {
-      this.known = await this.state();
-      key = openable(this.known);
-    }
+    const key = await this.openable(keyId, now);
     if (!key) {
       this.privateKeys.delete(keyId);
       return undefined;
