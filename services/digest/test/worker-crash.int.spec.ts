@@ -5,6 +5,7 @@
 // digest.v1.digest.ready on NATS), well within the SDK's 60 s default wait
 // measured from the request. And the other way round: a model call longer
 // than the lock keeps the job (the lock is renewed), no second worker runs it.
+// And two runs of one job at once: one completion is stored.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
