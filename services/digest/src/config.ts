@@ -40,7 +40,7 @@ export const digestConfigSchema = {
 
   // Queue and worker.
   DIGEST_QUEUE_NAME: str('BullMQ queue name (its keys live under REDIS_PREFIX + "bull:")', 'digest', { pattern: /^[A-Za-z0-9_-]+$/ }),
-  DIGEST_WORKER_CONCURRENCY: int('jobs one worker process runs at once', 4, 1, 256),
+  DIGEST_WORKER_CONCURRENCY: int('jobs one worker process runs at once (a job mostly waits: on PostgreSQL, on the RSA work node:crypto runs off the main thread, on the model)', 16, 1, 256),
   DIGEST_JOB_ATTEMPTS: int('attempts per job when the model endpoint fails transiently (a job option: read by the API process when it enqueues)', 3, 1, 20),
   DIGEST_JOB_BACKOFF_MS: int('first retry delay of a job, doubled each time (ms; a job option, read by the API process)', 5000, 0, 3_600_000),
   DIGEST_JOB_TIMEOUT_MS: int('a job attempt taking longer fails with reason timeout (ms)', 300_000, 100, 3_600_000),

@@ -5,6 +5,7 @@
 // digest.v1.digest.ready on NATS), well within the SDK's 60 s default wait
 // measured from the request. And the other way round: a model call longer
 // than the lock keeps the job (the lock is renewed), no second worker runs it.
+// And two runs of one job at once: one completion is stored.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,8 @@ import { contextStream } from '@bil/runtime';
 import { FakeOpenAI, eventually, launchPlanning } from '@bil/testkit';
 import { digestConfigSchema, loadDigestConfig } from '../src/config.js';
 import { startWorker, type WorkerProcess } from '../src/system.js';
+import { DigestWorker } from '../src/app/digest-worker.js';
+import { ExtractiveSummarizer } from '@bil/summarizer';
 import { newChat, newUser, sealed, startHarness, waitForStatus, type Harness } from './support.js';
 
 const serviceDir = fileURLToPath(new URL('..', import.meta.url));
@@ -128,5 +131,26 @@ describe('a worker dies mid-job (default settings)', () => {
     await waitForStatus(h, alice, requestId, 'ready', 30_000);
     expect(fake.seen.length - before).toBe(1);
     expect(await h.core.db.query(`SELECT 1 FROM digest.events WHERE stream_id = ? AND type = 'DigestCompleted'`, [`digest-${requestId}`])).toHaveLength(1);
+  }, 60_000);
+
+  it('two runs of one job at once (a lock lost mid-job): both read it pending, one completion is stored, the other finds it done', async () => {
+    for (const w of workers.splice(0)) await w.stop(); // the queue's own copy of the job stays waiting
+    const alice = await newUser(h, 'Alice');
+    const chatId = await newChat(h, [alice]);
+    const requestId = randomUUID();
+    const transcript = await sealed(h, alice, requestId, chatId, launchPlanning());
+    await h.api.app.requestDigest(alice.actor, requestId, [transcript]);
+    const settings = { resultTtlMs: h.config.DIGEST_RESULT_TTL_MS, jobTimeoutMs: 30_000 };
+    const run = () =>
+      new DigestWorker(h.core.db, h.core.store, h.core.keys, h.core.identity, new ExtractiveSummarizer(), settings, h.logs.logger).process(
+        { requestId, userId: alice.userId, deviceId: alice.deviceId, transcripts: [transcript] },
+        { made: 0, max: 1 },
+      );
+    const outcomes = await Promise.all([run(), run()]);
+    expect(outcomes.every((o) => o === 'ready' || o === 'already_done')).toBe(true);
+    expect(await h.core.db.query(`SELECT 1 FROM digest.events WHERE stream_id = ? AND type = 'DigestCompleted'`, [`digest-${requestId}`])).toHaveLength(1);
+    expect(await h.core.db.query(`SELECT 1 FROM digest.results WHERE request_id = ?`, [requestId])).toHaveLength(1);
+    expect((await waitForStatus(h, alice, requestId, 'ready')).results).toHaveLength(1);
+    await h.api.queue.discard(requestId);
   }, 60_000);
 });

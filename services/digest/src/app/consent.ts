@@ -94,6 +94,21 @@ export class DigestConsents {
  * before they left stay theirs.
  */
 export async function excludedUsers(q: Sql, chatId: string): Promise<Set<string>> {
-  const rows = await q.query<{ user_id: string }>(`SELECT user_id FROM digest.consents WHERE chat_id = ? AND include = false`, [chatId]);
-  return new Set(rows.map((r) => r.user_id));
+  return (await excludedUsersByChat(q, [chatId])).get(chatId) ?? new Set();
+}
+
+/** {@link excludedUsers} of several chats in one statement: chat id (as given) → users; chats where no one opted out are absent. */
+export async function excludedUsersByChat(q: Sql, chatIds: string[]): Promise<Map<string, Set<string>>> {
+  const rows = await q.query<{ chat_id: string; user_id: string }>(
+    // Keyed by the id as the caller spelled it (x), not as PostgreSQL prints the uuid.
+    `SELECT x AS chat_id, c.user_id FROM jsonb_array_elements_text(?::jsonb) AS x JOIN digest.consents c ON c.chat_id = x::uuid AND c.include = false`,
+    [JSON.stringify(chatIds)],
+  );
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const set = out.get(r.chat_id) ?? new Set<string>();
+    set.add(r.user_id);
+    out.set(r.chat_id, set);
+  }
+  return out;
 }

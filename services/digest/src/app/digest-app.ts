@@ -199,7 +199,6 @@ export class DigestApp {
     const disabled = await this.disabledChats(this.db, chatIds);
     if (disabled.length) throw failedPrecondition('digests_disabled', 'a member switched digests off for this chat', { chat_ids: disabled });
 
-    const openable = await this.keys.openableKeyIds();
     for (const box of boxes) {
       const h = sealedHeader(box.sealed, box.chatId);
       // The context binds the box to this request: one sealed for an earlier request id is refused.
@@ -209,7 +208,7 @@ export class DigestApp {
           chat_id: box.chatId,
         });
       }
-      if (typeof h.key_id !== 'string' || !openable.has(h.key_id)) {
+      if (typeof h.key_id !== 'string' || !(await this.keys.isOpenable(h.key_id))) {
         throw failedPrecondition('digest_key_unknown', 'the transcript is sealed to a key that is not (or no longer) a digest key; fetch the current key', { chat_id: box.chatId });
       }
       box.keyId = h.key_id;

@@ -25,6 +25,13 @@ export interface KeyRingOptions {
 
 export class KeyRing {
   private readonly privateKeys = new Map<string, CryptoKey>();
+  /**
+   * The keys stream as last read, for the worker's per-job lookup. Keys are
+   * only ever added and each one's openability depends on its own expiry
+   * alone, so a cached state never opens with a key the stored one would
+   * refuse; an unknown key id reads the stream again.
+   */
+  private known?: KeysState;
 
   constructor(
     private readonly store: EventStore,
@@ -100,10 +107,23 @@ export class KeyRing {
     }
   }
 
+  /** Whether a request may be sealed to `keyId` at `now` (as {@link openableKeyIds}, from the keys as last read; an unknown id reads them again). */
+  async isOpenable(keyId: string, now = Date.now()): Promise<boolean> {
+    return (await this.openable(keyId, now)) !== undefined;
+  }
+
+  private async openable(keyId: string, now: number): Promise<IssuedKey | undefined> {
+    const find = (s: KeysState | undefined) => (s ? openableKeys(s, now, this.opts.graceMs).find((k) => k.keyId === keyId) : undefined);
+    const key = find(this.known);
+    if (key || this.known?.keys.some((k) => k.keyId === keyId)) return key; // known: open or expired for good
+    this.known = await this.state();
+    return find(this.known);
+  }
+
   /** The private key for a sealed request's `key_id`, if that key may still open requests. */
   async privateKey(keyId: string, now = Date.now()): Promise<CryptoKey | undefined> {
     const cached = this.privateKeys.get(keyId);
-    const key = openableKeys(await this.state(), now, this.opts.graceMs).find((k) => k.keyId === keyId);
+    const key = await this.openable(keyId, now);
     if (!key) {
       this.privateKeys.delete(keyId);
       return undefined;
