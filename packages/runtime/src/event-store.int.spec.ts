@@ -253,7 +253,8 @@ describe('outbox relay', () => {
     let releaseT0!: () => void;
     const t0Started = new Promise<void>((resolve) => {
       void db.tx(async (tx) => {
-        await tx.query(`INSERT INTO rt.applied (event_id, amount) VALUES (gen_random_uuid(), 0)`);
+        await tx.query(`CREATE TABLE IF NOT EXISTS rt.scratch (id uuid)`);
+        await tx.query(`INSERT INTO rt.scratch (id) VALUES (gen_random_uuid())`);
         resolve();
         await new Promise<void>((r) => (releaseT0 = r));
       });
@@ -464,18 +465,21 @@ describe('durable consumer', () => {
 });
 
 describe('appendOwned with an inline projection', () => {
-  // rt.applied written by CTEs in the insert's own statement, or by apply: the same rows either way.
+  // rt.inline_applied written by CTEs in the insert's own statement, or by apply: the same rows either way.
   const applied: Projection = {
     name: 'applied',
     tables: ['applied'],
     inline: {
       types: ['Added'],
-      ctes: `a AS (INSERT INTO rt.applied (event_id, amount) SELECT i.event_id, (ev.data->>'amount')::integer FROM ev JOIN ins i USING (position) RETURNING 1)`,
+      ctes: `a AS (INSERT INTO rt.inline_applied (event_id, amount) SELECT i.event_id, (ev.data->>'amount')::integer FROM ev JOIN ins i USING (position) RETURNING 1)`,
     },
     async apply(tx, events) {
-      for (const e of events) await tx.query(`INSERT INTO rt.applied (event_id, amount) VALUES (?, ?)`, [e.eventId, (e.data as { amount: number }).amount]);
+      for (const e of events) await tx.query(`INSERT INTO rt.inline_applied (event_id, amount) VALUES (?, ?)`, [e.eventId, (e.data as { amount: number }).amount]);
     },
   };
+  beforeAll(async () => {
+    await db.query('CREATE TABLE IF NOT EXISTS rt.inline_applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
+  });
   const counting = (tx: Tx) => {
     const seen: string[] = [];
     const proxy = new Proxy(tx, {
@@ -488,7 +492,7 @@ describe('appendOwned with an inline projection', () => {
     return { tx: proxy, seen };
   };
   const amounts = async (ids: string[]) =>
-    (await db.query<{ amount: number }>(`SELECT amount FROM rt.applied WHERE event_id = ANY(?::uuid[]) ORDER BY amount`, [`{${ids.join(',')}}`])).map((r) => r.amount);
+    (await db.query<{ amount: number }>(`SELECT amount FROM rt.inline_applied WHERE event_id = ANY(?::uuid[]) ORDER BY amount`, [`{${ids.join(',')}}`])).map((r) => r.amount);
 
   it('inserts and projects in one statement, and returns the stored events in position order', async () => {
     const inlineStore = new EventStore(db, [applied]);
