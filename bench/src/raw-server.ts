@@ -168,9 +168,16 @@ async function setup(body: { chats: { chat_id: string; members: string[]; device
   send(res, 200, { chats: body.chats.length });
 }
 
-/** The raw catch-up: per listed chat, the messages after the cursor with this device's key, then `synced`. */
-async function catchUp(ws: WebSocket, actor: Actor, cursors: Record<string, number>): Promise<void> {
+/**
+ * The raw catch-up: per chat of the user, the messages after the cursor (0 for
+ * a chat the client did not list, as delivery starts a chat without a cursor
+ * or stored ack) with this device's key, then `synced`.
+ */
+async function catchUp(ws: WebSocket, actor: Actor, listed: Record<string, number>): Promise<void> {
   const out: Record<string, number> = {};
+  const cursors = { ...listed };
+  const mine = await pool.query<{ chat_id: string }>({ name: 'my_chats', text: 'SELECT chat_id FROM raw_chats WHERE $1 = ANY(members)', values: [actor.userId] });
+  for (const { chat_id } of mine.rows) cursors[chat_id] ??= 0;
   for (const [chatId, after] of Object.entries(cursors)) {
     const r = await pool.query<{ seq: string; message_id: string; sender_device_id: string; envelope: string; created_at: Date; wrapped_key: string | null }>({
       name: 'catch_up',
