@@ -2,6 +2,9 @@
 // stable, documented `code` (snake_case, part of the public API) and a kind
 // that fixes both the gRPC status and the HTTP status at the edge.
 import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { isErrorReason, type ErrorDetails, type ErrorDetailsOf, type ErrorReason } from '@bil/proto/errors';
+
+export { ErrorReason, isErrorReason, type ErrorDetails, type ErrorDetailsByReason, type ErrorDetailsOf } from '@bil/proto/errors';
 
 export type ErrorKind =
   | 'invalid_argument'
@@ -52,13 +55,11 @@ const kindByGrpc = new Map<number, ErrorKind>(
   Object.entries(grpcByKind).map(([k, v]) => [v, k as ErrorKind]),
 );
 
-export type ErrorDetails = Record<string, unknown>;
-
 export class AppError extends Error {
   constructor(
     readonly kind: ErrorKind,
-    /** Stable machine-readable code, e.g. `username_taken`. */
-    readonly code: string,
+    /** Stable machine-readable code, e.g. `username_taken` (one of `ErrorReason`). */
+    readonly code: ErrorReason,
     message: string,
     readonly details: ErrorDetails = {},
   ) {
@@ -75,17 +76,17 @@ export class AppError extends Error {
   }
 }
 
-export const invalidArgument = (code: string, message: string, details?: ErrorDetails) =>
+export const invalidArgument = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('invalid_argument', code, message, details);
-export const notFound = (code: string, message: string, details?: ErrorDetails) =>
+export const notFound = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('not_found', code, message, details);
-export const alreadyExists = (code: string, message: string, details?: ErrorDetails) =>
+export const alreadyExists = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('already_exists', code, message, details);
-export const permissionDenied = (code: string, message: string, details?: ErrorDetails) =>
+export const permissionDenied = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('permission_denied', code, message, details);
-export const unauthenticated = (code: string, message: string, details?: ErrorDetails) =>
+export const unauthenticated = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('unauthenticated', code, message, details);
-export const failedPrecondition = (code: string, message: string, details?: ErrorDetails) =>
+export const failedPrecondition = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('failed_precondition', code, message, details);
 
 /** Optimistic concurrency: the stream moved on since it was read. */
@@ -119,7 +120,9 @@ export function fromServiceError(err: unknown): AppError {
   // max"), not the client's rate: 413 `payload_too_large` without the library's text, never `rate_limited`.
   if (!ours && e.code === GrpcStatus.RESOURCE_EXHAUSTED) return tooLargeForBackend();
   const kind = kindByGrpc.get(e.code) ?? 'internal';
-  const code = String(e.metadata?.get(CODE_KEY)[0] ?? defaultCode(kind));
+  const sent = e.metadata?.get(CODE_KEY)[0];
+  // A code this build does not know (a newer service) still passes through: the enum is the set we raise, not a filter.
+  const code = isErrorReason(sent) ? sent : typeof sent === 'string' ? (sent as ErrorReason) : defaultCode(kind);
   let details: ErrorDetails = {};
   const raw = e.metadata?.get(DETAILS_KEY)[0];
   if (typeof raw === 'string') {
@@ -146,7 +149,7 @@ export function tooLargeForBackend(): AppError {
   return new AppError('too_large', 'payload_too_large', 'the request or its answer is larger than a backend service accepts; send less or ask for a smaller page');
 }
 
-function defaultCode(kind: ErrorKind): string {
+function defaultCode(kind: ErrorKind): ErrorReason {
   if (kind === 'unavailable') return 'service_unavailable';
   if (kind === 'deadline_exceeded') return 'timeout';
   return kind;

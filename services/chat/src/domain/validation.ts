@@ -27,7 +27,7 @@ import {
   type CanonicalValue,
   type FieldSet,
 } from '@bil/crypto/protocol';
-import { invalidArgument } from '@bil/runtime';
+import { invalidArgument, type ErrorReason } from '@bil/runtime';
 
 // --- limits (documented in docs/chat.md) --------------------------------------
 
@@ -125,13 +125,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function exactKeys(v: Record<string, unknown>, set: FieldSet, code: string, field: string): void {
+function exactKeys(v: Record<string, unknown>, set: FieldSet, code: ErrorReason, field: string): void {
   if (Object.keys(v).sort().join() !== set.text) {
     throw invalidArgument(code, `${field} must have exactly the members ${set.text.replace(/,/g, ', ')}`, { field });
   }
 }
 
-function parseJson(raw: unknown, field: string, maxChars: number, code: string): unknown {
+function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave', maxChars: number, code: ErrorReason): unknown {
   if (typeof raw !== 'string' || raw.length === 0) throw invalidArgument(code, `${field} must be JSON text`, { field });
   if (raw.length > maxChars) {
     throw invalidArgument(`${field}_too_large`, `${field} is larger than ${maxChars} characters`, { field, limit: maxChars });
@@ -279,7 +279,7 @@ export function parseEnvelope(raw: unknown): Envelope {
  * client can have signed, so the server refuses it too: `code`, naming
  * `field` and the reason, never an internal error.
  */
-export function signedText(value: unknown, field: string, code: string): string {
+export function signedText(value: unknown, field: string, code: ErrorReason): string {
   try {
     return canonicalize(value as CanonicalValue);
   } catch (err) {

@@ -80,7 +80,7 @@ export function requireActor(a: Partial<Actor> | null | undefined): Actor {
   return { userId: a.userId!, deviceId: a.deviceId!, sessionId: a.sessionId };
 }
 
-function uuid(value: unknown, field: string): string {
+function uuid(value: unknown, field: 'chat_id' | 'request_id'): string {
   if (typeof value !== 'string' || !isUuid(value)) throw invalidArgument(`invalid_${field}`, `${field} must be a lowercase UUID`, { field });
   return value;
 }
