@@ -16,6 +16,7 @@ export type { MismatchedDevicesDetails__Output as MismatchedDevicesDetails };
 export const ErrorReason = {
   ACCOUNT_DELETED: 'account_deleted',
   ALREADY_EXISTS: 'already_exists',
+  ALREADY_MEMBER: 'already_member',
   CANNOT_CHANGE_OWN_ROLE: 'cannot_change_own_role',
   CANNOT_REMOVE_OWNER: 'cannot_remove_owner',
   CHAT_EXISTS: 'chat_exists',
@@ -39,6 +40,7 @@ export const ErrorReason = {
   DIGESTS_DISABLED: 'digests_disabled',
   DUPLICATE_CHAT: 'duplicate_chat',
   DUPLICATE_DEVICE: 'duplicate_device',
+  DUPLICATE_MEMBER: 'duplicate_member',
   ENVELOPE_CHAT_MISMATCH: 'envelope_chat_mismatch',
   ENVELOPE_EPOCH_HASH_MISMATCH: 'envelope_epoch_hash_mismatch',
   ENVELOPE_MESSAGE_ID_MISMATCH: 'envelope_message_id_mismatch',
