@@ -11,18 +11,10 @@
 // to chat as JSON text, and parses chat's JSON text back into objects.
 import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
 
-/** Largest envelope ciphertext in base64url characters (chat's limit: 192 KiB of bytes). */
-export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
-/** Most wrapped content keys on one message (one per recipient device). */
-export const MAX_WRAPPED_KEYS = 1024;
-/** Most wrapped epoch keys in one request (one per device listed in the record). */
-export const MAX_EPOCH_KEYS = 16 * 1024;
-/** Most members an epoch record or a membership request may list. */
-export const MAX_RECORD_MEMBERS = 10_000;
-/** Most devices one member may list in an epoch record. */
-export const MAX_MEMBER_DEVICES = 1000;
-/** Largest encrypted group metadata in base64url characters (chat's limit: 4,096 bytes). */
-export const MAX_METADATA_CHARS = Math.ceil((4096 * 4) / 3);
+// The size limits are chat's, defined once in @bil/proto/limits.
+import { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS } from '@bil/proto/limits';
+
+export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS };
 
 const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
 const b64 = (maxLength: number, description: string, minLength = 1) => ({ type: 'string', minLength, maxLength, description });

@@ -6,9 +6,10 @@
 // password strength, key validity, certificate signatures) belong to the
 // identity service, which answers with its own specific error codes.
 
+import { MAX_DEVICE_LIST_DEVICES, PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
+
+export { MAX_DEVICE_LIST_DEVICES };
 export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
-/** Most devices a signed device list may name (@bil/crypto MAX_DEVICE_LIST_DEVICES). */
-export const MAX_DEVICE_LIST_DEVICES = 64;
 
 const str = (maxLength: number, description: string, minLength = 1) => ({
   type: 'string',
@@ -183,7 +184,7 @@ export const registerSchema = {
     required: ['username', 'password'],
     properties: {
       username: str(64, "3 to 32 of a-z A-Z 0-9 _ . -, starting with a letter or digit; unique ignoring case."),
-      password: str(1024, '10 to 256 characters.'),
+      password: str(1024, `${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`),
       display_name: str(256, 'Optional, at most 64 characters.', 0),
     },
   },
@@ -490,7 +491,7 @@ export const changePasswordSchema = {
     required: ['old_password', 'new_password'],
     properties: {
       old_password: str(1024, 'The current password.'),
-      new_password: str(1024, 'The new password, 10 to 256 characters.'),
+      new_password: str(1024, `The new password, ${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`),
     },
   },
   response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
