@@ -1,34 +1,11 @@
 // The JSON shapes of the public REST API (docs/api.md "Objects"), exactly as
 // the gateway sends them, and their mapping to the SDK's camelCase types.
 
-export interface UserJson {
-  user_id: string;
-  username: string;
-  display_name: string;
-  identity_key: string;
-  identity_key_changed_at: string;
-  created_at: string;
-}
+import type { DeviceJson, TokensJson, UserJson } from '@bil/proto/rest';
 
-export interface DeviceJson {
-  device_id: string;
-  user_id: string;
-  name: string;
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: number;
-  created_at: string;
-}
-
-export interface TokensJson {
-  access_token: string;
-  access_token_expires_at: string;
-  refresh_token: string;
-  refresh_token_expires_at: string;
-  token_type: string;
-  session_id: string;
-}
+// The JSON of users, devices and tokens is derived from the gateway's schemas (@bil/proto/rest, types only:
+// nothing of it is bundled).
+export type { DeviceJson, TokensJson, UserJson };
 
 export interface DirectoryJson {
   user_id: string;

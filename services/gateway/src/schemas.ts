@@ -7,9 +7,9 @@
 // identity service, which answers with its own specific error codes.
 
 import { MAX_DEVICE_LIST_DEVICES, PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
+import { MAX_SAFE_INTEGER, restSharedSchemas, type DeviceListJson } from '@bil/proto/rest';
 
-export { MAX_DEVICE_LIST_DEVICES };
-export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+export { MAX_DEVICE_LIST_DEVICES, MAX_SAFE_INTEGER };
 
 const str = (maxLength: number, description: string, minLength = 1) => ({
   type: 'string',
@@ -19,132 +19,14 @@ const str = (maxLength: number, description: string, minLength = 1) => ({
 });
 const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
 
-export const sharedSchemas = [
-  {
-    $id: 'Error',
-    type: 'object',
-    description: 'The one error shape of the API.',
-    required: ['error'],
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message', 'details'],
-        properties: {
-          code: { type: 'string', description: 'Stable machine-readable code, e.g. `username_taken`.' },
-          message: { type: 'string', description: 'Human-readable explanation; do not parse.' },
-          details: { type: 'object', additionalProperties: true, description: 'Code-specific fields.' },
-        },
-      },
-    },
-  },
-  {
-    $id: 'User',
-    type: 'object',
-    description: 'A user as any signed-in user may see it.',
-    required: ['user_id', 'username', 'display_name', 'identity_key', 'identity_key_changed_at', 'created_at'],
-    properties: {
-      user_id: { type: 'string', description: 'User id (UUID).' },
-      username: { type: 'string', description: 'Username as registered (case preserved).' },
-      display_name: { type: 'string', description: 'Display name; empty when none is set.' },
-      identity_key: { type: 'string', description: 'Account identity key (Ed25519, 32 bytes, base64url); empty before the first device.' },
-      identity_key_changed_at: { type: 'string', description: 'When the identity key was last set, RFC 3339; empty if never.' },
-      created_at: { type: 'string', description: 'When the account was created, RFC 3339.' },
-    },
-  },
-  {
-    $id: 'Device',
-    type: 'object',
-    description: "A device's public record in the key directory.",
-    required: [
-      'device_id',
-      'user_id',
-      'name',
-      'encryption_key',
-      'signing_key',
-      'certificate',
-      'certificate_issued_at',
-      'created_at',
-    ],
-    properties: {
-      device_id: { type: 'string', description: 'Device id (UUID).' },
-      user_id: { type: 'string', description: 'The owning user.' },
-      name: { type: 'string', description: 'Name the user gave the device.' },
-      encryption_key: { type: 'string', description: 'RSA-OAEP public key, SPKI DER, base64url.' },
-      signing_key: { type: 'string', description: 'Ed25519 public key, 32 bytes, base64url.' },
-      certificate: { type: 'string', description: 'Ed25519 signature by the account identity key (docs/protocol.md), base64url.' },
-      certificate_issued_at: { type: 'integer', description: 'Milliseconds since the epoch, as signed in the certificate.' },
-      created_at: { type: 'string', description: 'When the device was registered, RFC 3339.' },
-    },
-  },
-  {
-    $id: 'DeviceList',
-    type: 'object',
-    description:
-      "A signed device list (docs/protocol.md, \"Signed device lists\"): the account identity key signs the account's devices with a version that only grows. " +
-      'The identity service checks the signature, the version and that it names exactly the active devices; clients verify it themselves.',
-    additionalProperties: false,
-    required: ['payload', 'signature'],
-    properties: {
-      payload: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['type', 'user_id', 'identity_key', 'version', 'devices', 'created_at'],
-        properties: {
-          type: { type: 'string', enum: ['bil.device-list.v1'] },
-          user_id: { type: 'string', maxLength: 36, description: 'The account.' },
-          identity_key: { type: 'string', maxLength: 43, description: 'The account identity key that signed it, base64url.' },
-          version: { type: 'integer', minimum: 1, maximum: MAX_SAFE_INTEGER, description: '1 for the first list (and after an identity reset), then exactly + 1.' },
-          devices: {
-            type: 'array',
-            maxItems: MAX_DEVICE_LIST_DEVICES,
-            description: 'Sorted by device_id, unique; empty when the account was closed.',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['device_id', 'encryption_key', 'signing_key', 'added_at'],
-              properties: {
-                device_id: { type: 'string', maxLength: 36 },
-                encryption_key: { type: 'string', maxLength: 1200, description: 'RSA SPKI DER, base64url.' },
-                signing_key: { type: 'string', maxLength: 43, description: 'Ed25519 public key, base64url.' },
-                added_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
-              },
-            },
-          },
-          created_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
-        },
-      },
-      signature: { type: 'string', maxLength: 86, description: 'Ed25519 signature by the identity key over the canonical payload, base64url.' },
-    },
-  },
-  {
-    $id: 'Tokens',
-    type: 'object',
-    description: 'A token pair of one session.',
-    required: [
-      'access_token',
-      'access_token_expires_at',
-      'refresh_token',
-      'refresh_token_expires_at',
-      'token_type',
-      'session_id',
-    ],
-    properties: {
-      access_token: { type: 'string', description: 'Short-lived JWT (EdDSA); send as `Authorization: Bearer <token>`.' },
-      access_token_expires_at: { type: 'string', description: 'RFC 3339.' },
-      refresh_token: { type: 'string', description: 'Opaque, single use; rotated by every refresh.' },
-      refresh_token_expires_at: { type: 'string', description: 'RFC 3339; the session ends then.' },
-      token_type: { type: 'string', description: 'Always `Bearer`.' },
-      session_id: { type: 'string', description: 'The session the tokens belong to.' },
-    },
-  },
-] as const;
+/** The shared object schemas (Error, User, Device, DeviceList, Tokens): defined in @bil/proto/rest with the JSON types derived from them. */
+export const sharedSchemas = restSharedSchemas;
 
 const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList') => ({ $ref: `${id}#` });
 /** The latest signed device list, or null when the account never published one. */
 const deviceListOrNull = { anyOf: [ref('DeviceList'), { type: 'null' }] };
 
-/** A signed device list as the API carries it (see the `DeviceList` schema). */
-export type DeviceListJson = Record<string, unknown>;
+export type { DeviceListJson };
 
 const errorResponses: Record<number, string> = {
   400: 'Invalid input (`invalid_request`, `invalid_json`, or a specific code from the identity service).',

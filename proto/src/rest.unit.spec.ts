@@ -1,0 +1,26 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { restSharedSchemas, type DeviceJson, type DeviceListJson, type FromSchema, type UserJson } from './rest.js';
+
+describe('REST JSON types derived from the schemas', () => {
+  it('required fields are required, the rest optional, with their JSON types', () => {
+    expectTypeOf<DeviceJson>().toEqualTypeOf<{
+      device_id: string;
+      user_id: string;
+      name: string;
+      encryption_key: string;
+      signing_key: string;
+      certificate: string;
+      certificate_issued_at: number;
+      created_at: string;
+    }>();
+    expectTypeOf<UserJson['display_name']>().toEqualTypeOf<string>();
+    expectTypeOf<DeviceListJson['payload']['type']>().toEqualTypeOf<'bil.device-list.v1'>();
+    expectTypeOf<DeviceListJson['payload']['devices'][number]['added_at']>().toEqualTypeOf<number>();
+    const s = { type: 'object', required: ['a'], properties: { a: { type: 'array', items: { type: 'boolean' } }, b: { anyOf: [{ type: 'string' }, { type: 'null' }] } } } as const;
+    expectTypeOf<FromSchema<typeof s>>().toEqualTypeOf<{ a: boolean[]; b?: string | null }>();
+  });
+
+  it('every shared schema has an $id', () => {
+    expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Tokens']);
+  });
+});
