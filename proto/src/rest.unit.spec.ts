@@ -18,6 +18,7 @@ describe('REST JSON types derived from the schemas', () => {
     expectTypeOf<DeviceListJson['payload']['devices'][number]['added_at']>().toEqualTypeOf<number>();
     const s = { type: 'object', required: ['a'], properties: { a: { type: 'array', items: { type: 'boolean' } }, b: { anyOf: [{ type: 'string' }, { type: 'null' }] } } } as const;
     expectTypeOf<FromSchema<typeof s>>().toEqualTypeOf<{ a: boolean[]; b?: string | null }>();
+    expect(s.required).toEqual(['a']);
   });
 
   it('every shared schema has an $id', () => {
