@@ -9,8 +9,8 @@ export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
 // --- FromSchema: the TypeScript type of a JSON schema declared `as const` ------
 // The subset the API's schemas use: string, integer/number, boolean, null,
-// enum, array (items), object (properties, required), anyOf; anything else
-// (an open object, a $ref) is `unknown`.
+// enum, array (items), object (properties, required), anyOf, and a $ref to a
+// shared schema (`User#`); anything else is `unknown`.
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
@@ -20,7 +20,9 @@ type ObjectOf<P, R> = Simplify<
   }
 >;
 
-export type FromSchema<S> = S extends { readonly enum: readonly (infer E)[] }
+export type FromSchema<S> = S extends { readonly $ref: `${infer Id extends Shared['$id']}#` }
+  ? SharedJson<Id>
+  : S extends { readonly enum: readonly (infer E)[] }
   ? E
   : S extends { readonly anyOf: readonly (infer A)[] }
     ? FromSchema<A>

@@ -1,28 +1,30 @@
 // JSON schemas of every request and response. They validate input (types,
 // required fields, no unknown fields, size bounds), shape output (nothing the
 // schema doesn't name is ever serialised) and generate the OpenAPI document.
+// The request types are derived from the schemas (FromSchema, @bil/proto/rest),
+// so a schema and its type can't drift apart.
 //
 // The gateway checks structure and size; content rules (username characters,
 // password strength, key validity, certificate signatures) belong to the
 // identity service, which answers with its own specific error codes.
 
 import { MAX_DEVICE_LIST_DEVICES, PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
-import { MAX_SAFE_INTEGER, restSharedSchemas, type DeviceListJson } from '@bil/proto/rest';
+import { MAX_SAFE_INTEGER, restSharedSchemas, type DeviceListJson, type FromSchema } from '@bil/proto/rest';
 
 export { MAX_DEVICE_LIST_DEVICES, MAX_SAFE_INTEGER };
 
 const str = (maxLength: number, description: string, minLength = 1) => ({
-  type: 'string',
+  type: 'string' as const,
   minLength,
   maxLength,
   description,
 });
-const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
+const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
 
 /** The shared object schemas (Error, User, Device, DeviceList, Tokens): defined in @bil/proto/rest with the JSON types derived from them. */
 export const sharedSchemas = restSharedSchemas;
 
-const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList') => ({ $ref: `${id}#` });
+const ref = <Id extends 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList'>(id: Id) => ({ $ref: `${id}#` as const });
 /** The latest signed device list, or null when the account never published one. */
 const deviceListOrNull = { anyOf: [ref('DeviceList'), { type: 'null' }] };
 
@@ -52,11 +54,7 @@ export function errors(...codes: number[]): Record<number, unknown> {
 export const BEARER = [{ bearerAuth: [] }];
 const bodyErrors = [400, 413, 415];
 
-export interface RegisterBody {
-  username: string;
-  password: string;
-  display_name?: string;
-}
+export type RegisterBody = FromSchema<typeof registerSchema.body>;
 export const registerSchema = {
   tags: ['auth'],
   summary: 'Create an account (no device yet).',
@@ -74,21 +72,9 @@ export const registerSchema = {
     201: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(...bodyErrors, 409, 429),
   },
-};
+} as const;
 
-export interface RegisterDeviceBody {
-  username: string;
-  password: string;
-  device_name: string;
-  encryption_key: string;
-  signing_key: string;
-  identity_key: string;
-  certificate: string;
-  certificate_issued_at: number;
-  reset_identity?: boolean;
-  device_id?: string;
-  device_list?: DeviceListJson;
-}
+export type RegisterDeviceBody = FromSchema<typeof registerDeviceSchema.body>;
 export const registerDeviceSchema = {
   tags: ['auth'],
   summary: "Add a device with its public keys to an account (authorised by the account's password) and sign it in.",
@@ -140,13 +126,9 @@ export const registerDeviceSchema = {
     },
     ...errors(...bodyErrors, 401, 409, 429),
   },
-};
+} as const;
 
-export interface LoginBody {
-  username: string;
-  password: string;
-  device_id: string;
-}
+export type LoginBody = FromSchema<typeof loginSchema.body>;
 export const loginSchema = {
   tags: ['auth'],
   summary: 'Start a new session for an existing, active device.',
@@ -168,11 +150,9 @@ export const loginSchema = {
     },
     ...errors(...bodyErrors, 401, 429),
   },
-};
+} as const;
 
-export interface RefreshBody {
-  refresh_token: string;
-}
+export type RefreshBody = FromSchema<typeof refreshSchema.body>;
 export const refreshSchema = {
   tags: ['auth'],
   summary: 'Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the whole session.',
@@ -186,7 +166,7 @@ export const refreshSchema = {
     200: { type: 'object', required: ['tokens'], properties: { tokens: ref('Tokens') } },
     ...errors(...bodyErrors, 401),
   },
-};
+} as const;
 
 const noContent = { 204: { type: 'null', description: 'Done; no body.' } };
 
@@ -197,12 +177,8 @@ export const logoutSchema = {
   response: { ...noContent, ...errors(401) },
 };
 
-export interface DeviceParams {
-  device_id: string;
-}
-export interface RevokeDeviceBody {
-  device_list?: DeviceListJson;
-}
+export type DeviceParams = FromSchema<typeof revokeDeviceSchema.params>;
+export type RevokeDeviceBody = FromSchema<typeof revokeDeviceSchema.body>;
 export const revokeDeviceSchema = {
   tags: ['devices'],
   summary: "Revoke one of the caller's devices (possibly its own); its tokens stop working at once.",
@@ -225,11 +201,9 @@ export const revokeDeviceSchema = {
     200: { type: 'object', required: ['device_id'], properties: { device_id: { type: 'string' } } },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface FindUserQuery {
-  username: string;
-}
+export type FindUserQuery = FromSchema<typeof findUserSchema.querystring>;
 export const findUserSchema = {
   tags: ['users'],
   summary: 'Look a user up by username (case-insensitive).',
@@ -244,11 +218,9 @@ export const findUserSchema = {
     200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
-export interface UserParams {
-  user_id: string;
-}
+export type UserParams = FromSchema<typeof listDevicesSchema.params>;
 export const listDevicesSchema = {
   tags: ['users'],
   summary: "A user's key directory entry: the account identity key and every active device with its certificate.",
@@ -275,7 +247,7 @@ export const listDevicesSchema = {
     },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
 export const getMeSchema = {
   tags: ['me'],
@@ -295,9 +267,7 @@ export const getMeSchema = {
   },
 };
 
-export interface PublishDeviceListBody {
-  device_list: DeviceListJson;
-}
+export type PublishDeviceListBody = FromSchema<typeof publishDeviceListSchema.body>;
 export const publishDeviceListSchema = {
   tags: ['me'],
   summary: "Publish the next signed device list of the caller's account (the first one of an older account, or after a revocation by a device without the identity key).",
@@ -315,11 +285,9 @@ export const publishDeviceListSchema = {
     200: { type: 'object', required: ['version'], properties: { version: { type: 'integer', description: 'The version now stored.' } } },
     ...errors(...bodyErrors, 401, 404, 409),
   },
-};
+} as const;
 
-export interface UpdateMeBody {
-  display_name: string;
-}
+export type UpdateMeBody = FromSchema<typeof updateMeSchema.body>;
 export const updateMeSchema = {
   tags: ['me'],
   summary: "Change the caller's display name (empty clears it).",
@@ -334,12 +302,9 @@ export const updateMeSchema = {
     200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(...bodyErrors, 401, 404),
   },
-};
+} as const;
 
-export interface DeleteMeBody {
-  password: string;
-  device_list?: DeviceListJson;
-}
+export type DeleteMeBody = FromSchema<typeof deleteMeSchema.body>;
 export const deleteMeSchema = {
   tags: ['me'],
   summary: "Delete the caller's account (password confirms), revoking every device.",
@@ -357,12 +322,9 @@ export const deleteMeSchema = {
     },
   },
   response: { ...noContent, ...errors(...bodyErrors, 401, 404, 409) },
-};
+} as const;
 
-export interface ChangePasswordBody {
-  old_password: string;
-  new_password: string;
-}
+export type ChangePasswordBody = FromSchema<typeof changePasswordSchema.body>;
 export const changePasswordSchema = {
   tags: ['me'],
   summary: 'Replace the password; every other session of the account ends.',
@@ -377,7 +339,7 @@ export const changePasswordSchema = {
     },
   },
   response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
-};
+} as const;
 
 export const healthSchema = {
   tags: ['ops'],
