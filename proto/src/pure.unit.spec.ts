@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-const PURE = ['errors.ts', 'events.ts', 'limits.ts', 'rest.ts'];
+const PURE = ['errors.ts', 'events.ts', 'limits.ts', 'rest.ts', 'rest-chat.ts'];
 
 function runtimeImports(url: URL): string[] {
   const code = readFileSync(url, 'utf8');

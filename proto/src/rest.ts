@@ -4,6 +4,7 @@
 // build these types and the SDK reads them, so neither keeps a hand-written
 // twin. Pure: no imports but limits, browser-safe (`@bil/proto/rest`).
 import { MAX_DEVICE_LIST_DEVICES } from './limits.js';
+import type { restChatSharedSchemas } from './rest-chat.js';
 
 export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
@@ -162,7 +163,8 @@ export const restSharedSchemas = [
   },
 ] as const;
 
-type Shared = (typeof restSharedSchemas)[number];
+/** Every shared schema a `$ref` may name: the identity objects here, the chat objects in rest-chat.ts. */
+type Shared = (typeof restSharedSchemas)[number] | (typeof restChatSharedSchemas)[number];
 /** The JSON type of the shared schema `$id`. */
 export type SharedJson<Id extends Shared['$id']> = FromSchema<Extract<Shared, { $id: Id }>>;
 

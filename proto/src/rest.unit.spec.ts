@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { restSharedSchemas, type DeviceJson, type DeviceListJson, type FromSchema, type UserJson } from './rest.js';
+import { restChatSharedSchemas, type ChatJson as Chat, type MessageJson as Message } from './rest-chat.js';
 
 describe('REST JSON types derived from the schemas', () => {
   it('required fields are required, the rest optional, with their JSON types', () => {
@@ -23,5 +24,15 @@ describe('REST JSON types derived from the schemas', () => {
 
   it('every shared schema has an $id', () => {
     expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Tokens']);
+  });
+});
+
+describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () => {
+  it('enums, references between shared schemas and nested records', () => {
+    expectTypeOf<Chat['type']>().toEqualTypeOf<'personal' | 'group'>();
+    expectTypeOf<Chat['members'][number]['role']>().toEqualTypeOf<'owner' | 'admin' | 'member'>();
+    expectTypeOf<Chat['pending_leaves'][number]['payload']['epoch']>().toEqualTypeOf<number>();
+    expectTypeOf<Message['envelope']['header']['scheme']>().toEqualTypeOf<'group' | 'direct'>();
+    expect(restChatSharedSchemas.map((s) => s.$id)).toEqual(['WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message']);
   });
 });
