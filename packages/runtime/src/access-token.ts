@@ -12,7 +12,7 @@
 // revocation are checked on every request.
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { JSONWebKeySet, JWK } from 'jose';
-import { AppError } from './errors.js';
+import { AppError, type ErrorReason } from './errors.js';
 import { ACCESS_TOKEN_ALG, ACCESS_TOKEN_AUDIENCE, ACCESS_TOKEN_ISSUER, type AccessClaims } from './tokens.js';
 
 /** The signed-in device a request acts for. */
@@ -29,7 +29,7 @@ export interface RevocationChecker {
   isRevoked(claims: Pick<AccessClaims, 'sub' | 'did' | 'sid'>): Promise<boolean>;
 }
 
-const unauthenticated = (code: string, message: string) => new AppError('unauthenticated', code, message);
+const unauthenticated = (code: ErrorReason, message: string) => new AppError('unauthenticated', code, message);
 
 const MAX_TOKEN_LENGTH = 4096;
 /** RFC 6750 §2.1 b64token, restricted to what a compact JWS can contain. */

@@ -2,6 +2,9 @@
 // stable, documented `code` (snake_case, part of the public API) and a kind
 // that fixes both the gRPC status (grpc-errors.ts) and the HTTP status at the
 // edge. Pure: part of `@bil/runtime/domain`, no gRPC import here.
+import type { ErrorDetails, ErrorDetailsOf, ErrorReason } from '@bil/proto/errors';
+
+export { ErrorReason, isErrorReason, type ErrorDetails, type ErrorDetailsByReason, type ErrorDetailsOf } from '@bil/proto/errors';
 
 export type ErrorKind =
   | 'invalid_argument'
@@ -33,13 +36,11 @@ const httpByKind: Record<ErrorKind, number> = {
   internal: 500,
 };
 
-export type ErrorDetails = Record<string, unknown>;
-
 export class AppError extends Error {
   constructor(
     readonly kind: ErrorKind,
-    /** Stable machine-readable code, e.g. `username_taken`. */
-    readonly code: string,
+    /** Stable machine-readable code, e.g. `username_taken` (one of `ErrorReason`). */
+    readonly code: ErrorReason,
     message: string,
     readonly details: ErrorDetails = {},
   ) {
@@ -52,17 +53,17 @@ export class AppError extends Error {
   }
 }
 
-export const invalidArgument = (code: string, message: string, details?: ErrorDetails) =>
+export const invalidArgument = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('invalid_argument', code, message, details);
-export const notFound = (code: string, message: string, details?: ErrorDetails) =>
+export const notFound = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('not_found', code, message, details);
-export const alreadyExists = (code: string, message: string, details?: ErrorDetails) =>
+export const alreadyExists = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('already_exists', code, message, details);
-export const permissionDenied = (code: string, message: string, details?: ErrorDetails) =>
+export const permissionDenied = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('permission_denied', code, message, details);
-export const unauthenticated = (code: string, message: string, details?: ErrorDetails) =>
+export const unauthenticated = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('unauthenticated', code, message, details);
-export const failedPrecondition = (code: string, message: string, details?: ErrorDetails) =>
+export const failedPrecondition = <R extends ErrorReason>(code: R, message: string, details?: ErrorDetailsOf<R>): AppError =>
   new AppError('failed_precondition', code, message, details);
 
 /** Optimistic concurrency: the stream moved on since it was read. */

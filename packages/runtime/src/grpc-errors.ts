@@ -3,7 +3,7 @@
 // (client). Kept out of errors.ts so that `@bil/runtime/domain` carries no
 // gRPC import.
 import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { AppError, tooLargeForBackend, type ErrorDetails, type ErrorKind } from './errors.js';
+import { AppError, isErrorReason, tooLargeForBackend, type ErrorDetails, type ErrorKind, type ErrorReason } from './errors.js';
 
 const grpcByKind: Record<ErrorKind, GrpcStatus> = {
   invalid_argument: GrpcStatus.INVALID_ARGUMENT,
@@ -52,7 +52,9 @@ export function fromServiceError(err: unknown): AppError {
   // max"), not the client's rate: 413 `payload_too_large` without the library's text, never `rate_limited`.
   if (!ours && e.code === GrpcStatus.RESOURCE_EXHAUSTED) return tooLargeForBackend();
   const kind = kindByGrpc.get(e.code) ?? 'internal';
-  const code = String(e.metadata?.get(CODE_KEY)[0] ?? defaultCode(kind));
+  const sent = e.metadata?.get(CODE_KEY)[0];
+  // A code this build does not know (a newer service) still passes through: the enum is the set we raise, not a filter.
+  const code = isErrorReason(sent) ? sent : typeof sent === 'string' ? (sent as ErrorReason) : defaultCode(kind);
   let details: ErrorDetails = {};
   const raw = e.metadata?.get(DETAILS_KEY)[0];
   if (typeof raw === 'string') {
@@ -74,7 +76,7 @@ export function fromServiceError(err: unknown): AppError {
   return new AppError(kind, code, message, details);
 }
 
-function defaultCode(kind: ErrorKind): string {
+function defaultCode(kind: ErrorKind): ErrorReason {
   if (kind === 'unavailable') return 'service_unavailable';
   if (kind === 'deadline_exceeded') return 'timeout';
   return kind;

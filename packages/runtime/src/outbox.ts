@@ -63,8 +63,8 @@ export function outboxBatchSql(schema: string): string {
 
 export interface OutboundMessage {
   subject: string;
-  /** The integration event payload (secrets already stripped). */
-  payload: Record<string, unknown>;
+  /** The integration event payload (secrets already stripped): a generated proto type, encoded as JSON. */
+  payload: object;
 }
 
 export interface OutboxRelayOptions {

@@ -20,11 +20,12 @@ import {
   type ServerInterceptor,
 } from '@grpc/grpc-js';
 import { ConfigError, commonConfig, loadConfig } from './config.js';
+import { ErrorReason } from './errors.js';
 import type { Logger } from './logger.js';
 
 export const SERVICE_TOKEN_HEADER = 'x-bil-service-token';
 /** The stable error code of a refused caller (gRPC status UNAUTHENTICATED). */
-export const SERVICE_UNAUTHENTICATED = 'service_unauthenticated';
+export const SERVICE_UNAUTHENTICATED = ErrorReason.SERVICE_UNAUTHENTICATED;
 /** How long a token is valid after it is made. */
 export const SERVICE_TOKEN_TTL_SECONDS = 60;
 /** Clock difference between two hosts a token survives. */

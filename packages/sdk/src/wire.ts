@@ -1,34 +1,11 @@
 // The JSON shapes of the public REST API (docs/api.md "Objects"), exactly as
 // the gateway sends them, and their mapping to the SDK's camelCase types.
 
-export interface UserJson {
-  user_id: string;
-  username: string;
-  display_name: string;
-  identity_key: string;
-  identity_key_changed_at: string;
-  created_at: string;
-}
+import type { DeviceJson, TokensJson, UserJson } from '@bil/proto/rest';
 
-export interface DeviceJson {
-  device_id: string;
-  user_id: string;
-  name: string;
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: number;
-  created_at: string;
-}
-
-export interface TokensJson {
-  access_token: string;
-  access_token_expires_at: string;
-  refresh_token: string;
-  refresh_token_expires_at: string;
-  token_type: string;
-  session_id: string;
-}
+// The JSON of users, devices and tokens is derived from the gateway's schemas (@bil/proto/rest, types only:
+// nothing of it is bundled).
+export type { DeviceJson, TokensJson, UserJson };
 
 export interface DirectoryJson {
   user_id: string;
@@ -89,50 +66,17 @@ export function toDevice(d: DeviceJson): Device {
 
 // ---- chats (docs/api.md "Chats") -----------------------------------------------
 
-export type ChatType = 'personal' | 'group';
-export type ChatRole = 'owner' | 'admin' | 'member';
+import type { ChatJson, ChatTypeJson, MemberJson, MessageJson as SchemaMessageJson, RoleJson, WrappedKeyJson } from '@bil/proto/rest-chat';
 
-export interface MemberJson {
-  user_id: string;
-  role: ChatRole;
-  joined_at: string;
-  joined_seq: number;
-}
-
-export interface ChatJson {
-  chat_id: string;
-  type: ChatType;
-  title: string;
-  created_by: string;
-  created_at: string;
-  last_seq: number;
-  last_activity_at: string;
-  epoch: number;
-  epoch_rotation_required: boolean;
-  my_role: ChatRole;
-  member_count: number;
-  last_read_seq: number;
-  unread_count: number;
-  peer_user_id: string;
-  members: MemberJson[];
-}
-
-export interface WrappedKeyJson {
-  device_id: string;
-  wrapped_key: string;
-}
-
-export interface MessageJson {
-  chat_id: string;
-  seq: number;
-  message_id: string;
-  sender_user_id: string;
-  sender_device_id: string;
-  envelope: unknown;
-  wrapped_key: string;
-  epoch: number;
-  created_at: string;
-}
+// The chat objects' JSON is derived from the gateway's schemas too (@bil/proto/rest-chat, types only).
+export type { ChatJson, MemberJson, WrappedKeyJson };
+/**
+ * A message as the schema describes it, except its envelope: the SDK takes that as untrusted input (a live
+ * frame may carry anything), which decrypt verifies before use.
+ */
+export type MessageJson = Omit<SchemaMessageJson, 'envelope'> & { envelope: unknown };
+export type ChatType = ChatTypeJson;
+export type ChatRole = RoleJson;
 
 export interface MessagesPageJson {
   messages: MessageJson[];

@@ -1,3 +1,4 @@
+import { MAX_GROUP_MEMBERS } from '@bil/proto/limits';
 import { bool, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, port, str, url } from '@bil/runtime';
 
 export const chatConfigSchema = {
@@ -8,7 +9,7 @@ export const chatConfigSchema = {
   CHAT_GRPC_PORT: port('gRPC port', 50052),
   CHAT_METRICS_PORT: port('port of /metrics, /healthz and /readyz', 9102),
   CHAT_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
-  CHAT_MAX_GROUP_MEMBERS: int('how many members a group may have', 1024, 2, 1024),
+  CHAT_MAX_GROUP_MEMBERS: int('how many members a group may have', MAX_GROUP_MEMBERS, 2, MAX_GROUP_MEMBERS),
   CHAT_DB_POOL_MAX: int('PostgreSQL connections in the pool', 20, 2, 200),
 };
 

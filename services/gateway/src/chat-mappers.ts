@@ -4,6 +4,7 @@
 import { AppError } from '@bil/runtime';
 import { int64ToNumber } from './mappers.js';
 import type { Chat, EpochRecord, Member, Message, UnreadChat } from './chat-client.js';
+import type { MemberJson } from '@bil/proto/rest-chat';
 import type { ChatTypeJson, RoleJson, WrappedKeyJson } from './chat-schemas.js';
 
 type ProtoRole = 'MEMBER_ROLE_UNSPECIFIED' | 'MEMBER_ROLE_OWNER' | 'MEMBER_ROLE_ADMIN' | 'MEMBER_ROLE_MEMBER';
@@ -55,7 +56,7 @@ export function wrappedKeysToProto(keys: readonly WrappedKeyJson[] | undefined):
   return (keys ?? []).map((k) => ({ deviceId: k.device_id, wrappedKey: k.wrapped_key }));
 }
 
-export function memberJson(m: Member | null | undefined) {
+export function memberJson(m: Member | null | undefined): MemberJson {
   return {
     user_id: m?.userId ?? '',
     role: roleJson(m?.role),

@@ -9,250 +9,27 @@
 // chat service's to decide, and it answers with its own codes (docs/chat.md).
 // Envelopes and epoch records are JSON objects here; the gateway passes them
 // to chat as JSON text, and parses chat's JSON text back into objects.
+import { restChatSharedSchemas, type ChatTypeJson, type RoleJson, type WrappedKeyJson } from '@bil/proto/rest-chat';
 import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
 
-/** Largest envelope ciphertext in base64url characters (chat's limit: 192 KiB of bytes). */
-export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
-/** Most wrapped content keys on one message (one per recipient device). */
-export const MAX_WRAPPED_KEYS = 1024;
-/** Most wrapped epoch keys in one request (one per device listed in the record). */
-export const MAX_EPOCH_KEYS = 16 * 1024;
-/** Most members an epoch record or a membership request may list. */
-export const MAX_RECORD_MEMBERS = 10_000;
-/** Most devices one member may list in an epoch record. */
-export const MAX_MEMBER_DEVICES = 1000;
-/** Largest encrypted group metadata in base64url characters (chat's limit: 4,096 bytes). */
-export const MAX_METADATA_CHARS = Math.ceil((4096 * 4) / 3);
+// The size limits are chat's, defined once in @bil/proto/limits.
+import { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS } from '@bil/proto/limits';
+
+export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS };
 
 const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
-const b64 = (maxLength: number, description: string, minLength = 1) => ({ type: 'string', minLength, maxLength, description });
-const int = (minimum: number, description: string, maximum = MAX_SAFE_INTEGER) => ({ type: 'integer', minimum, maximum, description });
 const ref = (id: string) => ({ $ref: `${id}#` });
 
 const ROLES = ['owner', 'admin', 'member'];
 const CHAT_TYPES = ['personal', 'group'];
 
-export type ChatTypeJson = 'personal' | 'group';
-export type RoleJson = 'owner' | 'admin' | 'member';
-
-export interface WrappedKeyJson {
-  device_id: string;
-  wrapped_key: string;
-}
+export type { ChatTypeJson, RoleJson, WrappedKeyJson };
 export type EnvelopeJson = Record<string, unknown>;
 export type EpochRecordJson = Record<string, unknown>;
 export type SignedLeaveJson = Record<string, unknown>;
 
-export const chatSharedSchemas = [
-  {
-    $id: 'WrappedKey',
-    type: 'object',
-    description: 'A symmetric key wrapped with RSA-OAEP for one device (docs/protocol.md).',
-    additionalProperties: false,
-    required: ['device_id', 'wrapped_key'],
-    properties: {
-      device_id: uuid('The recipient device.'),
-      wrapped_key: b64(700, 'RSA-OAEP ciphertext (384 or 512 bytes), base64url.'),
-    },
-  },
-  {
-    $id: 'Envelope',
-    type: 'object',
-    description:
-      'An end-to-end encrypted message (docs/protocol.md, "Envelopes"); the server checks its structure and binding, never its contents. ' +
-      'New messages use header version 2 with all fourteen members (`epoch_hash`, `recipient_user_id` included); any other version is ' +
-      '400 `unsupported_envelope_version`. History returns messages as stored: version 1 headers (without those two members) for older messages.',
-    additionalProperties: false,
-    required: ['header', 'ciphertext', 'signature'],
-    properties: {
-      header: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['v', 'suite', 'chat_id', 'message_id', 'sender_user_id', 'sender_device_id', 'scheme', 'epoch', 'counter', 'timestamp', 'nonce', 'commitment'],
-        properties: {
-          v: int(1, 'Envelope version: 2 for new messages (the chat service refuses others with `unsupported_envelope_version`); 1 in older history.', 1000),
-          suite: { type: 'string', enum: ['aes-256-gcm', 'chacha20-poly1305'], description: 'Content cipher.' },
-          chat_id: uuid('The chat; must be the chat of the route.'),
-          message_id: uuid('Client-chosen message id (UUIDv7); must equal `message_id` of the request.'),
-          sender_user_id: uuid('The sending user: the caller.'),
-          sender_device_id: uuid('The sending device: the caller\'s device.'),
-          scheme: { type: 'string', enum: ['direct', 'group'], description: '`direct` in personal chats, `group` in groups.' },
-          epoch: int(0, 'Group epoch (the current one) for `group`; 0 for `direct`.'),
-          epoch_hash: b64(43, 'v2: `group`, the record hash of `epoch` (the stored one, else 409 `envelope_epoch_hash_mismatch`); `direct`, "".', 0),
-          recipient_user_id: {
-            type: 'string',
-            maxLength: 36,
-            description: 'v2: `direct`, the other user of the personal chat (else 400 `envelope_recipient_mismatch`); `group`, "".',
-          },
-          counter: int(1, 'Per (chat, sender device) counter, +1 per message.'),
-          timestamp: int(0, "Sender's clock, ms since the epoch."),
-          nonce: b64(16, 'AEAD nonce, 12 bytes, base64url.'),
-          commitment: b64(43, 'Key commitment, 32 bytes, base64url.'),
-        },
-      },
-      ciphertext: b64(MAX_CIPHERTEXT_CHARS, `AEAD output (padded plaintext and tag), base64url; at most ${MAX_CIPHERTEXT_CHARS} characters.`),
-      signature: b64(86, "Ed25519 signature of the sender device, 64 bytes, base64url."),
-    },
-  },
-  {
-    $id: 'EpochRecord',
-    type: 'object',
-    description:
-      'A signed group epoch record (docs/protocol.md, "Epoch record"); members verify the chain themselves. New records are ' +
-      '`bil.group-epoch.v2` with `metadata` (a v1 record for a new epoch is 400 `unsupported_record_version`); chains stored ' +
-      'before step 8 start with v1 records (no `metadata`), returned as stored.',
-    additionalProperties: false,
-    required: ['payload', 'signature'],
-    properties: {
-      payload: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['type', 'chat_id', 'epoch', 'prev_hash', 'members', 'key_commitment', 'signer_user_id', 'signer_device_id', 'created_at'],
-        properties: {
-          type: { type: 'string', enum: ['bil.group-epoch.v1', 'bil.group-epoch.v2'], description: '`bil.group-epoch.v2` for new records.' },
-          metadata: b64(
-            MAX_METADATA_CHARS,
-            'v2, required: the group metadata ({"title": …}) encrypted under the epoch key, base64url(nonce(12) ‖ ciphertext ‖ tag(16)); ' +
-              '28 to 4,096 bytes. The server never decrypts it.',
-          ),
-          chat_id: uuid('The group.'),
-          epoch: int(1, '1 for genesis, then previous + 1.'),
-          prev_hash: b64(43, 'Record hash of the previous record; "" for genesis.', 0),
-          members: {
-            type: 'array',
-            minItems: 1,
-            maxItems: MAX_RECORD_MEMBERS,
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['user_id', 'role', 'identity_key', 'devices'],
-              properties: {
-                user_id: uuid('The member.'),
-                role: { type: 'string', enum: ['admin', 'member'], description: 'The owner and admins are `admin`.' },
-                identity_key: b64(43, 'The member\'s account identity key.'),
-                devices: {
-                  type: 'array',
-                  minItems: 1,
-                  maxItems: MAX_MEMBER_DEVICES,
-                  items: {
-                    type: 'object',
-                    additionalProperties: false,
-                    required: ['device_id', 'encryption_key', 'signing_key', 'issued_at', 'certificate'],
-                    properties: {
-                      device_id: uuid('The device.'),
-                      encryption_key: b64(1200, 'RSA SPKI DER, base64url.'),
-                      signing_key: b64(43, 'Ed25519 public key, base64url.'),
-                      issued_at: int(0, 'Certificate time, ms since the epoch.'),
-                      certificate: b64(86, 'Device certificate, base64url.'),
-                    },
-                  },
-                },
-              },
-            },
-          },
-          key_commitment: b64(43, 'Commitment to the epoch key, 32 bytes, base64url.'),
-          signer_user_id: uuid('The signing user.'),
-          signer_device_id: uuid('The signing device: the caller\'s device.'),
-          created_at: int(0, 'ms since the epoch.'),
-        },
-      },
-      signature: b64(86, 'Ed25519 signature of the signer device over the canonical payload, base64url.'),
-    },
-  },
-  {
-    $id: 'SignedLeave',
-    type: 'object',
-    description:
-      'A member\'s signed leave (docs/protocol.md, "Signed leave"): Ed25519 of the leaving device over the canonical payload. ' +
-      'Admins\' clients verify it against the record of `epoch` before dropping the member from the next epoch.',
-    additionalProperties: false,
-    required: ['payload', 'signature'],
-    properties: {
-      payload: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['type', 'chat_id', 'user_id', 'device_id', 'epoch', 'epoch_hash', 'created_at'],
-        properties: {
-          type: { type: 'string', enum: ['bil.group-leave.v1'] },
-          chat_id: uuid('The group.'),
-          user_id: uuid('The leaving user: the caller.'),
-          device_id: uuid("The leaving device: the caller's device, whose key signs."),
-          epoch: int(1, 'The head epoch the leaver had verified; at most the current one.'),
-          epoch_hash: b64(43, 'Its record hash (must be the stored one).'),
-          created_at: int(0, 'ms since the epoch.'),
-        },
-      },
-      signature: b64(86, 'Ed25519 signature of the leaving device over the canonical payload, base64url.'),
-    },
-  },
-  {
-    $id: 'Member',
-    type: 'object',
-    description: 'A current member of a chat.',
-    required: ['user_id', 'role', 'joined_at', 'joined_seq'],
-    properties: {
-      user_id: { type: 'string' },
-      role: { type: 'string', enum: ROLES, description: '`owner` (groups only), `admin` or `member`.' },
-      joined_at: { type: 'string', description: 'When the member (last) joined, RFC 3339.' },
-      joined_seq: { type: 'integer', description: "The chat's last seq when they joined; they see later messages only." },
-    },
-  },
-  {
-    $id: 'Chat',
-    type: 'object',
-    description: 'A chat as the caller sees it.',
-    required: [
-      'chat_id', 'type', 'title', 'created_by', 'created_at', 'last_seq', 'last_activity_at', 'epoch',
-      'epoch_rotation_required', 'my_role', 'member_count', 'last_read_seq', 'unread_count', 'peer_user_id', 'members', 'pending_leaves',
-    ],
-    properties: {
-      chat_id: { type: 'string' },
-      type: { type: 'string', enum: CHAT_TYPES },
-      title: {
-        type: 'string',
-        description:
-          'Legacy only: the plaintext title of a group created before titles were encrypted, until its first `bil.group-epoch.v2` record; ' +
-          '"" for every other chat. A group\'s title is in the encrypted `metadata` of its verified epoch record.',
-      },
-      created_by: { type: 'string' },
-      created_at: { type: 'string', description: 'RFC 3339.' },
-      last_seq: { type: 'integer', description: 'Sequence number of the newest message; 0 before the first.' },
-      last_activity_at: { type: 'string', description: 'Newest message (or creation), RFC 3339; lists sort by it.' },
-      epoch: { type: 'integer', description: 'Current group epoch; 0 for personal chats.' },
-      epoch_rotation_required: { type: 'boolean', description: 'A member or device left and no new epoch was published: sends are refused until one is.' },
-      my_role: { type: 'string', enum: ROLES },
-      member_count: { type: 'integer' },
-      last_read_seq: { type: 'integer', description: "The caller's read marker." },
-      unread_count: { type: 'integer' },
-      peer_user_id: { type: 'string', description: 'The other user of a personal chat; empty for groups.' },
-      members: { type: 'array', items: ref('Member'), description: 'Filled by single-chat answers; empty in lists.' },
-      pending_leaves: {
-        type: 'array',
-        items: ref('SignedLeave'),
-        description:
-          'Groups, single-chat answers: the signed leaves recorded since the current epoch, oldest first (the next epoch must drop these ' +
-          'members; it empties the list). Empty in lists and for personal chats.',
-      },
-    },
-  },
-  {
-    $id: 'Message',
-    type: 'object',
-    description: 'A stored message as the calling device receives it.',
-    required: ['chat_id', 'seq', 'message_id', 'sender_user_id', 'sender_device_id', 'envelope', 'wrapped_key', 'epoch', 'created_at'],
-    properties: {
-      chat_id: { type: 'string' },
-      seq: { type: 'integer', description: 'Gap-free sequence number in the chat.' },
-      message_id: { type: 'string' },
-      sender_user_id: { type: 'string' },
-      sender_device_id: { type: 'string' },
-      envelope: ref('Envelope'),
-      wrapped_key: { type: 'string', description: "Personal chats: the content key wrapped for the caller's device; empty for groups." },
-      epoch: { type: 'integer', description: 'Group epoch of the message; 0 in personal chats.' },
-      created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
-    },
-  },
-] as const;
+/** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message): in @bil/proto/rest-chat with their derived JSON types. */
+export const chatSharedSchemas = restChatSharedSchemas;
 
 const bodyErrors = [400, 413, 415];
 const chatIdParams = {

@@ -6,10 +6,9 @@
 // digest service.
 import { BEARER, errors } from './schemas.js';
 
-/** Most chats in one digest request (the digest service's own limit may be lower). */
-export const MAX_DIGEST_CHATS = 200;
-/** Largest sealed transcript ciphertext in base64url characters (a 4 MiB transcript, sealed). */
-export const MAX_SEALED_CIPHERTEXT_CHARS = 6 * 1024 * 1024;
+import { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS } from '@bil/proto/limits';
+
+export { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS };
 
 const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
 const ref = (id: string) => ({ $ref: `${id}#` });

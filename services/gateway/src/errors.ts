@@ -3,10 +3,10 @@
 // This module turns anything thrown while serving a request (an AppError from
 // identity or the gateway itself, a Fastify parsing or validation error, a bug)
 // into that shape and its HTTP status. Internals never reach the client.
-import { AppError, OUTAGE_RETRY_AFTER_SECONDS } from '@bil/runtime';
+import { AppError, OUTAGE_RETRY_AFTER_SECONDS, type ErrorReason } from '@bil/runtime';
 
 export interface ErrorBody {
-  error: { code: string; message: string; details: Record<string, unknown> };
+  error: { code: ErrorReason; message: string; details: Record<string, unknown> };
 }
 
 export interface HttpError {
@@ -17,7 +17,7 @@ export interface HttpError {
   unexpected: boolean;
 }
 
-export function errorBody(code: string, message: string, details: Record<string, unknown> = {}): ErrorBody {
+export function errorBody(code: ErrorReason, message: string, details: Record<string, unknown> = {}): ErrorBody {
   return { error: { code, message, details } };
 }
 
@@ -42,7 +42,7 @@ interface FastifyLikeError {
   validationContext?: string;
 }
 
-const genericByStatus: Record<number, [string, string]> = {
+const genericByStatus: Record<number, [ErrorReason, string]> = {
   400: ['invalid_request', 'the request is malformed'],
   401: ['unauthenticated', 'authentication is required'],
   403: ['permission_denied', 'not allowed'],

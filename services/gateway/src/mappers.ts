@@ -1,35 +1,10 @@
 // Maps identity's gRPC messages (camelCase, 64-bit integers as strings) to the
-// public JSON shapes (snake_case, integers as numbers) and back.
+// public JSON shapes (snake_case, integers as numbers) and back. The JSON
+// types are derived from the API's schemas (@bil/proto/rest), shared with the SDK.
+import type { DeviceJson, TokensJson, UserJson } from '@bil/proto/rest';
 import type { Device, PublicUser, TokenPair } from './identity-client.js';
 
-export interface UserJson {
-  user_id: string;
-  username: string;
-  display_name: string;
-  identity_key: string;
-  identity_key_changed_at: string;
-  created_at: string;
-}
-
-export interface DeviceJson {
-  device_id: string;
-  user_id: string;
-  name: string;
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: number;
-  created_at: string;
-}
-
-export interface TokensJson {
-  access_token: string;
-  access_token_expires_at: string;
-  refresh_token: string;
-  refresh_token_expires_at: string;
-  token_type: string;
-  session_id: string;
-}
+export type { DeviceJson, TokensJson, UserJson };
 
 export function userJson(u: PublicUser | null | undefined): UserJson {
   return {

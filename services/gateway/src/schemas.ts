@@ -1,149 +1,34 @@
 // JSON schemas of every request and response. They validate input (types,
 // required fields, no unknown fields, size bounds), shape output (nothing the
 // schema doesn't name is ever serialised) and generate the OpenAPI document.
+// The request types are derived from the schemas (FromSchema, @bil/proto/rest),
+// so a schema and its type can't drift apart.
 //
 // The gateway checks structure and size; content rules (username characters,
 // password strength, key validity, certificate signatures) belong to the
 // identity service, which answers with its own specific error codes.
 
-export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
-/** Most devices a signed device list may name (@bil/crypto MAX_DEVICE_LIST_DEVICES). */
-export const MAX_DEVICE_LIST_DEVICES = 64;
+import { MAX_DEVICE_LIST_DEVICES, PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
+import { MAX_SAFE_INTEGER, restSharedSchemas, type DeviceListJson, type FromSchema } from '@bil/proto/rest';
+
+export { MAX_DEVICE_LIST_DEVICES, MAX_SAFE_INTEGER };
 
 const str = (maxLength: number, description: string, minLength = 1) => ({
-  type: 'string',
+  type: 'string' as const,
   minLength,
   maxLength,
   description,
 });
-const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
+const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
 
-export const sharedSchemas = [
-  {
-    $id: 'Error',
-    type: 'object',
-    description: 'The one error shape of the API.',
-    required: ['error'],
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message', 'details'],
-        properties: {
-          code: { type: 'string', description: 'Stable machine-readable code, e.g. `username_taken`.' },
-          message: { type: 'string', description: 'Human-readable explanation; do not parse.' },
-          details: { type: 'object', additionalProperties: true, description: 'Code-specific fields.' },
-        },
-      },
-    },
-  },
-  {
-    $id: 'User',
-    type: 'object',
-    description: 'A user as any signed-in user may see it.',
-    required: ['user_id', 'username', 'display_name', 'identity_key', 'identity_key_changed_at', 'created_at'],
-    properties: {
-      user_id: { type: 'string', description: 'User id (UUID).' },
-      username: { type: 'string', description: 'Username as registered (case preserved).' },
-      display_name: { type: 'string', description: 'Display name; empty when none is set.' },
-      identity_key: { type: 'string', description: 'Account identity key (Ed25519, 32 bytes, base64url); empty before the first device.' },
-      identity_key_changed_at: { type: 'string', description: 'When the identity key was last set, RFC 3339; empty if never.' },
-      created_at: { type: 'string', description: 'When the account was created, RFC 3339.' },
-    },
-  },
-  {
-    $id: 'Device',
-    type: 'object',
-    description: "A device's public record in the key directory.",
-    required: [
-      'device_id',
-      'user_id',
-      'name',
-      'encryption_key',
-      'signing_key',
-      'certificate',
-      'certificate_issued_at',
-      'created_at',
-    ],
-    properties: {
-      device_id: { type: 'string', description: 'Device id (UUID).' },
-      user_id: { type: 'string', description: 'The owning user.' },
-      name: { type: 'string', description: 'Name the user gave the device.' },
-      encryption_key: { type: 'string', description: 'RSA-OAEP public key, SPKI DER, base64url.' },
-      signing_key: { type: 'string', description: 'Ed25519 public key, 32 bytes, base64url.' },
-      certificate: { type: 'string', description: 'Ed25519 signature by the account identity key (docs/protocol.md), base64url.' },
-      certificate_issued_at: { type: 'integer', description: 'Milliseconds since the epoch, as signed in the certificate.' },
-      created_at: { type: 'string', description: 'When the device was registered, RFC 3339.' },
-    },
-  },
-  {
-    $id: 'DeviceList',
-    type: 'object',
-    description:
-      "A signed device list (docs/protocol.md, \"Signed device lists\"): the account identity key signs the account's devices with a version that only grows. " +
-      'The identity service checks the signature, the version and that it names exactly the active devices; clients verify it themselves.',
-    additionalProperties: false,
-    required: ['payload', 'signature'],
-    properties: {
-      payload: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['type', 'user_id', 'identity_key', 'version', 'devices', 'created_at'],
-        properties: {
-          type: { type: 'string', enum: ['bil.device-list.v1'] },
-          user_id: { type: 'string', maxLength: 36, description: 'The account.' },
-          identity_key: { type: 'string', maxLength: 43, description: 'The account identity key that signed it, base64url.' },
-          version: { type: 'integer', minimum: 1, maximum: MAX_SAFE_INTEGER, description: '1 for the first list (and after an identity reset), then exactly + 1.' },
-          devices: {
-            type: 'array',
-            maxItems: MAX_DEVICE_LIST_DEVICES,
-            description: 'Sorted by device_id, unique; empty when the account was closed.',
-            items: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['device_id', 'encryption_key', 'signing_key', 'added_at'],
-              properties: {
-                device_id: { type: 'string', maxLength: 36 },
-                encryption_key: { type: 'string', maxLength: 1200, description: 'RSA SPKI DER, base64url.' },
-                signing_key: { type: 'string', maxLength: 43, description: 'Ed25519 public key, base64url.' },
-                added_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
-              },
-            },
-          },
-          created_at: { type: 'integer', minimum: 0, maximum: MAX_SAFE_INTEGER, description: 'ms since the epoch.' },
-        },
-      },
-      signature: { type: 'string', maxLength: 86, description: 'Ed25519 signature by the identity key over the canonical payload, base64url.' },
-    },
-  },
-  {
-    $id: 'Tokens',
-    type: 'object',
-    description: 'A token pair of one session.',
-    required: [
-      'access_token',
-      'access_token_expires_at',
-      'refresh_token',
-      'refresh_token_expires_at',
-      'token_type',
-      'session_id',
-    ],
-    properties: {
-      access_token: { type: 'string', description: 'Short-lived JWT (EdDSA); send as `Authorization: Bearer <token>`.' },
-      access_token_expires_at: { type: 'string', description: 'RFC 3339.' },
-      refresh_token: { type: 'string', description: 'Opaque, single use; rotated by every refresh.' },
-      refresh_token_expires_at: { type: 'string', description: 'RFC 3339; the session ends then.' },
-      token_type: { type: 'string', description: 'Always `Bearer`.' },
-      session_id: { type: 'string', description: 'The session the tokens belong to.' },
-    },
-  },
-] as const;
+/** The shared object schemas (Error, User, Device, DeviceList, Tokens): defined in @bil/proto/rest with the JSON types derived from them. */
+export const sharedSchemas = restSharedSchemas;
 
-const ref = (id: 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList') => ({ $ref: `${id}#` });
+const ref = <Id extends 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList'>(id: Id) => ({ $ref: `${id}#` as const });
 /** The latest signed device list, or null when the account never published one. */
 const deviceListOrNull = { anyOf: [ref('DeviceList'), { type: 'null' }] };
 
-/** A signed device list as the API carries it (see the `DeviceList` schema). */
-export type DeviceListJson = Record<string, unknown>;
+export type { DeviceListJson };
 
 const errorResponses: Record<number, string> = {
   400: 'Invalid input (`invalid_request`, `invalid_json`, or a specific code from the identity service).',
@@ -169,11 +54,7 @@ export function errors(...codes: number[]): Record<number, unknown> {
 export const BEARER = [{ bearerAuth: [] }];
 const bodyErrors = [400, 413, 415];
 
-export interface RegisterBody {
-  username: string;
-  password: string;
-  display_name?: string;
-}
+export type RegisterBody = FromSchema<typeof registerSchema.body>;
 export const registerSchema = {
   tags: ['auth'],
   summary: 'Create an account (no device yet).',
@@ -183,7 +64,7 @@ export const registerSchema = {
     required: ['username', 'password'],
     properties: {
       username: str(64, "3 to 32 of a-z A-Z 0-9 _ . -, starting with a letter or digit; unique ignoring case."),
-      password: str(1024, '10 to 256 characters.'),
+      password: str(1024, `${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`),
       display_name: str(256, 'Optional, at most 64 characters.', 0),
     },
   },
@@ -191,21 +72,9 @@ export const registerSchema = {
     201: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(...bodyErrors, 409, 429),
   },
-};
+} as const;
 
-export interface RegisterDeviceBody {
-  username: string;
-  password: string;
-  device_name: string;
-  encryption_key: string;
-  signing_key: string;
-  identity_key: string;
-  certificate: string;
-  certificate_issued_at: number;
-  reset_identity?: boolean;
-  device_id?: string;
-  device_list?: DeviceListJson;
-}
+export type RegisterDeviceBody = FromSchema<typeof registerDeviceSchema.body>;
 export const registerDeviceSchema = {
   tags: ['auth'],
   summary: "Add a device with its public keys to an account (authorised by the account's password) and sign it in.",
@@ -257,13 +126,9 @@ export const registerDeviceSchema = {
     },
     ...errors(...bodyErrors, 401, 409, 429),
   },
-};
+} as const;
 
-export interface LoginBody {
-  username: string;
-  password: string;
-  device_id: string;
-}
+export type LoginBody = FromSchema<typeof loginSchema.body>;
 export const loginSchema = {
   tags: ['auth'],
   summary: 'Start a new session for an existing, active device.',
@@ -285,11 +150,9 @@ export const loginSchema = {
     },
     ...errors(...bodyErrors, 401, 429),
   },
-};
+} as const;
 
-export interface RefreshBody {
-  refresh_token: string;
-}
+export type RefreshBody = FromSchema<typeof refreshSchema.body>;
 export const refreshSchema = {
   tags: ['auth'],
   summary: 'Exchange a refresh token for a new token pair. Reusing a spent refresh token ends the whole session.',
@@ -303,7 +166,7 @@ export const refreshSchema = {
     200: { type: 'object', required: ['tokens'], properties: { tokens: ref('Tokens') } },
     ...errors(...bodyErrors, 401),
   },
-};
+} as const;
 
 const noContent = { 204: { type: 'null', description: 'Done; no body.' } };
 
@@ -314,12 +177,8 @@ export const logoutSchema = {
   response: { ...noContent, ...errors(401) },
 };
 
-export interface DeviceParams {
-  device_id: string;
-}
-export interface RevokeDeviceBody {
-  device_list?: DeviceListJson;
-}
+export type DeviceParams = FromSchema<typeof revokeDeviceSchema.params>;
+export type RevokeDeviceBody = FromSchema<typeof revokeDeviceSchema.body>;
 export const revokeDeviceSchema = {
   tags: ['devices'],
   summary: "Revoke one of the caller's devices (possibly its own); its tokens stop working at once.",
@@ -342,11 +201,9 @@ export const revokeDeviceSchema = {
     200: { type: 'object', required: ['device_id'], properties: { device_id: { type: 'string' } } },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface FindUserQuery {
-  username: string;
-}
+export type FindUserQuery = FromSchema<typeof findUserSchema.querystring>;
 export const findUserSchema = {
   tags: ['users'],
   summary: 'Look a user up by username (case-insensitive).',
@@ -361,11 +218,9 @@ export const findUserSchema = {
     200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
-export interface UserParams {
-  user_id: string;
-}
+export type UserParams = FromSchema<typeof listDevicesSchema.params>;
 export const listDevicesSchema = {
   tags: ['users'],
   summary: "A user's key directory entry: the account identity key and every active device with its certificate.",
@@ -392,7 +247,7 @@ export const listDevicesSchema = {
     },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
 export const getMeSchema = {
   tags: ['me'],
@@ -412,9 +267,7 @@ export const getMeSchema = {
   },
 };
 
-export interface PublishDeviceListBody {
-  device_list: DeviceListJson;
-}
+export type PublishDeviceListBody = FromSchema<typeof publishDeviceListSchema.body>;
 export const publishDeviceListSchema = {
   tags: ['me'],
   summary: "Publish the next signed device list of the caller's account (the first one of an older account, or after a revocation by a device without the identity key).",
@@ -432,11 +285,9 @@ export const publishDeviceListSchema = {
     200: { type: 'object', required: ['version'], properties: { version: { type: 'integer', description: 'The version now stored.' } } },
     ...errors(...bodyErrors, 401, 404, 409),
   },
-};
+} as const;
 
-export interface UpdateMeBody {
-  display_name: string;
-}
+export type UpdateMeBody = FromSchema<typeof updateMeSchema.body>;
 export const updateMeSchema = {
   tags: ['me'],
   summary: "Change the caller's display name (empty clears it).",
@@ -451,12 +302,9 @@ export const updateMeSchema = {
     200: { type: 'object', required: ['user'], properties: { user: ref('User') } },
     ...errors(...bodyErrors, 401, 404),
   },
-};
+} as const;
 
-export interface DeleteMeBody {
-  password: string;
-  device_list?: DeviceListJson;
-}
+export type DeleteMeBody = FromSchema<typeof deleteMeSchema.body>;
 export const deleteMeSchema = {
   tags: ['me'],
   summary: "Delete the caller's account (password confirms), revoking every device.",
@@ -474,12 +322,9 @@ export const deleteMeSchema = {
     },
   },
   response: { ...noContent, ...errors(...bodyErrors, 401, 404, 409) },
-};
+} as const;
 
-export interface ChangePasswordBody {
-  old_password: string;
-  new_password: string;
-}
+export type ChangePasswordBody = FromSchema<typeof changePasswordSchema.body>;
 export const changePasswordSchema = {
   tags: ['me'],
   summary: 'Replace the password; every other session of the account ends.',
@@ -490,11 +335,11 @@ export const changePasswordSchema = {
     required: ['old_password', 'new_password'],
     properties: {
       old_password: str(1024, 'The current password.'),
-      new_password: str(1024, 'The new password, 10 to 256 characters.'),
+      new_password: str(1024, `The new password, ${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`),
     },
   },
   response: { ...noContent, ...errors(...bodyErrors, 401, 404) },
-};
+} as const;
 
 export const healthSchema = {
   tags: ['ops'],

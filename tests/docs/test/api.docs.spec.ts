@@ -2,7 +2,9 @@
 // the gateway or a service really answers, with the documented HTTP status;
 // and every code the chat and digest services answer is documented.
 import { describe, expect, it } from 'vitest';
-import { codeSpans, readDoc, tableOf } from './markdown.js';
+import { ErrorReason } from '@bil/runtime';
+import { codeSpans, readDoc, repoRoot, tableOf } from './markdown.js';
+import { readdirSync } from 'node:fs';
 import { answers, merge, sourceCodes, type SourceCodes } from './source-codes.js';
 
 const doc = readDoc('api.md');
@@ -115,5 +117,38 @@ describe('docs/api.md error tables', () => {
   it('the authentication codes table lists what the token check answers', () => {
     const t = tableOf(doc, 'Authentication');
     for (const r of t.rows) for (const code of codesOf(r.code!)) expect(answers(gateway, code, 401), code).toMatchObject({ ok: true });
+  });
+});
+
+/** Reasons of the enum no document names, with why (never sent to clients, or a bare gRPC status's fallback). */
+const NOT_DOCUMENTED: Record<string, string> = {
+  already_exists: "the fallback code of a bare ALREADY_EXISTS from a backend; every service sends its own code",
+  conflict: "the fallback code of a bare ABORTED from a backend; every service sends its own code",
+  failed_precondition: "the fallback code of a bare FAILED_PRECONDITION from a backend; every service sends its own code",
+  permission_denied: "the gateway's generic 403 (Fastify) and the fallback of a bare PERMISSION_DENIED; services send their own codes",
+  unauthenticated: "the gateway's generic 401 (Fastify) and the fallback of a bare UNAUTHENTICATED; the token check sends its own codes",
+  deadline_exceeded: "the fallback of a bare DEADLINE_EXCEEDED is `timeout`; the kind's name is never sent",
+  method_not_allowed: "Fastify's 405, for a method no route has",
+  not_acceptable: "Fastify's 406",
+  length_required: "Fastify's 411",
+  concurrent_modification: 'retried inside the services (optimistic concurrency); never reaches a client',
+  db_down: 'an internal error (500 `internal` at the edge)',
+  hashing_busy: "identity's password-hash pool refusing work; the gateway answers it as 503 `service_unavailable`",
+  ...NOT_ON_REST,
+};
+
+describe('ErrorReason (the enum in @bil/proto/errors)', () => {
+  const docs = readdirSync(new URL('docs/', repoRoot)).filter((f) => f.endsWith('.md')).map((f) => readDoc(f).replace(/```[\s\S]*?```/g, '')).join('\n');
+  const named = new Set(codeSpans(docs));
+
+  it('every reason is documented, or listed here as never reaching a client', () => {
+    const missing = Object.values(ErrorReason).filter((r) => !named.has(r) && !NOT_DOCUMENTED[r]);
+    expect(missing).toEqual([]);
+  });
+
+  it('every code a service or the gateway answers is a reason of the enum (wire values unchanged)', () => {
+    const all = merge(gateway, identity, chat, digest);
+    const reasons = new Set<string>(Object.values(ErrorReason));
+    expect([...all.statuses.keys()].filter((c) => !reasons.has(c))).toEqual([]);
   });
 });

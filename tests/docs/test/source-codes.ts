@@ -39,7 +39,7 @@ function files(dir: string): string[] {
   return out;
 }
 
-const status = (kind: string) => new AppError(kind as ErrorKind, 'x', '').httpStatus;
+const status = (kind: string) => new AppError(kind as ErrorKind, 'internal', '').httpStatus;
 
 /** What the given source directories or files (from the repo root) can answer. */
 export function sourceCodes(...dirs: string[]): SourceCodes {

@@ -8,6 +8,7 @@
 //   returns the first result). The same jittered, capped backoff paces these
 //   retries and the live connection's reconnects (backoffDelay).
 import { BilApiError, BilNetworkError } from '../errors.js';
+import { ErrorReason, parseMismatchedDevicesDetails } from '@bil/proto/errors';
 
 /** Attempts at one operation before the last error is passed on. */
 export const MAX_ATTEMPTS = 5;
@@ -113,21 +114,12 @@ export interface MismatchedDevices {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function deviceList(raw: unknown): { userId: string; deviceId: string }[] {
-  if (!Array.isArray(raw)) return [];
-  const out: { userId: string; deviceId: string }[] = [];
-  for (const d of raw as unknown[]) {
-    const r = d as { user_id?: unknown; device_id?: unknown } | null;
-    // Only well-formed ids: anything else would become a request path.
-    if (typeof r?.user_id === 'string' && UUID.test(r.user_id)) out.push({ userId: r.user_id, deviceId: typeof r.device_id === 'string' ? r.device_id : '' });
-  }
-  return out;
-}
-
 /** The typed details of a `mismatched_devices` answer, or undefined for any other error. */
 export function mismatchedDevices(err: unknown): MismatchedDevices | undefined {
-  if (!(err instanceof BilApiError) || err.code !== 'mismatched_devices') return undefined;
-  return { missing: deviceList(err.details.missing_devices), extra: deviceList(err.details.extra_devices) };
+  if (!(err instanceof BilApiError) || err.code !== ErrorReason.MISMATCHED_DEVICES) return undefined;
+  // Only well-formed user ids: anything else would become a request path.
+  const d = parseMismatchedDevicesDetails(err.details, (ref) => UUID.test(ref.userId));
+  return { missing: d.missingDevices, extra: d.extraDevices };
 }
 
 /** The users a `mismatched_devices` answer names (their device lists are stale). */

@@ -25,6 +25,7 @@ import {
   type StoredEvent,
   type Tx,
 } from '@bil/runtime';
+import { decodeIdentityEvent } from '@bil/proto/events';
 import type { ChatCommand, ChatState, ChatType, Role } from '../domain/chat/chat.js';
 import type { Actor, ChatDeps, ChatSettings, MemberInput } from './context.js';
 import { chatsOf } from './repository.js';
@@ -150,42 +151,47 @@ export class ChatApp {
 
   /** Applies one identity event inside the consumer's transaction (idempotent). */
   async applyIdentityEvent(tx: Tx, event: IncomingEvent, prefix: string): Promise<void> {
-    const subject = event.subject.slice(prefix.length);
-    const p = event.payload as Record<string, string>;
+    const e = decodeIdentityEvent(event.subject.slice(prefix.length), event.payload);
+    if (!e) return; // an identity event this build does not know
     const now = this.clock.now().toISOString();
-    switch (subject) {
-      case 'identity.v1.user.registered':
-        await tx.query(`INSERT INTO chat.directory_users (user_id, status) VALUES (?, 'active') ON CONFLICT (user_id) DO NOTHING`, [p.userId]);
+    switch (e.name) {
+      case 'user.registered':
+        await tx.query(`INSERT INTO chat.directory_users (user_id, status) VALUES (?, 'active') ON CONFLICT (user_id) DO NOTHING`, [e.payload.userId]);
         return;
-      case 'identity.v1.user.deleted': {
+      case 'user.deleted': {
+        const { userId } = e.payload;
         await tx.query(
           `INSERT INTO chat.directory_users (user_id, status) VALUES (?, 'deleted')
            ON CONFLICT (user_id) DO UPDATE SET status = 'deleted', updated_at = now()`,
-          [p.userId],
+          [userId],
         );
-        await tx.query(`UPDATE chat.directory_devices SET status = 'revoked', revoked_at = now() WHERE user_id = ? AND status = 'active'`, [p.userId]);
-        for (const chatId of await this.chatsOf(tx, p.userId!, false)) {
-          await this.executeChat(tx, chatId, (lastSeq) => ({ type: 'RemoveDeletedUser', userId: p.userId!, lastSeq, now }), {});
+        await tx.query(`UPDATE chat.directory_devices SET status = 'revoked', revoked_at = now() WHERE user_id = ? AND status = 'active'`, [userId]);
+        for (const chatId of await this.chatsOf(tx, userId, false)) {
+          await this.executeChat(tx, chatId, (lastSeq) => ({ type: 'RemoveDeletedUser', userId, lastSeq, now }), {});
         }
         return;
       }
-      case 'identity.v1.device.registered':
+      case 'device.registered': {
+        const p = e.payload;
         await tx.query(`INSERT INTO chat.directory_users (user_id, status) VALUES (?, 'active') ON CONFLICT (user_id) DO NOTHING`, [p.userId]);
         await tx.query(
           `INSERT INTO chat.directory_devices (device_id, user_id, signing_key, status, registered_at)
            VALUES (?, ?, ?, 'active', ?) ON CONFLICT (device_id) DO NOTHING`,
-          [p.deviceId, p.userId, p.signingKey, p.occurredAt ?? now],
+          [p.deviceId, p.userId, p.signingKey, p.occurredAt || now],
         );
         return;
-      case 'identity.v1.device.revoked': {
+      }
+      case 'device.revoked': {
+        const { deviceId, userId } = e.payload;
+        const at = e.payload.occurredAt || now;
         await tx.query(
           `INSERT INTO chat.directory_devices (device_id, user_id, signing_key, status, registered_at, revoked_at)
            VALUES (?, ?, '', 'revoked', ?, ?)
            ON CONFLICT (device_id) DO UPDATE SET status = 'revoked', revoked_at = excluded.revoked_at`,
-          [p.deviceId, p.userId, p.occurredAt ?? now, p.occurredAt ?? now],
+          [deviceId, userId, at, at],
         );
-        for (const chatId of await this.chatsOf(tx, p.userId!, true)) {
-          await this.executeChat(tx, chatId, () => ({ type: 'RequireRotationForDevice', userId: p.userId!, deviceId: p.deviceId!, now }), {});
+        for (const chatId of await this.chatsOf(tx, userId, true)) {
+          await this.executeChat(tx, chatId, () => ({ type: 'RequireRotationForDevice', userId, deviceId, now }), {});
         }
         return;
       }

@@ -27,24 +27,20 @@ import {
   type CanonicalValue,
   type FieldSet,
 } from '@bil/crypto/protocol';
-import { invalidArgument } from '@bil/runtime/domain';
+import { invalidArgument, type ErrorReason } from '@bil/runtime/domain';
 
-// --- limits (documented in docs/chat.md) --------------------------------------
+// --- limits (defined once in @bil/proto/limits, documented in docs/chat.md) ---
+import {
+  MAX_CIPHERTEXT_CHARS,
+  MAX_EPOCH_KEYS,
+  MAX_EPOCH_RECORD_CHARS,
+  MAX_LEAVE_CHARS,
+  MAX_METADATA_BYTES,
+  MAX_WRAPPED_KEYS,
+  MIN_METADATA_BYTES,
+} from '@bil/proto/limits';
 
-/** Largest envelope ciphertext, in base64url characters (192 KiB of bytes). */
-export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
-/** Most wrapped keys on one message. */
-export const MAX_WRAPPED_KEYS = 1024;
-/** Most wrapped epoch keys in one request (1,024 members with up to 16 devices each). */
-export const MAX_EPOCH_KEYS = 16 * 1024;
-/** Largest epoch record, as JSON text (a 1,024-member group with a few devices each fits). */
-export const MAX_EPOCH_RECORD_CHARS = 6 * 1024 * 1024;
-/** Largest encrypted group metadata (epoch record v2 `metadata`), in bytes: nonce ‖ ciphertext ‖ tag. */
-export const MAX_METADATA_BYTES = 4096;
-/** Smallest encrypted group metadata: a 12-byte nonce and a 16-byte tag. */
-export const MIN_METADATA_BYTES = 12 + 16;
-/** Largest signed leave, as JSON text (a real one is about 450 characters). */
-export const MAX_LEAVE_CHARS = 2048;
+export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_EPOCH_RECORD_CHARS, MAX_LEAVE_CHARS, MAX_METADATA_BYTES, MAX_WRAPPED_KEYS, MIN_METADATA_BYTES };
 
 // The signed documents' versions, types and exact members (envelope header
 // v2, epoch record v2 and its members and devices, signed leave) are the
@@ -125,13 +121,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function exactKeys(v: Record<string, unknown>, set: FieldSet, code: string, field: string): void {
+function exactKeys(v: Record<string, unknown>, set: FieldSet, code: ErrorReason, field: string): void {
   if (Object.keys(v).sort().join() !== set.text) {
     throw invalidArgument(code, `${field} must have exactly the members ${set.text.replace(/,/g, ', ')}`, { field });
   }
 }
 
-function parseJson(raw: unknown, field: string, maxChars: number, code: string): unknown {
+function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave', maxChars: number, code: ErrorReason): unknown {
   if (typeof raw !== 'string' || raw.length === 0) throw invalidArgument(code, `${field} must be JSON text`, { field });
   if (raw.length > maxChars) {
     throw invalidArgument(`${field}_too_large`, `${field} is larger than ${maxChars} characters`, { field, limit: maxChars });
@@ -279,7 +275,7 @@ export function parseEnvelope(raw: unknown): Envelope {
  * client can have signed, so the server refuses it too: `code`, naming
  * `field` and the reason, never an internal error.
  */
-export function signedText(value: unknown, field: string, code: string): string {
+export function signedText(value: unknown, field: string, code: ErrorReason): string {
   try {
     return canonicalize(value as CanonicalValue);
   } catch (err) {

@@ -2,6 +2,7 @@
 // share one durable JetStream consumer, a work queue), which looks up the
 // chat's members (cached from chat's events), their devices' nodes (one
 // presence round trip) and sends one NATS message per node.
+import { decodeChatEvent, EventPayloadError } from '@bil/proto/events';
 import { AppError, type Logger } from '@bil/runtime';
 import { isChatEventKind } from '../domain/chat-events.js';
 import { chatEventFrame, messageFrame, receiptFrame } from '../domain/frames.js';
@@ -9,10 +10,6 @@ import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
 import { timedRoute, type DeliveryMetrics } from './metrics.js';
 
-type Payload = Record<string, unknown>;
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'string' || typeof v === 'number' ? Number(v) : 0);
 const SERVICE_SESSION = 'delivery';
 
 export class Fanout {
@@ -25,7 +22,7 @@ export class Fanout {
   ) {}
 
   /** Routes one chat event; resolves when every target node has been sent its message. */
-  async handle(subject: string, p: Payload): Promise<void> {
+  async handle(subject: string, p: unknown): Promise<void> {
     await timedRoute(this.metrics, this.prefix, subject, async (name) => {
       try {
         await this.route(name, p);
@@ -35,79 +32,86 @@ export class Fanout {
           this.logger.info({ subject: name, code: err.code }, 'event skipped: chat refused the membership lookup');
           return;
         }
+        // A payload that does not match its proto message: retrying cannot fix it.
+        if (err instanceof EventPayloadError) {
+          this.logger.error({ subject: name, err: err.message }, 'event skipped: payload does not match events.proto');
+          return;
+        }
         throw err;
       }
     });
   }
 
-  private async route(name: string, p: Payload): Promise<void> {
-    const chatId = str(p.chatId);
-    if (!chatId) return;
-    switch (name) {
-      case 'chat.v1.message.posted': {
-        const sender = { userId: str(p.senderUserId), deviceId: str(p.senderDeviceId), sessionId: SERVICE_SESSION };
+  private async route(name: string, raw: unknown): Promise<void> {
+    const e = decodeChatEvent(name, raw);
+    if (!e || !e.payload.chatId) return;
+    const { chatId } = e.payload;
+    switch (e.name) {
+      case 'message.posted': {
+        const p = e.payload;
+        const sender = { userId: p.senderUserId, deviceId: p.senderDeviceId, sessionId: SERVICE_SESSION };
         const m = await this.membership.get(chatId, sender);
-        const seq = num(p.seq);
+        const seq = Number(p.seq);
         const frame = messageFrame({
           chatId,
           seq,
-          messageId: str(p.messageId),
+          messageId: p.messageId,
           senderUserId: sender.userId,
           senderDeviceId: sender.deviceId,
-          epoch: num(p.epoch),
-          envelope: str(p.envelope),
-          createdAt: str(p.occurredAt),
+          epoch: Number(p.epoch),
+          envelope: p.envelope,
+          createdAt: p.occurredAt,
         });
         let keys: Record<string, string> | undefined;
-        if (Array.isArray(p.wrappedKeys) && p.wrappedKeys.length > 0) {
+        if (p.wrappedKeys.length > 0) {
           keys = {};
-          for (const k of p.wrappedKeys as Array<{ deviceId?: string; wrappedKey?: string }>) {
-            if (k.deviceId && k.wrappedKey) keys[k.deviceId] = k.wrappedKey;
-          }
+          for (const k of p.wrappedKeys) if (k.deviceId && k.wrappedKey) keys[k.deviceId] = k.wrappedKey;
         }
         await this.hub.dispatch(m.members.keys(), { frame, keys, chatId, seq });
         return;
       }
-      case 'chat.v1.message.read': {
+      case 'message.read': {
         const m = await this.membership.peek(chatId);
         if (!m) return; // ephemeral: nobody is typing into a chat no node has looked at
-        await this.hub.dispatch(m.members.keys(), { frame: receiptFrame({ chatId, userId: str(p.userId), seq: num(p.lastReadSeq), durable: true }) });
+        await this.hub.dispatch(m.members.keys(), { frame: receiptFrame({ chatId, userId: e.payload.userId, seq: Number(e.payload.lastReadSeq), durable: true }) });
         return;
       }
-      case 'chat.v1.chat.created': {
+      case 'chat.created': {
         const members = new Map<string, number>();
-        for (const e of (p.members as Array<{ userId?: string }> | undefined) ?? []) if (e.userId) members.set(e.userId, 0);
-        await this.membership.put(chatId, { type: p.type === 'CHAT_TYPE_GROUP' ? 'group' : 'personal', members });
-        await this.hub.dispatch(members.keys(), { frame: chatEventFrame('chat_created', chatId, p) });
+        for (const member of e.payload.members) if (member.userId) members.set(member.userId, 0);
+        await this.membership.put(chatId, { type: e.payload.type === 'CHAT_TYPE_GROUP' ? 'group' : 'personal', members });
+        await this.hub.dispatch(members.keys(), { frame: chatEventFrame('chat_created', chatId, e.payload) });
         return;
       }
-      case 'chat.v1.chat.member_added': {
-        await this.membership.added(chatId, str(p.userId), num(p.joinedSeq));
+      case 'chat.member_added': {
+        const { userId } = e.payload;
+        await this.membership.added(chatId, userId, Number(e.payload.joinedSeq));
         const m = await this.membership.peek(chatId);
-        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), str(p.userId)]), { frame: chatEventFrame('member_added', chatId, p) });
+        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), userId]), { frame: chatEventFrame('member_added', chatId, e.payload) });
         return;
       }
-      case 'chat.v1.chat.member_removed': {
-        await this.membership.removed(chatId, str(p.userId));
+      case 'chat.member_removed': {
+        const { userId } = e.payload;
+        await this.membership.removed(chatId, userId);
         const m = await this.membership.peek(chatId);
-        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), str(p.userId)]), { frame: chatEventFrame('member_removed', chatId, p) });
+        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), userId]), { frame: chatEventFrame('member_removed', chatId, e.payload) });
         return;
       }
-      case 'chat.v1.chat.deleted': {
+      case 'chat.deleted': {
         await this.membership.deleted(chatId);
-        await this.hub.dispatch((p.memberUserIds as string[] | undefined) ?? [], { frame: chatEventFrame('chat_deleted', chatId, p) });
+        await this.hub.dispatch(e.payload.memberUserIds, { frame: chatEventFrame('chat_deleted', chatId, e.payload) });
         return;
       }
-      case 'chat.v1.chat.role_changed':
-      case 'chat.v1.chat.epoch_published':
-      case 'chat.v1.chat.epoch_keys_added':
-      case 'chat.v1.chat.epoch_rotation_required': {
+      case 'chat.role_changed':
+      case 'chat.epoch_published':
+      case 'chat.epoch_keys_added':
+      case 'chat.epoch_rotation_required': {
         // Key and role changes: clients refetch epochs (ListEpochs) or the chat on these.
         const m = await this.membership.peek(chatId);
         if (!m) return;
-        const kind = name.slice('chat.v1.chat.'.length);
+        const kind = e.name.slice('chat.'.length);
         if (!isChatEventKind(kind)) return;
-        await this.hub.dispatch(m.members.keys(), { frame: chatEventFrame(kind, chatId, p) });
+        await this.hub.dispatch(m.members.keys(), { frame: chatEventFrame(kind, chatId, e.payload) });
         return;
       }
       default:

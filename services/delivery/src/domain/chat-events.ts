@@ -140,10 +140,11 @@ function convert(kind: FieldKind, v: unknown): unknown {
 }
 
 /** The `data` of a chat_event of `kind`, from chat's event payload: exactly the documented fields. */
-export function chatEventData(kind: ChatEventKind, p: Payload): Record<string, unknown> {
+export function chatEventData(kind: ChatEventKind, payload: object): Record<string, unknown> {
+  const p = new Map(Object.entries(payload));
   const out: Record<string, unknown> = {};
   for (const [field, [type, source]] of Object.entries(CHAT_EVENT_DATA[kind]) as [string, readonly [FieldKind, string]][]) {
-    out[field] = convert(type, p[source]);
+    out[field] = convert(type, p.get(source));
   }
   return out;
 }

@@ -237,7 +237,7 @@ export const receiptFrame = (o: { chatId: string; userId: string; seq: number; d
 export const presenceFrame = (userId: string, online: boolean) => JSON.stringify({ type: 'presence', user_id: userId, online });
 
 /** A membership or key event of a chat; `data` follows the REST conventions (domain/chat-events.ts). */
-export const chatEventFrame = (event: ChatEventKind, chatId: string, payload: Record<string, unknown>) =>
+export const chatEventFrame = (event: ChatEventKind, chatId: string, payload: object) =>
   JSON.stringify({ type: 'chat_event', event, chat_id: chatId, data: chatEventData(event, payload) });
 
 /** `DIGEST_FAILURE_REASON_TIMEOUT` → `timeout` (the REST API's `failure_reason`). */

@@ -4,13 +4,14 @@
 // opted-out members' messages out of their transcripts; the worker drops what
 // a client left in (`excludedUsers`), and GetDigestPolicy lists the current
 // members' statements so that clients can verify and pin them.
+import { MAX_CONSENT_CHARS } from '@bil/proto/limits';
 import { CannotDecryptError, isUuid, parseDigestConsent, verifyDigestConsent, type DigestConsentPayload } from '@bil/crypto';
 import { failedPrecondition, invalidArgument, type Database, type EventStore, type Sql } from '@bil/runtime';
 import { consentDecider, consentStream } from '../domain/consent/consent.js';
 import type { Actor } from './digest-app.js';
 
 /** Largest statement accepted (a real one is about 400 characters). */
-export const MAX_CONSENT_CHARS = 2048;
+export { MAX_CONSENT_CHARS } from '@bil/proto/limits';
 
 const invalid = (why: string) => invalidArgument('invalid_consent', `consent must be a bil.digest-consent.v1 statement ${why}`, { field: 'consent' });
 

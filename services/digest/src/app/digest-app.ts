@@ -15,6 +15,7 @@ import {
   type Sql,
   type Tx,
 } from '@bil/runtime';
+import { decodeChatEvent, decodeIdentityEvent } from '@bil/proto/events';
 import { isUuid } from '@bil/crypto';
 import { REQUEST_KIND, digestContext } from '@bil/summarizer';
 import { digestDecider, digestStream, type FailureReason } from '../domain/digest/digest.js';
@@ -80,7 +81,7 @@ export function requireActor(a: Partial<Actor> | null | undefined): Actor {
   return { userId: a.userId!, deviceId: a.deviceId!, sessionId: a.sessionId };
 }
 
-function uuid(value: unknown, field: string): string {
+function uuid(value: unknown, field: 'chat_id' | 'request_id'): string {
   if (typeof value !== 'string' || !isUuid(value)) throw invalidArgument(`invalid_${field}`, `${field} must be a lowercase UUID`, { field });
   return value;
 }
@@ -295,39 +296,42 @@ export class DigestApp {
 
   /** Keeps the local key directory (users' identity keys, devices' keys) from identity.v1.>. */
   async applyIdentityEvent(tx: Tx, event: IncomingEvent, prefix: string): Promise<void> {
-    const p = event.payload as Record<string, string>;
-    switch (event.subject.slice(prefix.length)) {
-      case 'identity.v1.user.registered':
-        await tx.query(`INSERT INTO digest.directory_users (user_id, status) VALUES (?, 'active') ON CONFLICT (user_id) DO NOTHING`, [p.userId]);
+    const e = decodeIdentityEvent(event.subject.slice(prefix.length), event.payload);
+    if (!e) return; // an identity event this build does not know
+    switch (e.name) {
+      case 'user.registered':
+        await tx.query(`INSERT INTO digest.directory_users (user_id, status) VALUES (?, 'active') ON CONFLICT (user_id) DO NOTHING`, [e.payload.userId]);
         return;
-      case 'identity.v1.user.identity_key_set':
+      case 'user.identity_key_set':
         await tx.query(
           `INSERT INTO digest.directory_users (user_id, identity_key, status) VALUES (?, ?, 'active')
            ON CONFLICT (user_id) DO UPDATE SET identity_key = excluded.identity_key, updated_at = now()`,
-          [p.userId, p.identityKey],
+          [e.payload.userId, e.payload.identityKey],
         );
         return;
-      case 'identity.v1.user.deleted':
+      case 'user.deleted':
         await tx.query(
           `INSERT INTO digest.directory_users (user_id, status) VALUES (?, 'deleted')
            ON CONFLICT (user_id) DO UPDATE SET status = 'deleted', updated_at = now()`,
-          [p.userId],
+          [e.payload.userId],
         );
-        await tx.query(`UPDATE digest.directory_devices SET status = 'revoked', updated_at = now() WHERE user_id = ?`, [p.userId]);
+        await tx.query(`UPDATE digest.directory_devices SET status = 'revoked', updated_at = now() WHERE user_id = ?`, [e.payload.userId]);
         return;
-      case 'identity.v1.device.registered':
+      case 'device.registered': {
+        const p = e.payload;
         await tx.query(
           `INSERT INTO digest.directory_devices (device_id, user_id, encryption_key, signing_key, certificate, certificate_issued_at, status)
            VALUES (?, ?, ?, ?, ?, ?, 'active') ON CONFLICT (device_id) DO NOTHING`,
-          [p.deviceId, p.userId, p.encryptionKey, p.signingKey, p.certificate, p.certificateIssuedAt ?? '0'],
+          [p.deviceId, p.userId, p.encryptionKey, p.signingKey, p.certificate, p.certificateIssuedAt],
         );
         return;
-      case 'identity.v1.device.revoked':
+      }
+      case 'device.revoked':
         await tx.query(
           `INSERT INTO digest.directory_devices (device_id, user_id, encryption_key, signing_key, certificate, certificate_issued_at, status)
            VALUES (?, ?, '', '', '', 0, 'revoked')
            ON CONFLICT (device_id) DO UPDATE SET status = 'revoked', updated_at = now()`,
-          [p.deviceId, p.userId],
+          [e.payload.deviceId, e.payload.userId],
         );
         return;
       default:
@@ -337,27 +341,28 @@ export class DigestApp {
 
   /** Keeps the local membership view from chat.v1.chat.>; a member leaving withdraws their digest switch-off. */
   async applyChatEvent(tx: Tx, event: IncomingEvent, prefix: string): Promise<void> {
-    const p = event.payload as Record<string, unknown>;
-    const chatId = String(p.chatId ?? '');
-    const now = String(p.occurredAt ?? new Date().toISOString());
-    switch (event.subject.slice(prefix.length)) {
-      case 'chat.v1.chat.created': {
-        const members = (p.members as Array<{ userId: string }>) ?? [];
+    const e = decodeChatEvent(event.subject.slice(prefix.length), event.payload);
+    if (!e) return; // a chat event this build does not know
+    const now = e.payload.occurredAt || new Date().toISOString();
+    switch (e.name) {
+      case 'chat.created':
         await tx.query(
           `INSERT INTO digest.chat_members (chat_id, user_id)
            SELECT ?::uuid, u FROM unnest(?::uuid[]) AS u ON CONFLICT DO NOTHING`,
-          [chatId, `{${members.map((m) => m.userId).join(',')}}`],
+          [e.payload.chatId, `{${e.payload.members.map((m) => m.userId).join(',')}}`],
         );
         return;
+      case 'chat.member_added':
+        await tx.query(`INSERT INTO digest.chat_members (chat_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, [e.payload.chatId, e.payload.userId]);
+        return;
+      case 'chat.member_removed': {
+        const { chatId, userId } = e.payload;
+        await tx.query(`DELETE FROM digest.chat_members WHERE chat_id = ? AND user_id = ?`, [chatId, userId]);
+        await this.forget(tx, { type: 'ForgetMember', chatId, userId, now });
+        return;
       }
-      case 'chat.v1.chat.member_added':
-        await tx.query(`INSERT INTO digest.chat_members (chat_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, [chatId, p.userId]);
-        return;
-      case 'chat.v1.chat.member_removed':
-        await tx.query(`DELETE FROM digest.chat_members WHERE chat_id = ? AND user_id = ?`, [chatId, p.userId]);
-        await this.forget(tx, { type: 'ForgetMember', chatId, userId: String(p.userId), now });
-        return;
-      case 'chat.v1.chat.deleted': {
+      case 'chat.deleted': {
+        const { chatId } = e.payload;
         await tx.query(`DELETE FROM digest.chat_members WHERE chat_id = ?`, [chatId]);
         const optOuts = await tx.query<{ user_id: string }>(`SELECT user_id FROM digest.policy_opt_outs WHERE chat_id = ?`, [chatId]);
         for (const o of optOuts) await this.forget(tx, { type: 'ForgetMember', chatId, userId: o.user_id, now });

@@ -4,11 +4,12 @@
 // doesn't name exactly the account's active devices. The version rule lives in
 // the user decider. Clients never trust the server's word on lists: these
 // checks only keep honest accounts consistent and bad input out.
+import { MAX_DEVICE_LIST_CHARS } from '@bil/proto/limits';
 import { verifyDeviceList } from '@bil/crypto';
 import { failedPrecondition, invalidArgument, type Sql } from '@bil/runtime';
 
 /** Largest accepted device list as JSON text (64 devices with 4096-bit keys fit). */
-export const MAX_DEVICE_LIST_CHARS = 96 * 1024;
+export { MAX_DEVICE_LIST_CHARS } from '@bil/proto/limits';
 
 export interface ParsedDeviceList {
   readonly version: number;

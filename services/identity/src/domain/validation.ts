@@ -1,5 +1,6 @@
 // Input rules of the identity context. Pure functions: each returns the
 // normalised value or throws an AppError naming the field and the reason.
+import { PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { deviceCertificatePayload } from '@bil/crypto';
@@ -29,8 +30,7 @@ export function usernameKey(username: string): string {
   return username.toLowerCase();
 }
 
-export const PASSWORD_MIN = 10;
-export const PASSWORD_MAX = 256;
+export { PASSWORD_MAX, PASSWORD_MIN } from '@bil/proto/limits';
 
 /**
  * Passwords are any Unicode text of 10 to 256 characters (code points) after

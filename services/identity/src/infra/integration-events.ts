@@ -1,57 +1,69 @@
 // What identity publishes: the public contract in proto/bil/identity/v1/events.proto.
-// Password and refresh-token hashes never leave the service; session events
-// are internal.
-import { eventSubject, type OutboundMessage, type StoredEvent } from '@bil/runtime';
+// Each payload is the generated type of its message (`@bil/proto/events`), so
+// a field renamed or added in the proto fails to compile here. Password and
+// refresh-token hashes never leave the service; session events are internal.
+import { identityEvent, type DeviceRevoked } from '@bil/proto/events';
+import type { OutboundMessage, StoredEvent } from '@bil/runtime';
 import type { UserEvent } from '../domain/user/user.js';
 import type { DeviceEvent, RevocationReason } from '../domain/device/device.js';
 
-const REASONS: Record<RevocationReason, string> = {
+const REASONS: Record<RevocationReason, DeviceRevoked['reason']> = {
   user: 'DEVICE_REVOCATION_REASON_USER',
   account_deleted: 'DEVICE_REVOCATION_REASON_ACCOUNT_DELETED',
   identity_reset: 'DEVICE_REVOCATION_REASON_IDENTITY_RESET',
 };
 
 export function identityIntegrationEvent(prefix: string, stored: StoredEvent): OutboundMessage | null {
-  const e = { type: stored.type, data: stored.data } as UserEvent | DeviceEvent | { type: string; data: unknown };
-  const subject = (aggregate: string, name: string) => eventSubject(prefix, 'identity', aggregate, name);
+  const e = { type: stored.type, data: stored.data } as UserEvent | DeviceEvent;
   switch (e.type) {
     case 'UserRegistered': {
-      const d = (e as Extract<UserEvent, { type: 'UserRegistered' }>).data;
-      return { subject: subject('user', 'registered'), payload: { userId: d.userId, username: d.username, displayName: d.displayName, occurredAt: d.occurredAt } };
+      const d = e.data;
+      return identityEvent(prefix, 'user.registered', { userId: d.userId, username: d.username, displayName: d.displayName, occurredAt: d.occurredAt });
     }
     case 'IdentityKeySet': {
-      const d = (e as Extract<UserEvent, { type: 'IdentityKeySet' }>).data;
-      return { subject: subject('user', 'identity_key_set'), payload: { ...d } };
+      const d = e.data;
+      return identityEvent(prefix, 'user.identity_key_set', { userId: d.userId, identityKey: d.identityKey, reset: d.reset, occurredAt: d.occurredAt });
     }
     case 'ProfileUpdated': {
-      const d = (e as Extract<UserEvent, { type: 'ProfileUpdated' }>).data;
-      return { subject: subject('user', 'profile_updated'), payload: { ...d } };
+      const d = e.data;
+      return identityEvent(prefix, 'user.profile_updated', { userId: d.userId, displayName: d.displayName, occurredAt: d.occurredAt });
     }
     case 'PasswordChanged': {
-      const d = (e as Extract<UserEvent, { type: 'PasswordChanged' }>).data;
-      return { subject: subject('user', 'password_changed'), payload: { userId: d.userId, occurredAt: d.occurredAt } };
+      const d = e.data;
+      return identityEvent(prefix, 'user.password_changed', { userId: d.userId, occurredAt: d.occurredAt });
     }
     case 'UserDeleted': {
-      const d = (e as Extract<UserEvent, { type: 'UserDeleted' }>).data;
-      return { subject: subject('user', 'deleted'), payload: { ...d } };
+      const d = e.data;
+      return identityEvent(prefix, 'user.deleted', { userId: d.userId, occurredAt: d.occurredAt });
     }
     case 'DeviceListPublished': {
-      const d = (e as Extract<UserEvent, { type: 'DeviceListPublished' }>).data;
+      const d = e.data;
       // The list itself is served by the directory; the event says that it changed.
-      return {
-        subject: subject('user', 'device_list_published'),
-        payload: { userId: d.userId, version: String(d.version), deviceCount: d.deviceCount, occurredAt: d.occurredAt },
-      };
+      return identityEvent(prefix, 'user.device_list_published', {
+        userId: d.userId,
+        version: String(d.version),
+        deviceCount: d.deviceCount,
+        occurredAt: d.occurredAt,
+      });
     }
     case 'DeviceRegistered': {
-      const d = (e as Extract<DeviceEvent, { type: 'DeviceRegistered' }>).data;
-      return { subject: subject('device', 'registered'), payload: { ...d, certificateIssuedAt: String(d.certificateIssuedAt) } };
+      const d = e.data;
+      return identityEvent(prefix, 'device.registered', {
+        deviceId: d.deviceId,
+        userId: d.userId,
+        name: d.name,
+        encryptionKey: d.encryptionKey,
+        signingKey: d.signingKey,
+        certificate: d.certificate,
+        certificateIssuedAt: String(d.certificateIssuedAt),
+        occurredAt: d.occurredAt,
+      });
     }
     case 'DeviceRevoked': {
-      const d = (e as Extract<DeviceEvent, { type: 'DeviceRevoked' }>).data;
-      return { subject: subject('device', 'revoked'), payload: { deviceId: d.deviceId, userId: d.userId, reason: REASONS[d.reason], occurredAt: d.occurredAt } };
+      const d = e.data;
+      return identityEvent(prefix, 'device.revoked', { deviceId: d.deviceId, userId: d.userId, reason: REASONS[d.reason], occurredAt: d.occurredAt });
     }
     default:
-      return null;
+      return null; // session events and the rest stay inside the service
   }
 }

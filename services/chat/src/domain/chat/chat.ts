@@ -19,6 +19,7 @@
 // the same state and is dispatched by the one exhaustive switch below;
 // splitting it would scatter the invariants of one consistency boundary.
 import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime/domain';
+import { mismatchedDevicesDetailsJson, type MismatchedDevicesDetails } from '@bil/proto/errors';
 import type { Envelope, EpochRecord, SignedLeave, WrappedKeyInput } from '../validation.js';
 
 export type ChatType = 'personal' | 'group';
@@ -213,17 +214,21 @@ function requireAdmin(me: MemberState): void {
   if (!isAdmin(me.role)) throw permissionDenied('not_an_admin', 'only the owner and admins may do this');
 }
 
-function deviceDiff(expected: Map<string, string>, given: Map<string, string>) {
-  const missing = [...expected].filter(([d]) => !given.has(d)).map(([d, u]) => ({ user_id: u, device_id: d }));
-  const extra = [...given].filter(([d]) => !expected.has(d)).map(([d, u]) => ({ user_id: u, device_id: d }));
-  return { missing, extra };
+/** The devices (device id → user id) expected but not given, and given but not expected. */
+function deviceDiff(expected: Map<string, string>, given: Map<string, string>): MismatchedDevicesDetails {
+  const missingDevices = [...expected].filter(([d]) => !given.has(d)).map(([deviceId, userId]) => ({ userId, deviceId }));
+  const extraDevices = [...given].filter(([d]) => !expected.has(d)).map(([deviceId, userId]) => ({ userId, deviceId }));
+  return { missingDevices, extraDevices };
 }
 
-function mismatchedDevices(missing: unknown[], extra: unknown[], what: string): AppError {
-  return failedPrecondition('mismatched_devices', `${what} do not match the members' current devices; refresh the key directory and retry`, {
-    missing_devices: missing,
-    extra_devices: extra,
-  });
+const mismatched = (d: MismatchedDevicesDetails) => d.missingDevices.length > 0 || d.extraDevices.length > 0;
+
+function mismatchedDevices(diff: MismatchedDevicesDetails, what: string): AppError {
+  return failedPrecondition(
+    'mismatched_devices',
+    `${what} do not match the members' current devices; refresh the key directory and retry`,
+    mismatchedDevicesDetailsJson(diff),
+  );
 }
 
 /**
@@ -289,15 +294,12 @@ function checkEpoch(
     }
   }
   const devices = deviceDiff(expected, recordDevices);
-  if (devices.missing.length || devices.extra.length) throw mismatchedDevices(devices.missing, devices.extra, "the record's devices");
+  if (mismatched(devices)) throw mismatchedDevices(devices, "the record's devices");
 
   const given = new Map(proposal.keys.map((k) => [k.deviceId, recordDevices.get(k.deviceId) ?? '']));
   const keys = deviceDiff(recordDevices, given);
-  if (keys.missing.length || keys.extra.length) {
-    throw invalidArgument('epoch_keys_mismatch', 'give exactly one wrapped epoch key per device listed in the record', {
-      missing_devices: keys.missing,
-      extra_devices: keys.extra,
-    });
+  if (mismatched(keys)) {
+    throw invalidArgument('epoch_keys_mismatch', 'give exactly one wrapped epoch key per device listed in the record', mismatchedDevicesDetailsJson(keys));
   }
   return proposal.keys.map((k) => ({ userId: recordDevices.get(k.deviceId)!, deviceId: k.deviceId, wrappedKey: k.wrappedKey }));
 }
@@ -512,8 +514,8 @@ function addEpochKeys(c: Extract<ChatCommand, { type: 'AddEpochKeys' }>, s: Chat
   if (c.keys.length === 0) throw invalidArgument('no_keys', 'give at least one wrapped key', { field: 'epoch_keys' });
   const owner = new Map<string, string>();
   for (const userId of Object.keys(chat.members)) for (const d of c.directory[userId] ?? []) owner.set(d.deviceId, userId);
-  const extra = c.keys.filter((k) => !owner.has(k.deviceId)).map((k) => ({ user_id: '', device_id: k.deviceId }));
-  if (extra.length) throw mismatchedDevices([], extra, 'these devices');
+  const extraDevices = c.keys.filter((k) => !owner.has(k.deviceId)).map((k) => ({ userId: '', deviceId: k.deviceId }));
+  if (extraDevices.length) throw mismatchedDevices({ missingDevices: [], extraDevices }, 'these devices');
   const listed = c.keys.filter((k) => chat.members[owner.get(k.deviceId)!]!.devices.includes(k.deviceId));
   if (listed.length) {
     throw failedPrecondition('epoch_key_exists', 'a device listed in the epoch record already has its key', { device_id: listed[0]!.deviceId });
@@ -598,7 +600,7 @@ function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatSt
     expected.set(c.senderDeviceId, c.senderUserId);
     const given = new Map(c.wrappedKeys.map((k) => [k.deviceId, expected.get(k.deviceId) ?? '']));
     const diff = deviceDiff(expected, given);
-    if (diff.missing.length || diff.extra.length) throw mismatchedDevices(diff.missing, diff.extra, 'the wrapped keys');
+    if (mismatched(diff)) throw mismatchedDevices(diff, 'the wrapped keys');
   } else {
     if (c.wrappedKeys.length > 0) throw invalidArgument('unexpected_wrapped_keys', 'group messages carry no wrapped keys', { field: 'wrapped_keys' });
     if (chat.rotationRequired) {

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { chatEvents, decodeChatEvent, decodeIdentityEvent, EventPayloadError, identityEvents, type Fields, type UserDeleted } from './events.js';
+
+describe('event decoding', () => {
+  it('reads a known event into its typed payload, filling proto3 defaults for absent fields', () => {
+    const e = decodeIdentityEvent('identity.v1.device.registered', { deviceId: 'd', userId: 'u', certificateIssuedAt: 12, extra: 'ignored' });
+    expect(e).toEqual({
+      name: 'device.registered',
+      payload: { deviceId: 'd', userId: 'u', name: '', encryptionKey: '', signingKey: '', certificate: '', certificateIssuedAt: '12', occurredAt: '' },
+    });
+    if (e?.name === 'device.registered') expect(e.payload.certificateIssuedAt).toBe('12'); // narrowed by name
+  });
+
+  it('reads repeated messages and enums by name', () => {
+    const e = decodeChatEvent('chat.v1.chat.created', { chatId: 'c', type: 'CHAT_TYPE_GROUP', members: [{ userId: 'u', role: 'MEMBER_ROLE_OWNER' }], epoch: '1' });
+    expect(e?.payload).toMatchObject({ type: 'CHAT_TYPE_GROUP', members: [{ userId: 'u', role: 'MEMBER_ROLE_OWNER' }], epoch: '1', title: '' });
+  });
+
+  it('refuses a payload that does not match its message, naming the field', () => {
+    expect(() => decodeIdentityEvent('identity.v1.user.deleted', { userId: 7 })).toThrow(EventPayloadError);
+    expect(() => decodeIdentityEvent('identity.v1.user.deleted', { userId: 7 })).toThrow(/userId is not a string/);
+    expect(() => decodeChatEvent('chat.v1.chat.created', { members: [{ role: 'OWNER' }] })).toThrow(/members\.0\.role is not one of/);
+    expect(() => decodeChatEvent('chat.v1.message.posted', { seq: '1e3' })).toThrow(/seq is not a 64-bit integer/);
+    expect(() => decodeChatEvent('chat.v1.message.read', 'text')).toThrow(/payload is not an object/);
+  });
+
+  it('answers null for events it does not list, or of another context', () => {
+    expect(decodeIdentityEvent('identity.v1.user.renamed', {})).toBeNull();
+    expect(decodeIdentityEvent('chat.v1.chat.created', {})).toBeNull();
+    expect(decodeChatEvent('chat.v1.toString', {})).toBeNull();
+  });
+
+  it('every message lists the fields of its generated type (checked at compile time)', () => {
+    // @ts-expect-error occurredAt is missing
+    const partial: Fields<UserDeleted> = { userId: 'string' };
+    // @ts-expect-error userId is a string, not a bool
+    const wrong: Fields<UserDeleted> = { userId: 'bool', occurredAt: 'string' };
+    expect([partial, wrong]).toHaveLength(2);
+    expect(Object.keys(identityEvents)).toHaveLength(8);
+    expect(Object.keys(chatEvents)).toHaveLength(10);
+  });
+});

@@ -1,0 +1,50 @@
+// The size limits of the public contract, defined once. The services'
+// validation, the gateway's JSON schemas and the proto comments use these
+// numbers; docs/chat.md's "Limits" table and the proto comments are checked
+// against them (tests/docs). Pure: no imports, browser-safe
+// (`@bil/proto/limits`).
+
+// --- chat (docs/chat.md "Limits") ----------------------------------------------
+
+/** Largest envelope ciphertext, in base64url characters (192 KiB of bytes). */
+export const MAX_CIPHERTEXT_CHARS = 256 * 1024;
+/** Most wrapped content keys on one message (one per recipient device). */
+export const MAX_WRAPPED_KEYS = 1024;
+/** Most wrapped epoch keys in one request (1,024 members with up to 16 devices each). */
+export const MAX_EPOCH_KEYS = 16 * 1024;
+/** Largest epoch record, as JSON text (a 1,024-member group with a few devices each fits). */
+export const MAX_EPOCH_RECORD_CHARS = 6 * 1024 * 1024;
+/** Largest encrypted group metadata (epoch record v2 `metadata`), in bytes: nonce ‖ ciphertext ‖ tag. */
+export const MAX_METADATA_BYTES = 4096;
+/** Smallest encrypted group metadata: a 12-byte nonce and a 16-byte tag. */
+export const MIN_METADATA_BYTES = 12 + 16;
+/** MAX_METADATA_BYTES in base64url characters. */
+export const MAX_METADATA_CHARS = Math.ceil((MAX_METADATA_BYTES * 4) / 3);
+/** Largest signed leave, as JSON text (a real one is about 450 characters). */
+export const MAX_LEAVE_CHARS = 2048;
+/** Most members a group may have (CHAT_MAX_GROUP_MEMBERS may set it lower). */
+export const MAX_GROUP_MEMBERS = 1024;
+/** Most members an epoch record or a membership request may list (the gateway's schema bound; chat's rules are tighter). */
+export const MAX_RECORD_MEMBERS = 10_000;
+/** Most devices one member may list in an epoch record. */
+export const MAX_MEMBER_DEVICES = 1000;
+
+// --- digest (docs/digest.md) ---------------------------------------------------
+
+/** Most chats in one digest request (the digest service's own limit may be lower). */
+export const MAX_DIGEST_CHATS = 200;
+/** Largest sealed transcript ciphertext in base64url characters (a 4 MiB transcript, sealed). */
+export const MAX_SEALED_CIPHERTEXT_CHARS = 6 * 1024 * 1024;
+/** Largest signed digest consent, as JSON text. */
+export const MAX_CONSENT_CHARS = 2048;
+
+// --- identity (docs/api.md, docs/identity.md) ----------------------------------
+
+/** Shortest password, in characters. */
+export const PASSWORD_MIN = 10;
+/** Longest password, in characters. */
+export const PASSWORD_MAX = 256;
+/** Most devices a signed device list may name (@bil/crypto's MAX_DEVICE_LIST_DEVICES, checked equal by tests/docs). */
+export const MAX_DEVICE_LIST_DEVICES = 64;
+/** Largest signed device list, as JSON text. */
+export const MAX_DEVICE_LIST_CHARS = 96 * 1024;

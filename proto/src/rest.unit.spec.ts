@@ -1,0 +1,38 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { restSharedSchemas, type DeviceJson, type DeviceListJson, type FromSchema, type UserJson } from './rest.js';
+import { restChatSharedSchemas, type ChatJson as Chat, type MessageJson as Message } from './rest-chat.js';
+
+describe('REST JSON types derived from the schemas', () => {
+  it('required fields are required, the rest optional, with their JSON types', () => {
+    expectTypeOf<DeviceJson>().toEqualTypeOf<{
+      device_id: string;
+      user_id: string;
+      name: string;
+      encryption_key: string;
+      signing_key: string;
+      certificate: string;
+      certificate_issued_at: number;
+      created_at: string;
+    }>();
+    expectTypeOf<UserJson['display_name']>().toEqualTypeOf<string>();
+    expectTypeOf<DeviceListJson['payload']['type']>().toEqualTypeOf<'bil.device-list.v1'>();
+    expectTypeOf<DeviceListJson['payload']['devices'][number]['added_at']>().toEqualTypeOf<number>();
+    const s = { type: 'object', required: ['a'], properties: { a: { type: 'array', items: { type: 'boolean' } }, b: { anyOf: [{ type: 'string' }, { type: 'null' }] } } } as const;
+    expectTypeOf<FromSchema<typeof s>>().toEqualTypeOf<{ a: boolean[]; b?: string | null }>();
+    expect(s.required).toEqual(['a']);
+  });
+
+  it('every shared schema has an $id', () => {
+    expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Tokens']);
+  });
+});
+
+describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () => {
+  it('enums, references between shared schemas and nested records', () => {
+    expectTypeOf<Chat['type']>().toEqualTypeOf<'personal' | 'group'>();
+    expectTypeOf<Chat['members'][number]['role']>().toEqualTypeOf<'owner' | 'admin' | 'member'>();
+    expectTypeOf<Chat['pending_leaves'][number]['payload']['epoch']>().toEqualTypeOf<number>();
+    expectTypeOf<Message['envelope']['header']['scheme']>().toEqualTypeOf<'group' | 'direct'>();
+    expect(restChatSharedSchemas.map((s) => s.$id)).toEqual(['WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message']);
+  });
+});
