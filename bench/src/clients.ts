@@ -7,6 +7,7 @@
 // envelope with a fresh message id (UUIDv7) and counter: the server checks an
 // envelope's structure and binding, never its contents, so each send costs
 // the servers what an SDK send costs them while the generator does no crypto.
+import { uuidv7 } from '@bil/testkit';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { BilClient, MemoryKeyStore } from '@bil/sdk';
@@ -47,6 +48,7 @@ export function installRsaKeyPool(size = 4): void {
   }) as SubtleCrypto['generateKey'];
   Object.defineProperty(subtle, 'generateKey', { value: patched, configurable: true, writable: true });
 }
+export { uuidv7 };
 export const runTag = randomBytes(3).toString('hex');
 let userCount = 0;
 
@@ -84,15 +86,6 @@ export function makeUsers(baseUrl: string, n: number): Promise<User[]> {
   return pool(Array.from({ length: n }), 4, () => makeUser(baseUrl));
 }
 
-/** A UUIDv7 (time-ordered, as the SDK makes message ids). */
-export function uuidv7(now = Date.now()): string {
-  const b = randomBytes(16);
-  b.writeUIntBE(now, 0, 6);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /** A chat one sender sends to in a measurement. */
 export interface Target {

@@ -1,28 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HistoryMessage, MessagesApi } from './chats.js';
 import { LiveClient, type LiveClientDeps, type LiveClientEvents } from './live-client.js';
-import type { WebSocketLike } from './live.js';
+import { FakeSocket } from './testing/fake-socket.js';
 import type { MessageJson } from './wire.js';
 
-class FakeSocket implements WebSocketLike {
-  readyState = 1;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
+class HelloSocket extends FakeSocket {
   constructor() {
-    queueMicrotask(() => this.push({ type: 'hello', protocol: 1, expires_at: Date.now() + 600_000 }));
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(code = 1000, reason = ''): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  push(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
+    super();
+    queueMicrotask(() => this.hello());
   }
 }
 
@@ -37,7 +22,7 @@ const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
 
 function setup(o: { historyFailures?: number } = {}) {
   let historyFailures = o.historyFailures ?? 0;
-  const sockets: FakeSocket[] = [];
+  const sockets: HelloSocket[] = [];
   const saved: Record<string, number> = {};
   const decrypted: MessageJson[] = [];
   const checked: string[] = [];
@@ -67,7 +52,7 @@ function setup(o: { historyFailures?: number } = {}) {
   };
   const live = new LiveClient(deps, {
     webSocket: () => {
-      const s = new FakeSocket();
+      const s = new HelloSocket();
       sockets.push(s);
       return s;
     },

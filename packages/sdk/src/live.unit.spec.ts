@@ -1,31 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { LiveConnection, MemoryCursorStore, type WebSocketLike } from './live.js';
+import { LiveConnection, MemoryCursorStore } from './live.js';
+import { FakeSocket } from './testing/fake-socket.js';
 
-class FakeSocket implements WebSocketLike {
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
+class UrlSocket extends FakeSocket {
   constructor(
     readonly url: string,
     readonly protocols: string[],
   ) {
+    super();
+    this.readyState = 0;
     queueMicrotask(() => {
       this.readyState = 1;
-      this.push({ type: 'hello', protocol: 1, expires_at: Date.now() + 600_000 });
+      this.hello();
     });
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(code = 1000, reason = ''): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  push(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
   }
 }
 
@@ -34,7 +21,7 @@ const msg = (seq: number) => ({ type: 'message', chat_id: chat, seq, message_id:
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
 function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean; tokenError?: unknown } = {}) {
-  const sockets: FakeSocket[] = [];
+  const sockets: UrlSocket[] = [];
   const cursors = new MemoryCursorStore();
   const live = new LiveConnection<string>({
     baseUrl: 'https://api.example.com',
@@ -50,7 +37,7 @@ function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean
       return `plain:${m.envelope}`;
     },
     webSocket: (url, protocols) => {
-      const s = new FakeSocket(url, protocols);
+      const s = new UrlSocket(url, protocols);
       sockets.push(s);
       return s;
     },

@@ -1,21 +1,13 @@
 // Messaging through the real stack with the SDK: identity, chat and gateway
 // as built processes on the local PostgreSQL, Redis and NATS. Every message
 // is encrypted and decrypted by the SDK; the server only ever sees envelopes.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BilApiError, BilClient, MemoryKeyStore, type HistoryMessage, type LocalAccount, type MessageJson } from '../src/index.js';
+import { BilApiError, BilClient, type HistoryMessage, type MessageJson } from '../src/index.js';
 import { encryptDirectMessage, importDevicePrivateKeys, utf8, verifyDevice, type DeviceRecord } from '@bil/crypto';
 import pg from 'pg';
 import { chatStackBuilt, startStack, type Stack } from './stack.js';
+import { people, type Device } from './people.js';
 
-const PASSWORD = 'correct horse battery staple';
-const username = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
-
-interface Device {
-  client: BilClient;
-  store: MemoryKeyStore;
-  account: LocalAccount;
-}
 
 const texts = (messages: HistoryMessage[]) => messages.map((m) => (m.ok ? m.text : `<${m.error}>`));
 
@@ -36,21 +28,7 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk chats and messages against identity +
       await db.end();
     }
   };
-  const newClient = (store = new MemoryKeyStore()) => ({ store, client: new BilClient({ baseUrl: stack.baseUrl, keyStore: store }) });
-
-  async function register(prefix: string): Promise<Device> {
-    const { client, store } = newClient();
-    const account = await client.register({ username: username(prefix), password: PASSWORD, deviceName: 'laptop' });
-    return { client, store, account };
-  }
-
-  async function link(first: Device, name: string): Promise<Device> {
-    const { client, store } = newClient();
-    const request = await client.devices.linkRequest({ deviceName: name });
-    const approval = await first.client.devices.approveLink(request);
-    const account = await client.devices.completeLink({ approval, password: PASSWORD });
-    return { client, store, account };
-  }
+  const { newClient, register, link } = people(() => stack.baseUrl);
 
   /** Raw authenticated request with a device's current access token. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -2,20 +2,12 @@
 // gateway as built processes on the local PostgreSQL, Redis and NATS. The
 // devices connect to the gateway's /v1/ws (proxied to delivery); everything
 // they show was decrypted and verified by the SDK.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BilClient, MemoryKeyStore, type LiveClient, type LiveClientEvents, type LocalAccount } from '../src/index.js';
+import type { LiveClient, LiveClientEvents } from '../src/index.js';
 import { deliveryStackBuilt, startStack, type Stack } from './stack.js';
+import { people, type Device } from './people.js';
 
-const PASSWORD = 'correct horse battery staple';
-const username = (prefix: string) => `${prefix}_${randomBytes(4).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Device {
-  client: BilClient;
-  store: MemoryKeyStore;
-  account: LocalAccount;
-}
 
 type Entry = { [K in keyof LiveClientEvents]: { type: K; e: LiveClientEvents[K] } }[keyof LiveClientEvents];
 
@@ -48,21 +40,7 @@ class Watch {
 describe.skipIf(!deliveryStackBuilt)('@bil/sdk client.live() through gateway /v1/ws → delivery (e2e)', () => {
   let stack: Stack;
   const watches: Watch[] = [];
-  const newClient = (store = new MemoryKeyStore()) => ({ store, client: new BilClient({ baseUrl: stack.baseUrl, keyStore: store }) });
-
-  async function register(prefix: string): Promise<Device> {
-    const { client, store } = newClient();
-    const account = await client.register({ username: username(prefix), password: PASSWORD, deviceName: 'laptop' });
-    return { client, store, account };
-  }
-
-  async function link(first: Device, name: string): Promise<Device> {
-    const { client, store } = newClient();
-    const request = await client.devices.linkRequest({ deviceName: name });
-    const approval = await first.client.devices.approveLink(request);
-    const account = await client.devices.completeLink({ approval, password: PASSWORD });
-    return { client, store, account };
-  }
+  const { register, link } = people(() => stack.baseUrl);
 
   async function connect(d: Device): Promise<Watch> {
     const w = new Watch(d.client.live({ initialBackoffMs: 100, maxBackoffMs: 1000, ackDelayMs: 20 }));

@@ -1,11 +1,10 @@
 // The real stack for the SDK's end-to-end tests: the built identity service
 // and gateway as child processes (node dist/main.js) on a private database,
 // Redis prefix and NATS prefix from @bil/testkit.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, createTestEnv, type TestEnv } from '@bil/testkit';
+import { freePort, createTestEnv, spawnNode, type TestEnv } from '@bil/testkit';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const identityMain = join(repoRoot, 'services', 'identity', 'dist', 'main.js');
@@ -43,45 +42,8 @@ async function startService(name: string, main: string, env: Record<string, stri
 }
 
 async function spawnService(name: string, main: string, env: Record<string, string>, ready: string, timeoutMs: number, args: string[]): Promise<Omit<Service, 'start'>> {
-  const child: ChildProcess = spawn(process.execPath, [main, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not log "${ready}" in ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const onExit = (code: number | null) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before it was ready:\n${out}`));
-    };
-    child.once('exit', onExit);
-    const check = () => {
-      if (!out.includes(ready)) return;
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      child.stdout?.off('data', check);
-      resolve();
-    };
-    child.stdout?.on('data', check);
-  });
-  return {
-    output: () => out,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+  const p = await spawnNode(name, main, { env, ready, timeoutMs, args });
+  return { output: p.output, stop: p.stop };
 }
 
 export interface Stack {

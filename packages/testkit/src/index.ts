@@ -226,6 +226,7 @@ export { expectSnapshotsEqualReplay } from './snapshots.js';
 export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './fake-openai.js';
 export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';
+export { spawnNode, type NodeProcess } from './process.js';
 export {
   bilMain,
   freePorts,
@@ -252,3 +253,13 @@ export {
   type ServerKind,
   type StopMode,
 } from './servers.js';
+
+/** A UUIDv7 (RFC 9562 §5.7, time-ordered), as clients choose message ids. */
+export function uuidv7(now = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

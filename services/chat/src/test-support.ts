@@ -201,13 +201,4 @@ export function signedLeave(chatId: string, device: TestDevice, epoch: number, e
   return JSON.stringify({ payload, signature });
 }
 
-/** UUIDv7 (RFC 9562 §5.7), as clients choose message ids. */
-export function uuidv7(): string {
-  const b = randomBytes(16);
-  const ms = BigInt(Date.now());
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
+export { uuidv7 } from '@bil/testkit';

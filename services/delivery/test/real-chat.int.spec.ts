@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, eventually, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, uuidv7, type TestEnv } from '@bil/testkit';
 import { ServiceAuth, callUnary, ensureStream, newHeaders, type Nats } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
 import { TestClient, TokenIssuer, deliveryBuilt, deliveryMain, freePort, range, startNode, testNats, type DeliveryNode, type Device } from './support.js';
@@ -15,15 +15,6 @@ import { TestClient, TokenIssuer, deliveryBuilt, deliveryMain, freePort, range, 
 const chatMain = join(deliveryMain, '..', '..', '..', 'chat', 'dist', 'main.js');
 const b64 = (n: number) => randomBytes(n).toString('base64url');
 
-function uuidv7(): string {
-  const b = randomBytes(16);
-  const ms = BigInt(Date.now());
-  for (let i = 0; i < 6; i++) b[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real chat service', () => {
   let env: TestEnv;

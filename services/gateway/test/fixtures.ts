@@ -3,14 +3,13 @@
 // signed bytes are the protocol's one definition, @bil/crypto/protocol, whose
 // output docs/testvectors pins for crypto and the services alike), the
 // identity service as a child process, and a small HTTP client.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEVICE_CERTIFICATE_TYPE, canonicalBytes } from '@bil/crypto/protocol';
 import { AppError } from '@bil/runtime';
 import type { ChatApi } from '../src/chat-client.js';
-import { freePort } from '@bil/testkit';
+import { freePort, spawnNode } from '@bil/testkit';
 
 const b64url = (b: Buffer) => b.toString('base64url');
 
@@ -210,9 +209,8 @@ async function startServiceProcess(
 ): Promise<{ grpcUrl: string; output(): string; stop(): Promise<void> }> {
   const grpcPort = await freePort();
   const metricsPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [main], {
+  const p = await spawnNode(name, main, {
     env: {
-      PATH: process.env.PATH ?? '',
       ...env,
       LOG_LEVEL: 'info',
       [`${prefix}_GRPC_HOST`]: '127.0.0.1',
@@ -220,42 +218,10 @@ async function startServiceProcess(
       [`${prefix}_METRICS_PORT`]: String(metricsPort),
       [`${prefix}_MIGRATE_ON_START`]: 'true',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: `${name} listening`,
+    timeoutMs,
   });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not start in ${timeoutMs} ms:\n${out}`));
-    }, timeoutMs);
-    const check = () => {
-      if (out.includes(`${name} listening`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', check);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before listening:\n${out}`));
-    });
-  });
-  return {
-    grpcUrl: `127.0.0.1:${grpcPort}`,
-    output: () => out,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+  return { grpcUrl: `127.0.0.1:${grpcPort}`, output: p.output, stop: p.stop };
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Device } from '@bil/proto/gen/bil/identity/v1/Device';
 import type { PublicUser as PublicUserMsg } from '@bil/proto/gen/bil/identity/v1/PublicUser';
 import type { TokenPair } from '@bil/proto/gen/bil/identity/v1/TokenPair';
 import type { Actor, DeviceRecord, IdentityApp, PublicUser, Tokens } from '../app/identity-app.js';
+import { publicDevice } from '../domain/device/device.js';
 
 function actorOf(a: Actor__Output | null): Actor {
   if (!a?.userId || !a.deviceId || !a.sessionId) throw unauthenticated('missing_actor', 'the request has no signed-in actor');
@@ -22,16 +23,7 @@ const userMsg = (u: PublicUser): PublicUserMsg => ({
   createdAt: u.createdAt,
 });
 
-const deviceMsg = (d: DeviceRecord): Device => ({
-  deviceId: d.deviceId,
-  userId: d.userId,
-  name: d.name,
-  encryptionKey: d.encryptionKey,
-  signingKey: d.signingKey,
-  certificate: d.certificate,
-  certificateIssuedAt: String(d.certificateIssuedAt),
-  createdAt: d.createdAt,
-});
+const deviceMsg = (d: DeviceRecord): Device => ({ ...publicDevice(d), createdAt: d.createdAt });
 
 const tokensMsg = (t: Tokens): TokenPair => ({
   accessToken: t.accessToken,

@@ -5,7 +5,7 @@
 import { identityEvent, type DeviceRevoked } from '@bil/proto/events';
 import type { OutboundMessage, StoredEvent } from '@bil/runtime';
 import type { UserEvent } from '../domain/user/user.js';
-import type { DeviceEvent, RevocationReason } from '../domain/device/device.js';
+import { publicDevice, type DeviceEvent, type RevocationReason } from '../domain/device/device.js';
 
 const REASONS: Record<RevocationReason, DeviceRevoked['reason']> = {
   user: 'DEVICE_REVOCATION_REASON_USER',
@@ -48,16 +48,7 @@ export function identityIntegrationEvent(prefix: string, stored: StoredEvent): O
     }
     case 'DeviceRegistered': {
       const d = e.data;
-      return identityEvent(prefix, 'device.registered', {
-        deviceId: d.deviceId,
-        userId: d.userId,
-        name: d.name,
-        encryptionKey: d.encryptionKey,
-        signingKey: d.signingKey,
-        certificate: d.certificate,
-        certificateIssuedAt: String(d.certificateIssuedAt),
-        occurredAt: d.occurredAt,
-      });
+      return identityEvent(prefix, 'device.registered', { ...publicDevice(d), occurredAt: d.occurredAt });
     }
     case 'DeviceRevoked': {
       const d = e.data;

@@ -11,6 +11,23 @@ export interface DeviceKeys {
   certificateIssuedAt: number;
 }
 
+/**
+ * A device as everyone may see it (the directory's answers, the
+ * device.registered event): its ids, name and public keys with their
+ * certificate, the certificate time as the wire's int64 string.
+ */
+export function publicDevice(d: { deviceId: string; userId: string; name: string } & DeviceKeys) {
+  return {
+    deviceId: d.deviceId,
+    userId: d.userId,
+    name: d.name,
+    encryptionKey: d.encryptionKey,
+    signingKey: d.signingKey,
+    certificate: d.certificate,
+    certificateIssuedAt: String(d.certificateIssuedAt),
+  };
+}
+
 export type DeviceEvent =
   | { type: 'DeviceRegistered'; data: { deviceId: string; userId: string; name: string; occurredAt: string } & DeviceKeys }
   | { type: 'DeviceRevoked'; data: { deviceId: string; userId: string; reason: RevocationReason; occurredAt: string } };
