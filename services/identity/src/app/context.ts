@@ -1,0 +1,44 @@
+// What every identity use case is given (IdentityApp builds it once): the
+// database, the event store, the token signer, the revocation list, the
+// settings, the logger, the clock and the process's one password-hashing
+// queue; and the small types they share.
+import { unauthenticated, type Clock, type Database, type EventStore, type Logger, type RevocationList } from '@bil/runtime';
+import type { HashQueue, HashQueueSettings } from './hash-queue.js';
+import type { ScryptParams } from './password.js';
+import type { TokenSigner } from './tokens.js';
+
+export interface Actor {
+  userId: string;
+  deviceId: string;
+  sessionId: string;
+}
+
+export interface Tokens {
+  accessToken: string;
+  accessTokenExpiresAt: string;
+  refreshToken: string;
+  refreshTokenExpiresAt: string;
+  sessionId: string;
+}
+
+export interface IdentitySettings {
+  refreshTtlSeconds: number;
+  maxDevicesPerUser: number;
+  scrypt: ScryptParams;
+  /** The password-hashing queue's bounds (default DEFAULT_HASH_QUEUE). */
+  hashQueue?: HashQueueSettings;
+}
+
+export interface IdentityDeps {
+  db: Database;
+  store: EventStore;
+  signer: TokenSigner;
+  revocations: RevocationList;
+  settings: IdentitySettings;
+  logger: Logger;
+  clock: Clock;
+  /** Every scrypt call of this process goes through it (hash-queue.ts). */
+  hashing: HashQueue;
+}
+
+export const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');
