@@ -10,38 +10,48 @@ export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
 // --- FromSchema: the TypeScript type of a JSON schema declared `as const` ------
 // The subset the API's schemas use: string, integer/number, boolean, null,
-// enum, array (items), object (properties, required), anyOf, and a $ref to a
-// shared schema (`User#`); anything else is `unknown`.
+// enum, array (items), object (properties, required), anyOf and oneOf (a
+// union of the alternatives; an object's own `properties` beside a oneOf are
+// left to the alternatives), and a $ref to a shared schema (`User#`), looked
+// up in this package's shared schemas and in `X`, extra shared schemas a
+// caller keeps itself (the gateway's digest objects); anything else is `unknown`.
+
+/** A shared schema a `$ref` may name: anything with an `$id`. */
+type Named = { readonly $id: string };
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
-type ObjectOf<P, R> = Simplify<
-  { -readonly [K in keyof P as K extends R ? K : never]: FromSchema<P[K]> } & {
-    -readonly [K in keyof P as K extends R ? never : K]?: FromSchema<P[K]>;
+type ObjectOf<P, R, X extends Named> = Simplify<
+  { -readonly [K in keyof P as K extends R ? K : never]: FromSchema<P[K], X> } & {
+    -readonly [K in keyof P as K extends R ? never : K]?: FromSchema<P[K], X>;
   }
 >;
 
-export type FromSchema<S> = S extends { readonly $ref: `${infer Id extends Shared['$id']}#` }
-  ? SharedJson<Id>
+export type FromSchema<S, X extends Named = never> = S extends {
+  readonly $ref: `${infer Id extends (Shared | X)['$id']}#`;
+}
+  ? FromSchema<Extract<Shared | X, { $id: Id }>, X>
   : S extends { readonly enum: readonly (infer E)[] }
-  ? E
-  : S extends { readonly anyOf: readonly (infer A)[] }
-    ? FromSchema<A>
-    : S extends { readonly type: 'string' }
-      ? string
-      : S extends { readonly type: 'integer' | 'number' }
-        ? number
-        : S extends { readonly type: 'boolean' }
-          ? boolean
-          : S extends { readonly type: 'null' }
-            ? null
-            : S extends { readonly type: 'array'; readonly items: infer I }
-              ? FromSchema<I>[]
-              : S extends { readonly type: 'object'; readonly properties: infer P }
-                ? ObjectOf<P, S extends { readonly required: readonly (infer R)[] } ? R : never>
-                : S extends { readonly type: 'object' }
-                  ? Record<string, unknown>
-                  : unknown;
+    ? E
+    : S extends { readonly anyOf: readonly (infer A)[] }
+      ? FromSchema<A, X>
+      : S extends { readonly oneOf: readonly (infer A)[] }
+        ? FromSchema<A, X>
+        : S extends { readonly type: 'string' }
+          ? string
+          : S extends { readonly type: 'integer' | 'number' }
+            ? number
+            : S extends { readonly type: 'boolean' }
+              ? boolean
+              : S extends { readonly type: 'null' }
+                ? null
+                : S extends { readonly type: 'array'; readonly items: infer I }
+                  ? FromSchema<I, X>[]
+                  : S extends { readonly type: 'object'; readonly properties: infer P }
+                    ? ObjectOf<P, S extends { readonly required: readonly (infer R)[] } ? R : never, X>
+                    : S extends { readonly type: 'object' }
+                      ? Record<string, unknown>
+                      : unknown;
 
 export const restSharedSchemas = [
   {

@@ -22,6 +22,21 @@ describe('REST JSON types derived from the schemas', () => {
     expect(s.required).toEqual(['a']);
   });
 
+  it('oneOf is the union of its alternatives; a $ref may name a shared schema the caller passes', () => {
+    const s = {
+      type: 'object',
+      required: ['type'],
+      oneOf: [
+        { type: 'object', required: ['type', 'a'], properties: { type: { type: 'string', enum: ['x'] }, a: { type: 'integer' } } },
+        { type: 'object', required: ['type'], properties: { type: { type: 'string', enum: ['y'] }, b: { $ref: 'Extra#' } } },
+      ],
+    } as const;
+    const extra = { $id: 'Extra', type: 'object', required: ['n'], properties: { n: { type: 'boolean' } } } as const;
+    expectTypeOf<FromSchema<typeof s, typeof extra>>().toEqualTypeOf<{ type: 'x'; a: number } | { type: 'y'; b?: { n: boolean } }>();
+    expectTypeOf<FromSchema<typeof s>>().toEqualTypeOf<{ type: 'x'; a: number } | { type: 'y'; b?: unknown }>();
+    expect([s.oneOf.length, extra.$id]).toEqual([2, 'Extra']);
+  });
+
   it('every shared schema has an $id', () => {
     expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Tokens']);
   });
