@@ -9,6 +9,9 @@
 // chat service's to decide, and it answers with its own codes (docs/chat.md).
 // Envelopes and epoch records are JSON objects here; the gateway passes them
 // to chat as JSON text, and parses chat's JSON text back into objects.
+// The request types are derived from the route schemas (FromSchema,
+// @bil/proto/rest), as in schemas.ts: a schema and its type can't drift apart.
+import type { FromSchema } from '@bil/proto/rest';
 import { restChatSharedSchemas, type ChatTypeJson, type RoleJson, type WrappedKeyJson } from '@bil/proto/rest-chat';
 import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
 
@@ -17,16 +20,13 @@ import { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_
 
 export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS };
 
-const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
-const ref = (id: string) => ({ $ref: `${id}#` });
+const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
+const ref = <Id extends string>(id: Id) => ({ $ref: `${id}#` as const });
 
-const ROLES = ['owner', 'admin', 'member'];
-const CHAT_TYPES = ['personal', 'group'];
+const ROLES = ['owner', 'admin', 'member'] as const;
+const CHAT_TYPES = ['personal', 'group'] as const;
 
 export type { ChatTypeJson, RoleJson, WrappedKeyJson };
-export type EnvelopeJson = Record<string, unknown>;
-export type EpochRecordJson = Record<string, unknown>;
-export type SignedLeaveJson = Record<string, unknown>;
 
 /** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message): in @bil/proto/rest-chat with their derived JSON types. */
 export const chatSharedSchemas = restChatSharedSchemas;
@@ -37,19 +37,19 @@ const chatIdParams = {
   additionalProperties: false,
   required: ['chat_id'],
   properties: { chat_id: uuid('The chat.') },
-};
+} as const;
 const memberParams = {
   type: 'object',
   additionalProperties: false,
   required: ['chat_id', 'user_id'],
   properties: { chat_id: uuid('The group.'), user_id: uuid('The member.') },
-};
+} as const;
 const epochKeys = {
   type: 'array',
   maxItems: MAX_EPOCH_KEYS,
   items: ref('WrappedKey'),
   description: 'The new epoch key wrapped once for every device the record lists, exactly.',
-};
+} as const;
 const memberSpec = {
   type: 'object',
   additionalProperties: false,
@@ -58,31 +58,11 @@ const memberSpec = {
     user_id: uuid('The user to add.'),
     role: { type: 'string', enum: ['admin', 'member'], description: 'Default `member`; only the owner may add admins.' },
   },
-};
-const chatAnswer = { type: 'object', required: ['chat'], properties: { chat: ref('Chat') } };
+} as const;
+const chatAnswer = { type: 'object', required: ['chat'], properties: { chat: ref('Chat') } } as const;
 
-export interface ChatParams {
-  chat_id: string;
-}
-export interface MemberParams {
-  chat_id: string;
-  user_id: string;
-}
-export interface EpochParams {
-  chat_id: string;
-  epoch: number;
-}
 
-export type CreateChatBody =
-  | { type: 'personal'; peer_user_id: string }
-  | {
-      type: 'group';
-      chat_id: string;
-      title?: string;
-      members: { user_id: string; role?: 'admin' | 'member' }[];
-      epoch_record: EpochRecordJson;
-      epoch_keys: WrappedKeyJson[];
-    };
+export type CreateChatBody = FromSchema<typeof createChatSchema.body>;
 export const createChatSchema = {
   tags: ['chats'],
   summary: 'Open the personal chat with a user (the same one every time), or create a group with its genesis epoch.',
@@ -135,13 +115,9 @@ export const createChatSchema = {
     201: { ...chatAnswer, description: 'Created.' },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface ListChatsQuery {
-  type?: ChatTypeJson;
-  limit?: number;
-  cursor?: string;
-}
+export type ListChatsQuery = FromSchema<typeof listChatsSchema.querystring>;
 export const listChatsSchema = {
   tags: ['chats'],
   summary: "The caller's chats, newest activity first, with unread counts.",
@@ -166,15 +142,16 @@ export const listChatsSchema = {
     },
     ...errors(400, 401),
   },
-};
+} as const;
 
+export type ChatParams = FromSchema<typeof getChatSchema.params>;
 export const getChatSchema = {
   tags: ['chats'],
   summary: 'One chat the caller belongs to, with its members.',
   security: BEARER,
   params: chatIdParams,
   response: { 200: chatAnswer, ...errors(400, 401, 404) },
-};
+} as const;
 
 export const deleteChatSchema = {
   tags: ['chats'],
@@ -182,13 +159,9 @@ export const deleteChatSchema = {
   security: BEARER,
   params: chatIdParams,
   response: { 204: { type: 'null', description: 'Deleted.' }, ...errors(400, 401, 403, 404, 409) },
-};
+} as const;
 
-export interface AddMembersBody {
-  members: { user_id: string; role?: 'admin' | 'member' }[];
-  epoch_record: EpochRecordJson;
-  epoch_keys: WrappedKeyJson[];
-}
+export type AddMembersBody = FromSchema<typeof addMembersSchema.body>;
 export const addMembersSchema = {
   tags: ['chats'],
   summary: 'Add users to a group with the next epoch record, which lists them (admins and the owner).',
@@ -205,13 +178,10 @@ export const addMembersSchema = {
     },
   },
   response: { 200: chatAnswer, ...errors(...bodyErrors, 401, 403, 404, 409) },
-};
+} as const;
 
-export interface RemoveMemberBody {
-  epoch_record?: EpochRecordJson;
-  epoch_keys?: WrappedKeyJson[];
-  leave?: SignedLeaveJson;
-}
+export type MemberParams = FromSchema<typeof removeMemberSchema.params>;
+export type RemoveMemberBody = FromSchema<typeof removeMemberSchema.body>;
 export const removeMemberSchema = {
   tags: ['chats'],
   summary: 'Remove a member from a group with the next epoch, or leave it (the caller\'s own user id) with a signed leave.',
@@ -240,11 +210,9 @@ export const removeMemberSchema = {
     },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface ChangeRoleBody {
-  role: RoleJson;
-}
+export type ChangeRoleBody = FromSchema<typeof changeRoleSchema.body>;
 export const changeRoleSchema = {
   tags: ['chats'],
   summary: "Change a member's role (owner only); `owner` transfers ownership and makes the caller an admin.",
@@ -260,12 +228,9 @@ export const changeRoleSchema = {
     200: { type: 'object', required: ['member'], properties: { member: ref('Member') } },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface ListEpochsQuery {
-  after_epoch?: number;
-  limit?: number;
-}
+export type ListEpochsQuery = FromSchema<typeof listEpochsSchema.querystring>;
 export const listEpochsSchema = {
   tags: ['chats'],
   summary: "A group's epoch records in order, each with the calling device's wrapped epoch key.",
@@ -306,12 +271,9 @@ export const listEpochsSchema = {
     },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
-export interface PublishEpochBody {
-  epoch_record: EpochRecordJson;
-  epoch_keys: WrappedKeyJson[];
-}
+export type PublishEpochBody = FromSchema<typeof publishEpochSchema.body>;
 export const publishEpochSchema = {
   tags: ['chats'],
   summary: 'Publish the next epoch of a group (admins and the owner; the caller\'s device signs the record).',
@@ -331,11 +293,10 @@ export const publishEpochSchema = {
     },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface AddEpochKeysBody {
-  epoch_keys: WrappedKeyJson[];
-}
+export type EpochParams = FromSchema<typeof addEpochKeysSchema.params>;
+export type AddEpochKeysBody = FromSchema<typeof addEpochKeysSchema.body>;
 export const addEpochKeysSchema = {
   tags: ['chats'],
   summary: 'Hand the current epoch key to members\' devices that have none (e.g. a newly linked device); any member.',
@@ -356,13 +317,8 @@ export const addEpochKeysSchema = {
     200: { type: 'object', required: ['added'], properties: { added: { type: 'integer' } } },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface SendMessageBody {
-  message_id: string;
-  envelope: EnvelopeJson;
-  wrapped_keys?: WrappedKeyJson[];
-}
 const sendAnswer = {
   type: 'object',
   required: ['seq', 'created_at', 'duplicate'],
@@ -371,7 +327,8 @@ const sendAnswer = {
     created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
     duplicate: { type: 'boolean', description: 'True when this resent a stored message (same device and message id).' },
   },
-};
+} as const;
+export type SendMessageBody = FromSchema<typeof sendMessageSchema.body>;
 export const sendMessageSchema = {
   tags: ['chats'],
   summary: 'Post an encrypted message; resending the same message id from the same device is idempotent.',
@@ -396,13 +353,9 @@ export const sendMessageSchema = {
     201: { ...sendAnswer, description: 'Stored.' },
     ...errors(...bodyErrors, 401, 403, 404, 409),
   },
-};
+} as const;
 
-export interface ListMessagesQuery {
-  after?: number;
-  before?: number;
-  limit?: number;
-}
+export type ListMessagesQuery = FromSchema<typeof listMessagesSchema.querystring>;
 export const listMessagesSchema = {
   tags: ['chats'],
   summary: 'One page of history by sequence number: `after` pages forwards, `before` backwards, neither gives the newest.',
@@ -429,11 +382,9 @@ export const listMessagesSchema = {
     },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
-export interface MarkReadBody {
-  seq: number;
-}
+export type MarkReadBody = FromSchema<typeof markReadSchema.body>;
 export const markReadSchema = {
   tags: ['chats'],
   summary: "Move the caller's read marker forward to `seq` (never backwards).",
@@ -453,13 +404,9 @@ export const markReadSchema = {
     },
     ...errors(...bodyErrors, 401, 404),
   },
-};
+} as const;
 
-export interface UnreadQuery {
-  limit?: number;
-  max_envelopes_per_chat?: number;
-  page_token?: string;
-}
+export type UnreadQuery = FromSchema<typeof unreadSchema.querystring>;
 export const unreadSchema = {
   tags: ['chats'],
   summary: "The caller's total unread count and the chats with unread messages, newest activity first, each with its newest unread envelopes.",
@@ -505,4 +452,4 @@ export const unreadSchema = {
     },
     ...errors(400, 401),
   },
-};
+} as const;

@@ -3,22 +3,17 @@
 // service checks the sealed boxes' headers (kind, context, key id), the
 // caller's membership and the policy, and answers with its own codes
 // (docs/digest.md). Sealed boxes are JSON objects here and JSON text to the
-// digest service.
+// digest service. The request types are derived from the route schemas
+// (FromSchema, with the digest objects below for their $refs).
+import type { FromSchema } from '@bil/proto/rest';
 import { BEARER, errors } from './schemas.js';
 
 import { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS } from '@bil/proto/limits';
 
 export { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS };
 
-const uuid = (description: string) => ({ type: 'string', format: 'uuid', maxLength: 36, description });
-const ref = (id: string) => ({ $ref: `${id}#` });
-
-export interface SealedBoxJson {
-  header: Record<string, unknown>;
-  wrapped_key: string;
-  ciphertext: string;
-  signature: string;
-}
+const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
+const ref = <Id extends DigestSharedId>(id: Id) => ({ $ref: `${id}#` as const });
 
 export const digestSharedSchemas = [
   {
@@ -108,6 +103,12 @@ export const digestSharedSchemas = [
   },
 ] as const;
 
+type DigestSharedId = 'SealedBox' | 'Digest' | 'DigestConsent' | 'DigestPolicy';
+/** The JSON type of a digest route schema part: a $ref may name the digest shared schemas above as well as @bil/proto/rest's. */
+type FromDigestSchema<S> = FromSchema<S, (typeof digestSharedSchemas)[number]>;
+/** A sealed box as the API carries it. */
+export type SealedBoxJson = FromDigestSchema<{ $ref: 'SealedBox#' }>;
+
 const bodyErrors = [400, 413, 415];
 
 export const digestKeySchema = {
@@ -139,12 +140,9 @@ export const digestKeySchema = {
     },
     ...errors(401),
   },
-};
+} as const;
 
-export interface RequestDigestBody {
-  request_id: string;
-  transcripts: Array<{ chat_id: string; sealed: SealedBoxJson; message_count: number }>;
-}
+export type RequestDigestBody = FromDigestSchema<typeof requestDigestSchema.body>;
 export const requestDigestSchema = {
   tags: ['digests'],
   summary: 'Asks for summaries of chats: one transcript per chat, decrypted on the client and sealed to the digest key.',
@@ -178,11 +176,9 @@ export const requestDigestSchema = {
     201: { type: 'object', required: ['digest', 'created'], properties: { digest: ref('Digest'), created: { type: 'boolean' } } },
     ...errors(...bodyErrors, 401, 403, 404, 409, 429),
   },
-};
+} as const;
 
-export interface DigestParams {
-  request_id: string;
-}
+export type DigestParams = FromDigestSchema<typeof getDigestSchema.params>;
 export const getDigestSchema = {
   tags: ['digests'],
   summary: "One of the caller's digest requests; once ready, its summaries sealed to the requesting device.",
@@ -192,29 +188,25 @@ export const getDigestSchema = {
     200: { type: 'object', required: ['digest'], properties: { digest: ref('Digest') } },
     ...errors(400, 401, 404),
   },
-};
+} as const;
 
-export interface PolicyParams {
-  chat_id: string;
-}
-export interface PolicyBody {
-  enabled: boolean;
-}
-const policyParams = { type: 'object', additionalProperties: false, required: ['chat_id'], properties: { chat_id: uuid('The chat.') } };
+const policyParams = { type: 'object', additionalProperties: false, required: ['chat_id'], properties: { chat_id: uuid('The chat.') } } as const;
 const policyResponse = {
   type: 'object',
   required: ['policy', 'min_unread_messages'],
   properties: { policy: ref('DigestPolicy'), min_unread_messages: { type: 'integer', description: "The server's suggested unread threshold: advisory, clients use their own setting." } },
-};
+} as const;
 
+export type PolicyParams = FromDigestSchema<typeof getDigestPolicySchema.params>;
 export const getDigestPolicySchema = {
   tags: ['digests'],
   summary: "A chat's digest policy and the unread threshold.",
   security: BEARER,
   params: policyParams,
   response: { 200: policyResponse, ...errors(400, 401, 404) },
-};
+} as const;
 
+export type PolicyBody = FromDigestSchema<typeof setDigestPolicySchema.body>;
 export const setDigestPolicySchema = {
   tags: ['digests'],
   summary: 'Switches digests off for a chat (for every member), or withdraws the caller’s own switch-off.',
@@ -230,11 +222,9 @@ export const setDigestPolicySchema = {
     200: { type: 'object', required: ['policy'], properties: { policy: ref('DigestPolicy') } },
     ...errors(...bodyErrors, 401, 404),
   },
-};
+} as const;
 
-export interface ConsentBody {
-  consent: { payload: Record<string, unknown>; signature: string };
-}
+export type ConsentBody = FromDigestSchema<typeof setDigestConsentSchema.body>;
 export const setDigestConsentSchema = {
   tags: ['digests'],
   summary: "Stores the caller's signed digest consent for a chat (leave my messages out of digests, or withdraw that).",
@@ -247,4 +237,4 @@ export const setDigestConsentSchema = {
     200: { type: 'object', required: ['consent'], properties: { consent: ref('DigestConsent') } },
     ...errors(...bodyErrors, 401, 404, 409),
   },
-};
+} as const;
