@@ -14,6 +14,12 @@ import { MemberRole } from '../gen/bil/chat/v1/MemberRole.js';
 import { MemberRemovalReason } from '../gen/bil/chat/v1/MemberRemovalReason.js';
 import { EpochRotationReason } from '../gen/bil/chat/v1/EpochRotationReason.js';
 import { DeviceRevocationReason } from '../gen/bil/identity/v1/DeviceRevocationReason.js';
+import { DigestFailureReason } from '../gen/bil/digest/v1/DigestFailureReason.js';
+import type { DigestReady__Output } from '../gen/bil/digest/v1/DigestReady.js';
+import type { DigestFailed__Output } from '../gen/bil/digest/v1/DigestFailed.js';
+import type { DigestPolicyChanged__Output } from '../gen/bil/digest/v1/DigestPolicyChanged.js';
+import type { DigestConsentChanged__Output } from '../gen/bil/digest/v1/DigestConsentChanged.js';
+import type { DigestKeyRotated__Output } from '../gen/bil/digest/v1/DigestKeyRotated.js';
 import type { ChatCreated__Output } from '../gen/bil/chat/v1/ChatCreated.js';
 import type { MemberAdded__Output } from '../gen/bil/chat/v1/MemberAdded.js';
 import type { MemberRemoved__Output } from '../gen/bil/chat/v1/MemberRemoved.js';
@@ -56,6 +62,11 @@ export type {
   UserDeleted__Output as UserDeleted,
   DeviceRegistered__Output as DeviceRegistered,
   DeviceRevoked__Output as DeviceRevoked,
+  DigestReady__Output as DigestReady,
+  DigestFailed__Output as DigestFailed,
+  DigestPolicyChanged__Output as DigestPolicyChanged,
+  DigestConsentChanged__Output as DigestConsentChanged,
+  DigestKeyRotated__Output as DigestKeyRotated,
 };
 
 /** How one field is read: its proto3 JSON form. */
@@ -237,6 +248,31 @@ export const chatEvents = {
   'message.read': message<MessagesRead__Output>({ chatId: 'string', userId: 'string', lastReadSeq: 'int64', occurredAt: 'string' }),
 };
 
+/** digest.v1.<name>: what digest publishes (proto/bil/digest/v1/events.proto). */
+export const digestEvents = {
+  'digest.ready': message<DigestReady__Output>({
+    requestId: 'string',
+    userId: 'string',
+    deviceId: 'string',
+    chatIds: 'strings',
+    method: 'string',
+    expiresAt: 'string',
+    occurredAt: 'string',
+  }),
+  'digest.failed': message<DigestFailed__Output>({ requestId: 'string', userId: 'string', deviceId: 'string', reason: enumOf(DigestFailureReason), occurredAt: 'string' }),
+  'policy.changed': message<DigestPolicyChanged__Output>({ chatId: 'string', userId: 'string', enabled: 'bool', disabledByCount: 'int32', occurredAt: 'string' }),
+  'consent.changed': message<DigestConsentChanged__Output>({
+    chatId: 'string',
+    userId: 'string',
+    deviceId: 'string',
+    include: 'bool',
+    version: 'int64',
+    consent: 'string',
+    occurredAt: 'string',
+  }),
+  'key.rotated': message<DigestKeyRotated__Output>({ keyId: 'string', previousKeyId: 'string', expiresAt: 'int64', occurredAt: 'string' }),
+};
+
 type Catalog = Record<string, { readonly fields: object }>;
 type PayloadOf<M> = M extends Message<infer T> ? T : never;
 
@@ -244,6 +280,7 @@ type PayloadOf<M> = M extends Message<infer T> ? T : never;
 export type Payloads<C> = { [N in keyof C]: PayloadOf<C[N]> };
 export type IdentityEventPayloads = Payloads<typeof identityEvents>;
 export type ChatEventPayloads = Payloads<typeof chatEvents>;
+export type DigestEventPayloads = Payloads<typeof digestEvents>;
 
 /** One decoded event: its name and its typed payload (a union narrowed by `name`). */
 export type DecodedEvent<C> = { [N in keyof C]: { name: N; payload: PayloadOf<C[N]> } }[keyof C];
@@ -270,9 +307,13 @@ export const decodeIdentityEvent = (subject: string, payload: unknown) => decode
 /** Decodes a chat.v1.* event (see decodeEvent). */
 export const decodeChatEvent = (subject: string, payload: unknown) => decodeEvent(chatEvents, 'chat', subject, payload);
 
+/** Decodes a digest.v1.* event (see decodeEvent). */
+export const decodeDigestEvent = (subject: string, payload: unknown) => decodeEvent(digestEvents, 'digest', subject, payload);
+
 /** An event ready to publish: its name in the catalog and its typed payload. */
 export type IdentityEventOut = DecodedEvent<typeof identityEvents>;
 export type ChatEventOut = DecodedEvent<typeof chatEvents>;
+export type DigestEventOut = DecodedEvent<typeof digestEvents>;
 
 /** An event to publish: its subject (`<prefix><context>.v1.<name>`) and its payload, typed by the catalog. */
 export interface EncodedEvent {
@@ -288,4 +329,9 @@ export function identityEvent<N extends keyof IdentityEventPayloads>(prefix: str
 /** Encodes a chat.v1.* event: the payload must be the generated type of its message. */
 export function chatEvent<N extends keyof ChatEventPayloads>(prefix: string, name: N, payload: ChatEventPayloads[N]): EncodedEvent {
   return { subject: `${prefix}chat.v1.${name}`, payload };
+}
+
+/** Encodes a digest.v1.* event: the payload must be the generated type of its message. */
+export function digestEvent<N extends keyof DigestEventPayloads>(prefix: string, name: N, payload: DigestEventPayloads[N]): EncodedEvent {
+  return { subject: `${prefix}digest.v1.${name}`, payload };
 }

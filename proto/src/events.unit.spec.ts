@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chatEvents, decodeChatEvent, decodeIdentityEvent, EventPayloadError, identityEvents, type Fields, type UserDeleted } from './events.js';
+import { chatEvents, decodeChatEvent, decodeDigestEvent, decodeIdentityEvent, digestEvents, EventPayloadError, identityEvents, type Fields, type UserDeleted } from './events.js';
 
 describe('event decoding', () => {
   it('reads a known event into its typed payload, filling proto3 defaults for absent fields', () => {
@@ -28,6 +28,15 @@ describe('event decoding', () => {
     expect(decodeIdentityEvent('identity.v1.user.renamed', {})).toBeNull();
     expect(decodeIdentityEvent('chat.v1.chat.created', {})).toBeNull();
     expect(decodeChatEvent('chat.v1.toString', {})).toBeNull();
+    expect(decodeDigestEvent('chat.v1.message.posted', {})).toBeNull();
+  });
+
+  it('decodes digest events with their enum and defaults', () => {
+    const e = decodeDigestEvent('digest.v1.digest.failed', { requestId: 'r', reason: 'DIGEST_FAILURE_REASON_TIMEOUT' });
+    expect(e).toEqual({ name: 'digest.failed', payload: { requestId: 'r', userId: '', deviceId: '', reason: 'DIGEST_FAILURE_REASON_TIMEOUT', occurredAt: '' } });
+    expect(decodeDigestEvent('digest.v1.policy.changed', { chatId: 'c', enabled: true, disabledByCount: 0 })?.payload).toMatchObject({ enabled: true, disabledByCount: 0 });
+    expect(() => decodeDigestEvent('digest.v1.digest.ready', { chatIds: 'c' })).toThrow(/chatIds is not a list of strings/);
+    expect(() => decodeDigestEvent('digest.v1.digest.failed', { reason: 'TIMEOUT' })).toThrow(/reason is not one of/);
   });
 
   it('every message lists the fields of its generated type (checked at compile time)', () => {
@@ -38,5 +47,6 @@ describe('event decoding', () => {
     expect([partial, wrong]).toHaveLength(2);
     expect(Object.keys(identityEvents)).toHaveLength(8);
     expect(Object.keys(chatEvents)).toHaveLength(10);
+    expect(Object.keys(digestEvents)).toEqual(['digest.ready', 'digest.failed', 'policy.changed', 'consent.changed', 'key.rotated']);
   });
 });

@@ -223,6 +223,60 @@ export const restChatSharedSchemas = [
       created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
     },
   },
+  {
+    $id: 'Epoch',
+    type: 'object',
+    description: "A group epoch record as listed, with the calling device's wrapped epoch key.",
+    required: ['epoch', 'record_hash', 'record', 'wrapped_key', 'signer_user_id', 'signer_device_id', 'created_at'],
+    properties: {
+      epoch: { type: 'integer' },
+      record_hash: { type: 'string', description: 'base64url SHA-256 of the canonical record.' },
+      record: ref('EpochRecord'),
+      wrapped_key: { type: 'string', description: "The calling device's wrapped epoch key; empty when it has none." },
+      signer_user_id: { type: 'string' },
+      signer_device_id: { type: 'string' },
+      created_at: { type: 'string', description: 'RFC 3339.' },
+    },
+  },
+  {
+    $id: 'EpochsPage',
+    type: 'object',
+    description: "A page of a group's epoch records, in order (`GET /v1/chats/{chat_id}/epochs`).",
+    required: ['epochs', 'current_epoch', 'has_more'],
+    properties: {
+      epochs: { type: 'array', items: ref('Epoch') },
+      current_epoch: { type: 'integer' },
+      has_more: { type: 'boolean' },
+    },
+  },
+  {
+    $id: 'UnreadChat',
+    type: 'object',
+    description: 'A chat with unread messages (`GET /v1/unread`).',
+    required: ['chat_id', 'type', 'title', 'unread_count', 'first_unread_seq', 'last_seq', 'last_activity_at', 'newest_unread'],
+    properties: {
+      chat_id: { type: 'string' },
+      type: { type: 'string', enum: CHAT_TYPES },
+      title: { type: 'string', description: 'Legacy only (see Chat.title); "" for personal chats and groups created since titles are encrypted.' },
+      unread_count: { type: 'integer' },
+      first_unread_seq: { type: 'integer', description: 'Fetch from here with `after = first_unread_seq - 1`.' },
+      last_seq: { type: 'integer' },
+      last_activity_at: { type: 'string', description: 'RFC 3339.' },
+      newest_unread: { type: 'array', items: ref('Message'), description: 'The newest unread messages, oldest first (at most `max_envelopes_per_chat`).' },
+    },
+  },
+  {
+    $id: 'Unread',
+    type: 'object',
+    description: "The caller's unread summary, one page of chats (`GET /v1/unread`).",
+    required: ['total_unread', 'chats', 'unread_chats', 'next_page_token'],
+    properties: {
+      total_unread: { type: 'integer' },
+      unread_chats: { type: 'integer', description: 'How many chats have unread messages, over all pages.' },
+      next_page_token: { type: 'string', description: 'Pass as `page_token` for more chats; empty on the last page.' },
+      chats: { type: 'array', items: ref('UnreadChat') },
+    },
+  },
 ] as const;
 
 export type ChatTypeJson = (typeof CHAT_TYPES)[number];
@@ -234,3 +288,7 @@ export type SignedLeaveJson = SharedJson<'SignedLeave'>;
 export type MemberJson = SharedJson<'Member'>;
 export type ChatJson = SharedJson<'Chat'>;
 export type MessageJson = SharedJson<'Message'>;
+export type EpochJson = SharedJson<'Epoch'>;
+export type EpochsPageJson = SharedJson<'EpochsPage'>;
+export type UnreadChatJson = SharedJson<'UnreadChat'>;
+export type UnreadJson = SharedJson<'Unread'>;

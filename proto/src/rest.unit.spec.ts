@@ -1,6 +1,12 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { restSharedSchemas, type DeviceJson, type DeviceListJson, type FromSchema, type UserJson } from './rest.js';
-import { restChatSharedSchemas, type ChatJson as Chat, type MessageJson as Message } from './rest-chat.js';
+import {
+  restChatSharedSchemas,
+  type ChatJson as Chat,
+  type EpochsPageJson,
+  type MessageJson as Message,
+  type UnreadJson,
+} from './rest-chat.js';
 
 describe('REST JSON types derived from the schemas', () => {
   it('required fields are required, the rest optional, with their JSON types', () => {
@@ -48,6 +54,13 @@ describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () =>
     expectTypeOf<Chat['members'][number]['role']>().toEqualTypeOf<'owner' | 'admin' | 'member'>();
     expectTypeOf<Chat['pending_leaves'][number]['payload']['epoch']>().toEqualTypeOf<number>();
     expectTypeOf<Message['envelope']['header']['scheme']>().toEqualTypeOf<'group' | 'direct'>();
-    expect(restChatSharedSchemas.map((s) => s.$id)).toEqual(['WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message']);
+    expectTypeOf<EpochsPageJson['epochs'][number]['record']['payload']['members'][number]['role']>().toEqualTypeOf<'admin' | 'member'>();
+    expectTypeOf<EpochsPageJson['has_more']>().toEqualTypeOf<boolean>();
+    expectTypeOf<UnreadJson['chats'][number]['type']>().toEqualTypeOf<'personal' | 'group'>();
+    expectTypeOf<UnreadJson['chats'][number]['newest_unread'][number]>().toEqualTypeOf<Message>();
+    expectTypeOf<UnreadJson['next_page_token']>().toEqualTypeOf<string>();
+    expect(restChatSharedSchemas.map((s) => s.$id)).toEqual([
+      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message', 'Epoch', 'EpochsPage', 'UnreadChat', 'Unread',
+    ]);
   });
 });

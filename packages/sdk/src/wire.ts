@@ -66,7 +66,18 @@ export function toDevice(d: DeviceJson): Device {
 
 // ---- chats (docs/api.md "Chats") -----------------------------------------------
 
-import type { ChatJson, ChatTypeJson, MemberJson, MessageJson as SchemaMessageJson, RoleJson, WrappedKeyJson } from '@bil/proto/rest-chat';
+import type {
+  ChatJson,
+  ChatTypeJson,
+  EpochJson as SchemaEpochJson,
+  EpochsPageJson as SchemaEpochsPageJson,
+  MemberJson,
+  MessageJson as SchemaMessageJson,
+  RoleJson,
+  UnreadChatJson,
+  UnreadJson as SchemaUnreadJson,
+  WrappedKeyJson,
+} from '@bil/proto/rest-chat';
 
 // The chat objects' JSON is derived from the gateway's schemas too (@bil/proto/rest-chat, types only).
 export type { ChatJson, MemberJson, WrappedKeyJson };
@@ -84,38 +95,11 @@ export interface MessagesPageJson {
   last_seq: number;
 }
 
-export interface EpochJson {
-  epoch: number;
-  record_hash: string;
-  record: unknown;
-  wrapped_key: string;
-  signer_user_id: string;
-  signer_device_id: string;
-  created_at: string;
-}
-
-export interface EpochsPageJson {
-  epochs: EpochJson[];
-  current_epoch: number;
-  has_more: boolean;
-}
-
-export interface UnreadJson {
-  total_unread: number;
-  /** How many chats have unread messages (all pages); older gateways leave it out. */
-  unread_chats?: number;
-  next_page_token?: string;
-  chats: {
-    chat_id: string;
-    type: ChatType;
-    title?: string;
-    unread_count: number;
-    first_unread_seq: number;
-    last_seq: number;
-    last_activity_at: string;
-    newest_unread?: MessageJson[];
-  }[];
-}
+/** An epoch as the schema describes it, except its record: untrusted input, which the SDK verifies (the chain) before use. */
+export type EpochJson = Omit<SchemaEpochJson, 'record'> & { record: unknown };
+export type EpochsPageJson = Omit<SchemaEpochsPageJson, 'epochs'> & { epochs: EpochJson[] };
+/** The unread summary as the schema describes it, its newest unread messages as the SDK reads messages (see MessageJson). */
+export type UnreadJson = Omit<SchemaUnreadJson, 'chats'> & { chats: (Omit<UnreadChatJson, 'newest_unread'> & { newest_unread: MessageJson[] })[] };
 
 /** A member of a chat. */
 export interface ChatMember {

@@ -240,11 +240,14 @@ describe.skipIf(!deliveryBuilt)('delivery nodes', () => {
     }
     expect(cb.frames.filter((f) => f.type === 'digest')).toHaveLength(1);
 
-    // A malformed event is skipped, and the consumer carries on.
+    // A malformed event (one without its device, one whose chat ids are not a list) is skipped, and the consumer carries on.
     await publish('digest', 'ready', { requestId: randomUUID() });
+    const wrongType = randomUUID();
+    await publish('digest', 'ready', { requestId: wrongType, userId: alice1!.userId, deviceId: alice1!.deviceId, chatIds: chatId, method: 'llm' });
     const later = randomUUID();
     await publish('digest', 'ready', { requestId: later, userId: alice1!.userId, deviceId: alice1!.deviceId, chatIds: [], method: 'llm', expiresAt: '' });
     expect(await c1.waitFor((f) => f.type === 'digest' && f.request_id === later)).toMatchObject({ event: 'ready', method: 'llm' });
+    expect(c1.frames.filter((f) => f.type === 'digest' && f.request_id === wrongType)).toEqual([]);
   });
 
   it('disconnects a revoked device at once, and a logged-out session on the next revocation check', async () => {

@@ -4,7 +4,7 @@
 import { AppError } from '@bil/runtime';
 import { int64ToNumber } from './mappers.js';
 import type { Chat, EpochRecord, Member, Message, UnreadChat } from './chat-client.js';
-import type { MemberJson } from '@bil/proto/rest-chat';
+import type { EnvelopeJson, EpochJson, EpochRecordJson, MemberJson, MessageJson, UnreadChatJson } from '@bil/proto/rest-chat';
 import type { ChatTypeJson, RoleJson, WrappedKeyJson } from './chat-schemas.js';
 
 type ProtoRole = 'MEMBER_ROLE_UNSPECIFIED' | 'MEMBER_ROLE_OWNER' | 'MEMBER_ROLE_ADMIN' | 'MEMBER_ROLE_MEMBER';
@@ -87,25 +87,27 @@ export function chatJson(c: Chat | null | undefined) {
   };
 }
 
-export function messageJson(m: Message) {
+export function messageJson(m: Message): MessageJson {
   return {
     chat_id: m.chatId,
     seq: int64ToNumber(m.seq),
     message_id: m.messageId,
     sender_user_id: m.senderUserId,
     sender_device_id: m.senderDeviceId,
-    envelope: parseStored(m.envelope, 'envelope'),
+    // Chat validated it against the schema before storing it.
+    envelope: parseStored(m.envelope, 'envelope') as EnvelopeJson,
     wrapped_key: m.wrappedKey,
     epoch: int64ToNumber(m.epoch),
     created_at: m.createdAt,
   };
 }
 
-export function epochJson(e: EpochRecord) {
+export function epochJson(e: EpochRecord): EpochJson {
   return {
     epoch: int64ToNumber(e.epoch),
     record_hash: e.recordHash,
-    record: parseStored(e.record, 'epoch record'),
+    // Chat validated it against the schema before storing it.
+    record: parseStored(e.record, 'epoch record') as EpochRecordJson,
     wrapped_key: e.wrappedKey,
     signer_user_id: e.signerUserId,
     signer_device_id: e.signerDeviceId,
@@ -113,7 +115,7 @@ export function epochJson(e: EpochRecord) {
   };
 }
 
-export function unreadChatJson(u: UnreadChat) {
+export function unreadChatJson(u: UnreadChat): UnreadChatJson {
   return {
     chat_id: u.chatId,
     type: chatTypeJson(u.type),

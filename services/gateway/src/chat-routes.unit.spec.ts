@@ -506,6 +506,12 @@ describe('chat routes (stubbed chat service)', () => {
     expect(doc.components.schemas.Chat.required).toContain('pending_leaves');
     expect(doc.components.schemas.Envelope.properties.header.properties).toHaveProperty('epoch_hash');
     expect(doc.components.schemas.EpochRecord.properties.payload.properties).toHaveProperty('metadata');
+    // The epochs page and the unread summary are shared schemas too (@bil/proto/rest-chat), which the answers name.
+    expect(doc.components.schemas.EpochsPage.required).toEqual(['epochs', 'current_epoch', 'has_more']);
+    expect(doc.components.schemas.Unread.required).toContain('next_page_token');
+    expect(doc.components.schemas.UnreadChat.properties.newest_unread.items).toEqual({ $ref: '#/components/schemas/Message' });
+    expect(doc.paths['/v1/chats/{chat_id}/keys'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/EpochsPage' });
+    expect(doc.paths['/v1/unread'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Unread' });
     expect(doc.paths['/v1/chats/{chat_id}/members/{user_id}'].delete.requestBody.content['application/json'].schema.properties).toHaveProperty('leave');
     expect(doc.paths['/v1/chats/{chat_id}/messages'].post.security).toEqual([{ bearerAuth: [] }]);
   });

@@ -28,7 +28,7 @@ const CHAT_TYPES = ['personal', 'group'] as const;
 
 export type { ChatTypeJson, RoleJson, WrappedKeyJson };
 
-/** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message): in @bil/proto/rest-chat with their derived JSON types. */
+/** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message, Epoch, EpochsPage, UnreadChat, Unread): in @bil/proto/rest-chat with their derived JSON types. */
 export const chatSharedSchemas = restChatSharedSchemas;
 
 const bodyErrors = [400, 413, 415];
@@ -245,30 +245,7 @@ export const listEpochsSchema = {
     },
   },
   response: {
-    200: {
-      type: 'object',
-      required: ['epochs', 'current_epoch', 'has_more'],
-      properties: {
-        epochs: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['epoch', 'record_hash', 'record', 'wrapped_key', 'signer_user_id', 'signer_device_id', 'created_at'],
-            properties: {
-              epoch: { type: 'integer' },
-              record_hash: { type: 'string', description: 'base64url SHA-256 of the canonical record.' },
-              record: ref('EpochRecord'),
-              wrapped_key: { type: 'string', description: "The calling device's wrapped epoch key; empty when it has none." },
-              signer_user_id: { type: 'string' },
-              signer_device_id: { type: 'string' },
-              created_at: { type: 'string', description: 'RFC 3339.' },
-            },
-          },
-        },
-        current_epoch: { type: 'integer' },
-        has_more: { type: 'boolean' },
-      },
-    },
+    200: ref('EpochsPage'),
     ...errors(400, 401, 404),
   },
 } as const;
@@ -424,32 +401,7 @@ export const unreadSchema = {
     },
   },
   response: {
-    200: {
-      type: 'object',
-      required: ['total_unread', 'chats', 'unread_chats', 'next_page_token'],
-      properties: {
-        total_unread: { type: 'integer' },
-        unread_chats: { type: 'integer', description: 'How many chats have unread messages, over all pages.' },
-        next_page_token: { type: 'string', description: 'Pass as `page_token` for more chats; empty on the last page.' },
-        chats: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['chat_id', 'type', 'title', 'unread_count', 'first_unread_seq', 'last_seq', 'last_activity_at', 'newest_unread'],
-            properties: {
-              chat_id: { type: 'string' },
-              type: { type: 'string', enum: CHAT_TYPES },
-              title: { type: 'string', description: 'Legacy only (see Chat.title); "" for personal chats and groups created since titles are encrypted.' },
-              unread_count: { type: 'integer' },
-              first_unread_seq: { type: 'integer', description: 'Fetch from here with `after = first_unread_seq - 1`.' },
-              last_seq: { type: 'integer' },
-              last_activity_at: { type: 'string', description: 'RFC 3339.' },
-              newest_unread: { type: 'array', items: ref('Message'), description: 'The newest unread messages, oldest first (at most `max_envelopes_per_chat`).' },
-            },
-          },
-        },
-      },
-    },
+    200: ref('Unread'),
     ...errors(400, 401),
   },
 } as const;

@@ -103,9 +103,15 @@ export function unreadJson(raw: unknown): UnreadJson {
     str(o, 'chat_id', `unread.chats[${i}]`);
     int(o, 'unread_count', `unread.chats[${i}]`);
     const newest = o.newest_unread === undefined ? [] : list(o.newest_unread, `unread.chats[${i}].newest_unread`).map((m, j) => messageJson(m, `unread.chats[${i}].newest_unread[${j}]`));
-    return { ...(o as unknown as UnreadJson['chats'][number]), newest_unread: newest };
+    // Older gateways leave out `title`, `newest_unread`, `unread_chats` and `next_page_token`: filled in here.
+    return { ...(o as unknown as UnreadJson['chats'][number]), title: typeof o.title === 'string' ? o.title : '', newest_unread: newest };
   });
-  return { ...(u as unknown as UnreadJson), chats };
+  return {
+    ...(u as unknown as UnreadJson),
+    unread_chats: typeof u.unread_chats === 'number' ? u.unread_chats : chats.length,
+    next_page_token: typeof u.next_page_token === 'string' ? u.next_page_token : '',
+    chats,
+  };
 }
 
 /** A user's key directory (`GET /v1/users/{id}/devices`). */

@@ -173,11 +173,11 @@ export class Reader {
     const chats: UnreadChatOverview[] = [];
     for (const c of res.chats) {
       const messages: HistoryMessage[] = [];
-      for (const m of c.newest_unread ?? []) messages.push(await this.decryptOne(m));
+      for (const m of c.newest_unread) messages.push(await this.decryptOne(m));
       chats.push({
         chatId: c.chat_id,
         type: c.type,
-        title: c.type === 'group' ? await this.#title(c.chat_id, c.title ?? '') : '',
+        title: c.type === 'group' ? await this.#title(c.chat_id, c.title) : '',
         unreadCount: c.unread_count,
         firstUnreadSeq: c.first_unread_seq,
         lastSeq: c.last_seq,
@@ -185,7 +185,7 @@ export class Reader {
         messages,
       });
     }
-    return { total: res.total_unread, unreadChats: res.unread_chats ?? chats.length, nextPageToken: res.next_page_token ?? '', chats };
+    return { total: res.total_unread, unreadChats: res.unread_chats, nextPageToken: res.next_page_token, chats };
   }
 
   /** A group's title from its verified record (the server's legacy title for version 1 groups). */

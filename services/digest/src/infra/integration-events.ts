@@ -1,13 +1,15 @@
 // What digest publishes: the public contract in proto/bil/digest/v1/events.proto
 // (proto3 JSON mapping). Requests and expiries stay private; no event carries
-// a transcript or a summary, not even sealed.
-import { eventSubject, type OutboundMessage, type StoredEvent } from '@bil/runtime';
+// a transcript or a summary, not even sealed. Each payload is the generated
+// type of its message (`@bil/proto/events`), which delivery decodes.
+import { digestEvent, type DigestFailed } from '@bil/proto/events';
+import type { OutboundMessage, StoredEvent } from '@bil/runtime';
 import type { DigestEvent, FailureReason } from '../domain/digest/digest.js';
 import type { PolicyEvent } from '../domain/policy/policy.js';
 import type { KeysEvent } from '../domain/keys/keys.js';
 import type { ConsentEvent } from '../domain/consent/consent.js';
 
-export const FAILURE_REASON_ENUM: Record<FailureReason, string> = {
+export const FAILURE_REASON_ENUM: Record<FailureReason, DigestFailed['reason']> = {
   summarizer_unavailable: 'DIGEST_FAILURE_REASON_SUMMARIZER_UNAVAILABLE',
   timeout: 'DIGEST_FAILURE_REASON_TIMEOUT',
   summarizer_rejected: 'DIGEST_FAILURE_REASON_SUMMARIZER_REJECTED',
@@ -24,39 +26,40 @@ export function digestIntegrationEvent(prefix: string, stored: StoredEvent): Out
   switch (e.type) {
     case 'DigestCompleted': {
       const d = e.data;
-      return {
-        subject: eventSubject(prefix, 'digest', 'digest', 'ready'),
-        payload: { requestId: d.requestId, userId: d.userId, deviceId: d.deviceId, chatIds: d.chatIds, method: d.method, expiresAt: d.expiresAt, occurredAt: d.occurredAt },
-      };
+      return digestEvent(prefix, 'digest.ready', {
+        requestId: d.requestId,
+        userId: d.userId,
+        deviceId: d.deviceId,
+        chatIds: d.chatIds,
+        method: d.method,
+        expiresAt: d.expiresAt,
+        occurredAt: d.occurredAt,
+      });
     }
     case 'DigestFailed': {
       const d = e.data;
-      return {
-        subject: eventSubject(prefix, 'digest', 'digest', 'failed'),
-        payload: { requestId: d.requestId, userId: d.userId, deviceId: d.deviceId, reason: FAILURE_REASON_ENUM[d.reason], occurredAt: d.occurredAt },
-      };
+      return digestEvent(prefix, 'digest.failed', { requestId: d.requestId, userId: d.userId, deviceId: d.deviceId, reason: FAILURE_REASON_ENUM[d.reason], occurredAt: d.occurredAt });
     }
     case 'DigestsSwitchedOff':
     case 'DigestsSwitchedOn': {
       const d = e.data;
-      return {
-        subject: eventSubject(prefix, 'digest', 'policy', 'changed'),
-        payload: { chatId: d.chatId, userId: d.userId, enabled: d.disabledByCount === 0, disabledByCount: d.disabledByCount, occurredAt: d.occurredAt },
-      };
+      return digestEvent(prefix, 'policy.changed', { chatId: d.chatId, userId: d.userId, enabled: d.disabledByCount === 0, disabledByCount: d.disabledByCount, occurredAt: d.occurredAt });
     }
     case 'DigestConsentChanged': {
       const d = e.data;
-      return {
-        subject: eventSubject(prefix, 'digest', 'consent', 'changed'),
-        payload: { chatId: d.chatId, userId: d.userId, deviceId: d.deviceId, include: d.include, version: String(d.version), consent: d.consent, occurredAt: d.occurredAt },
-      };
+      return digestEvent(prefix, 'consent.changed', {
+        chatId: d.chatId,
+        userId: d.userId,
+        deviceId: d.deviceId,
+        include: d.include,
+        version: String(d.version),
+        consent: d.consent,
+        occurredAt: d.occurredAt,
+      });
     }
     case 'DigestKeyIssued': {
       const d = e.data;
-      return {
-        subject: eventSubject(prefix, 'digest', 'key', 'rotated'),
-        payload: { keyId: d.keyId, previousKeyId: d.previousKeyId, expiresAt: String(d.expiresAt), occurredAt: d.occurredAt },
-      };
+      return digestEvent(prefix, 'key.rotated', { keyId: d.keyId, previousKeyId: d.previousKeyId, expiresAt: String(d.expiresAt), occurredAt: d.occurredAt });
     }
     case 'DigestRequested':
     case 'DigestExpired':

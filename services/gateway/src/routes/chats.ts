@@ -4,6 +4,7 @@
 // `chat_not_found` for every chat), so these handlers only translate.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '@bil/runtime';
+import type { EpochsPageJson, UnreadJson } from '@bil/proto/rest-chat';
 import {
   chatJson,
   chatTypeToProto,
@@ -187,7 +188,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: ChatParams; Querystring: ListEpochsQuery }>(
     '/v1/chats/:chat_id/keys',
     { schema: listEpochsSchema, ...auth, preValidation: integers('query', ['after_epoch', 'limit']) },
-    async (request) => {
+    async (request): Promise<EpochsPageJson> => {
       const q = request.query;
       const res = await inContext(request, () =>
         chat.listEpochs({ actor: actorOf(request), chatId: request.params.chat_id, afterEpoch: q.after_epoch ?? 0, limit: q.limit ?? 0 }),
@@ -274,7 +275,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Querystring: UnreadQuery }>(
     '/v1/unread',
     { schema: unreadSchema, ...auth, preValidation: integers('query', ['limit', 'max_envelopes_per_chat']) },
-    async (request) => {
+    async (request): Promise<UnreadJson> => {
       const q = request.query;
       const res = await inContext(request, () =>
         chat.getUnread({ actor: actorOf(request), limit: q.limit ?? 0, maxEnvelopesPerChat: q.max_envelopes_per_chat ?? 0, pageToken: q.page_token ?? '' }),
