@@ -1,21 +1,28 @@
 // The messaging API's public shapes (docs/sdk.md "Chats and messages").
 import type { Chat, ChatRole, ChatType, MessageJson } from '../wire.js';
 
-/** A message from history, decrypted and verified. */
-export interface DecryptedMessage {
-  readonly ok: true;
+/**
+ * Where a message stands and who sent it: signed and verified in a
+ * DecryptedMessage (the sender's device signed it), the server's unsigned
+ * claims in an UndecryptableMessage (kept for display only).
+ */
+export interface MessageHead {
   readonly chatId: string;
   readonly seq: number;
   readonly messageId: string;
-  /** Signed by this user's device (verified). */
   readonly senderUserId: string;
   readonly senderDeviceId: string;
   /** Group epoch; 0 in personal chats. */
   readonly epoch: number;
-  /** The sender's clock (signed, but not trusted for order), ms since the epoch. */
-  readonly timestamp: number;
   /** When the server stored it, RFC 3339 (unsigned). */
   readonly createdAt: string;
+}
+
+/** A message from history, decrypted and verified. */
+export interface DecryptedMessage extends MessageHead {
+  readonly ok: true;
+  /** The sender's clock (signed, but not trusted for order), ms since the epoch. */
+  readonly timestamp: number;
   readonly text: string;
   /** Sent by this device. */
   readonly outgoing: boolean;
@@ -36,16 +43,9 @@ export interface DecryptedMessage {
 export type UndecryptableReason = 'cannot_decrypt' | 'out_of_date_epoch' | 'group_forked';
 
 /** A message that could not be decrypted or verified; the server's unsigned claims are kept for display. */
-export interface UndecryptableMessage {
+export interface UndecryptableMessage extends MessageHead {
   readonly ok: false;
   readonly error: UndecryptableReason;
-  readonly chatId: string;
-  readonly seq: number;
-  readonly messageId: string;
-  readonly senderUserId: string;
-  readonly senderDeviceId: string;
-  readonly epoch: number;
-  readonly createdAt: string;
 }
 
 export type HistoryMessage = DecryptedMessage | UndecryptableMessage;

@@ -5,12 +5,12 @@
 // live hints, not a durable queue: a device that was offline finds the
 // outcome with `GET /v1/digests/{id}` (the SDK polls as a fallback) and the
 // policy with `GET /v1/chats/{chat_id}/digest-policy`.
-import { decodeDigestEvent, EventPayloadError } from '@bil/proto/events';
+import { decodeDigestEvent } from '@bil/proto/events';
 import type { Logger } from '@bil/runtime';
 import { digestFrame, digestPolicyFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
-import { timedRoute, type DeliveryMetrics } from './metrics.js';
+import { routeEvent, type DeliveryMetrics } from './metrics.js';
 
 export class DigestFanout {
   constructor(
@@ -22,18 +22,7 @@ export class DigestFanout {
   ) {}
 
   async handle(subject: string, p: unknown): Promise<void> {
-    await timedRoute(this.metrics, this.prefix, subject, async (name) => {
-      try {
-        await this.route(name, p);
-      } catch (err) {
-        // A payload that does not match its proto message: retrying cannot fix it.
-        if (err instanceof EventPayloadError) {
-          this.logger.error({ subject: name, err: err.message }, 'event skipped: payload does not match events.proto');
-          return;
-        }
-        throw err;
-      }
-    });
+    await routeEvent({ metrics: this.metrics, logger: this.logger, prefix: this.prefix }, subject, (name) => this.route(name, p));
   }
 
   private async route(name: string, raw: unknown): Promise<void> {

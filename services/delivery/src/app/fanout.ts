@@ -2,13 +2,13 @@
 // share one durable JetStream consumer, a work queue), which looks up the
 // chat's members (cached from chat's events), their devices' nodes (one
 // presence round trip) and sends one NATS message per node.
-import { decodeChatEvent, EventPayloadError } from '@bil/proto/events';
+import { decodeChatEvent } from '@bil/proto/events';
 import { AppError, type Logger } from '@bil/runtime';
 import { isChatEventKind } from '../domain/chat-events.js';
 import { chatEventFrame, messageFrame, receiptFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
-import { timedRoute, type DeliveryMetrics } from './metrics.js';
+import { routeEvent, type DeliveryMetrics } from './metrics.js';
 
 const SERVICE_SESSION = 'delivery';
 
@@ -23,18 +23,13 @@ export class Fanout {
 
   /** Routes one chat event; resolves when every target node has been sent its message. */
   async handle(subject: string, p: unknown): Promise<void> {
-    await timedRoute(this.metrics, this.prefix, subject, async (name) => {
+    await routeEvent({ metrics: this.metrics, logger: this.logger, prefix: this.prefix }, subject, async (name) => {
       try {
         await this.route(name, p);
       } catch (err) {
         // A chat that chat no longer answers for (deleted, sender gone) has nobody to deliver to.
         if (err instanceof AppError && (err.kind === 'not_found' || err.kind === 'permission_denied' || err.kind === 'invalid_argument' || err.kind === 'unauthenticated')) {
           this.logger.info({ subject: name, code: err.code }, 'event skipped: chat refused the membership lookup');
-          return;
-        }
-        // A payload that does not match its proto message: retrying cannot fix it.
-        if (err instanceof EventPayloadError) {
-          this.logger.error({ subject: name, err: err.message }, 'event skipped: payload does not match events.proto');
           return;
         }
         throw err;

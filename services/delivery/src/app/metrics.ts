@@ -1,6 +1,7 @@
 // Delivery's Prometheus metrics, on top of the runtime's per-service registry.
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Metrics } from '@bil/runtime';
+import { EventPayloadError } from '@bil/proto/events';
+import type { Logger, Metrics } from '@bil/runtime';
 
 export interface DeliveryMetrics {
   connections: Gauge;
@@ -34,13 +35,22 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
 /**
  * Runs `route` for an event subject with the prefix stripped (e.g.
  * `chat.v1.message.posted`), timing it under the event's name (`message.posted`).
+ * A payload that does not match its proto message is logged and skipped
+ * (retrying cannot fix it); any other error is the caller's.
  */
-export async function timedRoute(metrics: DeliveryMetrics, prefix: string, subject: string, route: (name: string) => Promise<void>): Promise<void> {
-  const name = subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
+export async function routeEvent(
+  o: { metrics: DeliveryMetrics; logger: Logger; prefix: string },
+  subject: string,
+  route: (name: string) => Promise<void>,
+): Promise<void> {
+  const name = subject.startsWith(o.prefix) ? subject.slice(o.prefix.length) : subject;
   const started = process.hrtime.bigint();
   try {
     await route(name);
+  } catch (err) {
+    if (!(err instanceof EventPayloadError)) throw err;
+    o.logger.error({ subject: name, err: err.message }, 'event skipped: payload does not match events.proto');
   } finally {
-    metrics.fanoutSeconds.observe({ event: name.split('.').slice(2).join('.') }, Number(process.hrtime.bigint() - started) / 1e9);
+    o.metrics.fanoutSeconds.observe({ event: name.split('.').slice(2).join('.') }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }
