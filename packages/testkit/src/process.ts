@@ -13,9 +13,18 @@ export interface NodeProcess {
 export async function spawnNode(
   name: string,
   main: string,
-  opts: { env: Record<string, string>; ready: string; timeoutMs: number; args?: string[] },
+  opts: {
+    env: Record<string, string>;
+    ready: string;
+    timeoutMs: number;
+    args?: string[];
+    /** Node's own flags, before `main`. */
+    nodeArgs?: string[];
+    /** SIGKILL this long after a stop's SIGTERM (default 10 s). */
+    killAfterMs?: number;
+  },
 ): Promise<NodeProcess> {
-  const child: ChildProcess = spawn(process.execPath, [main, ...(opts.args ?? [])], {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), main, ...(opts.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -47,7 +56,7 @@ export async function spawnNode(
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const kill = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 10_000);
         child.once('exit', () => {
           clearTimeout(kill);
           resolve();

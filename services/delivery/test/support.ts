@@ -5,7 +5,6 @@
 // shape to the test's CHAT stream, and a WebSocket client that records frames.
 // Size: past 400 lines because these four stand-ins are shared by every
 // delivery integration test and bench; each is short, together they are one kit.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,7 +14,7 @@ import { SignJWT, exportJWK } from 'jose';
 import WebSocket from 'ws';
 import { AppError, connectNats, ensureStream, eventSubject, newHeaders, toServiceError, type Nats } from '@bil/runtime';
 import { loadChatProto, loadIdentityProto } from '@bil/proto';
-import { freePort, type TestEnv } from '@bil/testkit';
+import { freePort, spawnNode, type TestEnv } from '@bil/testkit';
 
 export const deliveryMain = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 export const deliveryBuilt = existsSync(deliveryMain);
@@ -279,9 +278,8 @@ export async function startNode(
   nodeArgs: string[] = [],
 ): Promise<DeliveryNode> {
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, deliveryMain], {
+  const p = await spawnNode(`node ${id}`, deliveryMain, {
     env: {
-      PATH: process.env.PATH ?? '',
       ...env.serviceEnv,
       LOG_LEVEL: 'info',
       DELIVERY_NODE_ID: id,
@@ -298,43 +296,20 @@ export async function startNode(
       DELIVERY_MAX_BUFFERED_BYTES: String(256 * 1024),
       ...extra,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: 'delivery listening',
+    timeoutMs: 20_000,
+    nodeArgs,
+    killAfterMs: 5000,
   });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${id} did not start:\n${out}`)), 20_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`node ${id} exited with ${code}:\n${out}`));
-    });
-    const check = () => {
-      if (out.includes('delivery listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', check);
-  });
-  child.removeAllListeners('exit');
+  const child = p.child;
   return {
     id,
     pid: child.pid ?? 0,
     port,
     url: `ws://127.0.0.1:${port}/v1/ws`,
-    output: () => out,
+    output: p.output,
     kill: () => child.kill('SIGKILL'),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: p.stop,
   };
 }
 

@@ -1,8 +1,3 @@
-// Size: past 400 lines because the decider is one exhaustive switch over
-// every chat command and event (emmett style: a missing case does not
-// compile); step 8 added leaves and v2 records to it. Issue #15 (step 12)
-// reviews its layout with the rest of the chat context.
-//
 // The chat aggregate (stream `chat-<id>`): type, members and roles, the group
 // epoch head, and whether a new epoch is required. Pure decider: no I/O; the
 // application layer passes in what it looked up (the device directory, the
@@ -14,10 +9,11 @@
 // stream: evolve ignores them, so the compact state stays small however long
 // the history is.
 //
-// Past 400 lines on purpose: one aggregate, one decider. Every rule that
-// decides on a chat's state (membership, roles, epochs, leaves, posts) reads
-// the same state and is dispatched by the one exhaustive switch below;
-// splitting it would scatter the invariants of one consistency boundary.
+// Size: past 400 lines on purpose: one aggregate, one decider. Every rule
+// that decides on a chat's state (membership, roles, epochs, leaves, posts)
+// reads the same state and is dispatched by the one exhaustive switch below
+// (emmett style: a missing case does not compile); splitting it would scatter
+// the invariants of one consistency boundary.
 import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime/domain';
 import { mismatchedDevicesDetailsJson, type MismatchedDevicesDetails } from '@bil/proto/errors';
 import type { Envelope, EpochRecord, SignedLeave, WrappedKeyInput } from '../validation.js';
