@@ -215,6 +215,24 @@ describe('event store', () => {
     expect((await store.load(db, counter2, 'c-evolve')).state).toEqual({ sum: 100, adds: 4 });
     await db.query(`UPDATE rt.streams SET state = '{"sum": 10, "adds": 4}'::jsonb WHERE stream_id = 'c-evolve'`);
   });
+
+  it('loads many streams in one statement: each as load() would, upgrading an old state version, leaving out the unknown', async () => {
+    for (const amount of [5, 6]) await store.handle(counter, 'c-many-a', { type: 'Add', amount });
+    await store.handle(counter, 'c-many-"b\\', { type: 'Add', amount: 7 });
+    const many = await store.loadMany(db, counter, ['c-many-a', 'c-many-"b\\', 'c-none']);
+    expect([...many.keys()].sort()).toEqual(['c-many-"b\\', 'c-many-a']);
+    for (const id of many.keys()) expect(many.get(id)).toEqual(await store.load(db, counter, id));
+    type State2 = { sum: number; adds: number };
+    const counter2: Decider<Cmd, Ev, State2> = {
+      stateVersion: 2,
+      initialState: () => ({ sum: 0, adds: 0 }),
+      decide: (c) => [{ type: 'Added', data: { amount: c.amount } }],
+      evolve: (s, e) => ({ sum: s.sum + e.data.amount, adds: s.adds + 1 }),
+    };
+    const upgraded = await store.loadMany(db, counter2, ['c-many-a']);
+    expect(upgraded.get('c-many-a')).toMatchObject({ version: 2, state: { sum: 11, adds: 2 }, stateVersion: 2 });
+    expect((await store.loadMany(db, counter, [])).size).toBe(0);
+  });
 });
 
 describe('outbox relay', () => {
