@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ConcurrencyError } from './errors.js';
 import { currentContext } from './context.js';
 import type { Database, Sql, Tx } from './db.js';
+import type { PipelinedTx } from './pipelined-tx.js';
 import { replay, stateVersionOf, type Decider, type DomainEvent } from './decider.js';
 
 export interface EventMetadata {
@@ -308,10 +309,16 @@ export class EventStore {
    * rewritten. The (stream_id, stream_version) key still refuses a version
    * taken twice. Events are stored in the given order, with metadata each;
    * projections run and committed listeners fire as for append().
+   *
+   * In a pipelined transaction (Database.pipelined) with `commit`, the
+   * statement that stores them is the transaction's last and carries its
+   * COMMIT when the projections are all inline (one statement); otherwise
+   * the transaction commits after, as usual.
    */
   async appendOwned<E extends DomainEvent>(
-    tx: Tx,
+    tx: Pick<Tx, 'query' | 'afterCommit'> | PipelinedTx,
     entries: ReadonlyArray<{ streamId: string; streamVersion: number; event: E; metadata?: EventMetadata }>,
+    opts: { commit?: boolean } = {},
   ): Promise<StoredEvent<E>[]> {
     if (entries.length === 0) return [];
     const ctx = currentContext();
@@ -333,7 +340,8 @@ export class EventStore {
     if (inline !== undefined) {
       // One statement: the insert, then every projection from its RETURNING rows. Only what the
       // caller does not already hold comes back (not the envelopes it just sent).
-      const rows = await tx.query<Pick<EventRow, 'position' | 'tx_id' | 'event_id' | 'occurred_at'>>(
+      const run = opts.commit && 'queryAndCommit' in tx ? tx.queryAndCommit.bind(tx) : tx.query.bind(tx);
+      const rows = await run<Pick<EventRow, 'position' | 'tx_id' | 'event_id' | 'occurred_at'>>(
         `WITH ins AS (${insert} RETURNING position, tx_id, event_id, data, occurred_at),
          ev AS (SELECT position, data FROM ins),
          ${inline}

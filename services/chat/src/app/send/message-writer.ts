@@ -25,7 +25,9 @@
 //      keys, read markers and the chats' last_seq.
 //
 // BEGIN, the read, the write, COMMIT: four statements per batch when every
-// chat's state is known.
+// chat's state is known, in two round trips (Database.pipelined: BEGIN goes
+// with the read, COMMIT with the write, as one text each, the parameters
+// inlined as escaped literals).
 //
 // A refused send (chat_not_found, device_revoked, mismatched devices, …)
 // fails alone: it is decided in memory and left out. A statement error fails
@@ -44,7 +46,8 @@ import {
   type Database,
   type EventMetadata,
   type EventStore,
-  type Tx,
+  type PipelinedTx,
+  type Sql,
 } from '@bil/runtime';
 import { chatDecider, messageLogStream, type ChatEvent, type Directory } from '../../domain/chat/chat.js';
 import type { Envelope, WrappedKeyInput } from '../../domain/validation.js';
@@ -187,7 +190,7 @@ export class MessageWriter {
   private async commit(batch: Pending[]): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await this.db.tx((tx) => this.write(tx, batch));
+      outcomes = await this.db.pipelined((tx) => this.write(tx, batch));
     } catch (err) {
       if (batch.length > 1) {
         await Promise.all(batch.map((p) => this.commit([p])));
@@ -218,7 +221,7 @@ export class MessageWriter {
     }
   }
 
-  private async write(tx: Tx, batch: Pending[]): Promise<Outcome[]> {
+  private async write(tx: PipelinedTx, batch: Pending[]): Promise<Outcome[]> {
     const chatIds = uuidArray(batch.map((p) => p.req.chatId));
     const read = await tx.query<{ k: 's' | 'd' | 'c'; r: StoredRow & DirectoryRow & ChatRow }>(SEND_READ_SQL, [
       ...this.storedParams(batch),
@@ -300,12 +303,13 @@ export class MessageWriter {
         outcomes.push({ err });
       }
     }
-    await this.store.appendOwned(tx, entries);
+    // The write carries the COMMIT (nothing to write: the transaction ends after, as usual).
+    await this.store.appendOwned(tx, entries, { commit: true });
     return outcomes;
   }
 
   /** The stored messages of these (sender device, message id) pairs: one index probe each. */
-  private stored(q: Tx | Database, batch: Pending[]) {
+  private stored(q: Sql, batch: Pending[]) {
     return q.query<StoredRow>(SEND_SQL.stored, this.storedParams(batch));
   }
 
