@@ -8,6 +8,7 @@ export * from './errors.js';
 export * from './grpc-errors.js';
 export * from './decider.js';
 export * from './fields.js';
+export * from './weighted-lru.js';
 export * from './event-store.js';
 export * from './grpc.js';
 export * from './http-edge.js';

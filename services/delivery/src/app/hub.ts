@@ -7,9 +7,9 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AppError, OutageLog, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import { CloseCodes, errorFrame, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
-import type { ChatBackend } from '../infra/backends.js';
+import type { Actor, ChatBackend } from '../infra/backends.js';
 import type { AckStore, MembershipCache } from '../infra/membership.js';
-import type { Presence } from '../infra/presence.js';
+import type { DeviceLocation, Presence } from '../infra/presence.js';
 import { Connection, type ConnectionHost, type ConnectionSettings } from './connection.js';
 import { Slots } from './slots.js';
 import type { DeliveryMetrics } from './metrics.js';
@@ -230,7 +230,20 @@ export class Hub implements ConnectionHost {
 
   /** Routes a frame to every connected device of `userIds` (minus `exceptDevice`). */
   async dispatch(userIds: Iterable<string>, out: Outgoing, exceptDevice?: string): Promise<number> {
-    const located = await this.deps.presence.locate([...new Set(userIds)]);
+    return this.dispatchLocated(await this.deps.presence.locate([...new Set(userIds)]), out, exceptDevice);
+  }
+
+  /**
+   * Routes a chat's message frame to every connected device of its members
+   * (as of the membership cache, fetched from chat as `actor` on a miss):
+   * one Redis round trip for the members and their presence together.
+   */
+  async dispatchToChat(chatId: string, actor: Actor, out: Outgoing): Promise<number> {
+    const { located } = await this.deps.membership.route(chatId, actor, this.deps.presence);
+    return this.dispatchLocated(located, out);
+  }
+
+  private dispatchLocated(located: Map<string, DeviceLocation[]>, out: Outgoing, exceptDevice?: string): number {
     const byNode = new Map<string, string[]>();
     for (const devices of located.values()) {
       for (const d of devices) {

@@ -12,7 +12,7 @@
 // into a state's JSON.
 //
 // Bounded by weight (1 + members per chat), least recently used out first.
-import type { EventStore, Sql } from '@bil/runtime';
+import { WeightedLru, type EventStore, type Sql } from '@bil/runtime';
 import { chatDecider, chatStream, type ChatState } from '../../domain/chat/chat.js';
 
 export interface ChatAtVersion {
@@ -24,18 +24,18 @@ export interface ChatAtVersion {
 interface Entry {
   version: number;
   state: ChatState;
-  weight: number;
 }
 
 export class ChatStates {
-  private readonly entries = new Map<string, Entry>();
-  private weight = 0;
+  private readonly entries: WeightedLru<string, Entry>;
 
   constructor(
     private readonly store: EventStore,
     /** Most cached weight: about one unit per member (default 200,000). */
-    private readonly maxWeight = 200_000,
-  ) {}
+    maxWeight = 200_000,
+  ) {
+    this.entries = new WeightedLru(maxWeight);
+  }
 
   /** The current state of each locked chat, by chat id. */
   async current(q: Sql, chats: readonly ChatAtVersion[]): Promise<Map<string, ChatState>> {
@@ -43,10 +43,8 @@ export class ChatStates {
     const missing: ChatAtVersion[] = [];
     for (const c of chats) {
       const e = this.entries.get(c.chatId);
-      if (e && e.version === c.version) {
-        this.touch(c.chatId, e);
-        out.set(c.chatId, e.state);
-      } else missing.push(c);
+      if (e && e.version === c.version) out.set(c.chatId, e.state);
+      else missing.push(c);
     }
     if (missing.length === 0) return out;
     const loaded = await this.store.loadMany(q, chatDecider, missing.map((c) => chatStream(c.chatId)));
@@ -55,7 +53,7 @@ export class ChatStates {
       const state: ChatState = l?.state ?? chatDecider.initialState();
       out.set(c.chatId, state);
       // Cached at the version it was read at (the same as the row's, both read under the lock).
-      if (l) this.put(c.chatId, { version: l.version, state, weight: 1 + ('members' in state ? Object.keys(state.members).length : 0) });
+      if (l) this.entries.set(c.chatId, { version: l.version, state }, 1 + ('members' in state ? Object.keys(state.members).length : 0));
     }
     return out;
   }
@@ -63,24 +61,5 @@ export class ChatStates {
   /** Cached chats (for tests and metrics). */
   get size(): number {
     return this.entries.size;
-  }
-
-  private touch(chatId: string, e: Entry): void {
-    this.entries.delete(chatId);
-    this.entries.set(chatId, e);
-  }
-
-  private put(chatId: string, e: Entry): void {
-    const old = this.entries.get(chatId);
-    if (old) this.weight -= old.weight;
-    this.entries.delete(chatId);
-    if (e.weight > this.maxWeight) return;
-    this.entries.set(chatId, e);
-    this.weight += e.weight;
-    for (const [id, victim] of this.entries) {
-      if (this.weight <= this.maxWeight) break;
-      this.entries.delete(id);
-      this.weight -= victim.weight;
-    }
   }
 }
