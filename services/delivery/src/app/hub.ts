@@ -340,7 +340,10 @@ export class Hub implements ConnectionHost {
 
   /** Stores an ack of a chat the device's user is a member of; any other is chat_not_found, and nothing is stored. */
   async ack(conn: Connection, chatId: string, seq: number): Promise<void> {
-    const member = await this.deps.membership.isMember(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId });
+    // One round trip while the chat's member list is cached (checked and stored by one script).
+    const r = await this.deps.acks.ackIfMember(conn.deviceId, conn.userId, chatId, seq);
+    if (r === 'stored') return;
+    const member = r === 'unknown' && (await this.deps.membership.isMember(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId }));
     if (!member) throw new AppError('not_found', 'chat_not_found', 'no such chat');
     await this.deps.acks.ack(conn.deviceId, chatId, seq);
   }

@@ -1,12 +1,13 @@
 // MembershipCache.route on real Redis, two delivery nodes sharing it: one
 // round trip while a node's copy of the list is current, and a change made
 // through the other node (a member removed or added) is seen on the very
-// next route, never served from the stale copy.
+// next route, never served from the stale copy. Acks checked and stored in
+// one script.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { connectRedis } from '@bil/runtime';
 import type { Redis } from 'ioredis';
-import { MembershipCache, type Membership } from './membership.js';
+import { AckStore, MembershipCache, type Membership } from './membership.js';
 import { Presence } from './presence.js';
 
 let env: TestEnv;
@@ -86,5 +87,17 @@ describe('MembershipCache.route', () => {
     const r = await node.route('c2', actor, presence);
     expect(users(r.membership)).toEqual(['u1', 'u5']);
     expect(await redis.hget('members:c2', ':v')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('stores an ack in the same round trip as the membership check: only forwards, only for members', async () => {
+    const node = new MembershipCache(redis, chat, 60_000);
+    const acks = new AckStore(redis, 3600);
+    expect(await acks.ackIfMember('d1', 'u1', 'c3', 5)).toBe('unknown'); // no list cached: the caller asks chat
+    await node.put('c3', { type: 'group', members: new Map([['u1', 0]]) });
+    expect(await acks.ackIfMember('d9', 'u9', 'c3', 5)).toBe('not_member');
+    expect(await acks.ackIfMember('d1', 'u1', 'c3', 5)).toBe('stored');
+    expect(await acks.ackIfMember('d1', 'u1', 'c3', 3)).toBe('stored');
+    expect(await acks.cursors('d1')).toEqual({ c3: 5 });
+    expect(await acks.cursors('d9')).toEqual({});
   });
 });

@@ -107,7 +107,7 @@ export class MembershipCache {
   }
 
   private key(chatId: string): string {
-    return `members:${chatId}`;
+    return membersKey(chatId);
   }
 
   /** The chat's members, from the cache or (on a miss) from chat as `actor`. */
@@ -157,6 +157,11 @@ export class MembershipCache {
   }
 }
 
+/** A chat's cached membership hash. */
+export function membersKey(chatId: string): string {
+  return `members:${chatId}`;
+}
+
 function decode(hash: Record<string, string>): Membership {
   const members = new Map<string, number>();
   for (const [k, v] of Object.entries(hash)) if (k !== TYPE_FIELD && k !== VERSION_FIELD) members.set(k, Number(v));
@@ -167,8 +172,23 @@ function decode(hash: Record<string, string>): Membership {
  * A device's acknowledged position per chat (`acks:<device id>`), moved only
  * forwards. Catch-up starts there for every chat the device sent no cursor for.
  */
+// KEYS[1] the device's acks, KEYS[2] the chat's cached members; ARGV: chat,
+// seq, ttl s, user. -1: the list is not cached (ask chat, then ackMax);
+// 0: the user is not a member (nothing stored); 1: stored (forwards only).
+const ACK_IF_MEMBER = `
+if not redis.call('HGET', KEYS[2], '${TYPE_FIELD}') then return -1 end
+if not redis.call('HGET', KEYS[2], ARGV[4]) then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 export class AckStore {
-  private readonly redis: Redis & { ackMax(key: string, ...args: (string | number)[]): Promise<number> };
+  private readonly redis: Redis & {
+    ackMax(key: string, ...args: (string | number)[]): Promise<number>;
+    ackIfMember(acksKey: string, membersKey: string, ...args: (string | number)[]): Promise<number>;
+  };
 
   constructor(
     redis: Redis,
@@ -181,11 +201,22 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1`,
     });
+    redis.defineCommand('ackIfMember', { numberOfKeys: 2, lua: ACK_IF_MEMBER });
     this.redis = redis as AckStore['redis'];
   }
 
   async ack(deviceId: string, chatId: string, seq: number): Promise<void> {
     await this.redis.ackMax(`acks:${deviceId}`, chatId, seq, this.ttlSeconds);
+  }
+
+  /**
+   * Stores the ack if the cached member list has `userId` (one round trip):
+   * 'stored', 'not_member', or 'unknown' when the list is not cached (the
+   * caller asks chat, then calls ack()).
+   */
+  async ackIfMember(deviceId: string, userId: string, chatId: string, seq: number): Promise<'stored' | 'not_member' | 'unknown'> {
+    const r = await this.redis.ackIfMember(`acks:${deviceId}`, membersKey(chatId), chatId, seq, this.ttlSeconds, userId);
+    return r === 1 ? 'stored' : r === 0 ? 'not_member' : 'unknown';
   }
 
   async cursors(deviceId: string): Promise<Record<string, number>> {
