@@ -11,8 +11,9 @@
 // casts) or is a finite number, boolean or null; anything else is refused,
 // and the number of `?` placeholders must match. The SQL text itself must be
 // the caller's own constant (never input) and may use `?` only as a
-// placeholder. Errors are pg's own and carry no SQL text (knex's put the
-// statement, parameters included, into the message).
+// placeholder. Errors are pg's own: no statement text is prefixed to their
+// message (knex prefixes the statement, with placeholders), and above all no
+// inlined literal.
 //
 // The connection comes from the database's pool and goes back to it; a
 // statement that fails leaves the transaction to a ROLLBACK.
