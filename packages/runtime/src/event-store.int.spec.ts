@@ -402,6 +402,58 @@ describe('outbox relay replicas', () => {
   });
 });
 
+describe('outbox relay wake-ups', () => {
+  // Polls an hour apart: whatever is published here within seconds was woken, not polled.
+  const relayOf = (name: string, out: string[]) =>
+    new OutboxRelay({ db, nats, logger, name, toMessage, pollIntervalMs: 3_600_000, afterPublish: (e) => void out.push(e.eventId) });
+
+  it("another replica's commit wakes the relay holding the lock at once (a kick on core NATS)", async () => {
+    const name = 'kicked';
+    await new OutboxRelay({ db, nats, logger, name, toMessage }).drain();
+    const a: string[] = [];
+    const b: string[] = [];
+    const leader = relayOf(name, a);
+    const standby = relayOf(name, b);
+    leader.start();
+    await new Promise((r) => setTimeout(r, 300)); // its first batch takes the lock
+    const replicaStore = new EventStore(db, [counters]);
+    standby.attach(replicaStore);
+    standby.start();
+    try {
+      const [stored] = await replicaStore.handle(counter, 'kick-1', { type: 'Add', amount: 1 }).then((r) => r.events);
+      await eventually(async () => a.includes(stored!.eventId), 3000);
+      expect(b).toEqual([]);
+    } finally {
+      await Promise.all([standby.stop(), leader.stop()]);
+    }
+  });
+
+  it('events committed here but held back by an older transaction are published soon after it ends, not at the next poll', async () => {
+    const name = 'owed';
+    await new OutboxRelay({ db, nats, logger, name, toMessage }).drain();
+    const out: string[] = [];
+    const relay = relayOf(name, out);
+    const local = new EventStore(db, [counters]);
+    relay.attach(local);
+    await relay.drain();
+    relay.start();
+    const other = await db.session();
+    try {
+      // An older transaction still running (it has an xid) keeps the relay's read below it.
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()');
+      const [stored] = await local.handle(counter, 'owed-1', { type: 'Add', amount: 1 }).then((r) => r.events);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out).not.toContain(stored!.eventId);
+      await other.query('COMMIT');
+      await eventually(async () => out.includes(stored!.eventId), 3000);
+    } finally {
+      await other.close();
+      await relay.stop();
+    }
+  });
+});
+
 describe('durable consumer', () => {
   it('applies each event once, even when JetStream redelivers it', async () => {
     await new OutboxRelay({ db, nats, logger, name: 'consumer-test', toMessage }).drain();

@@ -21,6 +21,7 @@
 // transaction) and is written back at most every CHECKPOINT_WRITE_MS, when
 // idle, and on stop: after a crash the relay resends at most that much, which
 // JetStream drops by Nats-Msg-Id (its duplicate window is 10 minutes).
+import type { Subscription } from '@nats-io/transport-node';
 import type { Database, Session } from './db.js';
 import { toStoredEvent, type EventStore, type StoredEvent } from './event-store.js';
 import type { Logger } from './logger.js';
@@ -38,6 +39,8 @@ import { OutageLog } from './outage.js';
 
 /** How many publishes are in flight at once. */
 const PUBLISH_WINDOW = 256;
+/** Most local events remembered as owed (past it, the poll finds the rest). */
+const MAX_OWED = 10_000;
 /** The longest the stored checkpoint lags the published one while events keep coming. */
 const CHECKPOINT_WRITE_MS = 250;
 
@@ -111,6 +114,9 @@ export class OutboxRelay {
   private loop?: Promise<void>;
   private wake?: () => void;
   private kicked = false;
+  /** Events committed here and not yet published: while this relay holds the lock it looks again soon, not at the next poll. */
+  private readonly owed = new Set<string>();
+  private kickSub?: Subscription;
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollMs: number;
@@ -122,7 +128,7 @@ export class OutboxRelay {
   constructor(private readonly opts: OutboxRelayOptions) {
     this.name = opts.name ?? 'outbox';
     this.batchSize = opts.batchSize ?? 1000;
-    this.pollMs = opts.pollIntervalMs ?? 200;
+    this.pollMs = opts.pollIntervalMs ?? 1000;
     this.outage = new OutageLog(opts.logger, `outbox relay ${this.name}`);
     this.armReconnect();
   }
@@ -134,8 +140,20 @@ export class OutboxRelay {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // Another replica's commit (its relay does not hold the lock) wakes this one at once.
+    this.kickSub = this.opts.nats.nc.subscribe(this.kickSubject(), { callback: () => this.wakeUp() });
     this.loop = this.run();
     void this.watchNats();
+  }
+
+  /** Core NATS, not stored: a lost kick only waits for the next poll. */
+  private kickSubject(): string {
+    return `${this.opts.nats.prefix}outbox.${this.opts.db.schema}.${this.name}.kick`;
+  }
+
+  private wakeUp(): void {
+    this.kicked = true;
+    this.wake?.();
   }
 
   /** On every NATS reconnect: abandon the acks still awaited (resent, deduplicated) and retry now, not after a backoff. */
@@ -157,22 +175,30 @@ export class OutboxRelay {
     }
   }
 
-  /** Follows a store's commits: counts the appended events (`bil_events_appended_total`) and wakes the relay. */
+  /**
+   * Follows a store's commits: counts the appended events
+   * (`bil_events_appended_total`) and wakes the relay, or, when another
+   * replica's relay holds the lock, that one (a kick on core NATS).
+   */
   attach(store: EventStore): void {
     store.onCommitted((events) => {
-      for (const e of events) this.opts.metrics?.eventsAppended.inc({ type: e.type });
+      for (const e of events) {
+        this.opts.metrics?.eventsAppended.inc({ type: e.type });
+        if (this.owed.size < MAX_OWED) this.owed.add(e.eventId);
+      }
+      if (!this.lease?.locked && this.running) this.opts.nats.nc.publish(this.kickSubject());
       this.kick();
     });
   }
 
   /** Wakes the relay now (called after a local commit). */
   kick(): void {
-    this.kicked = true;
-    this.wake?.();
+    this.wakeUp();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    this.kickSub?.unsubscribe();
     this.wake?.();
     await this.loop;
     await this.release();
@@ -222,6 +248,7 @@ export class OutboxRelay {
 
   private async run(): Promise<void> {
     let failures = 0;
+    let owedDelay = 0;
     while (this.running) {
       try {
         this.kicked = false;
@@ -240,6 +267,19 @@ export class OutboxRelay {
         await this.sleep(5);
         continue;
       }
+      if (failures === 0 && this.owed.size > 0 && this.lease?.locked) {
+        // Events committed here are held back by an older transaction still running (anywhere on the
+        // server: the read stops below xmin): look again soon, 5 ms doubling, not at the next poll.
+        // Past a poll interval, what is still owed was published by another replica (it held the
+        // lock then): forgotten.
+        owedDelay = Math.max(5, owedDelay * 2);
+        if (owedDelay < this.pollMs) {
+          await this.sleep(owedDelay);
+          continue;
+        }
+        this.owed.clear();
+      }
+      owedDelay = 0;
       await this.sleep(failures > 0 ? Math.min(this.opts.maxRetryDelayMs ?? 1000, 50 * 2 ** failures) : this.pollMs);
     }
   }
@@ -349,6 +389,7 @@ export class OutboxRelay {
   private async dropLease(): Promise<void> {
     const lease = this.lease;
     this.lease = undefined;
+    this.owed.clear(); // whoever takes the lock next publishes them
     await lease?.session.close();
   }
 
@@ -389,6 +430,7 @@ export class OutboxRelay {
         const event = window[i]!;
         const outcome = await Promise.race([settled[i], reconnected]);
         if (outcome) throw outcome;
+        this.owed.delete(event.eventId);
         if (acks[i]) {
           published++;
           this.opts.metrics?.eventsPublished.inc({ type: event.type });

@@ -128,7 +128,9 @@ export async function startApi(config: DigestConfig, logger: Logger, core: Core,
   stops.push(() => nats.nc.drain());
   await ensureStream(nats, 'digest');
 
-  const relay = new OutboxRelay({ db: core.db, nats, logger, metrics, toMessage: (e) => digestIntegrationEvent(nats.prefix, e) });
+  // The worker processes commit results without a relay or a NATS connection of their own, so nothing
+  // kicks this relay for them: it polls at 200 ms (not the default 1 s) to announce a ready digest soon.
+  const relay = new OutboxRelay({ db: core.db, nats, logger, metrics, pollIntervalMs: 200, toMessage: (e) => digestIntegrationEvent(nats.prefix, e) });
   relay.attach(core.store);
   relay.start();
   stops.push(() => relay.stop());
