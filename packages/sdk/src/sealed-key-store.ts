@@ -47,34 +47,34 @@ export class MemorySealedStorage implements SealedStorage {
 const encoder = new TextEncoder();
 
 /**
- * A {@link KeyStore} over a {@link SealedStorage}, encrypted under a
- * passphrase in FileKeyStore's format (a file written by one opens with the
- * other). A wrong passphrase, or any change to the stored text, is
- * {@link WrongPassphraseError}.
- * @example
- * const keyStore = new SealedKeyStore(myIndexedDbStorage, passphrase);
- * const client = new BilClient({ baseUrl: location.origin, keyStore });
+ * Any JSON value kept in a {@link SealedStorage}, encrypted under a passphrase
+ * in FileKeyStore's format; `parse` checks what was decrypted (and what is
+ * saved). An app keeps its own secrets beside the SDK's profile with it
+ * (e.g. the names it learned for user ids). A wrong passphrase, or any change
+ * to the stored text, is {@link WrongPassphraseError}.
  */
-export class SealedKeyStore implements KeyStore {
+export class SealedJsonStore<T> {
   readonly #storage: SealedStorage;
   readonly #passphrase: Uint8Array;
   readonly #log2n: number;
+  readonly #parse: (value: unknown) => T;
   /** The KDF parameters and derived (non-extractable) key of the stored text, so saves don't pay for scrypt again. */
   #key: { kdf: KdfParams; key: CryptoKey } | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(storage: SealedStorage, passphrase: string, options: { scryptLog2N?: number } = {}) {
+  constructor(storage: SealedStorage, passphrase: string, options: { scryptLog2N?: number; parse: (value: unknown) => T }) {
     if (typeof passphrase !== 'string' || passphrase.length === 0) throw new TypeError('passphrase: expected a non-empty string');
     this.#storage = storage;
     this.#passphrase = encoder.encode(passphrase.normalize('NFKC'));
     this.#log2n = checkLog2N(options.scryptLog2N ?? MIN_SCRYPT_LOG2N);
+    this.#parse = options.parse;
   }
 
-  load(): Promise<StoredProfile | null> {
+  load(): Promise<T | null> {
     return this.#serial(() => this.#load());
   }
 
-  save(profile: StoredProfile): Promise<void> {
+  save(profile: T): Promise<void> {
     return this.#serial(() => this.#save(profile));
   }
 
@@ -108,7 +108,7 @@ export class SealedKeyStore implements KeyStore {
     }
   }
 
-  async #load(): Promise<StoredProfile | null> {
+  async #load(): Promise<T | null> {
     const text = await this.#storage.read();
     if (text === null) return null;
     let file: KeyStoreFile;
@@ -130,17 +130,17 @@ export class SealedKeyStore implements KeyStore {
     }
     this.#key = { kdf: header.kdf, key };
     try {
-      return parseProfile(JSON.parse(new TextDecoder().decode(plaintext)));
+      return this.#parse(JSON.parse(new TextDecoder().decode(plaintext)));
     } catch (err) {
       if (err instanceof KeyStoreFormatError) throw err;
-      throw new KeyStoreFormatError('decrypted contents are not a profile');
+      throw new KeyStoreFormatError('decrypted contents are not what was stored');
     } finally {
       plaintext.fill(0);
     }
   }
 
-  async #save(profile: StoredProfile): Promise<void> {
-    parseProfile(profile);
+  async #save(profile: T): Promise<void> {
+    this.#parse(profile);
     const kdf: KdfParams = this.#key?.kdf ?? { name: 'scrypt', log2n: this.#log2n, r: 8, p: 1, salt: toBase64Url(randomBytes(16)) };
     const key = await this.#keyFor(kdf);
     this.#key = { kdf, key };
@@ -155,5 +155,20 @@ export class SealedKeyStore implements KeyStore {
     }
     const file: KeyStoreFile = { ...header, ciphertext: toBase64Url(sealed) };
     await this.#storage.write(`${JSON.stringify(file, null, 2)}\n`);
+  }
+}
+
+/**
+ * A {@link KeyStore} over a {@link SealedStorage}, encrypted under a
+ * passphrase in FileKeyStore's format (a file written by one opens with the
+ * other). A wrong passphrase, or any change to the stored text, is
+ * {@link WrongPassphraseError}.
+ * @example
+ * const keyStore = new SealedKeyStore(myIndexedDbStorage, passphrase);
+ * const client = new BilClient({ baseUrl: location.origin, keyStore });
+ */
+export class SealedKeyStore extends SealedJsonStore<StoredProfile> implements KeyStore {
+  constructor(storage: SealedStorage, passphrase: string, options: { scryptLog2N?: number } = {}) {
+    super(storage, passphrase, { ...options, parse: parseProfile });
   }
 }

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KeyStoreFormatError, WrongPassphraseError } from './errors.js';
 import { FileKeyStore } from './file-key-store.js';
 import { KEY_STORE_FORMAT } from './key-store-format.js';
-import { MemorySealedStorage, SealedKeyStore } from './sealed-key-store.js';
+import { MemorySealedStorage, SealedJsonStore, SealedKeyStore } from './sealed-key-store.js';
 import { fakeProfile } from './testing/fake-gateway.js';
 
 const dirs: string[] = [];
@@ -83,5 +83,18 @@ describe('SealedKeyStore', () => {
   it('refuses an empty passphrase and weak scrypt parameters', () => {
     expect(() => new SealedKeyStore(new MemorySealedStorage(), '')).toThrow(TypeError);
     expect(() => new SealedKeyStore(new MemorySealedStorage(), PASS, { scryptLog2N: 10 })).toThrow(RangeError);
+  });
+
+  it('SealedJsonStore keeps any JSON the app checks, in the same format', async () => {
+    const storage = new MemorySealedStorage();
+    const parse = (v: unknown): Record<string, string> => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError('expected an object');
+      return v as Record<string, string>;
+    };
+    await new SealedJsonStore(storage, PASS, { parse }).save({ 'user-1': 'alice' });
+    expect(storage.text).not.toContain('alice');
+    expect(await new SealedJsonStore(storage, PASS, { parse }).load()).toEqual({ 'user-1': 'alice' });
+    await expect(new SealedJsonStore(storage, 'wrong', { parse }).load()).rejects.toBeInstanceOf(WrongPassphraseError);
+    await expect(new SealedKeyStore(storage, PASS).load()).rejects.toBeInstanceOf(KeyStoreFormatError);
   });
 });
