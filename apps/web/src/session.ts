@@ -1,0 +1,359 @@
+// One unlocked device: the SDK client over the sealed IndexedDB stores, its
+// live connection, and what the screens show (chats sorted by activity,
+// loaded history, typing, receipts), as a small store React subscribes to
+// (useSyncExternalStore). Every message goes through the SDK: it decrypts and
+// verifies; this file only orders, dedupes and counts.
+import {
+  BilClient,
+  type Chat,
+  type DecryptedMessage,
+  type HistoryMessage,
+  type LiveClient,
+  type LocalAccount,
+  type SealedJsonStore,
+} from '@bil/sdk';
+import { keyStores, type Names } from './storage.js';
+
+export interface ChatEntry {
+  readonly chat: Chat;
+  /** The newest message this device read or received, if any. */
+  readonly last: HistoryMessage | null;
+  readonly unread: number;
+}
+
+export interface ChatHistory {
+  readonly messages: readonly HistoryMessage[];
+  /** Older messages exist before the first one loaded. */
+  readonly hasMore: boolean;
+  readonly loading: boolean;
+}
+
+export type LiveState = 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed';
+
+export interface ViewState {
+  readonly account: LocalAccount;
+  readonly chats: readonly ChatEntry[];
+  readonly chatsLoaded: boolean;
+  readonly history: Readonly<Record<string, ChatHistory>>;
+  readonly names: Readonly<Names>;
+  /** Per chat: who is typing (user ids). */
+  readonly typing: Readonly<Record<string, readonly string[]>>;
+  /** Per chat: the highest seq the other side has read. */
+  readonly readByPeer: Readonly<Record<string, number>>;
+  readonly live: LiveState;
+  readonly openChatId: string | null;
+}
+
+const PAGE = 30;
+const TYPING_MS = 6000;
+
+const activity = (e: ChatEntry): number => Math.max(Date.parse(e.chat.lastActivityAt) || 0, e.last ? Date.parse(e.last.createdAt) || 0 : 0);
+const byActivity = (a: ChatEntry, b: ChatEntry): number => activity(b) - activity(a);
+
+function mergeMessages(list: readonly HistoryMessage[], more: readonly HistoryMessage[]): HistoryMessage[] {
+  const bySeq = new Map<number, HistoryMessage>();
+  for (const m of list) bySeq.set(m.seq, m);
+  for (const m of more) bySeq.set(m.seq, m);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+export class Session {
+  readonly client: BilClient;
+  readonly #namesStore: SealedJsonStore<Names>;
+  #live: LiveClient | null = null;
+  #state: ViewState;
+  readonly #listeners = new Set<() => void>();
+  readonly #typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  #lastTypingSent = 0;
+
+  private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
+    this.client = client;
+    this.#namesStore = namesStore;
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null };
+  }
+
+  /** Opens the sealed stores with the passphrase (WrongPassphraseError when it isn't the one); null: no device here. */
+  static async unlock(passphrase: string): Promise<Session | null> {
+    const stores = keyStores(passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const account = await client.account();
+    if (!account) return null;
+    return new Session(client, stores.names, account, (await stores.names.load()) ?? {});
+  }
+
+  /** A new account: keys made here by the SDK, sealed under the passphrase. */
+  static async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
+    const stores = keyStores(o.passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    await stores.names.save({ [account.userId]: account.username });
+    return new Session(client, stores.names, account, { [account.userId]: account.username });
+  }
+
+  /** A new device of an existing account, step 1: keys made here, the request to show. */
+  static async linkRequest(o: { passphrase: string; deviceName: string }): Promise<{ client: BilClient; request: string; finish: (approval: string, password: string) => Promise<Session> }> {
+    const stores = keyStores(o.passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const request = await client.devices.linkRequest({ deviceName: o.deviceName });
+    return {
+      client,
+      request: encodeToken(REQUEST_PREFIX, request),
+      finish: async (approval, password) => {
+        const account = await client.devices.completeLink({ approval: decodeToken(APPROVAL_PREFIX, approval), password });
+        await stores.names.save({ [account.userId]: account.username });
+        return new Session(client, stores.names, account, { [account.userId]: account.username });
+      },
+    };
+  }
+
+  // --- the store React reads ---
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  getState = (): ViewState => this.#state;
+
+  #set(patch: Partial<ViewState>): void {
+    this.#state = { ...this.#state, ...patch };
+    for (const l of this.#listeners) l();
+  }
+
+  // --- lifecycle ---
+
+  async signIn(password: string): Promise<void> {
+    const account = await this.client.login({ password });
+    this.#set({ account });
+  }
+
+  /** Opens the live connection and loads the chat list. */
+  async start(): Promise<void> {
+    if (!this.#live) {
+      const live = this.client.live();
+      this.#live = live;
+      live.on('state', ({ state }) => this.#set({ live: state }));
+      live.on('message', (m) => this.#received(m));
+      live.on('undecryptable', (m) => this.#received(m));
+      live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
+      live.on('receipt', (r) => {
+        if (r.userId === this.#state.account.userId) return;
+        const prev = this.#state.readByPeer[r.chatId] ?? 0;
+        if (r.seq > prev) this.#set({ readByPeer: { ...this.#state.readByPeer, [r.chatId]: r.seq } });
+      });
+      live.on('membership', () => void this.refreshChats());
+      live.on('disconnected', (d) => {
+        if (!d.reconnect) this.#set({ live: 'closed' });
+      });
+    }
+    await this.refreshChats();
+  }
+
+  /** Closes the live connection; the keys stay sealed in IndexedDB. */
+  lock(): void {
+    this.#live?.close();
+    this.#live = null;
+    for (const t of this.#typingTimers.values()) clearTimeout(t);
+  }
+
+  async logout(): Promise<void> {
+    this.lock();
+    await this.client.logout();
+    this.#set({ account: (await this.client.account()) ?? this.#state.account });
+  }
+
+  // --- names ---
+
+  name(userId: string): string {
+    return this.#state.names[userId] ?? `user ${userId.slice(0, 8)}`;
+  }
+
+  async #learn(userId: string, username: string): Promise<void> {
+    if (this.#state.names[userId] === username) return;
+    const names = { ...this.#state.names, [userId]: username };
+    this.#set({ names });
+    await this.#namesStore.save(names);
+  }
+
+  /** Checks that `username` is the user `userId` (the directory's answer) and remembers the name. */
+  async identify(userId: string, username: string): Promise<boolean> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    if (user.userId !== userId) return false;
+    await this.#learn(user.userId, user.username);
+    return true;
+  }
+
+  chatTitle(chat: Chat): string {
+    if (chat.type === 'group') return chat.title || 'Group';
+    return this.name(chat.peerUserId);
+  }
+
+  // --- chats ---
+
+  async refreshChats(): Promise<void> {
+    const { chats } = await this.client.chats.list({ limit: 100 });
+    const old = new Map(this.#state.chats.map((e) => [e.chat.chatId, e]));
+    const entries = await Promise.all(
+      chats.map(async (chat): Promise<ChatEntry> => {
+        const known = old.get(chat.chatId);
+        let last = known?.last ?? null;
+        const loaded = this.#state.history[chat.chatId]?.messages;
+        if (loaded && loaded.length > 0) last = loaded[loaded.length - 1]!;
+        else if (chat.lastSeq > 0 && (!last || last.seq < chat.lastSeq)) {
+          const page = await this.client.messages.history(chat.chatId, { limit: 1 }).catch(() => null);
+          last = page?.messages.at(-1) ?? last;
+        }
+        const unread = chat.chatId === this.#state.openChatId ? 0 : chat.unreadCount;
+        return { chat, last, unread };
+      }),
+    );
+    this.#set({ chats: entries.sort(byActivity), chatsLoaded: true });
+  }
+
+  /** Opens (or creates) the personal chat with a user found by username. */
+  async startChat(username: string): Promise<string> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    if (user.userId === this.#state.account.userId) throw new Error('That is you: pick someone else.');
+    await this.#learn(user.userId, user.username);
+    const chat = await this.client.chats.createPersonal(user.userId);
+    await this.refreshChats();
+    await this.openChat(chat.chatId);
+    return chat.chatId;
+  }
+
+  async openChat(chatId: string | null): Promise<void> {
+    this.#set({ openChatId: chatId });
+    if (!chatId) return;
+    if (!this.#state.history[chatId]) {
+      this.#setHistory(chatId, { messages: [], hasMore: false, loading: true });
+      const page = await this.client.messages.history(chatId, { limit: PAGE });
+      this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
+    }
+    await this.#markRead(chatId);
+  }
+
+  /** The page before the oldest message loaded. */
+  async loadOlder(chatId: string): Promise<void> {
+    const h = this.#state.history[chatId];
+    if (!h || h.loading || !h.hasMore || h.messages.length === 0) return;
+    this.#setHistory(chatId, { ...h, loading: true });
+    try {
+      const page = await this.client.messages.history(chatId, { before: h.messages[0]!.seq, limit: PAGE });
+      const now = this.#state.history[chatId]!;
+      this.#setHistory(chatId, { messages: mergeMessages(page.messages, now.messages), hasMore: page.hasMore, loading: false });
+    } catch (err) {
+      this.#setHistory(chatId, { ...this.#state.history[chatId]!, loading: false });
+      throw err;
+    }
+  }
+
+  async send(chatId: string, text: string): Promise<void> {
+    this.#live?.typing(chatId, false);
+    this.#lastTypingSent = 0;
+    const r = await this.client.messages.send(chatId, text);
+    const mine: DecryptedMessage = {
+      ok: true,
+      chatId,
+      seq: r.seq,
+      messageId: r.messageId,
+      senderUserId: this.#state.account.userId,
+      senderDeviceId: this.#state.account.deviceId,
+      epoch: 0,
+      createdAt: r.createdAt,
+      timestamp: Date.now(),
+      text,
+      outgoing: true,
+    };
+    this.#append(mine, false);
+  }
+
+  /** Tells the others this user is typing (at most every 3 s). */
+  typing(chatId: string): void {
+    const now = Date.now();
+    if (now - this.#lastTypingSent < 3000) return;
+    this.#lastTypingSent = now;
+    this.#live?.typing(chatId, true);
+  }
+
+  async #markRead(chatId: string): Promise<void> {
+    const h = this.#state.history[chatId];
+    const last = h?.messages.at(-1);
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId ? { ...e, unread: 0 } : e)) });
+    if (!last) return;
+    const entry = this.#state.chats.find((e) => e.chat.chatId === chatId);
+    if (entry && entry.chat.lastReadSeq >= last.seq) return;
+    await this.client.messages.markRead(chatId, last.seq).catch(() => undefined);
+  }
+
+  #historyOf(chatId: string): ChatHistory | undefined {
+    return this.#state.history[chatId];
+  }
+
+  #setHistory(chatId: string, h: ChatHistory): void {
+    this.#set({ history: { ...this.#state.history, [chatId]: h } });
+  }
+
+  #received(m: HistoryMessage): void {
+    const known = this.#state.chats.some((e) => e.chat.chatId === m.chatId);
+    const own = m.senderUserId === this.#state.account.userId;
+    this.#append(m, !own);
+    if (!known) void this.refreshChats();
+    if (m.senderUserId !== this.#state.account.userId) this.#typing(m.chatId, m.senderUserId, false);
+    if (this.#state.openChatId === m.chatId && document.visibilityState === 'visible') void this.#markRead(m.chatId);
+  }
+
+  #append(m: HistoryMessage, countUnread: boolean): void {
+    const h = this.#state.history[m.chatId];
+    if (h) this.#setHistory(m.chatId, { ...h, messages: mergeMessages(h.messages, [m]) });
+    const isOpen = this.#state.openChatId === m.chatId;
+    const chats = this.#state.chats.map((e) => {
+      if (e.chat.chatId !== m.chatId) return e;
+      const newer = !e.last || e.last.seq <= m.seq;
+      const already = h?.messages.some((x) => x.seq === m.seq) ?? false;
+      return {
+        chat: newer ? { ...e.chat, lastSeq: Math.max(e.chat.lastSeq, m.seq), lastActivityAt: m.createdAt } : e.chat,
+        last: newer ? m : e.last,
+        unread: countUnread && !isOpen && !already ? e.unread + 1 : e.unread,
+      };
+    });
+    this.#set({ chats: chats.sort(byActivity) });
+  }
+
+  #typing(chatId: string, userId: string, active: boolean): void {
+    if (userId === this.#state.account.userId) return;
+    const key = `${chatId}:${userId}`;
+    const t = this.#typingTimers.get(key);
+    if (t) clearTimeout(t);
+    const now = new Set(this.#state.typing[chatId] ?? []);
+    if (active) {
+      now.add(userId);
+      this.#typingTimers.set(key, setTimeout(() => this.#typing(chatId, userId, false), TYPING_MS));
+    } else {
+      now.delete(userId);
+      this.#typingTimers.delete(key);
+    }
+    this.#set({ typing: { ...this.#state.typing, [chatId]: [...now] } });
+  }
+}
+
+// Link requests and approvals as the CLI writes them (apps/cli/src/link-token.ts):
+// one line of base64url JSON behind a prefix, so the two interoperate.
+export const REQUEST_PREFIX = 'bil-link-request:';
+export const APPROVAL_PREFIX = 'bil-link-approval:';
+
+export function encodeToken(prefix: string, value: unknown): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return prefix + btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** The JSON text of a token (or JSON pasted as is), for the SDK to check. */
+export function decodeToken(prefix: string, text: string): string {
+  const t = text.trim();
+  if (t.startsWith('{')) return t;
+  const body = t.startsWith(prefix) ? t.slice(prefix.length) : t;
+  if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new Error(`That is not a code starting with ${prefix}`);
+  const bin = atob(body.replace(/-/g, '+').replace(/_/g, '/'));
+  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+}

@@ -1,0 +1,303 @@
+// The web client in a real browser against the real system: scripts/start.mjs
+// on free ports with a private database, Redis prefix and NATS prefix (as
+// tests/system does), its gateway serving apps/web/dist; Debian's Chromium
+// (/usr/bin/chromium, installed by scripts/ci-browser.sh) driven by
+// playwright-core, one fresh user-data directory per person. Alice and Bob
+// register, chat live (typing, read receipt), Bob reloads, unlocks with his
+// passphrase and pages back through history; Alice logs out and in, then adds
+// a second browser as a new device. axe-core runs on every screen (serious or
+// critical violations fail); no page breaks the Content-Security-Policy;
+// nothing lands in localStorage and no request carries a passphrase.
+// Screenshots of the main screens go to apps/web/screenshots/.
+// Long on purpose: one story, each step building on the one before.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const SHOTS = fileURLToPath(new URL('../screenshots', import.meta.url));
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** Chromium, installed by scripts/ci-browser.sh when missing; a reason to skip only when that fails. */
+function ensureChromium(): string | null {
+  if (existsSync(CHROMIUM)) return null;
+  const r = spawnSync('bash', [join(repoRoot, 'scripts/ci-browser.sh')], { stdio: 'inherit' });
+  if (existsSync(CHROMIUM)) return null;
+  return `chromium is not at ${CHROMIUM} and scripts/ci-browser.sh could not install it (exit ${r.status}): the web client's browser tests did not run`;
+}
+
+interface Person {
+  name: string;
+  username: string;
+  password: string;
+  passphrase: string;
+  context: BrowserContext;
+  page: Page;
+  /** Console errors about the Content-Security-Policy, page errors. */
+  problems: string[];
+  /** Bodies of every request the page sent. */
+  bodies: string[];
+}
+
+const skipReason = ensureChromium();
+const run = Date.now().toString(36);
+const cleanup: (() => Promise<unknown> | unknown)[] = [];
+let url = '';
+
+async function person(name: string, viewport = { width: 1200, height: 800 }): Promise<Person> {
+  const dir = mkdtempSync(join(tmpdir(), `bil-web-${name}-`));
+  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport, timeout: 60_000 });
+  cleanup.push(async () => {
+    await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const p: Person = { name, username: `${name}-${run}`, password: `${name} correct horse battery`, passphrase: `${name}'s browser passphrase`, context, page, problems: [], bodies: [] };
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) p.problems.push(`csp: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => p.problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => {
+    const body = r.postData();
+    if (body) p.bodies.push(body);
+  });
+  return p;
+}
+
+/** axe-core in the page; fails on serious or critical violations. */
+async function axe(page: Page, screen: string): Promise<void> {
+  // evaluate() goes through the DevTools protocol, not a <script> tag, so the page's CSP stays as served.
+  await page.evaluate(`${AXE}\n;0`);
+  const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))`)) as {
+    id: string;
+    impact: string;
+    help: string;
+    nodes: string[];
+  }[];
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(bad, `axe on the ${screen} screen`).toEqual([]);
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+async function register(p: Person): Promise<void> {
+  await p.page.goto(url);
+  await p.page.getByRole('heading', { name: 'Create an account' }).waitFor();
+  await p.page.getByLabel('Username').fill(p.username);
+  await p.page.getByLabel('Password', { exact: true }).fill(p.password);
+  await p.page.getByLabel('Passphrase for this browser').fill(p.passphrase);
+  await p.page.getByLabel('Passphrase again').fill(p.passphrase);
+  await p.page.getByRole('button', { name: 'Create account' }).click();
+  await p.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+}
+
+async function send(p: Person, text: string): Promise<void> {
+  const box = p.page.getByLabel(/^Message to /);
+  await box.fill(text);
+  await box.press('Enter');
+  await p.page.locator('.message.mine', { hasText: text }).waitFor();
+}
+
+describe.skipIf(skipReason !== null)('the web client in Chromium against the real services', () => {
+  let env: TestEnv;
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  let alice: Person;
+  let bob: Person;
+
+  beforeAll(async () => {
+    env = await createTestEnv('web');
+    const ports = await freePorts();
+    try {
+      system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }) });
+    } catch (err) {
+      await env.cleanup();
+      throw err;
+    }
+    url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}/`;
+    alice = await person('alice');
+    bob = await person('bob');
+  });
+
+  afterAll(async () => {
+    for (const fn of cleanup.reverse()) await fn();
+    if (system) {
+      const code = await stopSystem(system);
+      if (code !== 0) process.stderr.write(`the system stopped with ${code}:\n${system.output().slice(-4000)}\n`);
+    }
+    await env?.cleanup();
+  });
+
+  it('two people register, chat live, reload and unlock, page back through history', async () => {
+    // The gateway serves the app with its CSP.
+    const res = await fetch(url);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+
+    await alice.page.goto(url);
+    await alice.page.getByRole('heading', { name: 'Create an account' }).waitFor();
+    await axe(alice.page, 'welcome');
+    await shot(alice.page, 'welcome');
+    await register(alice);
+    await register(bob);
+    await axe(bob.page, 'empty chat list');
+
+    // Alice opens a personal chat with Bob by his username and writes.
+    await alice.page.getByLabel('New chat with').fill(bob.username);
+    await alice.page.getByRole('button', { name: 'Start' }).click();
+    await alice.page.getByRole('heading', { name: bob.username }).waitFor();
+    await send(alice, 'Hello Bob, this is end-to-end encrypted');
+
+    // Bob sees it arrive live in his list: unread count and the newest message.
+    const item = bob.page.locator('.chat-item').first();
+    await item.locator('.badge', { hasText: '1 unread' }).waitFor({ timeout: 30_000 });
+    await expect(item.locator('.chat-preview').textContent()).resolves.toBe('Hello Bob, this is end-to-end encrypted');
+    await axe(bob.page, 'chat list');
+    await shot(bob.page, 'chat-list');
+
+    // Bob opens it (marks it read), learns who it is from the safety number panel, and answers; typing shows on Alice's side.
+    await item.click();
+    await bob.page.locator('.message.theirs', { hasText: 'Hello Bob' }).waitFor();
+    await bob.page.getByLabel(/^Message to /).pressSequentially('Hi Al', { delay: 20 });
+    await alice.page.locator('.typing', { hasText: 'is typing' }).waitFor({ timeout: 15_000 });
+    await bob.page.getByLabel(/^Message to /).fill('');
+    await send(bob, 'Hi Alice! Received, live.');
+    await alice.page.locator('.message.theirs', { hasText: 'Hi Alice! Received, live.' }).waitFor({ timeout: 30_000 });
+    // Bob read Alice's message: her client shows the receipt.
+    await alice.page.locator('.message.mine .meta', { hasText: 'Read' }).waitFor({ timeout: 30_000 });
+
+    // The safety number, on both sides the same digits.
+    await alice.page.getByRole('button', { name: 'Safety number' }).click();
+    await bob.page.getByRole('button', { name: 'Safety number' }).click();
+    const aliceDigits = await alice.page.locator('.digits').textContent();
+    const bobDigits = await bob.page.locator('.digits').textContent();
+    expect(aliceDigits).toMatch(/^(\d{5} ){11}\d{5}$/);
+    expect(bobDigits).toBe(aliceDigits);
+    await alice.page.getByLabel('Their number, as they read it out').fill(bobDigits!);
+    await alice.page.getByRole('button', { name: 'Mark verified' }).click();
+    await alice.page.getByText('Verified.').waitFor();
+    await axe(alice.page, 'safety number');
+    await alice.page.getByRole('button', { name: 'Safety number' }).click();
+    await bob.page.getByRole('button', { name: 'Safety number' }).click();
+
+    // Enough history for two pages.
+    for (let i = 1; i <= 32; i++) {
+      const box = alice.page.getByLabel(/^Message to /);
+      await box.fill(`message ${i} of 32`);
+      await box.press('Enter');
+    }
+    await alice.page.locator('.message.mine', { hasText: 'message 32 of 32' }).waitFor();
+    await bob.page.locator('.message.theirs', { hasText: 'message 32 of 32' }).waitFor({ timeout: 60_000 });
+    await axe(alice.page, 'chat');
+    await shot(alice.page, 'chat');
+
+    // Bob reloads: the lock screen; the passphrase opens his keys; the history is still there.
+    await bob.page.reload();
+    await bob.page.getByRole('heading', { name: 'Unlock bil-message' }).waitFor();
+    await axe(bob.page, 'lock');
+    await shot(bob.page, 'lock');
+    await bob.page.getByLabel('Passphrase').fill('not my passphrase');
+    await bob.page.getByRole('button', { name: 'Unlock' }).click();
+    await bob.page.getByRole('alert').filter({ hasText: 'Wrong passphrase.' }).waitFor({ timeout: 30_000 });
+    await bob.page.getByLabel('Passphrase').fill(bob.passphrase);
+    await bob.page.getByRole('button', { name: 'Unlock' }).click();
+    await bob.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+    await bob.page.locator('.chat-item').first().click();
+    await bob.page.locator('.message.theirs', { hasText: 'message 32 of 32' }).waitFor();
+    // 30 per page: the first messages are one page up.
+    await expect(bob.page.locator('.message', { hasText: 'Hello Bob' }).count()).resolves.toBe(0);
+    await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+    await bob.page.locator('.message.theirs', { hasText: 'Hello Bob, this is end-to-end encrypted' }).waitFor();
+    await bob.page.locator('.message.mine', { hasText: 'Hi Alice! Received, live.' }).waitFor();
+    await expect(bob.page.locator('.message').count()).resolves.toBe(34);
+
+    // Phone width: the chat alone, with a way back to the list.
+    await bob.page.setViewportSize({ width: 390, height: 800 });
+    await expect(bob.page.locator('.chat-list').isVisible()).resolves.toBe(false);
+    await axe(bob.page, 'chat at phone width');
+    await shot(bob.page, 'chat-phone');
+    await bob.page.getByRole('button', { name: 'Back to chats' }).click();
+    await bob.page.locator('.chat-list').waitFor();
+    await bob.page.setViewportSize({ width: 1200, height: 800 });
+
+    // What this browser keeps: nothing in localStorage, only ciphertext in IndexedDB; no request carried a passphrase.
+    const stored = (await bob.page.evaluate(`new Promise((resolve, reject) => {
+      const open = indexedDB.open('bil-message');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('sealed').objectStore('sealed').get('profile');
+        get.onsuccess = () => resolve({ localStorage: localStorage.length, sessionStorage: sessionStorage.length, profile: get.result });
+      };
+    })`)) as { localStorage: number; sessionStorage: number; profile: string };
+    expect(stored.localStorage).toBe(0);
+    expect(stored.sessionStorage).toBe(0);
+    expect(JSON.parse(stored.profile)).toMatchObject({ format: 'bil-sdk-key-store', kdf: { name: 'scrypt' }, cipher: { name: 'aes-256-gcm' } });
+    expect(stored.profile).not.toContain(bob.username);
+    for (const p of [alice, bob]) {
+      expect(p.bodies.length).toBeGreaterThan(0);
+      for (const body of p.bodies) expect(body).not.toContain(p.passphrase);
+    }
+  });
+
+  it('logs out and back in, lists devices, and adds a second browser as a new device', async () => {
+    await alice.page.getByRole('button', { name: 'Log out' }).click();
+    await alice.page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await axe(alice.page, 'sign in');
+    await alice.page.getByLabel('Account password').fill(alice.password);
+    await alice.page.getByRole('button', { name: 'Sign in' }).click();
+    await alice.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+
+    // A second browser for Alice: a link request, approved in her first browser, then her password.
+    const second = await person('alice2');
+    await second.page.goto(url);
+    await second.page.getByRole('button', { name: 'I already have an account' }).click();
+    await second.page.getByLabel('Passphrase for this browser').fill(second.passphrase);
+    await second.page.getByRole('button', { name: 'Make a link request' }).click();
+    const request = await second.page.locator('#link-request').inputValue({ timeout: 60_000 });
+    expect(request).toMatch(/^bil-link-request:[A-Za-z0-9_-]+$/);
+    await axe(second.page, 'link request');
+
+    await alice.page.getByRole('button', { name: alice.username }).click();
+    await alice.page.getByRole('heading', { name: 'Devices' }).waitFor();
+    await alice.page.getByLabel('Paste the link request the new device shows').fill(request);
+    await alice.page.getByRole('button', { name: 'Approve' }).click();
+    const approval = await alice.page.locator('#approval-out').inputValue({ timeout: 60_000 });
+    expect(approval).toMatch(/^bil-link-approval:/);
+
+    await second.page.getByLabel('2. Paste the approval it shows').fill(approval);
+    await second.page.getByLabel('Your account password').fill(alice.password);
+    await second.page.getByRole('button', { name: 'Add this browser' }).click();
+    await second.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+
+    // Alice's first browser lists both devices.
+    await alice.page.getByRole('button', { name: 'Back to chats' }).click();
+    await alice.page.getByRole('button', { name: alice.username }).click();
+    await alice.page.locator('.devices li').nth(1).waitFor();
+    await expect(alice.page.locator('.devices li').count()).resolves.toBe(2);
+    await axe(alice.page, 'account and devices');
+    await shot(alice.page, 'devices');
+
+    // Bob writes; the new device gets it live (it holds no key for what came before it was linked).
+    await bob.page.locator('.chat-item').first().click();
+    await send(bob, 'Welcome to your new browser, Alice');
+    await second.page.locator('.chat-item').first().click({ timeout: 30_000 });
+    await second.page.locator('.message.theirs', { hasText: 'Welcome to your new browser, Alice' }).waitFor({ timeout: 30_000 });
+
+    for (const p of [alice, bob, second]) expect(p.problems, p.name).toEqual([]);
+  });
+});
+
+if (skipReason) {
+  describe('the web client in Chromium', () => {
+    it.skip(skipReason, () => undefined);
+  });
+}
