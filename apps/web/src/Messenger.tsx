@@ -64,6 +64,7 @@ export function Messenger({ session, onLock, onLoggedOut, onDeviceGone }: { sess
           {error}
         </p>
       )}
+      <KeyChangeAlert session={session} />
       {panel === 'account' ? (
         <AccountPanel session={session} onClose={() => setPanel('chats')} onDeviceGone={onDeviceGone} />
       ) : (
@@ -218,6 +219,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           </button>
         )}
       </header>
+      {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${title}`}>
         {history?.hasMore && (
@@ -270,5 +272,66 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         </button>
       </form>
     </section>
+  );
+}
+
+/** A chat someone else started: the API names no user by id, so the person says who they think it is and the directory confirms. */
+function Identify({ session, userId }: { session: Session; userId: string }): ReactNode {
+  const [username, setUsername] = useState('');
+  const [note, setNote] = useState<string | null>(null);
+  const check = (e: FormEvent): void => {
+    e.preventDefault();
+    setNote(null);
+    session
+      .identify(userId, username)
+      .then((ok) => setNote(ok ? null : `${username.trim()} is someone else: this chat is not with them.`))
+      .catch((err: unknown) => setNote(describeError(err)));
+  };
+  return (
+    <form className="identify" onSubmit={check}>
+      <label htmlFor="identify-username">This device doesn't know this person's username yet. Who do you think it is?</label>
+      <div className="row">
+        <input id="identify-username" value={username} onChange={(e) => setUsername(e.target.value)} placeholder="username" autoComplete="off" required />
+        <button type="submit">Check</button>
+      </div>
+      {note && (
+        <p className="error" role="alert">
+          {note}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Blocking: a contact's identity key changed. Sending to them stays refused (by the SDK) until the person accepts the new key. */
+function KeyChangeAlert({ session }: { session: Session }): ReactNode {
+  const state = useSyncExternalStore(session.subscribe, session.getState);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [error, setError] = useState<string | null>(null);
+  const userId = Object.keys(state.keyChanges)[0];
+  useEffect(() => {
+    const d = dialog.current;
+    if (d && userId && !d.open) d.showModal();
+    if (d && !userId && d.open) d.close();
+  }, [userId]);
+  if (!userId) return null;
+  const name = session.name(userId);
+  return (
+    <dialog ref={dialog} className="alert" aria-labelledby="key-change-title" aria-describedby="key-change-text" onCancel={(e) => e.preventDefault()}>
+      <h2 id="key-change-title">{name}’s safety number changed</h2>
+      <p id="key-change-text">
+        {name} has a new identity key. That happens when they reset their account on a new device, or when someone is trying to read your messages. Nothing more is sent to {name} until you accept the new key; compare the new safety number with them (in person or on a call) first.
+      </p>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="row">
+        <button type="button" className="primary" onClick={() => session.acceptKeyChange(userId).catch((err: unknown) => setError(describeError(err)))}>
+          Accept the new key
+        </button>
+      </div>
+    </dialog>
   );
 }

@@ -42,6 +42,8 @@ export interface ViewState {
   readonly readByPeer: Readonly<Record<string, number>>;
   readonly live: LiveState;
   readonly openChatId: string | null;
+  /** Contacts whose identity key is not the pinned one (sending to them is refused until accepted). */
+  readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
 }
 
 const PAGE = 30;
@@ -69,7 +71,11 @@ export class Session {
   private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
     this.client = client;
     this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {} };
+    client.on('safety-number-changed', (e) => {
+      if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
+      this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
+    });
   }
 
   /** Opens the sealed stores with the passphrase (WrongPassphraseError when it isn't the one); null: no device here. */
@@ -181,6 +187,15 @@ export class Session {
     if (user.userId !== userId) return false;
     await this.#learn(user.userId, user.username);
     return true;
+  }
+
+  /** Trusts exactly the key the alert showed; the new pin is unverified until the numbers are compared. */
+  async acceptKeyChange(userId: string): Promise<void> {
+    const change = this.#state.keyChanges[userId];
+    if (!change) return;
+    await this.client.contacts.acceptIdentityChange(userId, change.currentIdentityKey);
+    const { [userId]: _done, ...rest } = this.#state.keyChanges;
+    this.#set({ keyChanges: rest });
   }
 
   chatTitle(chat: Chat): string {

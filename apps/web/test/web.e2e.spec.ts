@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BilClient, MemoryKeyStore } from '@bil/sdk';
 import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -167,6 +168,13 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     // Bob opens it (marks it read), learns who it is from the safety number panel, and answers; typing shows on Alice's side.
     await item.click();
     await bob.page.locator('.message.theirs', { hasText: 'Hello Bob' }).waitFor();
+    // Alice wrote first: Bob's device doesn't know her username until he says who he thinks it is and the directory agrees.
+    await bob.page.getByLabel(/Who do you think it is/).fill(bob.username);
+    await bob.page.getByRole('button', { name: 'Check' }).click();
+    await bob.page.getByRole('alert').filter({ hasText: 'is someone else' }).waitFor();
+    await bob.page.getByLabel(/Who do you think it is/).fill(alice.username);
+    await bob.page.getByRole('button', { name: 'Check' }).click();
+    await bob.page.getByRole('heading', { name: alice.username }).waitFor();
     await bob.page.getByLabel(/^Message to /).pressSequentially('Hi Al', { delay: 20 });
     await alice.page.locator('.typing', { hasText: 'is typing' }).waitFor({ timeout: 15_000 });
     await bob.page.getByLabel(/^Message to /).fill('');
@@ -293,6 +301,31 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await second.page.locator('.message.theirs', { hasText: 'Welcome to your new browser, Alice' }).waitFor({ timeout: 30_000 });
 
     for (const p of [alice, bob, second]) expect(p.problems, p.name).toEqual([]);
+  });
+
+  it("raises a blocking alert when a contact's identity key changes, and sends again once accepted", async () => {
+    // Bob resets his identity from elsewhere (a new identity key; his other devices are revoked).
+    const probe = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
+    await probe.register({ username: `probe-${run}`, password: 'probe correct horse battery' });
+    const bobUser = await probe.contacts.find(bob.username);
+    const reset = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
+    await reset.devices.resetIdentity({ username: bob.username, userId: bobUser.userId, password: bob.password });
+
+    await alice.page.getByRole('button', { name: 'Back to chats' }).click();
+    await alice.page.locator('.chat-item').first().click();
+    const box = alice.page.getByLabel(/^Message to /);
+    await box.fill('Are you still you, Bob?');
+    await box.press('Enter');
+    const dialog = alice.page.getByRole('dialog', { name: `${bob.username}’s safety number changed` });
+    await dialog.waitFor({ timeout: 30_000 });
+    await alice.page.getByRole('alert').filter({ hasText: 'safety number changed' }).waitFor();
+    await axe(alice.page, 'key change alert');
+    await shot(alice.page, 'key-change');
+    await dialog.getByRole('button', { name: 'Accept the new key' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await alice.page.getByRole('button', { name: 'Send' }).click();
+    await alice.page.locator('.message.mine', { hasText: 'Are you still you, Bob?' }).waitFor({ timeout: 30_000 });
+    expect(alice.problems).toEqual([]);
   });
 });
 
