@@ -6,6 +6,7 @@ import { Messenger } from './Messenger.js';
 import { Session } from './session.js';
 import { forgetDevice, hasDevice } from './storage.js';
 import { describeError } from './errors.js';
+import { BilApiError } from '@bil/sdk';
 
 type Phase = { name: 'loading' } | { name: 'welcome' } | { name: 'lock' } | { name: 'signin'; session: Session } | { name: 'ready'; session: Session };
 
@@ -28,7 +29,14 @@ export function App(): ReactNode {
     case 'lock':
       return <Lock onOpened={opened} onForgotten={() => setPhase({ name: 'welcome' })} />;
     case 'signin':
-      return <SignIn session={phase.session} onSignedIn={() => setPhase({ name: 'ready', session: phase.session })} onLock={() => setPhase({ name: 'lock' })} />;
+      return (
+        <SignIn
+          session={phase.session}
+          onSignedIn={() => setPhase({ name: 'ready', session: phase.session })}
+          onLock={() => setPhase({ name: 'lock' })}
+          onForgotten={() => setPhase({ name: 'welcome' })}
+        />
+      );
     case 'ready':
       return (
         <Messenger
@@ -245,9 +253,10 @@ function Lock({ onOpened, onForgotten }: { onOpened: (s: Session) => void; onFor
   );
 }
 
-function SignIn({ session, onSignedIn, onLock }: { session: Session; onSignedIn: () => void; onLock: () => void }): ReactNode {
+function SignIn({ session, onSignedIn, onLock, onForgotten }: { session: Session; onSignedIn: () => void; onLock: () => void; onForgotten: () => void }): ReactNode {
   const [password, setPassword] = useState('');
   const [busy, error, run] = useBusy();
+  const [revoked, setRevoked] = useState(false);
   const { account } = session.getState();
   return (
     <Centered title="Sign in">
@@ -255,7 +264,12 @@ function SignIn({ session, onSignedIn, onLock }: { session: Session; onSignedIn:
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
-            await session.signIn(password);
+            try {
+              await session.signIn(password);
+            } catch (err) {
+              if (err instanceof BilApiError && err.code === 'device_revoked') setRevoked(true);
+              throw err;
+            }
             onSignedIn();
           });
         }}
@@ -269,6 +283,14 @@ function SignIn({ session, onSignedIn, onLock }: { session: Session; onSignedIn:
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
       </form>
+      {revoked && (
+        <div className="danger-zone">
+          <p>This browser’s device was removed from your account. Its keys can’t be used any more; you can add the browser again as a new device.</p>
+          <button type="button" className="danger" onClick={() => void forgetDevice().then(onForgotten)}>
+            Remove it from this browser
+          </button>
+        </div>
+      )}
       <button type="button" className="link" onClick={onLock}>
         Lock
       </button>

@@ -30,6 +30,10 @@ export function Messenger({ session, onLock, onLoggedOut, onDeviceGone }: { sess
     };
   }, [session, onLoggedOut]);
 
+  useEffect(() => {
+    if (state.ended) onLoggedOut();
+  }, [state.ended, onLoggedOut]);
+
   const open = state.openChatId ? state.chats.find((e) => e.chat.chatId === state.openChatId) ?? null : null;
 
   return (
@@ -154,34 +158,29 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
   const [error, setError] = useState<string | null>(null);
   const [showSafety, setShowSafety] = useState(false);
   const scroller = useRef<HTMLDivElement>(null);
-  const anchor = useRef<{ height: number; top: number; atBottom: boolean } | null>(null);
+  /** The list's height and first seq at the last render: older messages prepended keep the view in place; new ones are followed when the view was at the bottom. */
+  const geometry = useRef({ height: 0, firstSeq: -1 });
   const title = session.chatTitle(entry.chat);
   const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
   const readUpTo = state.readByPeer[chatId] ?? 0;
   const messages = history?.messages ?? [];
   const lastOutgoing = [...messages].reverse().find((m) => m.senderUserId === state.account.userId);
 
-  // Keep the view where it was when older messages are prepended; follow new ones at the bottom.
   useLayoutEffect(() => {
     const el = scroller.current;
-    const a = anchor.current;
     if (!el) return;
-    if (a && !a.atBottom) el.scrollTop = a.top + (el.scrollHeight - a.height);
-    else el.scrollTop = el.scrollHeight;
-  }, [messages.length]);
-
-  const remember = (): void => {
-    const el = scroller.current;
-    if (el) anchor.current = { height: el.scrollHeight, top: el.scrollTop, atBottom: el.scrollHeight - el.scrollTop - el.clientHeight < 40 };
-  };
+    const prev = geometry.current;
+    const firstSeq = messages[0]?.seq ?? -1;
+    if (prev.height > 0 && prev.firstSeq !== -1 && firstSeq < prev.firstSeq) el.scrollTop += el.scrollHeight - prev.height;
+    else if (prev.height === 0 || prev.height - el.scrollTop - el.clientHeight < 80 || messages.at(-1)?.senderUserId === state.account.userId) el.scrollTop = el.scrollHeight;
+    geometry.current = { height: el.scrollHeight, firstSeq };
+  }, [messages, state.account.userId]);
 
   const older = useCallback(() => {
-    remember();
     session.loadOlder(chatId).catch((err: unknown) => setError(describeError(err)));
   }, [session, chatId]);
 
   const onScroll = (): void => {
-    remember();
     const el = scroller.current;
     if (el && el.scrollTop < 40 && history?.hasMore && !history.loading) older();
   };
@@ -192,7 +191,6 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
     if (!body) return;
     setText('');
     setError(null);
-    anchor.current = null;
     session.send(chatId, body).catch((err: unknown) => {
       setText(body);
       setError(err instanceof SessionEndedError ? 'Your session ended: sign in again.' : describeError(err));

@@ -44,6 +44,8 @@ export interface ViewState {
   readonly openChatId: string | null;
   /** Contacts whose identity key is not the pinned one (sending to them is refused until accepted). */
   readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
+  /** The server ended the live connection for good (session ended, device revoked): sign in again. */
+  readonly ended: boolean;
 }
 
 const PAGE = 30;
@@ -71,7 +73,7 @@ export class Session {
   private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
     this.client = client;
     this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {} };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -130,7 +132,7 @@ export class Session {
 
   async signIn(password: string): Promise<void> {
     const account = await this.client.login({ password });
-    this.#set({ account });
+    this.#set({ account, ended: false });
   }
 
   /** Opens the live connection and loads the chat list. */
@@ -149,7 +151,10 @@ export class Session {
       });
       live.on('membership', () => void this.refreshChats());
       live.on('disconnected', (d) => {
-        if (!d.reconnect) this.#set({ live: 'closed' });
+        if (!d.reconnect && this.#live === live) {
+          this.lock();
+          this.#set({ live: 'closed', ended: true });
+        }
       });
     }
     await this.refreshChats();

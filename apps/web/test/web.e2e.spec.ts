@@ -3,9 +3,10 @@
 // tests/system does), its gateway serving apps/web/dist; Debian's Chromium
 // (/usr/bin/chromium, installed by scripts/ci-browser.sh) driven by
 // playwright-core, one fresh user-data directory per person. Alice and Bob
-// register, chat live (typing, read receipt), Bob reloads, unlocks with his
-// passphrase and pages back through history; Alice logs out and in, then adds
-// a second browser as a new device. axe-core runs on every screen (serious or
+// register, chat live (typing, read receipt, safety numbers), Bob reloads,
+// unlocks with his passphrase and pages back through history; Alice logs out
+// and in, adds a second browser as a new device and revokes it; a contact's
+// identity reset raises the blocking alert. axe-core runs on every screen (serious or
 // critical violations fail); no page breaks the Content-Security-Policy;
 // nothing lands in localStorage and no request carries a passphrase.
 // Screenshots of the main screens go to apps/web/screenshots/.
@@ -256,7 +257,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     }
   });
 
-  it('logs out and back in, lists devices, and adds a second browser as a new device', async () => {
+  it('logs out and back in, adds a second browser as a new device, lists and revokes it', async () => {
     await alice.page.getByRole('button', { name: 'Log out' }).click();
     await alice.page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await axe(alice.page, 'sign in');
@@ -299,6 +300,19 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await send(bob, 'Welcome to your new browser, Alice');
     await second.page.locator('.chat-item').first().click({ timeout: 30_000 });
     await second.page.locator('.message.theirs', { hasText: 'Welcome to your new browser, Alice' }).waitFor({ timeout: 30_000 });
+
+
+    // Alice revokes the second browser: its live connection ends at once, and it can't sign in again.
+    alice.page.once('dialog', (d) => void d.accept());
+    await alice.page.locator('.devices li').filter({ hasNotText: '(this browser)' }).getByRole('button', { name: 'Revoke' }).click();
+    await alice.page.locator('.devices li').nth(1).waitFor({ state: 'detached', timeout: 30_000 });
+    await second.page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 15_000 });
+    await second.page.getByLabel('Account password').fill(alice.password);
+    await second.page.getByRole('button', { name: 'Sign in' }).click();
+    await second.page.getByRole('alert').filter({ hasText: 'This device was revoked.' }).waitFor({ timeout: 30_000 });
+    await axe(second.page, 'revoked device');
+    await second.page.getByRole('button', { name: 'Remove it from this browser' }).click();
+    await second.page.getByRole('heading', { name: 'Create an account' }).waitFor();
 
     for (const p of [alice, bob, second]) expect(p.problems, p.name).toEqual([]);
   });
