@@ -2,7 +2,8 @@
 // and a contact's safety number (compare, mark verified).
 import { useEffect, useState, type ReactNode } from 'react';
 import { formatSafetyNumber, type OwnDevice } from '@bil/sdk';
-import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken, type Session } from './session.js';
+import type { Session } from './session.js';
+import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 import { describeError } from './errors.js';
 import { forgetDevice } from './storage.js';
 

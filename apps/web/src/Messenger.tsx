@@ -7,6 +7,7 @@ import { SessionEndedError, type HistoryMessage } from '@bil/sdk';
 import type { ChatEntry, Session } from './session.js';
 import { describeError } from './errors.js';
 import { AccountPanel, SafetyNumber } from './Account.js';
+import { Members, NewGroup } from './Groups.js';
 
 const time = (iso: string): string => {
   const d = new Date(iso);
@@ -114,6 +115,7 @@ function ChatList({ session, entries, loaded, openId }: { session: Session; entr
           </p>
         )}
       </form>
+      <NewGroup session={session} />
       <h2 className="visually-hidden">Chats</h2>
       {!loaded ? (
         <p role="status">Loading chats…</p>
@@ -211,14 +213,19 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           ←
         </button>
         <h2 id="chat-title">{title}</h2>
-        {entry.chat.type === 'personal' && (
+        {entry.chat.type === 'personal' ? (
           <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
             Safety number
+          </button>
+        ) : (
+          <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
+            Members
           </button>
         )}
       </header>
       {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
+      {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} />}
       <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${title}`}>
         {history?.hasMore && (
           <button type="button" className="older" onClick={older} disabled={history.loading}>
@@ -231,7 +238,11 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
             const mine = m.senderUserId === state.account.userId;
             return (
               <li key={m.seq} className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'}`} data-seq={m.seq}>
-                <span className="visually-hidden">{mine ? 'You' : session.name(m.senderUserId)}: </span>
+                {!mine && entry.chat.type === 'group' ? (
+                  <span className="sender">{session.name(m.senderUserId)}: </span>
+                ) : (
+                  <span className="visually-hidden">{mine ? 'You' : session.name(m.senderUserId)}: </span>
+                )}
                 <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
                 <span className="meta">
                   {time(m.createdAt)}

@@ -13,6 +13,7 @@ import {
   type SealedJsonStore,
 } from '@bil/sdk';
 import { keyStores, type Names } from './storage.js';
+import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
 export interface ChatEntry {
   readonly chat: Chat;
@@ -227,7 +228,8 @@ export class Session {
         return { chat, last, unread };
       }),
     );
-    this.#set({ chats: entries.sort(byActivity), chatsLoaded: true });
+    const openGone = this.#state.openChatId !== null && !entries.some((e) => e.chat.chatId === this.#state.openChatId);
+    this.#set({ chats: entries.sort(byActivity), chatsLoaded: true, ...(openGone ? { openChatId: null } : {}) });
   }
 
   /** Opens (or creates) the personal chat with a user found by username. */
@@ -239,6 +241,45 @@ export class Session {
     await this.refreshChats();
     await this.openChat(chat.chatId);
     return chat.chatId;
+  }
+
+  /** A group of people found by username; the SDK builds and signs its first epoch (the title is encrypted). */
+  async createGroup(title: string, usernames: readonly string[]): Promise<string> {
+    const members: string[] = [];
+    for (const name of usernames) {
+      const user = await this.client.contacts.find(name.trim().replace(/^@/, ''));
+      if (user.userId === this.#state.account.userId) continue;
+      await this.#learn(user.userId, user.username);
+      members.push(user.userId);
+    }
+    if (members.length === 0) throw new Error('Add at least one other person.');
+    const chat = await this.client.chats.createGroup({ title: title.trim(), members });
+    await this.refreshChats();
+    await this.openChat(chat.chatId);
+    return chat.chatId;
+  }
+
+  /** The group's members from its verified record (roles as signed), with the server's disagreements. */
+  async members(chatId: string): Promise<{ members: { userId: string; role: string }[]; mismatch: Chat['memberListMismatch'] }> {
+    const chat = await this.client.chats.get(chatId);
+    const verified = chat.verifiedMembers?.map((m) => ({ userId: m.userId, role: chat.members.find((x) => x.userId === m.userId)?.role === 'owner' ? 'owner' : m.role }));
+    return { members: verified ?? chat.members.map((m) => ({ userId: m.userId, role: m.role })), mismatch: chat.memberListMismatch ?? null };
+  }
+
+  async addMember(chatId: string, username: string): Promise<void> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    await this.#learn(user.userId, user.username);
+    await this.client.chats.members.add(chatId, [user.userId]);
+  }
+
+  async removeMember(chatId: string, userId: string): Promise<void> {
+    await this.client.chats.members.remove(chatId, userId);
+  }
+
+  async leave(chatId: string): Promise<void> {
+    await this.client.chats.members.leave(chatId);
+    this.#set({ openChatId: null });
+    await this.refreshChats();
   }
 
   async openChat(chatId: string | null): Promise<void> {
@@ -354,26 +395,4 @@ export class Session {
     }
     this.#set({ typing: { ...this.#state.typing, [chatId]: [...now] } });
   }
-}
-
-// Link requests and approvals as the CLI writes them (apps/cli/src/link-token.ts):
-// one line of base64url JSON behind a prefix, so the two interoperate.
-export const REQUEST_PREFIX = 'bil-link-request:';
-export const APPROVAL_PREFIX = 'bil-link-approval:';
-
-export function encodeToken(prefix: string, value: unknown): string {
-  const bytes = new TextEncoder().encode(JSON.stringify(value));
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return prefix + btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-/** The JSON text of a token (or JSON pasted as is), for the SDK to check. */
-export function decodeToken(prefix: string, text: string): string {
-  const t = text.trim();
-  if (t.startsWith('{')) return t;
-  const body = t.startsWith(prefix) ? t.slice(prefix.length) : t;
-  if (!/^[A-Za-z0-9_-]+$/.test(body)) throw new Error(`That is not a code starting with ${prefix}`);
-  const bin = atob(body.replace(/-/g, '+').replace(/_/g, '/'));
-  return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }

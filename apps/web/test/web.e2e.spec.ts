@@ -5,8 +5,8 @@
 // playwright-core, one fresh user-data directory per person. Alice and Bob
 // register, chat live (typing, read receipt, safety numbers), Bob reloads,
 // unlocks with his passphrase and pages back through history; Alice logs out
-// and in, adds a second browser as a new device and revokes it; a contact's
-// identity reset raises the blocking alert. axe-core runs on every screen (serious or
+// and in, adds a second browser as a new device and revokes it; a group of
+// three, one removed; a contact's identity reset raises the blocking alert. axe-core runs on every screen (serious or
 // critical violations fail); no page breaks the Content-Security-Policy;
 // nothing lands in localStorage and no request carries a passphrase.
 // Screenshots of the main screens go to apps/web/screenshots/.
@@ -317,6 +317,43 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     for (const p of [alice, bob, second]) expect(p.problems, p.name).toEqual([]);
   });
 
+  it('a group of three with an encrypted title; a removed member no longer gets what follows', async () => {
+    const carol = await person('carol');
+    await register(carol);
+    await alice.page.getByRole('button', { name: 'Back to chats' }).click();
+    await alice.page.getByText('New group').click();
+    await alice.page.getByLabel(/^Group name/).fill('Weekend trip');
+    await alice.page.getByLabel(/^Members’ usernames/).fill(`${bob.username}, ${carol.username}`);
+    await alice.page.getByRole('button', { name: 'Create group' }).click();
+    await alice.page.getByRole('heading', { name: 'Weekend trip' }).waitFor({ timeout: 60_000 });
+    await send(alice, 'Plans for the weekend?');
+
+    // Bob and Carol see the group, its title decrypted from the signed record, and the message.
+    for (const p of [bob, carol]) {
+      const group = p.page.locator('.chat-item', { hasText: 'Weekend trip' });
+      await group.waitFor({ timeout: 30_000 });
+      await group.click();
+      await p.page.locator('.message.theirs', { hasText: 'Plans for the weekend?' }).waitFor({ timeout: 30_000 });
+    }
+    await send(carol, 'Count me in');
+    await alice.page.locator('.message.theirs', { hasText: 'Count me in' }).waitFor({ timeout: 30_000 });
+    await expect(alice.page.locator('.message.theirs', { hasText: 'Count me in' }).locator('.sender').textContent()).resolves.toBe(`${carol.username}: `);
+
+    // Alice removes Carol (a new epoch Carol never gets); what follows reaches Bob, not Carol.
+    await alice.page.getByRole('button', { name: 'Members' }).click();
+    await alice.page.locator('.devices li').nth(2).waitFor({ timeout: 30_000 });
+    await axe(alice.page, 'group members');
+    await shot(alice.page, 'group');
+    await alice.page.getByRole('button', { name: `Remove ${carol.username}` }).click();
+    await alice.page.locator('.devices li').nth(2).waitFor({ state: 'detached', timeout: 30_000 });
+    await send(alice, 'Carol is not in this group any more');
+    await bob.page.locator('.message.theirs', { hasText: 'Carol is not in this group any more' }).waitFor({ timeout: 30_000 });
+    await carol.page.locator('.chat-item', { hasText: 'Weekend trip' }).waitFor({ state: 'detached', timeout: 30_000 });
+    await expect(carol.page.content()).resolves.not.toContain('Carol is not in this group any more');
+    await alice.page.getByRole('button', { name: 'Members' }).click();
+    for (const p of [alice, bob, carol]) expect(p.problems, p.name).toEqual([]);
+  });
+
   it("raises a blocking alert when a contact's identity key changes, and sends again once accepted", async () => {
     // Bob resets his identity from elsewhere (a new identity key; his other devices are revoked).
     const probe = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
@@ -325,8 +362,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     const reset = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
     await reset.devices.resetIdentity({ username: bob.username, userId: bobUser.userId, password: bob.password });
 
-    await alice.page.getByRole('button', { name: 'Back to chats' }).click();
-    await alice.page.locator('.chat-item').first().click();
+    await alice.page.locator('.chat-item', { hasText: bob.username }).click();
     const box = alice.page.getByLabel(/^Message to /);
     await box.fill('Are you still you, Bob?');
     await box.press('Enter');
