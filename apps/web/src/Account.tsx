@@ -104,7 +104,84 @@ export function AccountPanel({ session, onClose, onDeviceGone }: { session: Sess
           )}
         </section>
       )}
+      <ChangePassword session={session} />
+      <DeleteAccount session={session} onDeleted={onDeviceGone} />
     </main>
+  );
+}
+
+function ChangePassword({ session }: { session: Session }): ReactNode {
+  const [oldPassword, setOld] = useState('');
+  const [newPassword, setNew] = useState('');
+  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  return (
+    <section aria-labelledby="password-title">
+      <h3 id="password-title">Change the password</h3>
+      <form
+        className="stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setNote(null);
+          session.client
+            .changePassword({ oldPassword, newPassword })
+            .then(() => {
+              setOld('');
+              setNew('');
+              setNote({ ok: true, text: 'Password changed. Your other devices were signed out.' });
+            })
+            .catch((err: unknown) => setNote({ ok: false, text: describeError(err) }));
+        }}
+      >
+        <label htmlFor="old-password">Current password</label>
+        <input id="old-password" type="password" value={oldPassword} onChange={(e) => setOld(e.target.value)} autoComplete="current-password" required />
+        <label htmlFor="new-password">New password</label>
+        <input id="new-password" type="password" value={newPassword} onChange={(e) => setNew(e.target.value)} autoComplete="new-password" minLength={10} required />
+        <button type="submit">Change password</button>
+      </form>
+      {note && (
+        <p className={note.ok ? 'ok' : 'error'} role={note.ok ? 'status' : 'alert'}>
+          {note.text}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function DeleteAccount({ session, onDeleted }: { session: Session; onDeleted: () => void }): ReactNode {
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <details className="danger-zone">
+      <summary>Delete the account</summary>
+      <form
+        className="stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!window.confirm('Delete your account for good? Your chats and devices go with it.')) return;
+          setError(null);
+          session.client
+            .deleteAccount({ password })
+            .then(async () => {
+              session.lock();
+              await forgetDevice();
+              onDeleted();
+            })
+            .catch((err: unknown) => setError(describeError(err)));
+        }}
+      >
+        <p>Deletes the account, its devices and its keys here. Contacts see the account closed (its signed device list is closed).</p>
+        <label htmlFor="delete-password">Password</label>
+        <input id="delete-password" type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
+        <button type="submit" className="danger">
+          Delete my account
+        </button>
+      </form>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </details>
   );
 }
 

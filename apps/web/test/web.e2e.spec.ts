@@ -377,6 +377,30 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await alice.page.locator('.message.mine', { hasText: 'Are you still you, Bob?' }).waitFor({ timeout: 30_000 });
     expect(alice.problems).toEqual([]);
   });
+
+  it('changes the password, then deletes the account', async () => {
+    await alice.page.getByRole('button', { name: alice.username }).click();
+    const newPassword = 'alice another correct horse';
+    await alice.page.getByLabel('Current password').fill(alice.password);
+    await alice.page.getByLabel('New password').fill(newPassword);
+    await alice.page.getByRole('button', { name: 'Change password' }).click();
+    await alice.page.getByRole('status').filter({ hasText: 'Password changed.' }).waitFor({ timeout: 30_000 });
+    await alice.page.getByText('Delete the account').click();
+    await axe(alice.page, 'account settings');
+    await alice.page.getByLabel('Password', { exact: true }).fill(alice.password);
+    alice.page.once('dialog', (d) => void d.accept());
+    await alice.page.getByRole('button', { name: 'Delete my account' }).click();
+    await alice.page.getByRole('alert').filter({ hasText: 'Wrong username or password.' }).waitFor({ timeout: 30_000 });
+    await alice.page.getByLabel('Password', { exact: true }).fill(newPassword);
+    alice.page.once('dialog', (d) => void d.accept());
+    await alice.page.getByRole('button', { name: 'Delete my account' }).click();
+    await alice.page.getByRole('heading', { name: 'Create an account' }).waitFor({ timeout: 30_000 });
+    // The server agrees: nobody has that username any more.
+    const probe = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
+    await probe.register({ username: `probe2-${run}`, password: 'probe correct horse battery' });
+    await expect(probe.contacts.find(alice.username)).rejects.toMatchObject({ code: 'user_not_found' });
+    expect(alice.problems).toEqual([]);
+  });
 });
 
 if (skipReason) {
