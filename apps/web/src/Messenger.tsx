@@ -213,6 +213,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           ←
         </button>
         <h2 id="chat-title">{title}</h2>
+        {entry.chat.type === 'personal' && entry.chat.peerUserId in state.online && <span className="presence">{state.online[entry.chat.peerUserId] ? 'online' : 'offline'}</span>}
         {entry.chat.type === 'personal' ? (
           <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
             Safety number

@@ -47,6 +47,8 @@ export interface ViewState {
   readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
   /** The server ended the live connection for good (session ended, device revoked): sign in again. */
   readonly ended: boolean;
+  /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
+  readonly online: Readonly<Record<string, boolean>>;
 }
 
 const PAGE = 30;
@@ -74,7 +76,7 @@ export class Session {
   private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
     this.client = client;
     this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {} };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -151,6 +153,9 @@ export class Session {
         if (r.seq > prev) this.#set({ readByPeer: { ...this.#state.readByPeer, [r.chatId]: r.seq } });
       });
       live.on('membership', () => void this.refreshChats());
+      live.on('presence', (p) => this.#set({ online: { ...this.#state.online, [p.userId]: p.online } }));
+      // A new connection starts with no presence subscriptions.
+      live.on('synced', () => this.#subscribePresence(true));
       live.on('disconnected', (d) => {
         if (!d.reconnect && this.#live === live) {
           this.lock();
@@ -228,8 +233,16 @@ export class Session {
         return { chat, last, unread };
       }),
     );
+    this.#subscribePresence(false);
     const openGone = this.#state.openChatId !== null && !entries.some((e) => e.chat.chatId === this.#state.openChatId);
     this.#set({ chats: entries.sort(byActivity), chatsLoaded: true, ...(openGone ? { openChatId: null } : {}) });
+  }
+
+  /** Presence of the people of personal chats; those never answered for (refused: the connection hadn't seen the chat yet) are asked again. */
+  #subscribePresence(all: boolean): void {
+    const peers = [...new Set(this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId))];
+    const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
+    if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
   }
 
   /** Opens (or creates) the personal chat with a user found by username. */
@@ -359,6 +372,9 @@ export class Session {
     const own = m.senderUserId === this.#state.account.userId;
     this.#append(m, !own);
     if (!known) void this.refreshChats();
+    // Delivery accepts a presence subscription once the connection has seen the chat (sync or live traffic): ask again now.
+    const entry = this.#state.chats.find((e) => e.chat.chatId === m.chatId);
+    if (entry?.chat.type === 'personal' && !(entry.chat.peerUserId in this.#state.online)) this.#live?.subscribePresence([entry.chat.peerUserId]);
     if (m.senderUserId !== this.#state.account.userId) this.#typing(m.chatId, m.senderUserId, false);
     if (this.#state.openChatId === m.chatId && document.visibilityState === 'visible') void this.#markRead(m.chatId);
   }

@@ -92,14 +92,25 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
-async function register(p: Person): Promise<void> {
+async function register(p: Person, { keyboard = false } = {}): Promise<void> {
   await p.page.goto(url);
   await p.page.getByRole('heading', { name: 'Create an account' }).waitFor();
-  await p.page.getByLabel('Username').fill(p.username);
-  await p.page.getByLabel('Password', { exact: true }).fill(p.password);
-  await p.page.getByLabel('Passphrase for this browser').fill(p.passphrase);
-  await p.page.getByLabel('Passphrase again').fill(p.passphrase);
-  await p.page.getByRole('button', { name: 'Create account' }).click();
+  if (keyboard) {
+    // Keyboard only: the username field has the focus; Tab moves through the form, Enter submits.
+    await expect(p.page.evaluate('document.activeElement.id')).resolves.toBe('reg-username');
+    for (const text of [p.username, p.password, p.passphrase, p.passphrase]) {
+      await p.page.keyboard.type(text);
+      await p.page.keyboard.press('Tab');
+    }
+    await expect(p.page.evaluate('document.activeElement.textContent')).resolves.toBe('Create account');
+    await p.page.keyboard.press('Enter');
+  } else {
+    await p.page.getByLabel('Username').fill(p.username);
+    await p.page.getByLabel('Password', { exact: true }).fill(p.password);
+    await p.page.getByLabel('Passphrase for this browser').fill(p.passphrase);
+    await p.page.getByLabel('Passphrase again').fill(p.passphrase);
+    await p.page.getByRole('button', { name: 'Create account' }).click();
+  }
   await p.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
 }
 
@@ -150,7 +161,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await axe(alice.page, 'welcome');
     await shot(alice.page, 'welcome');
     await register(alice);
-    await register(bob);
+    await register(bob, { keyboard: true });
     await axe(bob.page, 'empty chat list');
 
     // Alice opens a personal chat with Bob by his username and writes.
@@ -166,8 +177,9 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await axe(bob.page, 'chat list');
     await shot(bob.page, 'chat-list');
 
-    // Bob opens it (marks it read), learns who it is from the safety number panel, and answers; typing shows on Alice's side.
-    await item.click();
+    // Bob opens it from the keyboard (marks it read), says who wrote, and answers; typing shows on Alice's side.
+    await item.focus();
+    await bob.page.keyboard.press('Enter');
     await bob.page.locator('.message.theirs', { hasText: 'Hello Bob' }).waitFor();
     // Alice wrote first: Bob's device doesn't know her username until he says who he thinks it is and the directory agrees.
     await bob.page.getByLabel(/Who do you think it is/).fill(bob.username);
@@ -181,6 +193,8 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await bob.page.getByLabel(/^Message to /).fill('');
     await send(bob, 'Hi Alice! Received, live.');
     await alice.page.locator('.message.theirs', { hasText: 'Hi Alice! Received, live.' }).waitFor({ timeout: 30_000 });
+    // Alice sees Bob online (presence, opt-in for people she shares a chat with).
+    await alice.page.locator('.chat-header .presence', { hasText: 'online' }).waitFor({ timeout: 30_000 });
     // Bob read Alice's message: her client shows the receipt.
     await alice.page.locator('.message.mine .meta', { hasText: 'Read' }).waitFor({ timeout: 30_000 });
 
