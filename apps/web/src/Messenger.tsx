@@ -8,6 +8,7 @@ import type { ChatEntry, Session } from './session.js';
 import { describeError } from './errors.js';
 import { AccountPanel, SafetyNumber } from './Account.js';
 import { Members, NewGroup } from './Groups.js';
+import { DigestOffer } from './Digest.js';
 
 const time = (iso: string): string => {
   const d = new Date(iso);
@@ -227,6 +228,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} />}
+      {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
       <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${title}`}>
         {history?.hasMore && (
           <button type="button" className="older" onClick={older} disabled={history.loading}>

@@ -2,10 +2,15 @@
 // live connection, and what the screens show (chats sorted by activity,
 // loaded history, typing, receipts), as a small store React subscribes to
 // (useSyncExternalStore). Every message goes through the SDK: it decrypts and
-// verifies; this file only orders, dedupes and counts.
+// verifies; this file only orders, dedupes and counts. Past 400 lines because
+// it is the one place the screens' state changes (chats, history, live events,
+// groups, digests); the screens only render it.
 import {
   BilClient,
+  DEFAULT_MIN_UNREAD,
   type Chat,
+  type DigestMode,
+  type DigestOutcome,
   type DecryptedMessage,
   type HistoryMessage,
   type LiveClient,
@@ -49,6 +54,8 @@ export interface ViewState {
   readonly ended: boolean;
   /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
   readonly online: Readonly<Record<string, boolean>>;
+  /** Chats opened with many unread messages: a digest is offered, and they stay unread until the person says so. */
+  readonly digestOffers: Readonly<Record<string, number>>;
 }
 
 const PAGE = 30;
@@ -76,7 +83,7 @@ export class Session {
   private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
     this.client = client;
     this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {} };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {} };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -298,6 +305,8 @@ export class Session {
   async openChat(chatId: string | null): Promise<void> {
     this.#set({ openChatId: chatId });
     if (!chatId) return;
+    const unread = this.#state.chats.find((e) => e.chat.chatId === chatId)?.unread ?? 0;
+    if (unread >= DEFAULT_MIN_UNREAD && !(chatId in this.#state.digestOffers)) this.#set({ digestOffers: { ...this.#state.digestOffers, [chatId]: unread } });
     if (!this.#state.history[chatId]) {
       this.#setHistory(chatId, { messages: [], hasMore: false, loading: true });
       const page = await this.client.messages.history(chatId, { limit: PAGE });
@@ -349,7 +358,30 @@ export class Session {
     this.#live?.typing(chatId, true);
   }
 
+  /**
+   * A digest of the chat's unread messages where `on` says (docs/digest.md): `device` sends nothing anywhere;
+   * `server` seals the transcript to the digest service key the person gave (never one the server names).
+   * The screen showed `digestDisclosure(on)` before the button, so the SDK's confirmation is that click.
+   */
+  async digest(chatId: string, on: DigestMode, serviceIdentityKey?: string): Promise<DigestOutcome> {
+    const names: Record<string, string> = { ...this.#state.names };
+    const [outcome] = await this.client.digest([chatId], { on, names, confirm: () => true, ...(serviceIdentityKey ? { serviceIdentityKey } : {}) });
+    return outcome!;
+  }
+
+  digestDisclosure(on: DigestMode): string {
+    return this.client.digests.disclosure(on);
+  }
+
+  /** Ends the offer: the chat is read now. */
+  async doneWithDigest(chatId: string): Promise<void> {
+    const { [chatId]: _done, ...rest } = this.#state.digestOffers;
+    this.#set({ digestOffers: rest });
+    await this.#markRead(chatId);
+  }
+
   async #markRead(chatId: string): Promise<void> {
+    if (chatId in this.#state.digestOffers) return;
     const h = this.#state.history[chatId];
     const last = h?.messages.at(-1);
     this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId ? { ...e, unread: 0 } : e)) });

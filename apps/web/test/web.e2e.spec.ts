@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore } from '@bil/sdk';
-import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
+import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -366,6 +366,46 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await expect(carol.page.content()).resolves.not.toContain('Carol is not in this group any more');
     await alice.page.getByRole('button', { name: 'Members' }).click();
     for (const p of [alice, bob, carol]) expect(p.problems, p.name).toEqual([]);
+  });
+
+  it('offers a digest of many unread messages: on the device (nothing leaves it), then by the digest service', async () => {
+    // Bob is in the group; Alice writes 21 messages in their personal chat.
+    await alice.page.locator('.chat-item', { hasText: bob.username }).click();
+    const lines = ['Lunch on Friday at the harbour restaurant?', 'I booked a table for six at noon.', 'Carol brings the tent for the weekend after.', 'Please confirm by Thursday evening.'];
+    for (let i = 0; i < 21; i++) {
+      const box = alice.page.getByLabel(/^Message to /);
+      await box.fill(`${lines[i % lines.length]} (${i + 1})`);
+      await box.press('Enter');
+    }
+    await alice.page.locator('.message.mine', { hasText: '(21)' }).waitFor({ timeout: 30_000 });
+    const item = bob.page.locator('.chat-item', { hasText: alice.username });
+    await item.locator('.badge', { hasText: '21 unread' }).waitFor({ timeout: 30_000 });
+    await item.click();
+    await bob.page.getByRole('heading', { name: '21 unread messages: read a summary first?' }).waitFor();
+    const onDevice = await bob.page.locator('.disclosure').textContent();
+    expect(onDevice).toMatch(/\S/);
+    await axe(bob.page, 'digest offer');
+    await bob.page.getByRole('button', { name: 'Summarise' }).click();
+    const summary = bob.page.locator('.summary');
+    await summary.filter({ hasText: 'on this device (nothing left it)' }).waitFor({ timeout: 60_000 });
+    await expect(summary.textContent()).resolves.toContain('Topic:');
+
+    // By the digest service: the key comes from the operator (here: what start.mjs wrote), never from the server.
+    await bob.page.getByLabel('By the digest service').check();
+    const disclosure = await bob.page.locator('.disclosure').textContent();
+    const servers = JSON.parse(readFileSync(join(systemConfigDir(env), 'servers.json'), 'utf8')) as Record<string, { digest_service_key: string }>;
+    await bob.page.getByLabel(/The digest service’s key/).fill(servers[url.replace(/\/$/, '')]!.digest_service_key);
+    await bob.page.getByRole('button', { name: 'Summarise' }).click();
+    await summary.filter({ hasText: 'by the digest service' }).waitFor({ timeout: 90_000 });
+    // Before the button, the screen said what leaves the device in this mode (not the on-device text).
+    expect(disclosure).toMatch(/\S/);
+    expect(disclosure).not.toBe(onDevice);
+    await axe(bob.page, 'digest summary');
+    await shot(bob.page, 'digest');
+    await bob.page.getByRole('button', { name: 'Mark all as read' }).click();
+    await bob.page.locator('.digest').waitFor({ state: 'detached' });
+    await item.locator('.badge').waitFor({ state: 'detached', timeout: 15_000 });
+    expect(bob.problems).toEqual([]);
   });
 
   it("raises a blocking alert when a contact's identity key changes, and sends again once accepted", async () => {
