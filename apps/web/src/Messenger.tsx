@@ -254,6 +254,13 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
               </li>
             );
           })}
+          {(state.pending[chatId] ?? []).map((p) => (
+            <li key={p.messageId} className="message mine pending">
+              <span className="visually-hidden">You: </span>
+              <span className="text">{p.text}</span>
+              <span className="meta">{p.status === 'sending' ? 'Sending…' : 'Not sent yet: it goes when you are back online'}</span>
+            </li>
+          ))}
         </ol>
       </div>
       <p className="typing" aria-live="polite">

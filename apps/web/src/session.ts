@@ -6,8 +6,11 @@
 // it is the one place the screens' state changes (chats, history, live events,
 // groups, digests); the screens only render it.
 import {
+  BilApiError,
   BilClient,
+  BilNetworkError,
   DEFAULT_MIN_UNREAD,
+  uuidv7,
   type Chat,
   type DigestMode,
   type DigestOutcome,
@@ -56,9 +59,20 @@ export interface ViewState {
   readonly online: Readonly<Record<string, boolean>>;
   /** Chats opened with many unread messages: a digest is offered, and they stay unread until the person says so. */
   readonly digestOffers: Readonly<Record<string, number>>;
+  /** Per chat, messages not stored yet: `sending`, or `waiting` for the network (resent with the same message id). */
+  readonly pending: Readonly<Record<string, readonly PendingMessage[]>>;
+}
+
+export interface PendingMessage {
+  readonly messageId: string;
+  readonly text: string;
+  readonly status: 'sending' | 'waiting';
 }
 
 const PAGE = 30;
+/** How long the SDK itself retries a send through an outage before the app's queue takes over (same message id). */
+const OUTAGE_RETRY_MS = 5000;
+const transient = (err: unknown): boolean => err instanceof BilNetworkError || (err instanceof BilApiError && err.status >= 502 && err.status <= 504);
 const TYPING_MS = 6000;
 
 const activity = (e: ChatEntry): number => Math.max(Date.parse(e.chat.lastActivityAt) || 0, e.last ? Date.parse(e.last.createdAt) || 0 : 0);
@@ -83,7 +97,7 @@ export class Session {
   private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
     this.client = client;
     this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {} };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending: {} };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -93,7 +107,7 @@ export class Session {
   /** Opens the sealed stores with the passphrase (WrongPassphraseError when it isn't the one); null: no device here. */
   static async unlock(passphrase: string): Promise<Session | null> {
     const stores = keyStores(passphrase);
-    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
     const account = await client.account();
     if (!account) return null;
     return new Session(client, stores.names, account, (await stores.names.load()) ?? {});
@@ -102,7 +116,7 @@ export class Session {
   /** A new account: keys made here by the SDK, sealed under the passphrase. */
   static async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
     const stores = keyStores(o.passphrase);
-    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
     const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
     await stores.names.save({ [account.userId]: account.username });
     return new Session(client, stores.names, account, { [account.userId]: account.username });
@@ -111,7 +125,7 @@ export class Session {
   /** A new device of an existing account, step 1: keys made here, the request to show. */
   static async linkRequest(o: { passphrase: string; deviceName: string }): Promise<{ client: BilClient; request: string; finish: (approval: string, password: string) => Promise<Session> }> {
     const stores = keyStores(o.passphrase);
-    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile });
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
     const request = await client.devices.linkRequest({ deviceName: o.deviceName });
     return {
       client,
@@ -148,9 +162,13 @@ export class Session {
   /** Opens the live connection and loads the chat list. */
   async start(): Promise<void> {
     if (!this.#live) {
+      window.addEventListener('online', this.#onOnline);
       const live = this.client.live();
       this.#live = live;
-      live.on('state', ({ state }) => this.#set({ live: state }));
+      live.on('state', ({ state }) => {
+        this.#set({ live: state });
+        if (state === 'live') void this.flush();
+      });
       live.on('message', (m) => this.#received(m));
       live.on('undecryptable', (m) => this.#received(m));
       live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
@@ -174,7 +192,10 @@ export class Session {
   }
 
   /** Closes the live connection; the keys stay sealed in IndexedDB. */
+  readonly #onOnline = (): void => void this.flush();
+
   lock(): void {
+    window.removeEventListener('online', this.#onOnline);
     this.#live?.close();
     this.#live = null;
     for (const t of this.#typingTimers.values()) clearTimeout(t);
@@ -330,10 +351,33 @@ export class Session {
     }
   }
 
+  /**
+   * Sends at once; through an outage the message waits in the chat as "not sent yet" and is resent with the
+   * same message id when the network is back (the server stores it once). Other errors are thrown.
+   */
   async send(chatId: string, text: string): Promise<void> {
     this.#live?.typing(chatId, false);
     this.#lastTypingSent = 0;
-    const r = await this.client.messages.send(chatId, text);
+    const p: PendingMessage = { messageId: uuidv7(), text, status: 'sending' };
+    this.#setPending(chatId, [...(this.#state.pending[chatId] ?? []), p]);
+    await this.#deliver(chatId, p);
+  }
+
+  async #deliver(chatId: string, p: PendingMessage): Promise<void> {
+    this.#updatePending(chatId, p.messageId, 'sending');
+    let r;
+    try {
+      r = await this.client.messages.send(chatId, p.text, { messageId: p.messageId });
+    } catch (err) {
+      if (transient(err)) {
+        this.#updatePending(chatId, p.messageId, 'waiting');
+        this.#scheduleFlush();
+        return;
+      }
+      this.#setPending(chatId, (this.#state.pending[chatId] ?? []).filter((x) => x.messageId !== p.messageId));
+      throw err;
+    }
+    this.#setPending(chatId, (this.#state.pending[chatId] ?? []).filter((x) => x.messageId !== p.messageId));
     const mine: DecryptedMessage = {
       ok: true,
       chatId,
@@ -344,10 +388,39 @@ export class Session {
       epoch: 0,
       createdAt: r.createdAt,
       timestamp: Date.now(),
-      text,
+      text: p.text,
       outgoing: true,
     };
     this.#append(mine, false);
+  }
+
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Resends what waits, oldest first per chat, every few seconds and whenever the connection is back. */
+  #scheduleFlush(delayMs = 3000): void {
+    if (this.#flushTimer) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
+      void this.flush();
+    }, delayMs);
+  }
+
+  async flush(): Promise<void> {
+    for (const [chatId, list] of Object.entries(this.#state.pending)) {
+      for (const p of list) {
+        if (p.status !== 'waiting') continue;
+        await this.#deliver(chatId, p).catch(() => undefined);
+        if (this.#state.pending[chatId]?.some((x) => x.messageId === p.messageId)) break; // still offline: keep the order
+      }
+    }
+  }
+
+  #setPending(chatId: string, list: PendingMessage[]): void {
+    this.#set({ pending: { ...this.#state.pending, [chatId]: list } });
+  }
+
+  #updatePending(chatId: string, messageId: string, status: PendingMessage['status']): void {
+    this.#setPending(chatId, (this.#state.pending[chatId] ?? []).map((x) => (x.messageId === messageId ? { ...x, status } : x)));
   }
 
   /** Tells the others this user is typing (at most every 3 s). */

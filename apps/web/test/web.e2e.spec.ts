@@ -408,6 +408,25 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     expect(bob.problems).toEqual([]);
   });
 
+  it('a message written offline waits in the chat and goes once, with the same id, when the network is back', async () => {
+    await alice.context.setOffline(true);
+    try {
+      const box = alice.page.getByLabel(/^Message to /);
+      await box.fill('Written in a tunnel');
+      await box.press('Enter');
+      await alice.page.locator('.message.pending', { hasText: 'Written in a tunnel' }).filter({ hasText: 'Not sent yet' }).waitFor({ timeout: 30_000 });
+      await axe(alice.page, 'chat with a message waiting');
+    } finally {
+      await alice.context.setOffline(false);
+    }
+    await alice.page.locator('.message.mine:not(.pending)', { hasText: 'Written in a tunnel' }).waitFor({ timeout: 30_000 });
+    await bob.page.locator('.message.theirs', { hasText: 'Written in a tunnel' }).waitFor({ timeout: 30_000 });
+    await send(alice, 'and this one after');
+    await bob.page.locator('.message.theirs', { hasText: 'and this one after' }).waitFor({ timeout: 30_000 });
+    await expect(bob.page.locator('.message.theirs', { hasText: 'Written in a tunnel' }).count()).resolves.toBe(1);
+    await expect(alice.page.locator('.message', { hasText: 'Written in a tunnel' }).count()).resolves.toBe(1);
+  });
+
   it("raises a blocking alert when a contact's identity key changes, and sends again once accepted", async () => {
     // Bob resets his identity from elsewhere (a new identity key; his other devices are revoked).
     const probe = new BilClient({ baseUrl: url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
