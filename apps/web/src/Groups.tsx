@@ -1,6 +1,7 @@
 // Groups: a new group from usernames (its title encrypted in the signed
 // record), and the members panel (the verified record's members and roles;
-// admins add and remove, each change a new signed epoch; anyone leaves).
+// admins rename, add and remove, the owner gives admin rights, each change a
+// new signed epoch; anyone leaves).
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type FormEvent, type ReactNode } from 'react';
 import type { Session } from './session.js';
 import { describeError } from './errors.js';
@@ -50,7 +51,8 @@ export function NewGroup({ session }: { session: Session }): ReactNode {
 }
 
 /** A group's members as its verified record lists them; admins add and remove (each change is a new signed epoch). */
-export function Members({ session, chatId, canManage }: { session: Session; chatId: string; canManage: boolean }): ReactNode {
+export function Members({ session, chatId, canManage, isOwner, title }: { session: Session; chatId: string; canManage: boolean; isOwner: boolean; title: string }): ReactNode {
+  const [newTitle, setNewTitle] = useState(title);
   const state = useSyncExternalStore(session.subscribe, session.getState);
   const [members, setMembers] = useState<{ userId: string; role: string }[] | null>(null);
   const [mismatch, setMismatch] = useState<boolean>(false);
@@ -89,14 +91,36 @@ export function Members({ session, chatId, canManage }: { session: Session; chat
               <span>
                 {m.userId === state.account.userId ? 'You' : session.name(m.userId)} <small>({m.role})</small>
               </span>
-              {canManage && m.userId !== state.account.userId && m.role !== 'owner' && (
-                <button type="button" className="danger" onClick={() => act(() => session.removeMember(chatId, m.userId))}>
-                  Remove {session.name(m.userId)}
-                </button>
-              )}
+              <span className="row">
+                {isOwner && m.userId !== state.account.userId && m.role !== 'owner' && (
+                  <button type="button" onClick={() => act(() => session.setRole(chatId, m.userId, m.role === 'admin' ? 'member' : 'admin'))}>
+                    {m.role === 'admin' ? `Make ${session.name(m.userId)} a member` : `Make ${session.name(m.userId)} an admin`}
+                  </button>
+                )}
+                {canManage && m.userId !== state.account.userId && m.role !== 'owner' && (
+                  <button type="button" className="danger" onClick={() => act(() => session.removeMember(chatId, m.userId))}>
+                    Remove {session.name(m.userId)}
+                  </button>
+                )}
+              </span>
             </li>
           ))}
         </ul>
+      )}
+      {canManage && (
+        <form
+          className="row"
+          onSubmit={(e) => {
+            e.preventDefault();
+            act(() => session.rename(chatId, newTitle));
+          }}
+        >
+          <label htmlFor="rename-group" className="visually-hidden">
+            Group name
+          </label>
+          <input id="rename-group" value={newTitle} onChange={(e) => setNewTitle(e.target.value)} required maxLength={100} autoComplete="off" />
+          <button type="submit">Rename</button>
+        </form>
       )}
       {canManage && (
         <form

@@ -178,6 +178,7 @@ export class Session {
         if (r.seq > prev) this.#set({ readByPeer: { ...this.#state.readByPeer, [r.chatId]: r.seq } });
       });
       live.on('membership', () => void this.refreshChats());
+      live.on('epoch', () => void this.refreshChats()); // a rename is a new epoch: the title comes from its record
       live.on('presence', (p) => this.#set({ online: { ...this.#state.online, [p.userId]: p.online } }));
       // A new connection starts with no presence subscriptions.
       live.on('synced', () => this.#subscribePresence(true));
@@ -311,6 +312,17 @@ export class Session {
     const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
     await this.#learn(user.userId, user.username);
     await this.client.chats.members.add(chatId, [user.userId]);
+  }
+
+  /** A new epoch whose encrypted metadata carries the new title (admins). */
+  async rename(chatId: string, title: string): Promise<void> {
+    await this.client.chats.rename(chatId, title.trim());
+    await this.refreshChats();
+  }
+
+  /** The owner gives or takes admin rights (a new signed epoch). */
+  async setRole(chatId: string, userId: string, role: 'admin' | 'member'): Promise<void> {
+    await this.client.chats.members.changeRole(chatId, userId, role);
   }
 
   async removeMember(chatId: string, userId: string): Promise<void> {

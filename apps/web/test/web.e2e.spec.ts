@@ -358,10 +358,17 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await alice.page.locator('.devices li').nth(2).waitFor({ timeout: 30_000 });
     await axe(alice.page, 'group members');
     await shot(alice.page, 'group');
+    // Bob made an admin, and a new (encrypted) title: new signed epochs both.
+    await alice.page.getByRole('button', { name: `Make ${bob.username} an admin` }).click();
+    await alice.page.getByRole('button', { name: `Make ${bob.username} a member` }).waitFor({ timeout: 30_000 });
+    await alice.page.getByLabel('Group name', { exact: true }).fill('Weekend trip (Saturday)');
+    await alice.page.getByRole('button', { name: 'Rename' }).click();
+    await alice.page.getByRole('heading', { name: 'Weekend trip (Saturday)' }).waitFor({ timeout: 30_000 });
     await alice.page.getByRole('button', { name: `Remove ${carol.username}` }).click();
     await alice.page.locator('.devices li').nth(2).waitFor({ state: 'detached', timeout: 30_000 });
     await send(alice, 'Carol is not in this group any more');
     await bob.page.locator('.message.theirs', { hasText: 'Carol is not in this group any more' }).waitFor({ timeout: 30_000 });
+    await bob.page.getByRole('heading', { name: 'Weekend trip (Saturday)' }).waitFor({ timeout: 30_000 });
     await carol.page.locator('.chat-item', { hasText: 'Weekend trip' }).waitFor({ state: 'detached', timeout: 30_000 });
     await expect(carol.page.content()).resolves.not.toContain('Carol is not in this group any more');
     await alice.page.getByRole('button', { name: 'Members' }).click();
