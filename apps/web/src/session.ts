@@ -503,7 +503,8 @@ export class Session {
     const chats = this.#state.chats.map((e) => {
       if (e.chat.chatId !== m.chatId) return e;
       const newer = !e.last || e.last.seq <= m.seq;
-      const already = h?.messages.some((x) => x.seq === m.seq) ?? false;
+      // The server's count already includes everything up to the chat's lastSeq (a catch-up after the list loaded).
+      const already = (h?.messages.some((x) => x.seq === m.seq) ?? false) || m.seq <= e.chat.lastSeq;
       return {
         chat: newer ? { ...e.chat, lastSeq: Math.max(e.chat.lastSeq, m.seq), lastActivityAt: m.createdAt } : e.chat,
         last: newer ? m : e.last,

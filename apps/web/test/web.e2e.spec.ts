@@ -3,11 +3,14 @@
 // tests/system does), its gateway serving apps/web/dist; Debian's Chromium
 // (/usr/bin/chromium, installed by scripts/ci-browser.sh) driven by
 // playwright-core, one fresh user-data directory per person. Alice and Bob
-// register, chat live (typing, read receipt, safety numbers), Bob reloads,
-// unlocks with his passphrase and pages back through history; Alice logs out
-// and in, adds a second browser as a new device and revokes it; a group of
-// three, one removed; a contact's identity reset raises the blocking alert. axe-core runs on every screen (serious or
-// critical violations fail); no page breaks the Content-Security-Policy;
+// register, chat live (typing, presence, read receipt, safety numbers), Bob
+// leaves, comes back, unlocks with his passphrase, catches up and pages back
+// through history; Alice logs out and in, adds a second browser as a new
+// device and revokes it; a group of three (rename, roles, one removed); a
+// digest in two modes; a message sent offline goes once; a contact's identity
+// reset raises the blocking alert; password change and account deletion.
+// axe-core runs on every screen (serious or critical violations fail); no
+// page breaks the Content-Security-Policy;
 // nothing lands in localStorage and no request carries a passphrase.
 // Screenshots of the main screens go to apps/web/screenshots/.
 // Long on purpose: one story, each step building on the one before.
@@ -150,7 +153,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await env?.cleanup();
   });
 
-  it('two people register, chat live, reload and unlock, page back through history', async () => {
+  it('two people register and chat live; one leaves, comes back, unlocks, catches up and pages back through history', async () => {
     // The gateway serves the app with its CSP.
     const res = await fetch(url);
     expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -223,8 +226,11 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await axe(alice.page, 'chat');
     await shot(alice.page, 'chat');
 
-    // Bob reloads: the lock screen; the passphrase opens his keys; the history is still there.
-    await bob.page.reload();
+    // Bob closes the app (the page leaves); Alice writes meanwhile; Bob comes back: the lock screen; the
+    // passphrase opens his keys; he catches up (unread count, newest message) and the history is still there.
+    await bob.page.goto('about:blank');
+    for (const text of ['while you were away 1', 'while you were away 2', 'while you were away 3']) await send(alice, text);
+    await bob.page.goto(url);
     await bob.page.getByRole('heading', { name: 'Unlock bil-message' }).waitFor();
     await axe(bob.page, 'lock');
     await shot(bob.page, 'lock');
@@ -234,14 +240,18 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await bob.page.getByLabel('Passphrase').fill(bob.passphrase);
     await bob.page.getByRole('button', { name: 'Unlock' }).click();
     await bob.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
-    await bob.page.locator('.chat-item').first().click();
+    const back = bob.page.locator('.chat-item').first();
+    await back.locator('.badge', { hasText: '3 unread' }).waitFor({ timeout: 30_000 });
+    await expect(back.locator('.chat-preview').textContent()).resolves.toBe('while you were away 3');
+    await back.click();
+    await bob.page.locator('.message.theirs', { hasText: 'while you were away 3' }).waitFor();
     await bob.page.locator('.message.theirs', { hasText: 'message 32 of 32' }).waitFor();
     // 30 per page: the first messages are one page up.
     await expect(bob.page.locator('.message', { hasText: 'Hello Bob' }).count()).resolves.toBe(0);
     await bob.page.getByRole('button', { name: 'Load older messages' }).click();
     await bob.page.locator('.message.theirs', { hasText: 'Hello Bob, this is end-to-end encrypted' }).waitFor();
     await bob.page.locator('.message.mine', { hasText: 'Hi Alice! Received, live.' }).waitFor();
-    await expect(bob.page.locator('.message').count()).resolves.toBe(34);
+    await expect(bob.page.locator('.message').count()).resolves.toBe(37);
 
     // Phone width: the chat alone, with a way back to the list.
     await bob.page.setViewportSize({ width: 390, height: 800 });
