@@ -12,10 +12,10 @@
 // axe-core runs on every screen (serious or critical violations fail); no
 // page breaks the Content-Security-Policy;
 // nothing lands in localStorage and no request carries a passphrase.
-// Screenshots of the main screens go to apps/web/screenshots/.
+// Screenshots of the main screens: see SHOT_DIRS.
 // Long on purpose: one story, each step building on the one before.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,9 @@ import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemConf
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-const SHOTS = fileURLToPath(new URL('../screenshots', import.meta.url));
+// Every run saves the screenshots under .test-results/screenshots; with UPDATE_SCREENSHOTS=1 also into
+// screenshots/ (committed, shown in the README), so a plain test run leaves the working tree clean.
+const SHOT_DIRS = [fileURLToPath(new URL('../.test-results/screenshots', import.meta.url)), ...(process.env.UPDATE_SCREENSHOTS === '1' ? [fileURLToPath(new URL('../screenshots', import.meta.url))] : [])];
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** Chromium, installed by scripts/ci-browser.sh when missing; a reason to skip only when that fails. */
@@ -91,8 +93,11 @@ async function axe(page: Page, screen: string): Promise<void> {
 }
 
 async function shot(page: Page, name: string): Promise<void> {
-  mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  const png = await page.screenshot();
+  for (const dir of SHOT_DIRS) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.png`), png);
+  }
 }
 
 async function register(p: Person, { keyboard = false } = {}): Promise<void> {
