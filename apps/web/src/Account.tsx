@@ -6,6 +6,7 @@ import type { Session } from './session.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 import { describeError } from './errors.js';
 import { forgetDevice } from './storage.js';
+import { QrCode } from './QrCode.js';
 
 export function AccountPanel({ session, onClose, onDeviceGone }: { session: Session; onClose: () => void; onDeviceGone: () => void }): ReactNode {
   const { account } = session.getState();
@@ -201,7 +202,14 @@ export function SafetyNumber({ session, userId }: { session: Session; userId: st
     <section className="safety" aria-labelledby="safety-title">
       <h3 id="safety-title">Safety number with {session.name(userId)}</h3>
       <p>Compare it with theirs in person or on a call. If it matches, nobody is in the middle.</p>
-      {digits ? <p className="digits">{digits}</p> : <p role="status">Loading…</p>}
+      {digits ? (
+        <div className="safety-number">
+          <p className="digits">{digits}</p>
+          <QrCode text={digits.replace(/\s/g, '')} label={`QR code of the safety number with ${session.name(userId)}`} size={160} />
+        </div>
+      ) : (
+        <p role="status">Loading…</p>
+      )}
       <p>{verified ? 'Verified.' : 'Not verified yet.'}</p>
       {!verified && digits && (
         <form

@@ -6,6 +6,7 @@ import { Messenger } from './Messenger.js';
 import { Session } from './session.js';
 import { forgetDevice, hasDevice } from './storage.js';
 import { describeError } from './errors.js';
+import { QrCode } from './QrCode.js';
 import { BilApiError } from '@bil/sdk';
 
 type Phase = { name: 'loading' } | { name: 'welcome' } | { name: 'lock' } | { name: 'signin'; session: Session } | { name: 'ready'; session: Session };
@@ -201,6 +202,7 @@ function LinkThisBrowser({ onOpened }: { onOpened: (s: Session) => void }): Reac
       <h2 id="link-title">Approve it on your other device</h2>
       <label htmlFor="link-request">1. Copy this link request to your other device (Settings, “Add a device”, or <code>bil device add</code>):</label>
       <textarea id="link-request" readOnly value={pending.request} rows={4} onFocus={(e) => e.currentTarget.select()} />
+      <QrCode text={pending.request} label="QR code of the link request" size={240} />
       <div className="field">
         <label htmlFor="link-approval">2. Paste the approval it shows</label>
         <textarea id="link-approval" value={approval} onChange={(e) => setApproval(e.target.value)} rows={4} required />

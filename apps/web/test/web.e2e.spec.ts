@@ -213,10 +213,14 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     const bobDigits = await bob.page.locator('.digits').textContent();
     expect(aliceDigits).toMatch(/^(\d{5} ){11}\d{5}$/);
     expect(bobDigits).toBe(aliceDigits);
+    // Beside the digits, the same number as a QR code (inline SVG, so the CSP stays strict).
+    const qr = alice.page.getByRole('img', { name: `QR code of the safety number with ${bob.username}` });
+    await expect(qr.locator('path').getAttribute('d')).resolves.toMatch(/^M\d/);
     await alice.page.getByLabel('Their number, as they read it out').fill(bobDigits!);
     await alice.page.getByRole('button', { name: 'Mark verified' }).click();
     await alice.page.getByText('Verified.').waitFor();
     await axe(alice.page, 'safety number');
+    await shot(alice.page, 'safety-number');
     await alice.page.getByRole('button', { name: 'Safety number' }).click();
     await bob.page.getByRole('button', { name: 'Safety number' }).click();
 
@@ -302,6 +306,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await second.page.getByRole('button', { name: 'Make a link request' }).click();
     const request = await second.page.locator('#link-request').inputValue({ timeout: 60_000 });
     expect(request).toMatch(/^bil-link-request:[A-Za-z0-9_-]+$/);
+    await second.page.getByRole('img', { name: 'QR code of the link request' }).waitFor();
     await axe(second.page, 'link request');
 
     await alice.page.getByRole('button', { name: alice.username }).click();
