@@ -239,6 +239,17 @@ export const restChatSharedSchemas = [
     },
   },
   {
+    $id: 'MessagesPage',
+    type: 'object',
+    description: 'One page of a chat\'s history (`GET /v1/chats/{chat_id}/messages`).',
+    required: ['messages', 'has_more', 'last_seq'],
+    properties: {
+      messages: { type: 'array', items: ref('Message'), description: 'Always in ascending seq order.' },
+      has_more: { type: 'boolean', description: 'More messages exist in the paging direction.' },
+      last_seq: { type: 'integer', description: "The chat's newest sequence number." },
+    },
+  },
+  {
     $id: 'EpochsPage',
     type: 'object',
     description: "A page of a group's epoch records, in order (`GET /v1/chats/{chat_id}/epochs`).",
@@ -289,6 +300,7 @@ export type MemberJson = SharedJson<'Member'>;
 export type ChatJson = SharedJson<'Chat'>;
 export type MessageJson = SharedJson<'Message'>;
 export type EpochJson = SharedJson<'Epoch'>;
+export type MessagesPageJson = SharedJson<'MessagesPage'>;
 export type EpochsPageJson = SharedJson<'EpochsPage'>;
 export type UnreadChatJson = SharedJson<'UnreadChat'>;
 export type UnreadJson = SharedJson<'Unread'>;

@@ -5,6 +5,7 @@
 // twin. Pure: no imports but limits, browser-safe (`@bil/proto/rest`).
 import { MAX_DEVICE_LIST_DEVICES } from './limits.js';
 import type { restChatSharedSchemas } from './rest-chat.js';
+import type { digestSharedSchemas } from './rest-digest.js';
 
 export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 
@@ -14,7 +15,7 @@ export const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
 // union of the alternatives; an object's own `properties` beside a oneOf are
 // left to the alternatives), and a $ref to a shared schema (`User#`), looked
 // up in this package's shared schemas and in `X`, extra shared schemas a
-// caller keeps itself (the gateway's digest objects); anything else is `unknown`.
+// caller keeps itself; anything else is `unknown`.
 
 /** A shared schema a `$ref` may name: anything with an `$id`. */
 type Named = { readonly $id: string };
@@ -151,6 +152,32 @@ export const restSharedSchemas = [
     },
   },
   {
+    $id: 'Directory',
+    type: 'object',
+    description: "A user's key directory entry (`GET /v1/users/{user_id}/devices`): the account identity key and every active device with its certificate.",
+    required: ['user_id', 'identity_key', 'devices'],
+    properties: {
+      user_id: { type: 'string' },
+      identity_key: { type: 'string', description: 'The key every device certificate must verify under.' },
+      devices: { type: 'array', items: { $ref: 'Device#' } },
+      device_list: {
+        anyOf: [{ $ref: 'DeviceList#' }, { type: 'null' }],
+        description: 'The latest signed device list, or null if the user never published one. A deleted account closed with a signed list answers with no devices and that list.',
+      },
+    },
+  },
+  {
+    $id: 'Me',
+    type: 'object',
+    description: "The caller's account and its active devices (`GET /v1/me`).",
+    required: ['user', 'devices', 'device_list'],
+    properties: {
+      user: { $ref: 'User#' },
+      devices: { type: 'array', items: { $ref: 'Device#' } },
+      device_list: { anyOf: [{ $ref: 'DeviceList#' }, { type: 'null' }], description: "The account's latest signed device list, or null." },
+    },
+  },
+  {
     $id: 'Tokens',
     type: 'object',
     description: 'A token pair of one session.',
@@ -173,8 +200,8 @@ export const restSharedSchemas = [
   },
 ] as const;
 
-/** Every shared schema a `$ref` may name: the identity objects here, the chat objects in rest-chat.ts. */
-type Shared = (typeof restSharedSchemas)[number] | (typeof restChatSharedSchemas)[number];
+/** Every shared schema a `$ref` may name: the identity objects here, the chat objects in rest-chat.ts, the digest objects in rest-digest.ts. */
+type Shared = (typeof restSharedSchemas)[number] | (typeof restChatSharedSchemas)[number] | (typeof digestSharedSchemas)[number];
 /** The JSON type of the shared schema `$id`. */
 export type SharedJson<Id extends Shared['$id']> = FromSchema<Extract<Shared, { $id: Id }>>;
 
@@ -188,3 +215,7 @@ export type DeviceJson = SharedJson<'Device'>;
 export type TokensJson = SharedJson<'Tokens'>;
 /** A signed device list as the API carries it. */
 export type DeviceListJson = SharedJson<'DeviceList'>;
+/** A user's key directory entry. */
+export type DirectoryJson = SharedJson<'Directory'>;
+/** The caller's account. */
+export type MeJson = SharedJson<'Me'>;

@@ -1,12 +1,14 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { restSharedSchemas, type DeviceJson, type DeviceListJson, type FromSchema, type UserJson } from './rest.js';
+import { restSharedSchemas, type DeviceJson, type DeviceListJson, type DirectoryJson, type FromSchema, type UserJson } from './rest.js';
 import {
   restChatSharedSchemas,
   type ChatJson as Chat,
   type EpochsPageJson,
   type MessageJson as Message,
+  type MessagesPageJson,
   type UnreadJson,
 } from './rest-chat.js';
+import { digestSharedSchemas, type DigestJson, type DigestKeyJson, type DigestPolicyJson, type SealedBoxJson } from './rest-digest.js';
 
 describe('REST JSON types derived from the schemas', () => {
   it('required fields are required, the rest optional, with their JSON types', () => {
@@ -44,7 +46,12 @@ describe('REST JSON types derived from the schemas', () => {
   });
 
   it('every shared schema has an $id', () => {
-    expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Tokens']);
+    expect(restSharedSchemas.map((s) => s.$id)).toEqual(['Error', 'User', 'Device', 'DeviceList', 'Directory', 'Me', 'Tokens']);
+  });
+
+  it('the directory entry refers to the device and device-list schemas', () => {
+    expectTypeOf<DirectoryJson['devices'][number]>().toEqualTypeOf<DeviceJson>();
+    expectTypeOf<DirectoryJson['device_list']>().toEqualTypeOf<DeviceListJson | null | undefined>();
   });
 });
 
@@ -56,11 +63,24 @@ describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () =>
     expectTypeOf<Message['envelope']['header']['scheme']>().toEqualTypeOf<'group' | 'direct'>();
     expectTypeOf<EpochsPageJson['epochs'][number]['record']['payload']['members'][number]['role']>().toEqualTypeOf<'admin' | 'member'>();
     expectTypeOf<EpochsPageJson['has_more']>().toEqualTypeOf<boolean>();
+    expectTypeOf<MessagesPageJson['messages'][number]>().toEqualTypeOf<Message>();
+    expectTypeOf<MessagesPageJson['last_seq']>().toEqualTypeOf<number>();
     expectTypeOf<UnreadJson['chats'][number]['type']>().toEqualTypeOf<'personal' | 'group'>();
     expectTypeOf<UnreadJson['chats'][number]['newest_unread'][number]>().toEqualTypeOf<Message>();
     expectTypeOf<UnreadJson['next_page_token']>().toEqualTypeOf<string>();
     expect(restChatSharedSchemas.map((s) => s.$id)).toEqual([
-      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message', 'Epoch', 'EpochsPage', 'UnreadChat', 'Unread',
+      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message', 'Epoch', 'MessagesPage', 'EpochsPage', 'UnreadChat', 'Unread',
     ]);
   });
 });
+
+describe('digest objects derived from their schemas (@bil/proto/rest-digest)', () => {
+  it('statuses, sealed results and consents', () => {
+    expectTypeOf<DigestJson['status']>().toEqualTypeOf<'pending' | 'ready' | 'failed' | 'expired'>();
+    expectTypeOf<DigestJson['results'][number]['sealed']>().toEqualTypeOf<SealedBoxJson>();
+    expectTypeOf<DigestPolicyJson['consents'][number]['payload']['include']>().toEqualTypeOf<boolean>();
+    expectTypeOf<DigestKeyJson['key']['key_id']>().toEqualTypeOf<string>();
+    expect(digestSharedSchemas.map((s) => s.$id)).toEqual(['SealedBox', 'Digest', 'DigestConsent', 'DigestPolicy', 'DigestKey']);
+  });
+});
+

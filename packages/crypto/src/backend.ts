@@ -39,6 +39,8 @@ export interface CryptoBackend {
    * refused); called with a 32-byte key and a 64-byte signature; never throws.
    */
   ed25519Verify?(publicKey: Bytes, message: Bytes, signature: Bytes): boolean;
+  /** Optional native Ed25519 public key of a 32-byte seed (RFC 8032 §5.1.5); without it @noble/curves derives it. */
+  ed25519PublicKey?(secretKey: Bytes): Bytes;
 }
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;

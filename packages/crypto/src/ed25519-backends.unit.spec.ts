@@ -3,7 +3,7 @@
 // non-canonical public-key encodings OpenSSL itself might accept.
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, useBackend } from './testing/backends.js';
-import { ed25519Sign, ed25519Verify, generateEd25519KeyPair } from './signature.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify, generateEd25519KeyPair } from './signature.js';
 import { portableBackend, setCryptoBackend } from './backend.js';
 
 const seed = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
@@ -35,6 +35,23 @@ describe.each(BACKENDS)('Ed25519 on the $name backend', ({ backend }) => {
     const bad = Uint8Array.from(portableSig);
     bad[63]! ^= 0x10; // S ≥ L or simply wrong
     expect(ed25519Verify(publicKey, message, bad)).toBe(false);
+  });
+
+  it('derives the public key as noble does, and signs with the current bytes of a reused seed array', () => {
+    const { publicKey } = generateEd25519KeyPair(seed);
+    expect(Buffer.from(ed25519PublicKey(seed)).toString('hex')).toBe(Buffer.from(publicKey).toString('hex'));
+    // One array, its bytes replaced between calls (a caller reusing or wiping its buffer): never the old key.
+    const buf = Uint8Array.from(seed);
+    expect(ed25519Verify(publicKey, message, ed25519Sign(buf, message))).toBe(true);
+    buf.set(Uint8Array.from({ length: 32 }, (_, i) => 200 - i));
+    const other = generateEd25519KeyPair(Uint8Array.from(buf)).publicKey;
+    expect(Buffer.from(ed25519PublicKey(buf)).toString('hex')).toBe(Buffer.from(other).toString('hex'));
+    const sig = ed25519Sign(buf, message);
+    expect([ed25519Verify(other, message, sig), ed25519Verify(publicKey, message, sig)]).toEqual([true, false]);
+    // The returned public key is the caller's own copy.
+    const pk = ed25519PublicKey(buf);
+    pk.fill(0);
+    expect(Buffer.from(ed25519PublicKey(buf)).toString('hex')).toBe(Buffer.from(other).toString('hex'));
   });
 
   it.each([

@@ -3,7 +3,7 @@
 // portability.unit.spec.ts); nothing in the main entry imports it, so browser
 // bundles never see node:crypto. Everything in the main entry is re-exported so
 // a Node app needs one import.
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, getCiphers, hkdfSync, sign, verify } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, getCiphers, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
 import type { Suite } from './aead.js';
 import { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
 import type { Bytes } from './encoding.js';
@@ -82,16 +82,65 @@ function open(suite: Suite, key: Bytes, nonce: Bytes, ciphertext: Bytes, aad: By
 const PKCS8_ED25519 = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
 const SPKI_ED25519 = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
-function ed25519Sign(secretKey: Bytes, message: Bytes): Bytes {
+/**
+ * Imported Ed25519 private keys, by the seed array they came from (a service
+ * signs with the same seed for every job; an import costs more than the
+ * signature). Each entry keeps a copy of the seed and is used only while the
+ * array still holds those bytes (a caller that wipes or reuses its array gets
+ * a fresh import); it goes when the array does.
+ */
+const privateKeys = new WeakMap<Bytes, { seed: Uint8Array; key: KeyObject; publicKey?: Bytes }>();
+
+function privateKeyOf(secretKey: Bytes): { seed: Uint8Array; key: KeyObject; publicKey?: Bytes } {
+  const hit = privateKeys.get(secretKey);
+  if (hit && sameBytes(hit.seed, secretKey)) return hit;
   // Not from Buffer's pool (the seed must not linger in shared memory); wiped after import.
   const der = Buffer.allocUnsafeSlow(PKCS8_ED25519.length + 32);
   der.set(PKCS8_ED25519, 0);
   der.set(secretKey, PKCS8_ED25519.length);
   try {
-    return owned(sign(null, message, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })));
+    const entry = { seed: Uint8Array.from(secretKey), key: createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }) };
+    privateKeys.set(secretKey, entry);
+    return entry;
   } finally {
     der.fill(0);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function ed25519Sign(secretKey: Bytes, message: Bytes): Bytes {
+  return owned(sign(null, message, privateKeyOf(secretKey).key));
+}
+
+function ed25519PublicKey(secretKey: Bytes): Bytes {
+  const entry = privateKeyOf(secretKey);
+  entry.publicKey ??= owned(createPublicKey(entry.key).export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519.length));
+  return Uint8Array.from(entry.publicKey);
+}
+
+/** Imported public keys by their base64 (not secret), the most recent 4,096: senders' keys repeat. */
+const publicKeys = new Map<string, KeyObject>();
+
+function publicKeyOf(publicKey: Bytes): KeyObject {
+  const id = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.length).toString('base64');
+  let key = publicKeys.get(id);
+  if (key) {
+    publicKeys.delete(id);
+  } else {
+    const der = new Uint8Array(SPKI_ED25519.length + 32);
+    der.set(SPKI_ED25519, 0);
+    der.set(publicKey, SPKI_ED25519.length);
+    key = createPublicKey({ key: Buffer.from(der.buffer), format: 'der', type: 'spki' });
+    if (publicKeys.size >= 4096) publicKeys.delete(publicKeys.keys().next().value!);
+  }
+  publicKeys.set(id, key);
+  return key;
 }
 
 /**
@@ -120,10 +169,7 @@ function canonicalPoint(p: Bytes): boolean {
 function ed25519Verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean {
   if (!canonicalPoint(publicKey)) return false;
   try {
-    const der = new Uint8Array(SPKI_ED25519.length + 32);
-    der.set(SPKI_ED25519, 0);
-    der.set(publicKey, SPKI_ED25519.length);
-    return verify(null, message, createPublicKey({ key: Buffer.from(der.buffer), format: 'der', type: 'spki' }), signature);
+    return verify(null, message, publicKeyOf(publicKey), signature);
   } catch {
     return false;
   }
@@ -156,6 +202,7 @@ export const nodeCryptoBackend: CryptoBackend = Object.freeze({
   },
   ed25519Sign,
   ed25519Verify,
+  ed25519PublicKey,
 });
 
 /**

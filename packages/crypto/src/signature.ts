@@ -29,7 +29,8 @@ export function generateEd25519KeyPair(seed?: Uint8Array): Ed25519KeyPair {
 /** Public key for a 32-byte Ed25519 seed. */
 export function ed25519PublicKey(secretKey: Uint8Array): Bytes {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== ED25519_SECRET_KEY_LENGTH) throw new TypeError('ed25519: secret key must be 32 bytes');
-  return asBytes(ed25519.getPublicKey(secretKey));
+  const native = backend().ed25519PublicKey;
+  return native ? native(asBytes(secretKey)) : asBytes(ed25519.getPublicKey(secretKey));
 }
 
 /**

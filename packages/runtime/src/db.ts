@@ -6,6 +6,7 @@ import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator, type Migration } from '@mikro-orm/migrations';
 import type { EntitySchema, Constructor } from '@mikro-orm/core';
 import type { Logger } from './logger.js';
+import { runPipelined, type ConnectionPool, type PipelinedTx } from './pipelined-tx.js';
 
 export interface MigrationEntry {
   name: string;
@@ -114,6 +115,15 @@ export class Database implements Sql {
     });
     for (const hook of hooks) hook();
     return result;
+  }
+
+  /**
+   * Runs `fn` in one transaction whose BEGIN goes with its first statement
+   * and whose COMMIT goes with `tx.queryAndCommit` (pipelined-tx.ts: for hot
+   * paths of a fixed shape; parameters are inlined as escaped literals).
+   */
+  pipelined<T>(fn: (tx: PipelinedTx) => Promise<T>): Promise<T> {
+    return runPipelined((this.knex() as unknown as { client: ConnectionPool }).client, fn);
   }
 
   /** Opens a Session: one new connection with the pool's settings, not taken from the pool. */

@@ -95,6 +95,14 @@ async function streamMessages(): Promise<Array<{ eventId: string; seq: number }>
   return out;
 }
 
+/** Version 2 of the counter's state: a new shape (and a renamed field) that the stored version-1 rows lack. */
+const counter2: Decider<Cmd, Ev, { sum: number; adds: number }> = {
+  stateVersion: 2,
+  initialState: () => ({ sum: 0, adds: 0 }),
+  decide: (c) => [{ type: 'Added', data: { amount: c.amount } }],
+  evolve: (s, e) => ({ sum: s.sum + e.data.amount, adds: s.adds + 1 }),
+};
+
 describe('event store', () => {
   it('appends and reads a stream, projecting in the same transaction', async () => {
     await store.handle(counter, 'c-1', { type: 'Add', amount: 2 });
@@ -195,14 +203,6 @@ describe('event store', () => {
 
   it('rebuilds a state stored under another state version from the events (evolve), stores it, and appends on it', async () => {
     for (const amount of [2, 3, 4]) await store.handle(counter, 'c-evolve', { type: 'Add', amount });
-    // Version 2 of the state: a new shape (and a renamed field) that the stored version-1 rows lack.
-    type State2 = { sum: number; adds: number };
-    const counter2: Decider<Cmd, Ev, State2> = {
-      stateVersion: 2,
-      initialState: () => ({ sum: 0, adds: 0 }),
-      decide: (c) => [{ type: 'Added', data: { amount: c.amount } }],
-      evolve: (s, e) => ({ sum: s.sum + e.data.amount, adds: s.adds + 1 }),
-    };
     const loaded = await store.load(db, counter2, 'c-evolve');
     expect(loaded).toMatchObject({ version: 3, state: { sum: 9, adds: 3 }, stateVersion: 2 });
     const [stored] = await db.query<{ state: unknown; state_version: number }>(`SELECT state, state_version FROM rt.streams WHERE stream_id = 'c-evolve'`);
@@ -214,6 +214,17 @@ describe('event store', () => {
     await db.query(`UPDATE rt.streams SET state = '{"sum": 100, "adds": 4}'::jsonb WHERE stream_id = 'c-evolve'`);
     expect((await store.load(db, counter2, 'c-evolve')).state).toEqual({ sum: 100, adds: 4 });
     await db.query(`UPDATE rt.streams SET state = '{"sum": 10, "adds": 4}'::jsonb WHERE stream_id = 'c-evolve'`);
+  });
+
+  it('loads many streams in one statement: each as load() would, upgrading an old state version, leaving out the unknown', async () => {
+    for (const amount of [5, 6]) await store.handle(counter, 'c-many-a', { type: 'Add', amount });
+    await store.handle(counter, 'c-many-"b\\', { type: 'Add', amount: 7 });
+    const many = await store.loadMany(db, counter, ['c-many-a', 'c-many-"b\\', 'c-none']);
+    expect([...many.keys()].sort()).toEqual(['c-many-"b\\', 'c-many-a']);
+    for (const id of many.keys()) expect(many.get(id)).toEqual(await store.load(db, counter, id));
+    const upgraded = await store.loadMany(db, counter2, ['c-many-a']);
+    expect(upgraded.get('c-many-a')).toMatchObject({ version: 2, state: { sum: 11, adds: 2 }, stateVersion: 2 });
+    expect((await store.loadMany(db, counter, [])).size).toBe(0);
   });
 });
 

@@ -3,10 +3,15 @@
 // the row was stored under another state version than the decider's: then
 // load folds the stream's events once and stores the result), and
 // projections that run inside the append transaction.
+//
+// Past ~400 lines on purpose: load, append, appendOwned, reads and rebuild
+// share the table layout, the state-version rule and the projection hooks;
+// split, each part would re-state them.
 import { randomUUID } from 'node:crypto';
 import { ConcurrencyError } from './errors.js';
 import { currentContext } from './context.js';
 import type { Database, Sql, Tx } from './db.js';
+import type { PipelinedTx } from './pipelined-tx.js';
 import { replay, stateVersionOf, type Decider, type DomainEvent } from './decider.js';
 
 export interface EventMetadata {
@@ -200,6 +205,28 @@ export class EventStore {
   }
 
   /**
+   * load() for many streams in one statement (a primary-key probe each);
+   * streams that don't exist are left out. A state stored under another
+   * `stateVersion` is rebuilt as load() does.
+   */
+  async loadMany<C, E extends DomainEvent, S>(q: Sql, decider: Decider<C, E, S>, streamIds: readonly string[]): Promise<Map<string, LoadedStream<S>>> {
+    const stateVersion = stateVersionOf(decider);
+    const out = new Map<string, LoadedStream<S>>();
+    if (streamIds.length === 0) return out;
+    const rows = await q.query<{ stream_id: string; version: number; state: S; state_version: number }>(
+      `SELECT s.stream_id, s.version, s.state, s.state_version FROM unnest(?::text[]) AS x(stream_id)
+       CROSS JOIN LATERAL (SELECT * FROM ${this.t('streams')} s WHERE s.stream_id = x.stream_id OFFSET 0) s`,
+      [textArray(streamIds)],
+    );
+    for (const row of rows) {
+      const version = Number(row.version);
+      const state = Number(row.state_version) === stateVersion ? row.state : await this.upgrade(q, decider, row.stream_id, version);
+      out.set(row.stream_id, { streamId: row.stream_id, version, state, stateVersion });
+    }
+    return out;
+  }
+
+  /**
    * The state of a stream at `version` folded from its events, stored in
    * place of a snapshot of an older state version (guarded by the version:
    * if a writer moved the stream on meanwhile, its own state stands).
@@ -282,10 +309,16 @@ export class EventStore {
    * rewritten. The (stream_id, stream_version) key still refuses a version
    * taken twice. Events are stored in the given order, with metadata each;
    * projections run and committed listeners fire as for append().
+   *
+   * In a pipelined transaction (Database.pipelined) with `commit`, the
+   * statement that stores them is the transaction's last and carries its
+   * COMMIT when the projections are all inline (one statement); otherwise
+   * the transaction commits after, as usual.
    */
   async appendOwned<E extends DomainEvent>(
-    tx: Tx,
+    tx: Pick<Tx, 'query' | 'afterCommit'> | PipelinedTx,
     entries: ReadonlyArray<{ streamId: string; streamVersion: number; event: E; metadata?: EventMetadata }>,
+    opts: { commit?: boolean } = {},
   ): Promise<StoredEvent<E>[]> {
     if (entries.length === 0) return [];
     const ctx = currentContext();
@@ -307,7 +340,8 @@ export class EventStore {
     if (inline !== undefined) {
       // One statement: the insert, then every projection from its RETURNING rows. Only what the
       // caller does not already hold comes back (not the envelopes it just sent).
-      const rows = await tx.query<Pick<EventRow, 'position' | 'tx_id' | 'event_id' | 'occurred_at'>>(
+      const run = opts.commit && 'queryAndCommit' in tx ? tx.queryAndCommit.bind(tx) : tx.query.bind(tx);
+      const rows = await run<Pick<EventRow, 'position' | 'tx_id' | 'event_id' | 'occurred_at'>>(
         `WITH ins AS (${insert} RETURNING position, tx_id, event_id, data, occurred_at),
          ev AS (SELECT position, data FROM ins),
          ${inline}
@@ -416,4 +450,9 @@ export class EventStore {
       return count;
     });
   }
+}
+
+/** A PostgreSQL text[] literal: one parameter whatever the length (knex would expand a JS array into a list). */
+function textArray(values: readonly string[]): string {
+  return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }

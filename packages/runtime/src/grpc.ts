@@ -174,10 +174,19 @@ export function callUnary<Req, Res>(
   if (cid) metadata.set(CORRELATION_HEADER, cid);
   const deadline = new Date(Date.now() + (settings.timeoutMs ?? 5000));
   return new Promise<Res>((resolve, reject) => {
-    method.call(client, request, metadata, { deadline }, (err, res) => {
-      if (err) reject(fromServiceError(err));
-      else resolve(res as Res);
-    });
+    // grpc-js captures the caller's stack on every call (`new Error()`, for its error stacks), ~4 % of the
+    // gateway's CPU per send in a profile; our errors carry the correlation id instead. Off for the
+    // synchronous call only.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      method.call(client, request, metadata, { deadline }, (err, res) => {
+        if (err) reject(fromServiceError(err));
+        else resolve(res as Res);
+      });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   });
 }
 

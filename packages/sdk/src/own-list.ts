@@ -6,15 +6,11 @@ import type { ClientCore } from './client-core.js';
 import { checkDeviceList, nextOwnList, ownListNeedsPublish, type DeviceListCheck } from './device-lists.js';
 import { BilApiError } from './errors.js';
 import type { StoredProfile } from './key-store.js';
-import type { DeviceJson, UserJson } from './wire.js';
+import type { MeJson as SchemaMeJson } from '@bil/proto/rest';
+import type { DeviceJson } from './wire.js';
 
-/** GET /v1/me. */
-export interface MeJson {
-  user: UserJson;
-  devices: DeviceJson[];
-  /** The latest signed device list, null if never published (absent from older servers). */
-  device_list?: unknown;
-}
+/** GET /v1/me as the schema describes it, except its signed device list: untrusted (absent from older servers), verified before use. */
+export type MeJson = Omit<SchemaMeJson, 'device_list'> & { device_list?: unknown };
 
 export interface OwnListState {
   certified: VerifiedDevice[];

@@ -1,19 +1,17 @@
 // The JSON shapes of the public REST API (docs/api.md "Objects"), exactly as
 // the gateway sends them, and their mapping to the SDK's camelCase types.
 
-import type { DeviceJson, TokensJson, UserJson } from '@bil/proto/rest';
+import type { DeviceJson, DirectoryJson as SchemaDirectoryJson, TokensJson, UserJson } from '@bil/proto/rest';
 
 // The JSON of users, devices and tokens is derived from the gateway's schemas (@bil/proto/rest, types only:
 // nothing of it is bundled).
 export type { DeviceJson, TokensJson, UserJson };
 
-export interface DirectoryJson {
-  user_id: string;
-  identity_key: string;
-  devices: DeviceJson[];
-  /** The latest signed device list (docs/protocol.md), null if the user never published one; absent from older servers. */
-  device_list?: unknown;
-}
+/**
+ * A key directory entry as the schema describes it, except its signed device list: untrusted input (absent from
+ * older servers), which the SDK verifies before use.
+ */
+export type DirectoryJson = Omit<SchemaDirectoryJson, 'device_list'> & { device_list?: unknown };
 
 /** A user as the API describes one. */
 export interface User {
@@ -73,6 +71,7 @@ import type {
   EpochsPageJson as SchemaEpochsPageJson,
   MemberJson,
   MessageJson as SchemaMessageJson,
+  MessagesPageJson as SchemaMessagesPageJson,
   RoleJson,
   UnreadChatJson,
   UnreadJson as SchemaUnreadJson,
@@ -89,11 +88,7 @@ export type MessageJson = Omit<SchemaMessageJson, 'envelope'> & { envelope: unkn
 export type ChatType = ChatTypeJson;
 export type ChatRole = RoleJson;
 
-export interface MessagesPageJson {
-  messages: MessageJson[];
-  has_more: boolean;
-  last_seq: number;
-}
+export type MessagesPageJson = Omit<SchemaMessagesPageJson, 'messages'> & { messages: MessageJson[] };
 
 /** An epoch as the schema describes it, except its record: untrusted input, which the SDK verifies (the chain) before use. */
 export type EpochJson = Omit<SchemaEpochJson, 'record'> & { record: unknown };

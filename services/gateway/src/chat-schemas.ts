@@ -28,7 +28,7 @@ const CHAT_TYPES = ['personal', 'group'] as const;
 
 export type { ChatTypeJson, RoleJson, WrappedKeyJson };
 
-/** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message, Epoch, EpochsPage, UnreadChat, Unread): in @bil/proto/rest-chat with their derived JSON types. */
+/** The chat objects' shared schemas (WrappedKey, Envelope, EpochRecord, SignedLeave, Member, Chat, Message, MessagesPage, Epoch, EpochsPage, UnreadChat, Unread): in @bil/proto/rest-chat with their derived JSON types. */
 export const chatSharedSchemas = restChatSharedSchemas;
 
 const bodyErrors = [400, 413, 415];
@@ -348,15 +348,7 @@ export const listMessagesSchema = {
     },
   },
   response: {
-    200: {
-      type: 'object',
-      required: ['messages', 'has_more', 'last_seq'],
-      properties: {
-        messages: { type: 'array', items: ref('Message'), description: 'Always in ascending seq order.' },
-        has_more: { type: 'boolean', description: 'More messages exist in the paging direction.' },
-        last_seq: { type: 'integer', description: "The chat's newest sequence number." },
-      },
-    },
+    200: ref('MessagesPage'),
     ...errors(400, 401, 404),
   },
 } as const;

@@ -3,111 +3,22 @@
 // service checks the sealed boxes' headers (kind, context, key id), the
 // caller's membership and the policy, and answers with its own codes
 // (docs/digest.md). Sealed boxes are JSON objects here and JSON text to the
-// digest service. The request types are derived from the route schemas
-// (FromSchema, with the digest objects below for their $refs).
+// digest service. The digest objects are shared schemas in
+// @bil/proto/rest-digest; the request types are derived from the route
+// schemas (FromSchema).
 import type { FromSchema } from '@bil/proto/rest';
+import { digestSharedSchemas, type SealedBoxJson } from '@bil/proto/rest-digest';
+import { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS } from '@bil/proto/limits';
 import { BEARER, errors } from './schemas.js';
 
-import { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS } from '@bil/proto/limits';
-
 export { MAX_DIGEST_CHATS, MAX_SEALED_CIPHERTEXT_CHARS };
+export type { SealedBoxJson };
 
 const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
-const ref = <Id extends DigestSharedId>(id: Id) => ({ $ref: `${id}#` as const });
+const ref = <Id extends (typeof digestSharedSchemas)[number]['$id']>(id: Id) => ({ $ref: `${id}#` as const });
 
-export const digestSharedSchemas = [
-  {
-    $id: 'SealedBox',
-    type: 'object',
-    description: 'A payload sealed to one recipient key and signed by its sender (docs/protocol.md, "Sealed payloads").',
-    additionalProperties: false,
-    required: ['header', 'wrapped_key', 'ciphertext', 'signature'],
-    properties: {
-      header: {
-        type: 'object',
-        description: 'The signed header: v, type, suite, key_id, kind, context, created_at, nonce, commitment, signer_key.',
-        maxProperties: 16,
-        additionalProperties: { oneOf: [{ type: 'string', maxLength: 512 }, { type: 'integer' }] },
-      },
-      wrapped_key: { type: 'string', minLength: 1, maxLength: 1024, description: 'The content key wrapped with RSA-OAEP, base64url.' },
-      ciphertext: { type: 'string', minLength: 1, maxLength: MAX_SEALED_CIPHERTEXT_CHARS, description: 'base64url.' },
-      signature: { type: 'string', maxLength: 256, description: 'Ed25519 signature by header.signer_key, base64url.' },
-    },
-  },
-  {
-    $id: 'Digest',
-    type: 'object',
-    description: 'A digest request and what became of it.',
-    required: ['request_id', 'status', 'failure_reason', 'device_id', 'chat_ids', 'results', 'requested_at', 'completed_at', 'expires_at', 'method'],
-    properties: {
-      request_id: { type: 'string' },
-      status: { type: 'string', enum: ['pending', 'ready', 'failed', 'expired'] },
-      failure_reason: {
-        type: 'string',
-        description: 'Why it failed (status failed only), e.g. summarizer_unavailable, timeout, undecryptable, digests_disabled; empty otherwise.',
-      },
-      device_id: { type: 'string', description: 'The device the results are sealed to.' },
-      chat_ids: { type: 'array', items: { type: 'string' } },
-      results: {
-        type: 'array',
-        description: 'One sealed summary per chat (status ready only): kind "digest-result", context "<request_id>:<chat_id>:<device_id>", signed by the service identity key.',
-        items: { type: 'object', required: ['chat_id', 'sealed'], properties: { chat_id: { type: 'string' }, sealed: ref('SealedBox') } },
-      },
-      requested_at: { type: 'string', description: 'RFC 3339.' },
-      completed_at: { type: 'string', description: 'RFC 3339; empty while pending.' },
-      expires_at: { type: 'string', description: 'When the results are (or were) deleted, RFC 3339.' },
-      method: { type: 'string', description: '"llm" or "extractive" once ready.' },
-    },
-  },
-  {
-    $id: 'DigestConsent',
-    type: 'object',
-    description:
-      "A member's signed digest consent (docs/protocol.md, \"Digest consent\"): Ed25519 by one of the member's devices over the canonical JSON of `payload`. `include: false` asks that the member's messages be left out of every digest of the chat; the highest `version` counts.",
-    additionalProperties: false,
-    required: ['payload', 'signature'],
-    properties: {
-      payload: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['type', 'chat_id', 'user_id', 'device_id', 'include', 'version', 'created_at'],
-        properties: {
-          type: { type: 'string', enum: ['bil.digest-consent.v1'] },
-          chat_id: uuid('The chat.'),
-          user_id: uuid('The member.'),
-          device_id: uuid('The device that signed.'),
-          include: { type: 'boolean', description: "false: leave this member's messages out of digests." },
-          version: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Strictly increasing per chat and member (clients use their clock, ms).' },
-          created_at: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'ms since the Unix epoch.' },
-        },
-      },
-      signature: { type: 'string', minLength: 1, maxLength: 128, description: 'Ed25519 signature, base64url.' },
-    },
-  },
-  {
-    $id: 'DigestPolicy',
-    type: 'object',
-    description: "A chat's digest policy as the caller sees it.",
-    required: ['chat_id', 'enabled', 'disabled_by_me', 'disabled_by_count', 'consents'],
-    properties: {
-      chat_id: { type: 'string' },
-      enabled: { type: 'boolean', description: 'True when no current member has switched digests off.' },
-      disabled_by_me: { type: 'boolean' },
-      disabled_by_count: { type: 'integer' },
-      consents: {
-        type: 'array',
-        description: "The newest signed consent of each current member who sent one. Verify each against the member's devices and pin the highest version per member; never trust a missing or lower one.",
-        items: ref('DigestConsent'),
-      },
-    },
-  },
-] as const;
-
-type DigestSharedId = 'SealedBox' | 'Digest' | 'DigestConsent' | 'DigestPolicy';
-/** The JSON type of a digest route schema part: a $ref may name the digest shared schemas above as well as @bil/proto/rest's. */
-type FromDigestSchema<S> = FromSchema<S, (typeof digestSharedSchemas)[number]>;
-/** A sealed box as the API carries it. */
-export type SealedBoxJson = FromDigestSchema<{ $ref: 'SealedBox#' }>;
+/** The digest objects' shared schemas (SealedBox, Digest, DigestConsent, DigestPolicy, DigestKey): in @bil/proto/rest-digest with their derived JSON types. */
+export { digestSharedSchemas };
 
 const bodyErrors = [400, 413, 415];
 
@@ -117,32 +28,12 @@ export const digestKeySchema = {
   description: 'Verify `key.signed_key` with the service identity key the client is configured with; never trust `service_identity_key` from here.',
   security: BEARER,
   response: {
-    200: {
-      type: 'object',
-      required: ['key', 'service_identity_key', 'min_unread_messages', 'max_chats_per_request', 'max_transcript_bytes', 'model_configured'],
-      properties: {
-        key: {
-          type: 'object',
-          required: ['key_id', 'signed_key', 'issued_at', 'expires_at'],
-          properties: {
-            key_id: { type: 'string' },
-            signed_key: { type: 'object', additionalProperties: true, description: 'SignedServiceKey {payload, signature} (docs/protocol.md).' },
-            issued_at: { type: 'integer', description: 'ms since the Unix epoch.' },
-            expires_at: { type: 'integer', description: 'ms since the Unix epoch.' },
-          },
-        },
-        service_identity_key: { type: 'string', description: 'For operators only.' },
-        min_unread_messages: { type: 'integer', description: "The server's suggested unread threshold: advisory, clients use their own setting." },
-        max_chats_per_request: { type: 'integer' },
-        max_transcript_bytes: { type: 'integer' },
-        model_configured: { type: 'boolean' },
-      },
-    },
+    200: ref('DigestKey'),
     ...errors(401),
   },
 } as const;
 
-export type RequestDigestBody = FromDigestSchema<typeof requestDigestSchema.body>;
+export type RequestDigestBody = FromSchema<typeof requestDigestSchema.body>;
 export const requestDigestSchema = {
   tags: ['digests'],
   summary: 'Asks for summaries of chats: one transcript per chat, decrypted on the client and sealed to the digest key.',
@@ -178,7 +69,7 @@ export const requestDigestSchema = {
   },
 } as const;
 
-export type DigestParams = FromDigestSchema<typeof getDigestSchema.params>;
+export type DigestParams = FromSchema<typeof getDigestSchema.params>;
 export const getDigestSchema = {
   tags: ['digests'],
   summary: "One of the caller's digest requests; once ready, its summaries sealed to the requesting device.",
@@ -197,7 +88,7 @@ const policyResponse = {
   properties: { policy: ref('DigestPolicy'), min_unread_messages: { type: 'integer', description: "The server's suggested unread threshold: advisory, clients use their own setting." } },
 } as const;
 
-export type PolicyParams = FromDigestSchema<typeof getDigestPolicySchema.params>;
+export type PolicyParams = FromSchema<typeof getDigestPolicySchema.params>;
 export const getDigestPolicySchema = {
   tags: ['digests'],
   summary: "A chat's digest policy and the unread threshold.",
@@ -206,7 +97,7 @@ export const getDigestPolicySchema = {
   response: { 200: policyResponse, ...errors(400, 401, 404) },
 } as const;
 
-export type PolicyBody = FromDigestSchema<typeof setDigestPolicySchema.body>;
+export type PolicyBody = FromSchema<typeof setDigestPolicySchema.body>;
 export const setDigestPolicySchema = {
   tags: ['digests'],
   summary: 'Switches digests off for a chat (for every member), or withdraws the caller’s own switch-off.',
@@ -224,7 +115,7 @@ export const setDigestPolicySchema = {
   },
 } as const;
 
-export type ConsentBody = FromDigestSchema<typeof setDigestConsentSchema.body>;
+export type ConsentBody = FromSchema<typeof setDigestConsentSchema.body>;
 export const setDigestConsentSchema = {
   tags: ['digests'],
   summary: "Stores the caller's signed digest consent for a chat (leave my messages out of digests, or withdraw that).",

@@ -1,7 +1,7 @@
 // Maps identity's gRPC messages (camelCase, 64-bit integers as strings) to the
 // public JSON shapes (snake_case, integers as numbers) and back. The JSON
 // types are derived from the API's schemas (@bil/proto/rest), shared with the SDK.
-import type { DeviceJson, TokensJson, UserJson } from '@bil/proto/rest';
+import type { DeviceJson, DeviceListJson, TokensJson, UserJson } from '@bil/proto/rest';
 import type { Device, PublicUser, TokenPair } from './identity-client.js';
 
 export type { DeviceJson, TokensJson, UserJson };
@@ -47,9 +47,9 @@ export function deviceJson(d: Device): DeviceJson {
  * A signed device list from identity (JSON text, verified when it was stored)
  * as the JSON object the API serves; "" (never published) is null.
  */
-export function deviceListJson(text: string | null | undefined): Record<string, unknown> | null {
+export function deviceListJson(text: string | null | undefined): DeviceListJson | null {
   if (!text) return null;
-  return JSON.parse(text) as Record<string, unknown>;
+  return JSON.parse(text) as DeviceListJson;
 }
 
 /** A device list from a request as the JSON text identity takes ("" when absent). */

@@ -21,12 +21,10 @@ const str = (maxLength: number, description: string, minLength = 1) => ({
 });
 const uuid = (description: string) => ({ type: 'string' as const, format: 'uuid', maxLength: 36, description });
 
-/** The shared object schemas (Error, User, Device, DeviceList, Tokens): defined in @bil/proto/rest with the JSON types derived from them. */
+/** The shared object schemas (Error, User, Device, DeviceList, Directory, Me, Tokens): defined in @bil/proto/rest with the JSON types derived from them. */
 export const sharedSchemas = restSharedSchemas;
 
-const ref = <Id extends 'Error' | 'User' | 'Device' | 'Tokens' | 'DeviceList'>(id: Id) => ({ $ref: `${id}#` as const });
-/** The latest signed device list, or null when the account never published one. */
-const deviceListOrNull = { anyOf: [ref('DeviceList'), { type: 'null' }] };
+const ref = <Id extends (typeof restSharedSchemas)[number]['$id']>(id: Id) => ({ $ref: `${id}#` as const });
 
 export type { DeviceListJson };
 
@@ -232,19 +230,7 @@ export const listDevicesSchema = {
     properties: { user_id: uuid('The user whose devices are listed.') },
   },
   response: {
-    200: {
-      type: 'object',
-      required: ['user_id', 'identity_key', 'devices'],
-      properties: {
-        user_id: { type: 'string' },
-        identity_key: { type: 'string', description: 'The key every device certificate must verify under.' },
-        devices: { type: 'array', items: ref('Device') },
-        device_list: {
-          ...deviceListOrNull,
-          description: 'The latest signed device list, or null if the user never published one. A deleted account closed with a signed list answers with no devices and that list.',
-        },
-      },
-    },
+    200: ref('Directory'),
     ...errors(400, 401, 404),
   },
 } as const;
@@ -254,15 +240,7 @@ export const getMeSchema = {
   summary: "The caller's account and its active devices.",
   security: BEARER,
   response: {
-    200: {
-      type: 'object',
-      required: ['user', 'devices', 'device_list'],
-      properties: {
-        user: ref('User'),
-        devices: { type: 'array', items: ref('Device') },
-        device_list: { ...deviceListOrNull, description: "The account's latest signed device list, or null." },
-      },
-    },
+    200: ref('Me'),
     ...errors(401, 404),
   },
 };

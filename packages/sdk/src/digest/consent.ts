@@ -6,6 +6,7 @@
 import { parseDigestConsent, signDigestConsent, verifyDigestConsent, type LocalDevice, type VerifiedDevice } from '@bil/crypto';
 import { apiCode } from '../chat/retry.js';
 import type { StoredDigestState } from '../key-store.js';
+import type { DigestPolicyJson } from '@bil/proto/rest-digest';
 
 export interface ConsentDeps {
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
@@ -22,7 +23,8 @@ export type PinnedConsent = { readonly version: number; readonly include: boolea
 
 /** The server's chat policy answer (GET /v1/chats/{id}/digest-policy), as far as the client reads it. */
 export interface PolicyAnswer {
-  policy: { chat_id: string; enabled: boolean; consents?: unknown };
+  /** As the schema describes it, except the consents: untrusted statements, each verified before it counts. */
+  policy: Pick<DigestPolicyJson, 'chat_id' | 'enabled'> & { consents?: unknown };
 }
 
 const enc = encodeURIComponent;

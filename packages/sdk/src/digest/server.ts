@@ -6,6 +6,7 @@
 // field against what was sent (request, chat, device, transcript hash, range).
 import { openSealedPayload, sealKeyId, sealPayload, verifyServiceKey, type LocalDevice, type SignedServiceKey } from '@bil/crypto';
 import { digestContext, encodeTranscript, parseSummary, REQUEST_KIND, RESULT_KIND, transcriptSha256, type Transcript } from '@bil/summarizer';
+import type { DigestJson as SchemaDigestJson, DigestKeyJson as SchemaDigestKeyJson } from '@bil/proto/rest-digest';
 import { BilStateError } from '../errors.js';
 import { DigestFailedError, type DigestSummary, type PendingDigest } from './types.js';
 
@@ -17,25 +18,18 @@ export interface ServerDeps {
   now(): number;
 }
 
-interface DigestKeyJson {
-  key: { key_id: string; signed_key: SignedServiceKey };
-  max_chats_per_request?: number;
-  max_transcript_bytes?: number;
-}
-
-interface DigestJson {
-  request_id: string;
-  status: 'pending' | 'ready' | 'failed' | 'expired';
-  failure_reason: string;
-  results: { chat_id: string; sealed: unknown }[];
-}
+/** The key answer as the schema describes it; its signed key is verified before use, its limits only shrink a transcript. */
+type DigestKeyJson = Partial<SchemaDigestKeyJson>;
+/** A digest as far as the client reads it, as the schema describes it, except its sealed results: untrusted until opened and checked. */
+type DigestJson = Pick<SchemaDigestJson, 'request_id' | 'status' | 'failure_reason'> & { results: { chat_id: string; sealed: unknown }[] };
 
 export type SealRecipient = Awaited<ReturnType<typeof verifyServiceKey>>;
 
 /** The current digest key, if it verifies under the configured service identity key (`digest_key_untrusted` otherwise). */
 export async function digestKey(deps: ServerDeps, identityKey: string): Promise<{ to: SealRecipient; maxTranscriptBytes: number }> {
   const k = await deps.call<DigestKeyJson>('GET', '/v1/digest/key');
-  const to = await verifyServiceKey(k?.key?.signed_key, { identityKey, service: SERVICE, now: deps.now() }).catch(() => {
+  // Untrusted input: verifyServiceKey fails closed on any shape but a valid signed key.
+  const to = await verifyServiceKey(k?.key?.signed_key as unknown as SignedServiceKey, { identityKey, service: SERVICE, now: deps.now() }).catch(() => {
     throw new BilStateError('digest_key_untrusted', 'the digest key is not signed by the configured digest service identity key');
   });
   // Limits only make the transcript smaller: taken from the answer, with a floor.

@@ -1,11 +1,11 @@
-// The event and state fields chat's SQL reads inside PostgreSQL (projections
-// copying event rows, the send path narrowing a chat's stored state, history
-// reading a message's envelope from its event), as names the compiler checks
+// The event fields chat's SQL reads inside PostgreSQL (projections copying
+// event rows, history reading a message's envelope from its event; no SQL
+// reads a stored state's JSON), as names the compiler checks
 // against the domain types: renaming a field in the decider fails the build
 // here instead of breaking a query at run time (docs/architecture.md, "SQL
 // over stored JSON").
 import { fieldsOf, type EventData } from '@bil/runtime/domain';
-import type { ChatEvent, ChatFields, EpochKey, MemberEntry } from '../domain/chat/chat.js';
+import type { ChatEvent, EpochKey, MemberEntry } from '../domain/chat/chat.js';
 import type { WrappedKeyInput } from '../domain/validation.js';
 
 /** MessagePosted's payload (the messages projection, history's envelope). */
@@ -35,5 +35,3 @@ export const EPOCH_KEYS = fieldsOf<EventData<ChatEvent, 'GroupEpochPublished' | 
 export const EPOCH_KEY = fieldsOf<EpochKey>()('deviceId', 'userId', 'wrappedKey');
 export const WRAPPED_KEY = fieldsOf<WrappedKeyInput>()('deviceId', 'wrappedKey');
 export const MEMBER_ENTRY = fieldsOf<MemberEntry>()('userId', 'role');
-/** The chat stream's stored state (the send path loads only the senders' member entries). */
-export const CHAT_STATE = fieldsOf<ChatFields>()('members');

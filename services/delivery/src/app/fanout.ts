@@ -1,7 +1,8 @@
 // Fan-out of chat events: each event is handled once by one node (the nodes
 // share one durable JetStream consumer, a work queue), which looks up the
-// chat's members (cached from chat's events), their devices' nodes (one
-// presence round trip) and sends one NATS message per node.
+// chat's members (cached from chat's events) and their devices' nodes (one
+// Redis round trip for both, MembershipCache.route) and sends one NATS
+// message per node.
 import { decodeChatEvent } from '@bil/proto/events';
 import { AppError, type Logger } from '@bil/runtime';
 import { isChatEventKind } from '../domain/chat-events.js';
@@ -15,7 +16,7 @@ const SERVICE_SESSION = 'delivery';
 export class Fanout {
   constructor(
     private readonly prefix: string,
-    private readonly hub: Pick<Hub, 'dispatch'>,
+    private readonly hub: Pick<Hub, 'dispatch' | 'dispatchToChat'>,
     private readonly membership: MembershipCache,
     private readonly metrics: DeliveryMetrics,
     private readonly logger: Logger,
@@ -45,7 +46,6 @@ export class Fanout {
       case 'message.posted': {
         const p = e.payload;
         const sender = { userId: p.senderUserId, deviceId: p.senderDeviceId, sessionId: SERVICE_SESSION };
-        const m = await this.membership.get(chatId, sender);
         const seq = Number(p.seq);
         const frame = messageFrame({
           chatId,
@@ -62,7 +62,7 @@ export class Fanout {
           keys = {};
           for (const k of p.wrappedKeys) if (k.deviceId && k.wrappedKey) keys[k.deviceId] = k.wrappedKey;
         }
-        await this.hub.dispatch(m.members.keys(), { frame, keys, chatId, seq });
+        await this.hub.dispatchToChat(chatId, sender, { frame, keys, chatId, seq });
         return;
       }
       case 'message.read': {

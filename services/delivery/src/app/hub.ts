@@ -7,9 +7,9 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AppError, OutageLog, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
 import { CloseCodes, errorFrame, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
-import type { ChatBackend } from '../infra/backends.js';
+import type { Actor, ChatBackend } from '../infra/backends.js';
 import type { AckStore, MembershipCache } from '../infra/membership.js';
-import type { Presence } from '../infra/presence.js';
+import type { DeviceLocation, Presence } from '../infra/presence.js';
 import { Connection, type ConnectionHost, type ConnectionSettings } from './connection.js';
 import { Slots } from './slots.js';
 import type { DeliveryMetrics } from './metrics.js';
@@ -230,7 +230,20 @@ export class Hub implements ConnectionHost {
 
   /** Routes a frame to every connected device of `userIds` (minus `exceptDevice`). */
   async dispatch(userIds: Iterable<string>, out: Outgoing, exceptDevice?: string): Promise<number> {
-    const located = await this.deps.presence.locate([...new Set(userIds)]);
+    return this.dispatchLocated(await this.deps.presence.locate([...new Set(userIds)]), out, exceptDevice);
+  }
+
+  /**
+   * Routes a chat's message frame to every connected device of its members
+   * (as of the membership cache, fetched from chat as `actor` on a miss):
+   * one Redis round trip for the members and their presence together.
+   */
+  async dispatchToChat(chatId: string, actor: Actor, out: Outgoing): Promise<number> {
+    const { located } = await this.deps.membership.route(chatId, actor, this.deps.presence);
+    return this.dispatchLocated(located, out);
+  }
+
+  private dispatchLocated(located: Map<string, DeviceLocation[]>, out: Outgoing, exceptDevice?: string): number {
     const byNode = new Map<string, string[]>();
     for (const devices of located.values()) {
       for (const d of devices) {
@@ -327,7 +340,10 @@ export class Hub implements ConnectionHost {
 
   /** Stores an ack of a chat the device's user is a member of; any other is chat_not_found, and nothing is stored. */
   async ack(conn: Connection, chatId: string, seq: number): Promise<void> {
-    const member = await this.deps.membership.isMember(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId });
+    // One round trip while the chat's member list is cached (checked and stored by one script).
+    const r = await this.deps.acks.ackIfMember(conn.deviceId, conn.userId, chatId, seq);
+    if (r === 'stored') return;
+    const member = r === 'unknown' && (await this.deps.membership.isMember(chatId, { userId: conn.userId, deviceId: conn.deviceId, sessionId: conn.actor.sessionId }));
     if (!member) throw new AppError('not_found', 'chat_not_found', 'no such chat');
     await this.deps.acks.ack(conn.deviceId, chatId, seq);
   }

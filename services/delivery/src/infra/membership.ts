@@ -4,11 +4,21 @@
 // as a device known to be a member (the sender of the event at hand), so the
 // cache never widens what chat itself would answer.
 // Hash `members:<chat id>`: field = user id, value = the seq they joined at;
-// the field `:type` holds `personal` or `group`.
+// the field `:type` holds `personal` or `group`, the field `:v` a token that
+// every write of the hash replaces (a version).
+//
+// Each node also keeps the lists it used in memory with their token. A
+// message's fan-out then needs ONE round trip (route): the script checks the
+// token and, while it still matches, answers the presence of the members
+// the node already knows; only a changed (or absent) list costs another.
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { WeightedLru } from '@bil/runtime';
 import type { Actor, ChatBackend } from './backends.js';
+import { LOCATE_BATCH, presenceKey, type DeviceLocation, type Presence } from './presence.js';
 
 const TYPE_FIELD = ':type';
+const VERSION_FIELD = ':v';
 
 export interface Membership {
   type: 'personal' | 'group';
@@ -18,17 +28,42 @@ export interface Membership {
 
 // Applies a change only to a list that is cached: an absent list is fetched
 // whole on the next miss, never built from a partial update.
+// ARGV: add|remove, user id, joined seq, ttl ms, the new version token.
 const UPDATE_IF_CACHED = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] == 'add' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
+redis.call('HSET', KEYS[1], '${VERSION_FIELD}', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `;
 
-type ScriptRedis = Redis & { membershipUpdate(key: string, ...args: (string | number)[]): Promise<number> };
+// KEYS[1] the members hash, KEYS[2..] the presence hashes of the members the
+// caller holds for version ARGV[1]. {0}: no list (fetch it); {1, hash}: the
+// list changed, here it is; {2, presence…}: still current, with presence.
+const ROUTE = `
+local v = redis.call('HGET', KEYS[1], '${VERSION_FIELD}')
+if not v then return {0} end
+if v ~= ARGV[1] then return {1, redis.call('HGETALL', KEYS[1])} end
+local out = {2}
+for i = 2, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+return out
+`;
+
+type ScriptRedis = Redis & {
+  membershipUpdate(key: string, ...args: (string | number)[]): Promise<number>;
+  membershipRoute(numKeys: number, ...args: string[]): Promise<[0] | [1, string[]] | [2, ...string[][]]>;
+};
+
+/** A chat's members and where their devices are connected. */
+export interface Routed {
+  membership: Membership;
+  located: Map<string, DeviceLocation[]>;
+}
 
 export class MembershipCache {
   private readonly redis: ScriptRedis;
+  /** The lists this node used, with their version token (bounded by total members). */
+  private readonly known = new WeightedLru<string, { version: string; membership: Membership }>(200_000);
 
   constructor(
     redis: Redis,
@@ -36,11 +71,43 @@ export class MembershipCache {
     private readonly ttlMs: number,
   ) {
     redis.defineCommand('membershipUpdate', { numberOfKeys: 1, lua: UPDATE_IF_CACHED });
+    redis.defineCommand('membershipRoute', { lua: ROUTE });
     this.redis = redis as ScriptRedis;
   }
 
+  /**
+   * The chat's members (from the cache, or on a miss from chat as `actor`)
+   * and their live devices: one round trip while this node's copy of the
+   * list is current.
+   */
+  async route(chatId: string, actor: Actor, presence: Pick<Presence, 'live' | 'locate'>): Promise<Routed> {
+    let known = this.known.get(chatId);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const users = known ? [...known.membership.members.keys()] : [];
+      if (users.length > LOCATE_BATCH) break; // a list this long: its presence in batches (locate)
+      const res = await this.redis.membershipRoute(1 + users.length, this.key(chatId), ...users.map(presenceKey), known?.version ?? '');
+      if (res[0] === 2 && known) return { membership: known.membership, located: presence.live(users, res.slice(1) as string[][]) };
+      if (res[0] === 1) {
+        known = this.remember(chatId, res[1]);
+        continue;
+      }
+      const fetched = await this.chat.getMembers(actor, chatId);
+      known = { version: await this.put(chatId, fetched), membership: fetched };
+    }
+    const membership = known?.membership ?? (await this.get(chatId, actor));
+    return { membership, located: await presence.locate([...membership.members.keys()]) };
+  }
+
+  private remember(chatId: string, flat: string[]): { version: string; membership: Membership } {
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+    const entry = { version: hash[VERSION_FIELD] ?? '', membership: decode(hash) };
+    this.known.set(chatId, entry, 1 + entry.membership.members.size);
+    return entry;
+  }
+
   private key(chatId: string): string {
-    return `members:${chatId}`;
+    return membersKey(chatId);
   }
 
   /** The chat's members, from the cache or (on a miss) from chat as `actor`. */
@@ -65,29 +132,39 @@ export class MembershipCache {
     return (await this.get(chatId, actor)).members.has(actor.userId);
   }
 
-  async put(chatId: string, m: Membership): Promise<void> {
+  /** Stores the whole list under a new version token; returns the token. */
+  async put(chatId: string, m: Membership): Promise<string> {
     const key = this.key(chatId);
-    const fields: string[] = [TYPE_FIELD, m.type];
+    const version = randomUUID();
+    const fields: string[] = [TYPE_FIELD, m.type, VERSION_FIELD, version];
     for (const [u, seq] of m.members) fields.push(u, String(seq));
     await this.redis.multi().del(key).hset(key, ...fields).pexpire(key, this.ttlMs).exec();
+    this.known.set(chatId, { version, membership: m }, 1 + m.members.size);
+    return version;
   }
 
   async added(chatId: string, userId: string, joinedSeq: number): Promise<void> {
-    await this.redis.membershipUpdate(this.key(chatId), 'add', userId, String(joinedSeq), this.ttlMs);
+    await this.redis.membershipUpdate(this.key(chatId), 'add', userId, String(joinedSeq), this.ttlMs, randomUUID());
   }
 
   async removed(chatId: string, userId: string): Promise<void> {
-    await this.redis.membershipUpdate(this.key(chatId), 'remove', userId, '', this.ttlMs);
+    await this.redis.membershipUpdate(this.key(chatId), 'remove', userId, '', this.ttlMs, randomUUID());
   }
 
   async deleted(chatId: string): Promise<void> {
+    this.known.delete(chatId);
     await this.redis.del(this.key(chatId));
   }
 }
 
+/** A chat's cached membership hash. */
+export function membersKey(chatId: string): string {
+  return `members:${chatId}`;
+}
+
 function decode(hash: Record<string, string>): Membership {
   const members = new Map<string, number>();
-  for (const [k, v] of Object.entries(hash)) if (k !== TYPE_FIELD) members.set(k, Number(v));
+  for (const [k, v] of Object.entries(hash)) if (k !== TYPE_FIELD && k !== VERSION_FIELD) members.set(k, Number(v));
   return { type: hash[TYPE_FIELD] === 'group' ? 'group' : 'personal', members };
 }
 
@@ -95,8 +172,23 @@ function decode(hash: Record<string, string>): Membership {
  * A device's acknowledged position per chat (`acks:<device id>`), moved only
  * forwards. Catch-up starts there for every chat the device sent no cursor for.
  */
+// KEYS[1] the device's acks, KEYS[2] the chat's cached members; ARGV: chat,
+// seq, ttl s, user. -1: the list is not cached (ask chat, then ackMax);
+// 0: the user is not a member (nothing stored); 1: stored (forwards only).
+const ACK_IF_MEMBER = `
+if not redis.call('HGET', KEYS[2], '${TYPE_FIELD}') then return -1 end
+if not redis.call('HGET', KEYS[2], ARGV[4]) then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
 export class AckStore {
-  private readonly redis: Redis & { ackMax(key: string, ...args: (string | number)[]): Promise<number> };
+  private readonly redis: Redis & {
+    ackMax(key: string, ...args: (string | number)[]): Promise<number>;
+    ackIfMember(acksKey: string, membersKey: string, ...args: (string | number)[]): Promise<number>;
+  };
 
   constructor(
     redis: Redis,
@@ -109,11 +201,22 @@ if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) en
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1`,
     });
+    redis.defineCommand('ackIfMember', { numberOfKeys: 2, lua: ACK_IF_MEMBER });
     this.redis = redis as AckStore['redis'];
   }
 
   async ack(deviceId: string, chatId: string, seq: number): Promise<void> {
     await this.redis.ackMax(`acks:${deviceId}`, chatId, seq, this.ttlSeconds);
+  }
+
+  /**
+   * Stores the ack if the cached member list has `userId` (one round trip):
+   * 'stored', 'not_member', or 'unknown' when the list is not cached (the
+   * caller asks chat, then calls ack()).
+   */
+  async ackIfMember(deviceId: string, userId: string, chatId: string, seq: number): Promise<'stored' | 'not_member' | 'unknown'> {
+    const r = await this.redis.ackIfMember(`acks:${deviceId}`, membersKey(chatId), chatId, seq, this.ttlSeconds, userId);
+    return r === 1 ? 'stored' : r === 0 ? 'not_member' : 'unknown';
   }
 
   async cursors(deviceId: string): Promise<Record<string, number>> {

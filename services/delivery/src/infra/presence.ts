@@ -51,7 +51,7 @@ return out
 `;
 
 /** Users per locate script call (a pipeline of several calls beyond that). */
-const LOCATE_BATCH = 1000;
+export const LOCATE_BATCH = 1000;
 
 type ScriptRedis = Redis & {
   presenceLocate(numKeys: number, ...keys: string[]): Promise<string[][]>;
@@ -77,7 +77,7 @@ export class Presence {
   }
 
   private key(userId: string): string {
-    return `presence:${userId}`;
+    return presenceKey(userId);
   }
 
   /** Marks the device as connected here; returns the other live node that held it before, if any. */
@@ -104,17 +104,21 @@ export class Presence {
 
   /** Every live device of these users with its node: one round trip (one script call per 1,000 users). */
   async locate(userIds: string[]): Promise<Map<string, DeviceLocation[]>> {
-    const out = new Map<string, DeviceLocation[]>();
-    if (userIds.length === 0) return out;
+    if (userIds.length === 0) return new Map();
     const batches: Array<Promise<string[][]>> = [];
     for (let i = 0; i < userIds.length; i += LOCATE_BATCH) {
       const keys = userIds.slice(i, i + LOCATE_BATCH).map((u) => this.key(u));
       batches.push(this.redis.presenceLocate(keys.length, ...keys));
     }
-    const results = (await Promise.all(batches)).flat();
+    return this.live(userIds, (await Promise.all(batches)).flat());
+  }
+
+  /** The live devices in these users' presence hashes (HGETALL replies, in the same order). */
+  live(userIds: readonly string[], hashes: ReadonlyArray<string[] | undefined>): Map<string, DeviceLocation[]> {
+    const out = new Map<string, DeviceLocation[]>();
     const now = this.now();
     userIds.forEach((userId, i) => {
-      const flat = results[i];
+      const flat = hashes[i];
       if (!flat || flat.length === 0) return;
       const live: DeviceLocation[] = [];
       for (let j = 0; j + 1 < flat.length; j += 2) {
@@ -126,4 +130,9 @@ export class Presence {
     });
     return out;
   }
+}
+
+/** A user's presence hash. */
+export function presenceKey(userId: string): string {
+  return `presence:${userId}`;
 }

@@ -4,7 +4,7 @@
 // `chat_not_found` for every chat), so these handlers only translate.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '@bil/runtime';
-import type { EpochsPageJson, UnreadJson } from '@bil/proto/rest-chat';
+import type { EpochsPageJson, MessagesPageJson, UnreadJson } from '@bil/proto/rest-chat';
 import {
   chatJson,
   chatTypeToProto,
@@ -254,7 +254,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: ChatParams; Querystring: ListMessagesQuery }>(
     '/v1/chats/:chat_id/messages',
     { schema: listMessagesSchema, ...auth, preValidation: integers('query', ['after', 'before', 'limit']) },
-    async (request) => {
+    async (request): Promise<MessagesPageJson> => {
       const q = request.query;
       if (q.after !== undefined && q.before !== undefined) throw invalid('querystring', 'before', 'cannot be combined with after');
       const cursor = q.after !== undefined ? { afterSeq: q.after } : q.before !== undefined ? { beforeSeq: q.before } : {};

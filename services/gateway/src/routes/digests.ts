@@ -8,6 +8,7 @@ import { AppError } from '@bil/runtime';
 import type { ChatDigestPolicy, Digest, DigestApi } from '../digest-client.js';
 import { parseStored } from '../chat-mappers.js';
 import { int64ToNumber } from '../mappers.js';
+import type { DigestConsentJson, DigestJson, DigestKeyJson, DigestPolicyJson, DigestStatusJson, SealedBoxJson } from '@bil/proto/rest-digest';
 import {
   digestKeySchema,
   getDigestPolicySchema,
@@ -27,17 +28,22 @@ import { actorOf, inContext, type RouteContext } from './context.js';
 const CONSENT_BODY_LIMIT_BYTES = 4096;
 
 const lower = (v: string | undefined, prefix: string): string => (v && v.startsWith(prefix) ? v.slice(prefix.length).toLowerCase() : '');
+const STATUSES: readonly string[] = ['pending', 'ready', 'failed', 'expired'] satisfies DigestStatusJson[];
+// Sealed boxes and consents are stored by the digest service after it checked them; served as it stored them.
+const sealedBox = (text: string, what: string) => parseStored(text, what) as SealedBoxJson;
+const consentJson = (text: string) => parseStored(text, 'consent') as DigestConsentJson;
 
-export function digestJson(d: Digest | null | undefined) {
+export function digestJson(d: Digest | null | undefined): DigestJson {
   if (!d) throw new AppError('internal', 'internal', 'digest returned no digest');
   const reason = lower(String(d.failureReason ?? ''), 'DIGEST_FAILURE_REASON_');
+  const status = lower(String(d.status ?? ''), 'DIGEST_STATUS_');
   return {
     request_id: d.requestId,
-    status: lower(String(d.status ?? ''), 'DIGEST_STATUS_') || 'pending',
+    status: STATUSES.includes(status) ? (status as DigestStatusJson) : 'pending',
     failure_reason: reason === 'unspecified' ? '' : reason,
     device_id: d.deviceId,
     chat_ids: d.chatIds ?? [],
-    results: (d.results ?? []).map((r) => ({ chat_id: r.chatId, sealed: parseStored(r.sealed, 'sealed result') })),
+    results: (d.results ?? []).map((r) => ({ chat_id: r.chatId, sealed: sealedBox(r.sealed, 'sealed result') })),
     requested_at: d.requestedAt,
     completed_at: d.completedAt,
     expires_at: d.expiresAt,
@@ -45,14 +51,14 @@ export function digestJson(d: Digest | null | undefined) {
   };
 }
 
-export function policyJson(p: ChatDigestPolicy | null | undefined) {
+export function policyJson(p: ChatDigestPolicy | null | undefined): DigestPolicyJson {
   if (!p) throw new AppError('internal', 'internal', 'digest returned no policy');
   return {
     chat_id: p.chatId,
     enabled: p.enabled,
     disabled_by_me: p.disabledByMe,
     disabled_by_count: p.disabledByCount,
-    consents: (p.consents ?? []).map((c) => parseStored(c, 'consent')),
+    consents: (p.consents ?? []).map(consentJson),
   };
 }
 
@@ -63,7 +69,7 @@ export function digestRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return ctx.digest;
   };
 
-  app.get('/v1/digest/key', { schema: digestKeySchema, ...auth }, async (request) => {
+  app.get('/v1/digest/key', { schema: digestKeySchema, ...auth }, async (request): Promise<DigestKeyJson> => {
     const res = await inContext(request, () => digest().getDigestKey({}));
     const k = res.key;
     if (!k) throw new AppError('internal', 'internal', 'digest returned no key');
@@ -123,7 +129,7 @@ export function digestRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const res = await inContext(request, () =>
         digest().setDigestConsent({ actor: actorOf(request), chatId: request.params.chat_id, consent: JSON.stringify(request.body.consent) }),
       );
-      return { consent: parseStored(res.consent, 'consent') };
+      return { consent: consentJson(res.consent) };
     },
   );
 }

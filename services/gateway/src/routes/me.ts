@@ -1,5 +1,6 @@
 // /v1/me: the caller's own account.
 import type { FastifyInstance } from 'fastify';
+import type { MeJson } from '@bil/proto/rest';
 import { deviceJson, deviceListJson, deviceListText, int64ToNumber, userJson } from '../mappers.js';
 import {
   changePasswordSchema,
@@ -15,7 +16,7 @@ import {
 import { actorOf, inContext, type RouteContext } from './context.js';
 
 export function meRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  app.get('/v1/me', { schema: getMeSchema, onRequest: ctx.authenticate }, async (request) => {
+  app.get('/v1/me', { schema: getMeSchema, onRequest: ctx.authenticate }, async (request): Promise<MeJson> => {
     const res = await inContext(request, () => ctx.identity.getAccount({ actor: actorOf(request) }));
     return { user: userJson(res.user), devices: res.devices.map(deviceJson), device_list: deviceListJson(res.deviceList) };
   });

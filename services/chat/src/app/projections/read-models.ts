@@ -10,11 +10,12 @@
 // 1,000 events at a time. A message row refers to its event for the
 // envelope (`event_position`) rather than storing a second copy.
 import type { Projection, Sql, StoredEvent } from '@bil/runtime';
-import type { ChatEvent } from '../../domain/chat/chat.js';
+import { chatStream, type ChatEvent } from '../../domain/chat/chat.js';
 import type { ReadsEvent } from '../../domain/reads/reads.js';
 import { EPOCH_KEY as EK, EPOCH_KEYS as K, EPOCH_PUBLISHED as G, MEMBER_ENTRY as M, POSTED as P, WRAPPED_KEY as W } from '../sql-fields.js';
 
 type Event = ChatEvent | ReadsEvent;
+const CHAT_STREAM = chatStream('');
 
 /**
  * The messages projection of a run of MessagePosted events, as CTEs reading
@@ -180,6 +181,7 @@ export const chatReadModels: Projection = {
   async apply(q, events) {
     // Keep event order: runs of messages go set-based, everything else one by one.
     let run: string[] = [];
+    const chatVersions = new Map<string, number>();
     for (const e of events) {
       if (e.type === 'MessagePosted') {
         run.push(e.position);
@@ -188,7 +190,12 @@ export const chatReadModels: Projection = {
       if (run.length) await applyMessages(q, run);
       run = [];
       await applyOne(q, e);
+      if (e.streamId.startsWith(CHAT_STREAM)) chatVersions.set(e.streamId.slice(CHAT_STREAM.length), e.streamVersion);
     }
     if (run.length) await applyMessages(q, run);
+    // The chat stream's version on its row, in the same transaction: what the send path keys its states by.
+    for (const [chatId, version] of chatVersions) {
+      await q.query(`UPDATE chat.chats SET chat_version = ? WHERE chat_id = ? AND chat_version < ?`, [version, chatId, version]);
+    }
   },
 };

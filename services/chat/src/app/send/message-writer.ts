@@ -12,11 +12,10 @@
 //      stored (idempotent resends); the directory rows it needs (both users'
 //      active devices of each personal chat, each sender device's own row);
 //      and the batch's chat rows locked in chat_id order (so two batches
-//      never deadlock) with each chat's state, narrowed to the batch's
-//      senders' member entries (a 1,000-member group loads a few entries)
-//      and its state version (a state stored under an older
-//      chatDecider.stateVersion is rebuilt from its events first, by
-//      EventStore.load: statements only after a bump, once per chat);
+//      never deadlock) with their last_seq and chat_version;
+//   2. each chat's decider state from memory at that chat_version
+//      (ChatStates); only a chat whose state changed since, or not seen
+//      before, costs one more statement (the batch's misses together);
 //   3. in memory: each send decided by the pure decider on that state, seqs
 //      taken per chat in arrival order for the accepted sends only (a refused
 //      send takes no number: gap-free);
@@ -25,7 +24,10 @@
 //      and, in the same statement (the projection's inline CTEs), messages,
 //      keys, read markers and the chats' last_seq.
 //
-// BEGIN, the read, the write, COMMIT: four statements per batch.
+// BEGIN, the read, the write, COMMIT: four statements per batch when every
+// chat's state is known, in two round trips (Database.pipelined: BEGIN goes
+// with the read, COMMIT with the write, as one text each, the parameters
+// inlined as escaped literals).
 //
 // A refused send (chat_not_found, device_revoked, mismatched devices, …)
 // fails alone: it is decided in memory and left out. A statement error fails
@@ -39,17 +41,17 @@ import {
   notFound,
   permissionDenied,
   currentContext,
-  stateVersionOf,
   systemClock,
   type Clock,
   type Database,
   type EventMetadata,
   type EventStore,
-  type Tx,
+  type PipelinedTx,
+  type Sql,
 } from '@bil/runtime';
-import { chatDecider, chatStream, messageLogStream, type ChatEvent, type ChatState, type ChatType, type Directory } from '../../domain/chat/chat.js';
+import { chatDecider, messageLogStream, type ChatEvent, type Directory } from '../../domain/chat/chat.js';
 import type { Envelope, WrappedKeyInput } from '../../domain/validation.js';
-import { CHAT_STATE } from '../sql-fields.js';
+import { ChatStates } from './chat-states.js';
 
 export interface SendRequest {
   userId: string;
@@ -82,6 +84,8 @@ export interface MessageWriterOptions {
   maxInFlight?: number;
   /** The time a batch's messages are stamped with (default the system clock). */
   clock?: Clock;
+  /** Most chat state kept in memory, about one unit per member (default 200,000). */
+  stateCacheWeight?: number;
 }
 
 const chatNotFound = () => notFound('chat_not_found', 'no such chat');
@@ -114,15 +118,10 @@ export const SEND_SQL = {
        SELECT NULL, d.user_id, d.device_id, d.signing_key, d.status
        FROM unnest(?::uuid[]) AS y(device_id)
        CROSS JOIN LATERAL (SELECT d.user_id, d.device_id, d.signing_key, d.status FROM chat.directory_devices d WHERE d.device_id = y.device_id OFFSET 0) d`,
-  /** (sender user ids, chat ids): locks the active chats in chat_id order, each with its state narrowed to those senders' member entries. */
-  lockChats: `SELECT c.chat_id, c.last_seq, c.type,
-              CASE WHEN c.type = 'personal' THEN s.state
-                   ELSE (s.state - '${CHAT_STATE.members}') || jsonb_build_object('${CHAT_STATE.members}', COALESCE(
-                     (SELECT jsonb_object_agg(u, s.state->'${CHAT_STATE.members}'->u) FROM unnest(?::text[]) AS u WHERE s.state->'${CHAT_STATE.members}'->u IS NOT NULL), '{}'::jsonb))
-              END AS state, s.state_version
+  /** (chat ids): locks the active chats in chat_id order; each with the version of its stream (ChatStates). */
+  lockChats: `SELECT c.chat_id, c.last_seq, c.chat_version
        FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
-       CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.type FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c
-       CROSS JOIN LATERAL (SELECT s.state, s.state_version FROM chat.streams s WHERE s.stream_id = '${chatStream('')}' || c.chat_id::text OFFSET 0) s`,
+       CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.chat_version FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c`,
 };
 
 /**
@@ -137,7 +136,7 @@ export const SEND_READ_SQL = `SELECT 's' AS k, to_jsonb(q) AS r FROM (${SEND_SQL
 
 type StoredRow = { sender_device_id: string; message_id: string; chat_id: string; seq: string | number; created_at: Date | string };
 type DirectoryRow = { chat_id: string | null; user_id: string; device_id: string; signing_key: string; status: string };
-type ChatRow = { chat_id: string; last_seq: string | number; type: ChatType; state: ChatState; state_version: number };
+type ChatRow = { chat_id: string; last_seq: string | number; chat_version: number };
 
 export class MessageWriter {
   private queue: Pending[] = [];
@@ -146,6 +145,7 @@ export class MessageWriter {
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
   private readonly clock: Clock;
+  private readonly states: ChatStates;
 
   constructor(
     private readonly db: Database,
@@ -155,6 +155,7 @@ export class MessageWriter {
     this.maxBatch = opts.maxBatch ?? 256;
     this.maxInFlight = opts.maxInFlight ?? 2;
     this.clock = opts.clock ?? systemClock;
+    this.states = new ChatStates(store, opts.stateCacheWeight);
   }
 
   /** Writes one validated send; resolves after its commit. */
@@ -189,7 +190,7 @@ export class MessageWriter {
   private async commit(batch: Pending[]): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await this.db.tx((tx) => this.write(tx, batch));
+      outcomes = await this.db.pipelined((tx) => this.write(tx, batch));
     } catch (err) {
       if (batch.length > 1) {
         await Promise.all(batch.map((p) => this.commit([p])));
@@ -220,14 +221,12 @@ export class MessageWriter {
     }
   }
 
-  private async write(tx: Tx, batch: Pending[]): Promise<Outcome[]> {
+  private async write(tx: PipelinedTx, batch: Pending[]): Promise<Outcome[]> {
     const chatIds = uuidArray(batch.map((p) => p.req.chatId));
-    const senders = [...new Set(batch.map((p) => p.req.userId))];
     const read = await tx.query<{ k: 's' | 'd' | 'c'; r: StoredRow & DirectoryRow & ChatRow }>(SEND_READ_SQL, [
       ...this.storedParams(batch),
       chatIds,
       uuidArray(batch.map((p) => p.req.deviceId)),
-      `{${senders.map((u) => `"${u}"`).join(',')}}`,
       chatIds,
     ]);
     const found = new Map<string, StoredRow>();
@@ -255,12 +254,10 @@ export class MessageWriter {
       directories.set(r.chat_id, dir);
       (dir[r.user_id] ??= []).push({ deviceId: r.device_id, signingKey: r.signing_key });
     }
-    // A state stored under an older chatDecider.stateVersion (only after a bump, once per chat): rebuilt
-    // from the chat's events and stored again (EventStore.load), under the row lock already held.
-    for (const c of chats) {
-      if (Number(c.state_version) !== stateVersionOf(chatDecider)) c.state = (await this.store.load(tx, chatDecider, chatStream(c.chat_id))).state;
-    }
-    const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: c.state }]));
+    // Under the row locks just taken: the states at the rows' chat_version (a state stored under an
+    // older chatDecider.stateVersion is rebuilt from the chat's events on its way in, EventStore.loadMany).
+    const states = await this.states.current(tx, chats.map((c) => ({ chatId: c.chat_id, version: Number(c.chat_version) })));
+    const byChat = new Map(chats.map((c) => [c.chat_id, { lastSeq: Number(c.last_seq), state: states.get(c.chat_id)! }]));
 
     const now = this.clock.now().toISOString();
     const outcomes: Outcome[] = [];
@@ -306,12 +303,13 @@ export class MessageWriter {
         outcomes.push({ err });
       }
     }
-    await this.store.appendOwned(tx, entries);
+    // The write carries the COMMIT (nothing to write: the transaction ends after, as usual).
+    await this.store.appendOwned(tx, entries, { commit: true });
     return outcomes;
   }
 
   /** The stored messages of these (sender device, message id) pairs: one index probe each. */
-  private stored(q: Tx | Database, batch: Pending[]) {
+  private stored(q: Sql, batch: Pending[]) {
     return q.query<StoredRow>(SEND_SQL.stored, this.storedParams(batch));
   }
 

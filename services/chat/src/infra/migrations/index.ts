@@ -5,6 +5,7 @@ import { Migration20261126000002 } from './Migration20261126000002.js';
 import { Migration20261210000001 } from './Migration20261210000001.js';
 import { Migration20261220000001 } from './Migration20261220000001.js';
 import { Migration20261230000001 } from './Migration20261230000001.js';
+import { Migration20261231000001 } from './Migration20261231000001.js';
 
 export const migrations: MigrationEntry[] = [
   { name: 'Migration20261126000001', class: Migration20261126000001 },
@@ -12,4 +13,5 @@ export const migrations: MigrationEntry[] = [
   { name: 'Migration20261210000001', class: Migration20261210000001 },
   { name: 'Migration20261220000001', class: Migration20261220000001 },
   { name: 'Migration20261230000001', class: Migration20261230000001 },
+  { name: 'Migration20261231000001', class: Migration20261231000001 },
 ];
