@@ -46,7 +46,7 @@ export function DigestOffer({ session, chatId, unread }: { session: Session; cha
         <button type="button" className="primary" onClick={run} disabled={busy || (mode === 'server' && !key.trim())}>
           {busy ? 'Summarising…' : 'Summarise'}
         </button>
-        <button type="button" onClick={() => void session.doneWithDigest(chatId)}>
+        <button type="button" onClick={() => session.doneWithDigest(chatId).catch((err: unknown) => setError(describeError(err)))}>
           Mark all as read
         </button>
       </div>

@@ -132,7 +132,7 @@ function ChatList({ session, entries, loaded, openId }: { session: Session; entr
                   type="button"
                   className="chat-item"
                   aria-current={e.chat.chatId === openId ? 'true' : undefined}
-                  onClick={() => void session.openChat(e.chat.chatId)}
+                  onClick={() => session.openChat(e.chat.chatId).catch((err: unknown) => setError(describeError(err)))}
                 >
                   <span className="chat-title">{title}</span>
                   <span className="chat-time">{e.last ? time(e.last.createdAt) : ''}</span>

@@ -177,8 +177,8 @@ export class Session {
         const prev = this.#state.readByPeer[r.chatId] ?? 0;
         if (r.seq > prev) this.#set({ readByPeer: { ...this.#state.readByPeer, [r.chatId]: r.seq } });
       });
-      live.on('membership', () => void this.refreshChats());
-      live.on('epoch', () => void this.refreshChats()); // a rename is a new epoch: the title comes from its record
+      live.on('membership', () => this.#refreshSoon());
+      live.on('epoch', () => this.#refreshSoon()); // a rename is a new epoch: the title comes from its record
       live.on('presence', (p) => this.#set({ online: { ...this.#state.online, [p.userId]: p.online } }));
       // A new connection starts with no presence subscriptions.
       live.on('synced', () => this.#subscribePresence(true));
@@ -192,9 +192,9 @@ export class Session {
     await this.refreshChats();
   }
 
-  /** Closes the live connection; the keys stay sealed in IndexedDB. */
   readonly #onOnline = (): void => void this.flush();
 
+  /** Closes the live connection; the keys stay sealed in IndexedDB. */
   lock(): void {
     window.removeEventListener('online', this.#onOnline);
     this.#live?.close();
@@ -272,6 +272,11 @@ export class Session {
     const peers = [...new Set(this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId))];
     const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
     if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
+  }
+
+  /** Reloads the list after a live event; a failure (offline, say) waits for the next event or reconnect. */
+  #refreshSoon(): void {
+    this.refreshChats().catch(() => undefined);
   }
 
   /** Opens (or creates) the personal chat with a user found by username. */
@@ -417,13 +422,21 @@ export class Session {
     }, delayMs);
   }
 
+  #flushing = false;
+
   async flush(): Promise<void> {
-    for (const [chatId, list] of Object.entries(this.#state.pending)) {
-      for (const p of list) {
-        if (p.status !== 'waiting') continue;
-        await this.#deliver(chatId, p).catch(() => undefined);
-        if (this.#state.pending[chatId]?.some((x) => x.messageId === p.messageId)) break; // still offline: keep the order
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (const [chatId, list] of Object.entries(this.#state.pending)) {
+        for (const p of list) {
+          if (p.status !== 'waiting') continue;
+          await this.#deliver(chatId, p).catch(() => undefined);
+          if (this.#state.pending[chatId]?.some((x) => x.messageId === p.messageId)) break; // still offline: keep the order
+        }
       }
+    } finally {
+      this.#flushing = false;
     }
   }
 
@@ -488,7 +501,7 @@ export class Session {
     const known = this.#state.chats.some((e) => e.chat.chatId === m.chatId);
     const own = m.senderUserId === this.#state.account.userId;
     this.#append(m, !own);
-    if (!known) void this.refreshChats();
+    if (!known) this.#refreshSoon();
     // Delivery accepts a presence subscription once the connection has seen the chat (sync or live traffic): ask again now.
     const entry = this.#state.chats.find((e) => e.chat.chatId === m.chatId);
     if (entry?.chat.type === 'personal' && !(entry.chat.peerUserId in this.#state.online)) this.#live?.subscribePresence([entry.chat.peerUserId]);
