@@ -20,7 +20,7 @@ import {
   type LocalAccount,
   type SealedJsonStore,
 } from '@bil/sdk';
-import { keyStores, type Names } from './storage.js';
+import { keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
 export interface ChatEntry {
@@ -87,17 +87,19 @@ function mergeMessages(list: readonly HistoryMessage[], more: readonly HistoryMe
 
 export class Session {
   readonly client: BilClient;
-  readonly #namesStore: SealedJsonStore<Names>;
+  readonly #appStore: SealedJsonStore<AppData>;
   #live: LiveClient | null = null;
   #state: ViewState;
   readonly #listeners = new Set<() => void>();
   readonly #typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
   #lastTypingSent = 0;
 
-  private constructor(client: BilClient, namesStore: SealedJsonStore<Names>, account: LocalAccount, names: Names) {
+  private constructor(client: BilClient, appStore: SealedJsonStore<AppData>, account: LocalAccount, app: AppData) {
     this.client = client;
-    this.#namesStore = namesStore;
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending: {} };
+    this.#appStore = appStore;
+    // What waited to be sent when the page closed waits again (resent with the same ids once live).
+    const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -110,7 +112,7 @@ export class Session {
     const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
     const account = await client.account();
     if (!account) return null;
-    return new Session(client, stores.names, account, (await stores.names.load()) ?? {});
+    return new Session(client, stores.app, account, (await stores.app.load()) ?? { names: {}, outbox: {} });
   }
 
   /** A new account: keys made here by the SDK, sealed under the passphrase. */
@@ -118,8 +120,9 @@ export class Session {
     const stores = keyStores(o.passphrase);
     const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
     const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
-    await stores.names.save({ [account.userId]: account.username });
-    return new Session(client, stores.names, account, { [account.userId]: account.username });
+    const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
+    await stores.app.save(app);
+    return new Session(client, stores.app, account, app);
   }
 
   /** A new device of an existing account, step 1: keys made here, the request to show. */
@@ -132,8 +135,9 @@ export class Session {
       request: encodeToken(REQUEST_PREFIX, request),
       finish: async (approval, password) => {
         const account = await client.devices.completeLink({ approval: decodeToken(APPROVAL_PREFIX, approval), password });
-        await stores.names.save({ [account.userId]: account.username });
-        return new Session(client, stores.names, account, { [account.userId]: account.username });
+        const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
+        await stores.app.save(app);
+        return new Session(client, stores.app, account, app);
       },
     };
   }
@@ -190,6 +194,7 @@ export class Session {
       });
     }
     await this.refreshChats();
+    void this.flush();
   }
 
   readonly #onOnline = (): void => void this.flush();
@@ -218,7 +223,7 @@ export class Session {
     if (this.#state.names[userId] === username) return;
     const names = { ...this.#state.names, [userId]: username };
     this.#set({ names });
-    await this.#namesStore.save(names);
+    await this.#saveApp();
   }
 
   /** Checks that `username` is the user `userId` (the directory's answer) and remembers the name. */
@@ -441,7 +446,16 @@ export class Session {
   }
 
   #setPending(chatId: string, list: PendingMessage[]): void {
+    const before = this.#state.pending[chatId]?.map((p) => p.messageId).join() ?? '';
     this.#set({ pending: { ...this.#state.pending, [chatId]: list } });
+    if (list.map((p) => p.messageId).join() !== before) void this.#saveApp();
+  }
+
+  /** Seals the names and the outbox (messages not stored by the server yet) into IndexedDB. */
+  async #saveApp(): Promise<void> {
+    const outbox: Outbox = {};
+    for (const [chatId, list] of Object.entries(this.#state.pending)) if (list.length > 0) outbox[chatId] = list.map(({ messageId, text }) => ({ messageId, text }));
+    await this.#appStore.save({ names: { ...this.#state.names }, outbox }).catch(() => undefined);
   }
 
   #updatePending(chatId: string, messageId: string, status: PendingMessage['status']): void {

@@ -1,6 +1,7 @@
 // Where this browser keeps its device: two sealed records in IndexedDB
 // (database "bil-message", store "sealed"): "profile" (the SDK's profile:
-// keys, tokens, pins) and "names" (user names this device learned). Both are
+// keys, tokens, pins) and "app" (user names this device learned, messages
+// waiting to be sent). Both are
 // sealed under the passphrase by the SDK's SealedKeyStore / SealedJsonStore
 // (scrypt + AES-256-GCM, FileKeyStore's format), so IndexedDB holds only
 // ciphertext. Nothing goes to localStorage.
@@ -55,20 +56,32 @@ export async function hasDevice(): Promise<boolean> {
 /** Deletes this browser's device and everything it learned. */
 export async function forgetDevice(): Promise<void> {
   await idbStorage('profile').remove();
-  await idbStorage('names').remove();
+  await idbStorage('app').remove();
 }
 
 export type Names = Record<string, string>;
-
-function parseNames(value: unknown): Names {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError('names: expected an object');
-  for (const v of Object.values(value)) if (typeof v !== 'string') throw new TypeError('names: expected strings');
-  return value as Names;
+/** Per chat, messages written but not stored by the server yet (resent with the same id). */
+export type Outbox = Record<string, { messageId: string; text: string }[]>;
+/** What the app keeps beside the SDK's profile, sealed the same way. */
+export interface AppData {
+  names: Names;
+  outbox: Outbox;
 }
 
-export function keyStores(passphrase: string): { profile: SealedKeyStore; names: SealedJsonStore<Names> } {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function parseAppData(value: unknown): AppData {
+  if (!isObject(value) || !isObject(value.names) || !isObject(value.outbox)) throw new TypeError('app data: expected {names, outbox}');
+  for (const v of Object.values(value.names)) if (typeof v !== 'string') throw new TypeError('app data: names are strings');
+  for (const list of Object.values(value.outbox)) {
+    if (!Array.isArray(list) || !list.every((m) => isObject(m) && typeof m.messageId === 'string' && typeof m.text === 'string')) throw new TypeError('app data: bad outbox');
+  }
+  return value as unknown as AppData;
+}
+
+export function keyStores(passphrase: string): { profile: SealedKeyStore; app: SealedJsonStore<AppData> } {
   return {
     profile: new SealedKeyStore(idbStorage('profile'), passphrase),
-    names: new SealedJsonStore(idbStorage('names'), passphrase, { parse: parseNames }),
+    app: new SealedJsonStore(idbStorage('app'), passphrase, { parse: parseAppData }),
   };
 }

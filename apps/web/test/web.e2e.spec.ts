@@ -452,6 +452,28 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await bob.page.locator('.message.theirs', { hasText: 'and this one after' }).waitFor({ timeout: 30_000 });
     await expect(bob.page.locator('.message.theirs', { hasText: 'Written in a tunnel' }).count()).resolves.toBe(1);
     await expect(alice.page.locator('.message', { hasText: 'Written in a tunnel' }).count()).resolves.toBe(1);
+
+    // Written offline, then the page closed: the message waits sealed in IndexedDB and goes when Alice is back.
+    await alice.context.setOffline(true);
+    try {
+      const box = alice.page.getByLabel(/^Message to /);
+      await box.fill('Written before closing the tab');
+      await box.press('Enter');
+      await alice.page.locator('.message.pending', { hasText: 'Written before closing the tab' }).filter({ hasText: 'Not sent yet' }).waitFor({ timeout: 30_000 });
+      await alice.page.goto('about:blank');
+    } finally {
+      await alice.context.setOffline(false);
+    }
+    await alice.page.goto(url);
+    await alice.page.getByLabel('Passphrase').fill(alice.passphrase);
+    await alice.page.getByRole('button', { name: 'Unlock' }).click();
+    await alice.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+    await bob.page.locator('.message.theirs', { hasText: 'Written before closing the tab' }).waitFor({ timeout: 30_000 });
+    await alice.page.locator('.chat-item', { hasText: bob.username }).click();
+    await alice.page.locator('.message.mine:not(.pending)', { hasText: 'Written before closing the tab' }).waitFor({ timeout: 30_000 });
+    await send(alice, 'back again');
+    await bob.page.locator('.message.theirs', { hasText: 'back again' }).waitFor({ timeout: 30_000 });
+    await expect(bob.page.locator('.message.theirs', { hasText: 'Written before closing the tab' }).count()).resolves.toBe(1);
   });
 
   it("raises a blocking alert when a contact's identity key changes, and sends again once accepted", async () => {
