@@ -4,7 +4,7 @@
 // (useSyncExternalStore). Every message goes through the SDK: it decrypts and
 // verifies; this file only orders, dedupes and counts. Past 400 lines because
 // it is the one place the screens' state changes (chats, history, live events,
-// groups, digests); the screens only render it.
+// groups, digests, sending and the outbox); the screens only render it.
 import {
   BilApiError,
   BilClient,
