@@ -4,27 +4,50 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { Messenger } from './Messenger.js';
 import { Session } from './session.js';
-import { forgetDevice, hasDevice } from './storage.js';
+import { forgetDevice, hasDevice, holdDevice } from './storage.js';
 import { describeError } from './errors.js';
 import { QrCode } from './QrCode.js';
 import { BilApiError } from '@bil/sdk';
 
-type Phase = { name: 'loading' } | { name: 'welcome' } | { name: 'lock' } | { name: 'signin'; session: Session } | { name: 'ready'; session: Session };
+type Phase = { name: 'loading' } | { name: 'other-tab' } | { name: 'welcome' } | { name: 'lock' } | { name: 'signin'; session: Session } | { name: 'ready'; session: Session };
 
 export function App(): ReactNode {
   const [phase, setPhase] = useState<Phase>({ name: 'loading' });
 
+  // One tab per browser profile holds the device: two SDK clients on one key store would spend the same
+  // single-use refresh token, and the server would end the session (refresh_token_reused).
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
-    hasDevice()
-      .then((has) => setPhase(has ? { name: 'lock' } : { name: 'welcome' }))
-      .catch(() => setPhase({ name: 'welcome' }));
-  }, []);
+    let cancelled = false;
+    holdDevice().then((held) => {
+      if (cancelled) return;
+      if (!held) {
+        setPhase({ name: 'other-tab' });
+        return;
+      }
+      hasDevice()
+        .then((has) => setPhase(has ? { name: 'lock' } : { name: 'welcome' }))
+        .catch(() => setPhase({ name: 'welcome' }));
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [attempt]);
 
   const opened = (session: Session): void => setPhase(session.getState().account.signedIn ? { name: 'ready', session } : { name: 'signin', session });
 
   switch (phase.name) {
     case 'loading':
       return <Centered title="bil-message"><p role="status">Loading…</p></Centered>;
+    case 'other-tab':
+      return (
+        <Centered title="bil-message is open in another tab">
+          <p>This browser’s device can be used in one tab at a time. Use the other tab, or close it and try again here.</p>
+          <button type="button" className="primary" onClick={() => setAttempt(attempt + 1)}>
+            Try again
+          </button>
+        </Centered>
+      );
     case 'welcome':
       return <Welcome onOpened={opened} />;
     case 'lock':

@@ -85,3 +85,21 @@ export function keyStores(passphrase: string): { profile: SealedKeyStore; app: S
     app: new SealedJsonStore(idbStorage('app'), passphrase, { parse: parseAppData }),
   };
 }
+
+let held: Promise<boolean> | null = null;
+
+/**
+ * Takes this browser profile's device for this tab, for the tab's lifetime (Web Locks): false when
+ * another tab holds it. Once held, later calls answer true at once.
+ */
+export function holdDevice(): Promise<boolean> {
+  if (held) return held.then((ok) => ok || ((held = null), holdDevice()));
+  held = new Promise<boolean>((resolve) => {
+    void navigator.locks.request('bil-message-device', { ifAvailable: true }, (lock) => {
+      resolve(lock !== null);
+      // Kept until the tab goes away.
+      return lock ? new Promise<void>(() => undefined) : undefined;
+    });
+  });
+  return held;
+}

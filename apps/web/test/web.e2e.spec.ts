@@ -170,6 +170,12 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await shot(alice.page, 'welcome');
     await register(alice);
     await register(bob, { keyboard: true });
+    // A second tab of Bob's browser can't open the same device (two clients would spend one refresh token).
+    const tab = await bob.context.newPage();
+    await tab.goto(url);
+    await tab.getByRole('heading', { name: 'bil-message is open in another tab' }).waitFor();
+    await axe(tab, 'open in another tab');
+    await tab.close();
     await axe(bob.page, 'empty chat list');
 
     // Alice opens a personal chat with Bob by his username and writes.
