@@ -22,6 +22,12 @@ export default tseslint.config(
     },
   },
   {
+    // The web client runs in browsers only: browser globals, no Node built-ins.
+    files: ['apps/web/src/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['node:*'], message: 'apps/web runs in browsers: use web APIs' }] }] },
+  },
+  {
     // Runs in browsers too: no Node built-ins outside its tests.
     files: ['packages/summarizer/src/**'],
     ignores: ['**/*.spec.ts'],

@@ -211,6 +211,8 @@ try {
 if (!stopping) {
   console.log('');
   console.log(`bil: bil-message is up. Gateway: http://localhost:${GATEWAY_PORT}  (API docs: http://localhost:${GATEWAY_PORT}/v1/openapi.json)`);
+  if (existsSync(new URL('../apps/web/dist/index.html', import.meta.url))) console.log(`bil: web client: open http://localhost:${GATEWAY_PORT} in a browser`);
+  else console.log('bil: web client not built (apps/web/dist missing): `npm run build` builds it; the gateway serves the API only');
   printDigestKey();
   console.log('bil: press Ctrl-C to stop.');
 }

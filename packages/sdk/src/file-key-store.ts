@@ -5,29 +5,22 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { canonicalBytes } from '@bil/crypto';
 import { KeyStoreFormatError, WrongPassphraseError } from './errors.js';
 import { parseProfile, type KeyStore, type StoredProfile } from './key-store.js';
+import {
+  KEY_STORE_FORMAT,
+  MIN_SCRYPT_LOG2N,
+  associatedData as formatAssociatedData,
+  checkLog2N,
+  decodeField,
+  headerOf,
+  sameKdf,
+  type KdfParams,
+  type KeyStoreFile,
+  type KeyStoreHeader,
+} from './key-store-format.js';
 
-export const KEY_STORE_FORMAT = 'bil-sdk-key-store';
-/** scrypt cost floor: N = 2^15, r = 8, p = 1 (32 MiB), as for the server's password hashes. */
-export const MIN_SCRYPT_LOG2N = 15;
-/** Ceiling on what a file may ask for, so a crafted file can't make us allocate gigabytes. */
-const MAX_SCRYPT_LOG2N = 22;
-
-export interface KeyStoreHeader {
-  readonly format: typeof KEY_STORE_FORMAT;
-  readonly version: 1;
-  readonly kdf: { readonly name: 'scrypt'; readonly log2n: number; readonly r: number; readonly p: number; readonly salt: string };
-  readonly cipher: { readonly name: 'aes-256-gcm'; readonly nonce: string };
-}
-
-interface KeyStoreFile extends KeyStoreHeader {
-  /** AES-256-GCM(key, nonce, UTF-8 profile JSON, AD = canonical JSON of the header) ‖ 16-byte tag, base64url. */
-  readonly ciphertext: string;
-}
-
-type KdfParams = KeyStoreHeader['kdf'];
+export { KEY_STORE_FORMAT, MIN_SCRYPT_LOG2N, type KeyStoreHeader } from './key-store-format.js';
 
 function scrypt(password: Buffer, salt: Buffer, p: KdfParams): Promise<Buffer> {
   const N = 2 ** p.log2n;
@@ -37,46 +30,8 @@ function scrypt(password: Buffer, salt: Buffer, p: KdfParams): Promise<Buffer> {
 
 const b64 = (b: Buffer): string => b.toString('base64url');
 
-function fromB64(text: unknown, length: number | undefined, what: string): Buffer {
-  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text)) throw new KeyStoreFormatError(`bad ${what}`);
-  const out = Buffer.from(text, 'base64url');
-  if (length !== undefined && out.length !== length) throw new KeyStoreFormatError(`bad ${what}`);
-  return out;
-}
-
-function headerOf(file: unknown): KeyStoreHeader {
-  const f = file as Partial<KeyStoreFile> | null;
-  if (typeof f !== 'object' || f === null || f.format !== KEY_STORE_FORMAT) throw new KeyStoreFormatError('not a bil key store file');
-  if (f.version !== 1) throw new KeyStoreFormatError(`unsupported version ${String(f.version)}`);
-  const k = f.kdf;
-  if (
-    typeof k !== 'object' ||
-    k === null ||
-    k.name !== 'scrypt' ||
-    !Number.isInteger(k.log2n) ||
-    k.log2n < MIN_SCRYPT_LOG2N ||
-    k.log2n > MAX_SCRYPT_LOG2N ||
-    !Number.isInteger(k.r) ||
-    k.r < 8 ||
-    k.r > 32 ||
-    !Number.isInteger(k.p) ||
-    k.p < 1 ||
-    k.p > 16
-  ) {
-    throw new KeyStoreFormatError('bad kdf parameters');
-  }
-  fromB64(k.salt, 16, 'kdf salt');
-  if (typeof f.cipher !== 'object' || f.cipher === null || f.cipher.name !== 'aes-256-gcm') throw new KeyStoreFormatError('bad cipher');
-  fromB64(f.cipher.nonce, 12, 'nonce');
-  return {
-    format: KEY_STORE_FORMAT,
-    version: 1,
-    kdf: { name: 'scrypt', log2n: k.log2n, r: k.r, p: k.p, salt: k.salt },
-    cipher: { name: 'aes-256-gcm', nonce: f.cipher.nonce },
-  };
-}
-
-const associatedData = (h: KeyStoreHeader): Buffer => Buffer.from(canonicalBytes({ ...h, kdf: { ...h.kdf }, cipher: { ...h.cipher } }));
+const fromB64 = (text: unknown, length: number | undefined, what: string): Buffer => Buffer.from(decodeField(text, length, what));
+const associatedData = (h: KeyStoreHeader): Buffer => Buffer.from(formatAssociatedData(h));
 
 /**
  * A {@link KeyStore} kept in one file, encrypted under a passphrase. A wrong
@@ -97,9 +52,7 @@ export class FileKeyStore implements KeyStore {
     if (typeof path !== 'string' || path === '') throw new TypeError('path: expected a file path');
     if (typeof passphrase !== 'string' || passphrase.length === 0) throw new TypeError('passphrase: expected a non-empty string');
     const log2n = options.scryptLog2N ?? MIN_SCRYPT_LOG2N;
-    if (!Number.isInteger(log2n) || log2n < MIN_SCRYPT_LOG2N || log2n > MAX_SCRYPT_LOG2N) {
-      throw new RangeError(`scryptLog2N: expected ${MIN_SCRYPT_LOG2N} to ${MAX_SCRYPT_LOG2N}`);
-    }
+    checkLog2N(log2n);
     this.path = path;
     this.#passphrase = Buffer.from(passphrase.normalize('NFKC'), 'utf8');
     this.#log2n = log2n;
@@ -131,7 +84,7 @@ export class FileKeyStore implements KeyStore {
 
   async #keyFor(kdf: KdfParams): Promise<Buffer> {
     const c = this.#key;
-    if (c && c.kdf.salt === kdf.salt && c.kdf.log2n === kdf.log2n && c.kdf.r === kdf.r && c.kdf.p === kdf.p) return c.key;
+    if (c && sameKdf(c.kdf, kdf)) return c.key;
     const key = await scrypt(this.#passphrase, fromB64(kdf.salt, 16, 'kdf salt'), kdf);
     return key;
   }

@@ -23,6 +23,7 @@ import type { DigestApi } from './digest-client.js';
 import { digestSharedSchemas } from './digest-schemas.js';
 import { chatSharedSchemas } from './chat-schemas.js';
 import type { IdentityApi } from './identity-client.js';
+import type { WebApp } from './web-app.js';
 import type { AuthLimits, RateLimiter } from './rate-limit.js';
 import { sharedSchemas } from './schemas.js';
 import { inContext, type BodyLimits, type RouteContext } from './routes/context.js';
@@ -62,6 +63,8 @@ export interface AppDeps {
   timeouts?: Partial<HttpTimeouts>;
   /** Most open connections per client address (TCP peer); 0 turns the cap off. Default 512. */
   maxConnectionsPerAddress?: number;
+  /** The built web client served at `/` (web-app.ts `openWebApp`); null or absent: the API only. */
+  web?: WebApp | null;
 }
 
 /** Route option `config.jsonMaxDepth`: the deepest nesting this route's body may have. */
@@ -233,9 +236,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(h.status).headers(h.headers).send(h.body);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  // Only what no route matched reaches the web client (web-app.ts), and never a path under /v1.
+  const web = deps.web ?? null;
+  app.setNotFoundHandler(async (request, reply) => {
+    if (web && (request.method === 'GET' || request.method === 'HEAD') && (await web.serve(request, reply))) return reply;
     const path = (request.url.split('?')[0] ?? '').slice(0, 200);
-    void reply.code(404).send(errorBody('not_found', `no route ${request.method} ${path}`));
+    return reply.code(404).send(errorBody('not_found', `no route ${request.method} ${path}`));
   });
 
   const authenticate = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {

@@ -70,6 +70,7 @@ export const gatewayConfigSchema = {
   GATEWAY_HEADERS_TIMEOUT_MS: int('time a client has to send the complete request headers, in milliseconds (slowloris)', 10_000, 1000, 300_000),
   GATEWAY_REQUEST_TIMEOUT_MS: int('time a client has to send the complete request, body included, in milliseconds', 60_000, 1000, 600_000),
   GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: int('open connections allowed per client TCP address (a proxy in front is one address); 0 for no cap', 512, 0, 1_000_000),
+  GATEWAY_WEB_DIR: str('the directory of the built web client served at / (its index.html); empty: apps/web/dist of this repository', ''),
   RATE_LIMIT_WINDOW_SECONDS: int('the rate-limit window in seconds', 60, 1, 86_400),
 };
 

@@ -18,6 +18,7 @@ import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
 import { blockingDown, readiness, reportingDependencies } from './readiness.js';
 import { attachWsProxy, ipcHandoff } from './ws-proxy.js';
+import { DEFAULT_WEB_DIR, openWebApp } from './web-app.js';
 
 await runService('gateway', async (life) => {
   const config = loadGatewayConfig();
@@ -49,7 +50,14 @@ await runService('gateway', async (life) => {
   // Ready while it holds the token keys; each backend's and Redis' state is reported beside (readiness.ts).
   const ready = reportingDependencies(readiness({ identity, chat, digest }, redis, 2000, { token_keys: () => jwks.load() }), metrics);
 
+  // The web client at / when it was built; the API alone otherwise (web-app.ts).
+  const webDir = config.GATEWAY_WEB_DIR || DEFAULT_WEB_DIR;
+  const web = openWebApp(webDir);
+  if (web) logger.info({ webDir: web.root }, `serving the web client from ${web.root}`);
+  else logger.warn({ webDir }, `no web client at ${webDir} (no index.html): serving the API only; \`npm run build\` builds it`);
+
   const app = await buildApp({
+    web,
     logger,
     identity,
     chat,

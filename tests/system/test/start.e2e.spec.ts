@@ -80,6 +80,13 @@ describe('npm start', () => {
       expect((await register(url, 'readme_user')).status).toBe(201);
       const openapi = await fetch(`${url}/v1/openapi.json`);
       expect(openapi.status).toBe(200);
+      // The web client at /, with no other command (apps/web is built by npm start's build).
+      expect(system.output()).toContain(`web client: open http://localhost:${ports.BIL_GATEWAY_PORT} in a browser`);
+      const page = await fetch(`${url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(await page.text()).toContain('<div id="root"></div>');
     } finally {
       expect(await stopSystem(system)).toBe(0);
     }

@@ -1,0 +1,356 @@
+// The messenger: chat list (sorted by activity, unread counts, newest
+// message), the open chat (history paging upwards, live messages, typing,
+// read receipts), and the account panel. Phone width shows the list or the
+// chat; desktop width both.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { SessionEndedError, type HistoryMessage } from '@bil/sdk';
+import type { ChatEntry, Session } from './session.js';
+import { describeError } from './errors.js';
+import { AccountPanel, SafetyNumber } from './Account.js';
+import { Members, NewGroup } from './Groups.js';
+import { DigestOffer } from './Digest.js';
+
+const time = (iso: string): string => {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+};
+
+const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : 'Message that can’t be decrypted');
+
+const LIVE_LABEL: Record<string, string> = { connecting: 'Connecting…', syncing: 'Catching up…', live: 'Connected', waiting: 'Offline, reconnecting…', closed: 'Not connected' };
+
+export function Messenger({ session, onLock, onLoggedOut, onDeviceGone }: { session: Session; onLock: () => void; onLoggedOut: () => void; onDeviceGone: () => void }): ReactNode {
+  const state = useSyncExternalStore(session.subscribe, session.getState);
+  const [panel, setPanel] = useState<'chats' | 'account'>('chats');
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    session.start().catch((err: unknown) => setError(describeError(err)));
+    const off = session.client.on('session-ended', () => onLoggedOut());
+    return () => {
+      off();
+    };
+  }, [session, onLoggedOut]);
+
+  useEffect(() => {
+    if (state.ended) onLoggedOut();
+  }, [state.ended, onLoggedOut]);
+
+  const open = state.openChatId ? state.chats.find((e) => e.chat.chatId === state.openChatId) ?? null : null;
+
+  return (
+    <div className={`app ${open ? 'has-open-chat' : ''}`}>
+      <header className="topbar">
+        <h1 className="brand">bil-message</h1>
+        <span className={`live live-${state.live}`} role="status">
+          {LIVE_LABEL[state.live] ?? state.live}
+        </span>
+        <nav aria-label="Account">
+          <button type="button" aria-pressed={panel === 'account'} onClick={() => setPanel(panel === 'account' ? 'chats' : 'account')}>
+            {state.account.username}
+          </button>
+          <button type="button" onClick={onLock}>
+            Lock
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              session
+                .logout()
+                .catch(() => undefined)
+                .finally(onLoggedOut);
+            }}
+          >
+            Log out
+          </button>
+        </nav>
+      </header>
+      {error && (
+        <p className="error banner" role="alert">
+          {error}
+        </p>
+      )}
+      <KeyChangeAlert session={session} />
+      {panel === 'account' ? (
+        <AccountPanel session={session} onClose={() => setPanel('chats')} onDeviceGone={onDeviceGone} />
+      ) : (
+        <div className="columns">
+          <ChatList session={session} entries={state.chats} loaded={state.chatsLoaded} openId={state.openChatId} />
+          <main className="chat-pane" aria-label="Conversation">
+            {open ? <ChatView key={open.chat.chatId} session={session} entry={open} /> : <p className="empty">Pick a chat, or start one with a username.</p>}
+          </main>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function ChatList({ session, entries, loaded, openId }: { session: Session; entries: readonly ChatEntry[]; loaded: boolean; openId: string | null }): ReactNode {
+  const [username, setUsername] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useSyncExternalStore(session.subscribe, session.getState);
+  const start = (e: FormEvent): void => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    session
+      .startChat(username)
+      .then(() => setUsername(''))
+      .catch((err: unknown) => setError(describeError(err)))
+      .finally(() => setBusy(false));
+  };
+  return (
+    <nav className="chat-list" aria-label="Chats">
+      <form className="new-chat" onSubmit={start}>
+        <label htmlFor="new-chat-username">New chat with</label>
+        <div className="row">
+          <input id="new-chat-username" value={username} onChange={(e) => setUsername(e.target.value)} placeholder="username" autoComplete="off" required />
+          <button type="submit" disabled={busy}>
+            Start
+          </button>
+        </div>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+      </form>
+      <NewGroup session={session} />
+      <h2 className="visually-hidden">Chats</h2>
+      {!loaded ? (
+        <p role="status">Loading chats…</p>
+      ) : entries.length === 0 ? (
+        <p className="empty">No chats yet.</p>
+      ) : (
+        <ul>
+          {entries.map((e) => {
+            const title = session.chatTitle(e.chat);
+            return (
+              <li key={e.chat.chatId}>
+                <button
+                  type="button"
+                  className="chat-item"
+                  aria-current={e.chat.chatId === openId ? 'true' : undefined}
+                  onClick={() => session.openChat(e.chat.chatId).catch((err: unknown) => setError(describeError(err)))}
+                >
+                  <span className="chat-title">{title}</span>
+                  <span className="chat-time">{e.last ? time(e.last.createdAt) : ''}</span>
+                  <span className="chat-preview">{preview(e.last)}</span>
+                  {e.unread > 0 && (
+                    <span className="badge">
+                      {e.unread}
+                      <span className="visually-hidden"> unread</span>
+                    </span>
+                  )}
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </nav>
+  );
+}
+
+function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): ReactNode {
+  const state = useSyncExternalStore(session.subscribe, session.getState);
+  const chatId = entry.chat.chatId;
+  const history = state.history[chatId];
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [showSafety, setShowSafety] = useState(false);
+  const scroller = useRef<HTMLDivElement>(null);
+  /** The list's height and first seq at the last render: older messages prepended keep the view in place; new ones are followed when the view was at the bottom. */
+  const geometry = useRef({ height: 0, firstSeq: -1 });
+  const title = session.chatTitle(entry.chat);
+  const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
+  const readUpTo = state.readByPeer[chatId] ?? 0;
+  const messages = history?.messages ?? [];
+  const lastOutgoing = [...messages].reverse().find((m) => m.senderUserId === state.account.userId);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const prev = geometry.current;
+    const firstSeq = messages[0]?.seq ?? -1;
+    if (prev.height > 0 && prev.firstSeq !== -1 && firstSeq < prev.firstSeq) el.scrollTop += el.scrollHeight - prev.height;
+    else if (prev.height === 0 || prev.height - el.scrollTop - el.clientHeight < 80 || messages.at(-1)?.senderUserId === state.account.userId) el.scrollTop = el.scrollHeight;
+    geometry.current = { height: el.scrollHeight, firstSeq };
+  }, [messages, state.account.userId]);
+
+  const older = useCallback(() => {
+    session.loadOlder(chatId).catch((err: unknown) => setError(describeError(err)));
+  }, [session, chatId]);
+
+  const onScroll = (): void => {
+    const el = scroller.current;
+    if (el && el.scrollTop < 40 && history?.hasMore && !history.loading) older();
+  };
+
+  const send = (e: FormEvent): void => {
+    e.preventDefault();
+    const body = text.trim();
+    if (!body) return;
+    setText('');
+    setError(null);
+    session.send(chatId, body).catch((err: unknown) => {
+      setText(body);
+      setError(err instanceof SessionEndedError ? 'Your session ended: sign in again.' : describeError(err));
+    });
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>): void => {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      e.currentTarget.form?.requestSubmit();
+    }
+  };
+
+  return (
+    <section className="chat" aria-labelledby="chat-title">
+      <header className="chat-header">
+        <button type="button" className="back" onClick={() => void session.openChat(null)} aria-label="Back to chats">
+          ←
+        </button>
+        <h2 id="chat-title">{title}</h2>
+        {entry.chat.type === 'personal' && entry.chat.peerUserId in state.online && <span className="presence">{state.online[entry.chat.peerUserId] ? 'online' : 'offline'}</span>}
+        {entry.chat.type === 'personal' ? (
+          <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
+            Safety number
+          </button>
+        ) : (
+          <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
+            Members
+          </button>
+        )}
+      </header>
+      {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
+      {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
+      {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} isOwner={entry.chat.myRole === 'owner'} title={title} />}
+      {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
+      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${title}`}>
+        {history?.hasMore && (
+          <button type="button" className="older" onClick={older} disabled={history.loading}>
+            {history.loading ? 'Loading…' : 'Load older messages'}
+          </button>
+        )}
+        {!history || (history.loading && messages.length === 0) ? <p role="status">Loading messages…</p> : null}
+        <ol aria-live="polite" aria-relevant="additions">
+          {messages.map((m) => {
+            const mine = m.senderUserId === state.account.userId;
+            return (
+              <li key={m.seq} className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'}`} data-seq={m.seq}>
+                {!mine && entry.chat.type === 'group' ? (
+                  <span className="sender">{session.name(m.senderUserId)}: </span>
+                ) : (
+                  <span className="visually-hidden">{mine ? 'You' : session.name(m.senderUserId)}: </span>
+                )}
+                <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
+                <span className="meta">
+                  {time(m.createdAt)}
+                  {mine && m === lastOutgoing && readUpTo >= m.seq ? ' · Read' : ''}
+                </span>
+              </li>
+            );
+          })}
+          {(state.pending[chatId] ?? []).map((p) => (
+            <li key={p.messageId} className="message mine pending">
+              <span className="visually-hidden">You: </span>
+              <span className="text">{p.text}</span>
+              <span className="meta">{p.status === 'sending' ? 'Sending…' : 'Not sent yet: it goes when you are back online'}</span>
+            </li>
+          ))}
+        </ol>
+      </div>
+      <p className="typing" aria-live="polite">
+        {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
+      </p>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <form className="composer" onSubmit={send}>
+        <label htmlFor="composer-text" className="visually-hidden">
+          Message to {title}
+        </label>
+        <textarea
+          id="composer-text"
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            if (e.target.value) session.typing(chatId);
+          }}
+          onKeyDown={onKeyDown}
+          rows={2}
+          placeholder="Write a message (Enter sends, Shift+Enter: new line)"
+        />
+        <button type="submit" className="primary">
+          Send
+        </button>
+      </form>
+    </section>
+  );
+}
+
+/** A chat someone else started: the API names no user by id, so the person says who they think it is and the directory confirms. */
+function Identify({ session, userId }: { session: Session; userId: string }): ReactNode {
+  const [username, setUsername] = useState('');
+  const [note, setNote] = useState<string | null>(null);
+  const check = (e: FormEvent): void => {
+    e.preventDefault();
+    setNote(null);
+    session
+      .identify(userId, username)
+      .then((ok) => setNote(ok ? null : `${username.trim()} is someone else: this chat is not with them.`))
+      .catch((err: unknown) => setNote(describeError(err)));
+  };
+  return (
+    <form className="identify" onSubmit={check}>
+      <label htmlFor="identify-username">This device doesn't know this person's username yet. Who do you think it is?</label>
+      <div className="row">
+        <input id="identify-username" value={username} onChange={(e) => setUsername(e.target.value)} placeholder="username" autoComplete="off" required />
+        <button type="submit">Check</button>
+      </div>
+      {note && (
+        <p className="error" role="alert">
+          {note}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Blocking: a contact's identity key changed. Sending to them stays refused (by the SDK) until the person accepts the new key. */
+function KeyChangeAlert({ session }: { session: Session }): ReactNode {
+  const state = useSyncExternalStore(session.subscribe, session.getState);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [error, setError] = useState<string | null>(null);
+  const userId = Object.keys(state.keyChanges)[0];
+  useEffect(() => {
+    const d = dialog.current;
+    if (d && userId && !d.open) d.showModal();
+    if (d && !userId && d.open) d.close();
+  }, [userId]);
+  if (!userId) return null;
+  const name = session.name(userId);
+  return (
+    <dialog ref={dialog} className="alert" aria-labelledby="key-change-title" aria-describedby="key-change-text" onCancel={(e) => e.preventDefault()}>
+      <h2 id="key-change-title">{name}’s safety number changed</h2>
+      <p id="key-change-text">
+        {name} has a new identity key. That happens when they reset their account on a new device, or when someone is trying to read your messages. Nothing more is sent to {name} until you accept the new key; compare the new safety number with them (in person or on a call) first.
+      </p>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="row">
+        <button type="button" className="primary" onClick={() => session.acceptKeyChange(userId).catch((err: unknown) => setError(describeError(err)))}>
+          Accept the new key
+        </button>
+      </div>
+    </dialog>
+  );
+}

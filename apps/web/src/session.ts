@@ -1,0 +1,559 @@
+// One unlocked device: the SDK client over the sealed IndexedDB stores, its
+// live connection, and what the screens show (chats sorted by activity,
+// loaded history, typing, receipts), as a small store React subscribes to
+// (useSyncExternalStore). Every message goes through the SDK: it decrypts and
+// verifies; this file only orders, dedupes and counts. Past 400 lines because
+// it is the one place the screens' state changes (chats, history, live events,
+// groups, digests, sending and the outbox); the screens only render it.
+import {
+  BilApiError,
+  BilClient,
+  BilNetworkError,
+  DEFAULT_MIN_UNREAD,
+  uuidv7,
+  type Chat,
+  type DigestMode,
+  type DigestOutcome,
+  type DecryptedMessage,
+  type HistoryMessage,
+  type LiveClient,
+  type LocalAccount,
+  type SealedJsonStore,
+} from '@bil/sdk';
+import { keyStores, type AppData, type Names, type Outbox } from './storage.js';
+import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
+
+export interface ChatEntry {
+  readonly chat: Chat;
+  /** The newest message this device read or received, if any. */
+  readonly last: HistoryMessage | null;
+  readonly unread: number;
+}
+
+export interface ChatHistory {
+  readonly messages: readonly HistoryMessage[];
+  /** Older messages exist before the first one loaded. */
+  readonly hasMore: boolean;
+  readonly loading: boolean;
+}
+
+export type LiveState = 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed';
+
+export interface ViewState {
+  readonly account: LocalAccount;
+  readonly chats: readonly ChatEntry[];
+  readonly chatsLoaded: boolean;
+  readonly history: Readonly<Record<string, ChatHistory>>;
+  readonly names: Readonly<Names>;
+  /** Per chat: who is typing (user ids). */
+  readonly typing: Readonly<Record<string, readonly string[]>>;
+  /** Per chat: the highest seq the other side has read. */
+  readonly readByPeer: Readonly<Record<string, number>>;
+  readonly live: LiveState;
+  readonly openChatId: string | null;
+  /** Contacts whose identity key is not the pinned one (sending to them is refused until accepted). */
+  readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
+  /** The server ended the live connection for good (session ended, device revoked): sign in again. */
+  readonly ended: boolean;
+  /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
+  readonly online: Readonly<Record<string, boolean>>;
+  /** Chats opened with many unread messages: a digest is offered, and they stay unread until the person says so. */
+  readonly digestOffers: Readonly<Record<string, number>>;
+  /** Per chat, messages not stored yet: `sending`, or `waiting` for the network (resent with the same message id). */
+  readonly pending: Readonly<Record<string, readonly PendingMessage[]>>;
+}
+
+export interface PendingMessage {
+  readonly messageId: string;
+  readonly text: string;
+  readonly status: 'sending' | 'waiting';
+}
+
+const PAGE = 30;
+/** How long the SDK itself retries a send through an outage before the app's queue takes over (same message id). */
+const OUTAGE_RETRY_MS = 5000;
+const transient = (err: unknown): boolean => err instanceof BilNetworkError || (err instanceof BilApiError && err.status >= 502 && err.status <= 504);
+const TYPING_MS = 6000;
+
+const activity = (e: ChatEntry): number => Math.max(Date.parse(e.chat.lastActivityAt) || 0, e.last ? Date.parse(e.last.createdAt) || 0 : 0);
+const byActivity = (a: ChatEntry, b: ChatEntry): number => activity(b) - activity(a);
+
+function mergeMessages(list: readonly HistoryMessage[], more: readonly HistoryMessage[]): HistoryMessage[] {
+  const bySeq = new Map<number, HistoryMessage>();
+  for (const m of list) bySeq.set(m.seq, m);
+  for (const m of more) bySeq.set(m.seq, m);
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+}
+
+export class Session {
+  readonly client: BilClient;
+  readonly #appStore: SealedJsonStore<AppData>;
+  #live: LiveClient | null = null;
+  #state: ViewState;
+  readonly #listeners = new Set<() => void>();
+  readonly #typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  #lastTypingSent = 0;
+
+  private constructor(client: BilClient, appStore: SealedJsonStore<AppData>, account: LocalAccount, app: AppData) {
+    this.client = client;
+    this.#appStore = appStore;
+    // What waited to be sent when the page closed waits again (resent with the same ids once live).
+    const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending };
+    client.on('safety-number-changed', (e) => {
+      if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
+      this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
+    });
+  }
+
+  /** Opens the sealed stores with the passphrase (WrongPassphraseError when it isn't the one); null: no device here. */
+  static async unlock(passphrase: string): Promise<Session | null> {
+    const stores = keyStores(passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
+    const account = await client.account();
+    if (!account) return null;
+    return new Session(client, stores.app, account, (await stores.app.load()) ?? { names: {}, outbox: {} });
+  }
+
+  /** A new account: keys made here by the SDK, sealed under the passphrase. */
+  static async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
+    const stores = keyStores(o.passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
+    const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
+    await stores.app.save(app);
+    return new Session(client, stores.app, account, app);
+  }
+
+  /** A new device of an existing account, step 1: keys made here, the request to show. */
+  static async linkRequest(o: { passphrase: string; deviceName: string }): Promise<{ client: BilClient; request: string; finish: (approval: string, password: string) => Promise<Session> }> {
+    const stores = keyStores(o.passphrase);
+    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
+    const request = await client.devices.linkRequest({ deviceName: o.deviceName });
+    return {
+      client,
+      request: encodeToken(REQUEST_PREFIX, request),
+      finish: async (approval, password) => {
+        const account = await client.devices.completeLink({ approval: decodeToken(APPROVAL_PREFIX, approval), password });
+        const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
+        await stores.app.save(app);
+        return new Session(client, stores.app, account, app);
+      },
+    };
+  }
+
+  // --- the store React reads ---
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  getState = (): ViewState => this.#state;
+
+  #set(patch: Partial<ViewState>): void {
+    this.#state = { ...this.#state, ...patch };
+    for (const l of this.#listeners) l();
+  }
+
+  // --- lifecycle ---
+
+  async signIn(password: string): Promise<void> {
+    const account = await this.client.login({ password });
+    this.#set({ account, ended: false });
+  }
+
+  /** Opens the live connection and loads the chat list. */
+  async start(): Promise<void> {
+    if (!this.#live) {
+      window.addEventListener('online', this.#onOnline);
+      const live = this.client.live();
+      this.#live = live;
+      live.on('state', ({ state }) => {
+        this.#set({ live: state });
+        if (state === 'live') void this.flush();
+      });
+      live.on('message', (m) => this.#received(m));
+      live.on('undecryptable', (m) => this.#received(m));
+      live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
+      live.on('receipt', (r) => {
+        if (r.userId === this.#state.account.userId) return;
+        const prev = this.#state.readByPeer[r.chatId] ?? 0;
+        if (r.seq > prev) this.#set({ readByPeer: { ...this.#state.readByPeer, [r.chatId]: r.seq } });
+      });
+      live.on('membership', () => this.#refreshSoon());
+      live.on('epoch', () => this.#refreshSoon()); // a rename is a new epoch: the title comes from its record
+      live.on('presence', (p) => this.#set({ online: { ...this.#state.online, [p.userId]: p.online } }));
+      // A new connection starts with no presence subscriptions.
+      live.on('synced', () => this.#subscribePresence(true));
+      live.on('disconnected', (d) => {
+        if (!d.reconnect && this.#live === live) {
+          this.lock();
+          this.#set({ live: 'closed', ended: true });
+        }
+      });
+    }
+    await this.refreshChats();
+    void this.flush();
+  }
+
+  readonly #onOnline = (): void => void this.flush();
+
+  /** Closes the live connection; the keys stay sealed in IndexedDB. */
+  lock(): void {
+    window.removeEventListener('online', this.#onOnline);
+    this.#live?.close();
+    this.#live = null;
+    for (const t of this.#typingTimers.values()) clearTimeout(t);
+  }
+
+  async logout(): Promise<void> {
+    this.lock();
+    await this.client.logout();
+    this.#set({ account: (await this.client.account()) ?? this.#state.account });
+  }
+
+  // --- names ---
+
+  name(userId: string): string {
+    return this.#state.names[userId] ?? `user ${userId.slice(0, 8)}`;
+  }
+
+  async #learn(userId: string, username: string): Promise<void> {
+    if (this.#state.names[userId] === username) return;
+    const names = { ...this.#state.names, [userId]: username };
+    this.#set({ names });
+    await this.#saveApp();
+  }
+
+  /** Checks that `username` is the user `userId` (the directory's answer) and remembers the name. */
+  async identify(userId: string, username: string): Promise<boolean> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    if (user.userId !== userId) return false;
+    await this.#learn(user.userId, user.username);
+    return true;
+  }
+
+  /** Trusts exactly the key the alert showed; the new pin is unverified until the numbers are compared. */
+  async acceptKeyChange(userId: string): Promise<void> {
+    const change = this.#state.keyChanges[userId];
+    if (!change) return;
+    await this.client.contacts.acceptIdentityChange(userId, change.currentIdentityKey);
+    const { [userId]: _done, ...rest } = this.#state.keyChanges;
+    this.#set({ keyChanges: rest });
+  }
+
+  chatTitle(chat: Chat): string {
+    if (chat.type === 'group') return chat.title || 'Group';
+    return this.name(chat.peerUserId);
+  }
+
+  // --- chats ---
+
+  async refreshChats(): Promise<void> {
+    const { chats } = await this.client.chats.list({ limit: 100 });
+    const old = new Map(this.#state.chats.map((e) => [e.chat.chatId, e]));
+    const entries = await Promise.all(
+      chats.map(async (chat): Promise<ChatEntry> => {
+        const known = old.get(chat.chatId);
+        let last = known?.last ?? null;
+        const loaded = this.#state.history[chat.chatId]?.messages;
+        if (loaded && loaded.length > 0) last = loaded[loaded.length - 1]!;
+        else if (chat.lastSeq > 0 && (!last || last.seq < chat.lastSeq)) {
+          const page = await this.client.messages.history(chat.chatId, { limit: 1 }).catch(() => null);
+          last = page?.messages.at(-1) ?? last;
+        }
+        const unread = chat.chatId === this.#state.openChatId ? 0 : chat.unreadCount;
+        return { chat, last, unread };
+      }),
+    );
+    this.#subscribePresence(false);
+    const openGone = this.#state.openChatId !== null && !entries.some((e) => e.chat.chatId === this.#state.openChatId);
+    this.#set({ chats: entries.sort(byActivity), chatsLoaded: true, ...(openGone ? { openChatId: null } : {}) });
+  }
+
+  /** Presence of the people of personal chats; those never answered for (refused: the connection hadn't seen the chat yet) are asked again. */
+  #subscribePresence(all: boolean): void {
+    const peers = [...new Set(this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId))];
+    const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
+    if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
+  }
+
+  /** Reloads the list after a live event; a failure (offline, say) waits for the next event or reconnect. */
+  #refreshSoon(): void {
+    this.refreshChats().catch(() => undefined);
+  }
+
+  /** Opens (or creates) the personal chat with a user found by username. */
+  async startChat(username: string): Promise<string> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    if (user.userId === this.#state.account.userId) throw new Error('That is you: pick someone else.');
+    await this.#learn(user.userId, user.username);
+    const chat = await this.client.chats.createPersonal(user.userId);
+    await this.refreshChats();
+    await this.openChat(chat.chatId);
+    return chat.chatId;
+  }
+
+  /** A group of people found by username; the SDK builds and signs its first epoch (the title is encrypted). */
+  async createGroup(title: string, usernames: readonly string[]): Promise<string> {
+    const members: string[] = [];
+    for (const name of usernames) {
+      const user = await this.client.contacts.find(name.trim().replace(/^@/, ''));
+      if (user.userId === this.#state.account.userId) continue;
+      await this.#learn(user.userId, user.username);
+      members.push(user.userId);
+    }
+    if (members.length === 0) throw new Error('Add at least one other person.');
+    const chat = await this.client.chats.createGroup({ title: title.trim(), members });
+    await this.refreshChats();
+    await this.openChat(chat.chatId);
+    return chat.chatId;
+  }
+
+  /** The group's members from its verified record (roles as signed), with the server's disagreements. */
+  async members(chatId: string): Promise<{ members: { userId: string; role: string }[]; mismatch: Chat['memberListMismatch'] }> {
+    const chat = await this.client.chats.get(chatId);
+    const verified = chat.verifiedMembers?.map((m) => ({ userId: m.userId, role: chat.members.find((x) => x.userId === m.userId)?.role === 'owner' ? 'owner' : m.role }));
+    return { members: verified ?? chat.members.map((m) => ({ userId: m.userId, role: m.role })), mismatch: chat.memberListMismatch ?? null };
+  }
+
+  async addMember(chatId: string, username: string): Promise<void> {
+    const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
+    await this.#learn(user.userId, user.username);
+    await this.client.chats.members.add(chatId, [user.userId]);
+  }
+
+  /** A new epoch whose encrypted metadata carries the new title (admins). */
+  async rename(chatId: string, title: string): Promise<void> {
+    await this.client.chats.rename(chatId, title.trim());
+    await this.refreshChats();
+  }
+
+  /** The owner gives or takes admin rights (a new signed epoch). */
+  async setRole(chatId: string, userId: string, role: 'admin' | 'member'): Promise<void> {
+    await this.client.chats.members.changeRole(chatId, userId, role);
+  }
+
+  async removeMember(chatId: string, userId: string): Promise<void> {
+    await this.client.chats.members.remove(chatId, userId);
+  }
+
+  async leave(chatId: string): Promise<void> {
+    await this.client.chats.members.leave(chatId);
+    this.#set({ openChatId: null });
+    await this.refreshChats();
+  }
+
+  async openChat(chatId: string | null): Promise<void> {
+    this.#set({ openChatId: chatId });
+    if (!chatId) return;
+    const unread = this.#state.chats.find((e) => e.chat.chatId === chatId)?.unread ?? 0;
+    if (unread >= DEFAULT_MIN_UNREAD && !(chatId in this.#state.digestOffers)) this.#set({ digestOffers: { ...this.#state.digestOffers, [chatId]: unread } });
+    if (!this.#state.history[chatId]) {
+      this.#setHistory(chatId, { messages: [], hasMore: false, loading: true });
+      const page = await this.client.messages.history(chatId, { limit: PAGE });
+      this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
+    }
+    await this.#markRead(chatId);
+  }
+
+  /** The page before the oldest message loaded. */
+  async loadOlder(chatId: string): Promise<void> {
+    const h = this.#state.history[chatId];
+    if (!h || h.loading || !h.hasMore || h.messages.length === 0) return;
+    this.#setHistory(chatId, { ...h, loading: true });
+    try {
+      const page = await this.client.messages.history(chatId, { before: h.messages[0]!.seq, limit: PAGE });
+      const now = this.#state.history[chatId]!;
+      this.#setHistory(chatId, { messages: mergeMessages(page.messages, now.messages), hasMore: page.hasMore, loading: false });
+    } catch (err) {
+      this.#setHistory(chatId, { ...this.#state.history[chatId]!, loading: false });
+      throw err;
+    }
+  }
+
+  /**
+   * Sends at once; through an outage the message waits in the chat as "not sent yet" and is resent with the
+   * same message id when the network is back (the server stores it once). Other errors are thrown.
+   */
+  async send(chatId: string, text: string): Promise<void> {
+    this.#live?.typing(chatId, false);
+    this.#lastTypingSent = 0;
+    const p: PendingMessage = { messageId: uuidv7(), text, status: 'sending' };
+    this.#setPending(chatId, [...(this.#state.pending[chatId] ?? []), p]);
+    await this.#deliver(chatId, p);
+  }
+
+  async #deliver(chatId: string, p: PendingMessage): Promise<void> {
+    this.#updatePending(chatId, p.messageId, 'sending');
+    let r;
+    try {
+      r = await this.client.messages.send(chatId, p.text, { messageId: p.messageId });
+    } catch (err) {
+      if (transient(err)) {
+        this.#updatePending(chatId, p.messageId, 'waiting');
+        this.#scheduleFlush();
+        return;
+      }
+      this.#setPending(chatId, (this.#state.pending[chatId] ?? []).filter((x) => x.messageId !== p.messageId));
+      throw err;
+    }
+    this.#setPending(chatId, (this.#state.pending[chatId] ?? []).filter((x) => x.messageId !== p.messageId));
+    const mine: DecryptedMessage = {
+      ok: true,
+      chatId,
+      seq: r.seq,
+      messageId: r.messageId,
+      senderUserId: this.#state.account.userId,
+      senderDeviceId: this.#state.account.deviceId,
+      epoch: 0,
+      createdAt: r.createdAt,
+      timestamp: Date.now(),
+      text: p.text,
+      outgoing: true,
+    };
+    this.#append(mine, false);
+  }
+
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Resends what waits, oldest first per chat, every few seconds and whenever the connection is back. */
+  #scheduleFlush(delayMs = 3000): void {
+    if (this.#flushTimer) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = null;
+      void this.flush();
+    }, delayMs);
+  }
+
+  #flushing = false;
+
+  async flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (const [chatId, list] of Object.entries(this.#state.pending)) {
+        for (const p of list) {
+          if (p.status !== 'waiting') continue;
+          await this.#deliver(chatId, p).catch(() => undefined);
+          if (this.#state.pending[chatId]?.some((x) => x.messageId === p.messageId)) break; // still offline: keep the order
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  #setPending(chatId: string, list: PendingMessage[]): void {
+    const before = this.#state.pending[chatId]?.map((p) => p.messageId).join() ?? '';
+    this.#set({ pending: { ...this.#state.pending, [chatId]: list } });
+    if (list.map((p) => p.messageId).join() !== before) void this.#saveApp();
+  }
+
+  /** Seals the names and the outbox (messages not stored by the server yet) into IndexedDB. */
+  async #saveApp(): Promise<void> {
+    const outbox: Outbox = {};
+    for (const [chatId, list] of Object.entries(this.#state.pending)) if (list.length > 0) outbox[chatId] = list.map(({ messageId, text }) => ({ messageId, text }));
+    await this.#appStore.save({ names: { ...this.#state.names }, outbox }).catch(() => undefined);
+  }
+
+  #updatePending(chatId: string, messageId: string, status: PendingMessage['status']): void {
+    this.#setPending(chatId, (this.#state.pending[chatId] ?? []).map((x) => (x.messageId === messageId ? { ...x, status } : x)));
+  }
+
+  /** Tells the others this user is typing (at most every 3 s). */
+  typing(chatId: string): void {
+    const now = Date.now();
+    if (now - this.#lastTypingSent < 3000) return;
+    this.#lastTypingSent = now;
+    this.#live?.typing(chatId, true);
+  }
+
+  /**
+   * A digest of the chat's unread messages where `on` says (docs/digest.md): `device` sends nothing anywhere;
+   * `server` seals the transcript to the digest service key the person gave (never one the server names).
+   * The screen showed `digestDisclosure(on)` before the button, so the SDK's confirmation is that click.
+   */
+  async digest(chatId: string, on: DigestMode, serviceIdentityKey?: string): Promise<DigestOutcome> {
+    const names: Record<string, string> = { ...this.#state.names };
+    const [outcome] = await this.client.digest([chatId], { on, names, confirm: () => true, ...(serviceIdentityKey ? { serviceIdentityKey } : {}) });
+    return outcome!;
+  }
+
+  digestDisclosure(on: DigestMode): string {
+    return this.client.digests.disclosure(on);
+  }
+
+  /** Ends the offer: the chat is read now. */
+  async doneWithDigest(chatId: string): Promise<void> {
+    const { [chatId]: _done, ...rest } = this.#state.digestOffers;
+    this.#set({ digestOffers: rest });
+    await this.#markRead(chatId);
+  }
+
+  async #markRead(chatId: string): Promise<void> {
+    if (chatId in this.#state.digestOffers) return;
+    const h = this.#state.history[chatId];
+    const last = h?.messages.at(-1);
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId ? { ...e, unread: 0 } : e)) });
+    if (!last) return;
+    const entry = this.#state.chats.find((e) => e.chat.chatId === chatId);
+    if (entry && entry.chat.lastReadSeq >= last.seq) return;
+    await this.client.messages.markRead(chatId, last.seq).catch(() => undefined);
+  }
+
+  #historyOf(chatId: string): ChatHistory | undefined {
+    return this.#state.history[chatId];
+  }
+
+  #setHistory(chatId: string, h: ChatHistory): void {
+    this.#set({ history: { ...this.#state.history, [chatId]: h } });
+  }
+
+  #received(m: HistoryMessage): void {
+    const known = this.#state.chats.some((e) => e.chat.chatId === m.chatId);
+    const own = m.senderUserId === this.#state.account.userId;
+    this.#append(m, !own);
+    if (!known) this.#refreshSoon();
+    // Delivery accepts a presence subscription once the connection has seen the chat (sync or live traffic): ask again now.
+    const entry = this.#state.chats.find((e) => e.chat.chatId === m.chatId);
+    if (entry?.chat.type === 'personal' && !(entry.chat.peerUserId in this.#state.online)) this.#live?.subscribePresence([entry.chat.peerUserId]);
+    if (m.senderUserId !== this.#state.account.userId) this.#typing(m.chatId, m.senderUserId, false);
+    if (this.#state.openChatId === m.chatId && document.visibilityState === 'visible') void this.#markRead(m.chatId);
+  }
+
+  #append(m: HistoryMessage, countUnread: boolean): void {
+    const h = this.#state.history[m.chatId];
+    if (h) this.#setHistory(m.chatId, { ...h, messages: mergeMessages(h.messages, [m]) });
+    const isOpen = this.#state.openChatId === m.chatId;
+    const chats = this.#state.chats.map((e) => {
+      if (e.chat.chatId !== m.chatId) return e;
+      const newer = !e.last || e.last.seq <= m.seq;
+      // The server's count already includes everything up to the chat's lastSeq (a catch-up after the list loaded).
+      const already = (h?.messages.some((x) => x.seq === m.seq) ?? false) || m.seq <= e.chat.lastSeq;
+      return {
+        chat: newer ? { ...e.chat, lastSeq: Math.max(e.chat.lastSeq, m.seq), lastActivityAt: m.createdAt } : e.chat,
+        last: newer ? m : e.last,
+        unread: countUnread && !isOpen && !already ? e.unread + 1 : e.unread,
+      };
+    });
+    this.#set({ chats: chats.sort(byActivity) });
+  }
+
+  #typing(chatId: string, userId: string, active: boolean): void {
+    if (userId === this.#state.account.userId) return;
+    const key = `${chatId}:${userId}`;
+    const t = this.#typingTimers.get(key);
+    if (t) clearTimeout(t);
+    const now = new Set(this.#state.typing[chatId] ?? []);
+    if (active) {
+      now.add(userId);
+      this.#typingTimers.set(key, setTimeout(() => this.#typing(chatId, userId, false), TYPING_MS));
+    } else {
+      now.delete(userId);
+      this.#typingTimers.delete(key);
+    }
+    this.#set({ typing: { ...this.#state.typing, [chatId]: [...now] } });
+  }
+}
