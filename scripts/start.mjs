@@ -1,6 +1,7 @@
 // `npm start`: runs the whole system in the foreground on the local servers.
-// Checks PostgreSQL, Redis and NATS first (and says how to start a missing
-// one), creates the database, applies migrations (each service applies its
+// Checks PostgreSQL, Redis and NATS first (starts one that is installed but
+// not running, scripts/lib/local-servers.mjs; names one it can't start, with
+// how to start it), creates the database, applies migrations (each service applies its
 // own at start), starts every service, prints where the gateway listens, and
 // stops everything cleanly on Ctrl-C. It also prints the digest service's
 // identity key (public; from DIGEST_SERVICE_IDENTITY_SEED, else the public
@@ -14,9 +15,9 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import { ensureServers, localServers } from './lib/local-servers.mjs';
 import { LOOPBACK, relayWsHandoffs, stdioOf, systemServices, waitReady } from './lib/services.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -47,30 +48,12 @@ if (!SERVICE_AUTH_SECRET) {
   SERVICE_AUTH_SECRET = randomBytes(32).toString('base64url');
 }
 
-const servers = [
-  { name: 'PostgreSQL', url: DATABASE_URL, port: 5432, start: "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
-  { name: 'Redis', url: REDIS_URL, port: 6379, start: 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no' },
-  { name: 'NATS', url: NATS_URL, port: 4222, start: 'nats-server -js -a 127.0.0.1 -p 4222 -sd /var/lib/nats-server &' },
-];
-
-function reachable(url, defaultPort) {
-  const u = new URL(url);
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.setTimeout(1500);
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('timeout', () => (s.destroy(), resolve(false)));
-    s.once('error', () => resolve(false));
-    s.connect(Number(u.port || defaultPort), u.hostname);
-  });
-}
-
-const missing = [];
-for (const s of servers) if (!(await reachable(s.url, s.port))) missing.push(s);
+const servers = localServers({ databaseUrl: DATABASE_URL, redisUrl: REDIS_URL, natsUrl: NATS_URL });
+const missing = await ensureServers(servers, { startMissing: env.BIL_START_SERVERS !== '0' });
 if (missing.length) {
   for (const s of missing) {
     console.error(`bil: ${s.name} is not reachable at ${s.url}`);
-    console.error(`     start it with: ${s.start}`);
+    console.error(`     start it with: ${s.hint}`);
   }
   console.error('     (or run: bash scripts/local-servers.sh, which installs and starts all three)');
   process.exit(1);

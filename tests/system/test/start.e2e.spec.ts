@@ -1,9 +1,11 @@
 // The README's start command, as a newcomer would use it: the start script
 // brings the system up (on its own private environment, not the shared one of
 // the other files), Ctrl-C stops it cleanly, the data survives a restart, and
-// a missing server is named with how to start it. (`npm ci` and `npm test`
+// a missing server is started when installed (else named, with how to start it). (`npm ci` and `npm test`
 // are what CI runs; `npm start` is `turbo run build` and then this script.)
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore } from '@bil/sdk/node';
@@ -109,12 +111,36 @@ describe('npm start', () => {
     expect(r.output()).not.toContain('[identity]');
   }, 60_000);
 
-  it('names a missing server and how to start it', async () => {
+  it('names a missing server it may not start, and how to start it', async () => {
     const dead = await freePort();
-    const r = run(['scripts/start.mjs'], { ...systemEnv(env, ports), REDIS_URL: `redis://127.0.0.1:${dead}/0` }, { input: '' });
+    const r = run(['scripts/start.mjs'], { ...systemEnv(env, ports), REDIS_URL: `redis://127.0.0.1:${dead}/0`, BIL_START_SERVERS: '0' }, { input: '' });
     expect(await r.exited).toBe(1);
     expect(r.output()).toContain(`Redis is not reachable at redis://127.0.0.1:${dead}/0`);
     expect(r.output()).toContain('start it with: redis-server');
     expect(r.output()).not.toContain('PostgreSQL is not reachable');
   }, 60_000);
+
+  it('starts Redis and NATS itself when they are installed but not running, and the system comes up on them', async () => {
+    // Private ports: the shared servers are never touched. What npm start started keeps running; the test stops it.
+    const [redisPort, natsPort] = [await freePort(), await freePort()];
+    const url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
+    try {
+      const system = await startSystem({ ...systemEnv(env, ports), REDIS_URL: `redis://127.0.0.1:${redisPort}/0`, NATS_URL: `nats://127.0.0.1:${natsPort}` });
+      try {
+        const out = system.output();
+        expect(out).toContain(`Redis is not running on 127.0.0.1:${redisPort}; starting it`);
+        expect(out).toContain(`NATS is not running on 127.0.0.1:${natsPort}; starting it`);
+        expect(out).toContain('bil: Redis started');
+        expect(out).toContain('bil: NATS started');
+        expect(out).not.toContain('PostgreSQL is not running');
+        expect((await register(url, 'autostart_user')).status).toBe(201);
+      } finally {
+        expect(await stopSystem(system)).toBe(0);
+      }
+    } finally {
+      spawnSync('redis-cli', ['-p', String(redisPort), 'shutdown', 'nosave']);
+      spawnSync('pkill', ['-f', `nats-server -js -a 127.0.0.1 -p ${natsPort} `]);
+      for (const f of [`bil-nats-${natsPort}`, `bil-nats-${natsPort}.log`, `bil-redis-${redisPort}.log`]) rmSync(join(tmpdir(), f), { recursive: true, force: true });
+    }
+  }, 300_000);
 });
