@@ -34,7 +34,11 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --ignore-scripts
 COPY . .
 RUN npx turbo run build --output-logs=errors-only \
-      --filter=@bil/identity --filter=@bil/chat --filter=@bil/delivery --filter=@bil/digest --filter=@bil/gateway
+      --filter=@bil/identity --filter=@bil/chat --filter=@bil/delivery --filter=@bil/digest --filter=@bil/gateway \
+      --filter=@bil/web
+# The web client's static build (the gateway serves it at /) is set aside
+# while the workspaces are trimmed, and put back where the gateway looks.
+RUN mv apps/web/dist /web-dist
 # Keep the services, the workspace packages they run on and their production
 # dependencies; drop tests, tools, clients, sources and build files.
 RUN node deploy/docker/runtime-workspaces.mjs \
@@ -45,6 +49,7 @@ RUN node deploy/docker/runtime-workspaces.mjs \
       services/*/src services/*/test services/*/bench \
  && find . -name node_modules -prune -o \( -name '.turbo' -o -name '*.tsbuildinfo' -o -name 'tsconfig*.json' -o -name 'vitest.config.ts' \) -print \
     | xargs rm -rf
+RUN mkdir -p apps/web && mv /web-dist apps/web/dist
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production

@@ -92,6 +92,16 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('builds the web client and puts its static files where the gateway serves them from (apps/web/dist)', () => {
+    const build = runs(stages.find((s) => s.name === 'build')!);
+    expect(build.find((r) => r.includes('turbo run build'))).toContain('--filter=@bil/web');
+    const prune = build.findIndex((r) => r.includes('npm prune'));
+    const aside = build.findIndex((r) => r.includes('mv apps/web/dist /web-dist'));
+    const back = build.findIndex((r) => r.includes('mv /web-dist apps/web/dist'));
+    expect(aside).toBeGreaterThanOrEqual(0);
+    expect([aside < prune, back > prune]).toEqual([true, true]);
+  });
+
   it('keeps the build output and the .proto files it loads at run time', () => {
     const trim = runs(stages.find((s) => s.name === 'build')!).find((r) => r.includes('npm prune'))!;
     expect(trim).toContain('--omit=dev');
