@@ -226,6 +226,19 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     return created.chat.chatId;
   }
 
+  it('a chat created while both are connected counts at once: presence of the other member is allowed before any message', async () => {
+    const [alice] = await user(1);
+    const [bob] = await user(1);
+    const cAlice = await TestClient.connect(b.url, await issuer.token(alice!));
+    const cBob = await TestClient.connect(b.url, await issuer.token(bob!));
+    clients.push(cAlice, cBob);
+    await Promise.all([cAlice.waitFor((f) => f.type === 'synced'), cBob.waitFor((f) => f.type === 'synced')]);
+    const chatId = await personalChat(alice!, bob!);
+    await cBob.waitFor((f) => f.type === 'chat_event' && f.chat_id === chatId);
+    cBob.send({ type: 'presence_subscribe', user_ids: [alice!.userId], id: 'p' });
+    expect(await cBob.waitFor((f) => (f.type === 'presence' && f.user_id === alice!.userId) || (f.type === 'error' && f.id === 'p'))).toMatchObject({ type: 'presence', online: true });
+  }, 60_000);
+
   it('every frame naming a chat checks membership: typing, read, ack, sync cursors and presence of a foreign chat (issue #14 item 4)', async () => {
     const [alice] = await user(1);
     const [bob] = await user(1);

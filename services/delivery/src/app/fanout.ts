@@ -75,14 +75,14 @@ export class Fanout {
         const members = new Map<string, number>();
         for (const member of e.payload.members) if (member.userId) members.set(member.userId, 0);
         await this.membership.put(chatId, { type: e.payload.type === 'CHAT_TYPE_GROUP' ? 'group' : 'personal', members });
-        await this.hub.dispatch(members.keys(), { frame: chatEventFrame('chat_created', chatId, e.payload) });
+        await this.hub.dispatch(members.keys(), { frame: chatEventFrame('chat_created', chatId, e.payload), chatId });
         return;
       }
       case 'chat.member_added': {
         const { userId } = e.payload;
         await this.membership.added(chatId, userId, Number(e.payload.joinedSeq));
         const m = await this.membership.peek(chatId);
-        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), userId]), { frame: chatEventFrame('member_added', chatId, e.payload) });
+        await this.hub.dispatch(new Set([...(m?.members.keys() ?? []), userId]), { frame: chatEventFrame('member_added', chatId, e.payload), chatId });
         return;
       }
       case 'chat.member_removed': {

@@ -149,7 +149,12 @@ export class Sequencer {
       pending.push(frame);
       return pending.length > this.settings.maxPendingFrames ? this.cutOff() : [];
     }
-    if (frame.chatId === undefined || frame.seq === undefined) return [{ type: 'send', data: frame.data }];
+    if (frame.chatId === undefined) return [{ type: 'send', data: frame.data }];
+    // A chat's event without a seq (created, member added, …): sent as it comes; the chat is now one of the socket's.
+    if (frame.seq === undefined) {
+      this.noteChat(frame.chatId);
+      return [{ type: 'send', data: frame.data }];
+    }
     return this.ordered(frame.chatId, frame.seq, frame.data);
   }
 

@@ -152,6 +152,14 @@ describe('sequencer: live ordering', () => {
     given(syncedAt({ A: 2, B: 7 }), live('A', 4)).when(live('B', 8)).then([send('B', 8)]);
   });
 
+  it("sends a chat's event without a seq (created, member added) at once and counts the chat as the socket's", () => {
+    const event: Step = (s) => s.deliver({ chatId: 'N', data: 'created N' });
+    given(syncedAt()).when(event).then([text('created N')]);
+    expect(given(syncedAt()).when(event).thenState().chats).toEqual(new Set(['N']));
+    // Its first message is then in order, not a gap.
+    given(syncedAt(), event).when(live('N', 1)).then([send('N', 1)]);
+  });
+
   it('fetches a chat it has never seen (joined after sync) at once', () => {
     given(syncedAt()).when(live('N', 3)).then([fill('N')]);
     given(syncedAt(), live('N', 3)).when(live('N', 4)).then([]);
