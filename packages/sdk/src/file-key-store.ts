@@ -15,6 +15,8 @@ import {
   decodeField,
   headerOf,
   sameKdf,
+  scryptMaxmem,
+  SerialQueue,
   type KdfParams,
   type KeyStoreFile,
   type KeyStoreHeader,
@@ -24,7 +26,7 @@ export { KEY_STORE_FORMAT, MIN_SCRYPT_LOG2N, type KeyStoreHeader } from './key-s
 
 function scrypt(password: Buffer, salt: Buffer, p: KdfParams): Promise<Buffer> {
   const N = 2 ** p.log2n;
-  const options: ScryptOptions = { N, r: p.r, p: p.p, maxmem: 256 * N * p.r + 16 * 1024 * 1024 };
+  const options: ScryptOptions = { N, r: p.r, p: p.p, maxmem: scryptMaxmem(p) };
   return new Promise((resolve, reject) => scryptCb(password, salt, 32, options, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
@@ -46,7 +48,7 @@ export class FileKeyStore implements KeyStore {
   readonly #log2n: number;
   /** The KDF parameters and derived key of the current file, so saves don't pay for scrypt again. */
   #key: { kdf: KdfParams; key: Buffer } | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(path: string, passphrase: string, options: { scryptLog2N?: number } = {}) {
     if (typeof path !== 'string' || path === '') throw new TypeError('path: expected a file path');
@@ -59,15 +61,15 @@ export class FileKeyStore implements KeyStore {
   }
 
   load(): Promise<StoredProfile | null> {
-    return this.#serial(() => this.#load());
+    return this.#queue.run(() => this.#load());
   }
 
   save(profile: StoredProfile): Promise<void> {
-    return this.#serial(() => this.#save(profile));
+    return this.#queue.run(() => this.#save(profile));
   }
 
   clear(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
@@ -76,11 +78,6 @@ export class FileKeyStore implements KeyStore {
     });
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
 
   async #keyFor(kdf: KdfParams): Promise<Buffer> {
     const c = this.#key;

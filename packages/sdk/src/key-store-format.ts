@@ -80,3 +80,17 @@ export function headerOf(file: unknown): KeyStoreHeader {
 export const associatedData = (h: KeyStoreHeader): Uint8Array<ArrayBuffer> => canonicalBytes({ ...h, kdf: { ...h.kdf }, cipher: { ...h.cipher } });
 
 export const sameKdf = (a: KdfParams, b: KdfParams): boolean => a.salt === b.salt && a.log2n === b.log2n && a.r === b.r && a.p === b.p;
+
+/** scrypt's memory bound for these parameters (128·N·r for V, plus room): the same in both stores. */
+export const scryptMaxmem = (kdf: Pick<KdfParams, 'log2n' | 'r'>): number => 256 * 2 ** kdf.log2n * kdf.r + 16 * 1024 * 1024;
+
+/** Runs a store's operations one after another (a failed one does not stop the next). */
+export class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}

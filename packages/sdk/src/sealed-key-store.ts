@@ -16,6 +16,8 @@ import {
   decodeField,
   headerOf,
   sameKdf,
+  scryptMaxmem,
+  SerialQueue,
   type KdfParams,
   type KeyStoreFile,
   type KeyStoreHeader,
@@ -60,7 +62,7 @@ export class SealedJsonStore<T> {
   readonly #parse: (value: unknown) => T;
   /** The KDF parameters and derived (non-extractable) key of the stored text, so saves don't pay for scrypt again. */
   #key: { kdf: KdfParams; key: CryptoKey } | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #queue = new SerialQueue();
 
   constructor(storage: SealedStorage, passphrase: string, options: { scryptLog2N?: number; parse: (value: unknown) => T }) {
     if (typeof passphrase !== 'string' || passphrase.length === 0) throw new TypeError('passphrase: expected a non-empty string');
@@ -71,25 +73,20 @@ export class SealedJsonStore<T> {
   }
 
   load(): Promise<T | null> {
-    return this.#serial(() => this.#load());
+    return this.#queue.run(() => this.#load());
   }
 
   save(profile: T): Promise<void> {
-    return this.#serial(() => this.#save(profile));
+    return this.#queue.run(() => this.#save(profile));
   }
 
   clear(): Promise<void> {
-    return this.#serial(async () => {
+    return this.#queue.run(async () => {
       await this.#storage.remove();
       this.#key = null;
     });
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
 
   async #keyFor(kdf: KdfParams): Promise<CryptoKey> {
     const c = this.#key;
@@ -99,7 +96,7 @@ export class SealedJsonStore<T> {
       r: kdf.r,
       p: kdf.p,
       dkLen: 32,
-      maxmem: 256 * 2 ** kdf.log2n * kdf.r + 16 * 1024 * 1024,
+      maxmem: scryptMaxmem(kdf),
     });
     try {
       return await crypto.subtle.importKey('raw', new Uint8Array(raw), 'AES-GCM', false, ['encrypt', 'decrypt']);
