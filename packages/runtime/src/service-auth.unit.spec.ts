@@ -34,7 +34,7 @@ describe('service tokens', () => {
       [v, 'delivery', aud, exp, sig],
       [v, caller, 'identity', exp, sig],
       [v, caller, aud, String(Number(exp) + 1), sig],
-      [v, caller, aud, exp, `${sig.slice(0, -2)}AA`],
+      [v, caller, aud, exp, `${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`],
       ['v2', caller, aud, exp, sig],
       [v, caller, aud, exp],
     ];

@@ -83,7 +83,9 @@ export class Account {
     if (res.user_id !== profile.userId) throw new BilApiError({ status: 200, code: 'invalid_response', message: 'login answered for another user' });
     const tokens = storedTokens(res.tokens, this.core.now());
     this.core.session.adopt(tokens);
-    await this.core.commit({ ...profile, tokens });
+    // The profile as it is now: pins or cursors stored while the request ran are kept.
+    const current = this.core.profile() ?? profile;
+    await this.core.commit({ ...current, tokens });
     return this.core.local(this.core.profile()!);
   }
 

@@ -82,7 +82,7 @@ describe('FileKeyStore', () => {
     const file = JSON.parse(await readFile(path, 'utf8'));
     const edits = [
       { ...file, cipher: { ...file.cipher, nonce: 'AAAAAAAAAAAAAAAA' } },
-      { ...file, ciphertext: `${file.ciphertext.slice(0, -2)}AA` },
+      { ...file, ciphertext: `${file.ciphertext[0] === 'A' ? 'B' : 'A'}${file.ciphertext.slice(1)}` },
     ];
     for (const edit of edits) {
       await writeFile(path, JSON.stringify(edit));

@@ -161,7 +161,7 @@ describe.skipIf(!chatStackBuilt)('signed device lists (e2e: identity + chat + ga
       // Re-numbering without the identity key breaks the signature.
       ['device_list_invalid', (b) => ({ ...b, device_list: { ...list, payload: { ...list.payload, version: (list.payload.version as number) + 5 } } })],
       ['device_list_invalid', (b) => ({ ...b, device_list: { ...list, payload: { ...list.payload, devices: [] } } })],
-      ['device_list_invalid', (b) => ({ ...b, device_list: { ...list, signature: `${list.signature.slice(0, -2)}AA` } })],
+      ['device_list_invalid', (b) => ({ ...b, device_list: { ...list, signature: `${list.signature[0] === 'A' ? 'B' : 'A'}${list.signature.slice(1)}` } })],
     ];
     for (const [code, rewrite] of variants) {
       bobNet.state.directory = (userId, body) => (userId === alice.account.userId ? rewrite(body) : body);
