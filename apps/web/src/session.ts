@@ -13,6 +13,7 @@ import {
   uuidv7,
   type Chat,
   type DigestMode,
+  type DigestModelSettings,
   type DigestOutcome,
   type DecryptedMessage,
   type HistoryMessage,
@@ -475,14 +476,15 @@ export class Session {
    * `server` seals the transcript to the digest service key the person gave (never one the server names).
    * The screen showed `digestDisclosure(on)` before the button, so the SDK's confirmation is that click.
    */
-  async digest(chatId: string, on: DigestMode, serviceIdentityKey?: string): Promise<DigestOutcome> {
+  /** A digest of one chat; the mode's disclosure was shown beside the button, so pressing it is the consent. */
+  async digest(chatId: string, on: DigestMode, extra: { serviceIdentityKey?: string; model?: DigestModelSettings } = {}): Promise<DigestOutcome> {
     const names: Record<string, string> = { ...this.#state.names };
-    const [outcome] = await this.client.digest([chatId], { on, names, confirm: () => true, ...(serviceIdentityKey ? { serviceIdentityKey } : {}) });
+    const [outcome] = await this.client.digest([chatId], { on, names, confirm: () => true, ...extra });
     return outcome!;
   }
 
-  digestDisclosure(on: DigestMode): string {
-    return this.client.digests.disclosure(on);
+  digestDisclosure(on: DigestMode, modelBaseURL?: string): string {
+    return this.client.digests.disclosure(on, modelBaseURL ? { baseURL: modelBaseURL } : undefined);
   }
 
   /** Ends the offer: the chat is read now. */

@@ -7,7 +7,8 @@
 // leaves, comes back, unlocks with his passphrase, catches up and pages back
 // through history; Alice logs out and in, adds a second browser as a new
 // device and revokes it; a group of three (rename, roles, one removed); a
-// digest in two modes; a message sent offline goes once; a contact's identity
+// digest in three modes (the own-model one against a fake OpenAI-compatible
+// server on another origin, which the gateway's CSP names); a message sent offline goes once; a contact's identity
 // reset raises the blocking alert; password change and account deletion.
 // axe-core runs on every screen (serious or critical violations fail); no
 // page breaks the Content-Security-Policy;
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore } from '@bil/sdk';
-import { createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
+import { FakeOpenAI, MODEL_SUMMARY, createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -132,14 +133,20 @@ async function send(p: Person, text: string): Promise<void> {
 describe.skipIf(skipReason !== null)('the web client in Chromium against the real services', () => {
   let env: TestEnv;
   let system: Awaited<ReturnType<typeof startSystem>>;
+  /** The person's own model for a digest: another origin, allowed by GATEWAY_WEB_MODEL_ORIGINS. */
+  let model: FakeOpenAI;
   let alice: Person;
   let bob: Person;
 
   beforeAll(async () => {
     env = await createTestEnv('web');
     const ports = await freePorts();
+    model = new FakeOpenAI('sk-bobs-own-key', 'bobs-model');
+    model.corsOrigin = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
+    await model.start();
+    cleanup.push(() => model.stop());
     try {
-      system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }) });
+      system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }), GATEWAY_WEB_MODEL_ORIGINS: new URL(model.url).origin });
     } catch (err) {
       await env.cleanup();
       throw err;
@@ -401,7 +408,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     for (const p of [alice, bob, carol]) expect(p.problems, p.name).toEqual([]);
   });
 
-  it('offers a digest of many unread messages: on the device (nothing leaves it), then by the digest service', async () => {
+  it('offers a digest of many unread messages: on the device (nothing leaves it), by the digest service, with his own model', async () => {
     // Bob is in the group; Alice writes 21 messages in their personal chat.
     await alice.page.locator('.chat-item', { hasText: bob.username }).click();
     const lines = ['Lunch on Friday at the harbour restaurant?', 'I booked a table for six at noon.', 'Carol brings the tent for the weekend after.', 'Please confirm by Thursday evening.'];
@@ -435,6 +442,33 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     expect(disclosure).not.toBe(onDevice);
     await axe(bob.page, 'digest summary');
     await shot(bob.page, 'digest');
+
+    // With his own model: offered because the gateway allows its origin; the browser calls it with his key
+    // (the bil server never sees the key or the messages), and only an allowed origin is accepted.
+    await bob.page.getByLabel('With my own model').check();
+    const endpoint = bob.page.getByLabel('Model endpoint (OpenAI-compatible)');
+    await expect(endpoint.inputValue()).resolves.toBe(model.url);
+    await endpoint.fill('https://models.example.com/v1');
+    await bob.page.getByText(/allows model endpoints at/).waitFor();
+    await expect(bob.page.getByRole('button', { name: 'Summarise' }).isDisabled()).resolves.toBe(true);
+    await endpoint.fill(model.url);
+    await bob.page.getByLabel('Model name (empty: the default)').fill('bobs-model');
+    await bob.page.getByLabel(/Your API key/).fill('sk-bobs-own-key');
+    await expect(bob.page.locator('.disclosure').textContent()).resolves.toContain(model.url);
+    await axe(bob.page, 'digest with own model');
+    const sent: { url: string; body: string }[] = [];
+    const record = (r: { url(): string; postData(): string | null }) => sent.push({ url: r.url(), body: r.postData() ?? '' });
+    bob.page.on('request', record);
+    await bob.page.getByRole('button', { name: 'Summarise' }).click();
+    await summary.filter({ hasText: 'by your model' }).waitFor({ timeout: 60_000 });
+    bob.page.off('request', record);
+    await expect(summary.textContent()).resolves.toContain(MODEL_SUMMARY.topic);
+    expect(model.seen.at(-1)).toMatchObject({ authorization: 'Bearer sk-bobs-own-key', model: 'bobs-model' });
+    expect(JSON.stringify(model.seen.at(-1)!.messages)).toContain('Please confirm by Thursday evening.');
+    // The key and the messages went to the model's origin only, never to the bil server.
+    const elsewhere = sent.filter((r) => !r.url.startsWith(new URL(model.url).origin));
+    expect(sent.length).toBeGreaterThan(elsewhere.length);
+    expect(elsewhere.filter((r) => r.body.includes('sk-bobs-own-key') || r.body.includes('Please confirm'))).toEqual([]);
     await bob.page.getByRole('button', { name: 'Mark all as read' }).click();
     await bob.page.locator('.digest').waitFor({ state: 'detached' });
     await item.locator('.badge').waitFor({ state: 'detached', timeout: 15_000 });

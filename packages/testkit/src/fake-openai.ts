@@ -3,6 +3,8 @@
 // 429, 500, a slow answer or a malformed one, as a test scripts it. It checks
 // what the SDK sends (auth, model, messages) and records every request. Used
 // by the digest worker's tests and by clients' bring-your-own-model tests.
+// With `corsOrigin` it answers a browser page of that origin as the OpenAI API
+// does (the preflight, and Access-Control-Allow-Origin on every answer).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -37,6 +39,8 @@ export class FakeOpenAI {
   private server?: Server;
   private readonly hanging = new Set<() => void>();
   url = '';
+  /** The page origin allowed to call it from a browser (CORS); unset: no CORS headers. */
+  corsOrigin?: string;
 
   constructor(readonly apiKey = 'test-key', readonly model = 'test-model') {}
 
@@ -45,7 +49,8 @@ export class FakeOpenAI {
       void this.handle(req).then(
         ({ status, body, headers }) => {
           if (status === 0) return; // hang: never answer
-          res.writeHead(status, { 'content-type': 'application/json', ...headers });
+          const cors: Record<string, string> = this.corsOrigin ? { 'access-control-allow-origin': this.corsOrigin, vary: 'origin' } : {};
+          res.writeHead(status, { 'content-type': 'application/json', ...cors, ...headers });
           res.end(body);
         },
         () => {
@@ -68,6 +73,17 @@ export class FakeOpenAI {
   private async handle(req: IncomingMessage): Promise<{ status: number; body: string; headers?: Record<string, string> }> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (req.method === 'OPTIONS' && this.corsOrigin) {
+      return {
+        status: 204,
+        body: '',
+        headers: {
+          'access-control-allow-methods': 'POST',
+          'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type'),
+          'access-control-max-age': '600',
+        },
+      };
+    }
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return { status: 404, body: '{"error":{"message":"not found"}}' };
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string; messages: SeenRequest['messages']; response_format?: unknown };
     this.seen.push({ authorization: req.headers.authorization ?? '', model: body.model, messages: body.messages, responseFormat: body.response_format });

@@ -1,6 +1,7 @@
 // The gateway's settings, read from the environment once at start. A bad value
 // stops the process with one line per problem (runtime loadConfig).
-import { bool, checkServiceAuthConfig, commonConfig, int, loadConfig, oneOf, port, serviceAuthConfig, str, type ConfigOf } from '@bil/runtime';
+import { ConfigError, bool, checkServiceAuthConfig, commonConfig, int, loadConfig, oneOf, port, serviceAuthConfig, str, type ConfigOf } from '@bil/runtime';
+import { parseModelOrigins } from './web-app.js';
 
 export const gatewayConfigSchema = {
   NODE_ENV: commonConfig.NODE_ENV,
@@ -71,6 +72,10 @@ export const gatewayConfigSchema = {
   GATEWAY_REQUEST_TIMEOUT_MS: int('time a client has to send the complete request, body included, in milliseconds', 60_000, 1000, 600_000),
   GATEWAY_MAX_CONNECTIONS_PER_ADDRESS: int('open connections allowed per client TCP address (a proxy in front is one address); 0 for no cap', 512, 0, 1_000_000),
   GATEWAY_WEB_DIR: str('the directory of the built web client served at / (its index.html); empty: apps/web/dist of this repository', ''),
+  GATEWAY_WEB_MODEL_ORIGINS: str(
+    "comma-separated origins (https, or http on loopback) of OpenAI-compatible endpoints the web client may call for a digest with the person's own model; added to the page's connect-src; empty: that mode is not offered",
+    '',
+  ),
   RATE_LIMIT_WINDOW_SECONDS: int('the rate-limit window in seconds', 60, 1, 86_400),
 };
 
@@ -79,5 +84,7 @@ export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const config = loadConfig(gatewayConfigSchema, env);
   checkServiceAuthConfig(config);
+  const { problems } = parseModelOrigins(config.GATEWAY_WEB_MODEL_ORIGINS);
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

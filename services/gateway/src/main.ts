@@ -18,7 +18,7 @@ import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
 import { blockingDown, readiness, reportingDependencies } from './readiness.js';
 import { attachWsProxy, ipcHandoff } from './ws-proxy.js';
-import { DEFAULT_WEB_DIR, openWebApp } from './web-app.js';
+import { DEFAULT_WEB_DIR, openWebApp, parseModelOrigins } from './web-app.js';
 
 await runService('gateway', async (life) => {
   const config = loadGatewayConfig();
@@ -52,7 +52,7 @@ await runService('gateway', async (life) => {
 
   // The web client at / when it was built; the API alone otherwise (web-app.ts).
   const webDir = config.GATEWAY_WEB_DIR || DEFAULT_WEB_DIR;
-  const web = openWebApp(webDir);
+  const web = openWebApp(webDir, { modelOrigins: parseModelOrigins(config.GATEWAY_WEB_MODEL_ORIGINS).origins });
   if (web) logger.info({ webDir: web.root }, `serving the web client from ${web.root}`);
   else logger.warn({ webDir }, `no web client at ${webDir} (no index.html): serving the API only; \`npm run build\` builds it`);
 

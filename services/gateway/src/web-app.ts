@@ -17,23 +17,61 @@ export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../../apps/web/dist', i
 
 /**
  * Same origin only: scripts and styles from files (no inline script, no eval),
- * fetch and the WebSocket to this origin, no framing, no plugins.
+ * fetch and the WebSocket to this origin, no framing, no plugins. The one
+ * exception an operator can make: `modelOrigins` (GATEWAY_WEB_MODEL_ORIGINS),
+ * the OpenAI-compatible endpoints a person may use for a digest with their
+ * own model, which the browser then calls itself (connect-src only).
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+export function contentSecurityPolicy(modelOrigins: readonly string[] = []): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self'",
+    ["connect-src 'self'", ...modelOrigins].join(' '),
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy();
+
+/** At most this many model origins (each one widens connect-src). */
+const MAX_MODEL_ORIGINS = 16;
+
+/**
+ * GATEWAY_WEB_MODEL_ORIGINS: a comma-separated list of origins (scheme, host,
+ * port; no path), https, or http on a loopback host (a model on this
+ * machine). Returns the normalised origins or the problems, one line each.
+ */
+export function parseModelOrigins(raw: string): { origins: string[]; problems: string[] } {
+  const origins: string[] = [];
+  const problems: string[] = [];
+  for (const item of raw.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    let u: URL;
+    try {
+      u = new URL(item);
+    } catch {
+      problems.push(`GATEWAY_WEB_MODEL_ORIGINS: "${item}" is not a URL (expected an origin such as https://api.openai.com)`);
+      continue;
+    }
+    const loopback = u.hostname === 'localhost' || u.hostname === '127.0.0.1' || u.hostname === '[::1]';
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+      problems.push(`GATEWAY_WEB_MODEL_ORIGINS: "${item}" must be https (http only for localhost, 127.0.0.1 or [::1])`);
+    } else if (!/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(u.hostname)) {
+      problems.push(`GATEWAY_WEB_MODEL_ORIGINS: "${item}" must name one host (letters, digits, dots, hyphens; no wildcards)`);
+    } else if (u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
+      problems.push(`GATEWAY_WEB_MODEL_ORIGINS: "${item}" must be an origin only (no path, query, fragment or credentials)`);
+    } else if (!origins.includes(u.origin)) origins.push(u.origin);
+  }
+  if (origins.length > MAX_MODEL_ORIGINS) problems.push(`GATEWAY_WEB_MODEL_ORIGINS: at most ${MAX_MODEL_ORIGINS} origins`);
+  return { origins, problems };
+}
 
 const SECURITY_HEADERS: Record<string, string> = {
-  'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
@@ -75,17 +113,23 @@ export function isApiPath(path: string): boolean {
   return path === '/v1' || path.startsWith('/v1/') || path === '/healthz' || path === '/readyz' || path === '/metrics';
 }
 
+/** What the page reads at start (GET /config.json): the model origins the CSP allows. */
+export const WEB_CONFIG_PATH = '/config.json';
+
 /** The web client in `dir`, or null when it has no index.html (not built). */
-export function openWebApp(dir: string): WebApp | null {
+export function openWebApp(dir: string, options: { modelOrigins?: readonly string[] } = {}): WebApp | null {
   if (!existsSync(join(dir, 'index.html'))) return null;
   const root = realpathSync(dir);
   const indexPath = join(root, 'index.html');
+  const modelOrigins = [...(options.modelOrigins ?? [])];
+  const headers = { ...SECURITY_HEADERS, 'content-security-policy': contentSecurityPolicy(modelOrigins) };
+  const webConfig = JSON.stringify({ model_origins: modelOrigins });
 
   async function send(reply: FastifyReply, file: string, cacheControl: string): Promise<void> {
     const body = await readFile(file);
     void reply
       .code(200)
-      .headers(SECURITY_HEADERS)
+      .headers(headers)
       .header('content-type', CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream')
       .header('cache-control', cacheControl)
       .send(body);
@@ -101,6 +145,10 @@ export function openWebApp(dir: string): WebApp | null {
         path = decodeURIComponent(raw);
       } catch {
         void reply.code(400).send(errorBody('invalid_request', 'the path is not valid percent-encoding', { field: 'path' }));
+        return true;
+      }
+      if (path === WEB_CONFIG_PATH) {
+        void reply.code(200).headers(headers).header('content-type', CONTENT_TYPES['.json']!).header('cache-control', REVALIDATE).send(webConfig);
         return true;
       }
       const segments = path.split('/').filter((s) => s !== '');

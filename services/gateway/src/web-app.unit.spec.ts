@@ -1,7 +1,9 @@
 // The web client served by the gateway (web-app.ts): content types, the SPA
 // fallback, caching, the security headers, API routes untouched, traversal
 // refused (also over a raw socket, where no client library normalises the
-// path), and an API-only gateway when nothing was built.
+// path), an API-only gateway when nothing was built, and the model origins an
+// operator allows (GATEWAY_WEB_MODEL_ORIGINS: the CSP's connect-src and
+// /config.json).
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,8 @@ import type { FastifyInstance } from 'fastify';
 import { AppError, createLogger } from '@bil/runtime';
 import { buildApp } from './app.js';
 import type { IdentityApi } from './identity-client.js';
-import { CONTENT_SECURITY_POLICY, openWebApp, type WebApp } from './web-app.js';
+import { CONTENT_SECURITY_POLICY, openWebApp, parseModelOrigins, type WebApp } from './web-app.js';
+import { loadGatewayConfig } from './config.js';
 import { unavailableChat } from '../test/fixtures.js';
 
 const INDEX = '<!doctype html><html lang="en"><title>bil</title><script type="module" src="/assets/index-AbC123.js"></script></html>';
@@ -150,6 +153,42 @@ describe('the web client at / (gateway)', () => {
     const link = await app.inject({ method: 'GET', url: '/link.txt' });
     expect(link.statusCode).toBe(404);
     expect(link.body).not.toContain('outside the web root');
+  });
+
+  it('without model origins: /config.json lists none and connect-src is this origin only', async () => {
+    const res = await app.inject({ method: 'GET', url: '/config.json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(res.json()).toEqual({ model_origins: [] });
+    expect(res.headers['content-security-policy']).toContain("connect-src 'self';");
+  });
+
+  it('with model origins: the CSP names exactly those in connect-src, and /config.json lists them', async () => {
+    const { origins, problems } = parseModelOrigins(' https://api.openai.com , http://127.0.0.1:11434,https://api.openai.com/ ');
+    expect(problems).toEqual([]);
+    expect(origins).toEqual(['https://api.openai.com', 'http://127.0.0.1:11434']);
+    const withModels = await gateway(openWebApp(join(dir, 'dist'), { modelOrigins: origins }));
+    try {
+      for (const url of ['/', '/config.json', '/chats/x']) {
+        const res = await withModels.inject({ method: 'GET', url });
+        const csp = String(res.headers['content-security-policy']);
+        expect(csp).toContain("connect-src 'self' https://api.openai.com http://127.0.0.1:11434;");
+        expect(csp.replace(/connect-src[^;]*;/, '')).toBe(CONTENT_SECURITY_POLICY.replace(/connect-src[^;]*;/, ''));
+      }
+      expect((await withModels.inject({ method: 'GET', url: '/config.json' })).json()).toEqual({ model_origins: origins });
+    } finally {
+      await withModels.close();
+    }
+  });
+
+  it('refuses model origins that would widen the policy: not https (but loopback http), paths, wildcards, credentials', () => {
+    for (const bad of ['http://api.example.com', 'https://api.example.com/v1', '*', 'https://*.example.com', 'https://u:p@api.example.com', 'ftp://127.0.0.1', "https://x.com 'unsafe-eval'", 'javascript:alert(1)']) {
+      expect(parseModelOrigins(bad).problems, bad).toHaveLength(1);
+    }
+    expect(parseModelOrigins('http://localhost:8000,http://[::1]:9000').problems).toEqual([]);
+    expect(parseModelOrigins(Array.from({ length: 17 }, (_, i) => `https://m${i}.example.com`).join(',')).problems).toHaveLength(1);
+    expect(() => loadGatewayConfig({ GATEWAY_WEB_MODEL_ORIGINS: 'http://api.example.com' })).toThrow(/GATEWAY_WEB_MODEL_ORIGINS/);
+    expect(loadGatewayConfig({ GATEWAY_WEB_MODEL_ORIGINS: 'https://api.example.com' }).GATEWAY_WEB_MODEL_ORIGINS).toBe('https://api.example.com');
   });
 
   it('without a built client: openWebApp is null and the gateway answers the API only', async () => {
