@@ -11,6 +11,7 @@ export const chatConfigSchema = {
   CHAT_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
   CHAT_MAX_GROUP_MEMBERS: int('how many members a group may have', MAX_GROUP_MEMBERS, 2, MAX_GROUP_MEMBERS),
   CHAT_DB_POOL_MAX: int('PostgreSQL connections in the pool', 20, 2, 200),
+  CHAT_EXPIRY_INTERVAL_MS: int('how often the expiry job erases messages past their disappearing timer, in ms', 10_000, 100, 3_600_000),
 };
 
 export type ChatConfig = ReturnType<typeof loadChatConfig>;

@@ -15,6 +15,7 @@ import {
   runService,
   runStoreCommand,
   startOpsServer,
+  systemClock,
 } from '@bil/runtime';
 import { loadChatProto } from '@bil/proto';
 import { loadChatConfig } from './config.js';
@@ -24,6 +25,7 @@ import { ChatApp } from './app/chat-app.js';
 import { chatIntegrationEvent } from './infra/integration-events.js';
 import { identityDirectoryConsumer } from './infra/identity-directory.js';
 import { chatHandlers } from './grpc/handlers.js';
+import { startExpiryJob } from './app/retention/expiry.js';
 
 const command = process.argv[2] ?? 'serve';
 
@@ -50,6 +52,9 @@ void runService('chat', async (life) => {
   life.onShutdown('outbox relay', () => relay.stop());
 
   const app = new ChatApp(db, store, { maxGroupMembers: config.CHAT_MAX_GROUP_MEMBERS }, logger);
+
+  const expiry = startExpiryJob(db, systemClock, logger, config.CHAT_EXPIRY_INTERVAL_MS);
+  life.onShutdown('expiry job', () => expiry.stop());
 
   const directory = identityDirectoryConsumer({ nats, db, logger, app });
   await directory.start();
