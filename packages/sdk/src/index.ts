@@ -69,4 +69,5 @@ export {
   type LiveTypingEvent,
   type LiveEpochEvent,
   type LiveMembershipEvent,
+  type LiveMessageDeletedEvent,
 } from './live-client.js';
