@@ -7,6 +7,8 @@ import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
 import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
+import { deleteMessage } from './commands/delete.js';
+import { chatTimer } from './commands/timer.js';
 import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
 import { describeFailure, ExitCode } from './errors.js';
 import { colours, plain, safe, useColour } from './format.js';
@@ -195,6 +197,12 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('<chat>', 'chat reference')
     .action(act('chat resolve-fork', chats.chatResolveFork));
   chat
+    .command('timer')
+    .description('disappearing messages: messages sent from now on vanish this long after they are stored (groups: admins; off: never)')
+    .argument('<chat>', 'chat reference')
+    .argument('<duration>', 'e.g. 30s, 5m, 12h, 7d, 2w, or off')
+    .action(act('chat timer', chatTimer));
+  chat
     .command('digests')
     .description('allow or switch off server and model digests of a group for every member (admins; signed in the group\'s key epoch record)')
     .argument('<chat>', 'chat reference')
@@ -209,6 +217,14 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .option('--lines', 'send each line of the text as its own message')
     .addHelpText('after', CHAT_REFS)
     .action(act('send', chats.send));
+
+  program
+    .command('delete')
+    .description('delete one of your messages for everyone (signed by this device; the server erases it)')
+    .argument('<chat>', 'chat reference')
+    .argument('<message>', 'the message id, or its sequence number as `bil history` shows it')
+    .addHelpText('after', CHAT_REFS)
+    .action(act('delete', deleteMessage));
 
   program
     .command('history')

@@ -58,6 +58,8 @@ export interface Stack {
 export interface StackOptions {
   /** Start the chat service. */
   chat?: boolean;
+  /** Overrides of chat settings (e.g. CHAT_EXPIRY_INTERVAL_MS). */
+  chatEnv?: Record<string, string>;
   /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
   delivery?: boolean;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
@@ -115,6 +117,7 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
           CHAT_GRPC_PORT: String(chatPort),
           CHAT_METRICS_PORT: String(chatMetricsPort),
           CHAT_MIGRATE_ON_START: 'true',
+          ...options.chatEnv,
         },
         'chat listening',
       );
