@@ -69,7 +69,7 @@ describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () =>
     expectTypeOf<UnreadJson['chats'][number]['newest_unread'][number]>().toEqualTypeOf<Message>();
     expectTypeOf<UnreadJson['next_page_token']>().toEqualTypeOf<string>();
     expect(restChatSharedSchemas.map((s) => s.$id)).toEqual([
-      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'Member', 'Chat', 'Message', 'Epoch', 'MessagesPage', 'EpochsPage', 'UnreadChat', 'Unread',
+      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'SignedTombstone', 'Member', 'Chat', 'Message', 'Epoch', 'MessagesPage', 'EpochsPage', 'UnreadChat', 'Unread',
     ]);
   });
 });
