@@ -309,12 +309,14 @@ export class LiveClient {
       }
     }
     let envelope: unknown = m.envelope;
+    let tombstone: unknown;
     try {
-      envelope = JSON.parse(m.envelope);
+      envelope = m.removed ? undefined : JSON.parse(m.envelope);
+      tombstone = m.removed?.tombstone ? JSON.parse(m.removed.tombstone) : undefined;
     } catch {
       // left as text: fails verification uniformly
     }
-    const json: MessageJson = {
+    const json = {
       chat_id: m.chatId,
       seq: m.seq,
       message_id: m.messageId,
@@ -324,9 +326,10 @@ export class LiveClient {
       wrapped_key: m.wrappedKey ?? '',
       epoch: m.epoch,
       created_at: m.createdAt,
-      removed: false,
+      removed: m.removed !== undefined,
       expires_at: '',
-    };
+      ...(tombstone ? { tombstone } : {}),
+    } as MessageJson;
     return this.#deps.messages.decrypt(json);
   }
 
