@@ -10,6 +10,7 @@ import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { Devices, type DevicesApi } from './devices.js';
+import { pushApi, type PushApi } from './push.js';
 import { DigestEngine, type DigestsApi, type DigestOptions, type DigestOutcome } from './digest/index.js';
 import { BilStateError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
@@ -74,6 +75,8 @@ export class BilClient {
   readonly messages: MessagesApi;
   /** Digest policy and consent, offering, disclosure, resuming a timed-out digest (src/digest/). */
   readonly digests: DigestsApi;
+  /** Web Push for this device: the VAPID key, register and unregister its subscription (docs/push.md). */
+  readonly push: PushApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -126,6 +129,7 @@ export class BilClient {
       emit: (type, event) => this.#events.emit(type, event),
     };
     const ownList = new OwnList(core);
+    this.push = pushApi(core);
     this.#account = new Account(core, ownList);
     this.#contacts = new Contacts(core, ownList);
     const devices = new Devices(core, ownList, this.#account);
