@@ -121,6 +121,7 @@ export const ErrorReason = {
   NOT_ACCEPTABLE: 'not_acceptable',
   NOT_AN_ADMIN: 'not_an_admin',
   NOT_FOUND: 'not_found',
+  NOT_OWN_DEVICE: 'not_own_device',
   NOT_READY: 'not_ready',
   OWNER_CANNOT_LEAVE: 'owner_cannot_leave',
   OWNER_ONLY: 'owner_only',

@@ -50,24 +50,25 @@ export class TestPushService {
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
       '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-keyout', keyFile, '-out', caFile,
     ], { stdio: 'ignore' });
-    let self: TestPushService | undefined;
+    const holder: { self?: TestPushService } = {};
     const server = createServer({ key: readFileSync(keyFile), cert: readFileSync(caFile) }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const id = (req.url ?? '').replace(/^\/push\//, '');
-        const list = self!.pushes.get(id);
+        const self = holder.self!;
+        const list = self.pushes.get(id);
         if (req.method !== 'POST' || !list) {
           res.writeHead(404).end();
           return;
         }
         list.push({ headers: { ...req.headers }, body: Buffer.concat(chunks) });
-        res.writeHead(self!.answers.get(id) ?? 201).end();
+        res.writeHead(self.answers.get(id) ?? 201).end();
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    self = new TestPushService(server, dir, caFile, (server.address() as AddressInfo).port);
-    return self;
+    holder.self = new TestPushService(server, dir, caFile, (server.address() as AddressInfo).port);
+    return holder.self;
   }
 
   /** A new browser subscription on this service (endpoint https://localhost:port/push/<id>). */

@@ -7,7 +7,7 @@ import { type PushSubscriptionRecord, type PushSubscriptionRow, subscriptionReco
 
 function ids(raw: unknown, field: string): string[] {
   if (!Array.isArray(raw)) return [];
-  if (raw.length > MAX_PUSH_LOOKUP_IDS) throw invalidArgument('invalid_length', `at most ${MAX_PUSH_LOOKUP_IDS} ${field}`, { field });
+  if (raw.length > MAX_PUSH_LOOKUP_IDS) throw invalidArgument('invalid_argument', `at most ${MAX_PUSH_LOOKUP_IDS} ${field}`, { field });
   return [...new Set(raw.map((id) => validateUuid(id, field)))];
 }
 

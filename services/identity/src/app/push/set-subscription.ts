@@ -8,7 +8,7 @@ import { type PushSubscriptionRecord, type PushSubscriptionRow, subscriptionReco
 /** Only the device the access token names may set its subscription: a device cannot subscribe another. */
 export function ownDevice(actor: Actor, rawDeviceId: unknown): string {
   const deviceId = validateUuid(rawDeviceId, 'device_id');
-  if (deviceId !== actor.deviceId.toLowerCase()) throw permissionDenied('permission_denied', "a device may only manage its own push subscription");
+  if (deviceId !== actor.deviceId.toLowerCase()) throw permissionDenied('not_own_device', 'a device may only manage its own push subscription');
   return deviceId;
 }
 
