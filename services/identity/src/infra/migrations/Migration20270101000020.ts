@@ -6,12 +6,14 @@ import { Migration } from '@mikro-orm/migrations';
  * (the DeviceRevoked projection deletes it) or the account deleted (which
  * revokes every device). Operational state, not an event stream: a
  * subscription says nothing the protocol signs, and the push service may end
- * it at any time (404/410).
+ * it at any time (404/410). No foreign key to identity.devices: rebuilding the
+ * read models truncates devices, and must keep the subscriptions (setting one
+ * checks that the device is active; revoking deletes it).
  */
 export class Migration20270101000020 extends Migration {
   override async up(): Promise<void> {
     this.addSql(`CREATE TABLE identity.push_subscriptions (
-      device_id uuid PRIMARY KEY REFERENCES identity.devices (device_id),
+      device_id uuid PRIMARY KEY,
       user_id uuid NOT NULL,
       endpoint text NOT NULL,
       p256dh text NOT NULL,
