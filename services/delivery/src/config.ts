@@ -39,7 +39,7 @@ export const deliveryConfigSchema = {
   PUSH_VAPID_PUBLIC_KEY: optionalStr('the VAPID public key (uncompressed P-256, base64url; the same as the gateway\'s); unset: no pushes (docs/push.md)'),
   PUSH_VAPID_PRIVATE_KEY: optionalStr('the VAPID private key (32 bytes, base64url); required with PUSH_VAPID_PUBLIC_KEY', { secret: true }),
   PUSH_VAPID_SUBJECT: str('the operator contact push services see in the VAPID token: mailto: or https: URL', 'mailto:push@bil.invalid', { pattern: /^(mailto:|https:\/\/)\S+$/ }),
-  PUSH_MIN_INTERVAL_MS: int('the shortest time between two pushes to one device, ms; messages in between are collapsed into the next push', 60_000, 0, 86_400_000),
+  PUSH_MIN_INTERVAL_MS: int('the shortest time between two pushes to one device, ms; messages in between are collapsed into the next push', 60_000, 100, 86_400_000),
   PUSH_TTL_SECONDS: int('how long a push service keeps an undelivered push (TTL header), seconds', 86_400, 0, 2_419_200),
   PUSH_TIMEOUT_MS: int('the deadline of one request to a push service, ms', 10_000, 100, 120_000),
   PUSH_RETRY_DELAY_MS: int('the pause before the one retry of a push that failed (network, 429, 5xx), ms', 2000, 0, 600_000),

@@ -146,6 +146,16 @@ gateway:
 {{- end -}}
 {{- end -}}
 
+{{/* Whether delivery may reach the push services (Web Push on, or an existingSecret that may turn it on). */}}
+{{- define "bil.pushEgress" -}}
+{{- $e := .Values.networkPolicy.pushEgress.enabled -}}
+{{- if kindIs "bool" $e -}}
+{{- $e -}}
+{{- else -}}
+{{- or (ne .Values.secrets.vapidPublicKey "") (ne .Values.secrets.existingSecret "") -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Whether digest workers may reach the model endpoint. */}}
 {{- define "bil.llmEgress" -}}
 {{- $e := .Values.networkPolicy.llmEgress.enabled -}}
