@@ -98,6 +98,7 @@ await runService('delivery', async (life) => {
           { ttlSeconds: config.PUSH_TTL_SECONDS, timeoutMs: config.PUSH_TIMEOUT_MS },
         ),
         logger,
+        count: (outcome) => dm.pushes.inc({ outcome }),
       },
       { retryDelayMs: config.PUSH_RETRY_DELAY_MS, maxInFlight: 1000 },
     );

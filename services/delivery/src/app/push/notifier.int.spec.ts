@@ -44,8 +44,12 @@ function setUp(targets: PushTarget[]) {
     subscriptionsOf: async (users: readonly string[]) => targets.filter((t) => users.includes(t.userId)),
     gone: async (t: PushTarget) => void gone.push(t),
   };
-  const notifier = new PushNotifier({ directory, gate: new PushGate(redis, INTERVAL, 60_000), sender, logger }, { retryDelayMs: 10, maxInFlight: 100 });
-  return { sender, gone, notifier };
+  const counted: string[] = [];
+  const notifier = new PushNotifier(
+    { directory, gate: new PushGate(redis, INTERVAL, 60_000), sender, logger, count: (o) => void counted.push(o) },
+    { retryDelayMs: 10, maxInFlight: 100 },
+  );
+  return { sender, gone, notifier, counted };
 }
 
 describe('PushNotifier with the Redis gate', () => {
@@ -87,13 +91,14 @@ describe('PushNotifier with the Redis gate', () => {
   it('retries a transient failure once, and removes a subscription the push service says is gone', async () => {
     const flaky = target();
     const dead = target();
-    const { sender, gone, notifier } = setUp([flaky]);
+    const { sender, gone, notifier, counted } = setUp([flaky]);
     sender.outcomes.push({ status: 'retry', reason: 'status 503' }, { status: 'retry', reason: 'status 503' });
     notifier.notify(randomUUID(), [flaky.userId], new Set());
     await eventually(() => expect(sender.sent).toHaveLength(2));
     await new Promise((r) => setTimeout(r, 100));
     expect(sender.sent).toHaveLength(2); // at most one retry
     expect(gone).toEqual([]); // a failing push service does not end the subscription
+    expect(counted).toEqual(['retry', 'retry']);
     await notifier.stop();
 
     const second = setUp([dead]);
@@ -101,6 +106,7 @@ describe('PushNotifier with the Redis gate', () => {
     second.notifier.notify(randomUUID(), [dead.userId], new Set());
     await eventually(() => expect(second.gone).toEqual([dead]));
     expect(second.sender.sent).toHaveLength(1);
+    expect(second.counted).toEqual(['gone']);
     await second.notifier.stop();
   });
 });

@@ -10,7 +10,7 @@
 import type { Logger } from '@bil/runtime';
 import type { PushDirectory } from '../../infra/push/push-directory.js';
 import type { PushGate } from '../../infra/push/push-gate.js';
-import { endpointHost, type PushSender, type PushTarget } from './sender.js';
+import { endpointHost, type PushOutcome, type PushSender, type PushTarget } from './sender.js';
 
 export interface PushNotifierSettings {
   /** Pause before the one retry of a transient failure, ms. */
@@ -27,7 +27,14 @@ export class PushNotifier {
   private readonly running = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: { directory: Pick<PushDirectory, 'subscriptionsOf' | 'gone'>; gate: Pick<PushGate, 'take'>; sender: PushSender; logger: Logger },
+    private readonly deps: {
+      directory: Pick<PushDirectory, 'subscriptionsOf' | 'gone'>;
+      gate: Pick<PushGate, 'take'>;
+      sender: PushSender;
+      logger: Logger;
+      /** Counts each push service answer (and skipped notifications) by outcome. */
+      count?: (outcome: PushOutcome['status'] | 'skipped') => void;
+    },
     private readonly settings: PushNotifierSettings,
   ) {}
 
@@ -35,6 +42,7 @@ export class PushNotifier {
   notify(chatId: string, recipients: readonly string[], liveDevices: ReadonlySet<string>): void {
     if (this.stopped || recipients.length === 0) return;
     if (this.inFlight >= this.settings.maxInFlight) {
+      this.deps.count?.('skipped');
       this.deps.logger.warn({ chatId }, 'push skipped: too many notifications in progress');
       return;
     }
@@ -104,6 +112,7 @@ export class PushNotifier {
     const log = { deviceId: target.deviceId, pushHost: endpointHost(target.endpoint) };
     for (let attempt = 1; attempt <= 2; attempt++) {
       const out = await this.deps.sender.send(target, { chats });
+      this.deps.count?.(out.status);
       if (out.status === 'sent') return;
       if (out.status === 'gone') {
         this.deps.logger.info(log, 'push subscription gone (404/410): removing it');
