@@ -116,7 +116,8 @@ describe.skipIf(!deliveryStackBuilt)('Web Push to offline devices (e2e)', () => 
     await alice.client.messages.send(chatA, 'and the ads budget is 5000');
     await alice.client.messages.send(chatA, 'ok?');
     await carol.client.messages.send(chatC, 'lunch?');
-    expect(Date.now() - sentFirstAt).toBeLessThan(INTERVAL_MS);
+    // Still well inside the interval (the gate was taken a little before the push arrived).
+    expect(Date.now() - sentFirstAt, 'the three sends took too long for this test').toBeLessThan(INTERVAL_MS - 1000);
     expect(bobSub.received()).toHaveLength(1);
     const second = await until('the collapsed push', () => bobSub.received()[1], INTERVAL_MS + 15_000);
     expect(bobSub.decrypt(second.body).toString('utf8')).toBe('{"type":"bil.push.v1","chats":2}');
