@@ -237,8 +237,8 @@ export class Hub implements ConnectionHost {
    * Routes a chat's message frame to every connected device of its members
    * (as of the membership cache, fetched from chat as `actor` on a miss):
    * one Redis round trip for the members and their presence together.
+   * Returns the members and where their devices are live (push uses both).
    */
-  /** Routes a frame to every live device of the chat's members; returns the members and where their devices are live (push uses both). */
   async dispatchToChat(chatId: string, actor: Actor, out: Outgoing): Promise<Routed & { delivered: number }> {
     const routed = await this.deps.membership.route(chatId, actor, this.deps.presence);
     return { ...routed, delivered: this.dispatchLocated(routed.located, out) };

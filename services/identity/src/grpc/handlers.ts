@@ -6,10 +6,9 @@ import type { Actor__Output } from '@bil/proto/gen/bil/identity/v1/Actor';
 import type { Device } from '@bil/proto/gen/bil/identity/v1/Device';
 import type { PublicUser as PublicUserMsg } from '@bil/proto/gen/bil/identity/v1/PublicUser';
 import type { TokenPair } from '@bil/proto/gen/bil/identity/v1/TokenPair';
-import type { Actor, DeviceRecord, IdentityApp, PublicUser, Tokens } from '../app/identity-app.js';
-import { publicDevice } from '../domain/device/device.js';
-import type { PushSubscriptionRecord } from '../app/identity-app.js';
 import type { PushSubscription } from '@bil/proto/gen/bil/identity/v1/PushSubscription';
+import type { Actor, DeviceRecord, IdentityApp, PublicUser, PushSubscriptionRecord, Tokens } from '../app/identity-app.js';
+import { publicDevice } from '../domain/device/device.js';
 
 function actorOf(a: Actor__Output | null): Actor {
   if (!a?.userId || !a.deviceId || !a.sessionId) throw unauthenticated('missing_actor', 'the request has no signed-in actor');
