@@ -75,6 +75,8 @@ export interface StoredChatState {
   readonly acked?: Record<string, { readonly counter: number; readonly seq: number }>;
   /** Per personal chat, the other user, once the chat id was checked against both user ids (optional). */
   readonly peers?: Record<string, string>;
+  /** Per chat, the message ids deleted on this device profile only ("delete for me"; optional). */
+  readonly hidden?: Record<string, readonly string[]>;
 }
 
 /** What a device remembers about digests between runs. */
@@ -240,4 +242,5 @@ function parseChatState(c: unknown): void {
   );
   need(byChat(c.acked, (v) => isObject(v) && isCount(v.counter) && isCount(v.seq)), 'chats.acked');
   need(byChat(c.peers, (v) => typeof v === 'string' && UUID.test(v)), 'chats.peers');
+  need(byChat(c.hidden, (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && UUID.test(x))), 'chats.hidden');
 }
