@@ -4,6 +4,7 @@ import type { App } from '../app.js';
 import { usage } from '../errors.js';
 import { chatLabel, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
+import { messageRef } from './content.js';
 
 function chatJson(chat: Chat, label: string): Record<string, unknown> {
   return { ...chat, label };
@@ -180,7 +181,7 @@ export function outageNotes(app: Pick<App, 'out'>): (e: ConnectionEvent) => void
   };
 }
 
-export async function send(app: App, ref: string, words: string[], o: { lines?: boolean }): Promise<void> {
+export async function send(app: App, ref: string, words: string[], o: { lines?: boolean; reply?: string }): Promise<void> {
   let text: string;
   if (words.length === 0 || (words.length === 1 && words[0] === '-')) {
     if (stdinIsTty() && words.length === 0) throw usage('no message: give the text, or pipe it in (bil send <chat> - reads standard input)');
@@ -191,13 +192,15 @@ export async function send(app: App, ref: string, words: string[], o: { lines?: 
   }
   const texts = o.lines ? text.split(/\r?\n/).filter((l) => l.trim() !== '') : [text];
   if (texts.length === 0 || texts.every((t) => t === '')) throw usage('the message is empty');
+  if (o.reply !== undefined && o.lines) throw usage('--reply sends one message: leave out --lines');
   const { client } = await app.open();
   const chat = await app.chat(ref);
+  const replyTo = o.reply === undefined ? undefined : await messageRef(client, chat.chatId, o.reply);
   const sent: SendResult[] = [];
   // The SDK retries a send through an outage (same message id, up to OUTAGE_RETRY_BUDGET_MS): say so rather than wait silently.
   const off = client.on('connection', outageNotes(app));
   try {
-    for (const t of texts) sent.push(await client.messages.send(chat.chatId, t));
+    for (const t of texts) sent.push(await client.messages.send(chat.chatId, t, replyTo ? { replyTo } : {}));
   } finally {
     off();
   }
