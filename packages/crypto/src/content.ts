@@ -134,7 +134,13 @@ function obj(v: unknown, what: string): Record<string, unknown> {
 
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
-/** True for exactly one grapheme cluster of at most MAX_EMOJI_BYTES UTF-8 bytes. */
+/**
+ * True for exactly one grapheme cluster of at most MAX_EMOJI_BYTES UTF-8
+ * bytes, not white space: what a reaction may carry.
+ * @example
+ * isReactionEmoji('👍🏽'); // true
+ * isReactionEmoji('👍👍'); // false
+ */
 export function isReactionEmoji(v: unknown): v is string {
   if (typeof v !== 'string' || v.length === 0 || new TextEncoder().encode(v).length > MAX_EMOJI_BYTES) return false;
   let n = 0;

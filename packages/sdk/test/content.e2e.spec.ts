@@ -54,6 +54,10 @@ describe.skipIf(!deliveryStackBuilt)('@bil/sdk message content: replies, reactio
       expect(page.gaps).toEqual([]);
       expect(shown(page.messages)[0]!.reactions).toEqual({ '👍': [bob.account.userId, carol.account.userId].sort() });
     }
+    // The newest page holds only reactions: nothing to show, but its span pages on.
+    const tail = await alice.client.messages.history(groupId, { limit: 2 });
+    expect(tail).toMatchObject({ messages: [], hasMore: true, span: { from: 5, to: 6 } });
+    expect(shown((await alice.client.messages.history(groupId, { before: tail.span!.from, limit: 3 })).messages).map((m) => m.text)).toEqual(['yes!']);
     // Asked for, the reaction messages themselves are there too.
     const all = await alice.client.messages.history(groupId, { limit: 100, includeUpdates: true });
     expect(shown(all.messages).filter((m) => m.content?.kind === 'reaction')).toHaveLength(4);

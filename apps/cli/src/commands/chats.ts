@@ -228,7 +228,7 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
   const { client } = await app.open();
   const chat = await app.chat(ref);
   const page = await client.messages.history(chat.chatId, { limit: Math.max(1, limit), ...(after !== undefined ? { after } : {}), ...(before !== undefined ? { before } : {}) });
-  const top = page.messages.reduce((max, m) => Math.max(max, m.seq), 0);
+  const top = page.span?.to ?? 0;
   if (o.markRead !== false && top > 0) await client.messages.markRead(chat.chatId, top);
   const names = app.names();
   const label = chatLabel(chat, names);
@@ -247,7 +247,7 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
       lines.push(messageLine(m, names, s));
     }
     for (const g of page.gaps) if (!placed.has(g)) lines.push(gapLine(g, s));
-    const first = page.messages[0]?.seq;
+    const first = page.span?.from;
     if (page.hasMore && first !== undefined && after === undefined) lines.push(s.dim(`  older: bil history ${shortId(chat.chatId)} --before ${first}`));
     else if (page.hasMore) lines.push(s.dim(`  newer: bil history ${shortId(chat.chatId)} --after ${top}`));
     return lines;

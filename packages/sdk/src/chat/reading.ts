@@ -45,7 +45,7 @@ export class Reader {
     await this.device.save({ seen: { ...this.device.state.seen, [chatId]: { ...this.device.state.seen[chatId], ...seen } } });
     messages.sort((a, b) => a.seq - b.seq);
     const newest = o.before === undefined && !(o.after !== undefined && page.has_more);
-    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest), ignored: [] };
+    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest), ignored: [], span: messages.length ? { from: messages[0]!.seq, to: messages.at(-1)!.seq } : null };
   }
 
   #gaps(chatId: string, myDeviceId: string, messages: HistoryMessage[], lastSeq: number, after: number | undefined, newest: boolean): HistoryGap[] {

@@ -90,6 +90,13 @@ export interface HistoryPage {
   readonly gaps: HistoryGap[];
   /** Edits on this page this client refused (not the target's sender, or not a text message). */
   readonly ignored: IgnoredContent[];
+  /**
+   * The seqs of the page the server returned, hidden messages (reactions,
+   * edits, deleted for me) included; null for an empty page. Page on with
+   * `before: span.from` / `after: span.to`: `messages` may be empty while
+   * `hasMore` is true.
+   */
+  readonly span: { readonly from: number; readonly to: number } | null;
 }
 
 /** A message changed by a reaction or an edit (the live `updated` event). */
