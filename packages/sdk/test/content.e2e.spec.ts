@@ -100,6 +100,13 @@ describe.skipIf(!deliveryStackBuilt)('@bil/sdk message content: replies, reactio
     const fresh = new BilClient({ baseUrl: stack.baseUrl, keyStore: bob.store });
     const m = shown((await fresh.messages.history(groupId, { limit: 100 })).messages).find((x) => x.messageId === first);
     expect(m).toMatchObject({ text: 'lunch at one?', edited: [{ text: 'lunch at one?' }] });
+    // Another fresh client reads only the oldest page: the reactions and the edit, on later pages, were kept in the profile.
+    const again = new BilClient({ baseUrl: stack.baseUrl, keyStore: bob.store });
+    const oldest = shown((await again.messages.history(groupId, { after: 0, limit: 1 })).messages);
+    expect(oldest).toHaveLength(1);
+    expect(oldest[0]).toMatchObject({ messageId: first, text: 'lunch at one?', edited: [{ text: 'lunch at one?' }], reactions: { '👍': [bob.account.userId, carol.account.userId].sort() } });
+    const kept = (await bob.store.load())!.chats!.updates![groupId]!;
+    expect(kept.map((u) => u.messageId)).toContain(forged.messageId);
     await expect(alice.client.messages.edit(groupId, '0193c2a5-0000-7000-8000-000000000404', 'x')).rejects.toMatchObject({ code: 'unknown_message' });
   });
 
