@@ -4,7 +4,8 @@
 // edits"). Messages are named by their seq in history or by their id.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { clean, cli, type Cli } from './cli.js';
+import { waitFor } from '@bil/testkit';
+import { clean, cli, events, type Cli } from './cli.js';
 
 const url = inject('bilUrl');
 const tag = randomBytes(3).toString('hex');
@@ -95,4 +96,27 @@ describe('bil replies, reactions, edits, delete --for-me', () => {
     expect(everyone.code).toBe(2);
     expect(everyone.stderr).toContain('delete for everyone: not available in this build');
   }, 120_000);
+
+  it('listen shows reactions and edits of messages it showed as updates', async () => {
+    const carolListens = bil.spawn(as('carol', '--json', 'listen', '--chat', group, '--timeout', '120'));
+    try {
+      await waitFor(carolListens, '"event":"synced"', 90_000, 'carol listen');
+      const sent = JSON.parse((await bil(as('bob', '--json', 'send', group, 'new plan'))).stdout) as { seq: number; messageId: string };
+      await waitFor(carolListens, '"text":"new plan"', 60_000, 'carol receives the message');
+      expect((await bil(as('alice', 'react', group, String(sent.seq), '🎉'))).code).toBe(0);
+      await waitFor(carolListens, /"event":"updated".*"🎉"/, 60_000, 'carol sees the reaction');
+      expect((await bil(as('bob', 'edit', group, sent.messageId, 'newer', 'plan'))).code).toBe(0);
+      await waitFor(carolListens, /"event":"updated".*"text":"newer plan"/, 60_000, 'carol sees the edit');
+      // (Catching up, earlier reactions and edits of the group may come first.)
+      const updates = events(carolListens).filter((e) => e.event === 'updated' && e.messageId === sent.messageId);
+      expect(updates[0]).toMatchObject({ messageId: sent.messageId, label: `#${group}`, by: { kind: 'reaction' } });
+      expect(Object.keys(updates[0]!.reactions as object)).toEqual(['🎉']);
+      expect(updates[1]).toMatchObject({ messageId: sent.messageId, text: 'newer plan', by: { kind: 'edit' } });
+      // Neither came as a message of its own.
+      expect(events(carolListens).filter((e) => e.event === 'message').map((e) => e.text)).toEqual(['new plan']);
+    } finally {
+      carolListens.child.kill('SIGINT');
+      await carolListens.exited;
+    }
+  }, 180_000);
 });
