@@ -391,6 +391,7 @@ export class BilClient {
         checkContact: (userId) => this.#contacts.devices(userId),
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
         digestSettled: (requestId) => this.#digestEngine.settled(requestId),
+        contentUpdate: (h) => this.#chatEngine.contentUpdate(h),
       },
       options,
     );

@@ -59,7 +59,24 @@ export {
   type HistoryGap,
   type ForkAlert,
   type SendResult,
+  type SendTextOptions,
+  type HistoryOptions,
+  type MessageUpdate,
 } from './chats.js';
+export { ContentState, applyContent, type EditRecord, type Reactions, type IgnoredContent, type IgnoredReason, type ContentView } from './chat/content-state.js';
+export {
+  encodeContent,
+  decodeContent,
+  isReactionEmoji,
+  MAX_QUOTE_LENGTH,
+  type AttachmentRef,
+  type AttachmentThumbnail,
+  type MessageContent,
+  type DecodedContent,
+  type TextContent,
+  type ReactionContent,
+  type EditContent,
+} from '@bil/crypto';
 export { formatSafetyNumber, serviceKeyFingerprint, type VerifiedDevice } from '@bil/crypto';
 export { LiveConnection, MemoryCursorStore, type LiveConnectionOptions, type LiveEvents, type LiveEnvelope, type CursorStore, type WebSocketLike, type WebSocketFactory } from './live.js';
 export {

@@ -1,7 +1,7 @@
 // Reading: one message, a page of history with what is missing marked, and
 // the unread overview. A message is shown only if it verified; everything
 // else is a marker with its reason, never an exception.
-import { decryptGroupMessage, envelopeDigest, fromUtf8, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
+import { decodeContent, decryptGroupMessage, envelopeDigest, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
 import type { MessageJson } from '../wire.js';
 import { messageJson, messagesPage, unreadJson } from './answers.js';
 import type { DeviceState } from './device-state.js';
@@ -45,7 +45,7 @@ export class Reader {
     await this.device.save({ seen: { ...this.device.state.seen, [chatId]: { ...this.device.state.seen[chatId], ...seen } } });
     messages.sort((a, b) => a.seq - b.seq);
     const newest = o.before === undefined && !(o.after !== undefined && page.has_more);
-    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest) };
+    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest), ignored: [], span: messages.length ? { from: messages[0]!.seq, to: messages.at(-1)!.seq } : null };
   }
 
   #gaps(chatId: string, myDeviceId: string, messages: HistoryMessage[], lastSeq: number, after: number | undefined, newest: boolean): HistoryGap[] {
@@ -140,6 +140,7 @@ export class Reader {
       seen[m.message_id] = m.seq;
       this.device.replay.noteSeq(chatId, m.seq);
       const h = opened.header;
+      const content = decodeContent(opened.plaintext);
       return {
         ok: true,
         chatId,
@@ -150,8 +151,9 @@ export class Reader {
         epoch: h.epoch,
         timestamp: h.timestamp,
         createdAt: m.created_at,
-        text: fromUtf8(opened.plaintext),
+        text: content.kind === 'text' ? content.text : '',
         outgoing: h.sender_device_id === me.deviceId,
+        content,
       };
     } catch {
       return failed('cannot_decrypt');
