@@ -9,6 +9,7 @@ import { describeError } from './errors.js';
 import { AccountPanel, SafetyNumber } from './Account.js';
 import { Members, NewGroup } from './Groups.js';
 import { DigestOffer } from './Digest.js';
+import { ForkAlert, KeyChangeAlert } from './Alerts.js';
 
 const time = (iso: string): string => {
   const d = new Date(iso);
@@ -71,6 +72,7 @@ export function Messenger({ session, onLock, onLoggedOut, onDeviceGone }: { sess
         </p>
       )}
       <KeyChangeAlert session={session} />
+      <ForkAlert session={session} />
       {panel === 'account' ? (
         <AccountPanel session={session} onClose={() => setPanel('chats')} onDeviceGone={onDeviceGone} />
       ) : (
@@ -319,38 +321,5 @@ function Identify({ session, userId }: { session: Session; userId: string }): Re
         </p>
       )}
     </form>
-  );
-}
-
-/** Blocking: a contact's identity key changed. Sending to them stays refused (by the SDK) until the person accepts the new key. */
-function KeyChangeAlert({ session }: { session: Session }): ReactNode {
-  const state = useSyncExternalStore(session.subscribe, session.getState);
-  const dialog = useRef<HTMLDialogElement>(null);
-  const [error, setError] = useState<string | null>(null);
-  const userId = Object.keys(state.keyChanges)[0];
-  useEffect(() => {
-    const d = dialog.current;
-    if (d && userId && !d.open) d.showModal();
-    if (d && !userId && d.open) d.close();
-  }, [userId]);
-  if (!userId) return null;
-  const name = session.name(userId);
-  return (
-    <dialog ref={dialog} className="alert" aria-labelledby="key-change-title" aria-describedby="key-change-text" onCancel={(e) => e.preventDefault()}>
-      <h2 id="key-change-title">{name}’s safety number changed</h2>
-      <p id="key-change-text">
-        {name} has a new identity key. That happens when they reset their account on a new device, or when someone is trying to read your messages. Nothing more is sent to {name} until you accept the new key; compare the new safety number with them (in person or on a call) first.
-      </p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="row">
-        <button type="button" className="primary" onClick={() => session.acceptKeyChange(userId).catch((err: unknown) => setError(describeError(err)))}>
-          Accept the new key
-        </button>
-      </div>
-    </dialog>
   );
 }

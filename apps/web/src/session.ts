@@ -9,6 +9,7 @@ import {
   BilApiError,
   BilClient,
   BilNetworkError,
+  BilTrustError,
   DEFAULT_MIN_UNREAD,
   uuidv7,
   type Chat,
@@ -16,6 +17,7 @@ import {
   type DigestModelSettings,
   type DigestOutcome,
   type DecryptedMessage,
+  type ForkAlert,
   type HistoryMessage,
   type LiveClient,
   type LocalAccount,
@@ -54,6 +56,12 @@ export interface ViewState {
   readonly openChatId: string | null;
   /** Contacts whose identity key is not the pinned one (sending to them is refused until accepted). */
   readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
+  /** Contacts whose key change the person put off ("Not now"): the alert shows again at the next refused send. */
+  readonly keyChangesLater: readonly string[];
+  /** Groups whose history forked (the SDK's fork alerts): sending in them is refused until the person accepts the current history. */
+  readonly forks: Readonly<Record<string, ForkAlert>>;
+  /** Groups whose fork alert the person put off: it shows again at the next refused send or when the chat opens. */
+  readonly forksLater: readonly string[];
   /** The server ended the live connection for good (session ended, device revoked): sign in again. */
   readonly ended: boolean;
   /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
@@ -100,10 +108,10 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
-      this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
+      this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
     });
   }
 
@@ -244,6 +252,31 @@ export class Session {
     this.#set({ keyChanges: rest });
   }
 
+  /** "Not now": the key-change alert goes away; sending to the contact stays refused by the SDK. */
+  keyChangeLater(userId: string): void {
+    this.#set({ keyChangesLater: [...this.#state.keyChangesLater.filter((u) => u !== userId), userId] });
+  }
+
+  /** Shows the SDK's fork alert of a group, if it has one (again, even if put off before). */
+  async #checkFork(chatId: string): Promise<void> {
+    const fork = await this.client.chats.forkAlert(chatId);
+    if (!fork) return;
+    this.#set({ forks: { ...this.#state.forks, [chatId]: fork }, forksLater: this.#state.forksLater.filter((c) => c !== chatId) });
+  }
+
+  /** The person compared the members with the others and accepts the server's current history: the SDK verifies and pins it anew. */
+  async resolveFork(chatId: string): Promise<void> {
+    await this.client.chats.resolveFork(chatId);
+    const { [chatId]: _done, ...rest } = this.#state.forks;
+    this.#set({ forks: rest, forksLater: this.#state.forksLater.filter((c) => c !== chatId) });
+    await this.refreshChats();
+  }
+
+  /** "Not now": the fork alert goes away; sending in the group stays refused by the SDK. */
+  forkLater(chatId: string): void {
+    this.#set({ forksLater: [...this.#state.forksLater.filter((c) => c !== chatId), chatId] });
+  }
+
   chatTitle(chat: Chat): string {
     if (chat.type === 'group') return chat.title || 'Group';
     return this.name(chat.peerUserId);
@@ -356,6 +389,8 @@ export class Session {
       const page = await this.client.messages.history(chatId, { limit: PAGE });
       this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
     }
+    // Loading a group verifies its history against what this device verified before: a fork shows now, before any send.
+    if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') await this.#checkFork(chatId).catch(() => undefined);
     await this.#markRead(chatId);
   }
 
@@ -383,7 +418,18 @@ export class Session {
     this.#lastTypingSent = 0;
     const p: PendingMessage = { messageId: uuidv7(), text, status: 'sending' };
     this.#setPending(chatId, [...(this.#state.pending[chatId] ?? []), p]);
-    await this.#deliver(chatId, p);
+    try {
+      await this.#deliver(chatId, p);
+    } catch (err) {
+      // Refused for the person's safety: the blocking alert says why and what they can do.
+      if (err instanceof BilTrustError && err.code === 'group_forked') await this.#checkFork(chatId).catch(() => undefined);
+      if (err instanceof BilTrustError && err.code === 'identity_changed') {
+        const peer = this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat;
+        const userId = typeof err.details?.user_id === 'string' ? err.details.user_id : peer?.type === 'personal' ? peer.peerUserId : undefined;
+        if (userId) this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== userId) });
+      }
+      throw err;
+    }
   }
 
   async #deliver(chatId: string, p: PendingMessage): Promise<void> {
