@@ -193,6 +193,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         </button>
         <h2 id="chat-title">{title}</h2>
         {entry.chat.type === 'personal' && entry.chat.peerUserId in state.online && <span className="presence">{state.online[entry.chat.peerUserId] ? 'online' : 'offline'}</span>}
+        {entry.chat.type === 'group' && <GroupPresence session={session} chatId={chatId} />}
         {entry.chat.type === 'personal' ? (
           <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
             Safety number
@@ -273,5 +274,18 @@ function Identify({ session, userId }: { session: Session; userId: string }): Re
         </p>
       )}
     </form>
+  );
+}
+
+/** Who of a group's members (other than this user) is online, from the presence delivery sends to people sharing a chat. */
+function GroupPresence({ session, chatId }: { session: Session; chatId: string }): ReactNode {
+  const state = useSyncExternalStore(session.subscribe, session.getState);
+  const others = (state.groupMembers[chatId] ?? []).filter((u) => u !== state.account.userId);
+  if (others.length === 0) return null;
+  const online = others.filter((u) => state.online[u]);
+  return (
+    <span className="presence" title={online.map((u) => session.name(u)).join(', ')}>
+      {online.length === 0 ? 'nobody else online' : `online: ${online.map((u) => session.name(u)).join(', ')}`}
+    </span>
   );
 }

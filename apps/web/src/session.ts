@@ -66,6 +66,8 @@ export interface ViewState {
   readonly ended: boolean;
   /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
   readonly online: Readonly<Record<string, boolean>>;
+  /** Per group opened on this device: its members from the verified record (their presence is subscribed to). */
+  readonly groupMembers: Readonly<Record<string, readonly string[]>>;
   /** Chats opened with many unread messages: a digest is offered, and they stay unread until the person says so. */
   readonly digestOffers: Readonly<Record<string, number>>;
   /** Per chat, messages not stored yet: `sending`, or `waiting` for the network (resent with the same message id). */
@@ -108,7 +110,7 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -124,11 +126,8 @@ export class Session {
     return new Session(client, stores.app, account, (await stores.app.load()) ?? { names: {}, outbox: {} });
   }
 
-  /** A new account: keys made here by the SDK, sealed under the passphrase. */
-  static async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
-    const stores = keyStores(o.passphrase);
-    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
-    const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+  /** Wraps a client that just registered (or resumed registering) into a session. */
+  static async registered(client: BilClient, stores: ReturnType<typeof keyStores>, account: LocalAccount): Promise<Session> {
     const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
     await stores.app.save(app);
     return new Session(client, stores.app, account, app);
@@ -308,7 +307,9 @@ export class Session {
 
   /** Presence of the people of personal chats; those never answered for (refused: the connection hadn't seen the chat yet) are asked again. */
   #subscribePresence(all: boolean): void {
-    const peers = [...new Set(this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId))];
+    const me = this.#state.account.userId;
+    const members = Object.values(this.#state.groupMembers).flat();
+    const peers = [...new Set([...this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId), ...members])].filter((u) => u !== me);
     const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
     if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
   }
@@ -352,6 +353,13 @@ export class Session {
     return { members: verified ?? chat.members.map((m) => ({ userId: m.userId, role: m.role })), mismatch: chat.memberListMismatch ?? null };
   }
 
+  /** The group's members (verified record), remembered for its presence line; presence is asked for those not answered yet. */
+  async #loadGroupMembers(chatId: string): Promise<void> {
+    const { members } = await this.members(chatId);
+    this.#set({ groupMembers: { ...this.#state.groupMembers, [chatId]: members.map((m) => m.userId) } });
+    this.#subscribePresence(false);
+  }
+
   async addMember(chatId: string, username: string): Promise<void> {
     const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
     await this.#learn(user.userId, user.username);
@@ -389,6 +397,7 @@ export class Session {
       const page = await this.client.messages.history(chatId, { limit: PAGE });
       this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
     }
+    if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') void this.#loadGroupMembers(chatId).catch(() => undefined);
     // Loading a group verifies its history against what this device verified before: a fork shows now, before any send.
     if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') await this.#checkFork(chatId).catch(() => undefined);
     await this.#markRead(chatId);
@@ -603,5 +612,34 @@ export class Session {
       this.#typingTimers.delete(key);
     }
     this.#set({ typing: { ...this.#state.typing, [chatId]: [...now] } });
+  }
+}
+
+/**
+ * Registering, resumably: the account is created first, then this browser's device. If the device step
+ * fails, the SDK client (which holds the account's new identity key, client.pendingRegistration) is kept,
+ * and trying again with the same username finishes the same account instead of finding the name taken.
+ */
+export class Registration {
+  #attempt: { client: BilClient; stores: ReturnType<typeof keyStores>; passphrase: string } | null = null;
+
+  /** The account created by an attempt whose device step failed, if any. */
+  get pending(): { readonly username: string; readonly userId: string } | null {
+    return this.#attempt?.client.pendingRegistration ?? null;
+  }
+
+  async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
+    const pending = this.pending;
+    let attempt = this.#attempt;
+    if (pending && pending.username.toLowerCase() === o.username.toLowerCase()) {
+      if (attempt && attempt.passphrase !== o.passphrase) throw new Error('Use the passphrase you typed the first time: the keys made then are the ones being registered.');
+    } else {
+      const stores = keyStores(o.passphrase);
+      attempt = { client: new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS }), stores, passphrase: o.passphrase };
+    }
+    this.#attempt = attempt!;
+    const account = await attempt!.client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    this.#attempt = null;
+    return Session.registered(attempt!.client, attempt!.stores, account);
   }
 }

@@ -157,9 +157,13 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     // 30 per page: the first messages are one page up.
     await expect(bob.page.locator('.message', { hasText: 'Hello Bob' }).count()).resolves.toBe(0);
     await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+    await bob.page.getByRole('button', { name: 'Load older messages' }).waitFor({ state: 'detached' });
+    // The list is virtualised: the page above loaded while the view stayed; Home on the focused list goes to the top.
+    await bob.page.getByLabel(/^Messages with /).focus();
+    await bob.page.keyboard.press('Home');
     await bob.page.locator('.message.theirs', { hasText: 'Hello Bob, this is end-to-end encrypted' }).waitFor();
     await bob.page.locator('.message.mine', { hasText: 'Hi Alice! Received, live.' }).waitFor();
-    await expect(bob.page.locator('.message').count()).resolves.toBe(37);
+    await expect(bob.page.locator('.messages li.row').first().getAttribute('aria-setsize')).resolves.toBe('37');
 
     // Phone width: the chat alone, with a way back to the list.
     await bob.page.setViewportSize({ width: 390, height: 800 });
@@ -271,6 +275,8 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await send(carol, 'Count me in');
     await alice.page.locator('.message.theirs', { hasText: 'Count me in' }).waitFor({ timeout: 30_000 });
     await expect(alice.page.locator('.message.theirs', { hasText: 'Count me in' }).locator('.sender').textContent()).resolves.toBe(`${carol.username}: `);
+    // Presence of the group's members (from its verified record): both are online.
+    await alice.page.waitForFunction((names) => names.every((n) => document.querySelector('.chat-header .presence')?.textContent?.includes(n)), [bob.username, carol.username], { timeout: 30_000 });
 
     // Alice removes Carol (a new epoch Carol never gets); what follows reaches Bob, not Carol.
     await alice.page.getByRole('button', { name: 'Members' }).click();
