@@ -1,12 +1,15 @@
 // The account panel (this account's devices: list, revoke, approve a new one)
 // and a contact's safety number (compare, mark verified).
-import { useEffect, useState, type ReactNode } from 'react';
+import { Suspense, lazy, useEffect, useState, type ReactNode } from 'react';
 import { formatSafetyNumber, type OwnDevice } from '@bil/sdk';
 import type { Session } from './session.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 import { describeError } from './errors.js';
 import { forgetDevice } from './storage.js';
 import { QrCode } from './QrCode.js';
+
+/** The camera and the decoder load only when someone scans. */
+const QrScanner = lazy(() => import('./QrScanner.js'));
 
 export function AccountPanel({ session, onClose, onDeviceGone }: { session: Session; onClose: () => void; onDeviceGone: () => void }): ReactNode {
   const { account } = session.getState();
@@ -191,6 +194,16 @@ export function SafetyNumber({ session, userId }: { session: Session; userId: st
   const [verified, setVerified] = useState(false);
   const [typed, setTyped] = useState('');
   const [note, setNote] = useState<string | null>(null);
+  const [scan, setScan] = useState(false);
+  const verify = (theirs: string): void => {
+    session.client.contacts
+      .verifySafetyNumber(userId, theirs)
+      .then((ok) => {
+        setVerified(ok);
+        setNote(ok ? null : 'That is not the same number: do not trust this chat until you find out why.');
+      })
+      .catch((err: unknown) => setNote(describeError(err)));
+  };
   useEffect(() => {
     (async () => {
       await session.client.contacts.devices(userId);
@@ -215,19 +228,28 @@ export function SafetyNumber({ session, userId }: { session: Session; userId: st
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            session.client.contacts
-              .verifySafetyNumber(userId, typed)
-              .then((ok) => {
-                setVerified(ok);
-                setNote(ok ? null : 'That is not the same number: do not trust this chat until you find out why.');
-              })
-              .catch((err: unknown) => setNote(describeError(err)));
+            verify(typed);
           }}
         >
           <label htmlFor="safety-typed">Their number, as they read it out</label>
           <input id="safety-typed" value={typed} onChange={(e) => setTyped(e.target.value)} inputMode="numeric" autoComplete="off" />
           <button type="submit">Mark verified</button>
+          <button type="button" onClick={() => setScan(!scan)} aria-expanded={scan}>
+            Scan their code
+          </button>
         </form>
+      )}
+      {scan && !verified && (
+        <Suspense fallback={<p role="status">Opening the camera…</p>}>
+          <QrScanner
+            label={`Scan ${session.name(userId)}’s safety number`}
+            onResult={(text) => {
+              setScan(false);
+              verify(text);
+            }}
+            onClose={() => setScan(false)}
+          />
+        </Suspense>
       )}
       {note && (
         <p className="error" role="alert">
