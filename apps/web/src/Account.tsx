@@ -16,6 +16,7 @@ export function AccountPanel({ session, onClose, onDeviceGone }: { session: Sess
   const [devices, setDevices] = useState<OwnDevice[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [request, setRequest] = useState('');
+  const [scanRequest, setScanRequest] = useState(false);
   const [approval, setApproval] = useState('');
 
   const load = (): void => {
@@ -97,9 +98,26 @@ export function AccountPanel({ session, onClose, onDeviceGone }: { session: Sess
           <h3 id="add-device-title">Add a device</h3>
           <label htmlFor="approve-request">Paste the link request the new device shows</label>
           <textarea id="approve-request" value={request} onChange={(e) => setRequest(e.target.value)} rows={3} />
-          <button type="button" onClick={approve} disabled={!request.trim()}>
-            Approve
-          </button>
+          <div className="row">
+            <button type="button" onClick={approve} disabled={!request.trim()}>
+              Approve
+            </button>
+            <button type="button" onClick={() => setScanRequest(!scanRequest)} aria-expanded={scanRequest}>
+              Scan its code
+            </button>
+          </div>
+          {scanRequest && (
+            <Suspense fallback={<p role="status">Opening the camera…</p>}>
+              <QrScanner
+                label="Scan the new device's link request"
+                onResult={(text) => {
+                  setScanRequest(false);
+                  setRequest(text);
+                }}
+                onClose={() => setScanRequest(false)}
+              />
+            </Suspense>
+          )}
           {approval && (
             <>
               <label htmlFor="approval-out">Paste this approval on the new device</label>
