@@ -23,7 +23,7 @@ import {
   type LocalAccount,
   type SealedJsonStore,
 } from '@bil/sdk';
-import { keyStores, type AppData, type Names, type Outbox } from './storage.js';
+import { hasAppRecord, keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
 export interface ChatEntry {
@@ -619,6 +619,9 @@ export class Session {
  * Registering, resumably: the account is created first, then this browser's device. If the device step
  * fails, the SDK client (which holds the account's new identity key, client.pendingRegistration) is kept,
  * and trying again with the same username finishes the same account instead of finding the name taken.
+ * The account ({username, userId}) is also sealed into the app record under the passphrase, so after a
+ * reload the same username, password and passphrase finish it with a new identity key
+ * (`devices.resetIdentity`, as `bil register` does).
  */
 export class Registration {
   #attempt: { client: BilClient; stores: ReturnType<typeof keyStores>; passphrase: string } | null = null;
@@ -638,7 +641,20 @@ export class Registration {
       attempt = { client: new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS }), stores, passphrase: o.passphrase };
     }
     this.#attempt = attempt!;
-    const account = await attempt!.client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    const { client, stores } = attempt!;
+    // After a reload the client is gone: the sealed app record (same passphrase) may name the account to finish.
+    const earlier = !client.pendingRegistration && (await hasAppRecord()) ? ((await stores.app.load().catch(() => null))?.pendingRegistration ?? null) : null;
+    let account: LocalAccount;
+    try {
+      account =
+        earlier && earlier.username.toLowerCase() === o.username.toLowerCase()
+          ? await client.devices.resetIdentity({ username: earlier.username, userId: earlier.userId, password: o.password, deviceName: o.deviceName })
+          : await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    } catch (err) {
+      const left = client.pendingRegistration;
+      if (left) await stores.app.save({ names: {}, outbox: {}, pendingRegistration: { ...left } }).catch(() => undefined);
+      throw err;
+    }
     this.#attempt = null;
     return Session.registered(attempt!.client, attempt!.stores, account);
   }

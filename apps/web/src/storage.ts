@@ -80,6 +80,8 @@ export type Outbox = Record<string, { messageId: string; text: string }[]>;
 export interface AppData {
   names: Names;
   outbox: Outbox;
+  /** An account created whose device step failed (before there is a profile): finished after a reload with the same passphrase. */
+  pendingRegistration?: { username: string; userId: string };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -90,7 +92,14 @@ function parseAppData(value: unknown): AppData {
   for (const list of Object.values(value.outbox)) {
     if (!Array.isArray(list) || !list.every((m) => isObject(m) && typeof m.messageId === 'string' && typeof m.text === 'string')) throw new TypeError('app data: bad outbox');
   }
+  const pending = value.pendingRegistration;
+  if (pending !== undefined && !(isObject(pending) && typeof pending.username === 'string' && typeof pending.userId === 'string')) throw new TypeError('app data: bad pendingRegistration');
   return value as unknown as AppData;
+}
+
+/** True when this browser holds the app's sealed record (it may name a registration to finish). */
+export async function hasAppRecord(): Promise<boolean> {
+  return (await idbStorage('app').read()) !== null;
 }
 
 export function keyStores(passphrase: string): { profile: SealedKeyStore; app: SealedJsonStore<AppData> } {

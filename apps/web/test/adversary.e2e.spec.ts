@@ -108,30 +108,43 @@ describe.skipIf(skipReason !== null)('the web client when the server lies', () =
     expect(alice.problems).toEqual([]);
   });
 
-  it('a registration whose device step fails is resumed by trying again (the username is not lost)', async () => {
-    const erin = await person('erin', `${proxy.url}/`);
-    // The device step fails once (the account was created just before): the page keeps the client and its keys.
-    let failed = 0;
-    await erin.page.route('**/v1/auth/devices', async (route) => {
-      if (route.request().method() !== 'POST' || failed > 0) return route.continue();
-      failed++;
-      await route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'the device step failed' } }) });
-    });
-    await erin.page.goto(erin.url);
-    await erin.page.getByLabel('Username').fill(erin.username);
-    await erin.page.getByLabel('Password', { exact: true }).fill(erin.password);
-    await erin.page.getByLabel('Passphrase for this browser').fill(erin.passphrase);
-    await erin.page.getByLabel('Passphrase again').fill(erin.passphrase);
-    await erin.page.getByRole('button', { name: 'Create account' }).click();
-    await erin.page.getByRole('status').filter({ hasText: `Your account “${erin.username}” was created` }).waitFor({ timeout: 60_000 });
-    expect(failed).toBe(1);
-    await axe(erin.page, 'registration to finish');
-    await erin.page.getByRole('button', { name: 'Finish creating the account' }).click();
-    await erin.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
-    // One account, one device: the first attempt's account was finished, not a new one made.
-    const registers = proxy.log.filter((x) => x.method === 'POST' && x.path === '/v1/auth/register' && x.forwardedBody.includes(erin.username));
-    expect(registers.length).toBe(1);
-    expect(erin.problems).toEqual([]);
+  it('a registration whose device step fails is resumed by trying again, also after a reload (the username is not lost)', async () => {
+    for (const [name, reload] of [['erin', false], ['fay', true]] as const) {
+      const p = await person(name, `${proxy.url}/`);
+      // The device step fails once (the account was created just before): the page keeps the client and its keys.
+      let failed = 0;
+      await p.page.route('**/v1/auth/devices', async (route) => {
+        if (route.request().method() !== 'POST' || failed > 0) return route.continue();
+        failed++;
+        await route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { code: 'internal', message: 'the device step failed' } }) });
+      });
+      const fill = async () => {
+        await p.page.getByLabel('Username').fill(p.username);
+        await p.page.getByLabel('Password', { exact: true }).fill(p.password);
+        await p.page.getByLabel('Passphrase for this browser').fill(p.passphrase);
+        await p.page.getByLabel('Passphrase again').fill(p.passphrase);
+      };
+      await p.page.goto(p.url);
+      await fill();
+      await p.page.getByRole('button', { name: 'Create account' }).click();
+      await p.page.getByRole('status').filter({ hasText: `Your account “${p.username}” was created` }).waitFor({ timeout: 60_000 });
+      expect(failed).toBe(1);
+      if (reload) {
+        // The page (and the SDK client holding the new keys) is gone: the sealed app record names the account.
+        await p.page.goto(p.url);
+        await p.page.getByRole('heading', { name: 'Create an account' }).waitFor();
+        await fill();
+        await p.page.getByRole('button', { name: 'Create account' }).click();
+      } else {
+        await axe(p.page, 'registration to finish');
+        await p.page.getByRole('button', { name: 'Finish creating the account' }).click();
+      }
+      await p.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
+      // One account: the first attempt's account was finished, not a new one made.
+      const registers = proxy.log.filter((x) => x.method === 'POST' && x.path === '/v1/auth/register' && x.forwardedBody.includes(p.username));
+      expect(registers.length).toBe(1);
+      expect(p.problems).toEqual([]);
+    }
   });
 
   it("serves a member a forked group history: a blocking dialog, nothing sent, and once resolved the group works again", async () => {
