@@ -87,6 +87,8 @@ export class BilClient {
   #pins = new IdentityPins();
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
+  /** The write not started yet that the next commits join (see #commit). */
+  #nextWrite: Promise<void> | null = null;
   /** Registration, login, logout, the server profile, deletion, identity reset. */
   readonly #account: Account;
   /** The directory check and pins behind `contacts` (also used by chats and live). */
@@ -343,11 +345,24 @@ export class BilClient {
   }
 
   /** Makes `next` the profile and writes it; writes are queued so the store sees them in order. */
+  /**
+   * Makes `next` the profile and resolves once a write holding it (or a later profile) is done. Writes are
+   * coalesced: one runs at a time, and every commit made meanwhile joins the one write that follows, which
+   * stores the profile as it is then (a whole profile, atomically: cursors, seen message ids and the replay
+   * guard always match one another on disk). So a burst of live messages costs a few sealed writes, not one each.
+   */
   async #commit(next: StoredProfile | null): Promise<void> {
     this.#profile = next;
-    const write = this.#saves.then(() => (next ? this.#store.save(next) : this.#store.clear()));
-    this.#saves = write.catch(() => undefined);
-    await write;
+    if (!this.#nextWrite) {
+      const write = this.#saves.then(() => {
+        this.#nextWrite = null;
+        const p = this.#profile;
+        return p ? this.#store.save(p) : this.#store.clear();
+      });
+      this.#nextWrite = write;
+      this.#saves = write.catch(() => undefined);
+    }
+    await this.#nextWrite;
   }
 
   async #saveTokens(tokens: StoredTokens | null): Promise<void> {

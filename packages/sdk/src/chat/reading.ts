@@ -87,7 +87,11 @@ export class Reader {
     const m = messageJson(raw);
     const seen = { ...(this.device.state.seen[m.chat_id] ?? {}) };
     const out = await this.#open(m.chat_id, m, seen);
-    await this.device.save({ seen: { ...this.device.state.seen, [m.chat_id]: { ...this.device.state.seen[m.chat_id], ...seen } } });
+    // In memory at once; on disk with the next coalesced write of the profile, not awaited per message (a live
+    // burst would otherwise wait for one sealed write each). The same write carries the live cursor, so after a
+    // crash what is on disk is consistent: messages past the stored cursor come again, at their seqs, and are
+    // read as new. A failed write shows in the next awaited save.
+    this.device.save({ seen: { ...this.device.state.seen, [m.chat_id]: { ...this.device.state.seen[m.chat_id], ...seen } } }).catch(() => undefined);
     return out;
   }
 
