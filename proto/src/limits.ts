@@ -54,3 +54,16 @@ export const PASSWORD_MAX = 256;
 export const MAX_DEVICE_LIST_DEVICES = 64;
 /** Largest signed device list, as JSON text. */
 export const MAX_DEVICE_LIST_CHARS = 96 * 1024;
+
+// --- push (docs/push.md) ------------------------------------------------------
+
+/** Longest Web Push endpoint URL, in characters. */
+export const MAX_PUSH_ENDPOINT_CHARS = 2048;
+/** A subscription's p256dh key: an uncompressed P-256 point (RFC 8291 §3.1). */
+export const PUSH_P256DH_BYTES = 65;
+/** A subscription's authentication secret (RFC 8291 §3.2). */
+export const PUSH_AUTH_BYTES = 16;
+/** Most device or user ids in one ListPushSubscriptions request. */
+export const MAX_PUSH_LOOKUP_IDS = 1024;
+/** The one payload of a push: `{"type":"bil.push.v1","chats":N}`, nothing else (no sender, no text, no chat id). */
+export const PUSH_PAYLOAD_TYPE = 'bil.push.v1';

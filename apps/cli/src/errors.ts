@@ -168,6 +168,10 @@ export function describeFailure(err: unknown, url: string): Failure {
         };
       case 'invalid_link':
         return { exitCode: ExitCode.usage, code: err.code, message: 'the link request or approval is malformed, altered or for another device' };
+      case 'unknown_message':
+        return { exitCode: ExitCode.notFound, code: err.code, message: err.message, hint: 'bil history <chat> shows the messages and their numbers' };
+      case 'not_own_message':
+        return { exitCode: ExitCode.error, code: err.code, message: 'you can only edit your own messages' };
       default:
         return { exitCode: ExitCode.error, code: err.code, message: err.message };
     }

@@ -1,7 +1,7 @@
 // Human output: colour (only on a terminal, never with NO_COLOR), aligned
 // tables, and how messages, chats and digests read. Pure functions, so the
 // formatting is tested without a server.
-import type { DigestDisabled, DigestOutcome, DigestSummary, HistoryGap, HistoryMessage } from '@bil/sdk';
+import type { DecryptedMessage, DigestDisabled, DigestOutcome, DigestSummary, HistoryGap, HistoryMessage } from '@bil/sdk';
 
 export interface Style {
   bold(s: string): string;
@@ -122,7 +122,34 @@ export function messageLine(m: HistoryMessage, names: Readonly<Record<string, st
   }
   const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));
   const head = `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: `;
-  return `${head}${safe(m.text, continuation(visibleLength(head) - 2 + indent))}`;
+  return `${head}${messageBody(m, style, continuation(visibleLength(head) - 2 + indent))}`;
+}
+
+/** Longest quote shown in front of a reply, in characters. */
+const QUOTE_SHOWN = 40;
+
+/**
+ * A verified message's text as people read it: a reply's quote in front, its
+ * attachments, "(edited)" and its reactions after; content this version can't
+ * show or that is malformed as a marker. Everything from the sender is `safe`d.
+ */
+export function messageBody(m: DecryptedMessage, style: Style, lineBreak: string): string {
+  const c = m.content;
+  if (c?.kind === 'unsupported') return style.yellow('[a kind of message this version of bil can\'t show]');
+  if (c?.kind === 'invalid') return style.red('[malformed message]');
+  let prefix = '';
+  let text = safe(m.text, lineBreak);
+  if (c?.kind === 'text' && c.reply_to) {
+    const q = [...safe(c.reply_to.quote ?? '')];
+    prefix = style.dim(`↪ "${q.slice(0, QUOTE_SHOWN).join('')}${q.length > QUOTE_SHOWN ? '…' : ''}" `);
+  }
+  if (c?.kind === 'text' && c.attachments?.length) {
+    const files = c.attachments.map((a) => `[file ${safe(a.name || a.blob_id)}, ${a.size} bytes]`).join(' ');
+    text = text ? `${text} ${style.dim(files)}` : style.dim(files);
+  }
+  const edited = m.edited?.length ? style.dim(' (edited)') : '';
+  const reactions = Object.entries(m.reactions ?? {}).map(([emoji, users]) => `${safe(emoji)} ${users.length}`);
+  return `${prefix}${text}${edited}${reactions.length ? `  ${style.dim(reactions.join('  '))}` : ''}`;
 }
 
 /** A history gap as a line people read where the messages are. */

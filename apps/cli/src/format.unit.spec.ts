@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { DigestOutcome, HistoryMessage } from '@bil/sdk';
-import { stripAnsi, chatLabel, colours, digestLines, formatTime, messageJson, messageLine, plain, safe, safetyNumberRows, table, useColour, userLabel, visibleLength } from './format.js';
+import type { DecryptedMessage, DigestOutcome, HistoryMessage } from '@bil/sdk';
+import { stripAnsi, chatLabel, colours, digestLines, formatTime, messageBody, messageJson, messageLine, plain, safe, safetyNumberRows, table, useColour, userLabel, visibleLength } from './format.js';
 
 const ALICE = '11111111-1111-4111-8111-111111111111';
 const names = { [ALICE]: 'alice' };
 const now = new Date(2025, 10, 25, 15, 0, 0).getTime();
 const at = new Date(2025, 10, 25, 14, 2, 11).getTime();
 
-const ok: HistoryMessage = {
+const ok: DecryptedMessage = {
   ok: true,
   chatId: 'c',
   seq: 7,
@@ -68,6 +68,16 @@ describe('messages', () => {
   it('prints one marker for anything that did not decrypt, with the unsigned claim', () => {
     const bad: HistoryMessage = { ok: false, error: 'cannot_decrypt', chatId: 'c', seq: 8, messageId: 'm2', senderUserId: ALICE, senderDeviceId: 'd', epoch: 2, createdAt: new Date(at).toISOString() };
     expect(messageLine(bad, names, plain, now)).toBe('   8  14:02:11  [cannot decrypt] claimed sender alice');
+  });
+
+  it('shows a reply\'s quote, attachments, "(edited)" and reactions; unknown or malformed content as a marker', () => {
+    const reply = { ...ok, text: 'me!', content: { kind: 'text' as const, text: 'me!', reply_to: { message_id: 'x', quote: 'Who brings the tent?\u202e and a lot more text after it, cut' } }, edited: [{ text: 'me!', at, messageId: 'e' }], reactions: { '👍': [ALICE, 'b'], '\u001b[31m': ['c'] } };
+    expect(messageBody(reply, plain, ' ')).toBe('↪ "Who brings the tent? and a lot more text…" me! (edited)  👍 2  [31m 1');
+    const file = { ...ok, text: '', content: { kind: 'text' as const, text: '', attachments: [{ blob_id: 'b', key: 'k', digest: 'd', size: 12, chunk_size: 1, mime: 'text/plain', name: 'a\nb.txt' }] } };
+    expect(messageBody(file, plain, ' ')).toBe('[file a b.txt, 12 bytes]');
+    expect(messageBody({ ...ok, text: '', content: { kind: 'unsupported' } }, plain, ' ')).toContain("can't show");
+    expect(messageBody({ ...ok, text: '', content: { kind: 'invalid' } }, plain, ' ')).toBe('[malformed message]');
+    expect(messageBody(ok as DecryptedMessage, plain, ' ')).toBe('Who brings the tent?');
   });
 
   it('adds the sender name in JSON', () => {

@@ -5,9 +5,9 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { App, type GlobalOptions } from './app.js';
 import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
+import * as content from './commands/content.js';
 import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
-import { deleteMessage } from './commands/delete.js';
 import { chatTimer } from './commands/timer.js';
 import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
 import { describeFailure, ExitCode } from './errors.js';
@@ -215,16 +215,34 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('<chat>', 'chat reference: id, @username or group title')
     .argument('[text...]', 'the message; "-" or none with a pipe: read standard input')
     .option('--lines', 'send each line of the text as its own message')
+    .option('--reply <message>', 'reply to this message (its id, or its number in bil history)')
     .addHelpText('after', CHAT_REFS)
     .action(act('send', chats.send));
 
   program
-    .command('delete')
-    .description('delete one of your messages for everyone (signed by this device; the server erases it)')
+    .command('react')
+    .description('react to a message with an emoji (encrypted like a message; members\' clients add it up)')
     .argument('<chat>', 'chat reference')
-    .argument('<message>', 'the message id, or its sequence number as `bil history` shows it')
-    .addHelpText('after', CHAT_REFS)
-    .action(act('delete', deleteMessage));
+    .argument('<message>', 'message id, or its number in bil history')
+    .argument('<emoji>', 'one emoji')
+    .option('--remove', 'take your reaction back')
+    .action(act('react', content.react));
+
+  program
+    .command('edit')
+    .description('edit one of your messages (members\' clients keep the earlier text as its history)')
+    .argument('<chat>', 'chat reference')
+    .argument('<message>', 'message id, or its number in bil history')
+    .argument('<text...>', 'the new text')
+    .action(act('edit', content.edit));
+
+  program
+    .command('delete')
+    .description('delete one of your messages for everyone (signed by this device; the server erases it); --for-me hides any message on this profile only')
+    .argument('<chat>', 'chat reference')
+    .argument('<message>', 'message id, or its number in bil history')
+    .option('--for-me', 'hide it on this device profile only (nothing is sent)')
+    .action(act('delete', content.remove));
 
   program
     .command('history')

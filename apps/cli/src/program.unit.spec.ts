@@ -58,6 +58,14 @@ describe('argument parsing', () => {
     expect((await parse('register', 'alice', '--display-name', 'Alice A.')).inv).toMatchObject({ args: ['alice'], options: { displayName: 'Alice A.' } });
   });
 
+  it('parses replies, reactions, edits and delete --for-me', async () => {
+    expect((await parse('send', '@bob', 'yes', '--reply', '12')).inv).toMatchObject({ name: 'send', args: ['@bob', ['yes']], options: { reply: '12' } });
+    expect((await parse('react', 'Trip', '12', '👍', '--remove')).inv).toMatchObject({ name: 'react', args: ['Trip', '12', '👍'], options: { remove: true } });
+    expect((await parse('edit', 'Trip', '12', 'lunch', 'at', 'one?')).inv).toMatchObject({ name: 'edit', args: ['Trip', '12', ['lunch', 'at', 'one?']] });
+    expect((await parse('delete', 'Trip', '12', '--for-me')).inv).toMatchObject({ name: 'delete', args: ['Trip', '12'], options: { forMe: true } });
+    expect((await parse('delete', 'Trip', '12')).inv).toMatchObject({ name: 'delete', options: {} });
+  });
+
   it('parses the digest command, its modes and its subcommands', async () => {
     expect((await parse('digest')).inv).toMatchObject({ name: 'digest', args: [[]], options: {} });
     expect((await parse('digest', 'Trip', '--on-device', '--min-unread', '5')).inv).toMatchObject({ name: 'digest', args: [['Trip']], options: { onDevice: true, minUnread: '5' } });

@@ -1,6 +1,6 @@
 // The account panel (this account's devices: list, revoke, approve a new one)
 // and a contact's safety number (compare, mark verified).
-import { useEffect, useState, type ReactNode } from 'react';
+import { Suspense, lazy, useEffect, useState, type ReactNode } from 'react';
 import { formatSafetyNumber, type OwnDevice } from '@bil/sdk';
 import type { Session } from './session.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
@@ -8,11 +8,15 @@ import { describeError } from './errors.js';
 import { forgetDevice } from './storage.js';
 import { QrCode } from './QrCode.js';
 
+/** The camera and the decoder load only when someone scans. */
+const QrScanner = lazy(() => import('./QrScanner.js'));
+
 export function AccountPanel({ session, onClose, onDeviceGone }: { session: Session; onClose: () => void; onDeviceGone: () => void }): ReactNode {
   const { account } = session.getState();
   const [devices, setDevices] = useState<OwnDevice[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [request, setRequest] = useState('');
+  const [scanRequest, setScanRequest] = useState(false);
   const [approval, setApproval] = useState('');
 
   const load = (): void => {
@@ -94,9 +98,26 @@ export function AccountPanel({ session, onClose, onDeviceGone }: { session: Sess
           <h3 id="add-device-title">Add a device</h3>
           <label htmlFor="approve-request">Paste the link request the new device shows</label>
           <textarea id="approve-request" value={request} onChange={(e) => setRequest(e.target.value)} rows={3} />
-          <button type="button" onClick={approve} disabled={!request.trim()}>
-            Approve
-          </button>
+          <div className="row">
+            <button type="button" onClick={approve} disabled={!request.trim()}>
+              Approve
+            </button>
+            <button type="button" onClick={() => setScanRequest(!scanRequest)} aria-expanded={scanRequest}>
+              Scan its code
+            </button>
+          </div>
+          {scanRequest && (
+            <Suspense fallback={<p role="status">Opening the camera…</p>}>
+              <QrScanner
+                label="Scan the new device's link request"
+                onResult={(text) => {
+                  setScanRequest(false);
+                  setRequest(text);
+                }}
+                onClose={() => setScanRequest(false)}
+              />
+            </Suspense>
+          )}
           {approval && (
             <>
               <label htmlFor="approval-out">Paste this approval on the new device</label>
@@ -191,6 +212,16 @@ export function SafetyNumber({ session, userId }: { session: Session; userId: st
   const [verified, setVerified] = useState(false);
   const [typed, setTyped] = useState('');
   const [note, setNote] = useState<string | null>(null);
+  const [scan, setScan] = useState(false);
+  const verify = (theirs: string): void => {
+    session.client.contacts
+      .verifySafetyNumber(userId, theirs)
+      .then((ok) => {
+        setVerified(ok);
+        setNote(ok ? null : 'That is not the same number: do not trust this chat until you find out why.');
+      })
+      .catch((err: unknown) => setNote(describeError(err)));
+  };
   useEffect(() => {
     (async () => {
       await session.client.contacts.devices(userId);
@@ -215,19 +246,28 @@ export function SafetyNumber({ session, userId }: { session: Session; userId: st
         <form
           onSubmit={(e) => {
             e.preventDefault();
-            session.client.contacts
-              .verifySafetyNumber(userId, typed)
-              .then((ok) => {
-                setVerified(ok);
-                setNote(ok ? null : 'That is not the same number: do not trust this chat until you find out why.');
-              })
-              .catch((err: unknown) => setNote(describeError(err)));
+            verify(typed);
           }}
         >
           <label htmlFor="safety-typed">Their number, as they read it out</label>
           <input id="safety-typed" value={typed} onChange={(e) => setTyped(e.target.value)} inputMode="numeric" autoComplete="off" />
           <button type="submit">Mark verified</button>
+          <button type="button" onClick={() => setScan(!scan)} aria-expanded={scan}>
+            Scan their code
+          </button>
         </form>
+      )}
+      {scan && !verified && (
+        <Suspense fallback={<p role="status">Opening the camera…</p>}>
+          <QrScanner
+            label={`Scan ${session.name(userId)}’s safety number`}
+            onResult={(text) => {
+              setScan(false);
+              verify(text);
+            }}
+            onClose={() => setScan(false)}
+          />
+        </Suspense>
       )}
       {note && (
         <p className="error" role="alert">

@@ -3,7 +3,7 @@
 // password opens a session for the device), and the messenger.
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { Messenger } from './Messenger.js';
-import { Session } from './session.js';
+import { Registration, Session } from './session.js';
 import { forgetDevice, hasDevice, holdDevice } from './storage.js';
 import { describeError } from './errors.js';
 import { QrCode } from './QrCode.js';
@@ -166,13 +166,22 @@ function Register({ onOpened }: { onOpened: (s: Session) => void }): ReactNode {
   const [passphrase, setPassphrase] = useState('');
   const [again, setAgain] = useState('');
   const [busy, error, run, setError] = useBusy();
+  // Kept across attempts: an account created whose device step failed is finished by trying again.
+  const [registration] = useState(() => new Registration());
+  const [pending, setPending] = useState<string | null>(null);
   const submit = (e: FormEvent): void => {
     e.preventDefault();
     if (passphrase !== again) {
       setError('The two passphrases differ.');
       return;
     }
-    void run(async () => onOpened(await Session.register({ username: username.trim(), password, passphrase, deviceName: defaultDeviceName() })));
+    void run(async () => {
+      try {
+        onOpened(await registration.register({ username: username.trim(), password, passphrase, deviceName: defaultDeviceName() }));
+      } finally {
+        setPending(registration.pending?.username ?? null);
+      }
+    });
   };
   return (
     <form onSubmit={submit} aria-labelledby="register-title">
@@ -182,8 +191,13 @@ function Register({ onOpened }: { onOpened: (s: Session) => void }): ReactNode {
       <Field id="reg-passphrase" label="Passphrase for this browser" type="password" value={passphrase} onChange={setPassphrase} autoComplete="off" minLength={8} hint="Encrypts your keys in this browser. It never leaves it and can't be recovered." />
       <Field id="reg-passphrase2" label="Passphrase again" type="password" value={again} onChange={setAgain} autoComplete="off" />
       <ErrorText error={error} />
+      {pending && !busy && (
+        <p className="note" role="status">
+          Your account “{pending}” was created, but this browser was not registered as its device yet. Try again with the same username, password and passphrase to finish.
+        </p>
+      )}
       <button type="submit" className="primary" disabled={busy}>
-        {busy ? 'Making your keys…' : 'Create account'}
+        {busy ? 'Making your keys…' : pending ? 'Finish creating the account' : 'Create account'}
       </button>
     </form>
   );

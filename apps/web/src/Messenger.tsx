@@ -2,18 +2,15 @@
 // message), the open chat (history paging upwards, live messages, typing,
 // read receipts), and the account panel. Phone width shows the list or the
 // chat; desktop width both.
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { SessionEndedError, type HistoryMessage } from '@bil/sdk';
 import type { ChatEntry, Session } from './session.js';
 import { describeError } from './errors.js';
 import { AccountPanel, SafetyNumber } from './Account.js';
 import { Members, NewGroup } from './Groups.js';
 import { DigestOffer } from './Digest.js';
-
-const time = (iso: string): string => {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-};
+import { ForkAlert, KeyChangeAlert } from './Alerts.js';
+import { MessageList, time } from './MessageList.js';
 
 const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : 'Message that can’t be decrypted');
 
@@ -71,6 +68,7 @@ export function Messenger({ session, onLock, onLoggedOut, onDeviceGone }: { sess
         </p>
       )}
       <KeyChangeAlert session={session} />
+      <ForkAlert session={session} />
       {panel === 'account' ? (
         <AccountPanel session={session} onClose={() => setPanel('chats')} onDeviceGone={onDeviceGone} />
       ) : (
@@ -160,33 +158,13 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [showSafety, setShowSafety] = useState(false);
-  const scroller = useRef<HTMLDivElement>(null);
-  /** The list's height and first seq at the last render: older messages prepended keep the view in place; new ones are followed when the view was at the bottom. */
-  const geometry = useRef({ height: 0, firstSeq: -1 });
   const title = session.chatTitle(entry.chat);
   const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
   const readUpTo = state.readByPeer[chatId] ?? 0;
-  const messages = history?.messages ?? [];
-  const lastOutgoing = [...messages].reverse().find((m) => m.senderUserId === state.account.userId);
-
-  useLayoutEffect(() => {
-    const el = scroller.current;
-    if (!el) return;
-    const prev = geometry.current;
-    const firstSeq = messages[0]?.seq ?? -1;
-    if (prev.height > 0 && prev.firstSeq !== -1 && firstSeq < prev.firstSeq) el.scrollTop += el.scrollHeight - prev.height;
-    else if (prev.height === 0 || prev.height - el.scrollTop - el.clientHeight < 80 || messages.at(-1)?.senderUserId === state.account.userId) el.scrollTop = el.scrollHeight;
-    geometry.current = { height: el.scrollHeight, firstSeq };
-  }, [messages, state.account.userId]);
 
   const older = useCallback(() => {
     session.loadOlder(chatId).catch((err: unknown) => setError(describeError(err)));
   }, [session, chatId]);
-
-  const onScroll = (): void => {
-    const el = scroller.current;
-    if (el && el.scrollTop < 40 && history?.hasMore && !history.loading) older();
-  };
 
   const send = (e: FormEvent): void => {
     e.preventDefault();
@@ -215,6 +193,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         </button>
         <h2 id="chat-title">{title}</h2>
         {entry.chat.type === 'personal' && entry.chat.peerUserId in state.online && <span className="presence">{state.online[entry.chat.peerUserId] ? 'online' : 'offline'}</span>}
+        {entry.chat.type === 'group' && <GroupPresence session={session} chatId={chatId} />}
         {entry.chat.type === 'personal' ? (
           <button type="button" aria-expanded={showSafety} onClick={() => setShowSafety(!showSafety)}>
             Safety number
@@ -229,40 +208,16 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} isOwner={entry.chat.myRole === 'owner'} title={title} />}
       {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
-      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${title}`}>
-        {history?.hasMore && (
-          <button type="button" className="older" onClick={older} disabled={history.loading}>
-            {history.loading ? 'Loading…' : 'Load older messages'}
-          </button>
-        )}
-        {!history || (history.loading && messages.length === 0) ? <p role="status">Loading messages…</p> : null}
-        <ol aria-live="polite" aria-relevant="additions">
-          {messages.map((m) => {
-            const mine = m.senderUserId === state.account.userId;
-            return (
-              <li key={m.seq} className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'}`} data-seq={m.seq}>
-                {!mine && entry.chat.type === 'group' ? (
-                  <span className="sender">{session.name(m.senderUserId)}: </span>
-                ) : (
-                  <span className="visually-hidden">{mine ? 'You' : session.name(m.senderUserId)}: </span>
-                )}
-                <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
-                <span className="meta">
-                  {time(m.createdAt)}
-                  {mine && m === lastOutgoing && readUpTo >= m.seq ? ' · Read' : ''}
-                </span>
-              </li>
-            );
-          })}
-          {(state.pending[chatId] ?? []).map((p) => (
-            <li key={p.messageId} className="message mine pending">
-              <span className="visually-hidden">You: </span>
-              <span className="text">{p.text}</span>
-              <span className="meta">{p.status === 'sending' ? 'Sending…' : 'Not sent yet: it goes when you are back online'}</span>
-            </li>
-          ))}
-        </ol>
-      </div>
+      <MessageList
+        title={title}
+        group={entry.chat.type === 'group'}
+        myUserId={state.account.userId}
+        history={history}
+        pending={state.pending[chatId] ?? []}
+        readUpTo={readUpTo}
+        name={(u) => session.name(u)}
+        onOlder={older}
+      />
       <p className="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
       </p>
@@ -322,35 +277,15 @@ function Identify({ session, userId }: { session: Session; userId: string }): Re
   );
 }
 
-/** Blocking: a contact's identity key changed. Sending to them stays refused (by the SDK) until the person accepts the new key. */
-function KeyChangeAlert({ session }: { session: Session }): ReactNode {
+/** Who of a group's members (other than this user) is online, from the presence delivery sends to people sharing a chat. */
+function GroupPresence({ session, chatId }: { session: Session; chatId: string }): ReactNode {
   const state = useSyncExternalStore(session.subscribe, session.getState);
-  const dialog = useRef<HTMLDialogElement>(null);
-  const [error, setError] = useState<string | null>(null);
-  const userId = Object.keys(state.keyChanges)[0];
-  useEffect(() => {
-    const d = dialog.current;
-    if (d && userId && !d.open) d.showModal();
-    if (d && !userId && d.open) d.close();
-  }, [userId]);
-  if (!userId) return null;
-  const name = session.name(userId);
+  const others = (state.groupMembers[chatId] ?? []).filter((u) => u !== state.account.userId);
+  if (others.length === 0) return null;
+  const online = others.filter((u) => state.online[u]);
   return (
-    <dialog ref={dialog} className="alert" aria-labelledby="key-change-title" aria-describedby="key-change-text" onCancel={(e) => e.preventDefault()}>
-      <h2 id="key-change-title">{name}’s safety number changed</h2>
-      <p id="key-change-text">
-        {name} has a new identity key. That happens when they reset their account on a new device, or when someone is trying to read your messages. Nothing more is sent to {name} until you accept the new key; compare the new safety number with them (in person or on a call) first.
-      </p>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="row">
-        <button type="button" className="primary" onClick={() => session.acceptKeyChange(userId).catch((err: unknown) => setError(describeError(err)))}>
-          Accept the new key
-        </button>
-      </div>
-    </dialog>
+    <span className="presence" title={online.map((u) => session.name(u)).join(', ')}>
+      {online.length === 0 ? 'nobody else online' : `online: ${online.map((u) => session.name(u)).join(', ')}`}
+    </span>
   );
 }

@@ -9,6 +9,7 @@ import {
   BilApiError,
   BilClient,
   BilNetworkError,
+  BilTrustError,
   DEFAULT_MIN_UNREAD,
   uuidv7,
   type Chat,
@@ -16,12 +17,13 @@ import {
   type DigestModelSettings,
   type DigestOutcome,
   type DecryptedMessage,
+  type ForkAlert,
   type HistoryMessage,
   type LiveClient,
   type LocalAccount,
   type SealedJsonStore,
 } from '@bil/sdk';
-import { keyStores, type AppData, type Names, type Outbox } from './storage.js';
+import { hasAppRecord, keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
 export interface ChatEntry {
@@ -54,10 +56,18 @@ export interface ViewState {
   readonly openChatId: string | null;
   /** Contacts whose identity key is not the pinned one (sending to them is refused until accepted). */
   readonly keyChanges: Readonly<Record<string, { readonly previousIdentityKey: string; readonly currentIdentityKey: string }>>;
+  /** Contacts whose key change the person put off ("Not now"): the alert shows again at the next refused send. */
+  readonly keyChangesLater: readonly string[];
+  /** Groups whose history forked (the SDK's fork alerts): sending in them is refused until the person accepts the current history. */
+  readonly forks: Readonly<Record<string, ForkAlert>>;
+  /** Groups whose fork alert the person put off: it shows again at the next refused send or when the chat opens. */
+  readonly forksLater: readonly string[];
   /** The server ended the live connection for good (session ended, device revoked): sign in again. */
   readonly ended: boolean;
   /** Online or not, for the people of personal chats (opt-in presence, ws-protocol.md). */
   readonly online: Readonly<Record<string, boolean>>;
+  /** Per group opened on this device: its members from the verified record (their presence is subscribed to). */
+  readonly groupMembers: Readonly<Record<string, readonly string[]>>;
   /** Chats opened with many unread messages: a digest is offered, and they stay unread until the person says so. */
   readonly digestOffers: Readonly<Record<string, number>>;
   /** Per chat, messages not stored yet: `sending`, or `waiting` for the network (resent with the same message id). */
@@ -100,10 +110,10 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, ended: false, online: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
-      this.#set({ keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
+      this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
     });
   }
 
@@ -116,11 +126,8 @@ export class Session {
     return new Session(client, stores.app, account, (await stores.app.load()) ?? { names: {}, outbox: {} });
   }
 
-  /** A new account: keys made here by the SDK, sealed under the passphrase. */
-  static async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
-    const stores = keyStores(o.passphrase);
-    const client = new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS });
-    const account = await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+  /** Wraps a client that just registered (or resumed registering) into a session. */
+  static async registered(client: BilClient, stores: ReturnType<typeof keyStores>, account: LocalAccount): Promise<Session> {
     const app: AppData = { names: { [account.userId]: account.username }, outbox: {} };
     await stores.app.save(app);
     return new Session(client, stores.app, account, app);
@@ -244,6 +251,31 @@ export class Session {
     this.#set({ keyChanges: rest });
   }
 
+  /** "Not now": the key-change alert goes away; sending to the contact stays refused by the SDK. */
+  keyChangeLater(userId: string): void {
+    this.#set({ keyChangesLater: [...this.#state.keyChangesLater.filter((u) => u !== userId), userId] });
+  }
+
+  /** Shows the SDK's fork alert of a group, if it has one (again, even if put off before). */
+  async #checkFork(chatId: string): Promise<void> {
+    const fork = await this.client.chats.forkAlert(chatId);
+    if (!fork) return;
+    this.#set({ forks: { ...this.#state.forks, [chatId]: fork }, forksLater: this.#state.forksLater.filter((c) => c !== chatId) });
+  }
+
+  /** The person compared the members with the others and accepts the server's current history: the SDK verifies and pins it anew. */
+  async resolveFork(chatId: string): Promise<void> {
+    await this.client.chats.resolveFork(chatId);
+    const { [chatId]: _done, ...rest } = this.#state.forks;
+    this.#set({ forks: rest, forksLater: this.#state.forksLater.filter((c) => c !== chatId) });
+    await this.refreshChats();
+  }
+
+  /** "Not now": the fork alert goes away; sending in the group stays refused by the SDK. */
+  forkLater(chatId: string): void {
+    this.#set({ forksLater: [...this.#state.forksLater.filter((c) => c !== chatId), chatId] });
+  }
+
   chatTitle(chat: Chat): string {
     if (chat.type === 'group') return chat.title || 'Group';
     return this.name(chat.peerUserId);
@@ -275,7 +307,9 @@ export class Session {
 
   /** Presence of the people of personal chats; those never answered for (refused: the connection hadn't seen the chat yet) are asked again. */
   #subscribePresence(all: boolean): void {
-    const peers = [...new Set(this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId))];
+    const me = this.#state.account.userId;
+    const members = Object.values(this.#state.groupMembers).flat();
+    const peers = [...new Set([...this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId), ...members])].filter((u) => u !== me);
     const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
     if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
   }
@@ -319,6 +353,13 @@ export class Session {
     return { members: verified ?? chat.members.map((m) => ({ userId: m.userId, role: m.role })), mismatch: chat.memberListMismatch ?? null };
   }
 
+  /** The group's members (verified record), remembered for its presence line; presence is asked for those not answered yet. */
+  async #loadGroupMembers(chatId: string): Promise<void> {
+    const { members } = await this.members(chatId);
+    this.#set({ groupMembers: { ...this.#state.groupMembers, [chatId]: members.map((m) => m.userId) } });
+    this.#subscribePresence(false);
+  }
+
   async addMember(chatId: string, username: string): Promise<void> {
     const user = await this.client.contacts.find(username.trim().replace(/^@/, ''));
     await this.#learn(user.userId, user.username);
@@ -356,6 +397,9 @@ export class Session {
       const page = await this.client.messages.history(chatId, { limit: PAGE });
       this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
     }
+    if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') void this.#loadGroupMembers(chatId).catch(() => undefined);
+    // Loading a group verifies its history against what this device verified before: a fork shows now, before any send.
+    if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') await this.#checkFork(chatId).catch(() => undefined);
     await this.#markRead(chatId);
   }
 
@@ -383,7 +427,18 @@ export class Session {
     this.#lastTypingSent = 0;
     const p: PendingMessage = { messageId: uuidv7(), text, status: 'sending' };
     this.#setPending(chatId, [...(this.#state.pending[chatId] ?? []), p]);
-    await this.#deliver(chatId, p);
+    try {
+      await this.#deliver(chatId, p);
+    } catch (err) {
+      // Refused for the person's safety: the blocking alert says why and what they can do.
+      if (err instanceof BilTrustError && err.code === 'group_forked') await this.#checkFork(chatId).catch(() => undefined);
+      if (err instanceof BilTrustError && err.code === 'identity_changed') {
+        const peer = this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat;
+        const userId = typeof err.details?.user_id === 'string' ? err.details.user_id : peer?.type === 'personal' ? peer.peerUserId : undefined;
+        if (userId) this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== userId) });
+      }
+      throw err;
+    }
   }
 
   async #deliver(chatId: string, p: PendingMessage): Promise<void> {
@@ -557,5 +612,50 @@ export class Session {
       this.#typingTimers.delete(key);
     }
     this.#set({ typing: { ...this.#state.typing, [chatId]: [...now] } });
+  }
+}
+
+/**
+ * Registering, resumably: the account is created first, then this browser's device. If the device step
+ * fails, the SDK client (which holds the account's new identity key, client.pendingRegistration) is kept,
+ * and trying again with the same username finishes the same account instead of finding the name taken.
+ * The account ({username, userId}) is also sealed into the app record under the passphrase, so after a
+ * reload the same username, password and passphrase finish it with a new identity key
+ * (`devices.resetIdentity`, as `bil register` does).
+ */
+export class Registration {
+  #attempt: { client: BilClient; stores: ReturnType<typeof keyStores>; passphrase: string } | null = null;
+
+  /** The account created by an attempt whose device step failed, if any. */
+  get pending(): { readonly username: string; readonly userId: string } | null {
+    return this.#attempt?.client.pendingRegistration ?? null;
+  }
+
+  async register(o: { username: string; password: string; passphrase: string; deviceName: string }): Promise<Session> {
+    const pending = this.pending;
+    let attempt = this.#attempt;
+    if (pending && pending.username.toLowerCase() === o.username.toLowerCase()) {
+      if (attempt && attempt.passphrase !== o.passphrase) throw new Error('Use the passphrase you typed the first time: the keys made then are the ones being registered.');
+    } else {
+      const stores = keyStores(o.passphrase);
+      attempt = { client: new BilClient({ baseUrl: location.origin, keyStore: stores.profile, outageRetryMs: OUTAGE_RETRY_MS }), stores, passphrase: o.passphrase };
+    }
+    this.#attempt = attempt!;
+    const { client, stores } = attempt!;
+    // After a reload the client is gone: the sealed app record (same passphrase) may name the account to finish.
+    const earlier = !client.pendingRegistration && (await hasAppRecord()) ? ((await stores.app.load().catch(() => null))?.pendingRegistration ?? null) : null;
+    let account: LocalAccount;
+    try {
+      account =
+        earlier && earlier.username.toLowerCase() === o.username.toLowerCase()
+          ? await client.devices.resetIdentity({ username: earlier.username, userId: earlier.userId, password: o.password, deviceName: o.deviceName })
+          : await client.register({ username: o.username, password: o.password, deviceName: o.deviceName });
+    } catch (err) {
+      const left = client.pendingRegistration;
+      if (left) await stores.app.save({ names: {}, outbox: {}, pendingRegistration: { ...left } }).catch(() => undefined);
+      throw err;
+    }
+    this.#attempt = null;
+    return Session.registered(attempt!.client, attempt!.stores, account);
   }
 }

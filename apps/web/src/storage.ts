@@ -10,29 +10,43 @@ import { SealedJsonStore, SealedKeyStore, type SealedStorage } from '@bil/sdk';
 const DB = 'bil-message';
 const STORE = 'sealed';
 
+/** The open database, kept between reads and writes (opening it for each one cost more than the write). */
+let opened: Promise<IDBDatabase> | null = null;
+
 function openDb(): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
+  opened ??= new Promise<IDBDatabase>((resolve, reject) => {
     const req = indexedDB.open(DB, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error ?? new Error('IndexedDB is not available'));
+    req.onsuccess = () => {
+      const db = req.result;
+      // Another tab deleting or upgrading the database, or the browser closing it: open it afresh next time.
+      db.onversionchange = () => {
+        db.close();
+        opened = null;
+      };
+      db.onclose = () => {
+        opened = null;
+      };
+      resolve(db);
+    };
+    req.onerror = () => {
+      opened = null;
+      reject(req.error ?? new Error('IndexedDB is not available'));
+    };
   });
+  return opened;
 }
 
 async function run<T>(mode: IDBTransactionMode, fn: (store: IDBObjectStore) => IDBRequest): Promise<T> {
   const db = await openDb();
-  try {
-    return await new Promise<T>((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const req = fn(tx.objectStore(STORE));
-      // Resolve once the transaction committed, so a write is durable when the SDK's save returns.
-      tx.oncomplete = () => resolve(req.result as T);
-      tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
-      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-    });
-  } finally {
-    db.close();
-  }
+  return new Promise<T>((resolve, reject) => {
+    const tx = db.transaction(STORE, mode);
+    const req = fn(tx.objectStore(STORE));
+    // Resolve once the transaction committed, so a write is durable when the SDK's save returns.
+    tx.oncomplete = () => resolve(req.result as T);
+    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
+  });
 }
 
 /** One sealed text in IndexedDB under `key`. */
@@ -66,6 +80,8 @@ export type Outbox = Record<string, { messageId: string; text: string }[]>;
 export interface AppData {
   names: Names;
   outbox: Outbox;
+  /** An account created whose device step failed (before there is a profile): finished after a reload with the same passphrase. */
+  pendingRegistration?: { username: string; userId: string };
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -76,7 +92,14 @@ function parseAppData(value: unknown): AppData {
   for (const list of Object.values(value.outbox)) {
     if (!Array.isArray(list) || !list.every((m) => isObject(m) && typeof m.messageId === 'string' && typeof m.text === 'string')) throw new TypeError('app data: bad outbox');
   }
+  const pending = value.pendingRegistration;
+  if (pending !== undefined && !(isObject(pending) && typeof pending.username === 'string' && typeof pending.userId === 'string')) throw new TypeError('app data: bad pendingRegistration');
   return value as unknown as AppData;
+}
+
+/** True when this browser holds the app's sealed record (it may name a registration to finish). */
+export async function hasAppRecord(): Promise<boolean> {
+  return (await idbStorage('app').read()) !== null;
 }
 
 export function keyStores(passphrase: string): { profile: SealedKeyStore; app: SealedJsonStore<AppData> } {

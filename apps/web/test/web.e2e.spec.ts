@@ -15,154 +15,40 @@
 // nothing lands in localStorage and no request carries a passphrase.
 // Screenshots of the main screens: see SHOT_DIRS.
 // Long on purpose: one story, each step building on the one before.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+// Shared set-up (servers, Chromium, registering, axe): test/browser.ts.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore } from '@bil/sdk';
-import { FakeOpenAI, MODEL_SUMMARY, createTestEnv, freePorts, repoRoot, startSystem, stopSystem, systemConfigDir, systemEnv, testSettings, type TestEnv } from '@bil/testkit';
+import { FakeOpenAI, MODEL_SUMMARY, systemConfigDir } from '@bil/testkit';
+import { axe, closeAll, onClose, person as browserPerson, register, run, send, shot, skipReason, startWebSystem, type Person, type WebSystem } from './browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
-// Every run saves the screenshots under .test-results/screenshots; with UPDATE_SCREENSHOTS=1 also into
-// screenshots/ (committed, shown in the README), so a plain test run leaves the working tree clean.
-const SHOT_DIRS = [fileURLToPath(new URL('../.test-results/screenshots', import.meta.url)), ...(process.env.UPDATE_SCREENSHOTS === '1' ? [fileURLToPath(new URL('../screenshots', import.meta.url))] : [])];
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** Chromium, installed by scripts/ci-browser.sh when missing; a reason to skip only when that fails. */
-function ensureChromium(): string | null {
-  if (existsSync(CHROMIUM)) return null;
-  const r = spawnSync('bash', [join(repoRoot, 'scripts/ci-browser.sh')], { stdio: 'inherit' });
-  if (existsSync(CHROMIUM)) return null;
-  return `chromium is not at ${CHROMIUM} and scripts/ci-browser.sh could not install it (exit ${r.status}): the web client's browser tests did not run`;
-}
-
-interface Person {
-  name: string;
-  username: string;
-  password: string;
-  passphrase: string;
-  context: BrowserContext;
-  page: Page;
-  /** Console errors about the Content-Security-Policy, page errors. */
-  problems: string[];
-  /** Bodies of every request the page sent. */
-  bodies: string[];
-}
-
-const skipReason = ensureChromium();
-const run = Date.now().toString(36);
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
 let url = '';
-
-async function person(name: string, viewport = { width: 1200, height: 800 }): Promise<Person> {
-  const dir = mkdtempSync(join(tmpdir(), `bil-web-${name}-`));
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport, timeout: 60_000 });
-  cleanup.push(async () => {
-    await context.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const p: Person = { name, username: `${name}-${run}`, password: `${name} correct horse battery`, passphrase: `${name}'s browser passphrase`, context, page, problems: [], bodies: [] };
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) p.problems.push(`csp: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => p.problems.push(`page error: ${e.message}`));
-  page.on('request', (r) => {
-    const body = r.postData();
-    if (body) p.bodies.push(body);
-  });
-  return p;
-}
-
-/** axe-core in the page; fails on serious or critical violations. */
-async function axe(page: Page, screen: string): Promise<void> {
-  // evaluate() goes through the DevTools protocol, not a <script> tag, so the page's CSP stays as served.
-  await page.evaluate(`${AXE}\n;0`);
-  const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) })))`)) as {
-    id: string;
-    impact: string;
-    help: string;
-    nodes: string[];
-  }[];
-  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(bad, `axe on the ${screen} screen`).toEqual([]);
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  const png = await page.screenshot();
-  for (const dir of SHOT_DIRS) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `${name}.png`), png);
-  }
-}
-
-async function register(p: Person, { keyboard = false } = {}): Promise<void> {
-  await p.page.goto(url);
-  await p.page.getByRole('heading', { name: 'Create an account' }).waitFor();
-  if (keyboard) {
-    // Keyboard only: the username field has the focus; Tab moves through the form, Enter submits.
-    await expect(p.page.evaluate('document.activeElement.id')).resolves.toBe('reg-username');
-    for (const text of [p.username, p.password, p.passphrase, p.passphrase]) {
-      await p.page.keyboard.type(text);
-      await p.page.keyboard.press('Tab');
-    }
-    await expect(p.page.evaluate('document.activeElement.textContent')).resolves.toBe('Create account');
-    await p.page.keyboard.press('Enter');
-  } else {
-    await p.page.getByLabel('Username').fill(p.username);
-    await p.page.getByLabel('Password', { exact: true }).fill(p.password);
-    await p.page.getByLabel('Passphrase for this browser').fill(p.passphrase);
-    await p.page.getByLabel('Passphrase again').fill(p.passphrase);
-    await p.page.getByRole('button', { name: 'Create account' }).click();
-  }
-  await p.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ timeout: 60_000 });
-}
-
-async function send(p: Person, text: string): Promise<void> {
-  const box = p.page.getByLabel(/^Message to /);
-  await box.fill(text);
-  await box.press('Enter');
-  await p.page.locator('.message.mine', { hasText: text }).waitFor();
-}
+const person = (name: string, viewport?: { width: number; height: number }): Promise<Person> => browserPerson(name, url, viewport ? { viewport } : {});
 
 describe.skipIf(skipReason !== null)('the web client in Chromium against the real services', () => {
-  let env: TestEnv;
-  let system: Awaited<ReturnType<typeof startSystem>>;
+  let system: WebSystem;
   /** The person's own model for a digest: another origin, allowed by GATEWAY_WEB_MODEL_ORIGINS. */
   let model: FakeOpenAI;
   let alice: Person;
   let bob: Person;
 
   beforeAll(async () => {
-    env = await createTestEnv('web');
-    const ports = await freePorts();
     model = new FakeOpenAI('sk-bobs-own-key', 'bobs-model');
-    model.corsOrigin = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
-    await model.start();
-    cleanup.push(() => model.stop());
-    try {
-      system = await startSystem({ ...systemEnv(env, ports), ...testSettings({ perIp: 1000, perUsername: 100 }), GATEWAY_WEB_MODEL_ORIGINS: new URL(model.url).origin });
-    } catch (err) {
-      await env.cleanup();
-      throw err;
-    }
-    url = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}/`;
+    system = await startWebSystem('web', async (ports) => {
+      model.corsOrigin = `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}`;
+      await model.start();
+      onClose(() => model.stop());
+      return { GATEWAY_WEB_MODEL_ORIGINS: new URL(model.url).origin };
+    });
+    url = system.url;
     alice = await person('alice');
     bob = await person('bob');
   });
 
   afterAll(async () => {
-    for (const fn of cleanup.reverse()) await fn();
-    if (system) {
-      const code = await stopSystem(system);
-      if (code !== 0) process.stderr.write(`the system stopped with ${code}:\n${system.output().slice(-4000)}\n`);
-    }
-    await env?.cleanup();
+    await closeAll();
+    await system?.stop();
   });
 
   it('two people register and chat live; one leaves, comes back, unlocks, catches up and pages back through history', async () => {
@@ -271,9 +157,13 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     // 30 per page: the first messages are one page up.
     await expect(bob.page.locator('.message', { hasText: 'Hello Bob' }).count()).resolves.toBe(0);
     await bob.page.getByRole('button', { name: 'Load older messages' }).click();
+    await bob.page.getByRole('button', { name: 'Load older messages' }).waitFor({ state: 'detached' });
+    // The list is virtualised: the page above loaded while the view stayed; Home on the focused list goes to the top.
+    await bob.page.getByLabel(/^Messages with /).focus();
+    await bob.page.keyboard.press('Home');
     await bob.page.locator('.message.theirs', { hasText: 'Hello Bob, this is end-to-end encrypted' }).waitFor();
     await bob.page.locator('.message.mine', { hasText: 'Hi Alice! Received, live.' }).waitFor();
-    await expect(bob.page.locator('.message').count()).resolves.toBe(37);
+    await expect(bob.page.locator('.messages li.row').first().getAttribute('aria-setsize')).resolves.toBe('37');
 
     // Phone width: the chat alone, with a way back to the list.
     await bob.page.setViewportSize({ width: 390, height: 800 });
@@ -385,6 +275,8 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await send(carol, 'Count me in');
     await alice.page.locator('.message.theirs', { hasText: 'Count me in' }).waitFor({ timeout: 30_000 });
     await expect(alice.page.locator('.message.theirs', { hasText: 'Count me in' }).locator('.sender').textContent()).resolves.toBe(`${carol.username}: `);
+    // Presence of the group's members (from its verified record): both are online.
+    await alice.page.waitForFunction((names) => names.every((n) => document.querySelector('.chat-header .presence')?.textContent?.includes(n)), [bob.username, carol.username], { timeout: 30_000 });
 
     // Alice removes Carol (a new epoch Carol never gets); what follows reaches Bob, not Carol.
     await alice.page.getByRole('button', { name: 'Members' }).click();
@@ -433,7 +325,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     // By the digest service: the key comes from the operator (here: what start.mjs wrote), never from the server.
     await bob.page.getByLabel('By the digest service').check();
     const disclosure = await bob.page.locator('.disclosure').textContent();
-    const servers = JSON.parse(readFileSync(join(systemConfigDir(env), 'servers.json'), 'utf8')) as Record<string, { digest_service_key: string }>;
+    const servers = JSON.parse(readFileSync(join(systemConfigDir(system.env), 'servers.json'), 'utf8')) as Record<string, { digest_service_key: string }>;
     await bob.page.getByLabel(/The digest service’s key/).fill(servers[url.replace(/\/$/, '')]!.digest_service_key);
     await bob.page.getByRole('button', { name: 'Summarise' }).click();
     await summary.filter({ hasText: 'by the digest service' }).waitFor({ timeout: 90_000 });
@@ -528,7 +420,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     const box = alice.page.getByLabel(/^Message to /);
     await box.fill('Are you still you, Bob?');
     await box.press('Enter');
-    const dialog = alice.page.getByRole('dialog', { name: `${bob.username}’s safety number changed` });
+    const dialog = alice.page.getByRole('alertdialog', { name: `${bob.username}’s safety number changed` });
     await dialog.waitFor({ timeout: 30_000 });
     await alice.page.getByRole('alert').filter({ hasText: 'safety number changed' }).waitFor();
     await axe(alice.page, 'key change alert');
@@ -565,8 +457,9 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
   });
 });
 
-if (skipReason) {
+const why = skipReason;
+if (why) {
   describe('the web client in Chromium', () => {
-    it.skip(skipReason, () => undefined);
+    it.skip(why, () => undefined);
   });
 }

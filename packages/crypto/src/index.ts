@@ -141,6 +141,29 @@ export {
   type SealedHeader,
   type SealedBox,
 } from './seal.js';
+export {
+  CONTENT_TYPE,
+  CONTENT_MARKER,
+  MAX_CONTENT_BYTES,
+  MAX_QUOTE_LENGTH,
+  MAX_EMOJI_BYTES,
+  MAX_THUMBNAIL_BYTES,
+  MAX_ATTACHMENTS,
+  MAX_ATTACHMENT_FIELD_LENGTH,
+  encodeContent,
+  decodeContent,
+  isReactionEmoji,
+  type AttachmentRef,
+  type AttachmentThumbnail,
+  type ReplyTo,
+  type TextContent,
+  type ReactionContent,
+  type EditContent,
+  type MessageContent,
+  type UnsupportedContent,
+  type InvalidContent,
+  type DecodedContent,
+} from './content.js';
 export { ReplayGuard, envelopeDigest, type ReplayKey, type CounterGap, type SeqGap, type ReplayGuardSnapshot, type Sighting, type SightingVerdict } from './replay.js';
 export { fingerprint, safetyNumber, formatSafetyNumber, safetyNumbersMatch } from './safety-number.js';
 export { IdentityPins, type PinCheck, type SafetyNumberChanged, type IdentityPinsSnapshot } from './pins.js';

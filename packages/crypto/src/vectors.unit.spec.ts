@@ -19,6 +19,8 @@ import { buildVectors, CHECK_TIME, loadVectorKeys, NOW, type VectorKeys } from '
 import { buildDeviceListVectors } from './testing/vectors-device-list.js';
 import { buildMessageDeleteVectors } from './testing/vectors-message-delete.js';
 import { verifyMessageDelete, type SignedMessageDelete } from './message-delete.js';
+import { buildContentVectors } from './testing/vectors-content.js';
+import { decodeContent, encodeContent, type MessageContent } from './content.js';
 import { deviceInList, verifyDeviceList, type SignedDeviceList } from './device-list.js';
 import { rsaOaepDecrypt } from './wrap.js';
 
@@ -173,5 +175,21 @@ describe('docs/testvectors', () => {
       version = list.version;
       expect(deviceInList(list, d1)).toBe(v.list.payload.devices.some((d) => d.device_id === d1.deviceId));
     }
+  });
+
+  it('content.json: reproduced byte for byte; each content encodes to its plaintext and decodes back; decoding vectors read as stated', () => {
+    for (const [name, content] of Object.entries(buildContentVectors())) {
+      expect(JSON.stringify(content, null, 2) + '\n', name).toBe(readFileSync(new URL(name, dir), 'utf8'));
+    }
+    const f = read<{ encoding: { content: MessageContent; plaintext: string }[]; decoding: { plaintext: string; decoded: unknown }[] }>('content.json');
+    expect(f.encoding.length).toBeGreaterThan(0);
+    for (const v of f.encoding) {
+      const bytes = fromBase64Url(v.plaintext);
+      expect(bytes[0]).toBe(0xff);
+      expect(fromUtf8(bytes.subarray(1))).toBe(canonicalize({ type: 'bil.content.v1', ...v.content } as never));
+      expect(toBase64Url(encodeContent(v.content))).toBe(v.plaintext);
+      expect(decodeContent(bytes)).toEqual(v.content);
+    }
+    for (const v of f.decoding) expect(decodeContent(fromBase64Url(v.plaintext))).toEqual(v.decoded);
   });
 });

@@ -5,7 +5,7 @@
 // group-state (the verified chain, forks, pins, epoch keys), group-epochs
 // (the next epoch = verified head + this user's intent), reading (history
 // with gaps marked), retry (the one retry policy), answers (shape checks).
-import { encryptGroupMessage, signMessageDelete, utf8, type VerifiedDevice } from '@bil/crypto';
+import { encryptGroupMessage, signMessageDelete, type VerifiedDevice } from '@bil/crypto';
 import { BilStateError, BilTrustError } from './errors.js';
 import type { StoredChatState, StoredProfile } from './key-store.js';
 import { toChat, type Chat, type ChatJson, type ChatRole, type ChatType } from './wire.js';
@@ -16,8 +16,9 @@ import { Directory, type CheckedDevices } from './chat/directory.js';
 import { GroupEpochs } from './chat/group-epochs.js';
 import { GroupStates } from './chat/group-state.js';
 import { Reader, type ChatKind } from './chat/reading.js';
+import { MessageContents } from './chat/content.js';
 import { apiCode, mismatchedDevices, mismatchedUsers, retryTransient, withRetry } from './chat/retry.js';
-import type { ChatsApi, MemberSpec, MessagesApi, SendResult, UnreadOverview } from './chat/types.js';
+import type { ChatsApi, HistoryMessage, MemberSpec, MessagesApi, SendResult, UnreadOverview } from './chat/types.js';
 
 export { MAX_ATTEMPTS as MAX_SEND_ATTEMPTS } from './chat/retry.js';
 export type {
@@ -26,9 +27,12 @@ export type {
   ForkAlert,
   HistoryGap,
   HistoryMessage,
+  HistoryOptions,
   HistoryPage,
   MessagesApi,
+  MessageUpdate,
   SendResult,
+  SendTextOptions,
   UndecryptableMessage,
   UndecryptableReason,
   UnreadChatOverview,
@@ -84,6 +88,7 @@ export class ChatEngine {
   readonly #groups: GroupStates;
   readonly #epochs: GroupEpochs;
   readonly #reader: Reader;
+  readonly #contents: MessageContents;
   readonly #kinds = new Map<string, ChatKind>();
   /** Users whose device lists changed, with the groups already checked since: a group listing them may need a new epoch before anyone sends. */
   readonly #changedUsers = new Map<string, Set<string>>();
@@ -106,6 +111,10 @@ export class ChatEngine {
       this.#groups,
       this.#epochs,
     );
+    const contents = (this.#contents = new MessageContents(
+      { send: (chatId, plaintext, messageId) => this.#sendPlaintext(chatId, plaintext, messageId), page: (chatId, o) => this.#reader.history(chatId, o) },
+      this.#device,
+    ));
     this.chats = {
       createPersonal: (userId) => this.#createPersonal(userId),
       createGroup: (p) => this.#epochs.create(p.title, normaliseMembers(p.members)),
@@ -137,14 +146,14 @@ export class ChatEngine {
       },
     };
     this.messages = {
-      // Through an outage (no answer, 502/503/504) the whole send is retried with the same message id and
-      // counter: the server stores it once, and a resend of a stored one returns the first result.
-      send: (chatId, text, o) => {
-        const messageId = o?.messageId ?? uuidv7(this.#deps.now());
-        return retryTransient(() => this.#send(chatId, text, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
-      },
-      history: (chatId, o) => this.#reader.history(chatId, o ?? {}),
-      decrypt: (m) => this.#reader.decryptOne(m),
+      send: (chatId, text, o) => contents.sendText(chatId, text, o),
+      sendText: (chatId, text, o) => contents.sendText(chatId, text, o),
+      sendContent: (chatId, content, o) => contents.sendContent(chatId, content, o),
+      react: (chatId, messageId, emoji, o) => contents.react(chatId, messageId, emoji, o),
+      edit: (chatId, messageId, text, o) => contents.edit(chatId, messageId, text, o),
+      deleteForMe: (chatId, messageId) => contents.deleteForMe(chatId, messageId),
+      history: async (chatId, o) => contents.history(chatId, await this.#reader.history(chatId, o ?? {}), o?.includeUpdates),
+      decrypt: async (m) => contents.decrypted(await this.#reader.decryptOne(m)),
       markRead: async (chatId, seq) => {
         const res = await this.#deps.call<{ last_read_seq: number; unread_count: number }>('POST', `/v1/chats/${enc(chatId)}/read`, { seq });
         return { lastReadSeq: res.last_read_seq, unreadCount: res.unread_count };
@@ -167,8 +176,13 @@ export class ChatEngine {
     this.#changedUsers.set(userId, new Set());
   }
 
-  unread(options?: { limit?: number; messagesPerChat?: number; pageToken?: string }): Promise<UnreadOverview> {
-    return this.#reader.unread(options);
+  async unread(options?: { limit?: number; messagesPerChat?: number; pageToken?: string }): Promise<UnreadOverview> {
+    return this.#contents.unread(await this.#reader.unread(options));
+  }
+
+  /** For a reaction or edit message (live): the message it changed, with its new state, or why the edit was refused. */
+  contentUpdate(h: HistoryMessage): ReturnType<MessageContents['update']> {
+    return this.#contents.update(h);
   }
 
   /** The group's signed digest setting at its verified head, synced first (personal chats: `allowed`; a head this device can't open: `unverified`). */
@@ -303,12 +317,16 @@ export class ChatEngine {
 
   // ---- sending --------------------------------------------------------------------
 
-  async #send(chatId: string, text: string, messageId: string): Promise<SendResult> {
-    if (typeof text !== 'string') throw new TypeError('text: expected a string');
+  // Through an outage (no answer, 502/503/504) the whole send is retried with the same message id and
+  // counter: the server stores it once, and a resend of a stored one returns the first result.
+  #sendPlaintext(chatId: string, plaintext: Uint8Array, messageId = uuidv7(this.#deps.now())): Promise<SendResult> {
+    return retryTransient(() => this.#send(chatId, plaintext, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
+  }
+
+  async #send(chatId: string, plaintext: Uint8Array, messageId: string): Promise<SendResult> {
     await this.#device.me();
     const kind = await this.#kind(chatId);
     const counter = await this.#device.nextCounter(chatId, messageId);
-    const plaintext = utf8(text);
     const post = async (body: unknown): Promise<SendResult> => {
       const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
       await this.#device.acknowledged(chatId, messageId, res.seq);

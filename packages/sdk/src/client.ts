@@ -10,6 +10,7 @@ import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { Devices, type DevicesApi } from './devices.js';
+import { pushApi, type PushApi } from './push.js';
 import { DigestEngine, type DigestsApi, type DigestOptions, type DigestOutcome } from './digest/index.js';
 import { BilStateError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
@@ -74,6 +75,8 @@ export class BilClient {
   readonly messages: MessagesApi;
   /** Digest policy and consent, offering, disclosure, resuming a timed-out digest (src/digest/). */
   readonly digests: DigestsApi;
+  /** Web Push for this device: the VAPID key, register and unregister its subscription (docs/push.md). */
+  readonly push: PushApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -84,6 +87,8 @@ export class BilClient {
   #pins = new IdentityPins();
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
+  /** The write not started yet that the next commits join (see #commit). */
+  #nextWrite: Promise<void> | null = null;
   /** Registration, login, logout, the server profile, deletion, identity reset. */
   readonly #account: Account;
   /** The directory check and pins behind `contacts` (also used by chats and live). */
@@ -126,6 +131,7 @@ export class BilClient {
       emit: (type, event) => this.#events.emit(type, event),
     };
     const ownList = new OwnList(core);
+    this.push = pushApi(core);
     this.#account = new Account(core, ownList);
     this.#contacts = new Contacts(core, ownList);
     const devices = new Devices(core, ownList, this.#account);
@@ -339,11 +345,24 @@ export class BilClient {
   }
 
   /** Makes `next` the profile and writes it; writes are queued so the store sees them in order. */
+  /**
+   * Makes `next` the profile and resolves once a write holding it (or a later profile) is done. Writes are
+   * coalesced: one runs at a time, and every commit made meanwhile joins the one write that follows, which
+   * stores the profile as it is then (a whole profile, atomically: cursors, seen message ids and the replay
+   * guard always match one another on disk). So a burst of live messages costs a few sealed writes, not one each.
+   */
   async #commit(next: StoredProfile | null): Promise<void> {
     this.#profile = next;
-    const write = this.#saves.then(() => (next ? this.#store.save(next) : this.#store.clear()));
-    this.#saves = write.catch(() => undefined);
-    await write;
+    if (!this.#nextWrite) {
+      const write = this.#saves.then(() => {
+        this.#nextWrite = null;
+        const p = this.#profile;
+        return p ? this.#store.save(p) : this.#store.clear();
+      });
+      this.#nextWrite = write;
+      this.#saves = write.catch(() => undefined);
+    }
+    await this.#nextWrite;
   }
 
   async #saveTokens(tokens: StoredTokens | null): Promise<void> {
@@ -387,6 +406,7 @@ export class BilClient {
         checkContact: (userId) => this.#contacts.devices(userId),
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
         digestSettled: (requestId) => this.#digestEngine.settled(requestId),
+        contentUpdate: (h) => this.#chatEngine.contentUpdate(h),
       },
       options,
     );

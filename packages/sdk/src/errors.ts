@@ -78,7 +78,10 @@ export type BilStateCode =
   | 'digest_key_untrusted'
   | 'digest_result_untrusted'
   | 'digest_disclosure_required'
-  | 'digest_disclosure_declined';
+  | 'digest_disclosure_declined'
+  | 'unknown_message'
+  | 'not_own_message'
+  | 'not_editable';
 
 /**
  * The call does not fit the client's state (no profile yet, signed out, this

@@ -20,6 +20,7 @@ export {
 } from './client.js';
 export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, BilTrustError, BilProtocolError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode, type BilTrustCode } from './errors.js';
 export { TypedEmitter, type Listener } from './events.js';
+export type { PushApi, PushPayload, PushSubscriptionJson } from './push.js';
 export { SealedKeyStore, SealedJsonStore, MemorySealedStorage, type SealedStorage } from './sealed-key-store.js';
 export { KEY_STORE_FORMAT, MIN_SCRYPT_LOG2N, type KeyStoreHeader } from './key-store-format.js';
 export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState, type StoredDigestState } from './key-store.js';
@@ -58,7 +59,24 @@ export {
   type HistoryGap,
   type ForkAlert,
   type SendResult,
+  type SendTextOptions,
+  type HistoryOptions,
+  type MessageUpdate,
 } from './chats.js';
+export { ContentState, applyContent, type EditRecord, type Reactions, type IgnoredContent, type IgnoredReason, type ContentView } from './chat/content-state.js';
+export {
+  encodeContent,
+  decodeContent,
+  isReactionEmoji,
+  MAX_QUOTE_LENGTH,
+  type AttachmentRef,
+  type AttachmentThumbnail,
+  type MessageContent,
+  type DecodedContent,
+  type TextContent,
+  type ReactionContent,
+  type EditContent,
+} from '@bil/crypto';
 export { formatSafetyNumber, serviceKeyFingerprint, type VerifiedDevice } from '@bil/crypto';
 export { LiveConnection, MemoryCursorStore, type LiveConnectionOptions, type LiveEvents, type LiveEnvelope, type CursorStore, type WebSocketLike, type WebSocketFactory } from './live.js';
 export {

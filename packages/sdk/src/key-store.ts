@@ -75,6 +75,23 @@ export interface StoredChatState {
   readonly acked?: Record<string, { readonly counter: number; readonly seq: number }>;
   /** Per personal chat, the other user, once the chat id was checked against both user ids (optional). */
   readonly peers?: Record<string, string>;
+  /** Per chat, the message ids deleted on this device profile only ("delete for me"; optional). */
+  readonly hidden?: Record<string, readonly string[]>;
+  /** Per chat, the reactions and edits this device verified, so they apply to messages read in a later run (optional; newest kept). */
+  readonly updates?: Record<string, readonly StoredUpdate[]>;
+}
+
+/** A verified reaction (`emoji`, `remove`) or edit (`text`) as stored: the message that carried it and its target. */
+export interface StoredUpdate {
+  readonly messageId: string;
+  readonly seq: number;
+  readonly senderUserId: string;
+  /** The sender's signed clock, ms. */
+  readonly at: number;
+  readonly target: string;
+  readonly emoji?: string;
+  readonly remove?: true;
+  readonly text?: string;
 }
 
 /** What a device remembers about digests between runs. */
@@ -240,4 +257,13 @@ function parseChatState(c: unknown): void {
   );
   need(byChat(c.acked, (v) => isObject(v) && isCount(v.counter) && isCount(v.seq)), 'chats.acked');
   need(byChat(c.peers, (v) => typeof v === 'string' && UUID.test(v)), 'chats.peers');
+  need(byChat(c.hidden, (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && UUID.test(x))), 'chats.hidden');
+  const isUpdate = (u: unknown): boolean =>
+    isObject(u) &&
+    [u.messageId, u.senderUserId, u.target].every((x) => typeof x === 'string' && UUID.test(x)) &&
+    isCount(u.seq) &&
+    isCount(u.at) &&
+    (typeof u.emoji === 'string') !== (typeof u.text === 'string') &&
+    (u.remove === undefined || u.remove === true);
+  need(byChat(c.updates, (v) => Array.isArray(v) && v.every(isUpdate)), 'chats.updates');
 }

@@ -44,4 +44,24 @@ describe('parseProfile', () => {
       expect(() => parseProfile({ ...profile, chats: { ...before, ...bad } })).toThrow(KeyStoreFormatError);
     }
   });
+
+  it('checks the content members (hidden, updates) when present', () => {
+    const chat = '0190a0b0-0000-7000-8000-000000000001';
+    const id = '0190a0b0-0000-7000-8000-000000000002';
+    const before = { counters: {}, replay: { version: 1, chats: {} }, seen: {}, heads: {} };
+    const reaction = { messageId: id, seq: 3, senderUserId: id, at: 5, target: chat, emoji: '👍' };
+    const edit = { messageId: id, seq: 4, senderUserId: id, at: 6, target: chat, text: 'new' };
+    const now = { ...before, hidden: { [chat]: [id] }, updates: { [chat]: [reaction, { ...reaction, remove: true }, edit] } };
+    expect(parseProfile({ ...profile, chats: now }).chats).toEqual(now);
+    for (const bad of [
+      { hidden: { [chat]: ['x'] } },
+      { updates: { [chat]: [{ ...reaction, text: 'both' }] } },
+      { updates: { [chat]: [{ ...edit, text: undefined }] } },
+      { updates: { [chat]: [{ ...reaction, remove: false }] } },
+      { updates: { [chat]: [{ ...reaction, target: 'x' }] } },
+      { updates: { [chat]: [{ ...reaction, seq: -1 }] } },
+    ]) {
+      expect(() => parseProfile({ ...profile, chats: { ...before, ...bad } })).toThrow(KeyStoreFormatError);
+    }
+  });
 });

@@ -5,7 +5,8 @@
 // decrypt, replay guard, group epoch chain fetched when an envelope names a
 // newer epoch), a hole in the seqs is filled from history, and the results
 // come out as typed events.
-import type { DecryptedMessage, HistoryMessage, MessagesApi, UndecryptableMessage } from './chats.js';
+import type { DecryptedMessage, HistoryMessage, MessagesApi, MessageUpdate, UndecryptableMessage } from './chats.js';
+import type { IgnoredContent } from './chat/content-state.js';
 import { SessionEndedError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
 import { LiveConnection, type CursorStore, type LiveEnvelope, type WebSocketFactory } from './live.js';
@@ -74,8 +75,12 @@ export interface LiveMembershipEvent {
 }
 
 export interface LiveClientEvents {
-  /** A message that decrypted and verified (also this account's own), in seq order per chat. */
+  /** A message that decrypted and verified (also this account's own), in seq order per chat; reactions and edits come as `updated`. */
   message: DecryptedMessage;
+  /** A reaction or an edit changed a message this device has seen: its current text, edit history and reactions. */
+  updated: MessageUpdate;
+  /** An edit this client refused (`not_own_message`: not the target's sender; `not_editable`: not a text message). */
+  ignored: IgnoredContent;
   /** One marker for every failure (tampered, replayed, unverified sender, no key); the cursor moves on. */
   undecryptable: UndecryptableMessage;
   /** Seqs that did not arrive live; they are fetched from history and emitted before the message after them. */
@@ -125,6 +130,8 @@ export interface LiveClientDeps {
   onSafetyNumberChanged(listener: Listener<LiveClientEvents['safety-number-changed']>): () => void;
   /** Wakes a `client.digest()` waiting for this request. */
   digestSettled(requestId: string): void;
+  /** For a reaction or edit message: the changed message, or the refusal (undefined: its target not seen yet). */
+  contentUpdate(h: HistoryMessage): { update: MessageUpdate } | { ignored: IgnoredContent } | undefined;
 }
 
 /** Seqs per chat remembered as shown beyond a gap (the connection keeps as many ahead). */
@@ -301,7 +308,7 @@ export class LiveClient {
     if (m.epoch === 0 && m.wrappedKey === undefined && m.senderDeviceId === me.deviceId) {
       // This device's own message without its key copy (delivery sends it, docs/ws-protocol.md; an older server didn't): history has it.
       try {
-        const page = await this.#deps.messages.history(m.chatId, { after: m.seq - 1, limit: 1 });
+        const page = await this.#deps.messages.history(m.chatId, { after: m.seq - 1, limit: 1, includeUpdates: true });
         const found = page.messages.find((h) => h.seq === m.seq);
         if (found) return found;
       } catch {
@@ -374,7 +381,7 @@ export class LiveClient {
     const shown = new Set(this.#shownAhead.get(chatId) ?? []);
     try {
       while (next < to) {
-        const page = await this.#deps.messages.history(chatId, { after: next, limit: Math.min(100, to - next) });
+        const page = await this.#deps.messages.history(chatId, { after: next, limit: Math.min(100, to - next), includeUpdates: true });
         const batch = page.messages.filter((h) => h.seq > next && h.seq <= to);
         if (batch.length === 0) break;
         for (const h of batch) {
@@ -391,6 +398,12 @@ export class LiveClient {
   }
 
   #emitResult(h: HistoryMessage): void {
+    if (h.ok && (h.content?.kind === 'reaction' || h.content?.kind === 'edit')) {
+      const r = this.#deps.contentUpdate(h);
+      if (r && 'update' in r) this.#events.emit('updated', r.update);
+      else if (r) this.#events.emit('ignored', r.ignored);
+      return;
+    }
     if (h.ok) {
       this.#events.emit('message', h);
       return;

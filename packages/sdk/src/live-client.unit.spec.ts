@@ -49,6 +49,7 @@ function setup(o: { historyFailures?: number } = {}) {
     checkContact: async (userId) => void checked.push(userId),
     onSafetyNumberChanged: () => () => undefined,
     digestSettled: (requestId) => void settled.push(requestId),
+    contentUpdate: () => undefined,
   };
   const live = new LiveClient(deps, {
     webSocket: () => {

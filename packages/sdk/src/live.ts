@@ -371,8 +371,10 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
     while (ahead?.delete(next + 1)) next++;
     if (ahead) for (const s of ahead) if (s <= next) ahead.delete(s);
     this.#cursors[chatId] = next;
-    await this.#opts.cursors.save(chatId, next);
-    if (this.#opts.autoAck) this.ack(chatId, next);
+    // Not awaited: the next message doesn't wait for the store (BilClient coalesces its writes); the server is
+    // acked only once the cursor is stored, so it never counts as processed what a crash would make us re-read.
+    const saved = this.#opts.cursors.save(chatId, next);
+    if (this.#opts.autoAck) void saved.then(() => this.ack(chatId, next), () => undefined);
   }
 
   #flushAcks(): void {

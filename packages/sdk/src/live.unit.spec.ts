@@ -20,9 +20,9 @@ const chat = '0190a0b0-0000-7000-8000-000000000001';
 const msg = (seq: number) => ({ type: 'message', chat_id: chat, seq, message_id: `m${seq}`, sender_user_id: 'u', sender_device_id: 'd', epoch: 0, envelope: `e${seq}`, created_at: 'now' });
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
-function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean; tokenError?: unknown } = {}) {
+function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean; tokenError?: unknown; cursors?: MemoryCursorStore } = {}) {
   const sockets: UrlSocket[] = [];
-  const cursors = new MemoryCursorStore();
+  const cursors = opts.cursors ?? new MemoryCursorStore();
   const live = new LiveConnection<string>({
     baseUrl: 'https://api.example.com',
     accessToken: async () => {
@@ -53,7 +53,35 @@ function setup(opts: { failDecrypt?: (seq: number) => boolean; autoAck?: boolean
   return { live, sockets, cursors, events, closes };
 }
 
+/** A cursor store whose writes wait until released (a slow disk, a sealed IndexedDB record). */
+class SlowCursorStore extends MemoryCursorStore {
+  readonly waiting: (() => void)[] = [];
+  override async save(chatId: string, seq: number): Promise<void> {
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await super.save(chatId, seq);
+  }
+}
+
 describe('LiveConnection', () => {
+  it("doesn't hold the next message for the cursor store, and acks only what the store has written", async () => {
+    const cursors = new SlowCursorStore();
+    const { live, sockets, events } = setup({ cursors });
+    live.start();
+    await tick();
+    const s = sockets[0]!;
+    for (const f of [{ type: 'synced', cursors: {} }, msg(1), msg(2), msg(3)]) s.push(f);
+    await tick(20);
+    // All three shown while no cursor write has finished; nothing acked yet.
+    expect(events.filter(([t]) => t === 'message').length).toBe(3);
+    expect(cursors.waiting.length).toBe(3);
+    expect(s.sent.filter((f) => (f as { type: string }).type === 'ack')).toEqual([]);
+    for (const release of cursors.waiting.splice(0)) release();
+    await tick(20);
+    expect(cursors.cursors[chat]).toBe(3);
+    expect(s.sent.filter((f) => (f as { type: string }).type === 'ack').at(-1)).toEqual({ type: 'ack', chat_id: chat, seq: 3 });
+    live.close();
+  });
+
   it('connects to /v1/ws with the token as a subprotocol and syncs from its cursors', async () => {
     const { live, sockets, cursors } = setup();
     await cursors.save(chat, 7);

@@ -77,7 +77,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
-  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+  // The camera for the page itself only: it scans QR codes (safety numbers, link requests).
+  'permissions-policy': 'camera=(self), microphone=(), geolocation=()',
 };
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -4,6 +4,7 @@ import type { App } from '../app.js';
 import { usage } from '../errors.js';
 import { chatLabel, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
+import { messageRef } from './content.js';
 
 function chatJson(chat: Chat, label: string): Record<string, unknown> {
   return { ...chat, label };
@@ -180,7 +181,7 @@ export function outageNotes(app: Pick<App, 'out'>): (e: ConnectionEvent) => void
   };
 }
 
-export async function send(app: App, ref: string, words: string[], o: { lines?: boolean }): Promise<void> {
+export async function send(app: App, ref: string, words: string[], o: { lines?: boolean; reply?: string }): Promise<void> {
   let text: string;
   if (words.length === 0 || (words.length === 1 && words[0] === '-')) {
     if (stdinIsTty() && words.length === 0) throw usage('no message: give the text, or pipe it in (bil send <chat> - reads standard input)');
@@ -191,13 +192,15 @@ export async function send(app: App, ref: string, words: string[], o: { lines?: 
   }
   const texts = o.lines ? text.split(/\r?\n/).filter((l) => l.trim() !== '') : [text];
   if (texts.length === 0 || texts.every((t) => t === '')) throw usage('the message is empty');
+  if (o.reply !== undefined && o.lines) throw usage('--reply sends one message: leave out --lines');
   const { client } = await app.open();
   const chat = await app.chat(ref);
+  const replyTo = o.reply === undefined ? undefined : await messageRef(client, chat.chatId, o.reply);
   const sent: SendResult[] = [];
   // The SDK retries a send through an outage (same message id, up to OUTAGE_RETRY_BUDGET_MS): say so rather than wait silently.
   const off = client.on('connection', outageNotes(app));
   try {
-    for (const t of texts) sent.push(await client.messages.send(chat.chatId, t));
+    for (const t of texts) sent.push(await client.messages.send(chat.chatId, t, replyTo ? { replyTo } : {}));
   } finally {
     off();
   }
@@ -225,7 +228,7 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
   const { client } = await app.open();
   const chat = await app.chat(ref);
   const page = await client.messages.history(chat.chatId, { limit: Math.max(1, limit), ...(after !== undefined ? { after } : {}), ...(before !== undefined ? { before } : {}) });
-  const top = page.messages.reduce((max, m) => Math.max(max, m.seq), 0);
+  const top = page.span?.to ?? 0;
   if (o.markRead !== false && top > 0) await client.messages.markRead(chat.chatId, top);
   const names = app.names();
   const label = chatLabel(chat, names);
@@ -244,7 +247,7 @@ export async function history(app: App, ref: string, o: { limit?: string; after?
       lines.push(messageLine(m, names, s));
     }
     for (const g of page.gaps) if (!placed.has(g)) lines.push(gapLine(g, s));
-    const first = page.messages[0]?.seq;
+    const first = page.span?.from;
     if (page.hasMore && first !== undefined && after === undefined) lines.push(s.dim(`  older: bil history ${shortId(chat.chatId)} --before ${first}`));
     else if (page.hasMore) lines.push(s.dim(`  newer: bil history ${shortId(chat.chatId)} --after ${top}`));
     return lines;

@@ -6,7 +6,7 @@ import { clearLine, createInterface, cursorTo } from 'node:readline';
 import type { DecryptedMessage, HistoryMessage, LiveClient } from '@bil/sdk';
 import type { App } from '../app.js';
 import { ExitCode, usage } from '../errors.js';
-import { chatLabel, continuation, formatTime, messageJson, safe, userLabel, visibleLength } from '../format.js';
+import { chatLabel, continuation, formatTime, messageBody, messageJson, safe, userLabel, visibleLength } from '../format.js';
 import { stdinIsTty, stdinLines } from '../prompt.js';
 
 export interface ListenOptions {
@@ -83,7 +83,7 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
       } else if (m.ok) {
         const who = userLabel(m.senderUserId, names);
         const head = `${stamp()} ${s.bold(safe(label))}  ${m.senderUserId === account.userId ? s.green(who) : s.cyan(who)}: `;
-        printer.line(`${head}${safe((m as DecryptedMessage).text, continuation(visibleLength(head) - 2))}`);
+        printer.line(`${head}${messageBody(m as DecryptedMessage, s, continuation(visibleLength(head) - 2))}`);
       } else {
         printer.line(`${stamp()} ${s.bold(safe(label))}  ${s.red('[cannot decrypt]')} ${s.dim(`seq ${m.seq}, claimed sender ${userLabel(m.senderUserId, names)}`)}`);
       }
@@ -94,6 +94,27 @@ export async function listen(app: App, o: ListenOptions): Promise<number> {
 
   live.on('message', onMessage);
   live.on('undecryptable', onMessage);
+  // A reaction or an edit of a message this session has shown (or caught up on).
+  live.on('updated', (u) =>
+    later(async () => {
+      if (!inScope(u.chatId)) return;
+      const label = await app.label(u.chatId);
+      const names = app.names();
+      if (json) return app.out.event({ event: 'updated', label, ...u, user: names[u.by.senderUserId] ?? null });
+      const who = userLabel(u.by.senderUserId, names);
+      const head = `${stamp()} ${s.bold(safe(label))}  ${s.dim(`${who} ${u.by.kind === 'edit' ? 'edited' : 'reacted'}:`)} `;
+      const reactions = Object.entries(u.reactions).map(([e, users]) => `${safe(e)} ${users.length}`).join('  ');
+      printer.line(u.by.kind === 'edit' ? `${head}${safe(u.text, continuation(visibleLength(head) - 2))}` : `${head}${reactions || s.dim('(none left)')} ${s.dim(`on "${safe([...u.text].slice(0, 40).join(''))}"`)}`);
+    }),
+  );
+  live.on('ignored', (i) =>
+    later(async () => {
+      if (!inScope(i.chatId)) return;
+      const label = await app.label(i.chatId);
+      if (json) return app.out.event({ event: 'ignored', label, ...i, user: app.names()[i.senderUserId] ?? null });
+      app.out.warn(`${safe(label)}: ignored an edit by ${userLabel(i.senderUserId, app.names())} of a message that is ${i.reason === 'not_own_message' ? 'not theirs' : 'not a text message'}`);
+    }),
+  );
   live.on('synced', () =>
     later(() => {
       synced = true;

@@ -2,9 +2,9 @@
 // the unread overview. A message is shown only if it verified; everything
 // else is a marker with its reason, never an exception.
 import {
+  decodeContent,
   decryptGroupMessage,
   envelopeDigest,
-  fromUtf8,
   GroupHistoryError,
   parseMessageDelete,
   verifyMessageDelete,
@@ -57,7 +57,7 @@ export class Reader {
     await this.device.save({ seen: { ...this.device.state.seen, [chatId]: { ...this.device.state.seen[chatId], ...seen } } });
     messages.sort((a, b) => a.seq - b.seq);
     const newest = o.before === undefined && !(o.after !== undefined && page.has_more);
-    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest) };
+    return { messages, hasMore: page.has_more, lastSeq: page.last_seq, gaps: this.#gaps(chatId, me.deviceId, messages, page.last_seq, o.after, newest), ignored: [], span: messages.length ? { from: messages[0]!.seq, to: messages.at(-1)!.seq } : null };
   }
 
   #gaps(chatId: string, myDeviceId: string, messages: HistoryMessage[], lastSeq: number, after: number | undefined, newest: boolean): HistoryGap[] {
@@ -99,7 +99,11 @@ export class Reader {
     const m = messageJson(raw);
     const seen = { ...(this.device.state.seen[m.chat_id] ?? {}) };
     const out = await this.#open(m.chat_id, m, seen);
-    await this.device.save({ seen: { ...this.device.state.seen, [m.chat_id]: { ...this.device.state.seen[m.chat_id], ...seen } } });
+    // In memory at once; on disk with the next coalesced write of the profile, not awaited per message (a live
+    // burst would otherwise wait for one sealed write each). The same write carries the live cursor, so after a
+    // crash what is on disk is consistent: messages past the stored cursor come again, at their seqs, and are
+    // read as new. A failed write shows in the next awaited save.
+    this.device.save({ seen: { ...this.device.state.seen, [m.chat_id]: { ...this.device.state.seen[m.chat_id], ...seen } } }).catch(() => undefined);
     return out;
   }
 
@@ -171,6 +175,7 @@ export class Reader {
       seen[m.message_id] = m.seq;
       this.device.replay.noteSeq(chatId, m.seq);
       const h = opened.header;
+      const content = decodeContent(opened.plaintext);
       return {
         ok: true,
         chatId,
@@ -181,8 +186,9 @@ export class Reader {
         epoch: h.epoch,
         timestamp: h.timestamp,
         createdAt: m.created_at,
-        text: fromUtf8(opened.plaintext),
+        text: content.kind === 'text' ? content.text : '',
         outgoing: h.sender_device_id === me.deviceId,
+        content,
       };
     } catch {
       return failed('cannot_decrypt');

@@ -1,5 +1,7 @@
 // The messaging API's public shapes (docs/sdk.md "Chats and messages").
+import type { DecodedContent, MessageContent } from '@bil/crypto';
 import type { Chat, ChatRole, ChatType, MessageJson } from '../wire.js';
+import type { EditRecord, IgnoredContent, Reactions } from './content-state.js';
 
 /**
  * Where a message stands and who sent it: signed and verified in a
@@ -23,9 +25,22 @@ export interface DecryptedMessage extends MessageHead {
   readonly ok: true;
   /** The sender's clock (signed, but not trusted for order), ms since the epoch. */
   readonly timestamp: number;
+  /** The text to show: the message's own, or its latest applied edit (empty for a message with no text). */
   readonly text: string;
   /** Sent by this device. */
   readonly outgoing: boolean;
+  /**
+   * The decoded content as sent (docs/protocol.md "Message content"): `text`
+   * (with `reply_to`, `attachments`), `reaction`, `edit`, or `unsupported` /
+   * `invalid`. The SDK always sets `content`, `reactions` and `edited`; they
+   * are optional so that apps can build their own message objects (e.g. an
+   * optimistic one while sending).
+   */
+  readonly content?: DecodedContent;
+  /** Reactions, emoji → user ids. */
+  readonly reactions?: Reactions;
+  /** Applied edits, oldest first (empty: never edited). */
+  readonly edited?: readonly EditRecord[];
 }
 
 /**
@@ -78,6 +93,37 @@ export interface HistoryPage {
   readonly lastSeq: number;
   /** What is missing (empty when nothing is): show it where the messages are. */
   readonly gaps: HistoryGap[];
+  /** Edits on this page this client refused (not the target's sender, or not a text message). */
+  readonly ignored: IgnoredContent[];
+  /**
+   * The seqs of the page the server returned, hidden messages (reactions,
+   * edits, deleted for me) included; null for an empty page. Page on with
+   * `before: span.from` / `after: span.to`: `messages` may be empty while
+   * `hasMore` is true.
+   */
+  readonly span: { readonly from: number; readonly to: number } | null;
+}
+
+/** A message changed by a reaction or an edit (the live `updated` event). */
+export interface MessageUpdate {
+  readonly chatId: string;
+  /** The message changed. */
+  readonly messageId: string;
+  /** Its current text, edit history and reactions. */
+  readonly text: string;
+  readonly edited: readonly EditRecord[];
+  readonly reactions: Reactions;
+  /** The reaction or edit message that changed it, and its sender. */
+  readonly by: { readonly messageId: string; readonly senderUserId: string; readonly kind: 'reaction' | 'edit' };
+}
+
+/** Options of `history`. */
+export interface HistoryOptions {
+  after?: number;
+  before?: number;
+  limit?: number;
+  /** Return reaction and edit messages too (hidden by default; they are applied to their targets either way). */
+  includeUpdates?: boolean;
 }
 
 /** One chat with unread messages (`unread()`). */
@@ -186,11 +232,28 @@ export interface ChatMemberResult {
   readonly joinedSeq: number;
 }
 
+export interface SendTextOptions {
+  /** To resend (idempotent). */
+  messageId?: string;
+  /** The message id this one replies to. */
+  replyTo?: string;
+}
+
 export interface MessagesApi {
-  /** Encrypts and sends text; pass `messageId` to resend (idempotent: the server keeps the first). */
-  send(chatId: string, text: string, options?: { messageId?: string }): Promise<SendResult>;
-  /** One page of history, decrypted and verified, with what is missing marked; failures are marked per message, never thrown. */
-  history(chatId: string, options?: { after?: number; before?: number; limit?: number }): Promise<HistoryPage>;
+  /** Encrypts and sends a text message (content kind `text`); pass `messageId` to resend (idempotent: the server keeps the first). Same as `sendText`. */
+  send(chatId: string, text: string, options?: SendTextOptions): Promise<SendResult>;
+  /** Sends a text message, optionally a reply (`replyTo`: a message id of this chat; its quote is filled in from its text). */
+  sendText(chatId: string, text: string, options?: SendTextOptions): Promise<SendResult>;
+  /** Sends any content (checked by `encodeContent`; a TypeError names a bad field). */
+  sendContent(chatId: string, content: MessageContent, options?: { messageId?: string }): Promise<SendResult>;
+  /** Reacts to a message with one emoji (one grapheme cluster), or takes the reaction back (`remove`). */
+  react(chatId: string, messageId: string, emoji: string, options?: { remove?: boolean; messageId?: string }): Promise<SendResult>;
+  /** Edits one of this user's text messages (refused locally: `unknown_message`, `not_own_message`, `not_editable`). */
+  edit(chatId: string, messageId: string, text: string, options?: { messageId?: string }): Promise<SendResult>;
+  /** Hides a message on this device profile only (nothing is sent; other devices and members still have it). */
+  deleteForMe(chatId: string, messageId: string): Promise<void>;
+  /** One page of history, decrypted and verified, with what is missing marked; failures are marked per message, never thrown. Reactions and edits are applied to their targets and hidden; messages deleted for me are left out. */
+  history(chatId: string, options?: HistoryOptions): Promise<HistoryPage>;
   /** Decrypts one message as the API returns it (e.g. pushed by delivery). */
   decrypt(message: MessageJson): Promise<HistoryMessage>;
   /** Moves the read marker forward to `seq`. */
