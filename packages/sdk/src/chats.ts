@@ -284,14 +284,25 @@ export class ChatEngine {
 
   // ---- sending --------------------------------------------------------------------
 
-  async #send(chatId: string, text: string, messageId: string): Promise<SendResult> {
-    if (typeof text !== 'string') throw new TypeError('text: expected a string');
+  /**
+   * Sends an already encoded plaintext that references uploaded blobs
+   * (client.attachments.send), retried through an outage like messages.send.
+   */
+  sendContent(chatId: string, plaintext: Uint8Array, attachmentIds: readonly string[], o?: { messageId?: string }): Promise<SendResult> {
+    const messageId = o?.messageId ?? uuidv7(this.#deps.now());
+    const content = { plaintext, attachmentIds };
+    return retryTransient(() => this.#send(chatId, content, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
+  }
+
+  async #send(chatId: string, text: string | { plaintext: Uint8Array; attachmentIds: readonly string[] }, messageId: string): Promise<SendResult> {
+    if (typeof text !== 'string' && !(text?.plaintext instanceof Uint8Array)) throw new TypeError('text: expected a string');
     await this.#device.me();
     const kind = await this.#kind(chatId);
     const counter = await this.#device.nextCounter(chatId, messageId);
-    const plaintext = utf8(text);
-    const post = async (body: unknown): Promise<SendResult> => {
-      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
+    const plaintext = typeof text === 'string' ? utf8(text) : text.plaintext;
+    const attachments = typeof text === 'string' || text.attachmentIds.length === 0 ? {} : { attachment_ids: [...text.attachmentIds] };
+    const post = async (body: object): Promise<SendResult> => {
+      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, { ...body, ...attachments });
       await this.#device.acknowledged(chatId, messageId, res.seq);
       return { chatId, messageId, seq: res.seq, createdAt: res.created_at, duplicate: res.duplicate };
     };

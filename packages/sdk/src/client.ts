@@ -4,6 +4,7 @@
 // first use, and nothing certified by an unpinned key is trusted.
 // This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
 // chats.ts, digest/, live-client.ts) and keeps the profile state they share.
+import { Attachments, type AttachmentsApi } from './attachments.js';
 import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
@@ -74,6 +75,8 @@ export class BilClient {
   readonly messages: MessagesApi;
   /** Digest policy and consent, offering, disclosure, resuming a timed-out digest (src/digest/). */
   readonly digests: DigestsApi;
+  /** Encrypted attachments: upload, download, send (docs/sdk.md "Attachments"). */
+  readonly attachments: AttachmentsApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -168,6 +171,7 @@ export class BilClient {
       if (e.removedDeviceIds.length > 0) this.#chatEngine.contactDevicesChanged(e.userId);
     });
     this.chats = this.#chatEngine.chats;
+    this.attachments = new Attachments(core, this.#chatEngine);
     this.messages = this.#chatEngine.messages;
     const chatEngine = this.#chatEngine;
     this.#digestEngine = new DigestEngine({

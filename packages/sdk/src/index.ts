@@ -70,3 +70,5 @@ export {
   type LiveEpochEvent,
   type LiveMembershipEvent,
 } from './live-client.js';
+export { MAX_ATTACHMENT_SIZE, type AttachmentSource, type AttachmentsApi, type UploadOptions } from './attachments.js';
+export type { AttachmentRef, AttachmentThumbnail } from '@bil/crypto';

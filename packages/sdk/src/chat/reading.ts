@@ -1,13 +1,14 @@
 // Reading: one message, a page of history with what is missing marked, and
 // the unread overview. A message is shown only if it verified; everything
 // else is a marker with its reason, never an exception.
-import { decryptGroupMessage, envelopeDigest, fromUtf8, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
+import { decryptGroupMessage, envelopeDigest, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
 import type { MessageJson } from '../wire.js';
 import { messageJson, messagesPage, unreadJson } from './answers.js';
 import type { DeviceState } from './device-state.js';
 import type { DirectChats } from './direct.js';
 import type { GroupEpochs } from './group-epochs.js';
 import type { GroupStates } from './group-state.js';
+import { decodeContent } from './attachment-content.js';
 import type { HistoryGap, HistoryMessage, HistoryPage, UndecryptableReason, UnreadChatOverview, UnreadOverview } from './types.js';
 
 /** A chat's kind as this device verified it (personal chats with the checked peer). */
@@ -150,7 +151,7 @@ export class Reader {
         epoch: h.epoch,
         timestamp: h.timestamp,
         createdAt: m.created_at,
-        text: fromUtf8(opened.plaintext),
+        ...decodeContent(opened.plaintext),
         outgoing: h.sender_device_id === me.deviceId,
       };
     } catch {

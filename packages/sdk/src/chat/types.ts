@@ -1,6 +1,6 @@
 // The messaging API's public shapes (docs/sdk.md "Chats and messages").
+import type { AttachmentRef } from '@bil/crypto';
 import type { Chat, ChatRole, ChatType, MessageJson } from '../wire.js';
-
 /**
  * Where a message stands and who sent it: signed and verified in a
  * DecryptedMessage (the sender's device signed it), the server's unsigned
@@ -24,6 +24,8 @@ export interface DecryptedMessage extends MessageHead {
   /** The sender's clock (signed, but not trusted for order), ms since the epoch. */
   readonly timestamp: number;
   readonly text: string;
+  /** Attachments the message carries (client.attachments.download fetches and decrypts each). */
+  readonly attachments?: readonly AttachmentRef[];
   /** Sent by this device. */
   readonly outgoing: boolean;
 }
