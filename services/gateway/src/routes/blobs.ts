@@ -58,13 +58,19 @@ export function blobRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const blobId = request.params.blob_id;
     const first = await inContext(request, () => blob().readBlob({ actor, blobId, offset: '0', maxBytes: MAX_BLOB_CHUNK_BYTES }));
     const size = int64ToNumber(first.size);
+    const read = (offset: number) => inContext(request, () => blob().readBlob({ actor, blobId, offset: String(offset), maxBytes: MAX_BLOB_CHUNK_BYTES }));
+    // One read ahead: the next MiB is fetched while the previous one goes out.
     const pieces = async function* (): AsyncGenerator<Buffer> {
       let at = first.data.length;
+      let next = at < size ? read(at) : undefined;
+      next?.catch(() => undefined); // awaited below; a client gone first leaves it unobserved
       yield first.data;
-      while (at < size) {
-        const r = await inContext(request, () => blob().readBlob({ actor, blobId, offset: String(at), maxBytes: MAX_BLOB_CHUNK_BYTES }));
+      while (next) {
+        const r = await next;
         if (r.data.length === 0) throw new Error('blob ended early');
         at += r.data.length;
+        next = at < size ? read(at) : undefined;
+        next?.catch(() => undefined);
         yield r.data;
       }
     };
