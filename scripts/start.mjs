@@ -13,7 +13,7 @@
 // SERVICE_AUTH_SECRET made for this run unless one is given (docs/architecture.md,
 // "Service-to-service authentication").
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createECDH, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -123,7 +123,23 @@ if (!jwtKey) {
   jwtKey = readFileSync(file, 'utf8');
 }
 
-const common = { ...env, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET, METRICS_HOST: env.METRICS_HOST || LOOPBACK };
+// A development VAPID key pair for Web Push that survives restarts (browsers' subscriptions are bound to the
+// public key); production passes its own (docs/push.md).
+let vapid = { PUSH_VAPID_PUBLIC_KEY: env.PUSH_VAPID_PUBLIC_KEY, PUSH_VAPID_PRIVATE_KEY: env.PUSH_VAPID_PRIVATE_KEY };
+if (!vapid.PUSH_VAPID_PUBLIC_KEY && !vapid.PUSH_VAPID_PRIVATE_KEY) {
+  const file = join(root, '.bil', 'vapid.json');
+  if (!existsSync(file)) {
+    mkdirSync(join(root, '.bil'), { recursive: true, mode: 0o700 });
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    const pair = { PUSH_VAPID_PUBLIC_KEY: ecdh.getPublicKey('base64url'), PUSH_VAPID_PRIVATE_KEY: ecdh.getPrivateKey().toString('hex').padStart(64, '0') };
+    pair.PUSH_VAPID_PRIVATE_KEY = Buffer.from(pair.PUSH_VAPID_PRIVATE_KEY, 'hex').toString('base64url');
+    writeFileSync(file, JSON.stringify(pair), { mode: 0o600 });
+  }
+  vapid = JSON.parse(readFileSync(file, 'utf8'));
+}
+
+const common = { ...env, ...vapid, DATABASE_URL, REDIS_URL, NATS_URL, LOG_LEVEL: env.LOG_LEVEL ?? 'info', SERVICE_AUTH_SECRET, METRICS_HOST: env.METRICS_HOST || LOOPBACK };
 const services = systemServices(
   env,
   { GATEWAY_PORT, IDENTITY_GRPC_PORT, IDENTITY_METRICS_PORT, DELIVERY_WS_PORT, DELIVERY_METRICS_PORT, CHAT_GRPC_PORT, CHAT_METRICS_PORT, DIGEST_GRPC_PORT, DIGEST_METRICS_PORT, DIGEST_WORKER_METRICS_PORT },

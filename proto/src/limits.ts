@@ -59,3 +59,16 @@ export const MAX_BLOB_BYTES = MAX_ATTACHMENT_BYTES + 32 * 1024;
 export const MAX_BLOB_CHUNK_BYTES = 1024 * 1024;
 /** Most blobs one message may reference. */
 export const MAX_MESSAGE_ATTACHMENTS = 32;
+
+// --- push (docs/push.md) ------------------------------------------------------
+
+/** Longest Web Push endpoint URL, in characters. */
+export const MAX_PUSH_ENDPOINT_CHARS = 2048;
+/** A subscription's p256dh key: an uncompressed P-256 point (RFC 8291 §3.1). */
+export const PUSH_P256DH_BYTES = 65;
+/** A subscription's authentication secret (RFC 8291 §3.2). */
+export const PUSH_AUTH_BYTES = 16;
+/** Most device or user ids in one ListPushSubscriptions request. */
+export const MAX_PUSH_LOOKUP_IDS = 1024;
+/** The one payload of a push: `{"type":"bil.push.v1","chats":N}`, nothing else (no sender, no text, no chat id). */
+export const PUSH_PAYLOAD_TYPE = 'bil.push.v1';

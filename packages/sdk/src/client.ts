@@ -3,7 +3,9 @@
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
 // This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
-// chats.ts, digest/, live-client.ts) and keeps the profile state they share.
+// chats.ts, attachments.ts, push.ts, digest/, live-client.ts) and keeps the
+// profile state they share; just past 400 lines as the wiring of every API
+// object lives here, one place.
 import { Attachments, type AttachmentsApi } from './attachments.js';
 import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
@@ -11,6 +13,7 @@ import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from
 import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { Devices, type DevicesApi } from './devices.js';
+import { pushApi, type PushApi } from './push.js';
 import { DigestEngine, type DigestsApi, type DigestOptions, type DigestOutcome } from './digest/index.js';
 import { BilStateError } from './errors.js';
 import { TypedEmitter, type Listener } from './events.js';
@@ -77,6 +80,8 @@ export class BilClient {
   readonly digests: DigestsApi;
   /** Encrypted attachments: upload, download, send (docs/sdk.md "Attachments"). */
   readonly attachments: AttachmentsApi;
+  /** Web Push for this device: the VAPID key, register and unregister its subscription (docs/push.md). */
+  readonly push: PushApi;
 
   readonly #transport: Transport;
   readonly #store: KeyStore;
@@ -129,6 +134,7 @@ export class BilClient {
       emit: (type, event) => this.#events.emit(type, event),
     };
     const ownList = new OwnList(core);
+    this.push = pushApi(core);
     this.#account = new Account(core, ownList);
     this.#contacts = new Contacts(core, ownList);
     const devices = new Devices(core, ownList, this.#account);

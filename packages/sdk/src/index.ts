@@ -20,6 +20,7 @@ export {
 } from './client.js';
 export { BilError, BilApiError, SessionEndedError, BilNetworkError, BilStateError, BilTrustError, BilProtocolError, WrongPassphraseError, KeyStoreFormatError, type BilStateCode, type BilTrustCode } from './errors.js';
 export { TypedEmitter, type Listener } from './events.js';
+export type { PushApi, PushPayload, PushSubscriptionJson } from './push.js';
 export { SealedKeyStore, SealedJsonStore, MemorySealedStorage, type SealedStorage } from './sealed-key-store.js';
 export { KEY_STORE_FORMAT, MIN_SCRYPT_LOG2N, type KeyStoreHeader } from './key-store-format.js';
 export { MemoryKeyStore, parseProfile, type KeyStore, type StoredProfile, type StoredTokens, type StoredChatState, type StoredDigestState } from './key-store.js';

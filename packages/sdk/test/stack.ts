@@ -64,6 +64,8 @@ export interface StackOptions {
   chatEnv?: Record<string, string>;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
   deliveryEnv?: Record<string, string>;
+  /** Extra gateway settings (e.g. PUSH_VAPID_PUBLIC_KEY). */
+  gatewayEnv?: Record<string, string>;
   /** Start the digest API and one digest worker too (implies chat; built-in summariser unless `digestEnv` sets a model). */
   digest?: boolean;
   /** Overrides of digest settings (API and worker), e.g. DIGEST_MIN_UNREAD. */
@@ -169,6 +171,7 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
         RATE_LIMIT_AUTH_PER_USERNAME: '100',
         ...(options.digest ? { DIGEST_GRPC_URL: `127.0.0.1:${digestPort}` } : {}),
         ...(options.delivery ? { DELIVERY_WS_URL: `ws://127.0.0.1:${deliveryPort}` } : {}),
+        ...options.gatewayEnv,
       },
       'gateway listening',
     );

@@ -226,6 +226,7 @@ export { expectSnapshotsEqualReplay } from './snapshots.js';
 export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './fake-openai.js';
 export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';
+export { TestPushService, decryptWebPush, type ReceivedPush, type TestPushSubscription } from './push-service.js';
 export { spawnNode, type NodeProcess } from './process.js';
 export {
   bilMain,

@@ -36,6 +36,14 @@ export const deliveryConfigSchema = {
   DELIVERY_REVOCATION_CHECK_MS: int('how often every socket\'s session, device and user are checked against the revocation list, ms', 15_000, 200, 600_000),
   DELIVERY_FANOUT_ACK_WAIT_MS: int('how long an event taken by a node may stay unacknowledged before JetStream gives it to another node, ms', 10_000, 500, 600_000),
   DELIVERY_MEMBERSHIP_TTL_SECONDS: int('how long a chat\'s cached member list lives without an update', 3600, 10, 7 * 86_400),
+  PUSH_VAPID_PUBLIC_KEY: optionalStr('the VAPID public key (uncompressed P-256, base64url; the same as the gateway\'s); unset: no pushes (docs/push.md)'),
+  PUSH_VAPID_PRIVATE_KEY: optionalStr('the VAPID private key (32 bytes, base64url); required with PUSH_VAPID_PUBLIC_KEY', { secret: true }),
+  PUSH_VAPID_SUBJECT: str('the operator contact push services see in the VAPID token: mailto: or https: URL', 'mailto:push@bil.invalid', { pattern: /^(mailto:|https:\/\/)\S+$/ }),
+  PUSH_MIN_INTERVAL_MS: int('the shortest time between two pushes to one device, ms; messages in between are collapsed into the next push', 60_000, 100, 86_400_000),
+  PUSH_TTL_SECONDS: int('how long a push service keeps an undelivered push (TTL header), seconds', 86_400, 0, 2_419_200),
+  PUSH_TIMEOUT_MS: int('the deadline of one request to a push service, ms', 10_000, 100, 120_000),
+  PUSH_RETRY_DELAY_MS: int('the pause before the one retry of a push that failed (network, 429, 5xx), ms', 2000, 0, 600_000),
+  PUSH_NO_SUBSCRIPTION_CACHE_MS: int('how long a user known to have no push subscription is not asked about again, ms', 60_000, 0, 3_600_000),
   DELIVERY_ACK_TTL_SECONDS: int('how long a device\'s acknowledged cursors are kept without an ack', 30 * 86_400, 60, 365 * 86_400),
 };
 
@@ -48,6 +56,9 @@ export function loadDeliveryConfig(env: NodeJS.ProcessEnv = process.env) {
   const nodeId = config.DELIVERY_NODE_ID ?? fallback;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) {
     throw new ConfigError(['DELIVERY_NODE_ID: must be 1 to 64 letters, digits, _ or -']);
+  }
+  if (Boolean(config.PUSH_VAPID_PUBLIC_KEY) !== Boolean(config.PUSH_VAPID_PRIVATE_KEY)) {
+    throw new ConfigError(['PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY: set both (push on) or neither (push off)']);
   }
   return { ...config, nodeId };
 }

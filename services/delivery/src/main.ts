@@ -23,6 +23,10 @@ import { DigestFanout } from './app/digest-fanout.js';
 import { Fanout } from './app/fanout.js';
 import { Hub } from './app/hub.js';
 import { deliveryMetrics } from './app/metrics.js';
+import { PushNotifier } from './app/push/notifier.js';
+import { PushDirectory, createPushSubscriptionSource } from './infra/push/push-directory.js';
+import { PushGate } from './infra/push/push-gate.js';
+import { WebPushSender } from './infra/push/web-push-sender.js';
 
 await runService('delivery', async (life) => {
   const config = loadDeliveryConfig();
@@ -81,7 +85,28 @@ await runService('delivery', async (life) => {
   // A Redis that comes back (restarted, failed over) may have lost presence: write it back now, not at the next heartbeat.
   redis.on('ready', () => void hub.reregister());
 
-  const fanout = new Fanout(nats.prefix, hub, membership, dm, logger);
+  let push: PushNotifier | undefined;
+  if (config.PUSH_VAPID_PUBLIC_KEY && config.PUSH_VAPID_PRIVATE_KEY) {
+    const source = createPushSubscriptionSource(config.IDENTITY_GRPC_URL, auth);
+    life.onShutdown('push subscriptions client', () => source.close());
+    push = new PushNotifier(
+      {
+        directory: new PushDirectory(source, config.PUSH_NO_SUBSCRIPTION_CACHE_MS),
+        gate: new PushGate(redis, config.PUSH_MIN_INTERVAL_MS, config.PUSH_TTL_SECONDS * 1000 + config.PUSH_MIN_INTERVAL_MS),
+        sender: new WebPushSender(
+          { publicKey: config.PUSH_VAPID_PUBLIC_KEY, privateKey: config.PUSH_VAPID_PRIVATE_KEY, subject: config.PUSH_VAPID_SUBJECT },
+          { ttlSeconds: config.PUSH_TTL_SECONDS, timeoutMs: config.PUSH_TIMEOUT_MS },
+        ),
+        logger,
+        count: (outcome) => dm.pushes.inc({ outcome }),
+      },
+      { retryDelayMs: config.PUSH_RETRY_DELAY_MS, maxInFlight: 1000 },
+    );
+    life.onShutdown('push notifier', () => push!.stop());
+  } else {
+    logger.info('push notifications are off (PUSH_VAPID_PUBLIC_KEY is not set)');
+  }
+  const fanout = new Fanout(nats.prefix, hub, membership, dm, logger, push);
   const consumer = new FanoutConsumer({ nats, logger, context: 'chat', durable: 'delivery-fanout', ackWaitMs: config.DELIVERY_FANOUT_ACK_WAIT_MS, handle: (s, p) => fanout.handle(s, p) });
   await consumer.start();
   life.onShutdown('fan-out consumer', () => consumer.stop());

@@ -36,6 +36,7 @@ import { digestRoutes } from './routes/digests.js';
 import { deviceRoutes } from './routes/devices.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
+import { pushRoutes } from './routes/push.js';
 import { userRoutes } from './routes/users.js';
 
 export interface AppDeps {
@@ -68,6 +69,8 @@ export interface AppDeps {
   timeouts?: Partial<HttpTimeouts>;
   /** Most open connections per client address (TCP peer); 0 turns the cap off. Default 512. */
   maxConnectionsPerAddress?: number;
+  /** The VAPID public key browsers subscribe with (PUSH_VAPID_PUBLIC_KEY); absent: push is off. */
+  vapidPublicKey?: string | null;
   /** The built web client served at `/` (web-app.ts `openWebApp`); null or absent: the API only. */
   web?: WebApp | null;
 }
@@ -185,6 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'chats', description: 'Chats, members, group epochs, encrypted messages and read state' },
         { name: 'blobs', description: 'Encrypted attachments: upload (resumable) and download of their ciphertext' },
         { name: 'digests', description: 'Unread digests: the digest key, sealed digest requests and their sealed results, per-chat policy' },
+        { name: 'push', description: "Web Push: the VAPID key and a device's content-free push subscription" },
         { name: 'ops', description: 'Health and documentation' },
       ],
     },
@@ -269,6 +273,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limiter: deps.limiter,
     limits: deps.limits,
     ready: deps.ready,
+    vapidPublicKey: deps.vapidPublicKey ?? null,
   };
   authRoutes(app, ctx);
   deviceRoutes(app, ctx);
@@ -278,6 +283,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   blobRoutes(app, ctx);
   digestRoutes(app, ctx);
   opsRoutes(app, ctx);
+  pushRoutes(app, ctx);
 
   const refusalLogged = new Map<string, number>();
   capConnectionsPerAddress(app.server, {

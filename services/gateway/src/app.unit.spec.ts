@@ -52,6 +52,8 @@ function stubIdentity(): IdentityApi {
     findUser: vi.fn(async () => ({ user: USER })),
     listDevices: vi.fn(async () => ({ identityKey: 'ik', devices: [DEVICE], deviceList: '' })),
     publishDeviceList: vi.fn(async () => ({ version: '1' })),
+    setPushSubscription: notImplemented,
+    deletePushSubscription: notImplemented,
     getJwks: notImplemented,
     checkHealth: vi.fn(async () => undefined),
     close: () => undefined,

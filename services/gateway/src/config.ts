@@ -33,6 +33,9 @@ export const gatewayConfigSchema = {
     1024,
     64 * 1024 * 1024,
   ),
+  PUSH_VAPID_PUBLIC_KEY: str('the VAPID public key (uncompressed P-256 point, base64url) served at GET /v1/push/vapid-key; empty: push is off (docs/push.md)', '', {
+    pattern: /^$|^[A-Za-z0-9_-]{87}$/,
+  }),
   IDENTITY_GRPC_URL: str('the identity service gRPC address, host:port', '127.0.0.1:50051', {
     pattern: /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$|^dns:.+$/,
   }),

@@ -53,6 +53,8 @@ function stubIdentity(): IdentityApi {
     findUser: notImplemented,
     listDevices: vi.fn(async () => ({ identityKey: USER.identityKey, devices: [DEVICE], deviceList: JSON.stringify(LIST) })),
     publishDeviceList: vi.fn(async () => ({ version: '2' })),
+    setPushSubscription: notImplemented,
+    deletePushSubscription: notImplemented,
     getJwks: notImplemented,
     checkHealth: vi.fn(async () => undefined),
     close: () => undefined,

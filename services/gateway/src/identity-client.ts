@@ -34,6 +34,10 @@ import type { ListDevicesResponse__Output } from '@bil/proto/gen/bil/identity/v1
 import type { GetJwksResponse__Output } from '@bil/proto/gen/bil/identity/v1/GetJwksResponse';
 import type { PublishDeviceListRequest } from '@bil/proto/gen/bil/identity/v1/PublishDeviceListRequest';
 import type { PublishDeviceListResponse__Output } from '@bil/proto/gen/bil/identity/v1/PublishDeviceListResponse';
+import type { SetPushSubscriptionRequest } from '@bil/proto/gen/bil/identity/v1/SetPushSubscriptionRequest';
+import type { SetPushSubscriptionResponse__Output } from '@bil/proto/gen/bil/identity/v1/SetPushSubscriptionResponse';
+import type { DeletePushSubscriptionRequest } from '@bil/proto/gen/bil/identity/v1/DeletePushSubscriptionRequest';
+import type { DeletePushSubscriptionResponse__Output } from '@bil/proto/gen/bil/identity/v1/DeletePushSubscriptionResponse';
 
 export type { Actor } from '@bil/proto/gen/bil/identity/v1/Actor';
 export type { PublicUser__Output as PublicUser } from '@bil/proto/gen/bil/identity/v1/PublicUser';
@@ -55,6 +59,8 @@ export interface IdentityApi {
   findUser(req: FindUserRequest): Promise<FindUserResponse__Output>;
   listDevices(req: ListDevicesRequest): Promise<ListDevicesResponse__Output>;
   publishDeviceList(req: PublishDeviceListRequest): Promise<PublishDeviceListResponse__Output>;
+  setPushSubscription(req: SetPushSubscriptionRequest): Promise<SetPushSubscriptionResponse__Output>;
+  deletePushSubscription(req: DeletePushSubscriptionRequest): Promise<DeletePushSubscriptionResponse__Output>;
   /** The JWK Set (RFC 7517) as JSON text. */
   getJwks(): Promise<string>;
   /** Resolves when identity's grpc.health.v1 check answers SERVING. */
@@ -85,6 +91,8 @@ export function createIdentityClient(address: string, timeoutMs: number, auth: S
     findUser: (req) => callUnary(c, c.FindUser, req, settings),
     listDevices: (req) => callUnary(c, c.ListDevices, req, settings),
     publishDeviceList: (req) => callUnary(c, c.PublishDeviceList, req, settings),
+    setPushSubscription: (req) => callUnary(c, c.SetPushSubscription, req, settings),
+    deletePushSubscription: (req) => callUnary(c, c.DeletePushSubscription, req, settings),
     getJwks: async () => {
       const res = await callUnary<object, GetJwksResponse__Output>(c, c.GetJwks, {}, settings);
       return res.jwksJson;

@@ -60,6 +60,7 @@ await runService('gateway', async (life) => {
   else logger.warn({ webDir }, `no web client at ${webDir} (no index.html): serving the API only; \`npm run build\` builds it`);
 
   const app = await buildApp({
+    vapidPublicKey: config.PUSH_VAPID_PUBLIC_KEY || null,
     web,
     logger,
     identity,

@@ -517,6 +517,9 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
         'DELETE /v1/me',
         'POST /v1/me/password',
         'PUT /v1/me/device-list',
+        'GET /v1/push/vapid-key',
+        'PUT /v1/devices/{device_id}/push-subscription',
+        'DELETE /v1/devices/{device_id}/push-subscription',
         'GET /v1/openapi.json',
         'GET /healthz',
         'GET /readyz',
@@ -532,6 +535,8 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
       ['/v1/me', 'patch'],
       ['/v1/me', 'delete'],
       ['/v1/me/password', 'post'],
+      ['/v1/devices/{device_id}/push-subscription', 'put'],
+      ['/v1/devices/{device_id}/push-subscription', 'delete'],
     ] as const) {
       expect(paths[path][method].security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
       expect(paths[path][method].responses['401'], `${method} ${path}`).toBeDefined();

@@ -1,4 +1,5 @@
 import { ConfigError, bool, checkServiceAuthConfig, commonConfig, serviceAuthConfig, int, loadConfig, optionalStr, port, str, url } from '@bil/runtime';
+import { DEFAULT_PUSH_ENDPOINT_HOSTS, parsePushHosts } from './domain/push-subscription.js';
 
 export const identityConfigSchema = {
   ...commonConfig,
@@ -16,6 +17,11 @@ export const identityConfigSchema = {
   IDENTITY_SCRYPT_LOG2N: int('scrypt cost: log2 of N (15 = 32 MiB per hash with r = 8)', 15, 14, 20),
   IDENTITY_HASH_CONCURRENCY: int('password hashes (scrypt) run at once by this process; each takes 32 MiB and a core for ~50-100 ms', 2, 1, 64),
   IDENTITY_HASH_QUEUE: int('password hashes that may wait for a slot; beyond that a sign-in or registration fails at once with 503 + Retry-After', 32, 0, 10_000),
+  PUSH_ENDPOINT_HOSTS: {
+    doc: 'hosts a Web Push subscription endpoint may be on, comma-separated; *.domain for its subdomains (docs/push.md)',
+    default: DEFAULT_PUSH_ENDPOINT_HOSTS,
+    parse: parsePushHosts,
+  },
   IDENTITY_HASH_PER_ACCOUNT: int('password hashes of one account queued or running at once; beyond that 429 rate_limited (Retry-After 1)', 2, 1, 100),
 };
 

@@ -74,6 +74,7 @@ void runService('identity', async (life) => {
       refreshTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
       maxDevicesPerUser: config.IDENTITY_MAX_DEVICES_PER_USER,
       scrypt: { log2N: config.IDENTITY_SCRYPT_LOG2N, r: 8, p: 1 },
+      pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
       hashQueue: { concurrency: config.IDENTITY_HASH_CONCURRENCY, maxQueued: config.IDENTITY_HASH_QUEUE, perAccount: config.IDENTITY_HASH_PER_ACCOUNT },
     },
     logger,

@@ -613,7 +613,7 @@ describe.each(sets)('rendered with the %s values', (set) => {
       }
     });
 
-    it('each component reaches only DNS, the servers its configuration names, its gRPC/WebSocket peers and (digest workers) the model endpoint', () => {
+    it('each component reaches only DNS, the servers its configuration names, its gRPC/WebSocket peers, (digest workers) the model endpoint and (delivery with push on) the push services', () => {
       const servers: Record<string, { key: string; port: number }> = {
         postgresql: { key: 'DATABASE_URL', port: 5432 },
         redis: { key: 'REDIS_URL', port: 6379 },
@@ -641,6 +641,8 @@ describe.each(sets)('rendered with the %s values', (set) => {
           const model = new URL(env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1');
           expected.add(Number(model.port || (model.protocol === 'https:' ? 443 : 80)));
         }
+        // Delivery with a VAPID key (Web Push on) calls the browsers' push services over https.
+        if (component === 'delivery' && env.PUSH_VAPID_PUBLIC_KEY) expected.add(443);
         for (const a of allowed) expect(expected.has(a.port), `${w.metadata.name} may reach port ${a.port}`).toBe(true);
         for (const p of expected) expect(allowed.some((a) => a.port === p), `${w.metadata.name} needs port ${p}`).toBe(true);
       }

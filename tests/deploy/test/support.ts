@@ -3,7 +3,7 @@
 // configuration loaders, so that the chart and the compose file are checked
 // against what the code really reads, not against themselves.
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createECDH, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -243,7 +243,17 @@ export function existingSecretStandIn(name = ''): Record<string, string> {
     DIGEST_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
     OPENAI_API_KEY: 'sk-test',
     SERVICE_AUTH_SECRET: randomBytes(32).toString('base64url'),
+    // The Web Push VAPID pair (docs/push.md): an uncompressed P-256 point and its 32-byte private key.
+    ...vapidPair(),
   };
+}
+
+function vapidPair(): { PUSH_VAPID_PUBLIC_KEY: string; PUSH_VAPID_PRIVATE_KEY: string } {
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  const secret = Buffer.alloc(32);
+  ecdh.getPrivateKey().copy(secret, 32 - ecdh.getPrivateKey().length);
+  return { PUSH_VAPID_PUBLIC_KEY: ecdh.getPublicKey('base64url'), PUSH_VAPID_PRIVATE_KEY: secret.toString('base64url') };
 }
 
 /**

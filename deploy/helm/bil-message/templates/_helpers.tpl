@@ -107,7 +107,7 @@ delivery:
   args: [delivery]
   portEnv: { ws: DELIVERY_WS_PORT, metrics: DELIVERY_METRICS_PORT }
   secretEnv: [REDIS_URL, NATS_URL, SERVICE_AUTH_SECRET]
-  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET, PUSH_VAPID_PUBLIC_KEY, PUSH_VAPID_PRIVATE_KEY]
 digest:
   key: digest
   args: [digest]
@@ -129,7 +129,7 @@ gateway:
   args: [gateway]
   portEnv: { http: BIL_GATEWAY_PORT, metrics: GATEWAY_METRICS_PORT }
   secretEnv: [REDIS_URL, SERVICE_AUTH_SECRET]
-  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET]
+  optionalSecretEnv: [SERVICE_AUTH_PREVIOUS_SECRET, PUSH_VAPID_PUBLIC_KEY]
 {{- end -}}
 
 {{/* Internal addresses. */}}
@@ -143,6 +143,16 @@ gateway:
 {{- printf "dns:///%s:%v" $host .port -}}
 {{- else -}}
 {{- printf "%s:%v" $host .port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether delivery may reach the push services (Web Push on, or an existingSecret that may turn it on). */}}
+{{- define "bil.pushEgress" -}}
+{{- $e := .Values.networkPolicy.pushEgress.enabled -}}
+{{- if kindIs "bool" $e -}}
+{{- $e -}}
+{{- else -}}
+{{- or (ne .Values.secrets.vapidPublicKey "") (ne .Values.secrets.existingSecret "") -}}
 {{- end -}}
 {{- end -}}
 
@@ -188,6 +198,7 @@ Rendered as YAML; include it once per template file and parse with fromYaml.
 {{- if not $svc -}}{{- $svc = randBytes 32 | replace "+" "-" | replace "/" "_" | trimSuffix "=" -}}{{- end -}}
 {{- $_ := set $out "SERVICE_AUTH_SECRET" $svc -}}
 {{- if $s.serviceAuthPreviousSecret -}}{{- $_ := set $out "SERVICE_AUTH_PREVIOUS_SECRET" $s.serviceAuthPreviousSecret -}}{{- end -}}
+{{- if $s.vapidPublicKey -}}{{- $_ := set $out "PUSH_VAPID_PUBLIC_KEY" $s.vapidPublicKey -}}{{- $_ := set $out "PUSH_VAPID_PRIVATE_KEY" $s.vapidPrivateKey -}}{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
@@ -238,6 +249,9 @@ OPENAI_API_KEY when given. Rendered as YAML, like bil.secretValues.
 {{- if and $v (not (regexMatch "^\\S{32,}$" $v)) -}}
 {{- fail (printf "%s must be at least 32 characters without white space: openssl rand -base64 32" $name) -}}
 {{- end -}}
+{{- end -}}
+{{- if ne (empty $s.vapidPublicKey) (empty $s.vapidPrivateKey) -}}
+{{- fail "secrets.vapidPublicKey and secrets.vapidPrivateKey: set both (Web Push on) or neither (off): npx web-push generate-vapid-keys" -}}
 {{- end -}}
 {{- if and $s.existingSecret (not $s.digestExistingSecret) -}}
 {{- fail "secrets.existingSecret is set: name the digest trust domain's Secret in secrets.digestExistingSecret too (DATABASE_URL of the digest role, DIGEST_SERVICE_IDENTITY_SEED, DIGEST_KEY_ENCRYPTION_KEY, optional OPENAI_API_KEY; docs/deploy.md)" -}}

@@ -9,6 +9,7 @@ import { isChatEventKind } from '../domain/chat-events.js';
 import { chatEventFrame, messageFrame, receiptFrame } from '../domain/frames.js';
 import type { MembershipCache } from '../infra/membership.js';
 import type { Hub } from './hub.js';
+import type { PushNotifier } from './push/notifier.js';
 import { routeEvent, type DeliveryMetrics } from './metrics.js';
 
 const SERVICE_SESSION = 'delivery';
@@ -20,6 +21,8 @@ export class Fanout {
     private readonly membership: MembershipCache,
     private readonly metrics: DeliveryMetrics,
     private readonly logger: Logger,
+    /** Content-free pushes to offline devices (absent: push is off). */
+    private readonly push?: Pick<PushNotifier, 'notify'>,
   ) {}
 
   /** Routes one chat event; resolves when every target node has been sent its message. */
@@ -62,7 +65,13 @@ export class Fanout {
           keys = {};
           for (const k of p.wrappedKeys) if (k.deviceId && k.wrappedKey) keys[k.deviceId] = k.wrappedKey;
         }
-        await this.hub.dispatchToChat(chatId, sender, { frame, keys, chatId, seq });
+        const routed = await this.hub.dispatchToChat(chatId, sender, { frame, keys, chatId, seq });
+        if (this.push) {
+          const live = new Set<string>();
+          for (const devices of routed.located.values()) for (const d of devices) live.add(d.deviceId);
+          // The sender's own devices are not woken for their own message.
+          this.push.notify(chatId, [...routed.membership.members.keys()].filter((u) => u !== sender.userId), live);
+        }
         return;
       }
       case 'message.read': {

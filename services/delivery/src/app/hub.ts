@@ -8,7 +8,7 @@ import { AppError, OutageLog, type Logger, type RevocationList, type VerifiedAct
 import type { WebSocket } from 'ws';
 import { CloseCodes, errorFrame, presenceFrame, receiptFrame, typingFrame, withWrappedKey } from '../domain/frames.js';
 import type { Actor, ChatBackend } from '../infra/backends.js';
-import type { AckStore, MembershipCache } from '../infra/membership.js';
+import type { AckStore, MembershipCache, Routed } from '../infra/membership.js';
 import type { DeviceLocation, Presence } from '../infra/presence.js';
 import { Connection, type ConnectionHost, type ConnectionSettings } from './connection.js';
 import { Slots } from './slots.js';
@@ -237,10 +237,11 @@ export class Hub implements ConnectionHost {
    * Routes a chat's message frame to every connected device of its members
    * (as of the membership cache, fetched from chat as `actor` on a miss):
    * one Redis round trip for the members and their presence together.
+   * Returns the members and where their devices are live (push uses both).
    */
-  async dispatchToChat(chatId: string, actor: Actor, out: Outgoing): Promise<number> {
-    const { located } = await this.deps.membership.route(chatId, actor, this.deps.presence);
-    return this.dispatchLocated(located, out);
+  async dispatchToChat(chatId: string, actor: Actor, out: Outgoing): Promise<Routed & { delivered: number }> {
+    const routed = await this.deps.membership.route(chatId, actor, this.deps.presence);
+    return { ...routed, delivered: this.dispatchLocated(routed.located, out) };
   }
 
   private dispatchLocated(located: Map<string, DeviceLocation[]>, out: Outgoing, exceptDevice?: string): number {

@@ -8,6 +8,8 @@ export interface DeliveryMetrics {
   nodeMessages: Counter;
   fanoutSeconds: Histogram<'event'>;
   counters: Record<'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', Counter>;
+  /** Web Push attempts by outcome: sent, gone (404/410), retry (transient), failed, skipped (too many in progress). */
+  pushes: Counter<'outcome'>;
 }
 
 export function deliveryMetrics(m: Metrics): DeliveryMetrics {
@@ -29,6 +31,7 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
       bad_frames: counter('bil_delivery_bad_frames_total', 'Client frames refused as malformed or unknown'),
       gap_fills: counter('bil_delivery_gap_fills_total', 'Live gaps repaired from the chat service'),
     },
+    pushes: new Counter({ name: 'bil_delivery_pushes_total', help: 'Web Push requests to push services, by outcome', labelNames: ['outcome'], registers }),
   };
 }
 

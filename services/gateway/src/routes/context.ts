@@ -29,6 +29,8 @@ export interface RouteContext {
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   limiter: Pick<RateLimiter, 'hit'>;
   limits: AuthLimits;
+  /** The VAPID public key (base64url) served at GET /v1/push/vapid-key; null: push is off (503 push_unavailable). */
+  vapidPublicKey: string | null;
   /** Readiness of the gateway's dependencies; throws naming what is down. */
   ready: () => Promise<Record<string, 'ok' | 'down'>>;
 }

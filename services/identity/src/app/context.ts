@@ -27,6 +27,8 @@ export interface IdentitySettings {
   scrypt: ScryptParams;
   /** The password-hashing queue's bounds (default DEFAULT_HASH_QUEUE). */
   hashQueue?: HashQueueSettings;
+  /** Hosts a push subscription's endpoint may be on (domain/push-subscription.ts; default DEFAULT_PUSH_ENDPOINT_HOSTS). */
+  pushEndpointHosts?: readonly string[];
 }
 
 export interface IdentityDeps {

@@ -13,6 +13,7 @@
 //   credentials.ts password hashing and checks through the bounded queue
 //   sessions.ts    sessions started and ended, devices revoked with theirs
 //   own-list.ts    the caller's own signed device list, parsed and stored
+//   push/          Web Push subscriptions per device (set, delete, list for delivery)
 //
 // Projections run in the append transaction; the outbox publishes after commit.
 import { systemClock, type Clock, type Database, type EventStore, type Logger, type RevocationList } from '@bil/runtime';
@@ -33,8 +34,13 @@ import { deleteAccount } from './commands/delete-account.js';
 import { getAccount } from './queries/account.js';
 import { findUser, getUser } from './queries/users.js';
 import { listDevices } from './queries/devices.js';
+import { setPushSubscription } from './push/set-subscription.js';
+import { deletePushSubscription, deletePushSubscriptionByEndpoint } from './push/delete-subscription.js';
+import { listPushSubscriptions } from './push/list-subscriptions.js';
+import type { PushSubscriptionRecord } from './push/rows.js';
 
 export type { DeviceRecord, PublicUser } from './rows.js';
+export type { PushSubscriptionRecord } from './push/rows.js';
 export type { Actor, IdentitySettings, Tokens } from './context.js';
 
 type Args<F> = F extends (deps: IdentityDeps, ...args: infer A) => unknown ? A : never;
@@ -110,6 +116,25 @@ export class IdentityApp {
 
   listDevices(rawUserId: unknown): Promise<{ identityKey: string | null; devices: DeviceRecord[]; deviceList: string | null }> {
     return listDevices(this.deps, rawUserId);
+  }
+
+  /** Stores the caller's own device's Web Push subscription (docs/push.md). */
+  setPushSubscription(...a: Args<typeof setPushSubscription>): Promise<PushSubscriptionRecord> {
+    return setPushSubscription(this.deps, ...a);
+  }
+
+  deletePushSubscription(...a: Args<typeof deletePushSubscription>): Promise<boolean> {
+    return deletePushSubscription(this.deps, ...a);
+  }
+
+  /** Delivery's look-up: subscriptions of active devices by device ids or user ids. */
+  listPushSubscriptions(...a: Args<typeof listPushSubscriptions>): Promise<PushSubscriptionRecord[]> {
+    return listPushSubscriptions(this.deps, ...a);
+  }
+
+  /** Delivery, after a 404/410 from the push service. */
+  deletePushSubscriptionByEndpoint(...a: Args<typeof deletePushSubscriptionByEndpoint>): Promise<boolean> {
+    return deletePushSubscriptionByEndpoint(this.deps, ...a);
   }
 
   jwks(): string {

@@ -6,7 +6,8 @@ import type { Actor__Output } from '@bil/proto/gen/bil/identity/v1/Actor';
 import type { Device } from '@bil/proto/gen/bil/identity/v1/Device';
 import type { PublicUser as PublicUserMsg } from '@bil/proto/gen/bil/identity/v1/PublicUser';
 import type { TokenPair } from '@bil/proto/gen/bil/identity/v1/TokenPair';
-import type { Actor, DeviceRecord, IdentityApp, PublicUser, Tokens } from '../app/identity-app.js';
+import type { PushSubscription } from '@bil/proto/gen/bil/identity/v1/PushSubscription';
+import type { Actor, DeviceRecord, IdentityApp, PublicUser, PushSubscriptionRecord, Tokens } from '../app/identity-app.js';
 import { publicDevice } from '../domain/device/device.js';
 
 function actorOf(a: Actor__Output | null): Actor {
@@ -33,6 +34,8 @@ const tokensMsg = (t: Tokens): TokenPair => ({
   tokenType: 'Bearer',
   sessionId: t.sessionId,
 });
+
+const pushMsg = (s: PushSubscriptionRecord): PushSubscription => ({ ...s });
 
 export function identityHandlers(app: IdentityApp): AsyncHandlers<IdentityServiceHandlers> {
   return {
@@ -84,5 +87,11 @@ export function identityHandlers(app: IdentityApp): AsyncHandlers<IdentityServic
       return { identityKey: r.identityKey ?? '', devices: r.devices.map(deviceMsg), deviceList: r.deviceList ?? '' };
     },
     GetJwks: async () => ({ jwksJson: app.jwks() }),
+    SetPushSubscription: async (req) => ({
+      subscription: pushMsg(await app.setPushSubscription(actorOf(req.actor), { deviceId: req.deviceId, endpoint: req.endpoint, p256dh: req.p256dh, auth: req.auth })),
+    }),
+    DeletePushSubscription: async (req) => ({ deleted: await app.deletePushSubscription(actorOf(req.actor), req.deviceId) }),
+    ListPushSubscriptions: async (req) => ({ subscriptions: (await app.listPushSubscriptions(req.deviceIds, req.userIds)).map(pushMsg) }),
+    DeletePushSubscriptionByEndpoint: async (req) => ({ deleted: await app.deletePushSubscriptionByEndpoint(req.deviceId, req.endpoint) }),
   };
 }

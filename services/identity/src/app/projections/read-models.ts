@@ -66,6 +66,8 @@ async function applyOne(q: Sql, e: StoredEvent<IdentityEvent>): Promise<void> {
       return;
     case 'DeviceRevoked':
       await q.query(`UPDATE identity.devices SET status = 'revoked', revoked_at = ? WHERE device_id = ?`, [ev.data.occurredAt, ev.data.deviceId]);
+      // A revoked device (one by one, or all with the account) is woken no more: its push subscription goes in the same transaction.
+      await q.query(`DELETE FROM identity.push_subscriptions WHERE device_id = ?`, [ev.data.deviceId]);
       return;
     case 'SessionStarted':
       await q.query(

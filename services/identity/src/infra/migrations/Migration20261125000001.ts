@@ -2,6 +2,7 @@ import { Migration } from '@mikro-orm/migrations';
 import { eventStoreSchemaSql } from '@bil/runtime';
 import { Migration20261201000001 } from './Migration20261201000001.js';
 import { Migration20261230000001 } from './Migration20261230000001.js';
+import { Migration20270101000020 } from './Migration20270101000020.js';
 
 /** Event store, outbox checkpoint and the identity read models. */
 export class Migration20261125000001 extends Migration {
@@ -51,4 +52,5 @@ export const migrations = [
   { name: 'Migration20261125000001', class: Migration20261125000001 },
   { name: 'Migration20261201000001', class: Migration20261201000001 },
   { name: 'Migration20261230000001', class: Migration20261230000001 },
+  { name: 'Migration20270101000020', class: Migration20270101000020 },
 ];
