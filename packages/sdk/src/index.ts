@@ -89,3 +89,4 @@ export {
   type LiveMembershipEvent,
   type LiveMessageDeletedEvent,
 } from './live-client.js';
+export { MAX_ATTACHMENT_SIZE, type AttachmentSource, type AttachmentsApi, type UploadOptions } from './attachments.js';

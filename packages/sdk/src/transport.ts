@@ -102,16 +102,57 @@ export class Transport {
       }
       return parsed as T;
     }
-    const error = errorOf(parsed);
-    throw new BilApiError({
-      status: response.status,
-      code: error?.code ?? `http_${response.status}`,
-      message: error?.message ?? `HTTP ${response.status}`,
-      details: error?.details ?? {},
-      correlationId,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
+    throw apiError(response, parsed, correlationId, retryAfterMs);
   }
+
+  /**
+   * Sends bytes (or nothing) and returns the Response for its body to be
+   * streamed (attachments): an error answer becomes BilApiError, no answer
+   * BilNetworkError, as for request(). `timeoutMs` 0: no overall deadline
+   * (a long download); default the transport's.
+   */
+  async stream(method: string, path: string, options: { body?: Uint8Array; accessToken?: string; timeoutMs?: number } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/octet-stream, application/json' };
+    if (options.body !== undefined) headers['content-type'] = 'application/octet-stream';
+    if (options.accessToken !== undefined) headers.authorization = `Bearer ${options.accessToken}`;
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#baseUrl}${path}`, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: options.body as Uint8Array<ArrayBuffer> } : {}),
+        ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+      });
+    } catch (err) {
+      this.#observed('offline');
+      throw new BilNetworkError(`${method} ${path}: request failed`, { code: err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network', cause: err });
+    }
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const outage = response.status === 502 || response.status === 503 || response.status === 504;
+    this.#observed(outage ? 'unavailable' : 'online', outage ? retryAfterMs : undefined);
+    if (response.ok) return response;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await response.text());
+    } catch {
+      parsed = undefined;
+    }
+    throw apiError(response, parsed, response.headers.get('x-correlation-id') ?? undefined, retryAfterMs);
+  }
+}
+
+/** The BilApiError of an error answer. */
+function apiError(response: Response, parsed: unknown, correlationId: string | undefined, retryAfterMs: number | undefined): BilApiError {
+  const error = errorOf(parsed);
+  return new BilApiError({
+    status: response.status,
+    code: error?.code ?? `http_${response.status}`,
+    message: error?.message ?? `HTTP ${response.status}`,
+    details: error?.details ?? {},
+    correlationId,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
 }
 
 /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, in ms from now; undefined if absent or malformed. */

@@ -62,6 +62,8 @@ export interface StackOptions {
   chatEnv?: Record<string, string>;
   /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
   delivery?: boolean;
+  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES). */
+  chatEnv?: Record<string, string>;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
   deliveryEnv?: Record<string, string>;
   /** Extra gateway settings (e.g. PUSH_VAPID_PUBLIC_KEY). */

@@ -11,6 +11,10 @@ export const chatConfigSchema = {
   CHAT_MIGRATE_ON_START: bool('apply pending migrations at start (the Helm chart runs them as a Job instead)', true),
   CHAT_MAX_GROUP_MEMBERS: int('how many members a group may have', MAX_GROUP_MEMBERS, 2, MAX_GROUP_MEMBERS),
   CHAT_DB_POOL_MAX: int('PostgreSQL connections in the pool', 20, 2, 200),
+  CHAT_BLOB_QUOTA_BYTES: int('most bytes of attachments (blob ciphertext) one user may hold', 1024 * 1024 * 1024, 0),
+  CHAT_BLOB_GRACE_SECONDS: int('how long a completed blob no message references is kept before the collector deletes it', 24 * 3600, 0),
+  CHAT_BLOB_UPLOAD_TTL_SECONDS: int('how long an incomplete upload is kept', 24 * 3600, 60),
+  CHAT_BLOB_COLLECT_INTERVAL_SECONDS: int('how often the blob collector runs', 600, 1),
   CHAT_EXPIRY_INTERVAL_MS: int('how often the expiry job erases messages past their disappearing timer, in ms', 10_000, 100, 3_600_000),
 };
 

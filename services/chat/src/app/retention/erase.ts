@@ -6,6 +6,7 @@
 // copy: the row refers to it), its wrapped keys from message_keys.
 import type { Sql } from '@bil/runtime';
 import { POSTED } from '../sql-fields.js';
+import { releaseMessageBlobs } from '../blobs/collector.js';
 
 /**
  * Erases the ciphertext and keys of these messages of one chat and marks them
@@ -20,8 +21,8 @@ export async function eraseMessages(q: Sql, chatId: string, seqs: readonly numbe
     [chatId, list],
   );
   await q.query(`DELETE FROM chat.message_keys WHERE chat_id = ? AND seq = ANY (?::bigint[])`, [chatId, list]);
-  // MERGE HOOK (attach helper, issue #17.1): the attachments a message refers to go with it:
-  //   DELETE FROM chat.message_blobs WHERE chat_id = ? AND seq = ANY (?::bigint[])
+  // The attachments it referred to are released (the blob collector deletes the blobs nothing else references).
+  await releaseMessageBlobs(q, chatId, seqs);
   await q.query(`UPDATE chat.messages SET removed = true, tombstone = COALESCE(?::jsonb, tombstone) WHERE chat_id = ? AND seq = ANY (?::bigint[])`, [
     tombstone ? JSON.stringify(tombstone) : null,
     chatId,
