@@ -105,6 +105,17 @@ describe('delete for everyone', () => {
     ]);
   });
 
+  it("releases the message's attachments (message_blobs rows) in the same transaction", async () => {
+    const users = await seedDirectory(db, 2);
+    const alice = users[0]!.devices[0]!;
+    const { chatId, head } = await group(users);
+    const m = await post(chatId, head, alice);
+    await db.query(`INSERT INTO chat.message_blobs (chat_id, seq, blob_id) VALUES (?, ?, ?)`, [chatId, m.seq, randomUUID()]);
+    await app.deleteMessage(actorOf(alice), { chatId, messageId: m.messageId, tombstone: tombstone(chatId, m.messageId, alice) });
+    const [left] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM chat.message_blobs WHERE chat_id = ?`, [chatId]);
+    expect(Number(left!.n)).toBe(0);
+  });
+
   it('only the sender may delete; the tombstone must name the message, the caller, and verify', async () => {
     const users = await seedDirectory(db, 2);
     const [alice, bob] = [users[0]!.devices[0]!, users[1]!.devices[0]!];
