@@ -58,11 +58,9 @@ export interface Stack {
 export interface StackOptions {
   /** Start the chat service. */
   chat?: boolean;
-  /** Overrides of chat settings (e.g. CHAT_EXPIRY_INTERVAL_MS). */
-  chatEnv?: Record<string, string>;
   /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
   delivery?: boolean;
-  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES). */
+  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES, CHAT_EXPIRY_INTERVAL_MS). */
   chatEnv?: Record<string, string>;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
   deliveryEnv?: Record<string, string>;
