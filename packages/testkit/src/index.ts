@@ -226,6 +226,7 @@ export { expectSnapshotsEqualReplay } from './snapshots.js';
 export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './fake-openai.js';
 export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';
+export { startTestS3, type TestS3 } from './s3.js';
 export { spawnNode, type NodeProcess } from './process.js';
 export {
   bilMain,
