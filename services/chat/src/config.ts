@@ -17,7 +17,7 @@ export const chatConfigSchema = {
   CHAT_BLOB_COLLECT_INTERVAL_SECONDS: int('how often the blob collector runs', 600, 1),
   CHAT_BLOB_BACKEND: oneOf('where attachment ciphertext is stored: postgres (the chat database) or s3 (an S3-compatible bucket)', ['postgres', 's3'] as const, 'postgres'),
   CHAT_S3_BUCKET: optionalStr('the bucket (with CHAT_BLOB_BACKEND=s3)'),
-  CHAT_S3_PREFIX: str('a prefix for every object key in the bucket', 'blobs/', { pattern: /^[A-Za-z0-9_.\/-]{0,200}$/ }),
+  CHAT_S3_PREFIX: str('a prefix for every object key in the bucket', 'blobs/', { pattern: /^[A-Za-z0-9_./-]{0,200}$/ }),
   CHAT_S3_REGION: str('the bucket\'s region', 'us-east-1', { pattern: /^[a-z0-9-]{1,40}$/ }),
   CHAT_S3_ENDPOINT: optionalStr('the S3 API endpoint of an S3-compatible service, http(s)://host:port (unset: AWS for the region)'),
   CHAT_S3_FORCE_PATH_STYLE: bool('address the bucket in the path (most S3-compatible servers) instead of the host name', false),
