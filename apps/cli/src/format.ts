@@ -118,7 +118,8 @@ export function messageLine(m: HistoryMessage, names: Readonly<Record<string, st
   }
   const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));
   const head = `${seq}  ${style.dim(formatTime(m.timestamp, now))}  ${who}: `;
-  return `${head}${safe(m.text, continuation(visibleLength(head) - 2 + indent))}`;
+  const files = (m.attachments ?? []).map((a) => style.dim(` [file: ${safe(a.name)}, ${a.size} bytes]`)).join('');
+  return `${head}${safe(m.text, continuation(visibleLength(head) - 2 + indent))}${files}`;
 }
 
 /** A history gap as a line people read where the messages are. */

@@ -5,6 +5,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { App, type GlobalOptions } from './app.js';
 import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
+import * as attachments from './commands/attachments.js';
 import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
 import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
@@ -207,8 +208,18 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('<chat>', 'chat reference: id, @username or group title')
     .argument('[text...]', 'the message; "-" or none with a pipe: read standard input')
     .option('--lines', 'send each line of the text as its own message')
+    .option('--file <path>', 'attach this file (encrypted here, up to 100 MiB); the text, if any, goes with it')
     .addHelpText('after', CHAT_REFS)
     .action(act('send', chats.send));
+
+  program
+    .command('download')
+    .description('save the attachments of a message, decrypted and checked here')
+    .argument('<chat>', 'chat reference')
+    .argument('<message-id>', 'the message (its id, as `bil history --json` shows)')
+    .option('-o, --out <path>', 'where to save it (default: the file name the sender gave, in this directory)')
+    .addHelpText('after', CHAT_REFS)
+    .action(act('download', attachments.download));
 
   program
     .command('history')
