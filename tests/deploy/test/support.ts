@@ -243,6 +243,9 @@ export function existingSecretStandIn(name = ''): Record<string, string> {
     DIGEST_KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64url'),
     OPENAI_API_KEY: 'sk-test',
     SERVICE_AUTH_SECRET: randomBytes(32).toString('base64url'),
+    // A bucket's credentials Secret (chat.blobs.s3.credentialsSecret).
+    'access-key-id': 'AKIAEXAMPLE',
+    'secret-access-key': randomBytes(30).toString('base64'),
   };
 }
 
