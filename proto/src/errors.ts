@@ -73,7 +73,6 @@ export const ErrorReason = {
   INVALID_CERTIFICATE: 'invalid_certificate',
   INVALID_CHARACTERS: 'invalid_characters',
   INVALID_ATTACHMENTS: 'invalid_attachments',
-  INVALID_BLOB_ID: 'invalid_blob_id',
   INVALID_CHAT_ID: 'invalid_chat_id',
   INVALID_CHAT_IDS: 'invalid_chat_ids',
   INVALID_CONSENT: 'invalid_consent',

@@ -3,6 +3,7 @@
 // check its chunking, nonces and digest byte for byte.
 import { encryptAttachment, attachmentRef } from '../attachment.js';
 import { toBase64Url, utf8, type Bytes } from '../encoding.js';
+import { CHECK_TIME } from './vectors.js';
 
 export interface AttachmentVector {
   description: string;
@@ -24,7 +25,7 @@ const CASES: Array<{ description: string; chunkSize: number; plaintext: Bytes }>
   { description: 'an exact multiple: the second 16-byte chunk is the final one', chunkSize: 16, plaintext: bytes(32, (i) => 255 - i) },
 ];
 
-export async function buildAttachmentVectors(): Promise<{ 'attachment.json': { vectors: AttachmentVector[] } }> {
+export async function buildAttachmentVectors(): Promise<{ 'attachment.json': { check_time: number; vectors: AttachmentVector[] } }> {
   const vectors: AttachmentVector[] = [];
   for (const [n, c] of CASES.entries()) {
     const key = bytes(32, (i) => i + n * 32);
@@ -50,5 +51,5 @@ export async function buildAttachmentVectors(): Promise<{ 'attachment.json': { v
       size: ref.size,
     });
   }
-  return { 'attachment.json': { vectors } };
+  return { 'attachment.json': { check_time: CHECK_TIME, vectors } };
 }
