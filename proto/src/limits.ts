@@ -63,6 +63,8 @@ export const MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024;
 export const MAX_BLOB_BYTES = MAX_ATTACHMENT_BYTES + 32 * 1024;
 /** Most bytes one AppendBlob or ReadBlob carries (1 MiB). */
 export const MAX_BLOB_CHUNK_BYTES = 1024 * 1024;
+/** Most bytes one presigned upload (PresignUpload) may carry straight to object storage (64 MiB). */
+export const MAX_DIRECT_PART_BYTES = 64 * 1024 * 1024;
 /** Most blobs one message may reference. */
 export const MAX_MESSAGE_ATTACHMENTS = 32;
 

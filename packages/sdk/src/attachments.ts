@@ -17,6 +17,7 @@ import type { ClientCore } from './client-core.js';
 import { BilApiError, BilNetworkError } from './errors.js';
 import type { MessagesApi } from './chat/types.js';
 import type { SendResult } from './chat/types.js';
+import { downloadDirect, putDirect } from './attachments-direct.js';
 
 /** Largest attachment (plaintext bytes), as @bil/proto/limits MAX_ATTACHMENT_BYTES. */
 export const MAX_ATTACHMENT_SIZE = 100 * 1024 * 1024;
@@ -84,9 +85,13 @@ async function sized(source: AttachmentSource, size: number | undefined): Promis
 }
 
 const transient = (err: unknown) =>
-  err instanceof BilNetworkError || (err instanceof BilApiError && (err.status >= 500 || err.code === 'offset_mismatch'));
+  err instanceof BilNetworkError ||
+  (err instanceof BilApiError && (err.status >= 500 || err.code === 'offset_mismatch' || err.code === 'upload_incomplete' || err.code.startsWith('storage_')));
 
 export class Attachments implements AttachmentsApi {
+  /** Whether the server offers presigned transfers (object storage), once a blob's status said so. */
+  #direct: boolean | undefined;
+
   constructor(
     private readonly core: ClientCore,
     private readonly messages: Pick<MessagesApi, 'sendContent'>,
@@ -99,8 +104,9 @@ export class Attachments implements AttachmentsApi {
     await this.core.call('GET', `/v1/chats/${encodeURIComponent(chatId)}`);
     const src = await sized(source, options.size);
     if (src.size > MAX_ATTACHMENT_SIZE) throw new RangeError(`attachments are at most ${MAX_ATTACHMENT_SIZE} bytes`);
-    const created = await this.core.call<{ blob_id: string }>('POST', '/v1/blobs', { size: attachmentCiphertextSize(src.size) });
+    const created = await this.core.call<{ blob_id: string; direct_transfer?: boolean }>('POST', '/v1/blobs', { size: attachmentCiphertextSize(src.size) });
     const blobId = created.blob_id;
+    this.#direct = created.direct_transfer === true;
     const enc = encryptAttachment(src.chunks());
     let offset = 0;
     let held: Uint8Array[] = [];
@@ -133,6 +139,10 @@ export class Attachments implements AttachmentsApi {
     let from = start;
     for (let attempt = 1; ; attempt++) {
       try {
+        if (this.#direct) {
+          await putDirect(this.core, blobId, from, segment.subarray(from - start));
+          return;
+        }
         const token = await this.core.session.accessToken();
         await this.core.transport.stream('PUT', `/v1/blobs/${encodeURIComponent(blobId)}/content?offset=${from}`, {
           body: segment.subarray(from - start),
@@ -151,6 +161,14 @@ export class Attachments implements AttachmentsApi {
   }
 
   async *download(ref: AttachmentRef): AsyncGenerator<Uint8Array> {
+    if (this.#direct !== false) {
+      const fromBucket = await downloadDirect(this.core, ref.blob_id);
+      this.#direct = fromBucket !== undefined;
+      if (fromBucket) {
+        yield* decryptAttachment(ref, fromBucket);
+        return;
+      }
+    }
     const token = await this.core.session.accessToken();
     const res = await this.core.transport.stream('GET', `/v1/blobs/${encodeURIComponent(ref.blob_id)}/content`, { accessToken: token, timeoutMs: 0 });
     if (!res.body) throw new BilApiError({ status: res.status, code: 'invalid_response', message: 'the server sent no body' });

@@ -140,6 +140,30 @@ export class Transport {
     }
     throw apiError(response, parsed, response.headers.get('x-correlation-id') ?? undefined, retryAfterMs);
   }
+
+  /**
+   * A request to a presigned object-storage URL the gateway handed out
+   * (attachments with `direct_transfer`): absolute, and never carrying this
+   * client's credentials. An error answer becomes BilApiError with code
+   * `storage_<status>`, no answer BilNetworkError.
+   */
+  async external(method: 'GET' | 'PUT', url: string, options: { body?: Uint8Array; timeoutMs?: number } = {}): Promise<Response> {
+    if (!/^https?:\/\//.test(url)) throw new BilApiError({ status: 200, code: 'invalid_response', message: 'the server handed out a URL that is not http(s)' });
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        ...(options.body !== undefined ? { body: options.body as Uint8Array<ArrayBuffer> } : {}),
+        ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+      });
+    } catch (err) {
+      throw new BilNetworkError(`${method} object storage: request failed`, { code: err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network', cause: err });
+    }
+    if (response.ok) return response;
+    await response.body?.cancel().catch(() => undefined);
+    throw new BilApiError({ status: response.status, code: `storage_${response.status}`, message: `object storage answered ${response.status}` });
+  }
 }
 
 /** The BilApiError of an error answer. */

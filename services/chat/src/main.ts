@@ -27,7 +27,7 @@ import { identityDirectoryConsumer } from './infra/identity-directory.js';
 import { chatHandlers } from './grpc/handlers.js';
 import { blobHandlers } from './grpc/blob-handlers.js';
 import { BlobStore } from './app/blobs/blob-store.js';
-import { PostgresBlobBackend } from './app/blobs/postgres-backend.js';
+import { createBlobBackend } from './infra/blob-backend.js';
 import { startBlobCollector } from './app/blobs/collector.js';
 import { startExpiryJob } from './app/retention/expiry.js';
 
@@ -68,7 +68,7 @@ void runService('chat', async (life) => {
   const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 16 * 1024 * 1024, auth: ServiceAuth.fromConfig('chat', config, logger) });
   const proto = loadChatProto();
   grpc.add('bil.chat.v1.ChatService', proto.bil.chat.v1.ChatService.service, chatHandlers(app));
-  const blobBackend = new PostgresBlobBackend(db);
+  const blobBackend = await createBlobBackend(config, db);
   const blobs = new BlobStore(db, blobBackend, { quotaBytes: config.CHAT_BLOB_QUOTA_BYTES });
   grpc.add('bil.chat.v1.BlobService', loadBlobProto().bil.chat.v1.BlobService.service, blobHandlers(blobs));
   const collector = startBlobCollector(

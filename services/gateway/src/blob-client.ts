@@ -14,6 +14,12 @@ import type { GetBlobRequest } from '@bil/proto/gen/bil/chat/v1/GetBlobRequest';
 import type { GetBlobResponse__Output } from '@bil/proto/gen/bil/chat/v1/GetBlobResponse';
 import type { ReadBlobRequest } from '@bil/proto/gen/bil/chat/v1/ReadBlobRequest';
 import type { ReadBlobResponse__Output } from '@bil/proto/gen/bil/chat/v1/ReadBlobResponse';
+import type { PresignUploadRequest } from '@bil/proto/gen/bil/chat/v1/PresignUploadRequest';
+import type { PresignUploadResponse__Output } from '@bil/proto/gen/bil/chat/v1/PresignUploadResponse';
+import type { CommitUploadRequest } from '@bil/proto/gen/bil/chat/v1/CommitUploadRequest';
+import type { CommitUploadResponse__Output } from '@bil/proto/gen/bil/chat/v1/CommitUploadResponse';
+import type { PresignDownloadRequest } from '@bil/proto/gen/bil/chat/v1/PresignDownloadRequest';
+import type { PresignDownloadResponse__Output } from '@bil/proto/gen/bil/chat/v1/PresignDownloadResponse';
 
 export type { BlobStatus__Output as BlobStatus } from '@bil/proto/gen/bil/chat/v1/BlobStatus';
 
@@ -23,6 +29,9 @@ export interface BlobApi {
   appendBlob(req: AppendBlobRequest): Promise<AppendBlobResponse__Output>;
   getBlob(req: GetBlobRequest): Promise<GetBlobResponse__Output>;
   readBlob(req: ReadBlobRequest): Promise<ReadBlobResponse__Output>;
+  presignUpload(req: PresignUploadRequest): Promise<PresignUploadResponse__Output>;
+  commitUpload(req: CommitUploadRequest): Promise<CommitUploadResponse__Output>;
+  presignDownload(req: PresignDownloadRequest): Promise<PresignDownloadResponse__Output>;
   close(): void;
 }
 
@@ -41,6 +50,9 @@ export function createBlobClient(address: string, timeoutMs: number, auth: Servi
     appendBlob: (req) => callUnary(c, c.AppendBlob, req, settings),
     getBlob: (req) => callUnary(c, c.GetBlob, req, settings),
     readBlob: (req) => callUnary(c, c.ReadBlob, req, settings),
+    presignUpload: (req) => callUnary(c, c.PresignUpload, req, settings),
+    commitUpload: (req) => callUnary(c, c.CommitUpload, req, settings),
+    presignDownload: (req) => callUnary(c, c.PresignDownload, req, settings),
     close: () => c.close(),
   };
 }

@@ -20,7 +20,7 @@ const headers = { authorization: 'Bearer good' };
 function stubBlobs(size: number): BlobApi & { stored: Buffer[] } {
   const stored: Buffer[] = [];
   const received = () => stored.reduce((n, b) => n + b.length, 0);
-  const status = () => ({ blobId: BLOB_ID, size: String(size), received: String(received()), complete: received() === size, createdAt: '2026-12-05T00:00:00.000Z' });
+  const status = () => ({ blobId: BLOB_ID, size: String(size), received: String(received()), complete: received() === size, createdAt: '2026-12-05T00:00:00.000Z', directTransfer: false });
   return {
     stored,
     createBlob: vi.fn(async () => ({ blob: status() })),
@@ -34,6 +34,16 @@ function stubBlobs(size: number): BlobApi & { stored: Buffer[] } {
       const all = Buffer.concat(stored);
       const at = Number(req.offset);
       return { data: all.subarray(at, at + Number(req.maxBytes)), size: String(all.length) };
+    }),
+    // The PostgreSQL backend has no presigned transfers.
+    presignUpload: vi.fn(async () => {
+      throw new AppError('failed_precondition', 'direct_transfer_unavailable', 'upload through the API');
+    }),
+    commitUpload: vi.fn(async () => {
+      throw new AppError('failed_precondition', 'direct_transfer_unavailable', 'upload through the API');
+    }),
+    presignDownload: vi.fn(async () => {
+      throw new AppError('failed_precondition', 'direct_transfer_unavailable', 'download through the API');
     }),
     close: () => undefined,
   };
@@ -70,7 +80,7 @@ describe('/v1/blobs', () => {
   it('creates a blob of a size up to the limit', async () => {
     const res = await app.inject({ method: 'POST', url: '/v1/blobs', headers, payload: { size } });
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toEqual({ blob_id: BLOB_ID, size, received: 0, complete: false, created_at: '2026-12-05T00:00:00.000Z' });
+    expect(res.json()).toEqual({ blob_id: BLOB_ID, size, received: 0, complete: false, created_at: '2026-12-05T00:00:00.000Z', direct_transfer: false });
     expect(blob.createBlob).toHaveBeenCalledWith({ actor: { userId: ACTOR.userId, deviceId: ACTOR.deviceId, sessionId: 's1' }, size: String(size) });
     const big = await app.inject({ method: 'POST', url: '/v1/blobs', headers, payload: { size: MAX_BLOB_BYTES + 1 } });
     expect(big.statusCode).toBe(400);
@@ -113,5 +123,19 @@ describe('/v1/blobs', () => {
     expect(anon.statusCode).toBe(401);
     const badOffset = await app.inject({ method: 'PUT', url: `/v1/blobs/${BLOB_ID}/content?offset=-1`, headers: { ...headers, 'content-type': 'application/octet-stream' }, payload: Buffer.from('x') });
     expect(badOffset.statusCode).toBe(400);
+  });
+
+  it('presigned transfers: 409 direct_transfer_unavailable from a database backend, and their bodies are validated', async () => {
+    const url = await app.inject({ method: 'POST', url: `/v1/blobs/${BLOB_ID}/upload-url`, headers, payload: { offset: 0, length: 10 } });
+    expect(url.statusCode).toBe(409);
+    expect(url.json().error.code).toBe('direct_transfer_unavailable');
+    const dl = await app.inject({ method: 'GET', url: `/v1/blobs/${BLOB_ID}/download-urls`, headers });
+    expect(dl.json().error.code).toBe('direct_transfer_unavailable');
+    const tooBig = await app.inject({ method: 'POST', url: `/v1/blobs/${BLOB_ID}/uploaded`, headers, payload: { offset: 0, length: 64 * 1024 * 1024 + 1 } });
+    expect(tooBig.statusCode).toBe(400);
+    const extra = await app.inject({ method: 'POST', url: `/v1/blobs/${BLOB_ID}/upload-url`, headers, payload: { offset: 0, length: 1, url: 'x' } });
+    expect(extra.statusCode).toBe(400);
+    const status = await app.inject({ method: 'GET', url: `/v1/blobs/${BLOB_ID}`, headers });
+    expect(status.json().direct_transfer).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
 // "Blobs"). The bytes themselves are application/octet-stream bodies and
 // answers, streamed: only the JSON parts are described here.
 import type { FromSchema } from '@bil/proto/rest';
-import { MAX_BLOB_BYTES } from '@bil/proto/limits';
+import { MAX_BLOB_BYTES, MAX_DIRECT_PART_BYTES } from '@bil/proto/limits';
 import { BEARER, errors } from './schemas.js';
 
 export const blobStatusSchema = {
@@ -16,6 +16,10 @@ export const blobStatusSchema = {
     received: { type: 'integer', description: 'Bytes received so far: the offset to upload from.' },
     complete: { type: 'boolean', description: 'True once all `size` bytes arrived; only then can a message reference it.' },
     created_at: { type: 'string', format: 'date-time' },
+    direct_transfer: {
+      type: 'boolean',
+      description: 'True when the bytes live in object storage the client may reach itself with presigned URLs (upload-url, uploaded, download-urls).',
+    },
   },
 } as const;
 
@@ -78,4 +82,73 @@ export const readBlobSchema = {
   security: BEARER,
   params: blobParams,
   response: { ...errors(400, 401, 403, 404, 409) },
+} as const;
+
+// --- presigned transfers (object storage only; 409 `direct_transfer_unavailable` otherwise) ---
+
+const directPart = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['offset', 'length'],
+  properties: {
+    offset: { type: 'integer', minimum: 0, maximum: MAX_BLOB_BYTES, description: 'Where the bytes start: `received`.' },
+    length: { type: 'integer', minimum: 1, maximum: MAX_DIRECT_PART_BYTES, description: `How many bytes, at most ${MAX_DIRECT_PART_BYTES}.` },
+  },
+} as const;
+export type DirectPartBody = FromSchema<typeof directPart>;
+
+export const presignUploadSchema = {
+  tags: ['blobs'],
+  summary: 'A presigned URL to PUT the next `length` bytes of the ciphertext straight to object storage.',
+  description:
+    'PUT exactly `length` bytes to `url` (Content-Length must match), then `POST /v1/blobs/{blob_id}/uploaded` with the same offset and length. ' +
+    '409 `direct_transfer_unavailable` when the server keeps blobs in its database (upload through `PUT /v1/blobs/{blob_id}/content`).',
+  security: BEARER,
+  params: blobParams,
+  body: directPart,
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url', 'method', 'expires_at'],
+      properties: { url: { type: 'string' }, method: { type: 'string', enum: ['PUT'] }, expires_at: { type: 'string', format: 'date-time' } },
+    },
+    ...errors(400, 401, 403, 404, 409, 413),
+  },
+} as const;
+
+export const commitUploadSchema = {
+  tags: ['blobs'],
+  summary: 'Count bytes PUT to a presigned URL: object storage must hold exactly `length` bytes at `offset` (409 `upload_incomplete` otherwise).',
+  security: BEARER,
+  params: blobParams,
+  body: directPart,
+  response: { 200: { ...status, description: 'The state after the bytes were counted.' }, ...errors(400, 401, 403, 404, 409, 413) },
+} as const;
+
+export const presignDownloadSchema = {
+  tags: ['blobs'],
+  summary: "Presigned URLs to GET a completed blob's ciphertext straight from object storage, range by range, in order.",
+  security: BEARER,
+  params: blobParams,
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['parts', 'expires_at'],
+      properties: {
+        parts: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['offset', 'length', 'url'],
+            properties: { offset: { type: 'integer' }, length: { type: 'integer' }, url: { type: 'string' } },
+          },
+        },
+        expires_at: { type: 'string', format: 'date-time' },
+      },
+    },
+    ...errors(400, 401, 403, 404, 409),
+  },
 } as const;

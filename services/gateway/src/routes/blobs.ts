@@ -12,7 +12,11 @@ import type { BlobApi, BlobStatus } from '../blob-client.js';
 import { int64ToNumber } from '../mappers.js';
 import {
   appendBlobSchema,
+  commitUploadSchema,
   createBlobSchema,
+  presignDownloadSchema,
+  presignUploadSchema,
+  type DirectPartBody,
   getBlobSchema,
   readBlobSchema,
   type AppendBlobQuery,
@@ -27,11 +31,12 @@ export interface BlobStatusJson {
   received: number;
   complete: boolean;
   created_at: string;
+  direct_transfer: boolean;
 }
 
 function statusJson(b: BlobStatus | null): BlobStatusJson {
   if (!b) throw new AppError('internal', 'internal', 'chat returned no blob');
-  return { blob_id: b.blobId, size: int64ToNumber(b.size), received: int64ToNumber(b.received), complete: b.complete, created_at: b.createdAt };
+  return { blob_id: b.blobId, size: int64ToNumber(b.size), received: int64ToNumber(b.received), complete: b.complete, created_at: b.createdAt, direct_transfer: b.directTransfer };
 }
 
 const OFFSET = /^(0|[1-9]\d{0,15})$/;
@@ -51,6 +56,31 @@ export function blobRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: BlobParams }>('/v1/blobs/:blob_id', { schema: getBlobSchema, ...auth }, async (request) => {
     const res = await inContext(request, () => blob().getBlob({ actor: actorOf(request), blobId: request.params.blob_id }));
     return statusJson(res.blob);
+  });
+
+  // Presigned transfers: the bytes go to and from object storage directly.
+  app.post<{ Params: BlobParams; Body: DirectPartBody }>('/v1/blobs/:blob_id/upload-url', { schema: presignUploadSchema, ...auth }, async (request) => {
+    const { offset, length } = request.body;
+    const res = await inContext(request, () =>
+      blob().presignUpload({ actor: actorOf(request), blobId: request.params.blob_id, offset: String(offset), length: String(length) }),
+    );
+    return { url: res.url, method: 'PUT', expires_at: res.expiresAt };
+  });
+
+  app.post<{ Params: BlobParams; Body: DirectPartBody }>('/v1/blobs/:blob_id/uploaded', { schema: commitUploadSchema, ...auth }, async (request) => {
+    const { offset, length } = request.body;
+    const res = await inContext(request, () =>
+      blob().commitUpload({ actor: actorOf(request), blobId: request.params.blob_id, offset: String(offset), length: String(length) }),
+    );
+    return statusJson(res.blob);
+  });
+
+  app.get<{ Params: BlobParams }>('/v1/blobs/:blob_id/download-urls', { schema: presignDownloadSchema, ...auth }, async (request) => {
+    const res = await inContext(request, () => blob().presignDownload({ actor: actorOf(request), blobId: request.params.blob_id }));
+    return {
+      parts: res.parts.map((p) => ({ offset: int64ToNumber(p.offset), length: int64ToNumber(p.length), url: p.url })),
+      expires_at: res.expiresAt,
+    };
   });
 
   app.get<{ Params: BlobParams }>('/v1/blobs/:blob_id/content', { schema: readBlobSchema, ...auth }, async (request, reply) => {

@@ -20,3 +20,19 @@ export interface BlobBackend {
   /** How many bytes are stored for the blob. */
   stat(blobId: string): Promise<{ bytes: number }>;
 }
+
+/**
+ * What an object store adds: clients move the bytes to and from it directly
+ * with presigned URLs, past the gateway and this service; the blob's row
+ * still counts what arrived (after checking the object) and says who may read.
+ */
+export interface DirectTransfer {
+  /** A URL to PUT exactly `length` bytes to, stored at `offset` of the blob. */
+  presignPut(blobId: string, offset: number, length: number): Promise<string>;
+  /** How many bytes a client stored at `offset` (0 when none). */
+  storedLength(blobId: string, offset: number): Promise<number>;
+  /** URLs to GET the blob's stored bytes, in order, with the range each holds. */
+  presignGets(blobId: string): Promise<Array<{ offset: number; length: number; url: string }>>;
+  /** How long the URLs stay valid, in seconds. */
+  readonly presignSeconds: number;
+}

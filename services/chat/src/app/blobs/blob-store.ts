@@ -5,12 +5,12 @@
 // message (at a seq after they joined) references the blob; anyone else gets
 // `blob_not_found`, as for a blob that does not exist.
 import { randomUUID } from 'node:crypto';
-import { failedPrecondition, invalidArgument, notFound, systemClock, type Clock, type Database, type Sql } from '@bil/runtime';
-import { MAX_BLOB_BYTES, MAX_BLOB_CHUNK_BYTES } from '@bil/proto/limits';
+import { AppError, failedPrecondition, invalidArgument, notFound, systemClock, type Clock, type Database, type Sql } from '@bil/runtime';
+import { MAX_BLOB_BYTES, MAX_BLOB_CHUNK_BYTES, MAX_DIRECT_PART_BYTES } from '@bil/proto/limits';
 import { validateUuid } from '../../domain/validation.js';
 import type { Actor } from '../context.js';
 import { requireUsableDevice } from '../repository.js';
-import type { BlobBackend } from './backend.js';
+import type { BlobBackend, DirectTransfer } from './backend.js';
 
 export interface BlobSettings {
   /** Most bytes of blobs one user may hold (uploads in progress included). */
@@ -54,6 +54,15 @@ function wholeNumber(raw: unknown, field: string, min: number, max: number, tooL
 
 const overMax = (field: string, max: number) => () => invalidArgument('invalid_argument', `${field} must be at most ${max}`, { field });
 
+/** `length` bytes at `offset` continue the upload: the offset is what arrived so far and the bytes stay within the declared size. */
+function checkAppend(row: BlobRow, offset: number, length: number): void {
+  const received = Number(row.received);
+  if (offset !== received) throw failedPrecondition('offset_mismatch', `the upload continues at offset ${received}`, { received });
+  if (received + length > Number(row.size)) {
+    throw invalidArgument('blob_too_large', `the data goes past the blob's declared size of ${row.size} bytes`, { field: 'data', max_bytes: Number(row.size) });
+  }
+}
+
 export class BlobStore {
   constructor(
     private readonly db: Database,
@@ -96,6 +105,70 @@ export class BlobStore {
     if (!(data instanceof Uint8Array) || data.length === 0 || data.length > MAX_BLOB_CHUNK_BYTES) {
       throw invalidArgument('invalid_length', `data must be 1 to ${MAX_BLOB_CHUNK_BYTES} bytes`, { field: 'data' });
     }
+    return this.appendAt(actor, blobId, offset, data.length, (tx) => this.backend.putChunk(tx, blobId, offset, data));
+  }
+
+  /** A presigned URL the owner PUTs the `length` bytes at `offset` to (object storage only). */
+  async presignUpload(actor: Actor, input: { blobId: unknown; offset: unknown; length: unknown }): Promise<{ url: string; expiresAt: string }> {
+    const direct = this.requireDirect();
+    const blobId = validateUuid(input.blobId, 'blob_id');
+    const offset = wholeNumber(input.offset, 'offset', 0, MAX_BLOB_BYTES, overMax('offset', MAX_BLOB_BYTES));
+    const length = wholeNumber(input.length, 'length', 1, MAX_DIRECT_PART_BYTES, overMax('length', MAX_DIRECT_PART_BYTES));
+    await requireUsableDevice(this.db, actor);
+    const [row] = await this.db.query<BlobRow>(`SELECT blob_id, size, received, status, created_at FROM chat.blobs WHERE blob_id = ? AND owner_user_id = ?`, [
+      blobId,
+      actor.userId,
+    ]);
+    if (!row) throw blobNotFound();
+    checkAppend(row, offset, length);
+    const url = await direct.presignPut(blobId, offset, length);
+    return { url, expiresAt: this.expiry(direct) };
+  }
+
+  /** Counts the `length` bytes the owner PUT at `offset`, once object storage holds exactly that many. */
+  async commitUpload(actor: Actor, input: { blobId: unknown; offset: unknown; length: unknown }): Promise<BlobView> {
+    const direct = this.requireDirect();
+    const blobId = validateUuid(input.blobId, 'blob_id');
+    const offset = wholeNumber(input.offset, 'offset', 0, MAX_BLOB_BYTES, overMax('offset', MAX_BLOB_BYTES));
+    const length = wholeNumber(input.length, 'length', 1, MAX_DIRECT_PART_BYTES, overMax('length', MAX_DIRECT_PART_BYTES));
+    return this.appendAt(actor, blobId, offset, length, async () => {
+      const stored = await direct.storedLength(blobId, offset);
+      if (stored !== length) {
+        throw failedPrecondition('upload_incomplete', `object storage holds ${stored} of the ${length} bytes put at offset ${offset}`, { stored_bytes: stored });
+      }
+    });
+  }
+
+  /** Presigned URLs for a completed blob's bytes, in order, for its owner or a reader (object storage only). */
+  async presignDownload(actor: Actor, rawBlobId: unknown): Promise<{ parts: Array<{ offset: number; length: number; url: string }>; expiresAt: string }> {
+    const direct = this.requireDirect();
+    const blobId = validateUuid(rawBlobId, 'blob_id');
+    const blob = view(await this.readable(this.db, actor, blobId));
+    if (!blob.complete) throw failedPrecondition('blob_incomplete', 'the blob has not been uploaded completely');
+    const parts = await direct.presignGets(blobId);
+    const stored = parts.reduce((n, p) => n + p.length, 0);
+    if (stored !== blob.size) throw new AppError('internal', 'internal', `object storage holds ${stored} of the blob's ${blob.size} bytes`);
+    return { parts, expiresAt: this.expiry(direct) };
+  }
+
+  /** The backend's presigned transfers, when it has them (object storage). */
+  get direct(): DirectTransfer | undefined {
+    const b = this.backend as Partial<DirectTransfer>;
+    return typeof b.presignPut === 'function' ? (this.backend as unknown as DirectTransfer) : undefined;
+  }
+
+  private requireDirect(): DirectTransfer {
+    const direct = this.direct;
+    if (!direct) throw failedPrecondition('direct_transfer_unavailable', 'this server stores attachments in its database: upload and download through the API');
+    return direct;
+  }
+
+  private expiry(direct: DirectTransfer): string {
+    return new Date(this.clock.now().getTime() + direct.presignSeconds * 1000).toISOString();
+  }
+
+  /** Under the blob row's lock: checks `offset` and `length`, lets `store` put the bytes, and counts them. */
+  private appendAt(actor: Actor, blobId: string, offset: number, length: number, store: (tx: Sql) => Promise<void>): Promise<BlobView> {
     return this.db.tx(async (tx) => {
       await requireUsableDevice(tx, actor);
       const [row] = await tx.query<BlobRow>(
@@ -103,20 +176,14 @@ export class BlobStore {
         [blobId, actor.userId],
       );
       if (!row) throw blobNotFound();
-      const received = Number(row.received);
-      if (offset !== received) {
-        throw failedPrecondition('offset_mismatch', `the upload continues at offset ${received}`, { received });
-      }
-      if (received + data.length > Number(row.size)) {
-        throw invalidArgument('blob_too_large', `the data goes past the blob's declared size of ${row.size} bytes`, { field: 'data', max_bytes: Number(row.size) });
-      }
-      await this.backend.putChunk(tx, blobId, offset, data);
+      checkAppend(row, offset, length);
+      await store(tx);
       const [after] = await tx.query<BlobRow>(
         `UPDATE chat.blobs SET received = received + ?,
            status = CASE WHEN received + ? = size THEN 'complete' ELSE 'uploading' END,
            completed_at = CASE WHEN received + ? = size THEN ?::timestamptz ELSE NULL END
          WHERE blob_id = ? RETURNING blob_id, size, received, status, created_at`,
-        [data.length, data.length, data.length, this.clock.now().toISOString(), blobId],
+        [length, length, length, this.clock.now().toISOString(), blobId],
       );
       return view(after!);
     });
