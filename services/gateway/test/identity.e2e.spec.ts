@@ -501,7 +501,7 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
     const ops = Object.entries(doc.body.paths as Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>).flatMap(
       ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
     );
-    // The chat and digest routes are checked with their own tests.
+    // The chat and digest routes are checked with their own tests; the blob routes' behaviour too (src/blob-routes.unit.spec.ts).
     expect(ops.filter((o) => !/\/v1\/(chats|unread|digest)/.test(o)).sort()).toEqual(
       [
         'POST /v1/auth/register',
@@ -520,6 +520,13 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
         'GET /v1/push/vapid-key',
         'PUT /v1/devices/{device_id}/push-subscription',
         'DELETE /v1/devices/{device_id}/push-subscription',
+        'POST /v1/blobs',
+        'GET /v1/blobs/{blob_id}',
+        'PUT /v1/blobs/{blob_id}/content',
+        'GET /v1/blobs/{blob_id}/content',
+        'POST /v1/blobs/{blob_id}/upload-url',
+        'POST /v1/blobs/{blob_id}/uploaded',
+        'GET /v1/blobs/{blob_id}/download-urls',
         'GET /v1/openapi.json',
         'GET /healthz',
         'GET /readyz',
@@ -537,6 +544,13 @@ describe.skipIf(!existsSync(identityMain))('identity through the gateway (e2e)',
       ['/v1/me/password', 'post'],
       ['/v1/devices/{device_id}/push-subscription', 'put'],
       ['/v1/devices/{device_id}/push-subscription', 'delete'],
+      ['/v1/blobs', 'post'],
+      ['/v1/blobs/{blob_id}', 'get'],
+      ['/v1/blobs/{blob_id}/content', 'put'],
+      ['/v1/blobs/{blob_id}/content', 'get'],
+      ['/v1/blobs/{blob_id}/upload-url', 'post'],
+      ['/v1/blobs/{blob_id}/uploaded', 'post'],
+      ['/v1/blobs/{blob_id}/download-urls', 'get'],
     ] as const) {
       expect(paths[path][method].security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
       expect(paths[path][method].responses['401'], `${method} ${path}`).toBeDefined();
