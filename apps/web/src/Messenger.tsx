@@ -158,6 +158,8 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [showSafety, setShowSafety] = useState(false);
+  /** The composer replies to a message, or edits one of this user's. */
+  const [mode, setMode] = useState<{ kind: 'reply' | 'edit'; m: HistoryMessage } | null>(null);
   const title = session.chatTitle(entry.chat);
   const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
   const readUpTo = state.readByPeer[chatId] ?? 0;
@@ -172,8 +174,12 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
     if (!body) return;
     setText('');
     setError(null);
-    session.send(chatId, body).catch((err: unknown) => {
+    const was = mode;
+    setMode(null);
+    const done = was?.kind === 'edit' ? session.edit(chatId, was.m.messageId, body) : session.send(chatId, body, was?.kind === 'reply' ? was.m.messageId : undefined);
+    done.catch((err: unknown) => {
       setText(body);
+      setMode(was);
       setError(err instanceof SessionEndedError ? 'Your session ended: sign in again.' : describeError(err));
     });
   };
@@ -217,6 +223,20 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         readUpTo={readUpTo}
         name={(u) => session.name(u)}
         onOlder={older}
+        loadUntil={(messageId) => session.loadUntil(chatId, messageId)}
+        handlers={{
+          onReply: (m) => {
+            setMode({ kind: 'reply', m });
+            document.getElementById('composer-text')?.focus();
+          },
+          onEdit: (m) => {
+            setMode({ kind: 'edit', m });
+            setText(m.ok ? m.text : '');
+            document.getElementById('composer-text')?.focus();
+          },
+          onReact: (m, emoji, remove) => void session.react(chatId, m.messageId, emoji, remove).catch((err: unknown) => setError(describeError(err))),
+          onDelete: (m) => void session.deleteForMe(chatId, m.messageId).catch((err: unknown) => setError(describeError(err))),
+        }}
       />
       <p className="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
@@ -225,6 +245,23 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         <p className="error" role="alert">
           {error}
         </p>
+      )}
+      {mode && (
+        <div className="composing" role="status">
+          <span>
+            {mode.kind === 'reply' ? `Replying to ${mode.m.senderUserId === state.account.userId ? 'yourself' : session.name(mode.m.senderUserId)}: ` : 'Editing your message: '}
+            <q>{mode.m.ok ? [...mode.m.text].slice(0, 80).join('') : ''}</q>
+          </span>
+          <button
+            type="button"
+            onClick={() => {
+              if (mode.kind === 'edit') setText('');
+              setMode(null);
+            }}
+          >
+            Cancel {mode.kind === 'reply' ? 'reply' : 'edit'}
+          </button>
+        </div>
       )}
       <form className="composer" onSubmit={send}>
         <label htmlFor="composer-text" className="visually-hidden">
@@ -242,7 +279,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           placeholder="Write a message (Enter sends, Shift+Enter: new line)"
         />
         <button type="submit" className="primary">
-          Send
+          {mode?.kind === 'edit' ? 'Save' : 'Send'}
         </button>
       </form>
     </section>
