@@ -22,8 +22,10 @@ export function Quote({ m, name, onJump }: { m: HistoryMessage; name: (messageId
   if (!reply) return null;
   const who = name(reply.messageId);
   return (
-    <button type="button" className="quote" onClick={() => onJump(reply.messageId)} aria-label={`Reply to ${who ?? 'a message'}: ${reply.quote || 'no text'}. Show the message`}>
+    <button type="button" className="quote" onClick={() => onJump(reply.messageId)} title="Show the message replied to">
+      <span className="visually-hidden">Reply to </span>
       {who && <span className="quote-sender">{who}</span>}
+      <span className="visually-hidden">: </span>
       <span className="quote-text">{reply.quote || '(no text)'}</span>
     </button>
   );
