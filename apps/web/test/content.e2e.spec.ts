@@ -72,7 +72,7 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
     const heart = newRow.getByRole('button', { name: /^❤️ 1: you/ });
     await heart.waitFor({ timeout: 30_000 });
     await expect(heart.getAttribute('aria-pressed')).resolves.toBe('true');
-    await expect.poll(async () => (await read()).find((m) => m.ok && m.messageId === newest.messageId)?.reactions, { timeout: 30_000 }).toEqual({ '❤️': [aliceUser.userId] });
+    await expect.poll(async () => (await read()).map((m) => (m.ok && m.messageId === newest.messageId ? m.reactions : undefined)).find((r) => r !== undefined), { timeout: 30_000 }).toEqual({ '❤️': [aliceUser.userId] });
     await heart.click();
     await expect.poll(() => newRow.getByRole('button', { name: /^❤️/ }).count(), { timeout: 30_000 }).toBe(0);
 
