@@ -56,23 +56,29 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
 
     // The browser's push service, stood in for: subscribe() and getSubscription() give the test push service's subscription.
     const sub = pushService.subscribe();
-    await page.evaluate((json) => {
-      let current: unknown = null;
-      const make = (key: BufferSource | string | null | undefined) => ({
-        endpoint: json.endpoint,
-        options: { userVisibleOnly: true, applicationServerKey: key instanceof Uint8Array ? key.slice().buffer : null },
-        toJSON: () => json,
-        unsubscribe: async () => {
-          current = null;
-          return true;
+    const standIn = (subscribedWith: string | null) =>
+      page.evaluate(
+        ([json, subscribed]) => {
+          const make = (key: BufferSource | string | null | undefined) => ({
+            endpoint: json.endpoint,
+            options: { userVisibleOnly: true, applicationServerKey: key instanceof Uint8Array ? key.slice().buffer : null },
+            toJSON: () => json,
+            unsubscribe: async () => {
+              current = null;
+              return true;
+            },
+          });
+          const bytes = (k: string) => Uint8Array.from(atob(k.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+          let current: unknown = subscribed ? make(bytes(subscribed)) : null;
+          PushManager.prototype.subscribe = async function (o?: PushSubscriptionOptionsInit) {
+            current = make(o?.applicationServerKey);
+            return current as PushSubscription;
+          };
+          PushManager.prototype.getSubscription = async () => current as PushSubscription | null;
         },
-      });
-      PushManager.prototype.subscribe = async function (o?: PushSubscriptionOptionsInit) {
-        current = make(o?.applicationServerKey);
-        return current as PushSubscription;
-      };
-      PushManager.prototype.getSubscription = async () => current as PushSubscription | null;
-    }, sub.json);
+        [sub.json, subscribedWith] as const,
+      );
+    await standIn(null);
     const put = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/push-subscription'), { timeout: 60_000 });
     await toggle.click();
     const answer = await put;
@@ -110,6 +116,7 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
 
     // Off: the subscription is deleted on the server and in the browser.
     await reopen(alice);
+    await standIn(vapid.vapid_public_key); // the browser keeps its subscription across page loads
     await page.getByRole('button', { name: alice.username }).click();
     await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('true');
     const del = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().endsWith('/push-subscription'), { timeout: 60_000 });
