@@ -61,7 +61,7 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
         ([json, subscribed]) => {
           const make = (key: BufferSource | string | null | undefined) => ({
             endpoint: json.endpoint,
-            options: { userVisibleOnly: true, applicationServerKey: key instanceof Uint8Array ? key.slice().buffer : null },
+            options: { userVisibleOnly: true, applicationServerKey: key instanceof Uint8Array ? (key as Uint8Array).slice().buffer : null },
             toJSON: () => json,
             unsubscribe: async () => {
               current = null;
@@ -95,13 +95,13 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
 
     // The service worker shows only the count: a push event dispatched to it.
     const worker = alice.context.serviceWorkers()[0] ?? (await alice.context.waitForEvent('serviceworker'));
-    const shown = await worker.evaluate(async () => {
-      const sw = self as unknown as ServiceWorkerGlobalScope;
-      const before = (await sw.registration.getNotifications()).length;
-      sw.dispatchEvent(new PushEvent('push', { data: JSON.stringify({ type: 'bil.push.v1', chats: 2 }) }));
-      for (let i = 0; i < 50 && (await sw.registration.getNotifications()).length === before; i++) await new Promise((r) => setTimeout(r, 100));
-      return (await sw.registration.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag }));
-    });
+    // (A string: the test's TypeScript has no service worker types.)
+    const shown = await worker.evaluate(`(async () => {
+      const before = (await self.registration.getNotifications()).length;
+      self.dispatchEvent(new PushEvent('push', { data: JSON.stringify({ type: 'bil.push.v1', chats: 2 }) }));
+      for (let i = 0; i < 50 && (await self.registration.getNotifications()).length === before; i++) await new Promise((r) => setTimeout(r, 100));
+      return (await self.registration.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag }));
+    })()`);
     expect(shown).toEqual([{ title: 'bil', body: 'New messages in 2 chats', tag: 'bil-new-messages' }]);
 
     // With the page closed (no live connection), Bob writes: delivery pushes the count, and nothing else, to the subscription.
