@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType as IdentityProto } from '../gen/identity/identity_service.js';
 import type { ProtoGrpcType as ChatProto } from '../gen/chat/chat_service.js';
 import type { ProtoGrpcType as DigestProto } from '../gen/digest/digest_service.js';
+import type { ProtoGrpcType as BlobProto } from '../gen/chat/blob_service.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -39,9 +40,14 @@ export function loadChatProto(): ChatProto {
   return load<ChatProto>('bil/chat/v1/chat_service.proto');
 }
 
+/** The chat service's attachment storage (`bil.chat.v1.BlobService`, blob_service.proto). */
+export function loadBlobProto(): BlobProto {
+  return load<BlobProto>('bil/chat/v1/blob_service.proto');
+}
+
 /** The digest service's gRPC package (`bil.digest.v1`). */
 export function loadDigestProto(): DigestProto {
   return load<DigestProto>('bil/digest/v1/digest_service.proto');
 }
 
-export type { IdentityProto, ChatProto, DigestProto };
+export type { IdentityProto, ChatProto, DigestProto, BlobProto };

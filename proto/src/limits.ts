@@ -49,6 +49,19 @@ export const MAX_DEVICE_LIST_DEVICES = 64;
 /** Largest signed device list, as JSON text. */
 export const MAX_DEVICE_LIST_CHARS = 96 * 1024;
 
+// --- attachments (docs/chat.md "Limits", docs/protocol.md "Attachments") --------
+
+/** Largest attachment plaintext in bytes (100 MiB). */
+export const MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024;
+/** Largest blob (attachment ciphertext) in bytes: 100 MiB plus room for the header and a 16-byte tag per 64 KiB chunk. */
+export const MAX_BLOB_BYTES = MAX_ATTACHMENT_BYTES + 32 * 1024;
+/** Most bytes one AppendBlob or ReadBlob carries (1 MiB). */
+export const MAX_BLOB_CHUNK_BYTES = 1024 * 1024;
+/** Most bytes one presigned upload (PresignUpload) may carry straight to object storage (64 MiB). */
+export const MAX_DIRECT_PART_BYTES = 64 * 1024 * 1024;
+/** Most blobs one message may reference. */
+export const MAX_MESSAGE_ATTACHMENTS = 32;
+
 // --- push (docs/push.md) ------------------------------------------------------
 
 /** Longest Web Push endpoint URL, in characters. */

@@ -6,6 +6,7 @@ import { App, type GlobalOptions } from './app.js';
 import * as account from './commands/account.js';
 import * as chats from './commands/chats.js';
 import * as content from './commands/content.js';
+import * as attachments from './commands/attachments.js';
 import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
 import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
@@ -209,6 +210,7 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('[text...]', 'the message; "-" or none with a pipe: read standard input')
     .option('--lines', 'send each line of the text as its own message')
     .option('--reply <message>', 'reply to this message (its id, or its number in bil history)')
+    .option('--file <path>', 'attach this file (encrypted here, up to 100 MiB); the text, if any, goes with it')
     .addHelpText('after', CHAT_REFS)
     .action(act('send', chats.send));
 
@@ -236,6 +238,15 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('<message>', 'message id, or its number in bil history')
     .option('--for-me', 'hide it on this device profile only (nothing is sent)')
     .action(act('delete', content.remove));
+
+  program
+    .command('download')
+    .description('save the attachments of a message, decrypted and checked here')
+    .argument('<chat>', 'chat reference')
+    .argument('<message-id>', 'the message (its id, as `bil history --json` shows)')
+    .option('-o, --out <path>', 'where to save it (default: the file name the sender gave, in this directory)')
+    .addHelpText('after', CHAT_REFS)
+    .action(act('download', attachments.download));
 
   program
     .command('history')

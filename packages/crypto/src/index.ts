@@ -159,3 +159,12 @@ export {
 export { ReplayGuard, envelopeDigest, type ReplayKey, type CounterGap, type SeqGap, type ReplayGuardSnapshot, type Sighting, type SightingVerdict } from './replay.js';
 export { fingerprint, safetyNumber, formatSafetyNumber, safetyNumbersMatch } from './safety-number.js';
 export { IdentityPins, type PinCheck, type SafetyNumberChanged, type IdentityPinsSnapshot } from './pins.js';
+export {
+  ATTACHMENT_CHUNK_SIZE,
+  attachmentCiphertextSize,
+  attachmentRef,
+  decryptAttachment,
+  encryptAttachment,
+  type ByteSource,
+  type SealedAttachment,
+} from './attachment.js';

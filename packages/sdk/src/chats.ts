@@ -106,7 +106,7 @@ export class ChatEngine {
     this.#epochs = new GroupEpochs({ ...deps, remember: (c) => this.#remember(c) }, this.#device, this.#directory, this.#groups);
     this.#reader = new Reader({ call: deps.call, kind: (chatId) => this.#kind(chatId) }, this.#device, this.#direct, this.#groups, this.#epochs);
     const contents = (this.#contents = new MessageContents(
-      { send: (chatId, plaintext, messageId) => this.#sendPlaintext(chatId, plaintext, messageId), page: (chatId, o) => this.#reader.history(chatId, o) },
+      { send: (chatId, plaintext, messageId, attachmentIds) => this.#sendPlaintext(chatId, plaintext, messageId, attachmentIds), page: (chatId, o) => this.#reader.history(chatId, o) },
       this.#device,
     ));
     this.chats = {
@@ -300,16 +300,21 @@ export class ChatEngine {
 
   // Through an outage (no answer, 502/503/504) the whole send is retried with the same message id and
   // counter: the server stores it once, and a resend of a stored one returns the first result.
-  #sendPlaintext(chatId: string, plaintext: Uint8Array, messageId = uuidv7(this.#deps.now())): Promise<SendResult> {
-    return retryTransient(() => this.#send(chatId, plaintext, messageId), this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {});
+  // `attachmentIds`: the uploaded blobs the content references (their readers become the chat's members).
+  #sendPlaintext(chatId: string, plaintext: Uint8Array, messageId = uuidv7(this.#deps.now()), attachmentIds: readonly string[] = []): Promise<SendResult> {
+    return retryTransient(
+      () => this.#send(chatId, plaintext, messageId, attachmentIds),
+      this.#deps.outageRetryMs !== undefined ? { budgetMs: this.#deps.outageRetryMs } : {},
+    );
   }
 
-  async #send(chatId: string, plaintext: Uint8Array, messageId: string): Promise<SendResult> {
+  async #send(chatId: string, plaintext: Uint8Array, messageId: string, attachmentIds: readonly string[]): Promise<SendResult> {
     await this.#device.me();
     const kind = await this.#kind(chatId);
     const counter = await this.#device.nextCounter(chatId, messageId);
-    const post = async (body: unknown): Promise<SendResult> => {
-      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, body);
+    const attachments = attachmentIds.length === 0 ? {} : { attachment_ids: [...attachmentIds] };
+    const post = async (body: object): Promise<SendResult> => {
+      const res = await this.#deps.call<{ seq: number; created_at: string; duplicate: boolean }>('POST', `/v1/chats/${enc(chatId)}/messages`, { ...body, ...attachments });
       await this.#device.acknowledged(chatId, messageId, res.seq);
       return { chatId, messageId, seq: res.seq, createdAt: res.created_at, duplicate: res.duplicate };
     };

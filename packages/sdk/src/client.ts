@@ -3,7 +3,10 @@
 // certified by the account identity key, contacts' identity keys are pinned on
 // first use, and nothing certified by an unpinned key is trusted.
 // This file wires the parts (account.ts, devices.ts, contacts.ts, own-list.ts,
-// chats.ts, digest/, live-client.ts) and keeps the profile state they share.
+// chats.ts, attachments.ts, push.ts, digest/, live-client.ts) and keeps the
+// profile state they share; just past 400 lines as the wiring of every API
+// object lives here, one place.
+import { Attachments, type AttachmentsApi } from './attachments.js';
 import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
@@ -75,6 +78,8 @@ export class BilClient {
   readonly messages: MessagesApi;
   /** Digest policy and consent, offering, disclosure, resuming a timed-out digest (src/digest/). */
   readonly digests: DigestsApi;
+  /** Encrypted attachments: upload, download, send (docs/sdk.md "Attachments"). */
+  readonly attachments: AttachmentsApi;
   /** Web Push for this device: the VAPID key, register and unregister its subscription (docs/push.md). */
   readonly push: PushApi;
 
@@ -175,6 +180,7 @@ export class BilClient {
     });
     this.chats = this.#chatEngine.chats;
     this.messages = this.#chatEngine.messages;
+    this.attachments = new Attachments(core, this.messages);
     const chatEngine = this.#chatEngine;
     this.#digestEngine = new DigestEngine({
       call: (method, path, body) => this.#authed(method, path, body),

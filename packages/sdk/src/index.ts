@@ -88,3 +88,4 @@ export {
   type LiveEpochEvent,
   type LiveMembershipEvent,
 } from './live-client.js';
+export { MAX_ATTACHMENT_SIZE, type AttachmentSource, type AttachmentsApi, type UploadOptions } from './attachments.js';

@@ -102,16 +102,81 @@ export class Transport {
       }
       return parsed as T;
     }
-    const error = errorOf(parsed);
-    throw new BilApiError({
-      status: response.status,
-      code: error?.code ?? `http_${response.status}`,
-      message: error?.message ?? `HTTP ${response.status}`,
-      details: error?.details ?? {},
-      correlationId,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
+    throw apiError(response, parsed, correlationId, retryAfterMs);
   }
+
+  /**
+   * Sends bytes (or nothing) and returns the Response for its body to be
+   * streamed (attachments): an error answer becomes BilApiError, no answer
+   * BilNetworkError, as for request(). `timeoutMs` 0: no overall deadline
+   * (a long download); default the transport's.
+   */
+  async stream(method: string, path: string, options: { body?: Uint8Array; accessToken?: string; timeoutMs?: number } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/octet-stream, application/json' };
+    if (options.body !== undefined) headers['content-type'] = 'application/octet-stream';
+    if (options.accessToken !== undefined) headers.authorization = `Bearer ${options.accessToken}`;
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let response: Response;
+    try {
+      response = await this.#fetch(`${this.#baseUrl}${path}`, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: options.body as Uint8Array<ArrayBuffer> } : {}),
+        ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+      });
+    } catch (err) {
+      this.#observed('offline');
+      throw new BilNetworkError(`${method} ${path}: request failed`, { code: err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network', cause: err });
+    }
+    const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+    const outage = response.status === 502 || response.status === 503 || response.status === 504;
+    this.#observed(outage ? 'unavailable' : 'online', outage ? retryAfterMs : undefined);
+    if (response.ok) return response;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await response.text());
+    } catch {
+      parsed = undefined;
+    }
+    throw apiError(response, parsed, response.headers.get('x-correlation-id') ?? undefined, retryAfterMs);
+  }
+
+  /**
+   * A request to a presigned object-storage URL the gateway handed out
+   * (attachments with `direct_transfer`): absolute, and never carrying this
+   * client's credentials. An error answer becomes BilApiError with code
+   * `storage_<status>`, no answer BilNetworkError.
+   */
+  async external(method: 'GET' | 'PUT', url: string, options: { body?: Uint8Array; timeoutMs?: number } = {}): Promise<Response> {
+    if (!/^https?:\/\//.test(url)) throw new BilApiError({ status: 200, code: 'invalid_response', message: 'the server handed out a URL that is not http(s)' });
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        ...(options.body !== undefined ? { body: options.body as Uint8Array<ArrayBuffer> } : {}),
+        ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+      });
+    } catch (err) {
+      throw new BilNetworkError(`${method} object storage: request failed`, { code: err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network', cause: err });
+    }
+    if (response.ok) return response;
+    await response.body?.cancel().catch(() => undefined);
+    throw new BilApiError({ status: response.status, code: `storage_${response.status}`, message: `object storage answered ${response.status}` });
+  }
+}
+
+/** The BilApiError of an error answer. */
+function apiError(response: Response, parsed: unknown, correlationId: string | undefined, retryAfterMs: number | undefined): BilApiError {
+  const error = errorOf(parsed);
+  return new BilApiError({
+    status: response.status,
+    code: error?.code ?? `http_${response.status}`,
+    message: error?.message ?? `HTTP ${response.status}`,
+    details: error?.details ?? {},
+    correlationId,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
 }
 
 /** Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, in ms from now; undefined if absent or malformed. */

@@ -60,6 +60,8 @@ export interface StackOptions {
   chat?: boolean;
   /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
   delivery?: boolean;
+  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES). */
+  chatEnv?: Record<string, string>;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
   deliveryEnv?: Record<string, string>;
   /** Extra gateway settings (e.g. PUSH_VAPID_PUBLIC_KEY). */
@@ -117,6 +119,7 @@ export async function startStack(identityEnv: Record<string, string> = {}, optio
           CHAT_GRPC_PORT: String(chatPort),
           CHAT_METRICS_PORT: String(chatMetricsPort),
           CHAT_MIGRATE_ON_START: 'true',
+          ...options.chatEnv,
         },
         'chat listening',
       );

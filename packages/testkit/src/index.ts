@@ -227,6 +227,7 @@ export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './f
 export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';
 export { TestPushService, decryptWebPush, type ReceivedPush, type TestPushSubscription } from './push-service.js';
+export { startTestS3, type TestS3 } from './s3.js';
 export { spawnNode, type NodeProcess } from './process.js';
 export {
   bilMain,

@@ -16,7 +16,7 @@ import {
   runStoreCommand,
   startOpsServer,
 } from '@bil/runtime';
-import { loadChatProto } from '@bil/proto';
+import { loadBlobProto, loadChatProto } from '@bil/proto';
 import { loadChatConfig } from './config.js';
 import { migrations } from './infra/migrations/index.js';
 import { chatReadModels } from './app/projections/read-models.js';
@@ -24,6 +24,10 @@ import { ChatApp } from './app/chat-app.js';
 import { chatIntegrationEvent } from './infra/integration-events.js';
 import { identityDirectoryConsumer } from './infra/identity-directory.js';
 import { chatHandlers } from './grpc/handlers.js';
+import { blobHandlers } from './grpc/blob-handlers.js';
+import { BlobStore } from './app/blobs/blob-store.js';
+import { createBlobBackend } from './infra/blob-backend.js';
+import { startBlobCollector } from './app/blobs/collector.js';
 
 const command = process.argv[2] ?? 'serve';
 
@@ -59,6 +63,20 @@ void runService('chat', async (life) => {
   const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 16 * 1024 * 1024, auth: ServiceAuth.fromConfig('chat', config, logger) });
   const proto = loadChatProto();
   grpc.add('bil.chat.v1.ChatService', proto.bil.chat.v1.ChatService.service, chatHandlers(app));
+  const blobBackend = await createBlobBackend(config, db);
+  const blobs = new BlobStore(db, blobBackend, { quotaBytes: config.CHAT_BLOB_QUOTA_BYTES });
+  grpc.add('bil.chat.v1.BlobService', loadBlobProto().bil.chat.v1.BlobService.service, blobHandlers(blobs));
+  const collector = startBlobCollector(
+    db,
+    blobBackend,
+    {
+      graceMs: config.CHAT_BLOB_GRACE_SECONDS * 1000,
+      uploadTtlMs: config.CHAT_BLOB_UPLOAD_TTL_SECONDS * 1000,
+      intervalMs: config.CHAT_BLOB_COLLECT_INTERVAL_SECONDS * 1000,
+    },
+    logger,
+  );
+  life.onShutdown('blob collector', () => collector.stop());
   const grpcPort = await grpc.listen(config.CHAT_GRPC_HOST, config.CHAT_GRPC_PORT);
   life.onShutdown('grpc', () => grpc.shutdown());
 

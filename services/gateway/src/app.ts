@@ -19,9 +19,11 @@ import {
   type HttpTimeouts,
 } from './edge.js';
 import type { ChatApi } from './chat-client.js';
+import type { BlobApi } from './blob-client.js';
 import type { DigestApi } from './digest-client.js';
 import { digestSharedSchemas } from './digest-schemas.js';
 import { chatSharedSchemas } from './chat-schemas.js';
+import { blobSharedSchemas } from './blob-schemas.js';
 import type { IdentityApi } from './identity-client.js';
 import type { WebApp } from './web-app.js';
 import type { AuthLimits, RateLimiter } from './rate-limit.js';
@@ -29,6 +31,7 @@ import { sharedSchemas } from './schemas.js';
 import { inContext, type BodyLimits, type RouteContext } from './routes/context.js';
 import { authRoutes } from './routes/auth.js';
 import { chatRoutes } from './routes/chats.js';
+import { blobRoutes } from './routes/blobs.js';
 import { digestRoutes } from './routes/digests.js';
 import { deviceRoutes } from './routes/devices.js';
 import { meRoutes } from './routes/me.js';
@@ -40,6 +43,8 @@ export interface AppDeps {
   logger: Logger;
   identity: IdentityApi;
   chat: ChatApi;
+  /** The chat service's BlobService (the /v1/blobs routes answer 503 without it). */
+  blob?: BlobApi;
   /** The digest service (the digest routes answer 503 without it). */
   digest?: DigestApi;
   verifier: Pick<AccessTokenVerifier, 'verify'>;
@@ -158,7 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
-  for (const s of [...sharedSchemas, ...chatSharedSchemas, ...digestSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
+  for (const s of [...sharedSchemas, ...chatSharedSchemas, ...blobSharedSchemas, ...digestSharedSchemas]) app.addSchema(structuredClone(s) as unknown as Record<string, unknown>);
 
   await app.register(swagger, {
     openapi: {
@@ -181,6 +186,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'users', description: 'Other users and the key directory' },
         { name: 'me', description: "The caller's account" },
         { name: 'chats', description: 'Chats, members, group epochs, encrypted messages and read state' },
+        { name: 'blobs', description: 'Encrypted attachments: upload (resumable) and download of their ciphertext' },
         { name: 'digests', description: 'Unread digests: the digest key, sealed digest requests and their sealed results, per-chat policy' },
         { name: 'push', description: "Web Push: the VAPID key and a device's content-free push subscription" },
         { name: 'ops', description: 'Health and documentation' },
@@ -257,6 +263,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     identity: deps.identity,
     chat: deps.chat,
     ...(deps.digest ? { digest: deps.digest } : {}),
+    ...(deps.blob ? { blob: deps.blob } : {}),
     bodyLimits: {
       message: deps.bodyLimits?.message ?? deps.bodyLimitBytes,
       epoch: deps.bodyLimits?.epoch ?? deps.bodyLimitBytes,
@@ -273,6 +280,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   userRoutes(app, ctx);
   meRoutes(app, ctx);
   chatRoutes(app, ctx);
+  blobRoutes(app, ctx);
   digestRoutes(app, ctx);
   opsRoutes(app, ctx);
   pushRoutes(app, ctx);

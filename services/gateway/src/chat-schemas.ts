@@ -16,6 +16,7 @@ import { restChatSharedSchemas, type ChatTypeJson, type RoleJson, type WrappedKe
 import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
 
 // The size limits are chat's, defined once in @bil/proto/limits.
+import { MAX_MESSAGE_ATTACHMENTS } from '@bil/proto/limits';
 import { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS } from '@bil/proto/limits';
 
 export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS };
@@ -323,6 +324,12 @@ export const sendMessageSchema = {
       message_id: uuid('Client-chosen (UUIDv7, lowercase); equals envelope.header.message_id.'),
       envelope: ref('Envelope'),
       wrapped_keys: { type: 'array', maxItems: MAX_WRAPPED_KEYS, items: ref('WrappedKey') },
+      attachment_ids: {
+        type: 'array',
+        maxItems: MAX_MESSAGE_ATTACHMENTS,
+        items: uuid('A completed blob of the caller (POST /v1/blobs) that the encrypted content refers to.'),
+        description: 'Blobs the message references: its chat\'s members may then download them (409 `attachment_not_usable` otherwise).',
+      },
     },
   },
   response: {

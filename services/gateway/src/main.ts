@@ -13,6 +13,7 @@ import { buildApp } from './app.js';
 import { AccessTokenVerifier, JwksCache } from './auth.js';
 import { loadGatewayConfig } from './config.js';
 import { createChatClient } from './chat-client.js';
+import { createBlobClient } from './blob-client.js';
 import { createDigestClient } from './digest-client.js';
 import { createIdentityClient } from './identity-client.js';
 import { RateLimiter } from './rate-limit.js';
@@ -35,6 +36,8 @@ await runService('gateway', async (life) => {
   life.onShutdown('identity client', () => identity.close());
   const chat = createChatClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS, auth);
   life.onShutdown('chat client', () => chat.close());
+  const blob = createBlobClient(config.CHAT_GRPC_URL, config.CHAT_TIMEOUT_MS, auth);
+  life.onShutdown('blob client', () => blob.close());
   const digest = createDigestClient(config.DIGEST_GRPC_URL, config.DIGEST_TIMEOUT_MS, auth);
   life.onShutdown('digest client', () => digest.close());
 
@@ -62,6 +65,7 @@ await runService('gateway', async (life) => {
     logger,
     identity,
     chat,
+    blob,
     digest,
     verifier,
     limiter: new RateLimiter(redis, config.RATE_LIMIT_WINDOW_SECONDS),

@@ -25,7 +25,7 @@ describe('request types derived from the schemas', () => {
       | { type: 'personal'; peer_user_id: string }
       | { type: 'group'; chat_id: string; title?: string; members: Member[]; epoch_record: EpochRecordJson; epoch_keys: WrappedKeyJson[] }
     >();
-    expectTypeOf<SendMessageBody>().toEqualTypeOf<{ message_id: string; envelope: EnvelopeJson; wrapped_keys?: WrappedKeyJson[] }>();
+    expectTypeOf<SendMessageBody>().toEqualTypeOf<{ message_id: string; envelope: EnvelopeJson; wrapped_keys?: WrappedKeyJson[]; attachment_ids?: string[] }>();
     expectTypeOf<RemoveMemberBody['epoch_record']>().toEqualTypeOf<EpochRecordJson | undefined>();
     expectTypeOf<EpochParams>().toEqualTypeOf<{ chat_id: string; epoch: number }>();
     expectTypeOf<ListMessagesQuery>().toEqualTypeOf<{ after?: number; before?: number; limit?: number }>();

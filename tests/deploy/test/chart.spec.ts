@@ -690,6 +690,23 @@ describe('chart guards', () => {
     expect(Buffer.from(m.get('Secret', 'bil-message-migrate').data.DIGEST_DATABASE_URL, 'base64').toString()).toBe('postgres://bil_digest@db:5432/bil');
   });
 
+  it('keeps attachments in an S3 bucket with chat.blobs.backend s3: settings for chat only, keys from the named Secret, accepted by its loader', () => {
+    expect(fails(['--set', 'chat.blobs.backend=s3'])).toMatch(/chat\.blobs\.s3\.bucket/);
+    expect(fails(['--set', 'chat.blobs.backend=disk'])).toMatch(/postgres/);
+    const s3 = ['chat.blobs.backend=s3', 'chat.blobs.s3.bucket=bil-attachments', 'chat.blobs.s3.endpoint=https://s3.example.net', 'chat.blobs.s3.credentialsSecret=bil-s3'];
+    const r = runHelm(helm.binary, templateArgs('default', s3.flatMap((v) => ['--set', v])));
+    expect(r.code, r.stderr).toBe(0);
+    const m = new Manifests(parseManifests(r.stdout));
+    const env = containerEnv(m, mainContainer(m.deployment('chat')), ['bil-s3']);
+    expect(env).toMatchObject({ CHAT_BLOB_BACKEND: 's3', CHAT_S3_BUCKET: 'bil-attachments', CHAT_S3_ENDPOINT: 'https://s3.example.net', CHAT_S3_ACCESS_KEY_ID: 'AKIAEXAMPLE' });
+    expect(() => components.chat!.load(env)).not.toThrow();
+    const egress = (m.get('NetworkPolicy', 'bil-message-chat').spec.egress as K8s[]).flatMap((e) => (e.ports as K8s[]).map((p) => p.port));
+    expect(egress).toContain(443);
+    for (const component of Object.keys(components).filter((c) => c !== 'chat')) {
+      expect(JSON.stringify(mainContainer(m.deployment(component)).env ?? []), component).not.toContain('CHAT_S3');
+    }
+  });
+
   it('refuses malformed keys and misspelt values', () => {
     expect(fails(['--set', 'secrets.digestKeyEncryptionKey=short'])).toMatch(/43 characters/);
     expect(fails(['--set', 'secrets.jwtPrivateKey=not-a-pem'])).toMatch(/PKCS#8/);

@@ -245,6 +245,9 @@ export function existingSecretStandIn(name = ''): Record<string, string> {
     SERVICE_AUTH_SECRET: randomBytes(32).toString('base64url'),
     // The Web Push VAPID pair (docs/push.md): an uncompressed P-256 point and its 32-byte private key.
     ...vapidPair(),
+    // A bucket's credentials Secret (chat.blobs.s3.credentialsSecret).
+    'access-key-id': 'AKIAEXAMPLE',
+    'secret-access-key': randomBytes(30).toString('base64'),
   };
 }
 

@@ -1,6 +1,7 @@
 // chat create|list|members|add|remove|leave|rename|resolve-fork; send, history, unread (digests: digest.ts).
 import { OUTAGE_RETRY_BUDGET_MS, type Chat, type ConnectionEvent, type HistoryGap, type SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
+import { sendFile } from './attachments.js';
 import { usage } from '../errors.js';
 import { chatLabel, formatTime, gapLine, messageJson, messageLine, safe, shortId, table, userLabel } from '../format.js';
 import { readAllStdin, stdinIsTty } from '../prompt.js';
@@ -181,7 +182,12 @@ export function outageNotes(app: Pick<App, 'out'>): (e: ConnectionEvent) => void
   };
 }
 
-export async function send(app: App, ref: string, words: string[], o: { lines?: boolean; reply?: string }): Promise<void> {
+export async function send(app: App, ref: string, words: string[], o: { lines?: boolean; reply?: string; file?: string }): Promise<void> {
+  if (o.file !== undefined) {
+    if (o.lines) throw usage('--file sends one message: leave out --lines');
+    if (o.reply !== undefined) throw usage('--file and --reply: send the file, then reply with text');
+    return sendFile(app, ref, o.file, words.join(' '));
+  }
   let text: string;
   if (words.length === 0 || (words.length === 1 && words[0] === '-')) {
     if (stdinIsTty() && words.length === 0) throw usage('no message: give the text, or pipe it in (bil send <chat> - reads standard input)');

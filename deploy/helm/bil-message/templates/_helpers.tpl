@@ -237,6 +237,13 @@ OPENAI_API_KEY when given. Rendered as YAML, like bil.secretValues.
 {{/* Checks what the chart can check before anything is applied. */}}
 {{- define "bil.validate" -}}
 {{- $s := .Values.secrets -}}
+{{- $blobs := .Values.chat.blobs -}}
+{{- if not (has $blobs.backend (list "postgres" "s3")) -}}
+{{- fail "chat.blobs.backend must be postgres or s3" -}}
+{{- end -}}
+{{- if and (eq $blobs.backend "s3") (not $blobs.s3.bucket) -}}
+{{- fail "chat.blobs.backend is s3: set chat.blobs.s3.bucket" -}}
+{{- end -}}
 {{- if and $s.jwtPrivateKey (not (contains "BEGIN PRIVATE KEY" $s.jwtPrivateKey)) -}}
 {{- fail "secrets.jwtPrivateKey must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) of an Ed25519 key: openssl genpkey -algorithm ed25519" -}}
 {{- end -}}
@@ -308,5 +315,36 @@ topologySpreadConstraints:
 {{- end }}
 {{- with $v.priorityClassName }}
 priorityClassName: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The chat service's blob storage settings (chat.blobs); credentials from the named Secret. */}}
+{{- define "bil.chatBlobEnv" -}}
+{{- $b := .Values.chat.blobs -}}
+- name: CHAT_BLOB_BACKEND
+  value: {{ $b.backend | quote }}
+{{- if eq $b.backend "s3" }}
+- name: CHAT_S3_BUCKET
+  value: {{ $b.s3.bucket | quote }}
+- name: CHAT_S3_REGION
+  value: {{ $b.s3.region | quote }}
+- name: CHAT_S3_PREFIX
+  value: {{ $b.s3.prefix | quote }}
+- name: CHAT_S3_FORCE_PATH_STYLE
+  value: {{ $b.s3.forcePathStyle | toString | quote }}
+- name: CHAT_S3_PRESIGN_SECONDS
+  value: {{ $b.s3.presignSeconds | toString | quote }}
+{{- with $b.s3.endpoint }}
+- name: CHAT_S3_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $b.s3.credentialsSecret }}
+- name: CHAT_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: { name: {{ . | quote }}, key: access-key-id }
+- name: CHAT_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ . | quote }}, key: secret-access-key }
+{{- end }}
 {{- end }}
 {{- end -}}

@@ -14,7 +14,8 @@ import type { DecryptedMessage, HistoryMessage, HistoryOptions, HistoryPage, Mes
 
 export interface ContentDeps {
   /** Encrypts and sends one plaintext (the engine's send, retried through outages). */
-  send(chatId: string, plaintext: Uint8Array, messageId?: string): Promise<SendResult>;
+  /** Sends encoded content; `attachmentIds` are the blobs it references (the server lets the chat's members read them). */
+  send(chatId: string, plaintext: Uint8Array, messageId?: string, attachmentIds?: readonly string[]): Promise<SendResult>;
   /** A page of history as the reader opened it (nothing hidden). */
   page(chatId: string, options: HistoryOptions): Promise<HistoryPage>;
 }
@@ -95,7 +96,8 @@ export class MessageContents {
   // ---- sending -----------------------------------------------------------------
 
   sendContent(chatId: string, content: MessageContent, o?: { messageId?: string }): Promise<SendResult> {
-    return this.deps.send(chatId, encodeContent(content), o?.messageId);
+    const attachmentIds = content.kind === 'text' ? (content.attachments ?? []).map((a) => a.blob_id) : [];
+    return this.deps.send(chatId, encodeContent(content), o?.messageId, attachmentIds);
   }
 
   async sendText(chatId: string, text: string, o?: SendTextOptions): Promise<SendResult> {

@@ -156,6 +156,7 @@ export class Reader {
         timestamp: h.timestamp,
         createdAt: m.created_at,
         text: content.kind === 'text' ? content.text : '',
+        ...(content.kind === 'text' && content.attachments ? { attachments: content.attachments } : {}),
         outgoing: h.sender_device_id === me.deviceId,
         content,
       };

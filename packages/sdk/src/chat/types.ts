@@ -1,5 +1,5 @@
 // The messaging API's public shapes (docs/sdk.md "Chats and messages").
-import type { DecodedContent, MessageContent } from '@bil/crypto';
+import type { AttachmentRef, DecodedContent, MessageContent } from '@bil/crypto';
 import type { Chat, ChatRole, ChatType, MessageJson } from '../wire.js';
 import type { EditRecord, IgnoredContent, Reactions } from './content-state.js';
 
@@ -27,6 +27,8 @@ export interface DecryptedMessage extends MessageHead {
   readonly timestamp: number;
   /** The text to show: the message's own, or its latest applied edit (empty for a message with no text). */
   readonly text: string;
+  /** Attachments the message carries (client.attachments.download fetches and decrypts each). */
+  readonly attachments?: readonly AttachmentRef[];
   /** Sent by this device. */
   readonly outgoing: boolean;
   /**

@@ -115,8 +115,8 @@ export class ChatApp {
 
   // --- messages and read state -----------------------------------------------
 
-  sendMessage(actor: Actor, input: { chatId: unknown; messageId: unknown; envelope: unknown; wrappedKeys: unknown }): Promise<SendResult> {
-    return sendMessage(this.writer, actor, input);
+  sendMessage(actor: Actor, input: { chatId: unknown; messageId: unknown; envelope: unknown; wrappedKeys: unknown; attachmentIds?: unknown }): Promise<SendResult> {
+    return sendMessage(this.writer, actor, input, this.deps.db);
   }
 
   listMessages(

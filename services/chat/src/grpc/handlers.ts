@@ -15,7 +15,7 @@ import { CHAT_TYPES, ROLES } from '../infra/integration-events.js';
 const ROLE_OF: Record<string, Role | undefined> = { MEMBER_ROLE_OWNER: 'owner', MEMBER_ROLE_ADMIN: 'admin', MEMBER_ROLE_MEMBER: 'member' };
 const TYPE_OF: Record<string, ChatType | undefined> = { CHAT_TYPE_PERSONAL: 'personal', CHAT_TYPE_GROUP: 'group' };
 
-function actorOf(a: Actor__Output | null): Actor {
+export function actorOf(a: Actor__Output | null): Actor {
   if (!a || !isUuid(a.userId) || !isUuid(a.deviceId) || !a.sessionId) throw unauthenticated('missing_actor', 'the request has no signed-in actor');
   return { userId: a.userId, deviceId: a.deviceId, sessionId: a.sessionId };
 }
@@ -131,6 +131,7 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
         messageId: req.messageId,
         envelope: req.envelope,
         wrappedKeys: keys(req.wrappedKeys),
+        attachmentIds: req.attachmentIds,
       });
       return { seq: String(r.seq), createdAt: r.createdAt, duplicate: r.duplicate };
     },

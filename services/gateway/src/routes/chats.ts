@@ -245,6 +245,7 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
           // parser could read differently from the schema check.
           envelope: json(body.envelope),
           wrappedKeys: wrappedKeysToProto(body.wrapped_keys),
+          attachmentIds: body.attachment_ids ?? [],
         }),
       );
       return reply.code(res.duplicate ? 200 : 201).send({ seq: int64ToNumber(res.seq), created_at: res.createdAt, duplicate: res.duplicate });

@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { withCorrelationId } from '@bil/runtime';
 import type { ChatApi } from '../chat-client.js';
+import type { BlobApi } from '../blob-client.js';
 import type { DigestApi } from '../digest-client.js';
 import type { IdentityApi } from '../identity-client.js';
 import type { VerifiedActor } from '../auth.js';
@@ -18,6 +19,8 @@ declare module 'fastify' {
 export interface RouteContext {
   identity: IdentityApi;
   chat: ChatApi;
+  /** The chat service's BlobService; without it the blob routes answer 503. */
+  blob?: BlobApi;
   /** The digest service; without it the digest routes answer 503. */
   digest?: DigestApi;
   /** Per-route body limits above the default: sending a message, and routes carrying epoch records. */

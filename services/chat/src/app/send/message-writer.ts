@@ -23,6 +23,9 @@
 //      version = seq (EventStore.appendOwned: no stream state row rewritten)
 //      and, in the same statement (the projection's inline CTEs), messages,
 //      keys, read markers and the chats' last_seq.
+//   5. only when a send of the batch references attachments: ONE more
+//      statement (MESSAGE_BLOBS_SQL) recording the (chat, seq, blob) rows
+//      in message_blobs, before the write that commits.
 //
 // BEGIN, the read, the write, COMMIT: four statements per batch when every
 // chat's state is known, in two round trips (Database.pipelined: BEGIN goes
@@ -60,6 +63,8 @@ export interface SendRequest {
   messageId: string;
   envelope: Envelope;
   wrappedKeys: WrappedKeyInput[];
+  /** Blobs the message references (validated: the sender's own completed blobs); written to message_blobs with it. */
+  attachmentIds?: readonly string[];
 }
 
 export interface SendResult {
@@ -123,6 +128,11 @@ export const SEND_SQL = {
        FROM (SELECT DISTINCT chat_id FROM unnest(?::uuid[]) AS i(chat_id) ORDER BY chat_id) x
        CROSS JOIN LATERAL (SELECT c.chat_id, c.last_seq, c.chat_version FROM chat.chats c WHERE c.chat_id = x.chat_id AND c.status = 'active' OFFSET 0 FOR UPDATE) c`,
 };
+
+/** (chat ids, seqs, blob ids), one row per attachment of the batch's accepted sends: what each message references. */
+export const MESSAGE_BLOBS_SQL = `INSERT INTO chat.message_blobs (chat_id, seq, blob_id)
+     SELECT x.chat_id, x.seq, x.blob_id FROM unnest(?::uuid[], ?::bigint[], ?::uuid[]) AS x(chat_id, seq, blob_id)
+     ON CONFLICT DO NOTHING`;
 
 /**
  * The three reads of a batch as one statement, one round trip (each branch
@@ -263,6 +273,7 @@ export class MessageWriter {
     const outcomes: Outcome[] = [];
     const entries: Array<{ streamId: string; streamVersion: number; event: ChatEvent; metadata: EventMetadata }> = [];
     const taken = new Set<string>();
+    const blobs: { chatIds: string[]; seqs: number[]; blobIds: string[] } = { chatIds: [], seqs: [], blobIds: [] };
     for (const p of batch) {
       const r = p.req;
       const key = `${r.deviceId}:${r.messageId}`;
@@ -298,10 +309,19 @@ export class MessageWriter {
         chat.lastSeq = seq;
         taken.add(key);
         for (const event of events) entries.push({ streamId: messageLogStream(r.chatId), streamVersion: seq, event, metadata: p.metadata });
+        for (const blobId of r.attachmentIds ?? []) {
+          blobs.chatIds.push(r.chatId);
+          blobs.seqs.push(seq);
+          blobs.blobIds.push(blobId);
+        }
         outcomes.push({ ok: { seq, createdAt: now, duplicate: false } });
       } catch (err) {
         outcomes.push({ err });
       }
+    }
+    // Only a batch with attachments costs this one more statement (and round trip).
+    if (blobs.blobIds.length > 0) {
+      await tx.query(MESSAGE_BLOBS_SQL, [`{${blobs.chatIds.join(',')}}`, `{${blobs.seqs.join(',')}}`, `{${blobs.blobIds.join(',')}}`]);
     }
     // The write carries the COMMIT (nothing to write: the transaction ends after, as usual).
     await this.store.appendOwned(tx, entries, { commit: true });

@@ -6,6 +6,7 @@ import { Migration20261210000001 } from './Migration20261210000001.js';
 import { Migration20261220000001 } from './Migration20261220000001.js';
 import { Migration20261230000001 } from './Migration20261230000001.js';
 import { Migration20261231000001 } from './Migration20261231000001.js';
+import { Migration20270101000001 } from './Migration20270101000001.js';
 
 export const migrations: MigrationEntry[] = [
   { name: 'Migration20261126000001', class: Migration20261126000001 },
@@ -14,4 +15,5 @@ export const migrations: MigrationEntry[] = [
   { name: 'Migration20261220000001', class: Migration20261220000001 },
   { name: 'Migration20261230000001', class: Migration20261230000001 },
   { name: 'Migration20261231000001', class: Migration20261231000001 },
+  { name: 'Migration20270101000001', class: Migration20270101000001 },
 ];
