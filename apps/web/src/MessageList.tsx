@@ -9,7 +9,8 @@
 // must not be announced).
 import { useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { HistoryMessage } from '@bil/sdk';
+import type { BilClient, HistoryMessage } from '@bil/sdk';
+import { AttachmentView } from './AttachmentView.js';
 import type { ChatHistory, PendingMessage } from './session.js';
 import { Actions, Edited, Quote, Reactions, type MessageHandlers } from './MessageActions.js';
 
@@ -36,6 +37,7 @@ export function MessageList(props: {
   /** Loads older pages until the message is loaded; whether it is. */
   loadUntil: (messageId: string) => Promise<boolean>;
   handlers: Omit<MessageHandlers, 'onJump'>;
+  client: BilClient;
 }): ReactNode {
   const { history, myUserId, pending } = props;
   const messages = history?.messages ?? [];
@@ -135,6 +137,7 @@ export function MessageList(props: {
                   <Quote m={m} name={senderOf} onJump={jump} />
                   {!mine && props.group ? <span className="sender">{props.name(m.senderUserId)}: </span> : <span className="visually-hidden">{mine ? 'You' : props.name(m.senderUserId)}: </span>}
                   <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
+                  <AttachmentView m={m} client={props.client} />
                   <span className="meta">
                     {time(m.createdAt)}
                     {mine && m === lastOutgoing && props.readUpTo >= m.seq ? ' · Read' : ''} <Edited m={m} original={m.ok && m.content?.kind === 'text' ? m.content.text : ''} />

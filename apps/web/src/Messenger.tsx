@@ -2,7 +2,7 @@
 // message), the open chat (history paging upwards, live messages, typing,
 // read receipts), and the account panel. Phone width shows the list or the
 // chat; desktop width both.
-import { useCallback, useEffect, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useState, useSyncExternalStore, type ChangeEvent, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { SessionEndedError, type HistoryMessage } from '@bil/sdk';
 import type { ChatEntry, Session } from './session.js';
 import { describeError } from './errors.js';
@@ -160,6 +160,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
   const [showSafety, setShowSafety] = useState(false);
   /** The composer replies to a message, or edits one of this user's. */
   const [mode, setMode] = useState<{ kind: 'reply' | 'edit'; m: HistoryMessage } | null>(null);
+  const [upload, setUpload] = useState<{ name: string; progress: number } | null>(null);
   const title = session.chatTitle(entry.chat);
   const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
   const readUpTo = state.readByPeer[chatId] ?? 0;
@@ -182,6 +183,23 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       setMode(was);
       setError(err instanceof SessionEndedError ? 'Your session ended: sign in again.' : describeError(err));
     });
+  };
+
+  /** A chosen file: encrypted and uploaded with progress shown, then sent with what the composer holds as its caption. */
+  const attach = (e: ChangeEvent<HTMLInputElement>): void => {
+    const file = e.target.files?.[0];
+    e.target.value = '';
+    if (!file) return;
+    const caption = text.trim();
+    setError(null);
+    setUpload({ name: file.name, progress: 0 });
+    session
+      .sendFile(chatId, file, caption, (progress) => setUpload({ name: file.name, progress }))
+      .then(() => {
+        if (caption) setText('');
+      })
+      .catch((err: unknown) => setError(describeError(err)))
+      .finally(() => setUpload(null));
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>): void => {
@@ -223,6 +241,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         readUpTo={readUpTo}
         name={(u) => session.name(u)}
         onOlder={older}
+        client={session.client}
         loadUntil={(messageId) => session.loadUntil(chatId, messageId)}
         handlers={{
           onReply: (m) => {
@@ -263,7 +282,19 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           </button>
         </div>
       )}
+      {upload && (
+        <div className="composing" role="status">
+          <label htmlFor="upload-progress">Sending {upload.name}</label>
+          <progress id="upload-progress" max={1} value={upload.progress}>
+            {Math.round(upload.progress * 100)}%
+          </progress>
+        </div>
+      )}
       <form className="composer" onSubmit={send}>
+        <label className="attach button" title="Attach a file">
+          <input type="file" className="visually-hidden" onChange={attach} disabled={!!upload} aria-label="Attach a file" />
+          📎
+        </label>
         <label htmlFor="composer-text" className="visually-hidden">
           Message to {title}
         </label>

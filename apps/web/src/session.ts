@@ -25,6 +25,7 @@ import {
   type SealedJsonStore,
 } from '@bil/sdk';
 import { applyUpdate } from './message-updates.js';
+import { uploadFile } from './attachments.js';
 import { hasAppRecord, keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
@@ -496,6 +497,15 @@ export class Session {
       reactions: {},
       edited: [],
     };
+    this.#append(mine, false);
+  }
+
+  /** Encrypts and uploads a file (progress 0..1), then sends it with an optional caption; not kept in the outbox (the file is not sealed here). */
+  async sendFile(chatId: string, file: File, text: string, onProgress: (fraction: number) => void): Promise<void> {
+    const ref = await uploadFile(this.client, chatId, file, onProgress);
+    const r = await this.client.attachments.send(chatId, [ref], text);
+    const content = { kind: 'text' as const, text, attachments: [ref] };
+    const mine: DecryptedMessage = { ok: true, chatId, seq: r.seq, messageId: r.messageId, senderUserId: this.#state.account.userId, senderDeviceId: this.#state.account.deviceId, epoch: 0, createdAt: r.createdAt, timestamp: Date.now(), text, outgoing: true, content, reactions: {}, edited: [] };
     this.#append(mine, false);
   }
 
