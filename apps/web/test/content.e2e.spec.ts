@@ -7,6 +7,7 @@
 // (the edit history on demand), sees Bob's edit arrive live (`updated`), and
 // deletes one of Bob's messages for herself (still gone after a reload).
 // axe on the screens; no CSP problem. Shared set-up: test/browser.ts.
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BilClient, MemoryKeyStore, type HistoryMessage } from '@bil/sdk';
 import { axe, closeAll, person, register, reopen, run, skipReason, startWebSystem, type Person, type WebSystem } from './browser.js';
@@ -17,6 +18,8 @@ const REACTIONS = 71;
 describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for me in the web client', () => {
   let system: WebSystem;
   let alice: Person;
+  let bob: BilClient;
+  let chatId: string;
 
   beforeAll(async () => {
     system = await startWebSystem('web-content');
@@ -31,10 +34,10 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
 
   it('pages past hidden messages, replies, reacts, edits and deletes for me', async () => {
     const page = alice.page;
-    const bob = new BilClient({ baseUrl: system.url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
+    bob = new BilClient({ baseUrl: system.url.replace(/\/$/, ''), keyStore: new MemoryKeyStore() });
     await bob.register({ username: `bob-${run}`, password: 'bob correct horse battery' });
     const aliceUser = await bob.contacts.find(alice.username);
-    const { chatId } = await bob.chats.createPersonal(aliceUser.userId);
+    ({ chatId } = await bob.chats.createPersonal(aliceUser.userId));
     const oldest = await bob.messages.send(chatId, 'the oldest message from Bob');
     // Add and take back a thumbs-up, ending with it added: the pages of reactions show nothing in the list.
     for (let i = 0; i < REACTIONS; i++) await bob.messages.react(chatId, oldest.messageId, '👍', { remove: i % 2 === 1 });
@@ -115,6 +118,42 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
     await page.getByRole('button', { name: /^Reply to .*the oldest message from Bob/ }).click();
     await page.getByRole('status').filter({ hasText: 'The original message isn’t available' }).waitFor({ timeout: 30_000 });
     expect((await bob.messages.history(chatId, { after: 0, limit: 5 })).messages[0]).toMatchObject({ messageId: oldest.messageId });
+    expect(alice.problems).toEqual([]);
+  });
+
+  it('sends an image with a thumbnail made in the browser, and saves a file Bob sent', async () => {
+    const page = alice.page;
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+    await page.getByLabel(/^Message to /).fill('a picture');
+    await page.getByLabel('Attach a file').setInputFiles({ name: 'dot.png', mimeType: 'image/png', buffer: png });
+    const sent = page.locator('.message.mine', { hasText: 'a picture' });
+    await sent.getByRole('img', { name: 'Image: dot.png' }).waitFor({ timeout: 60_000 });
+    await sent.getByRole('button', { name: /^Save dot\.png/ }).waitFor();
+    // Bob reads the reference (with the browser's JPEG thumbnail) and decrypts exactly the bytes Alice chose.
+    const got = await (async () => {
+      for (let i = 0; i < 60; i++) {
+        const m = (await bob.messages.history(chatId, { limit: 5 })).messages.find((x) => x.ok && x.text === 'a picture');
+        if (m?.ok && m.content?.kind === 'text' && m.content.attachments?.length) return m.content.attachments[0]!;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error('Bob never read the picture');
+    })();
+    expect(got).toMatchObject({ name: 'dot.png', mime: 'image/png', size: png.length, thumbnail: { mime: 'image/jpeg', width: 1, height: 1 } });
+    const parts: Uint8Array[] = [];
+    for await (const b of bob.attachments.download(got)) parts.push(b);
+    expect(Buffer.concat(parts).equals(png)).toBe(true);
+
+    // Bob sends a text file: Alice saves it, decrypted in the page.
+    const notes = 'the notes, end-to-end encrypted\n'.repeat(100);
+    const ref = await bob.attachments.upload(chatId, new Blob([notes], { type: 'text/plain' }), { name: 'notes.txt', mime: 'text/plain' });
+    await bob.attachments.send(chatId, [ref], 'the notes');
+    const row = page.locator('.message.theirs', { hasText: 'the notes' });
+    const button = row.getByRole('button', { name: /^Save notes\.txt/ });
+    await button.waitFor({ timeout: 30_000 });
+    await axe(page, 'attachments');
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), button.click()]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(readFileSync((await download.path())!, 'utf8')).toBe(notes);
     expect(alice.problems).toEqual([]);
   });
 });
