@@ -26,6 +26,7 @@ import {
 } from '@bil/sdk';
 import { applyUpdate } from './message-updates.js';
 import { uploadFile } from './attachments.js';
+import { currentSubscription, disablePush } from './push.js';
 import { hasAppRecord, keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
@@ -232,6 +233,8 @@ export class Session {
 
   async logout(): Promise<void> {
     this.lock();
+    // A signed-out browser should not be woken: its subscription goes first (while the token still works).
+    if (await currentSubscription().catch(() => null)) await disablePush(this.client).catch(() => undefined);
     await this.client.logout();
     this.#set({ account: (await this.client.account()) ?? this.#state.account });
   }
