@@ -293,7 +293,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       <form className="composer" onSubmit={send}>
         <label className="attach button" title="Attach a file">
           <input type="file" className="visually-hidden" onChange={attach} disabled={!!upload} aria-label="Attach a file" />
-          📎
+          Attach
         </label>
         <label htmlFor="composer-text" className="visually-hidden">
           Message to {title}
