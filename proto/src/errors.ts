@@ -174,6 +174,14 @@ export const ErrorReason = {
   USER_EXISTS: 'user_exists',
   USER_NOT_FOUND: 'user_not_found',
   USERNAME_TAKEN: 'username_taken',
+  // delete for everyone and disappearing messages (docs/chat.md)
+  INVALID_TOMBSTONE: 'invalid_tombstone',
+  INVALID_TOMBSTONE_SIGNATURE: 'invalid_tombstone_signature',
+  TOMBSTONE_TOO_LARGE: 'tombstone_too_large',
+  TOMBSTONE_MISMATCH: 'tombstone_mismatch',
+  MESSAGE_NOT_FOUND: 'message_not_found',
+  NOT_THE_SENDER: 'not_the_sender',
+  INVALID_DISAPPEARING_MS: 'invalid_disappearing_ms',
 } as const;
 
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];

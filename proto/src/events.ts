@@ -30,6 +30,8 @@ import type { EpochKeysAdded__Output } from '../gen/bil/chat/v1/EpochKeysAdded.j
 import type { EpochRotationRequired__Output } from '../gen/bil/chat/v1/EpochRotationRequired.js';
 import type { MessagePosted__Output } from '../gen/bil/chat/v1/MessagePosted.js';
 import type { MessagesRead__Output } from '../gen/bil/chat/v1/MessagesRead.js';
+import type { MessageDeleted__Output } from '../gen/bil/chat/v1/MessageDeleted.js';
+import type { DisappearingTimerSet__Output } from '../gen/bil/chat/v1/DisappearingTimerSet.js';
 import type { MemberEntry__Output } from '../gen/bil/chat/v1/MemberEntry.js';
 import type { WrappedKey__Output } from '../gen/bil/chat/v1/WrappedKey.js';
 import type { UserRegistered__Output } from '../gen/bil/identity/v1/UserRegistered.js';
@@ -52,6 +54,8 @@ export type {
   EpochRotationRequired__Output as EpochRotationRequired,
   MessagePosted__Output as MessagePosted,
   MessagesRead__Output as MessagesRead,
+  MessageDeleted__Output as MessageDeleted,
+  DisappearingTimerSet__Output as DisappearingTimerSet,
   MemberEntry__Output as MemberEntry,
   WrappedKey__Output as WrappedKey,
   UserRegistered__Output as UserRegistered,
@@ -244,7 +248,17 @@ export const chatEvents = {
     envelope: 'string',
     wrappedKeys: wrappedKey,
     occurredAt: 'string',
+    expiresAt: 'string',
   }),
+  'message.deleted': message<MessageDeleted__Output>({
+    chatId: 'string',
+    seq: 'int64',
+    messageId: 'string',
+    senderUserId: 'string',
+    tombstone: 'string',
+    occurredAt: 'string',
+  }),
+  'chat.disappearing_timer_set': message<DisappearingTimerSet__Output>({ chatId: 'string', disappearingMs: 'int64', setBy: 'string', occurredAt: 'string' }),
   'message.read': message<MessagesRead__Output>({ chatId: 'string', userId: 'string', lastReadSeq: 'int64', occurredAt: 'string' }),
 };
 

@@ -46,7 +46,7 @@ describe('event decoding', () => {
     const wrong: Fields<UserDeleted> = { userId: 'bool', occurredAt: 'string' };
     expect([partial, wrong]).toHaveLength(2);
     expect(Object.keys(identityEvents)).toHaveLength(8);
-    expect(Object.keys(chatEvents)).toHaveLength(10);
+    expect(Object.keys(chatEvents)).toHaveLength(12);
     expect(Object.keys(digestEvents)).toEqual(['digest.ready', 'digest.failed', 'policy.changed', 'consent.changed', 'key.rotated']);
   });
 });

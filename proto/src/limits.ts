@@ -28,6 +28,12 @@ export const MAX_GROUP_MEMBERS = 1024;
 export const MAX_RECORD_MEMBERS = 10_000;
 /** Most devices one member may list in an epoch record. */
 export const MAX_MEMBER_DEVICES = 1000;
+/** Largest signed message tombstone (bil.message-delete.v1), as JSON text (a real one is about 400 characters). */
+export const MAX_TOMBSTONE_CHARS = 2048;
+/** Shortest disappearing-message timer, in milliseconds (30 s); 0 switches the timer off. */
+export const MIN_DISAPPEARING_MS = 30_000;
+/** Longest disappearing-message timer, in milliseconds (365 days). */
+export const MAX_DISAPPEARING_MS = 365 * 24 * 3600 * 1000;
 
 // --- digest (docs/digest.md) ---------------------------------------------------
 

@@ -157,6 +157,31 @@ export const restChatSharedSchemas = [
     },
   },
   {
+    $id: 'SignedTombstone',
+    type: 'object',
+    description:
+      'A message\'s signed tombstone (docs/protocol.md, "Delete for everyone"): Ed25519 of one of the sender\'s devices over the canonical ' +
+      'payload. Clients verify it before showing the message as deleted by its sender.',
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'message_id', 'sender_user_id', 'sender_device_id', 'deleted_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.message-delete.v1'] },
+          chat_id: uuid('The chat.'),
+          message_id: uuid('The deleted message.'),
+          sender_user_id: uuid("The message's sender: the caller."),
+          sender_device_id: uuid("The deleting device: the caller's device, whose key signs."),
+          deleted_at: int(0, 'ms since the epoch.'),
+        },
+      },
+      signature: b64(86, 'Ed25519 signature of the deleting device over the canonical payload, base64url.'),
+    },
+  },
+  {
     $id: 'Member',
     type: 'object',
     description: 'A current member of a chat.',
@@ -175,6 +200,7 @@ export const restChatSharedSchemas = [
     required: [
       'chat_id', 'type', 'title', 'created_by', 'created_at', 'last_seq', 'last_activity_at', 'epoch',
       'epoch_rotation_required', 'my_role', 'member_count', 'last_read_seq', 'unread_count', 'peer_user_id', 'members', 'pending_leaves',
+      'disappearing_ms',
     ],
     properties: {
       chat_id: { type: 'string' },
@@ -204,13 +230,19 @@ export const restChatSharedSchemas = [
           'Groups, single-chat answers: the signed leaves recorded since the current epoch, oldest first (the next epoch must drop these ' +
           'members; it empties the list). Empty in lists and for personal chats.',
       },
+      disappearing_ms: {
+        type: 'integer',
+        description: 'The disappearing-message timer in ms (0 = off): messages sent now expire this long after they are stored.',
+      },
     },
   },
   {
     $id: 'Message',
     type: 'object',
-    description: 'A stored message as the calling device receives it.',
-    required: ['chat_id', 'seq', 'message_id', 'sender_user_id', 'sender_device_id', 'envelope', 'wrapped_key', 'epoch', 'created_at'],
+    description:
+      'A stored message as the calling device receives it. A `removed` one (deleted for everyone, or erased on expiry) has no `envelope`; ' +
+      'one its sender deleted has the signed `tombstone` to verify.',
+    required: ['chat_id', 'seq', 'message_id', 'sender_user_id', 'sender_device_id', 'wrapped_key', 'epoch', 'created_at', 'removed', 'expires_at'],
     properties: {
       chat_id: { type: 'string' },
       seq: { type: 'integer', description: 'Gap-free sequence number in the chat.' },
@@ -218,9 +250,12 @@ export const restChatSharedSchemas = [
       sender_user_id: { type: 'string' },
       sender_device_id: { type: 'string' },
       envelope: ref('Envelope'),
-      wrapped_key: { type: 'string', description: "Personal chats: the content key wrapped for the caller's device; empty for groups." },
+      wrapped_key: { type: 'string', description: "Personal chats: the content key wrapped for the caller's device; empty for groups and removed messages." },
       epoch: { type: 'integer', description: 'Group epoch of the message; 0 in personal chats.' },
       created_at: { type: 'string', description: 'When the server stored it, RFC 3339.' },
+      removed: { type: 'boolean', description: 'Deleted for everyone or erased on expiry: no envelope, no key.' },
+      tombstone: ref('SignedTombstone'),
+      expires_at: { type: 'string', description: 'When the message expires (disappearing timer), RFC 3339; "" when never.' },
     },
   },
   {
@@ -296,6 +331,7 @@ export type WrappedKeyJson = SharedJson<'WrappedKey'>;
 export type EnvelopeJson = SharedJson<'Envelope'>;
 export type EpochRecordJson = SharedJson<'EpochRecord'>;
 export type SignedLeaveJson = SharedJson<'SignedLeave'>;
+export type SignedTombstoneJson = SharedJson<'SignedTombstone'>;
 export type MemberJson = SharedJson<'Member'>;
 export type ChatJson = SharedJson<'Chat'>;
 export type MessageJson = SharedJson<'Message'>;

@@ -113,7 +113,11 @@ export function messageLine(m: HistoryMessage, names: Readonly<Record<string, st
         ? '[not shown: sent by a member whose client is out of date (an old group key)]'
         : m.error === 'group_forked'
           ? '[not shown: sent in another history of this group (fork)]'
-          : '[cannot decrypt]';
+          : m.error === 'deleted_by_sender'
+            ? '[deleted by its sender]'
+            : m.error === 'removed_by_server'
+              ? '[removed (expired, or by the server)]'
+              : '[cannot decrypt]';
     return `${seq}  ${style.dim(when)}  ${style.red(marker)} ${style.dim(`claimed sender ${userLabel(m.senderUserId, names)}`)}`;
   }
   const who = m.outgoing ? style.green(`${userLabel(m.senderUserId, names)}`) : style.cyan(userLabel(m.senderUserId, names));

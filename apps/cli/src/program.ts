@@ -9,6 +9,7 @@ import * as content from './commands/content.js';
 import * as attachments from './commands/attachments.js';
 import * as digests from './commands/digest.js';
 import { listen } from './commands/listen.js';
+import { chatTimer } from './commands/timer.js';
 import { DEFAULT_MODEL_URL, DEFAULT_TIMEOUT_S } from './digest-options.js';
 import { describeFailure, ExitCode } from './errors.js';
 import { colours, plain, safe, useColour } from './format.js';
@@ -197,6 +198,12 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .argument('<chat>', 'chat reference')
     .action(act('chat resolve-fork', chats.chatResolveFork));
   chat
+    .command('timer')
+    .description('disappearing messages: messages sent from now on vanish this long after they are stored (groups: admins; off: never)')
+    .argument('<chat>', 'chat reference')
+    .argument('<duration>', 'e.g. 30s, 5m, 12h, 7d, 2w, or off')
+    .action(act('chat timer', chatTimer));
+  chat
     .command('digests')
     .description('allow or switch off server and model digests of a group for every member (admins; signed in the group\'s key epoch record)')
     .argument('<chat>', 'chat reference')
@@ -233,7 +240,7 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
 
   program
     .command('delete')
-    .description('delete a message: --for-me hides it on this profile only')
+    .description('delete one of your messages for everyone (signed by this device; the server erases it); --for-me hides any message on this profile only')
     .argument('<chat>', 'chat reference')
     .argument('<message>', 'message id, or its number in bil history')
     .option('--for-me', 'hide it on this device profile only (nothing is sent)')

@@ -116,6 +116,14 @@ export {
   type DigestConsentPayload,
   type SignedDigestConsent,
 } from './digest-consent.js';
+export {
+  MESSAGE_DELETE_TYPE,
+  signMessageDelete,
+  parseMessageDelete,
+  verifyMessageDelete,
+  type MessageDeletePayload,
+  type SignedMessageDelete,
+} from './message-delete.js';
 export { GROUP_LEAVE_TYPE, signGroupLeave, verifyGroupLeave, type GroupLeavePayload, type SignedGroupLeave } from './group-leave.js';
 export {
   SERVICE_KEY_TYPE,

@@ -2,7 +2,7 @@
 // its `type` (or version) and the exact member names of every object whose
 // canonical JSON (canonical-json.ts) is signed or hashed. The client code that
 // builds and verifies them (certificate.ts, envelope.ts, group.ts,
-// group-leave.ts, device-list.ts, digest-consent.ts) and the services that
+// group-leave.ts, device-list.ts, digest-consent.ts, message-delete.ts) and the services that
 // check them (chat's and identity's domain/validation.ts, through
 // `@bil/crypto/protocol`) read these lists, so a member added on one side and
 // not the other can't happen. Pure: no keys, no I/O.
@@ -19,6 +19,8 @@ export const GROUP_LEAVE_TYPE = 'bil.group-leave.v1' as const;
 export const DEVICE_LIST_TYPE = 'bil.device-list.v1' as const;
 /** The `type` of a signed digest consent. */
 export const DIGEST_CONSENT_TYPE = 'bil.digest-consent.v1' as const;
+/** The `type` of a signed message tombstone (delete for everyone). */
+export const MESSAGE_DELETE_TYPE = 'bil.message-delete.v1' as const;
 /** Envelope header version written for new messages (adds epoch_hash and recipient_user_id). */
 export const ENVELOPE_VERSION = 2;
 /** Envelope header version of messages stored before version 2: still readable, never written. */
@@ -87,6 +89,8 @@ export const DEVICE_LIST_FIELDS = fields('created_at', 'devices', 'identity_key'
 export const DEVICE_LIST_ENTRY_FIELDS = fields('added_at', 'device_id', 'encryption_key', 'signing_key');
 /** A signed digest consent's payload. */
 export const DIGEST_CONSENT_FIELDS = fields('chat_id', 'created_at', 'device_id', 'include', 'type', 'user_id', 'version');
+/** A signed message tombstone's payload. */
+export const MESSAGE_DELETE_FIELDS = fields('chat_id', 'deleted_at', 'message_id', 'sender_device_id', 'sender_user_id', 'type');
 
 /**
  * True if `value` is an object (not an array) with exactly the members of `set`.

@@ -17,6 +17,8 @@ import { openSealedPayload, verifyServiceKey, type SealedBox, type SignedService
 import { ed25519Verify } from './signature.js';
 import { buildVectors, CHECK_TIME, loadVectorKeys, NOW, type VectorKeys } from './testing/vectors.js';
 import { buildDeviceListVectors } from './testing/vectors-device-list.js';
+import { buildMessageDeleteVectors } from './testing/vectors-message-delete.js';
+import { verifyMessageDelete, type SignedMessageDelete } from './message-delete.js';
 import { buildContentVectors } from './testing/vectors-content.js';
 import { decodeContent, encodeContent, type MessageContent } from './content.js';
 import { deviceInList, verifyDeviceList, type SignedDeviceList } from './device-list.js';
@@ -32,6 +34,16 @@ beforeAll(async () => {
 });
 
 describe('docs/testvectors', () => {
+  it('message-delete.json: reproduced byte for byte, and the tombstone verifies under the signing key', async () => {
+    for (const [name, content] of Object.entries(await buildMessageDeleteVectors(keys))) {
+      expect(JSON.stringify(content, null, 2) + '\n', name).toBe(readFileSync(new URL(name, dir), 'utf8'));
+    }
+    const v = read<{ signing_key: string; signature_input: string; tombstone: SignedMessageDelete }>('message-delete.json');
+    expect(canonicalize(v.tombstone.payload as never)).toBe(v.signature_input);
+    const p = v.tombstone.payload;
+    await expect(verifyMessageDelete({ tombstone: v.tombstone, chatId: p.chat_id, messageId: p.message_id, senderUserId: p.sender_user_id, signingKey: v.signing_key })).resolves.toEqual(p);
+  });
+
   it('scripts/vectors.ts output is reproduced byte for byte', async () => {
     const built = await buildVectors(keys);
     for (const [name, content] of Object.entries(built)) {

@@ -5,7 +5,7 @@
 // group-state (the verified chain, forks, pins, epoch keys), group-epochs
 // (the next epoch = verified head + this user's intent), reading (history
 // with gaps marked), retry (the one retry policy), answers (shape checks).
-import { encryptGroupMessage, type VerifiedDevice } from '@bil/crypto';
+import { encryptGroupMessage, signMessageDelete, type VerifiedDevice } from '@bil/crypto';
 import { BilStateError, BilTrustError } from './errors.js';
 import type { StoredChatState, StoredProfile } from './key-store.js';
 import { toChat, type Chat, type ChatJson, type ChatRole, type ChatType } from './wire.js';
@@ -104,7 +104,13 @@ export class ChatEngine {
     this.#direct = new DirectChats(this.#device, this.#directory);
     this.#groups = new GroupStates(deps, this.#device, this.#directory);
     this.#epochs = new GroupEpochs({ ...deps, remember: (c) => this.#remember(c) }, this.#device, this.#directory, this.#groups);
-    this.#reader = new Reader({ call: deps.call, kind: (chatId) => this.#kind(chatId) }, this.#device, this.#direct, this.#groups, this.#epochs);
+    this.#reader = new Reader(
+      { call: deps.call, kind: (chatId) => this.#kind(chatId), senderDevice: (userId, deviceId) => this.#directory.sender(userId, deviceId) },
+      this.#device,
+      this.#direct,
+      this.#groups,
+      this.#epochs,
+    );
     const contents = (this.#contents = new MessageContents(
       { send: (chatId, plaintext, messageId, attachmentIds) => this.#sendPlaintext(chatId, plaintext, messageId, attachmentIds), page: (chatId, o) => this.#reader.history(chatId, o) },
       this.#device,
@@ -124,6 +130,12 @@ export class ChatEngine {
         return { epoch: (await this.#epochs.publishNext(chatId, { title }, 'publish')).epoch };
       },
       setDigests: (chatId, allowed) => this.#setDigests(chatId, allowed),
+      deleteForEveryone: (chatId, messageId) => this.#deleteForEveryone(chatId, messageId),
+      setTimer: async (chatId, ms) => {
+        if (!Number.isSafeInteger(ms) || ms < 0) throw new TypeError('ms: expected a non-negative integer (0 = off)');
+        const res = await this.#deps.call<{ chat: ChatJson }>('PUT', `/v1/chats/${enc(chatId)}/timer`, { disappearing_ms: ms });
+        return this.#remember(res.chat);
+      },
       forkAlert: (chatId) => this.#groups.forkAlert(chatId),
       resolveFork: (chatId) => this.#groups.resolveFork(chatId),
       members: {
@@ -191,6 +203,13 @@ export class ChatEngine {
     // The service's switch (this user's): the second line, for clients that don't read the signed setting.
     await this.#deps.call('PUT', `/v1/chats/${enc(chatId)}/digest-policy`, { enabled: allowed });
     return { epoch };
+  }
+
+  /** Signs this device's tombstone for one of this user's messages; the server erases it for everyone. */
+  async #deleteForEveryone(chatId: string, messageId: string): Promise<{ seq: number; deleted: boolean }> {
+    const me = await this.#device.me();
+    const tombstone = signMessageDelete({ chatId, messageId, device: me, deletedAt: this.#deps.now() });
+    return this.#deps.call<{ seq: number; deleted: boolean }>('DELETE', `/v1/chats/${enc(chatId)}/messages/${enc(messageId)}`, { tombstone });
   }
 
   // ---- chats ------------------------------------------------------------------

@@ -87,5 +87,6 @@ export {
   type LiveTypingEvent,
   type LiveEpochEvent,
   type LiveMembershipEvent,
+  type LiveMessageDeletedEvent,
 } from './live-client.js';
 export { MAX_ATTACHMENT_SIZE, type AttachmentSource, type AttachmentsApi, type UploadOptions } from './attachments.js';

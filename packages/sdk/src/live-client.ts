@@ -56,6 +56,14 @@ export interface LiveEpochEvent {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+export interface LiveMessageDeletedEvent {
+  readonly chatId: string;
+  readonly seq: number;
+  readonly messageId: string;
+  readonly senderUserId: string;
+  readonly reason: 'deleted_by_sender' | 'removed_by_server';
+}
+
 /** `chat_created`, `member_added`, `member_removed`, `role_changed`, `chat_deleted`. */
 export interface LiveMembershipEvent {
   readonly chatId: string;
@@ -84,6 +92,11 @@ export interface LiveClientEvents {
   presence: { readonly userId: string; readonly online: boolean };
   epoch: LiveEpochEvent;
   membership: LiveMembershipEvent;
+  /**
+   * A message was deleted for everyone (or the chat's timer changed: see `membership`, event `disappearing_timer_set`).
+   * `reason` is `deleted_by_sender` only when the sender's signed tombstone verified; otherwise `removed_by_server`.
+   */
+  'message-deleted': LiveMessageDeletedEvent;
   /** A sender's identity key differs from the pin: its devices are not trusted until accepted. */
   'safety-number-changed': { readonly userId: string; readonly previousIdentityKey: string; readonly currentIdentityKey: string };
   /** The socket closed; `reconnect: false` means for good (4003 revoked, 4004, or the session ended). */
@@ -185,6 +198,10 @@ export class LiveClient {
       this.#events.emit('epoch', { chatId: k.chatId, event: k.event, ...(Number.isSafeInteger(epoch) && epoch > 0 ? { epoch } : {}), data: k.data });
     });
     c.on('chat', (e) => {
+      if (e.event === 'message_deleted') {
+        void this.#deleted(e.chatId, e.data);
+        return;
+      }
       const userId = typeof e.data.user_id === 'string' ? e.data.user_id : undefined;
       this.#events.emit('membership', { chatId: e.chatId, event: e.event, ...(userId ? { userId } : {}), data: e.data });
     });
@@ -299,12 +316,14 @@ export class LiveClient {
       }
     }
     let envelope: unknown = m.envelope;
+    let tombstone: unknown;
     try {
-      envelope = JSON.parse(m.envelope);
+      envelope = m.removed ? undefined : JSON.parse(m.envelope);
+      tombstone = m.removed?.tombstone ? JSON.parse(m.removed.tombstone) : undefined;
     } catch {
       // left as text: fails verification uniformly
     }
-    const json: MessageJson = {
+    const json = {
       chat_id: m.chatId,
       seq: m.seq,
       message_id: m.messageId,
@@ -314,8 +333,45 @@ export class LiveClient {
       wrapped_key: m.wrappedKey ?? '',
       epoch: m.epoch,
       created_at: m.createdAt,
-    };
+      removed: m.removed !== undefined,
+      expires_at: '',
+      ...(tombstone ? { tombstone } : {}),
+    } as MessageJson;
     return this.#deps.messages.decrypt(json);
+  }
+
+  /** A live message_deleted: the tombstone is checked the way history checks it (Reader), then reported. */
+  async #deleted(chatId: string, data: Readonly<Record<string, unknown>>): Promise<void> {
+    const text = (k: string) => (typeof data[k] === 'string' ? (data[k] as string) : '');
+    let tombstone: unknown;
+    try {
+      tombstone = JSON.parse(text('tombstone'));
+    } catch {
+      tombstone = undefined;
+    }
+    const seq = typeof data.seq === 'number' ? data.seq : 0;
+    const json = {
+      chat_id: chatId,
+      seq,
+      message_id: text('message_id'),
+      sender_user_id: text('sender_user_id'),
+      sender_device_id: '',
+      wrapped_key: '',
+      epoch: 0,
+      created_at: text('occurred_at'),
+      removed: true,
+      expires_at: '',
+      envelope: undefined,
+      ...(tombstone ? { tombstone } : {}),
+    } as MessageJson;
+    let reason: LiveMessageDeletedEvent['reason'] = 'removed_by_server';
+    try {
+      const h = await this.#deps.messages.decrypt(json);
+      if (!h.ok && h.error === 'deleted_by_sender') reason = 'deleted_by_sender';
+    } catch {
+      // unverifiable: removed by the server
+    }
+    this.#events.emit('message-deleted', { chatId, seq, messageId: json.message_id, senderUserId: json.sender_user_id, reason });
   }
 
   /** Emits seqs `after+1 … to` of a chat from history, in order. */

@@ -27,6 +27,8 @@ export interface LiveEnvelope {
   /** This device's wrapped content key (personal chats); absent for groups and for the sender's own device. */
   wrappedKey?: string;
   createdAt: string;
+  /** Catch-up of a removed message (deleted for everyone, or expired): no envelope; the tombstone's JSON text, "" when none. */
+  removed?: { tombstone: string };
 }
 
 export interface LiveEvents<M> {
@@ -318,6 +320,7 @@ export class LiveConnection<M = unknown> extends TypedEmitter<LiveEvents<M>> {
       envelope: String(f.envelope),
       wrappedKey: typeof f.wrapped_key === 'string' ? f.wrapped_key : undefined,
       createdAt: String(f.created_at),
+      ...(f.removed === true ? { removed: { tombstone: typeof f.tombstone === 'string' ? f.tombstone : '' } } : {}),
     };
     if (!Number.isSafeInteger(m.seq) || m.seq < 1) return;
     const cursor = this.#cursors[m.chatId];

@@ -60,7 +60,7 @@ export interface StackOptions {
   chat?: boolean;
   /** Start a delivery node too (implies chat); the gateway proxies `/v1/ws` to it. */
   delivery?: boolean;
-  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES). */
+  /** Overrides of chat settings (e.g. CHAT_BLOB_QUOTA_BYTES, CHAT_EXPIRY_INTERVAL_MS). */
   chatEnv?: Record<string, string>;
   /** Overrides of delivery settings (e.g. DELIVERY_REVOCATION_CHECK_MS). */
   deliveryEnv?: Record<string, string>;

@@ -24,6 +24,7 @@ export const chatConfigSchema = {
   CHAT_S3_ACCESS_KEY_ID: optionalStr('access key id (unset: the AWS default credential chain, e.g. an IAM role)', { secret: true }),
   CHAT_S3_SECRET_ACCESS_KEY: optionalStr('secret access key, with CHAT_S3_ACCESS_KEY_ID', { secret: true }),
   CHAT_S3_PRESIGN_SECONDS: int('how long a presigned upload or download URL stays valid, in seconds', 900, 60, 7 * 24 * 3600),
+  CHAT_EXPIRY_INTERVAL_MS: int('how often the expiry job erases messages past their disappearing timer, in ms', 10_000, 100, 3_600_000),
 };
 
 export type ChatConfig = ReturnType<typeof loadChatConfig>;

@@ -15,6 +15,7 @@ import {
   runService,
   runStoreCommand,
   startOpsServer,
+  systemClock,
 } from '@bil/runtime';
 import { loadBlobProto, loadChatProto } from '@bil/proto';
 import { loadChatConfig } from './config.js';
@@ -28,6 +29,7 @@ import { blobHandlers } from './grpc/blob-handlers.js';
 import { BlobStore } from './app/blobs/blob-store.js';
 import { createBlobBackend } from './infra/blob-backend.js';
 import { startBlobCollector } from './app/blobs/collector.js';
+import { startExpiryJob } from './app/retention/expiry.js';
 
 const command = process.argv[2] ?? 'serve';
 
@@ -54,6 +56,9 @@ void runService('chat', async (life) => {
   life.onShutdown('outbox relay', () => relay.stop());
 
   const app = new ChatApp(db, store, { maxGroupMembers: config.CHAT_MAX_GROUP_MEMBERS }, logger);
+
+  const expiry = startExpiryJob(db, systemClock, logger, config.CHAT_EXPIRY_INTERVAL_MS);
+  life.onShutdown('expiry job', () => expiry.stop());
 
   const directory = identityDirectoryConsumer({ nats, db, logger, app });
   await directory.start();

@@ -38,6 +38,10 @@ import type { MarkReadRequest } from '@bil/proto/gen/bil/chat/v1/MarkReadRequest
 import type { MarkReadResponse__Output } from '@bil/proto/gen/bil/chat/v1/MarkReadResponse';
 import type { GetUnreadRequest } from '@bil/proto/gen/bil/chat/v1/GetUnreadRequest';
 import type { GetUnreadResponse__Output } from '@bil/proto/gen/bil/chat/v1/GetUnreadResponse';
+import type { DeleteMessageRequest } from '@bil/proto/gen/bil/chat/v1/DeleteMessageRequest';
+import type { DeleteMessageResponse__Output } from '@bil/proto/gen/bil/chat/v1/DeleteMessageResponse';
+import type { SetDisappearingTimerRequest } from '@bil/proto/gen/bil/chat/v1/SetDisappearingTimerRequest';
+import type { SetDisappearingTimerResponse__Output } from '@bil/proto/gen/bil/chat/v1/SetDisappearingTimerResponse';
 
 export type { Chat__Output as Chat } from '@bil/proto/gen/bil/chat/v1/Chat';
 export type { Member__Output as Member } from '@bil/proto/gen/bil/chat/v1/Member';
@@ -62,6 +66,8 @@ export interface ChatApi {
   listMessages(req: ListMessagesRequest): Promise<ListMessagesResponse__Output>;
   markRead(req: MarkReadRequest): Promise<MarkReadResponse__Output>;
   getUnread(req: GetUnreadRequest): Promise<GetUnreadResponse__Output>;
+  deleteMessage(req: DeleteMessageRequest): Promise<DeleteMessageResponse__Output>;
+  setDisappearingTimer(req: SetDisappearingTimerRequest): Promise<SetDisappearingTimerResponse__Output>;
   /** Resolves when chat's grpc.health.v1 check answers SERVING. */
   checkHealth(timeoutMs?: number): Promise<void>;
   close(): void;
@@ -100,6 +106,8 @@ export function createChatClient(address: string, timeoutMs: number, auth: Servi
     listMessages: (req) => callUnary(c, c.ListMessages, req, settings),
     markRead: (req) => callUnary(c, c.MarkRead, req, settings),
     getUnread: (req) => callUnary(c, c.GetUnread, req, settings),
+    deleteMessage: (req) => callUnary(c, c.DeleteMessage, req, settings),
+    setDisappearingTimer: (req) => callUnary(c, c.SetDisappearingTimer, req, settings),
     ...lifecycle,
   };
 }

@@ -4,7 +4,7 @@
 import { AppError } from '@bil/runtime';
 import { int64ToNumber } from './mappers.js';
 import type { Chat, EpochRecord, Member, Message, UnreadChat } from './chat-client.js';
-import type { EnvelopeJson, EpochJson, EpochRecordJson, MemberJson, MessageJson, UnreadChatJson } from '@bil/proto/rest-chat';
+import type { EnvelopeJson, EpochJson, EpochRecordJson, MemberJson, MessageJson, SignedTombstoneJson, UnreadChatJson } from '@bil/proto/rest-chat';
 import type { ChatTypeJson, RoleJson, WrappedKeyJson } from './chat-schemas.js';
 
 type ProtoRole = 'MEMBER_ROLE_UNSPECIFIED' | 'MEMBER_ROLE_OWNER' | 'MEMBER_ROLE_ADMIN' | 'MEMBER_ROLE_MEMBER';
@@ -84,6 +84,7 @@ export function chatJson(c: Chat | null | undefined) {
     peer_user_id: c.peerUserId,
     members: (c.members ?? []).map(memberJson),
     pending_leaves: (c.pendingLeaves ?? []).map((l) => parseStored(l, 'signed leave')),
+    disappearing_ms: int64ToNumber(c.disappearingMs),
   };
 }
 
@@ -94,11 +95,14 @@ export function messageJson(m: Message): MessageJson {
     message_id: m.messageId,
     sender_user_id: m.senderUserId,
     sender_device_id: m.senderDeviceId,
-    // Chat validated it against the schema before storing it.
-    envelope: parseStored(m.envelope, 'envelope') as EnvelopeJson,
+    // Chat validated it against the schema before storing it; a removed message has none.
+    ...(m.removed ? {} : { envelope: parseStored(m.envelope, 'envelope') as EnvelopeJson }),
     wrapped_key: m.wrappedKey,
     epoch: int64ToNumber(m.epoch),
     created_at: m.createdAt,
+    removed: m.removed,
+    ...(m.tombstone ? { tombstone: parseStored(m.tombstone, 'tombstone') as SignedTombstoneJson } : {}),
+    expires_at: m.expiresAt,
   };
 }
 

@@ -22,6 +22,8 @@ const CHAT_ID = '0193a0c4-3333-7000-8000-000000000003';
 const PEER = '0193a0c4-4444-7000-8000-000000000004';
 const MSG_ID = '0193a0c4-5555-7000-8000-000000000005';
 const B64_43 = 'A'.repeat(43);
+/** A message's retention fields when it is neither removed nor expiring. */
+const LIVE = { removed: false, tombstone: '', expiresAt: '' };
 
 const CHAT: Chat = {
   chatId: CHAT_ID,
@@ -40,6 +42,7 @@ const CHAT: Chat = {
   peerUserId: '',
   members: [{ userId: ACTOR.userId, role: 'MEMBER_ROLE_OWNER', joinedAt: '2026-01-01T00:00:00.000Z', joinedSeq: '0' }],
   pendingLeaves: [],
+  disappearingMs: '0',
 };
 
 // Envelope header v2 and epoch record v2 written by hand (step 8 wire formats), not through @bil/crypto.
@@ -130,6 +133,7 @@ function stubChat(): ChatApi {
           wrappedKey: '',
           epoch: '2',
           createdAt: '2026-01-01T00:02:00.000Z',
+          ...LIVE,
         },
       ],
       hasMore: false,
@@ -347,8 +351,8 @@ describe('chat routes (stubbed chat service)', () => {
   it('pages history with after or before, returning envelopes as objects', async () => {
     vi.mocked(chat.listMessages).mockResolvedValueOnce({
       messages: [
-        { chatId: CHAT_ID, seq: '7', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(legacyEnvelope()), wrappedKey: '', epoch: '1', createdAt: 'x' },
-        { chatId: CHAT_ID, seq: '8', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(envelope()), wrappedKey: '', epoch: '2', createdAt: 'y' },
+        { chatId: CHAT_ID, seq: '7', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(legacyEnvelope()), wrappedKey: '', epoch: '1', createdAt: 'x', ...LIVE },
+        { chatId: CHAT_ID, seq: '8', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: JSON.stringify(envelope()), wrappedKey: '', epoch: '2', createdAt: 'y', ...LIVE },
       ],
       hasMore: false,
       lastSeq: '8',
@@ -371,6 +375,8 @@ describe('chat routes (stubbed chat service)', () => {
           wrapped_key: '',
           epoch: 2,
           created_at: '2026-01-01T00:02:00.000Z',
+          removed: false,
+          expires_at: '',
         },
       ],
       has_more: false,
@@ -473,6 +479,54 @@ describe('chat routes (stubbed chat service)', () => {
     }
   });
 
+  it('deletes a message for everyone: the tombstone as JSON text; a removed message comes back without an envelope, with its tombstone', async () => {
+    const tombstone = {
+      payload: { type: 'bil.message-delete.v1', chat_id: CHAT_ID, message_id: MSG_ID, sender_user_id: ACTOR.userId, sender_device_id: ACTOR.deviceId, deleted_at: 1 },
+      signature: 'A'.repeat(86),
+    };
+    chat.deleteMessage = vi.fn(async () => ({ seq: '8', deleted: true }));
+    let res = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/messages/${MSG_ID}`, headers, payload: { tombstone } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ seq: 8, deleted: true });
+    expect(chat.deleteMessage).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, messageId: MSG_ID, tombstone: JSON.stringify(tombstone) });
+    // Malformed tombstones are refused before any RPC.
+    res = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/messages/${MSG_ID}`, headers, payload: { tombstone: { payload: {}, signature: 'x' } } });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/messages/${MSG_ID}`, headers, payload: {} });
+    expect(res.statusCode).toBe(400);
+    expect(chat.deleteMessage).toHaveBeenCalledTimes(1);
+    chat.deleteMessage = vi.fn(() => Promise.reject(new AppError('permission_denied', 'not_the_sender', 'only the sender may delete it')));
+    res = await app.inject({ method: 'DELETE', url: `/v1/chats/${CHAT_ID}/messages/${MSG_ID}`, headers, payload: { tombstone } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('not_the_sender');
+
+    vi.mocked(chat.listMessages).mockResolvedValueOnce({
+      messages: [
+        { chatId: CHAT_ID, seq: '8', messageId: MSG_ID, senderUserId: ACTOR.userId, senderDeviceId: ACTOR.deviceId, envelope: '', wrappedKey: '', epoch: '2', createdAt: 'y', removed: true, tombstone: JSON.stringify(tombstone), expiresAt: '' },
+      ],
+      hasMore: false,
+      lastSeq: '8',
+    });
+    res = await app.inject({ method: 'GET', url: `/v1/chats/${CHAT_ID}/messages`, headers });
+    expect(res.statusCode, res.body).toBe(200);
+    const [m] = res.json().messages;
+    expect(m.envelope).toBeUndefined();
+    expect(m).toMatchObject({ removed: true, tombstone, expires_at: '' });
+  });
+
+  it('sets the disappearing timer: 0 or within bounds, answered with the chat', async () => {
+    chat.setDisappearingTimer = vi.fn(async () => ({ chat: { ...CHAT, disappearingMs: '60000' } }));
+    let res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 60000 } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().chat.disappearing_ms).toBe(60000);
+    expect(chat.setDisappearingTimer).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, disappearingMs: 60000 });
+    res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: -1 } });
+    expect(res.statusCode).toBe(400);
+    res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 'soon' } });
+    expect(res.statusCode).toBe(400);
+    expect(chat.setDisappearingTimer).toHaveBeenCalledTimes(1);
+  });
+
   it('documents every chat route in the OpenAPI document', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/v1/openapi.json' })).json();
     const ops = Object.entries(doc.paths as Record<string, object>)
@@ -493,6 +547,8 @@ describe('chat routes (stubbed chat service)', () => {
         'POST /v1/chats/{chat_id}/keys/{epoch}/devices',
         'POST /v1/chats/{chat_id}/messages',
         'GET /v1/chats/{chat_id}/messages',
+        'DELETE /v1/chats/{chat_id}/messages/{message_id}',
+        'PUT /v1/chats/{chat_id}/timer',
         'POST /v1/chats/{chat_id}/read',
         'GET /v1/unread',
         'GET /v1/chats/{chat_id}/digest-policy',

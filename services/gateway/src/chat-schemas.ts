@@ -18,6 +18,7 @@ import { BEARER, MAX_SAFE_INTEGER, errors } from './schemas.js';
 // The size limits are chat's, defined once in @bil/proto/limits.
 import { MAX_MESSAGE_ATTACHMENTS } from '@bil/proto/limits';
 import { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS } from '@bil/proto/limits';
+import { MAX_DISAPPEARING_MS, MIN_DISAPPEARING_MS } from '@bil/proto/limits';
 
 export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MAX_WRAPPED_KEYS };
 
@@ -380,6 +381,67 @@ export const markReadSchema = {
     },
     ...errors(...bodyErrors, 401, 404),
   },
+} as const;
+
+export type MessageParams = FromSchema<typeof deleteMessageSchema.params>;
+export type DeleteMessageBody = FromSchema<typeof deleteMessageSchema.body>;
+export const deleteMessageSchema = {
+  tags: ['chats'],
+  summary: 'Delete one of your messages for everyone, with your signed tombstone.',
+  description:
+    'Only the sender (any of their devices) may: others get 403 `not_the_sender`. The tombstone (`bil.message-delete.v1`) must be signed by the ' +
+    'calling device (400 `invalid_tombstone_signature`) and name this chat, this message, the caller and the calling device (400 ' +
+    '`tombstone_mismatch`). The ciphertext and wrapped keys are erased; history keeps the message as `removed` with the tombstone. ' +
+    'Deleting again answers `deleted: false`.',
+  security: BEARER,
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['chat_id', 'message_id'],
+    properties: { chat_id: uuid('The chat.'), message_id: uuid('The message id (as in `Message.message_id`).') },
+  },
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['tombstone'],
+    properties: { tombstone: ref('SignedTombstone') },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['seq', 'deleted'],
+      properties: {
+        seq: { type: 'integer', description: "The deleted message's seq." },
+        deleted: { type: 'boolean', description: 'False when it had been deleted before.' },
+      },
+    },
+    ...errors(...bodyErrors, 401, 403, 404),
+  },
+} as const;
+
+export type SetTimerBody = FromSchema<typeof setTimerSchema.body>;
+export const setTimerSchema = {
+  tags: ['chats'],
+  summary: "Set the chat's disappearing-message timer (groups: admins and the owner; personal chats: either member).",
+  description:
+    'Messages sent afterwards expire `disappearing_ms` after the server stored them: history, catch-up and unread never return them once expired, ' +
+    'and the server erases their ciphertext and keys. 0 switches the timer off.',
+  security: BEARER,
+  params: chatIdParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['disappearing_ms'],
+    properties: {
+      disappearing_ms: {
+        type: 'integer',
+        minimum: 0,
+        maximum: MAX_DISAPPEARING_MS,
+        description: `0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS} ms (30 s to 365 days).`,
+      },
+    },
+  },
+  response: { 200: chatAnswer, ...errors(...bodyErrors, 401, 403, 404) },
 } as const;
 
 export type UnreadQuery = FromSchema<typeof unreadSchema.querystring>;

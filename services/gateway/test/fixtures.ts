@@ -177,6 +177,8 @@ export function unavailableChat(): ChatApi {
     listMessages: down,
     markRead: down,
     getUnread: down,
+    deleteMessage: down,
+    setDisappearingTimer: down,
     checkHealth: async () => undefined,
     close: () => undefined,
   };

@@ -167,6 +167,8 @@ describe('docs/ws-protocol.md: chat_event data', () => {
     epoch_published: 'GroupEpochPublished',
     epoch_keys_added: 'EpochKeysAdded',
     epoch_rotation_required: 'EpochRotationRequired',
+    message_deleted: 'MessageDeleted',
+    disappearing_timer_set: 'DisappearingTimerSet',
   };
 
   it('has one table per kind delivery relays, no more', () => {

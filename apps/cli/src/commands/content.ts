@@ -5,6 +5,7 @@ import { isReactionEmoji, type BilClient, type SendResult } from '@bil/sdk';
 import type { App } from '../app.js';
 import { CliError, ExitCode, usage } from '../errors.js';
 import { chatLabel, safe } from '../format.js';
+import { deleteMessage } from './delete.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -51,9 +52,7 @@ export async function edit(app: App, ref: string, message: string, words: string
 }
 
 export async function remove(app: App, ref: string, message: string, o: { forMe?: boolean }): Promise<void> {
-  if (!o.forMe) {
-    throw new CliError('not_available', 'delete for everyone: not available in this build', ExitCode.usage, 'bil delete <chat> <message> --for-me hides it on this device profile only');
-  }
+  if (!o.forMe) return deleteMessage(app, ref, message);
   const { client } = await app.open();
   const chat = await app.chat(ref);
   const target = await messageRef(client, chat.chatId, message);

@@ -1,7 +1,17 @@
 // Reading: one message, a page of history with what is missing marked, and
 // the unread overview. A message is shown only if it verified; everything
 // else is a marker with its reason, never an exception.
-import { decodeContent, decryptGroupMessage, envelopeDigest, GroupHistoryError, type OpenedMessage, type Sighting } from '@bil/crypto';
+import {
+  decodeContent,
+  decryptGroupMessage,
+  envelopeDigest,
+  GroupHistoryError,
+  parseMessageDelete,
+  verifyMessageDelete,
+  type OpenedMessage,
+  type Sighting,
+  type VerifiedDevice,
+} from '@bil/crypto';
 import type { MessageJson } from '../wire.js';
 import { messageJson, messagesPage, unreadJson } from './answers.js';
 import type { DeviceState } from './device-state.js';
@@ -16,6 +26,8 @@ export type ChatKind = { readonly type: 'personal'; readonly peer: string } | { 
 export interface ReaderDeps {
   call<T>(method: string, path: string, body?: unknown): Promise<T>;
   kind(chatId: string): Promise<ChatKind>;
+  /** A sender's device as this client verified it (the directory), to check a tombstone's signature. */
+  senderDevice(userId: string, deviceId: string): Promise<VerifiedDevice | undefined>;
 }
 
 const enc = encodeURIComponent;
@@ -96,6 +108,24 @@ export class Reader {
   }
 
   /**
+   * A removed message: `deleted_by_sender` only when its tombstone names this
+   * chat, message and sender and verifies under one of the sender's verified
+   * devices; anything else the server claims is `removed_by_server`.
+   */
+  async #removal(chatId: string, m: MessageJson): Promise<UndecryptableReason> {
+    if (!m.tombstone || m.chat_id !== chatId) return 'removed_by_server';
+    try {
+      const p = parseMessageDelete(m.tombstone);
+      const device = await this.deps.senderDevice(m.sender_user_id, p.sender_device_id);
+      if (!device) return 'removed_by_server';
+      await verifyMessageDelete({ tombstone: m.tombstone, chatId, messageId: m.message_id, senderUserId: m.sender_user_id, signingKey: device.signingKey });
+      return 'deleted_by_sender';
+    } catch {
+      return 'removed_by_server';
+    }
+  }
+
+  /**
    * Decrypts and verifies one message; `seen` (message id → seq) is updated
    * for accepted ones. The replay guard tells a re-read from a replay
    * (docs/protocol.md, "Replay and gaps"): the same chat, seq, message id and
@@ -115,6 +145,7 @@ export class Reader {
       epoch: m.epoch ?? 0,
       createdAt: m.created_at,
     });
+    if (m.removed) return failed(await this.#removal(chatId, m));
     try {
       const me = await this.device.me();
       if (m.chat_id !== chatId) return failed('cannot_decrypt');

@@ -56,8 +56,13 @@ export interface DecryptedMessage extends MessageHead {
  *   members removed since may have read it. Not shown as a normal message.
  * - `group_forked`: signed by a member who was shown another history of the
  *   group than this device (a fork); see `chats.forkAlert`.
+ * - `deleted_by_sender`: deleted for everyone; the sender's signed tombstone
+ *   (bil.message-delete.v1) verified under one of the sender's verified devices.
+ * - `removed_by_server`: the server shows it removed (no ciphertext) without
+ *   a tombstone that verifies: erased on expiry (disappearing messages) or by
+ *   the server on its own. Not attributed to the sender.
  */
-export type UndecryptableReason = 'cannot_decrypt' | 'out_of_date_epoch' | 'group_forked';
+export type UndecryptableReason = 'cannot_decrypt' | 'out_of_date_epoch' | 'group_forked' | 'deleted_by_sender' | 'removed_by_server';
 
 /** A message that could not be decrypted or verified; the server's unsigned claims are kept for display. */
 export interface UndecryptableMessage extends MessageHead {
@@ -194,6 +199,18 @@ export interface ChatsApi {
    * digest service's switch is set too (its second line).
    */
   setDigests(chatId: string, allowed: boolean): Promise<{ epoch: number }>;
+  /**
+   * Deletes one of this user's messages for everyone: this device signs a
+   * tombstone (bil.message-delete.v1); the server erases the ciphertext and
+   * keys, and members' clients show it as `deleted_by_sender` once the
+   * tombstone verifies. Only the sender may (`not_the_sender` otherwise).
+   */
+  deleteForEveryone(chatId: string, messageId: string): Promise<{ seq: number; deleted: boolean }>;
+  /**
+   * Sets the chat's disappearing-message timer in ms (0 = off; 30 s to 365
+   * days). Groups: admins and the owner; personal chats: either person.
+   */
+  setTimer(chatId: string, ms: number): Promise<Chat>;
   /** A fork of this group's history seen by this device, or null. Sending is refused while there is one. */
   forkAlert(chatId: string): Promise<ForkAlert | null>;
   /** The user compared with members and accepts the server's current history: the alert is cleared and the chain pinned anew. */

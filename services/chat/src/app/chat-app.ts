@@ -41,6 +41,8 @@ import { publishEpoch } from './commands/publish-epoch.js';
 import { addEpochKeys } from './commands/add-epoch-keys.js';
 import { sendMessage } from './commands/send-message.js';
 import { markRead } from './commands/mark-read.js';
+import { deleteMessage } from './commands/delete-message.js';
+import { setDisappearingTimer } from './commands/set-timer.js';
 import { getChat, listChats, type ChatView, type MemberView } from './queries/chats.js';
 import { listMessages, type MessageView } from './queries/history.js';
 import { listEpochs, type EpochView } from './queries/epochs.js';
@@ -135,6 +137,17 @@ export class ChatApp {
     input: { limit: unknown; maxEnvelopesPerChat?: unknown; pageToken?: unknown },
   ): Promise<{ totalUnread: number; unreadChats: number; chats: UnreadView[]; nextPageToken: string }> {
     return getUnread(this.deps, actor, input);
+  }
+
+  // --- retention: delete for everyone, disappearing messages ----------------
+
+  deleteMessage(actor: Actor, input: { chatId: unknown; messageId: unknown; tombstone: unknown }): Promise<{ seq: number; deleted: boolean }> {
+    return deleteMessage(this.deps, actor, input);
+  }
+
+  async setDisappearingTimer(actor: Actor, input: { chatId: unknown; disappearingMs: unknown }): Promise<ChatView> {
+    await setDisappearingTimer(this.deps, actor, input);
+    return getChat(this.deps, actor, input.chatId);
   }
 
   // --- queries ---------------------------------------------------------------

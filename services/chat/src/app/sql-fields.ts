@@ -19,6 +19,7 @@ export const POSTED = fieldsOf<EventData<ChatEvent, 'MessagePosted'>>()(
   'occurredAt',
   'wrappedKeys',
   'envelope',
+  'expiresAt',
 );
 /** GroupEpochPublished's payload (the group_epochs projection). */
 export const EPOCH_PUBLISHED = fieldsOf<EventData<ChatEvent, 'GroupEpochPublished'>>()(

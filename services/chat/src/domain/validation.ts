@@ -22,6 +22,8 @@ import {
   GROUP_LEAVE_FIELDS,
   GROUP_LEAVE_TYPE,
   LEGACY_GROUP_EPOCH_TYPE,
+  MESSAGE_DELETE_FIELDS,
+  MESSAGE_DELETE_TYPE,
   SIGNED_STATEMENT_FIELDS,
   canonicalize,
   type CanonicalValue,
@@ -36,8 +38,11 @@ import {
   MAX_EPOCH_RECORD_CHARS,
   MAX_LEAVE_CHARS,
   MAX_METADATA_BYTES,
+  MAX_TOMBSTONE_CHARS,
   MAX_WRAPPED_KEYS,
   MIN_METADATA_BYTES,
+  MIN_DISAPPEARING_MS,
+  MAX_DISAPPEARING_MS,
 } from '@bil/proto/limits';
 
 export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_EPOCH_RECORD_CHARS, MAX_LEAVE_CHARS, MAX_METADATA_BYTES, MAX_WRAPPED_KEYS, MIN_METADATA_BYTES };
@@ -127,7 +132,7 @@ function exactKeys(v: Record<string, unknown>, set: FieldSet, code: ErrorReason,
   }
 }
 
-function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave', maxChars: number, code: ErrorReason): unknown {
+function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave' | 'tombstone', maxChars: number, code: ErrorReason): unknown {
   if (typeof raw !== 'string' || raw.length === 0) throw invalidArgument(code, `${field} must be JSON text`, { field });
   if (raw.length > maxChars) {
     throw invalidArgument(`${field}_too_large`, `${field} is larger than ${maxChars} characters`, { field, limit: maxChars });
@@ -479,6 +484,67 @@ export function parseLeave(raw: unknown): SignedLeave {
   };
 }
 
+// --- signed tombstones (delete for everyone) -------------------------------------
+
+/** A structurally valid signed tombstone (protocol.md, "Delete for everyone"); its signature is checked separately. */
+export interface SignedTombstone {
+  chatId: string;
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: string;
+  deletedAt: number;
+  signedBytes: string;
+  signature: string;
+  /** The tombstone as received ({payload, signature}), stored and returned as is. */
+  document: Record<string, unknown>;
+}
+
+const tombstoneError = (field: string, message: string) => invalidArgument('invalid_tombstone', `tombstone: ${message}`, { field: `tombstone.${field}` });
+
+/**
+ * Parses a signed tombstone's JSON text: exactly {payload, signature}, the
+ * payload exactly {type "bil.message-delete.v1", chat_id, message_id,
+ * sender_user_id, sender_device_id, deleted_at}, a 64-byte signature; at most
+ * MAX_TOMBSTONE_CHARS characters.
+ */
+export function parseTombstone(raw: unknown): SignedTombstone {
+  const doc = parseJson(raw, 'tombstone', MAX_TOMBSTONE_CHARS, 'invalid_tombstone');
+  if (!isPlainObject(doc)) throw invalidArgument('invalid_tombstone', 'tombstone must be a JSON object', { field: 'tombstone' });
+  exactKeys(doc, SIGNED_STATEMENT_FIELDS, 'invalid_tombstone', 'tombstone');
+  const p = doc.payload;
+  if (!isPlainObject(p)) throw tombstoneError('payload', 'payload must be an object');
+  exactKeys(p, MESSAGE_DELETE_FIELDS, 'invalid_tombstone', 'tombstone.payload');
+  if (p.type !== MESSAGE_DELETE_TYPE) throw tombstoneError('payload.type', `type must be "${MESSAGE_DELETE_TYPE}"`);
+  for (const f of ['chat_id', 'message_id', 'sender_user_id', 'sender_device_id'] as const) {
+    if (!isUuid(p[f])) throw tombstoneError(`payload.${f}`, `${f} must be a lowercase UUID`);
+  }
+  if (typeof p.deleted_at !== 'number' || !Number.isSafeInteger(p.deleted_at) || p.deleted_at < 0) {
+    throw tombstoneError('payload.deleted_at', 'deleted_at must be a non-negative integer');
+  }
+  base64urlLength(doc.signature, 'tombstone.signature', { exact: [64], maxChars: 86 });
+  return {
+    chatId: p.chat_id as string,
+    messageId: p.message_id as string,
+    senderUserId: p.sender_user_id as string,
+    senderDeviceId: p.sender_device_id as string,
+    deletedAt: p.deleted_at,
+    signedBytes: signedText(p, 'tombstone.payload', 'invalid_tombstone'),
+    signature: doc.signature as string,
+    document: { payload: p, signature: doc.signature },
+  };
+}
+
+/** A disappearing timer in ms: 0 (off) or MIN_DISAPPEARING_MS to MAX_DISAPPEARING_MS. */
+export function validateDisappearingMs(raw: unknown): number {
+  const n = typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || (n !== 0 && (n < MIN_DISAPPEARING_MS || n > MAX_DISAPPEARING_MS))) {
+    throw invalidArgument('invalid_disappearing_ms', `disappearing_ms must be 0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS}`, {
+      field: 'disappearing_ms',
+    });
+  }
+  return n;
+}
+
 // --- signatures ------------------------------------------------------------------
 
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -496,6 +562,11 @@ export function ed25519Valid(signedBytes: string, signature: string, signingKey:
 /** Ed25519 verification of the record signature with the signer device's key. */
 export function epochSignatureValid(record: EpochRecord, signingKey: string): boolean {
   return ed25519Valid(record.signedBytes, record.signature, signingKey);
+}
+
+/** Ed25519 verification of a tombstone's signature with the deleting device's key. */
+export function tombstoneSignatureValid(t: SignedTombstone, signingKey: string): boolean {
+  return ed25519Valid(t.signedBytes, t.signature, signingKey);
 }
 
 /** Ed25519 verification of a leave's signature with the leaving device's key. */

@@ -57,6 +57,7 @@ const chatMsg = (c: ChatView): Chat => ({
   peerUserId: c.peerUserId,
   members: c.members.map(memberMsg),
   pendingLeaves: c.pendingLeaves,
+  disappearingMs: String(c.disappearingMs),
 });
 
 export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
@@ -170,5 +171,12 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
         })),
       };
     },
+    DeleteMessage: async (req) => {
+      const r = await app.deleteMessage(actorOf(req.actor), { chatId: req.chatId, messageId: req.messageId, tombstone: req.tombstone });
+      return { seq: String(r.seq), deleted: r.deleted };
+    },
+    SetDisappearingTimer: async (req) => ({
+      chat: chatMsg(await app.setDisappearingTimer(actorOf(req.actor), { chatId: req.chatId, disappearingMs: req.disappearingMs })),
+    }),
   };
 }

@@ -108,10 +108,27 @@ export function chatIntegrationEvent(prefix: string, stored: StoredEvent): Outbo
           senderUserId: d.senderUserId,
           senderDeviceId: d.senderDeviceId,
           epoch: String(d.epoch),
-          envelope: JSON.stringify(d.envelope),
-          wrappedKeys: d.wrappedKeys.map((k) => ({ deviceId: k.deviceId, wrappedKey: k.wrappedKey })),
+          // Erased before the relay got to it (deleted or expired at once): nothing to carry.
+          envelope: d.envelope ? JSON.stringify(d.envelope) : '',
+          wrappedKeys: (d.wrappedKeys ?? []).map((k) => ({ deviceId: k.deviceId, wrappedKey: k.wrappedKey })),
           occurredAt: d.occurredAt,
+          expiresAt: d.expiresAt ?? '',
       });
+    }
+    case 'MessageDeleted': {
+      const d = e.data;
+      return chatEvent(prefix, 'message.deleted', {
+        chatId: d.chatId,
+        seq: String(d.seq),
+        messageId: d.messageId,
+        senderUserId: d.senderUserId,
+        tombstone: JSON.stringify(d.tombstone),
+        occurredAt: d.occurredAt,
+      });
+    }
+    case 'DisappearingTimerSet': {
+      const d = e.data;
+      return chatEvent(prefix, 'chat.disappearing_timer_set', { chatId: d.chatId, disappearingMs: String(d.disappearingMs), setBy: d.setBy, occurredAt: d.occurredAt });
     }
     case 'MessagesRead': {
       const d = e.data;

@@ -31,6 +31,7 @@ export function storedFrame(m: StoredMessage): string {
       epoch: Number(m.epoch),
       envelope: m.envelope,
       createdAt: m.createdAt,
+      ...(m.removed ? { removed: { tombstone: m.tombstone } } : {}),
     }),
     m.wrappedKey || undefined,
   );

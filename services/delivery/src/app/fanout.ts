@@ -106,6 +106,16 @@ export class Fanout {
         await this.hub.dispatch(e.payload.memberUserIds, { frame: chatEventFrame('chat_deleted', chatId, e.payload) });
         return;
       }
+      case 'message.deleted':
+      case 'chat.disappearing_timer_set': {
+        // Delete for everyone and timer changes: every member device hides the message / shows the timer
+        // (the tombstone is JSON text the client verifies before attributing the deletion to the sender).
+        const m = await this.membership.peek(chatId);
+        if (!m) return;
+        const kind = e.name === 'message.deleted' ? 'message_deleted' : 'disappearing_timer_set';
+        await this.hub.dispatch(m.members.keys(), { frame: chatEventFrame(kind, chatId, e.payload), chatId });
+        return;
+      }
       case 'chat.role_changed':
       case 'chat.epoch_published':
       case 'chat.epoch_keys_added':

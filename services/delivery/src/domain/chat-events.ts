@@ -90,6 +90,20 @@ export const CHAT_EVENT_DATA = {
     device_id: ['string', 'deviceId'],
     occurred_at: ['string', 'occurredAt'],
   },
+  message_deleted: {
+    chat_id: ['string', 'chatId'],
+    seq: ['integer', 'seq'],
+    message_id: ['string', 'messageId'],
+    sender_user_id: ['string', 'senderUserId'],
+    tombstone: ['string', 'tombstone'],
+    occurred_at: ['string', 'occurredAt'],
+  },
+  disappearing_timer_set: {
+    chat_id: ['string', 'chatId'],
+    disappearing_ms: ['integer', 'disappearingMs'],
+    set_by: ['string', 'setBy'],
+    occurred_at: ['string', 'occurredAt'],
+  },
 } as const satisfies Record<string, Record<string, readonly [FieldKind, string]>>;
 
 export type ChatEventKind = keyof typeof CHAT_EVENT_DATA;

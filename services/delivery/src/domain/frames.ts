@@ -170,9 +170,11 @@ export interface MessageData {
   senderUserId: string;
   senderDeviceId: string;
   epoch: number;
-  /** The envelope, JSON text, passed through untouched. */
+  /** The envelope, JSON text, passed through untouched ("" for a removed message). */
   envelope: string;
   createdAt: string;
+  /** Catch-up of a message deleted for everyone or erased on expiry: no envelope; the sender's tombstone (JSON text) if they deleted it. */
+  removed?: { tombstone: string };
 }
 
 /**
@@ -191,6 +193,7 @@ export function messageFrame(m: MessageData): string {
     epoch: m.epoch,
     envelope: m.envelope,
     created_at: m.createdAt,
+    ...(m.removed ? { removed: true, tombstone: m.removed.tombstone } : {}),
   });
 }
 

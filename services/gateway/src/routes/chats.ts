@@ -22,6 +22,11 @@ import {
   changeRoleSchema,
   createChatSchema,
   deleteChatSchema,
+  deleteMessageSchema,
+  setTimerSchema,
+  type DeleteMessageBody,
+  type MessageParams,
+  type SetTimerBody,
   getChatSchema,
   listChatsSchema,
   listEpochsSchema,
@@ -265,6 +270,29 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
       return { messages: res.messages.map(messageJson), has_more: res.hasMore, last_seq: int64ToNumber(res.lastSeq) };
     },
   );
+
+  app.delete<{ Params: MessageParams; Body: DeleteMessageBody }>(
+    '/v1/chats/:chat_id/messages/:message_id',
+    { schema: deleteMessageSchema, ...auth },
+    async (request) => {
+      const res = await inContext(request, () =>
+        chat.deleteMessage({
+          actor: actorOf(request),
+          chatId: request.params.chat_id,
+          messageId: request.params.message_id,
+          tombstone: json(request.body.tombstone),
+        }),
+      );
+      return { seq: int64ToNumber(res.seq), deleted: res.deleted };
+    },
+  );
+
+  app.put<{ Params: ChatParams; Body: SetTimerBody }>('/v1/chats/:chat_id/timer', { schema: setTimerSchema, ...auth }, async (request) => {
+    const res = await inContext(request, () =>
+      chat.setDisappearingTimer({ actor: actorOf(request), chatId: request.params.chat_id, disappearingMs: request.body.disappearing_ms }),
+    );
+    return { chat: chatJson(res.chat) };
+  });
 
   app.post<{ Params: ChatParams; Body: MarkReadBody }>('/v1/chats/:chat_id/read', { schema: markReadSchema, ...auth }, async (request) => {
     const res = await inContext(request, () =>

@@ -12,6 +12,7 @@
 import type { Projection, Sql, StoredEvent } from '@bil/runtime';
 import { chatStream, type ChatEvent } from '../../domain/chat/chat.js';
 import type { ReadsEvent } from '../../domain/reads/reads.js';
+import { eraseMessages } from '../retention/erase.js';
 import { EPOCH_KEY as EK, EPOCH_KEYS as K, EPOCH_PUBLISHED as G, MEMBER_ENTRY as M, POSTED as P, WRAPPED_KEY as W } from '../sql-fields.js';
 
 type Event = ChatEvent | ReadsEvent;
@@ -28,9 +29,10 @@ const CHAT_STREAM = chatStream('');
  * through `= ANY` of their ids (index-bound whatever the statistics).
  */
 export const MESSAGES_PROJECTION_CTES = `m AS (
-       INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at)
+       INSERT INTO chat.messages (chat_id, seq, message_id, sender_user_id, sender_device_id, epoch, event_position, created_at, expires_at, removed)
        SELECT (data->>'${P.chatId}')::uuid, (data->>'${P.seq}')::bigint, (data->>'${P.messageId}')::uuid, (data->>'${P.senderUserId}')::uuid,
-              (data->>'${P.senderDeviceId}')::uuid, (data->>'${P.epoch}')::integer, position, (data->>'${P.occurredAt}')::timestamptz
+              (data->>'${P.senderDeviceId}')::uuid, (data->>'${P.epoch}')::integer, position, (data->>'${P.occurredAt}')::timestamptz,
+              (data->>'${P.expiresAt}')::timestamptz, data->'${P.envelope}' IS NULL
        FROM ev
        RETURNING chat_id, seq, sender_user_id, created_at
      ), k AS (
@@ -149,6 +151,13 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
       return;
     case 'MessagePosted':
       return; // set-based, per batch (applyMessages)
+    case 'DisappearingTimerSet':
+      await q.query(`UPDATE chat.chats SET disappearing_ms = ? WHERE chat_id = ?`, [ev.data.disappearingMs, ev.data.chatId]);
+      return;
+    case 'MessageDeleted':
+      // A message erased by its MessagePosted event's redaction (rebuilds see it removed already) keeps its tombstone here.
+      await eraseMessages(q, ev.data.chatId, [ev.data.seq], ev.data.tombstone);
+      return;
     case 'MessagesRead':
       await q.query(
         `INSERT INTO chat.message_reads AS mr (chat_id, user_id, last_read_seq, updated_at) VALUES (?, ?, ?, ?)

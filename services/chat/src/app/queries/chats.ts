@@ -34,6 +34,8 @@ export interface ChatView {
   members: MemberView[];
   /** Groups, single-chat answers only: the signed leaves (JSON text) recorded since the current epoch. */
   pendingLeaves: string[];
+  /** The disappearing-message timer in ms (0 = off). */
+  disappearingMs: number;
 }
 
 interface ChatRow {
@@ -51,10 +53,12 @@ interface ChatRow {
   role: Role;
   joined_seq: string;
   last_read_seq: string;
+  disappearing_ms: string;
 }
 
 const CHAT_VIEW_SQL = `SELECT c.chat_id, c.type, c.title, c.created_by, c.created_at, c.last_seq, c.last_activity_at, c.epoch,
-         c.epoch_rotation_required, c.member_count, c.pair_key, m.role, m.joined_seq, COALESCE(r.last_read_seq, 0) AS last_read_seq
+         c.epoch_rotation_required, c.member_count, c.pair_key, m.role, m.joined_seq, COALESCE(r.last_read_seq, 0) AS last_read_seq,
+         c.disappearing_ms
   FROM chat.chat_members m
   JOIN chat.chats c ON c.chat_id = m.chat_id AND c.status = 'active'
   LEFT JOIN chat.message_reads r ON r.chat_id = m.chat_id AND r.user_id = m.user_id
@@ -80,6 +84,7 @@ function toChatView(r: ChatRow, me: string, members: MemberView[] = [], pendingL
     peerUserId: r.pair_key?.split(':').find((u) => u !== me) ?? '',
     members,
     pendingLeaves,
+    disappearingMs: Number(r.disappearing_ms),
   };
 }
 

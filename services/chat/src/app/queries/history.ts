@@ -1,7 +1,7 @@
 // The history read model: one page of a chat's messages, forwards or
 // backwards, each with the calling device's own wrapped key (ListMessages).
 import { validateLimit, validateSeq, validateUuid } from '../../domain/validation.js';
-import type { Actor, ChatDeps } from '../context.js';
+import { nowIso, type Actor, type ChatDeps } from '../context.js';
 import { access } from '../repository.js';
 import { ROW_OVERHEAD_BYTES, iso, maxPageBytes } from './paging.js';
 import { POSTED } from '../sql-fields.js';
@@ -16,6 +16,21 @@ export interface MessageView {
   wrappedKey: string;
   epoch: number;
   createdAt: string;
+  /** Deleted for everyone or erased on expiry: envelope and wrappedKey are "". */
+  removed: boolean;
+  /** The sender's signed tombstone as JSON text; "" unless they deleted it. */
+  tombstone: string;
+  /** RFC 3339; "" when it never expires. */
+  expiresAt: string;
+}
+
+/** A message row's retention columns as MessageView has them. */
+export function retentionView(r: { removed: boolean; tombstone: unknown; expires_at: Date | string | null }): Pick<MessageView, 'removed' | 'tombstone' | 'expiresAt'> {
+  return {
+    removed: r.removed,
+    tombstone: r.tombstone ? (typeof r.tombstone === 'string' ? r.tombstone : JSON.stringify(r.tombstone)) : '',
+    expiresAt: r.expires_at ? iso(r.expires_at) : '',
+  };
 }
 
 export async function listMessages(
@@ -38,23 +53,28 @@ export async function listMessages(
     sender_user_id: string;
     sender_device_id: string;
     epoch: number;
-    /** The envelope's JSON text, from its event (the message row refers to it). */
-    envelope: string;
+    /** The envelope's JSON text, from its event (the message row refers to it); null once erased. */
+    envelope: string | null;
     created_at: Date;
     wrapped_key: string | null;
     fetched: string;
+    removed: boolean;
+    tombstone: unknown;
+    expires_at: Date | null;
   }>(
-    `SELECT p.seq, p.message_id, p.sender_user_id, p.sender_device_id, p.epoch, p.envelope, p.created_at, p.wrapped_key, p.fetched
+    `SELECT p.seq, p.message_id, p.sender_user_id, p.sender_device_id, p.epoch, p.envelope, p.created_at, p.wrapped_key, p.fetched,
+            p.removed, p.tombstone, p.expires_at
      FROM (
        SELECT y.*, sum(y.bytes) OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'} ROWS UNBOUNDED PRECEDING) AS running,
               row_number() OVER (ORDER BY y.seq ${forwards ? 'ASC' : 'DESC'}) AS rn, count(*) OVER () AS fetched
        FROM (
          SELECT m.seq, m.message_id, m.sender_user_id, m.sender_device_id, m.epoch, e.envelope, m.created_at, k.wrapped_key,
-                octet_length(e.envelope) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
+                m.removed, m.tombstone, m.expires_at,
+                COALESCE(octet_length(e.envelope), 0) + COALESCE(octet_length(k.wrapped_key), 0) + ${ROW_OVERHEAD_BYTES} AS bytes
          FROM chat.messages m
          CROSS JOIN LATERAL (SELECT (e.data->'${POSTED.envelope}')::text AS envelope FROM chat.events e WHERE e.position = m.event_position OFFSET 0) e
          LEFT JOIN chat.message_keys k ON k.chat_id = m.chat_id AND k.seq = m.seq AND k.device_id = ?
-         WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ?
+         WHERE m.chat_id = ? AND m.seq > ? AND m.seq < ? AND (m.expires_at IS NULL OR m.expires_at > ?)
            AND EXISTS (SELECT 1 FROM chat.chat_members i
                        WHERE i.chat_id = m.chat_id AND i.user_id = ? AND m.seq > i.joined_seq AND (i.left_seq IS NULL OR m.seq <= i.left_seq))
          ORDER BY m.seq ${forwards ? 'ASC' : 'DESC'} LIMIT ?
@@ -62,7 +82,7 @@ export async function listMessages(
      ) p
      WHERE p.rn = 1 OR p.running <= ?
      ORDER BY p.seq ${forwards ? 'ASC' : 'DESC'}`,
-    [actor.deviceId, chatId, after, before, actor.userId, limit + 1, maxPageBytes(deps.settings)],
+    [actor.deviceId, chatId, after, before, nowIso(deps), actor.userId, limit + 1, maxPageBytes(deps.settings)],
   );
   const page = rows.slice(0, limit);
   const fetched = rows.length > 0 ? Number(rows[0]!.fetched) : 0;
@@ -74,10 +94,11 @@ export async function listMessages(
       messageId: r.message_id,
       senderUserId: r.sender_user_id,
       senderDeviceId: r.sender_device_id,
-      envelope: r.envelope,
+      envelope: r.envelope ?? '',
       wrappedKey: r.wrapped_key ?? '',
       epoch: r.epoch,
       createdAt: iso(r.created_at),
+      ...retentionView(r),
     })),
     // More exist when a row was left out, by the count (limit + 1 fetched) or by the byte budget.
     hasMore: fetched > page.length,

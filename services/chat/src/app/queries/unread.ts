@@ -3,9 +3,9 @@
 import { invalidArgument } from '@bil/runtime';
 import type { ChatType } from '../../domain/chat/chat.js';
 import { validateLimit } from '../../domain/validation.js';
-import type { Actor, ChatDeps } from '../context.js';
+import { nowIso, type Actor, type ChatDeps } from '../context.js';
 import { requireUsableDevice } from '../repository.js';
-import type { MessageView } from './history.js';
+import { retentionView, type MessageView } from './history.js';
 import { ROW_OVERHEAD_BYTES, iso, maxPageBytes, pageToken, parsePageToken } from './paging.js';
 import { POSTED } from '../sql-fields.js';
 
@@ -43,10 +43,13 @@ interface UnreadMessageRow {
   sender_user_id: string;
   sender_device_id: string;
   epoch: number;
-  /** The envelope's JSON text, from its event. */
-  envelope: string;
+  /** The envelope's JSON text, from its event; null once erased. */
+  envelope: string | null;
   created_at: string;
   wrapped_key: string | null;
+  removed: boolean;
+  tombstone: unknown;
+  expires_at: string | null;
 }
 
 /**
@@ -83,18 +86,20 @@ export async function getUnread(
      LEFT JOIN LATERAL (
        SELECT jsonb_agg(jsonb_build_object(
                 'seq', x.seq, 'message_id', x.message_id, 'sender_user_id', x.sender_user_id, 'sender_device_id', x.sender_device_id,
-                'epoch', x.epoch, 'envelope', x.envelope, 'created_at', x.created_at, 'wrapped_key', x.wrapped_key) ORDER BY x.seq) AS msgs
+                'epoch', x.epoch, 'envelope', x.envelope, 'created_at', x.created_at, 'wrapped_key', x.wrapped_key,
+                'removed', x.removed, 'tombstone', x.tombstone, 'expires_at', x.expires_at) ORDER BY x.seq) AS msgs
        FROM (
-         SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, ev.envelope, mm.created_at, k.wrapped_key
+         SELECT mm.seq, mm.message_id, mm.sender_user_id, mm.sender_device_id, mm.epoch, ev.envelope, mm.created_at, k.wrapped_key,
+                mm.removed, mm.tombstone, mm.expires_at
          FROM chat.messages mm
          CROSS JOIN LATERAL (SELECT (ev.data->'${POSTED.envelope}')::text AS envelope FROM chat.events ev WHERE ev.position = mm.event_position OFFSET 0) ev
          LEFT JOIN chat.message_keys k ON k.chat_id = mm.chat_id AND k.seq = mm.seq AND k.device_id = ?
-         WHERE mm.chat_id = p.chat_id AND mm.seq > p.read_to
+         WHERE mm.chat_id = p.chat_id AND mm.seq > p.read_to AND (mm.expires_at IS NULL OR mm.expires_at > ?::timestamptz)
          ORDER BY mm.seq DESC LIMIT ?
        ) x
      ) e ON true
      ORDER BY p.last_activity_at DESC, p.chat_id DESC LIMIT ?`,
-    [actor.userId, ...(cursor ?? []), limit + 1, actor.deviceId, maxEnvelopes, limit + 1],
+    [actor.userId, ...(cursor ?? []), limit + 1, actor.deviceId, nowIso(deps), maxEnvelopes, limit + 1],
   );
   const first = rows[0];
   const found = rows.filter((r) => r.chat_id !== null);
@@ -126,7 +131,7 @@ function keepWithinBudget(page: UnreadRow[], bytesBudget: number): void {
     const msgs = r.msgs ?? [];
     let keep = 0;
     for (let i = msgs.length - 1; i >= 0; i--) {
-      const bytes = msgs[i]!.envelope.length + (msgs[i]!.wrapped_key?.length ?? 0) + ROW_OVERHEAD_BYTES;
+      const bytes = (msgs[i]!.envelope?.length ?? 0) + (msgs[i]!.wrapped_key?.length ?? 0) + ROW_OVERHEAD_BYTES;
       if (bytes > budget) break;
       budget -= bytes;
       keep++;
@@ -151,10 +156,11 @@ function toUnreadView(r: UnreadRow): UnreadView {
       messageId: m.message_id,
       senderUserId: m.sender_user_id,
       senderDeviceId: m.sender_device_id,
-      envelope: m.envelope,
+      envelope: m.envelope ?? '',
       wrappedKey: m.wrapped_key ?? '',
       epoch: Number(m.epoch),
       createdAt: iso(m.created_at),
+      ...retentionView(m),
     })),
   };
 }

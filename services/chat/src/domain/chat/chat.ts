@@ -82,7 +82,16 @@ export type ChatEvent =
         envelope: Envelope;
         wrappedKeys: WrappedKeyInput[];
         occurredAt: string;
+        /** When the message expires (the chat's timer at send); absent when it never does. */
+        expiresAt?: string;
       };
+    }
+  /** The chat's disappearing-message timer changed (0 = off). */
+  | { type: 'DisappearingTimerSet'; data: { chatId: string; disappearingMs: number; setBy: string; occurredAt: string } }
+  /** Its sender deleted a message for everyone: its ciphertext and keys are erased (projection), the tombstone kept. */
+  | {
+      type: 'MessageDeleted';
+      data: { chatId: string; seq: number; messageId: string; senderUserId: string; tombstone: Record<string, unknown>; occurredAt: string };
     };
 
 /** A member's active devices as the chat service's directory knows them (from identity events). */
@@ -147,6 +156,17 @@ export type ChatCommand =
   | { type: 'AddEpochKeys'; actorUserId: string; epoch: number; keys: WrappedKeyInput[]; directory: Directory; now: string }
   | { type: 'RequireRotationForDevice'; userId: string; deviceId: string; now: string }
   | { type: 'RemoveDeletedUser'; userId: string; lastSeq: number; now: string }
+  | { type: 'SetDisappearingTimer'; actorUserId: string; disappearingMs: number; now: string }
+  | {
+      type: 'DeleteMessage';
+      actorUserId: string;
+      actorDeviceId: string;
+      /** The stored message the request names (looked up under the chat's row lock); null when there is none the caller may see. */
+      message: { seq: number; messageId: string; senderUserId: string; removed: boolean } | null;
+      /** The signed tombstone as parsed (shape checked; the signature is checked by the app with the device's key). */
+      tombstone: { chatId: string; messageId: string; senderUserId: string; senderDeviceId: string; document: Record<string, unknown> };
+      now: string;
+    }
   | {
       type: 'PostMessage';
       seq: number;
@@ -182,6 +202,8 @@ export interface ChatFields {
   epoch: number;
   headHash: string;
   rotationRequired: boolean;
+  /** The disappearing-message timer in ms (0 or absent = off; absent in states stored before issue #17). */
+  disappearingMs?: number;
 }
 
 export type ChatState = { status: 'none' } | ({ status: 'active' } & ChatFields) | ({ status: 'deleted' } & ChatFields);
@@ -566,6 +588,37 @@ function removeDeletedUser(c: Extract<ChatCommand, { type: 'RemoveDeletedUser' }
   return events;
 }
 
+/** The timer: in groups the owner and admins set it, in personal chats either member (bounds checked by the app). */
+function setDisappearingTimer(c: Extract<ChatCommand, { type: 'SetDisappearingTimer' }>, s: ChatState): ChatEvent[] {
+  const { chat, me } = requireMember(s, c.actorUserId);
+  if (chat.chatType === 'group') requireAdmin(me);
+  if ((chat.disappearingMs ?? 0) === c.disappearingMs) return [];
+  return [{ type: 'DisappearingTimerSet', data: { chatId: chat.chatId, disappearingMs: c.disappearingMs, setBy: c.actorUserId, occurredAt: c.now } }];
+}
+
+/**
+ * Delete for everyone: only the message's sender user (from any of their
+ * devices, which signs the tombstone) may; the tombstone must name this chat,
+ * this message, the caller and the calling device. Deleting again changes nothing.
+ */
+function deleteMessage(c: Extract<ChatCommand, { type: 'DeleteMessage' }>, s: ChatState): ChatEvent[] {
+  const { chat } = requireMember(s, c.actorUserId);
+  const m = c.message;
+  if (!m) throw notFound('message_not_found', 'no such message');
+  if (m.senderUserId !== c.actorUserId) throw permissionDenied('not_the_sender', 'only the sender of a message may delete it for everyone');
+  const t = c.tombstone;
+  if (t.chatId !== chat.chatId || t.messageId !== m.messageId || t.senderUserId !== c.actorUserId || t.senderDeviceId !== c.actorDeviceId) {
+    throw invalidArgument('tombstone_mismatch', 'the tombstone must name this chat and message, and the calling user and device', { field: 'tombstone' });
+  }
+  if (m.removed) return [];
+  return [
+    {
+      type: 'MessageDeleted',
+      data: { chatId: chat.chatId, seq: m.seq, messageId: m.messageId, senderUserId: m.senderUserId, tombstone: t.document, occurredAt: c.now },
+    },
+  ];
+}
+
 function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatState): ChatEvent[] {
   const { chat, me } = requireMember(s, c.senderUserId);
   const h = c.envelope.header;
@@ -631,6 +684,7 @@ function postMessage(c: Extract<ChatCommand, { type: 'PostMessage' }>, s: ChatSt
         envelope: c.envelope,
         wrappedKeys: c.wrappedKeys,
         occurredAt: c.now,
+        ...(chat.disappearingMs ? { expiresAt: new Date(Date.parse(c.now) + chat.disappearingMs).toISOString() } : {}),
       },
     },
   ];
@@ -660,6 +714,10 @@ export function decideChat(command: ChatCommand, state: ChatState): ChatEvent[] 
       return removeDeletedUser(command, state);
     case 'PostMessage':
       return postMessage(command, state);
+    case 'SetDisappearingTimer':
+      return setDisappearingTimer(command, state);
+    case 'DeleteMessage':
+      return deleteMessage(command, state);
     default: {
       const unknown: never = command;
       throw new Error(`unknown command ${(unknown as { type: string }).type}`);
@@ -711,8 +769,11 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
       return { ...state, rotationRequired: true };
     case 'LegacyTitleCleared':
       return { ...state, title: '' };
+    case 'DisappearingTimerSet':
+      return { ...state, disappearingMs: event.data.disappearingMs };
     case 'EpochKeysAdded':
     case 'MessagePosted':
+    case 'MessageDeleted':
       return state;
     default: {
       const unknown: never = event;

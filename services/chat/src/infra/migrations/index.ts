@@ -7,6 +7,7 @@ import { Migration20261220000001 } from './Migration20261220000001.js';
 import { Migration20261230000001 } from './Migration20261230000001.js';
 import { Migration20261231000001 } from './Migration20261231000001.js';
 import { Migration20270101000001 } from './Migration20270101000001.js';
+import { Migration20270101000010 } from './Migration20270101000010.js';
 
 export const migrations: MigrationEntry[] = [
   { name: 'Migration20261126000001', class: Migration20261126000001 },
@@ -16,4 +17,5 @@ export const migrations: MigrationEntry[] = [
   { name: 'Migration20261230000001', class: Migration20261230000001 },
   { name: 'Migration20261231000001', class: Migration20261231000001 },
   { name: 'Migration20270101000001', class: Migration20270101000001 },
+  { name: 'Migration20270101000010', class: Migration20270101000010 },
 ];
