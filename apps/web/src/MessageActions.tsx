@@ -13,6 +13,7 @@ export interface MessageHandlers {
   onEdit: (m: HistoryMessage) => void;
   onReact: (m: HistoryMessage, emoji: string, remove: boolean) => void;
   onDelete: (m: HistoryMessage) => void;
+  onDeleteForEveryone: (m: HistoryMessage) => void;
   onJump: (messageId: string) => void;
 }
 
@@ -112,6 +113,11 @@ export function Actions({ m, mine, myUserId, handlers }: { m: HistoryMessage; mi
           <button type="button" onClick={run(() => handlers.onDelete(m))}>
             Delete for me
           </button>
+          {mine && (
+            <button type="button" className="danger" onClick={run(() => handlers.onDeleteForEveryone(m))}>
+              Delete for everyone
+            </button>
+          )}
         </span>
       )}
     </span>

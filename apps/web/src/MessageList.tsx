@@ -136,7 +136,7 @@ export function MessageList(props: {
                 <div className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'} ${highlight === m.messageId ? 'highlight' : ''}`} data-message-id={m.messageId} tabIndex={-1}>
                   <Quote m={m} name={senderOf} onJump={jump} />
                   {!mine && props.group ? <span className="sender">{props.name(m.senderUserId)}: </span> : <span className="visually-hidden">{mine ? 'You' : props.name(m.senderUserId)}: </span>}
-                  <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
+                  <span className="text">{m.ok ? m.text : m.error === 'deleted_by_sender' ? 'Message deleted' : m.error === 'removed_by_server' ? 'Message removed (it expired, or the server removed it)' : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
                   <AttachmentView m={m} client={props.client} />
                   <span className="meta">
                     {time(m.createdAt)}

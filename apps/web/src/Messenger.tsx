@@ -11,8 +11,9 @@ import { Members, NewGroup } from './Groups.js';
 import { DigestOffer } from './Digest.js';
 import { ForkAlert, KeyChangeAlert } from './Alerts.js';
 import { MessageList, time } from './MessageList.js';
+import { Timer } from './Timer.js';
 
-const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : 'Message that can’t be decrypted');
+const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : m.error === 'deleted_by_sender' || m.error === 'removed_by_server' ? 'Message deleted' : 'Message that can’t be decrypted');
 
 const LIVE_LABEL: Record<string, string> = { connecting: 'Connecting…', syncing: 'Catching up…', live: 'Connected', waiting: 'Offline, reconnecting…', closed: 'Not connected' };
 
@@ -231,6 +232,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} isOwner={entry.chat.myRole === 'owner'} title={title} />}
+      {showSafety && <Timer session={session} chatId={chatId} current={state.timers[chatId]} />}
       {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
       <MessageList
         title={title}
@@ -255,6 +257,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           },
           onReact: (m, emoji, remove) => void session.react(chatId, m.messageId, emoji, remove).catch((err: unknown) => setError(describeError(err))),
           onDelete: (m) => void session.deleteForMe(chatId, m.messageId).catch((err: unknown) => setError(describeError(err))),
+          onDeleteForEveryone: (m) => void session.deleteForEveryone(chatId, m.messageId).catch((err: unknown) => setError(describeError(err))),
         }}
       />
       <p className="typing" aria-live="polite">

@@ -53,6 +53,8 @@ export interface ViewState {
   readonly chats: readonly ChatEntry[];
   readonly chatsLoaded: boolean;
   readonly history: Readonly<Record<string, ChatHistory>>;
+  /** Disappearing-message timers (ms) this run learned (set here, or the live `disappearing_timer_set`); the chat list doesn't carry them. */
+  readonly timers: Readonly<Record<string, number>>;
   readonly names: Readonly<Names>;
   /** Per chat: who is typing (user ids). */
   readonly typing: Readonly<Record<string, readonly string[]>>;
@@ -125,7 +127,7 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, timers: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -199,6 +201,10 @@ export class Session {
       live.on('message', (m) => this.#received(m));
       live.on('undecryptable', (m) => this.#received(m));
       live.on('updated', (u) => this.#updated(u));
+      live.on('message-deleted', (d) => this.#deleted(d.chatId, d.messageId, d.reason));
+      live.on('membership', (e) => {
+        if (e.event === 'disappearing_timer_set' && typeof e.data.disappearing_ms === 'number') this.#set({ timers: { ...this.#state.timers, [e.chatId]: e.data.disappearing_ms } });
+      });
       live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
       live.on('receipt', (r) => {
         if (r.userId === this.#state.account.userId) return;
@@ -528,6 +534,28 @@ export class Session {
     const h = this.#historyOf(chatId);
     if (h) this.#setHistory(chatId, { ...h, messages: h.messages.filter((m) => m.messageId !== messageId) });
     this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId && e.last?.messageId === messageId ? { ...e, last: null } : e)) });
+  }
+
+  /** Deletes one of this user's messages for everyone (a signed tombstone); the row becomes "message deleted". */
+  async deleteForEveryone(chatId: string, messageId: string): Promise<void> {
+    await this.client.chats.deleteForEveryone(chatId, messageId);
+    this.#deleted(chatId, messageId, 'deleted_by_sender');
+  }
+
+  /** Sets the chat's disappearing-message timer (ms, 0 = off); the server's word, as the SDK says. */
+  async setTimer(chatId: string, ms: number): Promise<void> {
+    await this.client.chats.setTimer(chatId, ms);
+    this.#set({ timers: { ...this.#state.timers, [chatId]: ms } });
+  }
+
+  #deleted(chatId: string, messageId: string, reason: 'deleted_by_sender' | 'removed_by_server'): void {
+    const gone = (m: HistoryMessage): HistoryMessage => {
+      const { chatId: c, seq, messageId: id, senderUserId, senderDeviceId, epoch, createdAt } = m;
+      return { ok: false, error: reason, chatId: c, seq, messageId: id, senderUserId, senderDeviceId, epoch, createdAt } as HistoryMessage;
+    };
+    const h = this.#historyOf(chatId);
+    if (h) this.#setHistory(chatId, { ...h, messages: h.messages.map((m) => (m.messageId === messageId ? gone(m) : m)) });
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId && e.last?.messageId === messageId ? { ...e, last: gone(e.last) } : e)) });
   }
 
   /** Loads older pages until the message is loaded (a quote's target), at most a few pages; whether it is. */
