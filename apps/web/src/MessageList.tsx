@@ -126,7 +126,7 @@ export function MessageList(props: {
       )}
       {jumpNote && <p role="status">{jumpNote}</p>}
       {!history || (history.loading && messages.length === 0) ? <p role="status">Loading messages…</p> : null}
-      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${props.title}`}>
+      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Messages with ${props.title}`}>
         <ol className="rows" style={{ height: virtualizer.getTotalSize() }}>
           {items.map((row) => {
             const m = messages[row.index]!;

@@ -25,8 +25,8 @@ export function Timer({ session, chatId, current }: { session: Session; chatId: 
       .catch((err: unknown) => setNote(describeError(err)));
   };
   return (
-    <section className="timer" aria-labelledby={`timer-${chatId}`}>
-      <label id={`timer-${chatId}`} htmlFor={`timer-select-${chatId}`}>
+    <div className="timer">
+      <label htmlFor={`timer-select-${chatId}`}>
         Disappearing messages
       </label>
       <select id={`timer-select-${chatId}`} value={current ?? ''} onChange={(e) => change(Number(e.target.value))}>
@@ -39,6 +39,6 @@ export function Timer({ session, chatId, current }: { session: Session; chatId: 
         {current !== undefined && !CHOICES.some(([v]) => v === current) && <option value={current}>{current / 1000} s</option>}
       </select>
       {note && <p role="status">{note}</p>}
-    </section>
+    </div>
   );
 }

@@ -156,4 +156,40 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
     expect(readFileSync((await download.path())!, 'utf8')).toBe(notes);
     expect(alice.problems).toEqual([]);
   });
+
+  it('deletes for everyone (the tombstone shows as "Message deleted" on both sides) and sets the disappearing timer', async () => {
+    const page = alice.page;
+    await page.getByLabel(/^Message to /).fill('a message to take back');
+    await page.getByLabel(/^Message to /).press('Enter');
+    const row = page.locator('.message.mine', { hasText: 'a message to take back' });
+    await row.waitFor({ timeout: 30_000 });
+    const id = await (async () => {
+      for (let i = 0; i < 60; i++) {
+        const m = (await bob.messages.history(chatId, { limit: 5 })).messages.find((x) => x.ok && x.text === 'a message to take back');
+        if (m) return m.messageId;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      throw new Error('Bob never read it');
+    })();
+    await row.getByRole('button', { name: 'Message actions' }).click();
+    await row.getByRole('button', { name: 'Delete for everyone' }).click();
+    const tomb = page.locator(`.message[data-message-id="${id}"]`, { hasText: 'Message deleted' });
+    await tomb.waitFor({ timeout: 30_000 });
+    // Bob's SDK verified Alice's signed tombstone.
+    await expect.poll(async () => (await bob.messages.history(chatId, { limit: 10 })).messages.find((m) => m.messageId === id), { timeout: 30_000 }).toMatchObject({ ok: false, error: 'deleted_by_sender' });
+    // Bob deletes one of his: it turns into "Message deleted" live on Alice's page.
+    const his = await bob.messages.send(chatId, 'Bob will take this back');
+    await page.locator('.message.theirs', { hasText: 'Bob will take this back' }).waitFor({ timeout: 30_000 });
+    await bob.chats.deleteForEveryone(chatId, his.messageId);
+    await page.locator(`.message[data-message-id="${his.messageId}"]`, { hasText: 'Message deleted' }).waitFor({ timeout: 30_000 });
+
+    // The timer, in the chat's panel.
+    await page.getByRole('button', { name: 'Safety number' }).click();
+    const put = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith('/timer'), { timeout: 30_000 });
+    await page.getByLabel('Disappearing messages').selectOption({ label: '1 hour' });
+    expect((await put).status()).toBe(200);
+    await page.getByRole('status').filter({ hasText: 'New messages disappear after 1 hour.' }).waitFor();
+    await axe(page, 'deleted message and timer');
+    expect(alice.problems).toEqual([]);
+  });
 });
