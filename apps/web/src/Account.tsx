@@ -7,6 +7,7 @@ import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './lin
 import { describeError } from './errors.js';
 import { forgetDevice } from './storage.js';
 import { QrCode } from './QrCode.js';
+import { Notifications } from './Notifications.js';
 
 /** The camera and the decoder load only when someone scans. */
 const QrScanner = lazy(() => import('./QrScanner.js'));
@@ -93,6 +94,7 @@ export function AccountPanel({ session, onClose, onDeviceGone }: { session: Sess
           </ul>
         )}
       </section>
+      <Notifications client={session.client} />
       {account.holdsIdentityKey && (
         <section aria-labelledby="add-device-title">
           <h3 id="add-device-title">Add a device</h3>

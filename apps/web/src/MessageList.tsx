@@ -7,10 +7,12 @@
 // position in it (aria-posinset/setsize), and new incoming messages are read
 // out by a separate role="log" region (rows entering the DOM while scrolling
 // must not be announced).
-import { useLayoutEffect, useRef, type ReactNode } from 'react';
+import { useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { HistoryMessage } from '@bil/sdk';
+import type { BilClient, HistoryMessage } from '@bil/sdk';
+import { AttachmentView } from './AttachmentView.js';
 import type { ChatHistory, PendingMessage } from './session.js';
+import { Actions, Edited, Quote, Reactions, type MessageHandlers } from './MessageActions.js';
 
 /** A time of day for a message (also the chat list's). */
 export const time = (iso: string): string => {
@@ -32,6 +34,10 @@ export function MessageList(props: {
   readUpTo: number;
   name: (userId: string) => string;
   onOlder: () => void;
+  /** Loads older pages until the message is loaded; whether it is. */
+  loadUntil: (messageId: string) => Promise<boolean>;
+  handlers: Omit<MessageHandlers, 'onJump'>;
+  client: BilClient;
 }): ReactNode {
   const { history, myUserId, pending } = props;
   const messages = history?.messages ?? [];
@@ -81,6 +87,34 @@ export function MessageList(props: {
     if (el.scrollTop < NEAR_TOP_PX && history?.hasMore && !history.loading) props.onOlder();
   };
 
+  const [highlight, setHighlight] = useState<string | null>(null);
+  const [jumpNote, setJumpNote] = useState<string | null>(null);
+  const [jumpTo, setJumpTo] = useState<string | null>(null);
+  /** A quote's original: loaded (older pages if needed), then scrolled to, focused and marked for a moment (the effect below). */
+  const jump = (messageId: string): void => {
+    setJumpNote(null);
+    void props.loadUntil(messageId).then((found) => {
+      if (found) setJumpTo(messageId);
+      else setJumpNote('The original message isn’t available (deleted, or too far back).');
+    });
+  };
+  useLayoutEffect(() => {
+    if (!jumpTo) return;
+    const i = messages.findIndex((m) => m.messageId === jumpTo);
+    if (i < 0) return;
+    setJumpTo(null);
+    setHighlight(jumpTo);
+    virtualizer.scrollToIndex(i, { align: 'center' });
+    requestAnimationFrame(() => requestAnimationFrame(() => scroller.current?.querySelector<HTMLElement>(`[data-message-id="${jumpTo}"]`)?.focus()));
+    const shown = jumpTo;
+    setTimeout(() => setHighlight((h) => (h === shown ? null : h)), 2500);
+  }, [jumpTo, messages]);
+  const senderOf = (messageId: string): string | null => {
+    const t = messages.find((m) => m.messageId === messageId);
+    return t ? (t.senderUserId === myUserId ? 'You' : props.name(t.senderUserId)) : null;
+  };
+  const handlers: MessageHandlers = { ...props.handlers, onJump: jump };
+
   const incoming = messages.filter((m) => m.senderUserId !== myUserId).slice(-3);
   const items = virtualizer.getVirtualItems();
   return (
@@ -90,21 +124,26 @@ export function MessageList(props: {
           {history.loading ? 'Loading…' : 'Load older messages'}
         </button>
       )}
+      {jumpNote && <p role="status">{jumpNote}</p>}
       {!history || (history.loading && messages.length === 0) ? <p role="status">Loading messages…</p> : null}
-      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} aria-label={`Messages with ${props.title}`}>
+      <div className="messages" ref={scroller} onScroll={onScroll} tabIndex={0} role="region" aria-label={`Messages with ${props.title}`}>
         <ol className="rows" style={{ height: virtualizer.getTotalSize() }}>
           {items.map((row) => {
             const m = messages[row.index]!;
             const mine = m.senderUserId === myUserId;
             return (
               <li key={row.key} ref={virtualizer.measureElement} data-index={row.index} data-seq={m.seq} aria-posinset={row.index + 1} aria-setsize={history?.hasMore ? -1 : messages.length} className="row" style={{ transform: `translateY(${row.start}px)` }}>
-                <div className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'}`}>
+                <div className={`message ${mine ? 'mine' : 'theirs'} ${m.ok ? '' : 'undecryptable'} ${highlight === m.messageId ? 'highlight' : ''}`} data-message-id={m.messageId} tabIndex={-1}>
+                  <Quote m={m} name={senderOf} onJump={jump} />
                   {!mine && props.group ? <span className="sender">{props.name(m.senderUserId)}: </span> : <span className="visually-hidden">{mine ? 'You' : props.name(m.senderUserId)}: </span>}
-                  <span className="text">{m.ok ? m.text : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
+                  <span className="text">{m.ok ? m.text : m.error === 'deleted_by_sender' ? 'Message deleted' : m.error === 'removed_by_server' ? 'Message removed (it expired, or the server removed it)' : m.error === 'out_of_date_epoch' ? 'Sent by a member whose app is out of date' : 'This message can’t be decrypted on this device'}</span>
+                  <AttachmentView m={m} client={props.client} />
                   <span className="meta">
                     {time(m.createdAt)}
-                    {mine && m === lastOutgoing && props.readUpTo >= m.seq ? ' · Read' : ''}
+                    {mine && m === lastOutgoing && props.readUpTo >= m.seq ? ' · Read' : ''} <Edited m={m} original={m.ok && m.content?.kind === 'text' ? m.content.text : ''} />
+                    <Actions m={m} mine={mine} myUserId={myUserId} handlers={handlers} />
                   </span>
+                  <Reactions m={m} myUserId={myUserId} name={props.name} onReact={handlers.onReact} />
                 </div>
               </li>
             );

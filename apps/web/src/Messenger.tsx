@@ -2,7 +2,7 @@
 // message), the open chat (history paging upwards, live messages, typing,
 // read receipts), and the account panel. Phone width shows the list or the
 // chat; desktop width both.
-import { useCallback, useEffect, useState, useSyncExternalStore, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
+import { useCallback, useEffect, useState, useSyncExternalStore, type ChangeEvent, type FormEvent, type KeyboardEvent, type ReactNode } from 'react';
 import { SessionEndedError, type HistoryMessage } from '@bil/sdk';
 import type { ChatEntry, Session } from './session.js';
 import { describeError } from './errors.js';
@@ -11,8 +11,9 @@ import { Members, NewGroup } from './Groups.js';
 import { DigestOffer } from './Digest.js';
 import { ForkAlert, KeyChangeAlert } from './Alerts.js';
 import { MessageList, time } from './MessageList.js';
+import { Timer } from './Timer.js';
 
-const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : 'Message that can’t be decrypted');
+const preview = (m: HistoryMessage | null): string => (!m ? 'No messages yet' : m.ok ? m.text : m.error === 'deleted_by_sender' || m.error === 'removed_by_server' ? 'Message deleted' : 'Message that can’t be decrypted');
 
 const LIVE_LABEL: Record<string, string> = { connecting: 'Connecting…', syncing: 'Catching up…', live: 'Connected', waiting: 'Offline, reconnecting…', closed: 'Not connected' };
 
@@ -158,6 +159,9 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [showSafety, setShowSafety] = useState(false);
+  /** The composer replies to a message, or edits one of this user's. */
+  const [mode, setMode] = useState<{ kind: 'reply' | 'edit'; m: HistoryMessage } | null>(null);
+  const [upload, setUpload] = useState<{ name: string; progress: number } | null>(null);
   const title = session.chatTitle(entry.chat);
   const typing = (state.typing[chatId] ?? []).map((u) => session.name(u));
   const readUpTo = state.readByPeer[chatId] ?? 0;
@@ -172,10 +176,31 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
     if (!body) return;
     setText('');
     setError(null);
-    session.send(chatId, body).catch((err: unknown) => {
+    const was = mode;
+    setMode(null);
+    const done = was?.kind === 'edit' ? session.edit(chatId, was.m.messageId, body) : session.send(chatId, body, was?.kind === 'reply' ? was.m.messageId : undefined);
+    done.catch((err: unknown) => {
       setText(body);
+      setMode(was);
       setError(err instanceof SessionEndedError ? 'Your session ended: sign in again.' : describeError(err));
     });
+  };
+
+  /** A chosen file: encrypted and uploaded with progress shown, then sent with what the composer holds as its caption. */
+  const attach = (e: ChangeEvent<HTMLInputElement>): void => {
+    const file = e.target.files?.[0];
+    e.target.value = '';
+    if (!file) return;
+    const caption = text.trim();
+    setError(null);
+    setUpload({ name: file.name, progress: 0 });
+    session
+      .sendFile(chatId, file, caption, (progress) => setUpload({ name: file.name, progress }))
+      .then(() => {
+        if (caption) setText('');
+      })
+      .catch((err: unknown) => setError(describeError(err)))
+      .finally(() => setUpload(null));
   };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>): void => {
@@ -207,6 +232,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} isOwner={entry.chat.myRole === 'owner'} title={title} />}
+      {showSafety && <Timer session={session} chatId={chatId} current={state.timers[chatId]} />}
       {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
       <MessageList
         title={title}
@@ -217,6 +243,22 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
         readUpTo={readUpTo}
         name={(u) => session.name(u)}
         onOlder={older}
+        client={session.client}
+        loadUntil={(messageId) => session.loadUntil(chatId, messageId)}
+        handlers={{
+          onReply: (m) => {
+            setMode({ kind: 'reply', m });
+            document.getElementById('composer-text')?.focus();
+          },
+          onEdit: (m) => {
+            setMode({ kind: 'edit', m });
+            setText(m.ok ? m.text : '');
+            document.getElementById('composer-text')?.focus();
+          },
+          onReact: (m, emoji, remove) => void session.react(chatId, m.messageId, emoji, remove).catch((err: unknown) => setError(describeError(err))),
+          onDelete: (m) => void session.deleteForMe(chatId, m.messageId).catch((err: unknown) => setError(describeError(err))),
+          onDeleteForEveryone: (m) => void session.deleteForEveryone(chatId, m.messageId).catch((err: unknown) => setError(describeError(err))),
+        }}
       />
       <p className="typing" aria-live="polite">
         {typing.length > 0 ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : ''}
@@ -226,7 +268,36 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           {error}
         </p>
       )}
+      {mode && (
+        <div className="composing" role="status">
+          <span>
+            {mode.kind === 'reply' ? `Replying to ${mode.m.senderUserId === state.account.userId ? 'yourself' : session.name(mode.m.senderUserId)}: ` : 'Editing your message: '}
+            <q>{mode.m.ok ? [...mode.m.text].slice(0, 80).join('') : ''}</q>
+          </span>
+          <button
+            type="button"
+            onClick={() => {
+              if (mode.kind === 'edit') setText('');
+              setMode(null);
+            }}
+          >
+            Cancel {mode.kind === 'reply' ? 'reply' : 'edit'}
+          </button>
+        </div>
+      )}
+      {upload && (
+        <div className="composing" role="status">
+          <label htmlFor="upload-progress">Sending {upload.name}</label>
+          <progress id="upload-progress" max={1} value={upload.progress}>
+            {Math.round(upload.progress * 100)}%
+          </progress>
+        </div>
+      )}
       <form className="composer" onSubmit={send}>
+        <label className="attach button" title="Attach a file">
+          <input type="file" className="visually-hidden" onChange={attach} disabled={!!upload} aria-label="Attach a file" />
+          Attach
+        </label>
         <label htmlFor="composer-text" className="visually-hidden">
           Message to {title}
         </label>
@@ -242,7 +313,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
           placeholder="Write a message (Enter sends, Shift+Enter: new line)"
         />
         <button type="submit" className="primary">
-          Send
+          {mode?.kind === 'edit' ? 'Save' : 'Send'}
         </button>
       </form>
     </section>

@@ -14,6 +14,8 @@ const MESSAGES: Record<string, string> = {
   identity_key_not_held: 'This device does not hold your identity key: approve the link from your first device (or the bil command line).',
   device_list_version: 'Another device changed your device list meanwhile: approve the link again.',
   identity_changed: 'This contact’s safety number changed. Compare it with them before sending.',
+  push_unavailable: 'This server doesn’t send notifications.',
+  push_endpoint_not_allowed: 'This server doesn’t accept this browser’s push service.',
   group_forked: 'This group’s history forked: nothing is sent to it until you compare the members with the others and accept the current history.',
 };
 

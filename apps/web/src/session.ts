@@ -20,9 +20,13 @@ import {
   type ForkAlert,
   type HistoryMessage,
   type LiveClient,
+  type MessageUpdate,
   type LocalAccount,
   type SealedJsonStore,
 } from '@bil/sdk';
+import { applyUpdate } from './message-updates.js';
+import { uploadFile } from './attachments.js';
+import { currentSubscription, disablePush } from './push.js';
 import { hasAppRecord, keyStores, type AppData, type Names, type Outbox } from './storage.js';
 import { APPROVAL_PREFIX, REQUEST_PREFIX, decodeToken, encodeToken } from './link-token.js';
 
@@ -38,6 +42,8 @@ export interface ChatHistory {
   /** Older messages exist before the first one loaded. */
   readonly hasMore: boolean;
   readonly loading: boolean;
+  /** The oldest seq the loaded pages covered (the SDK's `span.from`, hidden messages included): the next older page starts before it. */
+  readonly from?: number | null;
 }
 
 export type LiveState = 'connecting' | 'syncing' | 'live' | 'waiting' | 'closed';
@@ -47,6 +53,8 @@ export interface ViewState {
   readonly chats: readonly ChatEntry[];
   readonly chatsLoaded: boolean;
   readonly history: Readonly<Record<string, ChatHistory>>;
+  /** Disappearing-message timers (ms) this run learned (set here, or the live `disappearing_timer_set`); the chat list doesn't carry them. */
+  readonly timers: Readonly<Record<string, number>>;
   readonly names: Readonly<Names>;
   /** Per chat: who is typing (user ids). */
   readonly typing: Readonly<Record<string, readonly string[]>>;
@@ -77,10 +85,19 @@ export interface ViewState {
 export interface PendingMessage {
   readonly messageId: string;
   readonly text: string;
+  /** The message this one replies to. */
+  readonly replyTo?: string;
   readonly status: 'sending' | 'waiting';
 }
 
 const PAGE = 30;
+/** Pages read at most for one "load older" when pages show nothing (all hidden), and to reach a quoted message. */
+const OLDER_PAGES_PER_LOAD = 5;
+const JUMP_PAGES = 10;
+const quoteOf = (messages: readonly HistoryMessage[] | undefined, messageId: string): string => {
+  const m = messages?.find((x) => x.messageId === messageId);
+  return m?.ok ? [...m.text].slice(0, 256).join('') : '';
+};
 /** How long the SDK itself retries a send through an outage before the app's queue takes over (same message id). */
 const OUTAGE_RETRY_MS = 5000;
 const transient = (err: unknown): boolean => err instanceof BilNetworkError || (err instanceof BilApiError && err.status >= 502 && err.status <= 504);
@@ -110,7 +127,7 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, timers: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -183,6 +200,11 @@ export class Session {
       });
       live.on('message', (m) => this.#received(m));
       live.on('undecryptable', (m) => this.#received(m));
+      live.on('updated', (u) => this.#updated(u));
+      live.on('message-deleted', (d) => this.#deleted(d.chatId, d.messageId, d.reason));
+      live.on('membership', (e) => {
+        if (e.event === 'disappearing_timer_set' && typeof e.data.disappearing_ms === 'number') this.#set({ timers: { ...this.#state.timers, [e.chatId]: e.data.disappearing_ms } });
+      });
       live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
       live.on('receipt', (r) => {
         if (r.userId === this.#state.account.userId) return;
@@ -217,6 +239,8 @@ export class Session {
 
   async logout(): Promise<void> {
     this.lock();
+    // A signed-out browser should not be woken: its subscription goes first (while the token still works).
+    if (await currentSubscription().catch(() => null)) await disablePush(this.client).catch(() => undefined);
     await this.client.logout();
     this.#set({ account: (await this.client.account()) ?? this.#state.account });
   }
@@ -395,7 +419,7 @@ export class Session {
     if (!this.#state.history[chatId]) {
       this.#setHistory(chatId, { messages: [], hasMore: false, loading: true });
       const page = await this.client.messages.history(chatId, { limit: PAGE });
-      this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false });
+      this.#setHistory(chatId, { messages: mergeMessages(this.#historyOf(chatId)?.messages ?? [], page.messages), hasMore: page.hasMore, loading: false, from: page.span?.from ?? null });
     }
     if (this.#state.chats.find((e) => e.chat.chatId === chatId)?.chat.type === 'group') void this.#loadGroupMembers(chatId).catch(() => undefined);
     // Loading a group verifies its history against what this device verified before: a fork shows now, before any send.
@@ -406,12 +430,22 @@ export class Session {
   /** The page before the oldest message loaded. */
   async loadOlder(chatId: string): Promise<void> {
     const h = this.#state.history[chatId];
-    if (!h || h.loading || !h.hasMore || h.messages.length === 0) return;
+    const before = h?.from ?? h?.messages[0]?.seq;
+    if (!h || h.loading || !h.hasMore || before === undefined) return;
     this.#setHistory(chatId, { ...h, loading: true });
     try {
-      const page = await this.client.messages.history(chatId, { before: h.messages[0]!.seq, limit: PAGE });
+      // Page on from the span the server covered: a page of only hidden messages (reactions, edits, deleted for me) shows nothing, so read on.
+      let from = before;
+      let page;
+      let found: HistoryMessage[] = [];
+      for (let i = 0; i < OLDER_PAGES_PER_LOAD; i++) {
+        page = await this.client.messages.history(chatId, { before: from, limit: PAGE });
+        found = [...page.messages, ...found];
+        from = page.span?.from ?? page.messages[0]?.seq ?? from;
+        if (found.length > 0 || !page.hasMore || !page.span) break;
+      }
       const now = this.#state.history[chatId]!;
-      this.#setHistory(chatId, { messages: mergeMessages(page.messages, now.messages), hasMore: page.hasMore, loading: false });
+      this.#setHistory(chatId, { messages: mergeMessages(found, now.messages), hasMore: page!.hasMore, loading: false, from });
     } catch (err) {
       this.#setHistory(chatId, { ...this.#state.history[chatId]!, loading: false });
       throw err;
@@ -422,10 +456,10 @@ export class Session {
    * Sends at once; through an outage the message waits in the chat as "not sent yet" and is resent with the
    * same message id when the network is back (the server stores it once). Other errors are thrown.
    */
-  async send(chatId: string, text: string): Promise<void> {
+  async send(chatId: string, text: string, replyTo?: string): Promise<void> {
     this.#live?.typing(chatId, false);
     this.#lastTypingSent = 0;
-    const p: PendingMessage = { messageId: uuidv7(), text, status: 'sending' };
+    const p: PendingMessage = { messageId: uuidv7(), text, ...(replyTo ? { replyTo } : {}), status: 'sending' };
     this.#setPending(chatId, [...(this.#state.pending[chatId] ?? []), p]);
     try {
       await this.#deliver(chatId, p);
@@ -445,7 +479,7 @@ export class Session {
     this.#updatePending(chatId, p.messageId, 'sending');
     let r;
     try {
-      r = await this.client.messages.send(chatId, p.text, { messageId: p.messageId });
+      r = await this.client.messages.sendText(chatId, p.text, { messageId: p.messageId, ...(p.replyTo ? { replyTo: p.replyTo } : {}) });
     } catch (err) {
       if (transient(err)) {
         this.#updatePending(chatId, p.messageId, 'waiting');
@@ -468,8 +502,78 @@ export class Session {
       timestamp: Date.now(),
       text: p.text,
       outgoing: true,
+      content: { kind: 'text', text: p.text, ...(p.replyTo ? { reply_to: { message_id: p.replyTo, quote: quoteOf(this.#historyOf(chatId)?.messages, p.replyTo) } } : {}) },
+      reactions: {},
+      edited: [],
     };
     this.#append(mine, false);
+  }
+
+  /** Encrypts and uploads a file (progress 0..1), then sends it with an optional caption; not kept in the outbox (the file is not sealed here). */
+  async sendFile(chatId: string, file: File, text: string, onProgress: (fraction: number) => void): Promise<void> {
+    const ref = await uploadFile(this.client, chatId, file, onProgress);
+    const r = await this.client.attachments.send(chatId, [ref], text);
+    const content = { kind: 'text' as const, text, attachments: [ref] };
+    const mine: DecryptedMessage = { ok: true, chatId, seq: r.seq, messageId: r.messageId, senderUserId: this.#state.account.userId, senderDeviceId: this.#state.account.deviceId, epoch: 0, createdAt: r.createdAt, timestamp: Date.now(), text, outgoing: true, content, reactions: {}, edited: [] };
+    this.#append(mine, false);
+  }
+
+  /** Reacts with one emoji, or takes this user's reaction back; the change shows when the live connection brings it (`updated`). */
+  async react(chatId: string, messageId: string, emoji: string, remove: boolean): Promise<void> {
+    await this.client.messages.react(chatId, messageId, emoji, { remove });
+  }
+
+  /** Edits one of this user's text messages (the SDK refuses anyone else's). */
+  async edit(chatId: string, messageId: string, text: string): Promise<void> {
+    await this.client.messages.edit(chatId, messageId, text);
+  }
+
+  /** Hides the message on this device (kept in the sealed profile); nothing is sent. */
+  async deleteForMe(chatId: string, messageId: string): Promise<void> {
+    await this.client.messages.deleteForMe(chatId, messageId);
+    const h = this.#historyOf(chatId);
+    if (h) this.#setHistory(chatId, { ...h, messages: h.messages.filter((m) => m.messageId !== messageId) });
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId && e.last?.messageId === messageId ? { ...e, last: null } : e)) });
+  }
+
+  /** Deletes one of this user's messages for everyone (a signed tombstone); the row becomes "message deleted". */
+  async deleteForEveryone(chatId: string, messageId: string): Promise<void> {
+    await this.client.chats.deleteForEveryone(chatId, messageId);
+    this.#deleted(chatId, messageId, 'deleted_by_sender');
+  }
+
+  /** Sets the chat's disappearing-message timer (ms, 0 = off); the server's word, as the SDK says. */
+  async setTimer(chatId: string, ms: number): Promise<void> {
+    await this.client.chats.setTimer(chatId, ms);
+    this.#set({ timers: { ...this.#state.timers, [chatId]: ms } });
+  }
+
+  #deleted(chatId: string, messageId: string, reason: 'deleted_by_sender' | 'removed_by_server'): void {
+    const gone = (m: HistoryMessage): HistoryMessage => {
+      const { chatId: c, seq, messageId: id, senderUserId, senderDeviceId, epoch, createdAt } = m;
+      return { ok: false, error: reason, chatId: c, seq, messageId: id, senderUserId, senderDeviceId, epoch, createdAt } as HistoryMessage;
+    };
+    const h = this.#historyOf(chatId);
+    if (h) this.#setHistory(chatId, { ...h, messages: h.messages.map((m) => (m.messageId === messageId ? gone(m) : m)) });
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId && e.last?.messageId === messageId ? { ...e, last: gone(e.last) } : e)) });
+  }
+
+  /** Loads older pages until the message is loaded (a quote's target), at most a few pages; whether it is. */
+  async loadUntil(chatId: string, messageId: string): Promise<boolean> {
+    for (let i = 0; i < JUMP_PAGES; i++) {
+      const h = this.#historyOf(chatId);
+      if (!h || h.messages.some((m) => m.messageId === messageId)) return !!h;
+      if (!h.hasMore) return false;
+      await this.loadOlder(chatId);
+    }
+    return this.#historyOf(chatId)?.messages.some((m) => m.messageId === messageId) ?? false;
+  }
+
+  #updated(u: MessageUpdate): void {
+    const h = this.#historyOf(u.chatId);
+    if (h) this.#setHistory(u.chatId, { ...h, messages: applyUpdate(h.messages, u) });
+    const chats = this.#state.chats.map((e) => (e.chat.chatId === u.chatId && e.last?.messageId === u.messageId ? { ...e, last: applyUpdate([e.last], u)[0]! } : e));
+    this.#set({ chats });
   }
 
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -510,7 +614,7 @@ export class Session {
   /** Seals the names and the outbox (messages not stored by the server yet) into IndexedDB. */
   async #saveApp(): Promise<void> {
     const outbox: Outbox = {};
-    for (const [chatId, list] of Object.entries(this.#state.pending)) if (list.length > 0) outbox[chatId] = list.map(({ messageId, text }) => ({ messageId, text }));
+    for (const [chatId, list] of Object.entries(this.#state.pending)) if (list.length > 0) outbox[chatId] = list.map(({ messageId, text, replyTo }) => ({ messageId, text, ...(replyTo ? { replyTo } : {}) }));
     await this.#appStore.save({ names: { ...this.#state.names }, outbox }).catch(() => undefined);
   }
 

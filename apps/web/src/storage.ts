@@ -75,7 +75,7 @@ export async function forgetDevice(): Promise<void> {
 
 export type Names = Record<string, string>;
 /** Per chat, messages written but not stored by the server yet (resent with the same id). */
-export type Outbox = Record<string, { messageId: string; text: string }[]>;
+export type Outbox = Record<string, { messageId: string; text: string; replyTo?: string }[]>;
 /** What the app keeps beside the SDK's profile, sealed the same way. */
 export interface AppData {
   names: Names;

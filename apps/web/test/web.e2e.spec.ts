@@ -157,7 +157,8 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     // 30 per page: the first messages are one page up.
     await expect(bob.page.locator('.message', { hasText: 'Hello Bob' }).count()).resolves.toBe(0);
     await bob.page.getByRole('button', { name: 'Load older messages' }).click();
-    await bob.page.getByRole('button', { name: 'Load older messages' }).waitFor({ state: 'detached' });
+    // The button says "Loading…" while the page loads: wait until it is gone (nothing older), not only renamed.
+    await bob.page.locator('button.older').waitFor({ state: 'detached' });
     // The list is virtualised: the page above loaded while the view stayed; Home on the focused list goes to the top.
     await bob.page.getByLabel(/^Messages with /).focus();
     await bob.page.keyboard.press('Home');
