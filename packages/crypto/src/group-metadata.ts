@@ -9,6 +9,7 @@ import { fail, failClosed } from './errors.js';
 import { hkdfSha256 } from './kdf.js';
 import { pad, unpad } from './padding.js';
 import type { EntropySource } from './random.js';
+import { isDisappearingMs, MAX_DISAPPEARING_MS, MIN_DISAPPEARING_MS } from './signed-fields.js';
 
 /** What a group's members see about it. Further members are reserved for later versions. */
 export interface GroupMetadata {
@@ -21,6 +22,12 @@ export interface GroupMetadata {
    * without it is unchanged).
    */
   readonly digests?: 'off';
+  /**
+   * The group's disappearing-message timer in ms ({@link MIN_DISAPPEARING_MS}
+   * to {@link MAX_DISAPPEARING_MS}). Absent: off (and not written, so a
+   * record without a timer is byte for byte what version 2 wrote).
+   */
+  readonly disappearing_ms?: number;
 }
 
 /** Longest title, in UTF-16 code units. */
@@ -36,11 +43,18 @@ function checkMetadata(m: GroupMetadata): void {
   if (typeof m !== 'object' || m === null || typeof m.title !== 'string') throw new TypeError('metadata: expected { title: string }');
   if (m.title.length > MAX_GROUP_TITLE_LENGTH) throw new RangeError(`metadata.title: at most ${MAX_GROUP_TITLE_LENGTH} characters`);
   if (m.digests !== undefined && m.digests !== 'off') throw new TypeError("metadata.digests: expected 'off' or absent");
-  if (Object.keys(m).some((k) => k !== 'title' && k !== 'digests')) throw new TypeError('metadata: only title and digests are defined');
+  if (m.disappearing_ms !== undefined && (!isDisappearingMs(m.disappearing_ms) || m.disappearing_ms === 0)) {
+    throw new RangeError(`metadata.disappearing_ms: expected ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS}, or absent (off)`);
+  }
+  if (Object.keys(m).some((k) => k !== 'title' && k !== 'digests' && k !== 'disappearing_ms')) throw new TypeError('metadata: only title, digests and disappearing_ms are defined');
 }
 
-/** The plaintext object: `digests` only when off, so a record that allows digests is byte for byte what version 2 wrote. */
-const metadataObject = (m: GroupMetadata): Record<string, string> => (m.digests === 'off' ? { title: m.title, digests: 'off' } : { title: m.title });
+/** The plaintext object: `digests` only when off and `disappearing_ms` only when on, so a record with neither is byte for byte what version 2 wrote. */
+const metadataObject = (m: GroupMetadata): Record<string, string | number> => ({
+  title: m.title,
+  ...(m.digests === 'off' ? { digests: 'off' } : {}),
+  ...(m.disappearing_ms !== undefined ? { disappearing_ms: m.disappearing_ms } : {}),
+});
 
 async function metadataKey(epochKey: Uint8Array, chatId: string, epoch: number): Promise<Bytes> {
   return hkdfSha256(epochKey, new Uint8Array(), canonicalBytes({ purpose: METADATA_KEY_PURPOSE, chat_id: chatId, epoch }), 32);
@@ -92,7 +106,11 @@ export async function openSealedMetadata(epochKey: Uint8Array, chatId: string, e
       const title = (value as { title?: unknown }).title;
       if (typeof title !== 'string' || title.length > MAX_GROUP_TITLE_LENGTH) fail();
       // Any value but absence means off: a later version's setting is never read as less private.
-      return (value as { digests?: unknown }).digests === undefined ? { title } : { title, digests: 'off' };
+      const digests = (value as { digests?: unknown }).digests === undefined ? {} : { digests: 'off' as const };
+      // A timer that is not a valid one is refused (the record's metadata fails), never read as off.
+      const ms = (value as { disappearing_ms?: unknown }).disappearing_ms;
+      if (ms !== undefined && (!isDisappearingMs(ms) || ms === 0)) fail();
+      return { title, ...digests, ...(ms !== undefined ? { disappearing_ms: ms } : {}) };
     } finally {
       wipe(key, padded);
     }

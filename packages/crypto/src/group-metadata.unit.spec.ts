@@ -62,6 +62,28 @@ describe('group metadata: digests', () => {
   });
 });
 
+describe('group metadata: disappearing_ms', () => {
+  it('absent (off) keeps the version 2 bytes; on is sealed in canonical form and read back', async () => {
+    const off = await sealGroupMetadata(epochKey, chatId, 6, { title: 'Trip', disappearing_ms: undefined }, systemEntropy);
+    expect(await plaintextOf(off, 6)).toBe('{"title":"Trip"}');
+    const on = await sealGroupMetadata(epochKey, chatId, 6, { title: 'Trip', digests: 'off', disappearing_ms: 86_400_000 }, systemEntropy);
+    expect(await plaintextOf(on, 6)).toBe('{"digests":"off","disappearing_ms":86400000,"title":"Trip"}');
+    expect(await openSealedMetadata(epochKey, chatId, 6, on)).toStrictEqual({ title: 'Trip', digests: 'off', disappearing_ms: 86_400_000 });
+  });
+
+  it('writing refuses 0 (off is absence) and values out of range', async () => {
+    for (const ms of [0, 29_999, 365 * 86_400_000 + 1, 1.5]) {
+      await expect(sealGroupMetadata(epochKey, chatId, 1, { title: 't', disappearing_ms: ms }, systemEntropy)).rejects.toThrow(RangeError);
+    }
+  });
+
+  it('reading: a timer that is not a valid one fails the metadata (never read as off)', async () => {
+    for (const ms of [0, 5, '86400000', -30_000]) {
+      await expect(openSealedMetadata(epochKey, chatId, 7, await sealRaw({ title: 't', disappearing_ms: ms }, 7))).rejects.toThrow();
+    }
+  });
+});
+
 describe('group metadata in epoch records', () => {
   let admin: TestUser;
   let bob: TestUser;

@@ -124,6 +124,17 @@ export {
   type MessageDeletePayload,
   type SignedMessageDelete,
 } from './message-delete.js';
+export {
+  CHAT_TIMER_TYPE,
+  MIN_DISAPPEARING_MS,
+  MAX_DISAPPEARING_MS,
+  isDisappearingMs,
+  signChatTimer,
+  parseChatTimer,
+  verifyChatTimer,
+  type ChatTimerPayload,
+  type SignedChatTimer,
+} from './chat-timer.js';
 export { GROUP_LEAVE_TYPE, signGroupLeave, verifyGroupLeave, type GroupLeavePayload, type SignedGroupLeave } from './group-leave.js';
 export {
   SERVICE_KEY_TYPE,

@@ -2,7 +2,8 @@
 // its `type` (or version) and the exact member names of every object whose
 // canonical JSON (canonical-json.ts) is signed or hashed. The client code that
 // builds and verifies them (certificate.ts, envelope.ts, group.ts,
-// group-leave.ts, device-list.ts, digest-consent.ts, message-delete.ts) and the services that
+// group-leave.ts, device-list.ts, digest-consent.ts, message-delete.ts,
+// chat-timer.ts) and the services that
 // check them (chat's and identity's domain/validation.ts, through
 // `@bil/crypto/protocol`) read these lists, so a member added on one side and
 // not the other can't happen. Pure: no keys, no I/O.
@@ -21,6 +22,12 @@ export const DEVICE_LIST_TYPE = 'bil.device-list.v1' as const;
 export const DIGEST_CONSENT_TYPE = 'bil.digest-consent.v1' as const;
 /** The `type` of a signed message tombstone (delete for everyone). */
 export const MESSAGE_DELETE_TYPE = 'bil.message-delete.v1' as const;
+/** The `type` of a signed disappearing-message timer statement (personal chats). */
+export const CHAT_TIMER_TYPE = 'bil.chat-timer.v1' as const;
+/** Shortest disappearing-message timer, in milliseconds (30 s); 0 switches the timer off. */
+export const MIN_DISAPPEARING_MS = 30_000;
+/** Longest disappearing-message timer, in milliseconds (365 days). */
+export const MAX_DISAPPEARING_MS = 365 * 24 * 3600 * 1000;
 /** Envelope header version written for new messages (adds epoch_hash and recipient_user_id). */
 export const ENVELOPE_VERSION = 2;
 /** Envelope header version of messages stored before version 2: still readable, never written. */
@@ -91,6 +98,14 @@ export const DEVICE_LIST_ENTRY_FIELDS = fields('added_at', 'device_id', 'encrypt
 export const DIGEST_CONSENT_FIELDS = fields('chat_id', 'created_at', 'device_id', 'include', 'type', 'user_id', 'version');
 /** A signed message tombstone's payload. */
 export const MESSAGE_DELETE_FIELDS = fields('chat_id', 'deleted_at', 'message_id', 'sender_device_id', 'sender_user_id', 'type');
+
+/** A signed timer statement's payload. */
+export const CHAT_TIMER_FIELDS = fields('chat_id', 'created_at', 'disappearing_ms', 'set_by_device_id', 'set_by_user_id', 'type', 'version');
+
+/** A disappearing-message timer in ms is 0 (off) or MIN_DISAPPEARING_MS to MAX_DISAPPEARING_MS. */
+export function isDisappearingMs(ms: unknown): ms is number {
+  return typeof ms === 'number' && Number.isSafeInteger(ms) && (ms === 0 || (ms >= MIN_DISAPPEARING_MS && ms <= MAX_DISAPPEARING_MS));
+}
 
 /**
  * True if `value` is an object (not an array) with exactly the members of `set`.

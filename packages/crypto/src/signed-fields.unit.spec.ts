@@ -9,6 +9,7 @@ import type { DigestConsentPayload } from './digest-consent.js';
 import type { Envelope, EnvelopeHeader } from './envelope.js';
 import type { GroupLeavePayload } from './group-leave.js';
 import type { MessageDeletePayload } from './message-delete.js';
+import type { ChatTimerPayload } from './chat-timer.js';
 import type { EpochDevice, EpochMember, EpochRecordPayload, SignedEpochRecord } from './group.js';
 import {
   DEVICE_CERTIFICATE_FIELDS,
@@ -23,6 +24,7 @@ import {
   type DEVICE_LIST_FIELDS,
   type DIGEST_CONSENT_FIELDS,
   type MESSAGE_DELETE_FIELDS,
+  type CHAT_TIMER_FIELDS,
   type ENVELOPE_FIELDS,
   type EPOCH_DEVICE_FIELDS,
   type EPOCH_MEMBER_FIELDS,
@@ -42,6 +44,7 @@ describe('signed fields', () => {
     expectTypeOf<keyof DeviceListEntry>().toEqualTypeOf<FieldName<typeof DEVICE_LIST_ENTRY_FIELDS>>();
     expectTypeOf<keyof DigestConsentPayload>().toEqualTypeOf<FieldName<typeof DIGEST_CONSENT_FIELDS>>();
     expectTypeOf<keyof MessageDeletePayload>().toEqualTypeOf<FieldName<typeof MESSAGE_DELETE_FIELDS>>();
+    expectTypeOf<keyof ChatTimerPayload>().toEqualTypeOf<FieldName<typeof CHAT_TIMER_FIELDS>>();
     expectTypeOf<keyof Omit<DeviceCertificate, 'certificate'> | 'type'>().toEqualTypeOf<FieldName<typeof DEVICE_CERTIFICATE_FIELDS>>();
   });
 

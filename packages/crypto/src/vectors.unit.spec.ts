@@ -19,6 +19,8 @@ import { buildVectors, CHECK_TIME, loadVectorKeys, NOW, type VectorKeys } from '
 import { buildDeviceListVectors } from './testing/vectors-device-list.js';
 import { buildMessageDeleteVectors } from './testing/vectors-message-delete.js';
 import { verifyMessageDelete, type SignedMessageDelete } from './message-delete.js';
+import { buildChatTimerVectors } from './testing/vectors-chat-timer.js';
+import { parseChatTimer, verifyChatTimer, type SignedChatTimer } from './chat-timer.js';
 import { buildContentVectors } from './testing/vectors-content.js';
 import { decodeContent, encodeContent, type MessageContent } from './content.js';
 import { deviceInList, verifyDeviceList, type SignedDeviceList } from './device-list.js';
@@ -42,6 +44,19 @@ describe('docs/testvectors', () => {
     expect(canonicalize(v.tombstone.payload as never)).toBe(v.signature_input);
     const p = v.tombstone.payload;
     await expect(verifyMessageDelete({ tombstone: v.tombstone, chatId: p.chat_id, messageId: p.message_id, senderUserId: p.sender_user_id, signingKey: v.signing_key })).resolves.toEqual(p);
+  });
+
+  it('chat-timer.json: reproduced byte for byte, and the statement verifies under the setting device, certified by its identity key', async () => {
+    for (const [name, content] of Object.entries(await buildChatTimerVectors(keys))) {
+      expect(JSON.stringify(content, null, 2) + '\n', name).toBe(readFileSync(new URL(name, dir), 'utf8'));
+    }
+    const v = read<{ members: [string, string]; signing_key: string; signature_input: string; statement: SignedChatTimer }>('chat-timer.json');
+    expect(canonicalize(v.statement.payload as never)).toBe(v.signature_input);
+    expect(ed25519Verify(fromBase64Url(v.signing_key), utf8(v.signature_input), fromBase64Url(v.statement.signature))).toBe(true);
+    const p = parseChatTimer(v.statement);
+    const signer = Object.entries(keys.users).find(([, u]) => u.user_id === p.set_by_user_id)!;
+    const devices = await Promise.all(people[signer[0]]!.devices.map((d) => verifyDevice(d.record, signer[1].identity_key)));
+    await expect(verifyChatTimer({ statement: v.statement, chatId: await personalChatId(...v.members), members: v.members, devices })).resolves.toEqual(p);
   });
 
   it('scripts/vectors.ts output is reproduced byte for byte', async () => {
