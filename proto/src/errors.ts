@@ -182,6 +182,11 @@ export const ErrorReason = {
   MESSAGE_NOT_FOUND: 'message_not_found',
   NOT_THE_SENDER: 'not_the_sender',
   INVALID_DISAPPEARING_MS: 'invalid_disappearing_ms',
+  INVALID_TIMER_STATEMENT: 'invalid_timer_statement',
+  TIMER_STATEMENT_TOO_LARGE: 'timer_statement_too_large',
+  TIMER_STATEMENT_MISMATCH: 'timer_statement_mismatch',
+  INVALID_TIMER_STATEMENT_SIGNATURE: 'invalid_timer_statement_signature',
+  TIMER_STATEMENT_STALE: 'timer_statement_stale',
 } as const;
 
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];

@@ -30,7 +30,9 @@ export const MAX_RECORD_MEMBERS = 10_000;
 export const MAX_MEMBER_DEVICES = 1000;
 /** Largest signed message tombstone (bil.message-delete.v1), as JSON text (a real one is about 400 characters). */
 export const MAX_TOMBSTONE_CHARS = 2048;
-/** Shortest disappearing-message timer, in milliseconds (30 s); 0 switches the timer off. */
+/** Largest signed timer statement (bil.chat-timer.v1), as JSON text (a real one is about 420 characters). */
+export const MAX_TIMER_STATEMENT_CHARS = 2048;
+/** Shortest disappearing-message timer, in milliseconds (30 s); 0 switches the timer off. The same as @bil/crypto's (chat's validation spec checks). */
 export const MIN_DISAPPEARING_MS = 30_000;
 /** Longest disappearing-message timer, in milliseconds (365 days). */
 export const MAX_DISAPPEARING_MS = 365 * 24 * 3600 * 1000;

@@ -2,7 +2,7 @@
 // schemas, which the gateway registers, validates and serialises with, and the
 // JSON types derived from them, which the gateway's mappers build and the SDK
 // reads. Pure, browser-safe (`@bil/proto/rest-chat`).
-import { MAX_CIPHERTEXT_CHARS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS } from './limits.js';
+import { MAX_CIPHERTEXT_CHARS, MAX_DISAPPEARING_MS, MAX_MEMBER_DEVICES, MAX_METADATA_CHARS, MAX_RECORD_MEMBERS, MIN_DISAPPEARING_MS } from './limits.js';
 import type { SharedJson } from './rest.js';
 
 const MAX_SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
@@ -182,6 +182,34 @@ export const restChatSharedSchemas = [
     },
   },
   {
+    $id: 'SignedTimer',
+    type: 'object',
+    description:
+      'A personal chat\'s signed disappearing-message timer (docs/protocol.md, "Disappearing messages"): Ed25519 of the setting device over ' +
+      'the canonical payload. Clients show the timer from it (verified under a device certified by the setter\'s pinned identity key), ' +
+      'never from `disappearing_ms` alone. On a Chat: personal chats once a timer was set; absent before, and for groups (their timer is in ' +
+      'the signed, encrypted group metadata).',
+    additionalProperties: false,
+    required: ['payload', 'signature'],
+    properties: {
+      payload: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'chat_id', 'disappearing_ms', 'version', 'set_by_user_id', 'set_by_device_id', 'created_at'],
+        properties: {
+          type: { type: 'string', enum: ['bil.chat-timer.v1'] },
+          chat_id: uuid('The personal chat.'),
+          disappearing_ms: { type: 'integer', minimum: 0, maximum: MAX_DISAPPEARING_MS, description: `0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS} ms.` },
+          version: int(1, 'Rises with every change by either person: above the stored statement\'s.'),
+          set_by_user_id: uuid('The setter: the caller, one of the two people.'),
+          set_by_device_id: uuid("The setting device: the caller's device, whose key signs."),
+          created_at: int(0, 'ms since the epoch.'),
+        },
+      },
+      signature: b64(86, 'Ed25519 signature of the setting device over the canonical payload, base64url.'),
+    },
+  },
+  {
     $id: 'Member',
     type: 'object',
     description: 'A current member of a chat.',
@@ -234,6 +262,8 @@ export const restChatSharedSchemas = [
         type: 'integer',
         description: 'The disappearing-message timer in ms (0 = off): messages sent now expire this long after they are stored.',
       },
+      // Personal chats, once a timer was set: the signed statement that set it. Absent before, and for groups (SignedTimer says more).
+      timer_statement: ref('SignedTimer'),
     },
   },
   {
@@ -332,6 +362,7 @@ export type EnvelopeJson = SharedJson<'Envelope'>;
 export type EpochRecordJson = SharedJson<'EpochRecord'>;
 export type SignedLeaveJson = SharedJson<'SignedLeave'>;
 export type SignedTombstoneJson = SharedJson<'SignedTombstone'>;
+export type SignedTimerJson = SharedJson<'SignedTimer'>;
 export type MemberJson = SharedJson<'Member'>;
 export type ChatJson = SharedJson<'Chat'>;
 export type MessageJson = SharedJson<'Message'>;

@@ -63,6 +63,7 @@ describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () =>
     expectTypeOf<NonNullable<Message['envelope']>['header']['scheme']>().toEqualTypeOf<'group' | 'direct'>();
     expectTypeOf<NonNullable<Message['tombstone']>['payload']['type']>().toEqualTypeOf<'bil.message-delete.v1'>();
     expectTypeOf<Message['removed']>().toEqualTypeOf<boolean>();
+    expectTypeOf<NonNullable<Chat['timer_statement']>['payload']['type']>().toEqualTypeOf<'bil.chat-timer.v1'>();
     expectTypeOf<EpochsPageJson['epochs'][number]['record']['payload']['members'][number]['role']>().toEqualTypeOf<'admin' | 'member'>();
     expectTypeOf<EpochsPageJson['has_more']>().toEqualTypeOf<boolean>();
     expectTypeOf<MessagesPageJson['messages'][number]>().toEqualTypeOf<Message>();
@@ -71,7 +72,7 @@ describe('chat objects derived from their schemas (@bil/proto/rest-chat)', () =>
     expectTypeOf<UnreadJson['chats'][number]['newest_unread'][number]>().toEqualTypeOf<Message>();
     expectTypeOf<UnreadJson['next_page_token']>().toEqualTypeOf<string>();
     expect(restChatSharedSchemas.map((s) => s.$id)).toEqual([
-      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'SignedTombstone', 'Member', 'Chat', 'Message', 'Epoch', 'MessagesPage', 'EpochsPage', 'UnreadChat', 'Unread',
+      'WrappedKey', 'Envelope', 'EpochRecord', 'SignedLeave', 'SignedTombstone', 'SignedTimer', 'Member', 'Chat', 'Message', 'Epoch', 'MessagesPage', 'EpochsPage', 'UnreadChat', 'Unread',
     ]);
   });
 });

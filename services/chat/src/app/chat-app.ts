@@ -45,6 +45,7 @@ import { deleteMessage } from './commands/delete-message.js';
 import { setDisappearingTimer } from './commands/set-timer.js';
 import { getChat, listChats, type ChatView, type MemberView } from './queries/chats.js';
 import { listMessages, type MessageView } from './queries/history.js';
+import { catchUpMessages, type CatchUpPage } from './queries/catch-up.js';
 import { listEpochs, type EpochView } from './queries/epochs.js';
 import { getUnread, type UnreadView } from './queries/unread.js';
 
@@ -128,6 +129,11 @@ export class ChatApp {
     return listMessages(this.deps, actor, input);
   }
 
+  /** Delivery's catch-up of many devices of one chat: one page, each message with the devices that get it. */
+  catchUpMessages(input: { chatId: unknown; devices: unknown; limit: unknown }): Promise<CatchUpPage> {
+    return catchUpMessages(this.deps, input);
+  }
+
   markRead(actor: Actor, rawChatId: unknown, rawSeq: unknown): Promise<{ lastReadSeq: number; unreadCount: number }> {
     return markRead(this.deps, actor, rawChatId, rawSeq);
   }
@@ -145,7 +151,7 @@ export class ChatApp {
     return deleteMessage(this.deps, actor, input);
   }
 
-  async setDisappearingTimer(actor: Actor, input: { chatId: unknown; disappearingMs: unknown }): Promise<ChatView> {
+  async setDisappearingTimer(actor: Actor, input: { chatId: unknown; disappearingMs: unknown; timerStatement?: unknown }): Promise<ChatView> {
     await setDisappearingTimer(this.deps, actor, input);
     return getChat(this.deps, actor, input.chatId);
   }

@@ -6,7 +6,8 @@
 // to decrypt anything.
 //
 // Past 400 lines on purpose: it is the one place where every wire document
-// the server checks (envelope header v2, epoch record v2, signed leave) is
+// the server checks (envelope header v2, epoch record v2, signed leave,
+// tombstone, timer statement) is
 // spelled out with the same strict helpers (exact members, strict base64url,
 // canonical JSON, Ed25519), so the rules can be read against protocol.md side
 // by side.
@@ -24,8 +25,13 @@ import {
   LEGACY_GROUP_EPOCH_TYPE,
   MESSAGE_DELETE_FIELDS,
   MESSAGE_DELETE_TYPE,
+  CHAT_TIMER_FIELDS,
+  CHAT_TIMER_TYPE,
+  MIN_DISAPPEARING_MS,
+  MAX_DISAPPEARING_MS,
   SIGNED_STATEMENT_FIELDS,
   canonicalize,
+  isDisappearingMs,
   type CanonicalValue,
   type FieldSet,
 } from '@bil/crypto/protocol';
@@ -39,10 +45,9 @@ import {
   MAX_LEAVE_CHARS,
   MAX_METADATA_BYTES,
   MAX_TOMBSTONE_CHARS,
+  MAX_TIMER_STATEMENT_CHARS,
   MAX_WRAPPED_KEYS,
   MIN_METADATA_BYTES,
-  MIN_DISAPPEARING_MS,
-  MAX_DISAPPEARING_MS,
 } from '@bil/proto/limits';
 
 export { MAX_CIPHERTEXT_CHARS, MAX_EPOCH_KEYS, MAX_EPOCH_RECORD_CHARS, MAX_LEAVE_CHARS, MAX_METADATA_BYTES, MAX_WRAPPED_KEYS, MIN_METADATA_BYTES };
@@ -132,7 +137,7 @@ function exactKeys(v: Record<string, unknown>, set: FieldSet, code: ErrorReason,
   }
 }
 
-function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave' | 'tombstone', maxChars: number, code: ErrorReason): unknown {
+function parseJson(raw: unknown, field: 'envelope' | 'epoch_record' | 'leave' | 'tombstone' | 'timer_statement', maxChars: number, code: ErrorReason): unknown {
   if (typeof raw !== 'string' || raw.length === 0) throw invalidArgument(code, `${field} must be JSON text`, { field });
   if (raw.length > maxChars) {
     throw invalidArgument(`${field}_too_large`, `${field} is larger than ${maxChars} characters`, { field, limit: maxChars });
@@ -534,10 +539,69 @@ export function parseTombstone(raw: unknown): SignedTombstone {
   };
 }
 
+// --- signed timer statements (personal chats' disappearing timer) ---------------
+
+/** A structurally valid signed timer statement (protocol.md, "Disappearing messages"); its signature is checked separately. */
+export interface SignedTimerStatement {
+  chatId: string;
+  disappearingMs: number;
+  version: number;
+  setByUserId: string;
+  setByDeviceId: string;
+  signedBytes: string;
+  signature: string;
+  /** The statement as received ({payload, signature}), stored and returned as is. */
+  document: Record<string, unknown>;
+}
+
+const timerError = (field: string, message: string) => invalidArgument('invalid_timer_statement', `timer_statement: ${message}`, { field: `timer_statement.${field}` });
+
+/**
+ * Parses a signed timer statement's JSON text: exactly {payload, signature},
+ * the payload exactly {type "bil.chat-timer.v1", chat_id, disappearing_ms,
+ * version, set_by_user_id, set_by_device_id, created_at}, a 64-byte
+ * signature; at most MAX_TIMER_STATEMENT_CHARS characters.
+ */
+export function parseTimerStatement(raw: unknown): SignedTimerStatement {
+  const doc = parseJson(raw, 'timer_statement', MAX_TIMER_STATEMENT_CHARS, 'invalid_timer_statement');
+  if (!isPlainObject(doc)) throw invalidArgument('invalid_timer_statement', 'timer_statement must be a JSON object', { field: 'timer_statement' });
+  exactKeys(doc, SIGNED_STATEMENT_FIELDS, 'invalid_timer_statement', 'timer_statement');
+  const p = doc.payload;
+  if (!isPlainObject(p)) throw timerError('payload', 'payload must be an object');
+  exactKeys(p, CHAT_TIMER_FIELDS, 'invalid_timer_statement', 'timer_statement.payload');
+  if (p.type !== CHAT_TIMER_TYPE) throw timerError('payload.type', `type must be "${CHAT_TIMER_TYPE}"`);
+  for (const f of ['chat_id', 'set_by_user_id', 'set_by_device_id'] as const) {
+    if (!isUuid(p[f])) throw timerError(`payload.${f}`, `${f} must be a lowercase UUID`);
+  }
+  if (!isDisappearingMs(p.disappearing_ms)) {
+    throw timerError('payload.disappearing_ms', `disappearing_ms must be 0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS}`);
+  }
+  if (typeof p.version !== 'number' || !Number.isSafeInteger(p.version) || p.version < 1) throw timerError('payload.version', 'version must be a positive integer');
+  if (typeof p.created_at !== 'number' || !Number.isSafeInteger(p.created_at) || p.created_at < 0) {
+    throw timerError('payload.created_at', 'created_at must be a non-negative integer');
+  }
+  base64urlLength(doc.signature, 'timer_statement.signature', { exact: [64], maxChars: 86 });
+  return {
+    chatId: p.chat_id as string,
+    disappearingMs: p.disappearing_ms,
+    version: p.version,
+    setByUserId: p.set_by_user_id as string,
+    setByDeviceId: p.set_by_device_id as string,
+    signedBytes: signedText(p, 'timer_statement.payload', 'invalid_timer_statement'),
+    signature: doc.signature as string,
+    document: { payload: p, signature: doc.signature },
+  };
+}
+
+/** Ed25519 verification of a timer statement's signature with the setting device's key. */
+export function timerStatementSignatureValid(t: SignedTimerStatement, signingKey: string): boolean {
+  return ed25519Valid(t.signedBytes, t.signature, signingKey);
+}
+
 /** A disappearing timer in ms: 0 (off) or MIN_DISAPPEARING_MS to MAX_DISAPPEARING_MS. */
 export function validateDisappearingMs(raw: unknown): number {
   const n = typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || (n !== 0 && (n < MIN_DISAPPEARING_MS || n > MAX_DISAPPEARING_MS))) {
+  if (!isDisappearingMs(n)) {
     throw invalidArgument('invalid_disappearing_ms', `disappearing_ms must be 0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS}`, {
       field: 'disappearing_ms',
     });

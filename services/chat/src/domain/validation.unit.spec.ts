@@ -212,3 +212,14 @@ describe('personal chat ids', () => {
     expect(personalChatId(a, b)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
+
+describe('disappearing timers', () => {
+  it("the HTTP schema's bounds (@bil/proto/limits) are the protocol's (@bil/crypto/protocol), which the server checks", async () => {
+    const limits = await import('@bil/proto/limits');
+    const protocol = await import('@bil/crypto/protocol');
+    expect([limits.MIN_DISAPPEARING_MS, limits.MAX_DISAPPEARING_MS]).toEqual([protocol.MIN_DISAPPEARING_MS, protocol.MAX_DISAPPEARING_MS]);
+    const { validateDisappearingMs } = await import('./validation.js');
+    expect(validateDisappearingMs(protocol.MAX_DISAPPEARING_MS)).toBe(protocol.MAX_DISAPPEARING_MS);
+    expect(() => validateDisappearingMs(protocol.MIN_DISAPPEARING_MS - 1)).toThrow(/disappearing_ms/);
+  });
+});

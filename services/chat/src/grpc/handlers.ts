@@ -58,6 +58,7 @@ const chatMsg = (c: ChatView): Chat => ({
   members: c.members.map(memberMsg),
   pendingLeaves: c.pendingLeaves,
   disappearingMs: String(c.disappearingMs),
+  timerStatement: c.timerStatement,
 });
 
 export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
@@ -149,6 +150,15 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
         lastSeq: String(r.lastSeq),
       };
     },
+    CatchUpMessages: async (req) => {
+      const r = await app.catchUpMessages({ chatId: req.chatId, devices: req.devices, limit: req.limit });
+      return {
+        messages: r.messages.map(({ message: m, recipients }) => ({ message: { ...m, seq: String(m.seq), epoch: String(m.epoch) }, recipients })),
+        hasMore: r.hasMore,
+        throughSeq: String(r.throughSeq),
+        lastSeq: String(r.lastSeq),
+      };
+    },
     MarkRead: async (req) => {
       const r = await app.markRead(actorOf(req.actor), req.chatId, req.seq);
       return { lastReadSeq: String(r.lastReadSeq), unreadCount: String(r.unreadCount) };
@@ -176,7 +186,7 @@ export function chatHandlers(app: ChatApp): AsyncHandlers<ChatServiceHandlers> {
       return { seq: String(r.seq), deleted: r.deleted };
     },
     SetDisappearingTimer: async (req) => ({
-      chat: chatMsg(await app.setDisappearingTimer(actorOf(req.actor), { chatId: req.chatId, disappearingMs: req.disappearingMs })),
+      chat: chatMsg(await app.setDisappearingTimer(actorOf(req.actor), { chatId: req.chatId, disappearingMs: req.disappearingMs, timerStatement: req.timerStatement })),
     }),
   };
 }

@@ -152,7 +152,11 @@ async function applyOne(q: Sql, stored: StoredEvent): Promise<void> {
     case 'MessagePosted':
       return; // set-based, per batch (applyMessages)
     case 'DisappearingTimerSet':
-      await q.query(`UPDATE chat.chats SET disappearing_ms = ? WHERE chat_id = ?`, [ev.data.disappearingMs, ev.data.chatId]);
+      await q.query(`UPDATE chat.chats SET disappearing_ms = ?, timer_statement = COALESCE(?::jsonb, timer_statement) WHERE chat_id = ?`, [
+        ev.data.disappearingMs,
+        ev.data.statement ? JSON.stringify(ev.data.statement) : null,
+        ev.data.chatId,
+      ]);
       return;
     case 'MessageDeleted':
       // A message erased by its MessagePosted event's redaction (rebuilds see it removed already) keeps its tombstone here.

@@ -36,6 +36,8 @@ export interface ChatView {
   pendingLeaves: string[];
   /** The disappearing-message timer in ms (0 = off). */
   disappearingMs: number;
+  /** Personal chats: the signed timer statement that set it, JSON text; "" before the first and for groups. */
+  timerStatement: string;
 }
 
 interface ChatRow {
@@ -54,11 +56,12 @@ interface ChatRow {
   joined_seq: string;
   last_read_seq: string;
   disappearing_ms: string;
+  timer_statement: unknown;
 }
 
 const CHAT_VIEW_SQL = `SELECT c.chat_id, c.type, c.title, c.created_by, c.created_at, c.last_seq, c.last_activity_at, c.epoch,
          c.epoch_rotation_required, c.member_count, c.pair_key, m.role, m.joined_seq, COALESCE(r.last_read_seq, 0) AS last_read_seq,
-         c.disappearing_ms
+         c.disappearing_ms, c.timer_statement
   FROM chat.chat_members m
   JOIN chat.chats c ON c.chat_id = m.chat_id AND c.status = 'active'
   LEFT JOIN chat.message_reads r ON r.chat_id = m.chat_id AND r.user_id = m.user_id
@@ -85,6 +88,7 @@ function toChatView(r: ChatRow, me: string, members: MemberView[] = [], pendingL
     members,
     pendingLeaves,
     disappearingMs: Number(r.disappearing_ms),
+    timerStatement: r.timer_statement ? JSON.stringify(r.timer_statement) : '',
   };
 }
 

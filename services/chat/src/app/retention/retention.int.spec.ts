@@ -37,6 +37,20 @@ function tombstone(chatId: string, messageId: string, device: TestDevice, over: 
   return JSON.stringify({ payload, signature: sign(null, Buffer.from(canonicalize(payload), 'utf8'), device.privateKey).toString('base64url') });
 }
 
+function timerStatement(chatId: string, device: TestDevice, ms: number, version: number, over: Record<string, unknown> = {}): string {
+  const payload = {
+    type: 'bil.chat-timer.v1',
+    chat_id: chatId,
+    disappearing_ms: ms,
+    version,
+    set_by_user_id: device.userId,
+    set_by_device_id: device.deviceId,
+    created_at: Date.now(),
+    ...over,
+  };
+  return JSON.stringify({ payload, signature: sign(null, Buffer.from(canonicalize(payload), 'utf8'), device.privateKey).toString('base64url') });
+}
+
 async function group(users: TestUser[]): Promise<{ chatId: string; head: string }> {
   const owner = users[0]!.devices[0]!;
   const chatId = randomUUID();
@@ -147,6 +161,44 @@ describe('disappearing messages', () => {
     expect(await code(app.setDisappearingTimer(actorOf(owner), { chatId, disappearingMs: 400 * 24 * 3600 * 1000 }))).toBe('invalid_disappearing_ms');
     expect((await app.setDisappearingTimer(actorOf(owner), { chatId, disappearingMs: 60_000 })).disappearingMs).toBe(60_000);
     expect((await app.getChat(actorOf(member), chatId)).disappearingMs).toBe(60_000);
+    // A group's signed timer is in its metadata: a personal-chat statement is refused, and none is returned.
+    expect(await code(app.setDisappearingTimer(actorOf(owner), { chatId, disappearingMs: 60_000, timerStatement: timerStatement(chatId, owner, 60_000, 1) }))).toBe(
+      'timer_statement_mismatch',
+    );
+    expect((await app.getChat(actorOf(member), chatId)).timerStatement).toBe('');
+  });
+
+  it("personal chats: the setter's signed statement is required, checked, stored and returned; stale versions refused", async () => {
+    const users = await seedDirectory(db, 3);
+    const [alice, bob, carol] = [users[0]!.devices[0]!, users[1]!.devices[0]!, users[2]!.devices[0]!];
+    const { chat } = await app.createPersonalChat(actorOf(alice), bob.userId);
+    const chatId = chat.chatId;
+    const set = (d: TestDevice, ms: number, statement?: string) => app.setDisappearingTimer(actorOf(d), { chatId, disappearingMs: ms, timerStatement: statement });
+    expect(await code(set(alice, 60_000))).toBe('invalid_timer_statement');
+    expect(await code(set(alice, 60_000, '{"payload":{}}'))).toBe('invalid_timer_statement');
+    expect(await code(set(alice, 60_000, 'x'.repeat(5000)))).toBe('timer_statement_too_large');
+    expect(await code(set(alice, 60_000, timerStatement(chatId, alice, 120_000, 1)))).toBe('timer_statement_mismatch');
+    expect(await code(set(alice, 60_000, timerStatement(randomUUID(), alice, 60_000, 1)))).toBe('timer_statement_mismatch');
+    // Bob's statement sent by alice: not her device's signature.
+    expect(await code(set(alice, 60_000, timerStatement(chatId, bob, 60_000, 1)))).toBe('invalid_timer_statement_signature');
+    expect(await code(set(alice, 60_000, timerStatement(chatId, alice, 60_000, 1, { set_by_user_id: bob.userId })))).toBe('timer_statement_mismatch');
+    const forged = JSON.parse(timerStatement(chatId, alice, 60_000, 1)) as { payload: Record<string, unknown>; signature: string };
+    forged.payload.version = 2;
+    expect(await code(set(alice, 60_000, JSON.stringify(forged)))).toBe('invalid_timer_statement_signature');
+    expect(await code(set(carol, 60_000, timerStatement(chatId, carol, 60_000, 1)))).toBe('chat_not_found');
+
+    const first = timerStatement(chatId, alice, 60_000, 1);
+    const view = await set(alice, 60_000, first);
+    expect(view.disappearingMs).toBe(60_000);
+    expect(JSON.parse(view.timerStatement)).toEqual(JSON.parse(first));
+    // Bob's change must rise above alice's version; the same or a lower one is stale (a replay).
+    expect(await code(set(bob, 0, timerStatement(chatId, bob, 0, 1)))).toBe('timer_statement_stale');
+    expect(await code(set(alice, 60_000, first))).toBe('timer_statement_stale');
+    const second = timerStatement(chatId, bob, 0, 2);
+    expect((await set(bob, 0, second)).disappearingMs).toBe(0);
+    const seen = await app.getChat(actorOf(alice), chatId);
+    expect(JSON.parse(seen.timerStatement)).toEqual(JSON.parse(second));
+    expect((await app.listChats(actorOf(alice), { type: undefined, limit: 10, pageToken: '' })).chats.find((c) => c.chatId === chatId)?.timerStatement).toBe(seen.timerStatement);
   });
 
   it('messages get expires_at, are never returned once expired, and the job erases them', async () => {

@@ -16,7 +16,7 @@
 // the invariants of one consistency boundary.
 import { AppError, failedPrecondition, invalidArgument, notFound, permissionDenied, type Decider } from '@bil/runtime/domain';
 import { mismatchedDevicesDetailsJson, type MismatchedDevicesDetails } from '@bil/proto/errors';
-import type { Envelope, EpochRecord, SignedLeave, WrappedKeyInput } from '../validation.js';
+import type { Envelope, EpochRecord, SignedLeave, SignedTimerStatement, WrappedKeyInput } from '../validation.js';
 
 export type ChatType = 'personal' | 'group';
 export type Role = 'owner' | 'admin' | 'member';
@@ -86,8 +86,11 @@ export type ChatEvent =
         expiresAt?: string;
       };
     }
-  /** The chat's disappearing-message timer changed (0 = off). */
-  | { type: 'DisappearingTimerSet'; data: { chatId: string; disappearingMs: number; setBy: string; occurredAt: string } }
+  /** The chat's disappearing-message timer changed (0 = off); personal chats: with the setter's signed statement. */
+  | {
+      type: 'DisappearingTimerSet';
+      data: { chatId: string; disappearingMs: number; setBy: string; occurredAt: string; statement?: Record<string, unknown>; version?: number };
+    }
   /** Its sender deleted a message for everyone: its ciphertext and keys are erased (projection), the tombstone kept. */
   | {
       type: 'MessageDeleted';
@@ -156,7 +159,7 @@ export type ChatCommand =
   | { type: 'AddEpochKeys'; actorUserId: string; epoch: number; keys: WrappedKeyInput[]; directory: Directory; now: string }
   | { type: 'RequireRotationForDevice'; userId: string; deviceId: string; now: string }
   | { type: 'RemoveDeletedUser'; userId: string; lastSeq: number; now: string }
-  | { type: 'SetDisappearingTimer'; actorUserId: string; disappearingMs: number; now: string }
+  | { type: 'SetDisappearingTimer'; actorUserId: string; actorDeviceId: string; disappearingMs: number; statement: SignedTimerStatement | null; now: string }
   | {
       type: 'DeleteMessage';
       actorUserId: string;
@@ -204,6 +207,8 @@ export interface ChatFields {
   rotationRequired: boolean;
   /** The disappearing-message timer in ms (0 or absent = off; absent in states stored before issue #17). */
   disappearingMs?: number;
+  /** Personal chats: the version of the stored signed timer statement (absent before the first). */
+  timerVersion?: number;
 }
 
 export type ChatState = { status: 'none' } | ({ status: 'active' } & ChatFields) | ({ status: 'deleted' } & ChatFields);
@@ -588,12 +593,34 @@ function removeDeletedUser(c: Extract<ChatCommand, { type: 'RemoveDeletedUser' }
   return events;
 }
 
-/** The timer: in groups the owner and admins set it, in personal chats either member (bounds checked by the app). */
+/**
+ * The timer: in groups the owner and admins set it (its signed form is in the
+ * group metadata, which the server can't read), in personal chats either
+ * member with their device's signed statement (signature checked by the app):
+ * it must name this chat, the timer asked for and the caller, with a version
+ * above the stored one.
+ */
 function setDisappearingTimer(c: Extract<ChatCommand, { type: 'SetDisappearingTimer' }>, s: ChatState): ChatEvent[] {
   const { chat, me } = requireMember(s, c.actorUserId);
-  if (chat.chatType === 'group') requireAdmin(me);
-  if ((chat.disappearingMs ?? 0) === c.disappearingMs) return [];
-  return [{ type: 'DisappearingTimerSet', data: { chatId: chat.chatId, disappearingMs: c.disappearingMs, setBy: c.actorUserId, occurredAt: c.now } }];
+  const t = c.statement;
+  const data = { chatId: chat.chatId, disappearingMs: c.disappearingMs, setBy: c.actorUserId, occurredAt: c.now };
+  if (chat.chatType === 'group') {
+    requireAdmin(me);
+    if (t) throw invalidArgument('timer_statement_mismatch', "a group's timer is in its signed metadata: send no timer_statement", { field: 'timer_statement' });
+    if ((chat.disappearingMs ?? 0) === c.disappearingMs) return [];
+    return [{ type: 'DisappearingTimerSet', data }];
+  }
+  if (!t) throw invalidArgument('invalid_timer_statement', "a personal chat's timer needs the caller's signed timer_statement", { field: 'timer_statement' });
+  if (t.chatId !== chat.chatId || t.disappearingMs !== c.disappearingMs || t.setByUserId !== c.actorUserId || t.setByDeviceId !== c.actorDeviceId) {
+    throw invalidArgument('timer_statement_mismatch', 'the timer statement must name this chat, this disappearing_ms, and the calling user and device', {
+      field: 'timer_statement',
+    });
+  }
+  const stored = chat.timerVersion ?? 0;
+  if (t.version <= stored) {
+    throw failedPrecondition('timer_statement_stale', `the stored timer statement has version ${stored}: sign one with a higher version`, { stored_version: stored });
+  }
+  return [{ type: 'DisappearingTimerSet', data: { ...data, statement: t.document, version: t.version } }];
 }
 
 /**
@@ -770,7 +797,7 @@ export function evolveChat(state: ChatState, event: ChatEvent): ChatState {
     case 'LegacyTitleCleared':
       return { ...state, title: '' };
     case 'DisappearingTimerSet':
-      return { ...state, disappearingMs: event.data.disappearingMs };
+      return { ...state, disappearingMs: event.data.disappearingMs, ...(event.data.version !== undefined ? { timerVersion: event.data.version } : {}) };
     case 'EpochKeysAdded':
     case 'MessagePosted':
     case 'MessageDeleted':

@@ -8,6 +8,7 @@ import { Migration20261230000001 } from './Migration20261230000001.js';
 import { Migration20261231000001 } from './Migration20261231000001.js';
 import { Migration20270101000001 } from './Migration20270101000001.js';
 import { Migration20270101000010 } from './Migration20270101000010.js';
+import { Migration20270101000011 } from './Migration20270101000011.js';
 
 export const migrations: MigrationEntry[] = [
   { name: 'Migration20261126000001', class: Migration20261126000001 },
@@ -18,4 +19,5 @@ export const migrations: MigrationEntry[] = [
   { name: 'Migration20261231000001', class: Migration20261231000001 },
   { name: 'Migration20270101000001', class: Migration20270101000001 },
   { name: 'Migration20270101000010', class: Migration20270101000010 },
+  { name: 'Migration20270101000011', class: Migration20270101000011 },
 ];
