@@ -126,6 +126,23 @@ export class Database implements Sql {
     return runPipelined((this.knex() as unknown as { client: ConnectionPool }).client, fn);
   }
 
+  /**
+   * Runs one named prepared statement on a pooled connection: parsed and
+   * planned once per connection, then only bound and executed (for hot reads
+   * of a fixed shape). `text` uses pg's `$1…` placeholders and must be the
+   * caller's constant; `name` must be unique per distinct text in the process.
+   * Parameters go as pg converts them (a JS array becomes a PostgreSQL array).
+   */
+  async prepared<T = Record<string, unknown>>(name: string, text: string, params: readonly unknown[] = []): Promise<T[]> {
+    const pool = (this.knex() as unknown as { client: PreparedPool }).client;
+    const conn = await pool.acquireConnection();
+    try {
+      return rowsOf<T>(await conn.query({ name, text, values: params as unknown[] }));
+    } finally {
+      await pool.releaseConnection(conn);
+    }
+  }
+
   /** Opens a Session: one new connection with the pool's settings, not taken from the pool. */
   async session(): Promise<Session> {
     const client = (this.knex() as unknown as { client: RawClient }).client;
@@ -181,6 +198,11 @@ interface RawConnection {
 interface RawClient {
   acquireRawConnection(): Promise<RawConnection>;
   destroyRawConnection(conn: RawConnection): Promise<void>;
+}
+
+interface PreparedPool {
+  acquireConnection(): Promise<{ query(config: { name: string; text: string; values: unknown[] }): Promise<unknown> }>;
+  releaseConnection(conn: unknown): Promise<void>;
 }
 
 interface KnexLike {

@@ -226,6 +226,38 @@ describe('event store', () => {
     expect(upgraded.get('c-many-a')).toMatchObject({ version: 2, state: { sum: 11, adds: 2 }, stateVersion: 2 });
     expect((await store.loadMany(db, counter, [])).size).toBe(0);
   });
+
+  it('appends to many streams in one statement (appendMany): each claimed at its version, a moved one left out, projections and listeners once', async () => {
+    await store.handle(counter, 'c-am-old', { type: 'Add', amount: 1 });
+    await store.handle(counter, 'c-am-moved', { type: 'Add', amount: 1 });
+    const items = await Promise.all(['c-am-old', 'c-am-new', 'c-am-moved'].map((id) => store.load(db, counter, id)));
+    await store.handle(counter, 'c-am-moved', { type: 'Add', amount: 1 }); // another writer gets there first
+    const local = new EventStore(db, [counters]);
+    const heard: string[][] = [];
+    local.onCommitted((events) => heard.push(events.map((e) => e.streamId)));
+    const add = (amount: number): Ev => ({ type: 'Added', data: { amount } });
+    const out = await db.tx((tx) =>
+      local.appendMany(tx, [
+        { stream: items[0]!, events: [add(2), add(3)], newState: { total: 6 } },
+        { stream: items[1]!, events: [add(4)], newState: { total: 4 }, metadata: { actorUserId: 'u-am' } },
+        { stream: items[2]!, events: [add(5)], newState: { total: 6 } },
+      ]),
+    );
+    expect(out.map((s) => s?.map((e) => e.streamVersion))).toEqual([[2, 3], [1], undefined]);
+    expect(out[1]![0]!.metadata.actorUserId).toBe('u-am');
+    expect(items.map((i) => i.version)).toEqual([3, 1, 1]); // the moved one keeps what it was loaded at
+    expect(heard).toEqual([['c-am-old', 'c-am-old', 'c-am-new']]);
+    expect(await store.load(db, counter, 'c-am-old')).toMatchObject({ version: 3, state: { total: 6 } });
+    expect(await store.load(db, counter, 'c-am-new')).toMatchObject({ version: 1, state: { total: 4 } });
+    expect(await store.load(db, counter, 'c-am-moved')).toMatchObject({ version: 2, state: { total: 2 } });
+    const totals = await db.query<{ id: string; total: number }>(`SELECT id, total FROM rt.counters WHERE id LIKE 'c-am-%' ORDER BY id`);
+    expect(totals).toEqual([
+      { id: 'c-am-moved', total: 2 },
+      { id: 'c-am-new', total: 4 },
+      { id: 'c-am-old', total: 6 },
+    ]);
+    await expect(db.tx((tx) => local.appendMany(tx, [items[1]!, items[1]!].map((stream) => ({ stream, events: [add(1)], newState: { total: 5 } }))))).rejects.toThrow('more than once');
+  });
 });
 
 describe('outbox relay', () => {
@@ -415,16 +447,38 @@ describe('outbox relay wake-ups', () => {
     const leader = relayOf(name, a);
     const standby = relayOf(name, b);
     leader.start();
-    await new Promise((r) => setTimeout(r, 300)); // its first batch takes the lock
+    await leader.drain(); // it holds the lock once this returns (started: drain keeps it), however slow the machine
     const replicaStore = new EventStore(db, [counters]);
     standby.attach(replicaStore);
     standby.start();
     try {
       const [stored] = await replicaStore.handle(counter, 'kick-1', { type: 'Add', amount: 1 }).then((r) => r.events);
-      await eventually(async () => a.includes(stored!.eventId), 3000);
+      await eventually(async () => a.includes(stored!.eventId), 10_000); // the poll is an hour away
       expect(b).toEqual([]);
     } finally {
       await Promise.all([standby.stop(), leader.stop()]);
+    }
+  });
+
+  it('a commit of private events only (nothing to publish) wakes no relay; the next one that publishes does, and the checkpoint passes both', async () => {
+    const name = 'quiet';
+    await new OutboxRelay({ db, nats, logger, name, toMessage }).drain();
+    const out: string[] = [];
+    const relay = new OutboxRelay({ db, nats, logger, name, pollIntervalMs: 3_600_000, afterPublish: (e) => void out.push(e.eventId), toMessage: (e) => (e.streamId.startsWith('quiet-private') ? null : toMessage(e)) });
+    const local = new EventStore(db, [counters]);
+    relay.attach(local);
+    relay.start();
+    await relay.drain();
+    try {
+      const [quiet] = await local.handle(counter, 'quiet-private-1', { type: 'Add', amount: 1 }).then((r) => r.events);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(out).not.toContain(quiet!.eventId); // not even read: nothing woke the relay
+      const [loud] = await local.handle(counter, 'quiet-public-1', { type: 'Add', amount: 1 }).then((r) => r.events);
+      await eventually(async () => out.includes(loud!.eventId), 10_000);
+      expect(out.indexOf(quiet!.eventId)).toBeGreaterThanOrEqual(0);
+      expect(out.indexOf(quiet!.eventId)).toBeLessThan(out.indexOf(loud!.eventId));
+    } finally {
+      await relay.stop();
     }
   });
 

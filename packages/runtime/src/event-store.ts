@@ -4,7 +4,7 @@
 // load folds the stream's events once and stores the result), and
 // projections that run inside the append transaction.
 //
-// Past ~400 lines on purpose: load, append, appendOwned, reads and rebuild
+// Past ~400 lines on purpose: load, append, appendMany, appendOwned, reads and rebuild
 // share the table layout, the state-version rule and the projection hooks;
 // split, each part would re-state them.
 import { randomUUID } from 'node:crypto';
@@ -300,6 +300,80 @@ export class EventStore {
     stream.state = newState;
     tx.afterCommit(() => this.committedListeners.forEach((fn) => fn(stored)));
     return stored;
+  }
+
+  /**
+   * append() for several streams in one statement: each stream is claimed at
+   * its expected version (0: must not exist) and its events are stored only
+   * if the claim succeeded; the projections then run once over all of them
+   * (group commit: many commands, one transaction and one fsync). A stream
+   * may appear once. Returns, per item, its stored events, or undefined when
+   * another writer moved that stream first (the other items still stand;
+   * decide that one again on its current state). Claimed items' streams get
+   * their new version and state, as append() does.
+   */
+  async appendMany<E extends DomainEvent, S>(
+    tx: Tx,
+    items: ReadonlyArray<{ stream: LoadedStream<S>; events: E[]; newState: S; metadata?: EventMetadata }>,
+  ): Promise<Array<StoredEvent<E>[] | undefined>> {
+    const ids = new Set(items.map((i) => i.stream.streamId));
+    if (ids.size !== items.length) throw new Error('appendMany: a stream appears more than once');
+    const live = items.filter((i) => i.events.length > 0);
+    if (live.length === 0) return items.map(() => []);
+    const ctx = currentContext();
+    const claims = live.map(({ stream, events, newState }) => ({
+      stream_id: stream.streamId,
+      expected: stream.version,
+      version: stream.version + events.length,
+      state: newState,
+      state_version: stream.stateVersion ?? 1,
+    }));
+    const batch = live.flatMap(({ stream, events, metadata }) =>
+      events.map((e, i) => ({
+        event_id: randomUUID(),
+        stream_id: stream.streamId,
+        stream_version: stream.version + i + 1,
+        type: e.type,
+        data: e.data,
+        metadata: { correlationId: ctx?.correlationId, causationId: ctx?.causationId, ...metadata },
+      })),
+    );
+    const rows = await tx.query<EventRow>(
+      `WITH claims AS (
+         SELECT * FROM jsonb_to_recordset(?::jsonb) AS c(stream_id text, expected integer, version integer, state jsonb, state_version integer)
+       ), updated AS (
+         UPDATE ${this.t('streams')} s SET version = c.version, state = c.state, state_version = c.state_version, updated_at = now()
+         FROM claims c WHERE c.expected > 0 AND s.stream_id = c.stream_id AND s.version = c.expected
+         RETURNING s.stream_id
+       ), created AS (
+         INSERT INTO ${this.t('streams')} (stream_id, version, state, state_version)
+         SELECT stream_id, version, state, state_version FROM claims WHERE expected = 0
+         ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id
+       )
+       INSERT INTO ${this.t('events')} (event_id, stream_id, stream_version, type, data, metadata)
+       SELECT x.event_id, x.stream_id, x.stream_version, x.type, x.data, x.metadata
+       FROM ROWS FROM (jsonb_to_recordset(?::jsonb) AS (event_id uuid, stream_id text, stream_version integer, type text, data jsonb, metadata jsonb))
+            WITH ORDINALITY AS x(event_id, stream_id, stream_version, type, data, metadata, n)
+       WHERE x.stream_id IN (SELECT stream_id FROM updated UNION ALL SELECT stream_id FROM created)
+       ORDER BY x.n
+       RETURNING ${EVENT_COLUMNS}`,
+      [JSON.stringify(claims), JSON.stringify(batch)],
+    );
+    const stored = rows.map(toStoredEvent).sort((a, b) => Number(BigInt(a.position) - BigInt(b.position))) as StoredEvent<E>[];
+    const byStream = new Map<string, StoredEvent<E>[]>();
+    for (const e of stored) byStream.set(e.streamId, [...(byStream.get(e.streamId) ?? []), e]);
+    if (stored.length > 0) {
+      for (const p of this.projections) await p.apply(tx, stored);
+      tx.afterCommit(() => this.committedListeners.forEach((fn) => fn(stored)));
+    }
+    return items.map(({ stream, events, newState }) => {
+      if (events.length === 0) return [];
+      const mine = byStream.get(stream.streamId);
+      if (!mine) return undefined;
+      stream.version += events.length;
+      stream.state = newState;
+      return mine.sort((a, b) => a.streamVersion - b.streamVersion);
+    });
   }
 
   /**

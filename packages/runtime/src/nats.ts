@@ -59,6 +59,9 @@ export async function connectNats(url: string, prefix: string, name: string, opt
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     timeout: 5000,
+    // No stack captured at the start of every request and JetStream publish (an Error per call,
+    // for a trace that says where a timed-out call began): the outbox relay publishes every event.
+    noAsyncTraces: true,
   });
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });

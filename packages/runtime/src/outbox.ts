@@ -177,15 +177,22 @@ export class OutboxRelay {
 
   /**
    * Follows a store's commits: counts the appended events
-   * (`bil_events_appended_total`) and wakes the relay, or, when another
-   * replica's relay holds the lock, that one (a kick on core NATS).
+   * (`bil_events_appended_total`) and, when a commit has something to
+   * publish, wakes the relay, or, when another replica's relay holds the
+   * lock, that one (a kick on core NATS). A commit of private events only
+   * (toMessage gives null for each) wakes nobody: the checkpoint passes them
+   * with the next batch or poll, and nobody waits for them.
    */
   attach(store: EventStore): void {
     store.onCommitted((events) => {
+      let publishes = false;
       for (const e of events) {
         this.opts.metrics?.eventsAppended.inc({ type: e.type });
+        if (this.opts.toMessage(e) === null) continue;
+        publishes = true;
         if (this.owed.size < MAX_OWED) this.owed.add(e.eventId);
       }
+      if (!publishes) return;
       if (!this.lease?.locked && this.running) this.opts.nats.nc.publish(this.kickSubject());
       this.kick();
     });

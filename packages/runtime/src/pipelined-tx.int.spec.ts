@@ -1,11 +1,13 @@
 // Pipelined transactions on real PostgreSQL: BEGIN with the first statement,
 // COMMIT with the last, parameters inlined as escaped literals that round-trip
-// exactly, a failure rolled back, connections back to the pool.
+// exactly, a failure rolled back, connections back to the pool; and named
+// prepared statements (Database.prepared).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { Database } from './db.js';
-import { inlineParams } from './pipelined-tx.js';
+import { escapeLiteral } from 'pg';
+import { inlineParams, quoteLiteral } from './pipelined-tx.js';
 
 class Init extends Migration {
   override async up(): Promise<void> {
@@ -91,12 +93,31 @@ describe('Database.pipelined', () => {
 });
 
 describe('inlineParams', () => {
-  const esc = (s: string) => `'${s.replace(/'/g, "''")}'`;
   it('refuses a placeholder count that does not match, and values it cannot write as a literal', () => {
-    expect(() => inlineParams(`SELECT ?, ?`, [1], esc)).toThrow('2 placeholders, 1 parameters');
-    expect(() => inlineParams(`SELECT ?`, [Number.NaN], esc)).toThrow('finite');
-    expect(() => inlineParams(`SELECT ?`, [{}], esc)).toThrow('unsupported');
-    expect(() => inlineParams(`SELECT ?`, [[1]], esc)).toThrow('unsupported');
-    expect(inlineParams(`SELECT ?::text, ?, ?`, ["a'b", 3, null], esc)).toBe(`SELECT 'a''b'::text, 3, NULL`);
+    expect(() => inlineParams(`SELECT ?, ?`, [1])).toThrow('2 placeholders, 1 parameters');
+    expect(() => inlineParams(`SELECT ?`, [Number.NaN])).toThrow('finite');
+    expect(() => inlineParams(`SELECT ?`, [{}])).toThrow('unsupported');
+    expect(() => inlineParams(`SELECT ?`, [[1]])).toThrow('unsupported');
+    expect(inlineParams(`SELECT ?::text, ?, ?`, ["a'b", 3, null])).toBe(`SELECT 'a''b'::text, 3, NULL`);
+  });
+
+  it("quotes every string exactly as pg's escapeLiteral does", () => {
+    const samples = ['', 'plain', "it's", "''", '\\', "a\\'b\\\\c", '{"text":"x\\ny \\"q\\""}', 'é漢😀', "'\\", 'x'.repeat(5000) + "'"];
+    for (const s of samples) expect(quoteLiteral(s), s).toBe(escapeLiteral(s));
+  });
+});
+
+describe('Database.prepared', () => {
+  it('runs a named statement with $n parameters (arrays as PostgreSQL arrays), again on every pooled connection', async () => {
+    await db.query(`INSERT INTO pt.notes (id, body) VALUES (301, 'p1'), (302, 'p2'), (303, 'p3')`);
+    const text = `SELECT id, body FROM pt.notes WHERE id = ANY($1::int[]) AND body <> $2 ORDER BY id`;
+    // More runs at once than the pool has connections: each connection prepares it once, then reuses it.
+    const runs = await Promise.all(Array.from({ length: 6 }, () => db.prepared<{ id: number; body: string }>('pt_notes_by_ids', text, [[301, 302, 303], 'p2'])));
+    for (const rows of runs) expect(rows).toEqual([{ id: 301, body: 'p1' }, { id: 303, body: 'p3' }]);
+  });
+
+  it('passes a failing statement’s error through and gives the connection back', async () => {
+    await expect(db.prepared('pt_bad', `SELECT 1 / $1::int AS x`, [0])).rejects.toThrow('division by zero');
+    for (let i = 0; i < 3; i++) expect(await db.prepared<{ x: number }>('pt_bad', `SELECT 1 / $1::int AS x`, [1])).toEqual([{ x: 1 }]);
   });
 });

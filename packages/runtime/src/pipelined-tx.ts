@@ -6,10 +6,12 @@
 //
 // How: PostgreSQL's simple query protocol runs several statements sent as
 // one text, and stops at the first error. Statements therefore go with their
-// parameters inlined as literals: every value is escaped by pg's own
-// escapeLiteral (strings, also JSON and array literals, which the statement
-// casts) or is a finite number, boolean or null; anything else is refused,
-// and the number of `?` placeholders must match. The SQL text itself must be
+// parameters inlined as literals: every value is a string quoted exactly as
+// pg's own escapeLiteral quotes it (also JSON and array literals, which the
+// statement casts), or a finite number, boolean or null; anything else is
+// refused, and the number of `?` placeholders must match. The quoting is
+// quoteLiteral here, the same output by two replaceAll calls instead of a
+// loop per character (a 3 KB envelope: ~0.3 µs instead of ~20). The SQL text itself must be
 // the caller's own constant (never input) and may use `?` only as a
 // placeholder. Errors are pg's own: no statement text is prefixed to their
 // message (knex prefixes the statement, with placeholders), and above all no
@@ -22,7 +24,6 @@ import type { Tx } from './db.js';
 
 export interface PgConnection {
   query(text: string): Promise<PgResult | PgResult[]>;
-  escapeLiteral(value: string): string;
 }
 
 interface PgResult {
@@ -39,18 +40,28 @@ export interface PipelinedTx extends Pick<Tx, 'query' | 'afterCommit'> {
   queryAndCommit<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
 }
 
-/** `sql` with each `?` replaced by its parameter as an escaped literal. */
-export function inlineParams(sql: string, params: readonly unknown[], escapeLiteral: (s: string) => string): string {
+/**
+ * A string as a PostgreSQL literal, exactly as pg's escapeLiteral writes it:
+ * quotes doubled; with a backslash, backslashes doubled and an E'' literal
+ * (so it reads the same whatever standard_conforming_strings says).
+ */
+export function quoteLiteral(s: string): string {
+  const quoted = `'${s.includes("'") ? s.replaceAll("'", "''") : s}'`;
+  return s.includes('\\') ? ` E${quoted.replaceAll('\\', '\\\\')}` : quoted;
+}
+
+/** `sql` with each `?` replaced by its parameter as a literal. */
+export function inlineParams(sql: string, params: readonly unknown[]): string {
   const parts = sql.split('?');
   if (parts.length - 1 !== params.length) throw new Error(`pipelined statement: ${parts.length - 1} placeholders, ${params.length} parameters`);
   let out = parts[0]!;
-  for (let i = 0; i < params.length; i++) out += literal(params[i], escapeLiteral) + parts[i + 1]!;
+  for (let i = 0; i < params.length; i++) out += literal(params[i]) + parts[i + 1]!;
   return out;
 }
 
-function literal(v: unknown, escapeLiteral: (s: string) => string): string {
+function literal(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
-  if (typeof v === 'string') return escapeLiteral(v);
+  if (typeof v === 'string') return quoteLiteral(v);
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Error('pipelined statement: a parameter is not a finite number');
     return String(v);
@@ -72,7 +83,7 @@ export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx
   const send = async <R>(sql: string, params: readonly unknown[], commit: boolean): Promise<R[]> => {
     if (ended) throw new Error('pipelined transaction: already committed');
     const head = began ? '' : 'BEGIN;';
-    const text = head + inlineParams(sql, params, (s) => conn.escapeLiteral(s)) + (commit ? ';COMMIT' : '');
+    const text = head + inlineParams(sql, params) + (commit ? ';COMMIT' : '');
     began = true;
     const res = await conn.query(text);
     if (commit) ended = true;

@@ -10,6 +10,9 @@
 // check it in a gRPC server interceptor before any handler runs and refuse
 // with UNAUTHENTICATED, code `service_unauthenticated`. grpc.health.v1 is
 // exempt: it says SERVING or not, nothing else, and probes cannot sign.
+// A caller makes one token per audience per second (shared by that second's
+// calls) and a server remembers the tokens it verified until they expire, so
+// neither side computes an HMAC per call.
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import {
   InterceptingCall,
@@ -80,9 +83,26 @@ function deriveKey(secret: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, '', 'bil service token v1', 32));
 }
 
+/** Valid tokens remembered by a verifier (a few callers × a token a second each, for their life). */
+const VERIFIED_MEMO_MAX = 4096;
+
 export class ServiceAuth {
   private readonly signingKey: Buffer;
   private readonly verifyKeys: Buffer[];
+  /**
+   * The token last made per audience and the second it was made in: a token
+   * is a function of (audience, second), so the calls within one second
+   * share one HMAC instead of one each.
+   */
+  private readonly signed = new Map<string, { second: number; token: string }>();
+  /**
+   * Tokens whose MAC verified, exactly as received → caller and expiry: a
+   * token seen again (a caller reuses one for up to a second) is not MACed
+   * again; its expiry is checked on every call as for a new one. Only valid
+   * tokens get in, so the memo holds what the callers made lately; past
+   * VERIFIED_MEMO_MAX it starts over.
+   */
+  private readonly verified = new Map<string, { caller: string; exp: number }>();
 
   /**
    * `service` is this process's name (the caller name in the tokens it makes,
@@ -117,14 +137,21 @@ export class ServiceAuth {
 
   /** A token for one call to `audience`, valid SERVICE_TOKEN_TTL_SECONDS from `nowMs`. */
   sign(audience: string, nowMs = Date.now()): string {
+    const second = Math.floor(nowMs / 1000);
+    const last = this.signed.get(audience);
+    if (last?.second === second) return last.token;
     if (!NAME.test(audience)) throw new Error('invalid audience');
-    const body = `v1.${this.service}.${audience}.${Math.floor(nowMs / 1000) + SERVICE_TOKEN_TTL_SECONDS}`;
-    return `${body}.${mac(this.signingKey, body).toString('base64url')}`;
+    const body = `v1.${this.service}.${audience}.${second + SERVICE_TOKEN_TTL_SECONDS}`;
+    const token = `${body}.${mac(this.signingKey, body).toString('base64url')}`;
+    this.signed.set(audience, { second, token });
+    return token;
   }
 
   /** The calling service's name if `token` is valid for this service now; undefined otherwise (no reason: no oracle). */
   verify(token: unknown, nowMs = Date.now()): string | undefined {
     if (typeof token !== 'string' || token.length > 200) return undefined;
+    const known = this.verified.get(token);
+    if (known) return inWindow(known.exp, nowMs) ? known.caller : undefined;
     const parts = token.split('.');
     if (parts.length !== 5) return undefined;
     const [version, caller, audience, expires, signature] = parts as [string, string, string, string, string];
@@ -135,9 +162,10 @@ export class ServiceAuth {
     let ok = false;
     for (const key of this.verifyKeys) ok = timingSafeEqual(mac(key, body), given) || ok;
     if (!ok || audience !== this.service) return undefined;
-    const now = Math.floor(nowMs / 1000);
     const exp = Number(expires);
-    if (exp < now - CLOCK_SKEW_SECONDS || exp > now + SERVICE_TOKEN_TTL_SECONDS + CLOCK_SKEW_SECONDS) return undefined;
+    if (!inWindow(exp, nowMs)) return undefined;
+    if (this.verified.size >= VERIFIED_MEMO_MAX) this.verified.clear();
+    this.verified.set(token, { caller, exp });
     return caller;
   }
 
@@ -195,6 +223,12 @@ export class ServiceAuth {
           }),
       });
   }
+}
+
+/** Whether a token expiring at `exp` (unix seconds) is valid at `nowMs`, with CLOCK_SKEW_SECONDS either way. */
+function inWindow(exp: number, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000);
+  return exp >= now - CLOCK_SKEW_SECONDS && exp <= now + SERVICE_TOKEN_TTL_SECONDS + CLOCK_SKEW_SECONDS;
 }
 
 function mac(key: Buffer, body: string): Buffer {

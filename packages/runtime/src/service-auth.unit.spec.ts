@@ -44,6 +44,30 @@ describe('service tokens', () => {
     }
   });
 
+  it('makes one token per audience per second, shared by the calls within it', () => {
+    const signer = new ServiceAuth('gateway', SECRET);
+    const t = signer.sign('chat', now);
+    expect(signer.sign('chat', now + 999)).toBe(t);
+    expect(signer.sign('identity', now)).not.toBe(t);
+    const next = signer.sign('chat', now + 1000);
+    expect(next).not.toBe(t);
+    expect(chat.verify(next, now + 1000)).toBe('gateway');
+    expect(Number(next.split('.')[3]) - Number(t.split('.')[3])).toBe(1);
+    expect(() => signer.sign('Not A Name', now)).toThrow('invalid audience');
+  });
+
+  it('a token verified before is still refused once it expires, and only the exact token is remembered', () => {
+    const verifier = new ServiceAuth('chat', SECRET);
+    const t = gateway.sign('chat', now);
+    expect(verifier.verify(t, now)).toBe('gateway');
+    expect(verifier.verify(t, now + 1000)).toBe('gateway'); // remembered
+    expect(verifier.verify(t, now + (SERVICE_TOKEN_TTL_SECONDS + 31) * 1000)).toBeUndefined();
+    expect(verifier.verify(t, now - 3_600_000)).toBeUndefined(); // a clock gone back: far in its future
+    const sig = t.split('.')[4]!;
+    expect(verifier.verify(`${t.slice(0, -sig.length)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`, now)).toBeUndefined();
+    expect(verifier.verify(t, now)).toBe('gateway');
+  });
+
   it('accepts the previous secret during a rotation, and signs with the current one only', () => {
     const rotating = new ServiceAuth('chat', 'the-new-deployment-secret-0123456789ab', SECRET);
     expect(rotating.verify(gateway.sign('chat', now), now)).toBe('gateway');
