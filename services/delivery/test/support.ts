@@ -1,7 +1,7 @@
 // Test support: delivery nodes as child processes (node dist/main.js, so one
 // can be SIGKILLed), an in-process identity stand-in serving GetJwks with a
 // key the test signs tokens with, an in-process chat stand-in (ListChats,
-// ListMessages, GetChat) that publishes chat's events in the events.proto JSON
+// ListMessages, CatchUpMessages, GetChat) that publishes chat's events in the events.proto JSON
 // shape to the test's CHAT stream, and a WebSocket client that records frames.
 // Size: past 400 lines because these four stand-ins are shared by every
 // delivery integration test and bench; each is short, together they are one kit.
@@ -106,7 +106,9 @@ export class FakeChat {
   readonly chats = new Map<string, FakeChatRow>();
   private server?: Server;
   address = '';
-  calls = { listMessages: 0, listChats: 0, getChat: 0 };
+  calls = { listMessages: 0, listChats: 0, getChat: 0, catchUpMessages: 0 };
+  /** The next this many CatchUpMessages calls fail as unavailable (a chat outage). */
+  failCatchUps = 0;
 
   constructor(private readonly nats: Nats) {}
 
@@ -164,6 +166,29 @@ export class FakeChat {
             createdAt: m.createdAt,
           })),
           hasMore: c.messages.some((m) => m.seq > (page.at(-1)?.seq ?? after)),
+          lastSeq: String(c.messages.length),
+        };
+      }),
+      catchUpMessages: wrap((req: { chatId: string; devices: Array<{ userId: string; deviceId: string; afterSeq: string }>; limit: number }) => {
+        this.calls.catchUpMessages++;
+        if (this.failCatchUps > 0) {
+          this.failCatchUps--;
+          throw new AppError('unavailable', 'service_unavailable', 'chat is down');
+        }
+        const c = this.chats.get(req.chatId);
+        if (!c) throw notFound();
+        const outsiders = req.devices.filter((d) => !c.members.has(d.userId)).map((d) => d.deviceId);
+        if (outsiders.length) throw new AppError('not_found', 'chat_not_found', 'no such chat', { device_ids: outsiders });
+        const from = req.devices.map((d) => Math.max(Number(d.afterSeq), c.members.get(d.userId)!));
+        const page = c.messages.filter((m) => m.seq > Math.min(...from)).slice(0, req.limit || 200);
+        const hasMore = c.messages.length > (page.at(-1)?.seq ?? c.messages.length);
+        return {
+          messages: page.map((m) => ({
+            message: { chatId: req.chatId, seq: String(m.seq), messageId: m.messageId, senderUserId: m.senderUserId, senderDeviceId: m.senderDeviceId, envelope: m.envelope, epoch: '0', createdAt: m.createdAt },
+            recipients: req.devices.flatMap((d, deviceIndex) => (m.seq > from[deviceIndex]! ? [{ deviceIndex, wrappedKey: m.wrappedKeys[d.deviceId] ?? '' }] : [])),
+          })),
+          hasMore,
+          throughSeq: String(hasMore ? page.at(-1)!.seq : c.messages.length),
           lastSeq: String(c.messages.length),
         };
       }),

@@ -22,9 +22,10 @@ import {
   type ClientFrame,
 } from '../domain/frames.js';
 import { FrameLimiter } from '../domain/frame-limits.js';
-import type { Actor, ChatBackend } from '../infra/backends.js';
+import type { ChatBackend } from '../infra/backends.js';
 import { frameErrorCode, pageMessage } from './backend-frames.js';
-import { Sequencer, type LiveFrame, type SequencerAction } from './sequencer.js';
+import { Sequencer, type LiveFrame, type PageMessage, type SequencerAction } from './sequencer.js';
+import type { DeviceActor, SharedPage } from './shared-pages.js';
 
 /**
  * A frame on its way to this socket; message frames carry their chat and seq.
@@ -58,9 +59,16 @@ export interface ConnectionHost {
   /**
    * Runs one catch-up read from chat when the node has a free slot: a storm of
    * syncs queues here (FIFO) instead of overrunning chat; waiting is never a
-   * reason to close the socket, only a failed read is.
+   * reason to close the socket, only a read that still fails after the
+   * retries (0.25, 0.5, 1, 2 s) is.
    */
   catchUpSlot<T>(read: () => Promise<T>): Promise<T>;
+  /**
+   * The next page of a group chat's history after `after` for this device,
+   * read from chat once for every device of the node catching up on that
+   * chat at about the same time (shared-pages.ts).
+   */
+  sharedPage(chatId: string, actor: DeviceActor, after: number): Promise<SharedPage>;
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n?: number): void;
 }
 
@@ -137,7 +145,7 @@ export class Connection {
   get isClosed(): boolean {
     return this.torndown;
   }
-  private get chatActor(): Actor {
+  private get chatActor(): DeviceActor {
     return { userId: this.actor.userId, deviceId: this.actor.deviceId, sessionId: this.actor.sessionId };
   }
 
@@ -170,8 +178,17 @@ export class Connection {
     setTimeout(() => this.ws.terminate(), 2000).unref();
   }
 
-  /** Hands a live frame to this socket (held until synced, then ordered). */
+  /**
+   * Hands a live frame to this socket (held until synced, then ordered). The
+   * frame may be shared by every socket of the node message: it is read, never
+   * changed. A chat's next message with nothing held is written at once
+   * (Sequencer.deliverNow: no actions built).
+   */
   deliver(frame: LiveFrame): void {
+    if (frame.seq !== undefined && frame.chatId !== undefined && this.seq.deliverNow(frame.chatId, frame.seq)) {
+      this.send(frame.data);
+      return;
+    }
     this.perform(this.seq.deliver(frame));
   }
 
@@ -322,13 +339,16 @@ export class Connection {
         const token = pageToken;
         const page = await this.host.catchUpSlot(() => this.host.chat.listChats(this.chatActor, token, 100));
         for (const chat of page.chats) {
+          // Groups: pages shared with the node's other devices catching up on the chat; personal chats: the device's own.
+          const group = chat.type === 'CHAT_TYPE_GROUP';
           let after = this.seq.chatListed(chat.chatId, Number(chat.lastSeq), stored);
           while (after !== undefined) {
             const from = after;
-            const history = await this.host.catchUpSlot(() => this.host.chat.listMessagesAfter(this.chatActor, chat.chatId, from, PAGE));
-            const step = this.seq.historyPage(chat.chatId, history.messages.map(pageMessage), history.hasMore);
+            const history = group ? await this.host.sharedPage(chat.chatId, this.chatActor, from) : await this.ownPage(chat.chatId, from);
+            const step = this.seq.historyPage(chat.chatId, history.messages, history.hasMore);
             for (const m of step.send) if (!(await this.sendPaced(m.frame()))) return;
-            after = step.next;
+            // A shared page may hold nothing for this device and still not be the last: read on after what it covered.
+            after = history.hasMore ? Math.max(from, step.next ?? from, history.throughSeq) : undefined;
           }
         }
         pageToken = page.nextPageToken;
@@ -340,6 +360,13 @@ export class Connection {
       return;
     }
     this.perform(this.seq.syncDone());
+  }
+
+  /** One page of a chat's history read for this device alone (personal chats). */
+  private async ownPage(chatId: string, after: number): Promise<{ messages: PageMessage[]; hasMore: boolean; throughSeq: number }> {
+    const page = await this.host.catchUpSlot(() => this.host.chat.listMessagesAfter(this.chatActor, chatId, after, PAGE));
+    const messages = page.messages.map(pageMessage);
+    return { messages, hasMore: page.hasMore, throughSeq: messages.at(-1)?.seq ?? after };
   }
 
   /**

@@ -3,6 +3,10 @@
 // round trip) and one NATS message per node that holds any of their devices
 // (`<prefix>delivery.node.<node id>`, schema in docs/delivery.md); each node
 // writes the frame, encoded once, to its local sockets.
+//
+// Size: just past 400 lines: it is the one ConnectionHost (what every socket
+// asks of its node) besides the registry and routing; the catch-up sharing
+// itself is shared-pages.ts.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { AppError, OutageLog, type Logger, type RevocationList, type VerifiedActor } from '@bil/runtime';
 import type { WebSocket } from 'ws';
@@ -12,6 +16,8 @@ import type { AckStore, MembershipCache, Routed } from '../infra/membership.js';
 import type { DeviceLocation, Presence } from '../infra/presence.js';
 import { Connection, type ConnectionHost, type ConnectionSettings } from './connection.js';
 import { Slots } from './slots.js';
+import type { LiveFrame } from './sequencer.js';
+import { SHARED_PAGES_DEFAULTS, SharedPages, withRetries, type DeviceActor, type SharedPage } from './shared-pages.js';
 import type { DeliveryMetrics } from './metrics.js';
 
 /** Node-to-node message on `delivery.node.<id>` (JSON; docs/delivery.md). */
@@ -59,6 +65,8 @@ export class Hub implements ConnectionHost {
   private readonly fills = new Slots(GAP_FILLS_AT_ONCE);
   /** Catch-up reads from chat (a page of chats or of history each), DELIVERY_CATCHUP_CONCURRENCY at once. */
   private readonly catchUps: Slots;
+  /** Group chats' catch-up pages, one read from chat for the devices catching up together. */
+  private readonly shared: SharedPages;
   private readonly byDevice = new Map<string, Connection>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly presenceWatchers = new Map<string, Set<Connection>>();
@@ -70,6 +78,7 @@ export class Hub implements ConnectionHost {
   constructor(private readonly deps: HubDeps) {
     this.chat = deps.chat;
     this.catchUps = new Slots(deps.settings.catchUpConcurrency);
+    this.shared = new SharedPages(deps.chat, this.catchUps, SHARED_PAGES_DEFAULTS, (kind) => deps.metrics.catchUpReads.inc({ kind }));
     this.presenceOutage = new OutageLog(deps.logger, 'presence heartbeat');
   }
 
@@ -284,13 +293,12 @@ export class Hub implements ConnectionHost {
       return;
     }
     if (msg.kind !== 'frames' || !Array.isArray(msg.devices)) return;
-    // Without per-device keys every socket gets the same bytes: encoded once here.
-    const shared = msg.keys ? undefined : Buffer.from(msg.frame);
+    // Without per-device keys every socket gets the same bytes, encoded once here, in one frame object.
+    const shared: LiveFrame | undefined = msg.keys ? undefined : { data: Buffer.from(msg.frame), chatId: msg.chat_id, seq: msg.seq };
     for (const deviceId of msg.devices) {
       const c = this.byDevice.get(deviceId);
       if (!c) continue;
-      const data = shared ?? withWrappedKey(msg.frame, msg.keys?.[deviceId]);
-      c.deliver({ data, chatId: msg.chat_id, seq: msg.seq });
+      c.deliver(shared ?? { data: withWrappedKey(msg.frame, msg.keys?.[deviceId]), chatId: msg.chat_id, seq: msg.seq });
     }
   }
 
@@ -393,7 +401,14 @@ export class Hub implements ConnectionHost {
   }
 
   catchUpSlot<T>(read: () => Promise<T>): Promise<T> {
-    return this.catchUps.run(read);
+    return withRetries(this.catchUps, SHARED_PAGES_DEFAULTS.retryMs, () => {
+      this.deps.metrics.catchUpReads.inc({ kind: 'device' });
+      return read();
+    });
+  }
+
+  sharedPage(chatId: string, actor: DeviceActor, after: number): Promise<SharedPage> {
+    return this.shared.read(chatId, actor, after);
   }
 
   count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n = 1): void {

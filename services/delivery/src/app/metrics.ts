@@ -10,6 +10,8 @@ export interface DeliveryMetrics {
   counters: Record<'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', Counter>;
   /** Web Push attempts by outcome: sent, gone (404/410), retry (transient), failed, skipped (too many in progress). */
   pushes: Counter<'outcome'>;
+  /** Catch-up reads from chat (each attempt): `shared` serves many devices of a group (CatchUpMessages), `device` one device. */
+  catchUpReads: Counter<'kind'>;
 }
 
 export function deliveryMetrics(m: Metrics): DeliveryMetrics {
@@ -31,6 +33,7 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
       bad_frames: counter('bil_delivery_bad_frames_total', 'Client frames refused as malformed or unknown'),
       gap_fills: counter('bil_delivery_gap_fills_total', 'Live gaps repaired from the chat service'),
     },
+    catchUpReads: new Counter({ name: 'bil_delivery_catchup_reads_total', help: 'Catch-up reads from chat, by kind (shared: many devices of a group; device: one)', labelNames: ['kind'], registers }),
     pushes: new Counter({ name: 'bil_delivery_pushes_total', help: 'Web Push requests to push services, by outcome', labelNames: ['outcome'], registers }),
   };
 }

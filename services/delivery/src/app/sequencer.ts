@@ -158,6 +158,22 @@ export class Sequencer {
     return this.ordered(frame.chatId, frame.seq, frame.data);
   }
 
+  /**
+   * The fast path of deliver() for a chat's message frame (most of fan-out):
+   * true when the socket is live and this is the chat's next seq with nothing
+   * held, queued or filling for it. The seq then counts as sent and the
+   * caller writes the frame itself (no frame object, no actions); false
+   * changes nothing, and the caller goes through deliver().
+   */
+  deliverNow(chatId: string, seq: number): boolean {
+    if (this.state !== 'live' || this.ahead?.has(chatId) || this.filling?.has(chatId) || this.queued?.has(chatId)) return false;
+    const d = this.delivered?.get(chatId);
+    if (d === undefined ? seq !== 1 : seq !== d + 1) return false;
+    this.noteChat(chatId);
+    this.setDelivered(chatId, seq);
+    return true;
+  }
+
   // Catch-up: startSync, then chatListed per chat of the device and
   // historyPage per page read, then syncDone.
 

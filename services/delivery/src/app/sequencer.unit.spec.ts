@@ -278,3 +278,51 @@ describe('sequencer: limits and closing', () => {
     given(syncedAt({ A: 2 }), closed).when(resync).then([]);
   });
 });
+
+describe('sequencer: the fast path (deliverNow)', () => {
+  it('takes the next seq of a live chat with nothing held, and nothing else', () => {
+    const s = given(syncedAt({ A: 2 })).when(live('A', 3)).thenState();
+    expect(s.deliverNow('A', 4)).toBe(true);
+    expect(s.deliverNow('A', 4)).toBe(false); // already sent
+    expect(s.deliverNow('A', 6)).toBe(false); // ahead of 5
+    expect(s.deliverNow('B', 1)).toBe(true); // a new chat starts at 1
+    expect(s.deliveredSeq('A')).toBe(4);
+    expect(s.chats.has('B')).toBe(true);
+    const waiting = given(sync({})).when(listed('A', 0)).thenState();
+    expect(waiting.deliverNow('A', 1)).toBe(false); // not live yet: held by deliver
+    const held = given(syncedAt({ A: 2 })).when(live('A', 4)).thenState();
+    expect(held.deliverNow('A', 3)).toBe(false); // 4 is held: deliver releases it with 3
+  });
+
+  it('answers what deliver answers, over random arrivals, fills and timeouts (the connection tries it first)', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let run = 0; run < 200; run++) {
+      const slow = new Sequencer(settings);
+      const fast = new Sequencer(settings);
+      const tokens = new Map<string, number>();
+      const both = (f: (s: Sequencer) => unknown) => {
+        const a = f(slow);
+        const b = f(fast);
+        expect(readable(b)).toEqual(readable(a));
+        for (const x of (Array.isArray(a) ? a : []) as SequencerAction[]) if (x.type === 'wait') tokens.set(x.chatId, x.token);
+      };
+      both((s) => (s.startSync({ A: 1 }), s.chatListed('A', 1, {}), s.syncDone()));
+      for (let step = 0; step < 30; step++) {
+        const chat = rand(2) === 0 ? 'A' : 'B';
+        const r = rand(10);
+        if (r < 7) {
+          const seq = 1 + rand(9);
+          const data = `${chat}#${seq}`;
+          const a = slow.deliver({ chatId: chat, seq, data });
+          const b = fast.deliverNow(chat, seq) ? [{ type: 'send', data }] : fast.deliver({ chatId: chat, seq, data });
+          expect(b).toEqual(a);
+          for (const x of a) if (x.type === 'wait') tokens.set(x.chatId, x.token);
+        } else if (r < 8) both((s) => s.timeout(chat, tokens.get(chat) ?? -1));
+        else if (r < 9) both((s) => s.beginFill(chat));
+        else both((s) => (s.fillPage(chat, [1 + rand(9)].map(stored(chat)), false), s.fillDone(chat)));
+        if (slow.closed) break;
+      }
+    }
+  });
+});

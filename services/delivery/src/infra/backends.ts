@@ -10,6 +10,7 @@ import type { Chat__Output } from '@bil/proto/gen/bil/chat/v1/Chat';
 import type { Message__Output } from '@bil/proto/gen/bil/chat/v1/Message';
 import type { ListChatsResponse__Output } from '@bil/proto/gen/bil/chat/v1/ListChatsResponse';
 import type { ListMessagesResponse__Output } from '@bil/proto/gen/bil/chat/v1/ListMessagesResponse';
+import type { CatchUpMessagesResponse__Output } from '@bil/proto/gen/bil/chat/v1/CatchUpMessagesResponse';
 import type { GetChatResponse__Output } from '@bil/proto/gen/bil/chat/v1/GetChatResponse';
 import type { GetJwksResponse__Output } from '@bil/proto/gen/bil/identity/v1/GetJwksResponse';
 
@@ -21,6 +22,16 @@ export type StoredMessage = Message__Output;
 export interface ChatBackend {
   listChats(actor: Actor, pageToken: string, limit: number): Promise<{ chats: ChatSummary[]; nextPageToken: string }>;
   listMessagesAfter(actor: Actor, chatId: string, afterSeq: number, limit: number): Promise<{ messages: StoredMessage[]; hasMore: boolean; lastSeq: number }>;
+  /**
+   * One page of a chat's history for many devices at once (a reconnect
+   * storm): each message once, with the indexes of the devices that get it
+   * and their keys; read the next page after `throughSeq` while `hasMore`.
+   */
+  catchUpMessages(
+    chatId: string,
+    devices: ReadonlyArray<{ userId: string; deviceId: string; afterSeq: number }>,
+    limit: number,
+  ): Promise<{ messages: Array<{ message: StoredMessage; recipients: Array<{ deviceIndex: number; wrappedKey: string }> }>; hasMore: boolean; throughSeq: number }>;
   /** The chat's type and members (user id → the seq they joined at). */
   getMembers(actor: Actor, chatId: string): Promise<{ type: 'personal' | 'group'; members: Map<string, number> }>;
   close(): void;
@@ -44,6 +55,19 @@ export function createChatBackend(address: string, timeoutMs: number, auth: Serv
         opts,
       );
       return { messages: res.messages, hasMore: res.hasMore, lastSeq: Number(res.lastSeq) };
+    },
+    async catchUpMessages(chatId, devices, limit) {
+      const res = await callUnary<unknown, CatchUpMessagesResponse__Output>(
+        client,
+        client.catchUpMessages as never,
+        { chatId, devices: devices.map((d) => ({ userId: d.userId, deviceId: d.deviceId, afterSeq: String(d.afterSeq) })), limit },
+        opts,
+      );
+      return {
+        messages: res.messages.flatMap((m) => (m.message ? [{ message: m.message, recipients: m.recipients }] : [])),
+        hasMore: res.hasMore,
+        throughSeq: Number(res.throughSeq),
+      };
     },
     async getMembers(actor, chatId) {
       const res = await callUnary<unknown, GetChatResponse__Output>(client, client.getChat as never, { actor, chatId }, opts);

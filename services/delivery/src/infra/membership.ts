@@ -54,6 +54,14 @@ type ScriptRedis = Redis & {
   membershipRoute(numKeys: number, ...args: string[]): Promise<[0] | [1, string[]] | [2, ...string[][]]>;
 };
 
+/** A list this node used: its version token, the members in order, and route's keys (the members hash, then each member's presence hash). */
+interface Known {
+  version: string;
+  membership: Membership;
+  users: string[];
+  keys: string[];
+}
+
 /** A chat's members and where their devices are connected. */
 export interface Routed {
   membership: Membership;
@@ -62,8 +70,8 @@ export interface Routed {
 
 export class MembershipCache {
   private readonly redis: ScriptRedis;
-  /** The lists this node used, with their version token (bounded by total members). */
-  private readonly known = new WeightedLru<string, { version: string; membership: Membership }>(200_000);
+  /** The lists this node used, with their version token and route's keys (bounded by total members). */
+  private readonly known = new WeightedLru<string, Known>(200_000);
 
   constructor(
     redis: Redis,
@@ -83,26 +91,32 @@ export class MembershipCache {
   async route(chatId: string, actor: Actor, presence: Pick<Presence, 'live' | 'locate'>): Promise<Routed> {
     let known = this.known.get(chatId);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const users = known ? [...known.membership.members.keys()] : [];
-      if (users.length > LOCATE_BATCH) break; // a list this long: its presence in batches (locate)
-      const res = await this.redis.membershipRoute(1 + users.length, this.key(chatId), ...users.map(presenceKey), known?.version ?? '');
-      if (res[0] === 2 && known) return { membership: known.membership, located: presence.live(users, res.slice(1) as string[][]) };
+      if (known && known.users.length > LOCATE_BATCH) break; // a list this long: its presence in batches (locate)
+      const keys = known?.keys ?? [this.key(chatId)];
+      const res = await this.redis.membershipRoute(keys.length, ...keys, known?.version ?? '');
+      if (res[0] === 2 && known) return { membership: known.membership, located: presence.live(known.users, res.slice(1) as string[][]) };
       if (res[0] === 1) {
         known = this.remember(chatId, res[1]);
         continue;
       }
       const fetched = await this.chat.getMembers(actor, chatId);
-      known = { version: await this.put(chatId, fetched), membership: fetched };
+      known = await this.write(chatId, fetched);
     }
     const membership = known?.membership ?? (await this.get(chatId, actor));
     return { membership, located: await presence.locate([...membership.members.keys()]) };
   }
 
-  private remember(chatId: string, flat: string[]): { version: string; membership: Membership } {
+  private remember(chatId: string, flat: string[]): Known {
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
-    const entry = { version: hash[VERSION_FIELD] ?? '', membership: decode(hash) };
-    this.known.set(chatId, entry, 1 + entry.membership.members.size);
+    return this.keep(chatId, hash[VERSION_FIELD] ?? '', decode(hash));
+  }
+
+  /** Keeps a list with what route() sends for it, computed once per version rather than per message. */
+  private keep(chatId: string, version: string, membership: Membership): Known {
+    const users = [...membership.members.keys()];
+    const entry: Known = { version, membership, users, keys: [this.key(chatId), ...users.map(presenceKey)] };
+    this.known.set(chatId, entry, 1 + users.length);
     return entry;
   }
 
@@ -134,13 +148,16 @@ export class MembershipCache {
 
   /** Stores the whole list under a new version token; returns the token. */
   async put(chatId: string, m: Membership): Promise<string> {
+    return (await this.write(chatId, m)).version;
+  }
+
+  private async write(chatId: string, m: Membership): Promise<Known> {
     const key = this.key(chatId);
     const version = randomUUID();
     const fields: string[] = [TYPE_FIELD, m.type, VERSION_FIELD, version];
     for (const [u, seq] of m.members) fields.push(u, String(seq));
     await this.redis.multi().del(key).hset(key, ...fields).pexpire(key, this.ttlMs).exec();
-    this.known.set(chatId, { version, membership: m }, 1 + m.members.size);
-    return version;
+    return this.keep(chatId, version, m);
   }
 
   async added(chatId: string, userId: string, joinedSeq: number): Promise<void> {
