@@ -2,11 +2,11 @@
 // `bil.digest-consent.v1` statement for one chat, checked and stored by the
 // digest service. The service is the second line: honest clients already leave
 // opted-out members' messages out of their transcripts; the worker drops what
-// a client left in (`excludedUsers`), and GetDigestPolicy lists the current
+// a client left in (read with the job's inputs, app/job-inputs.ts), and GetDigestPolicy lists the current
 // members' statements so that clients can verify and pin them.
 import { MAX_CONSENT_CHARS } from '@bil/proto/limits';
 import { CannotDecryptError, isUuid, parseDigestConsent, verifyDigestConsent, type DigestConsentPayload } from '@bil/crypto';
-import { failedPrecondition, invalidArgument, type Database, type EventStore, type Sql } from '@bil/runtime';
+import { failedPrecondition, invalidArgument, type Database, type EventStore } from '@bil/runtime';
 import { consentDecider, consentStream } from '../domain/consent/consent.js';
 import type { Actor } from './digest-app.js';
 
@@ -87,29 +87,4 @@ export class DigestConsents {
     for (const r of rows) out.set(r.chat_id, [...(out.get(r.chat_id) ?? []), r.consent]);
     return out;
   }
-}
-
-/**
- * The users whose newest statement for the chat says `include: false` (the
- * worker's second line). Members who left are included: their messages from
- * before they left stay theirs.
- */
-export async function excludedUsers(q: Sql, chatId: string): Promise<Set<string>> {
-  return (await excludedUsersByChat(q, [chatId])).get(chatId) ?? new Set();
-}
-
-/** {@link excludedUsers} of several chats in one statement: chat id (as given) → users; chats where no one opted out are absent. */
-export async function excludedUsersByChat(q: Sql, chatIds: string[]): Promise<Map<string, Set<string>>> {
-  const rows = await q.query<{ chat_id: string; user_id: string }>(
-    // Keyed by the id as the caller spelled it (x), not as PostgreSQL prints the uuid.
-    `SELECT x AS chat_id, c.user_id FROM jsonb_array_elements_text(?::jsonb) AS x JOIN digest.consents c ON c.chat_id = x::uuid AND c.include = false`,
-    [JSON.stringify(chatIds)],
-  );
-  const out = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const set = out.get(r.chat_id) ?? new Set<string>();
-    set.add(r.user_id);
-    out.set(r.chat_id, set);
-  }
-  return out;
 }

@@ -8,7 +8,9 @@
 // and identity are (app/commands/*, app/queries/*, a repository).
 import {
   AppError,
+  ConcurrencyError,
   failedPrecondition,
+  stateVersionOf,
   invalidArgument,
   notFound,
   unauthenticated,
@@ -17,6 +19,7 @@ import {
   type IncomingEvent,
   type Logger,
   type Sql,
+  type StoredEvent,
   type Tx,
 } from '@bil/runtime';
 import { decodeChatEvent, decodeIdentityEvent } from '@bil/proto/events';
@@ -27,6 +30,7 @@ import { policyDecider, policyStream, type PolicyCommand } from '../domain/polic
 import type { DigestQueue } from '../infra/queue.js';
 import type { DigestLimits } from '../infra/rate-limit.js';
 import type { KeyRing } from './key-ring.js';
+import { readRequestChecks } from './request-checks.js';
 
 export interface Actor {
   userId: string;
@@ -65,7 +69,7 @@ export interface PolicyView {
   disabledByCount: number;
 }
 
-interface DigestRow {
+export interface DigestRow {
   request_id: string;
   user_id: string;
   device_id: string;
@@ -73,12 +77,12 @@ interface DigestRow {
   status: DigestStatus;
   failure_reason: FailureReason | '';
   method: string;
-  requested_at: Date;
-  completed_at: Date | null;
-  expires_at: Date | null;
+  requested_at: Date | string;
+  completed_at: Date | string | null;
+  expires_at: Date | string | null;
 }
 
-const iso = (d: Date | null) => (d ? new Date(d).toISOString() : '');
+const iso = (d: Date | string | null) => (d ? new Date(d).toISOString() : '');
 
 export function requireActor(a: Partial<Actor> | null | undefined): Actor {
   if (!a || !isUuid(a.userId ?? '') || !isUuid(a.deviceId ?? '') || !a.sessionId) throw unauthenticated('missing_actor', 'the request has no signed-in actor');
@@ -167,47 +171,41 @@ export class DigestApp {
     if (!Array.isArray(transcripts) || transcripts.length === 0 || transcripts.length > maxChatsPerRequest) {
       throw invalidArgument('invalid_transcripts', `transcripts must hold 1 to ${maxChatsPerRequest} chats`, { field: 'transcripts', max: maxChatsPerRequest });
     }
-    // A repeat of a known request answers with it, before any check or limit.
-    const known = await this.findDigest(this.db, requestId);
-    if (known) {
-      if (known.user_id !== actor.userId) throw new AppError('already_exists', 'request_id_taken', 'this request id belongs to another request', { field: 'request_id' });
-      return { digest: await this.view(known), created: false };
-    }
-
     // Sealing adds a fixed header and ~4/3 for base64url; padding rounds up to a power-of-two bucket.
     const maxSealed = Math.ceil(maxTranscriptBytes * 2.75) + 4096;
     const chatIds: string[] = [];
     const boxes: Array<{ chatId: string; sealed: string; keyId: string }> = [];
-    for (const t of transcripts) {
-      const chatId = uuid(t?.chatId, 'chat_id');
-      if (chatIds.includes(chatId)) throw invalidArgument('duplicate_chat', 'each chat may appear once', { field: 'transcripts', chat_id: chatId });
-      if (typeof t.sealed !== 'string' || t.sealed.length === 0) throw invalidArgument('invalid_sealed_transcript', 'sealed is required', { field: 'transcripts', chat_id: chatId });
-      if (t.sealed.length > maxSealed) throw invalidArgument('transcript_too_large', `a transcript may hold at most ${maxTranscriptBytes} bytes`, { chat_id: chatId, max: maxTranscriptBytes });
-      chatIds.push(chatId);
-      boxes.push({ chatId, sealed: t.sealed, keyId: '' });
+    let invalid: unknown;
+    try {
+      for (const t of transcripts) {
+        const chatId = uuid(t?.chatId, 'chat_id');
+        if (chatIds.includes(chatId)) throw invalidArgument('duplicate_chat', 'each chat may appear once', { field: 'transcripts', chat_id: chatId });
+        if (typeof t.sealed !== 'string' || t.sealed.length === 0) throw invalidArgument('invalid_sealed_transcript', 'sealed is required', { field: 'transcripts', chat_id: chatId });
+        if (t.sealed.length > maxSealed) throw invalidArgument('transcript_too_large', `a transcript may hold at most ${maxTranscriptBytes} bytes`, { chat_id: chatId, max: maxTranscriptBytes });
+        chatIds.push(chatId);
+        boxes.push({ chatId, sealed: t.sealed, keyId: '' });
+      }
+    } catch (err) {
+      invalid = err;
     }
 
-    const device = await this.db.query<{ signing_key: string }>(
-      `SELECT signing_key FROM digest.directory_devices WHERE device_id = ? AND user_id = ? AND status = 'active'`,
-      [actor.deviceId, actor.userId],
-    );
-    if (!device[0]) throw failedPrecondition('device_unknown', 'this device is not (yet) in the key directory; try again shortly');
-
-    const members = await this.db.query<{ chat_id: string }>(
-      `SELECT chat_id FROM digest.chat_members WHERE user_id = ? AND chat_id = ANY (SELECT x::uuid FROM jsonb_array_elements_text(?::jsonb) AS x)`,
-      [actor.userId, JSON.stringify(chatIds)],
-    );
-    const memberOf = new Set(members.map((m) => m.chat_id));
+    // Every read the checks need, in one statement (app/request-checks.ts).
+    const checks = await readRequestChecks(this.db, { requestId, deviceId: actor.deviceId, userId: actor.userId, chatIds: invalid ? [] : chatIds });
+    // A repeat of a known request answers with it, before any other check or limit.
+    if (checks.known) return this.repeat(actor, checks.known);
+    if (invalid) throw invalid;
+    const signingKey = checks.signing_key;
+    if (!signingKey) throw failedPrecondition('device_unknown', 'this device is not (yet) in the key directory; try again shortly');
+    const memberOf = new Set(checks.member_of);
     const missing = chatIds.find((c) => !memberOf.has(c));
     if (missing) throw notFound('chat_not_found', 'no such chat', { chat_id: missing });
-
-    const disabled = await this.disabledChats(this.db, chatIds);
+    const disabled = chatIds.filter((c) => checks.disabled.includes(c));
     if (disabled.length) throw failedPrecondition('digests_disabled', 'a member switched digests off for this chat', { chat_ids: disabled });
 
     for (const box of boxes) {
       const h = sealedHeader(box.sealed, box.chatId);
       // The context binds the box to this request: one sealed for an earlier request id is refused.
-      if (h.kind !== REQUEST_KIND || h.context !== digestContext(requestId, box.chatId, actor.deviceId) || h.signer_key !== device[0].signing_key) {
+      if (h.kind !== REQUEST_KIND || h.context !== digestContext(requestId, box.chatId, actor.deviceId) || h.signer_key !== signingKey) {
         throw invalidArgument('invalid_sealed_transcript', `sealed must be of kind "${REQUEST_KIND}", context "<request_id>:<chat_id>:<device_id>", signed by this device`, {
           field: 'transcripts',
           chat_id: box.chatId,
@@ -227,13 +225,20 @@ export class DigestApp {
       });
     }
 
+    // The stream is new (the request was not known): appended at version 0 without a load; a request
+    // with the same id accepted meanwhile wins, and this one answers as its repeat.
     const now = new Date().toISOString();
-    const { events } = await this.store.handle(
-      digestDecider,
-      digestStream(requestId),
-      { type: 'RequestDigest', requestId, userId: actor.userId, deviceId: actor.deviceId, chatIds, keyIds: [...new Set(boxes.map((b) => b.keyId))], now },
-      { metadata: { actorUserId: actor.userId, actorDeviceId: actor.deviceId } },
-    );
+    const stream = { streamId: digestStream(requestId), version: 0, state: digestDecider.initialState(), stateVersion: stateVersionOf(digestDecider) };
+    const command = { type: 'RequestDigest' as const, requestId, userId: actor.userId, deviceId: actor.deviceId, chatIds, keyIds: [...new Set(boxes.map((b) => b.keyId))], now };
+    const decided = digestDecider.decide(command, stream.state);
+    let events: StoredEvent[];
+    try {
+      events = await this.db.tx((tx) => this.store.append(tx, stream, decided, decided.reduce(digestDecider.evolve, stream.state), { actorUserId: actor.userId, actorDeviceId: actor.deviceId }));
+    } catch (err) {
+      const row = err instanceof ConcurrencyError ? await this.findDigest(this.db, requestId) : undefined;
+      if (!row) throw err;
+      return this.repeat(actor, row);
+    }
     const created = events.length > 0;
     if (created) {
       try {
@@ -251,8 +256,25 @@ export class DigestApp {
       }
       this.logger.info({ requestId, chats: chatIds.length }, 'digest requested');
     }
-    const row = await this.findDigest(this.db, requestId);
-    return { digest: await this.view(row!), created };
+    const digest: DigestView = {
+      requestId,
+      status: 'pending',
+      failureReason: '',
+      deviceId: actor.deviceId,
+      chatIds,
+      results: [],
+      requestedAt: now,
+      completedAt: '',
+      expiresAt: '',
+      method: '',
+    };
+    return { digest, created };
+  }
+
+  /** A known request id again: its current view for its owner; someone else's id is refused. */
+  private async repeat(actor: Actor, known: DigestRow): Promise<{ digest: DigestView; created: boolean }> {
+    if (known.user_id !== actor.userId) throw new AppError('already_exists', 'request_id_taken', 'this request id belongs to another request', { field: 'request_id' });
+    return { digest: await this.view(known), created: false };
   }
 
   async getDigest(actor: Actor, requestIdRaw: unknown): Promise<DigestView> {
@@ -388,14 +410,6 @@ export class DigestApp {
     return rows.length > 0;
   }
 
-  private async disabledChats(q: Sql, chatIds: string[]): Promise<string[]> {
-    const rows = await q.query<{ chat_id: string }>(
-      `SELECT DISTINCT chat_id FROM digest.policy_opt_outs WHERE chat_id = ANY (SELECT x::uuid FROM jsonb_array_elements_text(?::jsonb) AS x)`,
-      [JSON.stringify(chatIds)],
-    );
-    return chatIds.filter((c) => rows.some((r) => r.chat_id === c));
-  }
-
   private async findDigest(q: Sql, requestId: string): Promise<DigestRow | undefined> {
     const rows = await q.query<DigestRow>(`SELECT * FROM digest.digests WHERE request_id = ?`, [requestId]);
     return rows[0];
@@ -420,13 +434,4 @@ export class DigestApp {
       method: row.method,
     };
   }
-}
-
-/** A policy check the worker repeats just before summarising. */
-export async function chatsWithDigestsOff(q: Sql, chatIds: string[]): Promise<string[]> {
-  const rows = await q.query<{ chat_id: string }>(
-    `SELECT DISTINCT chat_id FROM digest.policy_opt_outs WHERE chat_id = ANY (SELECT x::uuid FROM jsonb_array_elements_text(?::jsonb) AS x)`,
-    [JSON.stringify(chatIds)],
-  );
-  return rows.map((r) => r.chat_id);
 }

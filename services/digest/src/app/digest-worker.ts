@@ -2,7 +2,8 @@
 // each sealed transcript in memory only, summarises it, seals the summary to
 // the requesting device (checked against the key directory: its certificate
 // must verify under the account identity key), and stores the sealed results
-// with DigestCompleted in one transaction, keyed by the request id.
+// with DigestCompleted in one transaction (shared with the other jobs finishing
+// at the same time: app/completions.ts), keyed by the request id.
 //
 // Processed once: BullMQ's lock gives a job to one worker at a time and hands
 // a dead worker's job to another after the lock expires; whatever the second
@@ -14,7 +15,7 @@
 // Redis, logs, errors); job failure reasons are fixed strings.
 import { createHash } from 'node:crypto';
 import { CannotDecryptError, openSealedPayload, sealPayload, sealRecipientForDevice, verifyDevice, type Ed25519KeyPair, type SealRecipient } from '@bil/crypto';
-import { ConcurrencyError, runWithContext, type Database, type EventStore, type LoadedStream, type Logger, type Tx } from '@bil/runtime';
+import { runWithContext, type Database, type EventStore, type LoadedStream, type Logger } from '@bil/runtime';
 import { digestDecider, digestStream, type DigestState, type FailureReason, type ResultRef, type SummaryMethod } from '../domain/digest/digest.js';
 import {
   InvalidTranscriptError,
@@ -30,8 +31,8 @@ import {
   type Summary,
 } from '@bil/summarizer';
 import type { DigestJob } from '../infra/queue.js';
-import { chatsWithDigestsOff } from './digest-app.js';
-import { excludedUsersByChat } from './consent.js';
+import { Completions } from './completions.js';
+import { readJobInputs, type DeviceRow, type JobInputs } from './job-inputs.js';
 import type { KeyRing } from './key-ring.js';
 
 export interface WorkerSettings {
@@ -58,6 +59,7 @@ export class RetryableJobError extends Error {
 export type JobOutcome = 'ready' | 'failed' | 'already_done';
 
 export class DigestWorker {
+  private readonly completions: Completions;
   /** Directory rows whose certificate verified (exact row → seal recipient), oldest first. */
   private readonly verified = new Map<string, { recipient: SealRecipient; signingKey: string }>();
 
@@ -69,7 +71,9 @@ export class DigestWorker {
     private readonly summarizer: Summarizer,
     private readonly settings: WorkerSettings,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.completions = new Completions(db, store);
+  }
 
   /**
    * Runs one attempt of a job. Resolves when the request is settled (ready or
@@ -77,11 +81,9 @@ export class DigestWorker {
    */
   async process(job: DigestJob, attempt: { made: number; max: number }): Promise<JobOutcome> {
     return runWithContext({ correlationId: job.correlationId, causationId: job.requestId }, async () => {
-      // The job's reads go out together, beside the request's own state (one round trip of
-      // latency instead of four in a row); dropped unread when the request is already settled.
-      const reads = this.read(job);
-      reads.catch(() => undefined);
-      const loaded = await this.store.load(this.db, digestDecider, digestStream(job.requestId));
+      // The job's reads, beside the request's own state: one prepared statement (app/job-inputs.ts).
+      const inputs = await readJobInputs(this.db, { requestId: job.requestId, userId: job.userId, deviceId: job.deviceId, chatIds: job.transcripts.map((t) => t.chatId) });
+      const loaded = inputs.stream ?? (await this.store.load(this.db, digestDecider, digestStream(job.requestId)));
       if (loaded.state.status !== 'pending') return 'already_done';
       const started = Date.now();
       const controller = new AbortController();
@@ -93,7 +95,7 @@ export class DigestWorker {
         }, this.settings.jobTimeoutMs);
       });
       try {
-        const { results, method } = await Promise.race([this.summarizeAll(job, reads, controller.signal), deadline]);
+        const { results, method } = await Promise.race([this.summarizeAll(job, inputs, controller.signal), deadline]);
         const stored = await this.complete(job.requestId, loaded, results, method);
         this.logger.info({ requestId: job.requestId, chats: results.length, method, ms: Date.now() - started, stored }, 'digest ready');
         return 'ready';
@@ -115,15 +117,7 @@ export class DigestWorker {
     });
   }
 
-  /** What a job reads besides its own stream: the chats' switches, the requesting device, and who opted out of each chat. */
-  private async read(job: DigestJob): Promise<JobReads> {
-    const chatIds = job.transcripts.map((t) => t.chatId);
-    const [off, device, excluded] = await Promise.all([chatsWithDigestsOff(this.db, chatIds), this.deviceRow(job.userId, job.deviceId), excludedUsersByChat(this.db, chatIds)]);
-    return { off, device, excluded };
-  }
-
-  private async summarizeAll(job: DigestJob, reading: Promise<JobReads>, signal: AbortSignal): Promise<{ results: Array<{ chatId: string; sealed: string }>; method: SummaryMethod }> {
-    const reads = await reading;
+  private async summarizeAll(job: DigestJob, reads: JobInputs, signal: AbortSignal): Promise<{ results: Array<{ chatId: string; sealed: string }>; method: SummaryMethod }> {
     if (reads.off.length) throw new PermanentFailure('digests_disabled');
     const { recipient, signingKey } = await this.requestingDevice(job.userId, job.deviceId, reads.device);
     const results: Array<{ chatId: string; sealed: string }> = [];
@@ -209,17 +203,6 @@ export class DigestWorker {
     }
   }
 
-  /** The requesting device's directory row, if it and its account are active. */
-  private async deviceRow(userId: string, deviceId: string): Promise<DeviceRow | undefined> {
-    const rows = await this.db.query<DeviceRow>(
-      `SELECT d.encryption_key, d.signing_key, d.certificate, d.certificate_issued_at, u.identity_key
-       FROM digest.directory_devices d JOIN digest.directory_users u ON u.user_id = d.user_id AND u.status = 'active'
-       WHERE d.device_id = ? AND d.user_id = ? AND d.status = 'active'`,
-      [deviceId, userId],
-    );
-    return rows[0];
-  }
-
   /** The requesting device as the directory lists it, verified under its account's identity key. */
   private async requestingDevice(userId: string, deviceId: string, r: DeviceRow | undefined): Promise<{ recipient: SealRecipient; signingKey: string }> {
     if (!r || !r.identity_key) throw new PermanentFailure('device_unavailable');
@@ -251,59 +234,21 @@ export class DigestWorker {
   }
 
   /**
-   * Stores the sealed results and DigestCompleted in one transaction, once per
-   * request. It appends at the version read when the job started (no second
-   * read); if the stream moved since (another worker, the sweeper), the
-   * append is refused and the decision is made again on the stream as it now
-   * is, retried on a concurrency conflict: the decision is pure and the
-   * result rows idempotent.
+   * Stores the sealed results and DigestCompleted, once per request, at the
+   * version read when the job started (no second read), committed together
+   * with the other jobs finishing meanwhile (app/completions.ts); a stream
+   * that moved since is decided again as it now is.
    */
-  private async complete(requestId: string, loaded: LoadedStream<DigestState>, results: Array<{ chatId: string; sealed: string }>, method: SummaryMethod): Promise<boolean> {
+  private complete(requestId: string, loaded: LoadedStream<DigestState>, results: Array<{ chatId: string; sealed: string }>, method: SummaryMethod): Promise<boolean> {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.settings.resultTtlMs).toISOString();
     const refs: ResultRef[] = results.map((r) => ({ chatId: r.chatId, sealedSha256: createHash('sha256').update(r.sealed).digest('base64url') }));
-    const command = { type: 'CompleteDigest' as const, results: refs, method, expiresAt, now: now.toISOString() };
-    const write = async (tx: Tx, stream: LoadedStream<DigestState>): Promise<boolean> => {
-      const events = digestDecider.decide(command, stream.state);
-      if (events.length === 0) return false;
-      await this.store.append(tx, stream, events, events.reduce(digestDecider.evolve, stream.state));
-      for (const r of results) {
-        await tx.query(`INSERT INTO digest.results (request_id, chat_id, sealed, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, [
-          requestId,
-          r.chatId,
-          r.sealed,
-          expiresAt,
-        ]);
-      }
-      return true;
-    };
-    try {
-      return await this.db.tx((tx) => write(tx, loaded));
-    } catch (err) {
-      if (!(err instanceof ConcurrencyError)) throw err;
-      return this.store.transact(async (tx) => write(tx, await this.store.load(tx, digestDecider, loaded.streamId)));
-    }
+    return this.completions.complete({ requestId, loaded, command: { type: 'CompleteDigest', results: refs, method, expiresAt, now: now.toISOString() }, results, expiresAt });
   }
 
   private async fail(requestId: string, reason: FailureReason): Promise<void> {
     await this.store.handle(digestDecider, digestStream(requestId), { type: 'FailDigest', reason, now: new Date().toISOString() });
   }
-}
-
-interface DeviceRow {
-  encryption_key: string;
-  signing_key: string;
-  certificate: string;
-  certificate_issued_at: string;
-  identity_key: string;
-}
-
-interface JobReads {
-  /** Chats of the request whose digests a member turned off. */
-  off: string[];
-  device: DeviceRow | undefined;
-  /** Chat id → users who opted out of its digests. */
-  excluded: Map<string, Set<string>>;
 }
 
 const NO_ONE: ReadonlySet<string> = new Set();
