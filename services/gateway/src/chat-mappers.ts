@@ -4,7 +4,7 @@
 import { AppError } from '@bil/runtime';
 import { int64ToNumber } from './mappers.js';
 import type { Chat, EpochRecord, Member, Message, UnreadChat } from './chat-client.js';
-import type { EnvelopeJson, EpochJson, EpochRecordJson, MemberJson, MessageJson, SignedTombstoneJson, UnreadChatJson } from '@bil/proto/rest-chat';
+import type { EnvelopeJson, EpochJson, EpochRecordJson, MemberJson, MessageJson, SignedTimerJson, SignedTombstoneJson, UnreadChatJson } from '@bil/proto/rest-chat';
 import type { ChatTypeJson, RoleJson, WrappedKeyJson } from './chat-schemas.js';
 
 type ProtoRole = 'MEMBER_ROLE_UNSPECIFIED' | 'MEMBER_ROLE_OWNER' | 'MEMBER_ROLE_ADMIN' | 'MEMBER_ROLE_MEMBER';
@@ -85,6 +85,8 @@ export function chatJson(c: Chat | null | undefined) {
     members: (c.members ?? []).map(memberJson),
     pending_leaves: (c.pendingLeaves ?? []).map((l) => parseStored(l, 'signed leave')),
     disappearing_ms: int64ToNumber(c.disappearingMs),
+    // Chat validated it before storing it; personal chats only, once a timer was set.
+    ...(c.timerStatement ? { timer_statement: parseStored(c.timerStatement, 'timer statement') as SignedTimerJson } : {}),
   };
 }
 

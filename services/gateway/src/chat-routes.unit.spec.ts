@@ -43,6 +43,7 @@ const CHAT: Chat = {
   members: [{ userId: ACTOR.userId, role: 'MEMBER_ROLE_OWNER', joinedAt: '2026-01-01T00:00:00.000Z', joinedSeq: '0' }],
   pendingLeaves: [],
   disappearingMs: '0',
+  timerStatement: '',
 };
 
 // Envelope header v2 and epoch record v2 written by hand (step 8 wire formats), not through @bil/crypto.
@@ -519,11 +520,36 @@ describe('chat routes (stubbed chat service)', () => {
     let res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 60000 } });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().chat.disappearing_ms).toBe(60000);
-    expect(chat.setDisappearingTimer).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, disappearingMs: 60000 });
+    expect(chat.setDisappearingTimer).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, disappearingMs: 60000, timerStatement: '' });
+    expect(res.json().chat.timer_statement).toBeUndefined();
     res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: -1 } });
     expect(res.statusCode).toBe(400);
     res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 'soon' } });
     expect(res.statusCode).toBe(400);
+    expect(chat.setDisappearingTimer).toHaveBeenCalledTimes(1);
+  });
+
+  it('passes a signed timer statement on as JSON text and returns the stored one parsed; refuses malformed ones at the edge', async () => {
+    const statement = {
+      payload: { type: 'bil.chat-timer.v1', chat_id: CHAT_ID, disappearing_ms: 60000, version: 3, set_by_user_id: ACTOR.userId, set_by_device_id: ACTOR.deviceId, created_at: 1 },
+      signature: 'A'.repeat(86),
+    };
+    chat.setDisappearingTimer = vi.fn(async () => ({ chat: { ...CHAT, type: 'CHAT_TYPE_PERSONAL' as const, disappearingMs: '60000', timerStatement: JSON.stringify(statement) } }));
+    let res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 60000, timer_statement: statement } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().chat.timer_statement).toEqual(statement);
+    expect(chat.setDisappearingTimer).toHaveBeenCalledWith({ actor: ACTOR_MSG, chatId: CHAT_ID, disappearingMs: 60000, timerStatement: JSON.stringify(statement) });
+    for (const bad of [
+      { ...statement, extra: 1 },
+      { ...statement, payload: { ...statement.payload, type: 'bil.other.v1' } },
+      { ...statement, payload: { ...statement.payload, version: 0 } },
+      'text',
+    ]) {
+      res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 60000, timer_statement: bad } });
+      expect(res.statusCode).toBe(400);
+    }
+    res = await app.inject({ method: 'PUT', url: `/v1/chats/${CHAT_ID}/timer`, headers, payload: { disappearing_ms: 60000, timer_statement: { ...statement, signature: 'A'.repeat(5000) } } });
+    expect(res.statusCode).toBe(413);
     expect(chat.setDisappearingTimer).toHaveBeenCalledTimes(1);
   });
 

@@ -422,10 +422,14 @@ export const deleteMessageSchema = {
 export type SetTimerBody = FromSchema<typeof setTimerSchema.body>;
 export const setTimerSchema = {
   tags: ['chats'],
-  summary: "Set the chat's disappearing-message timer (groups: admins and the owner; personal chats: either member).",
+  summary: "Set the chat's disappearing-message timer (groups: admins and the owner; personal chats: either member, with a signed statement).",
   description:
     'Messages sent afterwards expire `disappearing_ms` after the server stored them: history, catch-up and unread never return them once expired, ' +
-    'and the server erases their ciphertext and keys. 0 switches the timer off.',
+    'and the server erases their ciphertext and keys. 0 switches the timer off. Personal chats need `timer_statement` (`bil.chat-timer.v1`), ' +
+    'signed by the calling device (400 `invalid_timer_statement_signature`), naming this chat, this `disappearing_ms` and the caller (400 ' +
+    '`timer_statement_mismatch`), with a version above the stored one (409 `timer_statement_stale`); malformed: 400 `invalid_timer_statement`. ' +
+    "Groups send none (400 `timer_statement_mismatch`): an admin first publishes an epoch record whose signed metadata carries the timer, " +
+    'and members\' clients show the timer from that record only.',
   security: BEARER,
   params: chatIdParams,
   body: {
@@ -439,9 +443,10 @@ export const setTimerSchema = {
         maximum: MAX_DISAPPEARING_MS,
         description: `0 (off) or ${MIN_DISAPPEARING_MS} to ${MAX_DISAPPEARING_MS} ms (30 s to 365 days).`,
       },
+      timer_statement: ref('SignedTimer'),
     },
   },
-  response: { 200: chatAnswer, ...errors(...bodyErrors, 401, 403, 404) },
+  response: { 200: chatAnswer, ...errors(...bodyErrors, 401, 403, 404, 409) },
 } as const;
 
 export type UnreadQuery = FromSchema<typeof unreadSchema.querystring>;

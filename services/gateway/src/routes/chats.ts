@@ -289,7 +289,12 @@ export function chatRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.put<{ Params: ChatParams; Body: SetTimerBody }>('/v1/chats/:chat_id/timer', { schema: setTimerSchema, ...auth }, async (request) => {
     const res = await inContext(request, () =>
-      chat.setDisappearingTimer({ actor: actorOf(request), chatId: request.params.chat_id, disappearingMs: request.body.disappearing_ms }),
+      chat.setDisappearingTimer({
+        actor: actorOf(request),
+        chatId: request.params.chat_id,
+        disappearingMs: request.body.disappearing_ms,
+        timerStatement: request.body.timer_statement ? json(request.body.timer_statement) : '',
+      }),
     );
     return { chat: chatJson(res.chat) };
   });
