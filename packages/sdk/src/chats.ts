@@ -4,8 +4,10 @@
 // this client may encrypt to), direct (personal chats bound to both people),
 // group-state (the verified chain, forks, pins, epoch keys), group-epochs
 // (the next epoch = verified head + this user's intent), reading (history
-// with gaps marked), retry (the one retry policy), answers (shape checks).
-import { encryptGroupMessage, signMessageDelete, type VerifiedDevice } from '@bil/crypto';
+// with gaps marked), retry (the one retry policy), answers (shape checks),
+// timer (disappearing-message timers from signed data only).
+// Past 400 lines: it is the one place the parts are wired into the public API.
+import { encryptGroupMessage, isDisappearingMs, signMessageDelete, type VerifiedDevice } from '@bil/crypto';
 import { BilStateError, BilTrustError } from './errors.js';
 import type { StoredChatState, StoredProfile } from './key-store.js';
 import { toChat, type Chat, type ChatJson, type ChatRole, type ChatType } from './wire.js';
@@ -17,6 +19,7 @@ import { GroupEpochs } from './chat/group-epochs.js';
 import { GroupStates } from './chat/group-state.js';
 import { Reader, type ChatKind } from './chat/reading.js';
 import { MessageContents } from './chat/content.js';
+import { ChatTimers, type TimerAlertEvent } from './chat/timer.js';
 import { apiCode, mismatchedDevices, mismatchedUsers, retryTransient, withRetry } from './chat/retry.js';
 import type { ChatsApi, HistoryMessage, MemberSpec, MessagesApi, SendResult, UnreadOverview } from './chat/types.js';
 
@@ -52,6 +55,8 @@ export interface ChatDeps {
   now(): number;
   /** How long a send keeps retrying through an outage (default OUTAGE_RETRY_BUDGET_MS; 0: never). */
   outageRetryMs?: number;
+  /** A chat's timer needs attention (the client's `timer-alert` event). */
+  timerAlert?(event: TimerAlertEvent): void;
 }
 
 const enc = encodeURIComponent;
@@ -89,6 +94,7 @@ export class ChatEngine {
   readonly #epochs: GroupEpochs;
   readonly #reader: Reader;
   readonly #contents: MessageContents;
+  readonly #timers: ChatTimers;
   readonly #kinds = new Map<string, ChatKind>();
   /** Users whose device lists changed, with the groups already checked since: a group listing them may need a new epoch before anyone sends. */
   readonly #changedUsers = new Map<string, Set<string>>();
@@ -104,6 +110,7 @@ export class ChatEngine {
     this.#direct = new DirectChats(this.#device, this.#directory);
     this.#groups = new GroupStates(deps, this.#device, this.#directory);
     this.#epochs = new GroupEpochs({ ...deps, remember: (c) => this.#remember(c) }, this.#device, this.#directory, this.#groups);
+    this.#timers = new ChatTimers({ now: deps.now, alert: (e) => deps.timerAlert?.(e) }, this.#device, this.#directory, this.#groups);
     this.#reader = new Reader(
       { call: deps.call, kind: (chatId) => this.#kind(chatId), senderDevice: (userId, deviceId) => this.#directory.sender(userId, deviceId) },
       this.#device,
@@ -131,11 +138,7 @@ export class ChatEngine {
       },
       setDigests: (chatId, allowed) => this.#setDigests(chatId, allowed),
       deleteForEveryone: (chatId, messageId) => this.#deleteForEveryone(chatId, messageId),
-      setTimer: async (chatId, ms) => {
-        if (!Number.isSafeInteger(ms) || ms < 0) throw new TypeError('ms: expected a non-negative integer (0 = off)');
-        const res = await this.#deps.call<{ chat: ChatJson }>('PUT', `/v1/chats/${enc(chatId)}/timer`, { disappearing_ms: ms });
-        return this.#remember(res.chat);
-      },
+      setTimer: (chatId, ms) => this.#setTimer(chatId, ms),
       forkAlert: (chatId) => this.#groups.forkAlert(chatId),
       resolveFork: (chatId) => this.#groups.resolveFork(chatId),
       members: {
@@ -152,7 +155,11 @@ export class ChatEngine {
       react: (chatId, messageId, emoji, o) => contents.react(chatId, messageId, emoji, o),
       edit: (chatId, messageId, text, o) => contents.edit(chatId, messageId, text, o),
       deleteForMe: (chatId, messageId) => contents.deleteForMe(chatId, messageId),
-      history: async (chatId, o) => contents.history(chatId, await this.#reader.history(chatId, o ?? {}), o?.includeUpdates),
+      history: async (chatId, o) => {
+        const page = await contents.history(chatId, await this.#reader.history(chatId, o ?? {}), o?.includeUpdates);
+        await this.#timerKnown(chatId);
+        return { ...page, messages: page.messages.filter((m) => !this.expired(m)) };
+      },
       decrypt: async (m) => contents.decrypted(await this.#reader.decryptOne(m)),
       markRead: async (chatId, seq) => {
         const res = await this.#deps.call<{ last_read_seq: number; unread_count: number }>('POST', `/v1/chats/${enc(chatId)}/read`, { seq });
@@ -177,7 +184,53 @@ export class ChatEngine {
   }
 
   async unread(options?: { limit?: number; messagesPerChat?: number; pageToken?: string }): Promise<UnreadOverview> {
-    return this.#contents.unread(await this.#reader.unread(options));
+    const overview = await this.#contents.unread(await this.#reader.unread(options));
+    for (const c of overview.chats) if (c.messages.length > 0) await this.#timerKnown(c.chatId);
+    return { ...overview, chats: overview.chats.map((c) => ({ ...c, messages: c.messages.filter((m) => !this.expired(m)) })) };
+  }
+
+  /** A message older than its chat's verified timer (as last seen): hidden even if the server still returns it. */
+  expired(m: HistoryMessage): boolean {
+    return this.#timers.expired(m.chatId, m.ok ? m.timestamp : Date.parse(m.createdAt));
+  }
+
+  /** Verifies a chat's timer again (a live `disappearing_timer_set`): raises `timer-alert` if it needs attention. */
+  async checkTimer(chatId: string): Promise<void> {
+    await this.#get(chatId);
+  }
+
+  async #timerKnown(chatId: string): Promise<void> {
+    if (this.#timers.known(chatId) !== undefined) return;
+    try {
+      await this.#get(chatId);
+    } catch {
+      // Not reachable now: the timer is applied once a chat answer was verified.
+    }
+  }
+
+  /** Personal chats: this device signs a statement; groups: the next epoch record carries the timer (and the server is told). */
+  async #setTimer(chatId: string, ms: number): Promise<Chat> {
+    if (!isDisappearingMs(ms)) throw new TypeError('ms: expected 0 (off) or 30000 to 31536000000');
+    await this.#device.me();
+    const path = `/v1/chats/${enc(chatId)}/timer`;
+    if ((await this.#kind(chatId)).type === 'group') {
+      await this.#epochs.publishNext(chatId, { disappearingMs: ms }, 'publish');
+      await this.#deps.call('PUT', path, { disappearing_ms: ms });
+      return this.#get(chatId);
+    }
+    const current = chatJson((await this.#deps.call<{ chat: unknown }>('GET', `/v1/chats/${enc(chatId)}`)).chat);
+    const statement = await this.#timers.sign(chatId, ms, (current as { timer_statement?: unknown }).timer_statement);
+    const res = await this.#deps.call<{ chat: unknown }>('PUT', path, { disappearing_ms: ms, timer_statement: statement });
+    const c = chatJson(res.chat);
+    return this.#withTimer(c, await this.#remember(c));
+  }
+
+  /** The chat with its verified timer. */
+  async #withTimer(c: ChatJson, chat: Chat): Promise<Chat> {
+    const kind = await this.#kind(c.chat_id);
+    const me = await this.#device.me();
+    const timer = kind.type === 'personal' ? await this.#timers.personal(c, [me.userId, kind.peer]) : await this.#timers.group(c);
+    return { ...chat, timer };
   }
 
   /** For a reaction or edit message (live): the message it changed, with its new state, or why the edit was refused. */
@@ -281,7 +334,7 @@ export class ChatEngine {
   async #get(chatId: string): Promise<Chat> {
     const res = await this.#deps.call<{ chat: unknown }>('GET', `/v1/chats/${enc(chatId)}`);
     const c = chatJson(res.chat);
-    const chat = await this.#remember(c);
+    const chat = await this.#withTimer(c, await this.#remember(c));
     if (chat.type !== 'group') return chat;
     return { ...chat, ...(await this.#epochs.verifiedView(chatId, c)) };
   }

@@ -7,6 +7,8 @@ import type { Session } from './session.js';
 import type { Transport } from './transport.js';
 
 /** A contact's identity key differs from the one pinned; devices it certifies are not trusted until accepted. */
+import type { TimerAlertEvent } from './chat/timer.js';
+
 export interface SafetyNumberChangedEvent {
   readonly userId: string;
   readonly previousIdentityKey: string;
@@ -50,6 +52,8 @@ export interface ConnectionEvent {
 export interface BilClientEvents {
   connection: ConnectionEvent;
   'safety-number-changed': SafetyNumberChangedEvent;
+  /** A chat's disappearing-message timer needs attention: the server's differs from the verified one, or it served a bad, older or no statement. */
+  'timer-alert': TimerAlertEvent;
   'device-list-changed': DeviceListChangedEvent;
   'session-ended': SessionEndedEvent;
   'tokens-refreshed': TokensRefreshedEvent;

@@ -10,7 +10,7 @@ import { Attachments, type AttachmentsApi } from './attachments.js';
 import { IdentityPins, importDevicePrivateKeys } from '@bil/crypto';
 import { Account } from './account.js';
 import { ChatEngine, type ChatsApi, type MessagesApi, type UnreadOverview } from './chats.js';
-import type { BilClientEvents, ClientCore, LocalAccount } from './client-core.js';
+import type { BilClientEvents, ClientCore, LocalAccount, SafetyNumberChangedEvent } from './client-core.js';
 import { Contacts, type ContactsApi } from './contacts.js';
 import { Devices, type DevicesApi } from './devices.js';
 import { pushApi, type PushApi } from './push.js';
@@ -90,6 +90,8 @@ export class BilClient {
   readonly #session: Session;
   #profile: StoredProfile | null = null;
   #pins = new IdentityPins();
+  /** Identity changes already reported: one "safety number changed" per change, however many checks meet it. */
+  readonly #reportedChanges = new Set<string>();
   #loaded: Promise<void> | null = null;
   #saves: Promise<void> = Promise.resolve();
   /** The write not started yet that the next commits join (see #commit). */
@@ -133,7 +135,10 @@ export class BilClient {
       forget: () => this.#forget(),
       call: (method, path, body) => this.#authed(method, path, body),
       local: (p) => this.#local(p),
-      emit: (type, event) => this.#events.emit(type, event),
+      emit: (type, event) => {
+        if (type === 'safety-number-changed' && !this.#firstReport(event as SafetyNumberChangedEvent)) return;
+        this.#events.emit(type, event);
+      },
     };
     const ownList = new OwnList(core);
     this.push = pushApi(core);
@@ -173,6 +178,7 @@ export class BilClient {
       },
       now: this.#now,
       ...(options.outageRetryMs !== undefined ? { outageRetryMs: options.outageRetryMs } : {}),
+      timerAlert: (e) => this.#events.emit('timer-alert', e),
     });
     // A contact's signed device list dropped devices: groups listing them get a new epoch before the next send.
     this.#events.on('device-list-changed', (e) => {
@@ -379,6 +385,13 @@ export class BilClient {
     if (this.#profile) await this.#commit({ ...this.#profile, pins: this.#pins.snapshot() });
   }
 
+  #firstReport(e: SafetyNumberChangedEvent): boolean {
+    const tag = `${e.userId}:${e.previousIdentityKey}:${e.currentIdentityKey}`;
+    if (this.#reportedChanges.has(tag)) return false;
+    this.#reportedChanges.add(tag);
+    return true;
+  }
+
   async #forget(): Promise<void> {
     this.#session.adopt(null);
     this.#pins = new IdentityPins();
@@ -413,6 +426,8 @@ export class BilClient {
         onSafetyNumberChanged: (listener) => this.#events.on('safety-number-changed', listener),
         digestSettled: (requestId) => this.#digestEngine.settled(requestId),
         contentUpdate: (h) => this.#chatEngine.contentUpdate(h),
+        expired: (h) => this.#chatEngine.expired(h),
+        checkTimer: (chatId) => this.#chatEngine.checkTimer(chatId),
       },
       options,
     );

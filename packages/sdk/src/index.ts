@@ -30,6 +30,7 @@ export type { FetchLike, ConnectionState } from './transport.js';
 export { OUTAGE_BACKOFF, OUTAGE_RETRY_BUDGET_MS, backoffDelay, isTransient, type Backoff } from './chat/retry.js';
 export type { User, Device, Chat, ChatMember, ChatRole, ChatType, UnreadSummary, MessageJson, VerifiedMember, MemberListMismatch } from './wire.js';
 export type { UnreadOverview, UnreadChatOverview } from './chats.js';
+export type { ChatTimer, TimerAlertEvent, TimerAlertReason } from './chat/timer.js';
 export {
   DigestFailedError,
   DEFAULT_MIN_UNREAD,

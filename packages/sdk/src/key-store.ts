@@ -1,7 +1,7 @@
 // Where a device keeps what makes it this device: ids, private keys, tokens and
 // the identity keys it pinned for contacts. The SDK reads the profile once and
 // writes it back after every change (new tokens, a new pin), whole.
-import type { ExportedDeviceKeys, IdentityPinsSnapshot, ReplayGuardSnapshot } from '@bil/crypto';
+import type { ChatTimerPayload, ExportedDeviceKeys, IdentityPinsSnapshot, ReplayGuardSnapshot } from '@bil/crypto';
 import { KeyStoreFormatError } from './errors.js';
 import type { DeviceListPin } from './device-lists.js';
 
@@ -79,6 +79,8 @@ export interface StoredChatState {
   readonly hidden?: Record<string, readonly string[]>;
   /** Per chat, the reactions and edits this device verified, so they apply to messages read in a later run (optional; newest kept). */
   readonly updates?: Record<string, readonly StoredUpdate[]>;
+  /** Per personal chat, the newest signed timer statement this device verified (bil.chat-timer.v1), so an older one replayed is noticed (optional). */
+  readonly timers?: Record<string, { readonly payload: ChatTimerPayload; readonly signature: string }>;
 }
 
 /** A verified reaction (`emoji`, `remove`) or edit (`text`) as stored: the message that carried it and its target. */
@@ -257,6 +259,7 @@ function parseChatState(c: unknown): void {
   );
   need(byChat(c.acked, (v) => isObject(v) && isCount(v.counter) && isCount(v.seq)), 'chats.acked');
   need(byChat(c.peers, (v) => typeof v === 'string' && UUID.test(v)), 'chats.peers');
+  need(byChat(c.timers, (v) => isObject(v) && isObject(v.payload) && typeof v.signature === 'string' && isCount((v.payload as { version?: unknown }).version)), 'chats.timers');
   need(byChat(c.hidden, (v) => Array.isArray(v) && v.every((x) => typeof x === 'string' && UUID.test(x))), 'chats.hidden');
   const isUpdate = (u: unknown): boolean =>
     isObject(u) &&

@@ -132,6 +132,10 @@ export interface LiveClientDeps {
   digestSettled(requestId: string): void;
   /** For a reaction or edit message: the changed message, or the refusal (undefined: its target not seen yet). */
   contentUpdate(h: HistoryMessage): { update: MessageUpdate } | { ignored: IgnoredContent } | undefined;
+  /** A message older than its chat's verified timer: not emitted (the server should not have sent it). */
+  expired?(h: HistoryMessage): boolean;
+  /** Verifies a chat's timer again after a `disappearing_timer_set` (the client raises `timer-alert` if needed). */
+  checkTimer?(chatId: string): Promise<void>;
 }
 
 /** Seqs per chat remembered as shown beyond a gap (the connection keeps as many ahead). */
@@ -202,6 +206,7 @@ export class LiveClient {
         void this.#deleted(e.chatId, e.data);
         return;
       }
+      if (e.event === 'disappearing_timer_set') this.#deps.checkTimer?.(e.chatId).catch(() => undefined);
       const userId = typeof e.data.user_id === 'string' ? e.data.user_id : undefined;
       this.#events.emit('membership', { chatId: e.chatId, event: e.event, ...(userId ? { userId } : {}), data: e.data });
     });
@@ -398,6 +403,7 @@ export class LiveClient {
   }
 
   #emitResult(h: HistoryMessage): void {
+    if (this.#deps.expired?.(h)) return;
     if (h.ok && (h.content?.kind === 'reaction' || h.content?.kind === 'edit')) {
       const r = this.#deps.contentUpdate(h);
       if (r && 'update' in r) this.#events.emit('updated', r.update);

@@ -64,6 +64,8 @@ export function toDevice(d: DeviceJson): Device {
 
 // ---- chats (docs/api.md "Chats") -----------------------------------------------
 
+import type { ChatTimer } from './chat/timer.js';
+
 import type {
   ChatJson,
   ChatTypeJson,
@@ -137,6 +139,8 @@ export interface Chat {
   readonly memberListMismatch?: MemberListMismatch | null;
   /** Groups: the title came from the verified record (false: a version 1 group's title as the server stores it, or none loaded). */
   readonly titleVerified?: boolean;
+  /** The disappearing-message timer as this device verified it (`get` and `setTimer`; docs/sdk.md "Disappearing messages"). */
+  readonly timer?: ChatTimer;
 }
 
 /** A member as the verified epoch record lists them. */

@@ -88,10 +88,12 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk delete for everyone and disappearing 
 
   it('a timer: messages carry it, vanish from history once expired, and the expiry job erases them', async () => {
     const group = await alice.client.chats.createGroup({ title: 'Fading', members: [bob.account.userId] });
+    // A group's timer is in the signed metadata of its next epoch record: only admins sign one.
     const err = await bob.client.chats.setTimer(group.chatId, 60_000).catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 403, code: 'not_an_admin' });
-    expect(await alice.client.chats.setTimer(group.chatId, 5).catch((e: unknown) => e)).toMatchObject({ status: 400, code: 'invalid_disappearing_ms' });
-    await alice.client.chats.setTimer(group.chatId, 30_000);
+    expect(err).toMatchObject({ code: 'not_an_admin' });
+    expect(await alice.client.chats.setTimer(group.chatId, 5).catch((e: unknown) => e)).toBeInstanceOf(TypeError);
+    expect((await alice.client.chats.setTimer(group.chatId, 30_000)).timer).toEqual({ ms: 30_000, verified: true, serverMs: 30_000, mismatch: false, alert: null });
+    expect((await bob.client.chats.get(group.chatId)).timer).toMatchObject({ ms: 30_000, verified: true, mismatch: false });
     const fading = await alice.client.messages.send(group.chatId, 'gone in 30 s');
     expect((await bob.client.messages.history(group.chatId)).messages.map((m) => m.ok && m.text)).toEqual(['gone in 30 s']);
     // Thirty seconds on, as the database sees it: the message's expiry moved into the past.
@@ -100,5 +102,23 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk delete for everyone and disappearing 
     while ((await storedCiphertext(group.chatId, fading.seq)).envelope && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(await storedCiphertext(group.chatId, fading.seq)).toEqual({ envelope: false, removed: true, keys: 0 });
     expect((await bob.client.messages.history(group.chatId)).messages.map((m) => m.seq)).not.toContain(fading.seq);
+  });
+
+  it("a personal chat's timer: signed by the setter, verified by the other person; a server change is an alert, not the timer", async () => {
+    const chat = await alice.client.chats.createPersonal(bob.account.userId);
+    const set = await alice.client.chats.setTimer(chat.chatId, 60_000);
+    expect(set.timer).toEqual({ ms: 60_000, verified: true, serverMs: 60_000, mismatch: false, alert: null });
+    expect((await bob.client.chats.get(chat.chatId)).timer).toMatchObject({ ms: 60_000, verified: true, alert: null });
+    // Bob switches it off: his statement's version rises above alice's.
+    expect((await bob.client.chats.setTimer(chat.chatId, 0)).timer).toMatchObject({ ms: 0, verified: true, alert: null });
+    const [row] = await query(`SELECT timer_statement FROM chat.chats WHERE chat_id = $1`, [chat.chatId]);
+    expect(row.timer_statement.payload).toMatchObject({ version: 2, disappearing_ms: 0, set_by_user_id: bob.account.userId });
+    // The server rewrites its own value: alice's client keeps the verified one and alerts.
+    await query(`UPDATE chat.chats SET disappearing_ms = 30000 WHERE chat_id = $1`, [chat.chatId]);
+    const alerts: unknown[] = [];
+    const off = alice.client.on('timer-alert', (e) => alerts.push(e));
+    expect((await alice.client.chats.get(chat.chatId)).timer).toEqual({ ms: 0, verified: true, serverMs: 30_000, mismatch: true, alert: 'server_differs' });
+    off();
+    expect(alerts).toEqual([{ chatId: chat.chatId, reason: 'server_differs', ms: 0, serverMs: 30_000 }]);
   });
 });

@@ -74,6 +74,7 @@ export function chatJson(raw: unknown): ChatJson {
     peer_user_id: typeof c.peer_user_id === 'string' ? c.peer_user_id : '',
     epoch_rotation_required: c.epoch_rotation_required === true,
     members,
+    disappearing_ms: typeof c.disappearing_ms === 'number' ? c.disappearing_ms : 0,
   };
 }
 

@@ -34,6 +34,8 @@ export interface EpochIntent {
   readonly title?: string;
   /** The group's digest setting (signed metadata): `off` keeps every member's server and model digests from sending its messages. */
   readonly digests?: 'allowed' | 'off';
+  /** The group's disappearing-message timer in ms (signed metadata; 0 = off). */
+  readonly disappearingMs?: number;
 }
 
 /** How the record reaches the server: with the membership call it belongs to, or on its own. */
@@ -184,7 +186,7 @@ export class GroupEpochs {
         const group = await this.groups.get(chatId, true);
         const mine = group.chain.head.members.get(me.userId);
         if (!mine?.devices.has(me.deviceId)) throw new BilStateError('not_in_epoch', 'this device is not in the current epoch of the group; another device of an admin must list it first');
-        const selfOnly = intent.add === undefined && intent.role === undefined && intent.title === undefined && intent.remove === undefined && intent.digests === undefined;
+        const selfOnly = intent.add === undefined && intent.role === undefined && intent.title === undefined && intent.remove === undefined && intent.digests === undefined && intent.disappearingMs === undefined;
         if (mine.role !== 'admin' && !selfOnly) throw new BilStateError('not_an_admin', 'only an admin of the group may change it');
         const chat = await this.serverChat(chatId);
         const { inputs, members } = await this.#nextMembers(chatId, group, chat, intent);
@@ -193,9 +195,12 @@ export class GroupEpochs {
         const title = intent.title ?? current?.title ?? chat.title;
         // Settings are carried over; one this device can't read (no key for the head) is written as the most private value.
         const digests = intent.digests ?? (current === undefined || current?.digests === 'off' ? 'off' : 'allowed');
+        // The timer is carried over too (one this device can't read is not written: the server still enforces its own).
+        const timer = intent.disappearingMs ?? current?.disappearing_ms ?? 0;
+        const metadata = { title, ...(digests === 'off' ? { digests } : {}), ...(timer > 0 ? { disappearing_ms: timer } : {}) };
         let update: Awaited<ReturnType<typeof rotateEpoch>>;
         try {
-          update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata: digests === 'off' ? { title, digests } : { title } });
+          update = await rotateEpoch({ chain: group.chain, signer: me, members: inputs, createdAt: this.deps.now(), metadata });
         } catch (err) {
           // A non-admin may only re-key the same members (or drop devices of their own).
           if (err instanceof TypeError && mine.role !== 'admin') throw new BilStateError('not_an_admin', 'only an admin of the group may make this change');

@@ -274,8 +274,8 @@ export class GroupStates {
   }
 
   /** The group's metadata from its verified head record: null for a version 1 record (none), undefined when this device can't open it. */
-  async metadata(state: GroupState): Promise<GroupMetadata | null | undefined> {
-    const key = await this.epochKey(state, state.chain.head.epoch);
+  async metadata(state: GroupState, epoch = state.chain.head.epoch): Promise<GroupMetadata | null | undefined> {
+    const key = await this.epochKey(state, epoch);
     if (!key) return undefined;
     try {
       return await openGroupMetadata({ chain: state.chain, epochKey: key });

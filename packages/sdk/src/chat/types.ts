@@ -208,7 +208,10 @@ export interface ChatsApi {
   deleteForEveryone(chatId: string, messageId: string): Promise<{ seq: number; deleted: boolean }>;
   /**
    * Sets the chat's disappearing-message timer in ms (0 = off; 30 s to 365
-   * days). Groups: admins and the owner; personal chats: either person.
+   * days). Personal chats: either person; this device signs a timer
+   * statement (bil.chat-timer.v1). Groups: admins and the owner; the next
+   * epoch record carries the timer in its signed metadata. The answer's
+   * `timer` is the verified value.
    */
   setTimer(chatId: string, ms: number): Promise<Chat>;
   /** A fork of this group's history seen by this device, or null. Sending is refused while there is one. */
