@@ -199,9 +199,9 @@ export function buildProgram(state: RunState, dispatch: Dispatch = runAction): C
     .action(act('chat resolve-fork', chats.chatResolveFork));
   chat
     .command('timer')
-    .description('disappearing messages: messages sent from now on vanish this long after they are stored (groups: admins; off: never)')
+    .description('disappearing messages: shows the verified timer, or sets it: messages sent from now on vanish this long after they are stored (groups: admins; off: never)')
     .argument('<chat>', 'chat reference')
-    .argument('<duration>', 'e.g. 30s, 5m, 12h, 7d, 2w, or off')
+    .argument('[duration]', 'e.g. 30s, 5m, 12h, 7d, 2w, or off (none: show the verified timer)')
     .action(act('chat timer', chatTimer));
   chat
     .command('digests')

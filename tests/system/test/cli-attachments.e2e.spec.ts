@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { clean, cli, type Cli } from './cli.js';
+import { as, clean, cli, type Cli } from './cli.js';
 
 const url = inject('bilUrl');
 const tag = randomBytes(3).toString('hex');
@@ -15,7 +15,6 @@ const bob = `bob_f${tag}`;
 let bil: Cli;
 let dir: string;
 
-const as = (profile: string, ...args: string[]) => ['--profile', profile, ...args];
 
 beforeAll(() => {
   bil = cli(url);

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { waitFor } from '@bil/testkit';
-import { clean, cli, events, type Cli } from './cli.js';
+import { as, clean, cli, events, type Cli } from './cli.js';
 
 const url = inject('bilUrl');
 const tag = randomBytes(3).toString('hex');
@@ -15,7 +15,6 @@ const carol = `carol_${tag}`;
 const group = `Picnic ${tag}`;
 let bil: Cli;
 
-const as = (profile: string, ...args: string[]) => ['--profile', profile, ...args];
 
 beforeAll(() => {
   bil = cli(url);

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FakeOpenAI, MODEL_SUMMARY } from '@bil/testkit';
-import { clean, cli, type Cli } from './cli.js';
+import { as, clean, cli, type Cli } from './cli.js';
 
 const url = inject('bilUrl');
 const digestKey = inject('digestServiceKey');
@@ -24,7 +24,6 @@ const trip = `Digest trip ${tag}`;
 const OTHER_KEY = Buffer.alloc(32, 9).toString('base64url');
 let bil: Cli;
 
-const as = (profile: string, ...args: string[]) => ['--profile', profile, ...args];
 const json = (r: { stdout: string }) => JSON.parse(r.stdout) as Record<string, unknown>[];
 
 beforeAll(async () => {

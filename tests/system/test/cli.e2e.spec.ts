@@ -6,7 +6,7 @@
 // cli-digest.e2e.spec.ts.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { clean, cli, events, type Cli } from './cli.js';
+import { as, clean, cli, events, type Cli } from './cli.js';
 import { freePort, waitFor } from '@bil/testkit';
 
 const url = inject('bilUrl');
@@ -17,7 +17,6 @@ const carol = `carol_${tag}`;
 const trip = `Trip ${tag}`;
 let bil: Cli;
 
-const as = (profile: string, ...args: string[]) => ['--profile', profile, ...args];
 
 beforeAll(() => {
   bil = cli(url);

@@ -36,6 +36,9 @@ export function cli(url: string, env: Record<string, string> = {}): Cli {
   });
 }
 
+/** `bil --profile <profile> args…`: the command line of one person's `bil` (profiles share the config directory). */
+export const as = (profile: string, ...args: string[]): string[] => ['--profile', profile, ...args];
+
 /** The JSON objects a `--json` listen wrote so far, one per line. */
 export function events(r: Run): Record<string, unknown>[] {
   return r

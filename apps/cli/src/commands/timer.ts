@@ -1,4 +1,7 @@
-// bil chat timer <chat> <duration|off>: the chat's disappearing-message timer.
+// bil chat timer <chat> [duration|off]: the chat's disappearing-message timer,
+// as this device verified it (a personal chat's signed statement, a group's
+// signed record; docs/cli.md), with a warning when the server's differs.
+import type { ChatTimer } from '@bil/sdk';
 import type { App } from '../app.js';
 import { usage } from '../errors.js';
 import { safe } from '../format.js';
@@ -28,12 +31,25 @@ export function formatDuration(ms: number): string {
   return parts.join(' ') || `${ms}ms`;
 }
 
-export async function chatTimer(app: App, ref: string, duration: string): Promise<void> {
+const ALERTS: Record<NonNullable<ChatTimer['alert']>, string> = {
+  server_differs: 'the server applies another timer than the one set in this chat',
+  statement_invalid: "the server's timer statement does not verify",
+  statement_replayed: 'the server showed an older timer statement than one verified before',
+  statement_missing: 'the server showed no timer statement although one was verified before',
+};
+
+export async function chatTimer(app: App, ref: string, duration: string | undefined): Promise<void> {
   const { client } = await app.open();
   const chat = await app.chat(ref);
-  const ms = parseDuration(duration);
-  await client.chats.setTimer(chat.chatId, ms);
-  app.out.result({ chatId: chat.chatId, disappearingMs: ms }, () => [
-    ms === 0 ? 'Disappearing messages are off.' : `Messages sent from now on disappear ${formatDuration(ms)} after they are stored.`,
+  const ms = duration === undefined ? undefined : parseDuration(duration);
+  const timer = (ms === undefined ? await client.chats.get(chat.chatId) : await client.chats.setTimer(chat.chatId, ms)).timer;
+  const verified = timer?.ms ?? 0;
+  if (timer?.alert) {
+    app.out.warn(`${ALERTS[timer.alert]} (server: ${formatDuration(timer.serverMs)}, verified: ${formatDuration(verified)}).`);
+  }
+  app.out.result({ chatId: chat.chatId, disappearingMs: verified, verified: timer?.verified ?? false, serverMs: timer?.serverMs ?? 0, alert: timer?.alert ?? null }, () => [
+    verified === 0
+      ? 'Disappearing messages are off.'
+      : `${ms === undefined ? 'Messages disappear' : 'Messages sent from now on disappear'} ${formatDuration(verified)} after they are stored${timer?.verified ? ' (verified)' : ''}.`,
   ]);
 }
