@@ -7,7 +7,7 @@
 // position in it (aria-posinset/setsize), and new incoming messages are read
 // out by a separate role="log" region (rows entering the DOM while scrolling
 // must not be announced).
-import { useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { BilClient, HistoryMessage } from '@bil/sdk';
 import { AttachmentView } from './AttachmentView.js';
@@ -39,8 +39,14 @@ export function MessageList(props: {
   handlers: Omit<MessageHandlers, 'onJump'>;
   client: BilClient;
 }): ReactNode {
-  const { history, myUserId, pending } = props;
+  const { history, myUserId } = props;
   const messages = history?.messages ?? [];
+  // A message the live connection delivered before its send was acknowledged is shown once, as sent.
+  const pending = useMemo(() => {
+    if (props.pending.length === 0) return props.pending;
+    const shown = new Set(messages.slice(-256).map((m) => m.messageId));
+    return props.pending.filter((p) => !shown.has(p.messageId));
+  }, [props.pending, messages]);
   const scroller = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: messages.length,

@@ -232,7 +232,7 @@ function ChatView({ session, entry }: { session: Session; entry: ChatEntry }): R
       {entry.chat.type === 'personal' && !state.names[entry.chat.peerUserId] && <Identify session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'personal' && <SafetyNumber session={session} userId={entry.chat.peerUserId} />}
       {showSafety && entry.chat.type === 'group' && <Members session={session} chatId={chatId} canManage={entry.chat.myRole !== 'member'} isOwner={entry.chat.myRole === 'owner'} title={title} />}
-      {showSafety && <Timer session={session} chatId={chatId} current={state.timers[chatId]} />}
+      {showSafety && <Timer session={session} chatId={chatId} current={state.timers[chatId]} alert={state.timerAlerts[chatId]} />}
       {chatId in state.digestOffers && <DigestOffer session={session} chatId={chatId} unread={state.digestOffers[chatId]!} />}
       <MessageList
         title={title}

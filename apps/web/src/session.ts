@@ -13,6 +13,8 @@ import {
   DEFAULT_MIN_UNREAD,
   uuidv7,
   type Chat,
+  type ChatTimer,
+  type TimerAlertEvent,
   type DigestMode,
   type DigestModelSettings,
   type DigestOutcome,
@@ -35,6 +37,10 @@ export interface ChatEntry {
   /** The newest message this device read or received, if any. */
   readonly last: HistoryMessage | null;
   readonly unread: number;
+  /** The chat's last seq when the server counted `unread`; messages above it are counted here, once each. */
+  readonly countedTo: number;
+  /** Seqs above `countedTo` counted in `unread` (live messages can arrive out of order, or twice after a catch-up). */
+  readonly countedAbove: ReadonlySet<number>;
 }
 
 export interface ChatHistory {
@@ -53,8 +59,10 @@ export interface ViewState {
   readonly chats: readonly ChatEntry[];
   readonly chatsLoaded: boolean;
   readonly history: Readonly<Record<string, ChatHistory>>;
-  /** Disappearing-message timers (ms) this run learned (set here, or the live `disappearing_timer_set`); the chat list doesn't carry them. */
+  /** Disappearing-message timers (ms) this run verified (set here, or re-verified after the live `disappearing_timer_set`); the chat list doesn't carry them. */
   readonly timers: Readonly<Record<string, number>>;
+  /** Per chat, the SDK's last `timer-alert` (the server's timer differs from the verified one, or it served a bad statement). */
+  readonly timerAlerts: Readonly<Record<string, TimerAlertEvent>>;
   readonly names: Readonly<Names>;
   /** Per chat: who is typing (user ids). */
   readonly typing: Readonly<Record<string, readonly string[]>>;
@@ -127,7 +135,8 @@ export class Session {
     this.#appStore = appStore;
     // What waited to be sent when the page closed waits again (resent with the same ids once live).
     const pending = Object.fromEntries(Object.entries(app.outbox).map(([chatId, list]) => [chatId, list.map((m) => ({ ...m, status: 'waiting' as const }))]));
-    this.#state = { account, chats: [], chatsLoaded: false, history: {}, timers: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
+    this.#state = { account, chats: [], chatsLoaded: false, history: {}, timers: {}, timerAlerts: {}, names: app.names, typing: {}, readByPeer: {}, live: 'closed', openChatId: null, keyChanges: {}, keyChangesLater: [], forks: {}, forksLater: [], ended: false, online: {}, groupMembers: {}, digestOffers: {}, pending };
+    client.on('timer-alert', (e) => this.#set({ timerAlerts: { ...this.#state.timerAlerts, [e.chatId]: e } }));
     client.on('safety-number-changed', (e) => {
       if (this.#state.keyChanges[e.userId]?.currentIdentityKey === e.currentIdentityKey) return;
       this.#set({ keyChangesLater: this.#state.keyChangesLater.filter((u) => u !== e.userId), keyChanges: { ...this.#state.keyChanges, [e.userId]: { previousIdentityKey: e.previousIdentityKey, currentIdentityKey: e.currentIdentityKey } } });
@@ -203,7 +212,8 @@ export class Session {
       live.on('updated', (u) => this.#updated(u));
       live.on('message-deleted', (d) => this.#deleted(d.chatId, d.messageId, d.reason));
       live.on('membership', (e) => {
-        if (e.event === 'disappearing_timer_set' && typeof e.data.disappearing_ms === 'number') this.#set({ timers: { ...this.#state.timers, [e.chatId]: e.data.disappearing_ms } });
+        // The event is the server's word: the timer shown is the one verified from the chat's signed statement or record.
+        if (e.event === 'disappearing_timer_set') void this.#verifyTimer(e.chatId);
       });
       live.on('typing', (t) => this.#typing(t.chatId, t.userId, t.active));
       live.on('receipt', (r) => {
@@ -321,9 +331,15 @@ export class Session {
           last = page?.messages.at(-1) ?? last;
         }
         const unread = chat.chatId === this.#state.openChatId ? 0 : chat.unreadCount;
-        return { chat, last, unread };
+        return { chat, last, unread, countedTo: chat.lastSeq, countedAbove: new Set<number>() };
       }),
     );
+    // Live messages counted while the list was loading and newer than what the server counted stay counted.
+    const current = new Map(this.#state.chats.map((e) => [e.chat.chatId, e]));
+    for (const [i, e] of entries.entries()) {
+      const newer = [...(current.get(e.chat.chatId)?.countedAbove ?? [])].filter((seq) => seq > e.countedTo);
+      if (newer.length > 0 && e.chat.chatId !== this.#state.openChatId) entries[i] = { ...e, unread: e.unread + newer.length, countedAbove: new Set(newer) };
+    }
     this.#subscribePresence(false);
     const openGone = this.#state.openChatId !== null && !entries.some((e) => e.chat.chatId === this.#state.openChatId);
     this.#set({ chats: entries.sort(byActivity), chatsLoaded: true, ...(openGone ? { openChatId: null } : {}) });
@@ -544,8 +560,22 @@ export class Session {
 
   /** Sets the chat's disappearing-message timer (ms, 0 = off); the server's word, as the SDK says. */
   async setTimer(chatId: string, ms: number): Promise<void> {
-    await this.client.chats.setTimer(chatId, ms);
-    this.#set({ timers: { ...this.#state.timers, [chatId]: ms } });
+    const chat = await this.client.chats.setTimer(chatId, ms);
+    this.#timerOf(chatId, chat.timer);
+  }
+
+  async #verifyTimer(chatId: string): Promise<void> {
+    try {
+      this.#timerOf(chatId, (await this.client.chats.get(chatId)).timer);
+    } catch {
+      // Shown again once the chat can be read.
+    }
+  }
+
+  #timerOf(chatId: string, timer: ChatTimer | undefined): void {
+    if (!timer) return;
+    const { [chatId]: _gone, ...others } = this.#state.timerAlerts;
+    this.#set({ timers: { ...this.#state.timers, [chatId]: timer.ms }, ...(timer.alert ? {} : { timerAlerts: others }) });
   }
 
   #deleted(chatId: string, messageId: string, reason: 'deleted_by_sender' | 'removed_by_server'): void {
@@ -657,7 +687,7 @@ export class Session {
     if (chatId in this.#state.digestOffers) return;
     const h = this.#state.history[chatId];
     const last = h?.messages.at(-1);
-    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId ? { ...e, unread: 0 } : e)) });
+    this.#set({ chats: this.#state.chats.map((e) => (e.chat.chatId === chatId ? { ...e, unread: 0, countedTo: Math.max(e.countedTo, e.chat.lastSeq), countedAbove: new Set<number>() } : e)) });
     if (!last) return;
     const entry = this.#state.chats.find((e) => e.chat.chatId === chatId);
     if (entry && entry.chat.lastReadSeq >= last.seq) return;
@@ -691,12 +721,16 @@ export class Session {
     const chats = this.#state.chats.map((e) => {
       if (e.chat.chatId !== m.chatId) return e;
       const newer = !e.last || e.last.seq <= m.seq;
-      // The server's count already includes everything up to the chat's lastSeq (a catch-up after the list loaded).
-      const already = (h?.messages.some((x) => x.seq === m.seq) ?? false) || m.seq <= e.chat.lastSeq;
+      // The server's count already includes everything up to the lastSeq it listed (a catch-up after the list
+      // loaded); above it each seq counts once, whatever order live messages arrive in.
+      const already = m.seq <= e.countedTo || e.countedAbove.has(m.seq) || (h?.messages.some((x) => x.seq === m.seq) ?? false);
+      const count = countUnread && !isOpen && !already;
       return {
+        ...e,
         chat: newer ? { ...e.chat, lastSeq: Math.max(e.chat.lastSeq, m.seq), lastActivityAt: m.createdAt } : e.chat,
         last: newer ? m : e.last,
-        unread: countUnread && !isOpen && !already ? e.unread + 1 : e.unread,
+        unread: count ? e.unread + 1 : e.unread,
+        countedAbove: count ? new Set(e.countedAbove).add(m.seq) : e.countedAbove,
       };
     });
     this.#set({ chats: chats.sort(byActivity) });

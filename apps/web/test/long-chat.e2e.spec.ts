@@ -60,7 +60,7 @@ describe.skipIf(skipReason !== null)(`a chat of ${N} messages in the browser`, (
       await Promise.all(Array.from({ length: Math.min(8, M - i + 1) }, (_, k) => bob.messages.send(chat.chatId, `live ${i + k} of ${M}`)));
     }
     const liveSent = (Date.now() - liveStart) / 1000;
-    await alice.page.waitForFunction((want) => document.querySelector('.chat-item .badge')?.textContent?.startsWith(want), `${N + M}`, { timeout: 20 * 60_000, polling: 50 });
+    await alice.page.waitForFunction((want) => document.querySelector('.chat-item .badge')?.textContent?.startsWith(want), `${N + M}`, { timeout: Math.max(180_000, (N + M) * 200), polling: 50 }); // a miss fails in minutes, not 20
     const liveSeconds = (Date.now() - liveStart) / 1000;
 
     // Open the chat: the newest messages, at the bottom.
