@@ -82,6 +82,11 @@ export async function makeUser(baseUrl: string): Promise<User> {
   return user as User;
 }
 
+/**
+ * `n` accounts, 4 registrations in flight: identity hashes 2 passwords at
+ * once, and 12 in flight on a loaded 2-core machine made registrations wait
+ * past the gateway's deadline (500 internal error, the run lost).
+ */
 export function makeUsers(baseUrl: string, n: number): Promise<User[]> {
   return pool(Array.from({ length: n }), 4, () => makeUser(baseUrl));
 }

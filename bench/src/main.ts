@@ -18,12 +18,14 @@ import { storm } from './measure/storm.js';
 import { startStacks } from './stack.js';
 import { renderTable, type Table } from './stats.js';
 
+// In run order: idle sockets first, on processes that have not yet grown and
+// shrunk their heaps (RSS per socket is otherwise lost in memory returned).
 const MEASUREMENTS: Record<string, Measurement> = {
+  sockets,
   'one-to-one': oneToOne,
   'hot-chat': hotChat,
   history,
   fanout,
-  sockets,
   storm,
   digest,
   login,
