@@ -189,7 +189,20 @@ describe.skipIf(!chatStackBuilt || !existsSync(digestMain) || !existsSync(delive
   }, 60_000);
 
   it('a timed-out server digest carries its request id and a JSON pending request that resumes', async () => {
-    const err = (await bob.client.digest([chatId], { names, timeoutMs: 1, pollMs: 1 }).catch((e: unknown) => e)) as DigestFailedError;
+    // The worker can finish before the client's first look (this range was
+    // summarised above), so the first answer for the request is held back as
+    // "pending": the client must then give up at its deadline, not wait.
+    let heldBack = false;
+    const slow: FetchLike = async (url, init) => {
+      const res = await fetch(url, init);
+      if (heldBack || (init.method ?? 'GET') !== 'GET' || !new URL(url).pathname.startsWith('/v1/digests/')) return res;
+      heldBack = true;
+      const { digest } = (await res.json()) as { digest: Record<string, unknown> };
+      return new Response(JSON.stringify({ digest: { ...digest, status: 'pending', results: [] } }), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const impatient = new BilClient({ baseUrl: stack.baseUrl, keyStore: bob.store, fetch: slow, digest: { serviceIdentityKey } });
+    const err = (await impatient.digest([chatId], { names, timeoutMs: 1, pollMs: 1 }).catch((e: unknown) => e)) as DigestFailedError;
+    expect(heldBack).toBe(true);
     expect(err).toBeInstanceOf(DigestFailedError);
     expect(err.reason).toBe('client_timeout');
     expect(err.requestId).toMatch(/^[0-9a-f-]{36}$/);
