@@ -48,13 +48,13 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
     await item.waitFor({ timeout: 30_000 });
     await item.click();
     await page.locator('.message.theirs', { hasText: 'the newest message from Bob' }).waitFor({ timeout: 30_000 });
-    await expect.poll(() => page.locator('.message').count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => page.locator('.message').count(), { timeout: 30_000 }).toBe(1);
     // "Load older" pages on from the span the server covered, past the pages with nothing to show.
     await page.getByRole('button', { name: 'Load older messages' }).click();
     const oldRow = page.locator(`.message[data-message-id="${oldest.messageId}"]`);
     await oldRow.waitFor({ timeout: 30_000 });
     await oldRow.getByRole('button', { name: /^👍 1: / }).waitFor();
-    await expect.poll(() => page.getByRole('button', { name: 'Load older messages' }).count(), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => page.getByRole('button', { name: 'Load older messages' }).count(), { timeout: 30_000 }).toBe(0);
 
     // Reply to Bob's newest: the quote shows above Alice's message, and Bob's SDK reads the reply.
     const newRow = page.locator(`.message[data-message-id="${newest.messageId}"]`);
@@ -100,7 +100,7 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
     await bob.messages.sendText(chatId, 'about that first one', { replyTo: oldest.messageId });
     const reply = page.locator('.message.theirs', { hasText: 'about that first one' });
     await reply.getByRole('button', { name: /^Reply to .*the oldest message from Bob/ }).click({ timeout: 30_000 });
-    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-message-id')), { timeout: 10_000 }).toBe(oldest.messageId);
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-message-id')), { timeout: 30_000 }).toBe(oldest.messageId);
 
     // Delete for me: the message leaves Alice's page, and stays gone after a reload; Bob still has it.
     await oldRow.getByRole('button', { name: 'Message actions' }).click();
@@ -113,7 +113,7 @@ describe.skipIf(skipReason !== null)('replies, reactions, edits and delete for m
       await page.getByRole('button', { name: 'Load older messages' }).click();
       await page.waitForTimeout(300);
     }
-    await expect.poll(() => oldRow.count(), { timeout: 10_000 }).toBe(0);
+    await expect.poll(() => oldRow.count(), { timeout: 30_000 }).toBe(0);
     // Bob's reply still shows the quote he signed; its original is not there to jump to.
     await page.getByRole('button', { name: /^Reply to .*the oldest message from Bob/ }).click();
     await page.getByRole('status').filter({ hasText: 'The original message isn’t available' }).waitFor({ timeout: 30_000 });

@@ -44,7 +44,7 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
     await page.getByRole('button', { name: alice.username }).click();
     await page.getByRole('heading', { name: 'Notifications' }).waitFor();
     const toggle = page.getByRole('switch', { name: /New message notifications/ });
-    await expect.poll(() => toggle.isEnabled(), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => toggle.isEnabled(), { timeout: 30_000 }).toBe(true);
     await axe(page, 'notifications');
 
     // Headless Chromium can't reach a push service: the switch says so and stays off.
@@ -84,7 +84,7 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
     const answer = await put;
     expect(answer.status()).toBe(200);
     expect(JSON.parse(answer.request().postData() ?? '{}')).toEqual({ endpoint: sub.json.endpoint, keys: sub.json.keys });
-    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('true');
+    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 30_000 }).toBe('true');
     // It subscribed with the server's VAPID key.
     const key = await page.evaluate(async () => {
       const s = await (await navigator.serviceWorker.getRegistration('/'))?.pushManager.getSubscription();
@@ -109,20 +109,26 @@ describe.skipIf(skipReason !== null)('Web Push in the web client', () => {
     await bob.register({ username: `bob-${run}`, password: 'bob correct horse battery' });
     const { chatId } = await bob.chats.createPersonal((await bob.contacts.find(alice.username)).userId);
     await page.goto('about:blank');
-    await new Promise((r) => setTimeout(r, 1500));
-    await bob.messages.send(chatId, 'are you there?');
-    await expect.poll(() => sub.received().length, { timeout: 60_000 }).toBeGreaterThan(0);
+    // Delivery pushes only to devices it no longer holds a socket for, and it
+    // may see the close a while later on a busy machine: Bob writes again
+    // until a push comes (pushes are collapsed per chat, so still one chat).
+    for (let i = 0; sub.received().length === 0 && i < 12; i++) {
+      await new Promise((r) => setTimeout(r, 1500));
+      await bob.messages.send(chatId, `are you there? (${i + 1})`);
+      await expect.poll(() => sub.received().length, { timeout: 5_000 }).toBeGreaterThan(0).catch(() => undefined);
+    }
+    expect(sub.received().length).toBeGreaterThan(0);
     expect(sub.decrypt(sub.received()[0]!.body).toString('utf8')).toBe('{"type":"bil.push.v1","chats":1}');
 
     // Off: the subscription is deleted on the server and in the browser.
     await reopen(alice);
     await standIn(vapid.vapid_public_key); // the browser keeps its subscription across page loads
     await page.getByRole('button', { name: alice.username }).click();
-    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('true');
+    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 30_000 }).toBe('true');
     const del = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().endsWith('/push-subscription'), { timeout: 60_000 });
     await toggle.click();
     expect((await del).status()).toBe(204);
-    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('false');
+    await expect.poll(() => toggle.getAttribute('aria-checked'), { timeout: 30_000 }).toBe('false');
     expect(alice.problems).toEqual([]);
   });
 });

@@ -96,7 +96,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     await bob.page.getByRole('button', { name: 'Check' }).click();
     await bob.page.getByRole('heading', { name: alice.username }).waitFor();
     await bob.page.getByLabel(/^Message to /).pressSequentially('Hi Al', { delay: 20 });
-    await alice.page.locator('.typing', { hasText: 'is typing' }).waitFor({ timeout: 15_000 });
+    await alice.page.locator('.typing', { hasText: 'is typing' }).waitFor({ timeout: 30_000 });
     await bob.page.getByLabel(/^Message to /).fill('');
     await send(bob, 'Hi Alice! Received, live.');
     await alice.page.locator('.message.theirs', { hasText: 'Hi Alice! Received, live.' }).waitFor({ timeout: 30_000 });
@@ -244,7 +244,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     alice.page.once('dialog', (d) => void d.accept());
     await alice.page.locator('.devices li').filter({ hasNotText: '(this browser)' }).getByRole('button', { name: 'Revoke' }).click();
     await alice.page.locator('.devices li').nth(1).waitFor({ state: 'detached', timeout: 30_000 });
-    await second.page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 15_000 });
+    await second.page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 30_000 });
     await second.page.getByLabel('Account password').fill(alice.password);
     await second.page.getByRole('button', { name: 'Sign in' }).click();
     await second.page.getByRole('alert').filter({ hasText: 'This device was revoked.' }).waitFor({ timeout: 30_000 });
@@ -364,7 +364,7 @@ describe.skipIf(skipReason !== null)('the web client in Chromium against the rea
     expect(elsewhere.filter((r) => r.body.includes('sk-bobs-own-key') || r.body.includes('Please confirm'))).toEqual([]);
     await bob.page.getByRole('button', { name: 'Mark all as read' }).click();
     await bob.page.locator('.digest').waitFor({ state: 'detached' });
-    await item.locator('.badge').waitFor({ state: 'detached', timeout: 15_000 });
+    await item.locator('.badge').waitFor({ state: 'detached', timeout: 30_000 });
     expect(bob.problems).toEqual([]);
   });
 
