@@ -127,6 +127,7 @@ export interface LiveClientDeps {
   readonly messages: MessagesApi;
   /** Re-reads a user's devices against the pin (emits the client's `safety-number-changed` when it differs). */
   checkContact(userId: string): Promise<unknown>;
+  /** The client's `safety-number-changed`, already once per change: the live client passes it on as it is. */
   onSafetyNumberChanged(listener: Listener<LiveClientEvents['safety-number-changed']>): () => void;
   /** Wakes a `client.digest()` waiting for this request. */
   digestSettled(requestId: string): void;
@@ -153,8 +154,7 @@ export class LiveClient {
   #detach: () => void;
   /** Per chat, seqs already emitted above the cursor (live, past a gap history had not filled). */
   readonly #shownAhead = new Map<string, Set<number>>();
-  /** `userId:identityKey` already reported, and senders being checked. */
-  readonly #reported = new Set<string>();
+  /** Senders whose devices are being checked against their pins. */
   readonly #checking = new Set<string>();
 
   constructor(deps: LiveClientDeps, options: LiveClientOptions = {}) {
@@ -220,7 +220,7 @@ export class LiveClient {
       if (s.state === 'waiting') this.#events.emit('reconnecting', { attempt: s.attempt ?? 0, delayMs: s.delayMs ?? 0 });
       this.#events.emit('state', { state: s.state });
     });
-    this.#detach = deps.onSafetyNumberChanged((e) => this.#reportIdentityChange(e));
+    this.#detach = deps.onSafetyNumberChanged((e) => this.#events.emit('safety-number-changed', e));
     if (options.start ?? true) this.start();
   }
 
@@ -239,7 +239,7 @@ export class LiveClient {
   /** Connects (again after close()); keeps reconnecting with backoff until close() or a final close. */
   start(): void {
     this.#detach();
-    this.#detach = this.#deps.onSafetyNumberChanged((e) => this.#reportIdentityChange(e));
+    this.#detach = this.#deps.onSafetyNumberChanged((e) => this.#events.emit('safety-number-changed', e));
     this.#conn.start();
   }
 
@@ -424,13 +424,6 @@ export class LiveClient {
         .catch(() => undefined)
         .finally(() => this.#checking.delete(userId));
     }
-  }
-
-  #reportIdentityChange(e: LiveClientEvents['safety-number-changed']): void {
-    const tag = `${e.userId}:${e.currentIdentityKey}`;
-    if (this.#reported.has(tag)) return;
-    this.#reported.add(tag);
-    this.#events.emit('safety-number-changed', e);
   }
 }
 
