@@ -1,6 +1,6 @@
 // One system for the suite (test/global-setup.ts); each file starts its own
-// malicious proxy in front of it. Files run one at a time: every test
-// generates RSA keys and runs scrypt, and the machine has 2 cores.
+// malicious proxy in front of it. Two files at a time (vitest.base.ts): every
+// test generates RSA keys and runs scrypt, but files also wait on the system.
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from '../../vitest.base.js';
 
@@ -9,7 +9,6 @@ export default mergeConfig(
   defineConfig({
     test: {
       globalSetup: ['test/global-setup.ts'],
-      fileParallelism: false,
       testTimeout: 90_000,
       hookTimeout: 120_000,
     },

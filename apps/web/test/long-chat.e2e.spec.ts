@@ -56,11 +56,18 @@ describe.skipIf(skipReason !== null)(`a chat of ${N} messages in the browser`, (
     // Live: Bob writes more while the page is open on the chat list; the page shows each as it comes.
     const M = Math.min(N, 200);
     const liveStart = Date.now();
+    const consoleLines: string[] = [];
+    alice.page.on('console', (m) => m.type() !== 'debug' && consoleLines.push(`${m.type()}: ${m.text()}`.slice(0, 300)));
     for (let i = 1; i <= M; i += 8) {
       await Promise.all(Array.from({ length: Math.min(8, M - i + 1) }, (_, k) => bob.messages.send(chat.chatId, `live ${i + k} of ${M}`)));
     }
     const liveSent = (Date.now() - liveStart) / 1000;
-    await alice.page.waitForFunction((want) => document.querySelector('.chat-item .badge')?.textContent?.startsWith(want), `${N + M}`, { timeout: Math.max(180_000, (N + M) * 200), polling: 50 }); // a miss fails in minutes, not 20
+    await alice.page
+      .waitForFunction((want) => document.querySelector('.chat-item .badge')?.textContent?.startsWith(want), `${N + M}`, { timeout: Math.max(180_000, (N + M) * 200), polling: 50 }) // a miss fails in minutes, not 20
+      .catch(async (err: unknown) => {
+        console.log(`badge: ${await item.locator('.badge').textContent().catch(() => '?')}; page problems: ${JSON.stringify(alice.problems.slice(-5))}; console: ${JSON.stringify(consoleLines.slice(-20))}`);
+        throw err;
+      });
     const liveSeconds = (Date.now() - liveStart) / 1000;
 
     // Open the chat: the newest messages, at the bottom.
