@@ -83,8 +83,11 @@ export class GrpcServer {
       const cid = sanitizeCorrelationId(call.metadata.get(CORRELATION_HEADER)[0]);
       const started = process.hrtime.bigint();
       // Aborted when the caller has gone (cancelled, or its deadline passed): work may be dropped.
+      // grpc-js also reports 'cancelled' after every answered call: ignored then
+      // (an abort there cost a DOMException and its listeners per call).
       const gone = new AbortController();
-      call.once('cancelled', () => gone.abort());
+      let answered = false;
+      call.once('cancelled', () => answered || gone.abort());
       const deadline = call.getDeadline();
       const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline - Date.now() : Infinity;
       const timer = Number.isFinite(ms) ? setTimeout(() => gone.abort(), Math.max(0, Math.min(ms, 2 ** 31 - 1))) : undefined;
@@ -94,6 +97,7 @@ export class GrpcServer {
         try {
           const res = await fn(call.request, call);
           this.outage.ok();
+          answered = true;
           callback(null, res);
         } catch (err) {
           // A dependency outage is `unavailable` (503 + Retry-After at the edge), not a bug.
@@ -107,6 +111,7 @@ export class GrpcServer {
           } else {
             logger.info({ method, code: app.code }, 'rpc refused');
           }
+          answered = true;
           callback(toServiceError(app ?? err) as ServiceError);
         } finally {
           clearTimeout(timer);
