@@ -53,6 +53,7 @@ describe('GrpcServer call signal', () => {
   const json = { serialize: (v: unknown) => Buffer.from(JSON.stringify(v)), deserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown };
   const method = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize });
   const definition = { Wait: method('/test.Calls/Wait'), Quick: method('/test.Calls/Quick') };
+  type Unary = (req: object, cb: (err: ServiceError | null, res: unknown) => void) => { cancel(): void };
 
   it('aborts when the caller cancels, and not after an answered call', async () => {
     const auth = new ServiceAuth('test', 'a-test-secret-of-at-least-32-characters');
@@ -75,12 +76,12 @@ describe('GrpcServer call signal', () => {
     } as never);
     const port = await server.listen('127.0.0.1', 0);
     const Calls = makeGenericClientConstructor(definition as never, 'Calls');
-    const client = new Calls(`127.0.0.1:${port}`, credentials.createInsecure(), auth.clientOptions('test', clientOptions)) as unknown as Record<string, (req: object, cb: (err: ServiceError | null, res: unknown) => void) => { cancel(): void }>;
+    const client = new Calls(`127.0.0.1:${port}`, credentials.createInsecure(), auth.clientOptions('test', clientOptions)) as unknown as Record<'Quick' | 'Wait', Unary> & { close(): void };
     try {
-      expect(await new Promise((resolve, reject) => client.Quick!({}, (err, res) => (err ? reject(err) : resolve(res))))).toEqual({ ok: true });
+      expect(await new Promise((resolve, reject) => client.Quick({}, (err, res) => (err ? reject(err) : resolve(res))))).toEqual({ ok: true });
       await new Promise((r) => setTimeout(r, 50)); // grpc-js reports 'cancelled' on the next tick after answering
       expect(seen.quick?.aborted).toBe(false);
-      const call = client.Wait!({}, () => undefined);
+      const call = client.Wait({}, () => undefined);
       await started;
       expect(seen.wait?.aborted).toBe(false);
       call.cancel();
