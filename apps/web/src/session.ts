@@ -110,6 +110,8 @@ const quoteOf = (messages: readonly HistoryMessage[] | undefined, messageId: str
 const OUTAGE_RETRY_MS = 5000;
 const transient = (err: unknown): boolean => err instanceof BilNetworkError || (err instanceof BilApiError && err.status >= 502 && err.status <= 504);
 const TYPING_MS = 6000;
+/** A person whose presence was asked for and not answered yet is asked again after this long at the earliest. */
+const PRESENCE_ASK_MS = 2000;
 
 const activity = (e: ChatEntry): number => Math.max(Date.parse(e.chat.lastActivityAt) || 0, e.last ? Date.parse(e.last.createdAt) || 0 : 0);
 const byActivity = (a: ChatEntry, b: ChatEntry): number => activity(b) - activity(a);
@@ -125,6 +127,8 @@ export class Session {
   readonly client: BilClient;
   readonly #appStore: SealedJsonStore<AppData>;
   #live: LiveClient | null = null;
+  /** When each person's presence was last asked for (see #askPresence). */
+  readonly #presenceAskedAt = new Map<string, number>();
   #state: ViewState;
   readonly #listeners = new Set<() => void>();
   readonly #typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -350,8 +354,22 @@ export class Session {
     const me = this.#state.account.userId;
     const members = Object.values(this.#state.groupMembers).flat();
     const peers = [...new Set([...this.#state.chats.filter((e) => e.chat.type === 'personal').map((e) => e.chat.peerUserId), ...members])].filter((u) => u !== me);
-    const ask = all ? peers : peers.filter((u) => !(u in this.#state.online));
-    if (ask.length > 0) this.#live?.subscribePresence(ask.slice(0, 200));
+    this.#askPresence(all ? peers : peers.filter((u) => !(u in this.#state.online)), all);
+  }
+
+  /**
+   * Asks delivery for these people's presence; one not answered yet is asked
+   * again at most every PRESENCE_ASK_MS (unless `fresh`: a new connection has
+   * no subscriptions). Without that, a burst of messages from a peer asked once
+   * per message, past delivery's presence_subscribe limit, and the rate_limited
+   * answers counted towards closing the socket (too_many_errors).
+   */
+  #askPresence(userIds: string[], fresh = false): void {
+    const now = Date.now();
+    const ask = fresh ? userIds : userIds.filter((u) => now - (this.#presenceAskedAt.get(u) ?? -Infinity) >= PRESENCE_ASK_MS);
+    if (ask.length === 0 || !this.#live) return;
+    for (const u of ask.slice(0, 200)) this.#presenceAskedAt.set(u, now);
+    this.#live.subscribePresence(ask.slice(0, 200));
   }
 
   /** Reloads the list after a live event; a failure (offline, say) waits for the next event or reconnect. */
@@ -709,7 +727,7 @@ export class Session {
     if (!known) this.#refreshSoon();
     // Delivery accepts a presence subscription once the connection has seen the chat (sync or live traffic): ask again now.
     const entry = this.#state.chats.find((e) => e.chat.chatId === m.chatId);
-    if (entry?.chat.type === 'personal' && !(entry.chat.peerUserId in this.#state.online)) this.#live?.subscribePresence([entry.chat.peerUserId]);
+    if (entry?.chat.type === 'personal' && !(entry.chat.peerUserId in this.#state.online)) this.#askPresence([entry.chat.peerUserId]);
     if (m.senderUserId !== this.#state.account.userId) this.#typing(m.chatId, m.senderUserId, false);
     if (this.#state.openChatId === m.chatId && document.visibilityState === 'visible') void this.#markRead(m.chatId);
   }

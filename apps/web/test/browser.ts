@@ -146,6 +146,8 @@ export interface WebSystem {
   /** The gateway's base URL with a trailing slash (it serves the app at /). */
   readonly url: string;
   readonly env: TestEnv;
+  /** The services' ports (metrics included). */
+  readonly ports: Awaited<ReturnType<typeof freePorts>>;
   stop(): Promise<void>;
 }
 
@@ -163,6 +165,7 @@ export async function startWebSystem(name: string, extra: (ports: Awaited<Return
   return {
     url: `http://127.0.0.1:${ports.BIL_GATEWAY_PORT}/`,
     env,
+    ports,
     stop: async () => {
       const code = await stopSystem(system);
       if (code !== 0) process.stderr.write(`the system stopped with ${code}:\n${system.output().slice(-4000)}\n`);

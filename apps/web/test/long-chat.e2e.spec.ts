@@ -69,6 +69,11 @@ describe.skipIf(skipReason !== null)(`a chat of ${N} messages in the browser`, (
         throw err;
       });
     const liveSeconds = (Date.now() - liveStart) / 1000;
+    // The page stayed within delivery's frame limits all along (a presence_subscribe per message once
+    // broke them, and 20 refused frames close the socket).
+    const metrics = await (await fetch(`http://127.0.0.1:${system.ports.DELIVERY_METRICS_PORT}/metrics`)).text();
+    const bad = metrics.split('\n').filter((l) => l.startsWith('bil_delivery_bad_frames_total'));
+    expect(bad.map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0), bad.join('; ')).toBe(0);
 
     // Open the chat: the newest messages, at the bottom.
     await item.click();
