@@ -112,6 +112,8 @@ const transient = (err: unknown): boolean => err instanceof BilNetworkError || (
 const TYPING_MS = 6000;
 /** A person whose presence was asked for and not answered yet is asked again after this long at the earliest. */
 const PRESENCE_ASK_MS = 2000;
+/** How often the chat list is re-read from the server while live (a safety net under the live frames). */
+const LIST_CHECK_MS = 45_000;
 
 const activity = (e: ChatEntry): number => Math.max(Date.parse(e.chat.lastActivityAt) || 0, e.last ? Date.parse(e.last.createdAt) || 0 : 0);
 const byActivity = (a: ChatEntry, b: ChatEntry): number => activity(b) - activity(a);
@@ -132,6 +134,8 @@ export class Session {
   #state: ViewState;
   readonly #listeners = new Set<() => void>();
   readonly #typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Re-reads the chat list now and then while live (see LIST_CHECK_MS). */
+  #listCheck: ReturnType<typeof setInterval> | undefined;
   #lastTypingSent = 0;
 
   private constructor(client: BilClient, appStore: SealedJsonStore<AppData>, account: LocalAccount, app: AppData) {
@@ -205,6 +209,12 @@ export class Session {
   async start(): Promise<void> {
     if (!this.#live) {
       window.addEventListener('online', this.#onOnline);
+      // The list's unread counts and last messages are the server's again every LIST_CHECK_MS while
+      // live and visible: live frames are the fast path, not the only one, so a missed one (a tail
+      // with no later message to show the gap) is not missed for long.
+      this.#listCheck = setInterval(() => {
+        if (this.#state.live === 'live' && document.visibilityState === 'visible') this.#refreshSoon();
+      }, LIST_CHECK_MS);
       const live = this.client.live();
       this.#live = live;
       live.on('state', ({ state }) => {
@@ -248,6 +258,8 @@ export class Session {
     window.removeEventListener('online', this.#onOnline);
     this.#live?.close();
     this.#live = null;
+    clearInterval(this.#listCheck);
+    this.#listCheck = undefined;
     for (const t of this.#typingTimers.values()) clearTimeout(t);
   }
 
