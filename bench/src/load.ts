@@ -2,6 +2,8 @@
 // spread evenly), never by acknowledgements, and latency counts from the
 // scheduled time, so a server that falls behind shows it instead of slowing
 // the generator down (no coordinated omission).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { nextBody, post, type Target } from './clients.js';
 import { cpuDelta, sampleCpu, type Processes } from './proc.js';
 import { summarise, type Summary } from './stats.js';
@@ -17,10 +19,16 @@ export interface Tracker {
   /** send → last delivery of each message. */
   lastDeliver: number[];
   seen: Map<string, number>;
+  /** message id → ack latency (only when tracing). */
+  acks?: Map<string, number>;
+  /** message id → first delivery latency (only when tracing). */
+  firsts?: Map<string, number>;
 }
 
+const TRACE_DIR = process.env.BENCH_TRACE_DIR;
+
 export function tracker(expected = 1): Tracker {
-  return { sent: new Map(), expected, ack: [], deliver: [], lastDeliver: [], seen: new Map() };
+  return { sent: new Map(), expected, ack: [], deliver: [], lastDeliver: [], seen: new Map(), ...(TRACE_DIR ? { acks: new Map(), firsts: new Map() } : {}) };
 }
 
 /** Called by the receivers for every message id that arrives. */
@@ -31,6 +39,7 @@ export function delivered(t: Tracker, messageId: string): void {
   t.deliver.push(now - at);
   const n = (t.seen.get(messageId) ?? 0) + 1;
   t.seen.set(messageId, n);
+  if (n === 1) t.firsts?.set(messageId, now - at);
   if (n === t.expected) t.lastDeliver.push(now - at);
 }
 
@@ -61,6 +70,8 @@ export interface StepOptions {
   processes: Processes;
   /** How long to wait for the last acks and deliveries after the last send. */
   drainMs?: number;
+  /** With BENCH_TRACE_DIR set: the step's per-send timings are written to <dir>/<trace>.json (tail analysis). */
+  trace?: string;
 }
 
 export async function runStep(o: StepOptions): Promise<StepResult> {
@@ -86,6 +97,7 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
           if (status >= 200 && status < 300) {
             acked++;
             t.ack.push(performance.now() - scheduled);
+            t.acks?.set(messageId, performance.now() - scheduled);
           } else failed++;
         });
       }
@@ -98,6 +110,12 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
   const deliveredAll = () => [...t.sent.keys()].every((id) => (t.seen.get(id) ?? 0) >= t.expected);
   while (performance.now() < drainUntil && (answered < total || !deliveredAll())) await new Promise((r) => setTimeout(r, 20));
   const after = await sampleCpu(o.processes);
+  if (TRACE_DIR && o.trace) {
+    // [ms after the step's start the send was scheduled, ack latency, first delivery latency] per send, in send order.
+    const rows = [...t.sent].map(([id, at]) => [Math.round(at - start), t.acks?.get(id) ?? null, t.firsts?.get(id) ?? null]);
+    mkdirSync(TRACE_DIR, { recursive: true });
+    writeFileSync(join(TRACE_DIR, `${o.trace}.json`), JSON.stringify(rows));
+  }
   const complete = [...t.sent.keys()].filter((id) => (t.seen.get(id) ?? 0) >= t.expected).length;
   const ack = summarise(t.ack);
   const deliver = summarise(t.deliver);

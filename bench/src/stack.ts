@@ -5,7 +5,7 @@
 // database of its own. Neither touches anything it did not create.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createTestEnv, freePort, freePorts, startNatsServer, startSystem, stopSystem, systemEnv, testSettings, type ManagedServer, type Ports, type Run, type TestEnv } from '@bil/testkit';
@@ -76,6 +76,12 @@ export async function startStacks(log: (s: string) => void): Promise<Stack> {
   let system: Run;
   try {
     system = await startSystem(settings);
+    // BENCH_SYSTEM_LOG=<file>: what the services print from here on (e.g. with BIL_NODE_ARGS=--trace-gc).
+    if (process.env.BENCH_SYSTEM_LOG) {
+      const out = createWriteStream(process.env.BENCH_SYSTEM_LOG);
+      system.child.stdout!.pipe(out);
+      system.child.stderr!.pipe(out);
+    }
   } catch (err) {
     await env.cleanup();
     await nats.cleanup();

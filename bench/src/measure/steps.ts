@@ -34,7 +34,7 @@ export async function stepSystems(ctx: Ctx, world: World, targets: Target[], rat
       if (!going.has(s.name)) continue;
       const t = tracker(expected);
       world.active.t = t;
-      const r = await runStep({ rate, seconds, targets, url: s.url, t, processes: ctx.stack.processes });
+      const r = await runStep({ rate, seconds, targets, url: s.url, t, processes: ctx.stack.processes, trace: `${label.replace(/[^a-z0-9]+/gi, '-')}-${s.name}-${rate}` });
       world.active.t = undefined;
       out[s.name]!.push(r);
       ctx.log(
