@@ -79,9 +79,9 @@ describe.skipIf(skipReason !== null)(`a chat of ${N} messages in the browser`, (
       console.warn(`long-chat: the badge reached ${N + M} only ${(liveSeconds - liveSent).toFixed(0)} s after the last send: live frames were missed, the list check repaired the count; delivery: ${delivery.join('; ')}`);
     }
     // The page stayed within delivery's frame limits all along (a presence_subscribe per message once
-    // broke them, and 20 refused frames close the socket).
+    // broke them, and more than 20 refused frames close the socket) and sent no malformed frame.
     const metrics = await (await fetch(`http://127.0.0.1:${system.ports.DELIVERY_METRICS_PORT}/metrics`)).text();
-    const bad = metrics.split('\n').filter((l) => l.startsWith('bil_delivery_bad_frames_total'));
+    const bad = metrics.split('\n').filter((l) => l.startsWith('bil_delivery_bad_frames_total') || l.startsWith('bil_delivery_rate_limited_frames_total'));
     expect(bad.map((l) => Number(l.split(' ').at(-1))).reduce((a, b) => a + b, 0), bad.join('; ')).toBe(0);
 
     // Open the chat: the newest messages, at the bottom.

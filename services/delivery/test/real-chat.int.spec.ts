@@ -281,6 +281,11 @@ describe.skipIf(!deliveryBuilt || !existsSync(chatMain))('delivery with the real
     expect(limited.details).toMatchObject({ retry_after_ms: expect.any(Number) });
     // 40 frames, a burst of 10: more than 20 refused, so the socket is closed as too_many_errors.
     expect((await cBob.closed).code).toBe(4010);
+    // Operators see them as rate-limited, apart from malformed frames.
+    const counter = (text: string, name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))?.split(' ').at(-1) ?? NaN);
+    const metrics = await b.metrics();
+    expect(counter(metrics, 'bil_delivery_rate_limited_frames_total')).toBeGreaterThan(20);
+    expect(counter(metrics, 'bil_delivery_bad_frames_total')).toBe(0);
     await new Promise((r) => setTimeout(r, 300));
     const relayed = cAlice.frames.filter((f) => f.type === 'typing').length;
     expect(relayed).toBeGreaterThan(0);

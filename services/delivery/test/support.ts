@@ -290,6 +290,8 @@ export interface DeliveryNode {
   pid: number;
   port: number;
   url: string;
+  /** The node's Prometheus text (GET /metrics). */
+  metrics(): Promise<string>;
   output(): string;
   kill(): void;
   stop(): Promise<void>;
@@ -303,6 +305,7 @@ export async function startNode(
   nodeArgs: string[] = [],
 ): Promise<DeliveryNode> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const p = await spawnNode(`node ${id}`, deliveryMain, {
     env: {
       ...env.serviceEnv,
@@ -310,7 +313,7 @@ export async function startNode(
       DELIVERY_NODE_ID: id,
       DELIVERY_HOST: '127.0.0.1',
       DELIVERY_WS_PORT: String(port),
-      DELIVERY_METRICS_PORT: '0',
+      DELIVERY_METRICS_PORT: String(metricsPort),
       IDENTITY_GRPC_URL: backends.identity,
       CHAT_GRPC_URL: backends.chat,
       DELIVERY_HEARTBEAT_MS: '1000',
@@ -332,6 +335,7 @@ export async function startNode(
     pid: child.pid ?? 0,
     port,
     url: `ws://127.0.0.1:${port}/v1/ws`,
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
     output: p.output,
     kill: () => child.kill('SIGKILL'),
     stop: p.stop,

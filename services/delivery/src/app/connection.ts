@@ -24,6 +24,7 @@ import {
 import { FrameLimiter } from '../domain/frame-limits.js';
 import type { ChatBackend } from '../infra/backends.js';
 import { frameErrorCode, pageMessage } from './backend-frames.js';
+import type { DeliveryCounter } from './metrics.js';
 import { Sequencer, type LiveFrame, type PageMessage, type SequencerAction } from './sequencer.js';
 import type { DeviceActor, SharedPage } from './shared-pages.js';
 
@@ -69,7 +70,7 @@ export interface ConnectionHost {
    * chat at about the same time (shared-pages.ts).
    */
   sharedPage(chatId: string, actor: DeviceActor, after: number): Promise<SharedPage>;
-  count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n?: number): void;
+  count(metric: DeliveryCounter, n?: number): void;
 }
 
 const PAGE = 200;
@@ -265,7 +266,7 @@ export class Connection {
     }
     const allowed = (this.limiter ??= new FrameLimiter()).take(frame.type, Date.now());
     if (!allowed.ok) {
-      this.host.count('bad_frames');
+      this.host.count('rate_limited');
       this.send(errorFrame('rate_limited', `too many ${frame.type} frames; slow down`, frame.id, { retry_after_ms: allowed.retryAfterMs }));
       if (++this.badFrames > MAX_BAD_FRAMES) this.close('tooManyErrors');
       return;

@@ -18,7 +18,7 @@ import { Connection, type ConnectionHost, type ConnectionSettings } from './conn
 import { Slots } from './slots.js';
 import type { LiveFrame } from './sequencer.js';
 import { SHARED_PAGES_DEFAULTS, SharedPages, withRetries, type DeviceActor, type SharedPage } from './shared-pages.js';
-import type { DeliveryMetrics } from './metrics.js';
+import type { DeliveryCounter, DeliveryMetrics } from './metrics.js';
 
 /** Node-to-node message on `delivery.node.<id>` (JSON; docs/delivery.md). */
 export type NodeMessage =
@@ -411,7 +411,7 @@ export class Hub implements ConnectionHost {
     return this.shared.read(chatId, actor, after);
   }
 
-  count(metric: 'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', n = 1): void {
+  count(metric: DeliveryCounter, n = 1): void {
     this.deps.metrics.counters[metric].inc(n);
   }
 }

@@ -3,11 +3,14 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { EventPayloadError } from '@bil/proto/events';
 import type { Logger, Metrics } from '@bil/runtime';
 
+/** The plain counters: `bad_frames` are malformed or unknown client frames, `rate_limited` well-formed ones over their type's limit (both count toward closing the socket). */
+export type DeliveryCounter = 'slow_consumer' | 'frames_out' | 'bad_frames' | 'rate_limited' | 'gap_fills';
+
 export interface DeliveryMetrics {
   connections: Gauge;
   nodeMessages: Counter;
   fanoutSeconds: Histogram<'event'>;
-  counters: Record<'slow_consumer' | 'frames_out' | 'bad_frames' | 'gap_fills', Counter>;
+  counters: Record<DeliveryCounter, Counter>;
   /** Web Push attempts by outcome: sent, gone (404/410), retry (transient), failed, skipped (too many in progress). */
   pushes: Counter<'outcome'>;
   /** Catch-up reads from chat (each attempt): `shared` serves many devices of a group (CatchUpMessages), `device` one device. */
@@ -31,6 +34,7 @@ export function deliveryMetrics(m: Metrics): DeliveryMetrics {
       slow_consumer: counter('bil_delivery_slow_consumers_total', 'Sockets closed because their send queue passed the limit'),
       frames_out: counter('bil_delivery_frames_sent_total', 'Frames written to sockets'),
       bad_frames: counter('bil_delivery_bad_frames_total', 'Client frames refused as malformed or unknown'),
+      rate_limited: counter('bil_delivery_rate_limited_frames_total', 'Client frames refused as over their per-type rate limit'),
       gap_fills: counter('bil_delivery_gap_fills_total', 'Live gaps repaired from the chat service'),
     },
     catchUpReads: new Counter({ name: 'bil_delivery_catchup_reads_total', help: 'Catch-up reads from chat, by kind (shared: many devices of a group; device: one)', labelNames: ['kind'], registers }),
