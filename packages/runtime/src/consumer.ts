@@ -9,7 +9,7 @@ import { nanos } from '@nats-io/transport-node';
 import { runWithContext } from './context.js';
 import type { Database, Tx } from './db.js';
 import type { Logger } from './logger.js';
-import { CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, type Nats } from './nats.js';
+import { CORRELATION_ID_HEADER, EVENT_ID_HEADER, EVENT_TYPE_HEADER, ensureStream, durableStreamOf, type Nats } from './nats.js';
 import { errSummary } from './outbox.js';
 import { OutageLog, isDependencyUnavailable } from './outage.js';
 
@@ -87,7 +87,9 @@ export class DurableConsumer {
 
   async start(): Promise<void> {
     const { nats, durable } = this.opts;
-    const stream = await ensureStream(nats, this.opts.context);
+    await ensureStream(nats, this.opts.context);
+    // The context's stream, or the week-long copy of the filter's events (chat's own stream keeps an hour).
+    const stream = durableStreamOf(nats.prefix, this.opts.context, `${nats.prefix}${this.opts.filter}`);
     const name = `${nats.prefix.replace(/\./g, '_')}${durable}`;
     const config = {
       durable_name: name,

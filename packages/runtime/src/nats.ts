@@ -88,30 +88,80 @@ export function snake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
-/** Creates the context's stream, or updates its subjects if it exists. */
+/** How long a context's stream keeps events: longer than any outage a durable consumer should ride out. */
+const STREAM_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/**
+ * How long chat's stream keeps events. `message.posted` carries the envelope
+ * and the wrapped keys (ciphertext), which deletion for everyone and
+ * disappearing timers promise to drop; kept a week, they outlived what chat
+ * erased by days. Only delivery's fan-out reads chat's stream as it comes
+ * (live frames and pushes; a device that was away catches up from chat, not
+ * from the stream), so an hour covers any delivery outage worth replaying.
+ */
+export const CHAT_STREAM_MAX_AGE_MS = 3600 * 1000;
+
+export interface StreamSpec {
+  name: string;
+  /** The subjects it captures (none for a stream sourced from another). */
+  subjects: string[];
+  /** Copied from another stream of the context: its name and a subject filter. */
+  source?: { name: string; filter: string };
+  maxAgeMs: number;
+}
+
+/**
+ * The JetStream streams of a context, its own first (every event of
+ * `<context>.v1.>`). Chat's is kept CHAT_STREAM_MAX_AGE_MS; its `chat.v1.chat.>`
+ * events (membership, keys, timers: no ciphertext) are copied into a second
+ * stream, `<CHAT>_DIRECTORY`, kept the usual week, from which durable
+ * consumers that must not miss them (digest's membership view) read.
+ */
+export function contextStreams(prefix: string, context: string): StreamSpec[] {
+  const name = contextStream(prefix, context);
+  if (context !== 'chat') return [{ name, subjects: [contextSubjects(prefix, context)], maxAgeMs: STREAM_MAX_AGE_MS }];
+  return [
+    { name, subjects: [contextSubjects(prefix, context)], maxAgeMs: CHAT_STREAM_MAX_AGE_MS },
+    { name: `${name}_DIRECTORY`, subjects: [], source: { name, filter: `${prefix}chat.v1.chat.>` }, maxAgeMs: STREAM_MAX_AGE_MS },
+  ];
+}
+
+/** The stream a durable consumer of `filter` (prefix included) reads: the context's own, or the week-long copy that holds the filter's events. */
+export function durableStreamOf(prefix: string, context: string, filter: string): string {
+  const streams = contextStreams(prefix, context);
+  const copy = streams.find((s) => s.source && filter.startsWith(s.source.filter.slice(0, -1)));
+  return (copy ?? streams[0]!).name;
+}
+
+/**
+ * Creates the context's streams, or updates their subjects, replicas and
+ * age (a chat stream made when it kept a week drops its older events, with
+ * their ciphertext, at once); returns the name of the context's own stream.
+ */
 export async function ensureStream(nats: Nats, context: string): Promise<string> {
-  const name = contextStream(nats.prefix, context);
-  const subjects = [contextSubjects(nats.prefix, context)];
+  const streams = contextStreams(nats.prefix, context);
   const replicas = nats.streamReplicas ?? 1;
-  try {
-    const info = await nats.jsm.streams.info(name);
-    if (info.config.subjects?.join() !== subjects.join() || info.config.num_replicas !== replicas) {
-      await nats.jsm.streams.update(name, { ...info.config, subjects, num_replicas: replicas });
+  for (const spec of streams) {
+    const maxAge = nanos(spec.maxAgeMs);
+    try {
+      const info = await nats.jsm.streams.info(spec.name);
+      if ((info.config.subjects ?? []).join() !== spec.subjects.join() || info.config.num_replicas !== replicas || info.config.max_age !== maxAge) {
+        await nats.jsm.streams.update(spec.name, { ...info.config, ...(spec.source ? {} : { subjects: spec.subjects }), num_replicas: replicas, max_age: maxAge });
+      }
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await nats.jsm.streams.add({
+        name: spec.name,
+        ...(spec.source ? { sources: [{ name: spec.source.name, filter_subject: spec.source.filter }] } : { subjects: spec.subjects }),
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        num_replicas: replicas,
+        // Dedup window for Nats-Msg-Id: a relay restarted within it never duplicates.
+        duplicate_window: nanos(10 * 60 * 1000),
+        max_age: maxAge,
+      });
     }
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    await nats.jsm.streams.add({
-      name,
-      subjects,
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      num_replicas: replicas,
-      // Dedup window for Nats-Msg-Id: a relay restarted within it never duplicates.
-      duplicate_window: nanos(10 * 60 * 1000),
-      max_age: nanos(7 * 24 * 3600 * 1000),
-    });
   }
-  return name;
+  return streams[0]!.name;
 }
 
 export function isNotFound(err: unknown): boolean {
