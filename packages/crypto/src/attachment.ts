@@ -1,4 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
+import { backend } from './backend.js';
 import { aeadDecrypt, aeadEncrypt, AEAD_KEY_LENGTH, AEAD_TAG_LENGTH } from './aead.js';
 import { abytes, asBytes, concatBytes, equalBytes, fromBase64Url, toBase64Url, utf8, type Bytes } from './encoding.js';
 import { CannotDecryptError, fail } from './errors.js';
@@ -110,7 +111,7 @@ export function encryptAttachment(
   abytes(prefix, ATTACHMENT_NONCE_PREFIX_LENGTH, 'nonce prefix');
   let result: SealedAttachment | undefined;
   async function* run(): AsyncGenerator<Bytes> {
-    const hash = sha256.create();
+    const hash = backend().sha256Stream?.() ?? sha256.create();
     const header = concatBytes(Uint8Array.of(ATTACHMENT_VERSION), prefix);
     hash.update(header);
     yield header;
@@ -156,7 +157,7 @@ export async function* decryptAttachment(ref: Pick<AttachmentRef, 'key' | 'diges
   } catch {
     throw new CannotDecryptError();
   }
-  const hash = sha256.create();
+  const hash = backend().sha256Stream?.() ?? sha256.create();
   const sealedSize = ref.chunk_size + AEAD_TAG_LENGTH;
   let prefix: Bytes | undefined;
   let index = 0;

@@ -41,6 +41,18 @@ export interface CryptoBackend {
   ed25519Verify?(publicKey: Bytes, message: Bytes, signature: Bytes): boolean;
   /** Optional native Ed25519 public key of a 32-byte seed (RFC 8032 §5.1.5); without it @noble/curves derives it. */
   ed25519PublicKey?(secretKey: Bytes): Bytes;
+  /**
+   * Optional native incremental SHA-256 (attachments hash their whole
+   * ciphertext as it streams); without it @noble/hashes hashes. WebCrypto has
+   * no incremental digest, so the portable backend leaves it out.
+   */
+  sha256Stream?(): Sha256Stream;
+}
+
+/** An incremental SHA-256: `update` any number of times, then `digest` once. */
+export interface Sha256Stream {
+  update(data: Uint8Array): unknown;
+  digest(): Uint8Array;
 }
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;

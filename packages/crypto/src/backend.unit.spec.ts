@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { aeadDecrypt, aeadEncrypt, SUITES, type Suite } from './aead.js';
 import { backend, portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
-import { fromUtf8, utf8, type Bytes } from './encoding.js';
+import { decryptAttachment, encryptAttachment } from './attachment.js';
+import { concatBytes, fromUtf8, toBase64Url, utf8, type Bytes } from './encoding.js';
 import { decryptDirectMessage, encryptDirectMessage } from './direct.js';
 import { CannotDecryptError } from './errors.js';
 import { createGroup, unwrapEpochKey } from './group.js';
@@ -105,13 +106,42 @@ describe('same bytes on both backends', () => {
     );
   });
 
+  it('an attachment encrypts to the same ciphertext and digest on both (node hashes incrementally, portable with @noble/hashes) and each decrypts the other', async () => {
+    expect(portable.sha256Stream).toBeUndefined();
+    const key = rnd(32);
+    const noncePrefix = rnd(7);
+    const plain = bytes(3 * 65536 + 77);
+    const pieces = [plain.subarray(0, 1000), plain.subarray(1000, 140000), plain.subarray(140000)];
+    const seal = async () => {
+      const enc = encryptAttachment(pieces, { key, noncePrefix });
+      const out: Uint8Array[] = [];
+      for await (const c of enc) out.push(c);
+      return { ct: concatBytes(...out), sealed: enc.sealed() };
+    };
+    const a = await withBackend(portable, seal);
+    const b = await withBackend(node, seal);
+    expect(b.ct).toEqual(a.ct);
+    expect(b.sealed.digest).toEqual(a.sealed.digest);
+    expect(b.sealed.digest).toEqual(await withBackend(node, () => sha256(a.ct)));
+    const ref = { key: toBase64Url(key), digest: toBase64Url(a.sealed.digest), size: plain.length, chunk_size: a.sealed.chunkSize };
+    for (const [opener, ct] of [[node, a.ct], [portable, b.ct]] as const) {
+      const got: Uint8Array[] = [];
+      await withBackend(opener, async () => {
+        for await (const p of decryptAttachment(ref, [ct.subarray(0, 5000), ct.subarray(5000)])) got.push(p);
+      });
+      expect(concatBytes(...got)).toEqual(plain);
+    }
+  });
+
   it('node backend output owns its whole buffer (never a view into Buffer\'s shared pool)', async () => {
     for (const suite of SUITES) {
       for (const size of [0, 5, 300]) {
         const [key, nonce] = [rnd(32), rnd(12)];
         const ct = await withBackend(node, () => aeadEncrypt(suite, key, nonce, rnd(size), new Uint8Array()));
         const pt = await withBackend(node, () => aeadDecrypt(suite, key, nonce, ct, new Uint8Array()));
-        for (const out of [ct, pt, await withBackend(node, () => sha256(ct)), await withBackend(node, () => hmacSha256(key, ct))]) {
+        const stream = node.sha256Stream!();
+        stream.update(ct);
+        for (const out of [ct, pt, await withBackend(node, () => sha256(ct)), await withBackend(node, () => hmacSha256(key, ct)), stream.digest()]) {
           expect(out.constructor).toBe(Uint8Array);
           expect([out.byteOffset, out.buffer.byteLength]).toEqual([0, out.length]);
         }

@@ -20,7 +20,7 @@ export {
   type FieldName,
 } from './signed-fields.js';
 export { SUITES, isSuite, type Suite } from './aead.js';
-export { portableBackend, setCryptoBackend, type CryptoBackend } from './backend.js';
+export { portableBackend, setCryptoBackend, type CryptoBackend, type Sha256Stream } from './backend.js';
 export { randomBytes } from './random.js';
 export { paddedLength, MAX_PLAINTEXT_LENGTH } from './padding.js';
 export { ed25519Verify, type Ed25519KeyPair } from './signature.js';

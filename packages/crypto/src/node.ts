@@ -203,6 +203,13 @@ export const nodeCryptoBackend: CryptoBackend = Object.freeze({
   ed25519Sign,
   ed25519Verify,
   ed25519PublicKey,
+  sha256Stream() {
+    const h = createHash('sha256');
+    return {
+      update: (data: Uint8Array) => h.update(data),
+      digest: () => owned(h.digest()),
+    };
+  },
 });
 
 /**
