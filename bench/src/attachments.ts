@@ -1,17 +1,27 @@
-// npm run bench:attachments -w @bil/bench [-- --mb=N]
+// npm run bench:attachments -w @bil/bench [-- --mb=N] [--backend=postgres|s3|both]
 // Attachment throughput through the real gateway (the project as npm start
 // runs it, stack.ts) against a raw copy of the same bytes:
 //   crypto only    encryptAttachment / decryptAttachment in memory (no I/O)
 //   raw HTTP       the same ciphertext PUT to and GET from a bare node:http server that only counts bytes
-//   project        client.attachments.upload / download: SDK → gateway → chat BlobService → PostgreSQL
-// Prints MB/s per line and the project's ratio to raw HTTP.
+//   project (postgres)  client.attachments.upload / download: SDK → gateway → chat BlobService → PostgreSQL
+//   raw S3         the same ciphertext PUT to and GET from an S3-compatible server (s3rver, started here)
+//                  with @aws-sdk/client-s3, in the SDK's 4 MiB segments: the bucket's own speed
+//   project (s3)   the same SDK calls with CHAT_BLOB_BACKEND=s3: presigned PUTs/GETs straight to that
+//                  bucket, the gateway and chat only sign URLs and count segments
+// Prints MB/s per line and each project path's ratio to its raw copy.
 import { createServer } from 'node:http';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { attachmentCiphertextSize, decryptAttachment, encryptAttachment } from '@bil/crypto';
 import { BilClient, MemoryKeyStore } from '@bil/sdk/node';
+import { startTestS3, type TestS3 } from '@bil/testkit';
 import { runTag } from './clients.js';
 import { startStacks } from './stack.js';
 
-const mb = Number(process.argv.find((a) => a.startsWith('--mb='))?.slice(5) ?? 50);
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const mb = Number(arg('mb') ?? 50);
+const backend = arg('backend') ?? 'both';
+if (!['postgres', 's3', 'both'].includes(backend)) throw new Error('--backend is postgres, s3 or both');
+const SEGMENT = 4 * 1024 * 1024;
 const size = Math.round(mb * 1000 * 1000);
 const PIECE = 256 * 1024;
 
@@ -61,7 +71,10 @@ async function rawServer(): Promise<{ url: string; close(): Promise<void> }> {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const ctSize = attachmentCiphertextSize(size);
-const rows: Array<[string, number, number]> = [];
+type Row = [label: string, upload: number, download: number];
+const rows: Row[] = [];
+/** Each project row's raw counterpart, for the ratios. */
+const pairs: Array<[project: Row, raw: Row]> = [];
 
 // 1. Crypto only.
 {
@@ -79,7 +92,7 @@ const rows: Array<[string, number, number]> = [];
 // 2. Raw HTTP copy of the same number of ciphertext bytes, in the SDK's 4 MiB segments.
 const raw = await rawServer();
 {
-  const segment = new Uint8Array(4 * 1024 * 1024);
+  const segment = new Uint8Array(SEGMENT);
   const up = await timed(async () => {
     for (let at = 0; at < ctSize; at += segment.length) {
       const r = await fetch(`${raw.url}/put`, { method: 'PUT', body: segment.subarray(0, Math.min(segment.length, ctSize - at)) });
@@ -96,28 +109,86 @@ const raw = await rawServer();
 }
 await raw.close();
 
-// 3. The project.
-log('bench: starting the project (npm start on a private database)…');
-const stack = await startStacks(log);
-try {
-  const alice = new BilClient({ baseUrl: stack.baseUrl, keyStore: new MemoryKeyStore() });
-  const bob = new BilClient({ baseUrl: stack.baseUrl, keyStore: new MemoryKeyStore() });
-  const password = 'bench password 1234';
-  await alice.register({ username: `ba${runTag}`, password, deviceName: 'bench' });
-  const bobAccount = await bob.register({ username: `bb${runTag}`, password, deviceName: 'bench' });
-  const chat = await alice.chats.createPersonal(bobAccount.userId);
-  const up = await timed(() => alice.attachments.upload(chat.chatId, plaintext(), { name: 'bench.bin', mime: 'application/octet-stream', size }));
-  const down = await timed(() => drain(alice.attachments.download(up.value)));
-  if (down.value !== size) throw new Error(`downloaded ${down.value} bytes, not ${size}`);
-  rows.push(['project: SDK → gateway → chat → PostgreSQL', rate(size, up.ms), rate(size, down.ms)]);
-} finally {
-  await stack.stop();
+/** The same ciphertext bytes to and from the bucket with the S3 API: 4 MiB objects PUT one after another, then GET in order. */
+async function rawS3(bucket: TestS3): Promise<Row> {
+  const s3 = new S3Client({
+    endpoint: bucket.endpoint,
+    region: bucket.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: bucket.accessKeyId, secretAccessKey: bucket.secretAccessKey },
+  });
+  try {
+    const segment = new Uint8Array(SEGMENT).map((_, i) => (i * 7) & 0xff);
+    const keys: string[] = [];
+    const up = await timed(async () => {
+      for (let at = 0; at < ctSize; at += SEGMENT) {
+        const key = `raw/${runTag}/${at}`;
+        await s3.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: key, Body: segment.subarray(0, Math.min(SEGMENT, ctSize - at)) }));
+        keys.push(key);
+      }
+    });
+    const down = await timed(async () => {
+      let n = 0;
+      for (const key of keys) {
+        const r = await s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: key }));
+        n += await drain(r.Body as AsyncIterable<Uint8Array>);
+      }
+      if (n !== ctSize) throw new Error(`raw S3 read ${n} bytes, not ${ctSize}`);
+    });
+    return ['raw S3 copy (@aws-sdk/client-s3 to s3rver, no crypto)', rate(size, up.ms), rate(size, down.ms)];
+  } finally {
+    s3.destroy();
+  }
 }
 
-const rawRow = rows[1]!;
+/** Upload and download one file through the project started with `extra` settings. */
+async function project(label: string, extra: Record<string, string>): Promise<Row> {
+  log(`bench: starting the project (npm start on a private database) for ${label}…`);
+  const stack = await startStacks(log, extra);
+  try {
+    const alice = new BilClient({ baseUrl: stack.baseUrl, keyStore: new MemoryKeyStore() });
+    const bob = new BilClient({ baseUrl: stack.baseUrl, keyStore: new MemoryKeyStore() });
+    const password = 'bench password 1234';
+    await alice.register({ username: `ba${runTag}`, password, deviceName: 'bench' });
+    const bobAccount = await bob.register({ username: `bb${runTag}`, password, deviceName: 'bench' });
+    const chat = await alice.chats.createPersonal(bobAccount.userId);
+    const up = await timed(() => alice.attachments.upload(chat.chatId, plaintext(), { name: 'bench.bin', mime: 'application/octet-stream', size }));
+    const down = await timed(() => drain(alice.attachments.download(up.value)));
+    if (down.value !== size) throw new Error(`downloaded ${down.value} bytes, not ${size}`);
+    return [label, rate(size, up.ms), rate(size, down.ms)];
+  } finally {
+    await stack.stop();
+  }
+}
+
+// 3. The project with PostgreSQL blobs (the default), against the raw HTTP copy.
+if (backend !== 's3') pairs.push([await project('project: SDK → gateway → chat → PostgreSQL', {}), rows[1]!]);
+
+// 4. The bucket alone, then the project with the S3 backend and presigned transfers to the same bucket.
+if (backend !== 'postgres') {
+  const bucket = await startTestS3({ bucket: `bench-${runTag}`.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 60) });
+  try {
+    const raw = await rawS3(bucket);
+    rows.push(raw);
+    const s3Row = await project('project: SDK ⇄ bucket (presigned), gateway → chat sign and count', {
+      CHAT_BLOB_BACKEND: 's3',
+      CHAT_S3_BUCKET: bucket.bucket,
+      CHAT_S3_ENDPOINT: bucket.endpoint,
+      CHAT_S3_REGION: bucket.region,
+      CHAT_S3_FORCE_PATH_STYLE: 'true',
+      CHAT_S3_ACCESS_KEY_ID: bucket.accessKeyId,
+      CHAT_S3_SECRET_ACCESS_KEY: bucket.secretAccessKey,
+    });
+    pairs.push([s3Row, raw]);
+  } finally {
+    await bucket.stop();
+  }
+}
+for (const [p] of pairs) rows.push(p);
+
 console.log(`\nAttachment throughput, ${mb} MB file (${ctSize} ciphertext bytes), MB/s of plaintext\n`);
 console.log('| path | upload MB/s | download MB/s |');
 console.log('|---|---:|---:|');
 for (const [label, u, d] of rows) console.log(`| ${label} | ${u.toFixed(1)} | ${d.toFixed(1)} |`);
-const project = rows[2]!;
-console.log(`\nproject / raw HTTP: upload ${(project[1] / rawRow[1]).toFixed(2)}×, download ${(project[2] / rawRow[2]).toFixed(2)}×`);
+console.log('');
+for (const [p, r] of pairs) console.log(`${p[0]} / ${r[0].split(' (')[0]}: upload ${(p[1] / r[1]).toFixed(2)}×, download ${(p[2] / r[2]).toFixed(2)}×`);

@@ -55,7 +55,8 @@ function servicePids(startPid: number): Record<string, number> {
   return out;
 }
 
-export async function startStacks(log: (s: string) => void): Promise<Stack> {
+/** `extra`: settings added to the project's environment (e.g. the S3 blob backend for the attachment bench). */
+export async function startStacks(log: (s: string) => void, extra: Record<string, string> = {}): Promise<Stack> {
   const nats: ManagedServer = await startNatsServer();
   const created = await createTestEnv('bench');
   const env: TestEnv = { ...created, natsUrl: nats.url };
@@ -71,6 +72,7 @@ export async function startStacks(log: (s: string) => void): Promise<Stack> {
     DIGEST_RATE_PER_MINUTE: '10000',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     NODE_ENV: 'development',
+    ...extra,
   };
   log(`starting the project (scripts/start.mjs) on database ${new URL(env.databaseUrl).pathname.slice(1)}, NATS ${nats.url}`);
   let system: Run;
