@@ -1,4 +1,4 @@
-// npm run bench:attachments -w @bil/bench [-- --mb=N] [--backend=postgres|s3|both]
+// npm run bench:attachments [-- --mb=N] [--backend=postgres|s3|both]   (from the root: builds first)
 // Attachment throughput through the real gateway (the project as npm start
 // runs it, stack.ts) against a raw copy of the same bytes:
 //   crypto only    encryptAttachment / decryptAttachment in memory (no I/O)
@@ -170,15 +170,7 @@ if (backend !== 'postgres') {
   try {
     const raw = await rawS3(bucket);
     rows.push(raw);
-    const s3Row = await project('project: SDK ⇄ bucket (presigned), gateway → chat sign and count', {
-      CHAT_BLOB_BACKEND: 's3',
-      CHAT_S3_BUCKET: bucket.bucket,
-      CHAT_S3_ENDPOINT: bucket.endpoint,
-      CHAT_S3_REGION: bucket.region,
-      CHAT_S3_FORCE_PATH_STYLE: 'true',
-      CHAT_S3_ACCESS_KEY_ID: bucket.accessKeyId,
-      CHAT_S3_SECRET_ACCESS_KEY: bucket.secretAccessKey,
-    });
+    const s3Row = await project('project: SDK ⇄ bucket (presigned), gateway → chat sign and count', bucket.chatEnv);
     pairs.push([s3Row, raw]);
   } finally {
     await bucket.stop();

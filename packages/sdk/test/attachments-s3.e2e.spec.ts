@@ -33,21 +33,7 @@ describe.skipIf(!chatStackBuilt)('@bil/sdk attachments with the S3 backend (e2e)
 
   beforeAll(async () => {
     bucket = await startTestS3();
-    stack = await startStack(
-      {},
-      {
-        chat: true,
-        chatEnv: {
-          CHAT_BLOB_BACKEND: 's3',
-          CHAT_S3_BUCKET: bucket.bucket,
-          CHAT_S3_ENDPOINT: bucket.endpoint,
-          CHAT_S3_REGION: bucket.region,
-          CHAT_S3_FORCE_PATH_STYLE: 'true',
-          CHAT_S3_ACCESS_KEY_ID: bucket.accessKeyId,
-          CHAT_S3_SECRET_ACCESS_KEY: bucket.secretAccessKey,
-        },
-      },
-    );
+    stack = await startStack({}, { chat: true, chatEnv: bucket.chatEnv });
     s3 = new S3Client({
       endpoint: bucket.endpoint,
       region: bucket.region,

@@ -15,6 +15,8 @@ export interface TestS3 {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** The chat service's settings for this bucket (CHAT_BLOB_BACKEND=s3 and CHAT_S3_*, path-style). */
+  chatEnv: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -41,12 +43,23 @@ export async function startTestS3(opts: { bucket?: string; corsOrigin?: string }
     configureBuckets: [{ name: bucket, configs: cors ? [cors] : [] }],
   });
   await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const region = 'us-east-1';
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     bucket,
-    region: 'us-east-1',
+    region,
     accessKeyId: ACCESS_KEY,
     secretAccessKey: ACCESS_KEY,
+    chatEnv: {
+      CHAT_BLOB_BACKEND: 's3',
+      CHAT_S3_BUCKET: bucket,
+      CHAT_S3_ENDPOINT: endpoint,
+      CHAT_S3_REGION: region,
+      CHAT_S3_FORCE_PATH_STYLE: 'true',
+      CHAT_S3_ACCESS_KEY_ID: ACCESS_KEY,
+      CHAT_S3_SECRET_ACCESS_KEY: ACCESS_KEY,
+    },
     stop: async () => {
       await server.close();
       await rm(directory, { recursive: true, force: true });
