@@ -44,6 +44,7 @@ export const deliveryConfigSchema = {
   PUSH_TIMEOUT_MS: int('the deadline of one request to a push service, ms', 10_000, 100, 120_000),
   PUSH_RETRY_DELAY_MS: int('the pause before the one retry of a push that failed (network, 429, 5xx), ms', 2000, 0, 600_000),
   PUSH_NO_SUBSCRIPTION_CACHE_MS: int('how long a user known to have no push subscription is not asked about again, ms', 60_000, 0, 3_600_000),
+  PUSH_SUBSCRIPTION_CACHE_MS: int('how long the push subscriptions of a user who has some are used without asking identity again, ms (forgotten at once when a device is revoked; 0: ask every time)', 10_000, 0, 300_000),
   DELIVERY_ACK_TTL_SECONDS: int('how long a device\'s acknowledged cursors are kept without an ack', 30 * 86_400, 60, 365 * 86_400),
 };
 

@@ -89,9 +89,14 @@ await runService('delivery', async (life) => {
   if (config.PUSH_VAPID_PUBLIC_KEY && config.PUSH_VAPID_PRIVATE_KEY) {
     const source = createPushSubscriptionSource(config.IDENTITY_GRPC_URL, auth);
     life.onShutdown('push subscriptions client', () => source.close());
+    const directory = new PushDirectory(source, { noneMs: config.PUSH_NO_SUBSCRIPTION_CACHE_MS, knownMs: config.PUSH_SUBSCRIPTION_CACHE_MS });
+    // A revoked device's subscription is deleted at identity; the remembered copies go at once (every node hears it).
+    for (const subject of ['identity.v1.device.revoked', 'identity.v1.user.deleted']) {
+      nats.nc.subscribe(`${nats.prefix}${subject}`, { callback: () => directory.forgetAll() });
+    }
     push = new PushNotifier(
       {
-        directory: new PushDirectory(source, config.PUSH_NO_SUBSCRIPTION_CACHE_MS),
+        directory,
         gate: new PushGate(redis, config.PUSH_MIN_INTERVAL_MS, config.PUSH_TTL_SECONDS * 1000 + config.PUSH_MIN_INTERVAL_MS),
         sender: new WebPushSender(
           { publicKey: config.PUSH_VAPID_PUBLIC_KEY, privateKey: config.PUSH_VAPID_PRIVATE_KEY, subject: config.PUSH_VAPID_SUBJECT },

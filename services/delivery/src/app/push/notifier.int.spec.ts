@@ -1,6 +1,7 @@
 // The notifier with the real Redis gate (shared by delivery nodes) and a
 // sender that records what it was asked to send: who is pushed, collapse
-// into one push per interval, the count of chats, one retry, 404/410 removal.
+// into one push per interval, the count of chats, one retry, 404/410 removal,
+// no collapsed push to a device revoked while it waited.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, createLogger, type Redis } from '@bil/runtime';
@@ -68,6 +69,24 @@ describe('PushNotifier with the Redis gate', () => {
     await eventually(() => expect(sender.sent).toEqual([{ deviceId: offline.deviceId, chats: 1 }, { deviceId: offline.deviceId, chats: 2 }]));
     await new Promise((r) => setTimeout(r, INTERVAL * 2));
     expect(sender.sent).toHaveLength(2);
+    await notifier.stop();
+  });
+
+  it('a collapsed push goes to the subscription held when the interval ends: none for a device revoked meanwhile', async () => {
+    const kept = target();
+    const revoked = target();
+    const targets = [kept, revoked];
+    const { sender, notifier } = setUp(targets);
+    const chat = randomUUID();
+    notifier.notify(chat, [kept.userId, revoked.userId], new Set());
+    await eventually(() => expect(sender.sent).toHaveLength(2));
+    notifier.notify(chat, [kept.userId, revoked.userId], new Set()); // both wait for their interval
+    targets.splice(1, 1); // identity dropped the revoked device's subscription
+    await eventually(() => expect(sender.sent).toHaveLength(3));
+    await new Promise((r) => setTimeout(r, INTERVAL * 2));
+    expect(sender.sent.map((x) => x.deviceId)).toEqual(expect.arrayContaining([kept.deviceId, revoked.deviceId]));
+    expect(sender.sent[2]).toEqual({ deviceId: kept.deviceId, chats: 1 });
+    expect(sender.sent).toHaveLength(3);
     await notifier.stop();
   });
 

@@ -5,7 +5,8 @@
 // socket on any node, the shared gate (Redis) either lets a push out now, with
 // the number of chats that have new messages since the device's last push, or
 // collapses the message into the next push, which a timer sends when the
-// device's interval ends. A push service failure is logged without the
+// device's interval ends (to the subscription identity holds then: none for a
+// device revoked meanwhile). A push service failure is logged without the
 // endpoint and retried once; 404/410 removes the subscription at identity.
 import type { Logger } from '@bil/runtime';
 import type { PushDirectory } from '../../infra/push/push-directory.js';
@@ -101,10 +102,13 @@ export class PushNotifier {
   private async retryGate(target: PushTarget): Promise<void> {
     try {
       const d = await this.deps.gate.take(target.deviceId);
-      if ('send' in d) await this.deliver(target, d.send);
-      else if ('waitMs' in d) this.later(target, d.waitMs);
+      if ('waitMs' in d) this.later(target, d.waitMs);
+      if (!('send' in d)) return;
+      // The subscription as it is now: a device revoked (or unsubscribed) while its push waited gets none.
+      const current = (await this.deps.directory.subscriptionsOf([target.userId])).find((t) => t.deviceId === target.deviceId);
+      if (current) await this.deliver(current, d.send);
     } catch (err) {
-      this.deps.logger.warn({ deviceId: target.deviceId, err: (err as Error).message }, 'collapsed push not sent: the gate could not be read');
+      this.deps.logger.warn({ deviceId: target.deviceId, err: (err as Error).message }, 'collapsed push not sent: the gate or the subscriptions could not be read');
     }
   }
 

@@ -1,6 +1,10 @@
 // Delivery's look-up of push subscriptions at identity (ListPushSubscriptions,
-// batched by user), with a short memory of the users that have none: most
-// users have no subscription, and most fan-outs then cost no identity call.
+// batched by user), with a short memory of both answers: users that have none
+// (most users; PUSH_NO_SUBSCRIPTION_CACHE_MS) and the subscriptions of those
+// that have some (PUSH_SUBSCRIPTION_CACHE_MS, seconds), so a busy chat costs an
+// identity call per member per interval, not per message. A revoked device or
+// deleted account forgets every remembered subscription at once (forgetAll,
+// from identity's events); a push service's 404/410 forgets that user's.
 import { credentials } from '@grpc/grpc-js';
 import { callUnary, clientOptions, WeightedLru, type ServiceAuth } from '@bil/runtime';
 import { loadIdentityProto } from '@bil/proto';
@@ -36,23 +40,40 @@ export function createPushSubscriptionSource(address: string, auth: ServiceAuth,
 export class PushDirectory {
   /** user id → until when (ms) the user is known to have no subscription. */
   private readonly none = new WeightedLru<string, number>(100_000);
+  /** user id → the user's subscriptions and until when (ms) they are used without asking again; weighed by count. */
+  private known = new WeightedLru<string, { until: number; targets: PushTarget[] }>(100_000);
 
   constructor(
     private readonly source: Pick<PushSubscriptionSource, 'listByUsers' | 'deleteByEndpoint'>,
-    private readonly noneTtlMs: number,
+    private readonly ttl: { noneMs: number; knownMs: number },
     private readonly now: () => number = Date.now,
   ) {}
 
   /** The subscriptions of these users' active devices. */
   async subscriptionsOf(userIds: readonly string[]): Promise<PushTarget[]> {
     const now = this.now();
-    const ask = userIds.filter((u) => (this.none.get(u) ?? 0) <= now);
     const out: PushTarget[] = [];
+    const ask: string[] = [];
+    for (const u of userIds) {
+      if ((this.none.get(u) ?? 0) > now) continue;
+      const k = this.known.get(u);
+      if (k && k.until > now) out.push(...k.targets);
+      else ask.push(u);
+    }
     for (let i = 0; i < ask.length; i += MAX_PUSH_LOOKUP_IDS) {
       const batch = ask.slice(i, i + MAX_PUSH_LOOKUP_IDS);
       const found = await this.source.listByUsers(batch);
-      const withSubs = new Set(found.map((s) => s.userId));
-      for (const u of batch) if (!withSubs.has(u)) this.none.set(u, now + this.noneTtlMs);
+      const byUser = new Map<string, PushTarget[]>();
+      for (const t of found) byUser.set(t.userId, [...(byUser.get(t.userId) ?? []), t]);
+      for (const u of batch) {
+        const targets = byUser.get(u);
+        if (!targets) {
+          this.none.set(u, now + this.ttl.noneMs);
+          continue;
+        }
+        this.none.delete(u);
+        if (this.ttl.knownMs > 0) this.known.set(u, { until: now + this.ttl.knownMs, targets }, targets.length);
+      }
       out.push(...found);
     }
     return out;
@@ -60,6 +81,12 @@ export class PushDirectory {
 
   /** The push service said the subscription is gone (404/410). */
   gone(target: PushTarget): Promise<void> {
+    this.known.delete(target.userId);
     return this.source.deleteByEndpoint(target.deviceId, target.endpoint);
+  }
+
+  /** A device was revoked or an account deleted: no remembered subscription is used again. */
+  forgetAll(): void {
+    this.known = new WeightedLru(100_000);
   }
 }
