@@ -1,7 +1,7 @@
 // Delivery's look-up of push subscriptions at identity (ListPushSubscriptions,
 // batched by user), with a short memory of both answers: users that have none
 // (most users; PUSH_NO_SUBSCRIPTION_CACHE_MS) and the subscriptions of those
-// that have some (PUSH_SUBSCRIPTION_CACHE_MS, seconds), so a busy chat costs an
+// that have some (PUSH_SUBSCRIPTION_CACHE_MS, a few seconds), so a busy chat costs an
 // identity call per member per interval, not per message. A revoked device or
 // deleted account forgets every remembered subscription at once (forgetAll,
 // from identity's events); a push service's 404/410 forgets that user's.
@@ -42,6 +42,8 @@ export class PushDirectory {
   private readonly none = new WeightedLru<string, number>(100_000);
   /** user id → the user's subscriptions and until when (ms) they are used without asking again; weighed by count. */
   private known = new WeightedLru<string, { until: number; targets: PushTarget[] }>(100_000);
+  /** Bumped by forgetAll: an answer asked for before a revocation is used once but not remembered. */
+  private generation = 0;
 
   constructor(
     private readonly source: Pick<PushSubscriptionSource, 'listByUsers' | 'deleteByEndpoint'>,
@@ -62,6 +64,7 @@ export class PushDirectory {
     }
     for (let i = 0; i < ask.length; i += MAX_PUSH_LOOKUP_IDS) {
       const batch = ask.slice(i, i + MAX_PUSH_LOOKUP_IDS);
+      const asked = this.generation;
       const found = await this.source.listByUsers(batch);
       const byUser = new Map<string, PushTarget[]>();
       for (const t of found) byUser.set(t.userId, [...(byUser.get(t.userId) ?? []), t]);
@@ -72,7 +75,7 @@ export class PushDirectory {
           continue;
         }
         this.none.delete(u);
-        if (this.ttl.knownMs > 0) this.known.set(u, { until: now + this.ttl.knownMs, targets }, targets.length);
+        if (this.ttl.knownMs > 0 && asked === this.generation) this.known.set(u, { until: now + this.ttl.knownMs, targets }, targets.length);
       }
       out.push(...found);
     }
@@ -87,6 +90,7 @@ export class PushDirectory {
 
   /** A device was revoked or an account deleted: no remembered subscription is used again. */
   forgetAll(): void {
+    this.generation++;
     this.known = new WeightedLru(100_000);
   }
 }

@@ -49,6 +49,17 @@ describe('PushDirectory', () => {
     expect(asked).toHaveLength(2);
   });
 
+  it('an answer that was on its way when a revocation came is not remembered', async () => {
+    const held = [sub('u1', 'd1'), sub('u1', 'd2')];
+    const { directory, asked } = setUp(held);
+    const pending = directory.subscriptionsOf(['u1']); // identity answers before d2's revocation…
+    directory.forgetAll(); // …which delivery hears before the answer arrives
+    expect(await pending).toEqual(held);
+    held.splice(1, 1);
+    expect(await directory.subscriptionsOf(['u1'])).toEqual([sub('u1', 'd1')]);
+    expect(asked).toHaveLength(2);
+  });
+
   it('a subscription the push service says is gone is deleted at identity and that user asked again', async () => {
     const held = [sub('u1', 'd1')];
     const { directory, asked, deleted } = setUp(held);
