@@ -5,7 +5,7 @@
 // socket on any node, the shared gate (Redis) either lets a push out now, with
 // the number of chats that have new messages since the device's last push, or
 // collapses the message into the next push, which a timer sends when the
-// device's interval ends (to the subscription identity holds then: none for a
+// device's interval ends (to the subscription as it is known then: none for a
 // device revoked meanwhile). A push service failure is logged without the
 // endpoint and retried once; 404/410 removes the subscription at identity.
 import type { Logger } from '@bil/runtime';
@@ -104,7 +104,7 @@ export class PushNotifier {
       const d = await this.deps.gate.take(target.deviceId);
       if ('waitMs' in d) this.later(target, d.waitMs);
       if (!('send' in d)) return;
-      // The subscription as it is now: a device revoked (or unsubscribed) while its push waited gets none.
+      // The subscription as it is known now: a device revoked while its push waited gets none.
       const current = (await this.deps.directory.subscriptionsOf([target.userId])).find((t) => t.deviceId === target.deviceId);
       if (current) await this.deliver(current, d.send);
     } catch (err) {
