@@ -37,11 +37,14 @@ export function createPushSubscriptionSource(address: string, auth: ServiceAuth,
   };
 }
 
+/** Most users (and subscriptions) each memory keeps. */
+const REMEMBERED = 100_000;
+
 export class PushDirectory {
   /** user id → until when (ms) the user is known to have no subscription. */
-  private readonly none = new WeightedLru<string, number>(100_000);
+  private readonly none = new WeightedLru<string, number>(REMEMBERED);
   /** user id → the user's subscriptions and until when (ms) they are used without asking again; weighed by count. */
-  private known = new WeightedLru<string, { until: number; targets: PushTarget[] }>(100_000);
+  private known = new WeightedLru<string, { until: number; targets: PushTarget[] }>(REMEMBERED);
   /** Bumped by forgetAll: an answer asked for before a revocation is used once but not remembered. */
   private generation = 0;
 
@@ -67,7 +70,11 @@ export class PushDirectory {
       const asked = this.generation;
       const found = await this.source.listByUsers(batch);
       const byUser = new Map<string, PushTarget[]>();
-      for (const t of found) byUser.set(t.userId, [...(byUser.get(t.userId) ?? []), t]);
+      for (const t of found) {
+        const list = byUser.get(t.userId);
+        if (list) list.push(t);
+        else byUser.set(t.userId, [t]);
+      }
       for (const u of batch) {
         const targets = byUser.get(u);
         if (!targets) {
@@ -91,6 +98,6 @@ export class PushDirectory {
   /** A device was revoked or an account deleted: no remembered subscription is used again. */
   forgetAll(): void {
     this.generation++;
-    this.known = new WeightedLru(100_000);
+    this.known = new WeightedLru(REMEMBERED);
   }
 }
