@@ -14,6 +14,9 @@
 // A handler returns `undefined` to leave the exchange alone (that does not
 // count as firing). Handlers may be async (e.g. to delay). The proxy keeps a
 // log of every exchange as the real server saw it and as the client got it.
+// Bodies that are not JSON (attachment ciphertext) pass through as bytes, and
+// a response rule may rewrite them (`bytes`). Past ~400 lines because the
+// HTTP and WebSocket halves share one rule table and log.
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -54,6 +57,8 @@ export interface Match {
 export interface Reply {
   status: number;
   body: Json;
+  /** The server's body as bytes (for answers that are not JSON); a response rule returns `bytes` to replace them. */
+  bytes?: Buffer;
 }
 
 export interface Rule {
@@ -211,9 +216,10 @@ export async function startProxy(upstreamUrl: string): Promise<MaliciousGateway>
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const raw = (await readAll(req)).toString('utf8');
+    const rawBytes = await readAll(req);
+    const raw = rawBytes.toString('utf8');
     const info: RequestInfo = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, body: parseJson(raw), ...callerOf(tokenOf(req)) };
-    let forwarded = raw;
+    let forwarded: string | Buffer = rawBytes;
     for (const e of active('request', info)) {
       const body = await (e.handler as RequestHandler)(info);
       if (body === undefined) continue;
@@ -230,7 +236,7 @@ export async function startProxy(upstreamUrl: string): Promise<MaliciousGateway>
       forwarded = '';
       break;
     }
-    let clientBody: string;
+    let clientBody: string | Buffer;
     if (!reply) {
       const answer = await new Promise<IncomingMessage>((resolve, reject) => {
         const out = httpRequest(
@@ -247,23 +253,25 @@ export async function startProxy(upstreamUrl: string): Promise<MaliciousGateway>
         out.on('error', reject);
         out.end(forwarded);
       });
-      const text = (await readAll(answer)).toString('utf8');
+      const bytes = await readAll(answer);
       headers = hopByHopRemoved(answer.headers);
-      const current: Reply = { status: answer.statusCode ?? 502, body: parseJson(text) };
-      clientBody = text;
+      const current: Reply = { status: answer.statusCode ?? 502, body: parseJson(bytes.toString('utf8')), bytes };
+      clientBody = bytes;
       for (const e of active('response', info)) {
         const change = await (e.handler as ResponseHandler)(current, info);
         if (change === undefined) continue;
         e.rule.fired++;
         if (change.status !== undefined) current.status = change.status;
         if ('body' in change) current.body = change.body;
-        clientBody = current.body === undefined ? '' : JSON.stringify(current.body);
+        if (change.bytes) clientBody = current.bytes = change.bytes;
+        else clientBody = current.body === undefined ? '' : JSON.stringify(current.body);
       }
       reply = current;
     } else {
       clientBody = reply.body === undefined ? '' : JSON.stringify(reply.body);
     }
-    log.push({ method: info.method, path: info.path, query: url.search, userId: info.userId, deviceId: info.deviceId, forwardedBody: forwarded, status: reply.status, clientBody });
+    const text = (b: string | Buffer) => (typeof b === 'string' ? b : b.toString('utf8'));
+    log.push({ method: info.method, path: info.path, query: url.search, userId: info.userId, deviceId: info.deviceId, forwardedBody: text(forwarded), status: reply.status, clientBody: text(clientBody) });
     res.writeHead(reply.status, { ...headers, 'content-length': String(Buffer.byteLength(clientBody)) });
     res.end(clientBody);
   }
