@@ -120,7 +120,7 @@ export class Database implements Sql {
   /**
    * Runs `fn` in one transaction whose BEGIN goes with its first statement
    * and whose COMMIT goes with `tx.queryAndCommit` (pipelined-tx.ts: for hot
-   * paths of a fixed shape; parameters are inlined as escaped literals).
+   * paths of a fixed shape; every statement prepared once per connection).
    */
   pipelined<T>(fn: (tx: PipelinedTx) => Promise<T>): Promise<T> {
     return runPipelined((this.knex() as unknown as { client: ConnectionPool }).client, fn);

@@ -1,13 +1,14 @@
 // Pipelined transactions on real PostgreSQL: BEGIN with the first statement,
-// COMMIT with the last, parameters inlined as escaped literals that round-trip
-// exactly, a failure rolled back, connections back to the pool; and named
-// prepared statements (Database.prepared).
+// COMMIT with the last, each statement prepared once per connection,
+// parameters bound as values that round-trip exactly, a failure rolled back
+// (also one that came before or after a statement's first Parse),
+// connections back to the pool; and named prepared statements
+// (Database.prepared).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
 import { Database } from './db.js';
-import { escapeLiteral } from 'pg';
-import { inlineParams, quoteLiteral } from './pipelined-tx.js';
+import { statementOf, textValue } from './pipelined-tx.js';
 
 class Init extends Migration {
   override async up(): Promise<void> {
@@ -45,7 +46,7 @@ describe('Database.pipelined', () => {
     expect(await body(1)).toBe('one');
   });
 
-  it('inlined literals round-trip exactly: quotes, backslashes, unicode, JSON, arrays, numbers, null', async () => {
+  it('parameters round-trip exactly: quotes, backslashes, unicode, JSON, arrays, numbers, null', async () => {
     const nasty = `it's a \\ "test" ; COMMIT; DROP TABLE pt.notes; -- \u00e9\u{1f600} $$ ? '' \\' \n\t`;
     const doc = { text: nasty, n: [1, 2.5, -3], nested: { q: "'" } };
     await db.pipelined(async (tx) => {
@@ -92,18 +93,52 @@ describe('Database.pipelined', () => {
   });
 });
 
-describe('inlineParams', () => {
-  it('refuses a placeholder count that does not match, and values it cannot write as a literal', () => {
-    expect(() => inlineParams(`SELECT ?, ?`, [1])).toThrow('2 placeholders, 1 parameters');
-    expect(() => inlineParams(`SELECT ?`, [Number.NaN])).toThrow('finite');
-    expect(() => inlineParams(`SELECT ?`, [{}])).toThrow('unsupported');
-    expect(() => inlineParams(`SELECT ?`, [[1]])).toThrow('unsupported');
-    expect(inlineParams(`SELECT ?::text, ?, ?`, ["a'b", 3, null])).toBe(`SELECT 'a''b'::text, 3, NULL`);
+describe('pipelined statements are prepared', () => {
+  /** The statements prepared on the connections of the pool (pg_prepared_statements is per session). */
+  const preparedNames = async (): Promise<string[]> => {
+    const names = await Promise.all(
+      [0, 1].map(() => db.pipelined(async (tx) => tx.query<{ name: string }>(`SELECT name FROM pg_prepared_statements WHERE name LIKE ? ORDER BY name`, ['bil_%']))),
+    );
+    return names.flat().map((r) => r.name);
+  };
+
+  it('once per connection: the same text runs again without a new Parse, on any pooled connection', async () => {
+    const text = `SELECT count(*)::int AS n FROM pt.notes WHERE id > ?`;
+    for (let i = 0; i < 8; i++) {
+      const runs = await Promise.all([1, 2, 3].map(() => db.pipelined((tx) => tx.query<{ n: number }>(text, [-1]))));
+      for (const [row] of runs) expect(row!.n).toBeGreaterThanOrEqual(0);
+    }
+    const names = await preparedNames();
+    const name = statementOf(text).name;
+    // Each connection holds it once (two connections, two rows at most), whatever the number of runs.
+    expect(names.filter((n) => n === name).length).toBeGreaterThanOrEqual(1);
+    expect(names.filter((n) => n === name).length).toBeLessThanOrEqual(2);
+    expect(names).toContain(statementOf('BEGIN').name);
   });
 
-  it("quotes every string exactly as pg's escapeLiteral does", () => {
-    const samples = ['', 'plain', "it's", "''", '\\', "a\\'b\\\\c", '{"text":"x\\ny \\"q\\""}', 'é漢😀', "'\\", 'x'.repeat(5000) + "'"];
-    for (const s of samples) expect(quoteLiteral(s), s).toBe(escapeLiteral(s));
+  it('a request that failed at its first Parse, or after it, leaves the connection able to run the statement', async () => {
+    // Fails at Parse: the table does not exist yet.
+    const text = `INSERT INTO pt.later (id) VALUES (?) RETURNING id`;
+    for (let i = 0; i < 3; i++) {
+      await expect(db.pipelined((tx) => tx.queryAndCommit(text, [i]))).rejects.toThrow('does not exist');
+    }
+    await db.query(`CREATE TABLE pt.later (id integer PRIMARY KEY)`);
+    for (let i = 0; i < 3; i++) expect(await db.pipelined((tx) => tx.queryAndCommit<{ id: number }>(text, [i]))).toEqual([{ id: i }]);
+    // Fails after its Parse (a duplicate key): the statement exists, and runs again.
+    const dup = `INSERT INTO pt.later (id) VALUES (?) RETURNING id /* dup */`;
+    for (let i = 0; i < 3; i++) {
+      await expect(db.pipelined((tx) => tx.queryAndCommit(dup, [0]))).rejects.toMatchObject({ code: '23505' });
+      expect(await db.pipelined((tx) => tx.queryAndCommit<{ id: number }>(dup, [10 + i]))).toEqual([{ id: 10 + i }]);
+    }
+  });
+
+  it('refuses a placeholder count that does not match, and values it cannot bind as text', async () => {
+    await expect(db.pipelined((tx) => tx.query(`SELECT ?::int, ?::int`, [1]))).rejects.toThrow('2 placeholders, 1 parameters');
+    expect(() => textValue(Number.NaN)).toThrow('finite');
+    expect(() => textValue({})).toThrow('unsupported');
+    expect(() => textValue([1])).toThrow('unsupported');
+    expect([textValue("a'b"), textValue(3), textValue(null), textValue(false)]).toEqual(["a'b", '3', null, 'false']);
+    expect(statementOf(`SELECT ?::text, ?`).text).toBe(`SELECT $1::text, $2`);
   });
 });
 

@@ -175,9 +175,20 @@ describe('stored chat states of an older state version', () => {
 describe('send path plans', () => {
   type Node = { 'Node Type': string; 'Relation Name'?: string; Plans?: Node[] };
   const nodes = (n: Node): Node[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
-  async function seqScans(sql: string, params: unknown[]): Promise<string[]> {
-    const [row] = await db.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
-    return nodes(row!['QUERY PLAN'][0]!.Plan)
+  // The plan for these values, and the generic plan that Database.pipelined runs (planned once per
+  // connection without the values: it must be index-bound too).
+  async function seqScans(sql: string, params: string[]): Promise<string[]> {
+    const [custom] = await db.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
+    let n = 0;
+    const generic = await db.tx(async (tx) => {
+      await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+      await tx.query(`PREPARE plan_check AS ${sql.replace(/\?/g, () => `$${++n}`)}`);
+      const [row] = await tx.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (FORMAT JSON) EXECUTE plan_check(${params.map((p) => `'${p}'`).join(', ')})`);
+      await tx.query(`DEALLOCATE plan_check`);
+      return row!;
+    });
+    return [custom!, generic]
+      .flatMap((row) => nodes(row['QUERY PLAN'][0]!.Plan))
       .filter((n) => n['Node Type'] === 'Seq Scan')
       .map((n) => n['Relation Name'] ?? '')
       // The grown tables; chat.streams holds a handful of rows here, where a scan is the right plan once analysed.

@@ -29,8 +29,8 @@
 //
 // BEGIN, the read, the write, COMMIT: four statements per batch when every
 // chat's state is known, in two round trips (Database.pipelined: BEGIN goes
-// with the read, COMMIT with the write, as one text each, the parameters
-// inlined as escaped literals).
+// with the read, COMMIT with the write; each statement prepared once per
+// connection and planned generically, the parameters bound as values).
 //
 // A refused send (chat_not_found, device_revoked, mismatched devices, …)
 // fails alone: it is decided in memory and left out. A statement error fails
