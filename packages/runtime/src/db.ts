@@ -42,6 +42,8 @@ export interface Tx extends Sql {
  */
 export interface Session {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** As Database.prepared, on this session's connection: parsed once, then only bound and executed. */
+  prepared<T = Record<string, unknown>>(name: string, text: string, params?: readonly unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -152,6 +154,7 @@ export class Database implements Sql {
     let closed = false;
     return {
       query: async <R>(sql: string, params: readonly unknown[] = []) => rowsOf<R>(await conn.query(sql, params as unknown[])),
+      prepared: async <R>(name: string, text: string, params: readonly unknown[] = []) => rowsOf<R>(await conn.query({ name, text, values: params as unknown[] })),
       close: async () => {
         if (closed) return;
         closed = true;
@@ -191,7 +194,7 @@ export function knexLog(logger: Logger | undefined): Record<'warn' | 'error' | '
 }
 
 interface RawConnection {
-  query(sql: string, params: unknown[]): Promise<unknown>;
+  query(sql: string | { name: string; text: string; values: unknown[] }, params?: unknown[]): Promise<unknown>;
   on(event: 'error', fn: (err: unknown) => void): void;
 }
 

@@ -357,15 +357,25 @@ describe('outbox relay read at 100k+ stored events', () => {
     );
     type Node = { 'Node Type': string; 'Index Name'?: string; 'Index Cond'?: string; 'Actual Rows'?: number; 'Rows Removed by Filter'?: number; Plans?: Node[] };
     const nodes = (n: Node): Node[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
-    // As the relay runs it: on its own session, the checkpoint as parameters.
+    // As the relay runs it: on its own session, the checkpoint as parameters; and the generic plan,
+    // which its prepared statement may switch to (planned without the checkpoint's values).
     const session = await db.session();
-    const explain = async () => {
-      const [row] = await session.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${outboxBatchSql(schema)}`, [mid!.tx_id, mid!.position, 500]);
+    type Explained = { 'QUERY PLAN': Array<{ Plan: Node }> };
+    const explain = async (generic: boolean) => {
+      const [row] = generic
+        ? await db.tx(async (tx) => {
+            await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+            await tx.query(`PREPARE outbox_plan AS ${outboxBatchSql(schema)}`);
+            const rows = await tx.query<Explained>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE outbox_plan('${mid!.tx_id}', ${mid!.position}, 500)`);
+            await tx.query(`DEALLOCATE outbox_plan`);
+            return rows;
+          })
+        : await session.query<Explained>(`EXPLAIN (ANALYZE, FORMAT JSON) ${outboxBatchSql(schema)}`, [mid!.tx_id, mid!.position, 500]);
       return nodes(row!['QUERY PLAN'][0]!.Plan);
     };
-    for (const stats of ['without statistics', 'after ANALYZE']) {
+    for (const [stats, generic] of [['without statistics', false], ['without statistics, generic', true], ['after ANALYZE', false], ['after ANALYZE, generic', true]] as const) {
       if (stats === 'after ANALYZE') await db.query(`ANALYZE ${schema}.events`);
-      const plan = await explain();
+      const plan = await explain(generic);
       const scan = plan.find((n) => n['Index Name'] === 'events_tx_position_idx');
       expect(scan, stats).toBeDefined();
       // Both ends of the range are index conditions: after the checkpoint, below the snapshot's xmin.

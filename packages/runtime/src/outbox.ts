@@ -327,10 +327,13 @@ export class OutboxRelay {
     }
   }
 
-  /** A statement on the lease's connection; a failure marks the lease for dropping. */
-  private async sql<T>(lease: Lease, text: string, params: readonly unknown[]): Promise<T[]> {
+  /**
+   * A statement on the lease's connection (with a name: prepared once on it, so the batch read
+   * that follows every commit is not planned each time); a failure marks the lease for dropping.
+   */
+  private async sql<T>(lease: Lease, text: string, params: readonly unknown[], name?: string): Promise<T[]> {
     try {
-      return await lease.session.query<T>(text, params);
+      return await (name ? lease.session.prepared<T>(name, text, params) : lease.session.query<T>(text, params));
     } catch (err) {
       lease.failed = true;
       throw err;
@@ -402,7 +405,12 @@ export class OutboxRelay {
 
   private async publishLocked(lease: Lease): Promise<{ read: number; published: number }> {
     const { nats } = this.opts;
-    const rows = await this.sql<Parameters<typeof toStoredEvent>[0]>(lease, outboxBatchSql(this.opts.db.schema), [lease.txId, lease.position, this.batchSize]);
+    const rows = await this.sql<Parameters<typeof toStoredEvent>[0]>(
+      lease,
+      outboxBatchSql(this.opts.db.schema),
+      [lease.txId, lease.position, this.batchSize],
+      'bil_outbox_batch',
+    );
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
     let published = 0;
