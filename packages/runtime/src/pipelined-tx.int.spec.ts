@@ -132,6 +132,17 @@ describe('pipelined statements are prepared', () => {
     }
   });
 
+  it("parses rows with the pool's own type parsers, as every other query of the pool does", async () => {
+    const sql = `SELECT ?::timestamptz AS at, ?::bigint AS big, ?::jsonb AS doc, ?::int[] AS ints, ?::uuid AS id`;
+    const params = ['2026-12-06 22:45:03.123456+00', '9007199254740993', '{"a":[1,"x"]}', '{1,2}', '00000000-0000-0000-0000-000000000001'];
+    const [viaPool] = await db.query(sql, params);
+    const [pipelined] = await db.pipelined((tx) => tx.query(sql, params));
+    expect(pipelined).toEqual(viaPool);
+    // MikroORM's parsers: timestamps stay text (microseconds kept), bigints stay strings.
+    expect(typeof (pipelined as { at: unknown }).at).toBe('string');
+    expect((pipelined as { big: unknown }).big).toBe('9007199254740993');
+  });
+
   it('refuses a placeholder count that does not match, and values it cannot bind as text', async () => {
     await expect(db.pipelined((tx) => tx.query(`SELECT ?::int, ?::int`, [1]))).rejects.toThrow('2 placeholders, 1 parameters');
     expect(() => textValue(Number.NaN)).toThrow('finite');

@@ -31,13 +31,16 @@
 // statement that fails leaves the transaction to a ROLLBACK.
 
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import type { Tx } from './db.js';
 
-/** What the pool lends: pg's Client (its query() takes a submittable; its connection writes protocol messages). */
+/**
+ * What the pool lends: pg's Client (its query() takes a submittable; its connection writes protocol
+ * messages; its type parsers are the pool's, e.g. MikroORM's timestamps as text).
+ */
 export interface PgConnection {
   query(q: Submittable | string): unknown;
   connection: PgWire;
+  getTypeParser(oid: number, format: 'text'): (v: string) => unknown;
 }
 
 interface PgWire {
@@ -178,7 +181,7 @@ function roundTrip(conn: PgConnection, steps: Step[]): Promise<Array<Record<stri
       },
       handleRowDescription(msg) {
         names = msg.fields.map((f) => f.name);
-        parsers = msg.fields.map((f) => pg.types.getTypeParser(f.dataTypeID, 'text') as (v: string) => unknown);
+        parsers = msg.fields.map((f) => conn.getTypeParser(f.dataTypeID, 'text'));
       },
       handleDataRow(msg) {
         const row: Record<string, unknown> = {};
