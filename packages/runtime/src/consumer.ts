@@ -109,6 +109,7 @@ export class DurableConsumer {
     // bind + expires 5 s: re-pull at once after a NATS reconnect (no consumer-info request, which can go
     // unanswered for 10 s at that moment), and replace a lost pull within ~5 s (see delivery's fan-out consumer).
     this.messages = await consumer.consume({ max_messages: 256, bind: true, expires: 5000 });
+    logPullTrouble(this.messages, this.opts.logger, durable);
     this.loop = this.run(this.messages);
     const every = this.opts.dedupe === 'handler' ? 0 : (this.opts.trimIntervalMs ?? 3600_000);
     if (every > 0) {
@@ -179,3 +180,24 @@ export class DurableConsumer {
     });
   }
 }
+
+/** The client's reports that say live events are waiting: a pull refused (409) or lost, a consumer gone. */
+const PULL_TROUBLE = new Set(['heartbeats_missed', 'exceeded_limits', 'consumer_deleted', 'consumer_not_found', 'stream_not_found']);
+
+/**
+ * Logs (warn) what the NATS client reports of a pull consumer's trouble. A
+ * pull the server refused or lost leaves events waiting until the client has
+ * missed two idle heartbeats (2 x expires/2: ~5 s here) and pulls again; the
+ * client says so only on this status stream, so without it such a pause (seen
+ * once in a bench: every delivery of a step ~5 s late) leaves nothing in the
+ * logs. A NATS outage is not reported here (the client stops its heartbeat
+ * check while disconnected): the outage logs cover it.
+ */
+export function logPullTrouble(messages: ConsumerMessages, logger: Logger, consumer: string): void {
+  void (async () => {
+    for await (const s of messages.status()) {
+      if (PULL_TROUBLE.has(s.type)) logger.warn({ consumer, status: s }, 'NATS pull consumer stalled: events wait until the client pulls again');
+    }
+  })().catch(() => undefined);
+}
+

@@ -64,4 +64,22 @@ describe('fan-out consumer', () => {
     await done;
     expect(attempts).toBe(9);
   });
+
+  it('logs a stalled pull: the consumer deleted under it is a warning naming the consumer and the status', async () => {
+    const lines: Array<{ obj: Record<string, unknown>; msg: string }> = [];
+    const silent = createLogger('test', 'silent');
+    const logger = Object.assign(Object.create(silent) as typeof silent, {
+      warn: (obj: Record<string, unknown>, msg: string) => void lines.push({ obj, msg }),
+    });
+    const c = new FanoutConsumer({ nats, logger, context: 'chat', durable: 'watched-fanout', handle: async () => undefined });
+    await c.start();
+    const stream = await ensureStream(nats, 'chat');
+    await nats.jsm.consumers.delete(stream, 'fc_watched-fanout');
+    for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(lines[0]).toMatchObject({
+      obj: { consumer: 'fc_watched-fanout', status: { type: 'consumer_deleted' } },
+      msg: 'NATS pull consumer stalled: events wait until the client pulls again',
+    });
+    await c.stop();
+  });
 });

@@ -15,7 +15,7 @@
 // (undecodable, a chat chat refuses) are terminated or skipped, not retried.
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { ensureStream, runWithContext, OutageLog, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
+import { ensureStream, logPullTrouble, runWithContext, OutageLog, CORRELATION_ID_HEADER, EVENT_ID_HEADER, type Logger, type Nats } from '@bil/runtime';
 
 export interface FanoutConsumerOptions {
   nats: Nats;
@@ -81,6 +81,7 @@ export class FanoutConsumer {
     // client's 10 s timeout: live delivery stalled that long). expires 5 s: a pull lost anyway is
     // replaced after two missed idle heartbeats (2 × 2.5 s), not 2 × 15 s.
     this.messages = await consumer.consume({ max_messages: 512, bind: true, expires: 5000 });
+    logPullTrouble(this.messages, this.opts.logger, name);
     this.loop = this.run(this.messages);
   }
 
