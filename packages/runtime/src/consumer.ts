@@ -200,4 +200,3 @@ export function logPullTrouble(messages: ConsumerMessages, logger: Logger, consu
     }
   })().catch(() => undefined);
 }
-

@@ -3,7 +3,7 @@
 // store tests appended, and the snapshot check covers every stream the file wrote).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
-import { createTestEnv, eventually, expectSnapshotsEqualReplay, type TestEnv } from '@bil/testkit';
+import { createTestEnv, eventually, expectSnapshotsEqualReplay, explainGenericPlan, type TestEnv } from '@bil/testkit';
 import { AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import {
   ConcurrencyError,
@@ -360,17 +360,9 @@ describe('outbox relay read at 100k+ stored events', () => {
     // As the relay runs it: on its own session, the checkpoint as parameters; and the generic plan,
     // which its prepared statement may switch to (planned without the checkpoint's values).
     const session = await db.session();
-    type Explained = { 'QUERY PLAN': Array<{ Plan: Node }> };
     const explain = async (generic: boolean) => {
-      const [row] = generic
-        ? await db.tx(async (tx) => {
-            await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
-            await tx.query(`PREPARE outbox_plan AS ${outboxBatchSql(schema)}`);
-            const rows = await tx.query<Explained>(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE outbox_plan('${mid!.tx_id}', ${mid!.position}, 500)`);
-            await tx.query(`DEALLOCATE outbox_plan`);
-            return rows;
-          })
-        : await session.query<Explained>(`EXPLAIN (ANALYZE, FORMAT JSON) ${outboxBatchSql(schema)}`, [mid!.tx_id, mid!.position, 500]);
+      if (generic) return nodes(await explainGenericPlan<Node>(db, outboxBatchSql(schema), [mid!.tx_id, mid!.position, 500], { analyze: true }));
+      const [row] = await session.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${outboxBatchSql(schema)}`, [mid!.tx_id, mid!.position, 500]);
       return nodes(row!['QUERY PLAN'][0]!.Plan);
     };
     for (const [stats, generic] of [['without statistics', false], ['without statistics, generic', true], ['after ANALYZE', false], ['after ANALYZE, generic', true]] as const) {

@@ -223,6 +223,7 @@ export async function eventually<T>(
 }
 export * from './decider.js';
 export { expectSnapshotsEqualReplay } from './snapshots.js';
+export { explainGenericPlan } from './plans.js';
 export { FakeOpenAI, MODEL_SUMMARY, type Behaviour, type SeenRequest } from './fake-openai.js';
 export { launchPlanning, reunionFr, type Conversation, type ConversationMessage } from './conversations.js';
 export { freePort } from './ports.js';

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { identityEvent } from '@bil/proto/events';
-import { expectSnapshotsEqualReplay } from '@bil/testkit';
+import { expectSnapshotsEqualReplay, explainGenericPlan } from '@bil/testkit';
 import { EventStore, createLogger, type AppError, type Database } from '@bil/runtime';
 import { chatReadModels } from '../projections/read-models.js';
 import { ChatApp } from '../chat-app.js';
@@ -180,15 +180,9 @@ describe('send path plans', () => {
   async function seqScans(sql: string, params: string[]): Promise<string[]> {
     const [custom] = await db.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (FORMAT JSON) ${sql}`, params);
     let n = 0;
-    const generic = await db.tx(async (tx) => {
-      await tx.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
-      await tx.query(`PREPARE plan_check AS ${sql.replace(/\?/g, () => `$${++n}`)}`);
-      const [row] = await tx.query<{ 'QUERY PLAN': Array<{ Plan: Node }> }>(`EXPLAIN (FORMAT JSON) EXECUTE plan_check(${params.map((p) => `'${p}'`).join(', ')})`);
-      await tx.query(`DEALLOCATE plan_check`);
-      return row!;
-    });
-    return [custom!, generic]
-      .flatMap((row) => nodes(row['QUERY PLAN'][0]!.Plan))
+    const generic = await explainGenericPlan<Node>(db, sql.replace(/\?/g, () => `$${++n}`), params);
+    return [custom!['QUERY PLAN'][0]!.Plan, generic]
+      .flatMap(nodes)
       .filter((n) => n['Node Type'] === 'Seq Scan')
       .map((n) => n['Relation Name'] ?? '')
       // The grown tables; chat.streams holds a handful of rows here, where a scan is the right plan once analysed.
