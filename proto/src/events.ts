@@ -349,3 +349,25 @@ export function chatEvent<N extends keyof ChatEventPayloads>(prefix: string, nam
 export function digestEvent<N extends keyof DigestEventPayloads>(prefix: string, name: N, payload: DigestEventPayloads[N]): EncodedEvent {
   return { subject: `${prefix}digest.v1.${name}`, payload };
 }
+
+// Hints: plain NATS messages, never stored (their subjects are outside every
+// context's stream, `<context>.v1.>`). A node that misses one falls back to
+// what it would have done without it (for push subscriptions: its cache's
+// time limit), so nothing may depend on receiving them.
+
+/** Identity's hint that a user's push subscriptions changed (a device set or removed its own). */
+export interface PushSubscriptionsChanged {
+  userId: string;
+}
+
+/** `<prefix>identity.hint.push_subscriptions_changed`: delivery forgets what it remembers of the user's subscriptions. */
+export function pushSubscriptionsChangedSubject(prefix: string): string {
+  return `${prefix}identity.hint.push_subscriptions_changed`;
+}
+
+/** The hint's user id, or undefined for anything that is not one. */
+export function decodePushSubscriptionsChanged(payload: unknown): PushSubscriptionsChanged | undefined {
+  if (typeof payload !== 'object' || payload === null) return undefined;
+  const { userId } = payload as { userId?: unknown };
+  return typeof userId === 'string' && userId.length > 0 && userId.length <= 64 ? { userId } : undefined;
+}

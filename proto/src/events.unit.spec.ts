@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { chatEvents, decodeChatEvent, decodeDigestEvent, decodeIdentityEvent, digestEvents, EventPayloadError, identityEvents, type Fields, type UserDeleted } from './events.js';
+import {
+  chatEvents,
+  decodeChatEvent,
+  decodeDigestEvent,
+  decodeIdentityEvent,
+  decodePushSubscriptionsChanged,
+  digestEvents,
+  EventPayloadError,
+  identityEvents,
+  pushSubscriptionsChangedSubject,
+  type Fields,
+  type UserDeleted,
+} from './events.js';
 
 describe('event decoding', () => {
   it('reads a known event into its typed payload, filling proto3 defaults for absent fields', () => {
@@ -48,5 +60,13 @@ describe('event decoding', () => {
     expect(Object.keys(identityEvents)).toHaveLength(8);
     expect(Object.keys(chatEvents)).toHaveLength(12);
     expect(Object.keys(digestEvents)).toEqual(['digest.ready', 'digest.failed', 'policy.changed', 'consent.changed', 'key.rotated']);
+  });
+
+  it('keeps hints off every stream and reads only a well-formed one', () => {
+    const subject = pushSubscriptionsChangedSubject('t1.');
+    expect(subject).toBe('t1.identity.hint.push_subscriptions_changed');
+    expect(subject.startsWith('t1.identity.v1.')).toBe(false); // IDENTITY captures identity.v1.> only
+    expect(decodePushSubscriptionsChanged({ userId: 'u-1' })).toEqual({ userId: 'u-1' });
+    for (const bad of [null, 'u-1', {}, { userId: 7 }, { userId: '' }, { userId: 'x'.repeat(65) }]) expect(decodePushSubscriptionsChanged(bad)).toBeUndefined();
   });
 });

@@ -5,7 +5,8 @@
 // (RFC 8291): nothing but {"type":"bil.push.v1","chats":N}. Also: a connected
 // device gets no push, messages within the interval collapse into one push,
 // 410 and revocation remove the subscription, a push service host that is not
-// allowed is refused.
+// allowed is refused, a subscription made just after delivery found none is
+// used for the next message (identity's hint), not a minute later.
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import pg from 'pg';
 import webpush from 'web-push';
@@ -146,6 +147,19 @@ describe.skipIf(!deliveryStackBuilt)('Web Push to offline devices (e2e)', () => 
     } finally {
       live.close();
     }
+  });
+
+  it('uses a subscription made just after a message found none for the very next message', async () => {
+    const grace = await register('grace');
+    const chat = (await alice.client.chats.createPersonal(grace.account.userId)).chatId;
+    await alice.client.messages.send(chat, 'before you turned notifications on');
+    // Delivery has asked identity about Grace and remembers "no subscription" (PUSH_NO_SUBSCRIPTION_CACHE_MS, 60 s).
+    await sleep(1000);
+    const graceSub = pushService.subscribe();
+    await grace.client.push.register(graceSub.json);
+    await alice.client.messages.send(chat, 'and after');
+    const push = await until('the push for the message after subscribing', () => graceSub.received()[0], 5000);
+    expect(graceSub.decrypt(push.body).toString('utf8')).toBe('{"type":"bil.push.v1","chats":1}');
   });
 
   it('removes a subscription the push service answers 410 for', async () => {

@@ -13,6 +13,7 @@ import {
   runService,
   startOpsServer,
 } from '@bil/runtime';
+import { decodePushSubscriptionsChanged, pushSubscriptionsChangedSubject } from '@bil/proto/events';
 import { loadDeliveryConfig } from './config.js';
 import { createChatBackend, createJwksSource } from './infra/backends.js';
 import { FanoutConsumer } from './infra/fanout-consumer.js';
@@ -94,6 +95,19 @@ await runService('delivery', async (life) => {
     for (const subject of ['identity.v1.device.revoked', 'identity.v1.user.deleted']) {
       nats.nc.subscribe(`${nats.prefix}${subject}`, { callback: () => directory.forgetAll() });
     }
+    // A subscription set or removed is used (or dropped) from the next message, not after the cache's time limit.
+    nats.nc.subscribe(pushSubscriptionsChangedSubject(nats.prefix), {
+      callback: (err, msg) => {
+        if (err) return;
+        let hint;
+        try {
+          hint = decodePushSubscriptionsChanged(msg.json());
+        } catch {
+          // not JSON: not a hint
+        }
+        if (hint) directory.forgetUser(hint.userId);
+      },
+    });
     push = new PushNotifier(
       {
         directory,

@@ -17,6 +17,7 @@ import {
   runService,
   runStoreCommand,
   startOpsServer,
+  systemClock,
 } from '@bil/runtime';
 import { loadIdentityProto } from '@bil/proto';
 import { loadIdentityConfig } from './config.js';
@@ -25,6 +26,7 @@ import { identityReadModels } from './app/projections/read-models.js';
 import { IdentityApp } from './app/identity-app.js';
 import { TokenSigner } from './app/tokens.js';
 import { identityIntegrationEvent } from './infra/integration-events.js';
+import { natsHints } from './infra/hints.js';
 import { identityHandlers } from './grpc/handlers.js';
 
 const command = process.argv[2] ?? 'serve';
@@ -78,6 +80,8 @@ void runService('identity', async (life) => {
       hashQueue: { concurrency: config.IDENTITY_HASH_CONCURRENCY, maxQueued: config.IDENTITY_HASH_QUEUE, perAccount: config.IDENTITY_HASH_PER_ACCOUNT },
     },
     logger,
+    systemClock,
+    natsHints(nats, logger),
   );
 
   const grpc = new GrpcServer({ logger, metrics, maxReceiveBytes: 256 * 1024, auth: ServiceAuth.fromConfig('identity', config, logger) });

@@ -1,7 +1,7 @@
 // What every identity use case is given (IdentityApp builds it once): the
 // database, the event store, the token signer, the revocation list, the
-// settings, the logger, the clock and the process's one password-hashing
-// queue; and the small types they share.
+// settings, the logger, the clock, the process's one password-hashing
+// queue and its hints to other services; and the small types they share.
 import { unauthenticated, type Clock, type Database, type EventStore, type Logger, type RevocationList } from '@bil/runtime';
 import type { HashQueue, HashQueueSettings } from './hash-queue.js';
 import type { ScryptParams } from './password.js';
@@ -41,6 +41,20 @@ export interface IdentityDeps {
   clock: Clock;
   /** Every scrypt call of this process goes through it (hash-queue.ts). */
   hashing: HashQueue;
+  hints: IdentityHints;
 }
+
+/**
+ * Best-effort notices to other services, sent after the change committed:
+ * plain NATS messages, never stored (`@bil/proto/events`, "Hints"), so a
+ * receiver that misses one only loses time, never correctness.
+ */
+export interface IdentityHints {
+  /** A device set or removed its push subscription: delivery stops using what it remembers of the user's. */
+  pushSubscriptionsChanged(userId: string): void;
+}
+
+/** For a process (or test) that tells nobody. */
+export const NO_HINTS: IdentityHints = { pushSubscriptionsChanged: () => {} };
 
 export const invalidCredentials = () => unauthenticated('invalid_credentials', 'wrong username or password');

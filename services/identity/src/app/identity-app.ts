@@ -17,7 +17,7 @@
 //
 // Projections run in the append transaction; the outbox publishes after commit.
 import { systemClock, type Clock, type Database, type EventStore, type Logger, type RevocationList } from '@bil/runtime';
-import type { Actor, IdentityDeps, IdentitySettings, Tokens } from './context.js';
+import { NO_HINTS, type Actor, type IdentityDeps, type IdentityHints, type IdentitySettings, type Tokens } from './context.js';
 import { HashQueue } from './hash-queue.js';
 import type { TokenSigner } from './tokens.js';
 import type { DeviceRecord, PublicUser } from './rows.js';
@@ -41,7 +41,7 @@ import type { PushSubscriptionRecord } from './push/rows.js';
 
 export type { DeviceRecord, PublicUser } from './rows.js';
 export type { PushSubscriptionRecord } from './push/rows.js';
-export type { Actor, IdentitySettings, Tokens } from './context.js';
+export type { Actor, IdentityHints, IdentitySettings, Tokens } from './context.js';
 
 type Args<F> = F extends (deps: IdentityDeps, ...args: infer A) => unknown ? A : never;
 
@@ -56,8 +56,9 @@ export class IdentityApp {
     settings: IdentitySettings,
     logger: Logger,
     clock: Clock = systemClock,
+    hints: IdentityHints = NO_HINTS,
   ) {
-    this.deps = { db, store, signer, revocations, settings, logger, clock, hashing: new HashQueue(settings.hashQueue) };
+    this.deps = { db, store, signer, revocations, settings, logger, clock, hashing: new HashQueue(settings.hashQueue), hints };
   }
 
   registerUser(...a: Args<typeof registerUser>): Promise<PublicUser> {

@@ -4,7 +4,9 @@
 // that have some (PUSH_SUBSCRIPTION_CACHE_MS, a few seconds), so a busy chat costs an
 // identity call per member per interval, not per message. A revoked device or
 // deleted account forgets every remembered subscription at once (forgetAll,
-// from identity's events); a push service's 404/410 forgets that user's.
+// from identity's events); a push service's 404/410 forgets that user's, and
+// so does identity's hint that a device of the user set or removed its
+// subscription (forgetUser).
 import { credentials } from '@grpc/grpc-js';
 import { callUnary, clientOptions, WeightedLru, type ServiceAuth } from '@bil/runtime';
 import { loadIdentityProto } from '@bil/proto';
@@ -45,7 +47,7 @@ export class PushDirectory {
   private readonly none = new WeightedLru<string, number>(REMEMBERED);
   /** user id → the user's subscriptions and until when (ms) they are used without asking again; weighed by count. */
   private known = new WeightedLru<string, { until: number; targets: PushTarget[] }>(REMEMBERED);
-  /** Bumped by forgetAll: an answer asked for before a revocation is used once but not remembered. */
+  /** Bumped by forgetAll and forgetUser: an answer asked for before the change is used once but not remembered. */
   private generation = 0;
 
   constructor(
@@ -78,7 +80,7 @@ export class PushDirectory {
       for (const u of batch) {
         const targets = byUser.get(u);
         if (!targets) {
-          this.none.set(u, now + this.ttl.noneMs);
+          if (asked === this.generation) this.none.set(u, now + this.ttl.noneMs);
           continue;
         }
         this.none.delete(u);
@@ -93,6 +95,17 @@ export class PushDirectory {
   gone(target: PushTarget): Promise<void> {
     this.known.delete(target.userId);
     return this.source.deleteByEndpoint(target.deviceId, target.endpoint);
+  }
+
+  /**
+   * A device of the user set or removed its subscription (identity's hint):
+   * the user is asked about again at the next message, so a subscription made
+   * just now is used at once and one removed is not used again.
+   */
+  forgetUser(userId: string): void {
+    this.generation++; // an answer on its way was asked before the change: used once, not remembered
+    this.none.delete(userId);
+    this.known.delete(userId);
   }
 
   /** A device was revoked or an account deleted: no remembered subscription is used again. */

@@ -1,7 +1,8 @@
 // PushDirectory's memory of identity's answers: users without a subscription
 // and the subscriptions of users with some are each asked once per interval;
 // a revocation (forgetAll) or a push service's "gone" makes the next fan-out
-// ask identity again, so a revoked device's subscription is not used.
+// ask identity again, so a revoked device's subscription is not used; a
+// hint from identity (forgetUser) does the same for one user.
 import { describe, expect, it } from 'vitest';
 import { MAX_PUSH_LOOKUP_IDS } from '@bil/proto/limits';
 import type { PushTarget } from '../../app/push/sender.js';
@@ -83,5 +84,30 @@ describe('PushDirectory', () => {
     const { directory, asked } = setUp([sub('u5', 'd5')]);
     expect(await directory.subscriptionsOf(ids)).toEqual([sub('u5', 'd5')]);
     expect(asked.map((b) => b.length)).toEqual([MAX_PUSH_LOOKUP_IDS, 3]);
+  });
+
+  it("asks again at once about a user whose device set or removed a subscription (identity's hint)", async () => {
+    const held: PushTarget[] = [];
+    const { directory, asked } = setUp(held);
+    expect(await directory.subscriptionsOf(['u1', 'u2'])).toEqual([]); // both remembered as having none for 60 s
+    held.push(sub('u1', 'd1'));
+    directory.forgetUser('u1');
+    expect(await directory.subscriptionsOf(['u1', 'u2'])).toEqual([sub('u1', 'd1')]);
+    expect(asked).toEqual([['u1', 'u2'], ['u1']]);
+    held.length = 0; // d1 removed its subscription
+    directory.forgetUser('u1');
+    expect(await directory.subscriptionsOf(['u1'])).toEqual([]);
+    expect(asked).toHaveLength(3);
+  });
+
+  it('does not remember a "none" that was on its way when the hint came', async () => {
+    const held: PushTarget[] = [];
+    const { directory, asked } = setUp(held);
+    const pending = directory.subscriptionsOf(['u1']); // identity answers "none"…
+    held.push(sub('u1', 'd1'));
+    directory.forgetUser('u1'); // …the device subscribes, and its hint arrives before that answer
+    expect(await pending).toEqual([]);
+    expect(await directory.subscriptionsOf(['u1'])).toEqual([sub('u1', 'd1')]);
+    expect(asked).toHaveLength(2);
   });
 });

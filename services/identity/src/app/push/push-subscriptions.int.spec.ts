@@ -1,11 +1,14 @@
 // Push subscriptions on the real PostgreSQL: only the device's own token sets
 // or deletes it, delivery's batch look-up finds it by user or device, it
 // survives a rebuild of the read models, a 404/410 removes it only while it is
-// still on that endpoint, and revoking the device removes it.
+// still on that endpoint, and revoking the device removes it. Every change
+// sends delivery a hint on the real NATS (infra/hints.ts), and nothing else does.
 import { createECDH, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEnv, type TestEnv } from '@bil/testkit';
-import { Database, EventStore, RevocationList, connectRedis, createLogger, type Redis } from '@bil/runtime';
+import { decodePushSubscriptionsChanged, pushSubscriptionsChangedSubject } from '@bil/proto/events';
+import { Database, EventStore, RevocationList, connectNats, connectRedis, createLogger, systemClock, type Nats, type Redis } from '@bil/runtime';
+import { natsHints } from '../../infra/hints.js';
 import { migrations } from '../../infra/migrations/Migration20261125000001.js';
 import { identityReadModels } from '../projections/read-models.js';
 import { IdentityApp } from '../identity-app.js';
@@ -18,6 +21,9 @@ let db: Database;
 let store: EventStore;
 let redis: Redis;
 let app: IdentityApp;
+let nats: Nats;
+/** User ids of the hints heard, in order. */
+const hints: string[] = [];
 
 beforeAll(async () => {
   env = await createTestEnv('identity-push');
@@ -26,10 +32,28 @@ beforeAll(async () => {
   redis = connectRedis(env.redisUrl, env.redisPrefix);
   store = new EventStore(db, [identityReadModels]);
   const settings = { refreshTtlSeconds: 3600, maxDevicesPerUser: 3, scrypt: { log2N: 14, r: 8, p: 1 }, pushEndpointHosts: ['fcm.googleapis.com'] };
-  app = new IdentityApp(db, store, await TokenSigner.create(undefined, [], 900), new RevocationList(redis, 1000), settings, createLogger('identity-push-test', 'silent'));
+  nats = await connectNats(env.natsUrl, env.natsPrefix, 'identity-push-test');
+  nats.nc.subscribe(pushSubscriptionsChangedSubject(env.natsPrefix), {
+    callback: (err, msg) => {
+      const hint = err ? undefined : decodePushSubscriptionsChanged(msg.json());
+      if (hint) hints.push(hint.userId);
+    },
+  });
+  await nats.nc.flush();
+  const logger = createLogger('identity-push-test', 'silent');
+  const signer = await TokenSigner.create(undefined, [], 900);
+  app = new IdentityApp(db, store, signer, new RevocationList(redis, 1000), settings, logger, systemClock, natsHints(nats, logger));
 });
 
+/** The hints heard after a round trip to NATS (a hint is published before the call returns). */
+async function heard(): Promise<string[]> {
+  await nats.nc.flush();
+  await new Promise((r) => setTimeout(r, 20));
+  return hints.splice(0);
+}
+
 afterAll(async () => {
+  await nats?.nc.close();
   redis?.disconnect();
   await db?.close();
   await env?.cleanup();
@@ -86,5 +110,25 @@ describe('push subscriptions', () => {
     await app.revokeDevice(bob, bob.deviceId);
     expect(await db.query(`SELECT 1 FROM identity.push_subscriptions WHERE device_id = ?`, [bob.deviceId])).toEqual([]);
     expect(await app.listPushSubscriptions([bob.deviceId], [bob.userId])).toEqual([]);
+  });
+
+  it('tells delivery (a hint on NATS) after each set or removal, and only then', async () => {
+    const carol = await signedInDevice('push_carol');
+    const mallory = await signedInDevice('push_mallory2');
+    await heard();
+    const sub = subscription();
+    await app.setPushSubscription(carol, { deviceId: carol.deviceId, ...sub });
+    expect(await heard()).toEqual([carol.userId]);
+    // Refused or no-op: no hint.
+    expect(await codeOf(app.setPushSubscription(mallory, { deviceId: carol.deviceId, ...sub }))).toBe('not_own_device');
+    expect(await app.deletePushSubscription(mallory, mallory.deviceId)).toBe(false);
+    expect(await app.deletePushSubscriptionByEndpoint(carol.deviceId, 'https://fcm.googleapis.com/fcm/send/other')).toBe(false);
+    expect(await heard()).toEqual([]);
+    // Removed by the device, and by delivery after a 404/410.
+    expect(await app.deletePushSubscription(carol, carol.deviceId)).toBe(true);
+    expect(await heard()).toEqual([carol.userId]);
+    await app.setPushSubscription(carol, { deviceId: carol.deviceId, ...sub });
+    expect(await app.deletePushSubscriptionByEndpoint(carol.deviceId, sub.endpoint)).toBe(true);
+    expect(await heard()).toEqual([carol.userId, carol.userId]);
   });
 });

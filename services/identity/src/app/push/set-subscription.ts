@@ -29,5 +29,6 @@ export async function setPushSubscription(
   );
   const row = rows[0];
   if (!row) throw notFound('device_not_found', 'the device is not an active device of this account');
+  deps.hints.pushSubscriptionsChanged(actor.userId);
   return subscriptionRecord(row);
 }
