@@ -6,7 +6,7 @@ import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator, type Migration } from '@mikro-orm/migrations';
 import type { EntitySchema, Constructor } from '@mikro-orm/core';
 import type { Logger } from './logger.js';
-import { runPipelined, type ConnectionPool, type PipelinedTx } from './pipelined-tx.js';
+import { runPipelined, type CommitTail, type ConnectionPool, type PipelinedTx } from './pipelined-tx.js';
 
 export interface MigrationEntry {
   name: string;
@@ -125,7 +125,19 @@ export class Database implements Sql {
    * paths of a fixed shape; every statement prepared once per connection).
    */
   pipelined<T>(fn: (tx: PipelinedTx) => Promise<T>): Promise<T> {
-    return runPipelined((this.knex() as unknown as { client: ConnectionPool }).client, fn);
+    return runPipelined((this.knex() as unknown as { client: ConnectionPool }).client, fn, this.commitTail);
+  }
+
+  private commitTail?: () => CommitTail | undefined;
+
+  /**
+   * The one reader of what a pipelined transaction just committed (the
+   * outbox relay while it holds its lock): its read goes after the COMMIT,
+   * in the same round trip, instead of in a round trip of its own once the
+   * commit is known (pipelined-tx.ts). Undefined removes it.
+   */
+  setCommitTail(tail: (() => CommitTail | undefined) | undefined): void {
+    this.commitTail = tail;
   }
 
   /**

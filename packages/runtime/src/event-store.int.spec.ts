@@ -583,19 +583,20 @@ describe('durable consumer', () => {
   });
 });
 
+// rt.inline_applied written by CTEs in the insert's own statement, or by apply: the same rows either way.
+const applied: Projection = {
+  name: 'applied',
+  tables: ['applied'],
+  inline: {
+    types: ['Added'],
+    ctes: `a AS (INSERT INTO rt.inline_applied (event_id, amount) SELECT i.event_id, (ev.data->>'amount')::integer FROM ev JOIN ins i USING (position) RETURNING 1)`,
+  },
+  async apply(tx, events) {
+    for (const e of events) await tx.query(`INSERT INTO rt.inline_applied (event_id, amount) VALUES (?, ?)`, [e.eventId, (e.data as { amount: number }).amount]);
+  },
+};
+
 describe('appendOwned with an inline projection', () => {
-  // rt.inline_applied written by CTEs in the insert's own statement, or by apply: the same rows either way.
-  const applied: Projection = {
-    name: 'applied',
-    tables: ['applied'],
-    inline: {
-      types: ['Added'],
-      ctes: `a AS (INSERT INTO rt.inline_applied (event_id, amount) SELECT i.event_id, (ev.data->>'amount')::integer FROM ev JOIN ins i USING (position) RETURNING 1)`,
-    },
-    async apply(tx, events) {
-      for (const e of events) await tx.query(`INSERT INTO rt.inline_applied (event_id, amount) VALUES (?, ?)`, [e.eventId, (e.data as { amount: number }).amount]);
-    },
-  };
   beforeAll(async () => {
     await db.query('CREATE TABLE IF NOT EXISTS rt.inline_applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
   });
@@ -640,5 +641,98 @@ describe('appendOwned with an inline projection', () => {
     expect(out.seen.length).toBeGreaterThan(1);
     expect(await amounts(out.stored.map((e) => e.eventId))).toEqual([7]);
     expect(await db.query(`SELECT total FROM rt.counters WHERE id = ?`, [stream])).toEqual([{ total: 7 }]);
+  });
+});
+
+describe('outbox relay: batches read with their commit (pipelined transactions)', () => {
+  // Polls an hour apart: whatever is published here within seconds came with its commit or was woken.
+  beforeAll(async () => {
+    await db.query('CREATE TABLE IF NOT EXISTS rt.inline_applied (event_id uuid PRIMARY KEY, amount integer NOT NULL)');
+  });
+  const commitAdds = (store: EventStore, amounts: number[]) =>
+    db.pipelined(async (tx) => {
+      const stream = `tail-${crypto.randomUUID()}`;
+      const entries = amounts.map((amount, i) => ({ streamId: stream, streamVersion: i + 1, event: { type: 'Added' as const, data: { amount } } }));
+      return (await store.appendOwned(tx, entries, { commit: true })).map((e) => e.eventId);
+    });
+  async function started(name: string, opts: { batchSize?: number } = {}) {
+    await new OutboxRelay({ db, nats, logger, name, toMessage }).drain();
+    const out: string[] = [];
+    const metrics = new Metrics(`runtime-test-${name}`);
+    const relay = new OutboxRelay({ db, nats, logger, name, toMessage, metrics, pollIntervalMs: 3_600_000, afterPublish: (e) => void out.push(e.eventId), ...opts });
+    const store = new EventStore(db, [applied]);
+    relay.attach(store);
+    relay.start();
+    await relay.drain(); // holds the lock once this returns
+    const batches = async (read: 'relay' | 'commit') => (await metrics.outboxBatches.get()).values.find((v) => v.labels.read === read)?.value ?? 0;
+    return { relay, store, out, batches };
+  }
+
+  it('publishes the events of each commit from the rows that came back with it: once each, in commit order, no read of its own', async () => {
+    const { relay, store, out, batches } = await started('tail');
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push(...(await commitAdds(store, [i, i + 100])));
+      await eventually(async () => ids.every((id) => out.includes(id)), 10_000);
+      expect(out).toEqual(ids);
+      expect(await batches('relay')).toBe(0);
+      expect(await batches('commit')).toBe(8);
+      // Concurrent commits: tails from the same checkpoint overlap, and one may come back without its
+      // own events (an older commit still running when it read): still each event exactly once.
+      const concurrent = (await Promise.all(Array.from({ length: 12 }, (_, i) => commitAdds(store, [i])))).flat();
+      await eventually(async () => concurrent.every((id) => out.includes(id)), 10_000);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(out).toHaveLength(ids.length + concurrent.length);
+      expect(new Set(out).size).toBe(out.length);
+    } finally {
+      await relay.stop();
+    }
+  });
+
+  it('a commit held back by an older transaction, or more than a batch, wakes the relay to read the rest itself', async () => {
+    const { relay, store, out, batches } = await started('tail-rest', { batchSize: 3 });
+    const other = await db.session();
+    try {
+      const five = await commitAdds(store, [1, 2, 3, 4, 5]); // the tail brings back 3 (a full batch)
+      await eventually(async () => five.every((id) => out.includes(id)), 10_000);
+      expect(out).toEqual(five);
+      expect(await batches('relay')).toBeGreaterThanOrEqual(1);
+      // An older transaction still running (it has an xid) keeps every read below it, the tail's too.
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()');
+      const [held] = await commitAdds(store, [6]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out).not.toContain(held);
+      await other.query('COMMIT');
+      await eventually(async () => out.includes(held!), 3000);
+      expect(new Set(out).size).toBe(out.length);
+    } finally {
+      await other.close();
+      await relay.stop();
+    }
+  });
+
+  it('a relay that does not hold the lock carries no read on commits: the holder is kicked as before', async () => {
+    const name = 'tail-standby';
+    const a: string[] = [];
+    const holder = await started(name);
+    // Another process's view: its own Database, its relay without the lock (setCommitTail is per Database).
+    const otherDb = await Database.connect({ url: env.databaseUrl, schema: 'rt', migrations: [] });
+    const otherStandby = new OutboxRelay({ db: otherDb, nats, logger, name, toMessage, pollIntervalMs: 3_600_000, afterPublish: (e) => void a.push(e.eventId) });
+    const otherStore = new EventStore(otherDb, [applied]);
+    otherStandby.attach(otherStore);
+    otherStandby.start();
+    try {
+      const ids = await otherDb.pipelined(async (tx) =>
+        (await otherStore.appendOwned(tx, [{ streamId: `tail-${crypto.randomUUID()}`, streamVersion: 1, event: { type: 'Added', data: { amount: 1 } } }], { commit: true })).map((e) => e.eventId),
+      );
+      await eventually(async () => ids.every((id) => holder.out.includes(id)), 10_000);
+      expect(a).toEqual([]);
+      expect(await holder.batches('relay')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await otherStandby.stop();
+      await otherDb.close();
+      await holder.relay.stop();
+    }
   });
 });

@@ -3,7 +3,7 @@ export * from './config.js';
 export * from './context.js';
 export * from './consumer.js';
 export * from './db.js';
-export { type PipelinedTx } from './pipelined-tx.js';
+export { type CommitTail, type PipelinedTx } from './pipelined-tx.js';
 export * from './errors.js';
 export * from './grpc-errors.js';
 export * from './decider.js';

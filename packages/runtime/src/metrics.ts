@@ -9,6 +9,7 @@ export class Metrics {
   readonly rpcDuration: Histogram<'method' | 'code'>;
   readonly eventsAppended: Counter<'type'>;
   readonly eventsPublished: Counter<'type'>;
+  readonly outboxBatches: Counter<'read'>;
   readonly outboxLagSeconds: Gauge;
 
   constructor(readonly service: string) {
@@ -31,6 +32,12 @@ export class Metrics {
       name: 'bil_outbox_events_published_total',
       help: 'Events the outbox relay published to JetStream',
       labelNames: ['type'],
+      registers: [this.registry],
+    });
+    this.outboxBatches = new Counter({
+      name: 'bil_outbox_batches_total',
+      help: 'Batches the outbox relay published, by how they were read: relay (a read of its own) or commit (read with a pipelined commit)',
+      labelNames: ['read'],
       registers: [this.registry],
     });
     this.outboxLagSeconds = new Gauge({

@@ -21,8 +21,20 @@
 // transaction) and is written back at most every CHECKPOINT_WRITE_MS, when
 // idle, and on stop: after a crash the relay resends at most that much, which
 // JetStream drops by Nats-Msg-Id (its duplicate window is 10 minutes).
+//
+// While it holds the lock, a pipelined transaction of this process (chat's
+// send path) carries the relay's batch read after its COMMIT, in the same
+// round trip (Database.setCommitTail): the rows come back with the commit
+// and are published in the relay's turn, without the read of its own that a
+// wake-up would cost (one round trip fewer per send batch, and the publish
+// starts that much earlier). The read is the same statement from the
+// checkpoint the relay had when the commit was sent; rows the checkpoint has
+// passed since are skipped. Only a commit whose events all came back this
+// way leaves the relay asleep; otherwise (held back by an older transaction,
+// a full batch, a lease lost meanwhile) it is woken as before.
 import type { Subscription } from '@nats-io/transport-node';
 import type { Database, Session } from './db.js';
+import type { CommitTail } from './pipelined-tx.js';
 import { toStoredEvent, type EventStore, type StoredEvent } from './event-store.js';
 import type { Logger } from './logger.js';
 import {
@@ -43,6 +55,8 @@ const PUBLISH_WINDOW = 256;
 const MAX_OWED = 10_000;
 /** The longest the stored checkpoint lags the published one while events keep coming. */
 const CHECKPOINT_WRITE_MS = 250;
+/** The batch read's statement name on the relay's session (a commit tail's is named from its text, pipelined-tx.ts). */
+const BATCH_STATEMENT = 'bil_outbox_batch';
 
 /**
  * The relay's read: the next committed events after the checkpoint, in
@@ -51,17 +65,17 @@ const CHECKPOINT_WRITE_MS = 250;
  * tx_id < xmin` is an index range on events_tx_position_idx whose cost does
  * not grow with history; joined in as a CTE it was a filter over every event
  * below xmin (issue #18: 11.5 ms per batch at 7.9k events, up to 96 ms at
- * 68.6k). Parameters ($n, a Session statement): checkpoint tx id, checkpoint
- * position, limit.
+ * 68.6k). Parameters ($n for the relay's session, `?` for a commit tail):
+ * checkpoint tx id, checkpoint position, limit.
  */
-export function outboxBatchSql(schema: string): string {
+export function outboxBatchSql(schema: string, placeholder: (n: number) => string = (n) => `$${n}`): string {
   const s = `"${schema}"`;
   return `SELECT e.position, e.tx_id::text AS tx_id, e.event_id, e.stream_id, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
        FROM ${s}.events e
-       WHERE (e.tx_id, e.position) > ($1::xid8, $2::bigint)
+       WHERE (e.tx_id, e.position) > (${placeholder(1)}::xid8, ${placeholder(2)}::bigint)
          AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
        ORDER BY e.tx_id, e.position
-       LIMIT $3`;
+       LIMIT ${placeholder(3)}`;
 }
 
 export interface OutboundMessage {
@@ -117,6 +131,9 @@ export class OutboxRelay {
   /** Events committed here and not yet published: while this relay holds the lock it looks again soon, not at the next poll. */
   private readonly owed = new Set<string>();
   private kickSub?: Subscription;
+  /** Events that came back with their commit (commit tails): their commit wakes nobody. */
+  private readonly returned = new Set<string>();
+  private readonly tailSql: string;
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollMs: number;
@@ -130,6 +147,7 @@ export class OutboxRelay {
     this.batchSize = opts.batchSize ?? 1000;
     this.pollMs = opts.pollIntervalMs ?? 1000;
     this.outage = new OutageLog(opts.logger, `outbox relay ${this.name}`);
+    this.tailSql = outboxBatchSql(opts.db.schema, () => '?');
     this.armReconnect();
   }
 
@@ -142,6 +160,7 @@ export class OutboxRelay {
     this.running = true;
     // Another replica's commit (its relay does not hold the lock) wakes this one at once.
     this.kickSub = this.opts.nats.nc.subscribe(this.kickSubject(), { callback: () => this.wakeUp() });
+    this.opts.db.setCommitTail(() => this.commitTail());
     this.loop = this.run();
     void this.watchNats();
   }
@@ -186,13 +205,16 @@ export class OutboxRelay {
   attach(store: EventStore): void {
     store.onCommitted((events) => {
       let publishes = false;
+      let unread = false;
       for (const e of events) {
         this.opts.metrics?.eventsAppended.inc({ type: e.type });
         if (this.opts.toMessage(e) === null) continue;
         publishes = true;
+        if (this.returned.has(e.eventId)) continue; // read with its commit, published in the relay's turn
+        unread = true;
         if (this.owed.size < MAX_OWED) this.owed.add(e.eventId);
       }
-      if (!publishes) return;
+      if (!publishes || !unread) return;
       if (!this.lease?.locked && this.running) this.opts.nats.nc.publish(this.kickSubject());
       this.kick();
     });
@@ -205,6 +227,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.opts.db.setCommitTail(undefined);
     this.kickSub?.unsubscribe();
     this.wake?.();
     await this.loop;
@@ -300,6 +323,52 @@ export class OutboxRelay {
       }
       this.wake = done;
     });
+  }
+
+  /** The batch read a pipelined commit carries, while this relay holds the lock (undefined otherwise). */
+  private commitTail(): CommitTail | undefined {
+    const lease = this.lease;
+    if (!this.running || !lease?.locked || lease.failed) return undefined;
+    const from = { txId: lease.txId, position: lease.position };
+    return { sql: this.tailSql, params: [from.txId, from.position, this.batchSize], deliver: (rows) => this.fromCommit(lease, from, rows) };
+  }
+
+  /**
+   * Rows read after a commit, from checkpoint `from`: published in the
+   * relay's turn (after the batch in progress), the ones it has passed since
+   * skipped. Called before the commit's listeners, so they know which of
+   * their events need no wake-up; when these rows cannot be used (the lease
+   * was lost meanwhile, a publish failed) or may not be all (a full batch),
+   * the relay is woken to read for itself.
+   */
+  private fromCommit(lease: Lease, from: { txId: string; position: string }, rows: Record<string, unknown>[]): void {
+    const events = (rows as unknown as Parameters<typeof toStoredEvent>[0][]).map(toStoredEvent);
+    for (const e of events) this.returned.add(e.eventId);
+    const full = events.length >= this.batchSize;
+    const publish = async () => {
+      if (this.lease !== lease || !lease.locked || lease.failed || !this.running || after(from, lease)) return false;
+      const fresh = events.filter((e) => after(e, lease));
+      if (fresh.length > 0) {
+        await this.publishEvents(lease, fresh);
+        this.opts.metrics?.outboxBatches.inc({ read: 'commit' });
+      }
+      return true;
+    };
+    const next = this.current.then(publish, publish);
+    this.current = next;
+    next
+      .then(
+        (used) => {
+          if (!used || full) this.kick();
+        },
+        (err: unknown) => {
+          this.outage.failed(err, { code: errSummary(err).code });
+          this.kick(); // the relay's own batch resends from the checkpoint
+        },
+      )
+      .finally(() => {
+        for (const e of events) this.returned.delete(e.eventId);
+      });
   }
 
   /** One batch, after the one in progress; nothing when another relay holds the lock. */
@@ -404,15 +473,22 @@ export class OutboxRelay {
   }
 
   private async publishLocked(lease: Lease): Promise<{ read: number; published: number }> {
-    const { nats } = this.opts;
     const rows = await this.sql<Parameters<typeof toStoredEvent>[0]>(
       lease,
       outboxBatchSql(this.opts.db.schema),
       [lease.txId, lease.position, this.batchSize],
-      'bil_outbox_batch',
+      BATCH_STATEMENT,
     );
     if (rows.length === 0) return { read: 0, published: 0 };
     const events = rows.map(toStoredEvent);
+    const published = await this.publishEvents(lease, events);
+    this.opts.metrics?.outboxBatches.inc({ read: 'relay' });
+    return { read: events.length, published };
+  }
+
+  /** Publishes events in order and moves the in-memory checkpoint past the last; returns how many were published. */
+  private async publishEvents(lease: Lease, events: StoredEvent[]): Promise<number> {
+    const { nats } = this.opts;
     let published = 0;
     const timeout = this.opts.publishTimeoutMs ?? 2000;
     const reconnected = this.reconnected.then(() => {
@@ -456,8 +532,15 @@ export class OutboxRelay {
     const last = events[events.length - 1]!;
     Object.assign(lease, { txId: last.txId, position: last.position, dirty: true });
     this.opts.metrics?.outboxLagSeconds.set((Date.now() - Date.parse(last.occurredAt)) / 1000);
-    return { read: events.length, published };
+    return published;
   }
+}
+
+/** Whether `a` comes after checkpoint `b` in the relay's order (tx id, then position). */
+function after(a: { txId: string; position: string }, b: { txId: string; position: string }): boolean {
+  const ta = BigInt(a.txId);
+  const tb = BigInt(b.txId);
+  return ta !== tb ? ta > tb : BigInt(a.position) > BigInt(b.position);
 }
 
 export function errSummary(err: unknown): { message: string; code?: unknown } {

@@ -2,7 +2,9 @@
 // COMMIT with the last, each statement prepared once per connection,
 // parameters bound as values that round-trip exactly, a failure rolled back
 // (also one that came before or after a statement's first Parse),
-// connections back to the pool; and named prepared statements
+// connections back to the pool; a commit tail read after the COMMIT in the
+// same round trip (seeing the commit, before the afterCommit hooks; a tail
+// that fails does not undo the commit); and named prepared statements
 // (Database.prepared).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Migration } from '@mikro-orm/migrations';
@@ -150,6 +152,58 @@ describe('pipelined statements are prepared', () => {
     expect(() => textValue([1])).toThrow('unsupported');
     expect([textValue("a'b"), textValue(3), textValue(null), textValue(false)]).toEqual(["a'b", '3', null, 'false']);
     expect(statementOf(`SELECT ?::text, ?`).text).toBe(`SELECT $1::text, $2`);
+  });
+});
+
+describe('a commit tail (Database.setCommitTail)', () => {
+  afterAll(() => db.setCommitTail(undefined));
+
+  it('reads after the COMMIT in the same round trip: it sees the commit, and its rows come before the afterCommit hooks', async () => {
+    const seen: string[] = [];
+    let asked = 0;
+    db.setCommitTail(() => {
+      asked++;
+      return { sql: `SELECT body FROM pt.notes WHERE id >= ? ORDER BY id`, params: [400], deliver: (rows) => seen.push(`tail ${rows.map((r) => r.body).join(',')}`) };
+    });
+    await db.pipelined(async (tx) => {
+      await tx.query(`INSERT INTO pt.notes (id, body) VALUES (?, ?)`, [400, 'a']); // no tail: the transaction goes on
+      tx.afterCommit(() => seen.push('hook'));
+      await tx.queryAndCommit(`INSERT INTO pt.notes (id, body) VALUES (?, ?)`, [401, 'b']);
+    });
+    expect(seen).toEqual(['tail a,b', 'hook']);
+    expect(asked).toBe(1);
+    // A transaction committed by a plain COMMIT (no queryAndCommit) carries none.
+    await db.pipelined((tx) => tx.query(`INSERT INTO pt.notes (id, body) VALUES (?, ?)`, [402, 'c']));
+    expect(seen).toHaveLength(2);
+    expect(await body(402)).toBe('c');
+  });
+
+  it('a tail that fails does not undo the commit: the transaction returns, the tail gets nothing, the connection runs it next time', async () => {
+    const got: unknown[] = [];
+    let divisor = 0;
+    db.setCommitTail(() => ({ sql: `SELECT 1 / ?::int AS x`, params: [divisor], deliver: (rows) => got.push(rows) }));
+    const hooks: string[] = [];
+    const id = await db.pipelined(async (tx) => {
+      tx.afterCommit(() => hooks.push('hook'));
+      const [row] = await tx.queryAndCommit<{ id: number }>(`INSERT INTO pt.notes (id, body) VALUES (?, ?) RETURNING id`, [410, 'kept']);
+      return row!.id;
+    });
+    expect(id).toBe(410);
+    expect(await body(410)).toBe('kept');
+    expect(hooks).toEqual(['hook']);
+    expect(got).toEqual([]);
+    divisor = 1;
+    // Every pooled connection (poolMax 2) runs the tail and the statements before it again.
+    await Promise.all([411, 412, 413].map((n) => db.pipelined((tx) => tx.queryAndCommit(`INSERT INTO pt.notes (id, body) VALUES (?, ?) RETURNING id`, [n, 'more']))));
+    expect(got).toEqual([[{ x: 1 }], [{ x: 1 }], [{ x: 1 }]]);
+    expect(await body(413)).toBe('more');
+  });
+
+  it('a transaction that fails before its COMMIT runs no tail', async () => {
+    const got: unknown[] = [];
+    db.setCommitTail(() => ({ sql: `SELECT 1 AS x`, params: [], deliver: (rows) => got.push(rows) }));
+    await expect(db.pipelined((tx) => tx.queryAndCommit(`INSERT INTO pt.notes (id, body) VALUES (?, ?)`, [413, 'duplicate key']))).rejects.toThrow(/duplicate key/);
+    expect(got).toEqual([]);
   });
 });
 

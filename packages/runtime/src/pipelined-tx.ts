@@ -29,6 +29,13 @@
 //
 // The connection comes from the database's pool and goes back to it; a
 // statement that fails leaves the transaction to a ROLLBACK.
+//
+// A commit tail (Database.setCommitTail: the outbox relay's batch read) is
+// one more statement sent after COMMIT in the same write: it runs in its own
+// implicit transaction, so it sees what just committed, and its rows reach
+// the tail before the transaction's afterCommit hooks. An error in it cannot
+// undo the commit: the transaction counts as committed and the tail gets no
+// rows (its reader reads for itself, as it would without a tail).
 
 import { createHash } from 'node:crypto';
 import type { Tx } from './db.js';
@@ -78,6 +85,15 @@ interface Submittable {
 export interface ConnectionPool {
   acquireConnection(): Promise<PgConnection>;
   releaseConnection(conn: PgConnection): Promise<void>;
+}
+
+/** A read sent right after a pipelined transaction's COMMIT, in the same round trip. */
+export interface CommitTail {
+  /** `?` placeholders, as the transaction's own statements; index-bound without knowing its values. */
+  sql: string;
+  params: readonly unknown[];
+  /** Its rows, once the transaction committed, before its afterCommit hooks; not called when the read failed. */
+  deliver(rows: Record<string, unknown>[]): void;
 }
 
 export interface PipelinedTx extends Pick<Tx, 'query' | 'afterCommit'> {
@@ -140,13 +156,15 @@ const prepared = new WeakMap<PgConnection, Set<string>>();
 /**
  * One round trip: the steps' messages in one write, one Sync; resolves with
  * each step's rows once PostgreSQL is ready again, or rejects with its error.
+ * An error at step `tolerateFrom` or later (after the COMMIT) resolves
+ * instead, with no rows (undefined) for that step and the ones after it.
  */
-function roundTrip(conn: PgConnection, steps: Step[]): Promise<Array<Record<string, unknown>[]>> {
+function roundTrip(conn: PgConnection, steps: Step[], tolerateFrom = steps.length): Promise<Array<Record<string, unknown>[] | undefined>> {
   const known = prepared.get(conn) ?? new Set<string>();
   prepared.set(conn, known);
   const parsing = steps.filter((s) => !known.has(s.statement.name)).map((s) => s.statement.name);
   return new Promise((resolve, reject) => {
-    const results: Array<Record<string, unknown>[]> = steps.map(() => []);
+    const results: Array<Record<string, unknown>[] | undefined> = steps.map(() => []);
     let at = 0;
     let names: string[] = [];
     let parsers: Array<(v: string) => unknown> = [];
@@ -198,7 +216,18 @@ function roundTrip(conn: PgConnection, steps: Step[]): Promise<Array<Record<stri
       handlePortalSuspended: unexpected,
       handleCopyInResponse: unexpected,
       handleCopyData: unexpected,
-      handleError: fail,
+      handleError(err) {
+        if (at < tolerateFrom) return fail(err);
+        // Past the COMMIT: what ran stands. PostgreSQL skips the rest up to the Sync, and pg's
+        // Client (which drops its active query at an error) sends nothing more until it is ready.
+        if (settled) return;
+        settled = true;
+        // The steps before the failed one ran, so their Parse did; from it on, nothing is known.
+        const ran = new Set(steps.slice(0, at).map((x) => x.statement.name));
+        for (const name of parsing) if (ran.has(name)) known.add(name);
+        for (let i = at; i < results.length; i++) results[i] = undefined;
+        resolve(results);
+      },
       handleReadyForQuery() {
         if (settled) return;
         settled = true;
@@ -216,19 +245,30 @@ function stepOf(sql: string, params: readonly unknown[]): Step {
   return { statement, values: params.map(textValue), rows: true };
 }
 
-/** Runs `fn` in one transaction on a pooled connection; commits after it if queryAndCommit did not. */
-export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in one transaction on a pooled connection; commits after it if
+ * queryAndCommit did not. `tail`, asked when the COMMIT is sent with the last
+ * statement, may add a read after it (CommitTail).
+ */
+export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx) => Promise<T>, tail?: () => CommitTail | undefined): Promise<T> {
   const conn = await pool.acquireConnection();
   const hooks: Array<() => void> = [];
   let began = false;
   let ended = false;
+  let tailed: (() => void) | undefined;
   const send = async <R>(sql: string, params: readonly unknown[], commit: boolean): Promise<R[]> => {
     if (ended) throw new Error('pipelined transaction: already committed');
     const step = stepOf(sql, params);
+    const after = commit ? tail?.() : undefined;
+    const afterStep = after ? stepOf(after.sql, after.params) : undefined;
     const steps = [...(began ? [] : opening), step, ...(commit ? closing : [])];
+    const committedAt = steps.length;
+    if (afterStep) steps.push(afterStep);
     began = true;
-    const results = await roundTrip(conn, steps);
+    const results = await roundTrip(conn, steps, committedAt);
     if (commit) ended = true;
+    const rows = afterStep ? results[committedAt] : undefined;
+    if (after && rows) tailed = () => after.deliver(rows);
     return results[steps.indexOf(step)] as R[];
   };
   const tx: PipelinedTx = {
@@ -242,6 +282,7 @@ export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx
       await conn.query('COMMIT');
       ended = true;
     }
+    tailed?.();
     for (const hook of hooks) hook();
     return result;
   } catch (err) {
