@@ -2,9 +2,11 @@
 // commit order, with Nats-Msg-Id = event id so JetStream drops the duplicates
 // a crash between publish and checkpoint can cause.
 //
-// Size: a little past 400 lines because the lease (session lock, in-memory
-// checkpoint), the loop, drain and the windowed publish are one state machine
-// over one connection; split, each part would need the others' invariants.
+// Size: past 400 lines because the lease (session lock, in-memory
+// checkpoint), the loop, drain, the reads that come with commits and the
+// windowed publish are one state machine over one checkpoint; split, each
+// part would need the others' invariants (what may move the checkpoint, in
+// which turn).
 //
 // A bigserial position is taken at insert time but transactions commit in
 // another order, so "position > checkpoint" would skip a row that commits
