@@ -134,10 +134,15 @@ export class Database implements Sql {
    * The one reader of what a pipelined transaction just committed (the
    * outbox relay while it holds its lock): its read goes after the COMMIT,
    * in the same round trip, instead of in a round trip of its own once the
-   * commit is known (pipelined-tx.ts). Undefined removes it.
+   * commit is known (pipelined-tx.ts).
    */
   setCommitTail(tail: (() => CommitTail | undefined) | undefined): void {
     this.commitTail = tail;
+  }
+
+  /** Removes `tail` if it is still the one set (a relay that stops leaves another's alone). */
+  removeCommitTail(tail: () => CommitTail | undefined): void {
+    if (this.commitTail === tail) this.commitTail = undefined;
   }
 
   /**

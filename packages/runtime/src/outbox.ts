@@ -29,11 +29,14 @@
 // round trip (Database.setCommitTail): the rows come back with the commit
 // and are published in the relay's turn, without the read of its own that a
 // wake-up would cost (one round trip fewer per send batch, and the publish
-// starts that much earlier). The read is the same statement from the
-// checkpoint the relay had when the commit was sent; rows the checkpoint has
-// passed since are skipped. Only a commit whose events all came back this
-// way leaves the relay asleep; otherwise (held back by an older transaction,
-// a full batch, a lease lost meanwhile) it is woken as before.
+// starts that much earlier). The read is the same statement, from where
+// earlier commits' reads got to (lease.read, else the checkpoint); rows the
+// checkpoint has passed by the relay's turn are skipped, and rows that would
+// leave a gap (an earlier read given up) are dropped and read again. None is
+// sent while the relay's own batch is queued or running. Only a commit whose
+// events all came back this way leaves the relay asleep; otherwise (held
+// back by an older transaction, a full batch, a lease lost meanwhile) it is
+// woken as before.
 import type { Subscription } from '@nats-io/transport-node';
 import type { Database, Session } from './db.js';
 import type { CommitTail } from './pipelined-tx.js';
@@ -120,6 +123,8 @@ interface Lease {
   writtenAt: number;
   /** A statement failed: the connection is closed and a new one opened. */
   failed?: boolean;
+  /** How far commits' reads have brought rows to publish (past the checkpoint while they are published). */
+  read?: { txId: string; position: string };
 }
 
 export class OutboxRelay {
@@ -135,7 +140,10 @@ export class OutboxRelay {
   private kickSub?: Subscription;
   /** Events that came back with their commit (commit tails): their commit wakes nobody. */
   private readonly returned = new Set<string>();
+  /** The relay's own batches queued or running: while there is one, commits carry no read. */
+  private ownBatches = 0;
   private readonly tailSql: string;
+  private readonly tail = () => this.commitTail();
   private readonly name: string;
   private readonly batchSize: number;
   private readonly pollMs: number;
@@ -162,7 +170,7 @@ export class OutboxRelay {
     this.running = true;
     // Another replica's commit (its relay does not hold the lock) wakes this one at once.
     this.kickSub = this.opts.nats.nc.subscribe(this.kickSubject(), { callback: () => this.wakeUp() });
-    this.opts.db.setCommitTail(() => this.commitTail());
+    this.opts.db.setCommitTail(this.tail);
     this.loop = this.run();
     void this.watchNats();
   }
@@ -229,7 +237,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.opts.db.setCommitTail(undefined);
+    this.opts.db.removeCommitTail(this.tail);
     this.kickSub?.unsubscribe();
     this.wake?.();
     await this.loop;
@@ -327,11 +335,18 @@ export class OutboxRelay {
     });
   }
 
-  /** The batch read a pipelined commit carries, while this relay holds the lock (undefined otherwise). */
+  /**
+   * The batch read a pipelined commit carries, while this relay holds the
+   * lock and no batch of its own is queued or running (undefined otherwise:
+   * the commit wakes it as before). It reads after what earlier commits'
+   * reads already brought (`lease.read`), not after the published
+   * checkpoint, so commits in quick succession do not read the same rows
+   * again while those are still being published.
+   */
   private commitTail(): CommitTail | undefined {
     const lease = this.lease;
-    if (!this.running || !lease?.locked || lease.failed) return undefined;
-    const from = { txId: lease.txId, position: lease.position };
+    if (!this.running || !lease?.locked || lease.failed || this.ownBatches > 0) return undefined;
+    const from = lease.read ?? { txId: lease.txId, position: lease.position };
     return { sql: this.tailSql, params: [from.txId, from.position, this.batchSize], deliver: (rows) => this.fromCommit(lease, from, rows) };
   }
 
@@ -343,11 +358,16 @@ export class OutboxRelay {
    * was lost meanwhile, a publish failed) or may not be all (a full batch),
    * the relay is woken to read for itself.
    */
-  private fromCommit(lease: Lease, from: { txId: string; position: string }, rows: Record<string, unknown>[]): void {
+  private fromCommit(lease: Lease, from: { txId: string; position: string }, rows: Record<string, unknown>[] | undefined): void {
+    // No rows: the read failed (or the transaction did); the commit's listeners wake the relay if there is anything.
+    if (!rows) return;
     const events = (rows as unknown as Parameters<typeof toStoredEvent>[0][]).map(toStoredEvent);
     for (const e of events) this.returned.add(e.eventId);
+    const last = events[events.length - 1];
+    if (last && (!lease.read || after(last, lease.read))) lease.read = { txId: last.txId, position: last.position };
     const full = events.length >= this.batchSize;
     const publish = async () => {
+      // Published in turn: what came before `from` must be published by now, else these rows would leave a gap.
       if (this.lease !== lease || !lease.locked || lease.failed || !this.running || after(from, lease)) return false;
       const fresh = events.filter((e) => after(e, lease));
       if (fresh.length > 0) {
@@ -361,10 +381,13 @@ export class OutboxRelay {
     next
       .then(
         (used) => {
-          if (!used || full) this.kick();
+          if (used && !full) return;
+          lease.read = undefined; // read again from the checkpoint
+          this.kick();
         },
         (err: unknown) => {
           this.outage.failed(err, { code: errSummary(err).code });
+          lease.read = undefined;
           this.kick(); // the relay's own batch resends from the checkpoint
         },
       )
@@ -375,12 +398,13 @@ export class OutboxRelay {
 
   /** One batch, after the one in progress; nothing when another relay holds the lock. */
   private publishBatch(): Promise<{ read: number; published: number }> {
+    this.ownBatches++;
     const next = this.current.then(
       () => this.publishOnce(),
       () => this.publishOnce(),
     );
     this.current = next;
-    return next;
+    return next.finally(() => this.ownBatches--);
   }
 
   private async publishOnce(): Promise<{ read: number; published: number }> {
@@ -475,6 +499,7 @@ export class OutboxRelay {
   }
 
   private async publishLocked(lease: Lease): Promise<{ read: number; published: number }> {
+    lease.read = undefined; // every commit's read queued before this batch has been published: the checkpoint is the truth
     const rows = await this.sql<Parameters<typeof toStoredEvent>[0]>(
       lease,
       outboxBatchSql(this.opts.db.schema),

@@ -92,8 +92,12 @@ export interface CommitTail {
   /** `?` placeholders, as the transaction's own statements; index-bound without knowing its values. */
   sql: string;
   params: readonly unknown[];
-  /** Its rows, once the transaction committed, before its afterCommit hooks; not called when the read failed. */
-  deliver(rows: Record<string, unknown>[]): void;
+  /**
+   * Called once for every tail a transaction took: with its rows once the
+   * transaction committed (before its afterCommit hooks), or with undefined
+   * when the read failed or the transaction did.
+   */
+  deliver(rows: Record<string, unknown>[] | undefined): void;
 }
 
 export interface PipelinedTx extends Pick<Tx, 'query' | 'afterCommit'> {
@@ -255,20 +259,32 @@ export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx
   const hooks: Array<() => void> = [];
   let began = false;
   let ended = false;
-  let tailed: (() => void) | undefined;
+  /** The tail this transaction took, and its rows once they are in. */
+  let taken: CommitTail | undefined;
+  let tailRows: Record<string, unknown>[] | undefined;
+  const handOver = () => {
+    const t = taken;
+    taken = undefined;
+    try {
+      t?.deliver(tailRows);
+    } catch (err) {
+      // Its reader's bug must not fail a committed transaction (its caller would retry it).
+      process.emitWarning(err instanceof Error ? err : String(err), 'CommitTailError');
+    }
+  };
   const send = async <R>(sql: string, params: readonly unknown[], commit: boolean): Promise<R[]> => {
     if (ended) throw new Error('pipelined transaction: already committed');
     const step = stepOf(sql, params);
-    const after = commit ? tail?.() : undefined;
-    const afterStep = after ? stepOf(after.sql, after.params) : undefined;
     const steps = [...(began ? [] : opening), step, ...(commit ? closing : [])];
     const committedAt = steps.length;
-    if (afterStep) steps.push(afterStep);
+    if (commit && tail) {
+      taken = tail();
+      if (taken) steps.push(stepOf(taken.sql, taken.params));
+    }
     began = true;
     const results = await roundTrip(conn, steps, committedAt);
     if (commit) ended = true;
-    const rows = afterStep ? results[committedAt] : undefined;
-    if (after && rows) tailed = () => after.deliver(rows);
+    if (taken) tailRows = results[committedAt];
     return results[steps.indexOf(step)] as R[];
   };
   const tx: PipelinedTx = {
@@ -282,10 +298,11 @@ export async function runPipelined<T>(pool: ConnectionPool, fn: (tx: PipelinedTx
       await conn.query('COMMIT');
       ended = true;
     }
-    tailed?.();
+    handOver();
     for (const hook of hooks) hook();
     return result;
   } catch (err) {
+    handOver(); // with no rows unless they came
     // A failed statement (or COMMIT sent with it) leaves an aborted or no transaction: ROLLBACK ends either.
     if (began && !ended) await Promise.resolve(conn.query('ROLLBACK')).catch(() => undefined);
     throw err;
